@@ -1,0 +1,204 @@
+//! Entities of the filing domain. Plain data: persistence lives in `beian-store`.
+
+use crate::state::{FilingState, ReadinessFlags};
+use serde::{Deserialize, Serialize};
+
+/// Unix seconds (UTC). Every timestamp in beian is one, on both databases.
+pub type Timestamp = i64;
+
+/// A natural person as the platform knows them: name and certificate number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    /// Certificate number (居民身份证 etc.). Encrypted at rest.
+    pub id_number: String,
+    /// Mobile phone. Encrypted at rest.
+    pub mobile: String,
+}
+
+/// A mini program (小程序) hosted by the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MiniProgram {
+    pub appid: String,
+    pub name: String,
+    /// The administrator (管理员): the only person who may be the mini-program principal.
+    pub admin: Person,
+    pub flags: ReadinessFlags,
+    /// 已上架 (published).
+    pub listed: bool,
+    /// 已清退 (delisted by the clearance sweep).
+    pub cleared: bool,
+    pub created_at: Timestamp,
+}
+
+/// A filing subject (主体), identified by certificate type + number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    pub id: String,
+    pub subject_type: u32,
+    pub certificate_type: u32,
+    pub certificate_number: String,
+    pub name: String,
+    pub province: String,
+    /// Mini programs of this subject currently filed.
+    pub filed_count: u32,
+    /// Whether any filing of this subject ever completed (the never-filed rule, PRODUCT rule 5).
+    pub ever_filed: bool,
+    /// Applications of this subject under review (status 2 or 4).
+    pub in_progress: u32,
+    /// 主体备案号, once issued.
+    pub record_number: Option<String>,
+    /// Services numbered so far (the `N` of `…号-NX`).
+    pub service_seq: u32,
+}
+
+/// One rejection reason (audit_data item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditItem {
+    /// 审核不通过的字段中文名.
+    pub key_name: String,
+    /// 原因.
+    pub error: String,
+    /// 修改建议.
+    pub suggest: String,
+}
+
+/// The filing order of one mini program (备案订单). Every submitted version is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilingOrder {
+    pub appid: String,
+    pub subject_id: Option<String>,
+    pub state: FilingState,
+    pub audit_data: Vec<AuditItem>,
+    pub subject_record_number: Option<String>,
+    pub service_record_number: Option<String>,
+    /// Number of submitted versions (history length).
+    pub versions: u32,
+    pub cancel_type: Option<u32>,
+    pub submitted_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    /// Optimistic-concurrency token: every update must name the version it read.
+    pub row_version: i64,
+}
+
+/// `image` or `video`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaType {
+    Image,
+    Video,
+}
+
+impl MediaType {
+    pub fn parse(s: &str) -> Option<MediaType> {
+        match s {
+            "image" => Some(MediaType::Image),
+            "video" => Some(MediaType::Video),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Image => "image",
+            MediaType::Video => "video",
+        }
+    }
+}
+
+/// Metadata of an uploaded filing material; the bytes live in the media store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaMeta {
+    pub media_id: String,
+    pub appid: String,
+    pub media_type: MediaType,
+    pub certificate_type: Option<u32>,
+    pub icp_order_field: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub created_at: Timestamp,
+}
+
+/// 人脸核身 status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaceStatus {
+    NotStarted,
+    Waiting,
+    Failed,
+    Succeeded,
+}
+
+impl FaceStatus {
+    pub fn code(self) -> i64 {
+        match self {
+            FaceStatus::NotStarted => 0,
+            FaceStatus::Waiting => 1,
+            FaceStatus::Failed => 2,
+            FaceStatus::Succeeded => 3,
+        }
+    }
+    pub fn from_code(c: i64) -> Option<FaceStatus> {
+        Some(match c {
+            0 => FaceStatus::NotStarted,
+            1 => FaceStatus::Waiting,
+            2 => FaceStatus::Failed,
+            3 => FaceStatus::Succeeded,
+            _ => return None,
+        })
+    }
+}
+
+/// A face-verification task of the mini program's admin (valid 3 days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceTask {
+    pub task_id: String,
+    pub appid: String,
+    pub face_status: FaceStatus,
+    pub is_finish: bool,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// How long a plain-filing face task stays usable.
+pub const FACE_TASK_TTL_SECS: i64 = 3 * 24 * 3600;
+
+/// An append-only record of a change: who did what to which entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: Timestamp,
+    /// `system`, `developer:<account>`, `provider:<component_appid>`, `reviewer:<id>`, `authority`.
+    pub actor: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
+/// 注销类型.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CancelType {
+    /// 1 注销主体: the subject's filing and all of its services.
+    Subject,
+    /// 2 注销小程序: this mini program's service filing.
+    Service,
+    /// 3 注销微信小程序 (取消接入): treated like 2, and recorded as an access cancellation.
+    Access,
+}
+
+impl CancelType {
+    pub fn from_code(c: u32) -> Option<CancelType> {
+        match c {
+            1 => Some(CancelType::Subject),
+            2 => Some(CancelType::Service),
+            3 => Some(CancelType::Access),
+            _ => None,
+        }
+    }
+    pub fn code(self) -> u32 {
+        match self {
+            CancelType::Subject => 1,
+            CancelType::Service => 2,
+            CancelType::Access => 3,
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The filing state machine: one enum and one pure [`transition`] function.
+//!
+//! Status codes are WeChat's (`wechat-icp-api.md` §5.1). "Not filed" is stored as one state;
+//! the WeChat code 1024–1031 is derived from the mini program's flags at read time
+//! ([`not_filed_code`]), because those flags change outside the filing workflow.
+
+use crate::errcode;
+use serde::{Deserialize, Serialize};
+
+/// 管局短信核验状态.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SmsVerifyStatus {
+    /// 1 等待核验中
+    Waiting,
+    /// 2 核验完成
+    Done,
+    /// 3 核验超时
+    TimedOut,
+}
+
+impl SmsVerifyStatus {
+    pub fn code(self) -> i64 {
+        match self {
+            SmsVerifyStatus::Waiting => 1,
+            SmsVerifyStatus::Done => 2,
+            SmsVerifyStatus::TimedOut => 3,
+        }
+    }
+    pub fn from_code(code: i64) -> Option<SmsVerifyStatus> {
+        match code {
+            1 => Some(SmsVerifyStatus::Waiting),
+            2 => Some(SmsVerifyStatus::Done),
+            3 => Some(SmsVerifyStatus::TimedOut),
+            _ => None,
+        }
+    }
+}
+
+/// Where a mini program's filing stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FilingState {
+    /// 未备案 (1024–1031, derived from flags).
+    NotFiled,
+    /// 2 平台审核中.
+    PlatformReview,
+    /// 3 平台审核驳回.
+    PlatformRejected,
+    /// 4 管局审核中, with the MIIT SMS verification status.
+    AuthorityReview { sms: SmsVerifyStatus },
+    /// 5 管局审核驳回.
+    AuthorityRejected,
+    /// 6 已备案; `canceling` while a 注销 awaits its SMS confirmation.
+    Filed { canceling: bool },
+}
+
+impl FilingState {
+    /// The stored status code (1024 for not filed; see [`not_filed_code`] for the flags).
+    pub fn status_code(self) -> i64 {
+        match self {
+            FilingState::NotFiled => 1024,
+            FilingState::PlatformReview => 2,
+            FilingState::PlatformRejected => 3,
+            FilingState::AuthorityReview { .. } => 4,
+            FilingState::AuthorityRejected => 5,
+            FilingState::Filed { .. } => 6,
+        }
+    }
+
+    pub fn sms_verify_status(self) -> Option<SmsVerifyStatus> {
+        match self {
+            FilingState::AuthorityReview { sms } => Some(sms),
+            _ => None,
+        }
+    }
+
+    pub fn is_canceling(self) -> bool {
+        matches!(self, FilingState::Filed { canceling: true })
+    }
+
+    /// An application under review (2 or 4): what the never-filed-subject rule counts.
+    pub fn in_progress(self) -> bool {
+        matches!(self, FilingState::PlatformReview | FilingState::AuthorityReview { .. })
+    }
+
+    /// Rebuild from stored columns. Unknown combinations are `None` (a corrupt row).
+    pub fn from_columns(status: i64, sms: i64, canceling: bool) -> Option<FilingState> {
+        Some(match status {
+            1024..=1031 => FilingState::NotFiled,
+            2 => FilingState::PlatformReview,
+            3 => FilingState::PlatformRejected,
+            4 => FilingState::AuthorityReview { sms: SmsVerifyStatus::from_code(sms)? },
+            5 => FilingState::AuthorityRejected,
+            6 => FilingState::Filed { canceling },
+            _ => return None,
+        })
+    }
+
+    /// Chinese label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            FilingState::NotFiled => "未备案",
+            FilingState::PlatformReview => "平台审核中",
+            FilingState::PlatformRejected => "平台审核驳回",
+            FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting } => "管局审核中（等待短信核验）",
+            FilingState::AuthorityReview { sms: SmsVerifyStatus::Done } => "管局审核中",
+            FilingState::AuthorityReview { sms: SmsVerifyStatus::TimedOut } => "管局审核中（短信核验超时）",
+            FilingState::AuthorityRejected => "管局审核驳回",
+            FilingState::Filed { canceling: false } => "已备案",
+            FilingState::Filed { canceling: true } => "已备案（注销中）",
+        }
+    }
+
+    /// Every state, for the rendered transition table.
+    pub const ALL: [FilingState; 9] = [
+        FilingState::NotFiled,
+        FilingState::PlatformReview,
+        FilingState::PlatformRejected,
+        FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting },
+        FilingState::AuthorityReview { sms: SmsVerifyStatus::Done },
+        FilingState::AuthorityReview { sms: SmsVerifyStatus::TimedOut },
+        FilingState::AuthorityRejected,
+        FilingState::Filed { canceling: false },
+        FilingState::Filed { canceling: true },
+    ];
+}
+
+/// Flags of a mini program that make up the 1025–1031 "not filed" codes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessFlags {
+    pub basic_info_filled: bool,
+    pub category_filled: bool,
+    pub certified: bool,
+}
+
+/// 1024 + 1 (basic info missing) + 2 (category missing) + 4 (not certified).
+pub fn not_filed_code(flags: ReadinessFlags) -> i64 {
+    1024 + i64::from(!flags.basic_info_filled)
+        + 2 * i64::from(!flags.category_filled)
+        + 4 * i64::from(!flags.certified)
+}
+
+/// What can happen to a filing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The developer or provider submits an application (申请备案).
+    Apply,
+    /// The applicant withdraws it while in platform review (撤回).
+    Withdraw,
+    /// Platform reviewer approves and hands it to the authority; SMS verification starts.
+    PlatformApprove,
+    /// Platform reviewer rejects (also the platform's answer to an SMS timeout).
+    PlatformReject,
+    /// All principals completed the MIIT SMS verification.
+    SmsVerified,
+    /// The 24 h SMS window passed.
+    SmsTimeout,
+    /// After a timeout the platform resubmits unchanged; a new SMS goes out.
+    Resubmit,
+    /// The provincial administration approves: numbers are issued.
+    AuthorityApprove,
+    /// The provincial administration rejects.
+    AuthorityReject,
+    /// The applicant asks to cancel the filing (注销).
+    Cancel,
+    /// The principal confirmed the cancellation by SMS.
+    CancelConfirmed,
+    /// The cancellation SMS was ignored or refused: the filing stays.
+    CancelAborted,
+}
+
+impl Action {
+    pub const ALL: [Action; 12] = [
+        Action::Apply,
+        Action::Withdraw,
+        Action::PlatformApprove,
+        Action::PlatformReject,
+        Action::SmsVerified,
+        Action::SmsTimeout,
+        Action::Resubmit,
+        Action::AuthorityApprove,
+        Action::AuthorityReject,
+        Action::Cancel,
+        Action::CancelConfirmed,
+        Action::CancelAborted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Apply => "apply",
+            Action::Withdraw => "withdraw",
+            Action::PlatformApprove => "platform_approve",
+            Action::PlatformReject => "platform_reject",
+            Action::SmsVerified => "sms_verified",
+            Action::SmsTimeout => "sms_timeout",
+            Action::Resubmit => "resubmit",
+            Action::AuthorityApprove => "authority_approve",
+            Action::AuthorityReject => "authority_reject",
+            Action::Cancel => "cancel",
+            Action::CancelConfirmed => "cancel_confirmed",
+            Action::CancelAborted => "cancel_aborted",
+        }
+    }
+}
+
+/// A consequence the service layer must carry out in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// Send the MIIT SMS verification to the principals (new code, new 24 h window).
+    StartSmsVerification,
+    /// Issue the subject (if needed) and service numbers.
+    IssueNumbers,
+    /// Withdraw the service number (and count) after a confirmed cancellation.
+    RevokeNumbers,
+    /// Send the cancellation confirmation SMS.
+    StartCancelConfirmation,
+    /// Tell the applicant the result (event `notify_apply_icpfiling_result`, 站内信, SMS).
+    NotifyResult,
+    /// Clear the last rejection reasons.
+    ClearAuditData,
+}
+
+/// An illegal transition, with the errcode an API caller sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{errmsg} (errcode {errcode})")]
+pub struct TransitionError {
+    pub errcode: i64,
+    pub errmsg: &'static str,
+}
+
+fn refuse(code: i64) -> TransitionError {
+    TransitionError { errcode: code, errmsg: errcode::message(code).unwrap_or("操作不允许") }
+}
+
+/// The one transition function: the new state and the effects it causes, or why not.
+pub fn transition(
+    state: FilingState,
+    action: Action,
+) -> Result<(FilingState, &'static [Effect]), TransitionError> {
+    use Action as A;
+    use Effect as E;
+    use FilingState as S;
+    use SmsVerifyStatus as Sms;
+    match (state, action) {
+        (S::NotFiled | S::PlatformRejected | S::AuthorityRejected, A::Apply) => {
+            Ok((S::PlatformReview, &[E::ClearAuditData]))
+        }
+        (S::PlatformReview | S::AuthorityReview { .. }, A::Apply) => Err(refuse(errcode::UNDER_REVIEW)),
+        (S::Filed { .. }, A::Apply) => Err(refuse(errcode::ALREADY_FILED)),
+
+        (S::PlatformReview, A::Withdraw) => Ok((S::NotFiled, &[])),
+        (S::NotFiled, A::Withdraw) => Err(refuse(errcode::NO_WITHDRAWABLE_ORDER)),
+        (_, A::Withdraw) => Err(refuse(errcode::NOT_WITHDRAWABLE)),
+
+        (S::PlatformReview, A::PlatformApprove) => {
+            Ok((S::AuthorityReview { sms: Sms::Waiting }, &[E::StartSmsVerification]))
+        }
+        (S::PlatformReview | S::AuthorityReview { sms: Sms::TimedOut }, A::PlatformReject) => {
+            Ok((S::PlatformRejected, &[E::NotifyResult]))
+        }
+
+        (S::AuthorityReview { sms: Sms::Waiting }, A::SmsVerified) => {
+            Ok((S::AuthorityReview { sms: Sms::Done }, &[]))
+        }
+        (S::AuthorityReview { sms: Sms::Waiting }, A::SmsTimeout) => {
+            Ok((S::AuthorityReview { sms: Sms::TimedOut }, &[]))
+        }
+        (S::AuthorityReview { sms: Sms::TimedOut }, A::Resubmit) => {
+            Ok((S::AuthorityReview { sms: Sms::Waiting }, &[E::StartSmsVerification]))
+        }
+        (S::AuthorityReview { sms: Sms::Done }, A::AuthorityApprove) => {
+            Ok((S::Filed { canceling: false }, &[E::IssueNumbers, E::ClearAuditData, E::NotifyResult]))
+        }
+        (S::AuthorityReview { sms: Sms::Done }, A::AuthorityReject) => {
+            Ok((S::AuthorityRejected, &[E::NotifyResult]))
+        }
+
+        (S::Filed { canceling: false }, A::Cancel) => {
+            Ok((S::Filed { canceling: true }, &[E::StartCancelConfirmation]))
+        }
+        (S::Filed { canceling: true }, A::Cancel) => Err(refuse(errcode::UNDER_REVIEW)),
+        (_, A::Cancel) => Err(refuse(errcode::NOT_FILED_CANNOT_CANCEL)),
+        (S::Filed { canceling: true }, A::CancelConfirmed) => {
+            Ok((S::NotFiled, &[E::RevokeNumbers, E::NotifyResult]))
+        }
+        (S::Filed { canceling: true }, A::CancelAborted) => Ok((S::Filed { canceling: false }, &[])),
+        (_, A::CancelConfirmed | A::CancelAborted) => Err(refuse(errcode::NO_CANCELLATION)),
+
+        _ => Err(refuse(errcode::WRONG_REVIEW_STATE)),
+    }
+}
+
+/// The full transition table as text, one line per (state, action) pair: the snapshot a
+/// workflow change must update on purpose.
+pub fn render_table() -> String {
+    let mut out = String::new();
+    for state in FilingState::ALL {
+        for action in Action::ALL {
+            let line = match transition(state, action) {
+                Ok((next, effects)) => {
+                    let effects: Vec<String> = effects.iter().map(|e| format!("{e:?}")).collect();
+                    format!(
+                        "{:<28} --{:<17}--> {:<28} [{}]",
+                        state_name(state),
+                        action.name(),
+                        state_name(next),
+                        effects.join(", ")
+                    )
+                }
+                Err(e) => {
+                    format!("{:<28} --{:<17}--> refused {}", state_name(state), action.name(), e.errcode)
+                }
+            };
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn state_name(s: FilingState) -> String {
+    match s {
+        FilingState::AuthorityReview { sms } => format!("4 authority_review sms={}", sms.code()),
+        FilingState::Filed { canceling } => {
+            format!("6 filed{}", if canceling { " canceling" } else { "" })
+        }
+        FilingState::NotFiled => "1024 not_filed".into(),
+        FilingState::PlatformReview => "2 platform_review".into(),
+        FilingState::PlatformRejected => "3 platform_rejected".into(),
+        FilingState::AuthorityRejected => "5 authority_rejected".into(),
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of beian-core (one test binary per crate).
+
+mod calendar;
+mod dict;
+mod ident;

@@ -1,0 +1,713 @@
+//! The filing lifecycle: mini programs, face tasks, apply, and every later transition.
+
+use crate::{audit, random_id, Actor, Result, Service, ServiceError};
+use beian_core::errcode;
+use beian_core::ident::ResidentId;
+use beian_core::model::{
+    AuditItem, CancelType, FaceStatus, FaceTask, FilingOrder, MiniProgram, Person, Subject,
+    FACE_TASK_TTL_SECS,
+};
+use beian_core::numbering;
+use beian_core::payload::ApplyPayload;
+use beian_core::rules::{self, ApplyContext, Refusal};
+use beian_core::state::{self, Action, Effect, FilingState, ReadinessFlags, SmsVerifyStatus};
+use beian_core::time::beijing_date;
+use beian_store::Tx;
+use chrono::Datelike;
+use serde::Serialize;
+
+/// How many times a use case re-runs after losing an optimistic-concurrency race.
+const RETRIES: usize = 8;
+
+/// Input to register a mini program on the platform.
+#[derive(Debug, Clone)]
+pub struct MiniProgramInput {
+    pub appid: String,
+    pub name: String,
+    pub admin_name: String,
+    pub admin_id_number: String,
+    pub admin_mobile: String,
+    pub flags: ReadinessFlags,
+    pub listed: bool,
+    /// Developer account that owns it (console), may be empty.
+    pub owner: String,
+}
+
+/// getIcpEntranceInfo's `info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntranceInfo {
+    pub status: i64,
+    pub is_canceling: bool,
+    pub audit_data: Vec<AuditItem>,
+    pub available: i64,
+    pub sms_verify_status: i64,
+    /// Why the entrance is closed (beian extension; absent when open).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable_reason: Option<String>,
+}
+
+/// A filing order with the derived WeChat status code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderView {
+    pub order: FilingOrder,
+    pub status: i64,
+}
+
+fn valid_appid(appid: &str) -> bool {
+    (3..=32).contains(&appid.len()) && appid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl Service {
+    // ---- mini programs -------------------------------------------------------------------
+
+    /// Register a mini program (platform side; the console and the demo use this).
+    pub async fn register_mini_program(&self, actor: &Actor, input: MiniProgramInput) -> Result<MiniProgram> {
+        if !valid_appid(&input.appid) {
+            return Err(ServiceError::refused(
+                errcode::INVALID_INPUT,
+                "appid 只能包含字母、数字和下划线，长度3至32位",
+            ));
+        }
+        if input.name.trim().is_empty() || input.admin_name.trim().is_empty() {
+            return Err(ServiceError::refused(errcode::INVALID_INPUT, "请填写小程序名称和管理员姓名"));
+        }
+        let id = ResidentId::parse(input.admin_id_number.trim())
+            .map_err(|e| ServiceError::refused(errcode::INVALID_INPUT, format!("管理员身份证号码：{e}")))?;
+        if !beian_core::ident::is_mobile(input.admin_mobile.trim()) {
+            return Err(ServiceError::refused(
+                errcode::INVALID_INPUT,
+                "管理员手机号码应为11位中国大陆手机号码",
+            ));
+        }
+        let now = self.now().timestamp();
+        let mp = MiniProgram {
+            appid: input.appid.clone(),
+            name: input.name.trim().to_string(),
+            admin: Person {
+                name: input.admin_name.trim().to_string(),
+                id_number: id.as_str().to_string(),
+                mobile: input.admin_mobile.trim().to_string(),
+            },
+            flags: input.flags,
+            listed: input.listed,
+            cleared: false,
+            created_at: now,
+        };
+        let mut tx = self.store.begin().await?;
+        if tx.get_mini_program(&mp.appid).await?.is_some() {
+            return Err(ServiceError::refused(errcode::INVALID_INPUT, format!("小程序 {} 已存在", mp.appid)));
+        }
+        tx.insert_mini_program(&mp, &input.owner).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "mini_program",
+            &mp.appid,
+            "register",
+            serde_json::json!({ "name": mp.name }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(mp)
+    }
+
+    pub async fn mini_program(&self, appid: &str) -> Result<MiniProgram> {
+        let mut tx = self.store.read().await?;
+        tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))
+    }
+
+    /// Change a mini program's readiness flags and listing (platform side).
+    pub async fn update_mini_program(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        f: impl FnOnce(&mut MiniProgram),
+    ) -> Result<MiniProgram> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let mut mp =
+            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        f(&mut mp);
+        tx.update_mini_program(&mp, now).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "mini_program",
+            appid,
+            "update",
+            serde_json::json!({ "name": mp.name, "flags": mp.flags, "listed": mp.listed, "cleared": mp.cleared }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(mp)
+    }
+
+    // ---- face verification ---------------------------------------------------------------
+
+    /// createIcpVerifyTask: a face task for the mini program's admin, valid 3 days.
+    pub async fn create_face_task(&self, actor: &Actor, appid: &str) -> Result<FaceTask> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        if tx.get_mini_program(appid).await?.is_none() {
+            return Err(ServiceError::code(errcode::UNKNOWN_APPID));
+        }
+        let task = FaceTask {
+            task_id: random_id(16),
+            appid: appid.to_string(),
+            face_status: FaceStatus::Waiting,
+            is_finish: false,
+            created_at: now,
+            expires_at: now + FACE_TASK_TTL_SECS,
+        };
+        tx.insert_face_task(&task).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "face_task",
+            &task.task_id,
+            "create",
+            serde_json::json!({ "appid": appid }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    /// queryIcpVerifyTask: only the mini program the task belongs to may read it.
+    pub async fn face_task(&self, appid: &str, task_id: &str) -> Result<FaceTask> {
+        let mut tx = self.store.read().await?;
+        match tx.get_face_task(task_id).await? {
+            Some(t) if t.appid == appid => Ok(t),
+            _ => Err(ServiceError::code(errcode::FACE_TASK_NOT_FOUND)),
+        }
+    }
+
+    /// Record the outcome of the admin's face verification.
+    pub async fn finish_face_task(&self, actor: &Actor, task_id: &str, success: bool) -> Result<FaceTask> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let task = tx
+            .get_face_task(task_id)
+            .await?
+            .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?;
+        if task.expires_at <= now {
+            return Err(ServiceError::refused(
+                errcode::FACE_TASK_NOT_FOUND,
+                "人脸核身任务已过期，请重新发起",
+            ));
+        }
+        if task.is_finish && task.face_status == FaceStatus::Succeeded {
+            return Ok(task);
+        }
+        let status = if success { FaceStatus::Succeeded } else { FaceStatus::Failed };
+        tx.finish_face_task(task_id, status, now).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "face_task",
+            task_id,
+            "finish",
+            serde_json::json!({ "face_status": status.code() }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(FaceTask { face_status: status, is_finish: true, ..task })
+    }
+
+    // ---- reads ---------------------------------------------------------------------------
+
+    /// getIcpEntranceInfo.
+    pub async fn entrance_info(&self, appid: &str) -> Result<EntranceInfo> {
+        let mut tx = self.store.read().await?;
+        let mp =
+            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        let order = tx.get_order(appid).await?;
+        let entrance = self.policy().entrance(&mp, self.now());
+        let (status, is_canceling, audit_data, sms) = match &order {
+            Some(o) => (
+                match o.state {
+                    FilingState::NotFiled => state::not_filed_code(mp.flags),
+                    s => s.status_code(),
+                },
+                o.state.is_canceling(),
+                o.audit_data.clone(),
+                o.state.sms_verify_status().map(|s| s.code()).unwrap_or(0),
+            ),
+            None => (state::not_filed_code(mp.flags), false, Vec::new(), 0),
+        };
+        Ok(EntranceInfo {
+            status,
+            is_canceling,
+            audit_data,
+            available: i64::from(entrance.available),
+            sms_verify_status: sms,
+            unavailable_reason: entrance.closed.map(|(_, m)| m),
+        })
+    }
+
+    /// The order of a mini program, if it ever applied.
+    pub async fn order(&self, appid: &str) -> Result<Option<OrderView>> {
+        let mut tx = self.store.read().await?;
+        let Some(order) = tx.get_order(appid).await? else { return Ok(None) };
+        let status = match order.state {
+            FilingState::NotFiled => {
+                let mp = tx
+                    .get_mini_program(appid)
+                    .await?
+                    .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+                state::not_filed_code(mp.flags)
+            }
+            s => s.status_code(),
+        };
+        Ok(Some(OrderView { order, status }))
+    }
+
+    /// A submitted version of the application (1-based), decrypted.
+    pub async fn submitted_version(&self, appid: &str, version: u32) -> Result<Option<ApplyPayload>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.get_version(appid, version).await?)
+    }
+
+    /// getOnlineIcpOrder: the filed application with its numbers (unmasked; edges mask).
+    pub async fn online_order(&self, appid: &str) -> Result<ApplyPayload> {
+        let mut tx = self.store.read().await?;
+        let order = tx.get_order(appid).await?;
+        let Some(order) = order.filter(|o| matches!(o.state, FilingState::Filed { .. })) else {
+            return Err(ServiceError::code(errcode::NOT_FILED));
+        };
+        let mut p = tx.get_version(appid, order.versions).await?.ok_or_else(|| {
+            ServiceError::Internal(format!("filed order {appid} has no version {}", order.versions))
+        })?;
+        p.icp_subject.base_info.record_number = order.subject_record_number.clone().unwrap_or_default();
+        p.icp_applets.base_info.record_number = order.service_record_number.clone().unwrap_or_default();
+        Ok(p)
+    }
+
+    // ---- apply ---------------------------------------------------------------------------
+
+    /// applyIcpFiling: run every rule, then create the order version in platform review.
+    pub async fn apply(&self, actor: &Actor, appid: &str, payload: ApplyPayload) -> Result<OrderView> {
+        for _ in 0..RETRIES {
+            match self.try_apply(actor, appid, payload.clone()).await {
+                Err(ServiceError::Conflict(m)) => tracing::debug!(appid, "apply lost a race, retrying: {m}"),
+                other => return other,
+            }
+        }
+        Err(ServiceError::code(errcode::CONFLICT))
+    }
+
+    async fn try_apply(&self, actor: &Actor, appid: &str, mut payload: ApplyPayload) -> Result<OrderView> {
+        let now = self.now();
+        let ts = now.timestamp();
+        let policy = self.policy();
+        let dict = self.dictionaries();
+        let mut tx = self.store.begin().await?;
+        let mp =
+            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        let order = tx.get_order(appid).await?;
+        let from = order.as_ref().map(|o| o.state).unwrap_or(FilingState::NotFiled);
+        let (to, effects) = state::transition(from, Action::Apply)?;
+
+        let ids: Vec<&str> = payload.media_refs().into_iter().map(|(_, id)| id).collect();
+        let media = tx.get_media_many(&ids).await?;
+        let task_id = payload.icp_applets.principal_info.verify_task_id.clone();
+        let face = if task_id.is_empty() { None } else { tx.get_face_task(&task_id).await? };
+        let organize = &payload.icp_subject.organize_info;
+        let subject = match organize.certificate_type {
+            Some(ct) if !organize.certificate_number.is_empty() => {
+                tx.find_subject(ct, &organize.certificate_number).await?
+            }
+            _ => None,
+        };
+        let quota_key = format!("apply:{}", policy.quota_day(now));
+        let applies_today = u32::try_from(tx.counter_get(&quota_key).await?).unwrap_or(u32::MAX);
+        let ctx = ApplyContext {
+            now,
+            dict: &dict,
+            policy: &policy,
+            mini_program: &mp,
+            media: &media,
+            face_task: face.as_ref(),
+            subject: subject.as_ref().map(|(s, _)| s),
+            applies_today,
+        };
+        match rules::check_apply(&payload, &ctx) {
+            Ok(()) => {}
+            Err(Refusal::Request { errcode, errmsg }) => {
+                return Err(ServiceError::Refused { errcode, errmsg })
+            }
+            Err(Refusal::Hints(h)) => return Err(ServiceError::Hints(h)),
+        }
+
+        // The platform fills appid and name; the caller's values are never trusted.
+        payload.icp_applets.base_info.appid = mp.appid.clone();
+        payload.icp_applets.base_info.name = mp.name.clone();
+        payload.icp_subject.base_info.record_number.clear();
+        payload.icp_applets.base_info.record_number.clear();
+
+        // Claim the subject's slot: the row version makes two racing applies collide here.
+        let b = &payload.icp_subject.base_info;
+        let subject_type = b.subject_type.unwrap_or_default();
+        let cert_type = organize.certificate_type.unwrap_or_default();
+        let subject_id = match subject {
+            Some((mut s, version)) => {
+                s.in_progress += 1;
+                s.subject_type = subject_type;
+                s.name = b.name.clone();
+                s.province = b.province.clone();
+                tx.update_subject(&s, version, ts).await?;
+                s.id
+            }
+            None => {
+                let s = Subject {
+                    id: random_id(12),
+                    subject_type,
+                    certificate_type: cert_type,
+                    certificate_number: organize.certificate_number.to_uppercase(),
+                    name: b.name.clone(),
+                    province: b.province.clone(),
+                    filed_count: 0,
+                    ever_filed: false,
+                    in_progress: 1,
+                    record_number: None,
+                    service_seq: 0,
+                };
+                tx.insert_subject(&s, ts).await?;
+                s.id
+            }
+        };
+
+        let used = tx.counter_add(&quota_key, 1).await?;
+        if used > i64::from(policy.daily_apply_quota) {
+            return Err(ServiceError::refused(
+                errcode::DAILY_QUOTA,
+                format!("今日备案申请提交次数已达上限，请于次日{:02}:00后再提交", policy.quota_reset_hour),
+            ));
+        }
+
+        let mut order = order.unwrap_or_else(|| FilingOrder {
+            appid: appid.to_string(),
+            subject_id: None,
+            state: FilingState::NotFiled,
+            audit_data: Vec::new(),
+            subject_record_number: None,
+            service_record_number: None,
+            versions: 0,
+            cancel_type: None,
+            submitted_at: None,
+            updated_at: ts,
+            row_version: -1,
+        });
+        let is_new = order.row_version < 0;
+        order.subject_id = Some(subject_id.clone());
+        order.state = to;
+        order.versions += 1;
+        order.submitted_at = Some(ts);
+        order.updated_at = ts;
+        order.cancel_type = None;
+        if effects.contains(&Effect::ClearAuditData) {
+            order.audit_data.clear();
+        }
+        if is_new {
+            tx.insert_order(&order).await?;
+        } else {
+            tx.update_order(&order).await?;
+        }
+        tx.insert_version(appid, order.versions, &payload, ts, &actor.0).await?;
+        audit(
+            &mut tx,
+            ts,
+            actor,
+            "filing",
+            appid,
+            Action::Apply.name(),
+            serde_json::json!({ "from": from.status_code(), "to": to.status_code(), "version": order.versions, "subject": subject_id }),
+        )
+        .await?;
+        tx.commit().await?;
+        if !is_new {
+            order.row_version += 1;
+        } else {
+            order.row_version = 0;
+        }
+        Ok(OrderView { status: order.state.status_code(), order })
+    }
+
+    // ---- every other transition ----------------------------------------------------------
+
+    /// cancelApplyIcpFiling (撤回): only in platform review.
+    pub async fn withdraw(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
+        self.act(actor, appid, Action::Withdraw, Change::default()).await
+    }
+
+    /// Platform reviewer approves: to the authority, SMS verification starts.
+    pub async fn platform_approve(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
+        self.act(actor, appid, Action::PlatformApprove, Change::default()).await
+    }
+
+    /// Platform reviewer rejects with field-level reasons.
+    pub async fn platform_reject(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        reasons: Vec<AuditItem>,
+    ) -> Result<OrderView> {
+        require_reasons(&reasons)?;
+        self.act(
+            actor,
+            appid,
+            Action::PlatformReject,
+            Change { audit_data: Some(reasons), ..Change::default() },
+        )
+        .await
+    }
+
+    pub async fn sms_verified(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
+        self.act(actor, appid, Action::SmsVerified, Change::default()).await
+    }
+
+    pub async fn sms_timeout(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
+        self.act(actor, appid, Action::SmsTimeout, Change::default()).await
+    }
+
+    /// After an SMS timeout the platform resubmits unchanged (a new SMS goes out).
+    pub async fn resubmit(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
+        self.act(actor, appid, Action::Resubmit, Change::default()).await
+    }
+
+    /// The authority approves: numbers are issued.
+    pub async fn authority_approve(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
+        self.act(actor, appid, Action::AuthorityApprove, Change::default()).await
+    }
+
+    pub async fn authority_reject(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        reasons: Vec<AuditItem>,
+    ) -> Result<OrderView> {
+        require_reasons(&reasons)?;
+        self.act(
+            actor,
+            appid,
+            Action::AuthorityReject,
+            Change { audit_data: Some(reasons), ..Change::default() },
+        )
+        .await
+    }
+
+    /// cancelIcpFiling (注销): `cancel_type` 1 subject, 2 service, 3 access.
+    pub async fn cancel(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        cancel_type: Option<u32>,
+        reason_type: Option<u32>,
+    ) -> Result<OrderView> {
+        let ct = cancel_type.and_then(CancelType::from_code).ok_or_else(|| {
+            ServiceError::refused(
+                errcode::INVALID_ARGS,
+                "cancel_type 须为 1（注销主体）、2（注销小程序）或 3（注销微信小程序）",
+            )
+        })?;
+        if let Some(r) = reason_type {
+            if !(1..=2).contains(&r) {
+                return Err(ServiceError::refused(
+                    errcode::INVALID_ARGS,
+                    "reason_type 须为 1（不再运营）或 2（主体信息变更）",
+                ));
+            }
+        }
+        self.act(
+            actor,
+            appid,
+            Action::Cancel,
+            Change { cancel_type: Some(ct), reason_type, ..Change::default() },
+        )
+        .await
+    }
+
+    pub async fn cancel_confirmed(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
+        self.act(actor, appid, Action::CancelConfirmed, Change::default()).await
+    }
+
+    pub async fn cancel_aborted(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
+        self.act(actor, appid, Action::CancelAborted, Change::default()).await
+    }
+
+    async fn act(&self, actor: &Actor, appid: &str, action: Action, change: Change) -> Result<OrderView> {
+        for _ in 0..RETRIES {
+            match self.try_act(actor, appid, action, &change).await {
+                Err(ServiceError::Conflict(m)) => {
+                    tracing::debug!(appid, "{} lost a race, retrying: {m}", action.name())
+                }
+                other => return other,
+            }
+        }
+        Err(ServiceError::code(errcode::CONFLICT))
+    }
+
+    async fn try_act(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        action: Action,
+        change: &Change,
+    ) -> Result<OrderView> {
+        let now = self.now();
+        let ts = now.timestamp();
+        let mut tx = self.store.begin().await?;
+        let mp =
+            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        let Some(mut order) = tx.get_order(appid).await? else {
+            // No order at all: the transition function answers as for "not filed".
+            state::transition(FilingState::NotFiled, action)?;
+            return Err(ServiceError::code(errcode::WRONG_REVIEW_STATE));
+        };
+        let from = order.state;
+        let (to, effects) = state::transition(from, action)?;
+        let expected_version = order.row_version;
+        order.state = to;
+        order.updated_at = ts;
+        if let Some(reasons) = &change.audit_data {
+            order.audit_data = reasons.clone();
+        }
+        if effects.contains(&Effect::ClearAuditData) {
+            order.audit_data.clear();
+        }
+        if let Some(ct) = change.cancel_type {
+            order.cancel_type = Some(ct.code());
+        }
+
+        let mut cascade: Vec<FilingOrder> = Vec::new();
+        if let Some(subject_id) = order.subject_id.clone() {
+            let (mut subject, version) = tx.get_subject(&subject_id).await?.ok_or_else(|| {
+                ServiceError::Internal(format!("order {appid} names missing subject {subject_id}"))
+            })?;
+            let before = subject.clone();
+            match (from.in_progress(), to.in_progress()) {
+                (true, false) => subject.in_progress = subject.in_progress.saturating_sub(1),
+                (false, true) => subject.in_progress += 1,
+                _ => {}
+            }
+            if effects.contains(&Effect::IssueNumbers) {
+                self.issue_numbers(&mut tx, &mut subject, &mut order, now).await?;
+            }
+            if effects.contains(&Effect::RevokeNumbers) {
+                subject.filed_count = subject.filed_count.saturating_sub(1);
+                order.service_record_number = None;
+                if order.cancel_type == Some(CancelType::Subject.code()) {
+                    // 注销主体: every other filed service of the subject goes with it.
+                    for mut other in tx.orders_of_subject(&subject_id).await? {
+                        if other.appid == appid || !matches!(other.state, FilingState::Filed { .. }) {
+                            continue;
+                        }
+                        other.state = FilingState::NotFiled;
+                        other.service_record_number = None;
+                        other.subject_record_number = None;
+                        other.cancel_type = Some(CancelType::Subject.code());
+                        other.updated_at = ts;
+                        subject.filed_count = subject.filed_count.saturating_sub(1);
+                        cascade.push(other);
+                    }
+                    subject.record_number = None;
+                    order.subject_record_number = None;
+                }
+            }
+            if subject != before {
+                tx.update_subject(&subject, version, ts).await?;
+            }
+        }
+        tx.update_order(&order).await?;
+        for other in &cascade {
+            tx.update_order(other).await?;
+            audit(
+                &mut tx,
+                ts,
+                actor,
+                "filing",
+                &other.appid,
+                "cancel_confirmed",
+                serde_json::json!({ "via_subject_cancel_of": appid }),
+            )
+            .await?;
+        }
+        let effect_names: Vec<String> = effects.iter().map(|e| format!("{e:?}")).collect();
+        audit(
+            &mut tx,
+            ts,
+            actor,
+            "filing",
+            appid,
+            action.name(),
+            serde_json::json!({
+                "from": from.status_code(),
+                "to": to.status_code(),
+                "sms_verify_status": to.sms_verify_status().map(SmsVerifyStatus::code),
+                "effects": effect_names,
+                "audit_data": change.audit_data,
+                "cancel_type": change.cancel_type.map(CancelType::code),
+                "reason_type": change.reason_type,
+                "service_record_number": order.service_record_number,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        order.row_version = expected_version + 1;
+        let status = match order.state {
+            FilingState::NotFiled => state::not_filed_code(mp.flags),
+            s => s.status_code(),
+        };
+        Ok(OrderView { order, status })
+    }
+
+    /// Subject number on the subject's first filing, then the next service number.
+    async fn issue_numbers(
+        &self,
+        tx: &mut Tx,
+        subject: &mut Subject,
+        order: &mut FilingOrder,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let dict = self.dictionaries();
+        let province: u32 = subject.province.parse().unwrap_or(0);
+        let abbr = dict.province_abbr(province).ok_or_else(|| {
+            ServiceError::Internal(format!("no province abbreviation for {}", subject.province))
+        })?;
+        if subject.record_number.is_none() {
+            let year = beijing_date(now).year();
+            let seq = tx.counter_add(&format!("subject_seq:{abbr}:{year}"), 1).await?;
+            subject.record_number =
+                Some(numbering::subject_number(abbr, year, u32::try_from(seq).unwrap_or(u32::MAX)));
+        }
+        subject.service_seq += 1;
+        subject.filed_count += 1;
+        subject.ever_filed = true;
+        let subject_number = subject.record_number.clone().unwrap_or_default();
+        order.service_record_number = Some(numbering::service_number(&subject_number, subject.service_seq));
+        order.subject_record_number = Some(subject_number);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Change {
+    audit_data: Option<Vec<AuditItem>>,
+    cancel_type: Option<CancelType>,
+    reason_type: Option<u32>,
+}
+
+fn require_reasons(reasons: &[AuditItem]) -> Result<()> {
+    if reasons.is_empty() || reasons.iter().any(|r| r.key_name.trim().is_empty() || r.error.trim().is_empty())
+    {
+        return Err(ServiceError::refused(
+            errcode::INVALID_INPUT,
+            "驳回须至少给出一条原因，每条须写明字段（key_name）和原因（error）",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Use cases shared by every edge of beian (WeChat-compatible API, consoles, CLI, simulator):
+//! register a mini program, upload media, face tasks, apply, withdraw, review, SMS
+//! verification, authority decision, cancellation, and the reads they need.
+//!
+//! Invariants:
+//! - No SQL here: storage goes through `beian_store::Tx`; rules through `beian_core`.
+//! - Every state change and its audit event commit in one transaction.
+//! - The clock is injected ([`Clock`]); nothing here reads the system time directly.
+//! - A lost optimistic-concurrency race is retried from scratch (re-reading and
+//!   re-checking every rule); a caller sees either success or a rule's refusal.
+
+mod clock;
+mod error;
+mod filing;
+mod media;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::ServiceError;
+pub use filing::{EntranceInfo, MiniProgramInput, OrderView};
+pub use media::MediaUpload;
+
+use beian_core::dict::{DictKind, Dictionaries};
+use beian_core::model::AuditEvent;
+use beian_core::policy::Policy;
+use beian_store::{MediaFiles, Store, Tx};
+use chrono::{DateTime, Utc};
+use std::sync::{Arc, RwLock};
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Who is acting: recorded on every audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor("system".into())
+    }
+    pub fn authority() -> Actor {
+        Actor("authority".into())
+    }
+    pub fn new(kind: &str, id: &str) -> Actor {
+        Actor(format!("{kind}:{id}"))
+    }
+}
+
+/// The application core. Cheap to share behind an `Arc`.
+pub struct Service {
+    store: Store,
+    media: MediaFiles,
+    clock: Arc<dyn Clock>,
+    dict: RwLock<Arc<Dictionaries>>,
+    policy: RwLock<Arc<Policy>>,
+}
+
+const POLICY_KEY: &str = "policy";
+
+impl Service {
+    /// Build the service: seeds the dictionaries on first start and loads the policy.
+    pub async fn start(store: Store, media: MediaFiles, clock: Arc<dyn Clock>) -> Result<Service> {
+        let now = clock.now().timestamp();
+        let mut tx = store.begin().await?;
+        let builtin = Dictionaries::builtin();
+        let mut parts = Vec::new();
+        for kind in DictKind::ALL {
+            match tx.latest_dictionary(kind).await? {
+                Some((_, json)) => parts.push((kind, json)),
+                None => {
+                    let json = builtin.kind_json(kind);
+                    tx.insert_dictionary(kind, 1, &json, "seed", now).await?;
+                    parts.push((kind, json));
+                }
+            }
+        }
+        let policy = match tx.get_setting(POLICY_KEY).await? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| ServiceError::Internal(format!("stored policy is unreadable: {e}")))?,
+            None => Policy::default(),
+        };
+        tx.commit().await?;
+        let refs: Vec<(DictKind, &str)> = parts.iter().map(|(k, j)| (*k, j.as_str())).collect();
+        let dict = Dictionaries::from_json(&refs)
+            .map_err(|e| ServiceError::Internal(format!("stored dictionaries are invalid: {e}")))?;
+        Ok(Service {
+            store,
+            media,
+            clock,
+            dict: RwLock::new(Arc::new(dict)),
+            policy: RwLock::new(Arc::new(policy)),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn dictionaries(&self) -> Arc<Dictionaries> {
+        self.dict.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replace the policy (operator action), audited.
+    pub async fn set_policy(&self, actor: &Actor, policy: Policy) -> Result<()> {
+        let now = self.now().timestamp();
+        let json = serde_json::to_string(&policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let mut tx = self.store.begin().await?;
+        tx.put_setting(POLICY_KEY, &json, now).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "policy",
+            "platform",
+            "update",
+            serde_json::from_str(&json).unwrap_or_default(),
+        )
+        .await?;
+        tx.commit().await?;
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policy);
+        Ok(())
+    }
+
+    /// Publish a new version of one dictionary (validated together with the others).
+    pub async fn update_dictionary(&self, actor: &Actor, kind: DictKind, json: &str) -> Result<i64> {
+        let current = self.dictionaries();
+        let mut parts: Vec<(DictKind, String)> =
+            DictKind::ALL.iter().map(|k| (*k, current.kind_json(*k))).collect();
+        for p in parts.iter_mut() {
+            if p.0 == kind {
+                p.1 = json.to_string();
+            }
+        }
+        let refs: Vec<(DictKind, &str)> = parts.iter().map(|(k, j)| (*k, j.as_str())).collect();
+        let dict = Dictionaries::from_json(&refs).map_err(|e| ServiceError::Refused {
+            errcode: beian_core::errcode::INVALID_INPUT,
+            errmsg: format!("字典数据不合法：{e}"),
+        })?;
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let version = tx.latest_dictionary(kind).await?.map(|(v, _)| v).unwrap_or(0) + 1;
+        tx.insert_dictionary(kind, version, &dict.kind_json(kind), &actor.0, now).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "dictionary",
+            kind.as_str(),
+            "publish",
+            serde_json::json!({ "version": version }),
+        )
+        .await?;
+        tx.commit().await?;
+        *self.dict.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(dict);
+        Ok(version)
+    }
+
+    /// The audit trail of one entity, oldest first.
+    pub async fn audit_trail(&self, entity: &str, entity_id: &str) -> Result<Vec<AuditEvent>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.audit_of(entity, entity_id).await?)
+    }
+}
+
+/// Append one audit event inside the caller's transaction.
+async fn audit(
+    tx: &mut Tx,
+    at: i64,
+    actor: &Actor,
+    entity: &str,
+    entity_id: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    tx.append_audit(&AuditEvent {
+        at,
+        actor: actor.0.clone(),
+        entity: entity.into(),
+        entity_id: entity_id.into(),
+        action: action.into(),
+        detail,
+    })
+    .await?;
+    Ok(())
+}
+
+/// A random identifier of `n` bytes, hex encoded.
+fn random_id(n: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}

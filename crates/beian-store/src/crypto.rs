@@ -1,0 +1,104 @@
+//! Encryption at rest for people's data (ID numbers, phones, filing payloads) and the keyed
+//! blind index that lets us look an ID number up without storing it in plain text.
+//!
+//! One 32-byte master key; two sub-keys derived with HMAC-SHA256 so the AEAD key and the
+//! index key are independent. Ciphertext layout: `v1 (1 byte) | nonce (24) | ciphertext+tag`.
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const VERSION: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("master key must be 64 hex characters (32 bytes)")]
+    BadKey,
+    #[error("ciphertext is corrupt or was written with another key")]
+    Decrypt,
+}
+
+/// Keys derived from the master key. Cheap to clone.
+#[derive(Clone)]
+pub struct Crypto {
+    aead: XChaCha20Poly1305,
+    index_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Crypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Crypto(..)")
+    }
+}
+
+fn derive(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(master).expect("HMAC takes any key length");
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
+impl Crypto {
+    pub fn new(master: &[u8; 32]) -> Crypto {
+        let aead_key = derive(master, b"beian/aead/v1");
+        Crypto {
+            aead: XChaCha20Poly1305::new((&aead_key).into()),
+            index_key: derive(master, b"beian/blind-index/v1"),
+        }
+    }
+
+    /// Parse a hex master key (as kept in `secret.key` or `BEIAN_MASTER_KEY`).
+    pub fn from_hex(s: &str) -> Result<Crypto, CryptoError> {
+        let bytes = hex::decode(s.trim()).map_err(|_| CryptoError::BadKey)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadKey)?;
+        Ok(Crypto::new(&key))
+    }
+
+    /// A fresh random master key, hex encoded.
+    pub fn generate_hex() -> String {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        hex::encode(key)
+    }
+
+    pub fn encrypt(&self, plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let ct = self
+            .aead
+            .encrypt(XNonce::from_slice(&nonce), plain)
+            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
+        let mut out = Vec::with_capacity(1 + 24 + ct.len());
+        out.push(VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    pub fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if data.len() < 25 || data[0] != VERSION {
+            return Err(CryptoError::Decrypt);
+        }
+        self.aead.decrypt(XNonce::from_slice(&data[1..25]), &data[25..]).map_err(|_| CryptoError::Decrypt)
+    }
+
+    pub fn encrypt_str(&self, s: &str) -> Vec<u8> {
+        self.encrypt(s.as_bytes())
+    }
+
+    pub fn decrypt_str(&self, data: &[u8]) -> Result<String, CryptoError> {
+        String::from_utf8(self.decrypt(data)?).map_err(|_| CryptoError::Decrypt)
+    }
+
+    /// Keyed blind index of an identifier (upper-cased, trimmed): equal inputs give equal
+    /// indexes, and without the key the index reveals nothing.
+    pub fn blind_index(&self, value: &str) -> String {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.index_key).expect("HMAC takes any key length");
+        mac.update(value.trim().to_uppercase().as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}

@@ -1,0 +1,212 @@
+//! Storage for beian: the only crate that speaks SQL.
+//!
+//! One [`Store`] over SQLite (the embedded default, chosen by a `sqlite:` URL) or PostgreSQL
+//! (`postgres:`), through sqlx's `Any` driver so both backends run the same queries; only
+//! the DDL differs (`migrations/{sqlite,postgres}`). Every query uses `$N` placeholders,
+//! which both drivers accept.
+//!
+//! Invariants:
+//! - People's identifiers (ID numbers, phones) and filing payloads are written only
+//!   encrypted ([`crypto`]); lookups go through a keyed blind index.
+//! - Every write happens in a [`Tx`]; callers append the audit event in the same one.
+//! - Concurrent writers are detected, not trusted: updates name the `row_version` they read
+//!   and a lost race surfaces as [`StoreError::Conflict`].
+//! - On SQLite all writes go through one connection (WAL, `synchronous=FULL`), so an
+//!   acknowledged commit is on disk and writers never deadlock on lock upgrades.
+
+pub mod crypto;
+pub mod media;
+mod tx;
+
+pub use crypto::Crypto;
+pub use media::MediaFiles;
+pub use tx::Tx;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer changed the row first (or a unique key was taken): retry or refuse.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Db(sqlx::Error),
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+    /// A stored value that cannot be read back (e.g. an unknown status code).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    BadUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            // unique violation, PG serialization failure / deadlock, SQLite busy.
+            if db.is_unique_violation() || code == "40001" || code == "40P01" || code == "5" || code == "517"
+            {
+                return StoreError::Conflict(db.message().to_string());
+            }
+        }
+        StoreError::Db(e)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::BadUrl(url.to_string()))
+        }
+    }
+}
+
+/// The database plus the keys to read what it holds.
+#[derive(Debug, Clone)]
+pub struct Store {
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
+    crypto: Crypto,
+}
+
+/// WAL for concurrent readers; FULL sync so an acknowledged commit survives power loss.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+];
+
+const MIGRATIONS_SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_core.sql"))];
+const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_core.sql"))];
+
+impl Store {
+    /// Connect. For SQLite the file is created if missing.
+    pub async fn connect(url: &str, crypto: Crypto) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let (write, read) = match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let opts = || {
+                    AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
+                        Box::pin(async move {
+                            for pragma in SQLITE_PRAGMAS {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                };
+                let write = opts().max_connections(1).connect(&url).await?;
+                let read = opts().max_connections(4).connect(&url).await?;
+                (write, read)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Store { write, read, backend, crypto })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn crypto(&self) -> &Crypto {
+        &self.crypto
+    }
+
+    /// Apply pending migrations (idempotent, safe to race: the version row is the lock).
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.write)
+        .await?;
+        let list = match self.backend {
+            Backend::Sqlite => MIGRATIONS_SQLITE,
+            Backend::Postgres => MIGRATIONS_POSTGRES,
+        };
+        let mut applied = Vec::new();
+        for (version, sql) in list {
+            let mut tx = self.write.begin().await?;
+            if self.backend == Backend::Postgres {
+                // Serialise concurrent migrators (several nodes starting at once).
+                sqlx::query("SELECT pg_advisory_xact_lock(7262846)").execute(&mut *tx).await?;
+            }
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if done.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(unix_now())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            applied.push(*version);
+        }
+        Ok(applied)
+    }
+
+    /// A read-write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx::new(self.write.begin().await?, self.crypto.clone()))
+    }
+
+    /// A transaction for reads only (on SQLite it does not wait for the writer).
+    pub async fn read(&self) -> Result<Tx> {
+        Ok(Tx::new(self.read.begin().await?, self.crypto.clone()))
+    }
+
+    /// Run raw SQL outside any transaction (administrative statements, tests).
+    pub async fn exec_raw(&self, sql: &str) -> Result<()> {
+        sqlx::raw_sql(sql).execute(&self.write).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Wall-clock seconds, only for bookkeeping columns that are not domain time.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,100 @@
+//! Building the running application: store, service, HTTP server.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use beian_service::{Clock, Service, SystemClock};
+use beian_store::{Crypto, MediaFiles, Store};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Open the database (migrating it) and start the service.
+pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Service>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let crypto = load_or_create_key(config)?;
+    let store = Store::connect(&config.database_url, crypto)
+        .await
+        .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+    store.migrate().await.context("migrating the database")?;
+    let media = MediaFiles::new(config.data_dir.join("media")).context("opening the media directory")?;
+    let svc = Service::start(store, media, clock).await.context("starting the service")?;
+    Ok(Arc::new(svc))
+}
+
+/// The master key: from config/env, else `<data_dir>/secret.key`, created on first start.
+fn load_or_create_key(config: &Config) -> Result<Crypto> {
+    if let Some(k) = &config.master_key {
+        return Crypto::from_hex(k).context("BEIAN_MASTER_KEY / master_key");
+    }
+    let path = config.data_dir.join("secret.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        return Crypto::from_hex(&text).with_context(|| format!("{} is not a valid key", path.display()));
+    }
+    let key = Crypto::generate_hex();
+    write_private(&path, &key).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "created a new master key; back it up with the database");
+    Crypto::from_hex(&key).context("generated key")
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+/// A database URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A running HTTP server (tests bind port 0 and read the real address).
+pub struct Application {
+    listener: TcpListener,
+    svc: Arc<Service>,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> Result<Application> {
+        let svc = open_service(config, Arc::new(SystemClock)).await?;
+        Application::with_service(&config.listen, svc).await
+    }
+
+    pub async fn with_service(listen: &str, svc: Arc<Service>) -> Result<Application> {
+        let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        Ok(Application { listener, svc })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn service(&self) -> Arc<Service> {
+        self.svc.clone()
+    }
+
+    /// Serve until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+        let router = crate::http::router(self.svc.clone());
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("HTTP server")?;
+        self.svc.store().close().await;
+        Ok(())
+    }
+}

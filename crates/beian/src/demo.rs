@@ -1,0 +1,181 @@
+//! `beian demo`: a small platform to look at and file against.
+//!
+//! Seeds (once; re-running reports what is there):
+//! - `wxdemo0000000001` 读书笔记 — listed, ready, not filed: file it yourself.
+//! - `wxdemo0000000002` 城市天气 — filed through the whole lifecycle (platform review, SMS
+//!   verification, authority approval), so it has numbers.
+//! - `wxdemo0000000003` 新建小程序 — basic info and category missing (status 1027).
+
+use anyhow::{Context, Result};
+use beian_core::ident::resident_id_check_char;
+use beian_core::payload::ApplyPayload;
+use beian_core::state::ReadinessFlags;
+use beian_service::{Actor, MediaUpload, MiniProgramInput, Service};
+use std::fmt::Write;
+
+/// A tiny valid JPEG, standing in for scanned documents.
+pub const DEMO_JPEG: &[u8] =
+    &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9];
+
+struct DemoPerson {
+    name: &'static str,
+    id: String,
+    mobile: &'static str,
+    emergency: &'static str,
+}
+
+fn id(body17: &str) -> String {
+    let check = resident_id_check_char(body17).unwrap_or('0');
+    format!("{body17}{check}")
+}
+
+fn people() -> [DemoPerson; 2] {
+    [
+        DemoPerson {
+            name: "张三",
+            id: id("44030519900307123"),
+            mobile: "13800138000",
+            emergency: "13900139000",
+        },
+        DemoPerson {
+            name: "李四",
+            id: id("11010519850612456"),
+            mobile: "13700137000",
+            emergency: "13600136000",
+        },
+    ]
+}
+
+pub async fn seed(svc: &Service) -> Result<String> {
+    let actor = Actor::new("demo", "seed");
+    let [zhang, li] = people();
+    let mut out = String::new();
+    let fresh = svc.mini_program("wxdemo0000000001").await.is_err();
+    if fresh {
+        register(
+            svc,
+            &actor,
+            "wxdemo0000000001",
+            "读书笔记",
+            &zhang,
+            ReadinessFlags { basic_info_filled: true, category_filled: true, certified: true },
+        )
+        .await?;
+        register(
+            svc,
+            &actor,
+            "wxdemo0000000002",
+            "城市天气",
+            &li,
+            ReadinessFlags { basic_info_filled: true, category_filled: true, certified: true },
+        )
+        .await?;
+        register(
+            svc,
+            &actor,
+            "wxdemo0000000003",
+            "新建小程序",
+            &zhang,
+            ReadinessFlags { basic_info_filled: false, category_filled: false, certified: true },
+        )
+        .await?;
+        file_through(svc, &actor, "wxdemo0000000002", &li).await.context("filing the demo mini program")?;
+    }
+    let _ = writeln!(out, "beian demo platform {}", if fresh { "seeded" } else { "already seeded" });
+    for appid in ["wxdemo0000000001", "wxdemo0000000002", "wxdemo0000000003"] {
+        let mp = svc.mini_program(appid).await?;
+        let info = svc.entrance_info(appid).await?;
+        let order = svc.order(appid).await?;
+        let number = order.and_then(|o| o.order.service_record_number).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {appid}  {:<8} status {:<5} admin {} (ID {}, mobile {}) {number}",
+            mp.name, info.status, mp.admin.name, mp.admin.id_number, mp.admin.mobile
+        );
+    }
+    let _ = writeln!(
+        out,
+        "The admin identities above are synthetic (valid check digits, not real people): file\n\
+         wxdemo0000000001 with them. Operator, reviewer and service-provider accounts arrive with\n\
+         the consoles and the WeChat-compatible API."
+    );
+    Ok(out)
+}
+
+async fn register(
+    svc: &Service,
+    actor: &Actor,
+    appid: &str,
+    name: &str,
+    admin: &DemoPerson,
+    flags: ReadinessFlags,
+) -> Result<()> {
+    svc.register_mini_program(
+        actor,
+        MiniProgramInput {
+            appid: appid.into(),
+            name: name.into(),
+            admin_name: admin.name.into(),
+            admin_id_number: admin.id.clone(),
+            admin_mobile: admin.mobile.into(),
+            flags,
+            listed: true,
+            owner: "demo-developer".into(),
+        },
+    )
+    .await
+    .with_context(|| format!("registering {appid}"))?;
+    Ok(())
+}
+
+/// A personal filing by `p`, taken through to 已备案.
+async fn file_through(svc: &Service, actor: &Actor, appid: &str, p: &DemoPerson) -> Result<()> {
+    let mut media = Vec::new();
+    for field in [
+        "icp_subject.principal_info.certificate_photo_front",
+        "icp_subject.principal_info.certificate_photo_back",
+    ] {
+        let m = svc
+            .upload_media(
+                actor,
+                appid,
+                MediaUpload {
+                    media_type: "image".into(),
+                    certificate_type: Some(2),
+                    icp_order_field: field.into(),
+                    bytes: DEMO_JPEG.to_vec(),
+                },
+            )
+            .await?;
+        media.push(m.media_id);
+    }
+    let task = svc.create_face_task(actor, appid).await?;
+    svc.finish_face_task(&Actor::new("admin", appid), &task.task_id, true).await?;
+    let principal = serde_json::json!({
+        "name": p.name, "mobile": p.mobile, "email": "demo@example.com", "emergency_contact": p.emergency,
+        "certificate_type": 2, "certificate_number": p.id,
+        "certificate_validity_date_start": "20150101", "certificate_validity_date_end": "长期",
+        "certificate_photo_front": media[0], "certificate_photo_back": media[1]
+    });
+    let mut applet_principal = principal.clone();
+    applet_principal["verify_task_id"] = task.task_id.into();
+    let payload: ApplyPayload = serde_json::from_value(serde_json::json!({
+        "icp_subject": {
+            "base_info": {"type": 5, "name": p.name, "province": "110000", "city": "110100", "district": "110105", "address": "高碑店路181号1栋101室"},
+            "organize_info": {"certificate_type": 2, "certificate_number": p.id, "certificate_address": "北京市朝阳区高碑店路181号1栋101室"},
+            "principal_info": principal
+        },
+        "icp_applets": {
+            "base_info": {"service_content_types": [1], "nrlx_details": [{"type": 24}],
+                          "comment": "本小程序提供城市天气预报查询、空气质量提醒与出行建议，不涉及交易与用户发布内容。"},
+            "principal_info": applet_principal
+        },
+        "icp_materials": {}
+    }))?;
+    svc.apply(actor, appid, payload).await.map_err(|e| anyhow::anyhow!("apply: {e}"))?;
+    let reviewer = Actor::new("reviewer", "demo");
+    svc.platform_approve(&reviewer, appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    svc.sms_verified(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    svc.authority_approve(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}

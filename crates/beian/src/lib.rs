@@ -1,0 +1,8 @@
+//! The `beian` binary as a library, so end-to-end tests drive the same code as users:
+//! configuration, startup, HTTP server and the CLI commands.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
