@@ -83,3 +83,25 @@ codes! {
 pub fn message(code: i64) -> Option<&'static str> {
     TABLE.iter().find(|c| c.code == code).map(|c| c.errmsg)
 }
+
+/// The table as Markdown (`docs/errcodes.md` is this, checked by a test).
+pub fn render_markdown() -> String {
+    let mut out = String::from(
+        "# Error codes\n\n\
+         Every `errcode` beian answers with. **WeChat** codes keep WeChat's meaning \
+         (`wechat-icp-api.md` §1.1, §8); **beian** codes are extensions for rules and states WeChat \
+         does not document. Clients must match on `errcode`, never on `errmsg`: the messages below \
+         are defaults, and most answers carry a more specific Chinese message saying what to fix.\n\n\
+         Generated from `crates/beian-core/src/errcode.rs` (`UPDATE_SNAPSHOTS=1 cargo test -p beian-core` \
+         rewrites this file).\n\n\
+         | errcode | origin | default errmsg |\n|---:|---|---|\n",
+    );
+    for c in TABLE {
+        let origin = match c.origin {
+            Origin::WeChat => "WeChat",
+            Origin::Beian => "beian",
+        };
+        out.push_str(&format!("| {} | {} | {} |\n", c.code, origin, c.errmsg));
+    }
+    out
+}

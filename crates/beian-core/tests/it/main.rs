@@ -3,3 +3,5 @@
 mod calendar;
 mod dict;
 mod ident;
+mod state;
+mod tidy;

@@ -1,0 +1,60 @@
+//! The filing state machine: the whole transition table is a snapshot, so a workflow
+//! change shows up as a readable diff. Regenerate with `UPDATE_SNAPSHOTS=1`.
+
+use beian_core::state::{not_filed_code, render_table, transition, Action, FilingState, ReadinessFlags};
+
+#[test]
+fn transition_table_snapshot() {
+    let table = render_table();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/snapshots/transitions.txt");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(path, &table).expect("write snapshot");
+    }
+    let expected = std::fs::read_to_string(path).expect("snapshot exists (run with UPDATE_SNAPSHOTS=1)");
+    assert_eq!(table, expected, "the transition table changed; review and run with UPDATE_SNAPSHOTS=1");
+}
+
+#[test]
+fn every_state_round_trips_through_its_columns() {
+    for s in FilingState::ALL {
+        let sms = s.sms_verify_status().map(|x| x.code()).unwrap_or(0);
+        assert_eq!(FilingState::from_columns(s.status_code(), sms, s.is_canceling()), Some(s));
+    }
+    assert_eq!(FilingState::from_columns(4, 0, false), None, "status 4 needs an SMS status");
+    assert_eq!(FilingState::from_columns(7, 0, false), None);
+}
+
+#[test]
+fn not_filed_codes_are_flag_combinations() {
+    let mut seen = Vec::new();
+    for bits in 0..8u8 {
+        let flags = ReadinessFlags {
+            basic_info_filled: bits & 1 == 0,
+            category_filled: bits & 2 == 0,
+            certified: bits & 4 == 0,
+        };
+        seen.push(not_filed_code(flags));
+    }
+    assert_eq!(seen, (1024..=1031).collect::<Vec<_>>());
+}
+
+#[test]
+fn wechat_refusal_codes() {
+    use beian_core::errcode::*;
+    let code = |s, a| transition(s, a).err().map(|e| e.errcode);
+    assert_eq!(code(FilingState::NotFiled, Action::Withdraw), Some(NO_WITHDRAWABLE_ORDER));
+    assert_eq!(code(FilingState::PlatformRejected, Action::Withdraw), Some(NOT_WITHDRAWABLE));
+    assert_eq!(code(FilingState::Filed { canceling: false }, Action::Withdraw), Some(NOT_WITHDRAWABLE));
+    assert_eq!(code(FilingState::NotFiled, Action::Cancel), Some(NOT_FILED_CANNOT_CANCEL));
+    assert_eq!(code(FilingState::Filed { canceling: true }, Action::Cancel), Some(UNDER_REVIEW));
+    assert_eq!(code(FilingState::PlatformReview, Action::Apply), Some(UNDER_REVIEW));
+    assert_eq!(code(FilingState::Filed { canceling: false }, Action::Apply), Some(ALREADY_FILED));
+    // Every refusal names a code in the table, with a Chinese or WeChat message.
+    for s in FilingState::ALL {
+        for a in Action::ALL {
+            if let Err(e) = transition(s, a) {
+                assert!(message(e.errcode).is_some(), "{s:?} {a:?} refused with unknown code {}", e.errcode);
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The CLI commands, run as a user runs them.
+
+use std::process::Command;
+
+fn beian(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_beian"));
+    c.current_dir(dir).env_remove("BEIAN_DATABASE_URL").env_remove("BEIAN_DATA_DIR").env("BEIAN_LOG", "warn");
+    c
+}
+
+fn run(c: &mut Command) -> String {
+    let out = c.output().expect("run beian");
+    assert!(out.status.success(), "beian failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn demo_seeds_once_and_files_a_mini_program() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = run(beian(dir.path()).args(["demo", "--seed-only"]));
+    assert!(first.contains("seeded"), "{first}");
+    assert!(first.contains("京ICP备"), "the demo files one mini program: {first}");
+    assert!(first.contains("status 1027"), "{first}");
+    let second = run(beian(dir.path()).args(["demo", "--seed-only"]));
+    assert!(second.contains("already seeded"), "{second}");
+    assert!(dir.path().join("beian-data/beian.db").exists(), "default data dir is ./beian-data");
+}
+
+#[test]
+fn demo_and_migrate_on_postgres() {
+    let base = std::env::var("BEIAN_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("t_cli_{}", std::process::id());
+    let status = Command::new("psql")
+        .args([base.as_str(), "-qc", &format!("CREATE SCHEMA IF NOT EXISTS {schema}")])
+        .status()
+        .expect("psql (PostgreSQL client) must be installed for this test");
+    assert!(status.success());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(beian(dir.path()).args(["--database-url", &url, "migrate"]));
+    assert!(out.contains("latest schema"), "{out}");
+    let out = run(beian(dir.path()).args(["--database-url", &url, "demo", "--seed-only"]));
+    assert!(out.contains("京ICP备"), "{out}");
+}
+
+#[test]
+fn a_bad_database_url_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = beian(dir.path()).args(["--database-url", "mysql://x", "migrate"]).output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sqlite://") && err.contains("postgres://"), "{err}");
+}
