@@ -111,13 +111,24 @@ async fn file_review_verify_approve_cancel(b: Backend) {
         ["apply", "platform_approve", "sms_verified", "authority_approve", "cancel", "cancel_confirmed"]
     );
 
-    if b == Backend::Sqlite {
-        assert_no_plaintext(&env, &[&p.id, &p.mobile, &p.emergency]);
-    }
+    assert_no_plaintext(&env, &[&p.id, &p.mobile, &p.emergency]);
 }
 
-/// The database files hold no ID number or phone number in plain text.
+/// The database (SQLite files, or a PostgreSQL dump of the test's schema) holds no ID number
+/// or phone number in plain text.
 fn assert_no_plaintext(env: &Env, secrets: &[&str]) {
+    if let Some(schema) = &env.pg_schema {
+        let out = std::process::Command::new("pg_dump")
+            .args(["--schema", schema, "--data-only", &pg_admin_url()])
+            .output()
+            .expect("pg_dump (PostgreSQL client) must be installed");
+        assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.len() > 1000, "the dump holds the test's data");
+        for s in secrets {
+            assert!(!contains(&out.stdout, s.as_bytes()), "the PostgreSQL dump contains {s} in plain text");
+        }
+        return;
+    }
     let mut checked = 0;
     for entry in std::fs::read_dir(env.dir.path()).expect("dir") {
         let path = entry.expect("entry").path();

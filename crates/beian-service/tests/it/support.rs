@@ -18,7 +18,8 @@ pub struct Env {
     pub svc: Arc<Service>,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
-    pub backend: Backend,
+    /// The PostgreSQL schema of this test (None on SQLite).
+    pub pg_schema: Option<String>,
 }
 
 /// Monday 2026-03-02 10:00 Beijing time.
@@ -33,10 +34,12 @@ pub fn pg_admin_url() -> String {
 pub async fn env(backend: Backend) -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
     let crypto = Crypto::new(&[7u8; 32]);
+    let mut pg_schema = None;
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("beian.db").display()),
         Backend::Postgres => {
             let schema = format!("t_{}", hex_rand());
+            pg_schema = Some(schema.clone());
             let admin = Store::connect(&pg_admin_url(), crypto.clone())
                 .await
                 .expect("PostgreSQL must be running for the contract tests (scripts/test starts it)");
@@ -51,7 +54,7 @@ pub async fn env(backend: Backend) -> Env {
     let clock = Arc::new(ManualClock::new(start_time()));
     let media = MediaFiles::new(dir.path().join("media")).expect("media dir");
     let svc = Service::start(store, media, clock.clone()).await.expect("service");
-    Env { svc: Arc::new(svc), clock, dir, backend }
+    Env { svc: Arc::new(svc), clock, dir, pg_schema }
 }
 
 fn hex_rand() -> String {

@@ -28,7 +28,8 @@ fn demo_seeds_once_and_files_a_mini_program() {
 
 #[test]
 fn demo_and_migrate_on_postgres() {
-    let base = std::env::var("BEIAN_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base = std::env::var("BEIAN_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let schema = format!("t_cli_{}", std::process::id());
     let status = Command::new("psql")
         .args([base.as_str(), "-qc", &format!("CREATE SCHEMA IF NOT EXISTS {schema}")])

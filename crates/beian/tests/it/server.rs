@@ -54,8 +54,10 @@ async fn healthz_answers_on_the_embedded_default() {
 fn config_file_is_overridden_by_flags_and_env() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("beian.toml");
-    std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"sqlite:///tmp/from-file.db\"\n").expect("write");
-    let from_file = Config::resolve(&ConfigArgs { config: Some(file.clone()), ..ConfigArgs::default() }).expect("cfg");
+    std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"sqlite:///tmp/from-file.db\"\n")
+        .expect("write");
+    let from_file =
+        Config::resolve(&ConfigArgs { config: Some(file.clone()), ..ConfigArgs::default() }).expect("cfg");
     assert_eq!(from_file.listen, "127.0.0.1:9999");
     assert_eq!(from_file.database_url, "sqlite:///tmp/from-file.db");
     // clap fills these from flags or BEIAN_* variables; either wins over the file.

@@ -1,0 +1,146 @@
+//! The storage contract, run on SQLite and PostgreSQL alike.
+
+use beian_core::model::{FilingOrder, MiniProgram, Person, Subject};
+use beian_core::state::{FilingState, ReadinessFlags};
+use beian_store::{Crypto, Store, StoreError};
+
+async fn stores() -> Vec<(&'static str, Store, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crypto = Crypto::new(&[9u8; 32]);
+    let sqlite = Store::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), crypto.clone())
+        .await
+        .expect("sqlite");
+    let base = std::env::var("BEIAN_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin =
+        Store::connect(&base, crypto.clone()).await.expect("PostgreSQL must be running (scripts/test)");
+    let schema = format!(
+        "t_store_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    admin.exec_raw(&format!("CREATE SCHEMA {schema}")).await.expect("schema");
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let pg =
+        Store::connect(&format!("{base}{sep}options=-c%20search_path%3D{schema}"), crypto).await.expect("pg");
+    vec![("sqlite", sqlite, dir), ("postgres", pg, tempfile::tempdir().expect("tempdir"))]
+}
+
+fn mp(appid: &str) -> MiniProgram {
+    MiniProgram {
+        appid: appid.into(),
+        name: "测试".into(),
+        admin: Person {
+            name: "张三".into(),
+            id_number: "440305199003071236".into(),
+            mobile: "13800138000".into(),
+        },
+        flags: ReadinessFlags { basic_info_filled: true, category_filled: true, certified: true },
+        listed: true,
+        cleared: false,
+        created_at: 1,
+    }
+}
+
+fn order(appid: &str) -> FilingOrder {
+    FilingOrder {
+        appid: appid.into(),
+        subject_id: None,
+        state: FilingState::PlatformReview,
+        audit_data: vec![],
+        subject_record_number: None,
+        service_record_number: None,
+        versions: 1,
+        cancel_type: None,
+        submitted_at: Some(1),
+        updated_at: 1,
+        row_version: 0,
+    }
+}
+
+#[tokio::test]
+async fn contract() {
+    for (name, store, _dir) in stores().await {
+        assert_eq!(store.migrate().await.expect("migrate"), vec![1], "{name}");
+        assert!(
+            store.migrate().await.expect("migrate again").is_empty(),
+            "{name}: migrations are idempotent"
+        );
+
+        // Round trip with decryption.
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_mini_program(&mp("wx1"), "dev").await.expect("insert");
+        tx.insert_order(&order("wx1")).await.expect("order");
+        tx.commit().await.expect("commit");
+        let mut tx = store.read().await.expect("read");
+        assert_eq!(tx.get_mini_program("wx1").await.expect("get"), Some(mp("wx1")), "{name}");
+        let stored = tx.get_order("wx1").await.expect("get").expect("exists");
+        drop(tx);
+
+        // A stale row version is a conflict, and the loser's transaction changes nothing.
+        let mut a = stored.clone();
+        a.state = FilingState::PlatformRejected;
+        let mut tx = store.begin().await.expect("begin");
+        tx.update_order(&a).await.expect("first update wins");
+        tx.commit().await.expect("commit");
+        let mut tx = store.begin().await.expect("begin");
+        let mut b = stored.clone();
+        b.state = FilingState::NotFiled;
+        assert!(
+            matches!(tx.update_order(&b).await, Err(StoreError::Conflict(_))),
+            "{name}: stale update must conflict"
+        );
+        drop(tx);
+        let mut tx = store.read().await.expect("read");
+        assert_eq!(
+            tx.get_order("wx1").await.expect("get").map(|o| o.state),
+            Some(FilingState::PlatformRejected)
+        );
+        drop(tx);
+
+        // One subject per certificate: the unique blind index turns a duplicate into a conflict.
+        let s = Subject {
+            id: "s1".into(),
+            subject_type: 5,
+            certificate_type: 2,
+            certificate_number: "440305199003071236".into(),
+            name: "张三".into(),
+            province: "440000".into(),
+            filed_count: 0,
+            ever_filed: false,
+            in_progress: 1,
+            record_number: None,
+            service_seq: 0,
+        };
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert_subject(&s, 1).await.expect("subject");
+        tx.commit().await.expect("commit");
+        let mut tx = store.begin().await.expect("begin");
+        let dup = Subject { id: "s2".into(), ..s.clone() };
+        assert!(
+            matches!(tx.insert_subject(&dup, 1).await, Err(StoreError::Conflict(_))),
+            "{name}: duplicate subject"
+        );
+        drop(tx);
+        let mut tx = store.begin().await.expect("begin");
+        let (found, version) = tx.find_subject(2, "440305199003071236").await.expect("find").expect("found");
+        assert_eq!(found, s);
+        tx.update_subject(&found, version, 2).await.expect("update");
+        assert!(matches!(tx.update_subject(&found, version, 2).await, Err(StoreError::Conflict(_))));
+        drop(tx);
+
+        // Counters are atomic increments.
+        let mut tx = store.begin().await.expect("begin");
+        assert_eq!(tx.counter_add("c", 1).await.expect("add"), 1);
+        assert_eq!(tx.counter_add("c", 2).await.expect("add"), 3);
+        assert_eq!(tx.counter_get("c").await.expect("get"), 3);
+        assert_eq!(tx.counter_get("missing").await.expect("get"), 0);
+        tx.commit().await.expect("commit");
+
+        store.close().await;
+    }
+}
