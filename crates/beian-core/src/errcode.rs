@@ -37,6 +37,11 @@ codes! {
     INVALID_FILE_TYPE = 40005, WeChat, "invalid file type";
     INVALID_MEDIA_SIZE = 40006, WeChat, "invalid media size";
     INVALID_ACCESS_TOKEN = 40014, WeChat, "invalid access_token";
+    INVALID_APPSECRET = 40125, WeChat, "invalid appsecret";
+    INVALID_TICKET = 61006, WeChat, "component ticket is expired";
+    NOT_AUTHORIZED = 61003, WeChat, "component is not authorized by this account";
+    INVALID_AUTH_CODE = 61010, WeChat, "code is expired";
+    INVALID_REFRESH_TOKEN = 61023, WeChat, "refresh_token is invalid";
     INVALID_ARGS = 40097, WeChat, "invalid args";
     ACCESS_TOKEN_MISSING = 41001, WeChat, "access_token missing";
     MEDIA_DATA_MISSING = 41005, WeChat, "media data missing";

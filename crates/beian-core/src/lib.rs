@@ -10,6 +10,7 @@ pub mod ident;
 pub mod model;
 pub mod numbering;
 pub mod payload;
+pub mod platform;
 pub mod policy;
 pub mod rules;
 pub mod state;

@@ -12,8 +12,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApplyPayload {
+    #[serde(deserialize_with = "lenient_obj")]
     pub icp_subject: IcpSubject,
+    #[serde(deserialize_with = "lenient_obj")]
     pub icp_applets: IcpApplets,
+    #[serde(deserialize_with = "lenient_obj")]
     pub icp_materials: IcpMaterials,
 }
 
@@ -21,12 +24,15 @@ pub struct ApplyPayload {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IcpSubject {
+    #[serde(deserialize_with = "lenient_obj")]
     pub base_info: SubjectBaseInfo,
-    #[serde(skip_serializing_if = "PersonalInfo::is_empty")]
+    #[serde(skip_serializing_if = "PersonalInfo::is_empty", deserialize_with = "lenient_obj")]
     pub personal_info: PersonalInfo,
+    #[serde(deserialize_with = "lenient_obj")]
     pub organize_info: OrganizeInfo,
+    #[serde(deserialize_with = "lenient_obj")]
     pub principal_info: PrincipalInfo,
-    #[serde(skip_serializing_if = "LegalPersonInfo::is_empty")]
+    #[serde(skip_serializing_if = "LegalPersonInfo::is_empty", deserialize_with = "lenient_obj")]
     pub legal_person_info: LegalPersonInfo,
 }
 
@@ -133,7 +139,9 @@ impl LegalPersonInfo {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IcpApplets {
+    #[serde(deserialize_with = "lenient_obj")]
     pub base_info: AppletBaseInfo,
+    #[serde(deserialize_with = "lenient_obj")]
     pub principal_info: PrincipalInfo,
 }
 
@@ -321,6 +329,21 @@ fn lenient_string_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
         Value::String(s) => vec![s.trim().to_string()],
         _ => Vec::new(),
     })
+}
+
+/// An object that SDKs may also send as `null`, `""` or `[]` when empty.
+fn lenient_obj<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    use serde_json::Value;
+    match Value::deserialize(d)? {
+        Value::Object(map) => serde_json::from_value(Value::Object(map)).map_err(serde::de::Error::custom),
+        // Absent markers, and anything else that is not an object, leave the defaults so the
+        // rules engine names the missing fields instead of failing the whole body.
+        _ => Ok(T::default()),
+    }
 }
 
 fn lenient_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>

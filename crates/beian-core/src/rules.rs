@@ -146,6 +146,12 @@ fn label(field: &str) -> &'static str {
             "icp_applets.base_info.service_content_types" => "小程序服务内容类型",
             "icp_applets.base_info.nrlx_details" => "前置审批项",
             "icp_applets.base_info.comment" => "小程序备注",
+            _ if field.starts_with("icp_applets.base_info.nrlx_details") => match leaf {
+                "type" => "前置审批类型",
+                "code" => "前置审批号",
+                "media" => "前置审批材料",
+                _ => "前置审批项",
+            },
             _ => "该字段",
         },
     }
@@ -308,10 +314,10 @@ impl Checker<'_, '_> {
         let prov = self.required("icp_subject.base_info.province", &b.province).map(str::to_string);
         let city = self.required("icp_subject.base_info.city", &b.city).map(str::to_string);
         let dist = self.required("icp_subject.base_info.district", &b.district).map(str::to_string);
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<(String, bool)> = Vec::new();
         let prov_ok = match prov.as_deref().and_then(parse).and_then(|c| dict.region_at(1, c)) {
             Some(r) => {
-                names.push(r.name.to_string());
+                names.push((r.name.to_string(), true));
                 Some(r.code)
             }
             _ => {
@@ -334,7 +340,7 @@ impl Checker<'_, '_> {
                         format!("城市“{}”不属于所选省份，请重新选择", r.name),
                     );
                 }
-                names.push(r.name.to_string());
+                names.push((r.name.to_string(), true));
                 Some(r.code)
             }
             _ => {
@@ -357,7 +363,7 @@ impl Checker<'_, '_> {
                         format!("区县“{}”不属于所选城市，请重新选择", r.name),
                     );
                 }
-                names.push(r.name.to_string());
+                names.push((r.name.to_string(), false));
             }
             _ => {
                 if dist.is_some() {
@@ -371,12 +377,15 @@ impl Checker<'_, '_> {
         }
         if let Some(addr) = self.required("icp_subject.base_info.address", &b.address) {
             self.max_chars("icp_subject.base_info.address", addr, 100);
-            let repeated = names.iter().find(|n| {
+            // Province and city also in short form ("广东", "深圳"); districts only in full,
+            // because a short district name starts real road names ("南山大道", "朝阳路").
+            let repeated = names.iter().find(|(n, allow_short)| {
                 let short = n.trim_end_matches(['省', '市', '区', '县']);
                 n.as_str() != "市辖区"
                     && (addr.starts_with(n.as_str())
-                        || (short.chars().count() >= 2 && addr.starts_with(short)))
+                        || (*allow_short && short.chars().count() >= 2 && addr.starts_with(short)))
             });
+            let repeated = repeated.map(|(n, _)| n);
             if let Some(n) = repeated {
                 self.hint(
                     errcode::ADDRESS_REPEATS_REGION,
@@ -742,6 +751,19 @@ impl Checker<'_, '_> {
         }
 
         self.principal("icp_applets.principal_info", &p.icp_applets.principal_info, true);
+        if self.is_personal(p) {
+            let (sp, ap) = (&p.icp_subject.principal_info, &p.icp_applets.principal_info);
+            if !sp.certificate_number.is_empty()
+                && !ap.certificate_number.is_empty()
+                && !sp.certificate_number.eq_ignore_ascii_case(&ap.certificate_number)
+            {
+                self.hint(
+                    errcode::FIELD_RELATION,
+                    "icp_applets.principal_info.certificate_number",
+                    "个人主体备案时，小程序负责人须为备案人本人，请填写与主体负责人相同的证件信息",
+                );
+            }
+        }
         self.admin(p);
         self.shared_mobile(p);
     }
@@ -772,8 +794,12 @@ impl Checker<'_, '_> {
     fn shared_mobile(&mut self, p: &ApplyPayload) {
         let sp = &p.icp_subject.principal_info;
         let ap = &p.icp_applets.principal_info;
+        // Only when both certificate numbers are known can we tell they are different people
+        // (a missing number already has its own hint).
         if !sp.mobile.is_empty()
             && sp.mobile == ap.mobile
+            && !sp.certificate_number.is_empty()
+            && !ap.certificate_number.is_empty()
             && !sp.certificate_number.eq_ignore_ascii_case(&ap.certificate_number)
             && !self.has_hint_at("icp_applets.principal_info.mobile")
         {
@@ -840,7 +866,8 @@ impl Checker<'_, '_> {
             None
         };
         match (expected, m.certificate_type) {
-            (Some(want), Some(got)) if want != got => {
+            // INVALID_NUMBER: the certificate type itself already has a format hint.
+            (Some(want), Some(got)) if want != got && want != INVALID_NUMBER => {
                 Some(format!("上传该证件照片时的证件类型（{got}）与所填证件类型（{want}）不一致，请重新上传"))
             }
             _ => None,

@@ -12,12 +12,15 @@
 mod clock;
 mod error;
 mod filing;
+pub mod jobs;
 mod media;
+pub mod providers;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ServiceError;
 pub use filing::{EntranceInfo, MiniProgramInput, OrderView};
 pub use media::MediaUpload;
+pub use providers::{AuthorizerTokens, Caller, ProviderCredentials};
 
 use beian_core::dict::{DictKind, Dictionaries};
 use beian_core::model::AuditEvent;

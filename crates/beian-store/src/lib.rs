@@ -16,6 +16,7 @@
 
 pub mod crypto;
 pub mod media;
+mod platform;
 mod tx;
 
 pub use crypto::Crypto;
@@ -93,8 +94,14 @@ const SQLITE_PRAGMAS: [&str; 4] = [
     "PRAGMA foreign_keys=ON",
 ];
 
-const MIGRATIONS_SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_core.sql"))];
-const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_core.sql"))];
+const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_core.sql")),
+    (2, include_str!("../migrations/sqlite/0002_providers_jobs.sql")),
+];
+const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_core.sql")),
+    (2, include_str!("../migrations/postgres/0002_providers_jobs.sql")),
+];
 
 impl Store {
     /// Connect. For SQLite the file is created if missing.
@@ -178,12 +185,12 @@ impl Store {
 
     /// A read-write transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx::new(self.write.begin().await?, self.crypto.clone()))
+        Ok(Tx::new(self.write.begin().await?, self.crypto.clone(), self.backend))
     }
 
     /// A transaction for reads only (on SQLite it does not wait for the writer).
     pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx::new(self.read.begin().await?, self.crypto.clone()))
+        Ok(Tx::new(self.read.begin().await?, self.crypto.clone(), self.backend))
     }
 
     /// Run raw SQL outside any transaction (administrative statements, tests).

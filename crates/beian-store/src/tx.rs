@@ -1,6 +1,6 @@
 //! Queries, all inside a transaction. Edges never see this module: the service layer does.
 
-use crate::{Crypto, Result, StoreError};
+use crate::{Backend, Crypto, Result, StoreError};
 use beian_core::dict::DictKind;
 use beian_core::model::{
     AuditEvent, AuditItem, FaceStatus, FaceTask, FilingOrder, MediaMeta, MediaType, MiniProgram, Person,
@@ -14,21 +14,22 @@ use std::collections::HashMap;
 
 /// A database transaction with typed queries. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
-    tx: Transaction<'static, Any>,
-    crypto: Crypto,
+    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) crypto: Crypto,
+    pub(crate) backend: Backend,
 }
 
-fn b(v: bool) -> i64 {
+pub(crate) fn b(v: bool) -> i64 {
     i64::from(v)
 }
 
-fn u(v: i64, what: &str) -> Result<u32> {
+pub(crate) fn u(v: i64, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {v}")))
 }
 
 impl Tx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, crypto: Crypto) -> Tx {
-        Tx { tx, crypto }
+    pub(crate) fn new(tx: Transaction<'static, Any>, crypto: Crypto, backend: Backend) -> Tx {
+        Tx { tx, crypto, backend }
     }
 
     pub async fn commit(self) -> Result<()> {

@@ -3,5 +3,6 @@
 mod calendar;
 mod dict;
 mod ident;
+mod rules;
 mod state;
 mod tidy;

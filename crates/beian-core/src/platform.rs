@@ -1,0 +1,150 @@
+//! Service providers (第三方平台), their tokens and authorizations, and durable jobs.
+//! Plain data; the rules around them live in the service layer.
+
+use crate::model::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// A service provider as stored. Secrets never appear here in clear except the message
+/// token and EncodingAESKey, which are needed to sign and encrypt event pushes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub component_appid: String,
+    pub name: String,
+    /// SHA-256 (hex) of the component_appsecret.
+    pub secret_hash: String,
+    pub msg_token: String,
+    pub encoding_aes_key: String,
+    pub event_url: String,
+    pub created_at: Timestamp,
+}
+
+/// What a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TokenKind {
+    /// component_verify_ticket (12 h).
+    VerifyTicket,
+    /// component_access_token (2 h).
+    ComponentAccess,
+    /// pre_auth_code (30 min).
+    PreAuthCode,
+    /// authorization_code (1 h, once).
+    AuthorizationCode,
+    /// authorizer_access_token (2 h).
+    AuthorizerAccess,
+    /// authorizer_refresh_token (until revoked; 5 min grace when rotated).
+    AuthorizerRefresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::VerifyTicket => "verify_ticket",
+            TokenKind::ComponentAccess => "component_access",
+            TokenKind::PreAuthCode => "pre_auth_code",
+            TokenKind::AuthorizationCode => "authorization_code",
+            TokenKind::AuthorizerAccess => "authorizer_access",
+            TokenKind::AuthorizerRefresh => "authorizer_refresh",
+        }
+    }
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        [
+            TokenKind::VerifyTicket,
+            TokenKind::ComponentAccess,
+            TokenKind::PreAuthCode,
+            TokenKind::AuthorizationCode,
+            TokenKind::AuthorizerAccess,
+            TokenKind::AuthorizerRefresh,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A stored token (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub kind: TokenKind,
+    pub component_appid: String,
+    /// The mini program for authorizer tokens and codes; empty otherwise.
+    pub appid: String,
+    /// Permission sets carried by authorization codes and authorizer tokens, e.g. `[18, 156]`.
+    pub scopes: Vec<u32>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// When a newer token replaced this one.
+    pub superseded_at: Option<Timestamp>,
+}
+
+/// A merchant's grant of permission sets to a provider for one mini program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Authorization {
+    pub component_appid: String,
+    pub appid: String,
+    pub scopes: Vec<u32>,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The permission sets that open `/wxa/icp/*` (either suffices).
+pub const ICP_SCOPES: [u32; 2] = [18, 156];
+
+pub fn scopes_to_string(scopes: &[u32]) -> String {
+    scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")
+}
+
+pub fn scopes_from_string(s: &str) -> Vec<u32> {
+    s.split(',').filter_map(|x| x.trim().parse().ok()).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JobState> {
+        match s {
+            "pending" => Some(JobState::Pending),
+            "running" => Some(JobState::Running),
+            "done" => Some(JobState::Done),
+            "dead" => Some(JobState::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A durable job: a timer or an outbound message, written in the transaction that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub dedupe_key: Option<String>,
+    pub state: JobState,
+    pub run_at: Timestamp,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Retry delay after `attempts` failures: 10 s doubling, at most one hour.
+pub fn backoff_secs(attempts: u32) -> i64 {
+    let exp = attempts.saturating_sub(1).min(12);
+    (10i64 << exp).min(3600)
+}

@@ -1,0 +1,123 @@
+//! The durable job queue as the service exposes it: enqueue inside a use case's
+//! transaction, and lease / complete / fail for workers.
+
+use crate::{Result, Service};
+use beian_core::platform::{backoff_secs, Job, JobState};
+use beian_store::Tx;
+use serde::{Deserialize, Serialize};
+
+/// How long a worker holds a job before another may take it over.
+pub const LEASE_SECS: i64 = 60;
+
+/// What a job does. Stored as JSON in the (encrypted) payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobSpec {
+    /// Push one event (XML, encrypted) to a provider's authorization-event URL.
+    Event(EventPush),
+    /// Issue a component_verify_ticket, push it, schedule the next in 10 minutes.
+    VerifyTicket { component_appid: String },
+}
+
+impl JobSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobSpec::Event(_) => "event",
+            JobSpec::VerifyTicket { .. } => "verify_ticket",
+        }
+    }
+
+    fn max_attempts(&self) -> u32 {
+        match self {
+            // ~3 days of hourly retries after the first quick ones: an event is not dropped
+            // lightly; what still fails goes to the dead letters an operator can retry.
+            JobSpec::Event(_) => 80,
+            // A newer ticket replaces a failed one every 10 minutes anyway.
+            JobSpec::VerifyTicket { .. } => 3,
+        }
+    }
+}
+
+/// One event for one provider: `InfoType` and its fields (besides AppId/CreateTime/InfoType).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPush {
+    pub component_appid: String,
+    pub info_type: String,
+    pub create_time: i64,
+    /// (name, value, is_number)
+    pub fields: Vec<(String, String, bool)>,
+}
+
+/// Enqueue inside the caller's transaction. A `dedupe_key` makes the enqueue idempotent.
+pub(crate) async fn enqueue(tx: &mut Tx, spec: &JobSpec, dedupe_key: Option<&str>, run_at: i64, now: i64) -> Result<Option<i64>> {
+    let payload = serde_json::to_string(spec).map_err(|e| crate::ServiceError::Internal(e.to_string()))?;
+    Ok(tx.enqueue_job(spec.kind(), &payload, dedupe_key, run_at, spec.max_attempts(), now).await?)
+}
+
+/// A leased job with its decoded spec.
+#[derive(Debug, Clone)]
+pub struct LeasedJob {
+    pub job: Job,
+    pub spec: Option<JobSpec>,
+}
+
+impl Service {
+    /// Lease the next due job for `worker`.
+    pub async fn claim_job(&self, worker: &str) -> Result<Option<LeasedJob>> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let job = tx.claim_job(worker, now, LEASE_SECS).await?;
+        tx.commit().await?;
+        Ok(job.map(|job| {
+            let spec = serde_json::from_str(&job.payload).ok();
+            LeasedJob { job, spec }
+        }))
+    }
+
+    /// The job succeeded; false if the lease was lost meanwhile.
+    pub async fn complete_job(&self, id: i64, worker: &str) -> Result<bool> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let ok = tx.complete_job(id, worker, now).await?;
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    /// The job failed: retry with backoff, or dead-letter after its last attempt.
+    pub async fn fail_job(&self, job: &Job, worker: &str, error: &str) -> Result<bool> {
+        let now = self.now().timestamp();
+        let retry_at = (job.attempts < job.max_attempts).then(|| now + backoff_secs(job.attempts));
+        let mut tx = self.store.begin().await?;
+        let ok = tx.fail_job(job.id, worker, error, retry_at, now).await?;
+        tx.commit().await?;
+        if retry_at.is_none() {
+            tracing::warn!(job = job.id, kind = %job.kind, "job moved to dead letters after {} attempts: {error}", job.attempts);
+        }
+        Ok(ok)
+    }
+
+    pub async fn jobs(&self, state: Option<JobState>, limit: i64) -> Result<Vec<Job>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.list_jobs(state, limit).await?)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.get_job(id).await?)
+    }
+
+    /// Put a dead-lettered job back in the queue.
+    pub async fn retry_dead_job(&self, id: i64) -> Result<bool> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let ok = tx.retry_job(id, now).await?;
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    /// (state, count, oldest run_at) for dashboards and metrics.
+    pub async fn job_stats(&self) -> Result<Vec<(String, i64, i64)>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.job_stats().await?)
+    }
+}
