@@ -72,6 +72,7 @@ codes! {
     UNKNOWN_APPID = 86915, Beian, "小程序不存在";
     NOT_FILED = 86916, Beian, "小程序未备案，暂无已备案信息";
     INVALID_INPUT = 86917, Beian, "参数不合法";
+    NOT_SUPPORTED = 86918, Beian, "beian 暂不支持该接口";
     FIELD_REQUIRED = 86930, Beian, "必填字段为空";
     FIELD_FORMAT = 86931, Beian, "字段格式不正确";
     FIELD_DICT = 86932, Beian, "字段取值不在字典中";

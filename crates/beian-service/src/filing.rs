@@ -204,6 +204,19 @@ impl Service {
         }
         let status = if success { FaceStatus::Succeeded } else { FaceStatus::Failed };
         tx.finish_face_task(task_id, status, now).await?;
+        crate::providers::notify_providers(
+            &mut tx,
+            &task.appid,
+            "notify_icpfiling_verify_result",
+            vec![
+                ("task_id".into(), task_id.to_string(), false),
+                ("verify_appid".into(), task.appid.clone(), false),
+                ("result".into(), status.code().to_string(), true),
+            ],
+            Some(&format!("face:{task_id}:{}", status.code())),
+            now,
+        )
+        .await?;
         audit(
             &mut tx,
             now,
@@ -623,6 +636,20 @@ impl Service {
             }
         }
         tx.update_order(&order).await?;
+        if effects.contains(&Effect::NotifyResult) && matches!(to.status_code(), 3 | 5 | 6) {
+            crate::providers::notify_providers(
+                &mut tx,
+                appid,
+                "notify_apply_icpfiling_result",
+                vec![
+                    ("authorizer_appid".into(), appid.to_string(), false),
+                    ("beian_status".into(), to.status_code().to_string(), true),
+                ],
+                Some(&format!("apply_result:{appid}:{}", expected_version + 1)),
+                ts,
+            )
+            .await?;
+        }
         for other in &cascade {
             tx.update_order(other).await?;
             audit(
@@ -710,4 +737,53 @@ fn require_reasons(reasons: &[AuditItem]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The liveness check behind face verification. Real deployments plug in a face-comparison
+/// provider; the built-in [`IdentityMatch`] only confirms that the person completing the
+/// task states the admin's name and ID number — it does not look at a face.
+pub trait Liveness: Send + Sync {
+    fn verify(&self, admin: &Person, name: &str, id_number: &str) -> bool;
+}
+
+/// Built-in liveness: name and ID number must be the admin's (no biometrics).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdentityMatch;
+
+impl Liveness for IdentityMatch {
+    fn verify(&self, admin: &Person, name: &str, id_number: &str) -> bool {
+        admin.name == name.trim() && admin.id_number.eq_ignore_ascii_case(id_number.trim())
+    }
+}
+
+impl Service {
+    /// The admin completes a face task on the verification page. A failed attempt is
+    /// recorded (face_status 2) and may be retried until the task expires.
+    pub async fn complete_face_verification(
+        &self,
+        task_id: &str,
+        name: &str,
+        id_number: &str,
+    ) -> Result<FaceTask> {
+        let task = {
+            let mut tx = self.store.read().await?;
+            tx.get_face_task(task_id)
+                .await?
+                .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?
+        };
+        let mp = self.mini_program(&task.appid).await?;
+        let success = IdentityMatch.verify(&mp.admin, name, id_number);
+        self.finish_face_task(&Actor::new("admin", &task.appid), task_id, success).await
+    }
+
+    /// The task and its mini program's name, for the verification page.
+    pub async fn face_task_for_page(&self, task_id: &str) -> Result<(FaceTask, String)> {
+        let mut tx = self.store.read().await?;
+        let task = tx
+            .get_face_task(task_id)
+            .await?
+            .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?;
+        let name = tx.get_mini_program(&task.appid).await?.map(|m| m.name).unwrap_or_default();
+        Ok((task, name))
+    }
 }

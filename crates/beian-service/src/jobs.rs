@@ -49,7 +49,13 @@ pub struct EventPush {
 }
 
 /// Enqueue inside the caller's transaction. A `dedupe_key` makes the enqueue idempotent.
-pub(crate) async fn enqueue(tx: &mut Tx, spec: &JobSpec, dedupe_key: Option<&str>, run_at: i64, now: i64) -> Result<Option<i64>> {
+pub(crate) async fn enqueue(
+    tx: &mut Tx,
+    spec: &JobSpec,
+    dedupe_key: Option<&str>,
+    run_at: i64,
+    now: i64,
+) -> Result<Option<i64>> {
     let payload = serde_json::to_string(spec).map_err(|e| crate::ServiceError::Internal(e.to_string()))?;
     Ok(tx.enqueue_job(spec.kind(), &payload, dedupe_key, run_at, spec.max_attempts(), now).await?)
 }

@@ -13,12 +13,12 @@ mod clock;
 mod error;
 mod filing;
 pub mod jobs;
-mod media;
+pub mod media;
 pub mod providers;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ServiceError;
-pub use filing::{EntranceInfo, MiniProgramInput, OrderView};
+pub use filing::{EntranceInfo, IdentityMatch, Liveness, MiniProgramInput, OrderView};
 pub use media::MediaUpload;
 pub use providers::{AuthorizerTokens, Caller, ProviderCredentials};
 

@@ -20,8 +20,9 @@ pub const REFRESH_TTL: i64 = 10 * 365 * 24 * 3600;
 /// A rotated refresh token, or a replaced access token, keeps working this long.
 pub const GRACE: i64 = 300;
 
-/// Permission sets a merchant can grant here (18 小程序开发与数据分析, 156 小程序备案).
-pub const GRANTABLE_SCOPES: [u32; 2] = [18, 156];
+/// Permission sets a merchant can grant here: 17 小程序帐号管理, 18 小程序开发与数据分析,
+/// 156 小程序备案. Only 18 and 156 open `/wxa/icp/*`.
+pub const GRANTABLE_SCOPES: [u32; 3] = [17, 18, 156];
 
 /// Shown once when a provider is created or its secret rotated.
 #[derive(Debug, Clone)]
@@ -66,7 +67,12 @@ impl Service {
 
     /// Create a provider; the secret is returned once and stored hashed. Its first
     /// component_verify_ticket push is queued at once, then every 10 minutes.
-    pub async fn create_provider(&self, actor: &Actor, name: &str, event_url: &str) -> Result<ProviderCredentials> {
+    pub async fn create_provider(
+        &self,
+        actor: &Actor,
+        name: &str,
+        event_url: &str,
+    ) -> Result<ProviderCredentials> {
         if name.trim().is_empty() {
             return Err(refused(errcode::INVALID_INPUT, "请填写服务商名称"));
         }
@@ -91,7 +97,16 @@ impl Service {
         tx.insert_provider(&p).await?;
         let spec = JobSpec::VerifyTicket { component_appid: p.component_appid.clone() };
         enqueue(&mut tx, &spec, Some(&format!("ticket:{}:{now}", p.component_appid)), now, now).await?;
-        audit(&mut tx, now, actor, "provider", &p.component_appid, "create", serde_json::json!({ "name": p.name, "event_url": p.event_url })).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "provider",
+            &p.component_appid,
+            "create",
+            serde_json::json!({ "name": p.name, "event_url": p.event_url }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(creds)
     }
@@ -107,14 +122,31 @@ impl Service {
     }
 
     /// Change a provider's event URL.
-    pub async fn set_provider_event_url(&self, actor: &Actor, component_appid: &str, event_url: &str) -> Result<()> {
+    pub async fn set_provider_event_url(
+        &self,
+        actor: &Actor,
+        component_appid: &str,
+        event_url: &str,
+    ) -> Result<()> {
         check_event_url(event_url)?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let mut p = tx.get_provider(component_appid).await?.ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))?;
+        let mut p = tx
+            .get_provider(component_appid)
+            .await?
+            .ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))?;
         p.event_url = event_url.trim().to_string();
         tx.update_provider(&p, now).await?;
-        audit(&mut tx, now, actor, "provider", component_appid, "set_event_url", serde_json::json!({ "event_url": p.event_url })).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "provider",
+            component_appid,
+            "set_event_url",
+            serde_json::json!({ "event_url": p.event_url }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -126,7 +158,11 @@ impl Service {
         let now = self.now().timestamp();
         let ticket = format!("ticket@@@{}", new_token());
         let mut tx = self.store.begin().await?;
-        tx.insert_token(&hash(&ticket), &record(TokenKind::VerifyTicket, component_appid, "", &[], now, TICKET_TTL)).await?;
+        tx.insert_token(
+            &hash(&ticket),
+            &record(TokenKind::VerifyTicket, component_appid, "", &[], now, TICKET_TTL),
+        )
+        .await?;
         tx.commit().await?;
         Ok(ticket)
     }
@@ -145,7 +181,12 @@ impl Service {
     // ---- component token flow ------------------------------------------------------------
 
     /// api_component_token.
-    pub async fn component_token(&self, component_appid: &str, secret: &str, ticket: &str) -> Result<(String, i64)> {
+    pub async fn component_token(
+        &self,
+        component_appid: &str,
+        secret: &str,
+        ticket: &str,
+    ) -> Result<(String, i64)> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let p = tx.get_provider(component_appid).await?;
@@ -153,7 +194,10 @@ impl Service {
             return Err(refused(errcode::INVALID_APPSECRET, "component_appid 或 component_appsecret 不正确"));
         };
         match tx.get_token(&hash(ticket)).await? {
-            Some(t) if t.kind == TokenKind::VerifyTicket && t.component_appid == p.component_appid && t.expires_at > now => {}
+            Some(t)
+                if t.kind == TokenKind::VerifyTicket
+                    && t.component_appid == p.component_appid
+                    && t.expires_at > now => {}
             _ => {
                 return Err(refused(
                     errcode::INVALID_TICKET,
@@ -163,7 +207,11 @@ impl Service {
         }
         let token = new_token();
         tx.supersede_tokens(TokenKind::ComponentAccess, component_appid, "", now).await?;
-        tx.insert_token(&hash(&token), &record(TokenKind::ComponentAccess, component_appid, "", &[], now, ACCESS_TTL)).await?;
+        tx.insert_token(
+            &hash(&token),
+            &record(TokenKind::ComponentAccess, component_appid, "", &[], now, ACCESS_TTL),
+        )
+        .await?;
         tx.commit().await?;
         Ok((token, ACCESS_TTL))
     }
@@ -179,7 +227,11 @@ impl Service {
         let now = self.now().timestamp();
         let code = format!("preauthcode@@@{}", new_token());
         let mut tx = self.store.begin().await?;
-        tx.insert_token(&hash(&code), &record(TokenKind::PreAuthCode, component_appid, "", &[], now, PRE_AUTH_TTL)).await?;
+        tx.insert_token(
+            &hash(&code),
+            &record(TokenKind::PreAuthCode, component_appid, "", &[], now, PRE_AUTH_TTL),
+        )
+        .await?;
         tx.commit().await?;
         Ok((code, PRE_AUTH_TTL))
     }
@@ -220,10 +272,15 @@ impl Service {
         let mp = tx.get_mini_program(appid.trim()).await?;
         let Some(mp) = mp.filter(|mp| {
             mp.admin.mobile == admin_mobile.trim()
-                && ResidentId::parse(&mp.admin.id_number).map(|id| id.as_str().ends_with(&admin_id_last6.trim().to_uppercase())).unwrap_or(false)
+                && ResidentId::parse(&mp.admin.id_number)
+                    .map(|id| id.as_str().ends_with(&admin_id_last6.trim().to_uppercase()))
+                    .unwrap_or(false)
                 && admin_id_last6.trim().len() == 6
         }) else {
-            return Err(refused(errcode::INVALID_INPUT, "小程序或管理员信息不正确：请填写小程序的 appid、管理员手机号和管理员身份证号后6位"));
+            return Err(refused(
+                errcode::INVALID_INPUT,
+                "小程序或管理员信息不正确：请填写小程序的 appid、管理员手机号和管理员身份证号后6位",
+            ));
         };
         if !tx.consume_token(&hash(pre_auth_code), now).await? {
             return Err(ServiceError::Conflict("pre_auth_code used concurrently".into()));
@@ -243,7 +300,11 @@ impl Service {
         })
         .await?;
         let code = format!("queryauthcode@@@{}", new_token());
-        tx.insert_token(&hash(&code), &record(TokenKind::AuthorizationCode, component_appid, &mp.appid, &scopes, now, AUTH_CODE_TTL)).await?;
+        tx.insert_token(
+            &hash(&code),
+            &record(TokenKind::AuthorizationCode, component_appid, &mp.appid, &scopes, now, AUTH_CODE_TTL),
+        )
+        .await?;
         let event = EventPush {
             component_appid: component_appid.to_string(),
             info_type: info_type.to_string(),
@@ -256,14 +317,28 @@ impl Service {
             ],
         };
         enqueue(&mut tx, &JobSpec::Event(event), None, now, now).await?;
-        audit(&mut tx, now, &Actor::new("admin", &mp.appid), "authorization", &format!("{component_appid}/{}", mp.appid), info_type, serde_json::json!({ "scopes": scopes })).await?;
+        audit(
+            &mut tx,
+            now,
+            &Actor::new("admin", &mp.appid),
+            "authorization",
+            &format!("{component_appid}/{}", mp.appid),
+            info_type,
+            serde_json::json!({ "scopes": scopes }),
+        )
+        .await?;
         tx.commit().await?;
         Ok((code, AUTH_CODE_TTL))
     }
 
     /// The merchant withdraws a provider's authorization: tokens stop working, and the
     /// provider is told (`unauthorized`).
-    pub async fn revoke_authorization(&self, actor: &Actor, component_appid: &str, appid: &str) -> Result<()> {
+    pub async fn revoke_authorization(
+        &self,
+        actor: &Actor,
+        component_appid: &str,
+        appid: &str,
+    ) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let Some(mut a) = tx.get_authorization(component_appid, appid).await?.filter(|a| a.active) else {
@@ -282,7 +357,16 @@ impl Service {
             fields: vec![("AuthorizerAppid".into(), appid.into(), false)],
         };
         enqueue(&mut tx, &JobSpec::Event(event), None, now, now).await?;
-        audit(&mut tx, now, actor, "authorization", &format!("{component_appid}/{appid}"), "unauthorized", serde_json::json!({})).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "authorization",
+            &format!("{component_appid}/{appid}"),
+            "unauthorized",
+            serde_json::json!({}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -298,21 +382,33 @@ impl Service {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let t = tx.get_token(&hash(code)).await?;
-        let Some(t) = t.filter(|t| t.kind == TokenKind::AuthorizationCode && t.component_appid == component_appid) else {
+        let Some(t) =
+            t.filter(|t| t.kind == TokenKind::AuthorizationCode && t.component_appid == component_appid)
+        else {
             return Err(refused(errcode::INVALID_AUTH_CODE, "authorization_code 无效"));
         };
         if t.expires_at <= now || !tx.consume_token(&hash(code), now).await? {
-            return Err(refused(errcode::INVALID_AUTH_CODE, "authorization_code 已使用或已过期，请重新发起授权"));
+            return Err(refused(
+                errcode::INVALID_AUTH_CODE,
+                "authorization_code 已使用或已过期，请重新发起授权",
+            ));
         }
         let a = tx.get_authorization(component_appid, &t.appid).await?.filter(|a| a.active);
-        let Some(a) = a else { return Err(refused(errcode::NOT_AUTHORIZED, "该小程序未授权给此服务商")) };
+        let Some(a) = a else {
+            return Err(refused(errcode::NOT_AUTHORIZED, "该小程序未授权给此服务商"));
+        };
         let tokens = issue_authorizer_tokens(&mut tx, component_appid, &t.appid, &a.scopes, now).await?;
         tx.commit().await?;
         Ok(tokens)
     }
 
     /// api_authorizer_token: refresh. The old refresh token stays valid for 5 minutes.
-    pub async fn refresh_authorizer_token(&self, component_appid: &str, appid: &str, refresh_token: &str) -> Result<AuthorizerTokens> {
+    pub async fn refresh_authorizer_token(
+        &self,
+        component_appid: &str,
+        appid: &str,
+        refresh_token: &str,
+    ) -> Result<AuthorizerTokens> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let t = tx.get_token(&hash(refresh_token)).await?;
@@ -323,10 +419,15 @@ impl Service {
                 && t.superseded_at.is_none_or(|s| now < s + GRACE)
         });
         if !valid {
-            return Err(refused(errcode::INVALID_REFRESH_TOKEN, "authorizer_refresh_token 无效，请重新授权获取"));
+            return Err(refused(
+                errcode::INVALID_REFRESH_TOKEN,
+                "authorizer_refresh_token 无效，请重新授权获取",
+            ));
         }
         let a = tx.get_authorization(component_appid, appid).await?.filter(|a| a.active);
-        let Some(a) = a else { return Err(refused(errcode::NOT_AUTHORIZED, "该小程序未授权给此服务商")) };
+        let Some(a) = a else {
+            return Err(refused(errcode::NOT_AUTHORIZED, "该小程序未授权给此服务商"));
+        };
         let tokens = issue_authorizer_tokens(&mut tx, component_appid, appid, &a.scopes, now).await?;
         tx.commit().await?;
         Ok(tokens)
@@ -390,13 +491,27 @@ pub struct AuthorizerTokens {
     pub scopes: Vec<u32>,
 }
 
-async fn issue_authorizer_tokens(tx: &mut Tx, component: &str, appid: &str, scopes: &[u32], now: i64) -> Result<AuthorizerTokens> {
+async fn issue_authorizer_tokens(
+    tx: &mut Tx,
+    component: &str,
+    appid: &str,
+    scopes: &[u32],
+    now: i64,
+) -> Result<AuthorizerTokens> {
     let access = new_token();
     let refresh = format!("refreshtoken@@@{}", new_token());
     tx.supersede_tokens(TokenKind::AuthorizerAccess, component, appid, now).await?;
     tx.supersede_tokens(TokenKind::AuthorizerRefresh, component, appid, now).await?;
-    tx.insert_token(&hash(&access), &record(TokenKind::AuthorizerAccess, component, appid, scopes, now, ACCESS_TTL)).await?;
-    tx.insert_token(&hash(&refresh), &record(TokenKind::AuthorizerRefresh, component, appid, scopes, now, REFRESH_TTL)).await?;
+    tx.insert_token(
+        &hash(&access),
+        &record(TokenKind::AuthorizerAccess, component, appid, scopes, now, ACCESS_TTL),
+    )
+    .await?;
+    tx.insert_token(
+        &hash(&refresh),
+        &record(TokenKind::AuthorizerRefresh, component, appid, scopes, now, REFRESH_TTL),
+    )
+    .await?;
     Ok(AuthorizerTokens {
         appid: appid.to_string(),
         access_token: access,
@@ -420,7 +535,10 @@ fn record(kind: TokenKind, component: &str, appid: &str, scopes: &[u32], now: i6
 
 fn check_event_url(url: &str) -> Result<()> {
     let u = url.trim();
-    if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() > 1024 || u.contains(char::is_whitespace) {
+    if !(u.starts_with("http://") || u.starts_with("https://"))
+        || u.len() > 1024
+        || u.contains(char::is_whitespace)
+    {
         return Err(refused(errcode::INVALID_INPUT, "授权事件接收URL须以 http:// 或 https:// 开头"));
     }
     Ok(())

@@ -69,6 +69,8 @@ pub fn redact(url: &str) -> String {
 pub struct Application {
     listener: TcpListener,
     svc: Arc<Service>,
+    api: beian_api::ApiConfig,
+    worker_poll: std::time::Duration,
 }
 
 impl Application {
@@ -79,7 +81,24 @@ impl Application {
 
     pub async fn with_service(listen: &str, svc: Arc<Service>) -> Result<Application> {
         let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-        Ok(Application { listener, svc })
+        Ok(Application {
+            listener,
+            svc,
+            api: beian_api::ApiConfig::default(),
+            worker_poll: std::time::Duration::from_millis(500),
+        })
+    }
+
+    /// Override the API edge's settings (rate limits).
+    pub fn with_api_config(mut self, api: beian_api::ApiConfig) -> Application {
+        self.api = api;
+        self
+    }
+
+    /// How often an idle job worker looks for due jobs.
+    pub fn with_worker_poll(mut self, d: std::time::Duration) -> Application {
+        self.worker_poll = d;
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -90,11 +109,19 @@ impl Application {
         self.svc.clone()
     }
 
-    /// Serve until `shutdown` resolves.
+    /// Serve, with a job worker beside the server, until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
-        let router = crate::http::router(self.svc.clone());
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("HTTP server")?;
+        let router = crate::http::router(self.svc.clone(), self.api.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = beian_jobs::Worker::new(self.svc.clone()).with_idle_poll(self.worker_poll);
+        let worker = tokio::spawn(worker.run(async move {
+            let mut rx = stop_rx;
+            let _ = rx.wait_for(|stop| *stop).await;
+        }));
+        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
         self.svc.store().close().await;
-        Ok(())
+        served.context("HTTP server")
     }
 }

@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use beian_service::Service;
 use std::sync::Arc;
 
-pub fn router(svc: Arc<Service>) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(svc)
+pub fn router(svc: Arc<Service>, api: beian_api::ApiConfig) -> Router {
+    Router::new().route("/healthz", get(healthz)).with_state(svc.clone()).merge(beian_api::router(svc, api))
 }
 
 /// Liveness plus a database round trip: 200 `{"status":"ok"}` or 503.

@@ -1,4 +1,7 @@
 //! End-to-end tests of the `beian` binary: the same entry points a user has.
 
+mod api_e2e;
+mod api_raw;
 mod cli;
 mod server;
+mod support;

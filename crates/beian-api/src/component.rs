@@ -1,0 +1,267 @@
+//! `/cgi-bin/component/*`: the third-party platform token flow, and the merchant's
+//! authorization page (`/cgi-bin/componentloginpage`).
+
+use crate::pages::{esc, page};
+use crate::wire::{err, from_service, json_body, query_map, require_post, str_field, url_encode, WxJson};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use beian_core::errcode;
+use beian_service::providers::GRANTABLE_SCOPES;
+use serde_json::json;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/cgi-bin/component/api_component_token", any(component_token))
+        .route("/cgi-bin/component/api_create_preauthcode", any(create_preauthcode))
+        .route("/cgi-bin/component/api_query_auth", any(query_auth))
+        .route("/cgi-bin/component/api_authorizer_token", any(authorizer_token))
+        .route("/cgi-bin/componentloginpage", get(login_page).post(login_submit))
+}
+
+fn missing(field: &str) -> WxJson {
+    err(errcode::INVALID_ARGS, &format!("invalid args: 缺少参数 {field}"))
+}
+
+async fn component_token(State(s): State<AppState>, method: Method, body: Bytes) -> WxJson {
+    if let Err(e) = require_post(&method) {
+        return e;
+    }
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let (Some(appid), Some(secret), Some(ticket)) = (
+        str_field(&v, "component_appid"),
+        str_field(&v, "component_appsecret"),
+        str_field(&v, "component_verify_ticket"),
+    ) else {
+        return missing("component_appid / component_appsecret / component_verify_ticket");
+    };
+    match s.svc.component_token(&appid, &secret, &ticket).await {
+        Ok((token, expires_in)) => {
+            WxJson(json!({ "component_access_token": token, "expires_in": expires_in }))
+        }
+        Err(e) => from_service(e),
+    }
+}
+
+/// The provider behind `component_access_token` (WeChat's newer docs call it `access_token`).
+async fn component_caller(s: &AppState, query: &Option<String>) -> Result<String, WxJson> {
+    let q = query_map(query.as_deref());
+    let token = q.get("component_access_token").or_else(|| q.get("access_token"));
+    s.svc.component_caller(token.map(String::as_str)).await.map_err(from_service)
+}
+
+/// The body's component_appid must be the token's provider.
+fn same_component(caller: &str, v: &serde_json::Value) -> Result<(), WxJson> {
+    match str_field(v, "component_appid") {
+        Some(a) if a == caller => Ok(()),
+        Some(_) => {
+            Err(err(errcode::INVALID_ARGS, "invalid args: component_appid 与 component_access_token 不匹配"))
+        }
+        None => Err(missing("component_appid")),
+    }
+}
+
+async fn create_preauthcode(
+    State(s): State<AppState>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> WxJson {
+    if let Err(e) = require_post(&method) {
+        return e;
+    }
+    let caller = match component_caller(&s, &q).await {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if let Err(e) = same_component(&caller, &v) {
+        return e;
+    }
+    match s.svc.create_pre_auth_code(&caller).await {
+        Ok((code, expires_in)) => WxJson(json!({ "pre_auth_code": code, "expires_in": expires_in })),
+        Err(e) => from_service(e),
+    }
+}
+
+fn func_info(scopes: &[u32]) -> serde_json::Value {
+    json!(scopes.iter().map(|id| json!({ "funcscope_category": { "id": id } })).collect::<Vec<_>>())
+}
+
+async fn query_auth(State(s): State<AppState>, method: Method, RawQuery(q): RawQuery, body: Bytes) -> WxJson {
+    if let Err(e) = require_post(&method) {
+        return e;
+    }
+    let caller = match component_caller(&s, &q).await {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if let Err(e) = same_component(&caller, &v) {
+        return e;
+    }
+    let Some(code) = str_field(&v, "authorization_code") else { return missing("authorization_code") };
+    match s.svc.query_auth(&caller, &code).await {
+        Ok(t) => WxJson(json!({ "authorization_info": {
+            "authorizer_appid": t.appid,
+            "authorizer_access_token": t.access_token,
+            "expires_in": t.expires_in,
+            "authorizer_refresh_token": t.refresh_token,
+            "func_info": func_info(&t.scopes),
+        }})),
+        Err(e) => from_service(e),
+    }
+}
+
+async fn authorizer_token(
+    State(s): State<AppState>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> WxJson {
+    if let Err(e) = require_post(&method) {
+        return e;
+    }
+    let caller = match component_caller(&s, &q).await {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let v = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if let Err(e) = same_component(&caller, &v) {
+        return e;
+    }
+    let (Some(appid), Some(refresh)) =
+        (str_field(&v, "authorizer_appid"), str_field(&v, "authorizer_refresh_token"))
+    else {
+        return missing("authorizer_appid / authorizer_refresh_token");
+    };
+    match s.svc.refresh_authorizer_token(&caller, &appid, &refresh).await {
+        Ok(t) => WxJson(json!({
+            "authorizer_access_token": t.access_token,
+            "expires_in": t.expires_in,
+            "authorizer_refresh_token": t.refresh_token,
+        })),
+        Err(e) => from_service(e),
+    }
+}
+
+fn scope_name(id: u32) -> &'static str {
+    match id {
+        17 => "小程序帐号管理",
+        18 => "小程序开发与数据分析",
+        156 => "小程序备案",
+        _ => "其他权限",
+    }
+}
+
+async fn login_page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    let q = query_map(q.as_deref());
+    let appid = q.get("component_appid").cloned().unwrap_or_default();
+    let code = q.get("pre_auth_code").cloned().unwrap_or_default();
+    let redirect = q.get("redirect_uri").cloned().unwrap_or_default();
+    match s.svc.pre_auth_provider(&appid, &code).await {
+        Ok(p) => Html(auth_form(&p.name, &appid, &code, &redirect, None)).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Html(page("授权失败", &format!("<p class=error>{}</p>", esc(&service_msg(e))))),
+        )
+            .into_response(),
+    }
+}
+
+fn service_msg(e: beian_service::ServiceError) -> String {
+    match e {
+        beian_service::ServiceError::Refused { errmsg, .. } => errmsg,
+        other => {
+            tracing::error!("authorization page: {other}");
+            "系统繁忙，请稍后再试".into()
+        }
+    }
+}
+
+fn auth_form(provider: &str, appid: &str, code: &str, redirect: &str, error: Option<&str>) -> String {
+    let scopes: String = GRANTABLE_SCOPES
+        .iter()
+        .map(|id| {
+            let checked = if beian_core::platform::ICP_SCOPES.contains(id) { " checked" } else { "" };
+            format!(
+                "<label><input type=checkbox name=scope value={id}{checked}> 权限集 {id}：{}</label><br>",
+                scope_name(*id)
+            )
+        })
+        .collect();
+    let error = error.map(|e| format!("<p class=error role=alert>{}</p>", esc(e))).unwrap_or_default();
+    page(
+        "授权服务商",
+        &format!(
+            "<h1>授权给服务商「{provider}」</h1>\
+             <p>授权后，该服务商可以代你的小程序调用所选权限集内的接口（如代为提交小程序备案）。你可以随时取消授权。</p>{error}\
+             <form method=post action=/cgi-bin/componentloginpage>\
+             <input type=hidden name=component_appid value=\"{appid}\"><input type=hidden name=pre_auth_code value=\"{code}\">\
+             <input type=hidden name=redirect_uri value=\"{redirect}\">\
+             <p><label>小程序 AppID <input name=appid required autocomplete=off></label></p>\
+             <p><label>管理员手机号 <input name=admin_mobile required inputmode=numeric></label></p>\
+             <p><label>管理员身份证号后6位 <input name=admin_id_last6 required maxlength=6></label></p>\
+             <fieldset><legend>授予的权限集</legend>{scopes}</fieldset>\
+             <p><button type=submit>确认授权</button></p></form>",
+            provider = esc(provider),
+            appid = esc(appid),
+            code = esc(code),
+            redirect = esc(redirect),
+        ),
+    )
+}
+
+async fn login_submit(State(s): State<AppState>, body: Bytes) -> Response {
+    let form = crate::pages::form_pairs(&body);
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let scopes: Vec<u32> =
+        form.iter().filter(|(k, _)| k == "scope").filter_map(|(_, v)| v.parse().ok()).collect();
+    let (component, code, redirect) = (get("component_appid"), get("pre_auth_code"), get("redirect_uri"));
+    match s
+        .svc
+        .authorize_provider(
+            &component,
+            &code,
+            &get("appid"),
+            &get("admin_mobile"),
+            &get("admin_id_last6"),
+            &scopes,
+        )
+        .await
+    {
+        Ok((auth_code, expires_in)) => {
+            if redirect.starts_with("http://") || redirect.starts_with("https://") {
+                let sep = if redirect.contains('?') { '&' } else { '?' };
+                let to =
+                    format!("{redirect}{sep}auth_code={}&expires_in={expires_in}", url_encode(&auth_code));
+                (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+            } else {
+                Html(page("授权成功", "<h1>授权成功</h1><p>服务商已收到授权通知，你可以关闭此页面。</p>"))
+                    .into_response()
+            }
+        }
+        Err(e) => {
+            let provider = s.svc.provider(&component).await.map(|p| p.name).unwrap_or_default();
+            let msg = service_msg(e);
+            (StatusCode::BAD_REQUEST, Html(auth_form(&provider, &component, &code, &redirect, Some(&msg))))
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `/openapi.json` (OpenAPI 3.0 description of the WeChat-compatible API) and `/docs/api`.
+
+use crate::AppState;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi_json)).route("/docs/api", get(docs_page))
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json; charset=UTF-8")], document().to_string())
+}
+
+/// (method, path, summary, body kind, token parameter)
+pub const ENDPOINTS: &[(&str, &str, &str, &str, &str)] = &[
+    ("post", "/cgi-bin/component/api_component_token", "获取第三方平台 component_access_token", "json", ""),
+    (
+        "post",
+        "/cgi-bin/component/api_create_preauthcode",
+        "获取预授权码 pre_auth_code",
+        "json",
+        "component_access_token",
+    ),
+    ("post", "/cgi-bin/component/api_query_auth", "使用授权码获取授权信息", "json", "component_access_token"),
+    (
+        "post",
+        "/cgi-bin/component/api_authorizer_token",
+        "获取/刷新授权方接口调用令牌",
+        "json",
+        "component_access_token",
+    ),
+    ("post", "/wxa/icp/create_icp_verifytask", "发起小程序管理员人脸核身", "json", "access_token"),
+    ("post", "/wxa/icp/query_icp_verifytask", "查询人脸核身任务状态", "json", "access_token"),
+    ("post", "/wxa/icp/upload_icp_media", "上传小程序备案媒体材料", "multipart", "access_token"),
+    ("get", "/wxa/icp/get_icp_media", "获取小程序备案媒体材料", "none", "access_token"),
+    ("post", "/wxa/icp/apply_icp_filing", "申请小程序备案", "json", "access_token"),
+    ("post", "/wxa/icp/cancel_apply_icp_filing", "撤回小程序备案申请", "none", "access_token"),
+    ("post", "/wxa/icp/cancel_icp_filing", "注销小程序备案", "json", "access_token"),
+    ("get", "/wxa/icp/get_icp_entrance_info", "获取小程序备案状态及驳回原因", "none", "access_token"),
+    ("get", "/wxa/icp/get_online_icp_order", "获取小程序已备案详情", "none", "access_token"),
+    ("get", "/wxa/icp/query_icp_service_content_types", "获取小程序服务内容类型", "none", "access_token"),
+    ("get", "/wxa/icp/query_icp_certificate_types", "获取证件类型", "none", "access_token"),
+    ("get", "/wxa/icp/query_icp_district_code", "获取区域信息", "none", "access_token"),
+    ("get", "/wxa/icp/query_icp_nrlx_types", "获取前置审批项类型", "none", "access_token"),
+    ("get", "/wxa/icp/query_icp_subject_types", "获取单位性质", "none", "access_token"),
+    (
+        "post",
+        "/wxa/sec/submit_auth_and_icp",
+        "申请小程序认证及备案（beian 不支持，返回 86918）",
+        "json",
+        "access_token",
+    ),
+    (
+        "post",
+        "/wxa/sec/query_auth_and_icp",
+        "查询小程序认证及备案进度（beian 不支持，返回 86918）",
+        "json",
+        "access_token",
+    ),
+];
+
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary, body, token) in ENDPOINTS {
+        let mut op = json!({
+            "summary": summary,
+            "responses": { "200": {
+                "description": "Always HTTP 200: `errcode` 0 on success, otherwise an error code (see /docs/api and docs/errcodes.md). get_icp_media answers raw bytes on success.",
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/WxResult" } } }
+            }}
+        });
+        let mut params = Vec::new();
+        if !token.is_empty() {
+            params.push(
+                json!({ "name": token, "in": "query", "required": true, "schema": { "type": "string" } }),
+            );
+        }
+        if *path == "/wxa/icp/get_icp_media" {
+            params.push(json!({ "name": "media_id", "in": "query", "required": true, "schema": { "type": "string" } }));
+            op["responses"]["200"]["content"]["image/jpeg"] =
+                json!({ "schema": { "type": "string", "format": "binary" } });
+            op["responses"]["200"]["content"]["video/mp4"] =
+                json!({ "schema": { "type": "string", "format": "binary" } });
+        }
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        match *body {
+            "json" => {
+                op["requestBody"] = json!({ "required": false, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": true } } } });
+            }
+            "multipart" => {
+                op["requestBody"] = json!({ "required": true, "content": { "multipart/form-data": { "schema": {
+                    "type": "object", "required": ["media"],
+                    "properties": {
+                        "type": { "type": "string", "enum": ["image", "video"] },
+                        "certificate_type": { "type": "string" },
+                        "icp_order_field": { "type": "string" },
+                        "media": { "type": "string", "format": "binary" }
+                    }
+                } } } });
+            }
+            _ => {}
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "beian — WeChat-compatible ICP filing API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Wire-compatible with WeChat's third-party-platform mini program filing API (/wxa/icp/*). Change only the host of an existing SDK."
+        },
+        "paths": paths,
+        "components": { "schemas": {
+            "WxResult": {
+                "type": "object",
+                "properties": {
+                    "errcode": { "type": "integer" },
+                    "errmsg": { "type": "string" },
+                    "hints": { "type": "array", "items": { "$ref": "#/components/schemas/Hint" } }
+                },
+                "additionalProperties": true
+            },
+            "Hint": {
+                "type": "object",
+                "properties": { "errcode": { "type": "integer" }, "errmsg": { "type": "string" }, "err_field": { "type": "string" } }
+            }
+        }}
+    })
+}
+
+async fn docs_page() -> Html<String> {
+    let rows: String = ENDPOINTS
+        .iter()
+        .map(|(m, p, s, _, t)| {
+            format!("<tr><td>{}</td><td><code>{p}</code></td><td>{s}</td><td>{t}</td></tr>", m.to_uppercase())
+        })
+        .collect();
+    let codes: String = beian_core::errcode::TABLE
+        .iter()
+        .map(|c| {
+            let origin =
+                if c.origin == beian_core::errcode::Origin::WeChat { "微信" } else { "beian 扩展" };
+            format!("<tr><td>{}</td><td>{origin}</td><td>{}</td></tr>", c.code, crate::pages::esc(c.errmsg))
+        })
+        .collect();
+    Html(crate::pages::page(
+        "接口文档",
+        &format!(
+            "<h1>服务商接口（兼容微信 /wxa/icp/*）</h1>\
+             <p>现有 SDK 只需把接口域名改为本平台地址。所有 JSON 接口均返回 HTTP 200，以 <code>errcode</code> 判断结果；\
+             机器可读描述见 <a href=/openapi.json>/openapi.json</a>。</p>\
+             <table><tr><th>方法</th><th>路径</th><th>说明</th><th>令牌参数</th></tr>{rows}</table>\
+             <h2>错误码</h2><table><tr><th>errcode</th><th>来源</th><th>默认 errmsg</th></tr>{codes}</table>"
+        ),
+    ))
+}

@@ -1,0 +1,126 @@
+//! Small server-rendered pages of the API edge: the admin's face-verification page.
+//! Chinese UI, no JavaScript, nothing loaded from elsewhere.
+
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use beian_core::model::FaceStatus;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/face/{task_id}", get(face_page).post(face_submit))
+}
+
+/// HTML escaping for text and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=zh-CN><head><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width, initial-scale=1\"><title>{} - beian</title>\
+         <style>body{{font-family:system-ui,\"PingFang SC\",\"Noto Sans CJK SC\",sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.6}}\
+         .error{{color:#b00020}} input{{font-size:1rem;padding:.3rem}} button{{font-size:1rem;padding:.4rem 1.2rem}}</style>\
+         </head><body>{body}</body></html>",
+        esc(title)
+    )
+}
+
+/// application/x-www-form-urlencoded pairs.
+pub fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (crate::wire::url_decode(k), crate::wire::url_decode(v))
+        })
+        .collect()
+}
+
+fn face_form(mp_name: &str, message: Option<&str>) -> String {
+    let msg = message.map(|m| format!("<p class=error role=alert>{}</p>", esc(m))).unwrap_or_default();
+    page(
+        "备案人脸核身",
+        &format!(
+            "<h1>小程序备案：管理员人脸核身</h1><p>小程序「{}」正在提交备案，需要由<strong>小程序管理员本人</strong>完成核身。</p>{msg}\
+             <form method=post><p><label>管理员姓名 <input name=name required></label></p>\
+             <p><label>管理员身份证号 <input name=id_number required maxlength=18></label></p>\
+             <p><button type=submit>开始核身</button></p></form>\
+             <p><small>本平台内置的核身方式只核对管理员的姓名与身份证号，不采集人脸。</small></p>",
+            esc(mp_name)
+        ),
+    )
+}
+
+async fn face_page(State(s): State<AppState>, Path(task_id): Path<String>) -> Response {
+    match s.svc.face_task_for_page(&task_id).await {
+        Ok((t, _)) if t.expires_at <= s.svc.now().timestamp() => (
+            StatusCode::GONE,
+            Html(page(
+                "核身任务已过期",
+                "<p class=error>核身任务已过期（有效期3天），请联系服务商或开发者重新发起。</p>",
+            )),
+        )
+            .into_response(),
+        Ok((t, _)) if t.is_finish && t.face_status == FaceStatus::Succeeded => {
+            Html(page("核身已完成", "<h1>核身已完成</h1><p>你已完成人脸核身，可以关闭此页面。</p>"))
+                .into_response()
+        }
+        Ok((_, name)) => Html(face_form(&name, None)).into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            Html(page("核身任务不存在", "<p class=error>核身任务不存在，请检查链接。</p>")),
+        )
+            .into_response(),
+    }
+}
+
+async fn face_submit(State(s): State<AppState>, Path(task_id): Path<String>, body: Bytes) -> Response {
+    let form = form_pairs(&body);
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    match s.svc.complete_face_verification(&task_id, &get("name"), &get("id_number")).await {
+        Ok(t) if t.face_status == FaceStatus::Succeeded => {
+            Html(page("核身成功", "<h1>核身成功</h1><p>人脸核身已完成，服务商会收到结果通知。</p>"))
+                .into_response()
+        }
+        Ok(_) => {
+            let name = s.svc.face_task_for_page(&task_id).await.map(|(_, n)| n).unwrap_or_default();
+            (
+                StatusCode::BAD_REQUEST,
+                Html(face_form(
+                    &name,
+                    Some("核身未通过：姓名或身份证号与小程序管理员不一致，请由管理员本人重新核身"),
+                )),
+            )
+                .into_response()
+        }
+        Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
+            (StatusCode::BAD_REQUEST, Html(page("核身失败", &format!("<p class=error>{}</p>", esc(&errmsg)))))
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!("face verification: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html(page("系统繁忙", "<p class=error>系统繁忙，请稍后再试。</p>")),
+            )
+                .into_response()
+        }
+    }
+}

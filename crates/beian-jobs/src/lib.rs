@@ -1,0 +1,160 @@
+//! The worker that runs durable jobs: it leases a due job, does it, and marks it done, or
+//! failed with backoff (dead-lettered after its last attempt).
+//!
+//! Jobs are written by use cases in the same transaction as the change that caused them;
+//! this is the only place that talks to the network on their behalf. Several workers (in
+//! several `beian` processes on one PostgreSQL) may run at once: leases keep a job with one.
+//!
+//! An event counts as delivered only when the receiver answers HTTP 2xx with the body
+//! `success`, as WeChat requires; anything else is retried.
+
+use beian_core::platform::backoff_secs;
+use beian_service::jobs::{EventPush, JobSpec, LeasedJob};
+use beian_service::Service;
+use beian_wxcrypt::{xml_message, WxCrypt, XmlValue};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Worker {
+    svc: Arc<Service>,
+    id: String,
+    http: reqwest::Client,
+    idle_poll: Duration,
+}
+
+impl Worker {
+    pub fn new(svc: Arc<Service>) -> Worker {
+        let id = format!("worker-{}-{}", std::process::id(), &random_hex(4));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Worker { svc, id, http, idle_poll: Duration::from_millis(500) }
+    }
+
+    /// How long to sleep when no job is due.
+    pub fn with_idle_poll(mut self, d: Duration) -> Worker {
+        self.idle_poll = d;
+        self
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Run one due job, if any. `Ok(true)` when a job was processed (whatever its outcome).
+    pub async fn run_once(&self) -> Result<bool, beian_service::ServiceError> {
+        let Some(leased) = self.svc.claim_job(&self.id).await? else { return Ok(false) };
+        let outcome = self.handle(&leased).await;
+        let job = &leased.job;
+        match outcome {
+            Ok(()) => {
+                if !self.svc.complete_job(job.id, &self.id).await? {
+                    tracing::warn!(job = job.id, "job finished after its lease was taken over");
+                }
+            }
+            Err(e) => {
+                tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job failed, retry in {}s: {e}", backoff_secs(job.attempts));
+                self.svc.fail_job(job, &self.id, &e).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Work until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let worked = match self.run_once().await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!("job worker: {e}");
+                    false
+                }
+            };
+            if worked {
+                continue;
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(self.idle_poll) => {}
+            }
+        }
+    }
+
+    async fn handle(&self, leased: &LeasedJob) -> Result<(), String> {
+        match &leased.spec {
+            Some(JobSpec::Event(push)) => self.deliver(push).await,
+            Some(JobSpec::VerifyTicket { component_appid }) => {
+                // The next push is scheduled whatever happens to this one.
+                self.svc.schedule_next_ticket(component_appid).await.map_err(|e| e.to_string())?;
+                let ticket =
+                    self.svc.issue_verify_ticket(component_appid).await.map_err(|e| e.to_string())?;
+                let push = EventPush {
+                    component_appid: component_appid.clone(),
+                    info_type: "component_verify_ticket".into(),
+                    create_time: self.svc.now().timestamp(),
+                    fields: vec![("ComponentVerifyTicket".into(), ticket, false)],
+                };
+                self.deliver(&push).await
+            }
+            None => Err(format!("unknown job payload of kind {}", leased.job.kind)),
+        }
+    }
+
+    /// POST the encrypted, signed XML envelope to the provider's event URL.
+    async fn deliver(&self, push: &EventPush) -> Result<(), String> {
+        let p = self.svc.provider(&push.component_appid).await.map_err(|e| e.to_string())?;
+        let crypt =
+            WxCrypt::new(&p.msg_token, &p.encoding_aes_key, &p.component_appid).map_err(|e| e.to_string())?;
+        let mut fields = vec![
+            ("AppId", XmlValue::Text(p.component_appid.clone())),
+            ("CreateTime", XmlValue::Number(push.create_time)),
+            ("InfoType", XmlValue::Text(push.info_type.clone())),
+        ];
+        for (k, v, numeric) in &push.fields {
+            let value = match (numeric, v.parse::<i64>()) {
+                (true, Ok(n)) => XmlValue::Number(n),
+                _ => XmlValue::Text(v.clone()),
+            };
+            fields.push((k.as_str(), value));
+        }
+        let encrypt = crypt.encrypt(&xml_message(&fields));
+        let timestamp = self.svc.now().timestamp().to_string();
+        let nonce = random_hex(8);
+        let signature = crypt.sign(&timestamp, &nonce, &encrypt);
+        let resp = self
+            .http
+            .post(&p.event_url)
+            .query(&[
+                ("timestamp", timestamp.as_str()),
+                ("nonce", &nonce),
+                ("encrypt_type", "aes"),
+                ("msg_signature", &signature),
+            ])
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .body(crypt.envelope(&encrypt))
+            .send()
+            .await
+            .map_err(|e| format!("POST {}: {e}", p.event_url))?;
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        if status.is_success() && body.trim() == "success" {
+            Ok(())
+        } else {
+            Err(format!(
+                "receiver answered HTTP {status} {:?}, not \"success\"",
+                body.chars().take(80).collect::<String>()
+            ))
+        }
+    }
+}
+
+fn random_hex(n: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}

@@ -1,0 +1,236 @@
+//! Harness for HTTP tests: the real server on a random port with a moved clock, a provider
+//! whose events go to a receiver the test runs, and shortcuts to authorized tokens.
+
+use beian::app::{open_service, Application};
+use beian::config::{Config, ConfigArgs};
+use beian_core::state::ReadinessFlags;
+use beian_service::{Actor, ManualClock, MiniProgramInput, ProviderCredentials, Service};
+use beian_wxcrypt::WxCrypt;
+use chrono::{TimeZone, Utc};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub svc: Arc<Service>,
+    pub clock: Arc<ManualClock>,
+    pub _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend, per_minute_limit: u32) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(pg_schema_url().await),
+        };
+        let args = ConfigArgs {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(dir.path().to_path_buf()),
+            database_url,
+            ..ConfigArgs::default()
+        };
+        let config = Config::resolve(&args).expect("config");
+        // Monday 2026-03-02 10:00 Beijing time.
+        let clock =
+            Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("time")));
+        let svc = open_service(&config, clock.clone()).await.expect("service");
+        let app = Application::with_service(&config.listen, svc.clone())
+            .await
+            .expect("bind")
+            .with_api_config(beian_api::ApiConfig { per_minute_limit })
+            .with_worker_poll(std::time::Duration::from_millis(20));
+        let base = format!("http://{}", app.local_addr().expect("addr"));
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async {
+            let _ = rx.await;
+        }));
+        TestApp { base, svc, clock, _dir: dir, stop: Some(stop), server: Some(server) }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.expect("join").expect("server stopped cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+pub async fn pg_schema_url() -> String {
+    let base = std::env::var("BEIAN_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!(
+        "t_http_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    );
+    let status = tokio::process::Command::new("psql")
+        .args([base.as_str(), "-qc", &format!("CREATE SCHEMA {schema}")])
+        .status()
+        .await
+        .expect("psql must be installed (PostgreSQL client)");
+    assert!(status.success(), "create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// One received push, decrypted and signature-checked.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub info_type: String,
+    pub fields: HashMap<String, String>,
+}
+
+/// A provider's event receiver on 127.0.0.1: checks the signature, decrypts, records, and
+/// answers `success` — except for the first `fail_first` deliveries of each event, which it
+/// refuses with HTTP 500 to prove retries.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    crypt: Arc<Mutex<Option<WxCrypt>>>,
+    pub events: Arc<Mutex<Vec<Received>>>,
+    pub bad: Arc<AtomicUsize>,
+    fail_first: usize,
+    attempts: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Receiver {
+    pub async fn start(fail_first: usize) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let url = format!("http://{}/events", listener.local_addr().expect("addr"));
+        let r = Receiver {
+            url,
+            crypt: Arc::new(Mutex::new(None)),
+            events: Arc::new(Mutex::new(Vec::new())),
+            bad: Arc::new(AtomicUsize::new(0)),
+            fail_first,
+            attempts: Arc::new(Mutex::new(HashMap::new())),
+        };
+        let state = r.clone();
+        let app = axum::Router::new().route("/events", axum::routing::post(receive)).with_state(state);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        r
+    }
+
+    pub fn set_keys(&self, creds: &ProviderCredentials) {
+        *self.crypt.lock().expect("lock") =
+            Some(WxCrypt::new(&creds.token, &creds.encoding_aes_key, &creds.component_appid).expect("keys"));
+    }
+
+    pub fn of_type(&self, info_type: &str) -> Vec<Received> {
+        self.events.lock().expect("lock").iter().filter(|e| e.info_type == info_type).cloned().collect()
+    }
+}
+
+async fn receive(
+    axum::extract::State(r): axum::extract::State<Receiver>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+    body: String,
+) -> (axum::http::StatusCode, &'static str) {
+    let crypt = r.crypt.lock().expect("lock").clone();
+    let Some(crypt) = crypt else { return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no keys yet") };
+    let Some(encrypt) = beian_wxcrypt::xml_field(&body, "Encrypt") else {
+        r.bad.fetch_add(1, Ordering::SeqCst);
+        return (axum::http::StatusCode::BAD_REQUEST, "no Encrypt");
+    };
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    assert_eq!(get("encrypt_type"), "aes");
+    let xml = match crypt.open(&get("msg_signature"), &get("timestamp"), &get("nonce"), &encrypt) {
+        Ok(x) => x,
+        Err(_) => {
+            r.bad.fetch_add(1, Ordering::SeqCst);
+            return (axum::http::StatusCode::BAD_REQUEST, "bad signature");
+        }
+    };
+    let fields: HashMap<String, String> = beian_wxcrypt::xml_fields(&xml).into_iter().collect();
+    let info_type = fields.get("InfoType").cloned().unwrap_or_default();
+    // Identify "the same event" by everything but the ticket (each ticket push is new).
+    let key = format!("{info_type}:{:?}", {
+        let mut f: Vec<_> = fields.iter().filter(|(k, _)| k.as_str() != "ComponentVerifyTicket").collect();
+        f.sort();
+        f
+    });
+    if info_type != "component_verify_ticket" {
+        let mut attempts = r.attempts.lock().expect("lock");
+        let n = attempts.entry(key).or_insert(0);
+        *n += 1;
+        if *n <= r.fail_first {
+            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "try again");
+        }
+    }
+    r.events.lock().expect("lock").push(Received { info_type, fields });
+    (axum::http::StatusCode::OK, "success")
+}
+
+pub fn admin_id(n: u32) -> String {
+    let body = format!("440305{}{:03}", "19900101", 100 + n);
+    let check = beian_core::ident::resident_id_check_char(&body).expect("17 digits");
+    format!("{body}{check}")
+}
+
+pub async fn register(app: &TestApp, appid: &str, n: u32) {
+    app.svc
+        .register_mini_program(
+            &Actor::new("test", "http"),
+            MiniProgramInput {
+                appid: appid.into(),
+                name: format!("测试小程序{n}"),
+                admin_name: format!("管理员{n}"),
+                admin_id_number: admin_id(n),
+                admin_mobile: format!("138{:08}", 10_000_000 + n),
+                flags: ReadinessFlags { basic_info_filled: true, category_filled: true, certified: true },
+                listed: true,
+                owner: String::new(),
+            },
+        )
+        .await
+        .expect("register");
+}
+
+/// A provider and an authorizer_access_token for `appid`, through the service (the HTTP
+/// flow itself is covered by the client end-to-end test).
+pub async fn authorized_token(
+    app: &TestApp,
+    appid: &str,
+    n: u32,
+    scopes: &[u32],
+) -> (ProviderCredentials, String) {
+    let creds = app
+        .svc
+        .create_provider(&Actor::new("test", "op"), "测试服务商", "http://127.0.0.1:9/events")
+        .await
+        .expect("provider");
+    let (pre, _) = app.svc.create_pre_auth_code(&creds.component_appid).await.expect("pre");
+    let id = admin_id(n);
+    let (code, _) = app
+        .svc
+        .authorize_provider(
+            &creds.component_appid,
+            &pre,
+            appid,
+            &format!("138{:08}", 10_000_000 + n),
+            &id[12..],
+            scopes,
+        )
+        .await
+        .expect("authorize");
+    let t = app.svc.query_auth(&creds.component_appid, &code).await.expect("query auth");
+    (creds, t.access_token)
+}
