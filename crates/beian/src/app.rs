@@ -38,7 +38,7 @@ fn load_or_create_key(config: &Config) -> Result<Crypto> {
 }
 
 #[cfg(unix)]
-fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+pub fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
@@ -47,7 +47,7 @@ fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+pub fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
     std::fs::write(path, content)
 }
 

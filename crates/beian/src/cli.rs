@@ -68,7 +68,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { seed_only } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
-            let report = crate::demo::seed(&svc).await?;
+            let event_url = format!("http://{}/demo/events", crate::demo::local_address(&config.listen));
+            let report = crate::demo::seed(&svc, &event_url, &config.data_dir.join("demo-credentials.txt")).await?;
             println!("{report}");
             if seed_only {
                 svc.store().close().await;

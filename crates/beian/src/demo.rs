@@ -46,12 +46,21 @@ fn people() -> [DemoPerson; 2] {
     ]
 }
 
-pub async fn seed(svc: &Service) -> Result<String> {
+/// Seed the demo platform. `event_url` receives the demo provider's pushes (beian's own
+/// `/demo/events` sink by default); `creds_file` keeps the provider's one-time secrets.
+pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) -> Result<String> {
     let actor = Actor::new("demo", "seed");
     let [zhang, li] = people();
     let mut out = String::new();
     let fresh = svc.mini_program("wxdemo0000000001").await.is_err();
     if fresh {
+        let creds = svc.create_provider(&actor, "演示服务商", event_url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let text = format!(
+            "component_appid = {}\ncomponent_appsecret = {}\ntoken = {}\nencoding_aes_key = {}\nevent_url = {event_url}\n",
+            creds.component_appid, creds.component_appsecret, creds.token, creds.encoding_aes_key
+        );
+        crate::app::write_private(creds_file, &text)
+            .with_context(|| format!("writing {}", creds_file.display()))?;
         register(
             svc,
             &actor,
@@ -93,11 +102,19 @@ pub async fn seed(svc: &Service) -> Result<String> {
             mp.name, info.status, mp.admin.name, mp.admin.id_number, mp.admin.mobile
         );
     }
+    let _ = writeln!(out, "Demo service provider (secrets shown once, kept in {}):", creds_file.display());
+    match std::fs::read_to_string(creds_file) {
+        Ok(text) => text.lines().for_each(|l| {
+            let _ = writeln!(out, "  {l}");
+        }),
+        Err(_) => {
+            let _ = writeln!(out, "  (credentials file missing)");
+        }
+    }
     let _ = writeln!(
         out,
-        "The admin identities above are synthetic (valid check digits, not real people): file\n\
-         wxdemo0000000001 with them. Operator, reviewer and service-provider accounts arrive with\n\
-         the consoles and the WeChat-compatible API."
+        "The admin identities above are synthetic (valid check digits, not real people). To file\n\
+         wxdemo0000000001 as a service provider, follow \"Filing through the API\" in the README."
     );
     Ok(out)
 }
@@ -178,4 +195,12 @@ async fn file_through(svc: &Service, actor: &Actor, appid: &str, p: &DemoPerson)
     svc.sms_verified(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     svc.authority_approve(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
+}
+
+/// An address other processes on this machine can reach the server at.
+pub fn local_address(listen: &str) -> String {
+    match listen.rsplit_once(':') {
+        Some(("0.0.0.0" | "[::]", port)) => format!("127.0.0.1:{port}"),
+        _ => listen.to_string(),
+    }
 }

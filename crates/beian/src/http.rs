@@ -1,4 +1,4 @@
-//! HTTP surface of the binary: health and, as the edges land, their routers.
+//! HTTP surface of the binary: health, the demo event sink, and the edges' routers.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +9,11 @@ use beian_service::Service;
 use std::sync::Arc;
 
 pub fn router(svc: Arc<Service>, api: beian_api::ApiConfig) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(svc.clone()).merge(beian_api::router(svc, api))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/demo/events", axum::routing::post(demo_events))
+        .with_state(svc.clone())
+        .merge(beian_api::router(svc, api))
 }
 
 /// Liveness plus a database round trip: 200 `{"status":"ok"}` or 503.
@@ -21,4 +25,11 @@ async fn healthz(State(svc): State<Arc<Service>>) -> impl IntoResponse {
             (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable" })))
         }
     }
+}
+
+/// The demo provider's event URL: accepts every push (`success`) so the demo's job queue
+/// stays clean. A real provider runs its own receiver (see beian-client's `EventReceiver`).
+async fn demo_events(body: String) -> &'static str {
+    tracing::debug!(bytes = body.len(), "demo event sink received a push");
+    "success"
 }

@@ -21,6 +21,13 @@ fn demo_seeds_once_and_files_a_mini_program() {
     assert!(first.contains("seeded"), "{first}");
     assert!(first.contains("京ICP备"), "the demo files one mini program: {first}");
     assert!(first.contains("status 1027"), "{first}");
+    assert!(first.contains("component_appsecret = "), "the demo provider's secret is shown once: {first}");
+    let creds = dir.path().join("beian-data/demo-credentials.txt");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&creds).expect("creds file").permissions().mode() & 0o777, 0o600);
+    }
     let second = run(beian(dir.path()).args(["demo", "--seed-only"]));
     assert!(second.contains("already seeded"), "{second}");
     assert!(dir.path().join("beian-data/beian.db").exists(), "default data dir is ./beian-data");
