@@ -14,6 +14,7 @@ mod limits;
 mod mask;
 pub mod openapi;
 mod pages;
+mod staff;
 mod wire;
 
 use axum::Router;
@@ -49,5 +50,6 @@ pub fn router(svc: Arc<Service>, config: ApiConfig) -> Router {
         .merge(icp::routes())
         .merge(pages::routes())
         .merge(openapi::routes())
+        .merge(staff::routes())
         .with_state(state)
 }

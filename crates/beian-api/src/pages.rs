@@ -11,7 +11,9 @@ use axum::Router;
 use beian_core::model::FaceStatus;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/face/{task_id}", get(face_page).post(face_submit))
+    Router::new()
+        .route("/face/{task_id}", get(face_page).post(face_submit))
+        .route("/miit/verify", get(sms_page).post(sms_submit))
 }
 
 /// HTML escaping for text and attribute values.
@@ -120,6 +122,53 @@ async fn face_submit(State(s): State<AppState>, Path(task_id): Path<String>, bod
                 StatusCode::SERVICE_UNAVAILABLE,
                 Html(page("系统繁忙", "<p class=error>系统繁忙，请稍后再试。</p>")),
             )
+                .into_response()
+        }
+    }
+}
+
+fn sms_form(message: Option<(&str, bool)>) -> String {
+    let msg = match message {
+        Some((m, true)) => format!("<p role=status><strong>{}</strong></p>", esc(m)),
+        Some((m, false)) => format!("<p class=error role=alert>{}</p>", esc(m)),
+        None => String::new(),
+    };
+    page(
+        "ICP备案短信核验",
+        &format!(
+            "<h1>ICP备案短信核验（模拟工信部）</h1>\
+             <p>收到“【工信部ICP备案】验证码”短信的负责人，请在24小时内输入手机号、身份证号后6位和验证码。验证码错误5次后本次核验失败。</p>{msg}\
+             <form method=post><p><label>手机号 <input name=phone required inputmode=numeric maxlength=11></label></p>\
+             <p><label>身份证号后6位 <input name=id_last6 required maxlength=6></label></p>\
+             <p><label>短信验证码 <input name=code required inputmode=numeric maxlength=6></label></p>\
+             <p><button type=submit>提交核验</button></p></form>\
+             <p><small>这是 beian 内置的管局模拟器页面；接入真实管局时由管局系统提供核验。</small></p>"
+        ),
+    )
+}
+
+async fn sms_page() -> Html<String> {
+    Html(sms_form(None))
+}
+
+async fn sms_submit(State(s): State<AppState>, body: Bytes) -> Response {
+    let form = form_pairs(&body);
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    match s.svc.sim_verify(&get("phone"), &get("id_last6"), &get("code")).await {
+        Ok(beian_service::authority::VerifyOutcome::Verified { complete, .. }) => {
+            let msg = if complete {
+                "核验成功，备案已进入管局审核。"
+            } else {
+                "核验成功。还有其他负责人需要完成核验。"
+            };
+            Html(sms_form(Some((msg, true)))).into_response()
+        }
+        Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
+            (StatusCode::BAD_REQUEST, Html(sms_form(Some((&errmsg, false))))).into_response()
+        }
+        Err(e) => {
+            tracing::error!("sms verification page: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, Html(sms_form(Some(("系统繁忙，请稍后再试", false)))))
                 .into_response()
         }
     }

@@ -68,11 +68,11 @@ codes! {
     ENTRANCE_KEYWORD = 86911, Beian, "小程序名称命中限制关键词，暂不开放备案入口";
     ENTRANCE_AUTHORITY_DOWN = 86912, Beian, "管局备案系统维护中，暂不开放备案入口";
     ENTRANCE_INFO_MISSING = 86913, Beian, "小程序基本信息、类目或认证未完成，暂不能备案";
-    ENTRANCE_CLEARED = 86914, Beian, "小程序已被清退，请联系平台处理";
     UNKNOWN_APPID = 86915, Beian, "小程序不存在";
     NOT_FILED = 86916, Beian, "小程序未备案，暂无已备案信息";
     INVALID_INPUT = 86917, Beian, "参数不合法";
     NOT_SUPPORTED = 86918, Beian, "beian 暂不支持该接口";
+    LISTING_GATE = 86919, Beian, "未完成备案的小程序不能上架";
     FIELD_REQUIRED = 86930, Beian, "必填字段为空";
     FIELD_FORMAT = 86931, Beian, "字段格式不正确";
     FIELD_DICT = 86932, Beian, "字段取值不在字典中";

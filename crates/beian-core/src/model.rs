@@ -77,6 +77,13 @@ pub struct FilingOrder {
     pub cancel_type: Option<u32>,
     pub submitted_at: Option<Timestamp>,
     pub updated_at: Timestamp,
+    /// Reviewer who claimed the order in platform review (`staff id`), and when.
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<Timestamp>,
+    /// Platform-review SLA: the end of the due working day.
+    pub review_due_at: Option<Timestamp>,
+    /// How many times the order went to the authority (each with a new SMS round).
+    pub authority_round: u32,
     /// Optimistic-concurrency token: every update must name the version it read.
     pub row_version: i64,
 }

@@ -148,3 +148,94 @@ pub fn backoff_secs(attempts: u32) -> i64 {
     let exp = attempts.saturating_sub(1).min(12);
     (10i64 << exp).min(3600)
 }
+
+/// Platform staff roles. Operators can do everything reviewers can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Reviewer,
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reviewer => "reviewer",
+            Role::Operator => "operator",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "reviewer" => Some(Role::Reviewer),
+            "operator" => Some(Role::Operator),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Staff {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub active: bool,
+}
+
+/// An entry of the rejection-reason catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub id: i64,
+    pub key_name: String,
+    pub error: String,
+    pub suggest: String,
+    pub active: bool,
+}
+
+/// One SMS verification code sent to one principal's phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsCode {
+    pub id: i64,
+    pub appid: String,
+    /// `filing` or `cancel`.
+    pub purpose: String,
+    pub round: u32,
+    pub phone: String,
+    pub id_last6_hash: String,
+    pub code_hash: String,
+    pub attempts: u32,
+    /// `pending`, `verified`, `failed` (too many wrong tries), `expired`.
+    pub state: String,
+    pub sent_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// 站内信.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub appid: String,
+    pub title: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub read_at: Option<Timestamp>,
+}
+
+/// A message in the development SMS outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxSms {
+    pub id: i64,
+    pub phone: String,
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+/// A clearance sweep's progress and report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sweep {
+    pub id: String,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub cursor_appid: String,
+    pub checked: u64,
+    pub delisted: u64,
+}

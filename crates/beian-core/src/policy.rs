@@ -64,7 +64,7 @@ pub struct Entrance {
 
 impl Policy {
     /// The entrance rule (PRODUCT rule 1): open date, authority outage, name keywords,
-    /// readiness flags, clearance.
+    /// readiness flags.
     pub fn entrance(&self, mp: &MiniProgram, now: DateTime<Utc>) -> Entrance {
         let closed = |code: i64, msg: String| Entrance { available: false, closed: Some((code, msg)) };
         let today = time::beijing_date(now);
@@ -91,9 +91,7 @@ impl Policy {
                 format!("小程序名称包含限制关键词「{k}」，暂不开放备案入口，请修改名称后再试"),
             );
         }
-        if mp.cleared {
-            return closed(errcode::ENTRANCE_CLEARED, "小程序已被清退，请联系平台客服处理".into());
-        }
+        // A cleared (清退) mini program may file: filing is how it gets listed again.
         let code = not_filed_code(mp.flags);
         if code != 1024 {
             let mut missing = Vec::new();

@@ -8,18 +8,39 @@
 //! An event counts as delivered only when the receiver answers HTTP 2xx with the body
 //! `success`, as WeChat requires; anything else is retried.
 
+pub mod notify;
+
 use beian_core::platform::backoff_secs;
+use beian_service::authority::{AuthorityGateway, Simulator};
 use beian_service::jobs::{EventPush, JobSpec, LeasedJob};
 use beian_service::Service;
 use beian_wxcrypt::{xml_message, WxCrypt, XmlValue};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Where the worker sends what it sends.
+#[derive(Clone)]
+pub struct Channels {
+    /// `None`: the development outbox (readable by operators); `Some`: an HTTP SMS gateway.
+    pub sms_gateway: Option<notify::HttpSmsConfig>,
+    /// `None`: e-mails are skipped (logged), not failed.
+    pub smtp: Option<notify::SmtpConfig>,
+    pub authority: Arc<dyn AuthorityGateway>,
+}
+
+impl Default for Channels {
+    fn default() -> Self {
+        Channels { sms_gateway: None, smtp: None, authority: Arc::new(Simulator) }
+    }
+}
+
 pub struct Worker {
     svc: Arc<Service>,
     id: String,
     http: reqwest::Client,
     idle_poll: Duration,
+    channels: Channels,
+    last_daily_check: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Worker {
@@ -31,7 +52,33 @@ impl Worker {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Worker { svc, id, http, idle_poll: Duration::from_millis(500) }
+        Worker {
+            svc,
+            id,
+            http,
+            idle_poll: Duration::from_millis(500),
+            channels: Channels::default(),
+            last_daily_check: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn with_channels(mut self, channels: Channels) -> Worker {
+        self.channels = channels;
+        self
+    }
+
+    /// Queue the daily jobs (reminders, clearance) at most once a minute.
+    async fn daily(&self) {
+        {
+            let mut last = self.last_daily_check.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        if let Err(e) = self.svc.ensure_daily_jobs().await {
+            tracing::error!("queueing daily jobs: {e}");
+        }
     }
 
     /// How long to sleep when no job is due.
@@ -67,6 +114,7 @@ impl Worker {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
+            self.daily().await;
             let worked = match self.run_once().await {
                 Ok(w) => w,
                 Err(e) => {
@@ -100,6 +148,50 @@ impl Worker {
                 };
                 self.deliver(&push).await
             }
+            Some(JobSpec::Sms { phone, text }) => match &self.channels.sms_gateway {
+                Some(gw) => notify::send_sms(&self.http, gw, phone, text).await.map_err(|e| e.to_string()),
+                None => self.svc.deliver_to_outbox(phone, text).await.map_err(|e| e.to_string()),
+            },
+            Some(JobSpec::Email { to, subject, body }) => match &self.channels.smtp {
+                Some(cfg) => notify::send_mail(cfg, to, subject, body).await.map_err(|e| e.to_string()),
+                None => {
+                    tracing::debug!("no SMTP server configured; e-mail to a principal skipped");
+                    Ok(())
+                }
+            },
+            Some(JobSpec::Webhook { appid, payload }) => {
+                match self.svc.webhook(appid).await.map_err(|e| e.to_string())? {
+                    Some((url, secret)) => notify::send_webhook(&self.http, &url, secret.as_deref(), payload)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }
+            }
+            Some(JobSpec::AuthoritySubmit { appid, round }) => {
+                self.channels.authority.submit(&self.svc, appid, *round).await.map_err(|e| e.to_string())
+            }
+            Some(JobSpec::AuthorityDecision { appid, round }) => {
+                self.channels.authority.decide(&self.svc, appid, *round).await.map_err(|e| e.to_string())
+            }
+            Some(JobSpec::AuthorityCancel { appid, round }) => self
+                .channels
+                .authority
+                .submit_cancellation(&self.svc, appid, *round)
+                .await
+                .map_err(|e| e.to_string()),
+            Some(JobSpec::SmsTimeout { appid, round, purpose }) => {
+                self.svc.sim_timeout(appid, *round, purpose).await.map_err(|e| e.to_string())
+            }
+            Some(JobSpec::DeadlineReminders { day }) => {
+                let day: chrono::NaiveDate = day.parse().map_err(|e| format!("bad day {day}: {e}"))?;
+                self.svc.deadline_reminders(day).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            Some(JobSpec::ClearanceSweep { sweep_id }) => self
+                .svc
+                .clearance_sweep(&beian_service::Actor::system(), sweep_id, 1000, |_| {})
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             None => Err(format!("unknown job payload of kind {}", leased.job.kind)),
         }
     }

@@ -5,6 +5,31 @@ use std::sync::Mutex;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+    /// Move time forward (simulations). False for clocks that cannot.
+    fn advance_by(&self, _d: Duration) -> bool {
+        false
+    }
+}
+
+/// The system time plus an offset the operator can push forward: the simulator's clock in a
+/// demo, so a 24 h SMS window or 20 working days pass on request.
+#[derive(Debug, Default)]
+pub struct OffsetClock(Mutex<Duration>);
+
+impl OffsetClock {
+    pub fn new() -> OffsetClock {
+        OffsetClock(Mutex::new(Duration::zero()))
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn advance_by(&self, d: Duration) -> bool {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) += d;
+        true
+    }
 }
 
 /// The real time.
@@ -39,5 +64,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn advance_by(&self, d: Duration) -> bool {
+        self.advance(d);
+        true
     }
 }

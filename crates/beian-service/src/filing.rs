@@ -1,5 +1,6 @@
 //! The filing lifecycle: mini programs, face tasks, apply, and every later transition.
 
+use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
 use beian_core::ident::ResidentId;
@@ -413,6 +414,10 @@ impl Service {
             cancel_type: None,
             submitted_at: None,
             updated_at: ts,
+            claimed_by: None,
+            claimed_at: None,
+            review_due_at: None,
+            authority_round: 0,
             row_version: -1,
         });
         let is_new = order.row_version < 0;
@@ -422,6 +427,11 @@ impl Service {
         order.submitted_at = Some(ts);
         order.updated_at = ts;
         order.cancel_type = None;
+        order.claimed_by = None;
+        order.claimed_at = None;
+        let due = beian_core::calendar::WorkCalendar::china()
+            .add_working_days(beian_date(now), policy.platform_review_sla_days);
+        order.review_due_at = Some(end_of_beijing_day(due));
         if effects.contains(&Effect::ClearAuditData) {
             order.audit_data.clear();
         }
@@ -431,6 +441,24 @@ impl Service {
             tx.update_order(&order).await?;
         }
         tx.insert_version(appid, order.versions, &payload, ts, &actor.0).await?;
+        let notice = crate::notify::Notice {
+            kind: "apply_submitted",
+            title: "备案申请已提交，平台审核中".into(),
+            body: format!(
+                "平台将在{}个工作日内（{}前）完成初审；初审通过后，工信部会向负责人手机发送短信验证码。",
+                policy.platform_review_sla_days,
+                due.format("%Y年%m月%d日")
+            ),
+        };
+        crate::notify::notify(
+            &mut tx,
+            &mp,
+            Some(payload.icp_applets.principal_info.email.as_str()),
+            &notice,
+            &format!("notice:{appid}:apply:{}", order.versions),
+            ts,
+        )
+        .await?;
         audit(
             &mut tx,
             ts,
@@ -552,7 +580,13 @@ impl Service {
         self.act(actor, appid, Action::CancelAborted, Change::default()).await
     }
 
-    async fn act(&self, actor: &Actor, appid: &str, action: Action, change: Change) -> Result<OrderView> {
+    pub(crate) async fn act(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        action: Action,
+        change: Change,
+    ) -> Result<OrderView> {
         for _ in 0..RETRIES {
             match self.try_act(actor, appid, action, &change).await {
                 Err(ServiceError::Conflict(m)) => {
@@ -581,6 +615,17 @@ impl Service {
             state::transition(FilingState::NotFiled, action)?;
             return Err(ServiceError::code(errcode::WRONG_REVIEW_STATE));
         };
+        if change.expected_version.is_some_and(|v| v != order.row_version) {
+            return Err(ServiceError::refused(errcode::CONFLICT, "备案订单已被其他操作修改，请刷新后重试"));
+        }
+        if let (Some(me), Some(holder)) = (&change.reviewer, &order.claimed_by) {
+            if me != holder {
+                return Err(ServiceError::refused(
+                    errcode::CONFLICT,
+                    format!("该订单已被审核员 {holder} 认领，请先由其释放"),
+                ));
+            }
+        }
         let from = order.state;
         let (to, effects) = state::transition(from, action)?;
         let expected_version = order.row_version;
@@ -635,7 +680,53 @@ impl Service {
                 tx.update_subject(&subject, version, ts).await?;
             }
         }
+        if effects.contains(&Effect::StartSmsVerification) {
+            order.authority_round += 1;
+            let spec = JobSpec::AuthoritySubmit { appid: appid.to_string(), round: order.authority_round };
+            enqueue(
+                &mut tx,
+                &spec,
+                Some(&format!("authority_submit:{appid}:{}", order.authority_round)),
+                ts,
+                ts,
+            )
+            .await?;
+        }
+        if effects.contains(&Effect::StartCancelConfirmation) {
+            let spec = JobSpec::AuthorityCancel {
+                appid: appid.to_string(),
+                round: u32::try_from(expected_version + 1).unwrap_or(0),
+            };
+            enqueue(
+                &mut tx,
+                &spec,
+                Some(&format!("authority_cancel:{appid}:{}", expected_version + 1)),
+                ts,
+                ts,
+            )
+            .await?;
+        }
+        if let Some((job, key, at)) = &change.then {
+            enqueue(&mut tx, job, Some(key), *at, ts).await?;
+        }
+        if !matches!(to, FilingState::PlatformReview) {
+            order.claimed_by = None;
+            order.claimed_at = None;
+        }
         tx.update_order(&order).await?;
+        if let Some(notice) = notice_for(action, &order, change) {
+            let email =
+                tx.get_version(appid, order.versions).await?.map(|p| p.icp_applets.principal_info.email);
+            crate::notify::notify(
+                &mut tx,
+                &mp,
+                email.as_deref(),
+                &notice,
+                &format!("notice:{appid}:{}:{}", action.name(), expected_version + 1),
+                ts,
+            )
+            .await?;
+        }
         if effects.contains(&Effect::NotifyResult) && matches!(to.status_code(), 3 | 5 | 6) {
             crate::providers::notify_providers(
                 &mut tx,
@@ -722,10 +813,16 @@ impl Service {
 }
 
 #[derive(Debug, Default, Clone)]
-struct Change {
-    audit_data: Option<Vec<AuditItem>>,
-    cancel_type: Option<CancelType>,
-    reason_type: Option<u32>,
+pub(crate) struct Change {
+    pub audit_data: Option<Vec<AuditItem>>,
+    pub cancel_type: Option<CancelType>,
+    pub reason_type: Option<u32>,
+    /// Refuse with a conflict unless the order is still at this row version.
+    pub expected_version: Option<i64>,
+    /// The reviewer acting: refused if another reviewer holds the claim.
+    pub reviewer: Option<String>,
+    /// A follow-up job written in the same transaction: (job, dedupe key, run at).
+    pub then: Option<(JobSpec, String, i64)>,
 }
 
 fn require_reasons(reasons: &[AuditItem]) -> Result<()> {
@@ -785,5 +882,68 @@ impl Service {
             .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?;
         let name = tx.get_mini_program(&task.appid).await?.map(|m| m.name).unwrap_or_default();
         Ok((task, name))
+    }
+}
+
+fn beian_date(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    beijing_date(now)
+}
+
+/// 23:59:59 Beijing time of `day`, as unix seconds.
+pub(crate) fn end_of_beijing_day(day: chrono::NaiveDate) -> i64 {
+    day.and_hms_opt(23, 59, 59).map(|t| t.and_utc().timestamp() - 8 * 3600).unwrap_or(0)
+}
+
+/// What people are told after an action (站内信, SMS, e-mail, webhook).
+fn notice_for(action: Action, order: &FilingOrder, change: &Change) -> Option<crate::notify::Notice> {
+    use crate::notify::Notice;
+    let reasons = || {
+        change
+            .audit_data
+            .iter()
+            .flatten()
+            .map(|r| format!("· {}：{}（建议：{}）", r.key_name, r.error, r.suggest))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let n =
+        |kind: &'static str, title: &str, body: String| Some(Notice { kind, title: title.to_string(), body });
+    match action {
+        Action::Apply => None, // told by apply itself, with its due date
+        Action::Withdraw => n("withdrawn", "备案申请已撤回", "你已撤回备案申请，可修改后重新提交。".into()),
+        Action::PlatformApprove => n(
+            "platform_approved",
+            "平台初审通过，请完成短信核验",
+            "工信部将向负责人手机发送短信验证码，请负责人在24小时内完成核验，逾期需重新提交。".into(),
+        ),
+        Action::PlatformReject => n(
+            "platform_rejected",
+            "平台审核驳回",
+            format!("请按以下原因修改后重新提交：\n{}\n如仍不清楚如何修改，可提交工单咨询。", reasons()),
+        ),
+        Action::SmsVerified => n("sms_verified", "短信核验已完成，管局审核中", "管局审核一般需要1至20个工作日，请耐心等待。".into()),
+        Action::SmsTimeout => n(
+            "sms_timeout",
+            "短信核验超时",
+            "负责人未在24小时内完成短信核验，订单已退回平台，平台将重新提交（会再次发送验证码）或驳回。".into(),
+        ),
+        Action::Resubmit => n("resubmitted", "已重新提交管局，请完成短信核验", "新的短信验证码已发送，请负责人在24小时内完成核验。".into()),
+        Action::AuthorityApprove => n(
+            "filed",
+            "备案已通过",
+            format!(
+                "主体备案号：{}\n服务备案号：{}\n请在小程序页面底部展示备案号并链接至 https://beian.miit.gov.cn/。",
+                order.subject_record_number.as_deref().unwrap_or("-"),
+                order.service_record_number.as_deref().unwrap_or("-")
+            ),
+        ),
+        Action::AuthorityReject => n(
+            "authority_rejected",
+            "管局审核驳回",
+            format!("管局退回了备案申请，请按以下原因修改后重新提交：\n{}", reasons()),
+        ),
+        Action::Cancel => n("cancel_requested", "注销申请已提交", "工信部将向负责人发送短信，请在24小时内确认；未确认则注销不生效。".into()),
+        Action::CancelConfirmed => n("cancelled", "备案已注销", "备案已注销，对应的备案号不再有效。".into()),
+        Action::CancelAborted => n("cancel_aborted", "注销未生效", "负责人未在24小时内确认注销，备案保持有效。".into()),
     }
 }

@@ -17,6 +17,24 @@ pub enum JobSpec {
     Event(EventPush),
     /// Issue a component_verify_ticket, push it, schedule the next in 10 minutes.
     VerifyTicket { component_appid: String },
+    /// Send one SMS through the configured provider (development outbox or HTTP gateway).
+    Sms { phone: String, text: String },
+    /// Send one e-mail over SMTP (skipped, and logged, when no SMTP server is configured).
+    Email { to: String, subject: String, body: String },
+    /// POST a template message to the mini program's webhook, if one is configured.
+    Webhook { appid: String, payload: serde_json::Value },
+    /// Hand the order to the authority: the gateway starts the SMS verification of `round`.
+    AuthoritySubmit { appid: String, round: u32 },
+    /// The 24 h SMS window of a round (filing) or of a cancellation ended.
+    SmsTimeout { appid: String, round: u32, purpose: String },
+    /// The authority's decision is due.
+    AuthorityDecision { appid: String, round: u32 },
+    /// Hand a cancellation (注销) to the authority: it texts the principal to confirm.
+    AuthorityCancel { appid: String, round: u32 },
+    /// Remind listed, unfiled mini programs of the deadline (once per day).
+    DeadlineReminders { day: String },
+    /// Delist unfiled mini programs from the clearance date on (resumable).
+    ClearanceSweep { sweep_id: String },
 }
 
 impl JobSpec {
@@ -24,6 +42,15 @@ impl JobSpec {
         match self {
             JobSpec::Event(_) => "event",
             JobSpec::VerifyTicket { .. } => "verify_ticket",
+            JobSpec::Sms { .. } => "sms",
+            JobSpec::Email { .. } => "email",
+            JobSpec::Webhook { .. } => "webhook",
+            JobSpec::AuthoritySubmit { .. } => "authority_submit",
+            JobSpec::SmsTimeout { .. } => "sms_timeout",
+            JobSpec::AuthorityDecision { .. } => "authority_decision",
+            JobSpec::AuthorityCancel { .. } => "authority_cancel",
+            JobSpec::DeadlineReminders { .. } => "deadline_reminders",
+            JobSpec::ClearanceSweep { .. } => "clearance_sweep",
         }
     }
 
@@ -31,9 +58,11 @@ impl JobSpec {
         match self {
             // ~3 days of hourly retries after the first quick ones: an event is not dropped
             // lightly; what still fails goes to the dead letters an operator can retry.
-            JobSpec::Event(_) => 80,
+            JobSpec::Event(_) | JobSpec::Webhook { .. } => 80,
             // A newer ticket replaces a failed one every 10 minutes anyway.
             JobSpec::VerifyTicket { .. } => 3,
+            JobSpec::Sms { .. } | JobSpec::Email { .. } => 20,
+            _ => 30,
         }
     }
 }
@@ -49,7 +78,7 @@ pub struct EventPush {
 }
 
 /// Enqueue inside the caller's transaction. A `dedupe_key` makes the enqueue idempotent.
-pub(crate) async fn enqueue(
+pub async fn enqueue(
     tx: &mut Tx,
     spec: &JobSpec,
     dedupe_key: Option<&str>,

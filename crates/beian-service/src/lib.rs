@@ -9,14 +9,18 @@
 //! - A lost optimistic-concurrency race is retried from scratch (re-reading and
 //!   re-checking every rule); a caller sees either success or a rule's refusal.
 
+pub mod authority;
 mod clock;
+mod deadlines;
 mod error;
 mod filing;
 pub mod jobs;
 pub mod media;
+pub mod notify;
 pub mod providers;
+pub mod review;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::ServiceError;
 pub use filing::{EntranceInfo, IdentityMatch, Liveness, MiniProgramInput, OrderView};
 pub use media::MediaUpload;
@@ -99,6 +103,28 @@ impl Service {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Move the service clock forward (simulator control), audited. False if the clock is
+    /// the plain system clock.
+    pub async fn advance_clock(&self, actor: &Actor, d: chrono::Duration) -> Result<bool> {
+        if d <= chrono::Duration::zero() || !self.clock.advance_by(d) {
+            return Ok(false);
+        }
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "clock",
+            "simulator",
+            "advance",
+            serde_json::json!({ "seconds": d.num_seconds() }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub fn dictionaries(&self) -> Arc<Dictionaries> {

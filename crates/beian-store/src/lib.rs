@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod media;
 mod platform;
 mod tx;
+mod workflow;
 
 pub use crypto::Crypto;
 pub use media::MediaFiles;
@@ -97,10 +98,12 @@ const SQLITE_PRAGMAS: [&str; 4] = [
 const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_core.sql")),
     (2, include_str!("../migrations/sqlite/0002_providers_jobs.sql")),
+    (3, include_str!("../migrations/sqlite/0003_workflow.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
     (2, include_str!("../migrations/postgres/0002_providers_jobs.sql")),
+    (3, include_str!("../migrations/postgres/0003_workflow.sql")),
 ];
 
 impl Store {

@@ -261,8 +261,9 @@ impl Tx {
     pub async fn insert_order(&mut self, o: &FilingOrder) -> Result<()> {
         sqlx::query(
             "INSERT INTO filing_orders (appid, subject_id, status, sms_verify_status, is_canceling, cancel_type, \
-             audit_data, subject_record_number, service_record_number, versions, submitted_at, updated_at, row_version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)",
+             audit_data, subject_record_number, service_record_number, versions, submitted_at, updated_at, \
+             claimed_by, claimed_at, review_due_at, authority_round, row_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0)",
         )
         .bind(&o.appid)
         .bind(&o.subject_id)
@@ -276,6 +277,10 @@ impl Tx {
         .bind(i64::from(o.versions))
         .bind(o.submitted_at)
         .bind(o.updated_at)
+        .bind(&o.claimed_by)
+        .bind(o.claimed_at)
+        .bind(o.review_due_at)
+        .bind(i64::from(o.authority_round))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -286,7 +291,8 @@ impl Tx {
         let res = sqlx::query(
             "UPDATE filing_orders SET subject_id = $2, status = $3, sms_verify_status = $4, is_canceling = $5, \
              cancel_type = $6, audit_data = $7, subject_record_number = $8, service_record_number = $9, versions = $10, \
-             submitted_at = $11, updated_at = $12, row_version = row_version + 1 WHERE appid = $1 AND row_version = $13",
+             submitted_at = $11, updated_at = $12, claimed_by = $14, claimed_at = $15, review_due_at = $16, \
+             authority_round = $17, row_version = row_version + 1 WHERE appid = $1 AND row_version = $13",
         )
         .bind(&o.appid)
         .bind(&o.subject_id)
@@ -301,6 +307,10 @@ impl Tx {
         .bind(o.submitted_at)
         .bind(o.updated_at)
         .bind(o.row_version)
+        .bind(&o.claimed_by)
+        .bind(o.claimed_at)
+        .bind(o.review_due_at)
+        .bind(i64::from(o.authority_round))
         .execute(&mut *self.tx)
         .await?;
         if res.rows_affected() != 1 {
@@ -565,7 +575,7 @@ fn audit_json(items: &[AuditItem]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
-fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {
+pub(crate) fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {
     let status: i64 = r.try_get("status")?;
     let sms: i64 = r.try_get("sms_verify_status")?;
     let canceling = r.try_get::<i64, _>("is_canceling")? != 0;
@@ -584,6 +594,10 @@ fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {
         cancel_type: r.try_get::<Option<i64>, _>("cancel_type")?.map(|v| u(v, "cancel_type")).transpose()?,
         submitted_at: r.try_get("submitted_at")?,
         updated_at: r.try_get("updated_at")?,
+        claimed_by: r.try_get("claimed_by")?,
+        claimed_at: r.try_get("claimed_at")?,
+        review_due_at: r.try_get("review_due_at")?,
+        authority_round: u(r.try_get("authority_round")?, "authority_round")?,
         row_version: r.try_get("row_version")?,
     })
 }

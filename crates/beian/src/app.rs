@@ -71,12 +71,18 @@ pub struct Application {
     svc: Arc<Service>,
     api: beian_api::ApiConfig,
     worker_poll: std::time::Duration,
+    channels: beian_jobs::Channels,
 }
 
 impl Application {
     pub async fn build(config: &Config) -> Result<Application> {
-        let svc = open_service(config, Arc::new(SystemClock)).await?;
-        Application::with_service(&config.listen, svc).await
+        let clock: Arc<dyn Clock> = if config.simulated_clock {
+            Arc::new(beian_service::OffsetClock::new())
+        } else {
+            Arc::new(SystemClock)
+        };
+        let svc = open_service(config, clock).await?;
+        Ok(Application::with_service(&config.listen, svc).await?.with_channels(channels(config)))
     }
 
     pub async fn with_service(listen: &str, svc: Arc<Service>) -> Result<Application> {
@@ -86,7 +92,14 @@ impl Application {
             svc,
             api: beian_api::ApiConfig::default(),
             worker_poll: std::time::Duration::from_millis(500),
+            channels: beian_jobs::Channels::default(),
         })
+    }
+
+    /// Where the job worker sends SMS and e-mail.
+    pub fn with_channels(mut self, channels: beian_jobs::Channels) -> Application {
+        self.channels = channels;
+        self
     }
 
     /// Override the API edge's settings (rate limits).
@@ -113,7 +126,9 @@ impl Application {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
         let router = crate::http::router(self.svc.clone(), self.api.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = beian_jobs::Worker::new(self.svc.clone()).with_idle_poll(self.worker_poll);
+        let worker = beian_jobs::Worker::new(self.svc.clone())
+            .with_idle_poll(self.worker_poll)
+            .with_channels(self.channels.clone());
         let worker = tokio::spawn(worker.run(async move {
             let mut rx = stop_rx;
             let _ = rx.wait_for(|stop| *stop).await;
@@ -123,5 +138,14 @@ impl Application {
         let _ = worker.await;
         self.svc.store().close().await;
         served.context("HTTP server")
+    }
+}
+
+/// The worker's outbound channels as configured.
+pub fn channels(config: &Config) -> beian_jobs::Channels {
+    beian_jobs::Channels {
+        sms_gateway: config.sms_gateway.clone(),
+        smtp: config.smtp.clone(),
+        ..beian_jobs::Channels::default()
     }
 }

@@ -23,12 +23,53 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Seed a demo platform (idempotent), print its credentials, then serve.
+    /// Seed a demo platform (idempotent), print its credentials, then serve with the
+    /// simulator's clock under operator control.
     Demo {
         /// Seed and print, but do not start the server.
         #[arg(long)]
         seed_only: bool,
     },
+    /// Platform staff: `beian staff add --name 王审核 --role reviewer` prints an API token once.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// The job queue: counts per state, recent jobs, dead letters; retry a dead job.
+    Jobs {
+        /// Only jobs in this state (pending, running, done, dead).
+        #[arg(long)]
+        state: Option<String>,
+        /// Put this dead-lettered job back in the queue.
+        #[arg(long)]
+        retry: Option<i64>,
+    },
+    /// Run (or resume) the clearance sweep now, with progress on stderr.
+    Sweep {
+        /// Mini programs per batch (each batch commits its progress).
+        #[arg(long, default_value_t = 1000)]
+        batch: i64,
+    },
+    /// Show the development SMS outbox (what the built-in SMS provider "sent").
+    Outbox {
+        /// Only messages to this phone number.
+        #[arg(long)]
+        phone: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Create a reviewer or operator and print its API token.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// reviewer or operator
+        #[arg(long, default_value = "reviewer")]
+        role: String,
+    },
+    /// List staff.
+    List,
 }
 
 pub fn main() -> ExitCode {
@@ -66,16 +107,120 @@ async fn run(cli: Cli) -> Result<()> {
             svc.store().close().await;
             Ok(())
         }
-        Command::Demo { seed_only } => {
+        Command::Staff { command } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
+            match command {
+                StaffCommand::Add { name, role } => {
+                    let role = beian_core::platform::Role::parse(&role)
+                        .ok_or_else(|| anyhow::anyhow!("--role must be reviewer or operator"))?;
+                    let (staff, token) = svc
+                        .create_staff(&beian_service::Actor::new("cli", "staff"), &name, role)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!(
+                        "{} ({}) {}\ntoken: {token}\n(shown once; stored hashed)",
+                        staff.id,
+                        staff.role.as_str(),
+                        staff.name
+                    );
+                }
+                StaffCommand::List => {
+                    for s in svc.staff().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                        println!(
+                            "{:<24} {:<9} {:<6} {}",
+                            s.id,
+                            s.role.as_str(),
+                            if s.active { "active" } else { "off" },
+                            s.name
+                        );
+                    }
+                }
+            }
+            svc.store().close().await;
+            Ok(())
+        }
+        Command::Jobs { state, retry } => {
+            let svc = open_service(&config, Arc::new(SystemClock)).await?;
+            if let Some(id) = retry {
+                let ok = svc.retry_dead_job(id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                anyhow::ensure!(ok, "job {id} is not a dead letter");
+                println!("job {id} queued again");
+            }
+            for (state, n, oldest) in svc.job_stats().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                println!(
+                    "{state:<8} {n:>8}  oldest run_at {}",
+                    beian_core::time::from_ts(oldest).format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+            let filter = match state.as_deref() {
+                Some(s) => Some(
+                    beian_core::platform::JobState::parse(s)
+                        .ok_or_else(|| anyhow::anyhow!("--state must be pending, running, done or dead"))?,
+                ),
+                None => None,
+            };
+            for j in svc.jobs(filter, 50).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                println!(
+                    "#{:<6} {:<18} {:<7} attempts {}/{} run_at {} {}",
+                    j.id,
+                    j.kind,
+                    j.state.as_str(),
+                    j.attempts,
+                    j.max_attempts,
+                    beian_core::time::from_ts(j.run_at).format("%Y-%m-%d %H:%M:%S"),
+                    j.last_error.unwrap_or_default()
+                );
+            }
+            svc.store().close().await;
+            Ok(())
+        }
+        Command::Sweep { batch } => {
+            let svc = open_service(&config, Arc::new(SystemClock)).await?;
+            let id = format!("clearance-{}", svc.policy().clearance_date);
+            let report = svc
+                .clearance_sweep(&beian_service::Actor::new("cli", "sweep"), &id, batch, |s| {
+                    eprintln!(
+                        "sweep {}: checked {} delisted {} (at {})",
+                        s.id, s.checked, s.delisted, s.cursor_appid
+                    );
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "sweep {} finished: checked {}, delisted {}",
+                report.id, report.checked, report.delisted
+            );
+            svc.store().close().await;
+            Ok(())
+        }
+        Command::Outbox { phone } => {
+            let svc = open_service(&config, Arc::new(SystemClock)).await?;
+            for m in svc.sms_outbox(phone.as_deref(), 50).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                println!(
+                    "{} {} {}",
+                    beian_core::time::from_ts(m.created_at).format("%Y-%m-%d %H:%M:%S"),
+                    m.phone,
+                    m.text
+                );
+            }
+            svc.store().close().await;
+            Ok(())
+        }
+        Command::Demo { seed_only } => {
+            let config = Config { simulated_clock: true, ..config };
+            let clock: Arc<dyn beian_service::Clock> = Arc::new(beian_service::OffsetClock::new());
+            let svc = open_service(&config, clock).await?;
             let event_url = format!("http://{}/demo/events", crate::demo::local_address(&config.listen));
-            let report = crate::demo::seed(&svc, &event_url, &config.data_dir.join("demo-credentials.txt")).await?;
+            let report =
+                crate::demo::seed(&svc, &event_url, &config.data_dir.join("demo-credentials.txt")).await?;
             println!("{report}");
             if seed_only {
                 svc.store().close().await;
                 return Ok(());
             }
-            let app = Application::with_service(&config.listen, svc).await?;
+            let app = Application::with_service(&config.listen, svc)
+                .await?
+                .with_channels(crate::app::channels(&config));
             println!("beian is serving on http://{}", app.local_addr()?);
             app.run(shutdown_signal()).await
         }

@@ -12,6 +12,11 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub master_key: Option<String>,
+    pub simulated_clock: Option<bool>,
+    /// `[smtp]`: host, port, from (plain SMTP to a relay).
+    pub smtp: Option<beian_jobs::notify::SmtpConfig>,
+    /// `[sms_gateway]`: url, api_key, sign_name. Absent: the development outbox.
+    pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
 }
 
 /// Effective settings.
@@ -22,6 +27,10 @@ pub struct Config {
     pub database_url: String,
     /// Hex master key for encryption at rest. `None`: use (or create) `<data_dir>/secret.key`.
     pub master_key: Option<String>,
+    /// Let operators move the clock (authority simulator in demos). Never in production.
+    pub simulated_clock: bool,
+    pub smtp: Option<beian_jobs::notify::SmtpConfig>,
+    pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -42,6 +51,9 @@ pub struct ConfigArgs {
     /// Config file [default: <data dir>/beian.toml if it exists]
     #[arg(long, env = "BEIAN_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// Let operators advance the clock (the authority simulator's time); `demo` turns it on
+    #[arg(long, env = "BEIAN_SIMULATED_CLOCK", global = true)]
+    pub simulated_clock: Option<bool>,
 }
 
 impl Config {
@@ -67,6 +79,9 @@ impl Config {
             data_dir,
             database_url,
             master_key: std::env::var("BEIAN_MASTER_KEY").ok().filter(|k| !k.is_empty()).or(file.master_key),
+            simulated_clock: args.simulated_clock.or(file.simulated_clock).unwrap_or(false),
+            smtp: file.smtp,
+            sms_gateway: file.sms_gateway,
         })
     }
 }

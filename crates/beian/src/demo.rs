@@ -54,9 +54,19 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
     let mut out = String::new();
     let fresh = svc.mini_program("wxdemo0000000001").await.is_err();
     if fresh {
-        let creds = svc.create_provider(&actor, "演示服务商", event_url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let creds =
+            svc.create_provider(&actor, "演示服务商", event_url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (_, reviewer) = svc
+            .create_staff(&actor, "演示审核员", beian_core::platform::Role::Reviewer)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (_, operator) = svc
+            .create_staff(&actor, "演示运营", beian_core::platform::Role::Operator)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let text = format!(
-            "component_appid = {}\ncomponent_appsecret = {}\ntoken = {}\nencoding_aes_key = {}\nevent_url = {event_url}\n",
+            "component_appid = {}\ncomponent_appsecret = {}\ntoken = {}\nencoding_aes_key = {}\nevent_url = {event_url}\n\
+             reviewer_token = {reviewer}\noperator_token = {operator}\n",
             creds.component_appid, creds.component_appsecret, creds.token, creds.encoding_aes_key
         );
         crate::app::write_private(creds_file, &text)
@@ -102,7 +112,7 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
             mp.name, info.status, mp.admin.name, mp.admin.id_number, mp.admin.mobile
         );
     }
-    let _ = writeln!(out, "Demo service provider (secrets shown once, kept in {}):", creds_file.display());
+    let _ = writeln!(out, "Demo service provider and staff API tokens (kept in {}):", creds_file.display());
     match std::fs::read_to_string(creds_file) {
         Ok(text) => text.lines().for_each(|l| {
             let _ = writeln!(out, "  {l}");

@@ -58,6 +58,10 @@ fn order(appid: &str) -> FilingOrder {
         cancel_type: None,
         submitted_at: Some(1),
         updated_at: 1,
+        claimed_by: None,
+        claimed_at: None,
+        review_due_at: None,
+        authority_round: 0,
         row_version: 0,
     }
 }
@@ -65,7 +69,7 @@ fn order(appid: &str) -> FilingOrder {
 #[tokio::test]
 async fn contract() {
     for (name, store, _dir) in stores().await {
-        assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2], "{name}");
+        assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2, 3], "{name}");
         assert!(
             store.migrate().await.expect("migrate again").is_empty(),
             "{name}: migrations are idempotent"

@@ -5,3 +5,4 @@ mod api_raw;
 mod cli;
 mod server;
 mod support;
+mod workflow;

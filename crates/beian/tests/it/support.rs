@@ -44,6 +44,12 @@ impl TestApp {
         let clock =
             Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("time")));
         let svc = open_service(&config, clock.clone()).await.expect("service");
+        // Deadlines far away, so the automatic clearance sweep stays out of tests that do not
+        // ask for it.
+        let mut policy = (*svc.policy()).clone();
+        policy.deadline_date = chrono::NaiveDate::from_ymd_opt(2099, 3, 31).expect("date");
+        policy.clearance_date = chrono::NaiveDate::from_ymd_opt(2099, 4, 1).expect("date");
+        svc.set_policy(&Actor::new("test", "setup"), policy).await.expect("policy");
         let app = Application::with_service(&config.listen, svc.clone())
             .await
             .expect("bind")
@@ -233,4 +239,111 @@ pub async fn authorized_token(
         .expect("authorize");
     let t = app.svc.query_auth(&creds.component_appid, &code).await.expect("query auth");
     (creds, t.access_token)
+}
+
+pub const JPEG: &[u8] =
+    &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9];
+
+pub fn admin_mobile(n: u32) -> String {
+    format!("138{:08}", 10_000_000 + n)
+}
+
+/// A valid personal application by admin `n` for `appid`, submitted through the service.
+pub async fn apply_personal(app: &TestApp, appid: &str, n: u32) {
+    let svc = &app.svc;
+    let actor = Actor::new("test", "apply");
+    let mut media = Vec::new();
+    for field in [
+        "icp_subject.principal_info.certificate_photo_front",
+        "icp_subject.principal_info.certificate_photo_back",
+    ] {
+        let up = beian_service::MediaUpload {
+            media_type: "image".into(),
+            certificate_type: Some(2),
+            icp_order_field: field.into(),
+            bytes: JPEG.to_vec(),
+        };
+        media.push(svc.upload_media(&actor, appid, up).await.expect("upload").media_id);
+    }
+    let task = svc.create_face_task(&actor, appid).await.expect("task");
+    svc.finish_face_task(&actor, &task.task_id, true).await.expect("face");
+    let id = admin_id(n);
+    let principal = serde_json::json!({
+        "name": format!("管理员{n}"), "mobile": admin_mobile(n), "email": format!("admin{n}@example.com"),
+        "emergency_contact": format!("139{:08}", 10_000_000 + n), "certificate_type": 2, "certificate_number": id,
+        "certificate_validity_date_start": "20200101", "certificate_validity_date_end": "长期",
+        "certificate_photo_front": media[0], "certificate_photo_back": media[1]
+    });
+    let mut ap = principal.clone();
+    ap["verify_task_id"] = task.task_id.into();
+    let payload: beian_core::payload::ApplyPayload = serde_json::from_value(serde_json::json!({
+        "icp_subject": {
+            "base_info": {"type": 5, "name": format!("管理员{n}"), "province": "440000", "city": "440300", "district": "440305", "address": "科技园路1号A座101室"},
+            "organize_info": {"certificate_type": 2, "certificate_number": id, "certificate_address": "广东省深圳市南山区科技园路1号A座101室"},
+            "principal_info": principal
+        },
+        "icp_applets": {
+            "base_info": {"service_content_types": [1], "nrlx_details": [{"type": 24}],
+                          "comment": "本小程序提供读书笔记记录、书单整理与阅读进度管理服务，不涉及交易。"},
+            "principal_info": ap
+        },
+        "icp_materials": {}
+    }))
+    .expect("payload");
+    svc.apply(&actor, appid, payload).await.expect("apply");
+}
+
+/// A JSON call to the staff API: (HTTP status, body).
+pub async fn staff_api(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let req = match method {
+        "GET" => http.get(app.url(path)),
+        "PUT" => http.put(app.url(path)).json(&body),
+        _ => http.post(app.url(path)).json(&body),
+    };
+    let r = req.bearer_auth(token).send().await.expect("send");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Wait (bounded, real time) for the worker to make `cond` true.
+pub async fn eventually<F, Fut>(what: &str, cond: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The newest verification code texted to `phone` (from the development outbox).
+pub async fn latest_code(app: &TestApp, phone: &str) -> Option<String> {
+    let out = app.svc.sms_outbox(Some(phone), 20).await.expect("outbox");
+    out.iter().find_map(|m| {
+        let i = m.text.find("验证码")? + "验证码".len();
+        let code: String = m.text[i..].chars().take(6).collect();
+        (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
+    })
+}
+
+/// Submit the simulator's SMS verification page: (HTTP status, page text).
+pub async fn verify_sms(app: &TestApp, phone: &str, last6: &str, code: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(app.url("/miit/verify"))
+        .form(&[("phone", phone), ("id_last6", last6), ("code", code)])
+        .send()
+        .await
+        .expect("send");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
 }

@@ -1,0 +1,114 @@
+//! Telling people: every status change writes a 站内信 in the same transaction, and queues
+//! the SMS to the admin, the e-mail to the mini-program principal and the template message
+//! to the developer's webhook as jobs (PRODUCT rule 8).
+
+use crate::jobs::{enqueue, JobSpec};
+use crate::{Result, Service};
+use beian_core::model::MiniProgram;
+use beian_core::platform::{Message, OutboxSms};
+use beian_store::Tx;
+
+/// One notice: title and body for people, and a stable kind for machines.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub kind: &'static str,
+    pub title: String,
+    pub body: String,
+}
+
+/// Record the 站内信 and queue the outbound copies. `dedupe` makes a retried use case not
+/// notify twice.
+pub(crate) async fn notify(
+    tx: &mut Tx,
+    mp: &MiniProgram,
+    email: Option<&str>,
+    notice: &Notice,
+    dedupe: &str,
+    now: i64,
+) -> Result<()> {
+    tx.insert_message(&mp.appid, &notice.title, &notice.body, now).await?;
+    let sms = JobSpec::Sms {
+        phone: mp.admin.mobile.clone(),
+        text: format!("【小程序备案】{}：{}", mp.name, notice.title),
+    };
+    enqueue(tx, &sms, Some(&format!("{dedupe}:sms")), now, now).await?;
+    if let Some(to) = email.filter(|e| !e.is_empty()) {
+        let mail = JobSpec::Email {
+            to: to.to_string(),
+            subject: format!("小程序备案通知：{}", notice.title),
+            body: format!("小程序「{}」（{}）\n\n{}\n\n{}", mp.name, mp.appid, notice.title, notice.body),
+        };
+        enqueue(tx, &mail, Some(&format!("{dedupe}:email")), now, now).await?;
+    }
+    let hook = JobSpec::Webhook {
+        appid: mp.appid.clone(),
+        payload: serde_json::json!({
+            "template": notice.kind,
+            "appid": mp.appid,
+            "name": mp.name,
+            "title": notice.title,
+            "body": notice.body,
+            "time": now,
+        }),
+    };
+    enqueue(tx, &hook, Some(&format!("{dedupe}:webhook")), now, now).await?;
+    Ok(())
+}
+
+impl Service {
+    /// 站内信 of a mini program, newest first, and the unread count.
+    pub async fn messages(&self, appid: &str, limit: i64) -> Result<(Vec<Message>, i64)> {
+        let mut tx = self.store.read().await?;
+        Ok((tx.messages_of(appid, limit).await?, tx.unread_count(appid).await?))
+    }
+
+    pub async fn mark_message_read(&self, appid: &str, id: i64) -> Result<bool> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let ok = tx.mark_read(appid, id, now).await?;
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    /// The development SMS outbox (what the built-in SMS provider "sent").
+    pub async fn sms_outbox(&self, phone: Option<&str>, limit: i64) -> Result<Vec<OutboxSms>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.outbox(phone, limit).await?)
+    }
+
+    /// The built-in SMS provider: keep the message in the outbox.
+    pub async fn deliver_to_outbox(&self, phone: &str, text: &str) -> Result<()> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        tx.insert_outbox(phone, text, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Configure a mini program's template-message webhook (developer action).
+    pub async fn set_webhook(
+        &self,
+        actor: &crate::Actor,
+        appid: &str,
+        url: &str,
+        secret: Option<&str>,
+    ) -> Result<()> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(crate::ServiceError::refused(
+                beian_core::errcode::INVALID_INPUT,
+                "Webhook 地址须以 http:// 或 https:// 开头",
+            ));
+        }
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        tx.put_webhook(appid, url, secret, now).await?;
+        crate::audit(&mut tx, now, actor, "webhook", appid, "set", serde_json::json!({ "url": url })).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn webhook(&self, appid: &str) -> Result<Option<(String, Option<String>)>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.get_webhook(appid).await?)
+    }
+}

@@ -1,0 +1,345 @@
+//! Platform review (初审): staff and their API tokens, the review queue with SLA due dates,
+//! claims, decisions with field-level reasons from an editable catalogue.
+
+use crate::filing::Change;
+use crate::{audit, Actor, OrderView, Result, Service, ServiceError};
+use beian_core::errcode;
+use beian_core::model::AuditItem;
+use beian_core::platform::{Reason, Role, Staff};
+use beian_core::state::{Action, FilingState, SmsVerifyStatus};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One row of the review queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueItem {
+    pub appid: String,
+    pub name: String,
+    pub status: i64,
+    pub sms_verify_status: i64,
+    pub province: String,
+    pub subject_type: u32,
+    pub submitted_at: Option<i64>,
+    pub review_due_at: Option<i64>,
+    pub overdue: bool,
+    pub claimed_by: Option<String>,
+    pub version: i64,
+}
+
+/// A rejection reason as a reviewer gives it: from the catalogue, or written freely.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RejectReason {
+    pub reason_id: Option<i64>,
+    #[serde(default)]
+    pub key_name: String,
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub suggest: String,
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+const DEFAULT_REASONS: &[(&str, &str, &str)] = &[
+    (
+        "小程序备注",
+        "备注未描述小程序的实际服务内容",
+        "请具体描述小程序提供的主要服务，20至200字，不要只写名称或口号",
+    ),
+    (
+        "主体证件照片",
+        "证件照片不清晰或不完整",
+        "请上传证件原件的彩色照片或扫描件，四角完整、文字清晰，不要黑白复印件",
+    ),
+    (
+        "负责人证件照片",
+        "身份证正反面与填写信息不一致",
+        "请核对姓名、证件号码后重新上传本人身份证人像面和国徽面",
+    ),
+    (
+        "通讯地址",
+        "通讯地址不详细或与证件住所不符",
+        "请填写到门牌号的实际通讯地址，开发区请填写实际所属的行政区",
+    ),
+    ("前置审批", "涉及前置审批但未提供审批文件", "请选择对应的前置审批类型，填写审批号并上传审批文件"),
+    (
+        "授权书",
+        "授权书缺少法定代表人签字或公章",
+        "请下载授权书模板，由法定代表人签字并加盖公章后上传，落款日期为提交前1个月内",
+    ),
+];
+
+impl Service {
+    // ---- staff ---------------------------------------------------------------------------
+
+    /// Create a reviewer or operator; the API token is returned once and stored hashed.
+    pub async fn create_staff(&self, actor: &Actor, name: &str, role: Role) -> Result<(Staff, String)> {
+        if name.trim().is_empty() {
+            return Err(ServiceError::refused(errcode::INVALID_INPUT, "请填写姓名"));
+        }
+        let now = self.now().timestamp();
+        let staff = Staff {
+            id: format!("{}-{}", role.as_str(), crate::random_id(4)),
+            name: name.trim().into(),
+            role,
+            active: true,
+        };
+        let token = format!("staff_{}", crate::random_id(24));
+        let mut tx = self.store.begin().await?;
+        tx.insert_staff(&staff, &token_hash(&token), now).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "staff",
+            &staff.id,
+            "create",
+            serde_json::json!({ "name": staff.name, "role": role.as_str() }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((staff, token))
+    }
+
+    /// The staff member behind a bearer token.
+    pub async fn staff_for_token(&self, token: &str) -> Result<Staff> {
+        let mut tx = self.store.read().await?;
+        match tx.staff_by_token(&token_hash(token.trim())).await? {
+            Some(s) if s.active => Ok(s),
+            _ => Err(ServiceError::refused(
+                errcode::INVALID_CREDENTIAL,
+                "令牌无效，请使用审核员或运营人员的 API 令牌",
+            )),
+        }
+    }
+
+    pub async fn staff(&self) -> Result<Vec<Staff>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.list_staff().await?)
+    }
+
+    // ---- queue ---------------------------------------------------------------------------
+
+    /// Orders waiting for the platform: in review (2), or back from an SMS timeout (4/3).
+    /// Overdue first, then by due date.
+    pub async fn review_queue(&self, limit: i64) -> Result<Vec<QueueItem>> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.read().await?;
+        let orders = tx.orders_in_status(&[2, 4], limit.saturating_mul(4)).await?;
+        let mut items = Vec::new();
+        for o in orders {
+            let waiting_platform = matches!(
+                o.state,
+                FilingState::PlatformReview | FilingState::AuthorityReview { sms: SmsVerifyStatus::TimedOut }
+            );
+            if !waiting_platform {
+                continue;
+            }
+            let name = tx.get_mini_program(&o.appid).await?.map(|m| m.name).unwrap_or_default();
+            let subject = match &o.subject_id {
+                Some(id) => tx.get_subject(id).await?.map(|(s, _)| s),
+                None => None,
+            };
+            items.push(QueueItem {
+                appid: o.appid.clone(),
+                name,
+                status: o.state.status_code(),
+                sms_verify_status: o.state.sms_verify_status().map(|s| s.code()).unwrap_or(0),
+                province: subject.as_ref().map(|s| s.province.clone()).unwrap_or_default(),
+                subject_type: subject.as_ref().map(|s| s.subject_type).unwrap_or(0),
+                submitted_at: o.submitted_at,
+                review_due_at: o.review_due_at,
+                overdue: o.state == FilingState::PlatformReview && o.review_due_at.is_some_and(|d| now > d),
+                claimed_by: o.claimed_by.clone(),
+                version: o.row_version,
+            });
+        }
+        items.sort_by_key(|i| (!i.overdue, i.review_due_at.unwrap_or(i64::MAX)));
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(items)
+    }
+
+    /// Claim (or with `release`, give back) an order in platform review.
+    pub async fn claim(&self, staff: &Staff, appid: &str, release: bool) -> Result<OrderView> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let mut order =
+            tx.get_order(appid).await?.ok_or_else(|| ServiceError::code(errcode::WRONG_REVIEW_STATE))?;
+        if !matches!(
+            order.state,
+            FilingState::PlatformReview | FilingState::AuthorityReview { sms: SmsVerifyStatus::TimedOut }
+        ) {
+            return Err(ServiceError::refused(errcode::WRONG_REVIEW_STATE, "该订单不在平台审核中"));
+        }
+        match (&order.claimed_by, release) {
+            (Some(h), _) if h != &staff.id => {
+                return Err(ServiceError::refused(errcode::CONFLICT, format!("该订单已被审核员 {h} 认领")));
+            }
+            (_, true) => {
+                order.claimed_by = None;
+                order.claimed_at = None;
+            }
+            (_, false) => {
+                order.claimed_by = Some(staff.id.clone());
+                order.claimed_at = Some(now);
+            }
+        }
+        tx.update_order(&order).await?;
+        let action = if release { "release" } else { "claim" };
+        audit(
+            &mut tx,
+            now,
+            &Actor::new("reviewer", &staff.id),
+            "filing",
+            appid,
+            action,
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        order.row_version += 1;
+        Ok(OrderView { status: order.state.status_code(), order })
+    }
+
+    /// Approve to the authority (初审通过).
+    pub async fn review_approve(
+        &self,
+        staff: &Staff,
+        appid: &str,
+        version: Option<i64>,
+    ) -> Result<OrderView> {
+        let change =
+            Change { expected_version: version, reviewer: Some(staff.id.clone()), ..Change::default() };
+        let actor = Actor::new("reviewer", &staff.id);
+        let order =
+            self.order(appid).await?.ok_or_else(|| ServiceError::code(errcode::WRONG_REVIEW_STATE))?;
+        // Back from an SMS timeout, "approve" means resubmit to the authority with a new SMS.
+        let action = match order.order.state {
+            FilingState::AuthorityReview { sms: SmsVerifyStatus::TimedOut } => Action::Resubmit,
+            _ => Action::PlatformApprove,
+        };
+        self.act(&actor, appid, action, change).await
+    }
+
+    /// Reject with field-level reasons (catalogue ids or free text).
+    pub async fn review_reject(
+        &self,
+        staff: &Staff,
+        appid: &str,
+        reasons: Vec<RejectReason>,
+        version: Option<i64>,
+    ) -> Result<OrderView> {
+        let catalogue = self.reasons().await?;
+        let mut items = Vec::new();
+        for r in reasons {
+            match r.reason_id {
+                Some(id) => {
+                    let c = catalogue.iter().find(|c| c.id == id && c.active).ok_or_else(|| {
+                        ServiceError::refused(errcode::INVALID_INPUT, format!("驳回原因 {id} 不存在或已停用"))
+                    })?;
+                    items.push(AuditItem {
+                        key_name: if r.key_name.trim().is_empty() {
+                            c.key_name.clone()
+                        } else {
+                            r.key_name.trim().into()
+                        },
+                        error: if r.error.trim().is_empty() {
+                            c.error.clone()
+                        } else {
+                            r.error.trim().into()
+                        },
+                        suggest: if r.suggest.trim().is_empty() {
+                            c.suggest.clone()
+                        } else {
+                            r.suggest.trim().into()
+                        },
+                    });
+                }
+                None => items.push(AuditItem {
+                    key_name: r.key_name.trim().into(),
+                    error: r.error.trim().into(),
+                    suggest: r.suggest.trim().into(),
+                }),
+            }
+        }
+        if items.is_empty() || items.iter().any(|i| i.key_name.is_empty() || i.error.is_empty()) {
+            return Err(ServiceError::refused(
+                errcode::INVALID_INPUT,
+                "驳回须至少给出一条原因，每条须写明字段（key_name）和原因（error）",
+            ));
+        }
+        let change = Change {
+            audit_data: Some(items),
+            expected_version: version,
+            reviewer: Some(staff.id.clone()),
+            ..Change::default()
+        };
+        self.act(&Actor::new("reviewer", &staff.id), appid, Action::PlatformReject, change).await
+    }
+
+    // ---- reason catalogue ----------------------------------------------------------------
+
+    /// The catalogue; seeded with common reasons the first time it is read empty.
+    pub async fn reasons(&self) -> Result<Vec<Reason>> {
+        let mut tx = self.store.read().await?;
+        let list = tx.list_reasons().await?;
+        drop(tx);
+        if !list.is_empty() {
+            return Ok(list);
+        }
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        if tx.list_reasons().await?.is_empty() {
+            for (k, e, s) in DEFAULT_REASONS {
+                tx.insert_reason(
+                    &Reason {
+                        id: 0,
+                        key_name: (*k).into(),
+                        error: (*e).into(),
+                        suggest: (*s).into(),
+                        active: true,
+                    },
+                    now,
+                )
+                .await?;
+            }
+        }
+        let list = tx.list_reasons().await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    /// Add (id 0) or change a catalogue entry (operators).
+    pub async fn save_reason(&self, actor: &Actor, r: &Reason) -> Result<i64> {
+        if r.key_name.trim().is_empty() || r.error.trim().is_empty() {
+            return Err(ServiceError::refused(
+                errcode::INVALID_INPUT,
+                "请填写字段名称（key_name）和驳回原因（error）",
+            ));
+        }
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let id = if r.id == 0 {
+            tx.insert_reason(r, now).await?
+        } else {
+            if !tx.update_reason(r, now).await? {
+                return Err(ServiceError::refused(errcode::INVALID_INPUT, "驳回原因不存在"));
+            }
+            r.id
+        };
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "reason",
+            &id.to_string(),
+            "save",
+            serde_json::json!({ "key_name": r.key_name, "active": r.active }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
