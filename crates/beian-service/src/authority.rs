@@ -200,8 +200,9 @@ impl Service {
             .await?;
             let what = if purpose == PURPOSE_CANCEL { "注销小程序备案" } else { "小程序备案" };
             let text = format!(
-                "【工信部ICP备案】验证码{code}。{}您好，您正在办理{what}，请于24小时内在短信核验页面输入手机号、身份证号后6位和本验证码完成核验。",
-                pi.name
+                "【工信部ICP备案】验证码{code}。{}您好，您正在办理{what}，请于24小时内打开 {}/miit/verify 输入手机号、身份证号后6位和本验证码完成核验。",
+                pi.name,
+                self.public_url()
             );
             enqueue(
                 &mut tx,

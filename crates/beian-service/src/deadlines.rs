@@ -82,6 +82,11 @@ impl Service {
             let batch = tx.listed_unfiled_after(&cursor, 500).await?;
             let Some(last) = batch.last().cloned() else { break };
             for appid in &batch {
+                // Once per mini program, deadline and reminder day, however often this runs.
+                let key = format!("reminded:{appid}:{}:{days_left}", policy.deadline_date);
+                if tx.counter_add(&key, 1).await? != 1 {
+                    continue;
+                }
                 let Some(mp) = tx.get_mini_program(appid).await? else { continue };
                 let notice = Notice {
                     kind: "deadline_reminder",

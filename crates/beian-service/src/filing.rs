@@ -17,6 +17,9 @@ use beian_store::Tx;
 use chrono::Datelike;
 use serde::Serialize;
 
+/// The face-verification notice (link) is valid 24 h; the finished task 3 days.
+pub const FACE_NOTICE_TTL_SECS: i64 = 24 * 3600;
+
 /// How many times a use case re-runs after losing an optimistic-concurrency race.
 const RETRIES: usize = 8;
 
@@ -163,6 +166,24 @@ impl Service {
             expires_at: now + FACE_TASK_TTL_SECS,
         };
         tx.insert_face_task(&task).await?;
+        // Delivered to the admin: 站内信 and an SMS with the link, valid 24 h.
+        let link = format!("{}/face/{}", self.public_url(), task.task_id);
+        let mp =
+            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        tx.insert_message(
+            appid,
+            "请完成备案人脸核身",
+            &format!(
+                "小程序备案需要管理员本人完成人脸核身。请在24小时内打开 {link} 完成核身；逾期需重新发起。"
+            ),
+            now,
+        )
+        .await?;
+        let sms = JobSpec::Sms {
+            phone: mp.admin.mobile.clone(),
+            text: format!("【小程序备案】{}：请管理员在24小时内完成备案人脸核身 {link}", mp.name),
+        };
+        enqueue(&mut tx, &sms, Some(&format!("face_notice:{}", task.task_id)), now, now).await?;
         audit(
             &mut tx,
             now,
@@ -868,6 +889,12 @@ impl Service {
                 .await?
                 .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?
         };
+        if self.now().timestamp() >= task.created_at + FACE_NOTICE_TTL_SECS && !task.is_finish {
+            return Err(ServiceError::refused(
+                errcode::FACE_TASK_NOT_FOUND,
+                "核身通知已过期（24小时内有效），请联系开发者或服务商重新发起人脸核身",
+            ));
+        }
         let mp = self.mini_program(&task.appid).await?;
         let success = IdentityMatch.verify(&mp.admin, name, id_number);
         self.finish_face_task(&Actor::new("admin", &task.appid), task_id, success).await

@@ -58,6 +58,8 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     dict: RwLock<Arc<Dictionaries>>,
     policy: RwLock<Arc<Policy>>,
+    /// Where people reach this platform (links in SMS and 站内信).
+    public_url: RwLock<String>,
 }
 
 const POLICY_KEY: &str = "policy";
@@ -94,7 +96,17 @@ impl Service {
             clock,
             dict: RwLock::new(Arc::new(dict)),
             policy: RwLock::new(Arc::new(policy)),
+            public_url: RwLock::new("http://127.0.0.1:8080".into()),
         })
+    }
+
+    /// The base URL people use to reach this platform (no trailing slash).
+    pub fn set_public_url(&self, url: &str) {
+        *self.public_url.write().unwrap_or_else(|p| p.into_inner()) = url.trim_end_matches('/').to_string();
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn store(&self) -> &Store {

@@ -18,6 +18,12 @@ pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<
     store.migrate().await.context("migrating the database")?;
     let media = MediaFiles::new(config.data_dir.join("media")).context("opening the media directory")?;
     let svc = Service::start(store, media, clock).await.context("starting the service")?;
+    svc.set_public_url(
+        &config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", crate::demo::local_address(&config.listen))),
+    );
     Ok(Arc::new(svc))
 }
 
@@ -72,6 +78,7 @@ pub struct Application {
     api: beian_api::ApiConfig,
     worker_poll: std::time::Duration,
     channels: beian_jobs::Channels,
+    demo: bool,
 }
 
 impl Application {
@@ -87,13 +94,24 @@ impl Application {
 
     pub async fn with_service(listen: &str, svc: Arc<Service>) -> Result<Application> {
         let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        if listen.ends_with(":0") {
+            // An ephemeral port: links must name the port actually bound.
+            svc.set_public_url(&format!("http://{}", listener.local_addr()?));
+        }
         Ok(Application {
             listener,
             svc,
             api: beian_api::ApiConfig::default(),
             worker_poll: std::time::Duration::from_millis(500),
             channels: beian_jobs::Channels::default(),
+            demo: false,
         })
+    }
+
+    /// Demo mode: mount the demo provider's event receiver.
+    pub fn with_demo(mut self, demo: bool) -> Application {
+        self.demo = demo;
+        self
     }
 
     /// Where the job worker sends SMS and e-mail.
@@ -124,7 +142,7 @@ impl Application {
 
     /// Serve, with a job worker beside the server, until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
-        let router = crate::http::router(self.svc.clone(), self.api.clone());
+        let router = crate::http::router(self.svc.clone(), self.api.clone(), self.demo);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = beian_jobs::Worker::new(self.svc.clone())
             .with_idle_poll(self.worker_poll)

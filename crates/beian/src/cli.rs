@@ -220,7 +220,8 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let app = Application::with_service(&config.listen, svc)
                 .await?
-                .with_channels(crate::app::channels(&config));
+                .with_channels(crate::app::channels(&config))
+                .with_demo(true);
             println!("beian is serving on http://{}", app.local_addr()?);
             app.run(shutdown_signal()).await
         }

@@ -13,6 +13,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub master_key: Option<String>,
     pub simulated_clock: Option<bool>,
+    pub public_url: Option<String>,
     /// `[smtp]`: host, port, from (plain SMTP to a relay).
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     /// `[sms_gateway]`: url, api_key, sign_name. Absent: the development outbox.
@@ -29,6 +30,8 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Let operators move the clock (authority simulator in demos). Never in production.
     pub simulated_clock: bool,
+    /// The base URL people reach the platform at (links in SMS and 站内信).
+    pub public_url: Option<String>,
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
 }
@@ -54,6 +57,9 @@ pub struct ConfigArgs {
     /// Let operators advance the clock (the authority simulator's time); `demo` turns it on
     #[arg(long, env = "BEIAN_SIMULATED_CLOCK", global = true)]
     pub simulated_clock: Option<bool>,
+    /// Base URL for links sent to people [default: http://<listen address>]
+    #[arg(long, env = "BEIAN_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -80,6 +86,7 @@ impl Config {
             database_url,
             master_key: std::env::var("BEIAN_MASTER_KEY").ok().filter(|k| !k.is_empty()).or(file.master_key),
             simulated_clock: args.simulated_clock.or(file.simulated_clock).unwrap_or(false),
+            public_url: args.public_url.clone().or(file.public_url),
             smtp: file.smtp,
             sms_gateway: file.sms_gateway,
         })

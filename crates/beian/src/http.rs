@@ -8,12 +8,13 @@ use axum::{Json, Router};
 use beian_service::Service;
 use std::sync::Arc;
 
-pub fn router(svc: Arc<Service>, api: beian_api::ApiConfig) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/demo/events", axum::routing::post(demo_events))
-        .with_state(svc.clone())
-        .merge(beian_api::router(svc, api))
+/// `demo`: also mount `/demo/events` (the demo provider's receiver, readable by anyone).
+pub fn router(svc: Arc<Service>, api: beian_api::ApiConfig, demo: bool) -> Router {
+    let mut r = Router::new().route("/healthz", get(healthz));
+    if demo {
+        r = r.route("/demo/events", axum::routing::post(demo_events).get(demo_events_list));
+    }
+    r.with_state(svc.clone()).merge(beian_api::router(svc, api))
 }
 
 /// Liveness plus a database round trip: 200 `{"status":"ok"}` or 503.
@@ -27,9 +28,29 @@ async fn healthz(State(svc): State<Arc<Service>>) -> impl IntoResponse {
     }
 }
 
-/// The demo provider's event URL: accepts every push (`success`) so the demo's job queue
-/// stays clean. A real provider runs its own receiver (see beian-client's `EventReceiver`).
-async fn demo_events(body: String) -> &'static str {
-    tracing::debug!(bytes = body.len(), "demo event sink received a push");
+/// The demo provider's event URL: accepts every push (`success`) and keeps the last 50,
+/// decrypted, for `GET /demo/events` — so a person trying the API without a receiver of their
+/// own can read the component_verify_ticket. A real provider runs its own receiver (see
+/// beian-client's `EventReceiver`).
+async fn demo_events(State(svc): State<Arc<Service>>, body: String) -> &'static str {
+    let appid = beian_wxcrypt::xml_field(&body, "AppId").unwrap_or_default();
+    let encrypt = beian_wxcrypt::xml_field(&body, "Encrypt").unwrap_or_default();
+    let opened = match svc.provider(&appid).await {
+        Ok(p) => beian_wxcrypt::WxCrypt::new(&p.msg_token, &p.encoding_aes_key, &p.component_appid)
+            .and_then(|c| c.decrypt(&encrypt))
+            .unwrap_or_else(|e| format!("(cannot decrypt: {e})")),
+        Err(_) => "(unknown provider)".into(),
+    };
+    let mut log = DEMO_EVENTS.lock().unwrap_or_else(|p| p.into_inner());
+    log.push_front(opened);
+    log.truncate(50);
     "success"
+}
+
+static DEMO_EVENTS: std::sync::Mutex<std::collections::VecDeque<String>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+
+async fn demo_events_list() -> Json<serde_json::Value> {
+    let log = DEMO_EVENTS.lock().unwrap_or_else(|p| p.into_inner());
+    Json(serde_json::json!({ "events": log.iter().collect::<Vec<_>>() }))
 }

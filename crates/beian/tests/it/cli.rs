@@ -60,3 +60,18 @@ fn a_bad_database_url_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("sqlite://") && err.contains("postgres://"), "{err}");
 }
+
+/// The README walkthrough, as a person runs it (curl against `beian demo`).
+#[test]
+fn readme_walkthrough_reaches_filed() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let out = Command::new("bash")
+        .arg(format!("{root}/scripts/demo-walkthrough"))
+        .env("BEIAN_BIN", env!("CARGO_BIN_EXE_beian"))
+        .env_remove("BEIAN_URL")
+        .output()
+        .expect("run the walkthrough (needs bash, curl, python3)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "walkthrough failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("walkthrough complete") && stdout.contains("号-1X"), "{stdout}");
+}

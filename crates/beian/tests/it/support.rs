@@ -28,6 +28,14 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(backend: Backend, per_minute_limit: u32) -> TestApp {
+        TestApp::start_with(backend, per_minute_limit, beian_jobs::Channels::default()).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        per_minute_limit: u32,
+        channels: beian_jobs::Channels,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -54,7 +62,8 @@ impl TestApp {
             .await
             .expect("bind")
             .with_api_config(beian_api::ApiConfig { per_minute_limit })
-            .with_worker_poll(std::time::Duration::from_millis(20));
+            .with_worker_poll(std::time::Duration::from_millis(20))
+            .with_channels(channels);
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async {
@@ -346,4 +355,80 @@ pub async fn verify_sms(app: &TestApp, phone: &str, last6: &str, code: &str) -> 
         .await
         .expect("send");
     (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// A minimal SMTP server on 127.0.0.1 that accepts every message and records
+/// (recipient, raw DATA). Stops with the test's runtime.
+pub async fn smtp_server() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
+    let port = listener.local_addr().expect("addr").port();
+    let mail = Arc::new(Mutex::new(Vec::new()));
+    let store = mail.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"220 test ESMTP\r\n").await;
+                let (mut rcpt, mut data, mut in_data) = (String::new(), String::new(), false);
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if in_data {
+                        if line == "." {
+                            in_data = false;
+                            store.lock().expect("lock").push((rcpt.clone(), std::mem::take(&mut data)));
+                            let _ = w.write_all(b"250 queued\r\n").await;
+                        } else {
+                            data.push_str(&line);
+                            data.push('\n');
+                        }
+                        continue;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-test\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        rcpt = line[8..].trim().trim_matches(|c| c == '<' || c == '>').to_string();
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = w.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (port, mail)
+}
+
+/// An HTTP receiver on 127.0.0.1 recording every JSON body POSTed to `/hook`.
+pub async fn hook_server() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                store
+                    .lock()
+                    .expect("lock")
+                    .push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind hook");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, got)
 }

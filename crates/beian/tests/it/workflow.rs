@@ -32,6 +32,9 @@ both!(
     reviewers_conflict_and_roles,
     clearance_sweep_delists_exactly_the_unfiled_listed,
     abandoned_job_is_retried_and_delivered_once,
+    notifications_reach_real_receivers_once,
+    face_task_is_delivered_and_expires,
+    deadline_reminders_go_to_listed_unfiled,
 );
 
 async fn token(app: &TestApp, role: Role) -> String {
@@ -338,5 +341,144 @@ async fn abandoned_job_is_retried_and_delivered_once(b: Backend) {
     let texts = app.svc.sms_outbox(Some(&phone), 50).await.expect("outbox");
     let submitted: Vec<_> = texts.iter().filter(|m| m.text.contains("备案申请已提交")).collect();
     assert_eq!(submitted.len(), 1, "delivered once: {texts:?}");
+    app.stop().await;
+}
+
+async fn notifications_reach_real_receivers_once(b: Backend) {
+    let (port, mail) = smtp_server().await;
+    let (hook_url, hooks) = hook_server().await;
+    let channels = beian_jobs::Channels {
+        smtp: Some(beian_jobs::notify::SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            from: "beian@example.com".into(),
+            hello: None,
+            username: None,
+            password: None,
+            timeout_secs: Some(5),
+        }),
+        ..beian_jobs::Channels::default()
+    };
+    let app = TestApp::start_with(b, 1000, channels).await;
+    register(&app, "wxnt0001", 31).await;
+    app.svc.set_webhook(&Actor::new("dev", "d1"), "wxnt0001", &hook_url, None).await.expect("webhook");
+    apply_personal(&app, "wxnt0001", 31).await;
+    let reviewer = token(&app, Role::Reviewer).await;
+    let reasons = app.svc.reasons().await.expect("reasons");
+    let (st, _) = staff_api(
+        &app,
+        "POST",
+        "/api/review/orders/wxnt0001/reject",
+        &reviewer,
+        json!({"reasons": [{"reason_id": reasons[0].id}]}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    eventually("e-mails and template messages", || async {
+        mail.lock().expect("lock").len() >= 2 && hooks.lock().expect("lock").len() >= 2
+    })
+    .await;
+    // Let the worker settle, then count: each notice once per channel.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mail = mail.lock().expect("lock").clone();
+    assert_eq!(mail.len(), 2, "apply + rejection: {mail:?}");
+    assert!(mail.iter().all(|(to, _)| to == "admin31@example.com"));
+    assert!(mail[1].1.contains("Subject: =?UTF-8?B?"), "{}", mail[1].1);
+    let hooks = hooks.lock().expect("lock").clone();
+    let templates: Vec<&str> = hooks.iter().filter_map(|h| h["template"].as_str()).collect();
+    assert_eq!(templates, ["apply_submitted", "platform_rejected"], "{hooks:?}");
+    assert!(hooks[1]["body"].as_str().is_some_and(|b| b.contains(&reasons[0].key_name)));
+    let sms = app.svc.sms_outbox(Some(&admin_mobile(31)), 20).await.expect("outbox");
+    assert_eq!(sms.iter().filter(|m| m.text.contains("平台审核驳回")).count(), 1, "{sms:?}");
+    let (messages, unread) = app.svc.messages("wxnt0001", 20).await.expect("messages");
+    assert!(messages.iter().any(|m| m.title == "平台审核驳回" && m.body.contains(&reasons[0].suggest)));
+    assert!(unread >= 2);
+    app.svc.mark_message_read("wxnt0001", messages[0].id).await.expect("read");
+    assert_eq!(app.svc.messages("wxnt0001", 20).await.expect("messages").1, unread - 1);
+    app.stop().await;
+}
+
+async fn face_task_is_delivered_and_expires(b: Backend) {
+    let app = TestApp::start(b, 1000).await;
+    register(&app, "wxft0001", 32).await;
+    let task = app.svc.create_face_task(&Actor::new("test", "p"), "wxft0001").await.expect("task");
+    // The admin gets the link by SMS and 站内信.
+    let link = format!("{}/face/{}", app.base, task.task_id);
+    eventually("the face-verification SMS", || async {
+        app.svc
+            .sms_outbox(Some(&admin_mobile(32)), 10)
+            .await
+            .map(|o| o.iter().any(|m| m.text.contains(&link)))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(app
+        .svc
+        .messages("wxft0001", 10)
+        .await
+        .expect("messages")
+        .0
+        .iter()
+        .any(|m| m.body.contains(&link)));
+    let page = reqwest::get(&link).await.expect("page").text().await.expect("html");
+    assert!(page.contains("测试小程序32"), "{page}");
+    // After 24 h the notice is dead; a new task is needed.
+    app.clock.advance(Duration::hours(24));
+    let r = reqwest::Client::new()
+        .post(&link)
+        .form(&[("name", "管理员32"), ("id_number", admin_id(32).as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap_or_default().contains("24小时"));
+    // A task done in time is usable for 3 days, then gone.
+    let task = app.svc.create_face_task(&Actor::new("test", "p"), "wxft0001").await.expect("task");
+    let r = reqwest::Client::new()
+        .post(format!("{}/face/{}", app.base, task.task_id))
+        .form(&[("name", "管理员32"), ("id_number", admin_id(32).as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+    assert!(app.svc.face_task("wxft0001", &task.task_id).await.expect("task").is_finish);
+    app.clock.advance(Duration::days(3));
+    let r = reqwest::get(format!("{}/face/{}", app.base, task.task_id)).await.expect("page");
+    assert_eq!(r.status(), 410);
+    app.stop().await;
+}
+
+async fn deadline_reminders_go_to_listed_unfiled(b: Backend) {
+    let app = TestApp::start(b, 1000).await;
+    register(&app, "wxdl0001", 41).await;
+    register(&app, "wxdl0002", 42).await;
+    app.svc
+        .update_mini_program(&Actor::new("test", "op"), "wxdl0002", |m| m.listed = false)
+        .await
+        .expect("unlist");
+    let today = beian_core::time::beijing_date(app.svc.now());
+    let mut policy = (*app.svc.policy()).clone();
+    policy.deadline_date = today + Duration::days(30);
+    app.svc.set_policy(&Actor::new("test", "op"), policy).await.expect("policy");
+    let first = app.svc.deadline_reminders(today).await.expect("reminders");
+    assert!(first <= 1, "at most the one listed, unfiled mini program (the worker may have run first)");
+    assert_eq!(
+        app.svc.deadline_reminders(today + Duration::days(1)).await.expect("no reminder on day 29"),
+        0
+    );
+    let (m, _) = app.svc.messages("wxdl0001", 10).await.expect("messages");
+    assert!(m.iter().any(|m| m.title.contains("还剩30天")), "{m:?}");
+    assert!(
+        app.svc.messages("wxdl0002", 10).await.expect("messages").0.is_empty(),
+        "unlisted mini programs are not reminded"
+    );
+    // Idempotent: the same day again does not notify twice.
+    app.svc.deadline_reminders(today).await.expect("again");
+    let (m, _) = app.svc.messages("wxdl0001", 10).await.expect("messages");
+    assert_eq!(
+        m.iter().filter(|m| m.title.contains("还剩30天")).count(),
+        1,
+        "reminded once however often it runs"
+    );
     app.stop().await;
 }
