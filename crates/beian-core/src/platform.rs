@@ -239,3 +239,69 @@ pub struct Sweep {
     pub checked: u64,
     pub delisted: u64,
 }
+
+/// A console account (developer / mini-program admin or member).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub failed_logins: u32,
+    pub locked_until: Option<Timestamp>,
+}
+
+/// An account's role in a mini program and its permissions (`view`, `file`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub appid: String,
+    pub account_id: String,
+    /// `admin` or `member`.
+    pub role: String,
+    pub perms: Vec<String>,
+}
+
+impl Membership {
+    pub fn can(&self, perm: &str) -> bool {
+        self.role == "admin" || self.perms.iter().any(|p| p == perm)
+    }
+}
+
+/// A support ticket (工单).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ticket {
+    pub id: i64,
+    pub appid: String,
+    pub account_id: String,
+    pub title: String,
+    /// What the ticket is about, carried automatically (appid, the rejection notice).
+    pub context: String,
+    /// `open`, `answered`, `closed`.
+    pub state: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketMessage {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub author: String,
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+/// Which outbound channels a mini program's notices use (站内信 always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyPrefs {
+    pub sms: bool,
+    pub email: bool,
+    pub webhook: bool,
+}
+
+impl Default for NotifyPrefs {
+    fn default() -> Self {
+        NotifyPrefs { sms: true, email: true, webhook: true }
+    }
+}

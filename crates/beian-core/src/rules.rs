@@ -93,7 +93,7 @@ pub fn check_apply(p: &ApplyPayload, ctx: &ApplyContext<'_>) -> Result<(), Refus
 }
 
 /// Chinese names of the fields hints talk about.
-fn label(field: &str) -> &'static str {
+pub fn label(field: &str) -> &'static str {
     let leaf = field.rsplit('.').next().unwrap_or(field);
     let subject_principal = field.starts_with("icp_subject.principal_info");
     let applet_principal = field.starts_with("icp_applets.principal_info");
@@ -890,4 +890,68 @@ fn field_group(field: &str) -> &str {
     } else {
         f
     }
+}
+
+/// Every field path of an application that a person fills (for forms and highlighting).
+pub const FIELDS: &[&str] = &[
+    "icp_subject.base_info.type",
+    "icp_subject.base_info.name",
+    "icp_subject.base_info.province",
+    "icp_subject.base_info.city",
+    "icp_subject.base_info.district",
+    "icp_subject.base_info.address",
+    "icp_subject.base_info.comment",
+    "icp_subject.personal_info.residence_permit",
+    "icp_subject.organize_info.certificate_type",
+    "icp_subject.organize_info.certificate_number",
+    "icp_subject.organize_info.certificate_address",
+    "icp_subject.organize_info.certificate_photo",
+    "icp_subject.legal_person_info.name",
+    "icp_subject.legal_person_info.certificate_number",
+    "icp_subject.principal_info.name",
+    "icp_subject.principal_info.mobile",
+    "icp_subject.principal_info.email",
+    "icp_subject.principal_info.emergency_contact",
+    "icp_subject.principal_info.certificate_type",
+    "icp_subject.principal_info.certificate_number",
+    "icp_subject.principal_info.certificate_validity_date_start",
+    "icp_subject.principal_info.certificate_validity_date_end",
+    "icp_subject.principal_info.certificate_photo_front",
+    "icp_subject.principal_info.certificate_photo_back",
+    "icp_subject.principal_info.authorization_letter",
+    "icp_applets.base_info.service_content_types",
+    "icp_applets.base_info.nrlx_details",
+    "icp_applets.base_info.comment",
+    "icp_applets.principal_info.name",
+    "icp_applets.principal_info.mobile",
+    "icp_applets.principal_info.email",
+    "icp_applets.principal_info.emergency_contact",
+    "icp_applets.principal_info.certificate_type",
+    "icp_applets.principal_info.certificate_number",
+    "icp_applets.principal_info.certificate_validity_date_start",
+    "icp_applets.principal_info.certificate_validity_date_end",
+    "icp_applets.principal_info.certificate_photo_front",
+    "icp_applets.principal_info.certificate_photo_back",
+    "icp_applets.principal_info.authorization_letter",
+    "icp_applets.principal_info.verify_task_id",
+];
+
+/// The fields a rejection reason's `key_name` (a Chinese field name, as in `audit_data`)
+/// points at, so a form can highlight exactly them.
+pub fn fields_for_key_name(key_name: &str) -> Vec<&'static str> {
+    let key = key_name.trim();
+    if key.is_empty() {
+        return Vec::new();
+    }
+    FIELDS
+        .iter()
+        .copied()
+        .filter(|f| {
+            let l = label(f);
+            l == key
+                || l.contains(key)
+                || l.replace("正面", "").replace("反面", "").contains(key)
+                || key.contains(l)
+        })
+        .collect()
 }

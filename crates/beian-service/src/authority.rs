@@ -297,6 +297,37 @@ impl Service {
         Ok(VerifyOutcome::Verified { appid, complete })
     }
 
+    /// When the current SMS round must be verified by, and which phones still owe it
+    /// (masked), for the status page.
+    pub async fn sms_pending(&self, appid: &str) -> Result<Option<(i64, Vec<String>)>> {
+        let Some(v) = self.order(appid).await? else { return Ok(None) };
+        // A cancellation's round is the order's row version when it was asked for (nothing
+        // else changes the order while it is canceling).
+        let (purpose, round) = if v.order.state.is_canceling() {
+            (PURPOSE_CANCEL, u32::try_from(v.order.row_version).unwrap_or(0))
+        } else if v.order.state == (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting }) {
+            (PURPOSE_FILING, v.order.authority_round)
+        } else {
+            return Ok(None);
+        };
+        let mut tx = self.store.read().await?;
+        let codes = tx.codes_of(appid, purpose, round).await?;
+        let pending: Vec<&SmsCode> = codes.iter().filter(|c| c.state == "pending").collect();
+        let Some(deadline) = pending.iter().map(|c| c.expires_at).min() else { return Ok(None) };
+        let phones = pending
+            .iter()
+            .map(|c| {
+                let p: Vec<char> = c.phone.chars().collect();
+                if p.len() == 11 {
+                    format!("{}****{}", p[..3].iter().collect::<String>(), p[7..].iter().collect::<String>())
+                } else {
+                    "***".into()
+                }
+            })
+            .collect();
+        Ok(Some((deadline, phones)))
+    }
+
     /// The 24 h window closed.
     pub async fn sim_timeout(&self, appid: &str, round: u32, purpose: &str) -> Result<()> {
         let order = self.order(appid).await?;

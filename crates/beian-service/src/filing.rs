@@ -335,6 +335,52 @@ impl Service {
         Err(ServiceError::code(errcode::CONFLICT))
     }
 
+    /// Run every rule on an application without submitting it (the console shows the hints
+    /// at their fields before submit). Request-level refusals come back as one hint with an
+    /// empty `err_field`.
+    pub async fn validate_application(
+        &self,
+        appid: &str,
+        payload: &ApplyPayload,
+    ) -> Result<Vec<beian_core::rules::Hint>> {
+        let now = self.now();
+        let policy = self.policy();
+        let dict = self.dictionaries();
+        let mut tx = self.store.read().await?;
+        let mp =
+            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        let ids: Vec<&str> = payload.media_refs().into_iter().map(|(_, id)| id).collect();
+        let media = tx.get_media_many(&ids).await?;
+        let task_id = &payload.icp_applets.principal_info.verify_task_id;
+        let face = if task_id.is_empty() { None } else { tx.get_face_task(task_id).await? };
+        let organize = &payload.icp_subject.organize_info;
+        let subject = match organize.certificate_type {
+            Some(ct) if !organize.certificate_number.is_empty() => {
+                tx.find_subject(ct, &organize.certificate_number).await?
+            }
+            _ => None,
+        };
+        let applies_today = u32::try_from(tx.counter_get(&format!("apply:{}", policy.quota_day(now))).await?)
+            .unwrap_or(u32::MAX);
+        let ctx = ApplyContext {
+            now,
+            dict: &dict,
+            policy: &policy,
+            mini_program: &mp,
+            media: &media,
+            face_task: face.as_ref(),
+            subject: subject.as_ref().map(|(s, _)| s),
+            applies_today,
+        };
+        Ok(match rules::check_apply(payload, &ctx) {
+            Ok(()) => Vec::new(),
+            Err(Refusal::Hints(h)) => h,
+            Err(Refusal::Request { errcode, errmsg }) => {
+                vec![beian_core::rules::Hint { errcode, errmsg, err_field: String::new() }]
+            }
+        })
+    }
+
     async fn try_apply(&self, actor: &Actor, appid: &str, mut payload: ApplyPayload) -> Result<OrderView> {
         let now = self.now();
         let ts = now.timestamp();

@@ -9,6 +9,7 @@
 //! - A lost optimistic-concurrency race is retried from scratch (re-reading and
 //!   re-checking every rule); a caller sees either success or a rule's refusal.
 
+pub mod accounts;
 pub mod authority;
 mod clock;
 mod deadlines;

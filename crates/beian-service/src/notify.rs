@@ -27,12 +27,15 @@ pub(crate) async fn notify(
     now: i64,
 ) -> Result<()> {
     tx.insert_message(&mp.appid, &notice.title, &notice.body, now).await?;
+    let prefs = tx.notify_prefs(&mp.appid).await?;
     let sms = JobSpec::Sms {
         phone: mp.admin.mobile.clone(),
         text: format!("【小程序备案】{}：{}", mp.name, notice.title),
     };
-    enqueue(tx, &sms, Some(&format!("{dedupe}:sms")), now, now).await?;
-    if let Some(to) = email.filter(|e| !e.is_empty()) {
+    if prefs.sms {
+        enqueue(tx, &sms, Some(&format!("{dedupe}:sms")), now, now).await?;
+    }
+    if let Some(to) = email.filter(|e| prefs.email && !e.is_empty()) {
         let mail = JobSpec::Email {
             to: to.to_string(),
             subject: format!("小程序备案通知：{}", notice.title),
@@ -51,7 +54,9 @@ pub(crate) async fn notify(
             "time": now,
         }),
     };
-    enqueue(tx, &hook, Some(&format!("{dedupe}:webhook")), now, now).await?;
+    if prefs.webhook {
+        enqueue(tx, &hook, Some(&format!("{dedupe}:webhook")), now, now).await?;
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@
 //! - On SQLite all writes go through one connection (WAL, `synchronous=FULL`), so an
 //!   acknowledged commit is on disk and writers never deadlock on lock upgrades.
 
+mod console;
 pub mod crypto;
 pub mod media;
 mod platform;
@@ -99,11 +100,13 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_core.sql")),
     (2, include_str!("../migrations/sqlite/0002_providers_jobs.sql")),
     (3, include_str!("../migrations/sqlite/0003_workflow.sql")),
+    (4, include_str!("../migrations/sqlite/0004_console.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
     (2, include_str!("../migrations/postgres/0002_providers_jobs.sql")),
     (3, include_str!("../migrations/postgres/0003_workflow.sql")),
+    (4, include_str!("../migrations/postgres/0004_console.sql")),
 ];
 
 impl Store {

@@ -54,6 +54,13 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
     let mut out = String::new();
     let fresh = svc.mini_program("wxdemo0000000001").await.is_err();
     if fresh {
+        // WeChat's 2023–2024 dates are long past: give the demo platform a deadline 30 days
+        // ahead so the 去备案 banner, the countdown and the reminders have something to show.
+        let today = beian_core::time::beijing_date(svc.now());
+        let mut policy = (*svc.policy()).clone();
+        policy.deadline_date = today + chrono::Duration::days(30);
+        policy.clearance_date = today + chrono::Duration::days(31);
+        svc.set_policy(&actor, policy).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let creds =
             svc.create_provider(&actor, "演示服务商", event_url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let (_, reviewer) = svc
@@ -64,9 +71,18 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
             .create_staff(&actor, "演示运营", beian_core::platform::Role::Operator)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dev = svc
+            .create_account(&actor, "demo", "张三（演示开发者）", "demo-password")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let member = svc
+            .create_account(&actor, "member", "李四（只读成员）", "member-password")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let text = format!(
             "component_appid = {}\ncomponent_appsecret = {}\ntoken = {}\nencoding_aes_key = {}\nevent_url = {event_url}\n\
-             reviewer_token = {reviewer}\noperator_token = {operator}\n",
+             reviewer_token = {reviewer}\noperator_token = {operator}\n\
+             console_user = demo / demo-password\nconsole_member = member / member-password\n",
             creds.component_appid, creds.component_appsecret, creds.token, creds.encoding_aes_key
         );
         crate::app::write_private(creds_file, &text)
@@ -99,6 +115,13 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
         )
         .await?;
         file_through(svc, &actor, "wxdemo0000000002", &li).await.context("filing the demo mini program")?;
+        for appid in ["wxdemo0000000001", "wxdemo0000000002", "wxdemo0000000003"] {
+            svc.grant(&actor, appid, &dev.id, "admin", &[]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        // A member who may not see filing details: the console names the admin instead.
+        svc.grant(&actor, "wxdemo0000000001", &member.id, "member", &[])
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let _ = writeln!(out, "beian demo platform {}", if fresh { "seeded" } else { "already seeded" });
     for appid in ["wxdemo0000000001", "wxdemo0000000002", "wxdemo0000000003"] {

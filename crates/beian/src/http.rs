@@ -14,7 +14,10 @@ pub fn router(svc: Arc<Service>, api: beian_api::ApiConfig, demo: bool) -> Route
     if demo {
         r = r.route("/demo/events", axum::routing::post(demo_events).get(demo_events_list));
     }
-    r.with_state(svc.clone()).merge(beian_api::router(svc, api))
+    r.route("/", get(|| async { axum::response::Redirect::to("/console") }))
+        .with_state(svc.clone())
+        .merge(beian_console::router(svc.clone()))
+        .merge(beian_api::router(svc, api))
 }
 
 /// Liveness plus a database round trip: 200 `{"status":"ok"}` or 503.

@@ -1,0 +1,198 @@
+//! Sign-in, sessions (HttpOnly cookie), CSRF, and the "who may see this" checks.
+
+use crate::html::{esc, layout};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use beian_service::accounts::Session;
+
+pub const COOKIE: &str = "beian_session";
+
+/// application/x-www-form-urlencoded pairs (repeated keys kept).
+pub fn form(body: &Bytes) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+pub fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 3 <= b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn get<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
+    f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k == COOKIE && !v.is_empty()).then(|| v.to_string())
+        })
+}
+
+/// The signed-in session, if any.
+pub async fn current(s: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
+    let token = cookie_token(headers)?;
+    match s.svc.session(&token).await {
+        Ok(Some(sess)) => Some((token, sess)),
+        _ => None,
+    }
+}
+
+/// The session, or a redirect to the sign-in page that comes back to `next`.
+pub async fn require(s: &AppState, headers: &HeaderMap, next: &str) -> Result<Session, Response> {
+    match current(s, headers).await {
+        Some((_, sess)) => Ok(sess),
+        None => Err(Redirect::to(&format!("/console/login?next={}", encode(next))).into_response()),
+    }
+}
+
+/// POST forms must carry the session's CSRF token.
+pub fn check_csrf(sess: &Session, token: &str) -> Result<(), Response> {
+    if !token.is_empty() && token == sess.csrf {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::FORBIDDEN,
+            layout(
+                "请求已失效",
+                Some(sess),
+                0,
+                "<div class=error-box>页面已过期或请求来源不明（CSRF 校验失败），请返回重新操作。</div>",
+            ),
+        )
+            .into_response())
+    }
+}
+
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Only local paths are followed after sign-in (no open redirect).
+fn safe_next(next: &str) -> String {
+    if next.starts_with("/console") && !next.starts_with("//") {
+        next.to_string()
+    } else {
+        "/console".into()
+    }
+}
+
+fn login_form(next: &str, error: Option<&str>) -> String {
+    let error =
+        error.map(|e| format!("<div class=error-box role=alert>{}</div>", esc(e))).unwrap_or_default();
+    format!(
+        "<div class=card><h1>登录小程序备案后台</h1>{error}<form method=post action=/console/login>\
+         <input type=hidden name=next value=\"{}\">\
+         <label class=field><span>用户名</span><input type=text name=username required autocomplete=username></label>\
+         <label class=field><span>密码</span><input type=password name=password required autocomplete=current-password></label>\
+         <button type=submit id=login>登录</button></form>\
+         <p class=muted>连续输错密码5次，帐号将锁定15分钟。</p></div>",
+        esc(next)
+    )
+}
+
+pub async fn login_page(RawQuery(q): RawQuery) -> Response {
+    let next = q
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("next=")))
+        .map(decode)
+        .unwrap_or_else(|| "/console".into());
+    layout("登录", None, 0, &login_form(&safe_next(&next), None)).into_response()
+}
+
+pub async fn login(State(s): State<AppState>, body: Bytes) -> Response {
+    let f = form(&body);
+    let next = safe_next(get(&f, "next"));
+    match s.svc.login(get(&f, "username"), get(&f, "password")).await {
+        Ok((token, _)) => {
+            let secure = if s.svc.public_url().starts_with("https://") { "; Secure" } else { "" };
+            let cookie = format!(
+                "{COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
+                beian_service::accounts::SESSION_TTL_SECS
+            );
+            (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, next)]).into_response()
+        }
+        Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
+            (StatusCode::UNAUTHORIZED, layout("登录", None, 0, &login_form(&next, Some(&errmsg))))
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!("login: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                layout("登录", None, 0, &login_form(&next, Some("系统繁忙，请稍后再试"))),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some((token, sess)) = current(&s, &headers).await {
+        if let Err(r) = check_csrf(&sess, get(&form(&body), "_csrf")) {
+            return r;
+        }
+        let _ = s.svc.logout(&token).await;
+    }
+    let clear = format!("{COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
+    (StatusCode::SEE_OTHER, [(header::SET_COOKIE, clear), (header::LOCATION, "/console/login".to_string())])
+        .into_response()
+}
+
+/// The "no permission" page, naming who can act (PRODUCT rule 11).
+pub fn forbidden(sess: &Session, message: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        layout(
+            "暂无查看权限",
+            Some(sess),
+            0,
+            &format!(
+                "<div class=error-box role=alert>{}</div><p><a href=/console>返回首页</a></p>",
+                esc(message)
+            ),
+        ),
+    )
+        .into_response()
+}

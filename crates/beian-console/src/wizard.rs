@@ -1,0 +1,973 @@
+//! The filing wizard: subject → mini program → principals → materials → face verification →
+//! commitment letter → review & submit. The draft is saved at every step; the rules engine
+//! runs on it and its hints show at their fields; rejected fields of the previous submission
+//! are highlighted when re-submitting.
+
+use crate::auth::{check_csrf, decode, forbidden, form, get, require};
+use crate::html::{csrf_field, esc, field_state, input, layout, select, wrap, FieldState};
+use crate::pages::{oops, unread};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Redirect, Response};
+use beian_core::payload::ApplyPayload;
+use beian_core::rules::{fields_for_key_name, Hint};
+use beian_service::accounts::Session;
+use beian_service::{Actor, MediaUpload, ServiceError};
+use serde_json::{json, Value};
+
+pub const STEPS: [(&str, &str); 7] = [
+    ("subject", "主体信息"),
+    ("applet", "小程序信息"),
+    ("principals", "负责人"),
+    ("materials", "证件材料"),
+    ("face", "人脸核身"),
+    ("letter", "承诺书"),
+    ("review", "确认提交"),
+];
+
+/// Which step a field belongs to.
+pub fn step_of(field: &str) -> &'static str {
+    let f = field;
+    if f.contains("certificate_photo")
+        || f.ends_with("authorization_letter")
+        || f.contains("residence_permit")
+    {
+        "materials"
+    } else if f.ends_with("verify_task_id") {
+        "face"
+    } else if f.starts_with("icp_materials.commitment_letter") {
+        "letter"
+    } else if f.starts_with("icp_materials") {
+        "materials"
+    } else if f.starts_with("icp_applets.base_info") {
+        "applet"
+    } else if f.contains("principal_info") {
+        "principals"
+    } else if f.starts_with("icp_subject") {
+        "subject"
+    } else {
+        "review"
+    }
+}
+
+fn q(query: &Option<String>, key: &str) -> Option<String> {
+    query.as_deref()?.split('&').find_map(|p| p.strip_prefix(&format!("{key}="))).map(decode)
+}
+
+async fn guard(s: &AppState, headers: &HeaderMap, appid: &str) -> Result<Session, Response> {
+    let sess = require(s, headers, &format!("/console/apps/{appid}/filing")).await?;
+    match s.svc.require(&sess.account, appid, "file").await {
+        Ok(_) => Ok(sess),
+        Err(ServiceError::Refused { errmsg, .. }) => Err(forbidden(&sess, &errmsg)),
+        Err(e) => Err(oops(Some(&sess), e)),
+    }
+}
+
+/// The draft, or a start: the last submitted version (re-submission pre-fills everything),
+/// or the admin's own identity as the mini-program principal.
+async fn load_draft(s: &AppState, appid: &str) -> Result<ApplyPayload, ServiceError> {
+    if let Some(d) = s.svc.draft(appid).await? {
+        return Ok(d);
+    }
+    if let Some(v) = s.svc.order(appid).await? {
+        if let Some(p) = s.svc.submitted_version(appid, v.order.versions).await? {
+            return Ok(p);
+        }
+    }
+    let mp = s.svc.mini_program(appid).await?;
+    let mut p = ApplyPayload::default();
+    p.icp_applets.principal_info.name = mp.admin.name.clone();
+    p.icp_applets.principal_info.mobile = mp.admin.mobile.clone();
+    p.icp_applets.principal_info.certificate_type = Some(2);
+    p.icp_applets.principal_info.certificate_number = mp.admin.id_number.clone();
+    Ok(p)
+}
+
+/// Rejected fields of the last decision: (field path, reason).
+async fn rejected(s: &AppState, appid: &str) -> Vec<(String, String)> {
+    let Ok(info) = s.svc.entrance_info(appid).await else { return Vec::new() };
+    let mut out = Vec::new();
+    for a in info.audit_data {
+        for f in fields_for_key_name(&a.key_name) {
+            out.push((f.to_string(), format!("{}（{}）", a.error, a.suggest)));
+        }
+    }
+    out
+}
+
+fn set_path(root: &mut Value, path: &str, new: Value) {
+    let mut cur = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let last = i == parts.len() - 1;
+        if let Ok(idx) = part.parse::<usize>() {
+            if !cur.is_array() {
+                *cur = Value::Array(Vec::new());
+            }
+            let Some(arr) = cur.as_array_mut() else { return };
+            while arr.len() <= idx {
+                arr.push(json!({}));
+            }
+            if last {
+                arr[idx] = new;
+                return;
+            }
+            cur = &mut arr[idx];
+        } else {
+            if !cur.is_object() {
+                *cur = json!({});
+            }
+            let Some(obj) = cur.as_object_mut() else { return };
+            if last {
+                obj.insert(part.to_string(), new);
+                return;
+            }
+            cur = obj.entry(part.to_string()).or_insert_with(|| json!({}));
+        }
+    }
+}
+
+fn get_path<'a>(root: &'a Value, path: &str) -> &'a Value {
+    let mut cur = root;
+    for part in path.split('.') {
+        cur = match part.parse::<usize>() {
+            Ok(i) => cur.get(i).unwrap_or(&Value::Null),
+            Err(_) => cur.get(part).unwrap_or(&Value::Null),
+        };
+    }
+    cur
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// GET: one step of the wizard.
+pub async fn step_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let sess = match guard(&s, &headers, &appid).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let step = q(&query, "step").unwrap_or_else(|| "subject".into());
+    let step = STEPS.iter().find(|(k, _)| *k == step).map(|(k, _)| *k).unwrap_or("subject");
+    let checked = q(&query, "saved").is_some() || step == "review";
+    let notice = q(&query, "error")
+        .map(|m| format!("<div class=error-box role=alert>{}</div>", esc(&m)))
+        .unwrap_or_default();
+    render(&s, &sess, &appid, step, checked, &notice, None).await
+}
+
+async fn render(
+    s: &AppState,
+    sess: &Session,
+    appid: &str,
+    step: &str,
+    checked: bool,
+    notice: &str,
+    submit_hints: Option<Vec<Hint>>,
+) -> Response {
+    let draft = match load_draft(s, appid).await {
+        Ok(d) => d,
+        Err(e) => return oops(Some(sess), e),
+    };
+    let info = match s.svc.entrance_info(appid).await {
+        Ok(i) => i,
+        Err(e) => return oops(Some(sess), e),
+    };
+    let mp_name = s.svc.mini_program(appid).await.map(|m| m.name).unwrap_or_default();
+    if info.available == 0 {
+        let why = info.unavailable_reason.unwrap_or_else(|| "备案入口暂未开放".into());
+        let body = format!(
+            "<div class=\"banner closed\"><div><strong>暂不能备案</strong>：{}</div></div>",
+            esc(&why)
+        );
+        return layout("备案", Some(sess), 0, &body).into_response();
+    }
+    if matches!(info.status, 2 | 4 | 6) {
+        return Redirect::to(&format!("/console/apps/{appid}")).into_response();
+    }
+    let all_hints = match &submit_hints {
+        Some(h) => h.clone(),
+        None if checked => s.svc.validate_application(appid, &draft).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let rejected = rejected(s, appid).await;
+    let step_hints: Vec<Hint> =
+        all_hints.iter().filter(|h| step == "review" || step_of(&h.err_field) == step).cloned().collect();
+    let v = serde_json::to_value(&draft).unwrap_or(Value::Null);
+    let steps: String = STEPS
+        .iter()
+        .map(|(k, name)| {
+            let mut class = String::new();
+            if *k == step {
+                class.push_str("current");
+            }
+            if all_hints.iter().any(|h| step_of(&h.err_field) == *k)
+                || rejected.iter().any(|(f, _)| step_of(f) == *k)
+            {
+                class.push_str(" bad");
+            }
+            format!("<li class=\"{class}\"><a href=\"/console/apps/{appid}/filing?step={k}\">{name}</a></li>")
+        })
+        .collect();
+    let st = |path: &str| field_state(path, &step_hints, &rejected);
+    let val = |path: &str| text_of(get_path(&v, path));
+    let dict = s.svc.dictionaries();
+    let mut f = String::new();
+    match step {
+        "subject" => {
+            let types: Vec<(String, String)> =
+                dict.subject_types().iter().map(|t| (t.type_id.to_string(), t.name.clone())).collect();
+            f.push_str(&select(
+                "icp_subject.base_info.type",
+                "主体性质（单位性质）",
+                &types,
+                &val("icp_subject.base_info.type"),
+                "个人备案请选择“个人”；个体工商户选择“企业”。",
+                &st("icp_subject.base_info.type"),
+                "",
+            ));
+            f.push_str(&input(
+                "icp_subject.base_info.name",
+                "主办单位名称 / 个人姓名",
+                &val("icp_subject.base_info.name"),
+                "text",
+                "与证件上的名称完全一致。",
+                &st("icp_subject.base_info.name"),
+            ));
+            let provinces: Vec<(String, String)> =
+                dict.districts().iter().map(|p| (p.code.to_string(), p.name.clone())).collect();
+            let prov = val("icp_subject.base_info.province");
+            let cities: Vec<(String, String)> = dict
+                .districts()
+                .iter()
+                .find(|p| p.code.to_string() == prov)
+                .map(|p| p.sub_list.iter().map(|c| (c.code.to_string(), c.name.clone())).collect())
+                .unwrap_or_default();
+            let city = val("icp_subject.base_info.city");
+            let districts: Vec<(String, String)> = dict
+                .districts()
+                .iter()
+                .flat_map(|p| p.sub_list.iter())
+                .find(|c| c.code.to_string() == city)
+                .map(|c| c.sub_list.iter().map(|d| (d.code.to_string(), d.name.clone())).collect())
+                .unwrap_or_default();
+            f.push_str(&select(
+                "icp_subject.base_info.province",
+                "省份",
+                &provinces,
+                &prov,
+                "按主体实际所在地选择；不同省份所需材料略有不同。",
+                &st("icp_subject.base_info.province"),
+                "province",
+            ));
+            f.push_str(&select(
+                "icp_subject.base_info.city",
+                "城市",
+                &cities,
+                &city,
+                "选好省份后点“保存”即可列出城市（启用脚本时自动列出）。",
+                &st("icp_subject.base_info.city"),
+                "city",
+            ));
+            f.push_str(&select(
+                "icp_subject.base_info.district",
+                "区县",
+                &districts,
+                &val("icp_subject.base_info.district"),
+                "开发区请选择实际所属的行政区。",
+                &st("icp_subject.base_info.district"),
+                "district",
+            ));
+            f.push_str(&input(
+                "icp_subject.base_info.address",
+                "通讯地址",
+                &val("icp_subject.base_info.address"),
+                "text",
+                "从街道门牌填起，不要重复填写省市区，如：高碑店路181号1栋101室。",
+                &st("icp_subject.base_info.address"),
+            ));
+            let certs: Vec<(String, String)> = dict
+                .certificate_types()
+                .iter()
+                .map(|c| {
+                    let nature = dict.subject_type(c.subject_type).map(|t| t.name.as_str()).unwrap_or("");
+                    (c.type_id.to_string(), format!("{}（{nature}）", c.name))
+                })
+                .collect();
+            f.push_str(&select(
+                "icp_subject.organize_info.certificate_type",
+                "主体证件类型",
+                &certs,
+                &val("icp_subject.organize_info.certificate_type"),
+                "须属于所选主体性质；个人选择“居民身份证”。",
+                &st("icp_subject.organize_info.certificate_type"),
+                "",
+            ));
+            f.push_str(&input(
+                "icp_subject.organize_info.certificate_number",
+                "主体证件号码",
+                &val("icp_subject.organize_info.certificate_number"),
+                "text",
+                "营业执照填18位统一社会信用代码；个人填18位身份证号。",
+                &st("icp_subject.organize_info.certificate_number"),
+            ));
+            f.push_str(&input(
+                "icp_subject.organize_info.certificate_address",
+                "证件住所",
+                &val("icp_subject.organize_info.certificate_address"),
+                "text",
+                "按证件上的住所完整填写。",
+                &st("icp_subject.organize_info.certificate_address"),
+            ));
+            f.push_str(&input(
+                "icp_subject.legal_person_info.name",
+                "法定代表人姓名（单位主体，负责人不是法定代表人时填写）",
+                &val("icp_subject.legal_person_info.name"),
+                "text",
+                "",
+                &st("icp_subject.legal_person_info.name"),
+            ));
+            f.push_str(&input(
+                "icp_subject.legal_person_info.certificate_number",
+                "法定代表人身份证号",
+                &val("icp_subject.legal_person_info.certificate_number"),
+                "text",
+                "",
+                &st("icp_subject.legal_person_info.certificate_number"),
+            ));
+        }
+        "applet" => {
+            let chosen = &draft.icp_applets.base_info.service_content_types;
+            let mut groups = String::new();
+            for parent in dict.service_content_types().iter().filter(|t| t.parent_type == 0) {
+                let items: String = dict
+                    .service_content_types()
+                    .iter()
+                    .filter(|t| t.parent_type == parent.type_id)
+                    .map(|t| {
+                        format!(
+                            "<label><input type=checkbox name=sct value={}{}> {}</label> ",
+                            t.type_id,
+                            if chosen.contains(&t.type_id) { " checked" } else { "" },
+                            esc(&t.name)
+                        )
+                    })
+                    .collect();
+                groups
+                    .push_str(&format!("<fieldset><legend>{}</legend>{items}</fieldset>", esc(&parent.name)));
+            }
+            f.push_str(&wrap(
+                "icp_applets.base_info.service_content_types",
+                "服务内容类型（1至5个二级类型）",
+                &groups,
+                "按小程序实际提供的服务选择。",
+                &st("icp_applets.base_info.service_content_types"),
+            ));
+            let chosen_nrlx: Vec<u32> =
+                draft.icp_applets.base_info.nrlx_details.iter().filter_map(|d| d.nrlx_type).collect();
+            let mut nrlx = String::new();
+            for (i, t) in dict.nrlx_types().iter().enumerate() {
+                let on = chosen_nrlx.contains(&t.type_id);
+                nrlx.push_str(&format!(
+                    "<label><input type=checkbox name=nrlx value={}{}> {}</label> ",
+                    t.type_id,
+                    if on { " checked" } else { "" },
+                    esc(&t.name)
+                ));
+                let _ = i;
+            }
+            for (i, d) in draft.icp_applets.base_info.nrlx_details.iter().enumerate() {
+                let Some(t) = d.nrlx_type else { continue };
+                if Some(t) == dict.nrlx_none_id() {
+                    continue;
+                }
+                let name = dict.nrlx_type(t).map(|x| x.name.as_str()).unwrap_or("");
+                let path = format!("icp_applets.base_info.nrlx_details.{i}.code");
+                nrlx.push_str(&input(
+                    &path,
+                    &format!("{name} 前置审批号"),
+                    &d.code,
+                    "text",
+                    "如：粤-12345号",
+                    &st(&path),
+                ));
+            }
+            f.push_str(&wrap("icp_applets.base_info.nrlx_details", "前置审批项", &nrlx, "涉及新闻、出版、教育、医疗、药品、金融等须先取得主管部门审批；都不涉及请只选“以上都不涉及”。审批文件在“证件材料”一步上传。", &st("icp_applets.base_info.nrlx_details")));
+            f.push_str(&input(
+                "icp_applets.base_info.comment",
+                "小程序备注",
+                &val("icp_applets.base_info.comment"),
+                "textarea",
+                "20至200字，具体描述小程序实际提供的主要服务，是管局审核的重要依据。",
+                &st("icp_applets.base_info.comment"),
+            ));
+        }
+        "principals" => {
+            for (prefix, who) in
+                [("icp_subject.principal_info", "主体负责人"), ("icp_applets.principal_info", "小程序负责人")]
+            {
+                f.push_str(&format!("<h3>{who}</h3>"));
+                if prefix == "icp_applets.principal_info" {
+                    f.push_str("<label><input type=checkbox name=same value=1> 与主体负责人为同一人（只需填写一次）</label><p class=muted>小程序负责人须为小程序管理员本人（人脸核身由管理员完成）。</p>");
+                }
+                for (leaf, label, kind, help) in [
+                    ("name", "姓名", "text", ""),
+                    ("mobile", "手机号码", "tel", "工信部会向此号码发送短信验证码。"),
+                    ("email", "电子邮箱", "email", ""),
+                    ("emergency_contact", "应急联系电话", "tel", "不能与手机号码相同。"),
+                    ("certificate_number", "身份证号码", "text", "18位，末位X大写。"),
+                    ("certificate_validity_date_start", "证件有效期开始（YYYYMMDD）", "text", "如 20200101"),
+                    (
+                        "certificate_validity_date_end",
+                        "证件有效期结束（YYYYMMDD 或“长期”）",
+                        "text",
+                        "须在提交后至少还有3个月（宁夏6个月）。",
+                    ),
+                ] {
+                    let path = format!("{prefix}.{leaf}");
+                    f.push_str(&input(&path, label, &val(&path), kind, help, &st(&path)));
+                }
+                let path = format!("{prefix}.certificate_type");
+                let certs: Vec<(String, String)> = dict
+                    .certificate_types()
+                    .iter()
+                    .filter(|c| Some(c.subject_type) == dict.personal_subject_type_id())
+                    .map(|c| (c.type_id.to_string(), c.name.clone()))
+                    .collect();
+                f.push_str(&select(
+                    &path,
+                    "证件类型",
+                    &certs,
+                    &val(&path),
+                    "负责人须使用个人证件。",
+                    &st(&path),
+                    "",
+                ));
+            }
+        }
+        "materials" => {
+            // Uploads are their own forms (rendered below the main form).
+        }
+        "face" => {
+            let task = &draft.icp_applets.principal_info.verify_task_id;
+            let state = if task.is_empty() {
+                "尚未发起人脸核身。".to_string()
+            } else {
+                match s.svc.face_task(appid, task).await {
+                    Ok(t) if t.is_finish && t.face_status == beian_core::model::FaceStatus::Succeeded => "<strong id=face-state>人脸核身已完成</strong>（3天内有效）".to_string(),
+                    Ok(t) if t.face_status == beian_core::model::FaceStatus::Failed => format!("<strong id=face-state>上次核身未通过</strong>，请管理员重新打开 <a href=/face/{0}>核身页面</a>。", esc(&t.task_id)),
+                    Ok(t) => format!("<strong id=face-state>等待管理员核身</strong>：已通过站内信和短信把链接发给管理员，也可直接打开 <a id=face-link href=/face/{0}>核身页面</a>（24小时内有效）。", esc(&t.task_id)),
+                    Err(_) => "核身任务已失效，请重新发起。".to_string(),
+                }
+            };
+            f.push_str(&wrap(
+                "icp_applets.principal_info.verify_task_id",
+                "小程序管理员人脸核身",
+                &format!("<p>{state}</p>"),
+                "由小程序管理员本人完成；核身前请先填好其他信息（任务3天内有效）。",
+                &st("icp_applets.principal_info.verify_task_id"),
+            ));
+        }
+        "letter" => {
+            f.push_str(&format!(
+                "<p>承诺书须打印后由负责人签字（单位加盖公章），拍照或扫描后上传。可使用按备案信息自动生成的承诺书，也可使用空白模板自行填写，两种均可。</p>\
+                 <p><a class=btn id=letter-pdf href=/console/apps/{appid}/letter.pdf>下载自动生成的承诺书（PDF）</a> \
+                 <a class=\"btn secondary\" id=letter-template href=/console/letter-template.pdf>下载空白模板</a></p>"
+            ));
+        }
+        _ => {
+            let mut summary = String::new();
+            for (label, path) in [
+                ("主办单位", "icp_subject.base_info.name"),
+                ("主体证件号码", "icp_subject.organize_info.certificate_number"),
+                ("通讯地址", "icp_subject.base_info.address"),
+                ("小程序备注", "icp_applets.base_info.comment"),
+                ("小程序负责人", "icp_applets.principal_info.name"),
+            ] {
+                summary.push_str(&format!("<tr><th>{label}</th><td>{}</td></tr>", esc(&val(path))));
+            }
+            f.push_str(&format!("<table>{summary}</table>"));
+            if step_hints.is_empty() {
+                f.push_str("<div class=ok-box>所有信息已通过规则校验，可以提交。</div>");
+            } else {
+                let items: String = step_hints
+                    .iter()
+                    .map(|h| {
+                        let st = step_of(&h.err_field);
+                        let name = STEPS.iter().find(|(k, _)| *k == st).map(|(_, n)| *n).unwrap_or("");
+                        format!("<li>{}：{} <a href=\"/console/apps/{appid}/filing?step={st}&saved=1\">去修改（{name}）</a></li>", esc(beian_core::rules::label(&h.err_field)), esc(&h.errmsg))
+                    })
+                    .collect();
+                f.push_str(&format!("<div class=error-box role=alert><strong>还有{}处需要修改</strong><ul id=all-hints>{items}</ul></div>", step_hints.len()));
+            }
+        }
+    }
+    let idx = STEPS.iter().position(|(k, _)| *k == step).unwrap_or(0);
+    let next = STEPS.get(idx + 1).map(|(k, _)| *k).unwrap_or("review");
+    let buttons = match step {
+        "review" => format!("<form method=post action=/console/apps/{appid}/filing/submit>{}<button type=submit id=submit-filing>提交备案</button></form>", csrf_field(sess)),
+        "face" => format!(
+            "<form method=post action=/console/apps/{appid}/filing/face>{}<button type=submit id=start-face>发起人脸核身</button></form>\
+             <p><a class=\"btn secondary\" href=\"/console/apps/{appid}/filing?step=face&saved=1\">刷新核身状态</a> <a class=btn id=next href=\"/console/apps/{appid}/filing?step={next}\">下一步</a></p>",
+            csrf_field(sess)
+        ),
+        "materials" | "letter" => format!("<p><a class=btn id=next href=\"/console/apps/{appid}/filing?step={next}\">下一步</a></p>"),
+        _ => String::new(),
+    };
+    let main_form = if matches!(step, "subject" | "applet" | "principals") {
+        format!(
+            "<form method=post action=/console/apps/{appid}/filing/save id=step-form>{}<input type=hidden name=_step value={step}>{f}\
+             <p><button type=submit name=go value=next id=save-next>保存并下一步</button> <button class=secondary type=submit name=go value=stay>保存</button></p></form>",
+            csrf_field(sess)
+        )
+    } else {
+        format!("<div id=step-form>{f}</div>")
+    };
+    let uploads = uploads_for(step, &draft, appid, sess, &step_hints, &rejected);
+    let resubmit = if rejected.is_empty() {
+        String::new()
+    } else {
+        "<div class=banner><div>上次提交被驳回：已为你保留全部信息，<strong>只需修改橙色框标出的字段</strong>后重新提交。</div></div>".to_string()
+    };
+    let body = format!(
+        "<h1>小程序备案 · {}</h1>{resubmit}{notice}<ol class=steps>{steps}</ol><div class=card><h2>{}</h2>{main_form}{uploads}{buttons}</div>",
+        esc(&mp_name),
+        STEPS[idx].1
+    );
+    layout("小程序备案", Some(sess), unread(s, sess).await, &body).into_response()
+}
+
+/// Upload forms of the materials and letter steps, with previews.
+fn uploads_for(
+    step: &str,
+    draft: &ApplyPayload,
+    appid: &str,
+    sess: &Session,
+    hints: &[Hint],
+    rejected: &[(String, String)],
+) -> String {
+    let mut list: Vec<(String, &str, Option<u32>, String)> = Vec::new(); // (path, label, certificate_type, current)
+    match step {
+        "materials" => {
+            let sp = &draft.icp_subject.principal_info;
+            let ap = &draft.icp_applets.principal_info;
+            if draft.icp_subject.base_info.subject_type != Some(5) {
+                list.push((
+                    "icp_subject.organize_info.certificate_photo".into(),
+                    "主体证件照片（如营业执照）",
+                    draft.icp_subject.organize_info.certificate_type,
+                    draft.icp_subject.organize_info.certificate_photo.clone(),
+                ));
+                list.push((
+                    "icp_subject.principal_info.authorization_letter".into(),
+                    "主体负责人授权书（负责人不是法定代表人时）",
+                    None,
+                    sp.authorization_letter.clone(),
+                ));
+                list.push((
+                    "icp_applets.principal_info.authorization_letter".into(),
+                    "小程序负责人授权书（负责人不是法定代表人时）",
+                    None,
+                    ap.authorization_letter.clone(),
+                ));
+            } else {
+                list.push((
+                    "icp_subject.personal_info.residence_permit".into(),
+                    "临时居住证明（身份证不是备案省份签发时）",
+                    None,
+                    draft.icp_subject.personal_info.residence_permit.clone(),
+                ));
+            }
+            list.push((
+                "icp_subject.principal_info.certificate_photo_front".into(),
+                "主体负责人身份证人像面",
+                sp.certificate_type,
+                sp.certificate_photo_front.clone(),
+            ));
+            list.push((
+                "icp_subject.principal_info.certificate_photo_back".into(),
+                "主体负责人身份证国徽面",
+                sp.certificate_type,
+                sp.certificate_photo_back.clone(),
+            ));
+            if !ap.certificate_number.eq_ignore_ascii_case(&sp.certificate_number)
+                || ap.certificate_number.is_empty()
+            {
+                list.push((
+                    "icp_applets.principal_info.certificate_photo_front".into(),
+                    "小程序负责人身份证人像面",
+                    ap.certificate_type,
+                    ap.certificate_photo_front.clone(),
+                ));
+                list.push((
+                    "icp_applets.principal_info.certificate_photo_back".into(),
+                    "小程序负责人身份证国徽面",
+                    ap.certificate_type,
+                    ap.certificate_photo_back.clone(),
+                ));
+            }
+            for (i, d) in draft.icp_applets.base_info.nrlx_details.iter().enumerate() {
+                if d.nrlx_type.is_some() && !d.code.is_empty() {
+                    list.push((
+                        format!("icp_applets.base_info.nrlx_details.{i}.media"),
+                        "前置审批文件",
+                        None,
+                        d.media.clone(),
+                    ));
+                }
+            }
+        }
+        "letter" => {
+            list.push((
+                "icp_materials.commitment_letter.0".into(),
+                "已签字/盖章的承诺书（照片或扫描件）",
+                None,
+                draft.icp_materials.commitment_letter.first().cloned().unwrap_or_default(),
+            ));
+        }
+        _ => return String::new(),
+    }
+    list.iter()
+        .map(|(path, label, ct, current)| {
+            let st: FieldState<'_> = field_state(path, hints, rejected);
+            let preview = if current.is_empty() {
+                "<small class=muted>未上传</small>".to_string()
+            } else {
+                format!("<img class=preview alt=已上传 src=\"/console/apps/{appid}/media/{}\">", esc(current))
+            };
+            let control = format!(
+                "<form method=post enctype=multipart/form-data action=\"/console/apps/{appid}/filing/upload\" class=upload>{}\
+                 <input type=hidden name=field value=\"{path}\"><input type=hidden name=certificate_type value=\"{}\">\
+                 {preview}<input type=file name=media accept=\"image/jpeg,image/png\"> <button class=secondary type=submit>上传</button></form>",
+                csrf_field(sess),
+                ct.map(|c| c.to_string()).unwrap_or_default()
+            );
+            wrap(path, label, &control, "JPG/PNG 彩色原件照片或扫描件，不超过5MB。", &st)
+        })
+        .collect()
+}
+
+/// POST: save a step's fields into the draft.
+pub async fn save_step(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+    body: Bytes,
+) -> Response {
+    let sess = match guard(&s, &headers, &appid).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let f = form(&body);
+    if let Err(r) = check_csrf(&sess, get(&f, "_csrf")) {
+        return r;
+    }
+    let step = get(&f, "_step").to_string();
+    let draft = match load_draft(&s, &appid).await {
+        Ok(d) => d,
+        Err(e) => return oops(Some(&sess), e),
+    };
+    let mut v = serde_json::to_value(&draft).unwrap_or(json!({}));
+    for (k, val) in &f {
+        if k.starts_with("icp_subject.") || k.starts_with("icp_applets.") {
+            set_path(&mut v, k, Value::String(val.trim().to_string()));
+        }
+    }
+    if step == "applet" {
+        let sct: Vec<Value> =
+            f.iter().filter(|(k, _)| k == "sct").map(|(_, x)| Value::String(x.clone())).collect();
+        set_path(&mut v, "icp_applets.base_info.service_content_types", Value::Array(sct));
+        let old = draft.icp_applets.base_info.nrlx_details.clone();
+        let chosen: Vec<u32> =
+            f.iter().filter(|(k, _)| k == "nrlx").filter_map(|(_, x)| x.parse().ok()).collect();
+        let details: Vec<Value> = chosen
+            .iter()
+            .map(|t| {
+                let prev = old.iter().find(|d| d.nrlx_type == Some(*t));
+                json!({ "type": t, "code": prev.map(|d| d.code.clone()).unwrap_or_default(), "media": prev.map(|d| d.media.clone()).unwrap_or_default() })
+            })
+            .collect();
+        // Codes typed on this page are keyed by the *old* index; re-key by type.
+        let mut details = details;
+        for (i, d) in old.iter().enumerate() {
+            let typed = get(&f, &format!("icp_applets.base_info.nrlx_details.{i}.code"));
+            if let Some(slot) = details.iter_mut().find(|x| x["type"].as_u64() == d.nrlx_type.map(u64::from))
+            {
+                if !typed.is_empty() {
+                    slot["code"] = Value::String(typed.to_string());
+                }
+            }
+        }
+        set_path(&mut v, "icp_applets.base_info.nrlx_details", Value::Array(details));
+    }
+    if step == "principals" && get(&f, "same") == "1" {
+        let task = text_of(get_path(&v, "icp_applets.principal_info.verify_task_id"));
+        let sp = get_path(&v, "icp_subject.principal_info").clone();
+        set_path(&mut v, "icp_applets.principal_info", sp);
+        set_path(&mut v, "icp_applets.principal_info.verify_task_id", Value::String(task));
+    }
+    let payload: ApplyPayload = serde_json::from_value(v).unwrap_or(draft);
+    if let Err(e) = s.svc.save_draft(&appid, &payload).await {
+        return oops(Some(&sess), e);
+    }
+    // Stay on the step while it has problems; otherwise move on.
+    let hints = s.svc.validate_application(&appid, &payload).await.unwrap_or_default();
+    let step_has_errors = hints.iter().any(|h| step_of(&h.err_field) == step);
+    let idx = STEPS.iter().position(|(k, _)| *k == step).unwrap_or(0);
+    let target = if get(&f, "go") == "next" && !step_has_errors {
+        STEPS.get(idx + 1).map(|(k, _)| *k).unwrap_or("review")
+    } else {
+        STEPS[idx].0
+    };
+    Redirect::to(&format!("/console/apps/{appid}/filing?step={target}&saved=1")).into_response()
+}
+
+/// POST (multipart): upload one material and put it into the draft.
+pub async fn upload(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+    req: Request,
+) -> Response {
+    let sess = match guard(&s, &headers, &appid).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut mp = match Multipart::from_request(req, &s).await {
+        Ok(m) => m,
+        Err(_) => {
+            return oops(
+                Some(&sess),
+                ServiceError::refused(beian_core::errcode::INVALID_INPUT, "上传请求格式不正确"),
+            )
+        }
+    };
+    let (mut csrf, mut field, mut ct, mut bytes) = (String::new(), String::new(), String::new(), Vec::new());
+    while let Ok(Some(part)) = mp.next_field().await {
+        let name = part.name().unwrap_or_default().to_string();
+        let Ok(data) = part.bytes().await else {
+            return Redirect::to(&format!(
+                "/console/apps/{appid}/filing?step=materials&error={}",
+                crate::auth::encode("文件过大：图片不能超过5MB")
+            ))
+            .into_response();
+        };
+        match name.as_str() {
+            "_csrf" => csrf = String::from_utf8_lossy(&data).into(),
+            "field" => field = String::from_utf8_lossy(&data).into(),
+            "certificate_type" => ct = String::from_utf8_lossy(&data).into(),
+            "media" => bytes = data.to_vec(),
+            _ => {}
+        }
+    }
+    if let Err(r) = check_csrf(&sess, &csrf) {
+        return r;
+    }
+    let step = step_of(&field);
+    if !beian_core::rules::FIELDS.iter().any(|f| field.starts_with(f)) && !field.starts_with("icp_materials.")
+    {
+        return oops(
+            Some(&sess),
+            ServiceError::refused(beian_core::errcode::INVALID_INPUT, "上传字段不正确"),
+        );
+    }
+    let order_field = if field.starts_with("icp_applets.base_info.nrlx_details") {
+        "icp_applets.base_info.nrlx_details".to_string()
+    } else if let Some(rest) = field.strip_prefix("icp_materials.") {
+        format!("icp_materials.{}", rest.split('.').next().unwrap_or(""))
+    } else {
+        field.clone()
+    };
+    let up = MediaUpload {
+        media_type: "image".into(),
+        certificate_type: ct.parse().ok(),
+        icp_order_field: order_field,
+        bytes,
+    };
+    match s.svc.upload_media(&Actor::new("developer", &sess.account.id), &appid, up).await {
+        Ok(meta) => {
+            let draft = load_draft(&s, &appid).await.unwrap_or_default();
+            let mut v = serde_json::to_value(&draft).unwrap_or(json!({}));
+            set_path(&mut v, &field, Value::String(meta.media_id));
+            let payload: ApplyPayload = serde_json::from_value(v).unwrap_or(draft);
+            if let Err(e) = s.svc.save_draft(&appid, &payload).await {
+                return oops(Some(&sess), e);
+            }
+            Redirect::to(&format!("/console/apps/{appid}/filing?step={step}&saved=1")).into_response()
+        }
+        Err(ServiceError::Refused { errmsg, .. }) => Redirect::to(&format!(
+            "/console/apps/{appid}/filing?step={step}&error={}",
+            crate::auth::encode(&format!("{}：{errmsg}", beian_core::rules::label(&field)))
+        ))
+        .into_response(),
+        Err(e) => oops(Some(&sess), e),
+    }
+}
+
+/// GET: an uploaded file, for previews (members who may view only).
+pub async fn media(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((appid, media_id)): Path<(String, String)>,
+) -> Response {
+    let Ok(sess) = require(&s, &headers, "/console").await else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    if s.svc.require(&sess.account, &appid, "view").await.is_err() {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    match s.svc.get_media(&appid, &media_id).await {
+        Ok((meta, bytes)) => ([(header::CONTENT_TYPE, meta.content_type)], bytes).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// POST: create the face task for the admin and keep its id in the draft.
+pub async fn start_face(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+    body: Bytes,
+) -> Response {
+    let sess = match guard(&s, &headers, &appid).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_csrf(&sess, get(&form(&body), "_csrf")) {
+        return r;
+    }
+    match s.svc.create_face_task(&Actor::new("developer", &sess.account.id), &appid).await {
+        Ok(task) => {
+            let mut draft = load_draft(&s, &appid).await.unwrap_or_default();
+            draft.icp_applets.principal_info.verify_task_id = task.task_id;
+            if let Err(e) = s.svc.save_draft(&appid, &draft).await {
+                return oops(Some(&sess), e);
+            }
+            Redirect::to(&format!("/console/apps/{appid}/filing?step=face")).into_response()
+        }
+        Err(e) => oops(Some(&sess), e),
+    }
+}
+
+/// POST: submit the draft. Hints come back on the review step, each linking to its step.
+pub async fn submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+    body: Bytes,
+) -> Response {
+    let sess = match guard(&s, &headers, &appid).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_csrf(&sess, get(&form(&body), "_csrf")) {
+        return r;
+    }
+    let draft = match load_draft(&s, &appid).await {
+        Ok(d) => d,
+        Err(e) => return oops(Some(&sess), e),
+    };
+    match s.svc.apply(&Actor::new("developer", &sess.account.id), &appid, draft).await {
+        Ok(_) => {
+            let _ = s.svc.discard_draft(&appid).await;
+            Redirect::to(&format!("/console/apps/{appid}")).into_response()
+        }
+        Err(ServiceError::Hints(h)) => render(&s, &sess, &appid, "review", true, "", Some(h)).await,
+        Err(ServiceError::Refused { errmsg, .. }) => {
+            render(
+                &s,
+                &sess,
+                &appid,
+                "review",
+                true,
+                &format!("<div class=error-box role=alert>{}</div>", esc(&errmsg)),
+                None,
+            )
+            .await
+        }
+        Err(e) => oops(Some(&sess), e),
+    }
+}
+
+/// GET: the commitment letter, pre-filled from the draft and dated today.
+pub async fn letter(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<String>) -> Response {
+    let sess = match guard(&s, &headers, &appid).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let draft = load_draft(&s, &appid).await.unwrap_or_default();
+    let dict = s.svc.dictionaries();
+    let mp = s.svc.mini_program(&appid).await.ok();
+    let b = &draft.icp_subject.base_info;
+    let data = beian_letter::LetterData {
+        subject_name: b.name.clone(),
+        subject_type: b
+            .subject_type
+            .and_then(|t| dict.subject_type(t))
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
+        applet_name: mp.map(|m| m.name).unwrap_or_default(),
+        appid: appid.clone(),
+        principal_name: draft.icp_subject.principal_info.name.clone(),
+        province: b
+            .province
+            .parse()
+            .ok()
+            .and_then(|c| dict.region_at(1, c))
+            .map(|r| r.name.to_string())
+            .unwrap_or_default(),
+        date: beian_core::time::beijing_date(s.svc.now()),
+    };
+    pdf(beian_letter::commitment_letter(&data), "commitment-letter.pdf", Some(&sess))
+}
+
+pub async fn letter_template() -> Response {
+    pdf(beian_letter::blank_template(), "commitment-letter-template.pdf", None)
+}
+
+fn pdf(r: Result<Vec<u8>, beian_letter::LetterError>, name: &str, sess: Option<&Session>) -> Response {
+    match r {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_string()),
+                (header::CONTENT_DISPOSITION, format!("inline; filename=\"{name}\"")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => oops(sess, ServiceError::Internal(format!("letter: {e}"))),
+    }
+}
+
+/// GET `/console/districts?parent=CODE`: the cities or districts under a code (JSON), for the
+/// cascading selects.
+pub async fn districts(State(s): State<AppState>, RawQuery(query): RawQuery) -> Json<Value> {
+    let parent: u32 = q(&query, "parent").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let dict = s.svc.dictionaries();
+    let list: Vec<Value> = dict
+        .districts()
+        .iter()
+        .find(|p| p.code == parent)
+        .map(|p| p.sub_list.iter().map(|c| json!({ "code": c.code, "name": c.name })).collect())
+        .or_else(|| {
+            dict.districts()
+                .iter()
+                .flat_map(|p| p.sub_list.iter())
+                .find(|c| c.code == parent)
+                .map(|c| c.sub_list.iter().map(|d| json!({ "code": d.code, "name": d.name })).collect())
+        })
+        .unwrap_or_default();
+    Json(Value::Array(list))
+}

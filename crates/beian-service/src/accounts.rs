@@ -1,0 +1,338 @@
+//! Console accounts: argon2 passwords, sessions with CSRF tokens, lockout after repeated
+//! failures, memberships with permissions; drafts, tickets and notification preferences.
+
+use crate::{audit, Actor, Result, Service, ServiceError};
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use beian_core::errcode;
+use beian_core::payload::ApplyPayload;
+use beian_core::platform::{Account, Membership, NotifyPrefs, Ticket, TicketMessage};
+use sha2::{Digest, Sha256};
+
+/// Failed logins before the account is locked, and for how long.
+pub const MAX_FAILED_LOGINS: u32 = 5;
+pub const LOCKOUT_SECS: i64 = 15 * 60;
+pub const SESSION_TTL_SECS: i64 = 12 * 3600;
+
+/// A signed-in session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub account: Account,
+    pub csrf: String,
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn refused(msg: &str) -> ServiceError {
+    ServiceError::refused(errcode::INVALID_INPUT, msg)
+}
+
+impl Service {
+    /// Create an account (console sign-up is the platform's business; the demo and the
+    /// operator create them).
+    pub async fn create_account(
+        &self,
+        actor: &Actor,
+        username: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<Account> {
+        let username = username.trim();
+        if username.len() < 3
+            || username.len() > 64
+            || !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+        {
+            return Err(refused("用户名须为3至64位字母、数字或 . _ - @"));
+        }
+        if password.chars().count() < 8 {
+            return Err(refused("密码至少8位"));
+        }
+        let hash = Argon2::default()
+            .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+            .map_err(|e| ServiceError::Internal(format!("argon2: {e}")))?
+            .to_string();
+        let account = Account {
+            id: format!("acc-{}", crate::random_id(6)),
+            username: username.into(),
+            display_name: display_name.trim().into(),
+            password_hash: hash,
+            failed_logins: 0,
+            locked_until: None,
+        };
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        if tx.account_by_username(username).await?.is_some() {
+            return Err(refused("用户名已被使用"));
+        }
+        tx.insert_account(&account, now).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "account",
+            &account.id,
+            "create",
+            serde_json::json!({ "username": username }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    /// Sign in: a new session (token returned once, stored hashed) or a clear refusal. Five
+    /// wrong passwords lock the account for 15 minutes.
+    pub async fn login(&self, username: &str, password: &str) -> Result<(String, Session)> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let Some(account) = tx.account_by_username(username.trim()).await? else {
+            return Err(refused("用户名或密码错误"));
+        };
+        if account.locked_until.is_some_and(|t| t > now) {
+            let minutes = (account.locked_until.unwrap_or(now) - now + 59) / 60;
+            return Err(refused(&format!("密码错误次数过多，帐号已锁定，请{minutes}分钟后再试")));
+        }
+        let ok = PasswordHash::new(&account.password_hash)
+            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false);
+        if !ok {
+            let failed = account.failed_logins + 1;
+            let lock = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCKOUT_SECS);
+            tx.set_login_state(&account.id, if lock.is_some() { 0 } else { failed }, lock).await?;
+            audit(
+                &mut tx,
+                now,
+                &Actor::new("account", &account.id),
+                "account",
+                &account.id,
+                "login_failed",
+                serde_json::json!({ "failed": failed }),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(refused(if lock.is_some() {
+                "密码错误次数过多，帐号已锁定15分钟"
+            } else {
+                "用户名或密码错误"
+            }));
+        }
+        tx.set_login_state(&account.id, 0, None).await?;
+        let token = crate::random_id(32);
+        let csrf = crate::random_id(16);
+        tx.insert_session(&hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS).await?;
+        audit(
+            &mut tx,
+            now,
+            &Actor::new("account", &account.id),
+            "account",
+            &account.id,
+            "login",
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((token, Session { account, csrf }))
+    }
+
+    pub async fn session(&self, token: &str) -> Result<Option<Session>> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.read().await?;
+        let Some((account_id, csrf, expires)) = tx.session(&hash(token)).await? else { return Ok(None) };
+        if expires <= now {
+            return Ok(None);
+        }
+        Ok(tx.account(&account_id).await?.map(|account| Session { account, csrf }))
+    }
+
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.delete_session(&hash(token)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn grant(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        account_id: &str,
+        role: &str,
+        perms: &[&str],
+    ) -> Result<()> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        tx.upsert_membership(&Membership {
+            appid: appid.into(),
+            account_id: account_id.into(),
+            role: role.into(),
+            perms: perms.iter().map(|p| p.to_string()).collect(),
+        })
+        .await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "membership",
+            &format!("{appid}/{account_id}"),
+            "grant",
+            serde_json::json!({ "role": role, "perms": perms }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn memberships(&self, account_id: &str) -> Result<Vec<Membership>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.memberships_of_account(account_id).await?)
+    }
+
+    /// The account's membership in `appid`, if it has `perm`; otherwise a refusal naming the
+    /// admin who can act (PRODUCT rule 11).
+    pub async fn require(&self, account: &Account, appid: &str, perm: &str) -> Result<Membership> {
+        let mut tx = self.store.read().await?;
+        let all = tx.memberships_of_app(appid).await?;
+        if let Some(m) = all.iter().find(|m| m.account_id == account.id && m.can(perm)) {
+            return Ok(m.clone());
+        }
+        let mut admins = Vec::new();
+        for m in all.iter().filter(|m| m.role == "admin") {
+            if let Some(a) = tx.account(&m.account_id).await? {
+                admins.push(mask(&a.display_name));
+            }
+        }
+        let who = if admins.is_empty() {
+            "小程序管理员".to_string()
+        } else {
+            format!("管理员帐号（{}）", admins.join("、"))
+        };
+        Err(ServiceError::refused(
+            errcode::API_UNAUTHORIZED,
+            format!("暂无查看权限，请使用{who}登录，或请管理员为你开通权限"),
+        ))
+    }
+
+    // ---- drafts --------------------------------------------------------------------------
+
+    pub async fn draft(&self, appid: &str) -> Result<Option<ApplyPayload>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.get_draft(appid).await?)
+    }
+
+    pub async fn save_draft(&self, appid: &str, p: &ApplyPayload) -> Result<()> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        tx.put_draft(appid, p, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn discard_draft(&self, appid: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.delete_draft(appid).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- tickets -------------------------------------------------------------------------
+
+    /// Open a ticket; `context` carries the appid and the rejection notice automatically.
+    pub async fn open_ticket(&self, account: &Account, appid: &str, title: &str, body: &str) -> Result<i64> {
+        if title.trim().is_empty() || body.trim().is_empty() {
+            return Err(refused("请填写工单标题和问题描述"));
+        }
+        let now = self.now().timestamp();
+        let info = self.entrance_info(appid).await?;
+        let mut context = format!("AppID：{appid}\n备案状态：{}", info.status);
+        if !info.audit_data.is_empty() {
+            context.push_str("\n驳回通知：");
+            for a in &info.audit_data {
+                context.push_str(&format!("\n· {}：{}（建议：{}）", a.key_name, a.error, a.suggest));
+            }
+        }
+        let mut tx = self.store.begin().await?;
+        let id = tx
+            .insert_ticket(&Ticket {
+                id: 0,
+                appid: appid.into(),
+                account_id: account.id.clone(),
+                title: title.trim().into(),
+                context,
+                state: "open".into(),
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        tx.insert_ticket_message(id, &format!("developer:{}", account.display_name), body.trim(), now)
+            .await?;
+        audit(
+            &mut tx,
+            now,
+            &Actor::new("account", &account.id),
+            "ticket",
+            &id.to_string(),
+            "open",
+            serde_json::json!({ "appid": appid }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Reply on a ticket: `author` is `developer:<name>` or `operator:<id>`.
+    pub async fn reply_ticket(&self, id: i64, author: &str, body: &str) -> Result<()> {
+        if body.trim().is_empty() {
+            return Err(refused("请填写回复内容"));
+        }
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let t = tx.ticket(id).await?.ok_or_else(|| refused("工单不存在"))?;
+        tx.insert_ticket_message(id, author, body.trim(), now).await?;
+        let state = if author.starts_with("operator:") { "answered" } else { "open" };
+        tx.set_ticket_state(id, state, now).await?;
+        if author.starts_with("operator:") {
+            tx.insert_message(&t.appid, &format!("工单「{}」有新回复", t.title), body.trim(), now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn ticket(&self, id: i64) -> Result<Option<(Ticket, Vec<TicketMessage>)>> {
+        let mut tx = self.store.read().await?;
+        let Some(t) = tx.ticket(id).await? else { return Ok(None) };
+        let msgs = tx.ticket_messages(id).await?;
+        Ok(Some((t, msgs)))
+    }
+
+    pub async fn tickets(&self, appids: Option<&[String]>) -> Result<Vec<Ticket>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.tickets(appids).await?)
+    }
+
+    // ---- notification preferences --------------------------------------------------------
+
+    pub async fn notify_prefs(&self, appid: &str) -> Result<NotifyPrefs> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.notify_prefs(appid).await?)
+    }
+
+    pub async fn set_notify_prefs(&self, actor: &Actor, appid: &str, p: NotifyPrefs) -> Result<()> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        tx.put_notify_prefs(appid, p).await?;
+        audit(&mut tx, now, actor, "notify_prefs", appid, "set", serde_json::json!(p)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// `张三` → `张*`: enough to say who, without publishing the name.
+fn mask(name: &str) -> String {
+    let mut c = name.chars();
+    match c.next() {
+        Some(first) => format!("{first}{}", "*".repeat(c.count().max(1))),
+        None => "*".into(),
+    }
+}
