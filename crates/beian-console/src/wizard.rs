@@ -68,6 +68,25 @@ async fn guard(s: &AppState, headers: &HeaderMap, appid: &str) -> Result<Session
 /// The draft, or a start: the last submitted version (re-submission pre-fills everything),
 /// or the admin's own identity as the mini-program principal.
 async fn load_draft(s: &AppState, appid: &str) -> Result<ApplyPayload, ServiceError> {
+    let mut p = start_draft(s, appid).await?;
+    same_person_fills_once(&mut p);
+    Ok(p)
+}
+
+/// When the subject principal and the mini-program principal are the same person, the ID
+/// photos are uploaded once (the materials step only asks for the subject principal's) and
+/// serve both — WeChat allows one media_id in several fields of one application.
+fn same_person_fills_once(p: &mut ApplyPayload) {
+    let sp = p.icp_subject.principal_info.clone();
+    let ap = &mut p.icp_applets.principal_info;
+    if !sp.certificate_number.is_empty() && sp.certificate_number.eq_ignore_ascii_case(&ap.certificate_number)
+    {
+        ap.certificate_photo_front = sp.certificate_photo_front;
+        ap.certificate_photo_back = sp.certificate_photo_back;
+    }
+}
+
+async fn start_draft(s: &AppState, appid: &str) -> Result<ApplyPayload, ServiceError> {
     if let Some(d) = s.svc.draft(appid).await? {
         return Ok(d);
     }

@@ -3,6 +3,7 @@
 mod api_e2e;
 mod api_raw;
 mod cli;
+mod console;
 mod server;
 mod support;
 mod workflow;

@@ -1,0 +1,349 @@
+//! The developer console over plain HTTP (forms and redirects, as a browser without
+//! JavaScript uses it): sign-in, lockout, CSRF, permissions, the wizard with inline rules,
+//! rejection → highlighted re-submission, tickets, letters, security headers.
+
+use crate::support::*;
+use beian_core::platform::Role;
+use beian_service::Actor;
+use serde_json::json;
+
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+    cookie: String,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Browser { base: app.base.clone(), http, cookie: String::new() }
+    }
+
+    async fn login(&mut self, user: &str, pass: &str) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}/console/login", self.base))
+            .form(&[("username", user), ("password", pass), ("next", "/console")])
+            .send()
+            .await
+            .expect("login");
+        let status = r.status().as_u16();
+        if let Some(c) = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
+            self.cookie = c.split(';').next().unwrap_or_default().to_string();
+        }
+        (status, r.text().await.unwrap_or_default())
+    }
+
+    async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("get");
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        (status, r.text().await.unwrap_or_default(), headers)
+    }
+
+    /// POST a form with the page's CSRF token; returns (status, Location, body).
+    async fn post(&self, path: &str, csrf_from: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let mut f: Vec<(&str, &str)> = fields.to_vec();
+        let token = csrf(csrf_from);
+        f.push(("_csrf", &token));
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(&f)
+            .send()
+            .await
+            .expect("post");
+        let status = r.status().as_u16();
+        let loc = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        (status, loc, r.text().await.unwrap_or_default())
+    }
+
+    async fn upload(&self, appid: &str, page: &str, field: &str, ct: &str, bytes: &[u8]) -> String {
+        let form = reqwest::multipart::Form::new()
+            .text("_csrf", csrf(page))
+            .text("field", field.to_string())
+            .text("certificate_type", ct.to_string())
+            .part("media", reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("x.jpg"));
+        let r = self
+            .http
+            .post(format!("{}/console/apps/{appid}/filing/upload", self.base))
+            .header("cookie", &self.cookie)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    }
+}
+
+fn csrf(html: &str) -> String {
+    html.split("name=_csrf value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_string()
+}
+
+async fn developer(app: &TestApp, appid: &str, n: u32) -> Browser {
+    register(app, appid, n).await;
+    let acc = app
+        .svc
+        .create_account(&Actor::new("test", "c"), &format!("dev{n}"), &format!("开发者{n}"), "secret-pass-1")
+        .await
+        .expect("account");
+    app.svc.grant(&Actor::new("test", "c"), appid, &acc.id, "admin", &[]).await.expect("grant");
+    let mut b = Browser::new(app);
+    assert_eq!(b.login(&format!("dev{n}"), "secret-pass-1").await.0, 303);
+    b
+}
+
+#[tokio::test]
+async fn sign_in_lockout_csrf_and_headers() {
+    let app = TestApp::start(Backend::Sqlite, 1000).await;
+    let b = developer(&app, "wxcs0001", 51).await;
+    let (st, html, headers) = b.get("/console").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("小程序需补充备案信息") && html.contains("去备案"), "{html}");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(headers["content-security-policy"].to_str().expect("csp").contains("default-src 'self'"));
+    // No page refers to another origin.
+    for needle in ["http://", "https://", "//cdn"] {
+        let external = html.match_indices(needle).any(|(i, _)| !html[i..].starts_with(&app.base));
+        assert!(!external, "external reference {needle} in {html}");
+    }
+    // A POST without the CSRF token is refused.
+    let r = b
+        .http
+        .post(format!("{}/console/apps/wxcs0001/filing/save", b.base))
+        .header("cookie", &b.cookie)
+        .form(&[("_step", "subject")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    // Five wrong passwords lock the account; then even the right one is refused.
+    let mut other = Browser::new(&app);
+    for _ in 0..5 {
+        assert_eq!(other.login("dev51", "wrong-password").await.0, 401);
+    }
+    let (st, html) = other.login("dev51", "secret-pass-1").await;
+    assert_eq!(st, 401);
+    assert!(html.contains("锁定"), "{html}");
+    // Signed out: the console sends you to the sign-in page.
+    let (st, _, h) = Browser::new(&app).get("/console").await;
+    assert_eq!((st, h["location"].to_str().expect("loc")), (303, "/console/login?next=/console"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn member_without_permission_is_told_who_can_act() {
+    let app = TestApp::start(Backend::Sqlite, 1000).await;
+    let _admin = developer(&app, "wxcs0002", 52).await;
+    let member = app
+        .svc
+        .create_account(&Actor::new("test", "c"), "member52", "成员", "secret-pass-2")
+        .await
+        .expect("account");
+    app.svc.grant(&Actor::new("test", "c"), "wxcs0002", &member.id, "member", &[]).await.expect("grant");
+    let mut b = Browser::new(&app);
+    b.login("member52", "secret-pass-2").await;
+    let (st, html, _) = b.get("/console/apps/wxcs0002").await;
+    assert_eq!(st, 403);
+    assert!(html.contains("暂无查看权限，请使用管理员帐号（开*"), "{html}");
+    let (st, _, _) = b.get("/console/apps/wxcs0002/filing").await;
+    assert_eq!(st, 403);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wizard_to_filed_with_rejection_and_ticket() {
+    let app = TestApp::start(Backend::Sqlite, 1000).await;
+    let b = developer(&app, "wxcs0003", 53).await;
+    let id = admin_id(53);
+    let base = "/console/apps/wxcs0003/filing";
+
+    // Subject, with a mistake: the address repeats the province.
+    let (_, page, _) = b.get(&format!("{base}?step=subject")).await;
+    let (st, loc, _) = b
+        .post(
+            &format!("{base}/save"),
+            &page,
+            &[
+                ("_step", "subject"),
+                ("go", "next"),
+                ("icp_subject.base_info.type", "5"),
+                ("icp_subject.base_info.name", "管理员53"),
+                ("icp_subject.base_info.province", "440000"),
+                ("icp_subject.base_info.city", "440300"),
+                ("icp_subject.base_info.district", "440305"),
+                ("icp_subject.base_info.address", "广东省深圳市科技园路1号"),
+                ("icp_subject.organize_info.certificate_type", "2"),
+                ("icp_subject.organize_info.certificate_number", &id),
+                ("icp_subject.organize_info.certificate_address", "广东省深圳市南山区科技园路1号"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 303);
+    assert!(loc.contains("step=subject&saved=1"), "a step with problems stays: {loc}");
+    let (_, page, _) = b.get(&loc).await;
+    assert!(page.contains("不要重复填写"), "the rule shows at its field: {page}");
+    let (_, loc, _) = b
+        .post(
+            &format!("{base}/save"),
+            &page,
+            &[("_step", "subject"), ("go", "next"), ("icp_subject.base_info.address", "科技园路1号A座101室")],
+        )
+        .await;
+    assert!(loc.contains("step=applet"), "{loc}");
+
+    let (_, page, _) = b.get(&loc).await;
+    let (_, loc, _) = b
+        .post(
+            &format!("{base}/save"),
+            &page,
+            &[
+                ("_step", "applet"),
+                ("go", "next"),
+                ("sct", "1"),
+                ("nrlx", "24"),
+                (
+                    "icp_applets.base_info.comment",
+                    "本小程序提供读书笔记记录、书单整理与阅读进度管理服务，不涉及交易。",
+                ),
+            ],
+        )
+        .await;
+    assert!(loc.contains("step=principals"), "{loc}");
+    let (_, page, _) = b.get(&loc).await;
+    let mobile = admin_mobile(53);
+    let (_, loc, _) = b
+        .post(
+            &format!("{base}/save"),
+            &page,
+            &[
+                ("_step", "principals"),
+                ("go", "next"),
+                ("same", "1"),
+                ("icp_subject.principal_info.name", "管理员53"),
+                ("icp_subject.principal_info.mobile", &mobile),
+                ("icp_subject.principal_info.email", "dev53@example.com"),
+                ("icp_subject.principal_info.emergency_contact", "13900000053"),
+                ("icp_subject.principal_info.certificate_type", "2"),
+                ("icp_subject.principal_info.certificate_number", &id),
+                ("icp_subject.principal_info.certificate_validity_date_start", "20200101"),
+                ("icp_subject.principal_info.certificate_validity_date_end", "长期"),
+            ],
+        )
+        .await;
+    assert!(loc.contains("step=materials"), "{loc}");
+
+    // Uploads: a PDF where an image belongs is refused with the reason; JPEGs pass.
+    let (_, page, _) = b.get(&loc).await;
+    let refused = b
+        .upload("wxcs0003", &page, "icp_subject.principal_info.certificate_photo_front", "2", b"%PDF-1.4")
+        .await;
+    let (_, shown, _) = b.get(&refused).await;
+    assert!(shown.contains("文件格式不支持"), "{shown}");
+    for f in [
+        "icp_subject.principal_info.certificate_photo_front",
+        "icp_subject.principal_info.certificate_photo_back",
+    ] {
+        b.upload("wxcs0003", &page, f, "2", JPEG).await;
+    }
+    let (_, page, _) = b.get(&format!("{base}?step=materials&saved=1")).await;
+    assert!(page.contains("class=preview"), "previews of uploads");
+
+    // Face verification by the admin, the letter, then submit.
+    let (_, page, _) = b.get(&format!("{base}?step=face")).await;
+    b.post(&format!("{base}/face"), &page, &[]).await;
+    let (_, page, _) = b.get(&format!("{base}?step=face")).await;
+    let task =
+        page.split("/face/").nth(1).and_then(|s| s.split(['"', '>']).next()).expect("face link").to_string();
+    let r = reqwest::Client::new()
+        .post(app.url(&format!("/face/{task}")))
+        .form(&[("name", "管理员53"), ("id_number", id.as_str())])
+        .send()
+        .await
+        .expect("face");
+    assert_eq!(r.status(), 200);
+    let (st, _, h) = b.get("/console/apps/wxcs0003/letter.pdf").await;
+    assert_eq!((st, h["content-type"].to_str().expect("ct")), (200, "application/pdf"));
+    let (_, page, _) = b.get(&format!("{base}?step=letter")).await;
+    b.upload("wxcs0003", &page, "icp_materials.commitment_letter.0", "", JPEG).await;
+    let (_, page, _) = b.get(&format!("{base}?step=review")).await;
+    assert!(page.contains("所有信息已通过规则校验"), "{page}");
+    let (st, loc, _) = b.post(&format!("{base}/submit"), &page, &[]).await;
+    assert_eq!((st, loc.as_str()), (303, "/console/apps/wxcs0003"));
+    assert_eq!(app.svc.entrance_info("wxcs0003").await.expect("info").status, 2);
+
+    // The reviewer rejects one field; the re-submission highlights only that field.
+    let reviewer =
+        app.svc.create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer).await.expect("staff").1;
+    let (st, _) = staff_api(&app, "POST", "/api/review/orders/wxcs0003/reject", &reviewer, json!({"reasons": [{"key_name": "小程序备注", "error": "未说明具体服务", "suggest": "请写明提供哪些服务"}]})).await;
+    assert_eq!(st, 200);
+    let (_, status, _) = b.get("/console/apps/wxcs0003").await;
+    assert!(status.contains("未说明具体服务") && status.contains("修改后重新提交"), "{status}");
+    let (_, page, _) = b.get(&format!("{base}?step=applet&resubmit=1")).await;
+    assert_eq!(
+        page.matches("class=\"field rejected\"").count()
+            + page.matches("class=\"field invalid rejected\"").count(),
+        1,
+        "only the rejected field is highlighted: {page}"
+    );
+    assert!(page.contains("本小程序提供读书笔记记录"), "everything is pre-filled");
+    let (_, loc, _) = b
+        .post(
+            &format!("{base}/save"),
+            &page,
+            &[
+                ("_step", "applet"),
+                ("go", "stay"),
+                ("sct", "1"),
+                ("nrlx", "24"),
+                (
+                    "icp_applets.base_info.comment",
+                    "本小程序提供读书笔记记录、书单整理、阅读打卡与阅读进度管理服务，不涉及交易。",
+                ),
+            ],
+        )
+        .await;
+    let (_, page, _) = b.get(&loc).await;
+    let (_, page2, _) = b.get(&format!("{base}?step=review")).await;
+    let _ = page;
+    b.post(&format!("{base}/submit"), &page2, &[]).await;
+    assert_eq!(app.svc.entrance_info("wxcs0003").await.expect("info").status, 2, "re-submitted");
+
+    // A ticket from the rejection carries the appid and the notice.
+    let (st, _) = staff_api(
+        &app,
+        "POST",
+        "/api/review/orders/wxcs0003/reject",
+        &reviewer,
+        json!({"reasons": [{"key_name": "通讯地址", "error": "地址不详细", "suggest": "写到门牌号"}]}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (_, page, _) = b.get("/console/tickets?appid=wxcs0003").await;
+    assert!(page.contains("地址不详细"), "{page}");
+    let (st, loc, _) = b
+        .post(
+            "/console/tickets",
+            &page,
+            &[("appid", "wxcs0003"), ("title", "驳回原因咨询"), ("body", "地址要写到哪一级？")],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let id: i64 = loc.rsplit('/').next().and_then(|x| x.parse().ok()).expect("ticket id");
+    let (t, msgs) = app.svc.ticket(id).await.expect("ticket").expect("exists");
+    assert!(t.context.contains("wxcs0003") && t.context.contains("地址不详细"), "{t:?}");
+    app.svc
+        .reply_ticket(id, "operator:op1", "请填写到门牌号，例如：科技园路1号A座101室。")
+        .await
+        .expect("reply");
+    let (_, page, _) = b.get(&loc).await;
+    assert!(page.contains("平台客服") && page.contains("门牌号") && msgs.len() == 1, "{page}");
+    app.stop().await;
+}
