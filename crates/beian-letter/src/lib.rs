@@ -133,7 +133,7 @@ fn blocks(data: Option<&LetterData>) -> Vec<Block> {
     let mut blocks = vec![
         Block { text: TITLE.to_owned(), style: title },
         Block { text: format!("{addressee}通信管理局："), style: addressee_style },
-        paragraph(format!("{we}现就下列微信小程序办理互联网信息服务备案，备案信息如下：")),
+        paragraph(format!("{we}现就下列小程序办理互联网信息服务备案，备案信息如下：")),
         Block { text: format!("主办单位/个人名称：{subject_name}"), style: field },
         Block { text: format!("单位性质：{subject_type}"), style: field },
         Block { text: format!("小程序名称：{applet_name}"), style: field },
