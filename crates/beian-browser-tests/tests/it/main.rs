@@ -1,0 +1,4 @@
+//! End-to-end tests of the web pages in headless Chromium.
+
+mod harness;
+mod smoke;
