@@ -150,6 +150,25 @@ impl Service {
         Ok(ok)
     }
 
+    /// Give up on a dead-lettered job (operators), audited.
+    pub async fn discard_dead_job(&self, actor: &crate::Actor, id: i64) -> Result<bool> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let ok = tx.discard_job(id, now).await?;
+        if ok {
+            crate::audit(&mut tx, now, actor, "job", &id.to_string(), "discard", serde_json::json!({}))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ok)
+    }
+
+    /// Audit events matching an entity id, actor or action (empty: the latest).
+    pub async fn search_audit(&self, needle: &str, limit: i64) -> Result<Vec<beian_core::model::AuditEvent>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.search_audit(needle.trim(), limit).await?)
+    }
+
     /// (state, count, oldest run_at) for dashboards and metrics.
     pub async fn job_stats(&self) -> Result<Vec<(String, i64, i64)>> {
         let mut tx = self.store.read().await?;

@@ -151,6 +151,23 @@ impl Service {
         Ok(())
     }
 
+    /// Rotate a provider's component_appsecret (returned once, stored hashed).
+    pub async fn rotate_provider_secret(&self, actor: &Actor, component_appid: &str) -> Result<String> {
+        let now = self.now().timestamp();
+        let secret = crate::random_id(16);
+        let mut tx = self.store.begin().await?;
+        let mut p = tx
+            .get_provider(component_appid)
+            .await?
+            .ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))?;
+        p.secret_hash = hash(&secret);
+        tx.update_provider(&p, now).await?;
+        audit(&mut tx, now, actor, "provider", component_appid, "rotate_secret", serde_json::json!({}))
+            .await?;
+        tx.commit().await?;
+        Ok(secret)
+    }
+
     // ---- component_verify_ticket ---------------------------------------------------------
 
     /// Issue a fresh ticket (12 h) for the ticket job; returns it in clear for the push.

@@ -343,3 +343,35 @@ impl Service {
         Ok(id)
     }
 }
+
+/// Another filing of the same subject, for the review page.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiblingFiling {
+    pub appid: String,
+    pub name: String,
+    pub status: i64,
+    pub service_record_number: Option<String>,
+}
+
+impl Service {
+    /// The subject's other filings (same certificate), so a reviewer sees the whole picture.
+    pub async fn subject_filings(&self, appid: &str) -> Result<Vec<SiblingFiling>> {
+        let mut tx = self.store.read().await?;
+        let Some(order) = tx.get_order(appid).await? else { return Ok(Vec::new()) };
+        let Some(subject) = order.subject_id else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for o in tx.orders_of_subject(&subject).await? {
+            if o.appid == appid {
+                continue;
+            }
+            let name = tx.get_mini_program(&o.appid).await?.map(|m| m.name).unwrap_or_default();
+            out.push(SiblingFiling {
+                appid: o.appid.clone(),
+                name,
+                status: o.state.status_code(),
+                service_record_number: o.service_record_number,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -318,6 +318,19 @@ impl Tx {
         rows.iter().map(|r| self.job_from_row(r)).collect()
     }
 
+    /// Give up on a dead job for good (kept, marked done with a note).
+    pub async fn discard_job(&mut self, id: i64, now: i64) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE jobs SET state = 'done', last_error = COALESCE(last_error, '') || ' (discarded by an operator)', updated_at = $2 \
+             WHERE id = $1 AND state = 'dead'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
     /// Put a dead job back in the queue now.
     pub async fn retry_job(&mut self, id: i64, now: i64) -> Result<bool> {
         let res = sqlx::query(

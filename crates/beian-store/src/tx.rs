@@ -487,6 +487,37 @@ impl Tx {
             .collect()
     }
 
+    /// Audit events matching a text (entity id, actor or action), newest first.
+    pub async fn search_audit(&mut self, needle: &str, limit: i64) -> Result<Vec<AuditEvent>> {
+        let rows = if needle.is_empty() {
+            sqlx::query("SELECT * FROM audit_events ORDER BY id DESC LIMIT $1")
+                .bind(limit)
+                .fetch_all(&mut *self.tx)
+                .await?
+        } else {
+            sqlx::query(
+                "SELECT * FROM audit_events WHERE entity_id = $1 OR actor = $1 OR action = $1 OR entity = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(needle)
+            .bind(limit)
+            .fetch_all(&mut *self.tx)
+            .await?
+        };
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(AuditEvent {
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    entity: r.try_get("entity")?,
+                    entity_id: r.try_get("entity_id")?,
+                    action: r.try_get("action")?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+
     // ---- dictionaries, settings, counters ------------------------------------------------
 
     /// The latest version of a dictionary: (version, JSON).

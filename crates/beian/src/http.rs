@@ -17,6 +17,7 @@ pub fn router(svc: Arc<Service>, api: beian_api::ApiConfig, demo: bool) -> Route
     r.route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .with_state(svc.clone())
         .merge(beian_console::router(svc.clone()))
+        .merge(beian_admin::router(svc.clone()))
         .merge(beian_api::router(svc, api))
 }
 

@@ -3,3 +3,4 @@
 mod harness;
 mod journey;
 mod smoke;
+mod staff;

@@ -1,0 +1,69 @@
+//! Staff pages (reviewers and operators) and the public filing query, zh-CN, server-rendered.
+//!
+//! Staff sign in at `/admin/login` with their API token (`beian staff add`); the page sets an
+//! HttpOnly session cookie holding a signed reference to the token, and every form carries a
+//! CSRF token. Reviewers reach `/admin/review*`; operators also reach `/admin/ops*` and the
+//! dashboard. The public query (`/query`, `/api/public/query`) needs no sign-in and shows only
+//! filed records with personal data masked. Nothing is loaded from another origin.
+
+// Handlers bail out with a ready `Response`; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod html;
+mod ops;
+mod review;
+
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use beian_service::Service;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub svc: Arc<Service>,
+}
+
+pub fn router(svc: Arc<Service>) -> Router {
+    Router::new()
+        .route("/admin", get(review::queue))
+        .route("/admin/login", get(auth::login_page).post(auth::login))
+        .route("/admin/logout", post(auth::logout))
+        .route("/admin/review/{appid}", get(review::review_page))
+        .route("/admin/review/{appid}/claim", post(review::claim))
+        .route("/admin/review/{appid}/approve", post(review::approve))
+        .route("/admin/review/{appid}/reject", post(review::reject))
+        .route("/admin/review/{appid}/media/{media_id}", get(review::media))
+        .route("/admin/ops", get(ops::home))
+        .route("/admin/ops/policy", post(ops::save_policy))
+        .route("/admin/ops/simulator", post(ops::save_simulator))
+        .route("/admin/ops/advance", post(ops::advance))
+        .route("/admin/ops/providers", get(ops::providers).post(ops::create_provider))
+        .route("/admin/ops/providers/{id}/rotate", post(ops::rotate_provider))
+        .route("/admin/ops/providers/{id}/url", post(ops::provider_url))
+        .route("/admin/ops/reasons", get(ops::reasons).post(ops::save_reason))
+        .route("/admin/ops/dictionaries", get(ops::dictionaries).post(ops::publish_dictionary))
+        .route("/admin/ops/jobs", get(ops::jobs))
+        .route("/admin/ops/jobs/{id}/{action}", post(ops::job_action))
+        .route("/admin/ops/audit", get(ops::audit))
+        .route("/admin/tickets", get(ops::tickets))
+        .route("/admin/tickets/{id}", get(ops::ticket))
+        .route("/admin/tickets/{id}/reply", post(ops::reply))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(AppState { svc })
+}
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}

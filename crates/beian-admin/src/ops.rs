@@ -1,0 +1,523 @@
+//! Operator pages: policy dates and entrance switches, quotas, simulator controls, service
+//! providers, the reason catalogue, dictionaries (versioned), the job queue with dead letters,
+//! the audit log, and support tickets answered from the platform's side.
+
+use crate::auth::{check_csrf, form, get, require};
+use crate::html::{date, esc, layout};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use beian_core::dict::DictKind;
+use beian_core::platform::{JobState, Reason, Role, Staff};
+use beian_service::{Actor, ServiceError};
+
+fn actor(s: &Staff) -> Actor {
+    Actor::new("operator", &s.id)
+}
+
+fn fail(staff: &Staff, csrf: &str, e: ServiceError) -> Response {
+    let msg = match e {
+        ServiceError::Refused { errmsg, .. } => errmsg,
+        other => {
+            tracing::error!("ops: {other}");
+            "系统繁忙，请稍后再试".into()
+        }
+    };
+    (
+        StatusCode::BAD_REQUEST,
+        layout(
+            "操作未完成",
+            Some((staff, csrf)),
+            &format!("<div class=error-box role=alert>{}</div><p><a href=/admin/ops>返回</a></p>", esc(&msg)),
+        ),
+    )
+        .into_response()
+}
+
+macro_rules! operator {
+    ($s:expr, $headers:expr) => {
+        match require(&$s, &$headers, Role::Operator).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        }
+    };
+}
+
+macro_rules! posted {
+    ($s:expr, $headers:expr, $body:expr) => {{
+        let (staff, csrf) = operator!($s, $headers);
+        let f = form(&$body);
+        if let Err(r) = check_csrf(&staff, &csrf, &f) {
+            return r;
+        }
+        (staff, csrf, f)
+    }};
+}
+
+fn hidden(csrf: &str) -> String {
+    format!("<input type=hidden name=_csrf value=\"{}\">", esc(csrf))
+}
+
+pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let p = s.svc.policy();
+    let sim = s.svc.simulator_settings().await.unwrap_or_default();
+    let forced: String = sim.forced.iter().map(|(a, o)| format!("{a}={o}\n")).collect();
+    let body = format!(
+        "<h1>运营设置</h1><p><a href=/admin/ops/providers>服务商</a> · <a href=/admin/ops/reasons>驳回原因库</a> · <a href=/admin/ops/dictionaries>字典</a> · \
+         <a href=/admin/ops/jobs>任务队列</a> · <a href=/admin/ops/audit>审计日志</a> · <a href=/admin/tickets>工单</a> · <a href=/admin/dashboard>数据看板</a></p>\
+         <div class=card><h2>政策与入口</h2><form method=post action=/admin/ops/policy>{h}\
+         <label class=field><span>备案系统开放日期</span><input type=text name=system_open_date value=\"{}\"></label>\
+         <label class=field><span>上架门槛日期（此后未备案不得上架）</span><input type=text name=listing_gate_date value=\"{}\"></label>\
+         <label class=field><span>存量小程序备案截止日期</span><input type=text name=deadline_date value=\"{}\"></label>\
+         <label class=field><span>清退日期</span><input type=text name=clearance_date value=\"{}\"></label>\
+         <label><input type=checkbox name=authority_outage value=1 id=outage{}> 管局系统维护中（关闭所有备案入口）</label>\
+         <label class=field><span>名称关键词限制（每行一个，命中则关闭该小程序的备案入口）</span><textarea name=name_keyword_blocklist>{}</textarea></label>\
+         <label class=field><span>每日备案申请配额（每日10:00重置）</span><input type=text name=daily_apply_quota value={}></label>\
+         <label class=field><span>主体备案数量上限：个人 / 个体工商户 / 单位</span><input type=text name=cap_personal value={}> <input type=text name=cap_individual_business value={}> <input type=text name=cap_organisation value={}></label>\
+         <label class=field><span>平台初审时限（工作日）</span><input type=text name=platform_review_sla_days value={}></label>\
+         <button type=submit id=save-policy>保存政策</button></form></div>\
+         <div class=card><h2>管局模拟器</h2><p class=muted>当前时间（模拟器时钟）：{}</p><form method=post action=/admin/ops/simulator>{h}\
+         <label class=field><span>管局审核工作日</span><input type=text name=review_working_days value={}></label>\
+         <label class=field><span>默认结果</span><select name=default_outcome><option value=approve{}>通过</option><option value=reject{}>驳回</option></select></label>\
+         <label class=field><span>指定结果（每行 appid=approve 或 appid=reject）</span><textarea name=forced>{}</textarea></label>\
+         <button type=submit>保存模拟器设置</button></form>\
+         <form method=post action=/admin/ops/advance>{h}<label class=field><span>推进时间（小时）</span><input type=text name=hours value=24></label><button class=secondary type=submit>推进</button></form></div>",
+        p.system_open_date,
+        p.listing_gate_date,
+        p.deadline_date,
+        p.clearance_date,
+        if p.authority_outage { " checked" } else { "" },
+        esc(&p.name_keyword_blocklist.join("\n")),
+        p.daily_apply_quota,
+        p.cap_personal,
+        p.cap_individual_business,
+        p.cap_organisation,
+        p.platform_review_sla_days,
+        date(s.svc.now().timestamp()),
+        sim.review_working_days,
+        if sim.default_outcome == "approve" { " selected" } else { "" },
+        if sim.default_outcome == "reject" { " selected" } else { "" },
+        esc(&forced),
+        h = hidden(&csrf),
+    );
+    layout("运营设置", Some((&staff, &csrf)), &body).into_response()
+}
+
+pub async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (staff, csrf, f) = posted!(s, headers, body);
+    let mut p = (*s.svc.policy()).clone();
+    let date_of = |k: &str| get(&f, k).trim().parse::<chrono::NaiveDate>();
+    let num = |k: &str| get(&f, k).trim().parse::<u32>();
+    match (
+        date_of("system_open_date"),
+        date_of("listing_gate_date"),
+        date_of("deadline_date"),
+        date_of("clearance_date"),
+    ) {
+        (Ok(a), Ok(b), Ok(c), Ok(d)) => {
+            p.system_open_date = a;
+            p.listing_gate_date = b;
+            p.deadline_date = c;
+            p.clearance_date = d;
+        }
+        _ => {
+            return fail(
+                &staff,
+                &csrf,
+                ServiceError::refused(beian_core::errcode::INVALID_INPUT, "日期格式应为 YYYY-MM-DD"),
+            )
+        }
+    }
+    match (
+        num("daily_apply_quota"),
+        num("cap_personal"),
+        num("cap_individual_business"),
+        num("cap_organisation"),
+        num("platform_review_sla_days"),
+    ) {
+        (Ok(q), Ok(a), Ok(b), Ok(c), Ok(d)) => {
+            p.daily_apply_quota = q;
+            p.cap_personal = a;
+            p.cap_individual_business = b;
+            p.cap_organisation = c;
+            p.platform_review_sla_days = d;
+        }
+        _ => {
+            return fail(
+                &staff,
+                &csrf,
+                ServiceError::refused(beian_core::errcode::INVALID_INPUT, "配额、上限和时限须为非负整数"),
+            )
+        }
+    }
+    p.authority_outage = get(&f, "authority_outage") == "1";
+    p.name_keyword_blocklist = get(&f, "name_keyword_blocklist")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    match s.svc.set_policy(&actor(&staff), p).await {
+        Ok(()) => Redirect::to("/admin/ops").into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn save_simulator(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (staff, csrf, f) = posted!(s, headers, body);
+    let mut sim = s.svc.simulator_settings().await.unwrap_or_default();
+    sim.review_working_days =
+        get(&f, "review_working_days").trim().parse().unwrap_or(sim.review_working_days);
+    sim.default_outcome = get(&f, "default_outcome").to_string();
+    sim.forced = get(&f, "forced")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(a, o)| (a.trim().to_string(), o.trim().to_string()))
+        .filter(|(a, _)| !a.is_empty())
+        .collect();
+    match s.svc.set_simulator_settings(&actor(&staff), &sim).await {
+        Ok(()) => Redirect::to("/admin/ops").into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn advance(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (staff, csrf, f) = posted!(s, headers, body);
+    let hours: i64 = get(&f, "hours").trim().parse().unwrap_or(0);
+    if !(1..=24 * 366).contains(&hours) {
+        return fail(
+            &staff,
+            &csrf,
+            ServiceError::refused(beian_core::errcode::INVALID_INPUT, "请填写1到8784之间的小时数"),
+        );
+    }
+    match s.svc.advance_clock(&actor(&staff), chrono::Duration::hours(hours)).await {
+        Ok(true) => Redirect::to("/admin/ops").into_response(),
+        Ok(false) => fail(
+            &staff,
+            &csrf,
+            ServiceError::refused(
+                beian_core::errcode::INVALID_INPUT,
+                "当前时钟不可调整（仅 demo 或 --simulated-clock 时可以）",
+            ),
+        ),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn providers(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let rows: String = s
+        .svc
+        .providers()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            format!(
+                "<tr><td>{}<br><small class=muted>{}</small></td><td><form method=post action=/admin/ops/providers/{1}/url>{h}<input type=text name=event_url value=\"{2}\"><button class=secondary type=submit>保存</button></form></td>\
+                 <td><form method=post action=/admin/ops/providers/{1}/rotate>{h}<button class=secondary type=submit>重置密钥</button></form></td></tr>",
+                esc(&p.name),
+                esc(&p.component_appid),
+                esc(&p.event_url),
+                h = hidden(&csrf)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<div class=card><h1>服务商</h1><table><tr><th>服务商</th><th>授权事件接收URL</th><th></th></tr>{rows}</table></div>\
+         <div class=card><h2>新建服务商</h2><form method=post action=/admin/ops/providers>{}\
+         <label class=field><span>名称</span><input type=text name=name required></label>\
+         <label class=field><span>授权事件接收URL</span><input type=text name=event_url required></label><button type=submit>创建</button></form></div>",
+        hidden(&csrf)
+    );
+    layout("服务商", Some((&staff, &csrf)), &body).into_response()
+}
+
+pub async fn create_provider(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (staff, csrf, f) = posted!(s, headers, body);
+    match s.svc.create_provider(&actor(&staff), get(&f, "name"), get(&f, "event_url")).await {
+        Ok(c) => layout(
+            "服务商已创建",
+            Some((&staff, &csrf)),
+            &format!(
+                "<div class=ok-box>服务商已创建。以下密钥只显示这一次，请立即交给服务商：</div><table>\
+                 <tr><th>component_appid</th><td>{}</td></tr><tr><th>component_appsecret</th><td>{}</td></tr>\
+                 <tr><th>Token</th><td>{}</td></tr><tr><th>EncodingAESKey</th><td>{}</td></tr></table><p><a href=/admin/ops/providers>返回</a></p>",
+                esc(&c.component_appid),
+                esc(&c.component_appsecret),
+                esc(&c.token),
+                esc(&c.encoding_aes_key)
+            ),
+        )
+        .into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn rotate_provider(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (staff, csrf, _) = posted!(s, headers, body);
+    match s.svc.rotate_provider_secret(&actor(&staff), &id).await {
+        Ok(secret) => layout("密钥已重置", Some((&staff, &csrf)), &format!("<div class=ok-box>新的 component_appsecret（只显示一次）：<code>{}</code></div><p><a href=/admin/ops/providers>返回</a></p>", esc(&secret))).into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn provider_url(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (staff, csrf, f) = posted!(s, headers, body);
+    match s.svc.set_provider_event_url(&actor(&staff), &id, get(&f, "event_url")).await {
+        Ok(()) => Redirect::to("/admin/ops/providers").into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn reasons(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let rows: String = s
+        .svc
+        .reasons()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            format!(
+                "<tr><td><form method=post action=/admin/ops/reasons>{}<input type=hidden name=id value={}>\
+                 <input type=text name=key_name value=\"{}\"> <input type=text name=error value=\"{}\"> <input type=text name=suggest value=\"{}\">\
+                 <label><input type=checkbox name=active value=1{}> 启用</label> <button class=secondary type=submit>保存</button></form></td></tr>",
+                hidden(&csrf),
+                r.id,
+                esc(&r.key_name),
+                esc(&r.error),
+                esc(&r.suggest),
+                if r.active { " checked" } else { "" }
+            )
+        })
+        .collect();
+    let body = format!(
+        "<div class=card><h1>驳回原因库</h1><p class=muted>字段名称 · 驳回原因 · 修改建议</p><table>{rows}</table></div>\
+         <div class=card><h2>新增原因</h2><form method=post action=/admin/ops/reasons>{}<input type=hidden name=id value=0><input type=hidden name=active value=1>\
+         <label class=field><span>字段名称</span><input type=text name=key_name required></label><label class=field><span>驳回原因</span><input type=text name=error required></label>\
+         <label class=field><span>修改建议</span><input type=text name=suggest></label><button type=submit>新增</button></form></div>",
+        hidden(&csrf)
+    );
+    layout("驳回原因库", Some((&staff, &csrf)), &body).into_response()
+}
+
+pub async fn save_reason(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (staff, csrf, f) = posted!(s, headers, body);
+    let r = Reason {
+        id: get(&f, "id").parse().unwrap_or(0),
+        key_name: get(&f, "key_name").trim().into(),
+        error: get(&f, "error").trim().into(),
+        suggest: get(&f, "suggest").trim().into(),
+        active: get(&f, "active") == "1",
+    };
+    match s.svc.save_reason(&actor(&staff), &r).await {
+        Ok(_) => Redirect::to("/admin/ops/reasons").into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn dictionaries(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let dict = s.svc.dictionaries();
+    let forms: String = DictKind::ALL
+        .iter()
+        .filter(|k| **k != DictKind::Districts)
+        .map(|k| {
+            format!(
+                "<div class=card><h2>{0}</h2><form method=post action=/admin/ops/dictionaries>{1}<input type=hidden name=kind value={0}>\
+                 <textarea name=json rows=8>{2}</textarea><p><button class=secondary type=submit>发布新版本</button></p></form></div>",
+                k.as_str(),
+                hidden(&csrf),
+                esc(&dict.kind_json(*k))
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>字典</h1><p class=muted>每次发布保存为新版本（旧版本保留），整体校验通过才生效。区县字典来自统计局数据包，请用 scripts/gen-districts 更新。</p>{forms}"
+    );
+    layout("字典", Some((&staff, &csrf)), &body).into_response()
+}
+
+pub async fn publish_dictionary(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (staff, csrf, f) = posted!(s, headers, body);
+    let Some(kind) = DictKind::parse(get(&f, "kind")) else {
+        return fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, "未知的字典"));
+    };
+    match s.svc.update_dictionary(&actor(&staff), kind, get(&f, "json")).await {
+        Ok(v) => layout(
+            "已发布",
+            Some((&staff, &csrf)),
+            &format!(
+                "<div class=ok-box>{} 已发布为第{v}版。</div><p><a href=/admin/ops/dictionaries>返回</a></p>",
+                kind.as_str()
+            ),
+        )
+        .into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn jobs(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let stats: String = s
+        .svc
+        .job_stats()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|(st, n, oldest)| format!("<tr><td>{}</td><td>{n}</td><td>{}</td></tr>", esc(st), date(*oldest)))
+        .collect();
+    let dead: String = s
+        .svc
+        .jobs(Some(JobState::Dead), 100)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|j| {
+            format!(
+                "<tr><td>#{0}</td><td>{1}</td><td>{2}</td><td>{3}</td><td><form method=post action=/admin/ops/jobs/{0}/retry>{h}<button class=secondary type=submit>重试</button></form>\
+                 <form method=post action=/admin/ops/jobs/{0}/discard>{h}<button class=secondary type=submit>丢弃</button></form></td></tr>",
+                j.id,
+                esc(&j.kind),
+                j.attempts,
+                esc(j.last_error.as_deref().unwrap_or("")),
+                h = hidden(&csrf)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<div class=card><h1>任务队列</h1><table><tr><th>状态</th><th>数量</th><th>最早执行时间</th></tr>{stats}</table></div>\
+         <div class=card><h2>死信</h2><table id=dead><tr><th>任务</th><th>类型</th><th>尝试次数</th><th>最后错误</th><th></th></tr>{dead}</table></div>"
+    );
+    layout("任务队列", Some((&staff, &csrf)), &body).into_response()
+}
+
+pub async fn job_action(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(i64, String)>,
+    body: Bytes,
+) -> Response {
+    let (staff, csrf, _) = posted!(s, headers, body);
+    let r = match action.as_str() {
+        "retry" => s.svc.retry_dead_job(id).await,
+        "discard" => s.svc.discard_dead_job(&actor(&staff), id).await,
+        _ => Ok(false),
+    };
+    match r {
+        Ok(true) => Redirect::to("/admin/ops/jobs").into_response(),
+        Ok(false) => fail(
+            &staff,
+            &csrf,
+            ServiceError::refused(beian_core::errcode::WRONG_REVIEW_STATE, "只能处理死信中的任务"),
+        ),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let needle = q
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("q=")))
+        .map(crate::auth::decode)
+        .unwrap_or_default();
+    let rows: String = s
+        .svc
+        .search_audit(&needle, 200)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td><small>{}</small></td></tr>",
+                date(e.at),
+                esc(&e.actor),
+                esc(&e.entity),
+                esc(&e.entity_id),
+                esc(&e.action),
+                esc(&e.detail.to_string())
+            )
+        })
+        .collect();
+    let body = format!(
+        "<div class=card><h1>审计日志</h1><form method=get action=/admin/ops/audit><input type=text name=q value=\"{}\" placeholder=\"AppID、操作人（如 reviewer:xxx）或操作（如 platform_reject）\"> <button class=secondary type=submit>搜索</button></form>\
+         <table id=audit><tr><th>时间</th><th>操作人</th><th>对象</th><th>操作</th><th>详情</th></tr>{rows}</table></div>",
+        esc(&needle)
+    );
+    layout("审计日志", Some((&staff, &csrf)), &body).into_response()
+}
+
+pub async fn tickets(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let rows: String = s
+        .svc
+        .tickets(None)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|t| format!("<tr><td><a href=/admin/tickets/{0}>#{0} {1}</a></td><td>{2}</td><td>{3}</td><td>{4}</td></tr>", t.id, esc(&t.title), esc(&t.appid), esc(&t.state), date(t.updated_at)))
+        .collect();
+    layout(
+        "工单",
+        Some((&staff, &csrf)),
+        &format!("<div class=card><h1>工单</h1><table>{rows}</table></div>"),
+    )
+    .into_response()
+}
+
+pub async fn ticket(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let Ok(Some((t, msgs))) = s.svc.ticket(id).await else {
+        return fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, "工单不存在"));
+    };
+    let thread: String = msgs
+        .iter()
+        .map(|m| {
+            format!(
+                "<li><strong>{}</strong> <small class=muted>{}</small><br>{}</li>",
+                esc(&m.author),
+                date(m.created_at),
+                esc(&m.body)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<div class=card><h1>#{} {}</h1><pre>{}</pre><ul>{thread}</ul><form method=post action=/admin/tickets/{}/reply>{}\
+         <label class=field><span>回复</span><textarea name=body required></textarea></label><button type=submit>回复开发者</button></form></div>",
+        t.id,
+        esc(&t.title),
+        esc(&t.context),
+        t.id,
+        hidden(&csrf)
+    );
+    layout("工单", Some((&staff, &csrf)), &body).into_response()
+}
+
+pub async fn reply(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let (staff, csrf, f) = posted!(s, headers, body);
+    match s.svc.reply_ticket(id, &format!("operator:{}", staff.id), get(&f, "body")).await {
+        Ok(()) => Redirect::to(&format!("/admin/tickets/{id}")).into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
