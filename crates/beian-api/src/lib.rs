@@ -51,5 +51,40 @@ pub fn router(svc: Arc<Service>, config: ApiConfig) -> Router {
         .merge(pages::routes())
         .merge(openapi::routes())
         .merge(staff::routes())
+        .layer(axum::middleware::from_fn(wechat_rejections))
         .with_state(state)
+}
+
+/// Extractor rejections (body too large, unreadable body) answer in the wire format too:
+/// HTTP 200 with an errcode on the WeChat surface, JSON with errcode on the staff API.
+async fn wechat_rejections(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain_bad_request = status == StatusCode::BAD_REQUEST
+        && resp.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    let rejected =
+        matches!(status, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY);
+    if !rejected && !plain_bad_request {
+        return resp;
+    }
+    let (code, msg) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE if path.ends_with("upload_icp_media") => (
+            beian_core::errcode::INVALID_MEDIA_SIZE,
+            "invalid media size: 文件过大，图片不超过5MB，视频不超过50MB",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (beian_core::errcode::DATA_FORMAT_ERROR, "data format error: 请求体过大（上限2MB）")
+        }
+        _ => (beian_core::errcode::DATA_FORMAT_ERROR, "data format error: 请求体无法解析"),
+    };
+    if path.starts_with("/api/") {
+        return (status, axum::Json(serde_json::json!({ "errcode": code, "errmsg": msg }))).into_response();
+    }
+    wire::err(code, msg).into_response()
 }

@@ -2,6 +2,7 @@
 
 mod calendar;
 mod dict;
+mod fuzz;
 mod ident;
 mod rules;
 mod state;

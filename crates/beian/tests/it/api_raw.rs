@@ -282,3 +282,48 @@ async fn openapi_document_lists_every_endpoint() {
     assert!(docs.contains("86937") && docs.contains("beian 扩展"), "the docs page lists beian's own codes");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn hostile_bodies_get_documented_errcodes_not_5xx() {
+    let app = TestApp::start(Backend::Sqlite, 1000).await;
+    register(&app, "wxraw0009", 9).await;
+    let (_, t) = authorized_token(&app, "wxraw0009", 9, &[156]).await;
+    let http = reqwest::Client::new();
+    let u = |p: &str| app.url(&format!("{p}?access_token={t}"));
+    // Oversized JSON body.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    assert_err(
+        &json_of(http.post(u("/wxa/icp/apply_icp_filing")).body(big).send().await.expect("send")).await,
+        errcode::DATA_FORMAT_ERROR,
+    );
+    // Deep JSON, wrong encodings, a JSON array, binary garbage.
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    for body in [
+        deep.into_bytes(),
+        vec![0xff, 0xfe, 0x00, 0x7b],
+        b"[1,2,3]".to_vec(),
+        (0..=255u8).collect::<Vec<u8>>(),
+    ] {
+        let v =
+            json_of(http.post(u("/wxa/icp/apply_icp_filing")).body(body).send().await.expect("send")).await;
+        assert_err(&v, errcode::DATA_FORMAT_ERROR);
+    }
+    // A multipart body that is not multipart, and path tricks in a media id.
+    let v = json_of(
+        http.post(u("/wxa/icp/upload_icp_media"))
+            .header("content-type", "multipart/form-data; boundary=x")
+            .body("garbage")
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert!(code(&v) != 0, "{v}");
+    let r = http
+        .get(format!("{}&media_id=../../secret.key", u("/wxa/icp/get_icp_media")))
+        .send()
+        .await
+        .expect("send");
+    assert_err(&json_of(r).await, errcode::MEDIA_ID_INVALID);
+    app.stop().await;
+}

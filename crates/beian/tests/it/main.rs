@@ -4,6 +4,7 @@ mod api_e2e;
 mod api_raw;
 mod cli;
 mod console;
+mod crash;
 mod server;
 mod support;
 mod workflow;

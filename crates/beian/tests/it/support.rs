@@ -259,7 +259,12 @@ pub fn admin_mobile(n: u32) -> String {
 
 /// A valid personal application by admin `n` for `appid`, submitted through the service.
 pub async fn apply_personal(app: &TestApp, appid: &str, n: u32) {
-    let svc = &app.svc;
+    let payload = personal_payload(&app.svc, appid, n).await;
+    app.svc.apply(&Actor::new("test", "apply"), appid, payload).await.expect("apply");
+}
+
+/// The materials (uploaded), the finished face task and the application of admin `n`.
+pub async fn personal_payload(svc: &Service, appid: &str, n: u32) -> beian_core::payload::ApplyPayload {
     let actor = Actor::new("test", "apply");
     let mut media = Vec::new();
     for field in [
@@ -285,7 +290,7 @@ pub async fn apply_personal(app: &TestApp, appid: &str, n: u32) {
     });
     let mut ap = principal.clone();
     ap["verify_task_id"] = task.task_id.into();
-    let payload: beian_core::payload::ApplyPayload = serde_json::from_value(serde_json::json!({
+    serde_json::from_value(serde_json::json!({
         "icp_subject": {
             "base_info": {"type": 5, "name": format!("管理员{n}"), "province": "440000", "city": "440300", "district": "440305", "address": "科技园路1号A座101室"},
             "organize_info": {"certificate_type": 2, "certificate_number": id, "certificate_address": "广东省深圳市南山区科技园路1号A座101室"},
@@ -298,8 +303,7 @@ pub async fn apply_personal(app: &TestApp, appid: &str, n: u32) {
         },
         "icp_materials": {}
     }))
-    .expect("payload");
-    svc.apply(&actor, appid, payload).await.expect("apply");
+    .expect("payload")
 }
 
 /// A JSON call to the staff API: (HTTP status, body).
