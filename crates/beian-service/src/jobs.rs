@@ -175,3 +175,11 @@ impl Service {
         Ok(tx.job_stats().await?)
     }
 }
+
+impl Service {
+    /// Filing orders per stored status code (metrics, dashboards).
+    pub async fn filings_by_status(&self) -> Result<Vec<(i64, i64)>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.count_orders_by_status().await?)
+    }
+}

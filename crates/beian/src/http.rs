@@ -14,11 +14,14 @@ pub fn router(svc: Arc<Service>, api: beian_api::ApiConfig, demo: bool) -> Route
     if demo {
         r = r.route("/demo/events", axum::routing::post(demo_events).get(demo_events_list));
     }
+    let metrics = crate::metrics::Metrics::default();
     r.route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .with_state(svc.clone())
         .merge(beian_console::router(svc.clone()))
         .merge(beian_admin::router(svc.clone()))
-        .merge(beian_api::router(svc, api))
+        .merge(beian_api::router(svc.clone(), api))
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
+        .merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((metrics, svc)))
 }
 
 /// Liveness plus a database round trip: 200 `{"status":"ok"}` or 503.

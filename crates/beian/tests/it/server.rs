@@ -74,3 +74,26 @@ fn config_file_is_overridden_by_flags_and_env() {
     let err = Config::resolve(&ConfigArgs { config: Some(file), ..ConfigArgs::default() }).expect_err("typo");
     assert!(format!("{err:#}").contains("listne"), "{err:#}");
 }
+
+#[tokio::test]
+async fn metrics_in_prometheus_format() {
+    let app = crate::support::TestApp::start(crate::support::Backend::Sqlite, 1000).await;
+    crate::support::register(&app, "wxmetrics01", 71).await;
+    crate::support::apply_personal(&app, "wxmetrics01", 71).await;
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().expect("addr");
+    for _ in 0..3 {
+        http_get(addr, "/healthz").await;
+    }
+    let (status, body) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("beian_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 3"),
+        "{body}"
+    );
+    assert!(body.contains(
+        "beian_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"+Inf\"} 3"
+    ));
+    assert!(body.contains("beian_filings{status=\"2\"} 1"), "{body}");
+    assert!(body.contains("beian_jobs{state="), "{body}");
+    app.stop().await;
+}
