@@ -34,10 +34,13 @@ impl Histogram {
     }
 }
 
+/// (method, route template) → its histogram.
+type Routes = HashMap<(String, String), Arc<Histogram>>;
+
 /// Latency per (method, route template). Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Metrics {
-    routes: Arc<RwLock<HashMap<(String, String), Arc<Histogram>>>>,
+    routes: Arc<RwLock<Routes>>,
 }
 
 impl Metrics {
