@@ -67,9 +67,14 @@ async fn wechat_rejections(
     let resp = next.run(req).await;
     let status = resp.status();
     let plain_bad_request = status == StatusCode::BAD_REQUEST
-        && resp.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
-    let rejected =
-        matches!(status, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY);
+        && resp
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    let rejected = matches!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY
+    );
     if !rejected && !plain_bad_request {
         return resp;
     }
