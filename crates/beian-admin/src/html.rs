@@ -3,20 +3,7 @@
 use axum::response::Html;
 use beian_core::platform::{Role, Staff};
 
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use beian_web::esc;
 
 /// The staff frame: navigation by role, then `body`. `csrf` goes into the logout form.
 pub fn layout(title: &str, staff: Option<(&Staff, &str)>, body: &str) -> Html<String> {

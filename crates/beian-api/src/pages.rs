@@ -16,21 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/miit/verify", get(sms_page).post(sms_submit))
 }
 
-/// HTML escaping for text and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use beian_web::esc;
 
 pub fn page(title: &str, body: &str) -> String {
     format!(
@@ -43,16 +29,8 @@ pub fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// application/x-www-form-urlencoded pairs.
 pub fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(body);
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (crate::wire::url_decode(k), crate::wire::url_decode(v))
-        })
-        .collect()
+    beian_web::form_pairs(body)
 }
 
 fn face_form(mp_name: &str, message: Option<&str>) -> String {

@@ -12,43 +12,12 @@ pub const COOKIE: &str = "beian_session";
 
 /// application/x-www-form-urlencoded pairs (repeated keys kept).
 pub fn form(body: &Bytes) -> Vec<(String, String)> {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    beian_web::form_pairs(body)
 }
 
-pub fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 3 <= b.len() => {
-                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub use beian_web::url_decode as decode;
 
-pub fn get<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
-    f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
-}
+pub use beian_web::form_get as get;
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
@@ -98,15 +67,7 @@ pub fn check_csrf(sess: &Session, token: &str) -> Result<(), Response> {
 }
 
 pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    beian_web::url_encode(s, true)
 }
 
 /// Only local paths are followed after sign-in (no open redirect).

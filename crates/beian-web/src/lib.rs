@@ -1,0 +1,92 @@
+//! What every server-rendered edge of beian needs and nothing else: HTML escaping and
+//! `application/x-www-form-urlencoded` decoding/encoding. No dependencies.
+
+/// Escape text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Decode one form/query component (`+` is a space; invalid escapes are kept as they are;
+/// invalid UTF-8 becomes U+FFFD).
+pub fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 3 <= b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encode everything but unreserved characters (and `/` when `keep_slash`).
+pub fn url_encode(s: &str, keep_slash: bool) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `application/x-www-form-urlencoded` pairs, in order, repeated keys kept.
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (url_decode(k), url_decode(v))
+        })
+        .collect()
+}
+
+/// The first value of `key` ("" if absent).
+pub fn form_get<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
+    pairs.iter().find(|(n, _)| n == key).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        assert_eq!(esc("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(url_decode("a+b%20c%E4%B8%AD%zz%"), "a b c中%zz%");
+        assert_eq!(url_decode(&url_encode("/console?x=中 文", false)), "/console?x=中 文");
+        assert_eq!(url_encode("/a b", true), "/a%20b");
+        let f = form_pairs(b"a=1&b=%E4%B8%AD&a=2&c");
+        assert_eq!(form_get(&f, "a"), "1");
+        assert_eq!(form_get(&f, "b"), "中");
+        assert_eq!(form_get(&f, "c"), "");
+        assert_eq!(f.iter().filter(|(k, _)| k == "a").count(), 2);
+    }
+}
