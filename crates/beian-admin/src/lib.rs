@@ -10,8 +10,10 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod dashboard;
 mod html;
 mod ops;
+mod public;
 mod review;
 
 use axum::http::{header, HeaderValue};
@@ -30,6 +32,10 @@ pub fn router(svc: Arc<Service>) -> Router {
     Router::new()
         .route("/admin", get(review::queue))
         .route("/admin/login", get(auth::login_page).post(auth::login))
+        .route("/admin/dashboard", get(dashboard::page))
+        .route("/admin/dashboard.csv", get(dashboard::csv))
+        .route("/query", get(public::page))
+        .route("/api/public/query", get(public::api))
         .route("/admin/logout", post(auth::logout))
         .route("/admin/review/{appid}", get(review::review_page))
         .route("/admin/review/{appid}/claim", post(review::claim))

@@ -821,6 +821,13 @@ impl Service {
             )
             .await?;
         }
+        // The public query index follows the numbers (in the same transaction).
+        if effects.contains(&Effect::IssueNumbers) {
+            crate::query::index_filed(&mut tx, appid, ts).await?;
+        }
+        if effects.contains(&Effect::RevokeNumbers) {
+            crate::query::unindex(&mut tx, appid).await?;
+        }
         let effect_names: Vec<String> = effects.iter().map(|e| format!("{e:?}")).collect();
         audit(
             &mut tx,

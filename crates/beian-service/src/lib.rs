@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod media;
 pub mod notify;
 pub mod providers;
+pub mod query;
 pub mod review;
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};

@@ -18,6 +18,7 @@ mod console;
 pub mod crypto;
 pub mod media;
 mod platform;
+pub mod query;
 mod tx;
 mod workflow;
 
@@ -101,12 +102,14 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_providers_jobs.sql")),
     (3, include_str!("../migrations/sqlite/0003_workflow.sql")),
     (4, include_str!("../migrations/sqlite/0004_console.sql")),
+    (5, include_str!("../migrations/sqlite/0005_query.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
     (2, include_str!("../migrations/postgres/0002_providers_jobs.sql")),
     (3, include_str!("../migrations/postgres/0003_workflow.sql")),
     (4, include_str!("../migrations/postgres/0004_console.sql")),
+    (5, include_str!("../migrations/postgres/0005_query.sql")),
 ];
 
 impl Store {

@@ -5,6 +5,7 @@ mod api_raw;
 mod cli;
 mod console;
 mod crash;
+mod public_query;
 mod server;
 mod support;
 mod workflow;

@@ -1,0 +1,122 @@
+//! The public filing query (备案查询): `GET /query?q=` (page) and `GET /api/public/query?q=`
+//! (JSON), no sign-in. Only filed mini programs are found; the principal's name is masked and
+//! no phone or ID number is ever shown (the service's public index holds none).
+
+use crate::html::{esc, layout};
+use crate::AppState;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use beian_core::errcode;
+use beian_service::query::{PublicQueryResult, COUNT_CAP, MAX_QUERY_CHARS, MAX_RESULTS};
+use beian_service::ServiceError;
+use serde_json::json;
+
+/// The value of `key` in a raw query string (`+` and percent escapes decoded).
+pub(crate) fn param(query: &Option<String>, key: &str) -> Option<String> {
+    query.as_deref()?.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (crate::auth::decode(k) == key).then(|| crate::auth::decode(v))
+    })
+}
+
+/// A refusal's message, or a generic one for internal errors (logged, never shown).
+fn refusal(e: ServiceError) -> (StatusCode, i64, String) {
+    match e {
+        ServiceError::Refused { errcode: code, errmsg } => (StatusCode::BAD_REQUEST, code, errmsg),
+        other => {
+            tracing::error!("public query: {other}");
+            (StatusCode::SERVICE_UNAVAILABLE, errcode::SYSTEM_ERROR, "系统繁忙，请稍后再试".into())
+        }
+    }
+}
+
+/// `GET /api/public/query?q=`: `{"errcode":0,"errmsg":"ok","items":[…],"total":n,"truncated":b}`,
+/// or HTTP 400 `{"errcode","errmsg"}` for an empty or too long query.
+pub async fn api(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let q = param(&query, "q").unwrap_or_default();
+    match s.svc.public_query(&q).await {
+        Ok(r) => {
+            let mut body = json!({ "errcode": 0, "errmsg": "ok" });
+            if let (Some(obj), Ok(serde_json::Value::Object(result))) =
+                (body.as_object_mut(), serde_json::to_value(&r))
+            {
+                obj.extend(result);
+            }
+            Json(body).into_response()
+        }
+        Err(e) => {
+            let (status, code, msg) = refusal(e);
+            (status, Json(json!({ "errcode": code, "errmsg": msg }))).into_response()
+        }
+    }
+}
+
+/// `GET /query?q=`: the search form and, with a query, the results.
+pub async fn page(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let q = param(&query, "q");
+    let (status, results) = match &q {
+        None => (StatusCode::OK, String::new()),
+        Some(q) => match s.svc.public_query(q).await {
+            Ok(r) => (StatusCode::OK, results_card(&r)),
+            Err(e) => {
+                let (status, _, msg) = refusal(e);
+                (status, format!("<div class=error-box role=alert>{}</div>", esc(&msg)))
+            }
+        },
+    };
+    let body = format!(
+        "<div class=card><h1>小程序备案查询</h1>\
+         <form method=get action=/query role=search>\
+         <label class=field><span>备案号、小程序名称、主办单位名称或 AppID</span>\
+         <small>名称可输入其中连续的一部分（至少两个字）；备案号和 AppID 可输入完整内容或开头部分；单个字符只匹配备案号或 AppID 的开头。</small>\
+         <input type=text name=q id=q value=\"{}\" maxlength={MAX_QUERY_CHARS} required autofocus placeholder=\"例如：粤ICP备2026000001号-1X、读书笔记\"></label>\
+         <button type=submit id=search>查询</button></form>\
+         <p class=muted>仅收录已通过管局审核的小程序备案；未备案、审核中或已注销的不会出现在结果中。负责人姓名已做脱敏处理。每次最多显示 {MAX_RESULTS} 条。</p></div>{results}",
+        esc(q.as_deref().unwrap_or("")),
+    );
+    (status, layout("备案查询", None, &body)).into_response()
+}
+
+fn results_card(r: &PublicQueryResult) -> String {
+    let note = r.note.as_deref().map(|n| format!("<p class=hint>{}</p>", esc(n))).unwrap_or_default();
+    if r.items.is_empty() {
+        return format!(
+            "<div class=card id=results><h2>查询结果</h2>{note}<p>未查到已备案的记录。请核对输入内容，或换用备案号、完整的小程序名称查询。</p></div>"
+        );
+    }
+    let summary = if r.truncated {
+        format!(
+            "匹配结果超过 {COUNT_CAP} 条，以下显示其中 {} 条。请输入更完整的名称或备案号以缩小范围。",
+            r.items.len()
+        )
+    } else if r.total > r.items.len() {
+        format!("共找到 {} 条，显示前 {} 条。", r.total, r.items.len())
+    } else {
+        format!("共找到 {} 条。", r.total)
+    };
+    let rows: String = r
+        .items
+        .iter()
+        .map(|i| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}<br><small class=muted>{}</small></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&i.subject_name),
+                esc(&i.subject_type),
+                esc(&i.subject_record_number),
+                esc(&i.service_record_number),
+                esc(&i.service_name),
+                esc(&i.appid),
+                esc(&i.principal_name),
+                esc(&i.nrlx),
+                esc(&i.approved_date)
+            )
+        })
+        .collect();
+    format!(
+        "<div class=card id=results><h2>查询结果</h2>{note}<p>{}</p><div style=\"overflow-x:auto\"><table>\
+         <tr><th>主办单位名称</th><th>单位性质</th><th>主体备案号</th><th>服务备案号</th><th>服务名称</th><th>负责人</th><th>前置审批</th><th>审核通过日期</th></tr>{rows}</table></div></div>",
+        esc(&summary)
+    )
+}

@@ -1,0 +1,635 @@
+//! The public filing query (备案查询) and the operators' dashboard (数据看板).
+//!
+//! Public query: only filed mini programs are in the public index (`index_filed` in the
+//! approval's transaction, `unindex` in the cancellation's; [`Service::reindex_public_filings`]
+//! rebuilds it from the filed orders). A query finds, in this order of rank: an exact appid,
+//! service number or subject number; a number or appid starting with the query; a service or
+//! subject name equal to, then containing, the query. Name search needs at least two
+//! characters (it runs on character bigrams); a one-character query matches only the start of
+//! numbers and appids. The answer carries the MIIT field set with the principal's name masked
+//! (`张*`) and never a phone or ID number.
+//!
+//! Work per query is bounded whatever the data size: matches are counted up to
+//! [`COUNT_CAP`] (beyond that `total` is a lower bound and `truncated` is set), and a name
+//! search walks at most [`MAX_SCAN`] postings of its rarest bigram.
+//!
+//! Dashboard: aggregates over the orders, the subjects and the audit trail, computed on
+//! request (no stored counters to drift).
+
+use crate::{audit, Actor, Result, Service, ServiceError};
+use beian_core::calendar::WorkCalendar;
+use beian_core::errcode;
+use beian_core::model::FilingOrder;
+use beian_core::state::FilingState;
+use beian_core::time::{beijing_date, from_ts};
+use beian_store::query::{bigrams, normalize, search_form, PublicFiling};
+use beian_store::Tx;
+use chrono::{Days, NaiveDate};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Longest accepted query, in characters.
+pub const MAX_QUERY_CHARS: usize = 50;
+/// Results returned at most.
+pub const MAX_RESULTS: usize = 50;
+/// Matches are counted up to this many; beyond it `total` is a lower bound.
+pub const COUNT_CAP: usize = 1000;
+/// Postings of the rarest bigram a name search walks at most.
+pub const MAX_SCAN: usize = 100_000;
+/// Postings counted per bigram when choosing the rarest ones.
+const PROBE_CAP: i64 = 5000;
+/// Postings read per round trip.
+const WINDOW: i64 = 2000;
+/// Besides the rarest bigram, how many more are checked in SQL (the rest by verification).
+const CHECKED_GRAMS: usize = 4;
+
+/// One filed mini program as the public sees it (MIIT's field set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicFilingView {
+    pub appid: String,
+    /// 主办单位名称.
+    pub subject_name: String,
+    /// 单位性质.
+    pub subject_type: String,
+    /// 主体备案号.
+    pub subject_record_number: String,
+    /// 服务备案号.
+    pub service_record_number: String,
+    /// 服务名称.
+    pub service_name: String,
+    /// 负责人, masked (`张*`).
+    pub principal_name: String,
+    /// 前置审批 (names, `、`-separated; `无` when none).
+    pub nrlx: String,
+    /// 审核通过日期 (Beijing, `YYYY-MM-DD`).
+    pub approved_date: String,
+}
+
+/// The answer to one public query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicQueryResult {
+    /// At most [`MAX_RESULTS`], best first.
+    pub items: Vec<PublicFilingView>,
+    /// Matches found (at most [`COUNT_CAP`]).
+    pub total: usize,
+    /// More matched than were counted: `total` is a lower bound; the query should be narrower.
+    pub truncated: bool,
+    /// Why a name search did not run (a one-character query).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `张三` → `张*`: the first character only.
+pub fn mask_principal(name: &str) -> String {
+    let mut chars = name.trim().chars();
+    match chars.next() {
+        None => String::new(),
+        Some(first) => {
+            let rest = chars.count();
+            if rest == 0 {
+                "*".into()
+            } else {
+                format!("{first}{}", "*".repeat(rest))
+            }
+        }
+    }
+}
+
+/// Put a filed mini program into the public index (or refresh its row). Call in the
+/// transaction that files it, after the order row is written; `now` is the approval time.
+/// An order that is not filed is removed from the index instead.
+pub(crate) async fn index_filed(tx: &mut Tx, appid: &str, now: i64) -> Result<()> {
+    index(tx, appid, Some(now)).await
+}
+
+/// Take a mini program out of the public index. Call in the transaction that cancels it,
+/// after the order rows are written: index rows of the same subject whose orders are no
+/// longer filed (注销主体 cancels them all) go too.
+pub(crate) async fn unindex(tx: &mut Tx, appid: &str) -> Result<()> {
+    if let Some(subject_number) = tx.delete_public_filing(appid).await? {
+        for other in tx.public_filings_no_longer_filed(&subject_number).await? {
+            tx.delete_public_filing(&other).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `approved_at`: `None` takes the order's last update.
+async fn index(tx: &mut Tx, appid: &str, approved_at: Option<i64>) -> Result<()> {
+    let order = tx.get_order(appid).await?;
+    let Some(order) = order.filter(|o| matches!(o.state, FilingState::Filed { .. })) else {
+        return unindex(tx, appid).await;
+    };
+    let Some(row) = public_row(tx, &order, approved_at.unwrap_or(order.updated_at)).await? else {
+        return unindex(tx, appid).await;
+    };
+    tx.put_public_filing(&row).await?;
+    Ok(())
+}
+
+/// The public row of a filed order, from the filed version, the subject and the mini program.
+async fn public_row(tx: &mut Tx, order: &FilingOrder, approved_at: i64) -> Result<Option<PublicFiling>> {
+    let (Some(subject_number), Some(service_number)) =
+        (order.subject_record_number.clone(), order.service_record_number.clone())
+    else {
+        return Ok(None);
+    };
+    let Some(mp) = tx.get_mini_program(&order.appid).await? else { return Ok(None) };
+    let payload = tx.get_version(&order.appid, order.versions).await?;
+    let subject = match &order.subject_id {
+        Some(id) => tx.get_subject(id).await?.map(|(s, _)| s),
+        None => None,
+    };
+    let (service_name, principal, nrlx, payload_subject_name, payload_subject_type) = match &payload {
+        Some(p) => (
+            p.icp_applets.base_info.name.clone(),
+            p.icp_applets.principal_info.name.clone(),
+            p.icp_applets.base_info.nrlx_details.iter().filter_map(|d| d.nrlx_type).collect(),
+            p.icp_subject.base_info.name.clone(),
+            p.icp_subject.base_info.subject_type,
+        ),
+        None => (String::new(), String::new(), Vec::new(), String::new(), None),
+    };
+    let service_name = if service_name.trim().is_empty() { mp.name } else { service_name };
+    let subject_name = subject.as_ref().map(|s| s.name.clone()).unwrap_or(payload_subject_name);
+    let subject_type = subject.as_ref().map(|s| s.subject_type).or(payload_subject_type).unwrap_or(0);
+    Ok(Some(PublicFiling {
+        appid: order.appid.clone(),
+        service_name,
+        subject_name,
+        subject_type,
+        subject_record_number: subject_number,
+        service_record_number: service_number,
+        principal_masked: mask_principal(&principal),
+        nrlx,
+        approved_at,
+    }))
+}
+
+/// Best rank per appid (lower is better).
+type Hits = HashMap<String, (u8, PublicFiling)>;
+
+fn add_hit(hits: &mut Hits, rank: u8, f: PublicFiling) {
+    match hits.get_mut(&f.appid) {
+        Some(h) if h.0 <= rank => {}
+        Some(h) => h.0 = rank,
+        None => {
+            hits.insert(f.appid.clone(), (rank, f));
+        }
+    }
+}
+
+const RANK_EXACT: u8 = 0;
+const RANK_NAME_EQUAL: u8 = 1;
+const RANK_PREFIX: u8 = 2;
+const RANK_NAME_CONTAINS: u8 = 3;
+
+/// Names containing `form` (normalised, lower-cased, at least two characters): candidates
+/// from the rarest bigram's postings that also hold the next rarest ones, verified on the
+/// names. True when the search stopped before the end (too many matches or postings).
+async fn name_matches(tx: &mut Tx, form: &str, hits: &mut Hits) -> Result<bool> {
+    let mut grams = Vec::new();
+    for g in bigrams(form) {
+        let n = tx.gram_postings(&g, PROBE_CAP).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        grams.push((n, g));
+    }
+    grams.sort();
+    let Some(((_, first), rest)) = grams.split_first() else { return Ok(false) };
+    let others: Vec<String> = rest.iter().take(CHECKED_GRAMS).map(|(_, g)| g.clone()).collect();
+    let (mut after, mut scanned, mut found) = (String::new(), 0usize, 0usize);
+    loop {
+        let (candidates, next) = tx.gram_window(first, &others, &after, WINDOW).await?;
+        scanned += usize::try_from(WINDOW).unwrap_or(0);
+        if !candidates.is_empty() {
+            for f in tx.public_filings_by_appids(&candidates).await? {
+                let (service, subject) = (search_form(&f.service_name), search_form(&f.subject_name));
+                if service.contains(form) || subject.contains(form) {
+                    let rank =
+                        if service == form || subject == form { RANK_NAME_EQUAL } else { RANK_NAME_CONTAINS };
+                    add_hit(hits, rank, f);
+                    found += 1;
+                }
+            }
+        }
+        if found > COUNT_CAP {
+            return Ok(true);
+        }
+        match next {
+            None => return Ok(false),
+            Some(n) if scanned < MAX_SCAN => after = n,
+            Some(_) => return Ok(true),
+        }
+    }
+}
+
+// ---- dashboard ---------------------------------------------------------------------------
+
+/// Days covered by the per-day chart, the SLA figure and the rejection reasons.
+pub const DASHBOARD_DAYS: u64 = 30;
+/// Rejection events read at most for the reasons table (the newest).
+const REASON_EVENTS: i64 = 20_000;
+
+/// A labelled count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Count {
+    /// Machine key (status code, action name).
+    pub key: String,
+    pub label: String,
+    pub n: i64,
+}
+
+/// Orders of subjects in one province.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvinceCount {
+    pub code: String,
+    pub name: String,
+    pub total: i64,
+    /// Status 2 or 4.
+    pub in_review: i64,
+    /// Status 3 or 5.
+    pub rejected: i64,
+    /// Status 6.
+    pub filed: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    pub date: NaiveDate,
+    pub n: i64,
+}
+
+/// Platform review within the SLA, over the dashboard window.
+///
+/// A decision (approve, reject, or resubmission after an SMS timeout) is on time when it
+/// happened by the end of the SLA's last working day counted from the latest event that put
+/// the order before the platform (an application, or an SMS timeout). The SLA is the
+/// *current* policy's working days, so after a policy change older decisions are judged by
+/// the new figure — an approximation, stated on the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlaCompliance {
+    pub sla_days: u32,
+    pub decisions: i64,
+    pub on_time: i64,
+}
+
+impl SlaCompliance {
+    /// Share on time in percent, `None` without decisions.
+    pub fn percent(&self) -> Option<f64> {
+        (self.decisions > 0).then(|| self.on_time as f64 * 100.0 / self.decisions as f64)
+    }
+}
+
+/// A rejection reason's field and how often platform and authority used it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReasonCount {
+    pub key_name: String,
+    pub platform: i64,
+    pub authority: i64,
+}
+
+impl ReasonCount {
+    pub fn total(&self) -> i64 {
+        self.platform + self.authority
+    }
+}
+
+/// Listed mini programs against the filing deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    pub deadline: NaiveDate,
+    /// Negative once the deadline has passed.
+    pub days_left: i64,
+    pub listed: i64,
+    pub listed_filed: i64,
+    pub listed_unfiled: i64,
+    pub cleared: i64,
+}
+
+/// Everything on the operators' dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dashboard {
+    pub generated_at: i64,
+    /// Beijing date the window ends on (today).
+    pub today: NaiveDate,
+    pub window_days: u64,
+    /// Every stored status, zeros included.
+    pub by_status: Vec<Count>,
+    /// Provinces with orders, most orders first.
+    pub by_province: Vec<ProvinceCount>,
+    /// Applications per Beijing day, the window's days in order, zeros included.
+    pub per_day: Vec<DayCount>,
+    /// Orders that ever reached each step: applied, platform approved, SMS verified, filed.
+    pub funnel: Vec<Count>,
+    pub sla: SlaCompliance,
+    /// Top 10 fields named in rejections within the window.
+    pub rejection_reasons: Vec<ReasonCount>,
+    pub readiness: Readiness,
+}
+
+/// Stored statuses and their labels (1024 is every "not filed", including withdrawn and
+/// cancelled orders).
+const STATUSES: [(i64, &str); 6] = [
+    (1024, "未备案（含撤回、注销）"),
+    (2, "平台审核中"),
+    (3, "平台审核驳回"),
+    (4, "管局审核中"),
+    (5, "管局审核驳回"),
+    (6, "已备案"),
+];
+
+const FUNNEL: [(&str, &str); 4] = [
+    ("apply", "提交备案"),
+    ("platform_approve", "平台初审通过"),
+    ("sms_verified", "短信核验完成"),
+    ("authority_approve", "管局审核通过（已备案）"),
+];
+
+impl Service {
+    /// The public query: `raw` is what the person typed. Refused when empty or longer than
+    /// [`MAX_QUERY_CHARS`] characters.
+    pub async fn public_query(&self, raw: &str) -> Result<PublicQueryResult> {
+        let q = normalize(raw);
+        let len = q.chars().count();
+        if len == 0 {
+            return Err(ServiceError::refused(
+                errcode::INVALID_INPUT,
+                "请输入查询内容：备案号、小程序名称、主办单位名称或 AppID",
+            ));
+        }
+        if len > MAX_QUERY_CHARS {
+            return Err(ServiceError::refused(
+                errcode::INVALID_INPUT,
+                format!("查询内容不能超过{MAX_QUERY_CHARS}个字符，请缩短后重试"),
+            ));
+        }
+        let form = q.to_lowercase();
+        // Numbers are stored with upper-case ASCII (`粤ICP备…号-1X`).
+        let number = q.to_ascii_uppercase();
+        let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
+        let mut tx = self.store.read().await?;
+        let mut hits = Hits::new();
+        let mut truncated = false;
+
+        for appid in if form == q { vec![q.clone()] } else { vec![q.clone(), form.clone()] } {
+            for f in tx.public_filings_exact(&appid, &number).await? {
+                add_hit(&mut hits, RANK_EXACT, f);
+            }
+        }
+        let by_number = tx.public_filings_number_prefix(&number, cap).await?;
+        truncated |= by_number.len() > COUNT_CAP;
+        for f in by_number {
+            let rank = if f.subject_record_number == number { RANK_EXACT } else { RANK_PREFIX };
+            add_hit(&mut hits, rank, f);
+        }
+        if form.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            let by_appid = tx.public_filings_appid_prefix(&form, cap).await?;
+            truncated |= by_appid.len() > COUNT_CAP;
+            for f in by_appid {
+                add_hit(&mut hits, RANK_PREFIX, f);
+            }
+        }
+        let mut note = None;
+        if len >= 2 {
+            truncated |= name_matches(&mut tx, &form, &mut hits).await?;
+        } else {
+            note = Some(
+                "单个字符只匹配备案号或 AppID 的开头；按小程序名称或主办单位名称查询，请至少输入两个字。"
+                    .into(),
+            );
+        }
+        drop(tx);
+
+        truncated |= hits.len() > COUNT_CAP;
+        let total = hits.len().min(COUNT_CAP);
+        let mut ranked: Vec<(u8, PublicFiling)> = hits.into_values().collect();
+        ranked.sort_by(|a, b| {
+            a.0.cmp(&b.0).then(b.1.approved_at.cmp(&a.1.approved_at)).then_with(|| a.1.appid.cmp(&b.1.appid))
+        });
+        let items = ranked.into_iter().take(MAX_RESULTS).map(|(_, f)| self.public_view(f)).collect();
+        Ok(PublicQueryResult { items, total, truncated, note })
+    }
+
+    fn public_view(&self, f: PublicFiling) -> PublicFilingView {
+        let dict = self.dictionaries();
+        let none = dict.nrlx_none_id();
+        let nrlx: Vec<String> = f
+            .nrlx
+            .iter()
+            .filter(|t| Some(**t) != none)
+            .map(|t| dict.nrlx_type(*t).map(|n| n.name.clone()).unwrap_or_else(|| format!("类型{t}")))
+            .collect();
+        PublicFilingView {
+            subject_type: dict.subject_type(f.subject_type).map(|t| t.name.clone()).unwrap_or_default(),
+            nrlx: if nrlx.is_empty() { "无".into() } else { nrlx.join("、") },
+            approved_date: beijing_date(from_ts(f.approved_at)).format("%Y-%m-%d").to_string(),
+            appid: f.appid,
+            subject_name: f.subject_name,
+            subject_record_number: f.subject_record_number,
+            service_record_number: f.service_record_number,
+            service_name: f.service_name,
+            principal_name: f.principal_masked,
+        }
+    }
+
+    /// Rebuild the public index from every filed order (operations repair; also what tests
+    /// use). The approval date is the order's last `authority_approve` event. While it runs,
+    /// queries see a partial index. Returns how many mini programs were indexed.
+    pub async fn reindex_public_filings(&self) -> Result<u64> {
+        let mut tx = self.store.begin().await?;
+        tx.clear_public_index().await?;
+        tx.commit().await?;
+        let (mut after, mut n) = (String::new(), 0u64);
+        loop {
+            let mut tx = self.store.begin().await?;
+            let batch = tx.filed_appids_after(&after, 200).await?;
+            let Some(last) = batch.last().cloned() else { break };
+            for appid in &batch {
+                let at = tx.last_audit_at("filing", appid, "authority_approve").await?;
+                index(&mut tx, appid, at).await?;
+            }
+            tx.commit().await?;
+            n += batch.len() as u64;
+            after = last;
+        }
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        audit(
+            &mut tx,
+            now,
+            &Actor::system(),
+            "public_index",
+            "all",
+            "rebuild",
+            serde_json::json!({ "indexed": n }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The operators' dashboard, computed now.
+    pub async fn dashboard(&self) -> Result<Dashboard> {
+        let now = self.now();
+        let today = beijing_date(now);
+        let first_day = today.checked_sub_days(Days::new(DASHBOARD_DAYS - 1)).unwrap_or(today);
+        let since = beijing_midnight(first_day);
+        let policy = self.policy();
+        let dict = self.dictionaries();
+        let mut tx = self.store.read().await?;
+
+        let stored: HashMap<i64, i64> =
+            tx.count_orders_by_status().await?.into_iter().fold(HashMap::new(), |mut m, (status, n)| {
+                // Every not-filed code (1024–1031) is one state.
+                *m.entry(if (1024..=1031).contains(&status) { 1024 } else { status }).or_insert(0) += n;
+                m
+            });
+        let by_status = STATUSES
+            .iter()
+            .map(|(code, label)| Count {
+                key: code.to_string(),
+                label: (*label).into(),
+                n: stored.get(code).copied().unwrap_or(0),
+            })
+            .collect();
+
+        let mut provinces: HashMap<String, ProvinceCount> = HashMap::new();
+        for (code, status, n) in tx.orders_by_province_status().await? {
+            let p = provinces.entry(code.clone()).or_insert_with(|| ProvinceCount {
+                name: code
+                    .parse()
+                    .ok()
+                    .and_then(|c| dict.region_at(1, c))
+                    .map(|r| r.name.to_string())
+                    .unwrap_or_else(|| format!("未知（{code}）")),
+                code,
+                total: 0,
+                in_review: 0,
+                rejected: 0,
+                filed: 0,
+            });
+            p.total += n;
+            match status {
+                2 | 4 => p.in_review += n,
+                3 | 5 => p.rejected += n,
+                6 => p.filed += n,
+                _ => {}
+            }
+        }
+        let mut by_province: Vec<ProvinceCount> = provinces.into_values().collect();
+        by_province.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.code.cmp(&b.code)));
+
+        let days: HashMap<i64, i64> = tx.audit_per_day("filing", "apply", since).await?.into_iter().collect();
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let per_day = (0..DASHBOARD_DAYS)
+            .filter_map(|i| first_day.checked_add_days(Days::new(i)))
+            .map(|date| DayCount { date, n: days.get(&(date - epoch).num_days()).copied().unwrap_or(0) })
+            .collect();
+
+        let actions: Vec<&str> = FUNNEL.iter().map(|(a, _)| *a).collect();
+        let reached: HashMap<String, i64> =
+            tx.audit_distinct_entities("filing", &actions).await?.into_iter().collect();
+        let funnel = FUNNEL
+            .iter()
+            .map(|(action, label)| Count {
+                key: (*action).into(),
+                label: (*label).into(),
+                n: reached.get(*action).copied().unwrap_or(0),
+            })
+            .collect();
+
+        let calendar = WorkCalendar::china();
+        let mut sla = SlaCompliance { sla_days: policy.platform_review_sla_days, decisions: 0, on_time: 0 };
+        for (decided, started) in tx
+            .audit_decisions_since(
+                "filing",
+                &["platform_approve", "platform_reject", "resubmit"],
+                &["apply", "sms_timeout"],
+                since,
+            )
+            .await?
+        {
+            let Some(started) = started else { continue };
+            let due = calendar.add_working_days(beijing_date(from_ts(started)), sla.sla_days);
+            sla.decisions += 1;
+            if decided <= crate::filing::end_of_beijing_day(due) {
+                sla.on_time += 1;
+            }
+        }
+
+        let mut reasons: HashMap<String, ReasonCount> = HashMap::new();
+        for (action, detail) in tx
+            .audit_details_since("filing", &["platform_reject", "authority_reject"], since, REASON_EVENTS)
+            .await?
+        {
+            let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+            let items = detail.get("audit_data").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+            for item in items {
+                let key = item.get("key_name").and_then(|k| k.as_str()).unwrap_or("").trim().to_string();
+                let key = if key.is_empty() { "（未注明字段）".to_string() } else { key };
+                let r = reasons.entry(key.clone()).or_insert(ReasonCount {
+                    key_name: key,
+                    platform: 0,
+                    authority: 0,
+                });
+                if action == "platform_reject" {
+                    r.platform += 1;
+                } else {
+                    r.authority += 1;
+                }
+            }
+        }
+        let mut rejection_reasons: Vec<ReasonCount> = reasons.into_values().collect();
+        rejection_reasons.sort_by(|a, b| b.total().cmp(&a.total()).then_with(|| a.key_name.cmp(&b.key_name)));
+        rejection_reasons.truncate(10);
+
+        let listing = tx.listing_readiness().await?;
+        let readiness = Readiness {
+            deadline: policy.deadline_date,
+            days_left: (policy.deadline_date - today).num_days(),
+            listed: listing.listed,
+            listed_filed: listing.listed - listing.listed_unfiled,
+            listed_unfiled: listing.listed_unfiled,
+            cleared: listing.cleared,
+        };
+
+        Ok(Dashboard {
+            generated_at: now.timestamp(),
+            today,
+            window_days: DASHBOARD_DAYS,
+            by_status,
+            by_province,
+            per_day,
+            funnel,
+            sla,
+            rejection_reasons,
+            readiness,
+        })
+    }
+}
+
+/// 00:00 Beijing time on `day`, as unix seconds.
+fn beijing_midnight(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp() - 8 * 3600).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principal_keeps_only_the_first_character() {
+        assert_eq!(mask_principal("张三"), "张*");
+        assert_eq!(mask_principal("欧阳娜娜"), "欧***");
+        assert_eq!(mask_principal("张"), "*");
+        assert_eq!(mask_principal(" "), "");
+    }
+
+    #[test]
+    fn beijing_midnight_is_16_utc_the_day_before() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
+        assert_eq!(from_ts(beijing_midnight(d)).to_rfc3339(), "2026-03-01T16:00:00+00:00");
+    }
+}

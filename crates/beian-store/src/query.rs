@@ -1,0 +1,504 @@
+//! The public filing index (备案查询) and the aggregate queries behind the operators'
+//! dashboard.
+//!
+//! The index holds only what the public may see: names, numbers, the principal's name already
+//! masked, pre-approval type ids and the approval time — never ID numbers or phones. Substring
+//! search over Chinese names works on both backends through a table of character bigrams
+//! (SQLite has no trigram index): a query's rarest bigrams select candidates in posting-list
+//! order, and the caller verifies the substring on the names. Numbers and appids are found by
+//! exact or prefix lookups on ordinary indexes (the PostgreSQL DDL declares those columns
+//! `COLLATE "C"`, so range scans order by code point as SQLite's BINARY does).
+
+use crate::{Result, Tx};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// One filed mini program as the public query shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicFiling {
+    pub appid: String,
+    /// 服务名称 (the mini program's name).
+    pub service_name: String,
+    /// 主办单位名称.
+    pub subject_name: String,
+    /// 单位性质 (dictionary id).
+    pub subject_type: u32,
+    /// 主体备案号.
+    pub subject_record_number: String,
+    /// 服务备案号.
+    pub service_record_number: String,
+    /// 负责人, already masked (`张*`).
+    pub principal_masked: String,
+    /// 前置审批 type ids.
+    pub nrlx: Vec<u32>,
+    /// 审核通过时间 (unix seconds).
+    pub approved_at: i64,
+}
+
+/// Dashboard: listed mini programs and how many of them are still unfiled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListingReadiness {
+    /// Listed and not cleared.
+    pub listed: i64,
+    /// Listed, not cleared, without a filed order.
+    pub listed_unfiled: i64,
+    /// Cleared (清退).
+    pub cleared: i64,
+}
+
+/// Full-width ASCII to half-width, every run of whitespace to one space, trimmed: what a
+/// person means when typing `ＡＢＣ　１２３` or pasting a name with stray spaces.
+pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    for c in s.chars() {
+        let c = match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        };
+        if c.is_whitespace() || c.is_control() {
+            space = true;
+            continue;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+        }
+        space = false;
+        out.push(c);
+    }
+    out
+}
+
+/// The form names are indexed and queries are matched in: normalised and lower-cased.
+pub fn search_form(s: &str) -> String {
+    normalize(s).to_lowercase()
+}
+
+/// The distinct character bigrams of `form`, sorted. Empty for fewer than two characters.
+pub fn bigrams(form: &str) -> Vec<String> {
+    let chars: Vec<char> = form.chars().collect();
+    let mut out: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The `search` column: one normalised name per line. Writers that fill the index directly
+/// (bulk loads) must use this and [`grams_of_search`] so that queries and deletions agree.
+pub fn search_text(service_name: &str, subject_name: &str) -> String {
+    format!("{}\n{}", search_form(service_name), search_form(subject_name))
+}
+
+/// Bigrams of every line of a `search` column (a bigram never spans two names).
+pub fn grams_of_search(search: &str) -> Vec<String> {
+    let mut out: Vec<String> = search.lines().flat_map(bigrams).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Upper bound of a prefix range: greater than every string starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// `$from, $from+1, …` for `n` values.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+fn public_from_row(r: &AnyRow) -> Result<PublicFiling> {
+    let nrlx: String = r.try_get("nrlx")?;
+    Ok(PublicFiling {
+        appid: r.try_get("appid")?,
+        service_name: r.try_get("service_name")?,
+        subject_name: r.try_get("subject_name")?,
+        subject_type: crate::tx::u(r.try_get("subject_type")?, "subject_type")?,
+        subject_record_number: r.try_get("subject_record_number")?,
+        service_record_number: r.try_get("service_record_number")?,
+        principal_masked: r.try_get("principal_masked")?,
+        nrlx: nrlx.split(',').filter_map(|t| t.trim().parse().ok()).collect(),
+        approved_at: r.try_get("approved_at")?,
+    })
+}
+
+const PUBLIC_COLUMNS: &str = "appid, service_name, subject_name, subject_type, subject_record_number, \
+     service_record_number, principal_masked, nrlx, approved_at";
+
+/// Values per statement when lists are bound (well below every backend's parameter limit).
+const CHUNK: usize = 400;
+
+impl Tx {
+    // ---- the public index ----------------------------------------------------------------
+
+    /// Write (or replace) the public row of a filed mini program and its bigrams.
+    pub async fn put_public_filing(&mut self, f: &PublicFiling) -> Result<()> {
+        self.delete_public_filing(&f.appid).await?;
+        let search = search_text(&f.service_name, &f.subject_name);
+        let nrlx: Vec<String> = f.nrlx.iter().map(u32::to_string).collect();
+        sqlx::query(&format!(
+            "INSERT INTO public_filings ({PUBLIC_COLUMNS}, search) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&f.appid)
+        .bind(&f.service_name)
+        .bind(&f.subject_name)
+        .bind(i64::from(f.subject_type))
+        .bind(&f.subject_record_number)
+        .bind(&f.service_record_number)
+        .bind(&f.principal_masked)
+        .bind(nrlx.join(","))
+        .bind(f.approved_at)
+        .bind(&search)
+        .execute(&mut *self.tx)
+        .await?;
+        let grams = grams_of_search(&search);
+        for chunk in grams.chunks(CHUNK) {
+            let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, $1)", i + 2)).collect();
+            let sql = format!("INSERT INTO public_filing_grams (gram, appid) VALUES {}", values.join(", "));
+            let mut q = sqlx::query(&sql).bind(&f.appid);
+            for g in chunk {
+                q = q.bind(g);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Remove a mini program from the public index; returns the subject number it had.
+    pub async fn delete_public_filing(&mut self, appid: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT search, subject_record_number FROM public_filings WHERE appid = $1")
+            .bind(appid)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let search: String = row.try_get("search")?;
+        let subject_number: String = row.try_get("subject_record_number")?;
+        // The grams are re-derived from the stored names, so no index on appid is needed.
+        for chunk in grams_of_search(&search).chunks(CHUNK) {
+            let sql = format!(
+                "DELETE FROM public_filing_grams WHERE appid = $1 AND gram IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(appid);
+            for g in chunk {
+                q = q.bind(g);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        sqlx::query("DELETE FROM public_filings WHERE appid = $1").bind(appid).execute(&mut *self.tx).await?;
+        Ok(Some(subject_number))
+    }
+
+    /// Rows of the index under `subject_number` whose order is no longer filed (left behind
+    /// when a 注销主体 cancelled the subject's other services in the same transaction).
+    pub async fn public_filings_no_longer_filed(&mut self, subject_number: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT p.appid FROM public_filings p LEFT JOIN filing_orders o ON o.appid = p.appid \
+             WHERE p.service_record_number >= $1 AND p.service_record_number < $2 \
+             AND p.subject_record_number = $1 AND (o.status IS NULL OR o.status <> 6)",
+        )
+        .bind(subject_number)
+        .bind(prefix_end(subject_number))
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    /// Empty the public index (before a rebuild).
+    pub async fn clear_public_index(&mut self) -> Result<()> {
+        sqlx::query("DELETE FROM public_filing_grams").execute(&mut *self.tx).await?;
+        sqlx::query("DELETE FROM public_filings").execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Rows whose appid is `appid` or whose service number is `number`.
+    pub async fn public_filings_exact(&mut self, appid: &str, number: &str) -> Result<Vec<PublicFiling>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE appid = $1 OR service_record_number = $2"
+        ))
+        .bind(appid)
+        .bind(number)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(public_from_row).collect()
+    }
+
+    /// Rows whose service number starts with `prefix` (a subject number finds all of its
+    /// services), in number order, at most `limit`.
+    pub async fn public_filings_number_prefix(
+        &mut self,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<PublicFiling>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE service_record_number >= $1 AND service_record_number < $2 \
+             ORDER BY service_record_number LIMIT $3"
+        ))
+        .bind(prefix)
+        .bind(prefix_end(prefix))
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(public_from_row).collect()
+    }
+
+    /// Rows whose appid starts with `prefix`, in appid order, at most `limit`.
+    pub async fn public_filings_appid_prefix(
+        &mut self,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<PublicFiling>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE appid >= $1 AND appid < $2 ORDER BY appid LIMIT $3"
+        ))
+        .bind(prefix)
+        .bind(prefix_end(prefix))
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(public_from_row).collect()
+    }
+
+    /// Rows for these appids (any order; unknown ones are skipped).
+    pub async fn public_filings_by_appids(&mut self, appids: &[String]) -> Result<Vec<PublicFiling>> {
+        let mut out = Vec::with_capacity(appids.len());
+        for chunk in appids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE appid IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q.bind(a);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push(public_from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many names contain `gram`, counting no further than `cap` (bounded work, used to
+    /// pick the rarest bigrams of a query).
+    pub async fn gram_postings(&mut self, gram: &str, cap: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 AS one FROM public_filing_grams WHERE gram = $1 LIMIT $2) t",
+        )
+        .bind(gram)
+        .bind(cap)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    /// One window of the posting list of `first`: the next at most `window` appids after
+    /// `after` (appid order). Returns those that also contain every gram of `others`, and the
+    /// last appid scanned (the cursor for the next window; `None` when the list is exhausted).
+    pub async fn gram_window(
+        &mut self,
+        first: &str,
+        others: &[String],
+        after: &str,
+        window: i64,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        let checks: Vec<String> = (0..others.len())
+            .map(|i| {
+                format!(
+                    "EXISTS (SELECT 1 FROM public_filing_grams h WHERE h.gram = ${} AND h.appid = c.appid)",
+                    i + 4
+                )
+            })
+            .collect();
+        let ok = if checks.is_empty() {
+            "1".to_string()
+        } else {
+            format!("CASE WHEN {} THEN 1 ELSE 0 END", checks.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT c.appid AS appid, CAST({ok} AS BIGINT) AS ok FROM \
+             (SELECT appid FROM public_filing_grams WHERE gram = $1 AND appid > $2 ORDER BY appid LIMIT $3) c \
+             ORDER BY c.appid"
+        );
+        let mut q = sqlx::query(&sql).bind(first).bind(after).bind(window);
+        for g in others {
+            q = q.bind(g);
+        }
+        let rows = q.fetch_all(&mut *self.tx).await?;
+        let mut last: Option<String> = None;
+        let mut hits = Vec::new();
+        for r in &rows {
+            let appid: String = r.try_get("appid")?;
+            if r.try_get::<i64, _>("ok")? != 0 {
+                hits.push(appid.clone());
+            }
+            last = Some(appid);
+        }
+        let exhausted = i64::try_from(rows.len()).unwrap_or(i64::MAX) < window;
+        Ok((hits, if exhausted { None } else { last }))
+    }
+
+    /// Filed orders after `after` (appid order), for rebuilding the index.
+    pub async fn filed_appids_after(&mut self, after: &str, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT appid FROM filing_orders WHERE status = 6 AND appid > $1 ORDER BY appid LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    /// The time of the latest `action` audit event of one entity.
+    pub async fn last_audit_at(
+        &mut self,
+        entity: &str,
+        entity_id: &str,
+        action: &str,
+    ) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(at) FROM audit_events WHERE entity = $1 AND entity_id = $2 AND action = $3",
+        )
+        .bind(entity)
+        .bind(entity_id)
+        .bind(action)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    // ---- dashboard aggregates --------------------------------------------------------------
+
+    /// Filing orders per (subject province code, stored status).
+    pub async fn orders_by_province_status(&mut self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT s.province AS province, o.status AS status, COUNT(*) AS n FROM filing_orders o \
+             JOIN subjects s ON s.id = o.subject_id GROUP BY s.province, o.status",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("province")?, r.try_get("status")?, r.try_get("n")?))).collect()
+    }
+
+    /// `action` events of `entity` since `since`, per Beijing day: (days since 1970-01-01
+    /// in UTC+8, count).
+    pub async fn audit_per_day(&mut self, entity: &str, action: &str, since: i64) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT (at + 28800) / 86400 AS day, COUNT(*) AS n FROM audit_events \
+             WHERE entity = $1 AND action = $2 AND at >= $3 GROUP BY (at + 28800) / 86400 ORDER BY 1",
+        )
+        .bind(entity)
+        .bind(action)
+        .bind(since)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("day")?, r.try_get("n")?))).collect()
+    }
+
+    /// Distinct entities that ever had each of `actions`: (action, count).
+    pub async fn audit_distinct_entities(
+        &mut self,
+        entity: &str,
+        actions: &[&str],
+    ) -> Result<Vec<(String, i64)>> {
+        let sql = format!(
+            "SELECT action, COUNT(DISTINCT entity_id) AS n FROM audit_events WHERE entity = $1 AND action IN ({}) GROUP BY action",
+            placeholders(2, actions.len())
+        );
+        let mut q = sqlx::query(&sql).bind(entity);
+        for a in actions {
+            q = q.bind(*a);
+        }
+        let rows = q.fetch_all(&mut *self.tx).await?;
+        rows.iter().map(|r| Ok((r.try_get("action")?, r.try_get("n")?))).collect()
+    }
+
+    /// Every `decisions` event of `entity` since `since`, with the time of the latest
+    /// `starts` event of the same entity before it: (decided at, started at).
+    pub async fn audit_decisions_since(
+        &mut self,
+        entity: &str,
+        decisions: &[&str],
+        starts: &[&str],
+        since: i64,
+    ) -> Result<Vec<(i64, Option<i64>)>> {
+        let sql = format!(
+            "SELECT d.at AS decided, (SELECT MAX(s.at) FROM audit_events s WHERE s.entity = $1 AND s.entity_id = d.entity_id \
+             AND s.action IN ({}) AND s.id < d.id) AS started FROM audit_events d \
+             WHERE d.entity = $1 AND d.action IN ({}) AND d.at >= $2",
+            placeholders(3, starts.len()),
+            placeholders(3 + starts.len(), decisions.len())
+        );
+        let mut q = sqlx::query(&sql).bind(entity).bind(since);
+        for a in starts.iter().chain(decisions) {
+            q = q.bind(*a);
+        }
+        let rows = q.fetch_all(&mut *self.tx).await?;
+        rows.iter().map(|r| Ok((r.try_get("decided")?, r.try_get("started")?))).collect()
+    }
+
+    /// The newest `actions` events of `entity` since `since`: (action, detail JSON), at most
+    /// `limit`.
+    pub async fn audit_details_since(
+        &mut self,
+        entity: &str,
+        actions: &[&str],
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let sql = format!(
+            "SELECT action, detail FROM audit_events WHERE entity = $1 AND action IN ({}) AND at >= $2 \
+             ORDER BY at DESC LIMIT $3",
+            placeholders(4, actions.len())
+        );
+        let mut q = sqlx::query(&sql).bind(entity).bind(since).bind(limit);
+        for a in actions {
+            q = q.bind(*a);
+        }
+        let rows = q.fetch_all(&mut *self.tx).await?;
+        rows.iter().map(|r| Ok((r.try_get("action")?, r.try_get("detail")?))).collect()
+    }
+
+    /// Listed mini programs and how many of them are unfiled; cleared ones.
+    pub async fn listing_readiness(&mut self) -> Result<ListingReadiness> {
+        let listed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM mini_programs WHERE listed = 1 AND cleared = 0")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        let listed_unfiled: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid \
+             WHERE m.listed = 1 AND m.cleared = 0 AND (o.status IS NULL OR o.status <> 6)",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let cleared: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mini_programs WHERE cleared = 1")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(ListingReadiness { listed, listed_unfiled, cleared })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_full_width_and_spaces() {
+        assert_eq!(normalize("  ＡＢＣ　１２３\t 读书 "), "ABC 123 读书");
+        assert_eq!(search_form("WX12 读书"), "wx12 读书");
+        assert_eq!(normalize(" \u{3000} "), "");
+    }
+
+    #[test]
+    fn bigrams_are_distinct_and_stay_within_a_name() {
+        assert_eq!(bigrams("读书读书"), vec!["书读", "读书"]);
+        assert!(bigrams("读").is_empty());
+        let g = grams_of_search(&search_text("读书", "书店"));
+        assert_eq!(g, vec!["书店", "读书"], "no gram spans the two names");
+    }
+
+    #[test]
+    fn prefix_end_bounds_every_extension() {
+        let end = prefix_end("粤ICP备2026");
+        assert!("粤ICP备2026000001号-1X" < end.as_str());
+        assert!("粤ICP备2026" < end.as_str());
+        assert!("粤ICP备2027" > end.as_str());
+    }
+}
