@@ -145,3 +145,37 @@ async fn staff_journey() {
     b.screenshot("developer-refused").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_and_public_query() {
+    let server = TestServer::start().await;
+    submitted(&server, "wxpublic0001", "星辰读书笔记", 63).await;
+    submitted(&server, "wxpublic0002", "城市天气", 64).await;
+    let a = Actor::new("test", "setup");
+    let auth = Actor::authority();
+    server.svc.platform_approve(&a, "wxpublic0001").await.expect("approve");
+    server.svc.sms_verified(&auth, "wxpublic0001").await.expect("sms");
+    server.svc.authority_approve(&auth, "wxpublic0001").await.expect("filed");
+    let operator = server.svc.create_staff(&a, "赵运营", Role::Operator).await.expect("staff").1;
+    let b = Browser::start("dashboard_and_public_query").await;
+
+    // The public query finds the filed mini program by a substring of its name; the one
+    // under review is not public.
+    b.goto(&server.url("/query")).await;
+    b.fill("input[name=q]", "读书").await;
+    b.submit("button[type=submit]").await;
+    b.assert_text("星辰读书笔记").await;
+    b.assert_text("号-1X").await;
+    assert!(!b.has_text("城市天气").await);
+    b.screenshot("public-query").await;
+    b.assert_same_origin().await;
+
+    // The dashboard renders with real data.
+    staff_login(&b, &server, &operator).await;
+    b.goto(&server.url("/admin/dashboard")).await;
+    assert!(b.exists("svg").await, "charts are server-rendered SVG");
+    b.assert_text("已备案").await;
+    b.screenshot("dashboard").await;
+    b.assert_same_origin().await;
+    server.stop().await;
+}
