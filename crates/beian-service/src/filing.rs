@@ -389,6 +389,16 @@ impl Service {
         let mut tx = self.store.begin().await?;
         let mp =
             tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        // The subject before the order: under READ COMMITTED a racing apply for this appid
+        // that commits in between then shows up as "under review" (86324), not as the
+        // subject's in-progress rule (86937) — one application wins either way.
+        let organize = &payload.icp_subject.organize_info;
+        let subject = match organize.certificate_type {
+            Some(ct) if !organize.certificate_number.is_empty() => {
+                tx.find_subject(ct, &organize.certificate_number).await?
+            }
+            _ => None,
+        };
         let order = tx.get_order(appid).await?;
         let from = order.as_ref().map(|o| o.state).unwrap_or(FilingState::NotFiled);
         let (to, effects) = state::transition(from, Action::Apply)?;
@@ -397,13 +407,6 @@ impl Service {
         let media = tx.get_media_many(&ids).await?;
         let task_id = payload.icp_applets.principal_info.verify_task_id.clone();
         let face = if task_id.is_empty() { None } else { tx.get_face_task(&task_id).await? };
-        let organize = &payload.icp_subject.organize_info;
-        let subject = match organize.certificate_type {
-            Some(ct) if !organize.certificate_number.is_empty() => {
-                tx.find_subject(ct, &organize.certificate_number).await?
-            }
-            _ => None,
-        };
         let quota_key = format!("apply:{}", policy.quota_day(now));
         let applies_today = u32::try_from(tx.counter_get(&quota_key).await?).unwrap_or(u32::MAX);
         let ctx = ApplyContext {

@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod authority;
+pub mod check;
 mod clock;
 mod deadlines;
 mod error;

@@ -14,6 +14,8 @@
 //! - On SQLite all writes go through one connection (WAL, `synchronous=FULL`), so an
 //!   acknowledged commit is on disk and writers never deadlock on lock upgrades.
 
+mod backup;
+pub mod check;
 mod console;
 pub mod crypto;
 pub mod media;

@@ -44,12 +44,15 @@ impl MediaFiles {
         }
         let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent"))?;
         std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".{sha}.{}.tmp", std::process::id()));
+        // A temporary name of our own: two uploads of the same new bytes at once must not
+        // write (or truncate) one shared temporary file.
+        let tmp = dir.join(format!(".{sha}.{}.{:016x}.tmp", std::process::id(), rand::random::<u64>()));
         {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
         }
+        // Renaming over an identical file another upload just put there is harmless.
         std::fs::rename(&tmp, &path)?;
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();

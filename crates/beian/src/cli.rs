@@ -56,6 +56,25 @@ enum Command {
         #[arg(long)]
         phone: Option<String>,
     },
+    /// Verify the database's invariants (states, counters, numbers, audit trail, encryption,
+    /// media files, job leases); exits with status 1 if any is violated.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Back up the database, media files and master key into DIR (a new or empty directory);
+    /// safe while the server runs. PostgreSQL needs `pg_dump` installed.
+    Backup {
+        /// Where to write the backup.
+        dir: std::path::PathBuf,
+    },
+    /// Restore a backup into a fresh data directory (--data-dir; and for PostgreSQL an empty
+    /// schema, --database-url; needs `pg_restore`), then check it.
+    Restore {
+        /// The backup directory (written by `beian backup`).
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +212,68 @@ async fn run(cli: Cli) -> Result<()> {
             svc.store().close().await;
             Ok(())
         }
+        Command::Check { json } => {
+            crate::backup::require_existing_database(&config)?;
+            let svc = open_service(&config, Arc::new(SystemClock)).await?;
+            let report = svc.check_invariants().await;
+            svc.store().close().await;
+            let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report);
+            }
+            anyhow::ensure!(report.ok(), "{} invariant violation(s)", report.violations.len());
+            Ok(())
+        }
+        Command::Backup { dir } => {
+            let m = crate::backup::backup(&config, &dir).await?;
+            println!(
+                "backed up {} ({}) into {}: {} mini programs, {} filing orders, {} media files ({} bytes), key in {}",
+                redact(&config.database_url),
+                m.backend,
+                dir.display(),
+                m.counts.get("mini_programs").copied().unwrap_or(0),
+                m.counts.get("filing_orders").copied().unwrap_or(0),
+                m.media_files,
+                m.media_bytes,
+                m.key_file
+            );
+            println!("the backup holds the master key: keep it as safe as the key itself");
+            if m.violations > 0 {
+                eprintln!(
+                    "warning: the backed-up data has {} invariant violation(s); run `beian check`",
+                    m.violations
+                );
+            }
+            Ok(())
+        }
+        Command::Restore { dir } => {
+            let (m, report) = crate::backup::restore(&config, &dir).await?;
+            println!(
+                "restored the {} backup of {} into {} ({})",
+                m.backend,
+                m.created_at,
+                config.data_dir.display(),
+                redact(&config.database_url)
+            );
+            print_report(&report);
+            anyhow::ensure!(
+                report.ok(),
+                "the restored data has {} invariant violation(s)",
+                report.violations.len()
+            );
+            if config.database_url.starts_with("sqlite:") {
+                println!("start it with: beian --data-dir {} serve", config.data_dir.display());
+            } else {
+                println!(
+                    "start it with: beian --data-dir {} --database-url '{}' serve",
+                    config.data_dir.display(),
+                    redact(&config.database_url)
+                );
+            }
+            Ok(())
+        }
         Command::Outbox { phone } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
             for m in svc.sms_outbox(phone.as_deref(), 50).await.map_err(|e| anyhow::anyhow!("{e}"))? {
@@ -224,6 +305,34 @@ async fn run(cli: Cli) -> Result<()> {
                 .with_demo(true);
             println!("beian is serving on http://{}", app.local_addr()?);
             app.run(shutdown_signal()).await
+        }
+    }
+}
+
+/// The check report for people: counts, then every violation and warning.
+fn print_report(report: &beian_service::check::CheckReport) {
+    let (tables, kinds): (Vec<_>, Vec<_>) = report.checked.iter().partition(|(k, _)| k.starts_with("table."));
+    println!("checked:");
+    for (kind, n) in kinds {
+        println!("  {kind:<24} {n:>10}");
+    }
+    let rows: Vec<String> =
+        tables.iter().map(|(k, n)| format!("{} {n}", k.trim_start_matches("table."))).collect();
+    println!("rows per table: {}", rows.join(", "));
+    if report.violations.is_empty() {
+        println!("violations: none");
+    } else {
+        println!("violations ({}):", report.violations.len());
+        for v in &report.violations {
+            println!("  - {v}");
+        }
+    }
+    if report.warnings.is_empty() {
+        println!("warnings: none");
+    } else {
+        println!("warnings ({}):", report.warnings.len());
+        for w in &report.warnings {
+            println!("  - {w}");
         }
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod console;
 mod crash;
 mod public_query;
+mod reliability;
 mod server;
 mod support;
 mod workflow;
