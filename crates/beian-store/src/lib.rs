@@ -15,6 +15,7 @@
 //!   acknowledged commit is on disk and writers never deadlock on lock upgrades.
 
 mod backup;
+pub mod bulk;
 pub mod check;
 mod console;
 pub mod crypto;
