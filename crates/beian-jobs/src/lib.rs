@@ -114,6 +114,13 @@ impl Worker {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
+            // Stop between jobs, not only when the queue is empty: a long backlog must not
+            // keep the process from shutting down (a job in hand is finished first).
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = std::future::ready(()) => {}
+            }
             self.daily().await;
             let worked = match self.run_once().await {
                 Ok(w) => w,
