@@ -169,8 +169,7 @@ impl Service {
                 progress(&sweep);
                 return Ok(sweep);
             };
-            let candidates = tx.listed_unfiled_after(&sweep.cursor_appid, batch.max(1)).await?;
-            let candidates: Vec<String> = candidates.into_iter().filter(|a| *a <= last).collect();
+            let candidates = tx.listed_unfiled_between(&sweep.cursor_appid, &last).await?;
             let delisted = tx.clear_unfiled(&candidates, ts).await?;
             for appid in &candidates {
                 tx.insert_message(

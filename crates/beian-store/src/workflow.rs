@@ -321,6 +321,19 @@ impl Tx {
         .await?)
     }
 
+    /// Listed, not cleared, unfiled mini programs with `after < appid <= last` (one sweep batch).
+    pub async fn listed_unfiled_between(&mut self, after: &str, last: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT m.appid FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid \
+             WHERE m.appid > $1 AND m.appid <= $2 AND m.listed = 1 AND m.cleared = 0 AND (o.status IS NULL OR o.status <> 6) \
+             ORDER BY m.appid",
+        )
+        .bind(after)
+        .bind(last)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
     /// Mini programs after `after`, in appid order (for sweeps that count what they check).
     pub async fn appids_after(&mut self, after: &str, limit: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar("SELECT appid FROM mini_programs WHERE appid > $1 ORDER BY appid LIMIT $2")
