@@ -6,7 +6,7 @@
 
 use crate::{Result, Service};
 use beian_core::state::FilingState;
-use beian_store::MediaFiles;
+use beian_store::media::Inspected;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -42,6 +42,16 @@ fn show(v: &Option<String>) -> &str {
 }
 
 impl Service {
+    /// Media rows after `after` (by media_id), `limit` at a time: what a backup must copy
+    /// out of an object store.
+    pub async fn media_rows_page(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<beian_store::check::MediaFacts>> {
+        Ok(self.store.read().await?.check_media_page(after, limit).await?)
+    }
+
     /// Check every invariant of the stored data (see `docs/reliability.md`).
     pub async fn check_invariants(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
@@ -186,7 +196,9 @@ impl Service {
             }
         }
 
-        // ---- media files exist and hold their bytes ------------------------------------------
+        // ---- media bytes exist and match their rows ------------------------------------------
+        // Local files are read and hashed; S3 objects are HEADed (exists, Content-Length): S3
+        // checked each body against its SHA-256 when it was PUT.
         let mut verified: HashSet<String> = HashSet::new();
         let mut bad: BTreeMap<String, String> = BTreeMap::new();
         let mut after = String::new();
@@ -197,26 +209,23 @@ impl Service {
             for m in &page {
                 report.count("media");
                 if !verified.contains(&m.sha256) && !bad.contains_key(&m.sha256) {
-                    match self.media.get(&m.sha256) {
-                        Ok(bytes) if MediaFiles::sha256_hex(&bytes) == m.sha256 => {
+                    match self.media.inspect(&m.sha256).await {
+                        Ok(Some(Inspected { intact: Some(false), .. })) => {
+                            bad.insert(m.sha256.clone(), "the file's bytes do not match its SHA-256".into());
+                        }
+                        Ok(Some(Inspected { size, .. })) => {
                             report.count("media_files");
-                            if i64::try_from(bytes.len()).ok() != Some(m.size) {
+                            if i64::try_from(size).ok() != Some(m.size) {
                                 // Same content, other size: the row is wrong, not the file.
                                 report.violations.push(format!(
                                     "media {} (appid {}): size {} recorded, file holds {} bytes",
-                                    m.media_id,
-                                    m.appid,
-                                    m.size,
-                                    bytes.len()
+                                    m.media_id, m.appid, m.size, size
                                 ));
                             }
                             verified.insert(m.sha256.clone());
                         }
-                        Ok(_) => {
-                            bad.insert(m.sha256.clone(), "the file's bytes do not match its SHA-256".into());
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            bad.insert(m.sha256.clone(), "file missing from the media directory".into());
+                        Ok(None) => {
+                            bad.insert(m.sha256.clone(), self.media.missing_text().into());
                         }
                         Err(e) => {
                             bad.insert(m.sha256.clone(), format!("file unreadable: {e}"));

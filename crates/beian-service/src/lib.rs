@@ -32,7 +32,7 @@ pub use providers::{AuthorizerTokens, Caller, ProviderCredentials};
 use beian_core::dict::{DictKind, Dictionaries};
 use beian_core::model::AuditEvent;
 use beian_core::policy::Policy;
-use beian_store::{MediaFiles, Store, Tx};
+use beian_store::{MediaStore, Store, Tx};
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, RwLock};
 
@@ -57,7 +57,7 @@ impl Actor {
 /// The application core. Cheap to share behind an `Arc`.
 pub struct Service {
     store: Store,
-    media: MediaFiles,
+    media: MediaStore,
     clock: Arc<dyn Clock>,
     dict: RwLock<Arc<Dictionaries>>,
     policy: RwLock<Arc<Policy>>,
@@ -69,7 +69,9 @@ const POLICY_KEY: &str = "policy";
 
 impl Service {
     /// Build the service: seeds the dictionaries on first start and loads the policy.
-    pub async fn start(store: Store, media: MediaFiles, clock: Arc<dyn Clock>) -> Result<Service> {
+    /// `media`: a [`beian_store::MediaFiles`] directory or an S3 bucket ([`MediaStore`]).
+    pub async fn start(store: Store, media: impl Into<MediaStore>, clock: Arc<dyn Clock>) -> Result<Service> {
+        let media = media.into();
         let now = clock.now().timestamp();
         let mut tx = store.begin().await?;
         let builtin = Dictionaries::builtin();
@@ -114,6 +116,11 @@ impl Service {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Where media bytes live (backups copy them).
+    pub fn media(&self) -> &MediaStore {
+        &self.media
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -113,13 +113,21 @@ impl Service {
             }
         }
         let now = self.now().timestamp();
+        // An unknown appid stores nothing.
+        if self.store.read().await?.get_mini_program(appid).await?.is_none() {
+            return Err(ServiceError::code(errcode::UNKNOWN_APPID));
+        }
+        // Bytes first, durably (local: fsynced and renamed; S3: the PUT answered 2xx); the row
+        // only commits once they are stored. Outside the write transaction, so a slow object
+        // store does not hold SQLite's one writer.
+        let sha256 =
+            self.media.put(&up.bytes).await.map_err(|e| {
+                ServiceError::Internal(format!("media write ({}): {e}", self.media.describe()))
+            })?;
         let mut tx = self.store.begin().await?;
         if tx.get_mini_program(appid).await?.is_none() {
             return Err(ServiceError::code(errcode::UNKNOWN_APPID));
         }
-        // Bytes first, durably; the row only commits once they are on disk.
-        let sha256 =
-            self.media.put(&up.bytes).map_err(|e| ServiceError::Internal(format!("media write: {e}")))?;
         let meta = MediaMeta {
             media_id: random_id(24),
             appid: appid.to_string(),
@@ -153,8 +161,11 @@ impl Service {
             Some(m) if m.appid == appid => m,
             _ => return Err(ServiceError::code(errcode::MEDIA_ID_INVALID)),
         };
-        let bytes =
-            self.media.get(&meta.sha256).map_err(|e| ServiceError::Internal(format!("media read: {e}")))?;
+        // The row is read; do not hold the snapshot while the bytes travel.
+        drop(tx);
+        let bytes = self.media.get(&meta.sha256).await.map_err(|e| {
+            ServiceError::Internal(format!("media read of {} ({}): {e}", meta.sha256, self.media.describe()))
+        })?;
         Ok((meta, bytes))
     }
 }

@@ -26,7 +26,7 @@ mod tx;
 mod workflow;
 
 pub use crypto::Crypto;
-pub use media::MediaFiles;
+pub use media::{MediaError, MediaFiles, MediaStore, S3Config, S3Media};
 pub use tx::Tx;
 
 use sqlx::any::AnyPoolOptions;
