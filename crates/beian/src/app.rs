@@ -1,9 +1,9 @@
 //! Building the running application: store, service, HTTP server.
 
-use crate::config::Config;
+use crate::config::{Config, MediaBackend};
 use anyhow::{Context, Result};
 use beian_service::{Clock, Service, SystemClock};
-use beian_store::{Crypto, MediaFiles, Store};
+use beian_store::{Crypto, MediaFiles, MediaStore, S3Media, Store};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -16,7 +16,7 @@ pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<
         .await
         .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
     store.migrate().await.context("migrating the database")?;
-    let media = MediaFiles::new(config.data_dir.join("media")).context("opening the media directory")?;
+    let media = open_media(config).await?;
     let svc = Service::start(store, media, clock).await.context("starting the service")?;
     svc.set_public_url(
         &config
@@ -25,6 +25,28 @@ pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<
             .unwrap_or_else(|| format!("http://{}", crate::demo::local_address(&config.listen))),
     );
     Ok(Arc::new(svc))
+}
+
+/// Where media bytes live: `<data dir>/media`, or the configured S3 bucket — which must
+/// answer a HEAD with these credentials, or beian does not start.
+pub async fn open_media(config: &Config) -> Result<MediaStore> {
+    match &config.media {
+        MediaBackend::Local => {
+            Ok(MediaFiles::new(config.data_dir.join("media")).context("opening the media directory")?.into())
+        }
+        MediaBackend::S3(s3) => {
+            let media = S3Media::new(s3.clone()).context("media backend s3")?;
+            media.head_bucket().await.with_context(|| {
+                format!(
+                    "media backend s3: the bucket is not reachable ({}); check s3_endpoint, s3_bucket, \
+                     s3_region and the keys, and create the bucket first (beian does not create it)",
+                    media.describe()
+                )
+            })?;
+            tracing::info!("media in {}", media.describe());
+            Ok(media.into())
+        }
+    }
 }
 
 /// The master key: from config/env, else `<data_dir>/secret.key`, created on first start.

@@ -8,15 +8,20 @@
 //! that names them commits and never change, so copying the directory after the snapshot gives
 //! every file the snapshot references (files added later are harmless extras).
 //!
+//! With media in S3 the backup is still self-contained: after the database snapshot, every
+//! object a media row names is downloaded into `media/` (same layout, each checked against its
+//! digest). Restore copies `media/` into the data directory, or — with S3 configured — uploads
+//! it to the bucket, so a backup of either kind restores onto either kind.
+//!
 //! Restore goes into a fresh data directory (refused if not empty) and, for PostgreSQL, an
 //! empty schema, then runs `beian check` on the result.
 
 use crate::app::{open_service, redact, write_private};
-use crate::config::Config;
+use crate::config::{Config, MediaBackend};
 use anyhow::{bail, Context, Result};
 use beian_service::check::CheckReport;
 use beian_service::{Service, SystemClock};
-use beian_store::{Backend, Crypto, MediaFiles, Store};
+use beian_store::{Backend, Crypto, MediaError, MediaFiles, MediaStore, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -123,8 +128,12 @@ async fn backup_with(config: &Config, svc: &Service, dir: &Path) -> Result<Manif
             (PG_DUMP_FILE, Some(schema), Some(report))
         }
     };
-    let (media_files, media_bytes) = copy_tree(&config.data_dir.join(MEDIA_DIR), &dir.join(MEDIA_DIR))
-        .context("copying the media directory")?;
+    // After the snapshot: every row it holds was committed after its bytes were stored.
+    let (media_files, media_bytes) = match svc.media() {
+        MediaStore::Local(_) => copy_tree(&config.data_dir.join(MEDIA_DIR), &dir.join(MEDIA_DIR))
+            .context("copying the media directory")?,
+        remote => download_media(svc, remote, &dir.join(MEDIA_DIR)).await?,
+    };
     write_private(&dir.join(KEY_FILE), &format!("{key}\n")).context("writing the key into the backup")?;
     let report = match report {
         Some(r) => r,
@@ -224,7 +233,11 @@ pub async fn restore(config: &Config, dir: &Path) -> Result<(Manifest, CheckRepo
             pg_restore_into(&config.database_url, &crypto, &from, &dir.join(&manifest.database_file)).await?;
         }
     }
-    copy_tree(&dir.join(MEDIA_DIR), &config.data_dir.join(MEDIA_DIR)).context("copying the media files")?;
+    let to_s3 = matches!(config.media, MediaBackend::S3(_));
+    if !to_s3 {
+        copy_tree(&dir.join(MEDIA_DIR), &config.data_dir.join(MEDIA_DIR))
+            .context("copying the media files")?;
+    }
     if config.master_key.is_none() {
         write_private(&config.data_dir.join(KEY_FILE), &format!("{key}\n")).context("writing secret.key")?;
     }
@@ -232,6 +245,17 @@ pub async fn restore(config: &Config, dir: &Path) -> Result<(Manifest, CheckRepo
 
     // Start on it as the server would (migrating a backup of an older version), and check.
     let svc = open_service(config, Arc::new(SystemClock)).await.context("opening the restored platform")?;
+    if to_s3 {
+        match upload_media(svc.media(), &dir.join(MEDIA_DIR)).await {
+            Ok((files, bytes)) => {
+                tracing::info!("uploaded {files} media files ({bytes} bytes) to {}", svc.media().describe())
+            }
+            Err(e) => {
+                svc.store().close().await;
+                return Err(e);
+            }
+        }
+    }
     let report = svc.check_invariants().await.context("checking the restored platform");
     svc.store().close().await;
     Ok((manifest, report?))
@@ -388,6 +412,97 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Download every object a media row names into `to` (the local layout), each checked against
+/// its digest. Returns (files, bytes). An object that is missing is skipped with a warning: the
+/// backup is still taken, and its check reports the row.
+async fn download_media(svc: &Service, media: &MediaStore, to: &Path) -> Result<(u64, u64)> {
+    let target = MediaFiles::new(to).with_context(|| format!("creating {}", to.display()))?;
+    let (mut files, mut bytes) = (0, 0);
+    let mut after = String::new();
+    loop {
+        let page = svc.media_rows_page(&after, 500).await.context("reading the media rows")?;
+        let Some(last) = page.last() else { break };
+        after = last.media_id.clone();
+        for m in &page {
+            if target.contains(&m.sha256) {
+                continue;
+            }
+            let data = match media.get(&m.sha256).await {
+                Ok(d) => d,
+                Err(MediaError::NotFound) => {
+                    tracing::warn!(
+                        "media {} (sha256 {}) is missing from {}; backing up without it",
+                        m.media_id,
+                        m.sha256,
+                        media.describe()
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("downloading media {} from {}", m.sha256, media.describe()))
+                }
+            };
+            let sha =
+                target.put(&data).with_context(|| format!("writing media {} into the backup", m.sha256))?;
+            if sha != m.sha256 {
+                bail!(
+                    "the object for media {} in {} holds other bytes (sha256 {sha})",
+                    m.sha256,
+                    media.describe()
+                );
+            }
+            files += 1;
+            bytes += data.len() as u64;
+        }
+    }
+    sync_dir(to);
+    Ok((files, bytes))
+}
+
+/// Upload every file of a backup's `media/` to the configured object store; each file's name
+/// must be its digest. Returns (files, bytes).
+async fn upload_media(media: &MediaStore, from: &Path) -> Result<(u64, u64)> {
+    let (mut files, mut bytes) = (0, 0);
+    for path in files_under(from)? {
+        let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        if MediaFiles::sha256_hex(&data) != name {
+            bail!("{} does not hold the bytes its name says: the backup is damaged", path.display());
+        }
+        media
+            .put(&data)
+            .await
+            .with_context(|| format!("uploading {} to {}", path.display(), media.describe()))?;
+        files += 1;
+        bytes += data.len() as u64;
+    }
+    Ok((files, bytes))
+}
+
+/// Every regular file under `dir`, skipping hidden (temporary) names. A missing `dir` has none.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            out.extend(files_under(&entry.path())?);
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
 }
 
 /// Copy every regular file under `from` into `to` (same layout), skipping hidden (temporary)

@@ -1,6 +1,7 @@
 //! Configuration: defaults < config file (`beian.toml`) < environment < command line.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use beian_store::media::{Credentials, S3Config};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,35 @@ pub struct FileConfig {
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     /// `[sms_gateway]`: url, api_key, sign_name. Absent: the development outbox.
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
+    /// `[media]`: where media bytes live.
+    pub media: Option<MediaFileConfig>,
 }
+
+/// `[media]` in `beian.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaFileConfig {
+    /// `local` (default) or `s3`.
+    pub backend: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_prefix: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+}
+
+/// Where media bytes live.
+#[derive(Debug, Clone, Default)]
+pub enum MediaBackend {
+    /// `<data dir>/media`.
+    #[default]
+    Local,
+    /// An S3-compatible bucket, shared by every node.
+    S3(S3Config),
+}
+
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
 
 /// Effective settings.
 #[derive(Debug, Clone)]
@@ -34,6 +63,7 @@ pub struct Config {
     pub public_url: Option<String>,
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
+    pub media: MediaBackend,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -60,6 +90,21 @@ pub struct ConfigArgs {
     /// Base URL for links sent to people [default: http://<listen address>]
     #[arg(long, env = "BEIAN_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Where media bytes live: local (the data dir) or s3 [default: local]
+    #[arg(long, env = "BEIAN_MEDIA_BACKEND", global = true)]
+    pub media_backend: Option<String>,
+    /// S3-compatible endpoint, http(s)://HOST[:PORT] (path-style requests)
+    #[arg(long, env = "BEIAN_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// S3 bucket for media (must exist)
+    #[arg(long, env = "BEIAN_S3_BUCKET", global = true)]
+    pub s3_bucket: Option<String>,
+    /// S3 signing region [default: us-east-1]
+    #[arg(long, env = "BEIAN_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// Prefix of every media key in the bucket, e.g. beian/media/ [default: none]
+    #[arg(long, env = "BEIAN_S3_PREFIX", global = true)]
+    pub s3_prefix: Option<String>,
 }
 
 impl Config {
@@ -80,6 +125,7 @@ impl Config {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("beian.db").display()));
+        let media = media_backend(args, file.media.unwrap_or_default(), |k| std::env::var(k).ok())?;
         Ok(Config {
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir,
@@ -89,7 +135,63 @@ impl Config {
             public_url: args.public_url.clone().or(file.public_url),
             smtp: file.smtp,
             sms_gateway: file.sms_gateway,
+            media,
         })
+    }
+}
+
+/// The media backend from flags/environment (`args`) over `[media]`; the S3 keys only from
+/// the environment (`BEIAN_S3_ACCESS_KEY_ID`, `BEIAN_S3_SECRET_ACCESS_KEY`) or the file, never a
+/// flag (command lines are visible to every user of the machine). S3 with a setting missing
+/// is refused, naming every missing one.
+fn media_backend(
+    args: &ConfigArgs,
+    file: MediaFileConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<MediaBackend> {
+    let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let backend = set(args.media_backend.clone()).or(set(file.backend)).unwrap_or_else(|| "local".into());
+    match backend.trim().to_ascii_lowercase().as_str() {
+        "local" => return Ok(MediaBackend::Local),
+        "s3" => {}
+        other => bail!("media backend {other:?} is not known: use \"local\" or \"s3\""),
+    }
+    let endpoint = set(args.s3_endpoint.clone()).or(set(file.s3_endpoint));
+    let bucket = set(args.s3_bucket.clone()).or(set(file.s3_bucket));
+    let key_id = set(env("BEIAN_S3_ACCESS_KEY_ID")).or(set(file.s3_access_key_id));
+    let secret = set(env("BEIAN_S3_SECRET_ACCESS_KEY")).or(set(file.s3_secret_access_key));
+    let mut missing = Vec::new();
+    for (value, name) in [
+        (&endpoint, "s3_endpoint (--s3-endpoint, BEIAN_S3_ENDPOINT)"),
+        (&bucket, "s3_bucket (--s3-bucket, BEIAN_S3_BUCKET)"),
+        (&key_id, "s3_access_key_id (BEIAN_S3_ACCESS_KEY_ID)"),
+        (&secret, "s3_secret_access_key (BEIAN_S3_SECRET_ACCESS_KEY)"),
+    ] {
+        if value.is_none() {
+            missing.push(name);
+        }
+    }
+    match (endpoint, bucket, key_id, secret) {
+        (Some(endpoint), Some(bucket), Some(access_key_id), Some(secret_access_key)) => {
+            Ok(MediaBackend::S3(S3Config {
+                endpoint: endpoint.trim().to_string(),
+                bucket: bucket.trim().to_string(),
+                region: set(args.s3_region.clone())
+                    .or(set(file.s3_region))
+                    .unwrap_or_else(|| DEFAULT_S3_REGION.into())
+                    .trim()
+                    .to_string(),
+                prefix: set(args.s3_prefix.clone()).or(file.s3_prefix).unwrap_or_default().trim().to_string(),
+                credentials: Credentials {
+                    access_key_id: access_key_id.trim().to_string(),
+                    secret_access_key: secret_access_key.trim().to_string(),
+                },
+            }))
+        }
+        _ => bail!(
+            "media backend \"s3\" needs {} (in [media] of beian.toml or the environment)",
+            missing.join(", ")
+        ),
     }
 }
 
@@ -97,4 +199,60 @@ fn load_file(path: &Path) -> Result<FileConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3_args() -> ConfigArgs {
+        ConfigArgs {
+            media_backend: Some("s3".into()),
+            s3_endpoint: Some("http://127.0.0.1:9000".into()),
+            ..ConfigArgs::default()
+        }
+    }
+
+    #[test]
+    fn local_is_the_default() {
+        let m = media_backend(&ConfigArgs::default(), MediaFileConfig::default(), |_| None).expect("local");
+        assert!(matches!(m, MediaBackend::Local));
+    }
+
+    #[test]
+    fn s3_names_every_missing_setting() {
+        let err = media_backend(&s3_args(), MediaFileConfig::default(), |_| None).expect_err("incomplete");
+        let msg = err.to_string();
+        for name in ["s3_bucket", "BEIAN_S3_ACCESS_KEY_ID", "BEIAN_S3_SECRET_ACCESS_KEY"] {
+            assert!(msg.contains(name), "{msg}");
+        }
+        assert!(!msg.contains("s3_endpoint"), "the endpoint was given: {msg}");
+        let err = media_backend(
+            &ConfigArgs { media_backend: Some("nfs".into()), ..ConfigArgs::default() },
+            MediaFileConfig::default(),
+            |_| None,
+        )
+        .expect_err("unknown backend");
+        assert!(err.to_string().contains("\"nfs\" is not known"), "{err}");
+    }
+
+    #[test]
+    fn s3_layers_flags_over_the_file_and_keys_from_env_or_file() {
+        let file: FileConfig = toml::from_str(
+            "[media]\nbackend = \"s3\"\ns3_endpoint = \"http://file:1\"\ns3_bucket = \"media\"\n\
+             s3_access_key_id = \"FILEKEY\"\ns3_secret_access_key = \"filesecret\"\ns3_prefix = \"beian/\"\n",
+        )
+        .expect("toml");
+        let env = |k: &str| (k == "BEIAN_S3_SECRET_ACCESS_KEY").then(|| "envsecret".to_string());
+        let m = media_backend(&s3_args(), file.media.expect("[media]"), env).expect("complete");
+        let MediaBackend::S3(c) = m else { panic!("s3 expected") };
+        assert_eq!(c.endpoint, "http://127.0.0.1:9000", "the flag wins over the file");
+        assert_eq!(
+            (c.bucket.as_str(), c.prefix.as_str(), c.region.as_str()),
+            ("media", "beian/", "us-east-1")
+        );
+        assert_eq!(c.credentials.access_key_id, "FILEKEY");
+        assert_eq!(c.credentials.secret_access_key, "envsecret", "the environment wins over the file");
+        assert!(!format!("{c:?}").contains("envsecret"), "the secret never prints");
+    }
 }

@@ -5,6 +5,7 @@ mod api_raw;
 mod cli;
 mod console;
 mod crash;
+mod nodes_s3;
 mod public_query;
 mod reliability;
 mod server;

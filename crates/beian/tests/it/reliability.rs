@@ -44,17 +44,17 @@ fn check_json(c: &mut Command) -> Value {
     serde_json::from_str(&run(c.args(["check", "--json"]))).expect("check --json prints JSON")
 }
 
-fn pg_base() -> String {
+pub(crate) fn pg_base() -> String {
     std::env::var("BEIAN_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
-fn psql(url: &str, sql: &str) {
+pub(crate) fn psql(url: &str, sql: &str) {
     let status = Command::new("psql")
         .args([url, "-qc", sql])
         .env("PGOPTIONS", "-c client_min_messages=warning")
@@ -64,7 +64,7 @@ fn psql(url: &str, sql: &str) {
 }
 
 /// `url` with `options=-c search_path=schema`.
-fn with_schema(url: &str, schema: &str) -> String {
+pub(crate) fn with_schema(url: &str, schema: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
@@ -327,13 +327,13 @@ impl Shared {
 }
 
 /// A node serving HTTP with its job worker.
-struct Serving {
-    base: String,
+pub(crate) struct Serving {
+    pub(crate) base: String,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-async fn serve(svc: Arc<Service>) -> Serving {
+pub(crate) async fn serve(svc: Arc<Service>) -> Serving {
     let app = Application::with_service("127.0.0.1:0", svc)
         .await
         .expect("bind")
@@ -348,13 +348,13 @@ async fn serve(svc: Arc<Service>) -> Serving {
 }
 
 impl Serving {
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(());
         self.server.await.expect("join").expect("server stopped cleanly");
     }
 }
 
-async fn register_n(svc: &Service, appid: &str, n: u32) {
+pub(crate) async fn register_n(svc: &Service, appid: &str, n: u32) {
     svc.register_mini_program(
         &Actor::new("test", "reliability"),
         MiniProgramInput {
@@ -382,13 +382,13 @@ async fn upload(svc: &Service, appid: &str, field: &str, cert: Option<u32>) -> S
     svc.upload_media(&Actor::new("test", "reliability"), appid, up).await.expect("upload").media_id
 }
 
-async fn face_task(svc: &Service, appid: &str) -> String {
+pub(crate) async fn face_task(svc: &Service, appid: &str) -> String {
     let t = svc.create_face_task(&Actor::new("test", "reliability"), appid).await.expect("face task");
     svc.finish_face_task(&Actor::new("admin", appid), &t.task_id, true).await.expect("finish");
     t.task_id
 }
 
-fn principal(n: u32, name: &str, front: &str, back: &str) -> Value {
+pub(crate) fn principal(n: u32, name: &str, front: &str, back: &str) -> Value {
     serde_json::json!({
         "name": name, "mobile": admin_mobile(n), "email": format!("p{n}@example.com"),
         "emergency_contact": format!("139{:08}", 10_000_000 + n), "certificate_type": 2,
@@ -461,7 +461,7 @@ async fn enterprise(svc: &Service, appid: &str, code: &str, legal: u32, n: u32) 
 }
 
 /// Every job due now is done, after exactly one attempt; returns how many.
-async fn all_due_jobs_ran_once(svc: &Service) -> usize {
+pub(crate) async fn all_due_jobs_ran_once(svc: &Service) -> usize {
     let now = svc.now().timestamp();
     let mut due = Vec::new();
     for _ in 0..1500 {
@@ -623,12 +623,12 @@ async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race()
 
 // ---- isolation ----------------------------------------------------------------------------------
 
-async fn wx(r: reqwest::Response) -> Value {
+pub(crate) async fn wx(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), 200, "WeChat-style answers are HTTP 200");
     r.json().await.expect("json")
 }
 
-fn code(v: &Value) -> i64 {
+pub(crate) fn code(v: &Value) -> i64 {
     v["errcode"].as_i64().unwrap_or(0)
 }
 
