@@ -4,14 +4,13 @@
 use crate::wire::{err, from_service, json_body, num_field, ok, query_map, require_post, str_field, WxJson};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use beian_core::errcode;
-use beian_core::payload::ApplyPayload;
-use beian_service::{Caller, MediaUpload};
+use beian_service::Caller;
 use serde_json::{json, Value};
 
 /// Uploads up to the video limit plus multipart overhead.
@@ -106,70 +105,7 @@ async fn upload_media(State(s): State<AppState>, RawQuery(q): RawQuery, req: Req
         return err(errcode::REQUIRE_POST, "require POST method");
     }
     let c = try_wx!(caller(&s, &q, "upload_icp_media").await);
-    // Fields may come in the form or, as some SDKs send them, in the query string.
-    let mut fields = query_map(q.as_deref());
-    fields.remove("access_token");
-    let mut bytes: Option<Vec<u8>> = None;
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-    if !is_multipart {
-        return err(
-            errcode::MEDIA_DATA_MISSING,
-            "media data missing: 请以 multipart/form-data 上传，文件字段名为 media",
-        );
-    }
-    let mut mp = match Multipart::from_request(req, &s).await {
-        Ok(m) => m,
-        Err(_) => return err(errcode::DATA_FORMAT_ERROR, "data format error: multipart 请求体无法解析"),
-    };
-    loop {
-        match mp.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or_default().to_string();
-                let data = match field.bytes().await {
-                    Ok(d) => d,
-                    Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                        return err(
-                            errcode::INVALID_MEDIA_SIZE,
-                            "invalid media size: 文件过大，图片不超过5MB，视频不超过50MB",
-                        )
-                    }
-                    Err(_) => {
-                        return err(errcode::DATA_FORMAT_ERROR, "data format error: multipart 请求体无法解析")
-                    }
-                };
-                if name == "media" {
-                    bytes = Some(data.to_vec());
-                } else {
-                    fields.insert(name, String::from_utf8_lossy(&data).trim().to_string());
-                }
-            }
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return err(
-                    errcode::INVALID_MEDIA_SIZE,
-                    "invalid media size: 文件过大，图片不超过5MB，视频不超过50MB",
-                )
-            }
-            Err(_) => return err(errcode::DATA_FORMAT_ERROR, "data format error: multipart 请求体无法解析"),
-        }
-    }
-    let Some(bytes) = bytes else {
-        return err(errcode::MEDIA_DATA_MISSING, "media data 不能为空：请在 multipart 的 media 字段上传文件");
-    };
-    let fv = Value::Object(fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
-    let Ok(certificate_type) = num_field(&fv, "certificate_type") else {
-        return err(errcode::INVALID_ARGS, "invalid args: certificate_type 须为证件类型编号");
-    };
-    let up = MediaUpload {
-        media_type: str_field(&fv, "type").unwrap_or_default(),
-        certificate_type,
-        icp_order_field: str_field(&fv, "icp_order_field").unwrap_or_default(),
-        bytes,
-    };
+    let up = try_wx!(crate::parse::upload(q.as_deref(), req).await);
     match s.svc.upload_media(&c.actor(), &c.appid, up).await {
         Ok(m) => {
             ok(json!({ "type": m.media_type.as_str(), "media_id": m.media_id, "created_at": m.created_at }))
@@ -205,17 +141,7 @@ async fn get_media(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response
 async fn apply(State(s): State<AppState>, method: Method, RawQuery(q): RawQuery, body: Bytes) -> WxJson {
     try_wx!(require_post(&method));
     let c = try_wx!(caller(&s, &q, "apply_icp_filing").await);
-    let v = try_wx!(json_body(&body));
-    if v.as_object().is_some_and(|m| m.is_empty()) {
-        return err(
-            errcode::EMPTY_POST_DATA,
-            "empty post data: 请提交备案信息（icp_subject、icp_applets、icp_materials）",
-        );
-    }
-    let payload: ApplyPayload = match serde_json::from_value(v) {
-        Ok(p) => p,
-        Err(e) => return err(errcode::DATA_FORMAT_ERROR, &format!("data format error: {e}")),
-    };
+    let payload = try_wx!(crate::parse::apply_body(&body));
     match s.svc.apply(&c.actor(), &c.appid, payload).await {
         Ok(_) => ok(json!({})),
         Err(e) => from_service(e),

@@ -14,6 +14,7 @@ mod limits;
 mod mask;
 pub mod openapi;
 mod pages;
+pub mod parse;
 mod staff;
 mod wire;
 
@@ -22,6 +23,7 @@ use beian_service::Service;
 use std::sync::Arc;
 
 pub use limits::RateLimiter;
+pub use wire::WxJson;
 
 /// Knobs of the API edge.
 #[derive(Debug, Clone)]

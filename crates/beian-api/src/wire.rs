@@ -1,6 +1,5 @@
 //! Request parsing and response shapes of the WeChat wire format.
 
-use axum::body::Bytes;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use beian_core::errcode;
@@ -89,7 +88,7 @@ pub fn url_encode(s: &str) -> String {
 }
 
 /// The JSON body as WeChat reads it: any or no Content-Type, empty means `{}`.
-pub fn json_body(body: &Bytes) -> Result<Value, WxJson> {
+pub fn json_body(body: &[u8]) -> Result<Value, WxJson> {
     let trimmed = body.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &body[i..]).unwrap_or(&[]);
     if trimmed.is_empty() {
         return Ok(json!({}));

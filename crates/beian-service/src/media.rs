@@ -1,6 +1,7 @@
 //! Filing materials: upload (validated, stored durably) and download (scoped to the appid).
 
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
+use beian_core::dict::Dictionaries;
 use beian_core::errcode;
 use beian_core::model::{MediaMeta, MediaType};
 
@@ -55,63 +56,70 @@ fn sniff(bytes: &[u8]) -> Option<(&'static str, MediaType)> {
     }
 }
 
+/// The checks of an upload that need no storage — declared type, field, the bytes' real type
+/// (sniffed), size, certificate type — in the order the API answers them. Returns the real
+/// content type and media type. Pure: the API's fuzz targets call it too.
+pub fn check_upload(up: &MediaUpload, dict: &Dictionaries) -> Result<(&'static str, MediaType)> {
+    let declared = MediaType::parse(up.media_type.trim())
+        .ok_or_else(|| ServiceError::refused(errcode::INVALID_MEDIA_TYPE, "type 须为 image 或 video"))?;
+    let field = up.icp_order_field.trim();
+    if field.is_empty() {
+        return Err(ServiceError::refused(
+            errcode::INVALID_ARGS,
+            "icp_order_field 不能为空，请填写该材料对应的备案字段路径",
+        ));
+    }
+    if !ORDER_FIELDS.contains(&field) {
+        return Err(ServiceError::refused(
+            errcode::INVALID_ARGS,
+            format!("icp_order_field 不合法：{field}；前置审批材料请使用 icp_applets.base_info.nrlx_details"),
+        ));
+    }
+    if up.bytes.is_empty() {
+        return Err(ServiceError::refused(
+            errcode::MEDIA_DATA_MISSING,
+            "media data 不能为空：请在 multipart 的 media 字段上传文件",
+        ));
+    }
+    let Some((content_type, real)) = sniff(&up.bytes) else {
+        return Err(ServiceError::refused(
+            errcode::INVALID_FILE_TYPE,
+            "文件格式不支持：图片请上传 JPG/PNG，视频请上传 MP4",
+        ));
+    };
+    if real != declared {
+        return Err(ServiceError::refused(
+            errcode::INVALID_FILE_TYPE,
+            format!(
+                "文件内容是{}，与 type={} 不符",
+                if real == MediaType::Image { "图片" } else { "视频" },
+                declared.as_str()
+            ),
+        ));
+    }
+    let limit = if real == MediaType::Image { MAX_IMAGE_BYTES } else { MAX_VIDEO_BYTES };
+    if up.bytes.len() > limit {
+        return Err(ServiceError::refused(
+            errcode::INVALID_MEDIA_SIZE,
+            format!("文件过大：不能超过{}MB", limit / 1024 / 1024),
+        ));
+    }
+    if let Some(ct) = up.certificate_type {
+        if dict.certificate_type(ct).is_none() {
+            return Err(ServiceError::refused(
+                errcode::INVALID_ARGS,
+                format!("certificate_type {ct} 不存在，请从证件类型列表中选择"),
+            ));
+        }
+    }
+    Ok((content_type, real))
+}
+
 impl Service {
     /// uploadIcpMedia: check the declared type, the field and the bytes, then store.
     pub async fn upload_media(&self, actor: &Actor, appid: &str, up: MediaUpload) -> Result<MediaMeta> {
-        let declared = MediaType::parse(up.media_type.trim())
-            .ok_or_else(|| ServiceError::refused(errcode::INVALID_MEDIA_TYPE, "type 须为 image 或 video"))?;
+        let (content_type, real) = check_upload(&up, &self.dictionaries())?;
         let field = up.icp_order_field.trim();
-        if field.is_empty() {
-            return Err(ServiceError::refused(
-                errcode::INVALID_ARGS,
-                "icp_order_field 不能为空，请填写该材料对应的备案字段路径",
-            ));
-        }
-        if !ORDER_FIELDS.contains(&field) {
-            return Err(ServiceError::refused(
-                errcode::INVALID_ARGS,
-                format!(
-                    "icp_order_field 不合法：{field}；前置审批材料请使用 icp_applets.base_info.nrlx_details"
-                ),
-            ));
-        }
-        if up.bytes.is_empty() {
-            return Err(ServiceError::refused(
-                errcode::MEDIA_DATA_MISSING,
-                "media data 不能为空：请在 multipart 的 media 字段上传文件",
-            ));
-        }
-        let Some((content_type, real)) = sniff(&up.bytes) else {
-            return Err(ServiceError::refused(
-                errcode::INVALID_FILE_TYPE,
-                "文件格式不支持：图片请上传 JPG/PNG，视频请上传 MP4",
-            ));
-        };
-        if real != declared {
-            return Err(ServiceError::refused(
-                errcode::INVALID_FILE_TYPE,
-                format!(
-                    "文件内容是{}，与 type={} 不符",
-                    if real == MediaType::Image { "图片" } else { "视频" },
-                    declared.as_str()
-                ),
-            ));
-        }
-        let limit = if real == MediaType::Image { MAX_IMAGE_BYTES } else { MAX_VIDEO_BYTES };
-        if up.bytes.len() > limit {
-            return Err(ServiceError::refused(
-                errcode::INVALID_MEDIA_SIZE,
-                format!("文件过大：不能超过{}MB", limit / 1024 / 1024),
-            ));
-        }
-        if let Some(ct) = up.certificate_type {
-            if self.dictionaries().certificate_type(ct).is_none() {
-                return Err(ServiceError::refused(
-                    errcode::INVALID_ARGS,
-                    format!("certificate_type {ct} 不存在，请从证件类型列表中选择"),
-                ));
-            }
-        }
         let now = self.now().timestamp();
         // An unknown appid stores nothing.
         if self.store.read().await?.get_mini_program(appid).await?.is_none() {

@@ -170,7 +170,9 @@ impl WxCrypt {
 }
 
 /// Fields of a flat XML message (`<xml><A>1</A><B><![CDATA[x]]></B></xml>`), in order.
-/// Enough for WeChat's envelopes and events; nested elements are returned as raw text.
+/// Enough for WeChat's envelopes and events; nested elements are returned as raw text. Text
+/// in CDATA sections is taken literally — including `<`, `</A>` and, split across sections as
+/// [`xml_message`] writes it, `]]>` — and the rest is unescaped.
 pub fn xml_fields(xml: &str) -> Vec<(String, String)> {
     let inner = xml.trim();
     let inner = inner.strip_prefix("<xml>").and_then(|s| s.strip_suffix("</xml>")).unwrap_or(inner);
@@ -186,16 +188,44 @@ pub fn xml_fields(xml: &str) -> Vec<(String, String)> {
         }
         let close = format!("</{tag}>");
         let body_start = &after[end + 1..];
-        let Some(close_at) = body_start.find(&close) else { break };
-        let raw = &body_start[..close_at];
-        let value = raw
-            .strip_prefix("<![CDATA[")
-            .and_then(|v| v.strip_suffix("]]>"))
-            .map(str::to_string)
-            .unwrap_or_else(|| unescape(raw));
-        out.push((tag.to_string(), value));
+        let Some(close_at) = find_close(body_start, &close) else { break };
+        out.push((tag.to_string(), text_content(&body_start[..close_at])));
         rest = &body_start[close_at + close.len()..];
     }
+    out
+}
+
+const CDATA_OPEN: &str = "<![CDATA[";
+const CDATA_CLOSE: &str = "]]>";
+
+/// Where `close` starts in `s`, skipping CDATA sections (whose text may contain it).
+fn find_close(s: &str, close: &str) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let rest = &s[from..];
+        let at = rest.find(close)?;
+        match rest[..at].find(CDATA_OPEN) {
+            Some(open) => {
+                let text = from + open + CDATA_OPEN.len();
+                from = text + s[text..].find(CDATA_CLOSE)? + CDATA_CLOSE.len();
+            }
+            None => return Some(from + at),
+        }
+    }
+}
+
+/// An element's text: CDATA sections literally, everything else unescaped.
+fn text_content(raw: &str) -> String {
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(open) = rest.find(CDATA_OPEN) {
+        out.push_str(&unescape(&rest[..open]));
+        let text = &rest[open + CDATA_OPEN.len()..];
+        let end = text.find(CDATA_CLOSE).unwrap_or(text.len());
+        out.push_str(&text[..end]);
+        rest = text.get(end + CDATA_CLOSE.len()..).unwrap_or_default();
+    }
+    out.push_str(&unescape(rest));
     out
 }
 
@@ -295,5 +325,19 @@ mod tests {
         assert_eq!(xml_field(&xml, "CreateTime").as_deref(), Some("1700000000"));
         assert_eq!(xml_fields(&xml).len(), 3);
         assert_eq!(xml_field("<xml><A>&lt;1&gt;</A></xml>", "A").as_deref(), Some("<1>"));
+    }
+
+    /// Found by the `wx_push` fuzz target: a text with `]]>` (which `xml_message` splits
+    /// across two CDATA sections) or with the field's own closing tag came back changed.
+    #[test]
+    fn xml_text_survives_cdata_tricks() {
+        for text in ["a]]>b", "]]>", "x</Note>y", "<![CDATA[", "]]]]><![CDATA[>", "&amp;<>\"'", ""] {
+            let xml = xml_message(&[("Note", XmlValue::Text(text.into())), ("B", XmlValue::Number(1))]);
+            assert_eq!(xml_field(&xml, "Note").as_deref(), Some(text), "{xml}");
+            assert_eq!(xml_field(&xml, "B").as_deref(), Some("1"), "{xml}");
+        }
+        assert_eq!(xml_field("<xml><A>x<![CDATA[<y>]]>&amp;</A></xml>", "A").as_deref(), Some("x<y>&"));
+        // An unterminated section ends the message, as a missing closing tag does.
+        assert_eq!(xml_fields("<xml><A><![CDATA[</A></xml>"), vec![]);
     }
 }
