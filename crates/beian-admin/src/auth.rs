@@ -3,7 +3,8 @@
 use crate::html::{esc, layout};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::ConnectInfo;
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::platform::{Role, Staff};
 use sha2::{Digest, Sha256};
@@ -17,6 +18,12 @@ pub fn form(body: &Bytes) -> Vec<(String, String)> {
 pub use beian_web::url_decode as decode;
 
 pub use beian_web::form_get as get;
+
+/// The client's address as the limits count it (see `beian_web::limits`).
+pub(crate) fn client_ip(s: &AppState, headers: &HeaderMap, ext: &Extensions) -> Option<std::net::IpAddr> {
+    let peer = ext.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    s.limits.client_ip(peer, |name| headers.get(name).and_then(|v| v.to_str().ok()))
+}
 
 /// CSRF token derived from the session token: unguessable without it, no state to keep.
 fn csrf_of(token: &str) -> String {
@@ -87,9 +94,29 @@ pub async fn login_page() -> Response {
     layout("登录", None, &login_form(None)).into_response()
 }
 
-pub async fn login(axum::extract::State(s): axum::extract::State<AppState>, body: Bytes) -> Response {
+pub async fn login(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    headers: HeaderMap,
+    ext: Extensions,
+    body: Bytes,
+) -> Response {
     let f = form(&body);
     let token = get(&f, "token").trim().to_string();
+    // Tokens cannot be guessed, but a client trying many is refused all the same.
+    let ip = client_ip(&s, &headers, &ext);
+    if let Err(l) = s.limits.login_failures.check(ip, s.svc.now().timestamp()) {
+        let msg = format!(
+            "登录失败次数过多：同一网络地址15分钟内最多失败{}次，请{}分钟后再试",
+            s.limits.login_failures.limit(),
+            (l.retry_after_secs + 59) / 60
+        );
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, l.retry_after_secs.to_string())],
+            layout("登录", None, &login_form(Some(&msg))),
+        )
+            .into_response();
+    }
     match s.svc.staff_for_token(&token).await {
         Ok(_) => {
             let secure = if s.svc.public_url().starts_with("https://") { "; Secure" } else { "" };
@@ -99,6 +126,7 @@ pub async fn login(axum::extract::State(s): axum::extract::State<AppState>, body
                 .into_response()
         }
         Err(_) => {
+            let _ = s.limits.login_failures.hit(ip, s.svc.now().timestamp());
             (StatusCode::UNAUTHORIZED, layout("登录", None, &login_form(Some("令牌无效")))).into_response()
         }
     }

@@ -21,14 +21,18 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use beian_service::Service;
+use beian_web::limits::WebLimits;
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub svc: Arc<Service>,
+    /// Public queries and failed sign-ins per client address.
+    pub limits: Arc<WebLimits>,
 }
 
-pub fn router(svc: Arc<Service>) -> Router {
+/// `limits`: the node's per-client limits, shared with the console's sign-in.
+pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
     Router::new()
         .route("/admin", get(review::queue))
         .route("/admin/login", get(auth::login_page).post(auth::login))
@@ -58,7 +62,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/admin/tickets/{id}", get(ops::ticket))
         .route("/admin/tickets/{id}/reply", post(ops::reply))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(AppState { svc })
+        .with_state(AppState { svc, limits })
 }
 
 async fn security_headers(mut r: Response) -> Response {

@@ -2,15 +2,17 @@
 //! (JSON), no sign-in. Only filed mini programs are found; the principal's name is masked and
 //! no phone or ID number is ever shown (the service's public index holds none).
 
+use crate::auth::client_ip;
 use crate::html::{esc, layout};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use beian_core::errcode;
 use beian_service::query::{PublicQueryResult, COUNT_CAP, MAX_QUERY_CHARS, MAX_RESULTS};
 use beian_service::ServiceError;
+use beian_web::limits::Limited;
 use serde_json::json;
 
 /// The value of `key` in a raw query string (`+` and percent escapes decoded).
@@ -34,7 +36,24 @@ fn refusal(e: ServiceError) -> (StatusCode, i64, String) {
 
 /// `GET /api/public/query?q=`: `{"errcode":0,"errmsg":"ok","items":[…],"total":n,"truncated":b}`,
 /// or HTTP 400 `{"errcode","errmsg"}` for an empty or too long query.
-pub async fn api(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
+///
+/// Each client address may ask `public_query_per_minute` times a minute (`beian_web::limits`);
+/// beyond that HTTP 429 with `Retry-After` and `{"errcode":86920,"errmsg":…}`.
+pub async fn api(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ext: Extensions,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Err(l) = s.limits.public_query.hit(client_ip(&s, &headers, &ext), s.svc.now().timestamp()) {
+        let body = Json(json!({ "errcode": errcode::RATE_LIMITED, "errmsg": too_many(&s, l) }));
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, l.retry_after_secs.to_string())],
+            body,
+        )
+            .into_response();
+    }
     let q = param(&query, "q").unwrap_or_default();
     match s.svc.public_query(&q).await {
         Ok(r) => {
@@ -54,10 +73,26 @@ pub async fn api(State(s): State<AppState>, RawQuery(query): RawQuery) -> Respon
 }
 
 /// `GET /query?q=`: the search form and, with a query, the results.
-pub async fn page(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
+pub async fn page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ext: Extensions,
+    RawQuery(query): RawQuery,
+) -> Response {
     let q = param(&query, "q");
+    let limited = match &q {
+        Some(_) => s.limits.public_query.hit(client_ip(&s, &headers, &ext), s.svc.now().timestamp()).err(),
+        None => None,
+    };
     let (status, results) = match &q {
         None => (StatusCode::OK, String::new()),
+        Some(_) if limited.is_some() => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "<div class=error-box role=alert>{}</div>",
+                esc(&limited.map(|l| too_many(&s, l)).unwrap_or_default())
+            ),
+        ),
         Some(q) => match s.svc.public_query(q).await {
             Ok(r) => (StatusCode::OK, results_card(&r)),
             Err(e) => {
@@ -76,7 +111,22 @@ pub async fn page(State(s): State<AppState>, RawQuery(query): RawQuery) -> Respo
          <p class=muted>仅收录已通过管局审核的小程序备案；未备案、审核中或已注销的不会出现在结果中。负责人姓名已做脱敏处理。每次最多显示 {MAX_RESULTS} 条。</p></div>{results}",
         esc(q.as_deref().unwrap_or("")),
     );
-    (status, layout("备案查询", None, &body)).into_response()
+    let mut r = (status, layout("备案查询", None, &body)).into_response();
+    if let Some(l) = limited {
+        if let Ok(v) = HeaderValue::from_str(&l.retry_after_secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    r
+}
+
+/// The refusal of a client over the public query limit.
+fn too_many(s: &AppState, l: Limited) -> String {
+    format!(
+        "查询过于频繁：同一网络地址每分钟最多查询{}次，请{}秒后再试",
+        s.limits.public_query.limit(),
+        l.retry_after_secs
+    )
 }
 
 fn results_card(r: &PublicQueryResult) -> String {

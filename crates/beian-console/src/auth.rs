@@ -3,8 +3,8 @@
 use crate::html::{esc, layout};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_service::accounts::Session;
 
@@ -18,6 +18,12 @@ pub fn form(body: &Bytes) -> Vec<(String, String)> {
 pub use beian_web::url_decode as decode;
 
 pub use beian_web::form_get as get;
+
+/// The client's address as the limits count it (see `beian_web::limits`).
+fn client_ip(s: &AppState, headers: &HeaderMap, ext: &Extensions) -> Option<std::net::IpAddr> {
+    let peer = ext.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    s.limits.client_ip(peer, |name| headers.get(name).and_then(|v| v.to_str().ok()))
+}
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
@@ -102,9 +108,24 @@ pub async fn login_page(RawQuery(q): RawQuery) -> Response {
     layout("登录", None, 0, &login_form(&safe_next(&next), None)).into_response()
 }
 
-pub async fn login(State(s): State<AppState>, body: Bytes) -> Response {
+pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extensions, body: Bytes) -> Response {
     let f = form(&body);
     let next = safe_next(get(&f, "next"));
+    // Per client address, whatever the username: guessing across accounts is limited too.
+    let ip = client_ip(&s, &headers, &ext);
+    if let Err(l) = s.limits.login_failures.check(ip, s.svc.now().timestamp()) {
+        let msg = format!(
+            "登录失败次数过多：同一网络地址15分钟内最多失败{}次，请{}分钟后再试",
+            s.limits.login_failures.limit(),
+            (l.retry_after_secs + 59) / 60
+        );
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, l.retry_after_secs.to_string())],
+            layout("登录", None, 0, &login_form(&next, Some(&msg))),
+        )
+            .into_response();
+    }
     match s.svc.login(get(&f, "username"), get(&f, "password")).await {
         Ok((token, _)) => {
             let secure = if s.svc.public_url().starts_with("https://") { "; Secure" } else { "" };
@@ -115,6 +136,7 @@ pub async fn login(State(s): State<AppState>, body: Bytes) -> Response {
             (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, next)]).into_response()
         }
         Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
+            let _ = s.limits.login_failures.hit(ip, s.svc.now().timestamp());
             (StatusCode::UNAUTHORIZED, layout("登录", None, 0, &login_form(&next, Some(&errmsg))))
                 .into_response()
         }

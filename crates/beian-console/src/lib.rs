@@ -20,14 +20,17 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use beian_service::Service;
+use beian_web::limits::WebLimits;
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub svc: Arc<Service>,
+    /// Failed sign-ins per client address (shared with the staff sign-in).
+    pub limits: Arc<WebLimits>,
 }
 
-pub fn router(svc: Arc<Service>) -> Router {
+pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
     Router::new()
         .route("/console", get(pages::home))
         .route("/console/login", get(auth::login_page).post(auth::login))
@@ -56,7 +59,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/console/tickets/{id}", get(pages::ticket))
         .route("/console/tickets/{id}/reply", post(pages::reply_ticket))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(AppState { svc })
+        .with_state(AppState { svc, limits })
 }
 
 /// Headers every console page carries: no framing, no sniffing, same-origin only.

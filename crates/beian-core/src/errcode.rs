@@ -73,6 +73,7 @@ codes! {
     INVALID_INPUT = 86917, Beian, "参数不合法";
     NOT_SUPPORTED = 86918, Beian, "beian 暂不支持该接口";
     LISTING_GATE = 86919, Beian, "未完成备案的小程序不能上架";
+    RATE_LIMITED = 86920, Beian, "请求过于频繁，请稍后再试";
     FIELD_REQUIRED = 86930, Beian, "必填字段为空";
     FIELD_FORMAT = 86931, Beian, "字段格式不正确";
     FIELD_DICT = 86932, Beian, "字段取值不在字典中";

@@ -1,5 +1,8 @@
-//! What every server-rendered edge of beian needs and nothing else: HTML escaping and
-//! `application/x-www-form-urlencoded` decoding/encoding. No dependencies.
+//! What every server-rendered edge of beian needs and nothing else: HTML escaping,
+//! `application/x-www-form-urlencoded` decoding/encoding, and the per-client limits of the
+//! public pages ([`limits`]). No dependencies.
+
+pub mod limits;
 
 /// Escape text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {

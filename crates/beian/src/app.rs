@@ -98,6 +98,7 @@ pub struct Application {
     listener: TcpListener,
     svc: Arc<Service>,
     api: beian_api::ApiConfig,
+    web_limits: beian_web::limits::WebLimitsConfig,
     worker_poll: std::time::Duration,
     channels: beian_jobs::Channels,
     demo: bool,
@@ -111,7 +112,10 @@ impl Application {
             Arc::new(SystemClock)
         };
         let svc = open_service(config, clock).await?;
-        Ok(Application::with_service(&config.listen, svc).await?.with_channels(channels(config)))
+        Ok(Application::with_service(&config.listen, svc)
+            .await?
+            .with_channels(channels(config))
+            .with_web_limits(config.web_limits.clone()))
     }
 
     pub async fn with_service(listen: &str, svc: Arc<Service>) -> Result<Application> {
@@ -124,6 +128,7 @@ impl Application {
             listener,
             svc,
             api: beian_api::ApiConfig::default(),
+            web_limits: beian_web::limits::WebLimitsConfig::default(),
             worker_poll: std::time::Duration::from_millis(500),
             channels: beian_jobs::Channels::default(),
             demo: false,
@@ -148,6 +153,12 @@ impl Application {
         self
     }
 
+    /// Override the per-client limits of the public query and the sign-in forms.
+    pub fn with_web_limits(mut self, limits: beian_web::limits::WebLimitsConfig) -> Application {
+        self.web_limits = limits;
+        self
+    }
+
     /// How often an idle job worker looks for due jobs.
     pub fn with_worker_poll(mut self, d: std::time::Duration) -> Application {
         self.worker_poll = d;
@@ -164,7 +175,7 @@ impl Application {
 
     /// Serve, with a job worker beside the server, until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
-        let router = crate::http::router(self.svc.clone(), self.api.clone(), self.demo);
+        let router = crate::http::router(self.svc.clone(), self.api.clone(), &self.web_limits, self.demo);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = beian_jobs::Worker::new(self.svc.clone())
             .with_idle_poll(self.worker_poll)
@@ -173,6 +184,8 @@ impl Application {
             let mut rx = stop_rx;
             let _ = rx.wait_for(|stop| *stop).await;
         }));
+        // The peer address reaches handlers for the per-client limits.
+        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         let _ = stop_tx.send(true);
         let _ = worker.await;

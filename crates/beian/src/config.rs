@@ -15,6 +15,8 @@ pub struct FileConfig {
     pub master_key: Option<String>,
     pub simulated_clock: Option<bool>,
     pub public_url: Option<String>,
+    /// `[limits]`: per-client limits of the public query and the sign-in forms.
+    pub limits: Option<crate::limits::LimitsFile>,
     /// `[smtp]`: host, port, from (plain SMTP to a relay).
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     /// `[sms_gateway]`: url, api_key, sign_name. Absent: the development outbox.
@@ -61,6 +63,8 @@ pub struct Config {
     pub simulated_clock: bool,
     /// The base URL people reach the platform at (links in SMS and 站内信).
     pub public_url: Option<String>,
+    /// Per-client limits of the public query and the sign-in forms.
+    pub web_limits: beian_web::limits::WebLimitsConfig,
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
     pub media: MediaBackend,
@@ -90,6 +94,8 @@ pub struct ConfigArgs {
     /// Base URL for links sent to people [default: http://<listen address>]
     #[arg(long, env = "BEIAN_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
     /// Where media bytes live: local (the data dir) or s3 [default: local]
     #[arg(long, env = "BEIAN_MEDIA_BACKEND", global = true)]
     pub media_backend: Option<String>,
@@ -133,6 +139,7 @@ impl Config {
             master_key: std::env::var("BEIAN_MASTER_KEY").ok().filter(|k| !k.is_empty()).or(file.master_key),
             simulated_clock: args.simulated_clock.or(file.simulated_clock).unwrap_or(false),
             public_url: args.public_url.clone().or(file.public_url),
+            web_limits: crate::limits::resolve(&args.limits, file.limits)?,
             smtp: file.smtp,
             sms_gateway: file.sms_gateway,
             media,

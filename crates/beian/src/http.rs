@@ -9,7 +9,15 @@ use beian_service::Service;
 use std::sync::Arc;
 
 /// `demo`: also mount `/demo/events` (the demo provider's receiver, readable by anyone).
-pub fn router(svc: Arc<Service>, api: beian_api::ApiConfig, demo: bool) -> Router {
+/// `limits`: the public query's and the sign-in forms' per-client limits (one set per node,
+/// shared by the console and the staff pages).
+pub fn router(
+    svc: Arc<Service>,
+    api: beian_api::ApiConfig,
+    limits: &beian_web::limits::WebLimitsConfig,
+    demo: bool,
+) -> Router {
+    let limits = Arc::new(beian_web::limits::WebLimits::new(limits));
     let mut r = Router::new().route("/healthz", get(healthz));
     if demo {
         r = r.route("/demo/events", axum::routing::post(demo_events).get(demo_events_list));
@@ -17,8 +25,8 @@ pub fn router(svc: Arc<Service>, api: beian_api::ApiConfig, demo: bool) -> Route
     let metrics = crate::metrics::Metrics::default();
     r.route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .with_state(svc.clone())
-        .merge(beian_console::router(svc.clone()))
-        .merge(beian_admin::router(svc.clone()))
+        .merge(beian_console::router(svc.clone(), limits.clone()))
+        .merge(beian_admin::router(svc.clone(), limits))
         .merge(beian_api::router(svc.clone(), api))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
         .merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((metrics, svc)))

@@ -292,6 +292,113 @@ async fn dashboard_for_operators_only(b: Backend) {
     app.stop().await;
 }
 
+// ---- per-client limits -------------------------------------------------------------------
+
+async fn get_from(url: &str, query: &[(&str, &str)], forwarded: &str) -> (u16, Option<String>, String) {
+    let r = reqwest::Client::new()
+        .get(url)
+        .query(query)
+        .header("x-forwarded-for", forwarded)
+        .send()
+        .await
+        .expect("send");
+    let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    (r.status().as_u16(), retry, r.text().await.expect("body"))
+}
+
+/// The public query answers each client address `public_query_per_minute` times a minute, then
+/// HTTP 429 with 86920 and `Retry-After`; a forged X-Forwarded-For changes nothing unless the
+/// header is configured, and then it is the client's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn public_query_is_limited_per_client_address() {
+    let limits = beian_web::limits::WebLimitsConfig {
+        public_query_per_minute: 5,
+        ..beian_web::limits::WebLimitsConfig::default()
+    };
+    let app =
+        TestApp::start_configured(Backend::Sqlite, 1000, beian_jobs::Channels::default(), limits.clone())
+            .await;
+    let api = app.url("/api/public/query");
+    // Five answers (a refused empty query counts too: every request costs), then 429.
+    for (i, q) in ["读书", "", "wx", "粤", "小程序"].into_iter().enumerate() {
+        let (status, _, body) = get_from(&api, &[("q", q)], &format!("10.9.9.{i}")).await;
+        assert!(status == 200 || status == 400, "{status} {body}");
+    }
+    let (status, retry, body) = get_from(&api, &[("q", "读书")], "10.9.9.99").await;
+    assert_eq!(status, 429, "a forged X-Forwarded-For is not trusted by default: {body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["errcode"].as_i64(), Some(86920), "{v}");
+    assert!(beian_core::errcode::message(86920).is_some(), "documented");
+    let msg = v["errmsg"].as_str().unwrap_or_default();
+    assert!(msg.contains("查询过于频繁") && msg.contains("每分钟最多查询5次"), "{msg}");
+    let retry: i64 = retry.expect("Retry-After").parse().expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    // The page says so too; the bare form is not counted.
+    let (status, _, page) = get_from(&app.url("/query"), &[("q", "读书")], "").await;
+    assert_eq!(status, 429);
+    assert!(page.contains("查询过于频繁") && page.contains("<form"), "{page}");
+    assert_eq!(get_from(&app.url("/query"), &[], "").await.0, 200, "the empty form is free");
+    // The next minute: answered again.
+    app.clock.advance(chrono::Duration::seconds(60));
+    assert_eq!(get_from(&api, &[("q", "读书")], "").await.0, 200);
+    app.stop().await;
+
+    // Behind a proxy that sets X-Forwarded-For: its last entry is the client.
+    let behind =
+        beian_web::limits::WebLimitsConfig { client_ip_header: Some("x-forwarded-for".into()), ..limits };
+    let app = TestApp::start_configured(Backend::Sqlite, 1000, beian_jobs::Channels::default(), behind).await;
+    let api = app.url("/api/public/query");
+    for _ in 0..5 {
+        assert_eq!(get_from(&api, &[("q", "读书")], "1.1.1.1, 203.0.113.5").await.0, 200);
+    }
+    assert_eq!(get_from(&api, &[("q", "读书")], "9.9.9.9, 203.0.113.5").await.0, 429, "same client");
+    assert_eq!(get_from(&api, &[("q", "读书")], "203.0.113.6").await.0, 200, "another client");
+    app.stop().await;
+}
+
+/// Failed sign-ins are limited per client address across usernames (password spraying), on
+/// the console and the staff pages together; the per-account lockout applies besides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_failures_are_limited_per_client_address() {
+    let limits = beian_web::limits::WebLimitsConfig {
+        login_failures_per_ip: 3,
+        ..beian_web::limits::WebLimitsConfig::default()
+    };
+    let app = TestApp::start_configured(Backend::Sqlite, 1000, beian_jobs::Channels::default(), limits).await;
+    app.svc
+        .create_account(&Actor::new("test", "c"), "spray1", "开发者", "secret-pass-1")
+        .await
+        .expect("account");
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let console = |user: &'static str, pass: &'static str| {
+        let http = http.clone();
+        let url = app.url("/console/login");
+        async move {
+            let r =
+                http.post(url).form(&[("username", user), ("password", pass)]).send().await.expect("send");
+            let status = r.status().as_u16();
+            (status, r.text().await.expect("body"))
+        }
+    };
+    // Three wrong passwords for three different users: refused one by one.
+    for user in ["spray1", "nobody", "admin"] {
+        assert_eq!(console(user, "guess-123").await.0, 401, "{user}");
+    }
+    // The fourth attempt from this address is refused before the password is looked at.
+    let (status, page) = console("spray1", "secret-pass-1").await;
+    assert_eq!(status, 429, "{page}");
+    assert!(page.contains("登录失败次数过多") && page.contains("最多失败3次"), "{page}");
+    let r = http.post(app.url("/admin/login")).form(&[("token", "guess")]).send().await.expect("send");
+    assert_eq!(r.status().as_u16(), 429, "the staff sign-in shares the count");
+    assert!(r.headers().get("retry-after").is_some());
+    // After the window, the right password works (the account itself was never locked:
+    // one wrong password for it).
+    app.clock.advance(chrono::Duration::minutes(15));
+    assert_eq!(console("spray1", "secret-pass-1").await.0, 303);
+    app.stop().await;
+}
+
 // ---- benchmark (ignored by default) ------------------------------------------------------
 
 /// Timing of the public query over a large synthetic index, written straight into the store:

@@ -36,6 +36,16 @@ impl TestApp {
         per_minute_limit: u32,
         channels: beian_jobs::Channels,
     ) -> TestApp {
+        TestApp::start_configured(backend, per_minute_limit, channels, Default::default()).await
+    }
+
+    /// With the public pages' per-client limits too.
+    pub async fn start_configured(
+        backend: Backend,
+        per_minute_limit: u32,
+        channels: beian_jobs::Channels,
+        web_limits: beian_web::limits::WebLimitsConfig,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -63,7 +73,8 @@ impl TestApp {
             .expect("bind")
             .with_api_config(beian_api::ApiConfig { per_minute_limit })
             .with_worker_poll(std::time::Duration::from_millis(20))
-            .with_channels(channels);
+            .with_channels(channels)
+            .with_web_limits(web_limits);
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async {
