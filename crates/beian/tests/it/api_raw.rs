@@ -205,6 +205,20 @@ async fn tolerant_input_exact_output() {
         &json_of(http.post(u("/wxa/icp/upload_icp_media")).multipart(form).send().await.expect("send")).await,
         errcode::INVALID_ARGS,
     );
+    // Sizes: the route's own body limit, not axum's 2 MB default, applies to the multipart
+    // parser (beian_api::parse::upload); past 5 MB an image is 40006.
+    for (mb, want) in [(3, 0), (6, errcode::INVALID_MEDIA_SIZE)] {
+        let mut big = JPEG.to_vec();
+        big.resize(mb * 1024 * 1024, 0);
+        let form = reqwest::multipart::Form::new()
+            .text("type", "image")
+            .text("icp_order_field", "icp_materials.commitment_letter")
+            .part("media", reqwest::multipart::Part::bytes(big).file_name("big.jpg"));
+        let v =
+            json_of(http.post(u("/wxa/icp/upload_icp_media")).multipart(form).send().await.expect("send"))
+                .await;
+        assert_eq!(code(&v), want, "{mb} MB: {v}");
+    }
 
     // get_icp_media: raw bytes with an image type; JSON error otherwise.
     let r =
