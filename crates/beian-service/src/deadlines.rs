@@ -100,6 +100,7 @@ impl Service {
                 notify(
                     &mut tx,
                     &mp,
+                    self.email_channel(),
                     None,
                     &notice,
                     &format!("reminder:{appid}:{days_left}:{}", policy.deadline_date),

@@ -10,7 +10,6 @@ use beian_core::model::{
 };
 use beian_core::numbering;
 use beian_core::payload::ApplyPayload;
-use beian_core::rules::{self, ApplyContext, Refusal};
 use beian_core::state::{self, Action, Effect, FilingState, ReadinessFlags, SmsVerifyStatus};
 use beian_core::time::beijing_date;
 use beian_store::Tx;
@@ -257,10 +256,11 @@ impl Service {
 
     /// getIcpEntranceInfo.
     pub async fn entrance_info(&self, appid: &str) -> Result<EntranceInfo> {
-        let mut tx = self.store.read().await?;
-        let mp =
-            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        let order = tx.get_order(appid).await?;
+        let (mp, order) = self
+            .store
+            .mini_program_with_order(appid)
+            .await?
+            .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
         let entrance = self.policy().entrance(&mp, self.now());
         let (status, is_canceling, audit_data, sms) = match &order {
             Some(o) => (
@@ -323,230 +323,6 @@ impl Service {
     }
 
     // ---- apply ---------------------------------------------------------------------------
-
-    /// applyIcpFiling: run every rule, then create the order version in platform review.
-    pub async fn apply(&self, actor: &Actor, appid: &str, payload: ApplyPayload) -> Result<OrderView> {
-        for _ in 0..RETRIES {
-            match self.try_apply(actor, appid, payload.clone()).await {
-                Err(ServiceError::Conflict(m)) => tracing::debug!(appid, "apply lost a race, retrying: {m}"),
-                other => return other,
-            }
-        }
-        Err(ServiceError::code(errcode::CONFLICT))
-    }
-
-    /// Run every rule on an application without submitting it (the console shows the hints
-    /// at their fields before submit). Request-level refusals come back as one hint with an
-    /// empty `err_field`.
-    pub async fn validate_application(
-        &self,
-        appid: &str,
-        payload: &ApplyPayload,
-    ) -> Result<Vec<beian_core::rules::Hint>> {
-        let now = self.now();
-        let policy = self.policy();
-        let dict = self.dictionaries();
-        let mut tx = self.store.read().await?;
-        let mp =
-            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        let ids: Vec<&str> = payload.media_refs().into_iter().map(|(_, id)| id).collect();
-        let media = tx.get_media_many(&ids).await?;
-        let task_id = &payload.icp_applets.principal_info.verify_task_id;
-        let face = if task_id.is_empty() { None } else { tx.get_face_task(task_id).await? };
-        let organize = &payload.icp_subject.organize_info;
-        let subject = match organize.certificate_type {
-            Some(ct) if !organize.certificate_number.is_empty() => {
-                tx.find_subject(ct, &organize.certificate_number).await?
-            }
-            _ => None,
-        };
-        let applies_today = u32::try_from(tx.counter_get(&format!("apply:{}", policy.quota_day(now))).await?)
-            .unwrap_or(u32::MAX);
-        let ctx = ApplyContext {
-            now,
-            dict: &dict,
-            policy: &policy,
-            mini_program: &mp,
-            media: &media,
-            face_task: face.as_ref(),
-            subject: subject.as_ref().map(|(s, _)| s),
-            applies_today,
-        };
-        Ok(match rules::check_apply(payload, &ctx) {
-            Ok(()) => Vec::new(),
-            Err(Refusal::Hints(h)) => h,
-            Err(Refusal::Request { errcode, errmsg }) => {
-                vec![beian_core::rules::Hint { errcode, errmsg, err_field: String::new() }]
-            }
-        })
-    }
-
-    async fn try_apply(&self, actor: &Actor, appid: &str, mut payload: ApplyPayload) -> Result<OrderView> {
-        let now = self.now();
-        let ts = now.timestamp();
-        let policy = self.policy();
-        let dict = self.dictionaries();
-        let mut tx = self.store.begin().await?;
-        let mp =
-            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        // The subject before the order: under READ COMMITTED a racing apply for this appid
-        // that commits in between then shows up as "under review" (86324), not as the
-        // subject's in-progress rule (86937) — one application wins either way.
-        let organize = &payload.icp_subject.organize_info;
-        let subject = match organize.certificate_type {
-            Some(ct) if !organize.certificate_number.is_empty() => {
-                tx.find_subject(ct, &organize.certificate_number).await?
-            }
-            _ => None,
-        };
-        let order = tx.get_order(appid).await?;
-        let from = order.as_ref().map(|o| o.state).unwrap_or(FilingState::NotFiled);
-        let (to, effects) = state::transition(from, Action::Apply)?;
-
-        let ids: Vec<&str> = payload.media_refs().into_iter().map(|(_, id)| id).collect();
-        let media = tx.get_media_many(&ids).await?;
-        let task_id = payload.icp_applets.principal_info.verify_task_id.clone();
-        let face = if task_id.is_empty() { None } else { tx.get_face_task(&task_id).await? };
-        let quota_key = format!("apply:{}", policy.quota_day(now));
-        let applies_today = u32::try_from(tx.counter_get(&quota_key).await?).unwrap_or(u32::MAX);
-        let ctx = ApplyContext {
-            now,
-            dict: &dict,
-            policy: &policy,
-            mini_program: &mp,
-            media: &media,
-            face_task: face.as_ref(),
-            subject: subject.as_ref().map(|(s, _)| s),
-            applies_today,
-        };
-        match rules::check_apply(&payload, &ctx) {
-            Ok(()) => {}
-            Err(Refusal::Request { errcode, errmsg }) => {
-                return Err(ServiceError::Refused { errcode, errmsg })
-            }
-            Err(Refusal::Hints(h)) => return Err(ServiceError::Hints(h)),
-        }
-
-        // The platform fills appid and name; the caller's values are never trusted.
-        payload.icp_applets.base_info.appid = mp.appid.clone();
-        payload.icp_applets.base_info.name = mp.name.clone();
-        payload.icp_subject.base_info.record_number.clear();
-        payload.icp_applets.base_info.record_number.clear();
-
-        // Claim the subject's slot: the row version makes two racing applies collide here.
-        let b = &payload.icp_subject.base_info;
-        let subject_type = b.subject_type.unwrap_or_default();
-        let cert_type = organize.certificate_type.unwrap_or_default();
-        let subject_id = match subject {
-            Some((mut s, version)) => {
-                s.in_progress += 1;
-                s.subject_type = subject_type;
-                s.name = b.name.clone();
-                s.province = b.province.clone();
-                tx.update_subject(&s, version, ts).await?;
-                s.id
-            }
-            None => {
-                let s = Subject {
-                    id: random_id(12),
-                    subject_type,
-                    certificate_type: cert_type,
-                    certificate_number: organize.certificate_number.to_uppercase(),
-                    name: b.name.clone(),
-                    province: b.province.clone(),
-                    filed_count: 0,
-                    ever_filed: false,
-                    in_progress: 1,
-                    record_number: None,
-                    service_seq: 0,
-                };
-                tx.insert_subject(&s, ts).await?;
-                s.id
-            }
-        };
-
-        let used = tx.counter_add(&quota_key, 1).await?;
-        if used > i64::from(policy.daily_apply_quota) {
-            return Err(ServiceError::refused(
-                errcode::DAILY_QUOTA,
-                format!("今日备案申请提交次数已达上限，请于次日{:02}:00后再提交", policy.quota_reset_hour),
-            ));
-        }
-
-        let mut order = order.unwrap_or_else(|| FilingOrder {
-            appid: appid.to_string(),
-            subject_id: None,
-            state: FilingState::NotFiled,
-            audit_data: Vec::new(),
-            subject_record_number: None,
-            service_record_number: None,
-            versions: 0,
-            cancel_type: None,
-            submitted_at: None,
-            updated_at: ts,
-            claimed_by: None,
-            claimed_at: None,
-            review_due_at: None,
-            authority_round: 0,
-            row_version: -1,
-        });
-        let is_new = order.row_version < 0;
-        order.subject_id = Some(subject_id.clone());
-        order.state = to;
-        order.versions += 1;
-        order.submitted_at = Some(ts);
-        order.updated_at = ts;
-        order.cancel_type = None;
-        order.claimed_by = None;
-        order.claimed_at = None;
-        let due = beian_core::calendar::WorkCalendar::china()
-            .add_working_days(beian_date(now), policy.platform_review_sla_days);
-        order.review_due_at = Some(end_of_beijing_day(due));
-        if effects.contains(&Effect::ClearAuditData) {
-            order.audit_data.clear();
-        }
-        if is_new {
-            tx.insert_order(&order).await?;
-        } else {
-            tx.update_order(&order).await?;
-        }
-        tx.insert_version(appid, order.versions, &payload, ts, &actor.0).await?;
-        let notice = crate::notify::Notice {
-            kind: "apply_submitted",
-            title: "备案申请已提交，平台审核中".into(),
-            body: format!(
-                "平台将在{}个工作日内（{}前）完成初审；初审通过后，工信部会向负责人手机发送短信验证码。",
-                policy.platform_review_sla_days,
-                due.format("%Y年%m月%d日")
-            ),
-        };
-        crate::notify::notify(
-            &mut tx,
-            &mp,
-            Some(payload.icp_applets.principal_info.email.as_str()),
-            &notice,
-            &format!("notice:{appid}:apply:{}", order.versions),
-            ts,
-        )
-        .await?;
-        audit(
-            &mut tx,
-            ts,
-            actor,
-            "filing",
-            appid,
-            Action::Apply.name(),
-            serde_json::json!({ "from": from.status_code(), "to": to.status_code(), "version": order.versions, "subject": subject_id }),
-        )
-        .await?;
-        tx.commit().await?;
-        if !is_new {
-            order.row_version += 1;
-        } else {
-            order.row_version = 0;
-        }
-        Ok(OrderView { status: order.state.status_code(), order })
-    }
 
     // ---- every other transition ----------------------------------------------------------
 
@@ -790,6 +566,7 @@ impl Service {
             crate::notify::notify(
                 &mut tx,
                 &mp,
+                self.email_channel(),
                 email.as_deref(),
                 &notice,
                 &format!("notice:{appid}:{}:{}", action.name(), expected_version + 1),
@@ -968,7 +745,7 @@ impl Service {
     }
 }
 
-fn beian_date(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+pub(crate) fn beian_date(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
     beijing_date(now)
 }
 

@@ -10,6 +10,7 @@
 //!   re-checking every rule); a caller sees either success or a rule's refusal.
 
 pub mod accounts;
+mod apply;
 pub mod authority;
 pub mod check;
 mod clock;
@@ -63,6 +64,11 @@ pub struct Service {
     policy: RwLock<Arc<Policy>>,
     /// Where people reach this platform (links in SMS and 站内信).
     public_url: RwLock<String>,
+    /// SQLite: applies share commits (see `apply.rs`); PostgreSQL: none.
+    group_commit: Option<apply::GroupCommit>,
+    /// Whether e-mail can be delivered (an SMTP server is configured); without it no e-mail
+    /// jobs are queued.
+    email_channel: std::sync::atomic::AtomicBool,
 }
 
 const POLICY_KEY: &str = "policy";
@@ -95,7 +101,13 @@ impl Service {
         let refs: Vec<(DictKind, &str)> = parts.iter().map(|(k, j)| (*k, j.as_str())).collect();
         let dict = Dictionaries::from_json(&refs)
             .map_err(|e| ServiceError::Internal(format!("stored dictionaries are invalid: {e}")))?;
+        let group_commit = match store.backend() {
+            beian_store::Backend::Sqlite => Some(apply::GroupCommit::start(store.clone())),
+            beian_store::Backend::Postgres => None,
+        };
         Ok(Service {
+            group_commit,
+            email_channel: std::sync::atomic::AtomicBool::new(true),
             store,
             media,
             clock,
@@ -108,6 +120,16 @@ impl Service {
     /// The base URL people use to reach this platform (no trailing slash).
     pub fn set_public_url(&self, url: &str) {
         *self.public_url.write().unwrap_or_else(|p| p.into_inner()) = url.trim_end_matches('/').to_string();
+    }
+
+    /// Say whether e-mail can be delivered (the server sets this from its SMTP
+    /// configuration); while false, notices queue no e-mail jobs. Default: true.
+    pub fn set_email_channel(&self, available: bool) {
+        self.email_channel.store(available, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn email_channel(&self) -> bool {
+        self.email_channel.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn public_url(&self) -> String {

@@ -17,17 +17,21 @@ pub struct Notice {
 }
 
 /// Record the 站内信 and queue the outbound copies. `dedupe` makes a retried use case not
-/// notify twice.
+/// notify twice. Only copies that can go somewhere are queued: e-mail when the node can send
+/// it (`email_channel`, an SMTP server is configured) and the principal gave an address, the
+/// webhook when the mini program has one configured, each as the channel preferences allow.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn notify(
     tx: &mut Tx,
     mp: &MiniProgram,
+    email_channel: bool,
     email: Option<&str>,
     notice: &Notice,
     dedupe: &str,
     now: i64,
 ) -> Result<()> {
     tx.insert_message(&mp.appid, &notice.title, &notice.body, now).await?;
-    let prefs = tx.notify_prefs(&mp.appid).await?;
+    let (prefs, has_webhook) = tx.notify_targets(&mp.appid).await?;
     let sms = JobSpec::Sms {
         phone: mp.admin.mobile.clone(),
         text: format!("【小程序备案】{}：{}", mp.name, notice.title),
@@ -35,7 +39,7 @@ pub(crate) async fn notify(
     if prefs.sms {
         enqueue(tx, &sms, Some(&format!("{dedupe}:sms")), now, now).await?;
     }
-    if let Some(to) = email.filter(|e| prefs.email && !e.is_empty()) {
+    if let Some(to) = email.filter(|e| email_channel && prefs.email && !e.is_empty()) {
         let mail = JobSpec::Email {
             to: to.to_string(),
             subject: format!("小程序备案通知：{}", notice.title),
@@ -54,7 +58,7 @@ pub(crate) async fn notify(
             "time": now,
         }),
     };
-    if prefs.webhook {
+    if prefs.webhook && has_webhook {
         enqueue(tx, &hook, Some(&format!("{dedupe}:webhook")), now, now).await?;
     }
     Ok(())

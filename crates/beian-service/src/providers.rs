@@ -451,18 +451,18 @@ impl Service {
     }
 
     async fn resolve_token(&self, token: Option<&str>, kind: TokenKind) -> Result<TokenRecord> {
-        let token = token.map(str::trim).filter(|t| !t.is_empty());
-        let Some(token) = token else {
-            return Err(ServiceError::code(errcode::ACCESS_TOKEN_MISSING));
-        };
-        if token.len() > 512 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_@.=+/".contains(&b)) {
-            return Err(ServiceError::code(errcode::INVALID_ACCESS_TOKEN));
-        }
-        let now = self.now().timestamp();
+        let hashed = token_hash_checked(token)?;
         let mut tx = self.store.read().await?;
-        let Some(t) = tx.get_token(&hash(token)).await?.filter(|t| t.kind == kind) else {
+        let t = tx.get_token(&hashed).await?;
+        self.live_token(t, kind)
+    }
+
+    /// A stored token that is of `kind`, unexpired and not superseded beyond the grace.
+    fn live_token(&self, t: Option<TokenRecord>, kind: TokenKind) -> Result<TokenRecord> {
+        let Some(t) = t.filter(|t| t.kind == kind) else {
             return Err(ServiceError::code(errcode::INVALID_CREDENTIAL));
         };
+        let now = self.now().timestamp();
         if t.expires_at <= now {
             return Err(ServiceError::code(errcode::ACCESS_TOKEN_EXPIRED));
         }
@@ -473,12 +473,16 @@ impl Service {
     }
 
     /// Resolve an authorizer_access_token for an ICP call: the provider must still hold an
-    /// active authorization with permission set 18 or 156.
+    /// active authorization with permission set 18 or 156. One statement (token joined with
+    /// its authorization): this runs before every `/wxa/icp/*` call.
     pub async fn icp_caller(&self, token: Option<&str>) -> Result<Caller> {
-        let t = self.resolve_token(token, TokenKind::AuthorizerAccess).await?;
-        let mut tx = self.store.read().await?;
-        let a = tx.get_authorization(&t.component_appid, &t.appid).await?.filter(|a| a.active);
-        match a {
+        let hashed = token_hash_checked(token)?;
+        let (t, a) = match self.store.token_with_authorization(&hashed).await? {
+            Some((t, a)) => (Some(t), a),
+            None => (None, None),
+        };
+        let t = self.live_token(t, TokenKind::AuthorizerAccess)?;
+        match a.filter(|a| a.active) {
             Some(a) if a.scopes.iter().any(|s| ICP_SCOPES.contains(s)) => {}
             Some(_) => return Err(ServiceError::code(errcode::API_UNAUTHORIZED)),
             None => return Err(ServiceError::code(errcode::INVALID_CREDENTIAL)),
@@ -496,6 +500,18 @@ impl Service {
         }
         Ok(c)
     }
+}
+
+/// The stored hash of a presented token, after refusing missing and malformed ones.
+fn token_hash_checked(token: Option<&str>) -> Result<String> {
+    let token = token.map(str::trim).filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(ServiceError::code(errcode::ACCESS_TOKEN_MISSING));
+    };
+    if token.len() > 512 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_@.=+/".contains(&b)) {
+        return Err(ServiceError::code(errcode::INVALID_ACCESS_TOKEN));
+    }
+    Ok(hash(token))
 }
 
 /// Tokens handed to a provider for one mini program.

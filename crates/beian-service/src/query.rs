@@ -22,7 +22,7 @@ use beian_core::errcode;
 use beian_core::model::FilingOrder;
 use beian_core::state::FilingState;
 use beian_core::time::{beijing_date, from_ts};
-use beian_store::query::{bigrams, normalize, search_form, PublicFiling};
+use beian_store::query::{bigrams, normalize, PublicFiling};
 use beian_store::Tx;
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
@@ -38,10 +38,6 @@ pub const COUNT_CAP: usize = 1000;
 pub const MAX_SCAN: usize = 100_000;
 /// Postings counted per bigram when choosing the rarest ones.
 const PROBE_CAP: i64 = 5000;
-/// Postings read per round trip.
-const WINDOW: i64 = 2000;
-/// Besides the rarest bigram, how many more are checked in SQL (the rest by verification).
-const CHECKED_GRAMS: usize = 4;
 
 /// One filed mini program as the public sees it (MIIT's field set).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,45 +180,38 @@ const RANK_NAME_EQUAL: u8 = 1;
 const RANK_PREFIX: u8 = 2;
 const RANK_NAME_CONTAINS: u8 = 3;
 
-/// Names containing `form` (normalised, lower-cased, at least two characters): candidates
-/// from the rarest bigram's postings that also hold the next rarest ones, verified on the
-/// names. True when the search stopped before the end (too many matches or postings).
-async fn name_matches(tx: &mut Tx, form: &str, hits: &mut Hits) -> Result<bool> {
-    let mut grams = Vec::new();
-    for g in bigrams(form) {
-        let n = tx.gram_postings(&g, PROBE_CAP).await?;
-        if n == 0 {
-            return Ok(false);
-        }
-        grams.push((n, g));
+/// Names containing `form` (normalised, lower-cased, at least two characters), found from
+/// the postings of the query's rarest bigram and checked in SQL; only the rows that can be
+/// shown are fetched. Returns how many matched (counted up to `COUNT_CAP + 1`), how many of
+/// them were added to `hits`, and whether the search stopped before the end (too many
+/// matches or postings).
+async fn name_matches(tx: &mut Tx, form: &str, hits: &mut Hits) -> Result<(usize, usize, bool)> {
+    let grams = bigrams(form);
+    let counts = tx.gram_postings_many(&grams, PROBE_CAP).await?;
+    let Some((n, rarest)) = counts.into_iter().zip(&grams).min_by_key(|(n, _)| *n) else {
+        return Ok((0, 0, false));
+    };
+    if n == 0 {
+        return Ok((0, 0, false));
     }
-    grams.sort();
-    let Some(((_, first), rest)) = grams.split_first() else { return Ok(false) };
-    let others: Vec<String> = rest.iter().take(CHECKED_GRAMS).map(|(_, g)| g.clone()).collect();
-    let (mut after, mut scanned, mut found) = (String::new(), 0usize, 0usize);
-    loop {
-        let (candidates, next) = tx.gram_window(first, &others, &after, WINDOW).await?;
-        scanned += usize::try_from(WINDOW).unwrap_or(0);
-        if !candidates.is_empty() {
-            for f in tx.public_filings_by_appids(&candidates).await? {
-                let (service, subject) = (search_form(&f.service_name), search_form(&f.subject_name));
-                if service.contains(form) || subject.contains(form) {
-                    let rank =
-                        if service == form || subject == form { RANK_NAME_EQUAL } else { RANK_NAME_CONTAINS };
-                    add_hit(hits, rank, f);
-                    found += 1;
-                }
-            }
-        }
-        if found > COUNT_CAP {
-            return Ok(true);
-        }
-        match next {
-            None => return Ok(false),
-            Some(n) if scanned < MAX_SCAN => after = n,
-            Some(_) => return Ok(true),
-        }
+    let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
+    let scan = i64::try_from(MAX_SCAN).unwrap_or(i64::MAX);
+    let show = i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX);
+    // Names equal to the query first, wherever they are in the postings.
+    for f in tx.public_filings_name_equal(form, show).await? {
+        add_hit(hits, RANK_NAME_EQUAL, f);
     }
+    let (rows, total) = tx.name_search(rarest, form, scan, cap, show).await?;
+    let shown = rows.len();
+    for (equal, f) in rows {
+        add_hit(hits, if equal { RANK_NAME_EQUAL } else { RANK_NAME_CONTAINS }, f);
+    }
+    let total = usize::try_from(total).unwrap_or(0);
+    let mut truncated = total > COUNT_CAP;
+    if !truncated && n >= PROBE_CAP {
+        truncated = tx.gram_has_more_than(rarest, scan).await?;
+    }
+    Ok((total, shown, truncated))
 }
 
 // ---- dashboard ---------------------------------------------------------------------------
@@ -392,8 +381,14 @@ impl Service {
             }
         }
         let mut note = None;
+        // Matches beyond the shown rows are only counted: the total adds the name matches
+        // to the number/appid hits (a mini program found both ways among the rows not shown
+        // is counted twice — numbers and appids hardly ever occur inside names).
+        let mut name_total = 0;
         if len >= 2 {
-            truncated |= name_matches(&mut tx, &form, &mut hits).await?;
+            let (n, shown, t) = name_matches(&mut tx, &form, &mut hits).await?;
+            truncated |= t;
+            name_total = n.saturating_sub(shown);
         } else {
             note = Some(
                 "单个字符只匹配备案号或 AppID 的开头；按小程序名称或主办单位名称查询，请至少输入两个字。"
@@ -402,8 +397,9 @@ impl Service {
         }
         drop(tx);
 
-        truncated |= hits.len() > COUNT_CAP;
-        let total = hits.len().min(COUNT_CAP);
+        let found = hits.len() + name_total;
+        truncated |= found > COUNT_CAP;
+        let total = found.min(COUNT_CAP);
         let mut ranked: Vec<(u8, PublicFiling)> = hits.into_values().collect();
         ranked.sort_by(|a, b| {
             a.0.cmp(&b.0).then(b.1.approved_at.cmp(&a.1.approved_at)).then_with(|| a.1.appid.cmp(&b.1.appid))

@@ -352,13 +352,14 @@ impl Store {
 
         if !batch.public.is_empty() {
             let derived: Vec<(String, Vec<String>)> = batch.public.iter().map(public_search).collect();
-            let per = rows_per_statement(10);
+            let per = rows_per_statement(12);
             for (chunk, derived) in batch.public.chunks(per).zip(derived.chunks(per)) {
                 let sql = format!(
                     "INSERT INTO public_filings (appid, service_name, subject_name, subject_type, \
-                     subject_record_number, service_record_number, principal_masked, nrlx, approved_at, search) \
+                     subject_record_number, service_record_number, principal_masked, nrlx, approved_at, search, \
+                     service_form, subject_form) \
                      VALUES {}",
-                    values_sql(backend, 10, chunk.len())
+                    values_sql(backend, 12, chunk.len())
                 );
                 let mut q = sqlx::query(&sql);
                 for (f, (search, _)) in chunk.iter().zip(derived) {
@@ -373,7 +374,9 @@ impl Store {
                         .bind(&f.principal_masked)
                         .bind(nrlx.join(","))
                         .bind(f.approved_at)
-                        .bind(search);
+                        .bind(search)
+                        .bind(crate::query::search_form(&f.service_name))
+                        .bind(crate::query::search_form(&f.subject_name));
                 }
                 rows += q.execute(&mut *tx).await?.rows_affected();
             }

@@ -247,6 +247,27 @@ impl Tx {
         })
     }
 
+    /// The channel preferences and whether a webhook is configured, in one statement.
+    pub async fn notify_targets(&mut self, appid: &str) -> Result<(NotifyPrefs, bool)> {
+        let r = sqlx::query(
+            "SELECT p.sms, p.email, p.webhook, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.appid = $1) THEN 1 ELSE 0 END AS BIGINT) AS has_webhook \
+             FROM (SELECT 1 AS one) x LEFT JOIN notify_prefs p ON p.appid = $1",
+        )
+        .bind(appid)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let prefs = match r.try_get::<Option<i64>, _>("sms")? {
+            Some(sms) => NotifyPrefs {
+                sms: sms != 0,
+                email: r.try_get::<i64, _>("email")? != 0,
+                webhook: r.try_get::<i64, _>("webhook")? != 0,
+            },
+            None => NotifyPrefs::default(),
+        };
+        Ok((prefs, r.try_get::<i64, _>("has_webhook")? != 0))
+    }
+
     pub async fn put_notify_prefs(&mut self, appid: &str, p: NotifyPrefs) -> Result<()> {
         sqlx::query(
             "INSERT INTO notify_prefs (appid, sms, email, webhook) VALUES ($1, $2, $3, $4) \

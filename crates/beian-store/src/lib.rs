@@ -19,6 +19,7 @@ pub mod bulk;
 pub mod check;
 mod console;
 pub mod crypto;
+mod hot;
 pub mod media;
 mod platform;
 pub mod query;
@@ -106,6 +107,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_workflow.sql")),
     (4, include_str!("../migrations/sqlite/0004_console.sql")),
     (5, include_str!("../migrations/sqlite/0005_query.sql")),
+    (6, include_str!("../migrations/sqlite/0006_name_forms.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -113,6 +115,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_workflow.sql")),
     (4, include_str!("../migrations/postgres/0004_console.sql")),
     (5, include_str!("../migrations/postgres/0005_query.sql")),
+    (6, include_str!("../migrations/postgres/0006_name_forms.sql")),
 ];
 
 impl Store {

@@ -97,20 +97,7 @@ impl Tx {
             .bind(hash)
             .fetch_optional(&mut *self.tx)
             .await?;
-        row.map(|r| {
-            let kind: String = r.try_get("kind")?;
-            Ok(TokenRecord {
-                kind: TokenKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind}")))?,
-                component_appid: r.try_get("component_appid")?,
-                appid: r.try_get("appid")?,
-                scopes: scopes_from_string(&r.try_get::<String, _>("scopes")?),
-                created_at: r.try_get("created_at")?,
-                expires_at: r.try_get("expires_at")?,
-                superseded_at: r.try_get("superseded_at")?,
-            })
-        })
-        .transpose()
+        row.map(|r| token_from_row(&r)).transpose()
     }
 
     /// Mark every live token of this kind and owner as superseded at `now`.
@@ -352,6 +339,19 @@ impl Tx {
         .await?;
         rows.iter().map(|r| Ok((r.try_get("state")?, r.try_get("n")?, r.try_get("oldest")?))).collect()
     }
+}
+
+pub(crate) fn token_from_row(r: &AnyRow) -> Result<TokenRecord> {
+    let kind: String = r.try_get("kind")?;
+    Ok(TokenRecord {
+        kind: TokenKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("token kind {kind}")))?,
+        component_appid: r.try_get("component_appid")?,
+        appid: r.try_get("appid")?,
+        scopes: scopes_from_string(&r.try_get::<String, _>("scopes")?),
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        superseded_at: r.try_get("superseded_at")?,
+    })
 }
 
 fn authorization_from_row(r: &AnyRow) -> Result<Authorization> {

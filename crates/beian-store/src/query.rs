@@ -98,6 +98,18 @@ pub fn grams_of_search(search: &str) -> Vec<String> {
     out
 }
 
+/// `s` for a `LIKE … ESCAPE '\'` pattern: `%`, `_` and `\` match only themselves.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Upper bound of a prefix range: greater than every string starting with `prefix`.
 fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
@@ -138,7 +150,8 @@ impl Tx {
         let search = search_text(&f.service_name, &f.subject_name);
         let nrlx: Vec<String> = f.nrlx.iter().map(u32::to_string).collect();
         sqlx::query(&format!(
-            "INSERT INTO public_filings ({PUBLIC_COLUMNS}, search) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO public_filings ({PUBLIC_COLUMNS}, search, service_form, subject_form) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&f.appid)
         .bind(&f.service_name)
@@ -150,6 +163,8 @@ impl Tx {
         .bind(nrlx.join(","))
         .bind(f.approved_at)
         .bind(&search)
+        .bind(search_form(&f.service_name))
+        .bind(search_form(&f.subject_name))
         .execute(&mut *self.tx)
         .await?;
         let grams = grams_of_search(&search);
@@ -223,6 +238,21 @@ impl Tx {
         rows.iter().map(public_from_row).collect()
     }
 
+    /// Rows with a service or subject name equal to `form` (normalised, lower-cased), newest
+    /// approval first, at most `limit`.
+    pub async fn public_filings_name_equal(&mut self, form: &str, limit: i64) -> Result<Vec<PublicFiling>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE service_form = $1 \
+             UNION SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE subject_form = $1 \
+             ORDER BY approved_at DESC, appid LIMIT $2"
+        ))
+        .bind(form)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(public_from_row).collect()
+    }
+
     /// Rows whose service number starts with `prefix` (a subject number finds all of its
     /// services), in number order, at most `limit`.
     pub async fn public_filings_number_prefix(
@@ -290,50 +320,90 @@ impl Tx {
         .await?)
     }
 
-    /// One window of the posting list of `first`: the next at most `window` appids after
-    /// `after` (appid order). Returns those that also contain every gram of `others`, and the
-    /// last appid scanned (the cursor for the next window; `None` when the list is exhausted).
-    pub async fn gram_window(
+    /// Names containing `form` (a normalised, lower-cased query of at least two characters),
+    /// in one statement: the first `scan` postings of `rarest` (one of the query's bigrams)
+    /// in appid order, kept where a name contains `form` (checked in SQL on the `search`
+    /// column), counted up to `cap`; of those, the `show` best — a name equal to the query
+    /// first, then the newest approvals. Returns each shown row with "a name equals the
+    /// query", and the count.
+    pub async fn name_search(
         &mut self,
-        first: &str,
-        others: &[String],
-        after: &str,
-        window: i64,
-    ) -> Result<(Vec<String>, Option<String>)> {
-        let checks: Vec<String> = (0..others.len())
+        rarest: &str,
+        form: &str,
+        scan: i64,
+        cap: i64,
+        show: i64,
+    ) -> Result<(Vec<(bool, PublicFiling)>, i64)> {
+        let esc = like_escape(form);
+        let sql = format!(
+            "WITH m AS (SELECT c.appid AS mid FROM \
+             (SELECT appid FROM public_filing_grams WHERE gram = $1 ORDER BY appid LIMIT $2) c \
+             JOIN public_filings p ON p.appid = c.appid \
+             WHERE p.search LIKE $3 ESCAPE '\\' ORDER BY c.appid LIMIT $4) \
+             SELECT {PUBLIC_COLUMNS}, \
+             CAST(CASE WHEN search LIKE $5 ESCAPE '\\' OR search LIKE $6 ESCAPE '\\' THEN 1 ELSE 0 END AS BIGINT) AS equal, \
+             COUNT(*) OVER () AS total \
+             FROM m JOIN public_filings p ON p.appid = m.mid \
+             ORDER BY equal DESC, approved_at DESC, appid LIMIT $7"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(rarest)
+            .bind(scan)
+            .bind(format!("%{esc}%"))
+            .bind(cap)
+            .bind(format!("{esc}\n%"))
+            .bind(format!("%\n{esc}"))
+            .bind(show)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut total = 0;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            total = r.try_get::<i64, _>("total")?;
+            out.push((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?));
+        }
+        Ok((out, total))
+    }
+
+    /// How many postings `gram` has, each capped at `cap`, for several grams in one statement.
+    pub async fn gram_postings_many(&mut self, grams: &[String], cap: i64) -> Result<Vec<i64>> {
+        if grams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parts: Vec<String> = (0..grams.len())
             .map(|i| {
                 format!(
-                    "EXISTS (SELECT 1 FROM public_filing_grams h WHERE h.gram = ${} AND h.appid = c.appid)",
-                    i + 4
+                    "SELECT {i} AS i, (SELECT COUNT(*) FROM (SELECT 1 AS one FROM public_filing_grams \
+                     WHERE gram = ${} LIMIT $1) t{i}) AS n",
+                    i + 2
                 )
             })
             .collect();
-        let ok = if checks.is_empty() {
-            "1".to_string()
-        } else {
-            format!("CASE WHEN {} THEN 1 ELSE 0 END", checks.join(" AND "))
-        };
-        let sql = format!(
-            "SELECT c.appid AS appid, CAST({ok} AS BIGINT) AS ok FROM \
-             (SELECT appid FROM public_filing_grams WHERE gram = $1 AND appid > $2 ORDER BY appid LIMIT $3) c \
-             ORDER BY c.appid"
-        );
-        let mut q = sqlx::query(&sql).bind(first).bind(after).bind(window);
-        for g in others {
+        let sql = parts.join(" UNION ALL ");
+        let mut q = sqlx::query(&sql).bind(cap);
+        for g in grams {
             q = q.bind(g);
         }
-        let rows = q.fetch_all(&mut *self.tx).await?;
-        let mut last: Option<String> = None;
-        let mut hits = Vec::new();
-        for r in &rows {
-            let appid: String = r.try_get("appid")?;
-            if r.try_get::<i64, _>("ok")? != 0 {
-                hits.push(appid.clone());
+        let mut out = vec![0; grams.len()];
+        for r in q.fetch_all(&mut *self.tx).await? {
+            let i = usize::try_from(r.try_get::<i64, _>("i")?).unwrap_or(usize::MAX);
+            if let Some(slot) = out.get_mut(i) {
+                *slot = r.try_get::<i64, _>("n")?;
             }
-            last = Some(appid);
         }
-        let exhausted = i64::try_from(rows.len()).unwrap_or(i64::MAX) < window;
-        Ok((hits, if exhausted { None } else { last }))
+        Ok(out)
+    }
+
+    /// Whether `gram` has more than `n` postings (bounded: reads at most `n + 1`).
+    pub async fn gram_has_more_than(&mut self, gram: &str, n: i64) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT appid FROM public_filing_grams WHERE gram = $1 ORDER BY appid LIMIT 1 OFFSET $2",
+        )
+        .bind(gram)
+        .bind(n)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Filed orders after `after` (appid order), for rebuilding the index.

@@ -37,6 +37,25 @@ impl Tx {
         Ok(())
     }
 
+    /// Mark a point to roll back to without ending the transaction (one at a time).
+    pub async fn savepoint(&mut self) -> Result<()> {
+        sqlx::query("SAVEPOINT beian_sp").execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Keep what was done since [`Tx::savepoint`].
+    pub async fn release_savepoint(&mut self) -> Result<()> {
+        sqlx::query("RELEASE SAVEPOINT beian_sp").execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Undo what was done since [`Tx::savepoint`], and forget the savepoint.
+    pub async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        sqlx::query("ROLLBACK TO SAVEPOINT beian_sp").execute(&mut *self.tx).await?;
+        sqlx::query("RELEASE SAVEPOINT beian_sp").execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
     pub fn blind_index(&self, value: &str) -> String {
         self.crypto.blind_index(value)
     }
@@ -119,23 +138,7 @@ impl Tx {
     }
 
     fn mini_program_from_row(&self, r: &AnyRow) -> Result<MiniProgram> {
-        Ok(MiniProgram {
-            appid: r.try_get("appid")?,
-            name: r.try_get("name")?,
-            admin: Person {
-                name: r.try_get("admin_name")?,
-                id_number: self.crypto.decrypt_str(&r.try_get::<Vec<u8>, _>("admin_id_enc")?)?,
-                mobile: self.crypto.decrypt_str(&r.try_get::<Vec<u8>, _>("admin_mobile_enc")?)?,
-            },
-            flags: ReadinessFlags {
-                basic_info_filled: r.try_get::<i64, _>("basic_info_filled")? != 0,
-                category_filled: r.try_get::<i64, _>("category_filled")? != 0,
-                certified: r.try_get::<i64, _>("certified")? != 0,
-            },
-            listed: r.try_get::<i64, _>("listed")? != 0,
-            cleared: r.try_get::<i64, _>("cleared")? != 0,
-            created_at: r.try_get("created_at")?,
-        })
+        mini_program_from_row_as(&self.crypto, r, "")
     }
 
     // ---- subjects ------------------------------------------------------------------------
@@ -390,13 +393,22 @@ impl Tx {
         row.map(|r| media_from_row(&r)).transpose()
     }
 
+    /// The media rows with these ids (missing ids are absent), in one query.
     pub async fn get_media_many(&mut self, ids: &[&str]) -> Result<HashMap<String, MediaMeta>> {
+        let mut unique: Vec<&str> = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
         let mut out = HashMap::new();
-        for id in ids {
-            if out.contains_key(*id) {
-                continue;
+        // A payload names a handful of media; chunks keep any statement's parameters few.
+        for chunk in unique.chunks(100) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT * FROM media WHERE media_id IN ({})", marks.join(", "));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
             }
-            if let Some(m) = self.get_media(id).await? {
+            for r in q.fetch_all(&mut *self.tx).await? {
+                let m = media_from_row(&r)?;
                 out.insert(m.media_id.clone(), m);
             }
         }
@@ -604,6 +616,29 @@ impl Tx {
 
 fn audit_json(items: &[AuditItem]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// A mini program from a row whose columns carry the prefix `p` (e.g. `m_` in a join).
+pub(crate) fn mini_program_from_row_as(crypto: &Crypto, r: &AnyRow, p: &str) -> Result<MiniProgram> {
+    let c = |name: &str| format!("{p}{name}");
+    let flag = |name: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(c(name).as_str())? != 0) };
+    Ok(MiniProgram {
+        appid: r.try_get(c("appid").as_str())?,
+        name: r.try_get(c("name").as_str())?,
+        admin: Person {
+            name: r.try_get(c("admin_name").as_str())?,
+            id_number: crypto.decrypt_str(&r.try_get::<Vec<u8>, _>(c("admin_id_enc").as_str())?)?,
+            mobile: crypto.decrypt_str(&r.try_get::<Vec<u8>, _>(c("admin_mobile_enc").as_str())?)?,
+        },
+        flags: ReadinessFlags {
+            basic_info_filled: flag("basic_info_filled")?,
+            category_filled: flag("category_filled")?,
+            certified: flag("certified")?,
+        },
+        listed: flag("listed")?,
+        cleared: flag("cleared")?,
+        created_at: r.try_get(c("created_at").as_str())?,
+    })
 }
 
 pub(crate) fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {

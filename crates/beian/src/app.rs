@@ -177,6 +177,8 @@ impl Application {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
         let router = crate::http::router(self.svc.clone(), self.api.clone(), &self.web_limits, self.demo);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Without an SMTP server no e-mail job is queued (it could only be skipped).
+        self.svc.set_email_channel(self.channels.smtp.is_some());
         let worker = beian_jobs::Worker::new(self.svc.clone())
             .with_idle_poll(self.worker_poll)
             .with_channels(self.channels.clone());

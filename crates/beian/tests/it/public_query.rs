@@ -24,7 +24,11 @@ macro_rules! both {
     };
 }
 
-both!(public_query_finds_only_filed_records, dashboard_for_operators_only);
+both!(
+    public_query_finds_only_filed_records,
+    dashboard_for_operators_only,
+    name_search_counts_ranks_and_escapes
+);
 
 /// Register, apply, and take the order through platform review, SMS and the authority.
 async fn file(app: &TestApp, appid: &str, n: u32) {
@@ -570,4 +574,48 @@ async fn bench_public_query() {
         );
     }
     app.stop().await;
+}
+
+/// Name search at more rows than it counts: the count stops at the cap and says so, a name
+/// equal to the query comes first, newer approvals before older, and `%` / `_` in a query are
+/// plain characters (the match runs as SQL `LIKE` on the stored names).
+async fn name_search_counts_ranks_and_escapes(b: Backend) {
+    use beian_store::query::PublicFiling;
+    let app = TestApp::start(b, 1000).await;
+    let row = |i: usize, service: String, subject: &str| PublicFiling {
+        appid: format!("wxns{i:05}"),
+        service_name: service,
+        subject_name: subject.into(),
+        subject_type: 5,
+        subject_record_number: format!("粤ICP备2026{i:07}号"),
+        service_record_number: format!("粤ICP备2026{i:07}号-1X"),
+        principal_masked: "王*".into(),
+        nrlx: Vec::new(),
+        approved_at: 1_780_000_000 + i as i64,
+    };
+    let mut tx = app.svc.store().begin().await.expect("begin");
+    for i in 0..1200 {
+        tx.put_public_filing(&row(i, format!("读书会{i}"), "某某文化有限公司")).await.expect("put");
+    }
+    tx.put_public_filing(&row(1200, "读书会".into(), "某某文化有限公司")).await.expect("put");
+    tx.put_public_filing(&row(1201, "百分百%好".into(), "下划_线公司")).await.expect("put");
+    tx.put_public_filing(&row(1202, "百分百好".into(), "下划线公司")).await.expect("put");
+    tx.commit().await.expect("commit");
+    let svc = &app.svc;
+
+    let r = svc.public_query("读书会").await.expect("query");
+    assert_eq!((r.total, r.truncated), (1000, true), "counted up to the cap");
+    assert_eq!(r.items.len(), 50);
+    assert_eq!(r.items[0].appid, "wxns01200", "the equal name first: {:?}", appids(&r));
+    // Then the newest approvals among the counted matches.
+    assert!(r.items[1].approved_date >= r.items[49].approved_date);
+
+    let r = svc.public_query("读书会119").await.expect("query");
+    assert_eq!((r.total, r.truncated), (11, false), "{:?}", appids(&r));
+    assert_eq!(r.items[0].appid, "wxns00119", "equal name first");
+
+    assert_eq!(appids(&svc.public_query("百%好").await.expect("q")), ["wxns01201"], "% is a character");
+    assert_eq!(appids(&svc.public_query("划_线").await.expect("q")), ["wxns01201"], "_ is a character");
+    assert_eq!(appids(&svc.public_query("百分百好").await.expect("q")), ["wxns01202"]);
+    assert!(svc.public_query("读书会9999").await.expect("q").items.is_empty());
 }

@@ -1,0 +1,74 @@
+//! Reads on the hottest paths, each one statement on the read pool without `BEGIN`/`ROLLBACK`.
+//!
+//! A single statement sees one consistent snapshot on both databases, so joining what a
+//! request needs into one query is as consistent as a read transaction and costs one round
+//! trip instead of several (on SQLite each statement, `BEGIN` and `ROLLBACK` is a hand-off to
+//! the driver's worker thread: the benchmark showed those hand-offs, not SQLite, dominating
+//! `get_icp_entrance_info`). See docs/benchmarks.md.
+
+use crate::platform::token_from_row;
+use crate::tx::{mini_program_from_row_as, order_from_row};
+use crate::{Result, Store};
+use beian_core::model::{FilingOrder, MiniProgram};
+use beian_core::platform::{scopes_from_string, Authorization, TokenRecord};
+use sqlx::Row;
+
+impl Store {
+    /// A token by its hash, with the authorization it acts under (provider and mini program
+    /// of the token), if one exists.
+    pub async fn token_with_authorization(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(TokenRecord, Option<Authorization>)>> {
+        let row = sqlx::query(
+            "SELECT t.*, a.scopes AS a_scopes, a.active AS a_active, a.created_at AS a_created_at, \
+             a.updated_at AS a_updated_at \
+             FROM tokens t LEFT JOIN authorizations a \
+             ON a.component_appid = t.component_appid AND a.appid = t.appid \
+             WHERE t.token_hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let token = token_from_row(&r)?;
+        let authorization = match r.try_get::<Option<String>, _>("a_scopes")? {
+            Some(scopes) => Some(Authorization {
+                component_appid: token.component_appid.clone(),
+                appid: token.appid.clone(),
+                scopes: scopes_from_string(&scopes),
+                active: r.try_get::<i64, _>("a_active")? != 0,
+                created_at: r.try_get("a_created_at")?,
+                updated_at: r.try_get("a_updated_at")?,
+            }),
+            None => None,
+        };
+        Ok(Some((token, authorization)))
+    }
+
+    /// A mini program and its filing order, if it ever applied.
+    pub async fn mini_program_with_order(
+        &self,
+        appid: &str,
+    ) -> Result<Option<(MiniProgram, Option<FilingOrder>)>> {
+        let row = sqlx::query(
+            "SELECT o.*, m.appid AS m_appid, m.name AS m_name, m.admin_name AS m_admin_name, \
+             m.admin_id_enc AS m_admin_id_enc, m.admin_mobile_enc AS m_admin_mobile_enc, \
+             m.basic_info_filled AS m_basic_info_filled, m.category_filled AS m_category_filled, \
+             m.certified AS m_certified, m.listed AS m_listed, m.cleared AS m_cleared, \
+             m.created_at AS m_created_at \
+             FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid \
+             WHERE m.appid = $1",
+        )
+        .bind(appid)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let mp = mini_program_from_row_as(&self.crypto, &r, "m_")?;
+        let order = match r.try_get::<Option<i64>, _>("status")? {
+            Some(_) => Some(order_from_row(&r)?),
+            None => None,
+        };
+        Ok(Some((mp, order)))
+    }
+}
