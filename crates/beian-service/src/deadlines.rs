@@ -152,8 +152,8 @@ impl Service {
         loop {
             let ts = self.now().timestamp();
             let mut tx = self.store.begin().await?;
-            let ids = tx.appids_after(&sweep.cursor_appid, batch.max(1)).await?;
-            let Some(last) = ids.last().cloned() else {
+            let (checked, last) = tx.appid_batch(&sweep.cursor_appid, batch.max(1)).await?;
+            let Some(last) = last else {
                 sweep.finished_at = Some(ts);
                 tx.upsert_sweep(&sweep).await?;
                 audit(
@@ -170,22 +170,15 @@ impl Service {
                 progress(&sweep);
                 return Ok(sweep);
             };
-            let candidates = tx.listed_unfiled_between(&sweep.cursor_appid, &last).await?;
-            let delisted = tx.clear_unfiled(&candidates, ts).await?;
-            for appid in &candidates {
-                tx.insert_message(
-                    appid,
-                    "小程序已被清退",
-                    &format!(
-                        "小程序未在{}前完成备案，已按备案相关规定下架。完成备案后可重新上架。",
-                        policy.deadline_date.format("%Y年%m月%d日")
-                    ),
-                    ts,
-                )
-                .await?;
-            }
-            sweep.checked += ids.len() as u64;
-            sweep.delisted += delisted;
+            // Set-based: one UPDATE … RETURNING and multi-row 站内信 per batch.
+            let delisted = tx.clear_unfiled_between(&sweep.cursor_appid, &last, ts).await?;
+            let body = format!(
+                "小程序未在{}前完成备案，已按备案相关规定下架。完成备案后可重新上架。",
+                policy.deadline_date.format("%Y年%m月%d日")
+            );
+            tx.insert_message_to_each(&delisted, "小程序已被清退", &body, ts).await?;
+            sweep.checked += checked;
+            sweep.delisted += delisted.len() as u64;
             sweep.cursor_appid = last;
             tx.upsert_sweep(&sweep).await?;
             tx.commit().await?;

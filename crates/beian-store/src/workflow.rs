@@ -321,19 +321,6 @@ impl Tx {
         .await?)
     }
 
-    /// Listed, not cleared, unfiled mini programs with `after < appid <= last` (one sweep batch).
-    pub async fn listed_unfiled_between(&mut self, after: &str, last: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT m.appid FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid \
-             WHERE m.appid > $1 AND m.appid <= $2 AND m.listed = 1 AND m.cleared = 0 AND (o.status IS NULL OR o.status <> 6) \
-             ORDER BY m.appid",
-        )
-        .bind(after)
-        .bind(last)
-        .fetch_all(&mut *self.tx)
-        .await?)
-    }
-
     /// Mini programs after `after`, in appid order (for sweeps that count what they check).
     pub async fn appids_after(&mut self, after: &str, limit: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar("SELECT appid FROM mini_programs WHERE appid > $1 ORDER BY appid LIMIT $2")
@@ -343,21 +330,48 @@ impl Tx {
             .await?)
     }
 
-    /// Delist (清退) these mini programs if they are still listed and unfiled; returns how many.
-    pub async fn clear_unfiled(&mut self, appids: &[String], now: i64) -> Result<u64> {
-        let mut n = 0;
-        for appid in appids {
-            let res = sqlx::query(
-                "UPDATE mini_programs SET listed = 0, cleared = 1, updated_at = $2 WHERE appid = $1 AND listed = 1 AND cleared = 0 \
-                 AND NOT EXISTS (SELECT 1 FROM filing_orders o WHERE o.appid = $1 AND o.status = 6)",
-            )
-            .bind(appid)
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await?;
-            n += res.rows_affected();
+    /// The next at most `limit` mini programs after `after` in appid order: how many, and the
+    /// last appid (`None` when there are none).
+    pub async fn appid_batch(&mut self, after: &str, limit: i64) -> Result<(u64, Option<String>)> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n, MAX(appid) AS last FROM \
+             (SELECT appid FROM mini_programs WHERE appid > $1 ORDER BY appid LIMIT $2) t",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0), r.try_get("last")?))
+    }
+
+    /// Delist (清退) every mini program in `(after, last]` that is listed and not filed, in
+    /// one statement; returns their appids.
+    pub async fn clear_unfiled_between(&mut self, after: &str, last: &str, now: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "UPDATE mini_programs SET listed = 0, cleared = 1, updated_at = $3 \
+             WHERE appid > $1 AND appid <= $2 AND listed = 1 AND cleared = 0 \
+             AND NOT EXISTS (SELECT 1 FROM filing_orders o WHERE o.appid = mini_programs.appid AND o.status = 6) \
+             RETURNING appid",
+        )
+        .bind(after)
+        .bind(last)
+        .bind(now)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    /// The same 站内信 to each of these mini programs, in multi-row statements.
+    pub async fn insert_message_to_each(&mut self, appids: &[String], title: &str, body: &str, now: i64) -> Result<()> {
+        for chunk in appids.chunks(250) {
+            let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, $1, $2, $3)", i + 4)).collect();
+            let sql = format!("INSERT INTO messages (appid, title, body, created_at) VALUES {}", values.join(", "));
+            let mut q = sqlx::query(&sql).bind(title).bind(body).bind(now);
+            for appid in chunk {
+                q = q.bind(appid);
+            }
+            q.execute(&mut *self.tx).await?;
         }
-        Ok(n)
+        Ok(())
     }
 
     // ---- sweeps --------------------------------------------------------------------------
