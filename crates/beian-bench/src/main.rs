@@ -645,12 +645,19 @@ async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen:
     let started = Instant::now();
     let producer = std::thread::spawn(move || {
         let mut g = gen::Generator::new(plan, year, beian_service::query::mask_principal);
-        while let Some(batch) = g.next_batch() {
+        // The public index's bigrams are collected here (beside the loader, on this thread)
+        // and inserted once at the end in key order (see `GramSink`).
+        let mut grams = beian_store::bulk::GramSink::default();
+        while let Some(mut batch) = g.next_batch() {
+            batch.grams_later = true;
+            for f in &batch.public {
+                grams.add(f);
+            }
             if tx.blocking_send(batch).is_err() {
                 break;
             }
         }
-        g.handles
+        (g.handles, grams)
     });
     let deferred = svc.store().bulk_defer_indexes().await.context("setting indexes aside")?;
     let (mut rows, mut done) = (0u64, 0u64);
@@ -664,11 +671,15 @@ async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen:
         );
     }
     eprintln!();
+    let (handles, grams) = producer.join().map_err(|_| anyhow::anyhow!("the seeding generator panicked"))?;
+    let t = Instant::now();
+    let n = grams.len();
+    rows += svc.store().bulk_insert_grams(grams, 2_000_000).await.context("loading the public index")?;
+    eprintln!("  loaded {n} public-index bigrams in key order in {:.1} s", t.elapsed().as_secs_f64());
     let t = Instant::now();
     let indexes = deferred.0.len();
     svc.store().bulk_rebuild_indexes(deferred).await.context("rebuilding indexes")?;
     eprintln!("  rebuilt {indexes} secondary indexes in {:.1} s", t.elapsed().as_secs_f64());
-    let handles = producer.join().map_err(|_| anyhow::anyhow!("the seeding generator panicked"))?;
     Ok((Seeded { rows, secs: started.elapsed().as_secs_f64() }, handles))
 }
 

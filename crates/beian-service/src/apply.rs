@@ -134,12 +134,14 @@ async fn read_for_apply(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<ApplyRead> {
-    let mp = tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
     // The subject before the order: under READ COMMITTED a racing apply for this appid
     // that commits in between then shows up as "under review" (86324), not as the
     // subject's in-progress rule (86937) — one application wins either way.
     let subject = find_subject(tx, payload).await?;
-    let order = tx.get_order(appid).await?;
+    let (mp, order) = tx
+        .get_mini_program_with_order(appid)
+        .await?
+        .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
     let ids: Vec<&str> = payload.media_refs().into_iter().map(|(_, id)| id).collect();
     let media = tx.get_media_many(&ids).await?;
     let task_id = &payload.icp_applets.principal_info.verify_task_id;
@@ -279,9 +281,11 @@ async fn write_apply(tx: &mut Tx, w: &ApplyWrite) -> Result<OrderView> {
     let (appid, now, policy) = (w.appid.as_str(), w.now, &*w.policy);
     let ts = now.timestamp();
     // Re-read what another writer may have changed since the check; check again if it did.
-    let mp = tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
     let subject = find_subject(tx, &w.payload).await?;
-    let order = tx.get_order(appid).await?;
+    let (mp, order) = tx
+        .get_mini_program_with_order(appid)
+        .await?
+        .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
     let version = |o: &Option<FilingOrder>| o.as_ref().map(|o| o.row_version);
     let same = mp == w.read.mp
         && subject.as_ref().map(|(_, v)| *v) == w.read.subject.as_ref().map(|(_, v)| *v)

@@ -64,6 +64,8 @@ pub struct Service {
     policy: RwLock<Arc<Policy>>,
     /// Where people reach this platform (links in SMS and 站内信).
     public_url: RwLock<String>,
+    /// Resolved authorizer tokens, for a few seconds (see `providers::CALLER_CACHE_SECS`).
+    callers: providers::CallerCache,
     /// SQLite: applies share commits (see `apply.rs`); PostgreSQL: none.
     group_commit: Option<apply::GroupCommit>,
     /// Whether e-mail can be delivered (an SMTP server is configured); without it no e-mail
@@ -106,6 +108,7 @@ impl Service {
             beian_store::Backend::Postgres => None,
         };
         Ok(Service {
+            callers: providers::CallerCache::default(),
             group_commit,
             email_channel: std::sync::atomic::AtomicBool::new(true),
             store,

@@ -33,6 +33,35 @@ pub struct ProviderCredentials {
     pub encoding_aes_key: String,
 }
 
+/// How long a resolved authorizer token is remembered on a node. A revocation takes effect at
+/// once on the node that records it (its cache is cleared) and within this many seconds on
+/// the others.
+pub const CALLER_CACHE_SECS: i64 = 5;
+
+/// Resolved `authorizer_access_token`s (by hash) with the unix second they stop being trusted
+/// without asking the database again: never after the token expires or its grace ends.
+#[derive(Debug, Default)]
+pub(crate) struct CallerCache(std::sync::Mutex<std::collections::HashMap<String, (Caller, i64)>>);
+
+impl CallerCache {
+    fn get(&self, hash: &str, now: i64) -> Option<Caller> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(hash).filter(|(_, until)| now < *until).map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, hash: String, caller: Caller, until: i64) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 100_000 {
+            map.clear();
+        }
+        map.insert(hash, (caller, until));
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 /// An access token resolved to who may act for which mini program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -345,6 +374,8 @@ impl Service {
         )
         .await?;
         tx.commit().await?;
+        // Scopes may have changed: resolved tokens of this node are asked again.
+        self.callers.clear();
         Ok((code, AUTH_CODE_TTL))
     }
 
@@ -385,6 +416,7 @@ impl Service {
         )
         .await?;
         tx.commit().await?;
+        self.callers.clear();
         Ok(())
     }
 
@@ -477,6 +509,10 @@ impl Service {
     /// its authorization): this runs before every `/wxa/icp/*` call.
     pub async fn icp_caller(&self, token: Option<&str>) -> Result<Caller> {
         let hashed = token_hash_checked(token)?;
+        let now = self.now().timestamp();
+        if let Some(c) = self.callers.get(&hashed, now) {
+            return Ok(c);
+        }
         let (t, a) = match self.store.token_with_authorization(&hashed).await? {
             Some((t, a)) => (Some(t), a),
             None => (None, None),
@@ -487,7 +523,13 @@ impl Service {
             Some(_) => return Err(ServiceError::code(errcode::API_UNAUTHORIZED)),
             None => return Err(ServiceError::code(errcode::INVALID_CREDENTIAL)),
         }
-        Ok(Caller { component_appid: t.component_appid, appid: t.appid })
+        let caller = Caller { component_appid: t.component_appid, appid: t.appid };
+        let mut until = (now + CALLER_CACHE_SECS).min(t.expires_at);
+        if let Some(s) = t.superseded_at {
+            until = until.min(s + GRACE);
+        }
+        self.callers.put(hashed, caller.clone(), until);
+        Ok(caller)
     }
 
     /// Like [`Service::icp_caller`] but requiring permission set 18 (`/wxa/sec/*`).

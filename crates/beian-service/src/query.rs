@@ -195,22 +195,25 @@ async fn name_matches(tx: &mut Tx, form: &str, hits: &mut Hits) -> Result<(usize
         return Ok((0, 0, false));
     }
     let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
-    let scan = i64::try_from(MAX_SCAN).unwrap_or(i64::MAX);
     let show = i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX);
+    // A common rarest bigram: walk at most MAX_SCAN of its postings.
+    let through = if n >= PROBE_CAP {
+        tx.gram_nth_posting(rarest, i64::try_from(MAX_SCAN).unwrap_or(i64::MAX)).await?
+    } else {
+        None
+    };
     // Names equal to the query first, wherever they are in the postings.
     for f in tx.public_filings_name_equal(form, show).await? {
         add_hit(hits, RANK_NAME_EQUAL, f);
     }
-    let (rows, total) = tx.name_search(rarest, form, scan, cap, show).await?;
+    let (rows, total) = tx.name_search(rarest, form, through.as_deref(), cap, show).await?;
     let shown = rows.len();
     for (equal, f) in rows {
         add_hit(hits, if equal { RANK_NAME_EQUAL } else { RANK_NAME_CONTAINS }, f);
     }
     let total = usize::try_from(total).unwrap_or(0);
-    let mut truncated = total > COUNT_CAP;
-    if !truncated && n >= PROBE_CAP {
-        truncated = tx.gram_has_more_than(rarest, scan).await?;
-    }
+    // Stopped at the count cap, or at the scan bound with postings left over.
+    let truncated = total > COUNT_CAP || through.is_some();
     Ok((total, shown, truncated))
 }
 

@@ -55,6 +55,9 @@ pub struct SeedBatch {
     pub audit: Vec<AuditEvent>,
     /// Rows of the public filing index and their bigrams.
     pub public: Vec<PublicFiling>,
+    /// Leave the public rows' bigrams out: the caller collects them in a [`GramSink`] and
+    /// loads them after the last batch with [`Store::bulk_insert_grams`].
+    pub grams_later: bool,
     /// Named counters raised to at least this value (e.g. `subject_seq:粤:2026`).
     pub counters: Vec<(String, i64)>,
 }
@@ -121,7 +124,82 @@ fn public_search(f: &PublicFiling) -> (String, Vec<String>) {
     (search, grams)
 }
 
+/// Bigrams of public rows collected over many batches, to be inserted once, in key order,
+/// after the load: appends to the index instead of inserts all over it (each batch's bigrams
+/// spread over the whole key space). Compact: a bigram and an appid are numbers here.
+#[derive(Debug, Default)]
+pub struct GramSink {
+    grams: std::collections::HashMap<String, u32>,
+    appids: Vec<String>,
+    pairs: Vec<(u32, u32)>,
+}
+
+impl GramSink {
+    /// Collect the bigrams of one public row (as `Tx::put_public_filing` derives them).
+    pub fn add(&mut self, f: &PublicFiling) {
+        let a = u32::try_from(self.appids.len()).unwrap_or(u32::MAX);
+        self.appids.push(f.appid.clone());
+        for g in public_search(f).1 {
+            let next = u32::try_from(self.grams.len()).unwrap_or(u32::MAX);
+            let id = *self.grams.entry(g).or_insert(next);
+            self.pairs.push((id, a));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
 impl Store {
+    /// Insert the collected bigrams in key order, `per_tx` rows per transaction. Returns the
+    /// rows written.
+    pub async fn bulk_insert_grams(&self, sink: GramSink, per_tx: usize) -> Result<u64> {
+        let GramSink { grams, appids, mut pairs } = sink;
+        // Rank bigrams and appids by their text so that sorting the numbers sorts the keys.
+        let mut by_text: Vec<(String, u32)> = grams.into_iter().collect();
+        by_text.sort_unstable();
+        let mut gram_rank = vec![0u32; by_text.len()];
+        for (rank, (_, id)) in by_text.iter().enumerate() {
+            gram_rank[*id as usize] = u32::try_from(rank).unwrap_or(u32::MAX);
+        }
+        let mut appid_order: Vec<u32> = (0..u32::try_from(appids.len()).unwrap_or(u32::MAX)).collect();
+        appid_order.sort_unstable_by(|x, y| appids[*x as usize].cmp(&appids[*y as usize]));
+        let mut appid_rank = vec![0u32; appids.len()];
+        for (rank, a) in appid_order.iter().enumerate() {
+            appid_rank[*a as usize] = u32::try_from(rank).unwrap_or(u32::MAX);
+        }
+        for p in &mut pairs {
+            *p = (gram_rank[p.0 as usize], appid_rank[p.1 as usize]);
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let per = rows_per_statement(2);
+        let mut rows = 0u64;
+        for part in pairs.chunks(per_tx.max(per)) {
+            let mut tx = self.write.begin().await?;
+            for chunk in part.chunks(per) {
+                let sql = format!(
+                    "INSERT INTO public_filing_grams (gram, appid) VALUES {}",
+                    values_sql(self.backend, 2, chunk.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for (g, a) in chunk {
+                    q = q
+                        .bind(by_text[*g as usize].0.as_str())
+                        .bind(appids[appid_order[*a as usize] as usize].as_str());
+                }
+                rows += q.execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+        }
+        Ok(rows)
+    }
+
     /// Load one batch in one transaction with multi-row INSERTs (identical statements are
     /// prepared once per connection by sqlx's statement cache). Returns the rows written.
     pub async fn bulk_seed(&self, batch: &SeedBatch) -> Result<u64> {
@@ -380,12 +458,16 @@ impl Store {
                 }
                 rows += q.execute(&mut *tx).await?.rows_affected();
             }
-            let mut grams: Vec<(&str, &str)> = batch
-                .public
-                .iter()
-                .zip(&derived)
-                .flat_map(|(f, (_, grams))| grams.iter().map(move |g| (g.as_str(), f.appid.as_str())))
-                .collect();
+            let mut grams: Vec<(&str, &str)> = if batch.grams_later {
+                Vec::new()
+            } else {
+                batch
+                    .public
+                    .iter()
+                    .zip(&derived)
+                    .flat_map(|(f, (_, grams))| grams.iter().map(move |g| (g.as_str(), f.appid.as_str())))
+                    .collect()
+            };
             // In key order: each statement fills neighbouring leaf pages instead of touching
             // a page per row all over the index (halves the time of this table on SQLite).
             grams.sort_unstable();

@@ -8,10 +8,41 @@
 
 use crate::platform::token_from_row;
 use crate::tx::{mini_program_from_row_as, order_from_row};
-use crate::{Result, Store};
+use crate::{Crypto, Result, Store, Tx};
 use beian_core::model::{FilingOrder, MiniProgram};
 use beian_core::platform::{scopes_from_string, Authorization, TokenRecord};
+use sqlx::any::AnyRow;
 use sqlx::Row;
+
+/// A mini program (columns prefixed `m_`) and its order (unprefixed, NULL without one).
+const MINI_PROGRAM_WITH_ORDER: &str = "SELECT o.*, m.appid AS m_appid, m.name AS m_name, \
+     m.admin_name AS m_admin_name, m.admin_id_enc AS m_admin_id_enc, m.admin_mobile_enc AS m_admin_mobile_enc, \
+     m.basic_info_filled AS m_basic_info_filled, m.category_filled AS m_category_filled, \
+     m.certified AS m_certified, m.listed AS m_listed, m.cleared AS m_cleared, m.created_at AS m_created_at \
+     FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid WHERE m.appid = $1";
+
+fn mini_program_with_order_from_row(
+    crypto: &Crypto,
+    r: &AnyRow,
+) -> Result<(MiniProgram, Option<FilingOrder>)> {
+    let mp = mini_program_from_row_as(crypto, r, "m_")?;
+    let order = match r.try_get::<Option<i64>, _>("status")? {
+        Some(_) => Some(order_from_row(r)?),
+        None => None,
+    };
+    Ok((mp, order))
+}
+
+impl Tx {
+    /// A mini program and its filing order in one statement.
+    pub async fn get_mini_program_with_order(
+        &mut self,
+        appid: &str,
+    ) -> Result<Option<(MiniProgram, Option<FilingOrder>)>> {
+        let row = sqlx::query(MINI_PROGRAM_WITH_ORDER).bind(appid).fetch_optional(&mut *self.tx).await?;
+        row.map(|r| mini_program_with_order_from_row(&self.crypto, &r)).transpose()
+    }
+}
 
 impl Store {
     /// A token by its hash, with the authorization it acts under (provider and mini program
@@ -51,24 +82,7 @@ impl Store {
         &self,
         appid: &str,
     ) -> Result<Option<(MiniProgram, Option<FilingOrder>)>> {
-        let row = sqlx::query(
-            "SELECT o.*, m.appid AS m_appid, m.name AS m_name, m.admin_name AS m_admin_name, \
-             m.admin_id_enc AS m_admin_id_enc, m.admin_mobile_enc AS m_admin_mobile_enc, \
-             m.basic_info_filled AS m_basic_info_filled, m.category_filled AS m_category_filled, \
-             m.certified AS m_certified, m.listed AS m_listed, m.cleared AS m_cleared, \
-             m.created_at AS m_created_at \
-             FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid \
-             WHERE m.appid = $1",
-        )
-        .bind(appid)
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let mp = mini_program_from_row_as(&self.crypto, &r, "m_")?;
-        let order = match r.try_get::<Option<i64>, _>("status")? {
-            Some(_) => Some(order_from_row(&r)?),
-            None => None,
-        };
-        Ok(Some((mp, order)))
+        let row = sqlx::query(MINI_PROGRAM_WITH_ORDER).bind(appid).fetch_optional(&self.read).await?;
+        row.map(|r| mini_program_with_order_from_row(&self.crypto, &r)).transpose()
     }
 }

@@ -321,34 +321,36 @@ impl Tx {
     }
 
     /// Names containing `form` (a normalised, lower-cased query of at least two characters),
-    /// in one statement: the first `scan` postings of `rarest` (one of the query's bigrams)
-    /// in appid order, kept where a name contains `form` (checked in SQL on the `search`
-    /// column), counted up to `cap`; of those, the `show` best — a name equal to the query
-    /// first, then the newest approvals. Returns each shown row with "a name equals the
-    /// query", and the count.
+    /// in one statement: the postings of `rarest` (one of the query's bigrams) in appid order
+    /// up to `through` (inclusive; `None`: all), kept where a name contains `form` (checked in
+    /// SQL on the `search` column), counted up to `cap`; of those, the `show` best — a name
+    /// equal to the query first, then the newest approvals. Returns each shown row with "a
+    /// name equals the query", and the count. The postings are walked in key order and the
+    /// walk stops at the `cap`-th match (no materialised candidate list).
     pub async fn name_search(
         &mut self,
         rarest: &str,
         form: &str,
-        scan: i64,
+        through: Option<&str>,
         cap: i64,
         show: i64,
     ) -> Result<(Vec<(bool, PublicFiling)>, i64)> {
         let esc = like_escape(form);
         let sql = format!(
-            "WITH m AS (SELECT c.appid AS mid FROM \
-             (SELECT appid FROM public_filing_grams WHERE gram = $1 ORDER BY appid LIMIT $2) c \
+            "WITH m AS (SELECT c.appid AS mid FROM public_filing_grams c \
              JOIN public_filings p ON p.appid = c.appid \
-             WHERE p.search LIKE $3 ESCAPE '\\' ORDER BY c.appid LIMIT $4) \
+             WHERE c.gram = $1 AND c.appid <= $2 AND p.search LIKE $3 ESCAPE '\\' \
+             ORDER BY c.appid LIMIT $4) \
              SELECT {PUBLIC_COLUMNS}, \
              CAST(CASE WHEN search LIKE $5 ESCAPE '\\' OR search LIKE $6 ESCAPE '\\' THEN 1 ELSE 0 END AS BIGINT) AS equal, \
              COUNT(*) OVER () AS total \
              FROM m JOIN public_filings p ON p.appid = m.mid \
              ORDER BY equal DESC, approved_at DESC, appid LIMIT $7"
         );
+        let end = prefix_end("");
         let rows = sqlx::query(&sql)
             .bind(rarest)
-            .bind(scan)
+            .bind(through.unwrap_or(&end))
             .bind(format!("%{esc}%"))
             .bind(cap)
             .bind(format!("{esc}\n%"))
@@ -394,16 +396,16 @@ impl Tx {
         Ok(out)
     }
 
-    /// Whether `gram` has more than `n` postings (bounded: reads at most `n + 1`).
-    pub async fn gram_has_more_than(&mut self, gram: &str, n: i64) -> Result<bool> {
-        let row = sqlx::query(
+    /// The `n`-th posting (1-based, appid order) of `gram`, if it has that many (reads at
+    /// most `n` index entries).
+    pub async fn gram_nth_posting(&mut self, gram: &str, n: i64) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
             "SELECT appid FROM public_filing_grams WHERE gram = $1 ORDER BY appid LIMIT 1 OFFSET $2",
         )
         .bind(gram)
-        .bind(n)
+        .bind((n - 1).max(0))
         .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(row.is_some())
+        .await?)
     }
 
     /// Filed orders after `after` (appid order), for rebuilding the index.
