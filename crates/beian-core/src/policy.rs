@@ -2,7 +2,7 @@
 //! WeChat's 2023–2024 values as defaults (PRODUCT.md rules 1–3).
 
 use crate::model::MiniProgram;
-use crate::state::not_filed_code;
+use crate::state::{not_filed_code, ReadinessFlags};
 use crate::{errcode, time};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,11 @@ impl Policy {
     /// The entrance rule (PRODUCT rule 1): open date, authority outage, name keywords,
     /// readiness flags.
     pub fn entrance(&self, mp: &MiniProgram, now: DateTime<Utc>) -> Entrance {
+        self.entrance_of(&mp.name, mp.flags, now)
+    }
+
+    /// [`Policy::entrance`] from the two things it looks at: the name and the readiness flags.
+    pub fn entrance_of(&self, name: &str, flags: ReadinessFlags, now: DateTime<Utc>) -> Entrance {
         let closed = |code: i64, msg: String| Entrance { available: false, closed: Some((code, msg)) };
         let today = time::beijing_date(now);
         if today < self.system_open_date {
@@ -84,7 +89,7 @@ impl Policy {
             );
         }
         if let Some(k) =
-            self.name_keyword_blocklist.iter().find(|k| !k.is_empty() && mp.name.contains(k.as_str()))
+            self.name_keyword_blocklist.iter().find(|k| !k.is_empty() && name.contains(k.as_str()))
         {
             return closed(
                 errcode::ENTRANCE_KEYWORD,
@@ -92,16 +97,16 @@ impl Policy {
             );
         }
         // A cleared (清退) mini program may file: filing is how it gets listed again.
-        let code = not_filed_code(mp.flags);
+        let code = not_filed_code(flags);
         if code != 1024 {
             let mut missing = Vec::new();
-            if !mp.flags.basic_info_filled {
+            if !flags.basic_info_filled {
                 missing.push("基本信息（名称、头像、介绍）");
             }
-            if !mp.flags.category_filled {
+            if !flags.category_filled {
                 missing.push("服务类目");
             }
-            if !mp.flags.certified {
+            if !flags.certified {
                 missing.push("微信认证");
             }
             return closed(

@@ -22,6 +22,7 @@ use beian_core::dict::Dictionaries;
 use beian_core::errcode;
 use beian_core::model::{FaceTask, FilingOrder, MediaMeta, MiniProgram, Subject};
 use beian_core::payload::ApplyPayload;
+use beian_core::platform::NotifyPrefs;
 use beian_core::policy::Policy;
 use beian_core::rules::{self, ApplyContext, Refusal};
 use beian_core::state::{self, Action, Effect, FilingState};
@@ -48,6 +49,8 @@ struct ApplyRead {
     media: HashMap<String, MediaMeta>,
     face: Option<FaceTask>,
     applies_today: u32,
+    /// Channel preferences and whether a webhook is configured (for the notice).
+    targets: (NotifyPrefs, bool),
 }
 
 /// One apply's write set: the payload and what it was validated against.
@@ -147,7 +150,8 @@ async fn read_for_apply(
     let task_id = &payload.icp_applets.principal_info.verify_task_id;
     let face = if task_id.is_empty() { None } else { tx.get_face_task(task_id).await? };
     let applies_today = u32::try_from(tx.counter_get(&quota_key(policy, now)).await?).unwrap_or(u32::MAX);
-    Ok(ApplyRead { mp, subject, order, media, face, applies_today })
+    let targets = tx.notify_targets(appid).await?;
+    Ok(ApplyRead { mp, subject, order, media, face, applies_today, targets })
 }
 
 async fn find_subject(tx: &mut Tx, payload: &ApplyPayload) -> Result<Option<(Subject, i64)>> {
@@ -385,9 +389,10 @@ async fn write_apply(tx: &mut Tx, w: &ApplyWrite) -> Result<OrderView> {
             due.format("%Y年%m月%d日")
         ),
     };
-    crate::notify::notify(
+    crate::notify::notify_to(
         tx,
         &mp,
+        w.read.targets,
         w.email_channel,
         Some(payload.icp_applets.principal_info.email.as_str()),
         &notice,

@@ -256,23 +256,23 @@ impl Service {
 
     /// getIcpEntranceInfo.
     pub async fn entrance_info(&self, appid: &str) -> Result<EntranceInfo> {
-        let (mp, order) = self
+        let row = self
             .store
-            .mini_program_with_order(appid)
+            .entrance_row(appid)
             .await?
             .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        let entrance = self.policy().entrance(&mp, self.now());
-        let (status, is_canceling, audit_data, sms) = match &order {
-            Some(o) => (
-                match o.state {
-                    FilingState::NotFiled => state::not_filed_code(mp.flags),
+        let entrance = self.policy().entrance_of(&row.name, row.flags, self.now());
+        let (status, is_canceling, audit_data, sms) = match row.order {
+            Some((state, audit_data)) => (
+                match state {
+                    FilingState::NotFiled => state::not_filed_code(row.flags),
                     s => s.status_code(),
                 },
-                o.state.is_canceling(),
-                o.audit_data.clone(),
-                o.state.sms_verify_status().map(|s| s.code()).unwrap_or(0),
+                state.is_canceling(),
+                audit_data,
+                state.sms_verify_status().map(|s| s.code()).unwrap_or(0),
             ),
-            None => (state::not_filed_code(mp.flags), false, Vec::new(), 0),
+            None => (state::not_filed_code(row.flags), false, Vec::new(), 0),
         };
         Ok(EntranceInfo {
             status,

@@ -30,8 +30,24 @@ pub(crate) async fn notify(
     dedupe: &str,
     now: i64,
 ) -> Result<()> {
+    let targets = tx.notify_targets(&mp.appid).await?;
+    notify_to(tx, mp, targets, email_channel, email, notice, dedupe, now).await
+}
+
+/// [`notify`] with the channel preferences and "has a webhook" already read (apply reads
+/// them before it takes the writer).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn notify_to(
+    tx: &mut Tx,
+    mp: &MiniProgram,
+    (prefs, has_webhook): (beian_core::platform::NotifyPrefs, bool),
+    email_channel: bool,
+    email: Option<&str>,
+    notice: &Notice,
+    dedupe: &str,
+    now: i64,
+) -> Result<()> {
     tx.insert_message(&mp.appid, &notice.title, &notice.body, now).await?;
-    let (prefs, has_webhook) = tx.notify_targets(&mp.appid).await?;
     let sms = JobSpec::Sms {
         phone: mp.admin.mobile.clone(),
         text: format!("【小程序备案】{}：{}", mp.name, notice.title),

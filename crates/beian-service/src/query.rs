@@ -206,7 +206,18 @@ async fn name_matches(tx: &mut Tx, form: &str, hits: &mut Hits) -> Result<(usize
     for f in tx.public_filings_name_equal(form, show).await? {
         add_hit(hits, RANK_NAME_EQUAL, f);
     }
-    let (rows, total) = tx.name_search(rarest, form, through.as_deref(), cap, show).await?;
+    // A two-character query is one bigram: its postings are exactly the matching names, so
+    // they are counted without reading a row, and when there are more than can be counted
+    // only the rows shown are read (the first ones in index order, not the newest).
+    let counted = if form.chars().count() == 2 {
+        Some(tx.gram_count(rarest, through.as_deref(), cap).await?)
+    } else {
+        None
+    };
+    let (rows, total) = match counted {
+        Some(n) if n >= cap => (tx.name_search_first(rarest, form, through.as_deref(), show).await?, n),
+        _ => tx.name_search(rarest, form, through.as_deref(), cap, show).await?,
+    };
     let shown = rows.len();
     for (equal, f) in rows {
         add_hit(hits, if equal { RANK_NAME_EQUAL } else { RANK_NAME_CONTAINS }, f);

@@ -8,9 +8,10 @@
 
 use crate::platform::token_from_row;
 use crate::tx::{mini_program_from_row_as, order_from_row};
-use crate::{Crypto, Result, Store, Tx};
-use beian_core::model::{FilingOrder, MiniProgram};
+use crate::{Crypto, Result, Store, StoreError, Tx};
+use beian_core::model::{AuditItem, FilingOrder, MiniProgram};
 use beian_core::platform::{scopes_from_string, Authorization, TokenRecord};
+use beian_core::state::{FilingState, ReadinessFlags};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -44,7 +45,53 @@ impl Tx {
     }
 }
 
+/// What `get_icp_entrance_info` needs of a mini program and its order, and nothing else (no
+/// decryption, no payloads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntranceRow {
+    pub name: String,
+    pub flags: ReadinessFlags,
+    /// The order's state and audit data, if it ever applied.
+    pub order: Option<(FilingState, Vec<AuditItem>)>,
+}
+
 impl Store {
+    /// [`EntranceRow`] of a mini program, in one narrow statement.
+    pub async fn entrance_row(&self, appid: &str) -> Result<Option<EntranceRow>> {
+        let row = sqlx::query(
+            "SELECT m.name, m.basic_info_filled, m.category_filled, m.certified, \
+             o.status, o.sms_verify_status, o.is_canceling, o.audit_data \
+             FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid WHERE m.appid = $1",
+        )
+        .bind(appid)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let flag = |c: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(c)? != 0) };
+        let flags = ReadinessFlags {
+            basic_info_filled: flag("basic_info_filled")?,
+            category_filled: flag("category_filled")?,
+            certified: flag("certified")?,
+        };
+        let order = match r.try_get::<Option<i64>, _>("status")? {
+            Some(status) => {
+                let sms: i64 = r.try_get("sms_verify_status")?;
+                let state = FilingState::from_columns(status, sms, flag("is_canceling")?)
+                    .ok_or_else(|| StoreError::Corrupt(format!("filing status {status}/{sms}")))?;
+                let audit: String = r.try_get("audit_data")?;
+                let audit = if audit == "[]" {
+                    Vec::new()
+                } else {
+                    serde_json::from_str(&audit)
+                        .map_err(|e| StoreError::Corrupt(format!("audit_data: {e}")))?
+                };
+                Some((state, audit))
+            }
+            None => None,
+        };
+        Ok(Some(EntranceRow { name: r.try_get("name")?, flags, order }))
+    }
+
     /// A token by its hash, with the authorization it acts under (provider and mini program
     /// of the token), if one exists.
     pub async fn token_with_authorization(
@@ -75,14 +122,5 @@ impl Store {
             None => None,
         };
         Ok(Some((token, authorization)))
-    }
-
-    /// A mini program and its filing order, if it ever applied.
-    pub async fn mini_program_with_order(
-        &self,
-        appid: &str,
-    ) -> Result<Option<(MiniProgram, Option<FilingOrder>)>> {
-        let row = sqlx::query(MINI_PROGRAM_WITH_ORDER).bind(appid).fetch_optional(&self.read).await?;
-        row.map(|r| mini_program_with_order_from_row(&self.crypto, &r)).transpose()
     }
 }

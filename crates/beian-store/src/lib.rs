@@ -27,6 +27,7 @@ mod tx;
 mod workflow;
 
 pub use crypto::Crypto;
+pub use hot::EntranceRow;
 pub use media::{MediaError, MediaFiles, MediaStore, S3Config, S3Media};
 pub use tx::Tx;
 
@@ -137,7 +138,20 @@ impl Store {
                     })
                 };
                 let write = opts().max_connections(1).connect(&url).await?;
-                let read = opts().max_connections(4).connect(&url).await?;
+                // Readers keep 16 MiB of pages each (SQLite's default is 2 MiB): the public
+                // query reads up to a thousand index rows, a page miss is a system call.
+                let read = opts()
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            for pragma in SQLITE_PRAGMAS.iter().chain(&["PRAGMA cache_size = -16384"]) {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?;
                 (write, read)
             }
             Backend::Postgres => {

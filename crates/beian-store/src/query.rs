@@ -138,6 +138,11 @@ fn public_from_row(r: &AnyRow) -> Result<PublicFiling> {
 const PUBLIC_COLUMNS: &str = "appid, service_name, subject_name, subject_type, subject_record_number, \
      service_record_number, principal_masked, nrlx, approved_at";
 
+/// [`PUBLIC_COLUMNS`] of `public_filings p` in a join.
+const PUBLIC_COLUMNS_P: &str =
+    "p.appid, p.service_name, p.subject_name, p.subject_type, p.subject_record_number, \
+     p.service_record_number, p.principal_masked, p.nrlx, p.approved_at";
+
 /// Values per statement when lists are bound (well below every backend's parameter limit).
 const CHUNK: usize = 400;
 
@@ -365,6 +370,50 @@ impl Tx {
             out.push((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?));
         }
         Ok((out, total))
+    }
+
+    /// The first `show` names containing `form` in posting (appid) order, names equal to the
+    /// query not ranked first: for a query matching more names than are counted, where only
+    /// `show` rows are read. Each row with "a name equals the query".
+    pub async fn name_search_first(
+        &mut self,
+        rarest: &str,
+        form: &str,
+        through: Option<&str>,
+        show: i64,
+    ) -> Result<Vec<(bool, PublicFiling)>> {
+        let esc = like_escape(form);
+        let sql = format!(
+            "SELECT {PUBLIC_COLUMNS_P}, \
+             CAST(CASE WHEN p.search LIKE $4 ESCAPE '\\' OR p.search LIKE $5 ESCAPE '\\' THEN 1 ELSE 0 END AS BIGINT) AS equal \
+             FROM public_filing_grams c JOIN public_filings p ON p.appid = c.appid \
+             WHERE c.gram = $1 AND c.appid <= $2 AND p.search LIKE $3 ESCAPE '\\' \
+             ORDER BY c.appid LIMIT $6"
+        );
+        let end = prefix_end("");
+        let rows = sqlx::query(&sql)
+            .bind(rarest)
+            .bind(through.unwrap_or(&end))
+            .bind(format!("%{esc}%"))
+            .bind(format!("{esc}\n%"))
+            .bind(format!("%\n{esc}"))
+            .bind(show)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?))).collect()
+    }
+
+    /// Postings of `gram` up to `through` (inclusive; `None`: all), counted up to `cap`.
+    pub async fn gram_count(&mut self, gram: &str, through: Option<&str>, cap: i64) -> Result<i64> {
+        let end = prefix_end("");
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 AS one FROM public_filing_grams WHERE gram = $1 AND appid <= $2 LIMIT $3) t",
+        )
+        .bind(gram)
+        .bind(through.unwrap_or(&end))
+        .bind(cap)
+        .fetch_one(&mut *self.tx)
+        .await?)
     }
 
     /// How many postings `gram` has, each capped at `cap`, for several grams in one statement.

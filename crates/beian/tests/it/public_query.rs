@@ -610,6 +610,11 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     // Then the newest approvals among the counted matches.
     assert!(r.items[1].approved_date >= r.items[49].approved_date);
 
+    // Two characters: counted from the bigram's postings, the first 50 read.
+    let r = svc.public_query("读书").await.expect("query");
+    assert_eq!((r.total, r.truncated, r.items.len()), (1000, true, 50));
+    assert!(r.items.iter().all(|i| i.service_name.contains("读书")));
+
     let r = svc.public_query("读书会119").await.expect("query");
     assert_eq!((r.total, r.truncated), (11, false), "{:?}", appids(&r));
     assert_eq!(r.items[0].appid, "wxns00119", "equal name first");
