@@ -17,15 +17,16 @@
 //! incremented as the last statement so its lock is held only through `COMMIT`.
 
 use crate::filing::{beian_date, end_of_beijing_day};
-use crate::{audit, random_id, Actor, Result, Service, ServiceError};
+use crate::{random_id, Actor, Result, Service, ServiceError};
 use beian_core::dict::Dictionaries;
 use beian_core::errcode;
-use beian_core::model::{FaceTask, FilingOrder, MediaMeta, MiniProgram, Subject};
+use beian_core::model::{AuditEvent, FaceTask, FilingOrder, MediaMeta, MiniProgram, Subject};
 use beian_core::payload::ApplyPayload;
 use beian_core::platform::NotifyPrefs;
 use beian_core::policy::Policy;
 use beian_core::rules::{self, ApplyContext, Refusal};
 use beian_core::state::{self, Action, Effect, FilingState};
+use beian_store::appends::{Appends, NewVersion};
 use beian_store::{Store, Tx};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -110,16 +111,28 @@ async fn commit_group(store: &Store, group: &[Pending]) -> Vec<Result<OrderView>
         Err(e) => return failed(format!("group commit: begin: {e}")),
     };
     let mut out = Vec::with_capacity(group.len());
+    let mut appends = Appends::default();
     for p in group {
         if let Err(e) = tx.savepoint().await {
             return failed(format!("group commit: savepoint: {e}"));
         }
-        let r = write_apply(&mut tx, &p.write).await;
+        let mut mine = Appends::default();
+        let r = match write_apply(&mut tx, &p.write, &mut mine).await {
+            Ok(view) => claim_quota(&mut tx, &p.write).await.map(|()| view),
+            Err(e) => Err(e),
+        };
         let closed = if r.is_ok() { tx.release_savepoint().await } else { tx.rollback_to_savepoint().await };
         if let Err(e) = closed {
             return failed(format!("group commit: closing a savepoint: {e}"));
         }
+        if r.is_ok() {
+            appends.extend(mine);
+        }
         out.push(r);
+    }
+    if let Err(e) = tx.insert_appends(&appends).await {
+        tracing::error!("group commit of {} applies: writing their rows failed: {e}", group.len());
+        return failed(format!("group commit: {e}"));
     }
     if let Err(e) = tx.commit().await {
         tracing::error!("group commit of {} applies failed: {e}", group.len());
@@ -272,7 +285,10 @@ impl Service {
             }
             None => {
                 let mut tx = self.store.begin().await?;
-                let view = write_apply(&mut tx, &write).await?;
+                let mut appends = Appends::default();
+                let view = write_apply(&mut tx, &write, &mut appends).await?;
+                tx.insert_appends(&appends).await?;
+                claim_quota(&mut tx, &write).await?;
                 tx.commit().await?;
                 Ok(view)
             }
@@ -280,8 +296,10 @@ impl Service {
     }
 }
 
-/// The write set of one apply, inside the caller's transaction.
-async fn write_apply(tx: &mut Tx, w: &ApplyWrite) -> Result<OrderView> {
+/// The write set of one apply, inside the caller's transaction. The rows only ever inserted
+/// (version, 站内信, jobs, audit event) go to `out`, for the caller to write with
+/// [`Tx::insert_appends`] before it commits.
+async fn write_apply(tx: &mut Tx, w: &ApplyWrite, out: &mut Appends) -> Result<OrderView> {
     let (appid, now, policy) = (w.appid.as_str(), w.now, &*w.policy);
     let ts = now.timestamp();
     // Re-read what another writer may have changed since the check; check again if it did.
@@ -379,7 +397,7 @@ async fn write_apply(tx: &mut Tx, w: &ApplyWrite) -> Result<OrderView> {
     } else {
         tx.update_order(&order).await?;
     }
-    tx.insert_version(appid, order.versions, &payload, ts, &w.actor.0).await?;
+    let version = order.versions;
     let notice = crate::notify::Notice {
         kind: "apply_submitted",
         title: "备案申请已提交，平台审核中".into(),
@@ -389,8 +407,7 @@ async fn write_apply(tx: &mut Tx, w: &ApplyWrite) -> Result<OrderView> {
             due.format("%Y年%m月%d日")
         ),
     };
-    crate::notify::notify_to(
-        tx,
+    let (message, jobs) = crate::notify::notice_rows(
         &mp,
         w.read.targets,
         w.email_channel,
@@ -398,20 +415,29 @@ async fn write_apply(tx: &mut Tx, w: &ApplyWrite) -> Result<OrderView> {
         &notice,
         &format!("notice:{appid}:apply:{}", order.versions),
         ts,
-    )
-    .await?;
-    audit(
-        tx,
-        ts,
-        &w.actor,
-        "filing",
-        appid,
-        Action::Apply.name(),
-        serde_json::json!({ "from": from.status_code(), "to": to.status_code(), "version": order.versions, "subject": subject_id }),
-    )
-    .await?;
-    // The day's quota last: on PostgreSQL this row is shared by every apply of the day, and
-    // its lock is held from here to COMMIT.
+    )?;
+    let audit = AuditEvent {
+        at: ts,
+        actor: w.actor.0.clone(),
+        entity: "filing".into(),
+        entity_id: appid.into(),
+        action: Action::Apply.name().into(),
+        detail: serde_json::json!({ "from": from.status_code(), "to": to.status_code(), "version": order.versions, "subject": subject_id }),
+    };
+    // The rows nothing reads back in this transaction: written with the rest of the group.
+    out.versions.push(NewVersion { appid: appid.into(), version, payload, at: ts, actor: w.actor.0.clone() });
+    out.messages.push(message);
+    out.jobs.extend(jobs);
+    out.audit.push(audit);
+    order.row_version = if is_new { 0 } else { order.row_version + 1 };
+    Ok(OrderView { status: order.state.status_code(), order })
+}
+
+/// Count the apply against the day's quota, refusing it past the limit. The last statement
+/// before the rows are final: on PostgreSQL this row is shared by every apply of the day,
+/// and its lock is held from here to COMMIT.
+async fn claim_quota(tx: &mut Tx, w: &ApplyWrite) -> Result<()> {
+    let (now, policy) = (w.now, &*w.policy);
     let used = tx.counter_add(&quota_key(policy, now), 1).await?;
     if used > i64::from(policy.daily_apply_quota) {
         return Err(ServiceError::refused(
@@ -419,6 +445,5 @@ async fn write_apply(tx: &mut Tx, w: &ApplyWrite) -> Result<OrderView> {
             format!("今日备案申请提交次数已达上限，请于次日{:02}:00后再提交", policy.quota_reset_hour),
         ));
     }
-    order.row_version = if is_new { 0 } else { order.row_version + 1 };
-    Ok(OrderView { status: order.state.status_code(), order })
+    Ok(())
 }

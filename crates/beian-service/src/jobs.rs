@@ -54,7 +54,7 @@ impl JobSpec {
         }
     }
 
-    fn max_attempts(&self) -> u32 {
+    pub(crate) fn max_attempts(&self) -> u32 {
         match self {
             // ~3 days of hourly retries after the first quick ones: an event is not dropped
             // lightly; what still fails goes to the dead letters an operator can retry.
@@ -87,6 +87,24 @@ pub async fn enqueue(
 ) -> Result<Option<i64>> {
     let payload = serde_json::to_string(spec).map_err(|e| crate::ServiceError::Internal(e.to_string()))?;
     Ok(tx.enqueue_job(spec.kind(), &payload, dedupe_key, run_at, spec.max_attempts(), now).await?)
+}
+
+/// A job row to write later with other rows ([`beian_store::appends::Appends`]); what
+/// [`enqueue`] writes at once.
+pub(crate) fn new_job(
+    spec: &JobSpec,
+    dedupe_key: Option<&str>,
+    run_at: i64,
+    now: i64,
+) -> Result<beian_store::appends::NewJob> {
+    Ok(beian_store::appends::NewJob {
+        kind: spec.kind().to_string(),
+        payload: serde_json::to_string(spec).map_err(|e| crate::ServiceError::Internal(e.to_string()))?,
+        dedupe_key: dedupe_key.map(str::to_string),
+        run_at,
+        max_attempts: spec.max_attempts(),
+        now,
+    })
 }
 
 /// A leased job with its decoded spec.

@@ -2,10 +2,11 @@
 //! the SMS to the admin, the e-mail to the mini-program principal and the template message
 //! to the developer's webhook as jobs (PRODUCT rule 8).
 
-use crate::jobs::{enqueue, JobSpec};
+use crate::jobs::{new_job, JobSpec};
 use crate::{Result, Service};
 use beian_core::model::MiniProgram;
-use beian_core::platform::{Message, OutboxSms};
+use beian_core::platform::{Message, NotifyPrefs, OutboxSms};
+use beian_store::appends::{NewJob, NewMessage};
 use beian_store::Tx;
 
 /// One notice: title and body for people, and a stable kind for machines.
@@ -31,29 +32,39 @@ pub(crate) async fn notify(
     now: i64,
 ) -> Result<()> {
     let targets = tx.notify_targets(&mp.appid).await?;
-    notify_to(tx, mp, targets, email_channel, email, notice, dedupe, now).await
+    let (message, jobs) = notice_rows(mp, targets, email_channel, email, notice, dedupe, now)?;
+    tx.insert_message(&message.appid, &message.title, &message.body, message.at).await?;
+    for j in jobs {
+        tx.enqueue_job(&j.kind, &j.payload, j.dedupe_key.as_deref(), j.run_at, j.max_attempts, j.now).await?;
+    }
+    Ok(())
 }
 
-/// [`notify`] with the channel preferences and "has a webhook" already read (apply reads
-/// them before it takes the writer).
+/// The rows [`notify`] writes, with the channel preferences and "has a webhook" already read
+/// (apply reads them before it takes the writer and writes the rows with its group).
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn notify_to(
-    tx: &mut Tx,
+pub(crate) fn notice_rows(
     mp: &MiniProgram,
-    (prefs, has_webhook): (beian_core::platform::NotifyPrefs, bool),
+    (prefs, has_webhook): (NotifyPrefs, bool),
     email_channel: bool,
     email: Option<&str>,
     notice: &Notice,
     dedupe: &str,
     now: i64,
-) -> Result<()> {
-    tx.insert_message(&mp.appid, &notice.title, &notice.body, now).await?;
-    let sms = JobSpec::Sms {
-        phone: mp.admin.mobile.clone(),
-        text: format!("【小程序备案】{}：{}", mp.name, notice.title),
+) -> Result<(NewMessage, Vec<NewJob>)> {
+    let message = NewMessage {
+        appid: mp.appid.clone(),
+        title: notice.title.clone(),
+        body: notice.body.clone(),
+        at: now,
     };
+    let mut jobs = Vec::new();
     if prefs.sms {
-        enqueue(tx, &sms, Some(&format!("{dedupe}:sms")), now, now).await?;
+        let sms = JobSpec::Sms {
+            phone: mp.admin.mobile.clone(),
+            text: format!("【小程序备案】{}：{}", mp.name, notice.title),
+        };
+        jobs.push(new_job(&sms, Some(&format!("{dedupe}:sms")), now, now)?);
     }
     if let Some(to) = email.filter(|e| email_channel && prefs.email && !e.is_empty()) {
         let mail = JobSpec::Email {
@@ -61,23 +72,23 @@ pub(crate) async fn notify_to(
             subject: format!("小程序备案通知：{}", notice.title),
             body: format!("小程序「{}」（{}）\n\n{}\n\n{}", mp.name, mp.appid, notice.title, notice.body),
         };
-        enqueue(tx, &mail, Some(&format!("{dedupe}:email")), now, now).await?;
+        jobs.push(new_job(&mail, Some(&format!("{dedupe}:email")), now, now)?);
     }
-    let hook = JobSpec::Webhook {
-        appid: mp.appid.clone(),
-        payload: serde_json::json!({
-            "template": notice.kind,
-            "appid": mp.appid,
-            "name": mp.name,
-            "title": notice.title,
-            "body": notice.body,
-            "time": now,
-        }),
-    };
     if prefs.webhook && has_webhook {
-        enqueue(tx, &hook, Some(&format!("{dedupe}:webhook")), now, now).await?;
+        let hook = JobSpec::Webhook {
+            appid: mp.appid.clone(),
+            payload: serde_json::json!({
+                "template": notice.kind,
+                "appid": mp.appid,
+                "name": mp.name,
+                "title": notice.title,
+                "body": notice.body,
+                "time": now,
+            }),
+        };
+        jobs.push(new_job(&hook, Some(&format!("{dedupe}:webhook")), now, now)?);
     }
-    Ok(())
+    Ok((message, jobs))
 }
 
 impl Service {

@@ -55,9 +55,74 @@ pub struct EntranceRow {
     pub order: Option<(FilingState, Vec<AuditItem>)>,
 }
 
+/// How long an entrance row read on this node is answered from memory. Writes on this node
+/// remove the rows they change when they commit; a write on another node shows after at most
+/// this long.
+pub const ENTRANCE_CACHE_MILLIS: u64 = 2000;
+
+/// Recently read [`EntranceRow`]s, for status polling (`get_icp_entrance_info`).
+///
+/// A row read before a write commits must not be cached after the write's invalidation: every
+/// invalidation bumps `generation`, and a row is stored only if the generation is the one
+/// seen before it was read.
+#[derive(Debug, Default)]
+pub struct EntranceCache {
+    rows: std::sync::Mutex<std::collections::HashMap<String, (EntranceRow, std::time::Instant)>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl EntranceCache {
+    fn get(&self, appid: &str) -> Option<EntranceRow> {
+        let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        rows.get(appid)
+            .filter(|(_, at)| at.elapsed() < std::time::Duration::from_millis(ENTRANCE_CACHE_MILLIS))
+            .map(|(r, _)| r.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn put(&self, appid: &str, row: EntranceRow, seen: u64) {
+        let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation() != seen {
+            return;
+        }
+        if rows.len() >= 100_000 {
+            rows.clear();
+        }
+        rows.insert(appid.to_string(), (row, std::time::Instant::now()));
+    }
+
+    /// After a commit that changed these mini programs' rows.
+    pub(crate) fn invalidate(&self, appids: &[String]) {
+        if appids.is_empty() {
+            return;
+        }
+        let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        for a in appids {
+            rows.remove(a);
+        }
+    }
+}
+
 impl Store {
-    /// [`EntranceRow`] of a mini program, in one narrow statement.
+    /// [`EntranceRow`] of a mini program: from this node's [`EntranceCache`], or one narrow
+    /// statement.
     pub async fn entrance_row(&self, appid: &str) -> Result<Option<EntranceRow>> {
+        if let Some(row) = self.entrance.get(appid) {
+            return Ok(Some(row));
+        }
+        let seen = self.entrance.generation();
+        let row = self.read_entrance_row(appid).await?;
+        if let Some(r) = &row {
+            self.entrance.put(appid, r.clone(), seen);
+        }
+        Ok(row)
+    }
+
+    async fn read_entrance_row(&self, appid: &str) -> Result<Option<EntranceRow>> {
         let row = sqlx::query(
             "SELECT m.name, m.basic_info_filled, m.category_filled, m.certified, \
              o.status, o.sms_verify_status, o.is_canceling, o.audit_data \
@@ -122,5 +187,32 @@ impl Store {
             None => None,
         };
         Ok(Some((token, authorization)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str) -> EntranceRow {
+        EntranceRow { name: name.into(), flags: ReadinessFlags::default(), order: None }
+    }
+
+    #[test]
+    fn a_row_read_before_an_invalidation_is_not_kept() {
+        let cache = EntranceCache::default();
+        let seen = cache.generation();
+        cache.put("wx1", row("old"), seen);
+        assert_eq!(cache.get("wx1"), Some(row("old")));
+        // A reader starts, a writer commits and invalidates, the reader stores what it read.
+        let seen = cache.generation();
+        cache.invalidate(&["wx1".to_string()]);
+        cache.put("wx1", row("stale"), seen);
+        assert_eq!(cache.get("wx1"), None, "the stale row must not be served");
+        // Nothing invalidated nothing.
+        cache.invalidate(&[]);
+        let seen = cache.generation();
+        cache.put("wx1", row("new"), seen);
+        assert_eq!(cache.get("wx1"), Some(row("new")));
     }
 }

@@ -14,6 +14,7 @@
 //! - On SQLite all writes go through one connection (WAL, `synchronous=FULL`), so an
 //!   acknowledged commit is on disk and writers never deadlock on lock upgrades.
 
+pub mod appends;
 mod backup;
 pub mod bulk;
 pub mod check;
@@ -92,6 +93,8 @@ pub struct Store {
     read: AnyPool,
     backend: Backend,
     crypto: Crypto,
+    /// Entrance rows recently read on this node (see [`hot::EntranceCache`]).
+    entrance: std::sync::Arc<hot::EntranceCache>,
 }
 
 /// WAL for concurrent readers; FULL sync so an acknowledged commit survives power loss.
@@ -163,7 +166,7 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        Ok(Store { write, read, backend, crypto })
+        Ok(Store { write, read, backend, crypto, entrance: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -214,7 +217,8 @@ impl Store {
 
     /// A read-write transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx::new(self.write.begin().await?, self.crypto.clone(), self.backend))
+        Ok(Tx::new(self.write.begin().await?, self.crypto.clone(), self.backend)
+            .invalidating(self.entrance.clone()))
     }
 
     /// A transaction for reads only (on SQLite it does not wait for the writer).

@@ -367,7 +367,7 @@ fn authorization_from_row(r: &AnyRow) -> Result<Authorization> {
 
 impl Tx {
     /// Job payloads can carry secrets (tickets, authorization codes): encrypted at rest.
-    fn seal(&self, payload: &str) -> String {
+    pub(crate) fn seal(&self, payload: &str) -> String {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(self.crypto.encrypt_str(payload))
     }

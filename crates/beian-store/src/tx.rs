@@ -17,6 +17,9 @@ pub struct Tx {
     pub(crate) tx: Transaction<'static, Any>,
     pub(crate) crypto: Crypto,
     pub(crate) backend: Backend,
+    /// Write transactions: the entrance cache to tell, after commit, which mini programs'
+    /// rows changed.
+    pub(crate) entrance: Option<(std::sync::Arc<crate::hot::EntranceCache>, Vec<String>)>,
 }
 
 pub(crate) fn b(v: bool) -> i64 {
@@ -29,11 +32,26 @@ pub(crate) fn u(v: i64, what: &str) -> Result<u32> {
 
 impl Tx {
     pub(crate) fn new(tx: Transaction<'static, Any>, crypto: Crypto, backend: Backend) -> Tx {
-        Tx { tx, crypto, backend }
+        Tx { tx, crypto, backend, entrance: None }
+    }
+
+    pub(crate) fn invalidating(mut self, cache: std::sync::Arc<crate::hot::EntranceCache>) -> Tx {
+        self.entrance = Some((cache, Vec::new()));
+        self
+    }
+
+    /// This transaction changes the mini program's or its order's row.
+    fn touch(&mut self, appid: &str) {
+        if let Some((_, touched)) = &mut self.entrance {
+            touched.push(appid.to_string());
+        }
     }
 
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        if let Some((cache, touched)) = self.entrance {
+            cache.invalidate(&touched);
+        }
         Ok(())
     }
 
@@ -63,6 +81,7 @@ impl Tx {
     // ---- mini programs -------------------------------------------------------------------
 
     pub async fn insert_mini_program(&mut self, mp: &MiniProgram, owner: &str) -> Result<()> {
+        self.touch(&mp.appid);
         sqlx::query(
             "INSERT INTO mini_programs (appid, name, admin_name, admin_id_enc, admin_id_bidx, admin_mobile_enc, \
              basic_info_filled, category_filled, certified, listed, cleared, owner, created_at, updated_at) \
@@ -88,6 +107,7 @@ impl Tx {
 
     /// Update everything but the appid and creation time.
     pub async fn update_mini_program(&mut self, mp: &MiniProgram, now: i64) -> Result<()> {
+        self.touch(&mp.appid);
         sqlx::query(
             "UPDATE mini_programs SET name = $2, admin_name = $3, admin_id_enc = $4, admin_id_bidx = $5, \
              admin_mobile_enc = $6, basic_info_filled = $7, category_filled = $8, certified = $9, listed = $10, \
@@ -262,6 +282,7 @@ impl Tx {
     }
 
     pub async fn insert_order(&mut self, o: &FilingOrder) -> Result<()> {
+        self.touch(&o.appid);
         sqlx::query(
             "INSERT INTO filing_orders (appid, subject_id, status, sms_verify_status, is_canceling, cancel_type, \
              audit_data, subject_record_number, service_record_number, versions, submitted_at, updated_at, \
@@ -291,6 +312,7 @@ impl Tx {
 
     /// Write an order back; fails with a conflict if its `row_version` moved meanwhile.
     pub async fn update_order(&mut self, o: &FilingOrder) -> Result<()> {
+        self.touch(&o.appid);
         let res = sqlx::query(
             "UPDATE filing_orders SET subject_id = $2, status = $3, sms_verify_status = $4, is_canceling = $5, \
              cancel_type = $6, audit_data = $7, subject_record_number = $8, service_record_number = $9, versions = $10, \

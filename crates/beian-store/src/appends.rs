@@ -1,0 +1,166 @@
+//! Rows a use case only ever inserts (application versions, 站内信, jobs, audit events),
+//! collected and written together in multi-row statements. Apply's group commit writes the
+//! rows of every accepted apply of the group this way: four statements per group instead of
+//! four per apply.
+
+use crate::{Result, StoreError, Tx};
+use beian_core::model::AuditEvent;
+use beian_core::payload::ApplyPayload;
+
+/// Rows per multi-row statement (a few hundred bound parameters at most: sqlx resolves `$N`
+/// names one by one on SQLite).
+const ROWS: usize = 50;
+
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub appid: String,
+    pub version: u32,
+    pub payload: ApplyPayload,
+    pub at: i64,
+    pub actor: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub appid: String,
+    pub title: String,
+    pub body: String,
+    pub at: i64,
+}
+
+/// A job as [`Tx::enqueue_job`] takes it (the payload is sealed when written).
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: String,
+    pub dedupe_key: Option<String>,
+    pub run_at: i64,
+    pub max_attempts: u32,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Appends {
+    pub versions: Vec<NewVersion>,
+    pub messages: Vec<NewMessage>,
+    pub jobs: Vec<NewJob>,
+    pub audit: Vec<AuditEvent>,
+}
+
+impl Appends {
+    pub fn extend(&mut self, other: Appends) {
+        self.versions.extend(other.versions);
+        self.messages.extend(other.messages);
+        self.jobs.extend(other.jobs);
+        self.audit.extend(other.audit);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty() && self.messages.is_empty() && self.jobs.is_empty() && self.audit.is_empty()
+    }
+}
+
+/// `($1, $2, …), ($k+1, …)` for `rows` rows of `cols` values.
+fn values(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Tx {
+    /// Write every collected row, a multi-row statement per table and chunk. Jobs with a
+    /// dedupe key already queued are skipped, as [`Tx::enqueue_job`] does.
+    pub async fn insert_appends(&mut self, a: &Appends) -> Result<()> {
+        for chunk in a.versions.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO filing_versions (appid, version, payload_enc, submitted_at, actor) VALUES {}",
+                values(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for v in chunk {
+                let json = serde_json::to_vec(&v.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                q = q
+                    .bind(&v.appid)
+                    .bind(i64::from(v.version))
+                    .bind(self.crypto.encrypt(&json))
+                    .bind(v.at)
+                    .bind(&v.actor);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        for chunk in a.messages.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO messages (appid, title, body, created_at) VALUES {}",
+                values(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q.bind(&m.appid).bind(&m.title).bind(&m.body).bind(m.at);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        for chunk in a.jobs.chunks(ROWS) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let n = |c: usize| r * 6 + c;
+                    format!(
+                        "(${}, ${}, ${}, 'pending', ${}, 0, ${}, ${}, ${})",
+                        n(1),
+                        n(2),
+                        n(3),
+                        n(4),
+                        n(5),
+                        n(6),
+                        n(6)
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO jobs (kind, payload, dedupe_key, state, run_at, attempts, max_attempts, created_at, updated_at) \
+                 VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for j in chunk {
+                q = q
+                    .bind(&j.kind)
+                    .bind(self.seal(&j.payload))
+                    .bind(&j.dedupe_key)
+                    .bind(j.run_at)
+                    .bind(i64::from(j.max_attempts))
+                    .bind(j.now);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        for chunk in a.audit.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO audit_events (at, actor, entity, entity_id, action, detail) VALUES {}",
+                values(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.at)
+                    .bind(&e.actor)
+                    .bind(&e.entity)
+                    .bind(&e.entity_id)
+                    .bind(&e.action)
+                    .bind(e.detail.to_string());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_are_numbered_row_by_row() {
+        assert_eq!(super::values(2, 2), "($1, $2), ($3, $4)");
+    }
+}
