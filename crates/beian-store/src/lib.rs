@@ -112,6 +112,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_console.sql")),
     (5, include_str!("../migrations/sqlite/0005_query.sql")),
     (6, include_str!("../migrations/sqlite/0006_name_forms.sql")),
+    (7, include_str!("../migrations/sqlite/0007_name_match.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -120,6 +121,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_console.sql")),
     (5, include_str!("../migrations/postgres/0005_query.sql")),
     (6, include_str!("../migrations/postgres/0006_name_forms.sql")),
+    (7, include_str!("../migrations/postgres/0007_name_match.sql")),
 ];
 
 impl Store {

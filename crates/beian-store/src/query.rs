@@ -341,16 +341,19 @@ impl Tx {
         show: i64,
     ) -> Result<(Vec<(bool, PublicFiling)>, i64)> {
         let esc = like_escape(form);
+        // Candidates, their rank keys and the count from the narrow `public_filings_match`
+        // index; full rows only for the `show` returned.
         let sql = format!(
-            "WITH m AS (SELECT c.appid AS mid FROM public_filing_grams c \
-             JOIN public_filings p ON p.appid = c.appid \
+            "WITH m AS (SELECT c.appid AS mid, p.approved_at AS approved, \
+             CASE WHEN p.search LIKE $5 ESCAPE '\\' OR p.search LIKE $6 ESCAPE '\\' THEN 1 ELSE 0 END AS equal \
+             FROM public_filing_grams c JOIN public_filings p ON p.appid = c.appid \
              WHERE c.gram = $1 AND c.appid <= $2 AND p.search LIKE $3 ESCAPE '\\' \
-             ORDER BY c.appid LIMIT $4) \
-             SELECT {PUBLIC_COLUMNS}, \
-             CAST(CASE WHEN search LIKE $5 ESCAPE '\\' OR search LIKE $6 ESCAPE '\\' THEN 1 ELSE 0 END AS BIGINT) AS equal, \
-             COUNT(*) OVER () AS total \
-             FROM m JOIN public_filings p ON p.appid = m.mid \
-             ORDER BY equal DESC, approved_at DESC, appid LIMIT $7"
+             ORDER BY c.appid LIMIT $4), \
+             top AS (SELECT mid, approved, equal, COUNT(*) OVER () AS total FROM m \
+             ORDER BY equal DESC, approved DESC, mid LIMIT $7) \
+             SELECT {PUBLIC_COLUMNS_P}, CAST(top.equal AS BIGINT) AS equal, top.total AS total \
+             FROM top JOIN public_filings p ON p.appid = top.mid \
+             ORDER BY top.equal DESC, top.approved DESC, top.mid"
         );
         let end = prefix_end("");
         let rows = sqlx::query(&sql)

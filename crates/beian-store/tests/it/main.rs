@@ -69,7 +69,7 @@ fn order(appid: &str) -> FilingOrder {
 #[tokio::test]
 async fn contract() {
     for (name, store, _dir) in stores().await {
-        assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2, 3, 4, 5, 6], "{name}");
+        assert_eq!(store.migrate().await.expect("migrate"), vec![1, 2, 3, 4, 5, 6, 7], "{name}");
         assert!(
             store.migrate().await.expect("migrate again").is_empty(),
             "{name}: migrations are idempotent"
