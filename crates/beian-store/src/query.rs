@@ -342,11 +342,16 @@ impl Tx {
     ) -> Result<(Vec<(bool, PublicFiling)>, i64)> {
         let esc = like_escape(form);
         // Candidates, their rank keys and the count from the narrow `public_filings_match`
-        // index; full rows only for the `show` returned.
+        // index; full rows only for the `show` returned. SQLite's planner, without statistics,
+        // prefers the primary key's index (and then the table row) unless told.
+        let hint = match self.backend {
+            crate::Backend::Sqlite => " INDEXED BY public_filings_match",
+            crate::Backend::Postgres => "",
+        };
         let sql = format!(
             "WITH m AS (SELECT c.appid AS mid, p.approved_at AS approved, \
              CASE WHEN p.search LIKE $5 ESCAPE '\\' OR p.search LIKE $6 ESCAPE '\\' THEN 1 ELSE 0 END AS equal \
-             FROM public_filing_grams c JOIN public_filings p ON p.appid = c.appid \
+             FROM public_filing_grams c JOIN public_filings p{hint} ON p.appid = c.appid \
              WHERE c.gram = $1 AND c.appid <= $2 AND p.search LIKE $3 ESCAPE '\\' \
              ORDER BY c.appid LIMIT $4), \
              top AS (SELECT mid, approved, equal, COUNT(*) OVER () AS total FROM m \
