@@ -502,7 +502,8 @@ impl Store {
     }
 
     /// Drop the secondary indexes of the tables [`Store::bulk_seed`] fills, for a load into a
-    /// fresh database: one sorted build per index afterwards ([`Store::bulk_rebuild_indexes`])
+    /// fresh database (on SQLite this also starts a load mode without fsyncs, ended by
+    /// [`Store::bulk_rebuild_indexes`]; nothing else should use the database meanwhile): one sorted build per index afterwards ([`Store::bulk_rebuild_indexes`])
     /// costs much less than a million random inserts into each. Primary keys and unique
     /// constraints stay (they are the load's consistency checks). Returns the definitions,
     /// read from the schema itself.
@@ -531,13 +532,24 @@ impl Store {
         for (name, _) in &rows {
             sqlx::raw_sql(&format!("DROP INDEX {name}")).execute(&self.write).await?;
         }
+        if self.backend == Backend::Sqlite {
+            // Load mode, until `bulk_rebuild_indexes`: no fsync per commit and checkpoint (a
+            // crash during the load means loading again; the file is made durable at the end).
+            sqlx::query("PRAGMA synchronous = OFF").execute(&self.write).await?;
+        }
         Ok(DeferredIndexes(rows))
     }
 
     /// Build the indexes [`Store::bulk_defer_indexes`] dropped, from their own definitions.
+    /// Ends the load mode on SQLite: back to `synchronous=FULL`, and a checkpoint that puts the
+    /// whole load into the database file, synced.
     pub async fn bulk_rebuild_indexes(&self, deferred: DeferredIndexes) -> Result<()> {
         for (_, sql) in &deferred.0 {
             sqlx::raw_sql(sql).execute(&self.write).await?;
+        }
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA synchronous = FULL").execute(&self.write).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.write).await?;
         }
         Ok(())
     }
