@@ -110,6 +110,20 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// What both name searches bind as `$1`–`$5`: the bigram whose postings are walked, the last
+/// appid to walk, and the `LIKE` patterns "a name contains the query", "the service name is
+/// the query" (first line of `search`) and "the subject name is the query" (second line).
+fn name_binds(rarest: &str, form: &str, through: Option<&str>) -> [String; 5] {
+    let esc = like_escape(form);
+    [
+        rarest.to_string(),
+        through.map(str::to_string).unwrap_or_else(|| prefix_end("")),
+        format!("%{esc}%"),
+        format!("{esc}\n%"),
+        format!("%\n{esc}"),
+    ]
+}
+
 /// Upper bound of a prefix range: greater than every string starting with `prefix`.
 fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
@@ -294,37 +308,6 @@ impl Tx {
         rows.iter().map(public_from_row).collect()
     }
 
-    /// Rows for these appids (any order; unknown ones are skipped).
-    pub async fn public_filings_by_appids(&mut self, appids: &[String]) -> Result<Vec<PublicFiling>> {
-        let mut out = Vec::with_capacity(appids.len());
-        for chunk in appids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE appid IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for a in chunk {
-                q = q.bind(a);
-            }
-            for r in q.fetch_all(&mut *self.tx).await? {
-                out.push(public_from_row(&r)?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// How many names contain `gram`, counting no further than `cap` (bounded work, used to
-    /// pick the rarest bigrams of a query).
-    pub async fn gram_postings(&mut self, gram: &str, cap: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 AS one FROM public_filing_grams WHERE gram = $1 LIMIT $2) t",
-        )
-        .bind(gram)
-        .bind(cap)
-        .fetch_one(&mut *self.tx)
-        .await?)
-    }
-
     /// Names containing `form` (a normalised, lower-cased query of at least two characters),
     /// in one statement: the postings of `rarest` (one of the query's bigrams) in appid order
     /// up to `through` (inclusive; `None`: all), kept where a name contains `form` (checked in
@@ -340,7 +323,6 @@ impl Tx {
         cap: i64,
         show: i64,
     ) -> Result<(Vec<(bool, PublicFiling)>, i64)> {
-        let esc = like_escape(form);
         // Candidates, their rank keys and the count from the narrow `public_filings_match`
         // index; full rows only for the `show` returned. SQLite's planner, without statistics,
         // prefers the primary key's index (and then the table row) unless told.
@@ -350,27 +332,21 @@ impl Tx {
         };
         let sql = format!(
             "WITH m AS (SELECT c.appid AS mid, p.approved_at AS approved, \
-             CASE WHEN p.search LIKE $5 ESCAPE '\\' OR p.search LIKE $6 ESCAPE '\\' THEN 1 ELSE 0 END AS equal \
+             CASE WHEN p.search LIKE $4 ESCAPE '\\' OR p.search LIKE $5 ESCAPE '\\' THEN 1 ELSE 0 END AS equal \
              FROM public_filing_grams c JOIN public_filings p{hint} ON p.appid = c.appid \
              WHERE c.gram = $1 AND c.appid <= $2 AND p.search LIKE $3 ESCAPE '\\' \
-             ORDER BY c.appid LIMIT $4), \
+             ORDER BY c.appid LIMIT $6), \
              top AS (SELECT mid, approved, equal, COUNT(*) OVER () AS total FROM m \
              ORDER BY equal DESC, approved DESC, mid LIMIT $7) \
              SELECT {PUBLIC_COLUMNS_P}, CAST(top.equal AS BIGINT) AS equal, top.total AS total \
              FROM top JOIN public_filings p ON p.appid = top.mid \
              ORDER BY top.equal DESC, top.approved DESC, top.mid"
         );
-        let end = prefix_end("");
-        let rows = sqlx::query(&sql)
-            .bind(rarest)
-            .bind(through.unwrap_or(&end))
-            .bind(format!("%{esc}%"))
-            .bind(cap)
-            .bind(format!("{esc}\n%"))
-            .bind(format!("%\n{esc}"))
-            .bind(show)
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let mut q = sqlx::query(&sql);
+        for v in name_binds(rarest, form, through) {
+            q = q.bind(v);
+        }
+        let rows = q.bind(cap).bind(show).fetch_all(&mut *self.tx).await?;
         let mut total = 0;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -390,7 +366,6 @@ impl Tx {
         through: Option<&str>,
         show: i64,
     ) -> Result<Vec<(bool, PublicFiling)>> {
-        let esc = like_escape(form);
         let sql = format!(
             "SELECT {PUBLIC_COLUMNS_P}, \
              CAST(CASE WHEN p.search LIKE $4 ESCAPE '\\' OR p.search LIKE $5 ESCAPE '\\' THEN 1 ELSE 0 END AS BIGINT) AS equal \
@@ -398,16 +373,11 @@ impl Tx {
              WHERE c.gram = $1 AND c.appid <= $2 AND p.search LIKE $3 ESCAPE '\\' \
              ORDER BY c.appid LIMIT $6"
         );
-        let end = prefix_end("");
-        let rows = sqlx::query(&sql)
-            .bind(rarest)
-            .bind(through.unwrap_or(&end))
-            .bind(format!("%{esc}%"))
-            .bind(format!("{esc}\n%"))
-            .bind(format!("%\n{esc}"))
-            .bind(show)
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let mut q = sqlx::query(&sql);
+        for v in name_binds(rarest, form, through) {
+            q = q.bind(v);
+        }
+        let rows = q.bind(show).fetch_all(&mut *self.tx).await?;
         rows.iter().map(|r| Ok((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?))).collect()
     }
 
