@@ -104,15 +104,10 @@ pub async fn login(
     let token = get(&f, "token").trim().to_string();
     // Tokens cannot be guessed, but a client trying many is refused all the same.
     let ip = client_ip(&s, &headers, &ext);
-    if let Err(l) = s.limits.login_failures.check(ip, s.svc.now().timestamp()) {
-        let msg = format!(
-            "登录失败次数过多：同一网络地址15分钟内最多失败{}次，请{}分钟后再试",
-            s.limits.login_failures.limit(),
-            (l.retry_after_secs + 59) / 60
-        );
+    if let Err((retry_after, msg)) = s.limits.login_refused(ip, s.svc.now().timestamp()) {
         return (
             StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, l.retry_after_secs.to_string())],
+            [(header::RETRY_AFTER, retry_after.to_string())],
             layout("登录", None, &login_form(Some(&msg))),
         )
             .into_response();

@@ -113,15 +113,10 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extension
     let next = safe_next(get(&f, "next"));
     // Per client address, whatever the username: guessing across accounts is limited too.
     let ip = client_ip(&s, &headers, &ext);
-    if let Err(l) = s.limits.login_failures.check(ip, s.svc.now().timestamp()) {
-        let msg = format!(
-            "登录失败次数过多：同一网络地址15分钟内最多失败{}次，请{}分钟后再试",
-            s.limits.login_failures.limit(),
-            (l.retry_after_secs + 59) / 60
-        );
+    if let Err((retry_after, msg)) = s.limits.login_refused(ip, s.svc.now().timestamp()) {
         return (
             StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, l.retry_after_secs.to_string())],
+            [(header::RETRY_AFTER, retry_after.to_string())],
             layout("登录", None, 0, &login_form(&next, Some(&msg))),
         )
             .into_response();

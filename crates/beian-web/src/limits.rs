@@ -44,6 +44,19 @@ pub struct WebLimits {
 }
 
 impl WebLimits {
+    /// Before a sign-in is checked: `Err((retry_after_secs, Chinese message))` when this
+    /// address has failed too often (console and staff pages say the same).
+    pub fn login_refused(&self, ip: Option<IpAddr>, now: i64) -> Result<(), (i64, String)> {
+        self.login_failures.check(ip, now).map_err(|l| {
+            let msg = format!(
+                "登录失败次数过多：同一网络地址15分钟内最多失败{}次，请{}分钟后再试",
+                self.login_failures.limit(),
+                (l.retry_after_secs + 59) / 60
+            );
+            (l.retry_after_secs, msg)
+        })
+    }
+
     pub fn new(config: &WebLimitsConfig) -> WebLimits {
         WebLimits {
             public_query: FixedWindow::new(config.public_query_per_minute, 60),
