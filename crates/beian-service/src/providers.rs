@@ -38,23 +38,31 @@ pub struct ProviderCredentials {
 /// the others.
 pub const CALLER_CACHE_SECS: i64 = 5;
 
-/// Resolved `authorizer_access_token`s (by hash) with the unix second they stop being trusted
-/// without asking the database again: never after the token expires or its grace ends.
+/// Resolved `authorizer_access_token`s (by hash), each with the unix second of the service
+/// clock it stops being trusted (never after the token expires or its grace ends) and the
+/// instant it stops being fresh (at most [`CALLER_CACHE_SECS`] after it was read, spread by
+/// [`beian_store::spread_lifetime`] so tokens read together are not all read again together).
 #[derive(Debug, Default)]
-pub(crate) struct CallerCache(std::sync::Mutex<std::collections::HashMap<String, (Caller, i64)>>);
+pub(crate) struct CallerCache(
+    std::sync::Mutex<std::collections::HashMap<String, (Caller, i64, std::time::Instant)>>,
+);
 
 impl CallerCache {
     fn get(&self, hash: &str, now: i64) -> Option<Caller> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(hash).filter(|(_, until)| now < *until).map(|(c, _)| c.clone())
+        map.get(hash)
+            .filter(|(_, until, fresh_until)| now < *until && std::time::Instant::now() < *fresh_until)
+            .map(|(c, _, _)| c.clone())
     }
 
     fn put(&self, hash: String, caller: Caller, until: i64) {
+        let max = std::time::Duration::from_secs(CALLER_CACHE_SECS.unsigned_abs());
+        let fresh_until = std::time::Instant::now() + beian_store::spread_lifetime(max, &hash);
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= 100_000 {
             map.clear();
         }
-        map.insert(hash, (caller, until));
+        map.insert(hash, (caller, until, fresh_until));
     }
 
     pub(crate) fn clear(&self) {

@@ -60,6 +60,18 @@ pub struct EntranceRow {
 /// this long.
 pub const ENTRANCE_CACHE_MILLIS: u64 = 2000;
 
+/// How long a cached entry for `key` stays fresh: between half and all of `max`, spread by a
+/// hash of the key. Entries cached together (a node's first seconds, a provider polling all
+/// its mini programs) would otherwise expire in the same instant and send all their reads to
+/// the database at once — a burst the requests caught in it wait out (measured: the p99 of
+/// `get_icp_entrance_info` in `scripts/bench`, docs/benchmarks.md).
+pub fn spread_lifetime(max: std::time::Duration, key: &str) -> std::time::Duration {
+    let h =
+        key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let half = max / 2;
+    half + half.mul_f64((h % 1024) as f64 / 1024.0)
+}
+
 /// Recently read [`EntranceRow`]s, for status polling (`get_icp_entrance_info`).
 ///
 /// A row read before a write commits must not be cached after the write's invalidation: every
@@ -67,6 +79,7 @@ pub const ENTRANCE_CACHE_MILLIS: u64 = 2000;
 /// seen before it was read.
 #[derive(Debug, Default)]
 pub struct EntranceCache {
+    /// Each row with the instant it stops being fresh.
     rows: std::sync::Mutex<std::collections::HashMap<String, (EntranceRow, std::time::Instant)>>,
     generation: std::sync::atomic::AtomicU64,
 }
@@ -75,7 +88,7 @@ impl EntranceCache {
     fn get(&self, appid: &str) -> Option<EntranceRow> {
         let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         rows.get(appid)
-            .filter(|(_, at)| at.elapsed() < std::time::Duration::from_millis(ENTRANCE_CACHE_MILLIS))
+            .filter(|(_, fresh_until)| std::time::Instant::now() < *fresh_until)
             .map(|(r, _)| r.clone())
     }
 
@@ -91,7 +104,8 @@ impl EntranceCache {
         if rows.len() >= 100_000 {
             rows.clear();
         }
-        rows.insert(appid.to_string(), (row, std::time::Instant::now()));
+        let lifetime = spread_lifetime(std::time::Duration::from_millis(ENTRANCE_CACHE_MILLIS), appid);
+        rows.insert(appid.to_string(), (row, std::time::Instant::now() + lifetime));
     }
 
     /// After a commit that changed these mini programs' rows.
@@ -214,5 +228,20 @@ mod tests {
         let seen = cache.generation();
         cache.put("wx1", row("new"), seen);
         assert_eq!(cache.get("wx1"), Some(row("new")));
+    }
+
+    #[test]
+    fn lifetimes_stay_within_the_bound_and_are_spread() {
+        let max = std::time::Duration::from_millis(ENTRANCE_CACHE_MILLIS);
+        let lifetimes: Vec<_> = (0..2000).map(|i| spread_lifetime(max, &format!("wx{i:016x}"))).collect();
+        assert!(lifetimes.iter().all(|l| *l >= max / 2 && *l <= max));
+        // Spread over the whole second: no tenth of it holds more than a fifth of the keys.
+        let mut tenths = [0usize; 10];
+        for l in &lifetimes {
+            let i = ((l.as_secs_f64() - 1.0) * 10.0) as usize;
+            tenths[i.min(9)] += 1;
+        }
+        assert!(tenths.iter().all(|&n| n > 100 && n < 400), "{tenths:?}");
+        assert_eq!(spread_lifetime(max, "wx1"), spread_lifetime(max, "wx1"));
     }
 }

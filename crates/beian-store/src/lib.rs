@@ -28,7 +28,7 @@ mod tx;
 mod workflow;
 
 pub use crypto::Crypto;
-pub use hot::EntranceRow;
+pub use hot::{spread_lifetime, EntranceRow};
 pub use media::{MediaError, MediaFiles, MediaStore, S3Config, S3Media};
 pub use tx::Tx;
 
