@@ -99,10 +99,15 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-/// A WeChat-style JSON answer: `Ok` when `errcode` is 0, else the body (shortened).
+/// A WeChat-style JSON answer: `Ok` when `errcode` is 0, else the body (shortened). Only
+/// `errcode` is read; the rest of the body is skipped, not built into a value.
 pub fn errcode_ok(status: u16, body: &[u8]) -> Outcome {
-    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
-    if status == 200 && v["errcode"] == 0 {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        errcode: Option<i64>,
+    }
+    let errcode = serde_json::from_slice::<Answer>(body).ok().and_then(|a| a.errcode);
+    if status == 200 && errcode == Some(0) {
         Ok(())
     } else {
         let text = String::from_utf8_lossy(body);

@@ -13,6 +13,7 @@
 
 mod diag;
 mod gen;
+mod http;
 mod load;
 mod proc;
 mod stats;
@@ -22,6 +23,7 @@ use beian::app::open_service;
 use beian::config::{Config, ConfigArgs};
 use beian_service::{Actor, Service, SystemClock};
 use clap::Parser;
+use http::Expect;
 use load::{errcode_ok, url_encode, Load};
 use proc::{Beian, Sampler, Server, Usage};
 use stats::{Report, Scenario, Verdict};
@@ -303,8 +305,13 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     // Floor: /healthz (HTTP + one database round trip).
     step(t0, "healthz floor");
     let rss_s = Sampler::start(server.pid);
-    let (h, url) = (http.clone(), format!("{base}/healthz"));
-    let (mut sample, err) = load::run(reads, move |_| get(h.clone(), url.clone(), false)).await;
+    let lean = http::Lean::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let l = lean.clone();
+    let (mut sample, err) = load::run(reads, move |_| {
+        let l = l.clone();
+        async move { l.get("/healthz", Expect::Status200).await }
+    })
+    .await;
     let mut healthz = Scenario::new("GET /healthz (floor)", "-").with_sample(&mut sample);
     healthz = used(healthz, rss_s.finish().await);
     errors_note(&mut healthz, err);
@@ -315,7 +322,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     // get_icp_entrance_info with valid tokens across random appids.
     step(t0, &format!("get_icp_entrance_info over {} appids", handles.authorized.len()));
     let tokens: Arc<Vec<String>> = Arc::new(handles.authorized.iter().map(|(_, t)| t.clone()).collect());
-    let (h, b, t) = (http.clone(), base.clone(), tokens.clone());
+    let (l, t) = (lean.clone(), tokens.clone());
     let mut s = read_scenario(
         "get_icp_entrance_info",
         "≥ 50 % of floor, p99 ≤ 5 ms",
@@ -324,7 +331,8 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
         pace_cap,
         move |i| {
             let token = &t[(gen::mix(i) % t.len().max(1) as u64) as usize];
-            get(h.clone(), format!("{b}/wxa/icp/get_icp_entrance_info?access_token={token}"), true)
+            let (l, path) = (l.clone(), format!("/wxa/icp/get_icp_entrance_info?access_token={token}"));
+            async move { l.get(&path, Expect::WeChat).await }
         },
     )
     .await
@@ -353,7 +361,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
         ));
     } else {
         step(t0, "public query by name substring");
-        let (h, b) = (http.clone(), base.clone());
+        let l = lean.clone();
         s = read_scenario(
             "public query (name substring)",
             "p99 ≤ 20 ms",
@@ -361,7 +369,9 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
             server.pid,
             pace_cap,
             move |i| {
-                get(h.clone(), format!("{b}/api/public/query?q={}", url_encode(&gen::query_term(i))), true)
+                let (l, path) =
+                    (l.clone(), format!("/api/public/query?q={}", url_encode(&gen::query_term(i))));
+                async move { l.get(&path, Expect::WeChat).await }
             },
         )
         .await
@@ -643,30 +653,18 @@ fn errors_note(s: &mut Scenario, err: Option<String>) {
 }
 
 /// GET a URL: `Ok` on HTTP 200 (and `errcode` 0 when `wechat`).
-async fn get(http: reqwest::Client, url: String, wechat: bool) -> load::Outcome {
-    let res = http.get(url).send().await.map_err(|e| e.to_string())?;
-    let status = res.status().as_u16();
-    let body = res.bytes().await.map_err(|e| e.to_string())?;
-    if wechat {
-        errcode_ok(status, &body)
-    } else if status == 200 {
-        Ok(())
-    } else {
-        Err(format!("HTTP {status}"))
-    }
-}
-
 struct Seeded {
     rows: u64,
     secs: f64,
 }
 
-/// Generate on a thread of its own, load through the store batch by batch (one transaction
-/// each), progress on stderr.
+/// Generate and seal on a thread of its own, load through the store batch by batch (one
+/// transaction each), progress on stderr.
 async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen::Handles)> {
     let total = plan.n;
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
     let started = Instant::now();
+    let crypto = svc.store().crypto().clone();
     let producer = std::thread::spawn(move || {
         let mut g = gen::Generator::new(plan, year, beian_service::query::mask_principal);
         // The public index's bigrams are collected here (beside the loader, on this thread)
@@ -677,7 +675,11 @@ async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen:
             for f in &batch.public {
                 grams.add(f);
             }
-            if tx.blocking_send(batch).is_err() {
+            // Ciphertexts, blind indexes and JSON here too, so the loader only binds and the
+            // database connection does not wait for them (`SeedBatch::seal`).
+            let sealed =
+                batch.seal(&crypto).map(|()| batch).map_err(|e| anyhow::anyhow!("sealing a seed batch: {e}"));
+            if tx.blocking_send(sealed).is_err() {
                 break;
             }
         }
@@ -686,6 +688,7 @@ async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen:
     let deferred = svc.store().bulk_defer_indexes().await.context("setting indexes aside")?;
     let (mut rows, mut done) = (0u64, 0u64);
     while let Some(batch) = rx.recv().await {
+        let batch = batch?;
         rows += svc.store().bulk_seed(&batch).await.context("bulk seeding")?;
         done += batch.mini_programs.len() as u64;
         let secs = started.elapsed().as_secs_f64();

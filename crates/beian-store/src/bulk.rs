@@ -14,7 +14,7 @@
 
 use crate::query::{bigrams, search_form, PublicFiling};
 use crate::tx::b;
-use crate::{Backend, Result, Store, StoreError};
+use crate::{Backend, Crypto, Result, Store, StoreError};
 use beian_core::model::{AuditEvent, FaceTask, FilingOrder, MediaMeta, MiniProgram, Subject};
 use beian_core::payload::ApplyPayload;
 use beian_core::platform::{scopes_to_string, Authorization, TokenRecord};
@@ -60,6 +60,86 @@ pub struct SeedBatch {
     pub grams_later: bool,
     /// Named counters raised to at least this value (e.g. `subject_seq:粤:2026`).
     pub counters: Vec<(String, i64)>,
+    /// The derived column values, if [`SeedBatch::seal`] computed them ahead; else
+    /// [`Store::bulk_seed`] computes them itself.
+    pub sealed: Option<Sealed>,
+}
+
+/// A batch's derived column values — ciphertexts, blind indexes, JSON texts, search forms —
+/// in the order of the batch's lists. Computing them is most of the CPU time of a load; a
+/// loader that seals each batch on another thread ([`SeedBatch::seal`]) keeps the database
+/// connection busy while the next batch is sealed.
+#[derive(Debug, Clone, Default)]
+pub struct Sealed {
+    /// (encrypted ID number, its blind index, encrypted mobile) per mini program.
+    mini_programs: Vec<(Vec<u8>, String, Vec<u8>)>,
+    /// (encrypted certificate number, its blind index) per subject.
+    subjects: Vec<(Vec<u8>, String)>,
+    /// (audit data JSON, encrypted payload JSON) per order.
+    orders: Vec<(String, Vec<u8>)>,
+    /// Detail JSON per audit event.
+    audit: Vec<String>,
+    /// (`search` column, bigrams — empty with `grams_later`, service form, subject form) per
+    /// public row.
+    public: Vec<(String, Vec<String>, String, String)>,
+}
+
+impl Sealed {
+    /// Derive every value `batch` needs, with the store's keys.
+    fn of(batch: &SeedBatch, crypto: &Crypto) -> Result<Sealed> {
+        let mut orders = Vec::with_capacity(batch.orders.len());
+        for so in &batch.orders {
+            let audit = serde_json::to_string(&so.order.audit_data).unwrap_or_else(|_| "[]".into());
+            let json = serde_json::to_vec(&so.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            orders.push((audit, crypto.encrypt(&json)));
+        }
+        Ok(Sealed {
+            mini_programs: batch
+                .mini_programs
+                .iter()
+                .map(|(mp, _)| {
+                    let id = &mp.admin.id_number;
+                    (crypto.encrypt_str(id), crypto.blind_index(id), crypto.encrypt_str(&mp.admin.mobile))
+                })
+                .collect(),
+            subjects: batch
+                .subjects
+                .iter()
+                .map(|s| {
+                    (crypto.encrypt_str(&s.certificate_number), crypto.blind_index(&s.certificate_number))
+                })
+                .collect(),
+            orders,
+            audit: batch.audit.iter().map(|e| e.detail.to_string()).collect(),
+            public: batch
+                .public
+                .iter()
+                .map(|f| {
+                    let (search, grams) = public_search(f);
+                    let grams = if batch.grams_later { Vec::new() } else { grams };
+                    (search, grams, search_form(&f.service_name), search_form(&f.subject_name))
+                })
+                .collect(),
+        })
+    }
+
+    fn fits(&self, batch: &SeedBatch) -> bool {
+        self.mini_programs.len() == batch.mini_programs.len()
+            && self.subjects.len() == batch.subjects.len()
+            && self.orders.len() == batch.orders.len()
+            && self.audit.len() == batch.audit.len()
+            && self.public.len() == batch.public.len()
+    }
+}
+
+impl SeedBatch {
+    /// Compute the batch's derived values now, with `crypto` — the keys of the store that will
+    /// load it ([`Store::crypto`]); a batch sealed with other keys would be stored unreadable.
+    /// Change the batch's lists afterwards and [`Store::bulk_seed`] refuses it.
+    pub fn seal(&mut self, crypto: &Crypto) -> Result<()> {
+        self.sealed = Some(Sealed::of(self, crypto)?);
+        Ok(())
+    }
 }
 
 /// The tables [`Store::bulk_seed`] writes.
@@ -208,27 +288,37 @@ impl Store {
             // while they are filled (this store's own connection only; durability unchanged).
             sqlx::query("PRAGMA cache_size = -262144").execute(&self.write).await?;
         }
+        let computed;
+        let sealed = match &batch.sealed {
+            Some(s) if s.fits(batch) => s,
+            Some(_) => {
+                return Err(StoreError::Corrupt("a seed batch changed after it was sealed".into()));
+            }
+            None => {
+                computed = Sealed::of(batch, &self.crypto)?;
+                &computed
+            }
+        };
         let mut tx = self.write.begin().await?;
         let mut rows = 0u64;
-        let crypto = &self.crypto;
         let backend = self.backend;
 
         let per = rows_per_statement(14);
-        for chunk in batch.mini_programs.chunks(per) {
+        for (chunk, derived) in batch.mini_programs.chunks(per).zip(sealed.mini_programs.chunks(per)) {
             let sql = format!(
                 "INSERT INTO mini_programs (appid, name, admin_name, admin_id_enc, admin_id_bidx, admin_mobile_enc, \
                  basic_info_filled, category_filled, certified, listed, cleared, owner, created_at, updated_at) VALUES {}",
                 values_sql(backend, 14, chunk.len())
             );
             let mut q = sqlx::query(&sql);
-            for (mp, owner) in chunk {
+            for ((mp, owner), (id_enc, id_bidx, mobile_enc)) in chunk.iter().zip(derived) {
                 q = q
                     .bind(&mp.appid)
                     .bind(&mp.name)
                     .bind(&mp.admin.name)
-                    .bind(crypto.encrypt_str(&mp.admin.id_number))
-                    .bind(crypto.blind_index(&mp.admin.id_number))
-                    .bind(crypto.encrypt_str(&mp.admin.mobile))
+                    .bind(id_enc)
+                    .bind(id_bidx)
+                    .bind(mobile_enc)
                     .bind(b(mp.flags.basic_info_filled))
                     .bind(b(mp.flags.category_filled))
                     .bind(b(mp.flags.certified))
@@ -242,7 +332,7 @@ impl Store {
         }
 
         let per = rows_per_statement(15);
-        for chunk in batch.subjects.chunks(per) {
+        for (chunk, derived) in batch.subjects.chunks(per).zip(sealed.subjects.chunks(per)) {
             let sql = format!(
                 "INSERT INTO subjects (id, subject_type, certificate_type, cert_enc, cert_bidx, name, province, \
                  filed_count, ever_filed, in_progress, record_number, service_seq, row_version, created_at, updated_at) \
@@ -250,13 +340,13 @@ impl Store {
                 values_sql(backend, 15, chunk.len())
             );
             let mut q = sqlx::query(&sql);
-            for s in chunk {
+            for (s, (cert_enc, cert_bidx)) in chunk.iter().zip(derived) {
                 q = q
                     .bind(&s.id)
                     .bind(i64::from(s.subject_type))
                     .bind(i64::from(s.certificate_type))
-                    .bind(crypto.encrypt_str(&s.certificate_number))
-                    .bind(crypto.blind_index(&s.certificate_number))
+                    .bind(cert_enc)
+                    .bind(cert_bidx)
                     .bind(&s.name)
                     .bind(&s.province)
                     .bind(i64::from(s.filed_count))
@@ -272,7 +362,7 @@ impl Store {
         }
 
         let per = rows_per_statement(17);
-        for chunk in batch.orders.chunks(per) {
+        for (chunk, derived) in batch.orders.chunks(per).zip(sealed.orders.chunks(per)) {
             let sql = format!(
                 "INSERT INTO filing_orders (appid, subject_id, status, sms_verify_status, is_canceling, cancel_type, \
                  audit_data, subject_record_number, service_record_number, versions, submitted_at, updated_at, \
@@ -280,9 +370,8 @@ impl Store {
                 values_sql(backend, 17, chunk.len())
             );
             let mut q = sqlx::query(&sql);
-            for so in chunk {
+            for (so, (audit, _)) in chunk.iter().zip(derived) {
                 let o = &so.order;
-                let audit = serde_json::to_string(&o.audit_data).unwrap_or_else(|_| "[]".into());
                 q = q
                     .bind(&o.appid)
                     .bind(&o.subject_id)
@@ -306,18 +395,17 @@ impl Store {
         }
 
         let per = rows_per_statement(5);
-        for chunk in batch.orders.chunks(per) {
+        for (chunk, derived) in batch.orders.chunks(per).zip(sealed.orders.chunks(per)) {
             let sql = format!(
                 "INSERT INTO filing_versions (appid, version, payload_enc, submitted_at, actor) VALUES {}",
                 values_sql(backend, 5, chunk.len())
             );
             let mut q = sqlx::query(&sql);
-            for so in chunk {
-                let json = serde_json::to_vec(&so.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for (so, (_, payload_enc)) in chunk.iter().zip(derived) {
                 q = q
                     .bind(&so.order.appid)
                     .bind(i64::from(so.order.versions.max(1)))
-                    .bind(crypto.encrypt(&json))
+                    .bind(payload_enc)
                     .bind(so.order.submitted_at.unwrap_or(so.order.updated_at))
                     .bind(&so.actor);
             }
@@ -410,26 +498,26 @@ impl Store {
         }
 
         let per = rows_per_statement(6);
-        for chunk in batch.audit.chunks(per) {
+        for (chunk, details) in batch.audit.chunks(per).zip(sealed.audit.chunks(per)) {
             let sql = format!(
                 "INSERT INTO audit_events (at, actor, entity, entity_id, action, detail) VALUES {}",
                 values_sql(backend, 6, chunk.len())
             );
             let mut q = sqlx::query(&sql);
-            for e in chunk {
+            for (e, detail) in chunk.iter().zip(details) {
                 q = q
                     .bind(e.at)
                     .bind(&e.actor)
                     .bind(&e.entity)
                     .bind(&e.entity_id)
                     .bind(&e.action)
-                    .bind(e.detail.to_string());
+                    .bind(detail);
             }
             rows += q.execute(&mut *tx).await?.rows_affected();
         }
 
         if !batch.public.is_empty() {
-            let derived: Vec<(String, Vec<String>)> = batch.public.iter().map(public_search).collect();
+            let derived = &sealed.public;
             let per = rows_per_statement(12);
             for (chunk, derived) in batch.public.chunks(per).zip(derived.chunks(per)) {
                 let sql = format!(
@@ -440,7 +528,7 @@ impl Store {
                     values_sql(backend, 12, chunk.len())
                 );
                 let mut q = sqlx::query(&sql);
-                for (f, (search, _)) in chunk.iter().zip(derived) {
+                for (f, (search, _, service_form, subject_form)) in chunk.iter().zip(derived) {
                     let nrlx: Vec<String> = f.nrlx.iter().map(u32::to_string).collect();
                     q = q
                         .bind(&f.appid)
@@ -453,8 +541,8 @@ impl Store {
                         .bind(nrlx.join(","))
                         .bind(f.approved_at)
                         .bind(search)
-                        .bind(crate::query::search_form(&f.service_name))
-                        .bind(crate::query::search_form(&f.subject_name));
+                        .bind(service_form)
+                        .bind(subject_form);
                 }
                 rows += q.execute(&mut *tx).await?.rows_affected();
             }
@@ -464,8 +552,10 @@ impl Store {
                 batch
                     .public
                     .iter()
-                    .zip(&derived)
-                    .flat_map(|(f, (_, grams))| grams.iter().map(move |g| (g.as_str(), f.appid.as_str())))
+                    .zip(derived)
+                    .flat_map(|(f, (_, grams, _, _))| {
+                        grams.iter().map(move |g| (g.as_str(), f.appid.as_str()))
+                    })
                     .collect()
             };
             // In key order: each statement fills neighbouring leaf pages instead of touching

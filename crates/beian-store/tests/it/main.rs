@@ -148,3 +148,72 @@ async fn contract() {
         store.close().await;
     }
 }
+
+/// `bulk_seed` writes the rows the one-row queries read back (decrypted, found by blind
+/// index), whether the batch was sealed ahead on another thread or not; a batch changed
+/// after sealing is refused before anything is written.
+#[tokio::test]
+async fn bulk_seed_sealed_or_not_reads_back() {
+    use beian_core::payload::ApplyPayload;
+    use beian_store::bulk::{SeedBatch, SeedOrder};
+    for (name, store, _dir) in stores().await {
+        store.migrate().await.expect("migrate");
+        let batch = |appid: &str, cert: &str, subject_id: &str| {
+            let mut payload = ApplyPayload::default();
+            payload.icp_subject.base_info.name = format!("主体{appid}");
+            let subject = Subject {
+                id: subject_id.into(),
+                subject_type: 5,
+                certificate_type: 2,
+                certificate_number: cert.into(),
+                name: "张三".into(),
+                province: "440000".into(),
+                filed_count: 0,
+                ever_filed: false,
+                in_progress: 1,
+                record_number: None,
+                service_seq: 0,
+            };
+            let order = FilingOrder { subject_id: Some(subject_id.into()), ..order(appid) };
+            SeedBatch {
+                now: 1,
+                mini_programs: vec![(
+                    MiniProgram { admin: Person { id_number: cert.into(), ..mp(appid).admin }, ..mp(appid) },
+                    "dev".into(),
+                )],
+                subjects: vec![subject],
+                orders: vec![SeedOrder { order, payload, actor: "bench".into() }],
+                ..SeedBatch::default()
+            }
+        };
+        let mut sealed = batch("wxs", "440305199003071236", "ss");
+        sealed.seal(store.crypto()).expect("seal");
+        let plain = batch("wxp", "11010519491231002X", "sp");
+        let mut changed = batch("wxc", "110105194912310021", "sc");
+        changed.seal(store.crypto()).expect("seal");
+        changed.subjects.clear();
+        assert!(store.bulk_seed(&changed).await.is_err(), "{name}: a batch changed after sealing");
+        for (b, appid, cert, subject_id) in
+            [(&sealed, "wxs", "440305199003071236", "ss"), (&plain, "wxp", "11010519491231002X", "sp")]
+        {
+            assert!(store.bulk_seed(b).await.expect("seed") >= 4, "{name}");
+            let mut tx = store.read().await.expect("read");
+            let m = tx.get_mini_program(appid).await.expect("get").expect("seeded");
+            assert_eq!(
+                (m.admin.id_number.as_str(), m.admin.mobile.as_str()),
+                (cert, "13800138000"),
+                "{name}"
+            );
+            let (found, _) = tx.find_subject(2, cert).await.expect("find").expect("by blind index");
+            assert_eq!(found.id, subject_id, "{name}");
+            let v = tx.get_version(appid, 1).await.expect("version").expect("stored");
+            assert_eq!(v.icp_subject.base_info.name, format!("主体{appid}"), "{name}");
+        }
+        let mut tx = store.read().await.expect("read");
+        assert_eq!(
+            tx.get_mini_program("wxc").await.expect("get"),
+            None,
+            "{name}: nothing of the refused batch"
+        );
+    }
+}
