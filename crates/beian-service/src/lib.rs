@@ -66,6 +66,8 @@ pub struct Service {
     public_url: RwLock<String>,
     /// Resolved authorizer tokens, for a few seconds (see `providers::CALLER_CACHE_SECS`).
     callers: providers::CallerCache,
+    /// Bigram posting counts for the public query, for a minute (see `query::GramStats`).
+    gram_stats: query::GramStats,
     /// SQLite: applies share commits (see `apply.rs`); PostgreSQL: none.
     group_commit: Option<apply::GroupCommit>,
     /// Whether e-mail can be delivered (an SMTP server is configured); without it no e-mail
@@ -109,6 +111,7 @@ impl Service {
         };
         Ok(Service {
             callers: providers::CallerCache::default(),
+            gram_stats: query::GramStats::default(),
             group_commit,
             email_channel: std::sync::atomic::AtomicBool::new(true),
             store,

@@ -110,14 +110,38 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// Which postings a name search walks: those of `gram` (the query's rarest bigram) in appid
+/// order up to `through` (inclusive; `None`: all), and of those only the ones `also` (another
+/// of the query's bigrams, if given) has too. Every name containing the query has all its
+/// bigrams, so `also` removes only postings that cannot match — before their rows are read
+/// (for `萌宠物` on 1M mini programs: 18,603 postings walked, 322 rows read instead of 18,603).
+#[derive(Debug, Clone, Copy)]
+pub struct NameWalk<'a> {
+    pub gram: &'a str,
+    pub through: Option<&'a str>,
+    pub also: Option<&'a str>,
+}
+
+impl NameWalk<'_> {
+    /// The condition `also` adds, bound as `$n`.
+    fn also_sql(&self, n: usize) -> String {
+        match self.also {
+            Some(_) => format!(
+                " AND EXISTS (SELECT 1 FROM public_filing_grams d WHERE d.gram = ${n} AND d.appid = c.appid)"
+            ),
+            None => String::new(),
+        }
+    }
+}
+
 /// What both name searches bind as `$1`–`$5`: the bigram whose postings are walked, the last
 /// appid to walk, and the `LIKE` patterns "a name contains the query", "the service name is
 /// the query" (first line of `search`) and "the subject name is the query" (second line).
-fn name_binds(rarest: &str, form: &str, through: Option<&str>) -> [String; 5] {
+fn name_binds(walk: &NameWalk<'_>, form: &str) -> [String; 5] {
     let esc = like_escape(form);
     [
-        rarest.to_string(),
-        through.map(str::to_string).unwrap_or_else(|| prefix_end("")),
+        walk.gram.to_string(),
+        walk.through.map(str::to_string).unwrap_or_else(|| prefix_end("")),
         format!("%{esc}%"),
         format!("{esc}\n%"),
         format!("%\n{esc}"),
@@ -309,17 +333,15 @@ impl Tx {
     }
 
     /// Names containing `form` (a normalised, lower-cased query of at least two characters),
-    /// in one statement: the postings of `rarest` (one of the query's bigrams) in appid order
-    /// up to `through` (inclusive; `None`: all), kept where a name contains `form` (checked in
-    /// SQL on the `search` column), counted up to `cap`; of those, the `show` best — a name
-    /// equal to the query first, then the newest approvals. Returns each shown row with "a
-    /// name equals the query", and the count. The postings are walked in key order and the
-    /// walk stops at the `cap`-th match (no materialised candidate list).
+    /// in one statement: the postings `walk` names, kept where a name contains `form`
+    /// (checked in SQL on the `search` column), counted up to `cap`; of those, the `show`
+    /// best — a name equal to the query first, then the newest approvals. Returns each shown
+    /// row with "a name equals the query", and the count. The postings are walked in key order
+    /// and the walk stops at the `cap`-th match (no materialised candidate list).
     pub async fn name_search(
         &mut self,
-        rarest: &str,
+        walk: &NameWalk<'_>,
         form: &str,
-        through: Option<&str>,
         cap: i64,
         show: i64,
     ) -> Result<(Vec<(bool, PublicFiling)>, i64)> {
@@ -334,19 +356,24 @@ impl Tx {
             "WITH m AS (SELECT c.appid AS mid, p.approved_at AS approved, \
              CASE WHEN p.search LIKE $4 ESCAPE '\\' OR p.search LIKE $5 ESCAPE '\\' THEN 1 ELSE 0 END AS equal \
              FROM public_filing_grams c JOIN public_filings p{hint} ON p.appid = c.appid \
-             WHERE c.gram = $1 AND c.appid <= $2 AND p.search LIKE $3 ESCAPE '\\' \
+             WHERE c.gram = $1 AND c.appid <= $2{also} AND p.search LIKE $3 ESCAPE '\\' \
              ORDER BY c.appid LIMIT $6), \
              top AS (SELECT mid, approved, equal, COUNT(*) OVER () AS total FROM m \
              ORDER BY equal DESC, approved DESC, mid LIMIT $7) \
              SELECT {PUBLIC_COLUMNS_P}, CAST(top.equal AS BIGINT) AS equal, top.total AS total \
              FROM top JOIN public_filings p ON p.appid = top.mid \
-             ORDER BY top.equal DESC, top.approved DESC, top.mid"
+             ORDER BY top.equal DESC, top.approved DESC, top.mid",
+            also = walk.also_sql(8)
         );
         let mut q = sqlx::query(&sql);
-        for v in name_binds(rarest, form, through) {
+        for v in name_binds(walk, form) {
             q = q.bind(v);
         }
-        let rows = q.bind(cap).bind(show).fetch_all(&mut *self.tx).await?;
+        q = q.bind(cap).bind(show);
+        if let Some(g) = walk.also {
+            q = q.bind(g);
+        }
+        let rows = q.fetch_all(&mut *self.tx).await?;
         let mut total = 0;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -361,23 +388,27 @@ impl Tx {
     /// `show` rows are read. Each row with "a name equals the query".
     pub async fn name_search_first(
         &mut self,
-        rarest: &str,
+        walk: &NameWalk<'_>,
         form: &str,
-        through: Option<&str>,
         show: i64,
     ) -> Result<Vec<(bool, PublicFiling)>> {
         let sql = format!(
             "SELECT {PUBLIC_COLUMNS_P}, \
              CAST(CASE WHEN p.search LIKE $4 ESCAPE '\\' OR p.search LIKE $5 ESCAPE '\\' THEN 1 ELSE 0 END AS BIGINT) AS equal \
              FROM public_filing_grams c JOIN public_filings p ON p.appid = c.appid \
-             WHERE c.gram = $1 AND c.appid <= $2 AND p.search LIKE $3 ESCAPE '\\' \
-             ORDER BY c.appid LIMIT $6"
+             WHERE c.gram = $1 AND c.appid <= $2{also} AND p.search LIKE $3 ESCAPE '\\' \
+             ORDER BY c.appid LIMIT $6",
+            also = walk.also_sql(7)
         );
         let mut q = sqlx::query(&sql);
-        for v in name_binds(rarest, form, through) {
+        for v in name_binds(walk, form) {
             q = q.bind(v);
         }
-        let rows = q.bind(show).fetch_all(&mut *self.tx).await?;
+        q = q.bind(show);
+        if let Some(g) = walk.also {
+            q = q.bind(g);
+        }
+        let rows = q.fetch_all(&mut *self.tx).await?;
         rows.iter().map(|r| Ok((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?))).collect()
     }
 

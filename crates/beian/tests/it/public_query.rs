@@ -600,6 +600,15 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     tx.put_public_filing(&row(1200, "读书会".into(), "某某文化有限公司")).await.expect("put");
     tx.put_public_filing(&row(1201, "百分百%好".into(), "下划_线公司")).await.expect("put");
     tx.put_public_filing(&row(1202, "百分百好".into(), "下划线公司")).await.expect("put");
+    // Every bigram of `星光路灯` with over 2,000 postings (the walk then also requires a second
+    // bigram), three names containing it.
+    for i in 0..2000 {
+        tx.put_public_filing(&row(2000 + i, format!("星光路口{i}"), "甲公司")).await.expect("put");
+        tx.put_public_filing(&row(4000 + i, format!("夜路灯{i}"), "乙公司")).await.expect("put");
+    }
+    for (i, name) in [(6000, "星光路灯"), (6001, "新星光路灯"), (6002, "星光路灯厂")] {
+        tx.put_public_filing(&row(i, name.into(), "丙公司")).await.expect("put");
+    }
     tx.commit().await.expect("commit");
     let svc = &app.svc;
 
@@ -623,4 +632,11 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     assert_eq!(appids(&svc.public_query("划_线").await.expect("q")), ["wxns01201"], "_ is a character");
     assert_eq!(appids(&svc.public_query("百分百好").await.expect("q")), ["wxns01202"]);
     assert!(svc.public_query("读书会9999").await.expect("q").items.is_empty());
+
+    let r = svc.public_query("星光路灯").await.expect("query");
+    assert_eq!((r.total, r.truncated), (3, false), "{:?}", appids(&r));
+    assert_eq!(appids(&r), ["wxns06000", "wxns06001", "wxns06002"]);
+    assert_eq!(r.items[0].appid, "wxns06000", "equal name first");
+    let r = svc.public_query("光路口19").await.expect("query");
+    assert_eq!(r.total, 111, "星光路口19, 190–199 and 1900–1999");
 }
