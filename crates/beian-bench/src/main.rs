@@ -658,32 +658,41 @@ struct Seeded {
     secs: f64,
 }
 
-/// Generate and seal on a thread of its own, load through the store batch by batch (one
+/// Generate and seal on threads of their own, load through the store batch by batch (one
 /// transaction each), progress on stderr.
 async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen::Handles)> {
     let total = plan.n;
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let (to_seal, sealing) = std::sync::mpsc::sync_channel::<beian_store::bulk::SeedBatch>(2);
     let started = Instant::now();
     let crypto = svc.store().crypto().clone();
+    // Three stages on their own threads: generate (and collect the public index's bigrams),
+    // seal (ciphertexts, blind indexes, deflated JSON: `SeedBatch::seal`), load (this task,
+    // binding and writing through SQLite's writer thread). The writer does not wait for the
+    // CPU work, and the two CPU stages share the second core.
     let producer = std::thread::spawn(move || {
         let mut g = gen::Generator::new(plan, year, beian_service::query::mask_principal);
-        // The public index's bigrams are collected here (beside the loader, on this thread)
-        // and inserted once at the end in key order (see `GramSink`).
+        // The bigrams are inserted once at the end in key order (see `GramSink`).
         let mut grams = beian_store::bulk::GramSink::default();
         while let Some(mut batch) = g.next_batch() {
             batch.grams_later = true;
             for f in &batch.public {
                 grams.add(f);
             }
-            // Ciphertexts, blind indexes and JSON here too, so the loader only binds and the
-            // database connection does not wait for them (`SeedBatch::seal`).
+            if to_seal.send(batch).is_err() {
+                break;
+            }
+        }
+        (g.handles, grams)
+    });
+    let sealer = std::thread::spawn(move || {
+        for mut batch in sealing {
             let sealed =
                 batch.seal(&crypto).map(|()| batch).map_err(|e| anyhow::anyhow!("sealing a seed batch: {e}"));
             if tx.blocking_send(sealed).is_err() {
                 break;
             }
         }
-        (g.handles, grams)
     });
     let deferred = svc.store().bulk_defer_indexes().await.context("setting indexes aside")?;
     let (mut rows, mut done) = (0u64, 0u64);
@@ -699,6 +708,7 @@ async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen:
     }
     eprintln!();
     let (handles, grams) = producer.join().map_err(|_| anyhow::anyhow!("the seeding generator panicked"))?;
+    sealer.join().map_err(|_| anyhow::anyhow!("the seeding sealer panicked"))?;
     let t = Instant::now();
     let n = grams.len();
     rows += svc.store().bulk_insert_grams(grams, 2_000_000).await.context("loading the public index")?;

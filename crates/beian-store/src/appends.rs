@@ -3,7 +3,7 @@
 //! rows of every accepted apply of the group this way: four statements per group instead of
 //! four per apply.
 
-use crate::{Result, StoreError, Tx};
+use crate::{Result, Tx};
 use beian_core::model::AuditEvent;
 use beian_core::payload::ApplyPayload;
 
@@ -82,11 +82,10 @@ impl Tx {
             );
             let mut q = sqlx::query(&sql);
             for v in chunk {
-                let json = serde_json::to_vec(&v.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 q = q
                     .bind(&v.appid)
                     .bind(i64::from(v.version))
-                    .bind(self.crypto.encrypt(&json))
+                    .bind(crate::tx::seal_payload(&self.crypto, &v.payload)?)
                     .bind(v.at)
                     .bind(&v.actor);
             }

@@ -90,8 +90,7 @@ impl Sealed {
         let mut orders = Vec::with_capacity(batch.orders.len());
         for so in &batch.orders {
             let audit = serde_json::to_string(&so.order.audit_data).unwrap_or_else(|_| "[]".into());
-            let json = serde_json::to_vec(&so.payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            orders.push((audit, crypto.encrypt(&json)));
+            orders.push((audit, crate::tx::seal_payload(crypto, &so.payload)?));
         }
         Ok(Sealed {
             mini_programs: batch

@@ -200,7 +200,7 @@ impl Tx {
         rows.iter()
             .map(|r| {
                 let enc: Vec<u8> = r.try_get("payload_enc")?;
-                let problem = match self.crypto.decrypt(&enc) {
+                let problem = match self.crypto.decrypt_compressed(&enc) {
                     Err(e) => Some(format!("does not decrypt: {e}")),
                     Ok(plain) => serde_json::from_slice::<ApplyPayload>(&plain)
                         .err()

@@ -2,7 +2,7 @@
 //! notification preferences.
 
 use crate::tx::{b, u};
-use crate::{Result, StoreError, Tx};
+use crate::{Result, Tx};
 use beian_core::payload::ApplyPayload;
 use beian_core::platform::{Account, Membership, NotifyPrefs, Ticket, TicketMessage};
 use sqlx::any::AnyRow;
@@ -122,13 +122,13 @@ impl Tx {
     // ---- drafts --------------------------------------------------------------------------
 
     pub async fn put_draft(&mut self, appid: &str, p: &ApplyPayload, now: i64) -> Result<()> {
-        let json = serde_json::to_vec(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed = crate::tx::seal_payload(&self.crypto, p)?;
         sqlx::query(
             "INSERT INTO drafts (appid, payload_enc, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (appid) DO UPDATE SET payload_enc = excluded.payload_enc, updated_at = excluded.updated_at",
         )
         .bind(appid)
-        .bind(self.crypto.encrypt(&json))
+        .bind(sealed)
         .bind(now)
         .execute(&mut *self.tx)
         .await?;
@@ -140,11 +140,7 @@ impl Tx {
             .bind(appid)
             .fetch_optional(&mut *self.tx)
             .await?;
-        enc.map(|e| {
-            let plain = self.crypto.decrypt(&e)?;
-            serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("draft: {e}")))
-        })
-        .transpose()
+        enc.map(|e| crate::tx::open_payload(&self.crypto, &e, "draft")).transpose()
     }
 
     pub async fn delete_draft(&mut self, appid: &str) -> Result<()> {

@@ -3,6 +3,8 @@
 //!
 //! One 32-byte master key; two sub-keys derived with HMAC-SHA256 so the AEAD key and the
 //! index key are independent. Ciphertext layout: `v1 (1 byte) | nonce (24) | ciphertext+tag`.
+//! Application payloads and drafts are deflated before they are encrypted
+//! ([`Crypto::encrypt_compressed`]).
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -13,6 +15,11 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 const VERSION: u8 = 1;
+/// First byte of a deflated plaintext. JSON, which plaintexts stored uncompressed are, never
+/// starts with it.
+const DEFLATED: u8 = 0;
+/// Inflated plaintexts larger than this are refused (payloads are a few kilobytes).
+const MAX_INFLATED: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -85,6 +92,32 @@ impl Crypto {
         self.aead.decrypt(XNonce::from_slice(&data[1..25]), &data[25..]).map_err(|_| CryptoError::Decrypt)
     }
 
+    /// Encrypt `plain` deflated first: `DEFLATED | raw deflate` inside the usual ciphertext. An
+    /// application's JSON (about 2 KB) shrinks to half, and with it `filing_versions`, the
+    /// largest table (1.3 of the 2.7 GB at a million mini programs). Compression before
+    /// encryption reveals something about the content through the length only to someone who
+    /// can make the platform compress their own data next to a secret and watch the size
+    /// change; a payload holds only what its one submitter sent, and sizes are not shown.
+    pub fn encrypt_compressed(&self, plain: &[u8]) -> Vec<u8> {
+        let mut deflated = Vec::with_capacity(plain.len() / 2 + 8);
+        deflated.push(DEFLATED);
+        deflated.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(plain, 1));
+        self.encrypt(&deflated)
+    }
+
+    /// Decrypt what [`Crypto::encrypt_compressed`] wrote, or a plaintext [`Crypto::encrypt`]
+    /// wrote (data stored before payloads were compressed).
+    pub fn decrypt_compressed(&self, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let plain = self.decrypt(data)?;
+        match plain.split_first() {
+            Some((&DEFLATED, deflated)) => {
+                miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, MAX_INFLATED)
+                    .map_err(|_| CryptoError::Decrypt)
+            }
+            _ => Ok(plain),
+        }
+    }
+
     pub fn encrypt_str(&self, s: &str) -> Vec<u8> {
         self.encrypt(s.as_bytes())
     }
@@ -100,5 +133,26 @@ impl Crypto {
             <HmacSha256 as Mac>::new_from_slice(&self.index_key).expect("HMAC takes any key length");
         mac.update(value.trim().to_uppercase().as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressed_round_trip_reads_old_plaintexts_and_refuses_damage() {
+        let c = Crypto::new(&[7u8; 32]);
+        let json = r#"{"icp_subject":{"base_info":{"name":"深圳市某某科技有限公司","comment":"深圳市某某科技有限公司"}}}"#;
+        let sealed = c.encrypt_compressed(json.as_bytes());
+        assert_eq!(c.decrypt_compressed(&sealed).expect("opens"), json.as_bytes());
+        // Repetitive JSON shrinks: the stored form is smaller than encrypting it plain.
+        let long = json.repeat(20);
+        assert!(c.encrypt_compressed(long.as_bytes()).len() * 3 < c.encrypt(long.as_bytes()).len());
+        // Written before payloads were compressed: read as they are.
+        assert_eq!(c.decrypt_compressed(&c.encrypt(json.as_bytes())).expect("old"), json.as_bytes());
+        // A deflate stream that does not inflate, or another key: an error, not a panic.
+        assert!(c.decrypt_compressed(&c.encrypt(&[DEFLATED, 0xff, 0xff, 0xff])).is_err());
+        assert!(Crypto::new(&[8u8; 32]).decrypt_compressed(&sealed).is_err());
     }
 }

@@ -352,11 +352,10 @@ impl Tx {
         at: i64,
         actor: &str,
     ) -> Result<()> {
-        let json = serde_json::to_vec(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("INSERT INTO filing_versions (appid, version, payload_enc, submitted_at, actor) VALUES ($1, $2, $3, $4, $5)")
             .bind(appid)
             .bind(i64::from(version))
-            .bind(self.crypto.encrypt(&json))
+            .bind(seal_payload(&self.crypto, payload)?)
             .bind(at)
             .bind(actor)
             .execute(&mut *self.tx)
@@ -372,11 +371,7 @@ impl Tx {
                 .bind(i64::from(version))
                 .fetch_optional(&mut *self.tx)
                 .await?;
-        enc.map(|e| {
-            let plain = self.crypto.decrypt(&e)?;
-            serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("filing version: {e}")))
-        })
-        .transpose()
+        enc.map(|e| open_payload(&self.crypto, &e, "filing version")).transpose()
     }
 
     pub async fn count_versions(&mut self, appid: &str) -> Result<i64> {
@@ -706,4 +701,18 @@ fn media_from_row(r: &AnyRow) -> Result<MediaMeta> {
         sha256: r.try_get("sha256")?,
         created_at: r.try_get("created_at")?,
     })
+}
+
+/// An application payload as stored: its JSON, deflated and encrypted
+/// ([`Crypto::encrypt_compressed`]).
+pub(crate) fn seal_payload(crypto: &Crypto, p: &ApplyPayload) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(crypto.encrypt_compressed(&json))
+}
+
+/// The payload [`seal_payload`] stored (or one stored uncompressed before); `what` names it
+/// in the error.
+pub(crate) fn open_payload(crypto: &Crypto, enc: &[u8], what: &str) -> Result<ApplyPayload> {
+    let json = crypto.decrypt_compressed(enc)?;
+    serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
