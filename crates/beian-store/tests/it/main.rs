@@ -46,6 +46,23 @@ fn mp(appid: &str) -> MiniProgram {
     }
 }
 
+/// A personal subject (ID card), in progress.
+fn subject(id: &str, certificate_number: &str) -> Subject {
+    Subject {
+        id: id.into(),
+        subject_type: 5,
+        certificate_type: 2,
+        certificate_number: certificate_number.into(),
+        name: "张三".into(),
+        province: "440000".into(),
+        filed_count: 0,
+        ever_filed: false,
+        in_progress: 1,
+        record_number: None,
+        service_seq: 0,
+    }
+}
+
 fn order(appid: &str) -> FilingOrder {
     FilingOrder {
         appid: appid.into(),
@@ -107,19 +124,7 @@ async fn contract() {
         drop(tx);
 
         // One subject per certificate: the unique blind index turns a duplicate into a conflict.
-        let s = Subject {
-            id: "s1".into(),
-            subject_type: 5,
-            certificate_type: 2,
-            certificate_number: "440305199003071236".into(),
-            name: "张三".into(),
-            province: "440000".into(),
-            filed_count: 0,
-            ever_filed: false,
-            in_progress: 1,
-            record_number: None,
-            service_seq: 0,
-        };
+        let s = subject("s1", "440305199003071236");
         let mut tx = store.begin().await.expect("begin");
         tx.insert_subject(&s, 1).await.expect("subject");
         tx.commit().await.expect("commit");
@@ -161,19 +166,6 @@ async fn bulk_seed_sealed_or_not_reads_back() {
         let batch = |appid: &str, cert: &str, subject_id: &str| {
             let mut payload = ApplyPayload::default();
             payload.icp_subject.base_info.name = format!("主体{appid}");
-            let subject = Subject {
-                id: subject_id.into(),
-                subject_type: 5,
-                certificate_type: 2,
-                certificate_number: cert.into(),
-                name: "张三".into(),
-                province: "440000".into(),
-                filed_count: 0,
-                ever_filed: false,
-                in_progress: 1,
-                record_number: None,
-                service_seq: 0,
-            };
             let order = FilingOrder { subject_id: Some(subject_id.into()), ..order(appid) };
             SeedBatch {
                 now: 1,
@@ -181,7 +173,7 @@ async fn bulk_seed_sealed_or_not_reads_back() {
                     MiniProgram { admin: Person { id_number: cert.into(), ..mp(appid).admin }, ..mp(appid) },
                     "dev".into(),
                 )],
-                subjects: vec![subject],
+                subjects: vec![subject(subject_id, cert)],
                 orders: vec![SeedOrder { order, payload, actor: "bench".into() }],
                 ..SeedBatch::default()
             }
