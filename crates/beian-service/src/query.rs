@@ -43,6 +43,11 @@ const PROBE_CAP: i64 = 5000;
 /// posting costs more than the rows it saves (measured on 1M mini programs: `水果到家`, 729
 /// postings walked, 1.4 → 3.7 ms with it; `萌宠物`, 18,603 postings, 35 → 10 ms).
 const SECOND_GRAM_FROM: i64 = 2000;
+/// Postings of the walked bigram sampled to choose the second one: the bigram that keeps the
+/// fewest of them, if it drops at least a quarter. Counts do not tell: in `郑州山海` the walk
+/// over `州山` keeps all its postings with `山海` (a brand always written whole) and a sixth
+/// with `郑州` (one of six cities ending in 州).
+const OVERLAP_SAMPLE: i64 = 200;
 /// How long a node remembers a bigram's posting count and walk bound ([`GramStats`]).
 pub const GRAM_STATS_SECS: u64 = 60;
 
@@ -195,7 +200,14 @@ const RANK_NAME_CONTAINS: u8 = 3;
 /// an answer says it is truncated anyway. Saves the probes (about a millisecond of the
 /// query's 3–4 on 1M mini programs) for the bigrams people type again and again.
 #[derive(Debug, Default)]
-pub(crate) struct GramStats(std::sync::Mutex<HashMap<String, GramStat>>);
+pub(crate) struct GramStats {
+    grams: std::sync::Mutex<HashMap<String, GramStat>>,
+    /// The second bigram chosen for a walk ([`narrowest`]), by walked bigram and query.
+    narrowest: std::sync::Mutex<HashMap<(String, String), Narrowest>>,
+}
+
+/// A [`narrowest`] choice (`None`: no second bigram narrows enough) and when it goes stale.
+type Narrowest = (Option<String>, std::time::Instant);
 
 #[derive(Debug, Clone)]
 struct GramStat {
@@ -207,7 +219,7 @@ struct GramStat {
 
 impl GramStats {
     fn get(&self, gram: &str) -> Option<GramStat> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.grams.lock().unwrap_or_else(|p| p.into_inner());
         map.get(gram).filter(|s| std::time::Instant::now() < s.fresh_until).cloned()
     }
 
@@ -217,11 +229,25 @@ impl GramStats {
         }
         let lifetime = beian_store::spread_lifetime(std::time::Duration::from_secs(GRAM_STATS_SECS), gram);
         let stat = GramStat { postings, through, fresh_until: std::time::Instant::now() + lifetime };
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.grams.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= 100_000 {
             map.clear();
         }
         map.insert(gram.to_string(), stat);
+    }
+
+    fn get_narrowest(&self, key: &(String, String)) -> Option<Option<String>> {
+        let map = self.narrowest.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).filter(|(_, until)| std::time::Instant::now() < *until).map(|(c, _)| c.clone())
+    }
+
+    fn put_narrowest(&self, key: (String, String), choice: Option<String>) {
+        let lifetime = beian_store::spread_lifetime(std::time::Duration::from_secs(GRAM_STATS_SECS), &key.1);
+        let mut map = self.narrowest.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 100_000 {
+            map.clear();
+        }
+        map.insert(key, (choice, std::time::Instant::now() + lifetime));
     }
 }
 
@@ -255,6 +281,26 @@ async fn walk_bound(tx: &mut Tx, stats: &GramStats, gram: &str, postings: i64) -
     Ok(through)
 }
 
+/// The bigram of `grams` (other than `walked`) that keeps the fewest of the first
+/// [`OVERLAP_SAMPLE`] postings of `walked`, if it keeps at most three quarters; remembered
+/// with the bigram statistics.
+async fn narrowest(tx: &mut Tx, stats: &GramStats, walked: &str, grams: &[String]) -> Result<Option<String>> {
+    let key = (walked.to_string(), grams.join("|"));
+    if let Some(choice) = stats.get_narrowest(&key) {
+        return Ok(choice);
+    }
+    let mut best: Option<(i64, &String)> = None;
+    for g in grams.iter().filter(|g| g.as_str() != walked) {
+        let kept = tx.gram_overlap(walked, g, OVERLAP_SAMPLE).await?;
+        if best.is_none_or(|(k, _)| kept < k) {
+            best = Some((kept, g));
+        }
+    }
+    let choice = best.filter(|(kept, _)| kept * 4 <= OVERLAP_SAMPLE * 3).map(|(_, g)| g.clone());
+    stats.put_narrowest(key, choice.clone());
+    Ok(choice)
+}
+
 /// Names containing `form` (normalised, lower-cased, at least two characters), found from
 /// the postings of the query's rarest bigram and checked in SQL; only the rows that can be
 /// shown are fetched. Returns how many matched (counted up to `COUNT_CAP + 1`), how many of
@@ -280,8 +326,8 @@ async fn name_matches(
     let show = i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX);
     // A common rarest bigram: walk at most MAX_SCAN of its postings.
     let through = walk_bound(tx, stats, rarest, n).await?;
-    let also = ranked.get(1).filter(|_| n >= SECOND_GRAM_FROM).map(|(_, g)| g.as_str());
-    let walk = NameWalk { gram: rarest, through: through.as_deref(), also };
+    let also = if n >= SECOND_GRAM_FROM { narrowest(tx, stats, rarest, &grams).await? } else { None };
+    let walk = NameWalk { gram: rarest, through: through.as_deref(), also: also.as_deref() };
     // Names equal to the query first, wherever they are in the postings.
     for f in tx.public_filings_name_equal(form, show).await? {
         add_hit(hits, RANK_NAME_EQUAL, f);

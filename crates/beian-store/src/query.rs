@@ -412,6 +412,21 @@ impl Tx {
         rows.iter().map(|r| Ok((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?))).collect()
     }
 
+    /// Of the first `sample` postings of `gram` (appid order), how many `other` has too: how
+    /// well `other` would narrow a walk over `gram` (`NameWalk::also`).
+    pub async fn gram_overlap(&mut self, gram: &str, other: &str, sample: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT c.appid AS appid FROM public_filing_grams c WHERE c.gram = $1 \
+             ORDER BY c.appid LIMIT $3) s \
+             WHERE EXISTS (SELECT 1 FROM public_filing_grams d WHERE d.gram = $2 AND d.appid = s.appid)",
+        )
+        .bind(gram)
+        .bind(other)
+        .bind(sample)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
     /// Postings of `gram` up to `through` (inclusive; `None`: all), counted up to `cap`.
     pub async fn gram_count(&mut self, gram: &str, through: Option<&str>, cap: i64) -> Result<i64> {
         let end = prefix_end("");
