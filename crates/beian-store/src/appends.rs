@@ -3,12 +3,15 @@
 //! rows of every accepted apply of the group this way: four statements per group instead of
 //! four per apply.
 
-use crate::{Result, Tx};
+use crate::bulk::{rows_per_statement, values_sql};
+use crate::{Backend, Result, Tx};
 use beian_core::model::AuditEvent;
 use beian_core::payload::ApplyPayload;
+use sqlx::AnyConnection;
 
-/// Rows per multi-row statement (a few hundred bound parameters at most: sqlx resolves `$N`
-/// names one by one on SQLite).
+/// Messages and jobs per multi-row statement (a few hundred bound parameters at most: the jobs'
+/// statement repeats a `$N`, and sqlx resolves `$N` names one by one on SQLite; versions and
+/// audit events go through `values_sql`, anonymous `?` on SQLite).
 const ROWS: usize = 50;
 
 #[derive(Debug, Clone)]
@@ -61,40 +64,85 @@ impl Appends {
 }
 
 /// `($1, $2, …), ($k+1, …)` for `rows` rows of `cols` values.
-fn values(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// One row of `filing_versions`, its payload already sealed (`tx::seal_payload`).
+pub(crate) struct VersionRow<'a> {
+    pub appid: &'a str,
+    pub version: u32,
+    pub payload_enc: &'a [u8],
+    pub at: i64,
+    pub actor: &'a str,
+}
+
+/// `filing_versions` rows in multi-row statements (apply's group commit, bulk loads).
+pub(crate) async fn insert_versions(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &[VersionRow<'_>],
+) -> Result<u64> {
+    let mut written = 0;
+    for chunk in rows.chunks(rows_per_statement(5)) {
+        let sql = format!(
+            "INSERT INTO filing_versions (appid, version, payload_enc, submitted_at, actor) VALUES {}",
+            values_sql(backend, 5, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for v in chunk {
+            q = q.bind(v.appid).bind(i64::from(v.version)).bind(v.payload_enc).bind(v.at).bind(v.actor);
+        }
+        written += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(written)
+}
+
+/// Audit events in multi-row statements, `details` their `detail` as JSON text, in order.
+pub(crate) async fn insert_audit(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    events: &[AuditEvent],
+    details: &[String],
+) -> Result<u64> {
+    let mut written = 0;
+    let per = rows_per_statement(6);
+    for (chunk, details) in events.chunks(per).zip(details.chunks(per)) {
+        let sql = format!(
+            "INSERT INTO audit_events (at, actor, entity, entity_id, action, detail) VALUES {}",
+            values_sql(backend, 6, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for (e, detail) in chunk.iter().zip(details) {
+            q = q.bind(e.at).bind(&e.actor).bind(&e.entity).bind(&e.entity_id).bind(&e.action).bind(detail);
+        }
+        written += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(written)
 }
 
 impl Tx {
     /// Write every collected row, a multi-row statement per table and chunk. Jobs with a
     /// dedupe key already queued are skipped, as [`Tx::enqueue_job`] does.
     pub async fn insert_appends(&mut self, a: &Appends) -> Result<()> {
-        for chunk in a.versions.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO filing_versions (appid, version, payload_enc, submitted_at, actor) VALUES {}",
-                values(chunk.len(), 5)
-            );
-            let mut q = sqlx::query(&sql);
-            for v in chunk {
-                q = q
-                    .bind(&v.appid)
-                    .bind(i64::from(v.version))
-                    .bind(crate::tx::seal_payload(&self.crypto, &v.payload)?)
-                    .bind(v.at)
-                    .bind(&v.actor);
-            }
-            q.execute(&mut *self.tx).await?;
-        }
+        let sealed: Vec<Vec<u8>> = a
+            .versions
+            .iter()
+            .map(|v| crate::tx::seal_payload(&self.crypto, &v.payload))
+            .collect::<Result<_>>()?;
+        let versions: Vec<VersionRow<'_>> = a
+            .versions
+            .iter()
+            .zip(&sealed)
+            .map(|(v, payload_enc)| VersionRow {
+                appid: &v.appid,
+                version: v.version,
+                payload_enc,
+                at: v.at,
+                actor: &v.actor,
+            })
+            .collect();
+        insert_versions(&mut self.tx, self.backend, &versions).await?;
         for chunk in a.messages.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO messages (appid, title, body, created_at) VALUES {}",
-                values(chunk.len(), 4)
+                values_sql(self.backend, 4, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for m in chunk {
@@ -135,31 +183,8 @@ impl Tx {
             }
             q.execute(&mut *self.tx).await?;
         }
-        for chunk in a.audit.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO audit_events (at, actor, entity, entity_id, action, detail) VALUES {}",
-                values(chunk.len(), 6)
-            );
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(e.at)
-                    .bind(&e.actor)
-                    .bind(&e.entity)
-                    .bind(&e.entity_id)
-                    .bind(&e.action)
-                    .bind(e.detail.to_string());
-            }
-            q.execute(&mut *self.tx).await?;
-        }
+        let details: Vec<String> = a.audit.iter().map(|e| e.detail.to_string()).collect();
+        insert_audit(&mut self.tx, self.backend, &a.audit, &details).await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn values_are_numbered_row_by_row() {
-        assert_eq!(super::values(2, 2), "($1, $2), ($3, $4)");
     }
 }

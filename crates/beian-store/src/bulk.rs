@@ -12,6 +12,7 @@
 //! of every appid) and PostgreSQL schema management for throw-away benchmark schemas, so no
 //! SQL lives outside this crate.
 
+use crate::appends::{insert_audit, insert_versions, VersionRow};
 use crate::query::{bigrams, search_form, PublicFiling};
 use crate::tx::b;
 use crate::{Backend, Crypto, Result, Store, StoreError};
@@ -164,7 +165,7 @@ pub struct DeferredIndexes(pub Vec<(String, String)>);
 /// placeholders: with numbered ones, preparing and binding cost grows with the square of the
 /// parameter count (SQLite looks each `$N` up in a list, and sqlx asks every parameter's
 /// name), which made a 2,000-row statement slower than 2,000 one-row statements.
-fn values_sql(backend: Backend, cols: usize, rows: usize) -> String {
+pub(crate) fn values_sql(backend: Backend, cols: usize, rows: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         if r > 0 {
@@ -189,7 +190,7 @@ fn values_sql(backend: Backend, cols: usize, rows: usize) -> String {
 }
 
 /// Rows per statement for a table of `cols` bound columns.
-fn rows_per_statement(cols: usize) -> usize {
+pub(crate) fn rows_per_statement(cols: usize) -> usize {
     (MAX_PARAMS / cols.max(1)).clamp(1, MAX_ROWS)
 }
 
@@ -393,23 +394,19 @@ impl Store {
             rows += q.execute(&mut *tx).await?.rows_affected();
         }
 
-        let per = rows_per_statement(5);
-        for (chunk, derived) in batch.orders.chunks(per).zip(sealed.orders.chunks(per)) {
-            let sql = format!(
-                "INSERT INTO filing_versions (appid, version, payload_enc, submitted_at, actor) VALUES {}",
-                values_sql(backend, 5, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for (so, (_, payload_enc)) in chunk.iter().zip(derived) {
-                q = q
-                    .bind(&so.order.appid)
-                    .bind(i64::from(so.order.versions.max(1)))
-                    .bind(payload_enc)
-                    .bind(so.order.submitted_at.unwrap_or(so.order.updated_at))
-                    .bind(&so.actor);
-            }
-            rows += q.execute(&mut *tx).await?.rows_affected();
-        }
+        let versions: Vec<VersionRow<'_>> = batch
+            .orders
+            .iter()
+            .zip(&sealed.orders)
+            .map(|(so, (_, payload_enc))| VersionRow {
+                appid: &so.order.appid,
+                version: so.order.versions.max(1),
+                payload_enc,
+                at: so.order.submitted_at.unwrap_or(so.order.updated_at),
+                actor: &so.actor,
+            })
+            .collect();
+        rows += insert_versions(&mut tx, backend, &versions).await?;
 
         let per = rows_per_statement(9);
         for chunk in batch.media.chunks(per) {
@@ -496,24 +493,7 @@ impl Store {
             rows += q.execute(&mut *tx).await?.rows_affected();
         }
 
-        let per = rows_per_statement(6);
-        for (chunk, details) in batch.audit.chunks(per).zip(sealed.audit.chunks(per)) {
-            let sql = format!(
-                "INSERT INTO audit_events (at, actor, entity, entity_id, action, detail) VALUES {}",
-                values_sql(backend, 6, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for (e, detail) in chunk.iter().zip(details) {
-                q = q
-                    .bind(e.at)
-                    .bind(&e.actor)
-                    .bind(&e.entity)
-                    .bind(&e.entity_id)
-                    .bind(&e.action)
-                    .bind(detail);
-            }
-            rows += q.execute(&mut *tx).await?.rows_affected();
-        }
+        rows += insert_audit(&mut tx, backend, &batch.audit, &sealed.audit).await?;
 
         if !batch.public.is_empty() {
             let derived = &sealed.public;
