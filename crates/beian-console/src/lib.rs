@@ -15,6 +15,7 @@ mod html;
 mod pages;
 mod wizard;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -29,6 +30,12 @@ pub(crate) struct AppState {
     /// Failed sign-ins per client address (shared with the staff sign-in).
     pub limits: Arc<WebLimits>,
 }
+
+/// The largest form body any console page posts (the biggest step has ~30 short fields);
+/// more is refused with 413 before a handler reads it.
+pub const FORM_BODY_LIMIT: usize = 64 * 1024;
+/// The largest upload: an image of the largest size the upload check accepts, plus the form.
+pub const UPLOAD_BODY_LIMIT: usize = beian_service::media::MAX_IMAGE_BYTES + 64 * 1024;
 
 pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
     Router::new()
@@ -46,7 +53,10 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         .route("/console/apps/{appid}/providers/revoke", post(pages::revoke_provider))
         .route("/console/apps/{appid}/filing", get(wizard::step_page))
         .route("/console/apps/{appid}/filing/save", post(wizard::save_step))
-        .route("/console/apps/{appid}/filing/upload", post(wizard::upload))
+        .route(
+            "/console/apps/{appid}/filing/upload",
+            post(wizard::upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .route("/console/apps/{appid}/filing/face", post(wizard::start_face))
         .route("/console/apps/{appid}/filing/submit", post(wizard::submit))
         .route("/console/apps/{appid}/media/{media_id}", get(wizard::media))
@@ -58,6 +68,7 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         .route("/console/tickets", get(pages::tickets).post(pages::open_ticket))
         .route("/console/tickets/{id}", get(pages::ticket))
         .route("/console/tickets/{id}/reply", post(pages::reply_ticket))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(AppState { svc, limits })
 }

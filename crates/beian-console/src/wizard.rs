@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Redirect, Response};
+use beian_core::draft;
 use beian_core::payload::ApplyPayload;
 use beian_core::rules::{fields_for_key_name, Hint};
 use beian_service::accounts::Session;
@@ -65,43 +66,8 @@ async fn guard(s: &AppState, headers: &HeaderMap, appid: &str) -> Result<Session
     }
 }
 
-/// The draft, or a start: the last submitted version (re-submission pre-fills everything),
-/// or the admin's own identity as the mini-program principal.
 async fn load_draft(s: &AppState, appid: &str) -> Result<ApplyPayload, ServiceError> {
-    let mut p = start_draft(s, appid).await?;
-    same_person_fills_once(&mut p);
-    Ok(p)
-}
-
-/// When the subject principal and the mini-program principal are the same person, the ID
-/// photos are uploaded once (the materials step only asks for the subject principal's) and
-/// serve both — WeChat allows one media_id in several fields of one application.
-fn same_person_fills_once(p: &mut ApplyPayload) {
-    let sp = p.icp_subject.principal_info.clone();
-    let ap = &mut p.icp_applets.principal_info;
-    if !sp.certificate_number.is_empty() && sp.certificate_number.eq_ignore_ascii_case(&ap.certificate_number)
-    {
-        ap.certificate_photo_front = sp.certificate_photo_front;
-        ap.certificate_photo_back = sp.certificate_photo_back;
-    }
-}
-
-async fn start_draft(s: &AppState, appid: &str) -> Result<ApplyPayload, ServiceError> {
-    if let Some(d) = s.svc.draft(appid).await? {
-        return Ok(d);
-    }
-    if let Some(v) = s.svc.order(appid).await? {
-        if let Some(p) = s.svc.submitted_version(appid, v.order.versions).await? {
-            return Ok(p);
-        }
-    }
-    let mp = s.svc.mini_program(appid).await?;
-    let mut p = ApplyPayload::default();
-    p.icp_applets.principal_info.name = mp.admin.name.clone();
-    p.icp_applets.principal_info.mobile = mp.admin.mobile.clone();
-    p.icp_applets.principal_info.certificate_type = Some(2);
-    p.icp_applets.principal_info.certificate_number = mp.admin.id_number.clone();
-    Ok(p)
+    s.svc.draft_or_start(appid).await
 }
 
 /// Rejected fields of the last decision: (field path, reason).
@@ -114,38 +80,6 @@ async fn rejected(s: &AppState, appid: &str) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-fn set_path(root: &mut Value, path: &str, new: Value) {
-    let mut cur = root;
-    let parts: Vec<&str> = path.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let last = i == parts.len() - 1;
-        if let Ok(idx) = part.parse::<usize>() {
-            if !cur.is_array() {
-                *cur = Value::Array(Vec::new());
-            }
-            let Some(arr) = cur.as_array_mut() else { return };
-            while arr.len() <= idx {
-                arr.push(json!({}));
-            }
-            if last {
-                arr[idx] = new;
-                return;
-            }
-            cur = &mut arr[idx];
-        } else {
-            if !cur.is_object() {
-                *cur = json!({});
-            }
-            let Some(obj) = cur.as_object_mut() else { return };
-            if last {
-                obj.insert(part.to_string(), new);
-                return;
-            }
-            cur = obj.entry(part.to_string()).or_insert_with(|| json!({}));
-        }
-    }
 }
 
 fn get_path<'a>(root: &'a Value, path: &str) -> &'a Value {
@@ -694,53 +628,31 @@ pub async fn save_step(
         return r;
     }
     let step = get(&f, "_step").to_string();
-    let draft = match load_draft(&s, &appid).await {
-        Ok(d) => d,
-        Err(e) => return oops(Some(&sess), e),
-    };
-    let mut v = serde_json::to_value(&draft).unwrap_or(json!({}));
-    for (k, val) in &f {
-        if k.starts_with("icp_subject.") || k.starts_with("icp_applets.") {
-            set_path(&mut v, k, Value::String(val.trim().to_string()));
-        }
-    }
-    if step == "applet" {
-        let sct: Vec<Value> =
-            f.iter().filter(|(k, _)| k == "sct").map(|(_, x)| Value::String(x.clone())).collect();
-        set_path(&mut v, "icp_applets.base_info.service_content_types", Value::Array(sct));
-        let old = draft.icp_applets.base_info.nrlx_details.clone();
-        let chosen: Vec<u32> =
-            f.iter().filter(|(k, _)| k == "nrlx").filter_map(|(_, x)| x.parse().ok()).collect();
-        let details: Vec<Value> = chosen
-            .iter()
-            .map(|t| {
-                let prev = old.iter().find(|d| d.nrlx_type == Some(*t));
-                json!({ "type": t, "code": prev.map(|d| d.code.clone()).unwrap_or_default(), "media": prev.map(|d| d.media.clone()).unwrap_or_default() })
-            })
-            .collect();
-        // Codes typed on this page are keyed by the *old* index; re-key by type.
-        let mut details = details;
-        for (i, d) in old.iter().enumerate() {
-            let typed = get(&f, &format!("icp_applets.base_info.nrlx_details.{i}.code"));
-            if let Some(slot) = details.iter_mut().find(|x| x["type"].as_u64() == d.nrlx_type.map(u64::from))
-            {
-                if !typed.is_empty() {
-                    slot["code"] = Value::String(typed.to_string());
-                }
+    let edit = |p: &mut ApplyPayload| -> Result<(), ServiceError> {
+        for (k, val) in &f {
+            if k.starts_with("icp_subject.") || k.starts_with("icp_applets.") {
+                draft::set_field(p, k, val)?;
             }
         }
-        set_path(&mut v, "icp_applets.base_info.nrlx_details", Value::Array(details));
-    }
-    if step == "principals" && get(&f, "same") == "1" {
-        let task = text_of(get_path(&v, "icp_applets.principal_info.verify_task_id"));
-        let sp = get_path(&v, "icp_subject.principal_info").clone();
-        set_path(&mut v, "icp_applets.principal_info", sp);
-        set_path(&mut v, "icp_applets.principal_info.verify_task_id", Value::String(task));
-    }
-    let payload: ApplyPayload = serde_json::from_value(v).unwrap_or(draft);
-    if let Err(e) = s.svc.save_draft(&appid, &payload).await {
-        return oops(Some(&sess), e);
-    }
+        if step == "applet" {
+            let sct: Vec<&str> = f.iter().filter(|(k, _)| k == "sct").map(|(_, x)| x.as_str()).collect();
+            draft::set_service_content_types(p, &sct)?;
+            // Codes typed on this page went to the items' old places above; the chosen types
+            // keep their items (with those codes), new types start empty.
+            let nrlx: Vec<&str> = f.iter().filter(|(k, _)| k == "nrlx").map(|(_, x)| x.as_str()).collect();
+            draft::set_nrlx_types(p, &nrlx)?;
+        }
+        if step == "principals" && get(&f, "same") == "1" {
+            let task = std::mem::take(&mut p.icp_applets.principal_info.verify_task_id);
+            p.icp_applets.principal_info = p.icp_subject.principal_info.clone();
+            p.icp_applets.principal_info.verify_task_id = task;
+        }
+        Ok(())
+    };
+    let payload = match s.svc.update_draft(&appid, edit).await {
+        Ok(p) => p,
+        Err(e) => return oops(Some(&sess), e),
+    };
     // Stay on the step while it has problems; otherwise move on.
     let hints = s.svc.validate_application(&appid, &payload).await.unwrap_or_default();
     let step_has_errors = hints.iter().any(|h| step_of(&h.err_field) == step);
@@ -795,12 +707,10 @@ pub async fn upload(
         return r;
     }
     let step = step_of(&field);
-    if !beian_core::rules::FIELDS.iter().any(|f| field.starts_with(f)) && !field.starts_with("icp_materials.")
-    {
-        return oops(
-            Some(&sess),
-            ServiceError::refused(beian_core::errcode::INVALID_INPUT, "上传字段不正确"),
-        );
+    // Only a field of the draft that holds a media_id (the upload's own check then says
+    // whether this file suits it).
+    if let Err(e) = draft::set_field(&mut ApplyPayload::default(), &field, "m") {
+        return oops(Some(&sess), e.into());
     }
     let order_field = if field.starts_with("icp_applets.base_info.nrlx_details") {
         "icp_applets.base_info.nrlx_details".to_string()
@@ -815,17 +725,8 @@ pub async fn upload(
         icp_order_field: order_field,
         bytes,
     };
-    match s.svc.upload_media(&Actor::new("developer", &sess.account.id), &appid, up).await {
-        Ok(meta) => {
-            let draft = load_draft(&s, &appid).await.unwrap_or_default();
-            let mut v = serde_json::to_value(&draft).unwrap_or(json!({}));
-            set_path(&mut v, &field, Value::String(meta.media_id));
-            let payload: ApplyPayload = serde_json::from_value(v).unwrap_or(draft);
-            if let Err(e) = s.svc.save_draft(&appid, &payload).await {
-                return oops(Some(&sess), e);
-            }
-            Redirect::to(&format!("/console/apps/{appid}/filing?step={step}&saved=1")).into_response()
-        }
+    match s.svc.attach_media(&Actor::new("developer", &sess.account.id), &appid, &field, up).await {
+        Ok(_) => Redirect::to(&format!("/console/apps/{appid}/filing?step={step}&saved=1")).into_response(),
         Err(ServiceError::Refused { errmsg, .. }) => Redirect::to(&format!(
             "/console/apps/{appid}/filing?step={step}&error={}",
             crate::auth::encode(&format!("{}：{errmsg}", beian_core::rules::label(&field)))
@@ -869,9 +770,15 @@ pub async fn start_face(
     }
     match s.svc.create_face_task(&Actor::new("developer", &sess.account.id), &appid).await {
         Ok(task) => {
-            let mut draft = load_draft(&s, &appid).await.unwrap_or_default();
-            draft.icp_applets.principal_info.verify_task_id = task.task_id;
-            if let Err(e) = s.svc.save_draft(&appid, &draft).await {
+            let id = task.task_id;
+            let saved = s
+                .svc
+                .update_draft(&appid, |p| {
+                    p.icp_applets.principal_info.verify_task_id = id.clone();
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = saved {
                 return oops(Some(&sess), e);
             }
             Redirect::to(&format!("/console/apps/{appid}/filing?step=face")).into_response()
@@ -926,7 +833,10 @@ pub async fn letter(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
         Ok(x) => x,
         Err(r) => return r,
     };
-    let draft = load_draft(&s, &appid).await.unwrap_or_default();
+    let draft = match load_draft(&s, &appid).await {
+        Ok(d) => d,
+        Err(e) => return oops(Some(&sess), e),
+    };
     let dict = s.svc.dictionaries();
     let mp = s.svc.mini_program(&appid).await.ok();
     let b = &draft.icp_subject.base_info;

@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod dict;
+pub mod draft;
 pub mod errcode;
 pub mod ident;
 pub mod model;

@@ -265,7 +265,7 @@ fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error>
 /// engine can say "must be a number" instead of "missing".
 pub const INVALID_NUMBER: u32 = u32::MAX;
 
-fn value_to_u32(v: &serde_json::Value) -> Option<u32> {
+pub fn value_to_u32(v: &serde_json::Value) -> Option<u32> {
     use serde_json::Value;
     match v {
         Value::Null => None,
@@ -280,7 +280,13 @@ fn value_to_u32(v: &serde_json::Value) -> Option<u32> {
             if t.is_empty() || t.eq_ignore_ascii_case("null") || t == "0" {
                 None
             } else {
-                Some(t.parse::<u32>().unwrap_or(INVALID_NUMBER))
+                // "+0" and "00" parse as 0, which is absent like "0" (the stored form must
+                // read back as what was parsed).
+                match t.parse::<u32>() {
+                    Ok(0) => None,
+                    Ok(x) => Some(x),
+                    Err(_) => Some(INVALID_NUMBER),
+                }
             }
         }
         _ => Some(INVALID_NUMBER),

@@ -6,7 +6,6 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use beian_core::errcode;
-use beian_core::payload::ApplyPayload;
 use beian_core::platform::{Account, Membership, NotifyPrefs, Ticket, TicketMessage};
 use sha2::{Digest, Sha256};
 
@@ -212,28 +211,6 @@ impl Service {
             errcode::API_UNAUTHORIZED,
             format!("暂无查看权限，请使用{who}登录，或请管理员为你开通权限"),
         ))
-    }
-
-    // ---- drafts --------------------------------------------------------------------------
-
-    pub async fn draft(&self, appid: &str) -> Result<Option<ApplyPayload>> {
-        let mut tx = self.store.read().await?;
-        Ok(tx.get_draft(appid).await?)
-    }
-
-    pub async fn save_draft(&self, appid: &str, p: &ApplyPayload) -> Result<()> {
-        let now = self.now().timestamp();
-        let mut tx = self.store.begin().await?;
-        tx.put_draft(appid, p, now).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn discard_draft(&self, appid: &str) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        tx.delete_draft(appid).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     // ---- tickets -------------------------------------------------------------------------

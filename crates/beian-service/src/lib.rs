@@ -15,6 +15,7 @@ pub mod authority;
 pub mod check;
 mod clock;
 mod deadlines;
+mod drafts;
 mod error;
 mod filing;
 pub mod jobs;

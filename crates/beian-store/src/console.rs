@@ -2,7 +2,7 @@
 //! notification preferences.
 
 use crate::tx::{b, u};
-use crate::{Result, Tx};
+use crate::{Result, StoreError, Tx};
 use beian_core::payload::ApplyPayload;
 use beian_core::platform::{Account, Membership, NotifyPrefs, Ticket, TicketMessage};
 use sqlx::any::AnyRow;
@@ -121,26 +121,53 @@ impl Tx {
 
     // ---- drafts --------------------------------------------------------------------------
 
-    pub async fn put_draft(&mut self, appid: &str, p: &ApplyPayload, now: i64) -> Result<()> {
-        let sealed = crate::tx::seal_payload(&self.crypto, p)?;
-        sqlx::query(
-            "INSERT INTO drafts (appid, payload_enc, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (appid) DO UPDATE SET payload_enc = excluded.payload_enc, updated_at = excluded.updated_at",
-        )
-        .bind(appid)
-        .bind(sealed)
-        .bind(now)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+    /// The draft and its version (for [`Tx::put_draft_if`]).
+    pub async fn get_draft(&mut self, appid: &str) -> Result<Option<(ApplyPayload, i64)>> {
+        let row: Option<(Vec<u8>, i64)> =
+            sqlx::query_as("SELECT payload_enc, row_version FROM drafts WHERE appid = $1")
+                .bind(appid)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        row.map(|(e, v)| Ok((crate::tx::open_payload(&self.crypto, &e, "draft")?, v))).transpose()
     }
 
-    pub async fn get_draft(&mut self, appid: &str) -> Result<Option<ApplyPayload>> {
-        let enc: Option<Vec<u8>> = sqlx::query_scalar("SELECT payload_enc FROM drafts WHERE appid = $1")
+    /// Write the draft if it is still at `expected` (`None`: if there is none yet); otherwise
+    /// [`StoreError::Conflict`] — another edit landed since it was read.
+    pub async fn put_draft_if(
+        &mut self,
+        appid: &str,
+        p: &ApplyPayload,
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        let sealed = crate::tx::seal_payload(&self.crypto, p)?;
+        let done = match expected {
+            Some(v) => sqlx::query(
+                "UPDATE drafts SET payload_enc = $1, updated_at = $2, row_version = row_version + 1 \
+                 WHERE appid = $3 AND row_version = $4",
+            )
+            .bind(sealed)
+            .bind(now)
             .bind(appid)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        enc.map(|e| crate::tx::open_payload(&self.crypto, &e, "draft")).transpose()
+            .bind(v)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected(),
+            None => sqlx::query(
+                "INSERT INTO drafts (appid, payload_enc, updated_at, row_version) VALUES ($1, $2, $3, 0) \
+                 ON CONFLICT (appid) DO NOTHING",
+            )
+            .bind(appid)
+            .bind(sealed)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected(),
+        };
+        if done != 1 {
+            return Err(StoreError::Conflict(format!("draft of {appid} changed concurrently")));
+        }
+        Ok(())
     }
 
     pub async fn delete_draft(&mut self, appid: &str) -> Result<()> {

@@ -113,6 +113,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_query.sql")),
     (6, include_str!("../migrations/sqlite/0006_name_forms.sql")),
     (7, include_str!("../migrations/sqlite/0007_name_match.sql")),
+    (8, include_str!("../migrations/sqlite/0008_draft_version.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -122,6 +123,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_query.sql")),
     (6, include_str!("../migrations/postgres/0006_name_forms.sql")),
     (7, include_str!("../migrations/postgres/0007_name_match.sql")),
+    (8, include_str!("../migrations/postgres/0008_draft_version.sql")),
 ];
 
 impl Store {

@@ -30,6 +30,28 @@ pub fn router(
         .merge(beian_api::router(svc.clone(), api))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
         .merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((metrics, svc)))
+        .layer(axum::middleware::from_fn(catch_panic))
+}
+
+/// A safety net, not a fix: a handler that panics answers a logged 500 instead of taking the
+/// process down with it. (A stack overflow aborts regardless, which is why inputs are bounded
+/// where they are read.)
+async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use futures_util::FutureExt;
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            tracing::error!(%method, path, "handler panicked: {what}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "系统错误，请稍后再试").into_response()
+        }
+    }
 }
 
 /// Liveness plus a database round trip: 200 `{"status":"ok"}` or 503.

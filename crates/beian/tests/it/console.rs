@@ -347,3 +347,165 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
     assert!(page.contains("平台客服") && page.contains("门牌号") && msgs.len() == 1, "{page}");
     app.stop().await;
 }
+
+/// Form keys and upload fields are field paths of the application: anything else — a path
+/// 5,000 levels deep, a list index of ten million, an unknown field — is a 400 that names the
+/// field, the draft is untouched, and the server keeps serving. (Before: a stack overflow that
+/// killed the process, and 800 MB for one index.)
+#[tokio::test]
+async fn hostile_form_keys_are_refused_by_name_and_the_server_lives() {
+    let app = TestApp::start(Backend::Sqlite, 1000).await;
+    let b = developer(&app, "wxcs0004", 54).await;
+    let base = "/console/apps/wxcs0004/filing";
+    let (_, page, _) = b.get(&format!("{base}?step=subject")).await;
+    let (st, _, _) = b
+        .post(&format!("{base}/save"), &page, &[("_step", "subject"), ("icp_subject.base_info.name", "原名")])
+        .await;
+    assert_eq!(st, 303);
+
+    let deep = format!("icp_subject.{}b", "a.".repeat(5000));
+    for (key, want) in [
+        (deep.as_str(), "字段名过长"),
+        ("icp_subject.base_info.x.10000000", "未知字段"),
+        ("icp_applets.base_info.nrlx_details.10000000.code", "字段序号不正确"),
+        ("icp_applets.base_info.nrlx_details.40.code", "该项最多32个"),
+        ("icp_subject.base_info.name.0", "未知字段"),
+    ] {
+        let (st, _, body) = b
+            .post(
+                &format!("{base}/save"),
+                &page,
+                &[("_step", "subject"), ("icp_subject.base_info.name", "改名"), (key, "v")],
+            )
+            .await;
+        assert_eq!(st, 400, "{}", &key[..key.len().min(80)]);
+        assert!(body.contains(want) && body.contains("icp_"), "{want}: {body}");
+        // The message names the field, cut to a readable length.
+        assert!(body.len() < 20_000, "the page does not echo the whole key");
+        let (st, _, _) = b.get("/healthz").await;
+        assert_eq!(st, 200);
+    }
+    // The same through the upload's field value.
+    for field in [deep.as_str(), "icp_materials.subject_other_materials.10000000", "icp_subject.x.y"] {
+        let form = reqwest::multipart::Form::new()
+            .text("_csrf", csrf(&page))
+            .text("field", field.to_string())
+            .text("certificate_type", "2")
+            .part("media", reqwest::multipart::Part::bytes(JPEG.to_vec()).file_name("x.jpg"));
+        let r = b
+            .http
+            .post(app.url("/console/apps/wxcs0004/filing/upload"))
+            .header("cookie", &b.cookie)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status(), 400);
+        assert!(r.text().await.expect("body").contains("请勿修改表单字段"));
+    }
+    // A form body over the limit is refused before it is read.
+    let big = "x".repeat(beian_console::FORM_BODY_LIMIT + 1);
+    let (st, _, _) = b
+        .post(
+            &format!("{base}/save"),
+            &page,
+            &[("_step", "subject"), ("icp_subject.base_info.comment", &big)],
+        )
+        .await;
+    assert_eq!(st, 413);
+    // Nothing of the refused requests reached the draft.
+    let d = app.svc.draft_or_start("wxcs0004").await.expect("draft");
+    assert_eq!(d.icp_subject.base_info.name, "原名");
+    app.stop().await;
+}
+
+/// A draft that cannot be read is an error page, and the stored draft is left as it is
+/// (before: an empty draft was saved over it).
+#[tokio::test]
+async fn unreadable_draft_is_an_error_and_is_not_overwritten() {
+    let app = TestApp::start(Backend::Sqlite, 1000).await;
+    let b = developer(&app, "wxcs0005", 55).await;
+    let base = "/console/apps/wxcs0005/filing";
+    let (_, page, _) = b.get(&format!("{base}?step=subject")).await;
+    b.post(
+        &format!("{base}/save"),
+        &page,
+        &[("_step", "subject"), ("icp_subject.base_info.name", "保留的名称")],
+    )
+    .await;
+    let store = app.svc.store();
+    store
+        .exec_raw("CREATE TABLE kept_draft AS SELECT payload_enc FROM drafts WHERE appid = 'wxcs0005'")
+        .await
+        .expect("keep");
+    store.exec_raw("UPDATE drafts SET payload_enc = X'00' WHERE appid = 'wxcs0005'").await.expect("damage");
+
+    let (st, body, _) = b.get(&format!("{base}?step=subject")).await;
+    assert_eq!(st, 503, "{body}");
+    assert!(body.contains("系统繁忙"));
+    let (st, _, _) = b
+        .post(&format!("{base}/save"), &page, &[("_step", "subject"), ("icp_subject.base_info.comment", "x")])
+        .await;
+    assert_eq!(st, 503);
+    let loc =
+        b.upload("wxcs0005", &page, "icp_subject.principal_info.certificate_photo_front", "2", JPEG).await;
+    assert!(loc.is_empty(), "no redirect to success: {loc}");
+    let r = b
+        .http
+        .post(app.url("/console/apps/wxcs0005/filing/face"))
+        .header("cookie", &b.cookie)
+        .form(&[("_csrf", csrf(&page))])
+        .send()
+        .await
+        .expect("face");
+    assert_eq!(r.status(), 503);
+    let (st, _, _) = b.get("/console/apps/wxcs0005/letter.pdf").await;
+    assert_eq!(st, 503);
+
+    // The damaged bytes are still there (nothing was written over them): put the kept ones
+    // back only where the damage is, and the developer's draft is whole again.
+    store
+        .exec_raw(
+            "UPDATE drafts SET payload_enc = (SELECT payload_enc FROM kept_draft) \
+             WHERE appid = 'wxcs0005' AND payload_enc = X'00'",
+        )
+        .await
+        .expect("repair");
+    let d = app.svc.draft_or_start("wxcs0005").await.expect("draft");
+    assert_eq!(d.icp_subject.base_info.name, "保留的名称");
+    assert_eq!(d.icp_subject.base_info.comment, "");
+    app.stop().await;
+}
+
+/// Uploads racing into one draft all land (each edit re-applies itself when another won).
+#[tokio::test]
+async fn concurrent_uploads_into_one_draft_keep_every_file() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = TestApp::start(backend, 1000).await;
+        let b = developer(&app, "wxcs0006", 56).await;
+        let (_, page, _) = b.get("/console/apps/wxcs0006/filing?step=materials").await;
+        let fields = [
+            "icp_subject.principal_info.certificate_photo_front",
+            "icp_subject.principal_info.certificate_photo_back",
+            "icp_applets.principal_info.certificate_photo_front",
+            "icp_applets.principal_info.certificate_photo_back",
+        ];
+        let locs =
+            futures_util::future::join_all(fields.iter().map(|f| b.upload("wxcs0006", &page, f, "2", JPEG)))
+                .await;
+        for l in &locs {
+            assert!(l.contains("saved=1"), "{l}");
+        }
+        let d = app.svc.draft_or_start("wxcs0006").await.expect("draft");
+        let (sp, ap) = (&d.icp_subject.principal_info, &d.icp_applets.principal_info);
+        for (f, v) in fields.iter().zip([
+            &sp.certificate_photo_front,
+            &sp.certificate_photo_back,
+            &ap.certificate_photo_front,
+            &ap.certificate_photo_back,
+        ]) {
+            assert!(!v.is_empty(), "{backend:?}: {f} lost");
+        }
+        app.stop().await;
+    }
+}
