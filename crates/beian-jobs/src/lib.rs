@@ -94,7 +94,10 @@ impl Worker {
     /// Run one due job, if any. `Ok(true)` when a job was processed (whatever its outcome).
     pub async fn run_once(&self) -> Result<bool, beian_service::ServiceError> {
         let Some(leased) = self.svc.claim_job(&self.id).await? else { return Ok(false) };
-        let outcome = self.handle(&leased).await;
+        let outcome = match (self.handle(&leased).await, &leased.spec) {
+            (Err(e), Some(spec)) => Err(spec.redact(&e)),
+            (other, _) => other,
+        };
         let job = &leased.job;
         match outcome {
             Ok(()) => {

@@ -106,12 +106,47 @@ pub fn rejection_sms(name: &str) -> String {
     format!("【工业和信息化部】尊敬的用户{name}您的新增备案不完全符合备案要求，现已被退回。详情请咨询您接入服务提供商。【工信部ICP备案】")
 }
 
-fn code_hash(appid: &str, purpose: &str, round: u32, phone: &str, code: &str) -> String {
+/// The older, unkeyed forms of the two hashes below, still read for codes sent before the
+/// keyed MAC (a code lives 24 h).
+fn legacy_code_hash(appid: &str, purpose: &str, round: u32, phone: &str, code: &str) -> String {
     hex::encode(Sha256::digest(format!("{appid}:{purpose}:{round}:{phone}:{code}").as_bytes()))
 }
 
-fn last6_hash(appid: &str, last6: &str) -> String {
+fn legacy_last6_hash(appid: &str, last6: &str) -> String {
     hex::encode(Sha256::digest(format!("{appid}:{}", last6.trim().to_uppercase()).as_bytes()))
+}
+
+impl Service {
+    /// A 6-digit code has a million values and an ID suffix about as few: both are stored
+    /// as a keyed MAC under a sub-key of the master key, never as a plain hash.
+    fn code_mac(&self, appid: &str, purpose: &str, round: u32, phone: &str, code: &str) -> String {
+        self.store.crypto().secret_mac(&["sms-code", appid, purpose, &round.to_string(), phone, code])
+    }
+
+    fn last6_mac(&self, appid: &str, last6: &str) -> String {
+        self.store.crypto().secret_mac(&["id-last6", appid, &last6.trim().to_uppercase()])
+    }
+
+    fn code_matches(&self, c: &SmsCode, code: &str) -> bool {
+        let round = c.round.to_string();
+        self.store.crypto().secret_matches(
+            &c.code_hash,
+            &["sms-code", &c.appid, &c.purpose, &round, &c.phone, code],
+            || legacy_code_hash(&c.appid, &c.purpose, c.round, &c.phone, code),
+        )
+    }
+
+    fn last6_matches(&self, c: &SmsCode, last6: &str) -> bool {
+        let l = last6.trim().to_uppercase();
+        self.store
+            .crypto()
+            .secret_matches(&c.id_last6_hash, &["id-last6", &c.appid, &l], || legacy_last6_hash(&c.appid, &l))
+    }
+
+    /// A job's dedupe key must not carry a phone number in plain text: its keyed index.
+    fn phone_key(&self, phone: &str) -> String {
+        self.store.crypto().blind_index(phone)
+    }
 }
 
 /// What the verification page tells the principal.
@@ -190,8 +225,8 @@ impl Service {
                 purpose: purpose.into(),
                 round,
                 phone: pi.mobile.clone(),
-                id_last6_hash: last6_hash(appid, &last6),
-                code_hash: code_hash(appid, purpose, round, &pi.mobile, &code),
+                id_last6_hash: self.last6_mac(appid, &last6),
+                code_hash: self.code_mac(appid, purpose, round, &pi.mobile, &code),
                 attempts: 0,
                 state: "pending".into(),
                 sent_at: now,
@@ -207,7 +242,7 @@ impl Service {
             enqueue(
                 &mut tx,
                 &JobSpec::Sms { phone: pi.mobile.clone(), text },
-                Some(&format!("simsms:{appid}:{purpose}:{round}:{}", pi.mobile)),
+                Some(&format!("simsms:{appid}:{purpose}:{round}:{}", self.phone_key(&pi.mobile))),
                 now,
                 now,
             )
@@ -242,7 +277,7 @@ impl Service {
         let mut tx = self.store.begin().await?;
         let pending = tx.pending_codes_for_phone(phone.trim()).await?;
         let live: Vec<&SmsCode> = pending.iter().filter(|c| c.expires_at > now).collect();
-        let Some(c) = live.iter().find(|c| c.id_last6_hash == last6_hash(&c.appid, id_last6)).copied() else {
+        let Some(c) = live.iter().find(|c| self.last6_matches(c, id_last6)).copied() else {
             return Err(ServiceError::refused(
                 errcode::INVALID_INPUT,
                 if live.is_empty() {
@@ -252,7 +287,7 @@ impl Service {
                 },
             ));
         };
-        if c.code_hash != code_hash(&c.appid, &c.purpose, c.round, &c.phone, code.trim()) {
+        if !self.code_matches(c, code.trim()) {
             let attempts = c.attempts + 1;
             let state = if attempts >= MAX_WRONG_TRIES { "failed" } else { "pending" };
             tx.update_sms_code(c.id, attempts, state).await?;
@@ -376,7 +411,7 @@ impl Service {
                 enqueue(
                     &mut tx,
                     &JobSpec::Sms { phone: phone.clone(), text },
-                    Some(&format!("miitreject:{appid}:{round}:{phone}")),
+                    Some(&format!("miitreject:{appid}:{round}:{}", self.phone_key(&phone))),
                     now,
                     now,
                 )

@@ -54,6 +54,23 @@ impl JobSpec {
         }
     }
 
+    /// `text` (a delivery error, about to be stored as the job's last error and logged) with
+    /// the job's personal values masked: a gateway or mail server that echoes the phone
+    /// number or address in its refusal must not put it into the database in plain text.
+    pub fn redact(&self, text: &str) -> String {
+        let values: Vec<&str> = match self {
+            JobSpec::Sms { phone, .. } => vec![phone],
+            JobSpec::Email { to, .. } => vec![to],
+            _ => Vec::new(),
+        };
+        let mut out = text.to_string();
+        for v in values.into_iter().filter(|v| v.trim().chars().count() >= 4) {
+            let v = v.trim();
+            out = out.replace(v, &mask_personal(v));
+        }
+        out
+    }
+
     pub(crate) fn max_attempts(&self) -> u32 {
         match self {
             // ~3 days of hourly retries after the first quick ones: an event is not dropped
@@ -199,5 +216,39 @@ impl Service {
     pub async fn filings_by_status(&self) -> Result<Vec<(i64, i64)>> {
         let mut tx = self.store.read().await?;
         Ok(tx.count_orders_by_status().await?)
+    }
+}
+
+/// A phone number or e-mail address shown by its edges only: `138****0001`, `a***@example.com`.
+pub fn mask_personal(v: &str) -> String {
+    if let Some((local, domain)) = v.split_once('@') {
+        let first: String = local.chars().take(1).collect();
+        return format!("{first}***@{domain}");
+    }
+    let c: Vec<char> = v.chars().collect();
+    if c.len() <= 7 {
+        return "*".repeat(c.len());
+    }
+    let head: String = c[..3].iter().collect();
+    let tail: String = c[c.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::*;
+
+    #[test]
+    fn delivery_errors_lose_the_personal_values() {
+        let sms = JobSpec::Sms { phone: "13800010001".into(), text: "t".into() };
+        assert_eq!(
+            sms.redact("gateway said: \"13800010001\" is blocked"),
+            "gateway said: \"138****0001\" is blocked"
+        );
+        let mail = JobSpec::Email { to: "admin7@example.com".into(), subject: "s".into(), body: "b".into() };
+        assert_eq!(
+            mail.redact("RCPT TO: 550 <admin7@example.com> unknown"),
+            "RCPT TO: 550 <a***@example.com> unknown"
+        );
     }
 }

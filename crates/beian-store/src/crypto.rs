@@ -34,6 +34,7 @@ pub enum CryptoError {
 pub struct Crypto {
     aead: XChaCha20Poly1305,
     index_key: [u8; 32],
+    secret_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Crypto {
@@ -54,6 +55,7 @@ impl Crypto {
         Crypto {
             aead: XChaCha20Poly1305::new((&aead_key).into()),
             index_key: derive(master, b"beian/blind-index/v1"),
+            secret_key: derive(master, b"beian/secret-mac/v1"),
         }
     }
 
@@ -134,6 +136,37 @@ impl Crypto {
         mac.update(value.trim().to_uppercase().as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
+
+    /// Keyed MAC of a secret with a small value space (a 6-digit SMS code, the last 6
+    /// characters of an ID number), bound to its context (`parts`, joined unambiguously):
+    /// an unkeyed hash of such a value is reversed offline in seconds, this one is not
+    /// without the master key. Prefixed `m1:` so stored values of the older unkeyed form
+    /// can still be told apart (see [`Crypto::secret_matches`]).
+    pub fn secret_mac(&self, parts: &[&str]) -> String {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.secret_key).expect("HMAC takes any key length");
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p.as_bytes());
+        }
+        format!("m1:{}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Whether `stored` is the MAC of `parts`, compared in constant time. `legacy` is the
+    /// value's older unkeyed SHA-256 form, accepted for rows written before the MAC (they
+    /// expire within a day).
+    pub fn secret_matches(&self, stored: &str, parts: &[&str], legacy: impl FnOnce() -> String) -> bool {
+        let want = if stored.starts_with("m1:") { self.secret_mac(parts) } else { legacy() };
+        constant_time_eq(stored.as_bytes(), want.as_bytes())
+    }
+}
+
+/// Equality whose time does not depend on where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -89,7 +89,10 @@ fn check_phone(phone: &str) -> Result<(), NotifyError> {
     let allowed =
         phone.char_indices().all(|(i, c)| c.is_ascii_digit() || c == '-' || c == ' ' || (c == '+' && i == 0));
     if !allowed || !(5..=20).contains(&digits) {
-        return Err(NotifyError::InvalidInput(format!("{phone:?} is not a phone number")));
+        return Err(NotifyError::InvalidInput(format!(
+            "the recipient is not a phone number ({} characters, {digits} digits)",
+            phone.chars().count()
+        )));
     }
     Ok(())
 }
