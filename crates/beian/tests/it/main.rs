@@ -6,6 +6,7 @@ mod cli;
 mod console;
 mod crash;
 mod nodes_s3;
+mod pii_at_rest;
 mod public_query;
 mod reliability;
 mod server;
