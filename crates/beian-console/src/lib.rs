@@ -17,7 +17,7 @@ mod wizard;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use beian_service::Service;
@@ -73,8 +73,26 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         .with_state(AppState { svc, limits })
 }
 
-/// Headers every console page carries: no framing, no sniffing, same-origin only.
+/// Headers every console page carries: no framing, no sniffing, same-origin only. A body
+/// refused for its size gets a page that says the limit.
 async fn security_headers(mut r: Response) -> Response {
+    if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        let msg = format!(
+            "提交的内容过大：表单最多{} KB，上传的图片最多{} MB。请删减内容后重试。",
+            FORM_BODY_LIMIT / 1024,
+            beian_service::media::MAX_IMAGE_BYTES / 1024 / 1024
+        );
+        r = (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            html::layout(
+                "内容过大",
+                None,
+                0,
+                &format!("<div class=error-box role=alert>{}</div>", beian_web::esc(&msg)),
+            ),
+        )
+            .into_response();
+    }
     let h = r.headers_mut();
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -3,6 +3,7 @@
 //!
 //! Nothing in this crate does IO or reads a clock: `now` is always a parameter.
 
+pub mod bounds;
 pub mod calendar;
 pub mod dict;
 pub mod draft;

@@ -46,6 +46,7 @@ impl Service {
         {
             return Err(refused("用户名须为3至64位字母、数字或 . _ - @"));
         }
+        beian_core::bounds::text("显示名称", display_name, beian_core::bounds::NAME_CHARS)?;
         if password.chars().count() < 8 {
             return Err(refused("密码至少8位"));
         }
@@ -220,6 +221,8 @@ impl Service {
         if title.trim().is_empty() || body.trim().is_empty() {
             return Err(refused("请填写工单标题和问题描述"));
         }
+        beian_core::bounds::text("工单标题", title, beian_core::bounds::TICKET_TITLE_CHARS)?;
+        beian_core::bounds::text("问题描述", body, beian_core::bounds::TICKET_BODY_CHARS)?;
         let now = self.now().timestamp();
         let info = self.entrance_info(appid).await?;
         let mut context = format!("AppID：{appid}\n备案状态：{}", info.status);
@@ -263,6 +266,7 @@ impl Service {
         if body.trim().is_empty() {
             return Err(refused("请填写回复内容"));
         }
+        beian_core::bounds::text("回复内容", body, beian_core::bounds::TICKET_BODY_CHARS)?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let t = tx.ticket(id).await?.ok_or_else(|| refused("工单不存在"))?;

@@ -171,6 +171,9 @@ impl Service {
         {
             return Err(ServiceError::refused(errcode::INVALID_INPUT, "审核结果只能是 approve 或 reject"));
         }
+        if !s.reject_reasons.is_empty() {
+            crate::filing::require_reasons(&s.reject_reasons)?;
+        }
         let now = self.now().timestamp();
         let json = serde_json::to_string(s).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let mut tx = self.store.begin().await?;

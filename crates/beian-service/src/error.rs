@@ -43,6 +43,12 @@ impl From<StoreError> for ServiceError {
     }
 }
 
+impl From<beian_core::bounds::TooLong> for ServiceError {
+    fn from(e: beian_core::bounds::TooLong) -> Self {
+        ServiceError::Refused { errcode: e.errcode, errmsg: e.errmsg }
+    }
+}
+
 impl From<TransitionError> for ServiceError {
     fn from(e: TransitionError) -> Self {
         ServiceError::Refused { errcode: e.errcode, errmsg: e.errmsg.to_string() }

@@ -74,6 +74,8 @@ impl Service {
         if input.name.trim().is_empty() || input.admin_name.trim().is_empty() {
             return Err(ServiceError::refused(errcode::INVALID_INPUT, "请填写小程序名称和管理员姓名"));
         }
+        beian_core::bounds::text("小程序名称", &input.name, beian_core::bounds::NAME_CHARS)?;
+        beian_core::bounds::text("管理员姓名", &input.admin_name, beian_core::bounds::NAME_CHARS)?;
         let id = ResidentId::parse(input.admin_id_number.trim())
             .map_err(|e| ServiceError::refused(errcode::INVALID_INPUT, format!("管理员身份证号码：{e}")))?;
         if !beian_core::ident::is_mobile(input.admin_mobile.trim()) {
@@ -679,7 +681,15 @@ pub(crate) struct Change {
     pub then: Option<(JobSpec, String, i64)>,
 }
 
-fn require_reasons(reasons: &[AuditItem]) -> Result<()> {
+pub(crate) fn require_reasons(reasons: &[AuditItem]) -> Result<()> {
+    use beian_core::bounds::{items, text, REASONS, REASON_KEY_CHARS, REASON_TEXT_CHARS};
+    items("驳回原因", reasons.len(), REASONS)?;
+    for (i, r) in reasons.iter().enumerate() {
+        let n = i + 1;
+        text(&format!("第{n}条驳回原因的字段名称"), &r.key_name, REASON_KEY_CHARS)?;
+        text(&format!("第{n}条驳回原因"), &r.error, REASON_TEXT_CHARS)?;
+        text(&format!("第{n}条修改建议"), &r.suggest, REASON_TEXT_CHARS)?;
+    }
     if reasons.is_empty() || reasons.iter().any(|r| r.key_name.trim().is_empty() || r.error.trim().is_empty())
     {
         return Err(ServiceError::refused(

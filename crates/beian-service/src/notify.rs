@@ -135,6 +135,8 @@ impl Service {
                 "Webhook 地址须以 http:// 或 https:// 开头",
             ));
         }
+        beian_core::bounds::text("Webhook 地址", url, beian_core::bounds::URL_CHARS)?;
+        beian_core::bounds::text("Webhook 密钥", secret.unwrap_or(""), beian_core::bounds::SECRET_CHARS)?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         tx.put_webhook(appid, url, secret, now).await?;

@@ -113,6 +113,8 @@ impl Service {
         if name.trim().is_empty() {
             return Err(refused(errcode::INVALID_INPUT, "请填写服务商名称"));
         }
+        beian_core::bounds::text("服务商名称", name, beian_core::bounds::NAME_CHARS * 2)?;
+        beian_core::bounds::text("事件接收地址", event_url, beian_core::bounds::URL_CHARS)?;
         check_event_url(event_url)?;
         let now = self.now().timestamp();
         let creds = ProviderCredentials {

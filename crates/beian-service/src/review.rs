@@ -79,6 +79,7 @@ impl Service {
         if name.trim().is_empty() {
             return Err(ServiceError::refused(errcode::INVALID_INPUT, "请填写姓名"));
         }
+        beian_core::bounds::text("姓名", name, beian_core::bounds::NAME_CHARS)?;
         let now = self.now().timestamp();
         let staff = Staff {
             id: format!("{}-{}", role.as_str(), crate::random_id(4)),
@@ -231,6 +232,7 @@ impl Service {
         reasons: Vec<RejectReason>,
         version: Option<i64>,
     ) -> Result<OrderView> {
+        beian_core::bounds::items("驳回原因", reasons.len(), beian_core::bounds::REASONS)?;
         let catalogue = self.reasons().await?;
         let mut items = Vec::new();
         for r in reasons {
@@ -264,12 +266,7 @@ impl Service {
                 }),
             }
         }
-        if items.is_empty() || items.iter().any(|i| i.key_name.is_empty() || i.error.is_empty()) {
-            return Err(ServiceError::refused(
-                errcode::INVALID_INPUT,
-                "驳回须至少给出一条原因，每条须写明字段（key_name）和原因（error）",
-            ));
-        }
+        crate::filing::require_reasons(&items)?;
         let change = Change {
             audit_data: Some(items),
             expected_version: version,
@@ -319,6 +316,11 @@ impl Service {
                 "请填写字段名称（key_name）和驳回原因（error）",
             ));
         }
+        crate::filing::require_reasons(&[beian_core::model::AuditItem {
+            key_name: r.key_name.clone(),
+            error: r.error.clone(),
+            suggest: r.suggest.clone(),
+        }])?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let id = if r.id == 0 {

@@ -509,3 +509,55 @@ async fn concurrent_uploads_into_one_draft_keep_every_file() {
         app.stop().await;
     }
 }
+
+/// Free text that is stored and shown to someone else is bounded, and the refusal says the
+/// limit: a reviewer's reasons (before: 100,000 reasons stored 22 MB on the order), a
+/// ticket's body (before: 1 MB accepted), a form body over the console's limit.
+#[tokio::test]
+async fn stored_free_text_is_bounded_and_the_limit_is_said() {
+    let app = TestApp::start(Backend::Sqlite, 1000).await;
+    let b = developer(&app, "wxcs0007", 57).await;
+    apply_personal(&app, "wxcs0007", 57).await;
+    let reviewer =
+        app.svc.create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer).await.expect("staff").1;
+    let one = json!({"key_name": "小程序备注", "error": "未说明具体服务", "suggest": "请写明提供哪些服务"});
+    let many: Vec<_> = (0..100_000).map(|_| one.clone()).collect();
+    let (st, body) =
+        staff_api(&app, "POST", "/api/review/orders/wxcs0007/reject", &reviewer, json!({ "reasons": many }))
+            .await;
+    assert!(st == 400 || st == 413, "{st} {body}");
+    let long = json!({"key_name": "小程序备注", "error": "很".repeat(301), "suggest": ""});
+    let (st, body) = staff_api(
+        &app,
+        "POST",
+        "/api/review/orders/wxcs0007/reject",
+        &reviewer,
+        json!({ "reasons": [long] }),
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body.to_string().contains("最多300个字符"), "{body}");
+    assert_eq!(app.svc.entrance_info("wxcs0007").await.expect("info").status, 2, "nothing was decided");
+
+    // Tickets: over the form limit → 413 with the limit; over the text limit → 400 with it.
+    let (_, page, _) = b.get("/console/tickets").await;
+    let (st, _, html) = b
+        .post(
+            "/console/tickets",
+            &page,
+            &[("appid", "wxcs0007"), ("title", "问题"), ("body", &"长".repeat(1 << 20))],
+        )
+        .await;
+    assert_eq!(st, 413);
+    assert!(html.contains("表单最多64 KB"), "{html}");
+    let (st, _, html) = b
+        .post(
+            "/console/tickets",
+            &page,
+            &[("appid", "wxcs0007"), ("title", "问题"), ("body", &"长".repeat(5001))],
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(html.contains("问题描述过长：最多5000个字符"), "{html}");
+    app.stop().await;
+}
