@@ -13,6 +13,7 @@
 mod auth;
 mod html;
 mod pages;
+pub mod parse;
 mod wizard;
 
 use axum::extract::DefaultBodyLimit;

@@ -676,7 +676,7 @@ pub async fn upload(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let mut mp = match Multipart::from_request(req, &s).await {
+    let mp = match Multipart::from_request(req, &s).await {
         Ok(m) => m,
         Err(_) => {
             return oops(
@@ -685,24 +685,14 @@ pub async fn upload(
             )
         }
     };
-    let (mut csrf, mut field, mut ct, mut bytes) = (String::new(), String::new(), String::new(), Vec::new());
-    while let Ok(Some(part)) = mp.next_field().await {
-        let name = part.name().unwrap_or_default().to_string();
-        let Ok(data) = part.bytes().await else {
-            return Redirect::to(&format!(
-                "/console/apps/{appid}/filing?step=materials&error={}",
-                crate::auth::encode("文件过大：图片不能超过5MB")
-            ))
-            .into_response();
-        };
-        match name.as_str() {
-            "_csrf" => csrf = String::from_utf8_lossy(&data).into(),
-            "field" => field = String::from_utf8_lossy(&data).into(),
-            "certificate_type" => ct = String::from_utf8_lossy(&data).into(),
-            "media" => bytes = data.to_vec(),
-            _ => {}
-        }
-    }
+    let Ok(form) = crate::parse::upload_form(mp).await else {
+        return Redirect::to(&format!(
+            "/console/apps/{appid}/filing?step=materials&error={}",
+            crate::auth::encode("文件过大：图片不能超过5MB")
+        ))
+        .into_response();
+    };
+    let crate::parse::UploadForm { csrf, field, certificate_type: ct, media: bytes } = form;
     if let Err(r) = check_csrf(&sess, &csrf) {
         return r;
     }

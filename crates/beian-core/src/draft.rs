@@ -50,10 +50,13 @@ pub fn set_field(p: &mut ApplyPayload, path: &str, value: &str) -> Result<(), Ed
     if path.chars().count() > MAX_PATH_CHARS {
         return Err(refuse(path, format!("字段名过长（最多{MAX_PATH_CHARS}个字符），请勿修改表单字段")));
     }
-    let value = value.trim();
     if value.chars().count() > MAX_VALUE_CHARS {
         return Err(refuse(path, format!("内容过长：最多{MAX_VALUE_CHARS}个字符")));
     }
+    // What the payload's parser would keep of this text, so a stored draft reads back as
+    // exactly what was set ("null" means absent there, as in every SDK's output).
+    let value = value.trim();
+    let value = if value.eq_ignore_ascii_case("null") { "" } else { value };
     let parts: Vec<&str> = path.split('.').collect();
     let unknown = || refuse(path, "未知字段，请勿修改表单字段名");
     let text = |slot: &mut String| {
@@ -111,10 +114,9 @@ pub fn set_field(p: &mut ApplyPayload, path: &str, value: &str) -> Result<(), Ed
             let list = &mut p.icp_applets.base_info.service_content_types;
             let v = value_to_u32(&serde_json::Value::String(value.to_string()));
             match v {
-                Some(v) => {
-                    list.resize(list.len().max(i + 1), 0);
-                    list[i] = v;
-                }
+                // Past the end appends: there is no "empty" service type to fill a gap with.
+                Some(v) if i < list.len() => list[i] = v,
+                Some(v) => list.push(v),
                 None if i < list.len() => {
                     list.remove(i);
                 }

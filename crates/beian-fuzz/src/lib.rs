@@ -28,8 +28,12 @@ use std::sync::OnceLock;
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its cargo-fuzz binary and corpus directory.
-pub const TARGETS: &[(&str, Target)] =
-    &[("apply_payload", apply_payload), ("multipart_upload", multipart_upload), ("wx_push", wx_push)];
+pub const TARGETS: &[(&str, Target)] = &[
+    ("apply_payload", apply_payload),
+    ("multipart_upload", multipart_upload),
+    ("wx_push", wx_push),
+    ("console_form", console_form),
+];
 
 /// The fixed boundary of [`multipart_upload`] inputs that name no Content-Type.
 pub const BOUNDARY: &str = "BEIANFUZZ";
@@ -233,6 +237,59 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
             tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime");
     }
     RT.with(|rt| rt.block_on(f))
+}
+
+// ---- console_form ------------------------------------------------------------------------
+
+/// The console's request bodies: the input as a urlencoded wizard form (decoded by
+/// `beian_web::form_pairs`, every `icp_*` key applied to a draft by `draft::set_field`, the
+/// checkbox lists by their setters) and as the multipart upload form
+/// (`beian_console::parse::upload_form`, then its `field` checked the same way). Nothing may
+/// panic, every refusal names a bounded field and says something, and the draft must read
+/// back from storage (JSON) as exactly what was set.
+pub fn console_form(data: &[u8]) {
+    use beian_core::draft::{self, MAX_PATH_CHARS};
+    let check = |r: Result<(), draft::EditError>| {
+        if let Err(e) = r {
+            assert!(!e.errmsg.is_empty(), "a refusal without a message");
+            assert!(e.field.chars().count() <= MAX_PATH_CHARS, "an unbounded field name in a refusal");
+        }
+    };
+    let pairs = beian_web::form_pairs(data);
+    let mut p = ApplyPayload::default();
+    for (k, v) in &pairs {
+        if k.starts_with("icp_") {
+            check(draft::set_field(&mut p, k, v));
+        }
+    }
+    let of = |key: &str| pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+    check(draft::set_service_content_types(&mut p, &of("sct")));
+    check(draft::set_nrlx_types(&mut p, &of("nrlx")));
+    let stored = serde_json::to_vec(&p).expect("a draft serialises");
+    let back: ApplyPayload = serde_json::from_slice(&stored).expect("a stored draft parses");
+    assert_eq!(back, p, "the draft does not read back as it was set");
+    // Encoding the decoded pairs and decoding again gives the same pairs.
+    let encoded: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", beian_web::url_encode(k, false), beian_web::url_encode(v, false)))
+        .collect();
+    assert_eq!(beian_web::form_pairs(encoded.join("&").as_bytes()), pairs, "form decoding is not stable");
+
+    // The same bytes as the upload form.
+    let (content_type, body) = split_content_type(data);
+    let mut req = Request::builder().method(Method::POST).uri("/console/apps/x/filing/upload");
+    if let Ok(v) = HeaderValue::from_bytes(&content_type) {
+        req = req.header(header::CONTENT_TYPE, v);
+    }
+    let Ok(req) = req.body(Body::from(body.to_vec())) else { return };
+    let form = block_on(async {
+        use axum::extract::FromRequest;
+        let mp = axum::extract::Multipart::from_request(req, &()).await.ok()?;
+        beian_console::parse::upload_form(mp).await.ok()
+    });
+    if let Some(form) = form {
+        check(draft::set_field(&mut ApplyPayload::default(), &form.field, "m"));
+    }
 }
 
 // ---- wx_push -----------------------------------------------------------------------------
