@@ -5,6 +5,7 @@ mod api_raw;
 mod cli;
 mod console;
 mod crash;
+mod hostile_forms;
 mod nodes_s3;
 mod pii_at_rest;
 mod public_query;
