@@ -195,6 +195,9 @@ pub struct Plan {
     pub component_appid: String,
     /// Also fill the public filing index (when the schema has it).
     pub public_index: bool,
+    /// The media name of the one sealed test JPEG every seeded media row names
+    /// (`Crypto::seal_media`).
+    pub jpeg_digest: String,
 }
 
 /// A mini program the load can apply for.
@@ -281,12 +284,13 @@ impl Generator {
         // Mini programs per batch is a multiple of the company block (8) so a company's
         // mini programs land in one batch with their subject.
         let plan = Plan { batch: plan.batch.max(8) / 8 * 8, ..plan };
+        let jpeg_sha = plan.jpeg_digest.clone();
         Generator {
             plan,
             next: 0,
             year,
             subject_seq: BTreeMap::new(),
-            jpeg_sha: hex::encode(Sha256::digest(JPEG)),
+            jpeg_sha,
             mask,
             handles: Handles::default(),
         }
@@ -668,6 +672,7 @@ mod tests {
             now: 1_780_000_000,
             component_appid: "wxcomp".into(),
             public_index: true,
+            jpeg_digest: "0".repeat(64),
         };
         let mut g = Generator::new(plan, 2026, |s| format!("{s}*"));
         let mut mps = 0;

@@ -218,7 +218,8 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
         .create_provider(&Actor::new("bench", "setup"), "压测服务商", "http://127.0.0.1:9/events")
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    beian_store::MediaFiles::new(ws.data_dir.join("media"))?.put(gen::JPEG)?;
+    let (jpeg_digest, sealed_jpeg) = svc.store().crypto().seal_media(gen::JPEG);
+    beian_store::MediaFiles::new(ws.data_dir.join("media"))?.put(&jpeg_digest, &sealed_jpeg)?;
     let public_index = svc.store().has_table("public_filings").await?;
     let now = svc.now();
     let plan = gen::Plan {
@@ -229,6 +230,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
         now: now.timestamp(),
         component_appid: creds.component_appid.clone(),
         public_index,
+        jpeg_digest,
     };
     let year = chrono::Datelike::year(&beian_core::time::beijing_date(now));
     step(

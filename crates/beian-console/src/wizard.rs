@@ -672,6 +672,13 @@ pub async fn upload(
     Path(appid): Path<String>,
     req: Request,
 ) -> Response {
+    // The whole body first (bounded by the route's limit): every answer, refusals included,
+    // then comes after the request was read, so a client still sending is never cut off.
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, crate::UPLOAD_BODY_LIMIT).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(body));
     let sess = match guard(&s, &headers, &appid).await {
         Ok(x) => x,
         Err(r) => return r,

@@ -196,9 +196,11 @@ impl Service {
             }
         }
 
-        // ---- media bytes exist and match their rows ------------------------------------------
-        // Local files are read and hashed; S3 objects are HEADed (exists, Content-Length): S3
-        // checked each body against its SHA-256 when it was PUT.
+        // ---- media bytes exist, are sealed and match their rows --------------------------------
+        // Local files are read, opened and their keyed digest compared with their name; S3
+        // objects are HEADed (exists, Content-Length — a sealed object is the plaintext plus a
+        // fixed overhead): S3 checked each body against its SHA-256 when it was PUT. A plain
+        // object (stored before media were encrypted) is reported: `beian migrate` seals it.
         let mut verified: HashSet<String> = HashSet::new();
         let mut bad: BTreeMap<String, String> = BTreeMap::new();
         let mut after = String::new();
@@ -209,11 +211,16 @@ impl Service {
             for m in &page {
                 report.count("media");
                 if !verified.contains(&m.sha256) && !bad.contains_key(&m.sha256) {
-                    match self.media.inspect(&m.sha256).await {
-                        Ok(Some(Inspected { intact: Some(false), .. })) => {
-                            bad.insert(m.sha256.clone(), "the file's bytes do not match its SHA-256".into());
+                    let plain_text = "a plain (unencrypted) object: run `beian migrate` to seal it";
+                    let inspected = self.media.inspect(&m.sha256).await;
+                    match inspected.map(|i| i.map(|i| self.plaintext_size(&m.sha256, m.size, i))) {
+                        Ok(Some(Err(why))) => {
+                            bad.insert(m.sha256.clone(), why.into());
                         }
-                        Ok(Some(Inspected { size, .. })) => {
+                        Ok(Some(Ok((_, false)))) => {
+                            bad.insert(m.sha256.clone(), plain_text.into());
+                        }
+                        Ok(Some(Ok((size, true)))) => {
                             report.count("media_files");
                             if i64::try_from(size).ok() != Some(m.size) {
                                 // Same content, other size: the row is wrong, not the file.
@@ -269,5 +276,31 @@ impl Service {
         }
         drop(tx);
         Ok(report)
+    }
+}
+
+impl Service {
+    /// (plaintext size, sealed) of an inspected media object, or why it is broken. Local
+    /// objects are opened; an S3 object is judged by its size against the row's (`recorded`).
+    fn plaintext_size(
+        &self,
+        name: &str,
+        recorded: i64,
+        i: Inspected,
+    ) -> std::result::Result<(u64, bool), &'static str> {
+        use beian_store::crypto::MEDIA_OVERHEAD;
+        match i.bytes {
+            Some(bytes) if beian_store::Crypto::is_sealed_media(&bytes) => {
+                match self.store.crypto().open_media(name, &bytes) {
+                    Ok(plain) => Ok((plain.len() as u64, true)),
+                    Err(_) => {
+                        Err("the object does not open with this platform's key or does not match its name")
+                    }
+                }
+            }
+            Some(bytes) => Ok((bytes.len() as u64, false)),
+            None if i64::try_from(i.size).ok() == Some(recorded) => Ok((i.size, false)),
+            None => Ok((i.size.saturating_sub(MEDIA_OVERHEAD), true)),
+        }
     }
 }

@@ -125,13 +125,15 @@ impl Service {
         if self.store.read().await?.get_mini_program(appid).await?.is_none() {
             return Err(ServiceError::code(errcode::UNKNOWN_APPID));
         }
-        // Bytes first, durably (local: fsynced and renamed; S3: the PUT answered 2xx); the row
-        // only commits once they are stored. Outside the write transaction, so a slow object
-        // store does not hold SQLite's one writer.
-        let sha256 =
-            self.media.put(&up.bytes).await.map_err(|e| {
-                ServiceError::Internal(format!("media write ({}): {e}", self.media.describe()))
-            })?;
+        // Bytes first, sealed (their own data key, wrapped by the media key) and durably (local:
+        // fsynced and renamed; S3: the PUT answered 2xx); the row only commits once they are
+        // stored. Outside the write transaction, so a slow object store does not hold SQLite's
+        // one writer. The name is a keyed digest: identical files share one object.
+        let (sha256, sealed) = self.store.crypto().seal_media(&up.bytes);
+        self.media
+            .put(&sha256, &sealed)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("media write ({}): {e}", self.media.describe())))?;
         let mut tx = self.store.begin().await?;
         if tx.get_mini_program(appid).await?.is_none() {
             return Err(ServiceError::code(errcode::UNKNOWN_APPID));
@@ -171,9 +173,97 @@ impl Service {
         };
         // The row is read; do not hold the snapshot while the bytes travel.
         drop(tx);
-        let bytes = self.media.get(&meta.sha256).await.map_err(|e| {
+        let stored = self.media.get(&meta.sha256).await.map_err(|e| {
             ServiceError::Internal(format!("media read of {} ({}): {e}", meta.sha256, self.media.describe()))
         })?;
+        let bytes = self.open_media(&meta.sha256, stored)?;
         Ok((meta, bytes))
+    }
+
+    /// The plaintext of a stored object: sealed objects are opened (and checked against their
+    /// name); a plain object from before media were encrypted is served as it is until
+    /// `beian migrate` converts it (`beian check` reports it meanwhile).
+    pub(crate) fn open_media(&self, name: &str, stored: Vec<u8>) -> Result<Vec<u8>> {
+        if !beian_store::Crypto::is_sealed_media(&stored) {
+            return Ok(stored);
+        }
+        self.store
+            .crypto()
+            .open_media(name, &stored)
+            .map_err(|e| ServiceError::Internal(format!("media {name} does not open: {e}")))
+    }
+
+    /// Convert plain media objects (stored before media were encrypted) into sealed ones:
+    /// each plain object is sealed under its keyed digest, every row naming it is pointed at
+    /// the sealed copy in one transaction, then the plain object is deleted. Resumable: a
+    /// pending deletion is remembered in the same transaction as the rows and done first on
+    /// the next run. `progress(converted, seen)` is called after each object.
+    pub async fn seal_plain_media(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64> {
+        const PENDING: &str = "media_plain_pending";
+        // A run that stopped between the rows' update and the deletion.
+        let pending = { self.store.read().await?.get_setting(PENDING).await? };
+        if let Some(old) = pending {
+            self.delete_plain(&old).await?;
+            let mut tx = self.store.begin().await?;
+            tx.delete_setting(PENDING).await?;
+            tx.commit().await?;
+        }
+        let (mut converted, mut seen) = (0u64, 0u64);
+        let mut after = String::new();
+        let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
+        loop {
+            let page = { self.store.read().await?.check_media_page(&after, 500).await? };
+            let Some(last) = page.last() else { break };
+            after = last.media_id.clone();
+            for m in &page {
+                seen += 1;
+                if !done.insert(m.sha256.clone()) {
+                    continue;
+                }
+                let stored = match self.media.get(&m.sha256).await {
+                    Ok(b) => b,
+                    Err(beian_store::MediaError::NotFound) => continue, // `beian check` reports it
+                    Err(e) => return Err(ServiceError::Internal(format!("media read of {}: {e}", m.sha256))),
+                };
+                if beian_store::Crypto::is_sealed_media(&stored) {
+                    continue;
+                }
+                let (name, sealed) = self.store.crypto().seal_media(&stored);
+                self.media
+                    .put(&name, &sealed)
+                    .await
+                    .map_err(|e| ServiceError::Internal(format!("media write of {name}: {e}")))?;
+                let now = self.now().timestamp();
+                let mut tx = self.store.begin().await?;
+                let rows = tx.rename_media_object(&m.sha256, &name).await?;
+                tx.put_setting(PENDING, &m.sha256, now).await?;
+                crate::audit(
+                    &mut tx,
+                    now,
+                    &Actor::system(),
+                    "media",
+                    &name,
+                    "seal_plain",
+                    serde_json::json!({ "rows": rows }),
+                )
+                .await?;
+                tx.commit().await?;
+                done.insert(name);
+                self.delete_plain(&m.sha256).await?;
+                let mut tx = self.store.begin().await?;
+                tx.delete_setting(PENDING).await?;
+                tx.commit().await?;
+                converted += 1;
+                progress(converted, seen);
+            }
+        }
+        Ok(converted)
+    }
+
+    async fn delete_plain(&self, name: &str) -> Result<()> {
+        self.media
+            .delete(name)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("deleting the plain media object {name}: {e}")))
     }
 }

@@ -35,7 +35,19 @@ pub struct Crypto {
     aead: XChaCha20Poly1305,
     index_key: [u8; 32],
     secret_key: [u8; 32],
+    /// Names media objects: a keyed MAC of their bytes (identical files still share one object,
+    /// and the name does not reveal a hash anyone could compute from a known photo).
+    media_mac_key: [u8; 32],
+    /// Wraps each media object's own data key.
+    media_kek: XChaCha20Poly1305,
 }
+
+/// First bytes of a sealed media object (anything else is a plain object from before media
+/// were encrypted; `beian migrate` converts those).
+pub const MEDIA_MAGIC: &[u8; 8] = b"BEIANM1\0";
+/// Sealed object = `MEDIA_MAGIC | wrap nonce (24) | wrapped data key (32 + 16) | nonce (24) |
+/// ciphertext + tag (16)`: this many bytes more than the plaintext.
+pub const MEDIA_OVERHEAD: u64 = 8 + 24 + 48 + 24 + 16;
 
 impl std::fmt::Debug for Crypto {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,6 +68,8 @@ impl Crypto {
             aead: XChaCha20Poly1305::new((&aead_key).into()),
             index_key: derive(master, b"beian/blind-index/v1"),
             secret_key: derive(master, b"beian/secret-mac/v1"),
+            media_mac_key: derive(master, b"beian/media-mac/v1"),
+            media_kek: XChaCha20Poly1305::new((&derive(master, b"beian/media-kek/v1")).into()),
         }
     }
 
@@ -161,6 +175,75 @@ impl Crypto {
     }
 }
 
+impl Crypto {
+    /// The name of a media object: HMAC-SHA256 of its plaintext under the media sub-key, hex.
+    pub fn media_digest(&self, plain: &[u8]) -> String {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.media_mac_key).expect("HMAC takes any key length");
+        mac.update(plain);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Seal media bytes with a fresh data key of their own, wrapped by the media key; the
+    /// object's name (its digest) is bound into both as associated data, so an object copied
+    /// under another name does not open. Returns (digest, sealed bytes).
+    pub fn seal_media(&self, plain: &[u8]) -> (String, Vec<u8>) {
+        use chacha20poly1305::aead::Payload;
+        let digest = self.media_digest(plain);
+        let mut rng = rand::thread_rng();
+        let (mut dek, mut wrap_nonce, mut nonce) = ([0u8; 32], [0u8; 24], [0u8; 24]);
+        rng.fill_bytes(&mut dek);
+        rng.fill_bytes(&mut wrap_nonce);
+        rng.fill_bytes(&mut nonce);
+        let aad = digest.as_bytes();
+        let wrapped = self
+            .media_kek
+            .encrypt(XNonce::from_slice(&wrap_nonce), Payload { msg: &dek, aad })
+            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
+        let ct = XChaCha20Poly1305::new((&dek).into())
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
+        let mut out = Vec::with_capacity(plain.len() + MEDIA_OVERHEAD as usize);
+        out.extend_from_slice(MEDIA_MAGIC);
+        out.extend_from_slice(&wrap_nonce);
+        out.extend_from_slice(&wrapped);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        (digest, out)
+    }
+
+    /// Whether stored media bytes are sealed (else: a plain object from before encryption).
+    pub fn is_sealed_media(stored: &[u8]) -> bool {
+        stored.starts_with(MEDIA_MAGIC)
+    }
+
+    /// Open a sealed media object named `digest`, and check that its plaintext has that
+    /// digest. A plain object is refused: callers decide what a plain object means.
+    pub fn open_media(&self, digest: &str, stored: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        use chacha20poly1305::aead::Payload;
+        if !Self::is_sealed_media(stored) || (stored.len() as u64) < MEDIA_OVERHEAD {
+            return Err(CryptoError::Decrypt);
+        }
+        let aad = digest.as_bytes();
+        let rest = &stored[MEDIA_MAGIC.len()..];
+        let (wrap_nonce, rest) = rest.split_at(24);
+        let (wrapped, rest) = rest.split_at(48);
+        let (nonce, ct) = rest.split_at(24);
+        let dek = self
+            .media_kek
+            .decrypt(XNonce::from_slice(wrap_nonce), Payload { msg: wrapped, aad })
+            .map_err(|_| CryptoError::Decrypt)?;
+        let dek: [u8; 32] = dek.try_into().map_err(|_| CryptoError::Decrypt)?;
+        let plain = XChaCha20Poly1305::new((&dek).into())
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+            .map_err(|_| CryptoError::Decrypt)?;
+        if !constant_time_eq(self.media_digest(&plain).as_bytes(), digest.as_bytes()) {
+            return Err(CryptoError::Decrypt);
+        }
+        Ok(plain)
+    }
+}
+
 /// Equality whose time does not depend on where the inputs differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -172,6 +255,23 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_seal_round_trip_dedupes_and_refuses_swaps() {
+        let c = Crypto::new(&[7u8; 32]);
+        let photo = b"\xFF\xD8\xFF a photo of an ID card";
+        let (d1, s1) = c.seal_media(photo);
+        let (d2, s2) = c.seal_media(photo);
+        assert_eq!(d1, d2, "identical files share a name");
+        assert_ne!(s1, s2, "each object has its own data key");
+        assert_eq!(s1.len() as u64, photo.len() as u64 + MEDIA_OVERHEAD);
+        assert_ne!(d1, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(photo)), "not a plain hash");
+        assert_eq!(c.open_media(&d1, &s1).expect("opens"), photo);
+        let (other, _) = c.seal_media(b"another file");
+        assert!(c.open_media(&other, &s1).is_err(), "an object under another name does not open");
+        assert!(c.open_media(&d1, photo).is_err(), "a plain object is not sealed");
+        assert!(Crypto::new(&[8u8; 32]).open_media(&d1, &s1).is_err(), "another key does not open it");
+    }
 
     #[test]
     fn compressed_round_trip_reads_old_plaintexts_and_refuses_damage() {

@@ -1,6 +1,9 @@
-//! Media bytes, content-addressed by SHA-256: a local directory ([`MediaFiles`], the default)
-//! or an S3-compatible bucket ([`S3Media`], so several nodes share them), behind one
-//! [`MediaStore`].
+//! Media objects under a 64-hex name chosen by the caller: a local directory ([`MediaFiles`],
+//! the default) or an S3-compatible bucket ([`S3Media`], so several nodes share them), behind
+//! one [`MediaStore`]. The service stores media sealed ([`crate::Crypto::seal_media`]) under
+//! their keyed digest, so objects are content-addressed without revealing a hash of the
+//! content; objects from before encryption are plain and named by their SHA-256 until
+//! `beian migrate` converts them.
 //!
 //! Either way the bytes are stored durably before the metadata row is committed (local: written
 //! to a temporary name, fsynced and renamed; S3: the PUT answered 2xx), so a committed `media`
@@ -41,13 +44,14 @@ impl From<std::io::Error> for MediaError {
     }
 }
 
-/// What `beian check` learns about stored bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What `beian check` learns about a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspected {
+    /// The object's size as stored.
     pub size: u64,
-    /// Whether the bytes hash to their digest; `None` when not read (S3: a HEAD only — S3
-    /// verified the body against `x-amz-content-sha256` when it was PUT).
-    pub intact: Option<bool>,
+    /// The object's bytes where reading them is cheap (local files); `None` for S3 (a HEAD
+    /// only — S3 verified the body against `x-amz-content-sha256` when it was PUT).
+    pub bytes: Option<Vec<u8>>,
 }
 
 /// Where media bytes live. Cheap to clone.
@@ -72,34 +76,44 @@ impl From<S3Media> for MediaStore {
 }
 
 impl MediaStore {
-    /// Store bytes durably; returns their SHA-256 (hex). Only after this returns may the row
-    /// naming them commit.
-    pub async fn put(&self, bytes: &[u8]) -> Result<String, MediaError> {
+    /// Store bytes durably under `name` (64 hex characters). Only after this returns may the
+    /// row naming them commit. An object already there under that name is kept (names are
+    /// digests of the content).
+    pub async fn put(&self, name: &str, bytes: &[u8]) -> Result<(), MediaError> {
         match self {
-            MediaStore::Local(f) => Ok(f.put(bytes)?),
-            MediaStore::S3(s) => s.put(bytes).await,
+            MediaStore::Local(f) => Ok(f.put(name, bytes)?),
+            MediaStore::S3(s) => s.put(name, bytes).await,
         }
     }
 
-    pub async fn get(&self, sha256: &str) -> Result<Vec<u8>, MediaError> {
+    pub async fn get(&self, name: &str) -> Result<Vec<u8>, MediaError> {
         match self {
-            MediaStore::Local(f) => Ok(f.get(sha256)?),
-            MediaStore::S3(s) => s.get(sha256).await,
+            MediaStore::Local(f) => Ok(f.get(name)?),
+            MediaStore::S3(s) => s.get(name).await,
         }
     }
 
-    /// Size (and, locally, integrity) of the bytes under `sha256`; `None` if there are none.
-    pub async fn inspect(&self, sha256: &str) -> Result<Option<Inspected>, MediaError> {
+    /// Remove an object. Only `beian migrate` does, for a plain object whose sealed copy the
+    /// rows name instead; media are otherwise never deleted.
+    pub async fn delete(&self, name: &str) -> Result<(), MediaError> {
         match self {
-            MediaStore::Local(f) => match f.get(sha256) {
-                Ok(bytes) => Ok(Some(Inspected {
-                    size: bytes.len() as u64,
-                    intact: Some(MediaFiles::sha256_hex(&bytes) == sha256),
-                })),
+            MediaStore::Local(f) => match f.delete(name) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(MediaError::Io(e)),
+                _ => Ok(()),
+            },
+            MediaStore::S3(s) => s.delete(name).await,
+        }
+    }
+
+    /// The object under `name` (its size; locally its bytes), `None` if there is none.
+    pub async fn inspect(&self, name: &str) -> Result<Option<Inspected>, MediaError> {
+        match self {
+            MediaStore::Local(f) => match f.get(name) {
+                Ok(bytes) => Ok(Some(Inspected { size: bytes.len() as u64, bytes: Some(bytes) })),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(MediaError::Io(e)),
             },
-            MediaStore::S3(s) => Ok(s.size_of(sha256).await?.map(|size| Inspected { size, intact: None })),
+            MediaStore::S3(s) => Ok(s.size_of(name).await?.map(|size| Inspected { size, bytes: None })),
         }
     }
 
@@ -120,7 +134,7 @@ impl MediaStore {
     }
 }
 
-/// The local directory: `{root}/{sha[..2]}/{sha}`.
+/// The local directory: `{root}/{name[..2]}/{name}`.
 #[derive(Debug, Clone)]
 pub struct MediaFiles {
     root: PathBuf,
@@ -149,12 +163,12 @@ impl MediaFiles {
         Some(self.root.join(&sha256[..2]).join(sha256))
     }
 
-    /// Store bytes durably; returns their SHA-256 (hex).
-    pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
-        let sha = Self::sha256_hex(bytes);
-        let path = self.path_of(&sha).ok_or_else(|| std::io::Error::other("bad digest"))?;
+    /// Store bytes durably under `name`.
+    pub fn put(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let sha = name;
+        let path = self.path_of(sha).ok_or_else(|| std::io::Error::other("bad digest"))?;
         if path.exists() {
-            return Ok(sha);
+            return Ok(());
         }
         let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent"))?;
         std::fs::create_dir_all(dir)?;
@@ -171,7 +185,16 @@ impl MediaFiles {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
-        Ok(sha)
+        Ok(())
+    }
+
+    pub fn delete(&self, name: &str) -> std::io::Result<()> {
+        let path = self.path_of(name).ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        std::fs::remove_file(&path)?;
+        if let Some(Ok(d)) = path.parent().map(std::fs::File::open) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 
     /// Whether bytes under this digest are stored here.

@@ -601,6 +601,22 @@ impl Tx {
         Ok(())
     }
 
+    pub async fn delete_setting(&mut self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM settings WHERE key = $1").bind(key).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Point every media row naming object `from` at object `to` (a plain object's sealed
+    /// copy); returns how many rows.
+    pub async fn rename_media_object(&mut self, from: &str, to: &str) -> Result<u64> {
+        Ok(sqlx::query("UPDATE media SET sha256 = $1 WHERE sha256 = $2")
+            .bind(to)
+            .bind(from)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
+    }
+
     /// Add `by` to a named counter and return the new value (atomic on both backends).
     pub async fn counter_add(&mut self, name: &str, by: i64) -> Result<i64> {
         Ok(sqlx::query_scalar(

@@ -246,7 +246,7 @@ pub async fn restore(config: &Config, dir: &Path) -> Result<(Manifest, CheckRepo
     // Start on it as the server would (migrating a backup of an older version), and check.
     let svc = open_service(config, Arc::new(SystemClock)).await.context("opening the restored platform")?;
     if to_s3 {
-        match upload_media(svc.media(), &dir.join(MEDIA_DIR)).await {
+        match upload_media(&svc, &dir.join(MEDIA_DIR)).await {
             Ok((files, bytes)) => {
                 tracing::info!("uploaded {files} media files ({bytes} bytes) to {}", svc.media().describe())
             }
@@ -445,15 +445,12 @@ async fn download_media(svc: &Service, media: &MediaStore, to: &Path) -> Result<
                         .with_context(|| format!("downloading media {} from {}", m.sha256, media.describe()))
                 }
             };
-            let sha =
-                target.put(&data).with_context(|| format!("writing media {} into the backup", m.sha256))?;
-            if sha != m.sha256 {
-                bail!(
-                    "the object for media {} in {} holds other bytes (sha256 {sha})",
-                    m.sha256,
-                    media.describe()
-                );
+            if !object_matches(svc.store().crypto(), &m.sha256, &data) {
+                bail!("the object {} in {} holds other bytes than its name says", m.sha256, media.describe());
             }
+            target
+                .put(&m.sha256, &data)
+                .with_context(|| format!("writing media {} into the backup", m.sha256))?;
             files += 1;
             bytes += data.len() as u64;
         }
@@ -462,18 +459,30 @@ async fn download_media(svc: &Service, media: &MediaStore, to: &Path) -> Result<
     Ok((files, bytes))
 }
 
+/// Whether a media object holds what its name says: a sealed object opens under this
+/// platform's key to bytes with that keyed digest; a plain one (from before media were
+/// encrypted) has that SHA-256.
+fn object_matches(crypto: &beian_store::Crypto, name: &str, data: &[u8]) -> bool {
+    if beian_store::Crypto::is_sealed_media(data) {
+        crypto.open_media(name, data).is_ok()
+    } else {
+        MediaFiles::sha256_hex(data) == name
+    }
+}
+
 /// Upload every file of a backup's `media/` to the configured object store; each file's name
 /// must be its digest. Returns (files, bytes).
-async fn upload_media(media: &MediaStore, from: &Path) -> Result<(u64, u64)> {
+async fn upload_media(svc: &Service, from: &Path) -> Result<(u64, u64)> {
+    let media = svc.media();
     let (mut files, mut bytes) = (0, 0);
     for path in files_under(from)? {
         let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        if MediaFiles::sha256_hex(&data) != name {
+        if !object_matches(svc.store().crypto(), &name, &data) {
             bail!("{} does not hold the bytes its name says: the backup is damaged", path.display());
         }
         media
-            .put(&data)
+            .put(&name, &data)
             .await
             .with_context(|| format!("uploading {} to {}", path.display(), media.describe()))?;
         files += 1;

@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Run the server (migrates the database first).
     Serve,
-    /// Apply database migrations and exit.
+    /// Apply database migrations, seal media objects stored before encryption, and exit.
     Migrate,
     /// Seed a demo platform (idempotent), print its credentials, then serve with the
     /// simulator's clock under operator control.
@@ -123,7 +123,22 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
             println!("database {} is at the latest schema", redact(&config.database_url));
+            // Media stored before encryption at rest: sealed now (resumable; see
+            // `Service::seal_plain_media`).
+            let sealed = svc
+                .seal_plain_media(|done, seen| {
+                    if done % 100 == 1 {
+                        println!("sealing plain media objects: {done} sealed, {seen} media rows read");
+                    }
+                })
+                .await;
             svc.store().close().await;
+            let sealed = sealed.map_err(|e| {
+                anyhow::anyhow!("sealing plain media objects: {e} (run `beian migrate` again to resume)")
+            })?;
+            if sealed > 0 {
+                println!("sealed {sealed} plain media objects in {}", svc.media().describe());
+            }
             Ok(())
         }
         Command::Staff { command } => {

@@ -199,13 +199,13 @@ impl S3Media {
         }
     }
 
-    /// Store bytes; returns their SHA-256 (hex). Succeeds only on a 2xx answer to the PUT.
-    pub async fn put(&self, bytes: &[u8]) -> Result<String, MediaError> {
+    /// Store bytes under `name` (a 64-hex digest). Succeeds only on a 2xx answer to the PUT.
+    pub async fn put(&self, name: &str, bytes: &[u8]) -> Result<(), MediaError> {
         let sha = MediaFiles::sha256_hex(bytes);
-        let key = self.key_of(&sha).ok_or_else(|| MediaError::Remote("bad digest".into()))?;
+        let key = self.key_of(name).ok_or_else(|| MediaError::Remote("bad digest".into()))?;
         let resp = self.send(Method::PUT, Some(&key), Some((bytes.to_vec(), &sha)), TRANSFER_TIMEOUT).await?;
         if resp.status().is_success() {
-            Ok(sha)
+            Ok(())
         } else {
             Err(Self::refused(&format!("S3 PUT {}/{key}", self.inner.cfg.bucket), resp).await)
         }
@@ -220,6 +220,16 @@ impl S3Media {
             }),
             StatusCode::NOT_FOUND => Err(MediaError::NotFound),
             _ => Err(Self::refused(&format!("S3 GET {}/{key}", self.inner.cfg.bucket), resp).await),
+        }
+    }
+
+    /// Remove the object (a plain object once its sealed copy is referenced instead).
+    pub async fn delete(&self, name: &str) -> Result<(), MediaError> {
+        let key = self.key_of(name).ok_or(MediaError::NotFound)?;
+        let resp = self.send(Method::DELETE, Some(&key), None, TRANSFER_TIMEOUT).await?;
+        match resp.status() {
+            s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(Self::refused(&format!("S3 DELETE {}/{key}", self.inner.cfg.bucket), resp).await),
         }
     }
 

@@ -75,3 +75,76 @@ fn readme_walkthrough_reaches_filed() {
     assert!(out.status.success(), "walkthrough failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("walkthrough complete") && stdout.contains("号-1X"), "{stdout}");
 }
+
+/// Media stored before encryption at rest (plain files named by their SHA-256) are reported by
+/// `beian check` and sealed by `beian migrate`: afterwards no media file holds a plaintext,
+/// every row names a sealed object that opens to the same bytes, and the check is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_seals_plain_media_and_check_reports_them() {
+    use beian::config::{Config, ConfigArgs};
+    use beian_store::MediaFiles;
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(beian(dir.path()).args(["demo", "--seed-only"]));
+    let data = dir.path().join("beian-data");
+    let config =
+        Config::resolve(&ConfigArgs { data_dir: Some(data.clone()), ..Default::default() }).expect("config");
+
+    // Make the demo's media what an older version stored: plain files under their SHA-256.
+    let svc = beian::app::open_service(&config, std::sync::Arc::new(beian_service::SystemClock))
+        .await
+        .expect("open");
+    let rows = svc.media_rows_page("", 1000).await.expect("rows");
+    assert!(rows.len() >= 2, "the demo uploads media");
+    let files = MediaFiles::new(data.join("media")).expect("media dir");
+    let mut plains = Vec::new();
+    for m in &rows {
+        plains.push(svc.get_media(&m.appid, &m.media_id).await.expect("media").1);
+    }
+    for (m, plain) in rows.iter().zip(&plains) {
+        let sha = MediaFiles::sha256_hex(plain);
+        files.put(&sha, plain).expect("plain file");
+        svc.store()
+            .exec_raw(&format!("UPDATE media SET sha256 = '{sha}' WHERE media_id = '{}'", m.media_id))
+            .await
+            .expect("point the row at the plain file");
+    }
+    for m in &rows {
+        let _ = files.delete(&m.sha256);
+    }
+    svc.store().close().await;
+
+    let out = beian(dir.path()).args(["check"]).output().expect("check");
+    assert!(!out.status.success(), "plain objects are a violation");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("plain (unencrypted) object"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let out = run(beian(dir.path()).args(["migrate"]));
+    assert!(out.contains("sealed") && out.contains("plain media objects"), "{out}");
+    run(beian(dir.path()).args(["check"]));
+    let again = run(beian(dir.path()).args(["migrate"]));
+    assert!(!again.contains("sealed"), "nothing left to seal: {again}");
+
+    let mut stack = vec![data.join("media")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = std::fs::read(&p).expect("read");
+            assert!(beian_store::Crypto::is_sealed_media(&bytes), "{} is not sealed", p.display());
+            assert!(!plains.contains(&bytes));
+        }
+    }
+    let svc = beian::app::open_service(&config, std::sync::Arc::new(beian_service::SystemClock))
+        .await
+        .expect("open");
+    for (m, plain) in rows.iter().zip(&plains) {
+        assert_eq!(&svc.get_media(&m.appid, &m.media_id).await.expect("media").1, plain);
+    }
+    svc.store().close().await;
+}

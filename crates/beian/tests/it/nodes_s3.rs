@@ -342,12 +342,17 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
         assert_eq!(receiver.bad.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
-    // The objects are where the layout says, and no node kept a local copy.
+    // The objects are where the layout says, sealed (named by their keyed digest, not their
+    // SHA-256), and no node kept a local copy.
+    let crypto = a.store().crypto().clone();
     for bytes in &uploaded {
-        let sha = MediaFiles::sha256_hex(bytes);
-        let r = raw(&s3, reqwest::Method::GET, Some(&key_of(&s3, &sha)), Vec::new()).await;
-        assert_eq!(r.status(), 200, "object {sha}");
-        assert_eq!(r.bytes().await.expect("bytes").as_ref(), bytes.as_slice());
+        let name = crypto.media_digest(bytes);
+        assert_ne!(name, MediaFiles::sha256_hex(bytes));
+        let r = raw(&s3, reqwest::Method::GET, Some(&key_of(&s3, &name)), Vec::new()).await;
+        assert_eq!(r.status(), 200, "object {name}");
+        let stored = r.bytes().await.expect("bytes");
+        assert!(!stored.windows(bytes.len().min(16)).any(|w| w == &bytes[..bytes.len().min(16)]), "sealed");
+        assert_eq!(crypto.open_media(&name, &stored).expect("opens"), bytes.as_slice());
     }
     for d in &dirs {
         no_local_media(d.path());
@@ -362,7 +367,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     }
     // A lost object is reported (and answered as a system error, not a panic); put back, the
     // check is clean again.
-    let lost = MediaFiles::sha256_hex(&uploaded[0]);
+    let lost = crypto.media_digest(&uploaded[0]);
     let r = raw(&s3, reqwest::Method::DELETE, Some(&key_of(&s3, &lost)), Vec::new()).await;
     assert!(r.status().is_success(), "delete: {}", r.status());
     let report = b.check_invariants().await.expect("check");
@@ -381,7 +386,9 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
         .expect("send"))
     .await;
     assert_eq!(code(&v), errcode::SYSTEM_ERROR, "a lost object is an internal error: {v}");
-    assert_eq!(a.media().put(&uploaded[0]).await.expect("put back"), lost);
+    let (name, sealed) = crypto.seal_media(&uploaded[0]);
+    assert_eq!(name, lost);
+    a.media().put(&name, &sealed).await.expect("put back");
     assert!(a.check_invariants().await.expect("check").violations.is_empty());
 
     eprintln!(
@@ -505,16 +512,17 @@ async fn nodes_s3_backup_downloads_and_restore_uploads_the_objects() {
     let objects = original["checked"]["media_files"].as_u64().unwrap_or(0);
     assert!(objects >= 1, "{original}");
 
-    // The backup holds every object, in the local layout.
+    // The backup holds every object, in the local layout, sealed as stored: each opens under
+    // the backup's key to bytes whose keyed digest is its name.
     ok(cli_s3(dir, &src).args(["backup", "bk"]));
     let files = walk(&dir.join("bk/media"));
     assert_eq!(files.len() as u64, objects, "{files:?}");
+    let key = std::fs::read_to_string(dir.join("bk/secret.key")).expect("the backup keeps the key");
+    let crypto = Crypto::from_hex(&key).expect("key");
     for f in &files {
         let bytes = std::fs::read(f).expect("read");
-        assert_eq!(
-            f.file_name().map(|n| n.to_string_lossy().to_string()),
-            Some(MediaFiles::sha256_hex(&bytes))
-        );
+        let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        assert!(crypto.open_media(&name, &bytes).is_ok(), "{name}");
     }
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("bk/backup.json")).expect("manifest"))
