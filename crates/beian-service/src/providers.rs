@@ -4,9 +4,9 @@
 //! Every token, ticket and code is random, handed out once and stored as its SHA-256 only.
 
 use crate::jobs::{enqueue, EventPush, JobSpec};
+use crate::merchant_auth;
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
-use beian_core::ident::ResidentId;
 use beian_core::platform::{Authorization, Provider, TokenKind, TokenRecord, ICP_SCOPES};
 use beian_store::Tx;
 use sha2::{Digest, Sha256};
@@ -337,21 +337,32 @@ impl Service {
             return Err(refused(errcode::INVALID_INPUT, "请至少选择一个权限集"));
         }
         let now = self.now().timestamp();
+        let code_hash = hash(pre_auth_code);
         let mut tx = self.store.begin().await?;
         let mp = tx.get_mini_program(appid.trim()).await?;
-        let Some(mp) = mp.filter(|mp| {
-            mp.admin.mobile == admin_mobile.trim()
-                && ResidentId::parse(&mp.admin.id_number)
-                    .map(|id| id.as_str().ends_with(&admin_id_last6.trim().to_uppercase()))
-                    .unwrap_or(false)
-                && admin_id_last6.trim().len() == 6
-        }) else {
-            return Err(refused(
-                errcode::INVALID_INPUT,
-                "小程序或管理员信息不正确：请填写小程序的 appid、管理员手机号和管理员身份证号后6位",
-            ));
+        // Counters first (their rows stay locked until commit), then the code again: another
+        // attempt may have used it up while this one waited.
+        let guard = merchant_auth::guard(&mut tx, component_appid, mp.as_ref(), now).await?;
+        match tx.get_token(&code_hash).await? {
+            Some(t)
+                if t.kind == TokenKind::PreAuthCode
+                    && t.component_appid == component_appid
+                    && t.expires_at > now
+                    && t.superseded_at.is_none() => {}
+            _ => return Err(refused(errcode::INVALID_INPUT, "授权链接已失效，请回到服务商页面重新发起授权")),
+        }
+        let mp = match mp {
+            Some(mp) if merchant_auth::identity_matches(Some(&mp), admin_mobile, admin_id_last6) => mp,
+            mp => {
+                let refusal = self
+                    .count_identity_failure(&mut tx, guard, &code_hash, component_appid, mp.as_ref(), now)
+                    .await?;
+                tx.commit().await?;
+                return Err(refusal);
+            }
         };
-        if !tx.consume_token(&hash(pre_auth_code), now).await? {
+        self.count_identity_success(&mut tx, guard, now).await?;
+        if !tx.consume_token(&code_hash, now).await? {
             return Err(ServiceError::Conflict("pre_auth_code used concurrently".into()));
         }
         // A new authorization replaces the old one whole: its tokens and unused codes end
