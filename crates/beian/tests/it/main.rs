@@ -8,6 +8,7 @@ mod crash;
 mod nodes_s3;
 mod public_query;
 mod reliability;
+mod security_auth;
 mod server;
 mod support;
 mod workflow;
