@@ -365,9 +365,6 @@ impl Service {
         if !tx.consume_token(&code_hash, now).await? {
             return Err(ServiceError::Conflict("pre_auth_code used concurrently".into()));
         }
-        // A new authorization replaces the old one whole: its tokens and unused codes end
-        // now, including those still in a refresh's grace.
-        end_authorization_tokens(&mut tx, component_appid, &mp.appid, now).await?;
         let previous = tx.get_authorization(component_appid, &mp.appid).await?;
         let info_type = match &previous {
             Some(a) if a.active => "updateauthorized",
@@ -382,6 +379,10 @@ impl Service {
             updated_at: now,
         })
         .await?;
+        // A new authorization replaces the old one whole: its tokens and unused codes end
+        // now, including those still in a refresh's grace. (Authorization row first, then
+        // tokens: the order revocation takes its locks in.)
+        end_authorization_tokens(&mut tx, component_appid, &mp.appid, now).await?;
         let code = format!("queryauthcode@@@{}", new_token());
         tx.insert_token(
             &hash(&code),
