@@ -2,7 +2,7 @@
 //! authorization page (`/cgi-bin/componentloginpage`).
 
 use crate::pages::{esc, page};
-use crate::wire::{err, from_service, json_body, query_map, require_post, str_field, url_encode, WxJson};
+use crate::wire::{err, from_service, json_body, query_map, require_post, str_field, WxJson};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -175,13 +175,36 @@ async fn login_page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Respons
     let appid = q.get("component_appid").cloned().unwrap_or_default();
     let code = q.get("pre_auth_code").cloned().unwrap_or_default();
     let redirect = q.get("redirect_uri").cloned().unwrap_or_default();
-    match s.svc.pre_auth_provider(&appid, &code).await {
+    let checked = match s.svc.pre_auth_provider(&appid, &code).await {
+        Ok(p) => s.svc.authorization_redirect(&appid, &redirect).await.map(|_| p),
+        Err(e) => Err(e),
+    };
+    match checked {
         Ok(p) => Html(auth_form(&p.name, &appid, &code, &redirect, None)).into_response(),
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Html(page("授权失败", &format!("<p class=error>{}</p>", esc(&service_msg(e))))),
-        )
-            .into_response(),
+        Err(e) => refusal_page(e),
+    }
+}
+
+/// "授权失败" with what went wrong and what to do; nothing was written.
+fn refusal_page(e: beian_service::ServiceError) -> Response {
+    let status = refusal_status(&e);
+    (
+        status,
+        Html(page(
+            "授权失败",
+            &format!("<h1>授权失败</h1><p class=error role=alert>{}</p>", esc(&service_msg(e))),
+        )),
+    )
+        .into_response()
+}
+
+/// 429 for a paused authorization (too many failed identity checks), else 400.
+fn refusal_status(e: &beian_service::ServiceError) -> StatusCode {
+    match e {
+        beian_service::ServiceError::Refused { errcode: errcode::RATE_LIMITED, .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        _ => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -234,6 +257,11 @@ async fn login_submit(State(s): State<AppState>, body: Bytes) -> Response {
     let scopes: Vec<u32> =
         form.iter().filter(|(k, _)| k == "scope").filter_map(|(_, v)| v.parse().ok()).collect();
     let (component, code, redirect) = (get("component_appid"), get("pre_auth_code"), get("redirect_uri"));
+    // Where to send the merchant back is checked before anything is written.
+    let target = match s.svc.authorization_redirect(&component, &redirect).await {
+        Ok(t) => t,
+        Err(e) => return refusal_page(e),
+    };
     match s
         .svc
         .authorize_provider(
@@ -246,22 +274,20 @@ async fn login_submit(State(s): State<AppState>, body: Bytes) -> Response {
         )
         .await
     {
-        Ok((auth_code, expires_in)) => {
-            if redirect.starts_with("http://") || redirect.starts_with("https://") {
-                let sep = if redirect.contains('?') { '&' } else { '?' };
-                let to =
-                    format!("{redirect}{sep}auth_code={}&expires_in={expires_in}", url_encode(&auth_code));
-                (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
-            } else {
+        Ok((auth_code, expires_in)) => match target {
+            Some(t) => {
+                (StatusCode::FOUND, [(header::LOCATION, t.with_code(&auth_code, expires_in))]).into_response()
+            }
+            None => {
                 Html(page("授权成功", "<h1>授权成功</h1><p>服务商已收到授权通知，你可以关闭此页面。</p>"))
                     .into_response()
             }
-        }
+        },
         Err(e) => {
             let provider = s.svc.provider(&component).await.map(|p| p.name).unwrap_or_default();
+            let status = refusal_status(&e);
             let msg = service_msg(e);
-            (StatusCode::BAD_REQUEST, Html(auth_form(&provider, &component, &code, &redirect, Some(&msg))))
-                .into_response()
+            (status, Html(auth_form(&provider, &component, &code, &redirect, Some(&msg)))).into_response()
         }
     }
 }

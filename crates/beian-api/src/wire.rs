@@ -83,10 +83,6 @@ pub fn query_map(q: Option<&str>) -> HashMap<String, String> {
 
 pub use beian_web::url_decode;
 
-pub fn url_encode(s: &str) -> String {
-    beian_web::url_encode(s, false)
-}
-
 /// The JSON body as WeChat reads it: any or no Content-Type, empty means `{}`.
 pub fn json_body(body: &[u8]) -> Result<Value, WxJson> {
     let trimmed = body.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &body[i..]).unwrap_or(&[]);

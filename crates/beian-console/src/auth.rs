@@ -76,9 +76,17 @@ pub fn encode(s: &str) -> String {
     beian_web::url_encode(s, true)
 }
 
-/// Only local paths are followed after sign-in (no open redirect).
+/// Only console paths of this origin are followed after sign-in: `/console…`, one leading
+/// `/`, no `//` or backslash anywhere (browsers read `/\host` and `//host` as another
+/// origin), no whitespace or control characters (CR/LF would split the `Location` header).
+/// Anything else goes to `/console` (no open redirect, no header injection).
 fn safe_next(next: &str) -> String {
-    if next.starts_with("/console") && !next.starts_with("//") {
+    let ok = next.starts_with("/console")
+        && !next.contains("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace())
+        && next.len() <= 2048;
+    if ok {
         next.to_string()
     } else {
         "/console".into()

@@ -20,6 +20,7 @@ mod error;
 mod filing;
 pub mod jobs;
 pub mod media;
+pub mod merchant_auth;
 pub mod notify;
 pub mod providers;
 pub mod query;

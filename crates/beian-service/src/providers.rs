@@ -4,9 +4,9 @@
 //! Every token, ticket and code is random, handed out once and stored as its SHA-256 only.
 
 use crate::jobs::{enqueue, EventPush, JobSpec};
+use crate::merchant_auth;
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
-use beian_core::ident::ResidentId;
 use beian_core::platform::{Authorization, Provider, TokenKind, TokenRecord, ICP_SCOPES};
 use beian_store::Tx;
 use sha2::{Digest, Sha256};
@@ -42,23 +42,36 @@ pub const CALLER_CACHE_SECS: i64 = 5;
 /// clock it stops being trusted (never after the token expires or its grace ends) and the
 /// instant it stops being fresh (at most [`CALLER_CACHE_SECS`] after it was read, spread by
 /// [`beian_store::spread_lifetime`] so tokens read together are not all read again together).
+///
+/// [`CallerCache::clear`] (after a revocation or authorization commits) also moves the
+/// generation on: a token read from the database before that commit but put after the clear
+/// is not remembered, so a revoked token is not brought back into this node's cache.
 #[derive(Debug, Default)]
-pub(crate) struct CallerCache(
-    std::sync::Mutex<std::collections::HashMap<String, (Caller, i64, std::time::Instant)>>,
-);
+pub(crate) struct CallerCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, (Caller, i64, std::time::Instant)>>,
+    generation: std::sync::atomic::AtomicU64,
+}
 
 impl CallerCache {
     fn get(&self, hash: &str, now: i64) -> Option<Caller> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(hash)
             .filter(|(_, until, fresh_until)| now < *until && std::time::Instant::now() < *fresh_until)
             .map(|(c, _, _)| c.clone())
     }
 
-    fn put(&self, hash: String, caller: Caller, until: i64) {
+    /// The generation to pass to [`CallerCache::put`]; read before the database is.
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn put(&self, hash: String, caller: Caller, until: i64, generation: u64) {
         let max = std::time::Duration::from_secs(CALLER_CACHE_SECS.unsigned_abs());
         let fresh_until = std::time::Instant::now() + beian_store::spread_lifetime(max, &hash);
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation() != generation {
+            return;
+        }
         if map.len() >= 100_000 {
             map.clear();
         }
@@ -66,7 +79,9 @@ impl CallerCache {
     }
 
     pub(crate) fn clear(&self) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        map.clear();
     }
 }
 
@@ -324,21 +339,32 @@ impl Service {
             return Err(refused(errcode::INVALID_INPUT, "请至少选择一个权限集"));
         }
         let now = self.now().timestamp();
+        let code_hash = hash(pre_auth_code);
         let mut tx = self.store.begin().await?;
         let mp = tx.get_mini_program(appid.trim()).await?;
-        let Some(mp) = mp.filter(|mp| {
-            mp.admin.mobile == admin_mobile.trim()
-                && ResidentId::parse(&mp.admin.id_number)
-                    .map(|id| id.as_str().ends_with(&admin_id_last6.trim().to_uppercase()))
-                    .unwrap_or(false)
-                && admin_id_last6.trim().len() == 6
-        }) else {
-            return Err(refused(
-                errcode::INVALID_INPUT,
-                "小程序或管理员信息不正确：请填写小程序的 appid、管理员手机号和管理员身份证号后6位",
-            ));
+        // Counters first (their rows stay locked until commit), then the code again: another
+        // attempt may have used it up while this one waited.
+        let guard = merchant_auth::guard(&mut tx, component_appid, mp.as_ref(), now).await?;
+        match tx.get_token(&code_hash).await? {
+            Some(t)
+                if t.kind == TokenKind::PreAuthCode
+                    && t.component_appid == component_appid
+                    && t.expires_at > now
+                    && t.superseded_at.is_none() => {}
+            _ => return Err(refused(errcode::INVALID_INPUT, "授权链接已失效，请回到服务商页面重新发起授权")),
+        }
+        let mp = match mp {
+            Some(mp) if merchant_auth::identity_matches(Some(&mp), admin_mobile, admin_id_last6) => mp,
+            mp => {
+                let refusal = self
+                    .count_identity_failure(&mut tx, guard, &code_hash, component_appid, mp.as_ref(), now)
+                    .await?;
+                tx.commit().await?;
+                return Err(refusal);
+            }
         };
-        if !tx.consume_token(&hash(pre_auth_code), now).await? {
+        self.count_identity_success(&mut tx, guard, now).await?;
+        if !tx.consume_token(&code_hash, now).await? {
             return Err(ServiceError::Conflict("pre_auth_code used concurrently".into()));
         }
         let previous = tx.get_authorization(component_appid, &mp.appid).await?;
@@ -355,6 +381,10 @@ impl Service {
             updated_at: now,
         })
         .await?;
+        // A new authorization replaces the old one whole: its tokens and unused codes end
+        // now, including those still in a refresh's grace. (Authorization row first, then
+        // tokens: the order revocation takes its locks in.)
+        end_authorization_tokens(&mut tx, component_appid, &mp.appid, now).await?;
         let code = format!("queryauthcode@@@{}", new_token());
         tx.insert_token(
             &hash(&code),
@@ -405,9 +435,7 @@ impl Service {
         a.active = false;
         a.updated_at = now;
         tx.upsert_authorization(&a).await?;
-        for kind in [TokenKind::AuthorizerAccess, TokenKind::AuthorizerRefresh] {
-            tx.supersede_tokens(kind, component_appid, appid, now - GRACE).await?;
-        }
+        end_authorization_tokens(&mut tx, component_appid, appid, now).await?;
         let event = EventPush {
             component_appid: component_appid.into(),
             info_type: "unauthorized".into(),
@@ -523,6 +551,7 @@ impl Service {
         if let Some(c) = self.callers.get(&hashed, now) {
             return Ok(c);
         }
+        let generation = self.callers.generation();
         let (t, a) = match self.store.token_with_authorization(&hashed).await? {
             Some((t, a)) => (Some(t), a),
             None => (None, None),
@@ -538,7 +567,7 @@ impl Service {
         if let Some(s) = t.superseded_at {
             until = until.min(s + GRACE);
         }
-        self.callers.put(hashed, caller.clone(), until);
+        self.callers.put(hashed, caller.clone(), until, generation);
         Ok(caller)
     }
 
@@ -604,6 +633,17 @@ async fn issue_authorizer_tokens(
         expires_in: ACCESS_TTL,
         scopes: scopes.to_vec(),
     })
+}
+
+/// End every token of an authorization — access and refresh tokens, including those still
+/// in a refresh's grace, and authorization codes not yet exchanged — so none answers after
+/// `now` (revocation, re-authorization). The caller forgets this node's resolved tokens
+/// after commit.
+async fn end_authorization_tokens(tx: &mut Tx, component: &str, appid: &str, now: i64) -> Result<()> {
+    for kind in [TokenKind::AuthorizerAccess, TokenKind::AuthorizerRefresh, TokenKind::AuthorizationCode] {
+        tx.end_tokens(kind, component, appid, now - GRACE).await?;
+    }
+    Ok(())
 }
 
 fn record(kind: TokenKind, component: &str, appid: &str, scopes: &[u32], now: i64, ttl: i64) -> TokenRecord {

@@ -15,6 +15,7 @@
 //!   acknowledged commit is on disk and writers never deadlock on lock upgrades.
 
 pub mod appends;
+pub mod auth_attempts;
 mod backup;
 pub mod bulk;
 pub mod check;
@@ -114,6 +115,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_name_forms.sql")),
     (7, include_str!("../migrations/sqlite/0007_name_match.sql")),
     (8, include_str!("../migrations/sqlite/0008_draft_version.sql")),
+    (9, include_str!("../migrations/sqlite/0009_auth_attempts.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -124,6 +126,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_name_forms.sql")),
     (7, include_str!("../migrations/postgres/0007_name_match.sql")),
     (8, include_str!("../migrations/postgres/0008_draft_version.sql")),
+    (9, include_str!("../migrations/postgres/0009_auth_attempts.sql")),
 ];
 
 impl Store {

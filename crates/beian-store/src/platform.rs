@@ -121,6 +121,29 @@ impl Tx {
         Ok(res.rows_affected())
     }
 
+    /// End every token of this kind and owner, including those already superseded and still
+    /// in their grace: afterwards none was superseded later than `ended_at` (revocation and
+    /// re-authorization pass a moment whose grace is already over).
+    pub async fn end_tokens(
+        &mut self,
+        kind: TokenKind,
+        component_appid: &str,
+        appid: &str,
+        ended_at: i64,
+    ) -> Result<u64> {
+        let res = sqlx::query(
+            "UPDATE tokens SET superseded_at = $4 WHERE kind = $1 AND component_appid = $2 AND appid = $3 \
+             AND (superseded_at IS NULL OR superseded_at > $4)",
+        )
+        .bind(kind.as_str())
+        .bind(component_appid)
+        .bind(appid)
+        .bind(ended_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(res.rows_affected())
+    }
+
     /// Use a one-time token: expire it now. False if it was already used.
     pub async fn consume_token(&mut self, hash: &str, now: i64) -> Result<bool> {
         let res = sqlx::query(

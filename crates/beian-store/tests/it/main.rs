@@ -153,8 +153,59 @@ async fn contract() {
         assert_eq!(tx.counter_get("missing").await.expect("get"), 0);
         tx.commit().await.expect("commit");
 
+        auth_counters_and_token_ends(name, &store).await;
         store.close().await;
     }
+}
+
+/// The authorization page's failure counters, a code used up by failures, and tokens ended
+/// whether or not a refresh already superseded them.
+async fn auth_counters_and_token_ends(name: &str, store: &Store) {
+    use beian_core::platform::{TokenKind, TokenRecord};
+    use beian_store::auth_attempts::AuthScope;
+    let token = |kind, superseded_at| TokenRecord {
+        kind,
+        component_appid: "wxc".into(),
+        appid: "wx1".into(),
+        scopes: vec![156],
+        created_at: 1,
+        expires_at: 10_000,
+        superseded_at,
+    };
+    let mut tx = store.begin().await.expect("begin");
+    let mut c = tx.lock_auth_counter(AuthScope::Appid, "wx1", 100).await.expect("new counter");
+    assert_eq!((c.failures, c.window_start, c.lockouts, c.locked_until), (0, 100, 0, 0), "{name}");
+    c.failures = 4;
+    c.lockouts = 2;
+    c.locked_until = 900;
+    tx.save_auth_counter(&c, 101).await.expect("save");
+    let again = tx.lock_auth_counter(AuthScope::Appid, "wx1", 102).await.expect("existing counter");
+    assert_eq!(again, c, "{name}");
+    let other = tx.lock_auth_counter(AuthScope::Provider, "wx1", 102).await.expect("other scope");
+    assert_eq!(other.failures, 0, "{name}: scopes are apart");
+
+    tx.insert_token("code", &token(TokenKind::PreAuthCode, None)).await.expect("code");
+    assert_eq!(tx.count_token_failure("code", 3, 200).await.expect("1"), Some(1), "{name}");
+    assert_eq!(tx.count_token_failure("code", 3, 201).await.expect("2"), Some(2), "{name}");
+    assert_eq!(tx.get_token("code").await.expect("get").and_then(|t| t.superseded_at), None, "{name}");
+    assert_eq!(tx.count_token_failure("code", 3, 202).await.expect("3"), Some(3), "{name}");
+    assert_eq!(tx.get_token("code").await.expect("get").and_then(|t| t.superseded_at), Some(202), "{name}");
+    assert_eq!(tx.count_token_failure("code", 3, 203).await.expect("used"), None, "{name}: used up");
+    assert!(!tx.consume_token("code", 204).await.expect("consume"), "{name}");
+
+    tx.insert_token("live", &token(TokenKind::AuthorizerAccess, None)).await.expect("live");
+    tx.insert_token("grace", &token(TokenKind::AuthorizerAccess, Some(950))).await.expect("grace");
+    tx.insert_token("old", &token(TokenKind::AuthorizerAccess, Some(10))).await.expect("old");
+    assert_eq!(
+        tx.end_tokens(TokenKind::AuthorizerAccess, "wxc", "wx1", 700).await.expect("end"),
+        2,
+        "{name}"
+    );
+    for (h, at) in [("live", 700), ("grace", 700), ("old", 10)] {
+        let t = tx.get_token(h).await.expect("get").expect("exists");
+        assert_eq!(t.superseded_at, Some(at), "{name}: {h}");
+    }
+    tx.commit().await.expect("commit");
 }
 
 /// `bulk_seed` writes the rows the one-row queries read back (decrypted, found by blind
