@@ -114,6 +114,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_name_forms.sql")),
     (7, include_str!("../migrations/sqlite/0007_name_match.sql")),
     (8, include_str!("../migrations/sqlite/0008_draft_version.sql")),
+    (10, include_str!("../migrations/sqlite/0010_staff_sessions.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -124,6 +125,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_name_forms.sql")),
     (7, include_str!("../migrations/postgres/0007_name_match.sql")),
     (8, include_str!("../migrations/postgres/0008_draft_version.sql")),
+    (10, include_str!("../migrations/postgres/0010_staff_sessions.sql")),
 ];
 
 impl Store {

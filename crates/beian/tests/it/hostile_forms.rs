@@ -185,12 +185,7 @@ async fn random_forms_to_every_post_route_answer_without_5xx() {
         .await
         .expect("login");
     let cookie = cookie_of(&r);
-    let page = http
-        .get(app.url("/console/tickets"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("page");
+    let page = http.get(app.url("/console/tickets")).header("cookie", &cookie).send().await.expect("page");
     let csrf = csrf_of(&page.text().await.expect("page"));
     assert!(!csrf.is_empty(), "signed in to the console");
     for path in [

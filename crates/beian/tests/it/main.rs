@@ -10,6 +10,7 @@ mod nodes_s3;
 mod pii_at_rest;
 mod public_query;
 mod reliability;
+mod security_staff;
 mod server;
 mod support;
 mod workflow;
