@@ -1,5 +1,6 @@
-//! The staff side as an attacker sees it: staff browser sessions (not the API token, CSRF on
-//! every POST, sign-out that ends the session, expiry).
+//! The staff side and the binary as an attacker sees them: staff browser sessions (not the API
+//! token, CSRF on every POST, sign-out that ends the session, expiry), and the demo's secrets
+//! in its output.
 
 use crate::support::{register, staff_api, Backend, TestApp};
 use beian_core::platform::Role;
@@ -221,4 +222,49 @@ async fn every_staff_post_needs_the_csrf_token() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(app.svc.providers().await.expect("providers").len(), providers_before + 1);
     app.stop().await;
+}
+
+// ---- the binary: the demo's output --------------------------------------------------------
+
+fn beian(dir: &std::path::Path) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_beian"));
+    c.current_dir(dir)
+        .env_remove("BEIAN_DATABASE_URL")
+        .env_remove("BEIAN_DATA_DIR")
+        .env("BEIAN_LOG", "warn")
+        .kill_on_drop(true);
+    c
+}
+
+#[tokio::test]
+async fn demo_prints_its_secrets_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = || async {
+        let out = beian(dir.path()).args(["demo", "--seed-only"]).output().await.expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+    let first = run().await;
+    let creds = std::fs::read_to_string(dir.path().join("beian-data/demo-credentials.txt")).expect("creds");
+    let value = |key: &str| {
+        creds
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("{key} in {creds}"))
+            .to_string()
+    };
+    let secrets = ["reviewer_token", "operator_token", "component_appsecret", "token", "encoding_aes_key"]
+        .map(|k| (k, value(k)));
+    for (k, v) in &secrets {
+        assert!(first.contains(v.as_str()), "{k} shown when created: {first}");
+    }
+    for _ in 0..2 {
+        let again = run().await;
+        assert!(again.contains("already seeded"), "{again}");
+        for (k, v) in &secrets {
+            assert!(!again.contains(v.as_str()), "{k} printed again: {again}");
+        }
+        assert!(!again.contains("demo-password"), "{again}");
+        assert!(again.contains("demo-credentials.txt"), "says where they are: {again}");
+    }
 }
