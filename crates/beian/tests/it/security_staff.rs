@@ -1,6 +1,6 @@
 //! The staff side and the binary as an attacker sees them: staff browser sessions (not the API
-//! token, CSRF on every POST, sign-out that ends the session, expiry), and the demo's secrets
-//! in its output.
+//! token, CSRF on every POST, sign-out that ends the session, expiry), `/metrics` and
+//! `/demo/events` outside demo mode, and the demo's secrets in its output.
 
 use crate::support::{register, staff_api, Backend, TestApp};
 use beian_core::platform::Role;
@@ -224,16 +224,89 @@ async fn every_staff_post_needs_the_csrf_token() {
     app.stop().await;
 }
 
-// ---- the binary: the demo's output --------------------------------------------------------
+// ---- the binary: /metrics, /demo/events, the demo's output --------------------------------
 
 fn beian(dir: &std::path::Path) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_beian"));
     c.current_dir(dir)
         .env_remove("BEIAN_DATABASE_URL")
         .env_remove("BEIAN_DATA_DIR")
+        .env_remove("BEIAN_METRICS_TOKEN")
         .env("BEIAN_LOG", "warn")
         .kill_on_drop(true);
     c
+}
+
+/// Start `beian ARGS --listen 127.0.0.1:0` and wait for its address; the child is killed
+/// when dropped.
+async fn serving(mut c: tokio::process::Command, args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = c
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start beian");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            if let Some(base) = line.strip_prefix("beian is serving on ") {
+                return base.trim().to_string();
+            }
+        }
+        panic!("beian exited without serving");
+    };
+    let base = tokio::time::timeout(std::time::Duration::from_secs(120), read).await.expect("beian started");
+    (child, base)
+}
+
+async fn status(url: &str, bearer: Option<&str>) -> u16 {
+    let mut req = client().get(url);
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.expect("send").status().as_u16()
+}
+
+#[tokio::test]
+async fn serve_mode_has_neither_demo_events_nor_open_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, base) = serving(beian(dir.path()), &["serve"]).await;
+    assert_eq!(status(&format!("{base}/healthz"), None).await, 200);
+    assert_eq!(status(&format!("{base}/demo/events"), None).await, 404, "no demo receiver in serve mode");
+    let posted = client().post(format!("{base}/demo/events")).body("<xml/>").send().await.expect("send");
+    assert_eq!(posted.status().as_u16(), 404);
+    assert_eq!(status(&format!("{base}/metrics"), None).await, 404, "no metrics without a token");
+    assert_eq!(status(&format!("{base}/metrics"), Some("anything-at-all-0123")).await, 404);
+    child.kill().await.expect("stop beian");
+
+    // With a token in the environment: 401 without it or with another, 200 with it.
+    let token = "metrics-scraper-token-9f8e7d";
+    let mut c = beian(dir.path());
+    c.env("BEIAN_METRICS_TOKEN", token);
+    let (mut child, base) = serving(c, &["serve"]).await;
+    let url = format!("{base}/metrics");
+    assert_eq!(status(&url, None).await, 401);
+    assert_eq!(status(&url, Some("metrics-scraper-token-9f8e7e")).await, 401);
+    assert_eq!(status(&url, Some(token)).await, 200);
+    let body = client().get(&url).bearer_auth(token).send().await.expect("send").text().await.expect("body");
+    assert!(body.contains("beian_jobs"), "{body}");
+    child.kill().await.expect("stop beian");
+
+    // A token too short to be a secret is refused at startup.
+    let out =
+        beian(dir.path()).env("BEIAN_METRICS_TOKEN", "short").arg("migrate").output().await.expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 16"));
+}
+
+#[tokio::test]
+async fn demo_mode_has_its_event_receiver() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, base) = serving(beian(dir.path()), &["demo"]).await;
+    assert_eq!(status(&format!("{base}/demo/events"), None).await, 200);
+    assert_eq!(status(&format!("{base}/metrics"), None).await, 404, "not in the demo either");
+    child.kill().await.expect("stop beian");
 }
 
 #[tokio::test]
