@@ -1,4 +1,8 @@
 //! Staff sign-in with the API token, the session cookie, CSRF and role checks.
+//!
+//! The API token is only read from the sign-in form: the cookie holds a session token of its
+//! own (`beian_service::staff_sessions`), whose CSRF token every POST here carries — sign-out
+//! included. Sign-out deletes the session on the server.
 
 use crate::html::{esc, layout};
 use crate::AppState;
@@ -7,7 +11,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::platform::{Role, Staff};
-use sha2::{Digest, Sha256};
+use beian_service::staff_sessions::{csrf_matches, StaffSession, STAFF_SESSION_TTL_SECS};
 
 const COOKIE: &str = "beian_staff";
 
@@ -25,14 +29,8 @@ pub(crate) fn client_ip(s: &AppState, headers: &HeaderMap, ext: &Extensions) -> 
     s.limits.client_ip(peer, |name| headers.get(name).and_then(|v| v.to_str().ok()))
 }
 
-/// CSRF token derived from the session token: unguessable without it, no state to keep.
-fn csrf_of(token: &str) -> String {
-    hex::encode(&Sha256::digest(format!("beian-admin-csrf:{token}").as_bytes())[..16])
-}
-
-/// The signed-in staff member and the CSRF token for their forms.
-pub async fn current(s: &AppState, headers: &HeaderMap) -> Option<(Staff, String)> {
-    let token = headers
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -40,15 +38,26 @@ pub async fn current(s: &AppState, headers: &HeaderMap) -> Option<(Staff, String
         .find_map(|c| {
             let (k, v) = c.trim().split_once('=')?;
             (k == COOKIE && !v.is_empty()).then(|| v.to_string())
-        })?;
-    let staff = s.svc.staff_for_token(&token).await.ok()?;
-    Some((staff, csrf_of(&token)))
+        })
+}
+
+/// The session token from the cookie and its live session.
+async fn current(s: &AppState, headers: &HeaderMap) -> Option<(String, StaffSession)> {
+    let token = cookie_token(headers)?;
+    match s.svc.staff_session(&token).await {
+        Ok(Some(sess)) => Some((token, sess)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!("staff session: {e}");
+            None
+        }
+    }
 }
 
 /// Signed in with at least `role` (operators may do what reviewers do), or a redirect /
 /// a 403 page.
 pub async fn require(s: &AppState, headers: &HeaderMap, role: Role) -> Result<(Staff, String), Response> {
-    let Some((staff, csrf)) = current(s, headers).await else {
+    let Some((_, StaffSession { staff, csrf })) = current(s, headers).await else {
         return Err(Redirect::to("/admin/login").into_response());
     };
     if role == Role::Operator && staff.role != Role::Operator {
@@ -66,7 +75,7 @@ pub async fn require(s: &AppState, headers: &HeaderMap, role: Role) -> Result<(S
 }
 
 pub fn check_csrf(staff: &Staff, csrf: &str, f: &[(String, String)]) -> Result<(), Response> {
-    if get(f, "_csrf") == csrf && !csrf.is_empty() {
+    if csrf_matches(csrf, get(f, "_csrf")) {
         return Ok(());
     }
     Err((
@@ -112,22 +121,52 @@ pub async fn login(
         )
             .into_response();
     }
-    match s.svc.staff_for_token(&token).await {
-        Ok(_) => {
+    match s.svc.staff_sign_in(&token).await {
+        Ok((session, _)) => {
             let secure = if s.svc.public_url().starts_with("https://") { "; Secure" } else { "" };
-            let cookie =
-                format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200{secure}");
+            let cookie = format!(
+                "{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={STAFF_SESSION_TTL_SECS}{secure}"
+            );
             (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/admin".to_string())])
                 .into_response()
         }
-        Err(_) => {
+        Err(beian_service::ServiceError::Refused { .. }) => {
             let _ = s.limits.login_failures.hit(ip, s.svc.now().timestamp());
             (StatusCode::UNAUTHORIZED, layout("登录", None, &login_form(Some("令牌无效")))).into_response()
+        }
+        Err(e) => {
+            tracing::error!("staff sign-in: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, layout("登录", None, &login_form(Some("系统繁忙，请稍后再试"))))
+                .into_response()
         }
     }
 }
 
-pub async fn logout() -> Response {
+/// Sign out: only with the session's CSRF token (a cross-site form cannot sign anyone out);
+/// the session is deleted, so a copy of the cookie stops working too. Without a live session
+/// there is nothing to end: the cookie is cleared all the same.
+pub async fn logout(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some((token, sess)) = current(&s, &headers).await {
+        if let Err(r) = check_csrf(&sess.staff, &sess.csrf, &form(&body)) {
+            return r;
+        }
+        if let Err(e) = s.svc.staff_sign_out(&token, &sess).await {
+            tracing::error!("staff sign-out: {e}");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                layout(
+                    "退出失败",
+                    Some((&sess.staff, &sess.csrf)),
+                    "<div class=error-box role=alert>系统繁忙，未能退出登录，请稍后重试。</div>",
+                ),
+            )
+                .into_response();
+        }
+    }
     let clear = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     (StatusCode::SEE_OTHER, [(header::SET_COOKIE, clear), (header::LOCATION, "/admin/login".to_string())])
         .into_response()

@@ -1,8 +1,8 @@
 //! Staff pages (reviewers and operators) and the public filing query, zh-CN, server-rendered.
 //!
-//! Staff sign in at `/admin/login` with their API token (`beian staff add`); the page sets an
-//! HttpOnly session cookie holding a signed reference to the token, and every form carries a
-//! CSRF token. Reviewers reach `/admin/review*`; operators also reach `/admin/ops*` and the
+//! Staff sign in at `/admin/login` with their API token (`beian staff add`); the page opens a
+//! server-side session (12 h, 30 min idle, deleted at sign-out) whose random token is the
+//! HttpOnly cookie — never the API token — and every form carries the session's CSRF token. Reviewers reach `/admin/review*`; operators also reach `/admin/ops*` and the
 //! dashboard. The public query (`/query`, `/api/public/query`) needs no sign-in and shows only
 //! filed records with personal data masked. Nothing is loaded from another origin.
 

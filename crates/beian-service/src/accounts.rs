@@ -1,13 +1,12 @@
 //! Console accounts: argon2 passwords, sessions with CSRF tokens, lockout after repeated
 //! failures, memberships with permissions; drafts, tickets and notification preferences.
 
-use crate::{audit, Actor, Result, Service, ServiceError};
+use crate::{audit, token_hash, Actor, Result, Service, ServiceError};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use beian_core::errcode;
 use beian_core::platform::{Account, Membership, NotifyPrefs, Ticket, TicketMessage};
-use sha2::{Digest, Sha256};
 
 /// Failed logins before the account is locked, and for how long.
 pub const MAX_FAILED_LOGINS: u32 = 5;
@@ -19,10 +18,6 @@ pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 pub struct Session {
     pub account: Account,
     pub csrf: String,
-}
-
-fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 fn refused(msg: &str) -> ServiceError {
@@ -121,7 +116,7 @@ impl Service {
         tx.set_login_state(&account.id, 0, None).await?;
         let token = crate::random_id(32);
         let csrf = crate::random_id(16);
-        tx.insert_session(&hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS).await?;
+        tx.insert_session(&token_hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS).await?;
         audit(
             &mut tx,
             now,
@@ -139,7 +134,9 @@ impl Service {
     pub async fn session(&self, token: &str) -> Result<Option<Session>> {
         let now = self.now().timestamp();
         let mut tx = self.store.read().await?;
-        let Some((account_id, csrf, expires)) = tx.session(&hash(token)).await? else { return Ok(None) };
+        let Some((account_id, csrf, expires)) = tx.session(&token_hash(token)).await? else {
+            return Ok(None);
+        };
         if expires <= now {
             return Ok(None);
         }
@@ -148,7 +145,7 @@ impl Service {
 
     pub async fn logout(&self, token: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        tx.delete_session(&hash(token)).await?;
+        tx.delete_session(&token_hash(token)).await?;
         tx.commit().await?;
         Ok(())
     }

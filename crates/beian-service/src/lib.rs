@@ -25,6 +25,7 @@ pub mod notify;
 pub mod providers;
 pub mod query;
 pub mod review;
+pub mod staff_sessions;
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::ServiceError;
@@ -277,4 +278,10 @@ fn random_id(n: usize) -> String {
     let mut b = vec![0u8; n];
     rand::thread_rng().fill_bytes(&mut b);
     hex::encode(b)
+}
+
+/// SHA-256 of a token, hex encoded: the only form in which tokens are stored.
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }

@@ -2,13 +2,12 @@
 //! claims, decisions with field-level reasons from an editable catalogue.
 
 use crate::filing::Change;
-use crate::{audit, Actor, OrderView, Result, Service, ServiceError};
+use crate::{audit, token_hash, Actor, OrderView, Result, Service, ServiceError};
 use beian_core::errcode;
 use beian_core::model::AuditItem;
 use beian_core::platform::{Reason, Role, Staff};
 use beian_core::state::{Action, FilingState, SmsVerifyStatus};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// One row of the review queue.
 #[derive(Debug, Clone, Serialize)]
@@ -36,10 +35,6 @@ pub struct RejectReason {
     pub error: String,
     #[serde(default)]
     pub suggest: String,
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 const DEFAULT_REASONS: &[(&str, &str, &str)] = &[

@@ -116,6 +116,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (7, include_str!("../migrations/sqlite/0007_name_match.sql")),
     (8, include_str!("../migrations/sqlite/0008_draft_version.sql")),
     (9, include_str!("../migrations/sqlite/0009_auth_attempts.sql")),
+    (10, include_str!("../migrations/sqlite/0010_staff_sessions.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -127,6 +128,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (7, include_str!("../migrations/postgres/0007_name_match.sql")),
     (8, include_str!("../migrations/postgres/0008_draft_version.sql")),
     (9, include_str!("../migrations/postgres/0009_auth_attempts.sql")),
+    (10, include_str!("../migrations/postgres/0010_staff_sessions.sql")),
 ];
 
 impl Store {

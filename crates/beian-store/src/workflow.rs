@@ -1,5 +1,5 @@
 //! Queries for staff, the reason catalogue, SMS verification codes, 站内信, the SMS outbox,
-//! webhooks, review queues and clearance sweeps.
+//! webhooks, review queues and clearance sweeps; staff browser sessions.
 
 use crate::tx::{b, u};
 use crate::{Result, StoreError, Tx};
@@ -36,6 +36,67 @@ impl Tx {
         let rows =
             sqlx::query("SELECT * FROM staff ORDER BY created_at, id").fetch_all(&mut *self.tx).await?;
         rows.iter().map(staff_from_row).collect()
+    }
+
+    // ---- staff browser sessions ----------------------------------------------------------
+
+    pub async fn insert_staff_session(
+        &mut self,
+        token_hash: &str,
+        staff_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(staff_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The staff member of a session, with its `last_seen_at` and `expires_at`.
+    pub async fn staff_session(&mut self, token_hash: &str) -> Result<Option<(Staff, i64, i64)>> {
+        let row = sqlx::query(
+            "SELECT st.id, st.name, st.role, st.active, s.last_seen_at, s.expires_at \
+             FROM staff_sessions s JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| Ok((staff_from_row(&r)?, r.try_get("last_seen_at")?, r.try_get("expires_at")?)))
+            .transpose()
+    }
+
+    pub async fn touch_staff_session(&mut self, token_hash: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE staff_sessions SET last_seen_at = $2 WHERE token_hash = $1")
+            .bind(token_hash)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_staff_session(&mut self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Forget sessions past their end (`expires_at`) or idle since before `idle_before`.
+    pub async fn delete_ended_staff_sessions(&mut self, now: i64, idle_before: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM staff_sessions WHERE expires_at <= $1 OR last_seen_at < $2")
+            .bind(now)
+            .bind(idle_before)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
     }
 
     // ---- reasons -------------------------------------------------------------------------

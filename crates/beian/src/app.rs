@@ -102,6 +102,7 @@ pub struct Application {
     worker_poll: std::time::Duration,
     channels: beian_jobs::Channels,
     demo: bool,
+    metrics: crate::metrics::MetricsAccess,
 }
 
 impl Application {
@@ -115,7 +116,8 @@ impl Application {
         Ok(Application::with_service(&config.listen, svc)
             .await?
             .with_channels(channels(config))
-            .with_web_limits(config.web_limits.clone()))
+            .with_web_limits(config.web_limits.clone())
+            .with_metrics(config.metrics.clone()))
     }
 
     pub async fn with_service(listen: &str, svc: Arc<Service>) -> Result<Application> {
@@ -132,12 +134,19 @@ impl Application {
             worker_poll: std::time::Duration::from_millis(500),
             channels: beian_jobs::Channels::default(),
             demo: false,
+            metrics: crate::metrics::MetricsAccess::default(),
         })
     }
 
     /// Demo mode: mount the demo provider's event receiver.
     pub fn with_demo(mut self, demo: bool) -> Application {
         self.demo = demo;
+        self
+    }
+
+    /// Who may read `/metrics` (by default nobody: 404).
+    pub fn with_metrics(mut self, metrics: crate::metrics::MetricsAccess) -> Application {
+        self.metrics = metrics;
         self
     }
 
@@ -175,7 +184,13 @@ impl Application {
 
     /// Serve, with a job worker beside the server, until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
-        let router = crate::http::router(self.svc.clone(), self.api.clone(), &self.web_limits, self.demo);
+        let router = crate::http::router(
+            self.svc.clone(),
+            self.api.clone(),
+            &self.web_limits,
+            self.demo,
+            &self.metrics,
+        );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Without an SMTP server no e-mail job is queued (it could only be skipped).
         self.svc.set_email_channel(self.channels.smtp.is_some());

@@ -317,6 +317,7 @@ async fn run(cli: Cli) -> Result<()> {
             let app = Application::with_service(&config.listen, svc)
                 .await?
                 .with_channels(crate::app::channels(&config))
+                .with_metrics(config.metrics.clone())
                 .with_demo(true);
             println!("beian is serving on http://{}", app.local_addr()?);
             app.run(shutdown_signal()).await

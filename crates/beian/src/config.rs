@@ -23,6 +23,16 @@ pub struct FileConfig {
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
     /// `[media]`: where media bytes live.
     pub media: Option<MediaFileConfig>,
+    /// `[metrics]`: who may read `/metrics`.
+    pub metrics: Option<MetricsFileConfig>,
+}
+
+/// `[metrics]` in `beian.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFileConfig {
+    /// Bearer token a scraper sends; absent: `/metrics` is not served.
+    pub token: Option<String>,
 }
 
 /// `[media]` in `beian.toml`.
@@ -68,6 +78,8 @@ pub struct Config {
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
     pub media: MediaBackend,
+    /// Who may read `/metrics` (nobody unless a token is configured).
+    pub metrics: crate::metrics::MetricsAccess,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -132,6 +144,7 @@ impl Config {
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("beian.db").display()));
         let media = media_backend(args, file.media.unwrap_or_default(), |k| std::env::var(k).ok())?;
+        let metrics = metrics_access(file.metrics.unwrap_or_default(), |k| std::env::var(k).ok())?;
         Ok(Config {
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir,
@@ -143,7 +156,25 @@ impl Config {
             smtp: file.smtp,
             sms_gateway: file.sms_gateway,
             media,
+            metrics,
         })
+    }
+}
+
+/// `/metrics` access: the token from `BEIAN_METRICS_TOKEN` over `[metrics] token`, never a
+/// flag (command lines are visible to every user of the machine). Empty: not served.
+fn metrics_access(
+    file: MetricsFileConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<crate::metrics::MetricsAccess> {
+    let set = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    match set(env("BEIAN_METRICS_TOKEN")).or(set(file.token)) {
+        None => Ok(crate::metrics::MetricsAccess::default()),
+        Some(t) if t.chars().count() < crate::metrics::MIN_TOKEN_LEN => bail!(
+            "the metrics token (BEIAN_METRICS_TOKEN or [metrics] token) must be at least {} characters",
+            crate::metrics::MIN_TOKEN_LEN
+        ),
+        Some(t) => Ok(crate::metrics::MetricsAccess::with_token(&t)),
     }
 }
 
@@ -218,6 +249,24 @@ mod tests {
             s3_endpoint: Some("http://127.0.0.1:9000".into()),
             ..ConfigArgs::default()
         }
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_the_env_token_wins_over_the_file() {
+        let off = metrics_access(MetricsFileConfig::default(), |_| None).expect("off");
+        assert!(!off.enabled());
+        let file: FileConfig =
+            toml::from_str("[metrics]\ntoken = \"from-the-file-0123456789\"\n").expect("toml");
+        let from_file = metrics_access(file.metrics.expect("[metrics]"), |_| None).expect("file");
+        assert!(from_file.enabled());
+        assert!(!format!("{from_file:?}").contains("from-the-file"), "the token never prints");
+        let env = |k: &str| (k == "BEIAN_METRICS_TOKEN").then(|| "short".to_string());
+        let file = MetricsFileConfig { token: Some("from-the-file-0123456789".into()) };
+        let err = metrics_access(file, env).expect_err("the environment's token wins, and is too short");
+        assert!(err.to_string().contains("at least 16"), "{err}");
+        let blank = |_: &str| Some("  ".to_string());
+        let file = MetricsFileConfig { token: Some("from-the-file-0123456789".into()) };
+        assert!(metrics_access(file, blank).expect("blank env: the file").enabled());
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
     let [zhang, li] = people();
     let mut out = String::new();
     let fresh = svc.mini_program("wxdemo0000000001").await.is_err();
+    let mut creds_text = String::new();
     if fresh {
         // WeChat's 2023–2024 dates are long past: give the demo platform a deadline 30 days
         // ahead so the 去备案 banner, the countdown and the reminders have something to show.
@@ -87,6 +88,7 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
         );
         crate::app::write_private(creds_file, &text)
             .with_context(|| format!("writing {}", creds_file.display()))?;
+        creds_text = text;
         register(
             svc,
             &actor,
@@ -135,14 +137,24 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
             mp.name, info.status, mp.admin.name, mp.admin.id_number, mp.admin.mobile
         );
     }
-    let _ = writeln!(out, "Demo service provider and staff API tokens (kept in {}):", creds_file.display());
-    match std::fs::read_to_string(creds_file) {
-        Ok(text) => text.lines().for_each(|l| {
+    // The secrets are shown once, when they are created; later starts only say where they are
+    // kept (the report goes to the terminal and often into logs).
+    if fresh {
+        let _ = writeln!(
+            out,
+            "Demo service provider secrets and staff API tokens (shown this once; kept in {}):",
+            creds_file.display()
+        );
+        for l in creds_text.lines() {
             let _ = writeln!(out, "  {l}");
-        }),
-        Err(_) => {
-            let _ = writeln!(out, "  (credentials file missing)");
         }
+    } else {
+        let _ = writeln!(
+            out,
+            "Demo service provider secrets, staff API tokens and console accounts: see {} \
+             (readable only by its owner; shown only at the first start)",
+            creds_file.display()
+        );
     }
     let _ = writeln!(
         out,

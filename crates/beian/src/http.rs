@@ -9,6 +9,7 @@ use beian_service::Service;
 use std::sync::Arc;
 
 /// `demo`: also mount `/demo/events` (the demo provider's receiver, readable by anyone).
+/// `metrics`: who may read `/metrics` (not mounted at all without a token).
 /// `limits`: the public query's and the sign-in forms' per-client limits (one set per node,
 /// shared by the console and the staff pages).
 pub fn router(
@@ -16,6 +17,7 @@ pub fn router(
     api: beian_api::ApiConfig,
     limits: &beian_web::limits::WebLimitsConfig,
     demo: bool,
+    metrics_access: &crate::metrics::MetricsAccess,
 ) -> Router {
     let limits = Arc::new(beian_web::limits::WebLimits::new(limits));
     let mut r = Router::new().route("/healthz", get(healthz));
@@ -23,14 +25,21 @@ pub fn router(
         r = r.route("/demo/events", axum::routing::post(demo_events).get(demo_events_list));
     }
     let metrics = crate::metrics::Metrics::default();
-    r.route("/", get(|| async { axum::response::Redirect::to("/console") }))
+    let mut r = r
+        .route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .with_state(svc.clone())
         .merge(beian_console::router(svc.clone(), limits.clone()))
         .merge(beian_admin::router(svc.clone(), limits))
         .merge(beian_api::router(svc.clone(), api))
-        .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track))
-        .merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((metrics, svc)))
-        .layer(axum::middleware::from_fn(catch_panic))
+        .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track));
+    if metrics_access.enabled() {
+        r = r.merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((
+            metrics,
+            svc,
+            metrics_access.clone(),
+        )));
+    }
+    r.layer(axum::middleware::from_fn(catch_panic))
 }
 
 /// A safety net, not a fix: a handler that panics answers a logged 500 instead of taking the

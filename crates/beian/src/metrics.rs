@@ -1,8 +1,9 @@
 //! `/metrics` in Prometheus text format: request latency histograms per route, job queue
-//! depth and age, filings by status.
+//! depth and age, filings by status. Served only with a bearer token configured
+//! (`[metrics] token`, `BEIAN_METRICS_TOKEN`); without one there is no such page (404).
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use beian_service::Service;
@@ -10,6 +11,49 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
+
+/// Who may read `/metrics`: nobody (the route is not mounted) unless a bearer token is
+/// configured. Only the token's SHA-256 is kept; a presented token is hashed and compared in
+/// constant time.
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    token_sha256: Option<[u8; 32]>,
+}
+
+/// Shorter tokens are refused at startup: a scraper's token is typed once, it can be long.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+impl MetricsAccess {
+    /// Readable with `Authorization: Bearer <token>`.
+    pub fn with_token(token: &str) -> MetricsAccess {
+        MetricsAccess { token_sha256: Some(sha256(token)) }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.token_sha256.is_some()
+    }
+
+    fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(want) = &self.token_sha256 else { return false };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        given.is_some_and(|g| beian_store::crypto::constant_time_eq(&sha256(g), want))
+    }
+}
+
+impl std::fmt::Debug for MetricsAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.enabled() { "MetricsAccess(token)" } else { "MetricsAccess(off)" })
+    }
+}
+
+fn sha256(s: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes()).into()
+}
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
@@ -72,8 +116,19 @@ fn label(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// GET /metrics.
-pub async fn render(State((m, svc)): State<(Metrics, Arc<Service>)>) -> impl IntoResponse {
+/// GET /metrics, with the configured bearer token (else 401).
+pub async fn render(
+    State((m, svc, access)): State<(Metrics, Arc<Service>, MetricsAccess)>,
+    headers: HeaderMap,
+) -> Response {
+    if !access.allows(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "/metrics 需要令牌：请求头 Authorization: Bearer <[metrics] token 或 BEIAN_METRICS_TOKEN 的值>",
+        )
+            .into_response();
+    }
     let mut out = String::new();
     out.push_str("# HELP beian_http_request_duration_seconds Request latency by route.\n# TYPE beian_http_request_duration_seconds histogram\n");
     let routes = m.routes.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -125,5 +180,5 @@ pub async fn render(State((m, svc)): State<(Metrics, Arc<Service>)>) -> impl Int
         }
         Err(e) => tracing::warn!("metrics: filings: {e}"),
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }

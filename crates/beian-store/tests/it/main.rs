@@ -87,8 +87,12 @@ fn order(appid: &str) -> FilingOrder {
 async fn contract() {
     for (name, store, _dir) in stores().await {
         let applied = store.migrate().await.expect("migrate");
-        let numbered: Vec<_> = (1..=applied.len()).map(|n| n as i64).collect();
-        assert_eq!(applied, numbered, "{name}: every migration, in order");
+        // In order from 1; a number may be missing while the migration holding it is on
+        // another branch.
+        assert!(
+            applied.first() == Some(&1) && applied.windows(2).all(|w| w[0] < w[1]),
+            "{name}: every migration, in order: {applied:?}"
+        );
         assert!(applied.len() >= 8, "{name}: {applied:?}");
         assert!(
             store.migrate().await.expect("migrate again").is_empty(),

@@ -11,6 +11,7 @@ mod pii_at_rest;
 mod public_query;
 mod reliability;
 mod security_auth;
+mod security_staff;
 mod server;
 mod support;
 mod workflow;

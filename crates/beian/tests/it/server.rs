@@ -6,8 +6,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A minimal HTTP/1.1 GET on 127.0.0.1: status code and body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    http_get_with(addr, path, &[]).await
+}
+
+/// [`http_get`] with request headers.
+pub async fn http_get_with(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.expect("read");
@@ -77,14 +87,16 @@ fn config_file_is_overridden_by_flags_and_env() {
 
 #[tokio::test]
 async fn metrics_in_prometheus_format() {
-    let app = crate::support::TestApp::start(crate::support::Backend::Sqlite, 1000).await;
+    let token = "scraper-token-0123456789";
+    let app = crate::support::TestApp::start_with_metrics(crate::support::Backend::Sqlite, token).await;
     crate::support::register(&app, "wxmetrics01", 71).await;
     crate::support::apply_personal(&app, "wxmetrics01", 71).await;
     let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().expect("addr");
     for _ in 0..3 {
         http_get(addr, "/healthz").await;
     }
-    let (status, body) = http_get(addr, "/metrics").await;
+    let (status, body) =
+        http_get_with(addr, "/metrics", &[("Authorization", &format!("Bearer {token}"))]).await;
     assert_eq!(status, 200);
     assert!(
         body.contains("beian_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 3"),

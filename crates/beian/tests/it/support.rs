@@ -46,6 +46,22 @@ impl TestApp {
         channels: beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
     ) -> TestApp {
+        TestApp::start_full(backend, per_minute_limit, channels, web_limits, Default::default()).await
+    }
+
+    /// With `/metrics` readable with `Authorization: Bearer <metrics_token>`.
+    pub async fn start_with_metrics(backend: Backend, metrics_token: &str) -> TestApp {
+        let metrics = beian::metrics::MetricsAccess::with_token(metrics_token);
+        TestApp::start_full(backend, 1000, Default::default(), Default::default(), metrics).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        per_minute_limit: u32,
+        channels: beian_jobs::Channels,
+        web_limits: beian_web::limits::WebLimitsConfig,
+        metrics: beian::metrics::MetricsAccess,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -74,7 +90,8 @@ impl TestApp {
             .with_api_config(beian_api::ApiConfig { per_minute_limit })
             .with_worker_poll(std::time::Duration::from_millis(20))
             .with_channels(channels)
-            .with_web_limits(web_limits);
+            .with_web_limits(web_limits)
+            .with_metrics(metrics);
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async {
