@@ -10,6 +10,48 @@ use beian_core::platform::{Account, Membership, NotifyPrefs, Ticket, TicketMessa
 
 /// Failed logins before the account is locked, and for how long.
 pub const MAX_FAILED_LOGINS: u32 = 5;
+/// Passwords are at most this long (argon2 reads all of it).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// An argon2 hash of a random password (made once per process), checked when the user name
+/// is unknown so that an unknown name takes as long as a wrong password.
+fn decoy_hash() -> String {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY
+        .get_or_init(|| {
+            Argon2::default()
+                .hash_password(crate::random_id(16).as_bytes(), &SaltString::generate(&mut OsRng))
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+/// Hash a new password with argon2 on a blocking thread.
+async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+            .map(|h| h.to_string())
+            .map_err(|e| ServiceError::Internal(format!("argon2: {e}")))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("argon2 task: {e}")))?
+}
+
+/// Check a password against a stored hash (`None`: against the decoy) on a blocking thread.
+async fn verify_password(stored: Option<String>, password: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let real = stored.is_some();
+        let hash = stored.unwrap_or_else(decoy_hash);
+        let ok = PasswordHash::new(&hash)
+            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false);
+        real && ok
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("argon2 task: {e}")))
+}
 pub const LOCKOUT_SECS: i64 = 15 * 60;
 pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 
@@ -45,10 +87,10 @@ impl Service {
         if password.chars().count() < 8 {
             return Err(refused("密码至少8位"));
         }
-        let hash = Argon2::default()
-            .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
-            .map_err(|e| ServiceError::Internal(format!("argon2: {e}")))?
-            .to_string();
+        if password.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(refused(&format!("密码过长：最多{MAX_PASSWORD_CHARS}个字符")));
+        }
+        let hash = hash_password(password.to_string()).await?;
         let account = Account {
             id: format!("acc-{}", crate::random_id(6)),
             username: username.into(),
@@ -81,18 +123,30 @@ impl Service {
     /// wrong passwords lock the account for 15 minutes.
     pub async fn login(&self, username: &str, password: &str) -> Result<(String, Session)> {
         let now = self.now().timestamp();
+        // The password is checked off the async executor and outside the write transaction
+        // (argon2 takes tens of milliseconds: it must hold neither a worker thread nor SQLite's
+        // one writer); an unknown user name costs the same check, so timing does not tell
+        // which names exist.
+        let known = { self.store.read().await?.account_by_username(username.trim()).await? };
+        let locked = |a: &Account| a.locked_until.is_some_and(|t| t > now);
+        let refuse_locked = |a: &Account| {
+            let minutes = (a.locked_until.unwrap_or(now) - now + 59) / 60;
+            refused(&format!("密码错误次数过多，帐号已锁定，请{minutes}分钟后再试"))
+        };
+        if let Some(a) = known.as_ref().filter(|a| locked(a)) {
+            return Err(refuse_locked(a));
+        }
+        let stored = known.as_ref().map(|a| a.password_hash.clone());
+        let ok = verify_password(stored, password.chars().take(MAX_PASSWORD_CHARS).collect()).await?;
         let mut tx = self.store.begin().await?;
+        // Read again in the write transaction: the failure count is the current one.
         let Some(account) = tx.account_by_username(username.trim()).await? else {
             return Err(refused("用户名或密码错误"));
         };
-        if account.locked_until.is_some_and(|t| t > now) {
-            let minutes = (account.locked_until.unwrap_or(now) - now + 59) / 60;
-            return Err(refused(&format!("密码错误次数过多，帐号已锁定，请{minutes}分钟后再试")));
+        if locked(&account) {
+            return Err(refuse_locked(&account));
         }
-        let ok = PasswordHash::new(&account.password_hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-            .unwrap_or(false);
-        if !ok {
+        if !ok || known.as_ref().map(|a| &a.password_hash) != Some(&account.password_hash) {
             let failed = account.failed_logins + 1;
             let lock = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCKOUT_SECS);
             tx.set_login_state(&account.id, if lock.is_some() { 0 } else { failed }, lock).await?;

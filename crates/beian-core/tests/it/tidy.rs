@@ -1,4 +1,6 @@
-//! Conventions the code must keep: generated docs stay in step, codes stay unique.
+//! Conventions the code must keep: generated docs stay in step, codes stay unique, and the
+//! absences ARCHITECTURE.md promises (no SQL outside beian-store, a pure core, edges without the
+//! store, migrations in step, a `//!` line on every module) hold.
 
 use beian_core::errcode::{render_markdown, TABLE};
 
@@ -23,4 +25,163 @@ fn errcodes_are_unique_and_beian_codes_are_in_869xx() {
         }
         assert!(!c.errmsg.is_empty());
     }
+}
+
+// ---- the absences ARCHITECTURE.md promises --------------------------------------------------
+
+/// The repository root.
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every `.rs` file under `crates/<crate>/src`, as (crate name, path, text).
+fn sources() -> Vec<(String, std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    let crates = root().join("crates");
+    for krate in std::fs::read_dir(&crates).expect("crates/").flatten() {
+        let name = krate.file_name().to_string_lossy().to_string();
+        let mut stack = vec![krate.path().join("src")];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&p).expect("read source");
+                    out.push((name.clone(), p, text));
+                }
+            }
+        }
+    }
+    assert!(out.len() > 50, "the scan found the sources ({} files)", out.len());
+    out
+}
+
+/// Lines of `text` outside `#[cfg(test)]` modules (tests may spell out what code must not).
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let cut = text.find("#[cfg(test)]").unwrap_or(text.len());
+    text[..cut].lines().enumerate().map(|(i, l)| (i + 1, l))
+}
+
+/// What SQL looks like in a string literal.
+fn looks_like_sql(line: &str) -> bool {
+    const STARTS: [&str; 9] = [
+        "SELECT ",
+        "INSERT INTO",
+        "DELETE FROM",
+        "CREATE TABLE",
+        "CREATE INDEX",
+        "ALTER TABLE",
+        "DROP TABLE",
+        "PRAGMA ",
+        "WITH RECURSIVE",
+    ];
+    line.split('"').skip(1).step_by(2).any(|lit| {
+        let t = lit.trim_start();
+        STARTS.iter().any(|s| t.starts_with(s))
+            || (t.starts_with("UPDATE ") && t.contains(" SET "))
+            || lit.contains("sqlx::")
+    }) || line.contains("sqlx::query")
+}
+
+#[test]
+fn no_sql_outside_beian_store() {
+    let mut found = Vec::new();
+    for (krate, path, text) in sources() {
+        if krate == "beian-store" {
+            continue;
+        }
+        for (n, line) in code_lines(&text) {
+            if looks_like_sql(line) {
+                found.push(format!("{}:{n}: {}", path.display(), line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "SQL outside beian-store (it belongs in a Tx method):\n{}", found.join("\n"));
+    // The detector itself works.
+    assert!(looks_like_sql(r#"let q = "SELECT * FROM media WHERE sha256 = $1";"#));
+    assert!(looks_like_sql(r#"x.execute("UPDATE drafts SET row_version = 1")"#));
+    assert!(!looks_like_sql(r#"let s = "请选择主体类型";"#));
+}
+
+#[test]
+fn beian_core_does_no_io_and_reads_no_clock_or_randomness() {
+    const FORBIDDEN: [&str; 14] = [
+        "SystemTime",
+        "Utc::now",
+        "Local::now",
+        "Instant::now",
+        "std::fs",
+        "std::net",
+        "std::env",
+        "std::process",
+        "std::thread",
+        "rand::",
+        "thread_rng",
+        "tokio",
+        "reqwest",
+        "sqlx",
+    ];
+    let mut found = Vec::new();
+    for (krate, path, text) in sources() {
+        if krate != "beian-core" {
+            continue;
+        }
+        for (n, line) in code_lines(&text) {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for f in FORBIDDEN {
+                if line.contains(f) {
+                    found.push(format!("{}:{n}: {f}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "beian-core must stay pure (now is a parameter):\n{}", found.join("\n"));
+}
+
+#[test]
+fn no_edge_depends_on_beian_store() {
+    for edge in ["beian-api", "beian-console", "beian-admin", "beian-web"] {
+        let manifest =
+            std::fs::read_to_string(root().join("crates").join(edge).join("Cargo.toml")).expect("manifest");
+        assert!(
+            !manifest.contains("beian-store"),
+            "{edge} depends on beian-store: edges call only the service"
+        );
+    }
+}
+
+#[test]
+fn both_migration_dialects_have_the_same_numbered_files() {
+    let list = |dialect: &str| -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(root().join("crates/beian-store/migrations").join(dialect))
+                .expect("migrations dir")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect();
+        v.sort();
+        v
+    };
+    let (sqlite, postgres) = (list("sqlite"), list("postgres"));
+    assert_eq!(sqlite, postgres, "every migration exists for both dialects, under the same name");
+    for (i, name) in sqlite.iter().enumerate() {
+        assert!(
+            name.starts_with(&format!("{:04}_", i + 1)),
+            "migrations are numbered 1..N without gaps: {name}"
+        );
+    }
+}
+
+#[test]
+fn every_module_says_what_it_is() {
+    let missing: Vec<String> = sources()
+        .into_iter()
+        .filter(|(_, _, text)| !text.trim_start().starts_with("//!"))
+        .map(|(_, p, _)| p.display().to_string())
+        .collect();
+    assert!(missing.is_empty(), "modules without a //! line:\n{}", missing.join("\n"));
 }
