@@ -63,7 +63,10 @@ fn hidden(csrf: &str) -> String {
 pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
     let p = s.svc.policy();
-    let sim = s.svc.simulator_settings().await.unwrap_or_default();
+    let sim = match s.svc.simulator_settings().await {
+        Ok(x) => x,
+        Err(e) => return fail(&staff, &csrf, e),
+    };
     let forced: String = sim.forced.iter().map(|(a, o)| format!("{a}={o}\n")).collect();
     let body = format!(
         "<h1>运营设置</h1><p><a href=/admin/ops/providers>服务商</a> · <a href=/admin/ops/reasons>驳回原因库</a> · <a href=/admin/ops/dictionaries>字典</a> · \
@@ -168,7 +171,11 @@ pub async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: By
 
 pub async fn save_simulator(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let (staff, csrf, f) = posted!(s, headers, body);
-    let mut sim = s.svc.simulator_settings().await.unwrap_or_default();
+    // Edited and saved back: a failed read must not turn into defaults written over them.
+    let mut sim = match s.svc.simulator_settings().await {
+        Ok(x) => x,
+        Err(e) => return fail(&staff, &csrf, e),
+    };
     sim.review_working_days =
         get(&f, "review_working_days").trim().parse().unwrap_or(sim.review_working_days);
     sim.default_outcome = get(&f, "default_outcome").to_string();

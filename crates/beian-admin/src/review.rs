@@ -23,6 +23,17 @@ fn q(query: &Option<String>, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The value of a service call, or (returned from the handler) the error page: a failed read
+/// is shown to the reviewer, never replaced by an empty default.
+macro_rules! or_error_page {
+    ($e:expr, $staff:expr, $csrf:expr) => {
+        match $e {
+            Ok(x) => x,
+            Err(e) => return error_page($staff, $csrf, e),
+        }
+    };
+}
+
 fn error_page(staff: &Staff, csrf: &str, e: ServiceError) -> Response {
     let (status, msg) = match e {
         ServiceError::Refused { errcode: code, errmsg } => (
@@ -60,7 +71,7 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
     };
     let (status_f, prov_f, type_f, overdue_f) =
         (q(&query, "status"), q(&query, "province"), q(&query, "subject_type"), q(&query, "overdue"));
-    let items = s.svc.review_queue(1000).await.unwrap_or_default();
+    let items = or_error_page!(s.svc.review_queue(1000).await, &staff, &csrf);
     let dict = s.svc.dictionaries();
     let rows: String = items
         .iter()
@@ -168,13 +179,25 @@ pub async fn review_page(
         );
     };
     let current =
-        s.svc.submitted_version(&appid, view.order.versions).await.ok().flatten().unwrap_or_default();
+        match or_error_page!(s.svc.submitted_version(&appid, view.order.versions).await, &staff, &csrf) {
+            Some(p) => p,
+            None => {
+                return error_page(
+                    &staff,
+                    &csrf,
+                    ServiceError::Internal(format!(
+                        "{appid}: submitted version {} is missing",
+                        view.order.versions
+                    )),
+                )
+            }
+        };
     let previous = if view.order.versions > 1 {
-        s.svc.submitted_version(&appid, view.order.versions - 1).await.ok().flatten()
+        or_error_page!(s.svc.submitted_version(&appid, view.order.versions - 1).await, &staff, &csrf)
     } else {
         None
     };
-    let mp_name = s.svc.mini_program(&appid).await.map(|m| m.name).unwrap_or_default();
+    let mp_name = or_error_page!(s.svc.mini_program(&appid).await, &staff, &csrf).name;
     let dict = s.svc.dictionaries();
 
     // Typed fields next to their materials.
@@ -194,7 +217,7 @@ pub async fn review_page(
         .collect();
 
     // What the rules say now (time has passed since submission; some findings may be new).
-    let findings = s.svc.validate_application(&appid, &current).await.unwrap_or_default();
+    let findings = or_error_page!(s.svc.validate_application(&appid, &current).await, &staff, &csrf);
     let findings: String = findings
         .iter()
         .filter(|h| h.errcode != errcode::SUBJECT_IN_PROGRESS && !h.err_field.is_empty())
@@ -261,7 +284,7 @@ pub async fn review_page(
             )
         })
         .collect();
-    let reasons = s.svc.reasons().await.unwrap_or_default();
+    let reasons = or_error_page!(s.svc.reasons().await, &staff, &csrf);
     let catalogue: String = reasons
         .iter()
         .filter(|r| r.active)

@@ -159,7 +159,10 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
         if let Err(r) = check_csrf(&sess, get(&form(&body), "_csrf")) {
             return r;
         }
-        let _ = s.svc.logout(&token).await;
+        // Only a session ended on the server is signed out: otherwise say so, and keep it.
+        if let Err(e) = s.svc.logout(&token).await {
+            return crate::pages::oops(Some(&sess), e);
+        }
     }
     let clear = format!("{COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
     (StatusCode::SEE_OTHER, [(header::SET_COOKIE, clear), (header::LOCATION, "/console/login".to_string())])

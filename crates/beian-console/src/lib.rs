@@ -10,6 +10,17 @@
 // Handlers bail out with a ready `Response`; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+/// The value of a service call, or (returned from the handler) the error page for it: a
+/// failed read is shown to the person, never replaced by an empty default.
+macro_rules! or_page {
+    ($e:expr, $sess:expr) => {
+        match $e {
+            Ok(x) => x,
+            Err(e) => return crate::pages::oops(Some($sess), e),
+        }
+    };
+}
+
 mod auth;
 mod html;
 mod pages;

@@ -17,6 +17,9 @@ fn actor(sess: &Session) -> Actor {
     Actor::new("developer", &sess.account.id)
 }
 
+/// Unread 站内信 over the account's mini programs, for the menu badge. A read that fails
+/// counts 0 (a display-only default, never written anywhere): the badge must not take the
+/// page down; the 站内信 page itself shows the error.
 pub(crate) async fn unread(s: &AppState, sess: &Session) -> i64 {
     let mut n = 0;
     for m in s.svc.memberships(&sess.account.id).await.unwrap_or_default() {
@@ -76,11 +79,9 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let today = beijing_date(s.svc.now());
     let mut banners = String::new();
     let mut rows = String::new();
-    for m in s.svc.memberships(&sess.account.id).await.unwrap_or_default() {
-        let (Ok(mp), Ok(info)) = (s.svc.mini_program(&m.appid).await, s.svc.entrance_info(&m.appid).await)
-        else {
-            continue;
-        };
+    for m in or_page!(s.svc.memberships(&sess.account.id).await, &sess) {
+        let mp = or_page!(s.svc.mini_program(&m.appid).await, &sess);
+        let info = or_page!(s.svc.entrance_info(&m.appid).await, &sess);
         let label = status_label(info.status, info.sms_verify_status, info.is_canceling);
         let unfiled = info.status >= 1024;
         if mp.listed && unfiled {
@@ -139,11 +140,9 @@ pub async fn settings_beian(State(s): State<AppState>, headers: HeaderMap) -> Re
         Err(r) => return r,
     };
     let mut rows = String::new();
-    for m in s.svc.memberships(&sess.account.id).await.unwrap_or_default() {
-        let (Ok(mp), Ok(info)) = (s.svc.mini_program(&m.appid).await, s.svc.entrance_info(&m.appid).await)
-        else {
-            continue;
-        };
+    for m in or_page!(s.svc.memberships(&sess.account.id).await, &sess) {
+        let mp = or_page!(s.svc.mini_program(&m.appid).await, &sess);
+        let info = or_page!(s.svc.entrance_info(&m.appid).await, &sess);
         let action = if info.status >= 1024 && info.available == 1 {
             format!("<a class=btn href=/console/apps/{}/filing>去备案</a>", esc(&mp.appid))
         } else {
@@ -363,8 +362,8 @@ pub async fn providers(State(s): State<AppState>, headers: HeaderMap, Path(appid
         Err(e) => return oops(Some(&sess), e),
     };
     let mut rows = String::new();
-    for a in s.svc.authorizations_of(&appid).await.unwrap_or_default() {
-        let name = s.svc.provider(&a.component_appid).await.map(|p| p.name).unwrap_or_default();
+    for a in or_page!(s.svc.authorizations_of(&appid).await, &sess) {
+        let name = or_page!(s.svc.provider(&a.component_appid).await, &sess).name;
         let sets: Vec<String> = a.scopes.iter().map(|x| x.to_string()).collect();
         let revoke = if member.role == "admin" {
             format!(
@@ -414,9 +413,9 @@ pub async fn messages(State(s): State<AppState>, headers: HeaderMap) -> Response
         Err(r) => return r,
     };
     let mut body = String::from("<h1>站内信</h1>");
-    for m in s.svc.memberships(&sess.account.id).await.unwrap_or_default() {
-        let name = s.svc.mini_program(&m.appid).await.map(|x| x.name).unwrap_or_default();
-        let (list, unread_n) = s.svc.messages(&m.appid, 50).await.unwrap_or_default();
+    for m in or_page!(s.svc.memberships(&sess.account.id).await, &sess) {
+        let name = or_page!(s.svc.mini_program(&m.appid).await, &sess).name;
+        let (list, unread_n) = or_page!(s.svc.messages(&m.appid, 50).await, &sess);
         let items: String = list
             .iter()
             .map(|x| {
@@ -439,7 +438,8 @@ pub async fn messages(State(s): State<AppState>, headers: HeaderMap) -> Response
                 )
             })
             .collect();
-        let prefs = s.svc.notify_prefs(&m.appid).await.unwrap_or_default();
+        // Shown in a form that saves them back: a failed read must not offer defaults.
+        let prefs = or_page!(s.svc.notify_prefs(&m.appid).await, &sess);
         let chk = |on: bool| if on { " checked" } else { "" };
         body.push_str(&format!(
             "<div class=card><h2>{} <small class=muted>未读 {unread_n}</small></h2><ul>{items}</ul>\
@@ -496,13 +496,13 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap, RawQuery(q):
         Err(r) => return r,
     };
     let appids: Vec<String> =
-        s.svc.memberships(&sess.account.id).await.unwrap_or_default().into_iter().map(|m| m.appid).collect();
+        or_page!(s.svc.memberships(&sess.account.id).await, &sess).into_iter().map(|m| m.appid).collect();
     let selected = q
         .as_deref()
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("appid=")))
         .map(crate::auth::decode)
         .unwrap_or_default();
-    let list = s.svc.tickets(Some(&appids)).await.unwrap_or_default();
+    let list = or_page!(s.svc.tickets(Some(&appids)).await, &sess);
     let rows: String = list
         .iter()
         .map(|t| {

@@ -138,7 +138,7 @@ async fn render(
         Ok(i) => i,
         Err(e) => return oops(Some(sess), e),
     };
-    let mp_name = s.svc.mini_program(appid).await.map(|m| m.name).unwrap_or_default();
+    let mp_name = or_page!(s.svc.mini_program(appid).await, sess).name;
     if info.available == 0 {
         let why = info.unavailable_reason.unwrap_or_else(|| "备案入口暂未开放".into());
         let body = format!(
@@ -152,7 +152,7 @@ async fn render(
     }
     let all_hints = match &submit_hints {
         Some(h) => h.clone(),
-        None if checked => s.svc.validate_application(appid, &draft).await.unwrap_or_default(),
+        None if checked => or_page!(s.svc.validate_application(appid, &draft).await, sess),
         None => Vec::new(),
     };
     let rejected = rejected(s, appid).await;
@@ -654,8 +654,12 @@ pub async fn save_step(
         Err(e) => return oops(Some(&sess), e),
     };
     // Stay on the step while it has problems; otherwise move on.
-    let hints = s.svc.validate_application(&appid, &payload).await.unwrap_or_default();
-    let step_has_errors = hints.iter().any(|h| step_of(&h.err_field) == step);
+    // The draft is saved; if the rules cannot run now, stay on the step (its page then
+    // shows the error) rather than move on as if it had none.
+    let step_has_errors = match s.svc.validate_application(&appid, &payload).await {
+        Ok(hints) => hints.iter().any(|h| step_of(&h.err_field) == step),
+        Err(_) => true,
+    };
     let idx = STEPS.iter().position(|(k, _)| *k == step).unwrap_or(0);
     let target = if get(&f, "go") == "next" && !step_has_errors {
         STEPS.get(idx + 1).map(|(k, _)| *k).unwrap_or("review")
@@ -804,7 +808,10 @@ pub async fn submit(
     };
     match s.svc.apply(&Actor::new("developer", &sess.account.id), &appid, draft).await {
         Ok(_) => {
-            let _ = s.svc.discard_draft(&appid).await;
+            // Submitted; a draft left behind only pre-fills the next visit of the wizard.
+            if let Err(e) = s.svc.discard_draft(&appid).await {
+                tracing::warn!(appid, "submitted, but the draft was not discarded: {e}");
+            }
             Redirect::to(&format!("/console/apps/{appid}")).into_response()
         }
         Err(ServiceError::Hints(h)) => render(&s, &sess, &appid, "review", true, "", Some(h)).await,
@@ -835,7 +842,7 @@ pub async fn letter(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
         Err(e) => return oops(Some(&sess), e),
     };
     let dict = s.svc.dictionaries();
-    let mp = s.svc.mini_program(&appid).await.ok();
+    let mp = Some(or_page!(s.svc.mini_program(&appid).await, &sess));
     let b = &draft.icp_subject.base_info;
     let data = beian_letter::LetterData {
         subject_name: b.name.clone(),

@@ -159,10 +159,12 @@ pub enum VerifyOutcome {
 impl Service {
     pub async fn simulator_settings(&self) -> Result<SimulatorSettings> {
         let mut tx = self.store.read().await?;
-        Ok(match tx.get_setting(SETTINGS_KEY).await? {
-            Some(j) => serde_json::from_str(&j).unwrap_or_default(),
-            None => SimulatorSettings::default(),
-        })
+        match tx.get_setting(SETTINGS_KEY).await? {
+            Some(j) => serde_json::from_str(&j).map_err(|e| {
+                ServiceError::Internal(format!("stored simulator settings are unreadable: {e}"))
+            }),
+            None => Ok(SimulatorSettings::default()),
+        }
     }
 
     pub async fn set_simulator_settings(&self, actor: &Actor, s: &SimulatorSettings) -> Result<()> {

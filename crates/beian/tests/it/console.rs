@@ -561,3 +561,51 @@ async fn stored_free_text_is_bounded_and_the_limit_is_said() {
     assert!(html.contains("问题描述过长：最多5000个字符"), "{html}");
     app.stop().await;
 }
+
+/// A setting that cannot be read is an error on the staff pages, and saving the form does not
+/// write defaults over it (before: the defaults were shown and saved back).
+#[tokio::test]
+async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
+    let app = TestApp::start(Backend::Sqlite, 1000).await;
+    let (_, token) =
+        app.svc.create_staff(&Actor::new("test", "c"), "运营", Role::Operator).await.expect("staff");
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r =
+        http.post(app.url("/admin/login")).form(&[("token", token.as_str())]).send().await.expect("login");
+    let cookie =
+        r.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
+    let queue = http.get(app.url("/admin")).header("cookie", &cookie).send().await.expect("queue");
+    let page = queue.text().await.expect("page");
+    let mut settings = app.svc.simulator_settings().await.expect("settings");
+    settings.review_working_days = 7;
+    app.svc.set_simulator_settings(&Actor::new("test", "c"), &settings).await.expect("save");
+    app.svc
+        .store()
+        .exec_raw("UPDATE settings SET value = '{broken' WHERE key = 'simulator'")
+        .await
+        .expect("damage");
+
+    let r = http.get(app.url("/admin/ops")).header("cookie", &cookie).send().await.expect("ops");
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.expect("body").contains("系统繁忙"));
+    let r = http
+        .post(app.url("/admin/ops/simulator"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("_csrf", csrf(&page).as_str()),
+            ("review_working_days", "3"),
+            ("default_outcome", "approve"),
+        ])
+        .send()
+        .await
+        .expect("save");
+    assert_eq!(r.status(), 400);
+    assert!(app.svc.simulator_settings().await.is_err(), "the stored value was not replaced");
+    app.svc
+        .store()
+        .exec_raw("UPDATE settings SET value = '{}' WHERE key = 'simulator' AND value = '{broken'")
+        .await
+        .expect("repair");
+    app.stop().await;
+}
