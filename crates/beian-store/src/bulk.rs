@@ -12,7 +12,7 @@
 //! of every appid) and PostgreSQL schema management for throw-away benchmark schemas, so no
 //! SQL lives outside this crate.
 
-use crate::appends::{insert_audit, insert_versions, VersionRow};
+use crate::appends::{insert_audit, insert_versions, rows_per_statement, values_sql, VersionRow};
 use crate::query::{bigrams, search_form, PublicFiling};
 use crate::tx::b;
 use crate::{Backend, Crypto, Result, Store, StoreError};
@@ -21,11 +21,6 @@ use beian_core::payload::ApplyPayload;
 use beian_core::platform::{scopes_to_string, Authorization, TokenRecord};
 use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
-
-/// Bound parameters per statement: below SQLite's 32766 and PostgreSQL's 65535.
-const MAX_PARAMS: usize = 30_000;
-/// Rows per statement at most, whatever the column count.
-const MAX_ROWS: usize = 2_000;
 
 /// A filing order with the one submitted version it was filed with.
 #[derive(Debug, Clone)]
@@ -160,39 +155,6 @@ const SEEDED_TABLES: [&str; 11] = [
 /// Index definitions (name, `CREATE INDEX …`) set aside during a bulk load.
 #[derive(Debug, Clone, Default)]
 pub struct DeferredIndexes(pub Vec<(String, String)>);
-
-/// `($1, …), (…)` for `rows` rows of `cols` placeholders. SQLite gets anonymous `?`
-/// placeholders: with numbered ones, preparing and binding cost grows with the square of the
-/// parameter count (SQLite looks each `$N` up in a list, and sqlx asks every parameter's
-/// name), which made a 2,000-row statement slower than 2,000 one-row statements.
-pub(crate) fn values_sql(backend: Backend, cols: usize, rows: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 6);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            match backend {
-                Backend::Sqlite => s.push('?'),
-                Backend::Postgres => {
-                    s.push('$');
-                    s.push_str(&(r * cols + c + 1).to_string());
-                }
-            }
-        }
-        s.push(')');
-    }
-    s
-}
-
-/// Rows per statement for a table of `cols` bound columns.
-pub(crate) fn rows_per_statement(cols: usize) -> usize {
-    (MAX_PARAMS / cols.max(1)).clamp(1, MAX_ROWS)
-}
 
 /// The `search` column and bigrams of a public row, exactly as `Tx::put_public_filing`
 /// derives them (one normalised name per line; a bigram never spans two names).
@@ -749,22 +711,6 @@ pub async fn pg_drop_schema(base_url: &str, schema: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_are_numbered_row_by_row() {
-        assert_eq!(values_sql(Backend::Postgres, 2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(values_sql(Backend::Postgres, 3, 1), "($1, $2, $3)");
-        assert_eq!(values_sql(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
-    }
-
-    #[test]
-    fn statements_stay_under_the_parameter_limit() {
-        for cols in 1..40 {
-            let rows = rows_per_statement(cols);
-            assert!((1..=MAX_ROWS).contains(&rows));
-            assert!(rows * cols <= MAX_PARAMS);
-        }
-    }
 
     #[test]
     fn schema_names_are_plain() {

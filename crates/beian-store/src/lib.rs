@@ -17,6 +17,9 @@
 pub mod appends;
 pub mod auth_attempts;
 mod backup;
+/// Bulk loading, the benchmark's floors and throw-away schemas: only with the `bench`
+/// feature (`beian-bench`, and the tests that plant states), never in the server.
+#[cfg(feature = "bench")]
 pub mod bulk;
 pub mod check;
 mod console;
@@ -235,7 +238,9 @@ impl Store {
         Ok(Tx::new(self.read.begin().await?, self.crypto.clone(), self.backend))
     }
 
-    /// Run raw SQL outside any transaction (administrative statements, tests).
+    /// Run raw SQL outside any transaction: for tests that plant a broken state and for the
+    /// benchmark; only with the `bench` feature.
+    #[cfg(feature = "bench")]
     pub async fn exec_raw(&self, sql: &str) -> Result<()> {
         sqlx::raw_sql(sql).execute(&self.write).await?;
         Ok(())
