@@ -16,3 +16,8 @@ pub fn beijing_date(now: DateTime<Utc>) -> NaiveDate {
 pub fn from_ts(ts: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(ts, 0).unwrap_or_default()
 }
+
+/// 23:59:59 Beijing time of `day`, as unix seconds.
+pub fn end_of_beijing_day(day: NaiveDate) -> i64 {
+    day.and_hms_opt(23, 59, 59).map(|t| t.and_utc().timestamp() - 8 * 3600).unwrap_or(0)
+}

@@ -759,10 +759,7 @@ pub(crate) fn beian_date(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDat
     beijing_date(now)
 }
 
-/// 23:59:59 Beijing time of `day`, as unix seconds.
-pub(crate) fn end_of_beijing_day(day: chrono::NaiveDate) -> i64 {
-    day.and_hms_opt(23, 59, 59).map(|t| t.and_utc().timestamp() - 8 * 3600).unwrap_or(0)
-}
+pub(crate) use beian_core::time::end_of_beijing_day;
 
 /// What people are told after an action (站内信, SMS, e-mail, webhook).
 fn notice_for(action: Action, order: &FilingOrder, change: &Change) -> Option<crate::notify::Notice> {

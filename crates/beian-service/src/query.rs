@@ -687,7 +687,7 @@ impl Service {
             let Some(started) = started else { continue };
             let due = calendar.add_working_days(beijing_date(from_ts(started)), sla.sla_days);
             sla.decisions += 1;
-            if decided <= crate::filing::end_of_beijing_day(due) {
+            if decided <= beian_core::time::end_of_beijing_day(due) {
                 sla.on_time += 1;
             }
         }

@@ -107,9 +107,11 @@ impl EntranceCache {
         let lifetime = spread_lifetime(std::time::Duration::from_millis(ENTRANCE_CACHE_MILLIS), appid);
         rows.insert(appid.to_string(), (row, std::time::Instant::now() + lifetime));
     }
+}
 
+impl crate::tx::RowsChanged for EntranceCache {
     /// After a commit that changed these mini programs' rows.
-    pub(crate) fn invalidate(&self, appids: &[String]) {
+    fn invalidate(&self, appids: &[String]) {
         if appids.is_empty() {
             return;
         }
@@ -207,6 +209,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tx::RowsChanged;
 
     fn row(name: &str) -> EntranceRow {
         EntranceRow { name: name.into(), flags: ReadinessFlags::default(), order: None }

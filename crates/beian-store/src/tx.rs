@@ -17,9 +17,14 @@ pub struct Tx {
     pub(crate) tx: Transaction<'static, Any>,
     pub(crate) crypto: Crypto,
     pub(crate) backend: Backend,
-    /// Write transactions: the entrance cache to tell, after commit, which mini programs'
-    /// rows changed.
-    pub(crate) entrance: Option<(std::sync::Arc<crate::hot::EntranceCache>, Vec<String>)>,
+    /// Write transactions: whom to tell, after commit, which mini programs' rows changed (the
+    /// entrance cache).
+    pub(crate) entrance: Option<(std::sync::Arc<dyn RowsChanged>, Vec<String>)>,
+}
+
+/// Told after a commit which mini programs' (or their orders') rows it changed.
+pub(crate) trait RowsChanged: Send + Sync {
+    fn invalidate(&self, appids: &[String]);
 }
 
 pub(crate) fn b(v: bool) -> i64 {
@@ -35,7 +40,7 @@ impl Tx {
         Tx { tx, crypto, backend, entrance: None }
     }
 
-    pub(crate) fn invalidating(mut self, cache: std::sync::Arc<crate::hot::EntranceCache>) -> Tx {
+    pub(crate) fn invalidating(mut self, cache: std::sync::Arc<dyn RowsChanged>) -> Tx {
         self.entrance = Some((cache, Vec::new()));
         self
     }

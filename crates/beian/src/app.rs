@@ -22,7 +22,7 @@ pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<
         &config
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", crate::demo::local_address(&config.listen))),
+            .unwrap_or_else(|| format!("http://{}", crate::config::local_address(&config.listen))),
     );
     Ok(Arc::new(svc))
 }

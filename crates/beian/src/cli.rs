@@ -306,7 +306,7 @@ async fn run(cli: Cli) -> Result<()> {
             let config = Config { simulated_clock: true, ..config };
             let clock: Arc<dyn beian_service::Clock> = Arc::new(beian_service::OffsetClock::new());
             let svc = open_service(&config, clock).await?;
-            let event_url = format!("http://{}/demo/events", crate::demo::local_address(&config.listen));
+            let event_url = format!("http://{}/demo/events", crate::config::local_address(&config.listen));
             let report =
                 crate::demo::seed(&svc, &event_url, &config.data_dir.join("demo-credentials.txt")).await?;
             println!("{report}");

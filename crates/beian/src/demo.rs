@@ -241,11 +241,3 @@ async fn file_through(svc: &Service, actor: &Actor, appid: &str, p: &DemoPerson)
     svc.authority_approve(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
-
-/// An address other processes on this machine can reach the server at.
-pub fn local_address(listen: &str) -> String {
-    match listen.rsplit_once(':') {
-        Some(("0.0.0.0" | "[::]", port)) => format!("127.0.0.1:{port}"),
-        _ => listen.to_string(),
-    }
-}
