@@ -18,9 +18,6 @@ use serde_json::json;
 /// retention_days`): see `docs/reliability.md`, "Personal data (PIPL)".
 pub const DEFAULT_RETENTION_DAYS: u32 = 180;
 
-/// Messages to the principals up to this long after the filing ended are erased with it.
-const NOTICE_GRACE_SECS: i64 = 86_400;
-
 /// Mini programs read per query while looking for ended ones.
 const PAGE: i64 = 500;
 
@@ -65,6 +62,7 @@ fn add_sum(sum: &mut Erased, e: &Erased) {
     sum.face_tasks += e.face_tasks;
     sum.sms_codes += e.sms_codes;
     sum.sms_outbox += e.sms_outbox;
+    sum.messages += e.messages;
     sum.jobs += e.jobs;
     sum.admin_identity += e.admin_identity;
     sum.subjects += e.subjects;
@@ -217,10 +215,9 @@ impl Service {
                 .await
                 .map_err(|e| ServiceError::Internal(format!("deleting media object of {appid}: {e}")))?;
         }
-        // Texts and e-mails to them from registration until a day after the end (the notice of
-        // the end itself); later ones concern something else.
-        let until = ended.ended_at + NOTICE_GRACE_SECS;
-        let mut erased = tx.erase_personal_data(appid, &contacts, mp.created_at, until).await?;
+        // Texts, e-mails and 站内信 to them since registration. A notice of the end itself may
+        // have gone out after it (the worker delivers late), so everything up to now.
+        let mut erased = tx.erase_personal_data(appid, &contacts, mp.created_at, now).await?;
         if let Some(subject_id) = order.as_ref().and_then(|o| o.subject_id.clone()) {
             let mut all_ended = true;
             for other in tx.orders_of_subject(&subject_id).await? {

@@ -42,6 +42,8 @@ pub struct Erased {
     pub face_tasks: u64,
     pub sms_codes: u64,
     pub sms_outbox: u64,
+    /// 站内信 up to the end (rejection notices quote reviewers' free text).
+    pub messages: u64,
     pub jobs: u64,
     pub admin_identity: u64,
     pub subjects: u64,
@@ -199,7 +201,7 @@ impl Tx {
     /// Erase what is personal of one ended mini program (the caller checked it ended, inside
     /// this transaction): payloads emptied, draft, media rows, face tasks and SMS codes
     /// deleted, outbox texts and finished SMS / e-mail jobs to `contacts` between `from` and
-    /// `to` deleted, rejection reasons cleared, the admin's identity replaced by the marker.
+    /// `to` deleted, 站内信 up to `to` deleted, rejection reasons cleared, the admin's identity replaced by the marker.
     /// Media objects are the caller's (see [`Tx::media_objects_only_of`]).
     pub async fn erase_personal_data(
         &mut self,
@@ -238,6 +240,12 @@ impl Tx {
             .await?
             .rows_affected();
         }
+        e.messages = sqlx::query("DELETE FROM messages WHERE appid = $1 AND created_at <= $2")
+            .bind(appid)
+            .bind(to)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
         e.jobs = self.delete_finished_jobs_naming(contacts, from, to).await?;
         self.touch(appid);
         e.admin_identity = sqlx::query(

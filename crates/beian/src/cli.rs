@@ -383,7 +383,7 @@ async fn pii(svc: &beian_service::Service, command: PiiCommand) -> Result<()> {
             } else {
                 println!(
                     "erased {} mini program(s): {} versions, {} drafts, {} media rows ({} objects), {} face tasks, \
-                     {} SMS codes, {} outbox texts, {} jobs, {} admin identities, {} subjects",
+                     {} SMS codes, {} outbox texts, {} messages, {} jobs, {} admin identities, {} subjects",
                     r.erased,
                     r.removed.versions,
                     r.removed.drafts,
@@ -392,6 +392,7 @@ async fn pii(svc: &beian_service::Service, command: PiiCommand) -> Result<()> {
                     r.removed.face_tasks,
                     r.removed.sms_codes,
                     r.removed.sms_outbox,
+                    r.removed.messages,
                     r.removed.jobs,
                     r.removed.admin_identity,
                     r.removed.subjects
