@@ -40,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/operator/providers", post(create_provider))
         .route("/api/operator/mini-programs", post(register_mini_program))
         .route("/api/operator/mini-programs/{appid}/list", post(list_mini_program))
+        .route("/api/operator/mini-programs/{appid}/personal-data", get(export_personal_data))
 }
 
 pub(crate) struct ApiError(StatusCode, i64, String);
@@ -345,4 +346,16 @@ async fn list_mini_program(
     let st = staff(&s, &headers, Role::Operator).await?;
     s.svc.list_mini_program(&Actor::new("operator", &st.id), &appid).await?;
     Ok(Json(json!({ "errcode": 0 })))
+}
+
+/// Everything personal held for the mini program (PIPL Art. 45), for an operator answering a
+/// request; audited (who, when, which appid).
+async fn export_personal_data(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+) -> ApiResult {
+    let st = staff(&s, &headers, Role::Operator).await?;
+    let doc = s.svc.export_personal_data(&Actor::new("operator", &st.id), &appid).await?;
+    Ok(Json(json!({ "errcode": 0, "export": doc })))
 }

@@ -202,6 +202,16 @@ impl Worker {
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
+            Some(JobSpec::PersonalDataErasure { .. }) => self
+                .svc
+                .erase_expired(&beian_service::Actor::system(), false)
+                .await
+                .map(|r| {
+                    if r.erased > 0 {
+                        tracing::info!(erased = r.erased, "personal data past retention erased");
+                    }
+                })
+                .map_err(|e| e.to_string()),
             None => Err(format!("unknown job payload of kind {}", leased.job.kind)),
         }
     }

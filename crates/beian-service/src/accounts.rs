@@ -112,7 +112,8 @@ impl Service {
             "account",
             &account.id,
             "create",
-            serde_json::json!({ "username": username }),
+            // A username may be a phone number or an address: the account id names it.
+            serde_json::json!({}),
         )
         .await?;
         tx.commit().await?;

@@ -248,6 +248,26 @@ impl Service {
             }
         }
 
+        // ---- personal data kept past retention (PIPL Art. 19, 47) --------------------------------
+        let cutoff = self.retention_cutoff();
+        let mut after = String::new();
+        loop {
+            let page = tx.ended_mini_programs(cutoff, &after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.appid.clone();
+            for e in page.iter().filter(|e| e.holds_personal_data) {
+                report.count("personal_data_past_retention");
+                report.violations.push(format!(
+                    "mini program {}: {} at {} — more than {} days ago — and still holds personal data \
+                     (payload, draft, media, face task, SMS code or admin identity): run `beian pii erase-expired`",
+                    e.appid,
+                    e.reason,
+                    beian_core::time::from_ts(e.ended_at).format("%Y-%m-%d %H:%M:%S UTC"),
+                    self.retention_days()
+                ));
+            }
+        }
+
         // ---- jobs ----------------------------------------------------------------------------
         let before = self.now().timestamp() - STALE_LEASE_SECS;
         for j in tx.check_stale_jobs(before, 1000).await? {

@@ -34,7 +34,8 @@ impl Service {
         Ok(())
     }
 
-    /// Queue today's reminder run and, from the clearance date on, the sweep. Idempotent
+    /// Queue today's reminder run, today's erasure of personal data past retention and, from
+    /// the clearance date on, the sweep. Idempotent
     /// (dedupe keys per day / per clearance date): the worker calls it periodically.
     pub async fn ensure_daily_jobs(&self) -> Result<()> {
         let now = self.now();
@@ -47,6 +48,14 @@ impl Service {
             &mut tx,
             &JobSpec::DeadlineReminders { day: day.clone() },
             Some(&format!("reminders:{day}")),
+            ts,
+            ts,
+        )
+        .await?;
+        enqueue(
+            &mut tx,
+            &JobSpec::PersonalDataErasure { day: day.clone() },
+            Some(&format!("pii_erasure:{day}")),
             ts,
             ts,
         )

@@ -623,7 +623,12 @@ impl Service {
                 "to": to.status_code(),
                 "sms_verify_status": to.sms_verify_status().map(SmsVerifyStatus::code),
                 "effects": effect_names,
-                "audit_data": change.audit_data,
+                // A reason's error and suggestion are free text a reviewer typed (they may
+                // quote the application): only the fields they name go into the audit trail
+                // (the dashboard counts rejections per field).
+                "audit_data": change.audit_data.as_ref().map(|items| {
+                    items.iter().map(|i| serde_json::json!({ "key_name": i.key_name })).collect::<Vec<_>>()
+                }),
                 "cancel_type": change.cancel_type.map(CancelType::code),
                 "reason_type": change.reason_type,
                 "service_record_number": order.service_record_number,

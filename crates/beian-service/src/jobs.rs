@@ -35,6 +35,8 @@ pub enum JobSpec {
     DeadlineReminders { day: String },
     /// Delist unfiled mini programs from the clearance date on (resumable).
     ClearanceSweep { sweep_id: String },
+    /// Erase personal data kept past the retention period (once per day; see `privacy`).
+    PersonalDataErasure { day: String },
 }
 
 impl JobSpec {
@@ -51,6 +53,7 @@ impl JobSpec {
             JobSpec::AuthorityCancel { .. } => "authority_cancel",
             JobSpec::DeadlineReminders { .. } => "deadline_reminders",
             JobSpec::ClearanceSweep { .. } => "clearance_sweep",
+            JobSpec::PersonalDataErasure { .. } => "personal_data_erasure",
         }
     }
 

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod media;
 pub mod merchant_auth;
 pub mod notify;
+pub mod privacy;
 pub mod providers;
 pub mod query;
 pub mod review;
@@ -76,6 +77,8 @@ pub struct Service {
     /// Whether e-mail can be delivered (an SMTP server is configured); without it no e-mail
     /// jobs are queued.
     email_channel: std::sync::atomic::AtomicBool,
+    /// `[privacy] retention_days` (see `privacy`).
+    retention_days: std::sync::atomic::AtomicU32,
 }
 
 const POLICY_KEY: &str = "policy";
@@ -117,6 +120,7 @@ impl Service {
             gram_stats: query::GramStats::default(),
             group_commit,
             email_channel: std::sync::atomic::AtomicBool::new(true),
+            retention_days: std::sync::atomic::AtomicU32::new(privacy::DEFAULT_RETENTION_DAYS),
             store,
             media,
             clock,

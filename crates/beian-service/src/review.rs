@@ -92,7 +92,8 @@ impl Service {
             "staff",
             &staff.id,
             "create",
-            serde_json::json!({ "name": staff.name, "role": role.as_str() }),
+            // The staff id names the person; the audit trail keeps no names.
+            serde_json::json!({ "role": role.as_str() }),
         )
         .await?;
         tx.commit().await?;

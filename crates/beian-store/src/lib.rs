@@ -27,6 +27,7 @@ pub mod crypto;
 mod hot;
 pub mod media;
 mod platform;
+pub mod privacy;
 pub mod query;
 mod tx;
 mod workflow;
@@ -102,11 +103,14 @@ pub struct Store {
 }
 
 /// WAL for concurrent readers; FULL sync so an acknowledged commit survives power loss.
-const SQLITE_PRAGMAS: [&str; 4] = [
+const SQLITE_PRAGMAS: [&str; 5] = [
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
+    // Deleted and overwritten rows are zeroed in the file, so erased personal data does not
+    // linger in free space (see `privacy`).
+    "PRAGMA secure_delete=ON",
 ];
 
 const MIGRATIONS_SQLITE: &[(i64, &str)] = &[

@@ -93,8 +93,9 @@ impl MediaStore {
         }
     }
 
-    /// Remove an object. Only `beian migrate` does, for a plain object whose sealed copy the
-    /// rows name instead; media are otherwise never deleted.
+    /// Remove an object (gone already is fine). `beian migrate` does, for a plain object whose
+    /// sealed copy the rows name instead, and the erasure of personal data past retention, for
+    /// an object no remaining row names; media are otherwise never deleted.
     pub async fn delete(&self, name: &str) -> Result<(), MediaError> {
         match self {
             MediaStore::Local(f) => match f.delete(name) {

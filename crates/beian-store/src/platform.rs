@@ -395,7 +395,7 @@ impl Tx {
         base64::engine::general_purpose::STANDARD.encode(self.crypto.encrypt_str(payload))
     }
 
-    fn unseal(&self, stored: &str) -> Result<String> {
+    pub(crate) fn unseal(&self, stored: &str) -> Result<String> {
         use base64::Engine;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(stored)

@@ -46,7 +46,7 @@ impl Tx {
     }
 
     /// This transaction changes the mini program's or its order's row.
-    fn touch(&mut self, appid: &str) {
+    pub(crate) fn touch(&mut self, appid: &str) {
         if let Some((_, touched)) = &mut self.entrance {
             touched.push(appid.to_string());
         }
@@ -376,7 +376,8 @@ impl Tx {
                 .bind(i64::from(version))
                 .fetch_optional(&mut *self.tx)
                 .await?;
-        enc.map(|e| open_payload(&self.crypto, &e, "filing version")).transpose()
+        // An erased version (personal data past retention) reads as absent.
+        enc.filter(|e| !e.is_empty()).map(|e| open_payload(&self.crypto, &e, "filing version")).transpose()
     }
 
     pub async fn count_versions(&mut self, appid: &str) -> Result<i64> {

@@ -1,4 +1,5 @@
-//! The command line: `beian serve | migrate | demo`.
+//! The command line: `beian serve | migrate | demo`, and the operators' tools (staff, jobs,
+//! sweep, outbox, check, backup, restore, pii).
 
 use crate::app::{open_service, redact, Application};
 use crate::config::{Config, ConfigArgs};
@@ -69,11 +70,34 @@ enum Command {
         /// Where to write the backup.
         dir: std::path::PathBuf,
     },
+    /// Personal data (PIPL): export what is held for one mini program, or erase what is kept
+    /// past `[privacy] retention_days`.
+    Pii {
+        #[command(subcommand)]
+        command: PiiCommand,
+    },
     /// Restore a backup into a fresh data directory (--data-dir; and for PostgreSQL an empty
     /// schema, --database-url; needs `pg_restore`), then check it.
     Restore {
         /// The backup directory (written by `beian backup`).
         dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PiiCommand {
+    /// Print, as JSON, every personal value held for this mini program's subject and
+    /// principals (decrypted); the export is audited.
+    Export {
+        #[arg(long)]
+        appid: String,
+    },
+    /// Erase the personal data of mini programs whose filing was cancelled or cleared more
+    /// than retention_days ago (what the daily job does).
+    EraseExpired {
+        /// Only list what would be erased.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -208,6 +232,12 @@ async fn run(cli: Cli) -> Result<()> {
             svc.store().close().await;
             Ok(())
         }
+        Command::Pii { command } => {
+            let svc = open_service(&config, Arc::new(SystemClock)).await?;
+            let result = pii(&svc, command).await;
+            svc.store().close().await;
+            result
+        }
         Command::Sweep { batch } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
             let id = format!("clearance-{}", svc.policy().clearance_date);
@@ -323,6 +353,54 @@ async fn run(cli: Cli) -> Result<()> {
             app.run(shutdown_signal()).await
         }
     }
+}
+
+async fn pii(svc: &beian_service::Service, command: PiiCommand) -> Result<()> {
+    match command {
+        PiiCommand::Export { appid } => {
+            let doc = svc
+                .export_personal_data(&beian_service::Actor::new("cli", "pii"), &appid)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        PiiCommand::EraseExpired { dry_run } => {
+            let r = svc
+                .erase_expired(&beian_service::Actor::new("cli", "pii"), dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} (run it again to resume)"))?;
+            let cutoff = beian_core::time::from_ts(r.cutoff).format("%Y-%m-%d %H:%M:%S UTC");
+            println!(
+                "retention {} days: filings cancelled or cleared before {cutoff}; {} mini program(s) past retention hold personal data",
+                r.retention_days,
+                r.due.len()
+            );
+            for appid in &r.due {
+                println!("  {appid}");
+            }
+            if dry_run {
+                println!("dry run: nothing erased");
+            } else {
+                println!(
+                    "erased {} mini program(s): {} versions, {} drafts, {} media rows ({} objects), {} face tasks, \
+                     {} SMS codes, {} outbox texts, {} messages, {} jobs, {} admin identities, {} subjects",
+                    r.erased,
+                    r.removed.versions,
+                    r.removed.drafts,
+                    r.removed.media_rows,
+                    r.objects_deleted,
+                    r.removed.face_tasks,
+                    r.removed.sms_codes,
+                    r.removed.sms_outbox,
+                    r.removed.messages,
+                    r.removed.jobs,
+                    r.removed.admin_identity,
+                    r.removed.subjects
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The check report for people: counts, then every violation and warning.

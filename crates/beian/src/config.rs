@@ -25,6 +25,16 @@ pub struct FileConfig {
     pub media: Option<MediaFileConfig>,
     /// `[metrics]`: who may read `/metrics`.
     pub metrics: Option<MetricsFileConfig>,
+    /// `[privacy]`: how long personal data is kept after a filing ended.
+    pub privacy: Option<PrivacyFileConfig>,
+}
+
+/// `[privacy]` in `beian.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyFileConfig {
+    /// Days personal data is kept after a filing is cancelled or cleared.
+    pub retention_days: Option<u32>,
 }
 
 /// `[metrics]` in `beian.toml`.
@@ -80,6 +90,8 @@ pub struct Config {
     pub media: MediaBackend,
     /// Who may read `/metrics` (nobody unless a token is configured).
     pub metrics: crate::metrics::MetricsAccess,
+    /// Days personal data is kept after a filing is cancelled or cleared, then erased.
+    pub retention_days: u32,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -123,6 +135,9 @@ pub struct ConfigArgs {
     /// Prefix of every media key in the bucket, e.g. beian/media/ [default: none]
     #[arg(long, env = "BEIAN_S3_PREFIX", global = true)]
     pub s3_prefix: Option<String>,
+    /// Days personal data is kept after a filing is cancelled or cleared [default: 180]
+    #[arg(long, env = "BEIAN_RETENTION_DAYS", global = true)]
+    pub retention_days: Option<u32>,
 }
 
 impl Config {
@@ -157,8 +172,20 @@ impl Config {
             sms_gateway: file.sms_gateway,
             media,
             metrics,
+            retention_days: retention_days(args, file.privacy.unwrap_or_default())?,
         })
     }
+}
+
+/// `[privacy] retention_days`: the flag or environment over the file over the default
+/// ([`beian_service::privacy::DEFAULT_RETENTION_DAYS`]). At most ten years.
+fn retention_days(args: &ConfigArgs, file: PrivacyFileConfig) -> Result<u32> {
+    let days =
+        args.retention_days.or(file.retention_days).unwrap_or(beian_service::privacy::DEFAULT_RETENTION_DAYS);
+    if days > 3660 {
+        bail!("retention_days ({days}) must be at most 3660 (ten years)");
+    }
+    Ok(days)
 }
 
 /// `/metrics` access: the token from `BEIAN_METRICS_TOKEN` over `[metrics] token`, never a
@@ -275,6 +302,23 @@ mod tests {
         let blank = |_: &str| Some("  ".to_string());
         let file = MetricsFileConfig { token: Some("from-the-file-0123456789".into()) };
         assert!(metrics_access(file, blank).expect("blank env: the file").enabled());
+    }
+
+    #[test]
+    fn retention_defaults_to_180_days_and_layers_flag_over_file() {
+        assert_eq!(
+            retention_days(&ConfigArgs::default(), PrivacyFileConfig::default()).expect("default"),
+            180
+        );
+        let file: FileConfig = toml::from_str("[privacy]\nretention_days = 365\n").expect("toml");
+        let privacy = file.privacy.expect("[privacy]");
+        assert_eq!(retention_days(&ConfigArgs::default(), privacy).expect("file"), 365);
+        let args = ConfigArgs { retention_days: Some(30), ..ConfigArgs::default() };
+        let file = PrivacyFileConfig { retention_days: Some(365) };
+        assert_eq!(retention_days(&args, file).expect("flag"), 30, "the flag (or environment) wins");
+        let args = ConfigArgs { retention_days: Some(100_000), ..ConfigArgs::default() };
+        assert!(retention_days(&args, PrivacyFileConfig::default()).is_err(), "bounded");
+        assert!(toml::from_str::<FileConfig>("[privacy]\nretention = 1\n").is_err(), "unknown keys refused");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod crash;
 mod hostile_forms;
 mod nodes_s3;
 mod pii_at_rest;
+mod privacy;
 mod public_query;
 mod reliability;
 mod security_auth;

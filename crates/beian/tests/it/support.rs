@@ -21,6 +21,8 @@ pub struct TestApp {
     pub base: String,
     pub svc: Arc<Service>,
     pub clock: Arc<ManualClock>,
+    /// The PostgreSQL URL (with its schema) when the backend is PostgreSQL.
+    pub database_url: Option<String>,
     pub _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -70,7 +72,7 @@ impl TestApp {
         let args = ConfigArgs {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(dir.path().to_path_buf()),
-            database_url,
+            database_url: database_url.clone(),
             ..ConfigArgs::default()
         };
         let config = Config::resolve(&args).expect("config");
@@ -97,7 +99,7 @@ impl TestApp {
         let server = tokio::spawn(app.run(async {
             let _ = rx.await;
         }));
-        TestApp { base, svc, clock, _dir: dir, stop: Some(stop), server: Some(server) }
+        TestApp { base, svc, clock, database_url, _dir: dir, stop: Some(stop), server: Some(server) }
     }
 
     pub async fn stop(mut self) {
