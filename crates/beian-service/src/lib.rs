@@ -24,6 +24,7 @@ pub mod merchant_auth;
 pub mod notify;
 pub mod providers;
 pub mod query;
+pub mod rate_limits;
 pub mod review;
 pub mod staff_sessions;
 
@@ -76,6 +77,8 @@ pub struct Service {
     /// Whether e-mail can be delivered (an SMTP server is configured); without it no e-mail
     /// jobs are queued.
     email_channel: std::sync::atomic::AtomicBool,
+    /// When this node last pruned shared rate-limit windows (see `rate_limits`).
+    rate_pruning: rate_limits::Pruning,
 }
 
 const POLICY_KEY: &str = "policy";
@@ -117,6 +120,7 @@ impl Service {
             gram_stats: query::GramStats::default(),
             group_commit,
             email_channel: std::sync::atomic::AtomicBool::new(true),
+            rate_pruning: rate_limits::Pruning::default(),
             store,
             media,
             clock,
