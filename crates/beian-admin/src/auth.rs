@@ -113,7 +113,7 @@ pub async fn login(
     let token = get(&f, "token").trim().to_string();
     // Tokens cannot be guessed, but a client trying many is refused all the same.
     let ip = client_ip(&s, &headers, &ext);
-    if let Err((retry_after, msg)) = s.limits.login_refused(ip, s.svc.now().timestamp()) {
+    if let Err((retry_after, msg)) = s.limits.login_refused(ip, s.svc.now().timestamp()).await {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry_after.to_string())],
@@ -131,7 +131,7 @@ pub async fn login(
                 .into_response()
         }
         Err(beian_service::ServiceError::Refused { .. }) => {
-            let _ = s.limits.login_failures.hit(ip, s.svc.now().timestamp());
+            s.limits.login_failed(ip, s.svc.now().timestamp()).await;
             (StatusCode::UNAUTHORIZED, layout("登录", None, &login_form(Some("令牌无效")))).into_response()
         }
         Err(e) => {

@@ -37,7 +37,8 @@ fn refusal(e: ServiceError) -> (StatusCode, i64, String) {
 /// `GET /api/public/query?q=`: `{"errcode":0,"errmsg":"ok","items":[…],"total":n,"truncated":b}`,
 /// or HTTP 400 `{"errcode","errmsg"}` for an empty or too long query.
 ///
-/// Each client address may ask `public_query_per_minute` times a minute (`beian_web::limits`);
+/// Each client address may ask `public_query_per_minute` times a minute (`beian_web::limits`;
+/// counted across nodes on PostgreSQL);
 /// beyond that HTTP 429 with `Retry-After` and `{"errcode":86920,"errmsg":…}`.
 pub async fn api(
     State(s): State<AppState>,
@@ -45,7 +46,7 @@ pub async fn api(
     ext: Extensions,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Err(l) = s.limits.public_query.hit(client_ip(&s, &headers, &ext), s.svc.now().timestamp()) {
+    if let Err(l) = s.limits.public_query(client_ip(&s, &headers, &ext), s.svc.now().timestamp()).await {
         let body = Json(json!({ "errcode": errcode::RATE_LIMITED, "errmsg": too_many(&s, l) }));
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -81,7 +82,7 @@ pub async fn page(
 ) -> Response {
     let q = param(&query, "q");
     let limited = match &q {
-        Some(_) => s.limits.public_query.hit(client_ip(&s, &headers, &ext), s.svc.now().timestamp()).err(),
+        Some(_) => s.limits.public_query(client_ip(&s, &headers, &ext), s.svc.now().timestamp()).await.err(),
         None => None,
     };
     let (status, results) = match &q {

@@ -10,7 +10,7 @@
 
 mod component;
 mod icp;
-mod limits;
+pub mod limits;
 mod mask;
 pub mod openapi;
 mod pages;
@@ -28,7 +28,8 @@ pub use wire::WxJson;
 /// Knobs of the API edge.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Calls per mini program per endpoint per minute before `45011`.
+    /// Calls per mini program per endpoint per minute before `45011` (across nodes on
+    /// PostgreSQL, within the bound in [`limits`]).
     pub per_minute_limit: u32,
 }
 
@@ -44,9 +45,23 @@ pub(crate) struct AppState {
     pub limiter: Arc<RateLimiter>,
 }
 
-/// All routes of the API edge.
+/// All routes of the API edge, with minute quotas counted on this node only.
 pub fn router(svc: Arc<Service>, config: ApiConfig) -> Router {
-    let state = AppState { svc, limiter: Arc::new(RateLimiter::new(config.per_minute_limit)) };
+    router_with_counter(svc, config, None)
+}
+
+/// All routes of the API edge; `shared`: where the minute quotas are shared between nodes
+/// (PostgreSQL), flushed once a second (see [`limits`]).
+pub fn router_with_counter(
+    svc: Arc<Service>,
+    config: ApiConfig,
+    shared: Option<Arc<dyn beian_web::limits::LimitCounter>>,
+) -> Router {
+    let limiter = match shared {
+        Some(counter) => RateLimiter::shared(config.per_minute_limit, counter),
+        None => RateLimiter::new(config.per_minute_limit),
+    };
+    let state = AppState { svc, limiter: Arc::new(limiter) };
     Router::new()
         .merge(component::routes())
         .merge(icp::routes())

@@ -121,7 +121,7 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extension
     let next = safe_next(get(&f, "next"));
     // Per client address, whatever the username: guessing across accounts is limited too.
     let ip = client_ip(&s, &headers, &ext);
-    if let Err((retry_after, msg)) = s.limits.login_refused(ip, s.svc.now().timestamp()) {
+    if let Err((retry_after, msg)) = s.limits.login_refused(ip, s.svc.now().timestamp()).await {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry_after.to_string())],
@@ -139,7 +139,7 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extension
             (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, next)]).into_response()
         }
         Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
-            let _ = s.limits.login_failures.hit(ip, s.svc.now().timestamp());
+            s.limits.login_failed(ip, s.svc.now().timestamp()).await;
             (StatusCode::UNAUTHORIZED, layout("登录", None, 0, &login_form(&next, Some(&errmsg))))
                 .into_response()
         }

@@ -25,6 +25,7 @@ pub mod notify;
 pub mod privacy;
 pub mod providers;
 pub mod query;
+pub mod rate_limits;
 pub mod review;
 pub mod staff_sessions;
 
@@ -79,6 +80,8 @@ pub struct Service {
     email_channel: std::sync::atomic::AtomicBool,
     /// `[privacy] retention_days` (see `privacy`).
     retention_days: std::sync::atomic::AtomicU32,
+    /// When this node last pruned shared rate-limit windows (see `rate_limits`).
+    rate_pruning: rate_limits::Pruning,
 }
 
 const POLICY_KEY: &str = "policy";
@@ -121,6 +124,7 @@ impl Service {
             group_commit,
             email_channel: std::sync::atomic::AtomicBool::new(true),
             retention_days: std::sync::atomic::AtomicU32::new(privacy::DEFAULT_RETENTION_DAYS),
+            rate_pruning: rate_limits::Pruning::default(),
             store,
             media,
             clock,

@@ -29,6 +29,7 @@ pub mod media;
 mod platform;
 pub mod privacy;
 pub mod query;
+pub mod rate_windows;
 mod tx;
 mod workflow;
 
@@ -124,6 +125,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_draft_version.sql")),
     (9, include_str!("../migrations/sqlite/0009_auth_attempts.sql")),
     (10, include_str!("../migrations/sqlite/0010_staff_sessions.sql")),
+    (11, include_str!("../migrations/sqlite/0011_rate_windows.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -136,6 +138,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (8, include_str!("../migrations/postgres/0008_draft_version.sql")),
     (9, include_str!("../migrations/postgres/0009_auth_attempts.sql")),
     (10, include_str!("../migrations/postgres/0010_staff_sessions.sql")),
+    (11, include_str!("../migrations/postgres/0011_rate_windows.sql")),
 ];
 
 impl Store {

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 /// `demo`: also mount `/demo/events` (the demo provider's receiver, readable by anyone).
 /// `metrics`: who may read `/metrics` (not mounted at all without a token).
-/// `limits`: the public query's and the sign-in forms' per-client limits (one set per node,
-/// shared by the console and the staff pages).
+/// `limits`: the public query's and the sign-in forms' per-client limits (shared by the
+/// console and the staff pages). On PostgreSQL these and the API's minute quotas are counted
+/// across nodes through the database ([`crate::limits::SharedCounter`]); on SQLite in memory.
 pub fn router(
     svc: Arc<Service>,
     api: beian_api::ApiConfig,
@@ -19,7 +20,13 @@ pub fn router(
     demo: bool,
     metrics_access: &crate::metrics::MetricsAccess,
 ) -> Router {
-    let limits = Arc::new(beian_web::limits::WebLimits::new(limits));
+    let shared: Option<Arc<dyn beian_web::limits::LimitCounter>> = svc.rate_counts_shared().then(|| {
+        Arc::new(crate::limits::SharedCounter::new(svc.clone())) as Arc<dyn beian_web::limits::LimitCounter>
+    });
+    let limits = Arc::new(match &shared {
+        Some(counter) => beian_web::limits::WebLimits::with_counter(limits, counter.clone()),
+        None => beian_web::limits::WebLimits::new(limits),
+    });
     let mut r = Router::new().route("/healthz", get(healthz));
     if demo {
         r = r.route("/demo/events", axum::routing::post(demo_events).get(demo_events_list));
@@ -30,7 +37,7 @@ pub fn router(
         .with_state(svc.clone())
         .merge(beian_console::router(svc.clone(), limits.clone()))
         .merge(beian_admin::router(svc.clone(), limits))
-        .merge(beian_api::router(svc.clone(), api))
+        .merge(beian_api::router_with_counter(svc.clone(), api, shared))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track));
     if metrics_access.enabled() {
         r = r.merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((

@@ -1,10 +1,60 @@
 //! Settings of the per-client limits of the public pages (`beian_web::limits`): the public
 //! query per minute, failed sign-ins per 15 minutes, and which header (if any) names the
 //! client behind a reverse proxy. `[limits]` in beian.toml < environment < flags.
+//!
+//! Also [`SharedCounter`]: the limits' counter on PostgreSQL, counting in the shared database
+//! through the service, so every node sees the same counts.
 
 use anyhow::{bail, Result};
-use beian_web::limits::WebLimitsConfig;
+use beian_service::rate_limits::RateHit;
+use beian_service::Service;
+use beian_web::limits::{CountFuture, CounterError, Hit, LimitCounter, WebLimitsConfig};
 use serde::Deserialize;
+use std::sync::Arc;
+
+/// Counts limits in the database (`beian_service::rate_limits`), shared by every node on it.
+/// A failure is logged and returned: the public pages then count on their node
+/// (`WebLimits`' fallback), the API keeps its unflushed calls for the next flush.
+#[derive(Clone)]
+pub struct SharedCounter {
+    svc: Arc<Service>,
+}
+
+impl SharedCounter {
+    pub fn new(svc: Arc<Service>) -> SharedCounter {
+        SharedCounter { svc }
+    }
+}
+
+impl std::fmt::Debug for SharedCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedCounter")
+    }
+}
+
+impl LimitCounter for SharedCounter {
+    fn add_and_read(&self, hits: Vec<Hit>) -> CountFuture<'_> {
+        Box::pin(async move {
+            let hits: Vec<RateHit> = hits
+                .into_iter()
+                .map(|h| RateHit {
+                    scope: h.scope,
+                    key: h.key,
+                    window_start: h.window_start,
+                    window_secs: h.window_secs,
+                    n: i64::try_from(h.n).unwrap_or(i64::MAX),
+                })
+                .collect();
+            match self.svc.add_rate_counts(&hits).await {
+                Ok(counts) => Ok(counts.into_iter().map(|c| u64::try_from(c).unwrap_or(0)).collect()),
+                Err(e) => {
+                    tracing::warn!("counting rate limits in the database: {e}");
+                    Err(CounterError(e.to_string()))
+                }
+            }
+        })
+    }
+}
 
 /// `[limits]` in `beian.toml`.
 #[derive(Debug, Default, Deserialize)]

@@ -263,3 +263,76 @@ async fn bulk_seed_sealed_or_not_reads_back() {
         );
     }
 }
+
+/// Shared rate-limit windows: the upsert adds and returns the total (what every node sees),
+/// per window; a batch adds each window once; pruning drops only ended windows.
+#[tokio::test]
+async fn rate_windows_add_up_and_prune() {
+    use beian_store::rate_windows::RateHit;
+    let hit = |scope: &'static str, key: &str, start: i64, n: i64| RateHit {
+        scope,
+        key: key.into(),
+        window_start: start,
+        window_secs: 60,
+        n,
+    };
+    for (name, store, _dir) in stores().await {
+        store.migrate().await.expect("migrate");
+        let shared = store.clone();
+        let add = move |hits: Vec<RateHit>| {
+            let store = shared.clone();
+            async move {
+                let mut tx = store.begin().await.expect("begin");
+                let counts = tx.add_rate_counts(&hits).await.expect("add");
+                tx.commit().await.expect("commit");
+                counts
+            }
+        };
+        assert_eq!(add(vec![hit("public_query", "10.0.0.1", 120, 1)]).await, vec![1], "{name}");
+        assert_eq!(add(vec![hit("public_query", "10.0.0.1", 120, 1)]).await, vec![2], "{name}");
+        // A batch: the same window twice is added once and both get the total; other scopes,
+        // keys and windows are counted apart; 0 reads.
+        assert_eq!(
+            add(vec![
+                hit("api", "wx1/apply_icp_filing", 120, 5),
+                hit("public_query", "10.0.0.1", 120, 3),
+                hit("api", "wx1/apply_icp_filing", 120, 2),
+                hit("public_query", "10.0.0.1", 180, 1),
+                hit("login_failures", "10.0.0.1", 120, 0),
+            ])
+            .await,
+            vec![7, 5, 7, 1, 0],
+            "{name}"
+        );
+        // Many rows: more than one statement.
+        let many: Vec<RateHit> = (0..450).map(|i| hit("api", &format!("wx{i}/x"), 120, i)).collect();
+        let counts = add(many.clone()).await;
+        assert_eq!(counts, (0..450).collect::<Vec<i64>>(), "{name}");
+        assert_eq!(add(many).await, (0..450).map(|i| 2 * i).collect::<Vec<i64>>(), "{name}");
+
+        // Concurrent additions are never lost (on PostgreSQL each commits on its own connection).
+        let adders: Vec<_> = (0..8)
+            .map(|_| {
+                let add = add.clone();
+                tokio::spawn(async move { add(vec![hit("public_query", "10.9.9.9", 120, 1)]).await })
+            })
+            .collect();
+        for a in adders {
+            a.await.expect("join");
+        }
+        let mut tx = store.read().await.expect("read");
+        assert_eq!(tx.rate_count("public_query", "10.9.9.9", 120).await.expect("count"), 8, "{name}");
+        assert_eq!(tx.rate_count("public_query", "10.0.0.1", 120).await.expect("count"), 5, "{name}");
+        assert_eq!(tx.rate_count("public_query", "10.0.0.2", 120).await.expect("count"), 0, "{name}");
+        drop(tx);
+
+        // Windows ending before 200 go (120 + 60 = 180); the one ending at 240 stays.
+        let mut tx = store.begin().await.expect("begin");
+        let pruned = tx.prune_rate_windows(200).await.expect("prune");
+        tx.commit().await.expect("commit");
+        assert_eq!(pruned, 1 + 1 + 1 + 1 + 450, "{name}");
+        let mut tx = store.read().await.expect("read");
+        assert_eq!(tx.rate_count("public_query", "10.0.0.1", 120).await.expect("count"), 0, "{name}");
+        assert_eq!(tx.rate_count("public_query", "10.0.0.1", 180).await.expect("count"), 1, "{name}");
+    }
+}

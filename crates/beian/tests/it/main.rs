@@ -14,5 +14,6 @@ mod reliability;
 mod security_auth;
 mod security_staff;
 mod server;
+mod shared_limits;
 mod support;
 mod workflow;

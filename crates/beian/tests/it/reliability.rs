@@ -281,17 +281,17 @@ async fn check_reports_planted_violations_and_exits_non_zero() {
 // ---- nodes sharing one database ---------------------------------------------------------------
 
 /// A database (and media directory, key and clock) that several nodes share.
-struct Shared {
+pub(crate) struct Shared {
     url: String,
     /// PostgreSQL: the test's schema (for pg_dump).
-    schema: Option<String>,
+    pub(crate) schema: Option<String>,
     key: String,
-    clock: Arc<ManualClock>,
+    pub(crate) clock: Arc<ManualClock>,
     dir: tempfile::TempDir,
 }
 
 impl Shared {
-    async fn new(backend: Backend) -> Shared {
+    pub(crate) async fn new(backend: Backend) -> Shared {
         let dir = tempfile::tempdir().expect("tmp");
         let (url, schema) = match backend {
             Backend::Sqlite => (format!("sqlite://{}", dir.path().join("beian.db").display()), None),
@@ -309,7 +309,7 @@ impl Shared {
 
     /// One node's service (not serving yet): the shared database, key (as
     /// `BEIAN_MASTER_KEY` would give it), media directory and clock.
-    async fn node(&self) -> Arc<Service> {
+    pub(crate) async fn node(&self) -> Arc<Service> {
         let args = ConfigArgs {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(self.dir.path().to_path_buf()),
