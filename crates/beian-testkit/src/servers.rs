@@ -146,19 +146,9 @@ pub struct SmtpSession {
     pub quit: bool,
 }
 
-/// One accepted message: its recipients (without `<>`) and DATA.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mail {
-    pub to: Vec<String>,
-    pub data: Vec<u8>,
-}
-
-impl Mail {
-    /// The DATA as text with `\n` line ends.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.data).replace("\r\n", "\n")
-    }
-}
+/// One accepted message: (its last recipient without `<>`, its DATA as text with `\n` line
+/// ends).
+pub type Mail = (String, String);
 
 /// An SMTP server on 127.0.0.1 speaking the commands beian's client sends; records each
 /// session and each accepted message. Stops when dropped.
@@ -233,9 +223,9 @@ async fn smtp_session(
         if in_data {
             if line == b".\r\n" {
                 in_data = false;
-                let to =
-                    session.rcpt_to.iter().map(|r| r.trim().trim_matches(['<', '>']).to_string()).collect();
-                mail.lock().expect("lock").push(Mail { to, data: data.clone() });
+                let to = session.rcpt_to.last().map(|r| r.trim().trim_matches(['<', '>']).to_string());
+                let text = String::from_utf8_lossy(&data).replace("\r\n", "\n");
+                mail.lock().expect("lock").push((to.unwrap_or_default(), text));
                 session.data = Some(std::mem::take(&mut data));
                 write.write_all(b"250 2.0.0 queued as TEST1\r\n").await.expect("write");
             } else {
