@@ -301,18 +301,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
         let mine: Vec<String> =
             (0..APPS).filter(|n| *n as usize % 2 == i).map(|n| format!("wxs3node{n:04}")).collect();
         for info in ["authorized", "notify_icpfiling_verify_result"] {
-            let mut got: Vec<String> = receiver
-                .of_type(info)
-                .iter()
-                .map(|e| {
-                    e.fields
-                        .get("AuthorizerAppid")
-                        .or_else(|| e.fields.get("verify_appid"))
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .collect();
-            got.sort();
+            let got = receiver.appids_of(info);
             assert_eq!(got, mine, "{}: {info} delivered exactly once each", creds.component_appid);
         }
         assert_eq!(receiver.bad.load(std::sync::atomic::Ordering::SeqCst), 0);

@@ -447,18 +447,7 @@ async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race()
             .map(|n| format!("wxnode{n:04}"))
             .collect();
         for info in ["authorized", "notify_icpfiling_verify_result"] {
-            let mut got: Vec<String> = receiver
-                .of_type(info)
-                .iter()
-                .map(|e| {
-                    e.fields
-                        .get("AuthorizerAppid")
-                        .or_else(|| e.fields.get("verify_appid"))
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .collect();
-            got.sort();
+            let got = receiver.appids_of(info);
             assert_eq!(got, mine, "{info}: each event delivered exactly once");
         }
         assert_eq!(receiver.bad.load(std::sync::atomic::Ordering::SeqCst), 0);

@@ -145,6 +145,24 @@ impl Receiver {
             Some(WxCrypt::new(&creds.token, &creds.encoding_aes_key, &creds.component_appid).expect("keys"));
     }
 
+    /// The mini programs (`AuthorizerAppid` or `verify_appid`) of the events of `info_type`,
+    /// sorted.
+    pub fn appids_of(&self, info_type: &str) -> Vec<String> {
+        let mut appids: Vec<String> = self
+            .of_type(info_type)
+            .iter()
+            .map(|e| {
+                e.fields
+                    .get("AuthorizerAppid")
+                    .or_else(|| e.fields.get("verify_appid"))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        appids.sort();
+        appids
+    }
+
     pub fn of_type(&self, info_type: &str) -> Vec<Received> {
         self.events.lock().expect("lock").iter().filter(|e| e.info_type == info_type).cloned().collect()
     }
