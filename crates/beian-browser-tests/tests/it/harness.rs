@@ -2,6 +2,7 @@
 //! browser behind but a screenshot of where it failed.
 
 use beian_browser_tests::Browser;
+use beian_testkit::fixtures::{JPEG_MARKERS, PNG_SIGNATURE};
 use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -9,8 +10,8 @@ async fn upload_puts_local_files_into_a_file_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     let front = dir.path().join("身份证正面.jpg");
     let back = dir.path().join("back.png");
-    std::fs::write(&front, [0xFF, 0xD8, 0xFF, 0xD9]).expect("write");
-    std::fs::write(&back, b"\x89PNG\r\n\x1a\n").expect("write");
+    std::fs::write(&front, JPEG_MARKERS).expect("write");
+    std::fs::write(&back, PNG_SIGNATURE).expect("write");
 
     let browser = Browser::start("upload_puts_local_files_into_a_file_input").await;
     browser

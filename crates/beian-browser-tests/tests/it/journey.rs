@@ -82,11 +82,7 @@ async fn developer_journey() {
     let b = Browser::start("developer_journey").await;
     let work = tempfile::tempdir().expect("tmp");
     let jpeg = work.path().join("id.jpg");
-    std::fs::write(
-        &jpeg,
-        [0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9],
-    )
-    .expect("jpeg");
+    std::fs::write(&jpeg, beian_testkit::fixtures::JPEG).expect("jpeg");
     let not_image = work.path().join("scan.jpg");
     std::fs::write(&not_image, b"%PDF-1.4 not an image").expect("pdf");
 

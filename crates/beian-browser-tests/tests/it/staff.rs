@@ -37,8 +37,7 @@ pub async fn submitted(server: &TestServer, appid: &str, name: &str, n: u32) {
         )
         .await
         .expect("register");
-    let jpeg =
-        vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9];
+    let jpeg = beian_testkit::fixtures::JPEG.to_vec();
     let mut media = Vec::new();
     for f in [
         "icp_subject.principal_info.certificate_photo_front",

@@ -2,127 +2,36 @@
 //! canned answers, plus the event receiver against pushes built with beian-wxcrypt.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{IntoResponse, Response};
-use axum::Router;
 use beian_client::{Client, Error, Event, EventReceiver, FieldPlacement, Hint, Upload};
 use beian_core::payload::ApplyPayload;
+use beian_testkit::servers::{HttpReceiver, Recorded as Seen, Reply};
 use beian_wxcrypt::{xml_message, WxCrypt, XmlValue};
 use serde_json::{json, Value};
 
 const JSON: &str = "application/json; charset=UTF-8";
 
-/// One request as the fake server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    query: HashMap<String, String>,
-    content_type: String,
-    body: Vec<u8>,
-}
-
-impl Seen {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("request body is JSON")
-    }
-
-    /// The multipart body as (name, file name, content type, bytes).
-    async fn parts(&self) -> Vec<(String, Option<String>, Option<String>, Vec<u8>)> {
-        let req = Request::builder()
-            .header(CONTENT_TYPE, &self.content_type)
-            .body(Body::from(self.body.clone()))
-            .expect("request");
-        let mut mp = Multipart::from_request(req, &()).await.expect("multipart body");
-        let mut out = Vec::new();
-        while let Some(field) = mp.next_field().await.expect("field") {
-            let name = field.name().unwrap_or_default().to_string();
-            let file = field.file_name().map(str::to_string);
-            let ct = field.content_type().map(str::to_string);
-            let bytes = field.bytes().await.expect("field bytes").to_vec();
-            out.push((name, file, ct, bytes));
-        }
-        out
-    }
-}
-
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    content_type: &'static str,
-    body: Vec<u8>,
-}
-
 fn ok_json(v: Value) -> Reply {
-    Reply { status: 200, content_type: JSON, body: v.to_string().into_bytes() }
+    Reply::json(v)
 }
 
-#[derive(Clone, Default)]
-struct Fake {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    replies: Arc<Mutex<Vec<Reply>>>,
-}
+/// beian-testkit's HTTP receiver: records every request and plays back canned answers.
+struct Fake(HttpReceiver);
 
 impl Fake {
     /// Start a server that answers the n-th request with `replies[n]` (the last one repeats).
     async fn start(replies: Vec<Reply>) -> (Client, Fake) {
-        let fake = Fake { seen: Arc::default(), replies: Arc::new(Mutex::new(replies)) };
-        let app = Router::new().fallback(record).with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-        (Client::new(&format!("http://{addr}/")), fake)
+        let rx = HttpReceiver::start(replies).await;
+        (Client::new(&format!("{}/", rx.base)), Fake(rx))
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("lock").clone()
+        self.0.seen()
     }
 
     fn last(&self) -> Seen {
         self.seen().pop().expect("a request was made")
     }
-}
-
-async fn record(State(fake): State<Fake>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.expect("body").to_vec();
-    let query =
-        parts.uri.query().map(|q| serde_urlencoded_pairs(q).into_iter().collect()).unwrap_or_default();
-    let content_type =
-        parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let n = {
-        let mut seen = fake.seen.lock().expect("lock");
-        seen.push(Seen {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_string(),
-            query,
-            content_type,
-            body,
-        });
-        seen.len() - 1
-    };
-    let reply = {
-        let replies = fake.replies.lock().expect("lock");
-        replies.get(n).or(replies.last()).cloned().expect("a canned reply")
-    };
-    (
-        axum::http::StatusCode::from_u16(reply.status).expect("status"),
-        [(CONTENT_TYPE, reply.content_type)],
-        reply.body,
-    )
-        .into_response()
-}
-
-/// Decode `a=1&b=%E4%B8%AD` with axum's own query extractor.
-fn serde_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
-    let uri: axum::http::Uri = format!("/?{q}").parse().expect("uri");
-    let axum::extract::Query(v) =
-        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri).expect("query");
-    v
 }
 
 // ---------------------------------------------------------------- token flow
@@ -591,9 +500,7 @@ async fn non_json_and_non_200_answers() {
 
 #[tokio::test]
 async fn unreachable_server_is_http_error() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    let addr = beian_testkit::servers::closed_addr().await;
     let e = Client::new(&format!("http://{addr}")).query_icp_nrlx_types("AAT").await.expect_err("refused");
     assert!(matches!(e, Error::Http(_)), "{e:?}");
 }

@@ -1,12 +1,12 @@
 //! `send_sms` against an axum receiver playing the SMS gateway adapter.
 
-use crate::servers::{closed_addr, serve_http};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use beian_jobs::notify::{send_sms, HttpSmsConfig, NotifyError};
+use beian_testkit::servers::{closed_addr, serve_http, Running};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,7 +62,7 @@ async fn gateway(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes) -> 
     }
 }
 
-async fn start(answer: Answer, key: Option<&'static str>) -> (crate::servers::Running<()>, Gateway) {
+async fn start(answer: Answer, key: Option<&'static str>) -> (Running<()>, Gateway) {
     let gw = Gateway { answer, key, seen: Arc::default() };
     let router = Router::new().route("/sms/send", post(gateway)).with_state(gw.clone());
     (serve_http(router).await, gw)

@@ -1,9 +1,9 @@
 //! `send_mail` against the fake SMTP server of `servers`.
 
-use crate::servers::{closed_addr, start_smtp, SmtpMode};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use beian_jobs::notify::{send_mail, NotifyError, SmtpConfig};
+use beian_testkit::servers::{closed_addr, SmtpMode, SmtpServer};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -82,7 +82,7 @@ fn decode_body(body: &str) -> String {
 
 #[tokio::test]
 async fn delivers_chinese_mail_with_auth() {
-    let server = start_smtp(SmtpMode::Normal).await;
+    let server = SmtpServer::start(SmtpMode::Normal).await;
     let mut cfg = config(server.addr);
     cfg.username = Some("mailer".into());
     cfg.password = Some("s3cret密码".into());
@@ -112,7 +112,7 @@ async fn delivers_chinese_mail_with_auth() {
 
 #[tokio::test]
 async fn long_multiline_body_without_auth() {
-    let server = start_smtp(SmtpMode::Normal).await;
+    let server = SmtpServer::start(SmtpMode::Normal).await;
     let cfg = config(server.addr);
     let subject = "关于您提交的小程序备案申请的审核结果通知（请于七日内处理）";
     let body = "您好：\n\n您的小程序备案已通过。备案号：京ICP备2025000001号-1X。\n".repeat(5);
@@ -132,7 +132,7 @@ async fn long_multiline_body_without_auth() {
 
 #[tokio::test]
 async fn falls_back_to_helo() {
-    let server = start_smtp(SmtpMode::NoEhlo).await;
+    let server = SmtpServer::start(SmtpMode::NoEhlo).await;
     let mut cfg = config(server.addr);
     cfg.hello = None;
 
@@ -144,7 +144,7 @@ async fn falls_back_to_helo() {
 
 #[tokio::test]
 async fn rejected_recipient_is_a_protocol_error() {
-    let server = start_smtp(SmtpMode::RejectRcpt).await;
+    let server = SmtpServer::start(SmtpMode::RejectRcpt).await;
     let cfg = config(server.addr);
 
     let err = send_mail(&cfg, "nobody@example.cn", SUBJECT, BODY).await.expect_err("550 fails");
@@ -162,7 +162,7 @@ async fn rejected_recipient_is_a_protocol_error() {
 
 #[tokio::test]
 async fn rejected_auth_is_a_protocol_error() {
-    let server = start_smtp(SmtpMode::RejectAuth).await;
+    let server = SmtpServer::start(SmtpMode::RejectAuth).await;
     let mut cfg = config(server.addr);
     cfg.username = Some("mailer".into());
 
@@ -198,7 +198,7 @@ async fn header_injection_is_refused_without_connecting() {
 
 #[tokio::test]
 async fn silent_server_times_out() {
-    let server = start_smtp(SmtpMode::Silent).await;
+    let server = SmtpServer::start(SmtpMode::Silent).await;
     let mut cfg = config(server.addr);
     cfg.timeout_secs = Some(1);
 

@@ -1,12 +1,12 @@
 //! `send_webhook` against an axum receiver that verifies the signature by recomputing it.
 
-use crate::servers::{closed_addr, serve_http};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use beian_jobs::notify::{send_webhook, NotifyError};
+use beian_testkit::servers::{closed_addr, serve_http, Running};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::{Arc, Mutex};
@@ -62,7 +62,7 @@ async fn receive(State(rx): State<Receiver>, headers: HeaderMap, body: Bytes) ->
     (rx.status, "ok")
 }
 
-async fn start(secret: Option<&'static str>, status: StatusCode) -> (crate::servers::Running<()>, Receiver) {
+async fn start(secret: Option<&'static str>, status: StatusCode) -> (Running<()>, Receiver) {
     let rx = Receiver { secret, status, seen: Arc::default() };
     let router = Router::new().route("/hook", post(receive)).with_state(rx.clone());
     (serve_http(router).await, rx)

@@ -10,23 +10,8 @@ async fn stores() -> Vec<(&'static str, Store, tempfile::TempDir)> {
     let sqlite = Store::connect(&format!("sqlite://{}", dir.path().join("s.db").display()), crypto.clone())
         .await
         .expect("sqlite");
-    let base = std::env::var("BEIAN_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let admin =
-        Store::connect(&base, crypto.clone()).await.expect("PostgreSQL must be running (scripts/test)");
-    let schema = format!(
-        "t_store_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-    );
-    admin.exec_raw(&format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    admin.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let pg =
-        Store::connect(&format!("{base}{sep}options=-c%20search_path%3D{schema}"), crypto).await.expect("pg");
+    let schema = beian_testkit::pg::PgSchema::create("t_store").await;
+    let pg = Store::connect(&schema.url, crypto).await.expect("pg");
     vec![("sqlite", sqlite, dir), ("postgres", pg, tempfile::tempdir().expect("tempdir"))]
 }
 

@@ -10,9 +10,6 @@ use beian_core::errcode;
 use beian_core::payload::ApplyPayload;
 use beian_service::Actor;
 
-const JPEG: &[u8] =
-    &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn provider_journey_sqlite() {
     provider_journey(Backend::Sqlite).await

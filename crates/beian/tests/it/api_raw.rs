@@ -5,9 +5,6 @@ use crate::support::*;
 use beian_core::errcode;
 use serde_json::{json, Value};
 
-const JPEG: &[u8] =
-    &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9];
-
 async fn json_of(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), 200, "WeChat answers HTTP 200 even on errors");
     r.json().await.expect("json body")

@@ -35,16 +35,7 @@ fn demo_seeds_once_and_files_a_mini_program() {
 
 #[test]
 fn demo_and_migrate_on_postgres() {
-    let base = std::env::var("BEIAN_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("t_cli_{}", std::process::id());
-    let status = Command::new("psql")
-        .args([base.as_str(), "-qc", &format!("CREATE SCHEMA IF NOT EXISTS {schema}")])
-        .status()
-        .expect("psql (PostgreSQL client) must be installed for this test");
-    assert!(status.success());
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let url = beian_testkit::pg::PgSchema::create_blocking("t_cli").url;
     let dir = tempfile::tempdir().expect("tempdir");
     let out = run(beian(dir.path()).args(["--database-url", &url, "migrate"]));
     assert!(out.contains("latest schema"), "{out}");

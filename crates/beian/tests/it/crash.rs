@@ -10,8 +10,8 @@ use crate::support::*;
 use beian::app::open_service;
 use beian::config::{Config, ConfigArgs};
 use beian_core::platform::JobState;
-use beian_core::state::ReadinessFlags;
-use beian_service::{Actor, ManualClock, MiniProgramInput, ProviderCredentials, Service, SystemClock};
+use beian_service::{Actor, ManualClock, ProviderCredentials, Service, SystemClock};
+use beian_testkit::fixtures::{self, Identity};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -55,12 +55,7 @@ impl Setup {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use beian_testkit::servers::free_port;
 
 async fn wait_healthy(port: u16) {
     for _ in 0..400 {
@@ -88,21 +83,8 @@ async fn prepare(
     for i in 0..count {
         let n = offset + i;
         let appid = format!("wxcrash{n:05}");
-        svc.register_mini_program(
-            &a,
-            MiniProgramInput {
-                appid: appid.clone(),
-                name: format!("崩溃测试{n}"),
-                admin_name: format!("管理员{n}"),
-                admin_id_number: admin_id(n),
-                admin_mobile: admin_mobile(n),
-                flags: ReadinessFlags { basic_info_filled: true, category_filled: true, certified: true },
-                listed: true,
-                owner: String::new(),
-            },
-        )
-        .await
-        .expect("register");
+        let input = fixtures::mini_program(&appid, &format!("崩溃测试{n}"), &Identity::admin(n));
+        svc.register_mini_program(&a, input).await.expect("register");
         let (pre, _) = svc.create_pre_auth_code(&creds.component_appid).await.expect("pre");
         let id = admin_id(n);
         let (code, _) = svc

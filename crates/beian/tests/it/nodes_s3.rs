@@ -7,10 +7,7 @@
 //! moto's server comes from `scripts/ensure-tools` (`pip install 'moto[server]'`); without it
 //! these tests fail and say so — they never skip.
 
-use crate::reliability::{
-    all_due_jobs_ran_once, code, face_task, pg_base, principal, psql, register_n, serve, unique, with_schema,
-    wx,
-};
+use crate::reliability::{all_due_jobs_ran_once, code, face_task, person, register_n, serve, unique, wx};
 use crate::support::{admin_id, admin_mobile, Receiver, JPEG};
 use beian::app::open_service;
 use beian::config::{Config, ConfigArgs, MediaBackend};
@@ -18,7 +15,7 @@ use beian_core::errcode;
 use beian_service::{Actor, ManualClock, Service};
 use beian_store::media::{sigv4, Credentials, S3Config};
 use beian_store::{Crypto, MediaFiles};
-use chrono::{TimeZone, Utc};
+use beian_testkit::fixtures::{self, Materials};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -36,8 +33,7 @@ struct Moto {
 
 impl Moto {
     async fn start() -> Moto {
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let port = beian_testkit::servers::free_port();
         let log = tempfile::NamedTempFile::new().expect("log file");
         let spawn = |program: &str, pre: &[&str]| {
             Command::new(program)
@@ -188,10 +184,7 @@ async fn s3_node(url: &str, key: &str, clock: Arc<ManualClock>, s3: &S3Config, d
         ..Config::resolve(&args).expect("config")
     };
     let svc = open_service(&config, clock).await.expect("service");
-    let mut policy = (*svc.policy()).clone();
-    policy.deadline_date = chrono::NaiveDate::from_ymd_opt(2099, 3, 31).expect("date");
-    policy.clearance_date = chrono::NaiveDate::from_ymd_opt(2099, 4, 1).expect("date");
-    svc.set_policy(&Actor::new("test", "setup"), policy).await.expect("policy");
+    beian_testkit::service::far_deadlines(&svc).await;
     svc
 }
 
@@ -207,12 +200,11 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     let moto = Moto::start().await;
     let s3 = moto.config("beian-media", "media/");
     create_bucket(&s3).await;
-    let schema = unique("t_s3");
-    psql(&pg_base(), &format!("CREATE SCHEMA {schema}"));
-    let url = with_schema(&pg_base(), &schema);
+    let schema = beian_testkit::pg::PgSchema::create("t_s3").await;
+    let url = schema.url.clone();
     let key = Crypto::generate_hex();
     // Monday 2026-03-02 10:00 Beijing time.
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("time")));
+    let clock = Arc::new(ManualClock::new(fixtures::start_time()));
     let dirs = [tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp")];
     let a = s3_node(&url, &key, clock.clone(), &s3, dirs[0].path()).await;
     let b = s3_node(&url, &key, clock.clone(), &s3, dirs[1].path()).await;
@@ -290,24 +282,8 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
         }
         // … and accepted by the other node's apply (media ownership and purpose hold).
         let task = face_task(&nodes[(n as usize + 1) % 2], &appid).await;
-        let p = principal(n, &format!("管理员{n}"), &ids[0], &ids[1]);
-        let mut ap = p.clone();
-        ap["verify_task_id"] = task.into();
-        let payload = serde_json::json!({
-            "icp_subject": {
-                "base_info": {"type": 5, "name": format!("管理员{n}"), "province": "440000", "city": "440300",
-                              "district": "440305", "address": "科技园路1号A座101室"},
-                "organize_info": {"certificate_type": 2, "certificate_number": admin_id(n),
-                                  "certificate_address": "广东省深圳市南山区科技园路1号A座101室"},
-                "principal_info": p
-            },
-            "icp_applets": {
-                "base_info": {"service_content_types": [1], "nrlx_details": [{"type": 24}],
-                              "comment": "本小程序提供读书笔记记录、书单整理与阅读进度管理服务，不涉及交易。"},
-                "principal_info": ap
-            },
-            "icp_materials": {}
-        });
+        let m = Materials { front: ids[0].clone(), back: ids[1].clone(), task };
+        let payload = fixtures::personal_application(&person(n, &format!("管理员{n}")), &m);
         let v = wx(http
             .post(format!("{}/wxa/icp/apply_icp_filing?access_token={token}", down.base))
             .body(payload.to_string())
@@ -325,18 +301,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
         let mine: Vec<String> =
             (0..APPS).filter(|n| *n as usize % 2 == i).map(|n| format!("wxs3node{n:04}")).collect();
         for info in ["authorized", "notify_icpfiling_verify_result"] {
-            let mut got: Vec<String> = receiver
-                .of_type(info)
-                .iter()
-                .map(|e| {
-                    e.fields
-                        .get("AuthorizerAppid")
-                        .or_else(|| e.fields.get("verify_appid"))
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .collect();
-            got.sort();
+            let got = receiver.appids_of(info);
             assert_eq!(got, mine, "{}: {info} delivered exactly once each", creds.component_appid);
         }
         assert_eq!(receiver.bad.load(std::sync::atomic::Ordering::SeqCst), 0);
@@ -398,7 +363,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     for s in serving {
         s.stop().await;
     }
-    psql(&pg_base(), &format!("DROP SCHEMA {schema} CASCADE"));
+    schema.drop_schema().await;
 }
 
 // ---- startup refusals --------------------------------------------------------------------------
@@ -408,7 +373,7 @@ async fn nodes_s3_refuse_to_start_without_a_reachable_bucket() {
     let moto = Moto::start().await;
     let dir = tempfile::tempdir().expect("tmp");
     let args = ConfigArgs { data_dir: Some(dir.path().to_path_buf()), ..ConfigArgs::default() };
-    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("time")));
+    let clock = Arc::new(ManualClock::new(fixtures::start_time()));
     let open = |s3: S3Config| {
         let config = Config { media: MediaBackend::S3(s3), ..Config::resolve(&args).expect("config") };
         let clock = clock.clone();
@@ -417,8 +382,7 @@ async fn nodes_s3_refuse_to_start_without_a_reachable_bucket() {
     let err = open(moto.config("no-such-bucket", "")).await.expect_err("a missing bucket stops startup");
     let msg = format!("{err:#}");
     assert!(msg.contains("not reachable") && msg.contains("no such bucket"), "{msg}");
-    let closed =
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let closed = beian_testkit::servers::free_port();
     let s3 = S3Config { endpoint: format!("http://127.0.0.1:{closed}"), ..moto.config("beian-media", "") };
     let err = open(s3).await.expect_err("an unreachable endpoint stops startup");
     assert!(format!("{err:#}").contains("not reachable"), "{err:#}");

@@ -7,10 +7,16 @@ use beian::app::{open_service, Application};
 use beian::config::{Config, ConfigArgs};
 use beian_core::errcode;
 use beian_core::payload::ApplyPayload;
-use beian_core::state::{FilingState, ReadinessFlags};
-use beian_service::{Actor, ManualClock, MediaUpload, MiniProgramInput, Service, ServiceError};
+use beian_core::state::FilingState;
+use beian_service::{Actor, ManualClock, Service, ServiceError};
 use beian_store::{Crypto, Store};
-use chrono::{TimeZone, Utc};
+use beian_testkit::backend::TestDatabase;
+use beian_testkit::fixtures::{self, uscc, Enterprise, Identity, Materials};
+pub(crate) use beian_testkit::pg::{
+    base_url as pg_base, unique_name as unique, with_search_path as with_schema,
+};
+use beian_testkit::servers::Stoppable;
+use beian_testkit::service;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -44,16 +50,6 @@ fn check_json(c: &mut Command) -> Value {
     serde_json::from_str(&run(c.args(["check", "--json"]))).expect("check --json prints JSON")
 }
 
-pub(crate) fn pg_base() -> String {
-    std::env::var("BEIAN_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-pub(crate) fn unique(prefix: &str) -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
 pub(crate) fn psql(url: &str, sql: &str) {
     let status = Command::new("psql")
         .args([url, "-qc", sql])
@@ -61,12 +57,6 @@ pub(crate) fn psql(url: &str, sql: &str) {
         .status()
         .expect("psql (PostgreSQL client) must be installed");
     assert!(status.success(), "psql {sql}");
-}
-
-/// `url` with `options=-c search_path=schema`.
-pub(crate) fn with_schema(url: &str, schema: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// The same server, another database (for restores next to the original).
@@ -194,9 +184,8 @@ async fn backup_and_restore_postgres_through_the_cli() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     let base = pg_base();
-    let schema = unique("t_rel_src");
-    psql(&base, &format!("CREATE SCHEMA {schema}"));
-    let src = with_schema(&base, &schema);
+    let schema = beian_testkit::pg::PgSchema::create("t_rel_src").await;
+    let src = schema.url.clone();
     // Restore next to the original: another database, another schema name.
     let db = unique("t_rel_db");
     psql(&base, &format!("CREATE DATABASE {db}"));
@@ -219,7 +208,7 @@ async fn backup_and_restore_postgres_through_the_cli() {
         .output()
         .expect("run");
     psql(&base, &format!("DROP DATABASE {db} WITH (FORCE)"));
-    psql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
+    schema.drop_schema().await;
     assert_same_platform(&original, &restored);
     assert_eq!(after.state, FilingState::Filed { canceling: false });
     assert_eq!(before, after, "the filed demo order is restored as it was");
@@ -293,18 +282,9 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) async fn new(backend: Backend) -> Shared {
         let dir = tempfile::tempdir().expect("tmp");
-        let (url, schema) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("beian.db").display()), None),
-            Backend::Postgres => {
-                let schema = unique("t_rel");
-                psql(&pg_base(), &format!("CREATE SCHEMA {schema}"));
-                (with_schema(&pg_base(), &schema), Some(schema))
-            }
-        };
-        // Monday 2026-03-02 10:00 Beijing time.
-        let clock =
-            Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("time")));
-        Shared { url, schema, key: Crypto::generate_hex(), clock, dir }
+        let db = TestDatabase::fresh(backend, dir.path(), "t_rel").await;
+        let clock = Arc::new(ManualClock::new(fixtures::start_time()));
+        Shared { schema: db.schema_name(), url: db.url, key: Crypto::generate_hex(), clock, dir }
     }
 
     /// One node's service (not serving yet): the shared database, key (as
@@ -318,10 +298,7 @@ impl Shared {
         };
         let config = Config { master_key: Some(self.key.clone()), ..Config::resolve(&args).expect("config") };
         let svc = open_service(&config, self.clock.clone()).await.expect("service");
-        let mut policy = (*svc.policy()).clone();
-        policy.deadline_date = chrono::NaiveDate::from_ymd_opt(2099, 3, 31).expect("date");
-        policy.clearance_date = chrono::NaiveDate::from_ymd_opt(2099, 4, 1).expect("date");
-        svc.set_policy(&Actor::new("test", "setup"), policy).await.expect("policy");
+        service::far_deadlines(&svc).await;
         svc
     }
 }
@@ -329,8 +306,7 @@ impl Shared {
 /// A node serving HTTP with its job worker.
 pub(crate) struct Serving {
     pub(crate) base: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: Stoppable<anyhow::Result<()>>,
 }
 
 pub(crate) async fn serve(svc: Arc<Service>) -> Serving {
@@ -340,124 +316,66 @@ pub(crate) async fn serve(svc: Arc<Service>) -> Serving {
         .with_api_config(beian_api::ApiConfig { per_minute_limit: 100_000 })
         .with_worker_poll(std::time::Duration::from_millis(20));
     let base = format!("http://{}", app.local_addr().expect("addr"));
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
-    Serving { base, stop, server }
+    let server = Stoppable::spawn(|stop| app.run(stop));
+    Serving { base, server }
 }
 
 impl Serving {
     pub(crate) async fn stop(self) {
-        let _ = self.stop.send(());
-        self.server.await.expect("join").expect("server stopped cleanly");
+        self.server.stop().await.expect("server stopped cleanly");
     }
 }
 
 pub(crate) async fn register_n(svc: &Service, appid: &str, n: u32) {
-    svc.register_mini_program(
-        &Actor::new("test", "reliability"),
-        MiniProgramInput {
-            appid: appid.into(),
-            name: format!("可靠性{n}"),
-            admin_name: format!("管理员{n}"),
-            admin_id_number: admin_id(n),
-            admin_mobile: admin_mobile(n),
-            flags: ReadinessFlags { basic_info_filled: true, category_filled: true, certified: true },
-            listed: true,
-            owner: String::new(),
-        },
-    )
-    .await
-    .expect("register");
+    let input = fixtures::mini_program(appid, &format!("可靠性{n}"), &Identity::admin(n));
+    svc.register_mini_program(&Actor::new("test", "reliability"), input).await.expect("register");
 }
 
 async fn upload(svc: &Service, appid: &str, field: &str, cert: Option<u32>) -> String {
-    let up = MediaUpload {
-        media_type: "image".into(),
-        certificate_type: cert,
-        icp_order_field: field.into(),
-        bytes: JPEG.to_vec(),
-    };
-    svc.upload_media(&Actor::new("test", "reliability"), appid, up).await.expect("upload").media_id
+    service::upload_jpeg(svc, &Actor::new("test", "reliability"), appid, field, cert).await
 }
 
 pub(crate) async fn face_task(svc: &Service, appid: &str) -> String {
-    let t = svc.create_face_task(&Actor::new("test", "reliability"), appid).await.expect("face task");
-    svc.finish_face_task(&Actor::new("admin", appid), &t.task_id, true).await.expect("finish");
-    t.task_id
+    service::finished_face_task(svc, &Actor::new("test", "reliability"), &Actor::new("admin", appid), appid)
+        .await
 }
 
+/// Admin `n` as a principal named `name` (ID card valid 长期).
 pub(crate) fn principal(n: u32, name: &str, front: &str, back: &str) -> Value {
-    serde_json::json!({
-        "name": name, "mobile": admin_mobile(n), "email": format!("p{n}@example.com"),
-        "emergency_contact": format!("139{:08}", 10_000_000 + n), "certificate_type": 2,
-        "certificate_number": admin_id(n), "certificate_validity_date_start": "20200101",
-        "certificate_validity_date_end": "长期", "certificate_photo_front": front, "certificate_photo_back": back
-    })
+    fixtures::principal(&person(n, name), "长期", front, back)
+}
+
+/// Admin `n` named `name`, with `p{n}@example.com`.
+pub(crate) fn person(n: u32, name: &str) -> Identity {
+    Identity::admin(n).named(name).with_email(format!("p{n}@example.com"))
 }
 
 /// A personal application by admin `n` (subject, principal and admin are the same person).
 async fn personal(svc: &Service, appid: &str, n: u32) -> ApplyPayload {
-    let front = upload(svc, appid, "icp_subject.principal_info.certificate_photo_front", Some(2)).await;
-    let back = upload(svc, appid, "icp_subject.principal_info.certificate_photo_back", Some(2)).await;
+    let (front, back) = service::id_card_photos(svc, &Actor::new("test", "reliability"), appid).await;
     let task = face_task(svc, appid).await;
-    let p = principal(n, &format!("管理员{n}"), &front, &back);
-    let mut ap = p.clone();
-    ap["verify_task_id"] = task.into();
-    serde_json::from_value(serde_json::json!({
-        "icp_subject": {
-            "base_info": {"type": 5, "name": format!("管理员{n}"), "province": "440000", "city": "440300",
-                          "district": "440305", "address": "科技园路1号A座101室"},
-            "organize_info": {"certificate_type": 2, "certificate_number": admin_id(n),
-                              "certificate_address": "广东省深圳市南山区科技园路1号A座101室"},
-            "principal_info": p
-        },
-        "icp_applets": {
-            "base_info": {"service_content_types": [1], "nrlx_details": [{"type": 24}],
-                          "comment": "本小程序提供读书笔记记录、书单整理与阅读进度管理服务，不涉及交易。"},
-            "principal_info": ap
-        },
-        "icp_materials": {}
-    }))
-    .expect("payload")
-}
-
-/// A Unified Social Credit Code with its check character (GB 32100).
-fn uscc(body17: &str) -> String {
-    const A: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-    const W: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
-    let sum: usize = body17.chars().zip(W).map(|(c, w)| A.find(c).expect("uscc char") * w).sum();
-    format!("{body17}{}", A.as_bytes()[(31 - sum % 31) % 31] as char)
+    let m = Materials { front, back, task };
+    serde_json::from_value(fixtures::personal_application(&person(n, &format!("管理员{n}")), &m))
+        .expect("payload")
 }
 
 /// An enterprise application: person `legal` is the legal representative (subject principal),
 /// admin `n` the mini program's principal with an authorization letter.
 async fn enterprise(svc: &Service, appid: &str, code: &str, legal: u32, n: u32) -> ApplyPayload {
     let licence = upload(svc, appid, "icp_subject.organize_info.certificate_photo", Some(1)).await;
-    let front = upload(svc, appid, "icp_subject.principal_info.certificate_photo_front", Some(2)).await;
-    let back = upload(svc, appid, "icp_subject.principal_info.certificate_photo_back", Some(2)).await;
+    let (front, back) = service::id_card_photos(svc, &Actor::new("test", "reliability"), appid).await;
     let letter = upload(svc, appid, "icp_applets.principal_info.authorization_letter", None).await;
     let task = face_task(svc, appid).await;
-    let mut ap = principal(n, &format!("管理员{n}"), &front, &back);
-    ap["verify_task_id"] = task.into();
-    ap["authorization_letter"] = letter.into();
-    serde_json::from_value(serde_json::json!({
-        "icp_subject": {
-            "base_info": {"type": 4, "name": "深圳市可靠性测试有限公司", "province": "440000", "city": "440300",
-                          "district": "440305", "address": "科技园路2号B座"},
-            "organize_info": {"certificate_type": 1, "certificate_number": code,
-                              "certificate_address": "深圳市南山区科技园路2号B座", "certificate_photo": licence},
-            "principal_info": principal(legal, "法定代表人", &front, &back)
-        },
-        "icp_applets": {
-            "base_info": {"service_content_types": [1, 2], "nrlx_details": [{"type": 24}],
-                          "comment": "本小程序为企业招聘与生活缴费服务工具，提供职位浏览、简历投递与水电缴费提醒等服务。"},
-            "principal_info": ap
-        },
-        "icp_materials": {}
-    }))
-    .expect("payload")
+    let e = Enterprise {
+        name: "深圳市可靠性测试有限公司",
+        uscc: code,
+        licence: &licence,
+        letter: &letter,
+        task: &task,
+    };
+    let (legal, admin) =
+        (principal(legal, "法定代表人", &front, &back), principal(n, &format!("管理员{n}"), &front, &back));
+    serde_json::from_value(fixtures::enterprise_application(&e, legal, admin)).expect("payload")
 }
 
 /// Every job due now is done, after exactly one attempt; returns how many.
@@ -529,18 +447,7 @@ async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race()
             .map(|n| format!("wxnode{n:04}"))
             .collect();
         for info in ["authorized", "notify_icpfiling_verify_result"] {
-            let mut got: Vec<String> = receiver
-                .of_type(info)
-                .iter()
-                .map(|e| {
-                    e.fields
-                        .get("AuthorizerAppid")
-                        .or_else(|| e.fields.get("verify_appid"))
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .collect();
-            got.sort();
+            let got = receiver.appids_of(info);
             assert_eq!(got, mine, "{info}: each event delivered exactly once");
         }
         assert_eq!(receiver.bad.load(std::sync::atomic::Ordering::SeqCst), 0);

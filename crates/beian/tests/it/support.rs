@@ -3,19 +3,16 @@
 
 use beian::app::{open_service, Application};
 use beian::config::{Config, ConfigArgs};
-use beian_core::state::ReadinessFlags;
-use beian_service::{Actor, ManualClock, MiniProgramInput, ProviderCredentials, Service};
+use beian_service::{Actor, ManualClock, ProviderCredentials, Service};
+pub use beian_testkit::fixtures::{mobile as admin_mobile, resident_id as admin_id, JPEG};
+use beian_testkit::fixtures::{Identity, Materials};
+use beian_testkit::servers::{HttpReceiver, Reply, SmtpMode, SmtpServer, Stoppable};
+pub use beian_testkit::Backend;
+use beian_testkit::{fixtures, service};
 use beian_wxcrypt::WxCrypt;
-use chrono::{TimeZone, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 pub struct TestApp {
     pub base: String,
@@ -24,8 +21,7 @@ pub struct TestApp {
     /// The PostgreSQL URL (with its schema) when the backend is PostgreSQL.
     pub database_url: Option<String>,
     pub _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    server: Stoppable<anyhow::Result<()>>,
 }
 
 impl TestApp {
@@ -76,16 +72,9 @@ impl TestApp {
             ..ConfigArgs::default()
         };
         let config = Config::resolve(&args).expect("config");
-        // Monday 2026-03-02 10:00 Beijing time.
-        let clock =
-            Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("time")));
+        let clock = Arc::new(ManualClock::new(fixtures::start_time()));
         let svc = open_service(&config, clock.clone()).await.expect("service");
-        // Deadlines far away, so the automatic clearance sweep stays out of tests that do not
-        // ask for it.
-        let mut policy = (*svc.policy()).clone();
-        policy.deadline_date = chrono::NaiveDate::from_ymd_opt(2099, 3, 31).expect("date");
-        policy.clearance_date = chrono::NaiveDate::from_ymd_opt(2099, 4, 1).expect("date");
-        svc.set_policy(&Actor::new("test", "setup"), policy).await.expect("policy");
+        service::far_deadlines(&svc).await;
         let app = Application::with_service(&config.listen, svc.clone())
             .await
             .expect("bind")
@@ -95,20 +84,12 @@ impl TestApp {
             .with_web_limits(web_limits)
             .with_metrics(metrics);
         let base = format!("http://{}", app.local_addr().expect("addr"));
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run(async {
-            let _ = rx.await;
-        }));
-        TestApp { base, svc, clock, database_url, _dir: dir, stop: Some(stop), server: Some(server) }
+        let server = Stoppable::spawn(|stop| app.run(stop));
+        TestApp { base, svc, clock, database_url, _dir: dir, server }
     }
 
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(h) = self.server.take() {
-            h.await.expect("join").expect("server stopped cleanly");
-        }
+    pub async fn stop(self) {
+        self.server.stop().await.expect("server stopped cleanly");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -116,22 +97,9 @@ impl TestApp {
     }
 }
 
+/// A fresh PostgreSQL schema's URL (see `beian_testkit::pg`).
 pub async fn pg_schema_url() -> String {
-    let base = std::env::var("BEIAN_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!(
-        "t_http_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
-    );
-    let status = tokio::process::Command::new("psql")
-        .args([base.as_str(), "-qc", &format!("CREATE SCHEMA {schema}")])
-        .status()
-        .await
-        .expect("psql must be installed (PostgreSQL client)");
-    assert!(status.success(), "create schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+    beian_testkit::pg::PgSchema::create("t_http").await.url
 }
 
 /// One received push, decrypted and signature-checked.
@@ -179,6 +147,24 @@ impl Receiver {
             Some(WxCrypt::new(&creds.token, &creds.encoding_aes_key, &creds.component_appid).expect("keys"));
     }
 
+    /// The mini programs (`AuthorizerAppid` or `verify_appid`) of the events of `info_type`,
+    /// sorted.
+    pub fn appids_of(&self, info_type: &str) -> Vec<String> {
+        let mut appids: Vec<String> = self
+            .of_type(info_type)
+            .iter()
+            .map(|e| {
+                e.fields
+                    .get("AuthorizerAppid")
+                    .or_else(|| e.fields.get("verify_appid"))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        appids.sort();
+        appids
+    }
+
     pub fn of_type(&self, info_type: &str) -> Vec<Received> {
         self.events.lock().expect("lock").iter().filter(|e| e.info_type == info_type).cloned().collect()
     }
@@ -224,29 +210,9 @@ async fn receive(
     (axum::http::StatusCode::OK, "success")
 }
 
-pub fn admin_id(n: u32) -> String {
-    let body = format!("440305{}{:03}", "19900101", 100 + n);
-    let check = beian_core::ident::resident_id_check_char(&body).expect("17 digits");
-    format!("{body}{check}")
-}
-
 pub async fn register(app: &TestApp, appid: &str, n: u32) {
-    app.svc
-        .register_mini_program(
-            &Actor::new("test", "http"),
-            MiniProgramInput {
-                appid: appid.into(),
-                name: format!("测试小程序{n}"),
-                admin_name: format!("管理员{n}"),
-                admin_id_number: admin_id(n),
-                admin_mobile: format!("138{:08}", 10_000_000 + n),
-                flags: ReadinessFlags { basic_info_filled: true, category_filled: true, certified: true },
-                listed: true,
-                owner: String::new(),
-            },
-        )
-        .await
-        .expect("register");
+    let input = fixtures::mini_program(appid, &format!("测试小程序{n}"), &Identity::admin(n));
+    app.svc.register_mini_program(&Actor::new("test", "http"), input).await.expect("register");
 }
 
 /// A provider and an authorizer_access_token for `appid`, through the service (the HTTP
@@ -266,25 +232,11 @@ pub async fn authorized_token(
     let id = admin_id(n);
     let (code, _) = app
         .svc
-        .authorize_provider(
-            &creds.component_appid,
-            &pre,
-            appid,
-            &format!("138{:08}", 10_000_000 + n),
-            &id[12..],
-            scopes,
-        )
+        .authorize_provider(&creds.component_appid, &pre, appid, &admin_mobile(n), &id[12..], scopes)
         .await
         .expect("authorize");
     let t = app.svc.query_auth(&creds.component_appid, &code).await.expect("query auth");
     (creds, t.access_token)
-}
-
-pub const JPEG: &[u8] =
-    &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9];
-
-pub fn admin_mobile(n: u32) -> String {
-    format!("138{:08}", 10_000_000 + n)
 }
 
 /// A valid personal application by admin `n` for `appid`, submitted through the service.
@@ -296,44 +248,10 @@ pub async fn apply_personal(app: &TestApp, appid: &str, n: u32) {
 /// The materials (uploaded), the finished face task and the application of admin `n`.
 pub async fn personal_payload(svc: &Service, appid: &str, n: u32) -> beian_core::payload::ApplyPayload {
     let actor = Actor::new("test", "apply");
-    let mut media = Vec::new();
-    for field in [
-        "icp_subject.principal_info.certificate_photo_front",
-        "icp_subject.principal_info.certificate_photo_back",
-    ] {
-        let up = beian_service::MediaUpload {
-            media_type: "image".into(),
-            certificate_type: Some(2),
-            icp_order_field: field.into(),
-            bytes: JPEG.to_vec(),
-        };
-        media.push(svc.upload_media(&actor, appid, up).await.expect("upload").media_id);
-    }
-    let task = svc.create_face_task(&actor, appid).await.expect("task");
-    svc.finish_face_task(&actor, &task.task_id, true).await.expect("face");
-    let id = admin_id(n);
-    let principal = serde_json::json!({
-        "name": format!("管理员{n}"), "mobile": admin_mobile(n), "email": format!("admin{n}@example.com"),
-        "emergency_contact": format!("139{:08}", 10_000_000 + n), "certificate_type": 2, "certificate_number": id,
-        "certificate_validity_date_start": "20200101", "certificate_validity_date_end": "长期",
-        "certificate_photo_front": media[0], "certificate_photo_back": media[1]
-    });
-    let mut ap = principal.clone();
-    ap["verify_task_id"] = task.task_id.into();
-    serde_json::from_value(serde_json::json!({
-        "icp_subject": {
-            "base_info": {"type": 5, "name": format!("管理员{n}"), "province": "440000", "city": "440300", "district": "440305", "address": "科技园路1号A座101室"},
-            "organize_info": {"certificate_type": 2, "certificate_number": id, "certificate_address": "广东省深圳市南山区科技园路1号A座101室"},
-            "principal_info": principal
-        },
-        "icp_applets": {
-            "base_info": {"service_content_types": [1], "nrlx_details": [{"type": 24}],
-                          "comment": "本小程序提供读书笔记记录、书单整理与阅读进度管理服务，不涉及交易。"},
-            "principal_info": ap
-        },
-        "icp_materials": {}
-    }))
-    .expect("payload")
+    let (front, back) = service::id_card_photos(svc, &actor, appid).await;
+    let task = service::finished_face_task(svc, &actor, &actor, appid).await;
+    let m = Materials { front, back, task };
+    serde_json::from_value(fixtures::personal_application(&Identity::admin(n), &m)).expect("payload")
 }
 
 /// A JSON call to the staff API: (HTTP status, body).
@@ -391,78 +309,15 @@ pub async fn verify_sms(app: &TestApp, phone: &str, last6: &str, code: &str) -> 
     (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
 
-/// A minimal SMTP server on 127.0.0.1 that accepts every message and records
-/// (recipient, raw DATA). Stops with the test's runtime.
+/// An SMTP server on 127.0.0.1 (beian-testkit's) that accepts every message and records
+/// (recipient, DATA with `\n` line ends). Runs until the test's runtime ends.
 pub async fn smtp_server() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
-    let port = listener.local_addr().expect("addr").port();
-    let mail = Arc::new(Mutex::new(Vec::new()));
-    let store = mail.clone();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut lines = BufReader::new(r).lines();
-                let _ = w.write_all(b"220 test ESMTP\r\n").await;
-                let (mut rcpt, mut data, mut in_data) = (String::new(), String::new(), false);
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if in_data {
-                        if line == "." {
-                            in_data = false;
-                            store.lock().expect("lock").push((rcpt.clone(), std::mem::take(&mut data)));
-                            let _ = w.write_all(b"250 queued\r\n").await;
-                        } else {
-                            data.push_str(&line);
-                            data.push('\n');
-                        }
-                        continue;
-                    }
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") {
-                        b"250-test\r\n250 8BITMIME\r\n"
-                    } else if upper.starts_with("RCPT TO:") {
-                        rcpt = line[8..].trim().trim_matches(|c| c == '<' || c == '>').to_string();
-                        b"250 ok\r\n"
-                    } else if upper.starts_with("DATA") {
-                        in_data = true;
-                        b"354 go ahead\r\n"
-                    } else if upper.starts_with("QUIT") {
-                        let _ = w.write_all(b"221 bye\r\n").await;
-                        break;
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    let _ = w.write_all(reply).await;
-                }
-            });
-        }
-    });
-    (port, mail)
+    let server = SmtpServer::start(SmtpMode::Normal).await;
+    (server.port(), server.detach())
 }
 
-/// An HTTP receiver on 127.0.0.1 recording every JSON body POSTed to `/hook`.
+/// An HTTP receiver on 127.0.0.1 recording every JSON body POSTed to `/hook` (answered `ok`).
 pub async fn hook_server() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let store = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let store = store.clone();
-            async move {
-                store
-                    .lock()
-                    .expect("lock")
-                    .push(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind hook");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, got)
+    let rx = HttpReceiver::start(vec![Reply::text("ok")]).await;
+    (rx.url("/hook"), rx.json)
 }
