@@ -210,6 +210,11 @@ impl Tx {
         from: i64,
         to: i64,
     ) -> Result<Erased> {
+        if self.backend == crate::Backend::Sqlite {
+            // Zero every freed byte of this transaction, whole pages included (back to FAST
+            // before it ends, see SQLITE_PRAGMAS).
+            sqlx::query("PRAGMA secure_delete=ON").execute(&mut *self.tx).await?;
+        }
         let mut e = Erased::default();
         let empty: Vec<u8> = Vec::new();
         e.versions = sqlx::query(
@@ -259,6 +264,9 @@ impl Tx {
         .execute(&mut *self.tx)
         .await?
         .rows_affected();
+        if self.backend == crate::Backend::Sqlite {
+            sqlx::query("PRAGMA secure_delete=FAST").execute(&mut *self.tx).await?;
+        }
         Ok(e)
     }
 
