@@ -82,7 +82,12 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
         .enumerate()
         .map(|(n, i)| {
             let prov = i.province.parse().ok().and_then(|c| dict.region_at(1, c)).map(|r| r.name.to_string()).unwrap_or_default();
-            let st = if i.status == 4 { "短信核验超时，待平台处理" } else { "平台审核中" };
+            // The queue holds orders under platform review and those the SMS window returned.
+            let st = if i.status == beian_core::state::FilingState::PlatformReview.status_code() {
+                "平台审核中"
+            } else {
+                "短信核验超时，待平台处理"
+            };
             format!(
                 "<tr class=row data-n={n} data-href=\"/admin/review/{0}\"><td><a href=\"/admin/review/{0}\">{1}</a><br><small class=muted>{0}</small></td><td>{st}</td><td>{prov}</td><td>{2}</td><td>{3}{4}</td><td>{5}</td></tr>",
                 esc(&i.appid),
@@ -294,12 +299,13 @@ pub async fn review_page(
         .iter()
         .map(|f| format!("<option value=\"{0}\">{0}</option>", esc(beian_core::rules::label(f))))
         .collect();
-    let actions = if matches!(view.status, 2 | 4) {
-        let approve_label = if view.status == 4 {
-            "重新提交管局（重新发送短信）"
-        } else {
-            "初审通过，提交管局"
-        };
+    let actions = if view.order.state.in_progress() {
+        let approve_label =
+            if matches!(view.order.state, beian_core::state::FilingState::AuthorityReview { .. }) {
+                "重新提交管局（重新发送短信）"
+            } else {
+                "初审通过，提交管局"
+            };
         format!(
             "<div class=card><h2>审核</h2><p>认领人：{}</p>\
              <form method=post action=/admin/review/{appid}/claim><input type=hidden name=_csrf value=\"{csrf}\"><input type=hidden name=version value={v}><button class=secondary type=submit id=claim>认领</button></form>\

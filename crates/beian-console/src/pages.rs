@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::calendar::WorkCalendar;
 use beian_core::platform::NotifyPrefs;
+use beian_core::platform::{Access, Permission};
 use beian_core::time::beijing_date;
 use beian_service::accounts::Session;
 use beian_service::{Actor, ServiceError};
@@ -54,18 +55,16 @@ pub(crate) fn oops(sess: Option<&Session>, e: ServiceError) -> Response {
     }
 }
 
-fn status_label(status: i64, sms: i64, canceling: bool) -> String {
-    match status {
-        2 => "平台审核中".into(),
-        3 => "平台审核驳回".into(),
-        4 if sms == 1 => "管局审核中 · 等待短信核验".into(),
-        4 if sms == 3 => "管局审核中 · 短信核验超时".into(),
-        4 => "管局审核中".into(),
-        5 => "管局审核驳回".into(),
-        6 if canceling => "已备案 · 注销中".into(),
-        6 => "已备案".into(),
-        1025..=1031 => "未备案 · 小程序信息未完善".into(),
-        _ => "未备案".into(),
+fn status_label(info: &beian_service::EntranceInfo) -> String {
+    use beian_core::state::{FilingState as S, SmsVerifyStatus as Sms};
+    match info.state() {
+        S::AuthorityReview { sms: Sms::Waiting } => "管局审核中 · 等待短信核验".into(),
+        S::AuthorityReview { sms: Sms::TimedOut } => "管局审核中 · 短信核验超时".into(),
+        S::AuthorityReview { sms: Sms::Done } => "管局审核中".into(),
+        S::Filed { canceling: true } => "已备案 · 注销中".into(),
+        // 1025–1031: the readiness flags say what is missing.
+        S::NotFiled if info.status != 1024 => "未备案 · 小程序信息未完善".into(),
+        other => other.label().into(),
     }
 }
 
@@ -82,7 +81,7 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
     for m in or_page!(s.svc.memberships(&sess.account.id).await, &sess) {
         let mp = or_page!(s.svc.mini_program(&m.appid).await, &sess);
         let info = or_page!(s.svc.entrance_info(&m.appid).await, &sess);
-        let label = status_label(info.status, info.sms_verify_status, info.is_canceling);
+        let label = status_label(&info);
         let unfiled = info.status >= 1024;
         if mp.listed && unfiled {
             let left = (policy.deadline_date - today).num_days();
@@ -120,7 +119,7 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
             esc(&mp.appid),
             esc(&mp.name),
             esc(&label),
-            if m.role == "admin" { "管理员" } else { "成员" }
+            m.role.label()
         ));
     }
     if rows.is_empty() {
@@ -151,7 +150,7 @@ pub async fn settings_beian(State(s): State<AppState>, headers: HeaderMap) -> Re
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{action}</td></tr>",
             esc(&mp.name),
-            esc(&status_label(info.status, info.sms_verify_status, info.is_canceling))
+            esc(&status_label(&info))
         ));
     }
     let body = format!("<div class=card><h1>设置 · 小程序备案</h1><table>{rows}</table></div>");
@@ -164,7 +163,7 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
         Ok(x) => x,
         Err(r) => return r,
     };
-    let member = match s.svc.require(&sess.account, &appid, "view").await {
+    let member = match s.svc.require(&sess.account, &appid, Access::Can(Permission::View)).await {
         Ok(m) => m,
         Err(ServiceError::Refused { errmsg, .. }) => return forbidden(&sess, &errmsg),
         Err(e) => return oops(Some(&sess), e),
@@ -177,21 +176,22 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
     let cal = WorkCalendar::china();
     let now = s.svc.now();
     let today = beijing_date(now);
-    let can_file = member.can("file");
+    let can_file = member.can(Access::Can(Permission::File));
     let mut body = format!("<h1>{} <small class=muted>{}</small></h1>", esc(&mp.name), esc(&appid));
     body.push_str(&format!(
         "<div class=card><p>当前状态：<strong id=status-label>{}</strong></p>",
-        esc(&status_label(info.status, info.sms_verify_status, info.is_canceling))
+        esc(&status_label(&info))
     ));
     // Timeline: platform review → SMS verification → authority review → filed.
-    let (p, sms, a, f) = match info.status {
-        2 => ("now", "", "", ""),
-        3 => ("now", "", "", ""),
-        4 if info.sms_verify_status != 2 => ("done", "now", "", ""),
-        4 => ("done", "done", "now", ""),
-        5 => ("done", "done", "now", ""),
-        6 => ("done", "done", "done", "done"),
-        _ => ("", "", "", ""),
+    let (p, sms, a, f) = {
+        use beian_core::state::{FilingState as S, SmsVerifyStatus as Sms};
+        match info.state() {
+            S::PlatformReview | S::PlatformRejected => ("now", "", "", ""),
+            S::AuthorityReview { sms: Sms::Waiting | Sms::TimedOut } => ("done", "now", "", ""),
+            S::AuthorityReview { sms: Sms::Done } | S::AuthorityRejected => ("done", "done", "now", ""),
+            S::Filed { .. } => ("done", "done", "done", "done"),
+            S::NotFiled => ("", "", "", ""),
+        }
     };
     let due = order
         .as_ref()
@@ -265,7 +265,7 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
         }
     }
     body.push_str("</div>");
-    if can_file && info.status == 2 {
+    if can_file && info.state() == beian_core::state::FilingState::PlatformReview {
         body.push_str(&format!(
             "<div class=card><h2>撤回申请</h2><p>平台审核完成前可以撤回，撤回后可修改再提交。</p>\
              <form method=post action=/console/apps/{}/withdraw>{}<button class=secondary type=submit id=withdraw>撤回备案申请</button></form></div>",
@@ -273,7 +273,7 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
             csrf_field(&sess)
         ));
     }
-    if can_file && info.status == 6 && !info.is_canceling {
+    if can_file && info.state() == (beian_core::state::FilingState::Filed { canceling: false }) {
         body.push_str(&format!(
             "<div class=card><h2>注销备案</h2><form method=post action=/console/apps/{}/cancel>{}\
              <label class=field><span>注销类型</span><select name=cancel_type>\
@@ -299,7 +299,7 @@ async fn post_guard(
     headers: &HeaderMap,
     appid: &str,
     body: &Bytes,
-    perm: &str,
+    perm: Access,
 ) -> Result<(Session, Vec<(String, String)>), Response> {
     let sess = require(s, headers, &format!("/console/apps/{appid}")).await?;
     let f = form(body);
@@ -317,7 +317,7 @@ pub async fn withdraw(
     Path(appid): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (sess, _) = match post_guard(&s, &headers, &appid, &body, "file").await {
+    let (sess, _) = match post_guard(&s, &headers, &appid, &body, Access::Can(Permission::File)).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -333,7 +333,7 @@ pub async fn cancel(
     Path(appid): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (sess, f) = match post_guard(&s, &headers, &appid, &body, "file").await {
+    let (sess, f) = match post_guard(&s, &headers, &appid, &body, Access::Can(Permission::File)).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -356,7 +356,7 @@ pub async fn providers(State(s): State<AppState>, headers: HeaderMap, Path(appid
         Ok(x) => x,
         Err(r) => return r,
     };
-    let member = match s.svc.require(&sess.account, &appid, "view").await {
+    let member = match s.svc.require(&sess.account, &appid, Access::Can(Permission::View)).await {
         Ok(m) => m,
         Err(ServiceError::Refused { errmsg, .. }) => return forbidden(&sess, &errmsg),
         Err(e) => return oops(Some(&sess), e),
@@ -365,7 +365,7 @@ pub async fn providers(State(s): State<AppState>, headers: HeaderMap, Path(appid
     for a in or_page!(s.svc.authorizations_of(&appid).await, &sess) {
         let name = or_page!(s.svc.provider(&a.component_appid).await, &sess).name;
         let sets: Vec<String> = a.scopes.iter().map(|x| x.to_string()).collect();
-        let revoke = if member.role == "admin" {
+        let revoke = if member.is_admin() {
             format!(
                 "<form method=post action=/console/apps/{}/providers/revoke>{}<input type=hidden name=component_appid value=\"{}\"><button class=secondary type=submit>取消授权</button></form>",
                 esc(&appid),
@@ -396,7 +396,7 @@ pub async fn revoke_provider(
     Path(appid): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (sess, f) = match post_guard(&s, &headers, &appid, &body, "admin").await {
+    let (sess, f) = match post_guard(&s, &headers, &appid, &body, Access::Admin).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -460,7 +460,7 @@ pub async fn messages(State(s): State<AppState>, headers: HeaderMap) -> Response
 pub async fn read_message(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let f = form(&body);
     let appid = get(&f, "appid").to_string();
-    let (sess, f) = match post_guard(&s, &headers, &appid, &body, "view").await {
+    let (sess, f) = match post_guard(&s, &headers, &appid, &body, Access::Can(Permission::View)).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -474,7 +474,7 @@ pub async fn read_message(State(s): State<AppState>, headers: HeaderMap, body: B
 pub async fn save_prefs(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let f = form(&body);
     let appid = get(&f, "appid").to_string();
-    let (sess, f) = match post_guard(&s, &headers, &appid, &body, "file").await {
+    let (sess, f) = match post_guard(&s, &headers, &appid, &body, Access::Can(Permission::File)).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -562,7 +562,7 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap, RawQuery(q):
 pub async fn open_ticket(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let f = form(&body);
     let appid = get(&f, "appid").to_string();
-    let (sess, f) = match post_guard(&s, &headers, &appid, &body, "view").await {
+    let (sess, f) = match post_guard(&s, &headers, &appid, &body, Access::Can(Permission::View)).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -580,7 +580,9 @@ pub async fn ticket(State(s): State<AppState>, headers: HeaderMap, Path(id): Pat
     let Ok(Some((t, msgs))) = s.svc.ticket(id).await else {
         return oops(Some(&sess), ServiceError::refused(beian_core::errcode::INVALID_INPUT, "工单不存在"));
     };
-    if let Err(ServiceError::Refused { errmsg, .. }) = s.svc.require(&sess.account, &t.appid, "view").await {
+    if let Err(ServiceError::Refused { errmsg, .. }) =
+        s.svc.require(&sess.account, &t.appid, Access::Can(Permission::View)).await
+    {
         return forbidden(&sess, &errmsg);
     }
     let thread: String = msgs
@@ -619,7 +621,7 @@ pub async fn reply_ticket(
     let Ok(Some((t, _))) = s.svc.ticket(id).await else {
         return Redirect::to("/console/tickets").into_response();
     };
-    let (sess, f) = match post_guard(&s, &headers, &t.appid, &body, "view").await {
+    let (sess, f) = match post_guard(&s, &headers, &t.appid, &body, Access::Can(Permission::View)).await {
         Ok(x) => x,
         Err(r) => return r,
     };

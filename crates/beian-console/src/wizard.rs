@@ -13,6 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use beian_core::draft;
 use beian_core::payload::ApplyPayload;
+use beian_core::platform::{Access, Permission};
 use beian_core::rules::{fields_for_key_name, Hint};
 use beian_service::accounts::Session;
 use beian_service::{Actor, MediaUpload, ServiceError};
@@ -59,7 +60,7 @@ fn q(query: &Option<String>, key: &str) -> Option<String> {
 
 async fn guard(s: &AppState, headers: &HeaderMap, appid: &str) -> Result<Session, Response> {
     let sess = require(s, headers, &format!("/console/apps/{appid}/filing")).await?;
-    match s.svc.require(&sess.account, appid, "file").await {
+    match s.svc.require(&sess.account, appid, Access::Can(Permission::File)).await {
         Ok(_) => Ok(sess),
         Err(ServiceError::Refused { errmsg, .. }) => Err(forbidden(&sess, &errmsg)),
         Err(e) => Err(oops(Some(&sess), e)),
@@ -147,7 +148,8 @@ async fn render(
         );
         return layout("备案", Some(sess), 0, &body).into_response();
     }
-    if matches!(info.status, 2 | 4 | 6) {
+    let st = info.state();
+    if st.in_progress() || matches!(st, beian_core::state::FilingState::Filed { .. }) {
         return Redirect::to(&format!("/console/apps/{appid}")).into_response();
     }
     let all_hints = match &submit_hints {
@@ -746,7 +748,7 @@ pub async fn media(
     let Ok(sess) = require(&s, &headers, "/console").await else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    if s.svc.require(&sess.account, &appid, "view").await.is_err() {
+    if s.svc.require(&sess.account, &appid, Access::Can(Permission::View)).await.is_err() {
         return StatusCode::FORBIDDEN.into_response();
     }
     match s.svc.get_media(&appid, &media_id).await {

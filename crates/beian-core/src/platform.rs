@@ -252,19 +252,92 @@ pub struct Account {
     pub locked_until: Option<Timestamp>,
 }
 
-/// An account's role in a mini program and its permissions (`view`, `file`).
+/// An account's role in one mini program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberRole {
+    /// The mini program's administrator: may do everything, grant and revoke.
+    Admin,
+    /// A member: may do what their permissions say.
+    Member,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Admin => "admin",
+            MemberRole::Member => "member",
+        }
+    }
+    pub fn parse(s: &str) -> Option<MemberRole> {
+        match s {
+            "admin" => Some(MemberRole::Admin),
+            "member" => Some(MemberRole::Member),
+            _ => None,
+        }
+    }
+    /// The role's name for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            MemberRole::Admin => "管理员",
+            MemberRole::Member => "成员",
+        }
+    }
+}
+
+/// What a member may be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// 查看: the status, 站内信, tickets.
+    View,
+    /// 填写备案: the wizard, submit, withdraw, cancel.
+    File,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::View => "view",
+            Permission::File => "file",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Permission> {
+        match s {
+            "view" => Some(Permission::View),
+            "file" => Some(Permission::File),
+            _ => None,
+        }
+    }
+}
+
+/// What a page or an action needs of the signed-in account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A permission (the admin has every one).
+    Can(Permission),
+    /// The admin role itself (granting, revoking a provider).
+    Admin,
+}
+
+/// An account's role in a mini program and its permissions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Membership {
     pub appid: String,
     pub account_id: String,
-    /// `admin` or `member`.
-    pub role: String,
-    pub perms: Vec<String>,
+    pub role: MemberRole,
+    pub perms: Vec<Permission>,
 }
 
 impl Membership {
-    pub fn can(&self, perm: &str) -> bool {
-        self.role == "admin" || self.perms.iter().any(|p| p == perm)
+    pub fn can(&self, need: Access) -> bool {
+        match need {
+            Access::Admin => self.role == MemberRole::Admin,
+            Access::Can(p) => self.role == MemberRole::Admin || self.perms.contains(&p),
+        }
+    }
+    pub fn is_admin(&self) -> bool {
+        self.role == MemberRole::Admin
     }
 }
 

@@ -6,7 +6,9 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use beian_core::errcode;
-use beian_core::platform::{Account, Membership, NotifyPrefs, Ticket, TicketMessage};
+use beian_core::platform::{
+    Access, Account, MemberRole, Membership, NotifyPrefs, Permission, Ticket, TicketMessage,
+};
 
 /// Failed logins before the account is locked, and for how long.
 pub const MAX_FAILED_LOGINS: u32 = 5;
@@ -210,16 +212,16 @@ impl Service {
         actor: &Actor,
         appid: &str,
         account_id: &str,
-        role: &str,
-        perms: &[&str],
+        role: MemberRole,
+        perms: &[Permission],
     ) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         tx.upsert_membership(&Membership {
             appid: appid.into(),
             account_id: account_id.into(),
-            role: role.into(),
-            perms: perms.iter().map(|p| p.to_string()).collect(),
+            role,
+            perms: perms.to_vec(),
         })
         .await?;
         audit(
@@ -243,14 +245,14 @@ impl Service {
 
     /// The account's membership in `appid`, if it has `perm`; otherwise a refusal naming the
     /// admin who can act (PRODUCT rule 11).
-    pub async fn require(&self, account: &Account, appid: &str, perm: &str) -> Result<Membership> {
+    pub async fn require(&self, account: &Account, appid: &str, need: Access) -> Result<Membership> {
         let mut tx = self.store.read().await?;
         let all = tx.memberships_of_app(appid).await?;
-        if let Some(m) = all.iter().find(|m| m.account_id == account.id && m.can(perm)) {
+        if let Some(m) = all.iter().find(|m| m.account_id == account.id && m.can(need)) {
             return Ok(m.clone());
         }
         let mut admins = Vec::new();
-        for m in all.iter().filter(|m| m.role == "admin") {
+        for m in all.iter().filter(|m| m.is_admin()) {
             if let Some(a) = tx.account(&m.account_id).await? {
                 admins.push(mask(&a.display_name));
             }

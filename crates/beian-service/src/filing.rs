@@ -49,6 +49,15 @@ pub struct EntranceInfo {
     pub unavailable_reason: Option<String>,
 }
 
+impl EntranceInfo {
+    /// The typed state behind WeChat's status integers (they are for the WeChat edge; pages
+    /// and rules read this). `NotFiled` for a status the table does not know.
+    pub fn state(&self) -> FilingState {
+        FilingState::from_columns(self.status, self.sms_verify_status, self.is_canceling)
+            .unwrap_or(FilingState::NotFiled)
+    }
+}
+
 /// A filing order with the derived WeChat status code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderView {

@@ -4,7 +4,7 @@
 use crate::tx::{b, u};
 use crate::{Result, StoreError, Tx};
 use beian_core::payload::ApplyPayload;
-use beian_core::platform::{Account, Membership, NotifyPrefs, Ticket, TicketMessage};
+use beian_core::platform::{Account, MemberRole, Membership, NotifyPrefs, Permission, Ticket, TicketMessage};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -96,8 +96,8 @@ impl Tx {
         )
         .bind(&m.appid)
         .bind(&m.account_id)
-        .bind(&m.role)
-        .bind(m.perms.join(","))
+        .bind(m.role.as_str())
+        .bind(m.perms.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -319,11 +319,18 @@ fn account_from_row(r: &AnyRow) -> Result<Account> {
 
 fn membership_from_row(r: &AnyRow) -> Result<Membership> {
     let perms: String = r.try_get("perms")?;
+    let role: String = r.try_get("role")?;
+    let perms = perms
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| Permission::parse(p).ok_or_else(|| StoreError::Corrupt(format!("unknown permission {p:?}"))))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Membership {
         appid: r.try_get("appid")?,
         account_id: r.try_get("account_id")?,
-        role: r.try_get("role")?,
-        perms: perms.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect(),
+        role: MemberRole::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown member role {role:?}")))?,
+        perms,
     })
 }
 

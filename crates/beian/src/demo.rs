@@ -118,10 +118,12 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
         .await?;
         file_through(svc, &actor, "wxdemo0000000002", &li).await.context("filing the demo mini program")?;
         for appid in ["wxdemo0000000001", "wxdemo0000000002", "wxdemo0000000003"] {
-            svc.grant(&actor, appid, &dev.id, "admin", &[]).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            svc.grant(&actor, appid, &dev.id, beian_core::platform::MemberRole::Admin, &[])
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         // A member who may not see filing details: the console names the admin instead.
-        svc.grant(&actor, "wxdemo0000000001", &member.id, "member", &[])
+        svc.grant(&actor, "wxdemo0000000001", &member.id, beian_core::platform::MemberRole::Member, &[])
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }

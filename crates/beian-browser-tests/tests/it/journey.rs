@@ -38,9 +38,13 @@ async fn setup(server: &TestServer) {
         .await
         .expect("mini program");
     let dev = server.svc.create_account(&a, "zhangsan", "张三", "zhangsan-pass").await.expect("account");
-    server.svc.grant(&a, APPID, &dev.id, "admin", &[]).await.expect("grant");
+    server.svc.grant(&a, APPID, &dev.id, beian_core::platform::MemberRole::Admin, &[]).await.expect("grant");
     let member = server.svc.create_account(&a, "lisi", "李四", "lisi-pass-1").await.expect("account");
-    server.svc.grant(&a, APPID, &member.id, "member", &[]).await.expect("grant");
+    server
+        .svc
+        .grant(&a, APPID, &member.id, beian_core::platform::MemberRole::Member, &[])
+        .await
+        .expect("grant");
 }
 
 async fn login(b: &Browser, server: &TestServer, user: &str, pass: &str) {

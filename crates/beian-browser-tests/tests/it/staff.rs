@@ -128,7 +128,11 @@ async fn staff_journey() {
     b.submit("header form button").await;
 
     let dev = server.svc.create_account(&a, "dev61", "负责人61", "dev61-password").await.expect("account");
-    server.svc.grant(&a, "wxstaff0001", &dev.id, "admin", &[]).await.expect("grant");
+    server
+        .svc
+        .grant(&a, "wxstaff0001", &dev.id, beian_core::platform::MemberRole::Admin, &[])
+        .await
+        .expect("grant");
     b.goto(&server.url("/console/login")).await;
     b.fill("input[name=username]", "dev61").await;
     b.fill("input[name=password]", "dev61-password").await;

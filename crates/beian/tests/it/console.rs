@@ -94,7 +94,10 @@ async fn developer(app: &TestApp, appid: &str, n: u32) -> Browser {
         .create_account(&Actor::new("test", "c"), &format!("dev{n}"), &format!("开发者{n}"), "secret-pass-1")
         .await
         .expect("account");
-    app.svc.grant(&Actor::new("test", "c"), appid, &acc.id, "admin", &[]).await.expect("grant");
+    app.svc
+        .grant(&Actor::new("test", "c"), appid, &acc.id, beian_core::platform::MemberRole::Admin, &[])
+        .await
+        .expect("grant");
     let mut b = Browser::new(app);
     assert_eq!(b.login(&format!("dev{n}"), "secret-pass-1").await.0, 303);
     b
@@ -147,7 +150,16 @@ async fn member_without_permission_is_told_who_can_act() {
         .create_account(&Actor::new("test", "c"), "member52", "成员", "secret-pass-2")
         .await
         .expect("account");
-    app.svc.grant(&Actor::new("test", "c"), "wxcs0002", &member.id, "member", &[]).await.expect("grant");
+    app.svc
+        .grant(
+            &Actor::new("test", "c"),
+            "wxcs0002",
+            &member.id,
+            beian_core::platform::MemberRole::Member,
+            &[],
+        )
+        .await
+        .expect("grant");
     let mut b = Browser::new(&app);
     b.login("member52", "secret-pass-2").await;
     let (st, html, _) = b.get("/console/apps/wxcs0002").await;
