@@ -184,13 +184,16 @@ pub fn set_nrlx_types(p: &mut ApplyPayload, types: &[&str]) -> Result<(), EditEr
     let old = std::mem::take(&mut p.icp_applets.base_info.nrlx_details);
     let mut chosen: Vec<u32> = Vec::new();
     for t in types {
-        match t.trim().parse::<u32>() {
-            Ok(t) if !chosen.contains(&t) => chosen.push(t),
-            Ok(_) => {}
-            Err(_) => {
+        // As the payload's parser reads a type: "0" and "" are absent (a 0 would be stored
+        // and read back as no type at all).
+        match value_to_u32(&serde_json::Value::String(t.trim().to_string())) {
+            None => {}
+            Some(crate::payload::INVALID_NUMBER) => {
                 p.icp_applets.base_info.nrlx_details = old;
                 return Err(refuse(F, "前置审批类型应为数字"));
             }
+            Some(t) if !chosen.contains(&t) => chosen.push(t),
+            Some(_) => {}
         }
     }
     p.icp_applets.base_info.nrlx_details = chosen
@@ -323,7 +326,7 @@ mod tests {
         let mut p = ApplyPayload::default();
         set_nrlx_types(&mut p, &["3", "5"]).expect("edit");
         set_field(&mut p, "icp_applets.base_info.nrlx_details.1.code", "C5").expect("edit");
-        set_nrlx_types(&mut p, &["5", "7", "5"]).expect("edit");
+        set_nrlx_types(&mut p, &["5", "7", "5", "0", "+0"]).expect("edit");
         let d = &p.icp_applets.base_info.nrlx_details;
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].nrlx_type, d[0].code.as_str()), (Some(5), "C5"));
