@@ -45,8 +45,19 @@ async fn code_for(app: &TestApp, phone: &str, not: Option<&str>) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text() {
-    let app = TestApp::start(Backend::Sqlite, 1000).await;
+async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text_sqlite() {
+    a_whole_lifecycle_leaves_no_personal_value_in_plain_text(Backend::Sqlite).await;
+}
+
+/// On PostgreSQL every table of the test's schema is scanned as `pg_dump --data-only` writes
+/// it, beside the media directory and the backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text_postgres() {
+    a_whole_lifecycle_leaves_no_personal_value_in_plain_text(Backend::Postgres).await;
+}
+
+async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text(backend: Backend) {
+    let app = TestApp::start(backend, 1000).await;
     let setup = Actor::new("test", "setup");
     let reviewer = app.svc.create_staff(&setup, "隐私审核", Role::Reviewer).await.expect("staff").1;
     let (appid, n) = ("wxpii0001", 71);
@@ -107,6 +118,7 @@ async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text() {
     let backup_dir = tempfile::tempdir().expect("backup dir");
     let config = beian::config::Config::resolve(&beian::config::ConfigArgs {
         data_dir: Some(app._dir.path().to_path_buf()),
+        database_url: app.database_url.clone(),
         ..Default::default()
     })
     .expect("config");
@@ -121,14 +133,26 @@ async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text() {
     let mut scanned = 0usize;
     let mut media_files = 0;
     // Scanned while the node still runs: the WAL holds the newest pages until a checkpoint.
+    let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
+    if let Some(url) = &app.database_url {
+        let schema = url.rsplit("search_path%3D").next().expect("the URL names its schema");
+        let out = std::process::Command::new("pg_dump")
+            .args(["--schema", schema, "--data-only", &beian_testkit::pg::base_url()])
+            .output()
+            .expect("pg_dump (PostgreSQL client) must be installed");
+        assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+        blobs.push((format!("pg_dump of {schema}"), out.stdout));
+    }
     for path in files(&config.data_dir).into_iter().chain(files(backup_dir.path())) {
-        let bytes = std::fs::read(&path).expect("read");
+        blobs.push((path.display().to_string(), std::fs::read(&path).expect("read")));
+    }
+    for (path, bytes) in blobs {
         scanned += bytes.len();
-        if path.components().any(|c| c.as_os_str() == "media") {
+        if path.contains("/media/") {
             media_files += 1;
         }
         for (what, v) in personal {
-            assert!(!contains(&bytes, v.as_bytes()), "{} holds the {what} in plain text", path.display());
+            assert!(!contains(&bytes, v.as_bytes()), "{path} holds the {what} in plain text");
         }
     }
     assert!(scanned > 100_000, "the scan read the node's data ({scanned} bytes)");
