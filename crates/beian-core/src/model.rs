@@ -74,7 +74,9 @@ pub struct FilingOrder {
     pub service_record_number: Option<String>,
     /// Number of submitted versions (history length).
     pub versions: u32,
-    pub cancel_type: Option<u32>,
+    /// The cancellation asked for (kept after it is confirmed). Serialised as WeChat's code.
+    #[serde(with = "cancel_type_code")]
+    pub cancel_type: Option<CancelType>,
     pub submitted_at: Option<Timestamp>,
     pub updated_at: Timestamp,
     /// Reviewer who claimed the order in platform review (`staff id`), and when.
@@ -207,5 +209,23 @@ impl CancelType {
             CancelType::Service => 2,
             CancelType::Access => 3,
         }
+    }
+}
+
+/// `Option<CancelType>` as WeChat's `cancel_type` integer (1, 2, 3) in JSON.
+mod cancel_type_code {
+    use super::CancelType;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<CancelType>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(CancelType::code).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CancelType>, D::Error> {
+        Option::<u32>::deserialize(d)?
+            .map(|c| {
+                CancelType::from_code(c).ok_or_else(|| serde::de::Error::custom(format!("cancel_type {c}")))
+            })
+            .transpose()
     }
 }

@@ -210,7 +210,7 @@ impl Service {
             return Ok(()); // superseded, or already sent (a retried job)
         }
         let Some(p) = tx.get_version(appid, order.versions).await? else { return Ok(()) };
-        let principals = match (purpose, order.cancel_type.and_then(CancelType::from_code)) {
+        let principals = match (purpose, order.cancel_type) {
             (PURPOSE_CANCEL, Some(CancelType::Subject)) => vec![&p.icp_subject.principal_info],
             (PURPOSE_CANCEL, _) => vec![&p.icp_applets.principal_info],
             _ => vec![&p.icp_subject.principal_info, &p.icp_applets.principal_info],

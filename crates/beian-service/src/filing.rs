@@ -495,7 +495,7 @@ impl Service {
             order.audit_data.clear();
         }
         if let Some(ct) = change.cancel_type {
-            order.cancel_type = Some(ct.code());
+            order.cancel_type = Some(ct);
         }
 
         let mut cascade: Vec<FilingOrder> = Vec::new();
@@ -515,7 +515,7 @@ impl Service {
             if effects.contains(&Effect::RevokeNumbers) {
                 subject.filed_count = subject.filed_count.saturating_sub(1);
                 order.service_record_number = None;
-                if order.cancel_type == Some(CancelType::Subject.code()) {
+                if order.cancel_type == Some(CancelType::Subject) {
                     // 注销主体: every other filed service of the subject goes with it.
                     for mut other in tx.orders_of_subject(&subject_id).await? {
                         if other.appid == appid || !matches!(other.state, FilingState::Filed { .. }) {
@@ -524,7 +524,7 @@ impl Service {
                         other.state = FilingState::NotFiled;
                         other.service_record_number = None;
                         other.subject_record_number = None;
-                        other.cancel_type = Some(CancelType::Subject.code());
+                        other.cancel_type = Some(CancelType::Subject);
                         other.updated_at = ts;
                         subject.filed_count = subject.filed_count.saturating_sub(1);
                         cascade.push(other);

@@ -119,7 +119,7 @@ impl Service {
             })),
             "order": order.map(|o| json!({
                 "status": o.state.status_code(), "subject_record_number": o.subject_record_number,
-                "service_record_number": o.service_record_number, "cancel_type": o.cancel_type,
+                "service_record_number": o.service_record_number, "cancel_type": o.cancel_type.map(beian_core::model::CancelType::code),
                 "submitted_at": o.submitted_at, "updated_at": o.updated_at, "audit_data": o.audit_data,
             })),
             "versions": h.versions.iter().map(|(v, at, p)| json!({

@@ -340,7 +340,7 @@ impl Store {
                     .bind(o.state.status_code())
                     .bind(o.state.sms_verify_status().map(|s| s.code()).unwrap_or(0))
                     .bind(b(o.state.is_canceling()))
-                    .bind(o.cancel_type.map(i64::from))
+                    .bind(o.cancel_type.map(|c| i64::from(c.code())))
                     .bind(audit)
                     .bind(&o.subject_record_number)
                     .bind(&o.service_record_number)

@@ -299,7 +299,7 @@ impl Tx {
         .bind(o.state.status_code())
         .bind(o.state.sms_verify_status().map(|s| s.code()).unwrap_or(0))
         .bind(b(o.state.is_canceling()))
-        .bind(o.cancel_type.map(i64::from))
+        .bind(o.cancel_type.map(|c| i64::from(c.code())))
         .bind(audit_json(&o.audit_data))
         .bind(&o.subject_record_number)
         .bind(&o.service_record_number)
@@ -329,7 +329,7 @@ impl Tx {
         .bind(o.state.status_code())
         .bind(o.state.sms_verify_status().map(|s| s.code()).unwrap_or(0))
         .bind(b(o.state.is_canceling()))
-        .bind(o.cancel_type.map(i64::from))
+        .bind(o.cancel_type.map(|c| i64::from(c.code())))
         .bind(audit_json(&o.audit_data))
         .bind(&o.subject_record_number)
         .bind(&o.service_record_number)
@@ -696,7 +696,15 @@ pub(crate) fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {
         subject_record_number: r.try_get("subject_record_number")?,
         service_record_number: r.try_get("service_record_number")?,
         versions: u(r.try_get("versions")?, "versions")?,
-        cancel_type: r.try_get::<Option<i64>, _>("cancel_type")?.map(|v| u(v, "cancel_type")).transpose()?,
+        cancel_type: r
+            .try_get::<Option<i64>, _>("cancel_type")?
+            .map(|v| {
+                u(v, "cancel_type").and_then(|c| {
+                    beian_core::model::CancelType::from_code(c)
+                        .ok_or_else(|| StoreError::Corrupt(format!("cancel_type out of range: {c}")))
+                })
+            })
+            .transpose()?,
         submitted_at: r.try_get("submitted_at")?,
         updated_at: r.try_get("updated_at")?,
         claimed_by: r.try_get("claimed_by")?,
