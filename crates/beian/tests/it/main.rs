@@ -1,5 +1,23 @@
 //! End-to-end tests of the `beian` binary: the same entry points a user has.
 
+/// `both!(f, g)`: each `async fn f(Backend)` as two tests, `f::sqlite` and `f::postgres`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$name(crate::support::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$name(crate::support::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
 mod api_e2e;
 mod api_raw;
 mod cli;

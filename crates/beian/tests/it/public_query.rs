@@ -7,23 +7,6 @@ use beian_core::platform::Role;
 use beian_service::Actor;
 use serde_json::Value;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    super::$name(crate::support::Backend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$name(crate::support::Backend::Postgres).await
-                }
-            }
-        )*
-    };
-}
-
 both!(
     public_query_finds_only_filed_records,
     dashboard_for_operators_only,

@@ -8,23 +8,6 @@ use beian_service::Actor;
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn sqlite() {
-                    super::$name(crate::support::Backend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn postgres() {
-                    super::$name(crate::support::Backend::Postgres).await
-                }
-            }
-        )*
-    };
-}
-
 both!(
     sms_window_is_24_hours,
     wrong_codes_and_resubmission,
