@@ -311,14 +311,7 @@ impl Service {
     pub async fn pre_auth_provider(&self, component_appid: &str, pre_auth_code: &str) -> Result<Provider> {
         let now = self.now().timestamp();
         let mut tx = self.store.read().await?;
-        match tx.get_token(&hash(pre_auth_code)).await? {
-            Some(t)
-                if t.kind == TokenKind::PreAuthCode
-                    && t.component_appid == component_appid
-                    && t.expires_at > now
-                    && t.superseded_at.is_none() => {}
-            _ => return Err(refused(errcode::INVALID_INPUT, "授权链接已失效，请回到服务商页面重新发起授权")),
-        }
+        usable_pre_auth(tx.get_token(&hash(pre_auth_code)).await?, component_appid, now)?;
         tx.get_provider(component_appid).await?.ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))
     }
 
@@ -345,14 +338,7 @@ impl Service {
         // Counters first (their rows stay locked until commit), then the code again: another
         // attempt may have used it up while this one waited.
         let guard = merchant_auth::guard(&mut tx, component_appid, mp.as_ref(), now).await?;
-        match tx.get_token(&code_hash).await? {
-            Some(t)
-                if t.kind == TokenKind::PreAuthCode
-                    && t.component_appid == component_appid
-                    && t.expires_at > now
-                    && t.superseded_at.is_none() => {}
-            _ => return Err(refused(errcode::INVALID_INPUT, "授权链接已失效，请回到服务商页面重新发起授权")),
-        }
+        usable_pre_auth(tx.get_token(&code_hash).await?, component_appid, now)?;
         let mp = match mp {
             Some(mp) if merchant_auth::identity_matches(Some(&mp), admin_mobile, admin_id_last6) => mp,
             mp => {
@@ -689,4 +675,19 @@ pub(crate) async fn notify_providers(
         enqueue(tx, &JobSpec::Event(event), key.as_deref(), now, now).await?;
     }
     Ok(())
+}
+
+/// A pre_auth_code token that is still usable for this provider: not expired, not used up.
+fn usable_pre_auth(t: Option<TokenRecord>, component_appid: &str, now: i64) -> Result<()> {
+    match t {
+        Some(t)
+            if t.kind == TokenKind::PreAuthCode
+                && t.component_appid == component_appid
+                && t.expires_at > now
+                && t.superseded_at.is_none() =>
+        {
+            Ok(())
+        }
+        _ => Err(refused(errcode::INVALID_INPUT, "授权链接已失效，请回到服务商页面重新发起授权")),
+    }
 }

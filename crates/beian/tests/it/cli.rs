@@ -118,18 +118,10 @@ async fn migrate_seals_plain_media_and_check_reports_them() {
     let again = run(beian(dir.path()).args(["migrate"]));
     assert!(!again.contains("sealed"), "nothing left to seal: {again}");
 
-    let mut stack = vec![data.join("media")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let bytes = std::fs::read(&p).expect("read");
-            assert!(beian_store::Crypto::is_sealed_media(&bytes), "{} is not sealed", p.display());
-            assert!(!plains.contains(&bytes));
-        }
+    for p in crate::support::files(&data.join("media")) {
+        let bytes = std::fs::read(&p).expect("read");
+        assert!(beian_store::Crypto::is_sealed_media(&bytes), "{} is not sealed", p.display());
+        assert!(!plains.contains(&bytes));
     }
     let svc = beian::app::open_service(&config, std::sync::Arc::new(beian_service::SystemClock))
         .await

@@ -7,35 +7,6 @@ use beian_core::platform::Role;
 use beian_service::Actor;
 use chrono::Duration;
 use serde_json::json;
-use std::path::Path;
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
-async fn code_for(app: &TestApp, phone: &str, not: Option<&str>) -> String {
-    eventually("a verification code", || async {
-        latest_code(app, phone).await.is_some_and(|c| Some(c.as_str()) != not)
-    })
-    .await;
-    latest_code(app, phone).await.expect("code")
-}
 
 /// Apply (with one extra ID photo of its own bytes), approve, verify the SMS and let the
 /// authority file it. Returns the last code sent and the extra photo's bytes.

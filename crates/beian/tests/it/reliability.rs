@@ -2,7 +2,7 @@
 //! the CLI, two nodes on one PostgreSQL (jobs run once, the never-filed-subject race holds
 //! across nodes), token isolation between mini programs, and secrets stored hashed.
 
-use crate::support::{admin_id, admin_mobile, Backend, Receiver, JPEG};
+use crate::support::{admin_id, admin_mobile, contains, Backend, Receiver, JPEG};
 use beian::app::{open_service, Application};
 use beian::config::{Config, ConfigArgs};
 use beian_core::errcode;
@@ -639,10 +639,6 @@ async fn an_authorizer_token_reaches_only_its_own_mini_program() {
 }
 
 // ---- secrets at rest ----------------------------------------------------------------------------
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
 
 async fn secrets_are_stored_hashed(backend: Backend) {
     let shared = Shared::new(backend).await;

@@ -321,3 +321,34 @@ pub async fn hook_server() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     let rx = HttpReceiver::start(vec![Reply::text("ok")]).await;
     (rx.url("/hook"), rx.json)
 }
+
+/// Whether `needle` occurs in `hay` (scans of stored bytes for plain-text values).
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The newest verification code texted to `phone` that is not `not`, once it arrives.
+pub async fn code_for(app: &TestApp, phone: &str, not: Option<&str>) -> String {
+    eventually("a verification code", || async {
+        latest_code(app, phone).await.is_some_and(|c| Some(c.as_str()) != not)
+    })
+    .await;
+    latest_code(app, phone).await.expect("code")
+}
