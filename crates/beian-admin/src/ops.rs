@@ -217,12 +217,11 @@ pub async fn advance(State(s): State<AppState>, headers: HeaderMap, body: Bytes)
 
 pub async fn providers(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let rows: String = s
-        .svc
-        .providers()
-        .await
-        .unwrap_or_default()
-        .iter()
+    let rows: String = match s.svc.providers().await {
+        Ok(x) => x,
+        Err(e) => return fail(&staff, &csrf, e),
+    }
+    .iter()
         .map(|p| {
             format!(
                 "<tr><td>{}<br><small class=muted>{}</small></td><td><form method=post action=/admin/ops/providers/{1}/url>{h}<input type=text name=event_url value=\"{2}\"><button class=secondary type=submit>保存</button></form></td>\
@@ -293,12 +292,11 @@ pub async fn provider_url(
 
 pub async fn reasons(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let rows: String = s
-        .svc
-        .reasons()
-        .await
-        .unwrap_or_default()
-        .iter()
+    let rows: String = match s.svc.reasons().await {
+        Ok(x) => x,
+        Err(e) => return fail(&staff, &csrf, e),
+    }
+    .iter()
         .map(|r| {
             format!(
                 "<tr><td><form method=post action=/admin/ops/reasons>{}<input type=hidden name=id value={}>\
@@ -381,20 +379,18 @@ pub async fn publish_dictionary(State(s): State<AppState>, headers: HeaderMap, b
 
 pub async fn jobs(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let stats: String = s
-        .svc
-        .job_stats()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|(st, n, oldest)| format!("<tr><td>{}</td><td>{n}</td><td>{}</td></tr>", esc(st), date(*oldest)))
-        .collect();
-    let dead: String = s
-        .svc
-        .jobs(Some(JobState::Dead), 100)
-        .await
-        .unwrap_or_default()
-        .iter()
+    let stats: String = match s.svc.job_stats().await {
+        Ok(x) => x,
+        Err(e) => return fail(&staff, &csrf, e),
+    }
+    .iter()
+    .map(|(st, n, oldest)| format!("<tr><td>{}</td><td>{n}</td><td>{}</td></tr>", esc(st), date(*oldest)))
+    .collect();
+    let dead: String = match s.svc.jobs(Some(JobState::Dead), 100).await {
+        Ok(x) => x,
+        Err(e) => return fail(&staff, &csrf, e),
+    }
+    .iter()
         .map(|j| {
             format!(
                 "<tr><td>#{0}</td><td>{1}</td><td>{2}</td><td>{3}</td><td><form method=post action=/admin/ops/jobs/{0}/retry>{h}<button class=secondary type=submit>重试</button></form>\
@@ -444,24 +440,23 @@ pub async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): R
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("q=")))
         .map(crate::auth::decode)
         .unwrap_or_default();
-    let rows: String = s
-        .svc
-        .search_audit(&needle, 200)
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|e| {
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td><small>{}</small></td></tr>",
-                date(e.at),
-                esc(&e.actor),
-                esc(&e.entity),
-                esc(&e.entity_id),
-                esc(&e.action),
-                esc(&e.detail.to_string())
-            )
-        })
-        .collect();
+    let rows: String = match s.svc.search_audit(&needle, 200).await {
+        Ok(x) => x,
+        Err(e) => return fail(&staff, &csrf, e),
+    }
+    .iter()
+    .map(|e| {
+        format!(
+            "<tr><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td><small>{}</small></td></tr>",
+            date(e.at),
+            esc(&e.actor),
+            esc(&e.entity),
+            esc(&e.entity_id),
+            esc(&e.action),
+            esc(&e.detail.to_string())
+        )
+    })
+    .collect();
     let body = format!(
         "<div class=card><h1>审计日志</h1><form method=get action=/admin/ops/audit><input type=text name=q value=\"{}\" placeholder=\"AppID、操作人（如 reviewer:xxx）或操作（如 platform_reject）\"> <button class=secondary type=submit>搜索</button></form>\
          <table id=audit><tr><th>时间</th><th>操作人</th><th>对象</th><th>操作</th><th>详情</th></tr>{rows}</table></div>",
@@ -472,14 +467,22 @@ pub async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): R
 
 pub async fn tickets(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let rows: String = s
-        .svc
-        .tickets(None)
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|t| format!("<tr><td><a href=/admin/tickets/{0}>#{0} {1}</a></td><td>{2}</td><td>{3}</td><td>{4}</td></tr>", t.id, esc(&t.title), esc(&t.appid), esc(&t.state), date(t.updated_at)))
-        .collect();
+    let rows: String = match s.svc.tickets(None).await {
+        Ok(x) => x,
+        Err(e) => return fail(&staff, &csrf, e),
+    }
+    .iter()
+    .map(|t| {
+        format!(
+            "<tr><td><a href=/admin/tickets/{0}>#{0} {1}</a></td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
+            t.id,
+            esc(&t.title),
+            esc(&t.appid),
+            esc(&t.state),
+            date(t.updated_at)
+        )
+    })
+    .collect();
     layout(
         "工单",
         Some((&staff, &csrf)),

@@ -273,11 +273,7 @@ pub async fn review_page(
             }
         }
     };
-    let siblings: String = s
-        .svc
-        .subject_filings(&appid)
-        .await
-        .unwrap_or_default()
+    let siblings: String = or_error_page!(s.svc.subject_filings(&appid).await, &staff, &csrf)
         .iter()
         .map(|f| {
             format!(

@@ -143,7 +143,7 @@ async fn order(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<
         n if n > 1 => s.svc.submitted_version(&appid, n - 1).await?,
         _ => None,
     };
-    let trail = s.svc.audit_trail("filing", &appid).await?;
+    let trail = s.svc.audit_trail(beian_core::model::AuditEntity::Filing, &appid).await?;
     Ok(Json(json!({
         "errcode": 0,
         "status": v.status,

@@ -183,6 +183,89 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+/// What an audit event is about (the `entity` column; the name is its stored form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditEntity {
+    Account,
+    Membership,
+    Ticket,
+    NotifyPrefs,
+    Simulator,
+    Filing,
+    Sweep,
+    MiniProgram,
+    FaceTask,
+    Job,
+    Clock,
+    Policy,
+    Dictionary,
+    Media,
+    Webhook,
+    Privacy,
+    Provider,
+    Authorization,
+    PublicIndex,
+    Staff,
+    Reason,
+}
+
+impl AuditEntity {
+    pub const ALL: [AuditEntity; 21] = [
+        AuditEntity::Account,
+        AuditEntity::Membership,
+        AuditEntity::Ticket,
+        AuditEntity::NotifyPrefs,
+        AuditEntity::Simulator,
+        AuditEntity::Filing,
+        AuditEntity::Sweep,
+        AuditEntity::MiniProgram,
+        AuditEntity::FaceTask,
+        AuditEntity::Job,
+        AuditEntity::Clock,
+        AuditEntity::Policy,
+        AuditEntity::Dictionary,
+        AuditEntity::Media,
+        AuditEntity::Webhook,
+        AuditEntity::Privacy,
+        AuditEntity::Provider,
+        AuditEntity::Authorization,
+        AuditEntity::PublicIndex,
+        AuditEntity::Staff,
+        AuditEntity::Reason,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEntity::Account => "account",
+            AuditEntity::Membership => "membership",
+            AuditEntity::Ticket => "ticket",
+            AuditEntity::NotifyPrefs => "notify_prefs",
+            AuditEntity::Simulator => "simulator",
+            AuditEntity::Filing => "filing",
+            AuditEntity::Sweep => "sweep",
+            AuditEntity::MiniProgram => "mini_program",
+            AuditEntity::FaceTask => "face_task",
+            AuditEntity::Job => "job",
+            AuditEntity::Clock => "clock",
+            AuditEntity::Policy => "policy",
+            AuditEntity::Dictionary => "dictionary",
+            AuditEntity::Media => "media",
+            AuditEntity::Webhook => "webhook",
+            AuditEntity::Privacy => "privacy",
+            AuditEntity::Provider => "provider",
+            AuditEntity::Authorization => "authorization",
+            AuditEntity::PublicIndex => "public_index",
+            AuditEntity::Staff => "staff",
+            AuditEntity::Reason => "reason",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuditEntity> {
+        AuditEntity::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
 /// 注销类型.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CancelType {

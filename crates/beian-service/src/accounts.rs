@@ -111,7 +111,7 @@ impl Service {
             &mut tx,
             now,
             actor,
-            "account",
+            beian_core::model::AuditEntity::Account,
             &account.id,
             "create",
             // A username may be a phone number or an address: the account id names it.
@@ -157,7 +157,7 @@ impl Service {
                 &mut tx,
                 now,
                 &Actor::new("account", &account.id),
-                "account",
+                beian_core::model::AuditEntity::Account,
                 &account.id,
                 "login_failed",
                 serde_json::json!({ "failed": failed }),
@@ -178,7 +178,7 @@ impl Service {
             &mut tx,
             now,
             &Actor::new("account", &account.id),
-            "account",
+            beian_core::model::AuditEntity::Account,
             &account.id,
             "login",
             serde_json::json!({}),
@@ -228,7 +228,7 @@ impl Service {
             &mut tx,
             now,
             actor,
-            "membership",
+            beian_core::model::AuditEntity::Membership,
             &format!("{appid}/{account_id}"),
             "grant",
             serde_json::json!({ "role": role, "perms": perms }),
@@ -305,7 +305,7 @@ impl Service {
             &mut tx,
             now,
             &Actor::new("account", &account.id),
-            "ticket",
+            beian_core::model::AuditEntity::Ticket,
             &id.to_string(),
             "open",
             serde_json::json!({ "appid": appid }),
@@ -357,7 +357,16 @@ impl Service {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         tx.put_notify_prefs(appid, p).await?;
-        audit(&mut tx, now, actor, "notify_prefs", appid, "set", serde_json::json!(p)).await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            beian_core::model::AuditEntity::NotifyPrefs,
+            appid,
+            "set",
+            serde_json::json!(p),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -419,7 +419,7 @@ async fn write_apply(tx: &mut Tx, w: &ApplyWrite, out: &mut Appends) -> Result<O
     let audit = AuditEvent {
         at: ts,
         actor: w.actor.0.clone(),
-        entity: "filing".into(),
+        entity: beian_core::model::AuditEntity::Filing.as_str().into(),
         entity_id: appid.into(),
         action: Action::Apply.name().into(),
         detail: serde_json::json!({ "from": from.status_code(), "to": to.status_code(), "version": order.versions, "subject": subject_id }),

@@ -169,7 +169,7 @@ impl Service {
                     &mut tx,
                     ts,
                     actor,
-                    "sweep",
+                    beian_core::model::AuditEntity::Sweep,
                     sweep_id,
                     "finish",
                     serde_json::json!({ "checked": sweep.checked, "delisted": sweep.delisted }),

@@ -194,8 +194,16 @@ impl Service {
         let mut tx = self.store.begin().await?;
         let ok = tx.discard_job(id, now).await?;
         if ok {
-            crate::audit(&mut tx, now, actor, "job", &id.to_string(), "discard", serde_json::json!({}))
-                .await?;
+            crate::audit(
+                &mut tx,
+                now,
+                actor,
+                beian_core::model::AuditEntity::Job,
+                &id.to_string(),
+                "discard",
+                serde_json::json!({}),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(ok)

@@ -178,7 +178,7 @@ impl Service {
             &mut tx,
             now,
             actor,
-            "clock",
+            beian_core::model::AuditEntity::Clock,
             "simulator",
             "advance",
             serde_json::json!({ "seconds": d.num_seconds() }),
@@ -206,7 +206,7 @@ impl Service {
             &mut tx,
             now,
             actor,
-            "policy",
+            beian_core::model::AuditEntity::Policy,
             "platform",
             "update",
             serde_json::from_str(&json).unwrap_or_default(),
@@ -240,7 +240,7 @@ impl Service {
             &mut tx,
             now,
             actor,
-            "dictionary",
+            beian_core::model::AuditEntity::Dictionary,
             kind.as_str(),
             "publish",
             serde_json::json!({ "version": version }),
@@ -252,9 +252,13 @@ impl Service {
     }
 
     /// The audit trail of one entity, oldest first.
-    pub async fn audit_trail(&self, entity: &str, entity_id: &str) -> Result<Vec<AuditEvent>> {
+    pub async fn audit_trail(
+        &self,
+        entity: beian_core::model::AuditEntity,
+        entity_id: &str,
+    ) -> Result<Vec<AuditEvent>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.audit_of(entity, entity_id).await?)
+        Ok(tx.audit_of(entity.as_str(), entity_id).await?)
     }
 }
 
@@ -263,7 +267,7 @@ async fn audit(
     tx: &mut Tx,
     at: i64,
     actor: &Actor,
-    entity: &str,
+    entity: beian_core::model::AuditEntity,
     entity_id: &str,
     action: &str,
     detail: serde_json::Value,
@@ -271,7 +275,7 @@ async fn audit(
     tx.append_audit(&AuditEvent {
         at,
         actor: actor.0.clone(),
-        entity: entity.into(),
+        entity: entity.as_str().into(),
         entity_id: entity_id.into(),
         action: action.into(),
         detail,

@@ -140,7 +140,16 @@ impl Service {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         tx.put_webhook(appid, url, secret, now).await?;
-        crate::audit(&mut tx, now, actor, "webhook", appid, "set", serde_json::json!({ "url": url })).await?;
+        crate::audit(
+            &mut tx,
+            now,
+            actor,
+            beian_core::model::AuditEntity::Webhook,
+            appid,
+            "set",
+            serde_json::json!({ "url": url }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -147,7 +147,7 @@ impl Service {
             &mut tx,
             now.timestamp(),
             actor,
-            "privacy",
+            beian_core::model::AuditEntity::Privacy,
             appid,
             "export",
             json!({ "versions": h.versions.len(), "media": h.media.len(), "sms_outbox": outbox.len() }),
@@ -239,7 +239,7 @@ impl Service {
             &mut tx,
             now,
             actor,
-            "privacy",
+            beian_core::model::AuditEntity::Privacy,
             appid,
             "erase",
             json!({

@@ -155,7 +155,7 @@ impl Service {
             &mut tx,
             now,
             actor,
-            "provider",
+            beian_core::model::AuditEntity::Provider,
             &p.component_appid,
             "create",
             serde_json::json!({ "name": p.name, "event_url": p.event_url }),
@@ -195,7 +195,7 @@ impl Service {
             &mut tx,
             now,
             actor,
-            "provider",
+            beian_core::model::AuditEntity::Provider,
             component_appid,
             "set_event_url",
             serde_json::json!({ "event_url": p.event_url }),
@@ -216,8 +216,16 @@ impl Service {
             .ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))?;
         p.secret_hash = hash(&secret);
         tx.update_provider(&p, now).await?;
-        audit(&mut tx, now, actor, "provider", component_appid, "rotate_secret", serde_json::json!({}))
-            .await?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            beian_core::model::AuditEntity::Provider,
+            component_appid,
+            "rotate_secret",
+            serde_json::json!({}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(secret)
     }
@@ -393,7 +401,7 @@ impl Service {
             &mut tx,
             now,
             &Actor::new("admin", &mp.appid),
-            "authorization",
+            beian_core::model::AuditEntity::Authorization,
             &format!("{component_appid}/{}", mp.appid),
             info_type,
             serde_json::json!({ "scopes": scopes }),
@@ -433,7 +441,7 @@ impl Service {
             &mut tx,
             now,
             actor,
-            "authorization",
+            beian_core::model::AuditEntity::Authorization,
             &format!("{component_appid}/{appid}"),
             "unauthorized",
             serde_json::json!({}),

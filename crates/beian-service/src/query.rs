@@ -593,7 +593,7 @@ impl Service {
             &mut tx,
             now,
             &Actor::system(),
-            "public_index",
+            beian_core::model::AuditEntity::PublicIndex,
             "all",
             "rebuild",
             serde_json::json!({ "indexed": n }),

@@ -42,8 +42,16 @@ impl Service {
         let mut tx = self.store.begin().await?;
         tx.delete_ended_staff_sessions(now, now - STAFF_SESSION_IDLE_SECS).await?;
         tx.insert_staff_session(&token_hash(&token), &staff.id, now, now + STAFF_SESSION_TTL_SECS).await?;
-        audit(&mut tx, now, &staff_actor(&staff), "staff", &staff.id, "sign_in", serde_json::json!({}))
-            .await?;
+        audit(
+            &mut tx,
+            now,
+            &staff_actor(&staff),
+            beian_core::model::AuditEntity::Staff,
+            &staff.id,
+            "sign_in",
+            serde_json::json!({}),
+        )
+        .await?;
         tx.commit().await?;
         let csrf = csrf_token(self, &token);
         Ok((token, StaffSession { staff, csrf }))
@@ -75,8 +83,16 @@ impl Service {
         let mut tx = self.store.begin().await?;
         tx.delete_staff_session(&token_hash(token)).await?;
         let staff = &session.staff;
-        audit(&mut tx, now, &staff_actor(staff), "staff", &staff.id, "sign_out", serde_json::json!({}))
-            .await?;
+        audit(
+            &mut tx,
+            now,
+            &staff_actor(staff),
+            beian_core::model::AuditEntity::Staff,
+            &staff.id,
+            "sign_out",
+            serde_json::json!({}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

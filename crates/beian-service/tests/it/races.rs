@@ -254,7 +254,7 @@ async fn reviewers_race_on_one_order(b: Backend) {
             other => panic!("{appid}: the loser must get a clear refusal, got {other:?}"),
         }
         // One decision in the audit trail, by the winner.
-        let trail = env.svc.audit_trail("filing", &appid).await.expect("trail");
+        let trail = env.svc.audit_trail(beian_core::model::AuditEntity::Filing, &appid).await.expect("trail");
         let decisions =
             trail.iter().filter(|e| e.action == "platform_approve" || e.action == "platform_reject").count();
         assert_eq!(decisions, 1, "{appid}: {trail:?}");

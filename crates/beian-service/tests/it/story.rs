@@ -100,7 +100,7 @@ async fn file_review_verify_approve_cancel(b: Backend) {
     // Every change left an audit event, in order.
     let trail: Vec<String> = env
         .svc
-        .audit_trail("filing", "wxstory0001")
+        .audit_trail(beian_core::model::AuditEntity::Filing, "wxstory0001")
         .await
         .expect("audit")
         .into_iter()

@@ -264,7 +264,7 @@ async fn crash_loop(backend: Backend) {
         assert_eq!(v.status, 2, "{appid}");
         let p = svc.submitted_version(appid, v.order.versions).await.expect("decrypt").expect("version row");
         assert_eq!(p.icp_applets.base_info.appid, *appid);
-        let trail = svc.audit_trail("filing", appid).await.expect("audit");
+        let trail = svc.audit_trail(beian_core::model::AuditEntity::Filing, appid).await.expect("audit");
         assert_eq!(
             trail.iter().filter(|e| e.action == "apply").count(),
             v.order.versions as usize,

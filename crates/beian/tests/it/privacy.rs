@@ -123,7 +123,7 @@ async fn export_holds_the_values_and_is_audited() {
     assert!(out.contains(&admin_id(n)) && out.contains("\"generated_at\""), "{out}");
 
     // Both exports are audited, without the data.
-    let trail = app.svc.audit_trail("privacy", appid).await.expect("trail");
+    let trail = app.svc.audit_trail(beian_core::model::AuditEntity::Privacy, appid).await.expect("trail");
     let exports: Vec<_> = trail.iter().filter(|e| e.action == "export").collect();
     assert_eq!(exports.len(), 2, "{trail:?}");
     assert!(exports[0].actor.starts_with("operator:"), "{:?}", exports[0]);
@@ -156,7 +156,7 @@ async fn erasure_after_retention(backend: Backend) {
     assert!(report.due.is_empty() && report.erased == 0, "{report:?}");
     assert!(!app
         .svc
-        .audit_trail("privacy", gone.0)
+        .audit_trail(beian_core::model::AuditEntity::Privacy, gone.0)
         .await
         .expect("trail")
         .iter()
@@ -196,7 +196,12 @@ async fn erasure_after_retention(backend: Backend) {
     // The daily job erases it.
     app.svc.ensure_daily_jobs().await.expect("daily jobs");
     eventually("the erasure job", || async {
-        app.svc.audit_trail("privacy", gone.0).await.expect("trail").iter().any(|e| e.action == "erase")
+        app.svc
+            .audit_trail(beian_core::model::AuditEntity::Privacy, gone.0)
+            .await
+            .expect("trail")
+            .iter()
+            .any(|e| e.action == "erase")
     })
     .await;
     let check = app.svc.check_invariants().await.expect("check");
@@ -219,7 +224,7 @@ async fn erasure_after_retention(backend: Backend) {
         assert!(kept_doc.contains(&v), "{v} of the filed mini program kept: {kept_doc}");
     }
     assert_eq!(app.svc.entrance_info(keep.0).await.expect("info").status, 6);
-    let erase = app.svc.audit_trail("privacy", gone.0).await.expect("trail");
+    let erase = app.svc.audit_trail(beian_core::model::AuditEntity::Privacy, gone.0).await.expect("trail");
     let erase = erase.iter().find(|e| e.action == "erase").expect("erase event");
     assert_eq!(erase.detail["removed"]["versions"], 2, "{}", erase.detail);
     assert_eq!(erase.detail["removed"]["subjects"], 1, "{}", erase.detail);

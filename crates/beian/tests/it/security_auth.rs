@@ -176,7 +176,7 @@ async fn lockout_across_codes(backend: Backend) {
     assert!(page.contains("授权已暂停，请于10:15后再试"), "{page}");
     assert!(!authorized(&app, appid).await);
 
-    let audit = app.svc.audit_trail("mini_program", appid).await.expect("audit");
+    let audit = app.svc.audit_trail(beian_core::model::AuditEntity::MiniProgram, appid).await.expect("audit");
     let locked: Vec<_> = audit.iter().filter(|e| e.action == "authorization_locked").collect();
     assert_eq!(locked.len(), 1, "{audit:?}");
     assert_eq!(locked[0].detail["component_appid"], creds.component_appid.as_str());
@@ -203,7 +203,7 @@ async fn lockout_across_codes(backend: Backend) {
     assert_eq!(st, 302, "{page}");
     assert!(loc.starts_with(CALLBACK), "{loc}");
     assert!(authorized(&app, appid).await);
-    let audit = app.svc.audit_trail("mini_program", appid).await.expect("audit");
+    let audit = app.svc.audit_trail(beian_core::model::AuditEntity::MiniProgram, appid).await.expect("audit");
     assert_eq!(audit.iter().filter(|e| e.action == "authorization_locked").count(), 2);
     app.stop().await;
 }
@@ -234,7 +234,11 @@ async fn provider_is_paused_after_too_many_failures_in_an_hour() {
         "{page}"
     );
     assert!(!authorized(&app, "wxsa000106").await);
-    let audit = app.svc.audit_trail("provider", &creds.component_appid).await.expect("audit");
+    let audit = app
+        .svc
+        .audit_trail(beian_core::model::AuditEntity::Provider, &creds.component_appid)
+        .await
+        .expect("audit");
     assert!(audit.iter().any(|e| e.action == "authorization_paused"), "{audit:?}");
     // The next hour: the right answer passes again.
     app.clock.advance(chrono::Duration::hours(1));

@@ -108,7 +108,7 @@ async fn session_is_its_own_token_and_sign_out_ends_it(b: Backend) {
     assert_eq!((a.status, a.location.as_str()), (303, "/admin/login"), "nor can it post");
     assert_eq!(get(&app, "/admin", &other).await.status, 200, "the other session is its own");
     let staff_id = app.svc.staff_for_token(&api_token).await.expect("staff").id;
-    let trail = app.svc.audit_trail("staff", &staff_id).await.expect("audit");
+    let trail = app.svc.audit_trail(beian_core::model::AuditEntity::Staff, &staff_id).await.expect("audit");
     let actions: Vec<String> = trail.into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["create", "sign_in", "sign_in", "sign_out"]);
     app.stop().await;
