@@ -56,7 +56,7 @@ pub async fn require(s: &AppState, headers: &HeaderMap, next: &str) -> Result<Se
 
 /// POST forms must carry the session's CSRF token.
 pub fn check_csrf(sess: &Session, token: &str) -> Result<(), Response> {
-    if !token.is_empty() && token == sess.csrf {
+    if !token.is_empty() && beian_web::same_secret(token, &sess.csrf) {
         Ok(())
     } else {
         Err((

@@ -4,6 +4,12 @@
 
 pub mod limits;
 
+/// Whether two secrets (CSRF tokens) are equal, in a time that does not depend on where they
+/// differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Escape text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -79,6 +85,14 @@ pub fn form_get<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("a1b2", "a1b2"));
+        assert!(!same_secret("a1b2", "a1b3"));
+        assert!(!same_secret("a1b2", "a1b"));
+        assert!(!same_secret("", "x"));
+    }
 
     #[test]
     fn round_trips() {
