@@ -14,17 +14,9 @@ async fn status(app: &TestApp, appid: &str) -> (i64, i64) {
     (i.status, i.sms_verify_status)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text_sqlite() {
-    a_whole_lifecycle_leaves_no_personal_value_in_plain_text(Backend::Sqlite).await;
-}
-
-/// On PostgreSQL every table of the test's schema is scanned as `pg_dump --data-only` writes
-/// it, beside the media directory and the backup.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text_postgres() {
-    a_whole_lifecycle_leaves_no_personal_value_in_plain_text(Backend::Postgres).await;
-}
+// On PostgreSQL every table of the test's schema is scanned as `pg_dump --data-only` writes
+// it, beside the media directory and the backup.
+both!(a_whole_lifecycle_leaves_no_personal_value_in_plain_text);
 
 async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text(backend: Backend) {
     let app = TestApp::start(backend, 1000).await;
@@ -58,25 +50,13 @@ async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text(backend: Backe
     let mut settings = app.svc.simulator_settings().await.expect("settings");
     settings.forced.insert(appid.into(), "reject".into());
     app.svc.set_simulator_settings(&setup, &settings).await.expect("settings");
-    let (st, body) =
-        staff_api(&app, "POST", &format!("/api/review/orders/{appid}/approve"), &reviewer, json!({})).await;
-    assert_eq!(st, 200, "{body}");
-    let code = code_for(&app, &mobile, Some(&code)).await;
-    assert_eq!(verify_sms(&app, &mobile, &id[12..], &code).await.0, 200);
-    app.clock.advance(Duration::days(10));
-    eventually("the authority's rejection", || async { status(&app, appid).await.0 == 5 }).await;
+    let code = approve_verify_decide(&app, &reviewer, appid, &id, &mobile, &code, 5).await;
 
     // Round 4: approved and filed.
     settings.forced.clear();
     app.svc.set_simulator_settings(&setup, &settings).await.expect("settings");
     apply_personal(&app, appid, n).await;
-    let (st, body) =
-        staff_api(&app, "POST", &format!("/api/review/orders/{appid}/approve"), &reviewer, json!({})).await;
-    assert_eq!(st, 200, "{body}");
-    let code = code_for(&app, &mobile, Some(&code)).await;
-    assert_eq!(verify_sms(&app, &mobile, &id[12..], &code).await.0, 200);
-    app.clock.advance(Duration::days(10));
-    eventually("the authority's approval", || async { status(&app, appid).await.0 == 6 }).await;
+    let code = approve_verify_decide(&app, &reviewer, appid, &id, &mobile, &code, 6).await;
 
     // Cancellation, confirmed by SMS.
     app.svc.cancel(&Actor::new("test", "cancel"), appid, Some(2), None).await.expect("cancel");
@@ -128,4 +108,25 @@ async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text(backend: Backe
     assert!(scanned > 100_000, "the scan read the node's data ({scanned} bytes)");
     assert!(media_files > 0, "the media directory was scanned");
     app.stop().await;
+}
+
+/// The reviewer approves, the principal verifies the new code, ten days pass and the authority
+/// decides: the order reaches `status` (5 rejected, 6 filed). Returns the code used.
+async fn approve_verify_decide(
+    app: &TestApp,
+    reviewer: &str,
+    appid: &str,
+    id: &str,
+    mobile: &str,
+    previous_code: &str,
+    status_after: i64,
+) -> String {
+    let (st, body) =
+        staff_api(app, "POST", &format!("/api/review/orders/{appid}/approve"), reviewer, json!({})).await;
+    assert_eq!(st, 200, "{body}");
+    let code = code_for(app, mobile, Some(previous_code)).await;
+    assert_eq!(verify_sms(app, mobile, &id[12..], &code).await.0, 200);
+    app.clock.advance(Duration::days(10));
+    eventually("the authority's decision", || async { status(app, appid).await.0 == status_after }).await;
+    code
 }

@@ -101,16 +101,9 @@ async fn three_wrong_answers_use_up_the_code_even_for_the_right_fourth() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn parallel_guesses_with_one_code_get_three_answers_sqlite() {
-    parallel_guesses_with_one_code_get_three_answers(Backend::Sqlite).await
-}
-
-/// Several nodes share PostgreSQL: the counters' row locks order concurrent attempts.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn parallel_guesses_with_one_code_get_three_answers_postgres() {
-    parallel_guesses_with_one_code_get_three_answers(Backend::Postgres).await
-}
+// On PostgreSQL several nodes share the database: the counters' row locks order concurrent
+// attempts.
+both!(parallel_guesses_with_one_code_get_three_answers, lockout_across_codes);
 
 /// The reported attack: many guesses at once with one code. Only 3 are counted as answers.
 async fn parallel_guesses_with_one_code_get_three_answers(backend: Backend) {
@@ -135,16 +128,6 @@ async fn parallel_guesses_with_one_code_get_three_answers(backend: Backend) {
     assert_eq!(st, 400, "{page}");
     assert!(!authorized(&app, "wxsa000002").await);
     app.stop().await;
-}
-
-#[tokio::test]
-async fn lockout_across_codes_sqlite() {
-    lockout_across_codes(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn lockout_across_codes_postgres() {
-    lockout_across_codes(Backend::Postgres).await
 }
 
 /// Five failures over two codes lock the mini program (15 minutes; the clock starts at
