@@ -1,0 +1,1 @@
+//! Contract: authority (filled in by issue 13's seams work).

@@ -1,0 +1,1 @@
+//! Contract: host (filled in by issue 13's seams work).

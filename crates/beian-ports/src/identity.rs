@@ -1,0 +1,1 @@
+//! Contract: identity (filled in by issue 13's seams work).
