@@ -12,6 +12,7 @@ pub mod ident;
 pub mod model;
 pub mod numbering;
 pub mod payload;
+pub mod plan;
 pub mod platform;
 pub mod policy;
 pub mod rules;

@@ -105,17 +105,9 @@ impl Service {
                         policy.deadline_date.format("%Y年%m月%d日"),
                         policy.clearance_date.format("%Y年%m月%d日")
                     ),
+                    key: format!("reminder:{appid}:{days_left}:{}", policy.deadline_date),
                 };
-                notify(
-                    &mut tx,
-                    &mp,
-                    self.email_channel(),
-                    None,
-                    &notice,
-                    &format!("reminder:{appid}:{days_left}:{}", policy.deadline_date),
-                    ts,
-                )
-                .await?;
+                notify(&mut tx, &mp, self.email_channel(), None, &notice, ts).await?;
                 n += 1;
             }
             tx.commit().await?;

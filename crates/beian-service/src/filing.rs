@@ -2,25 +2,20 @@
 
 use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
+use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
 use beian_core::ident::ResidentId;
 use beian_core::model::{
-    AuditItem, CancelType, FaceStatus, FaceTask, FilingOrder, MiniProgram, Person, Subject,
-    FACE_TASK_TTL_SECS,
+    AuditItem, CancelType, FaceStatus, FaceTask, FilingOrder, MiniProgram, Person, FACE_TASK_TTL_SECS,
 };
-use beian_core::numbering;
 use beian_core::payload::ApplyPayload;
-use beian_core::state::{self, Action, Effect, FilingState, ReadinessFlags, SmsVerifyStatus};
-use beian_core::time::beijing_date;
-use beian_store::Tx;
-use chrono::Datelike;
+use beian_core::plan;
+use beian_core::state::{self, Action, FilingState, ReadinessFlags};
+use beian_store::appends::Appends;
 use serde::Serialize;
 
 /// The face-verification notice (link) is valid 24 h; the finished task 3 days.
 pub const FACE_NOTICE_TTL_SECS: i64 = 24 * 3600;
-
-/// How many times a use case re-runs after losing an optimistic-concurrency race.
-const RETRIES: usize = 8;
 
 /// Input to register a mini program on the platform.
 #[derive(Debug, Clone)]
@@ -437,6 +432,8 @@ impl Service {
         self.act(actor, appid, Action::CancelAborted, Change::default()).await
     }
 
+    /// Any action but apply: read, plan (`beian_core::plan::plan`), write the plan; re-run
+    /// from fresh reads after a lost race.
     pub(crate) async fn act(
         &self,
         actor: &Actor,
@@ -444,15 +441,7 @@ impl Service {
         action: Action,
         change: Change,
     ) -> Result<OrderView> {
-        for _ in 0..RETRIES {
-            match self.try_act(actor, appid, action, &change).await {
-                Err(ServiceError::Conflict(m)) => {
-                    tracing::debug!(appid, "{} lost a race, retrying: {m}", action.name())
-                }
-                other => return other,
-            }
-        }
-        Err(ServiceError::code(errcode::CONFLICT))
+        crate::plans::retrying(action.name(), appid, || self.try_act(actor, appid, action, &change)).await
     }
 
     async fn try_act(
@@ -463,222 +452,50 @@ impl Service {
         change: &Change,
     ) -> Result<OrderView> {
         let now = self.now();
-        let ts = now.timestamp();
         let mut tx = self.store.begin().await?;
         let mp =
             tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        let Some(mut order) = tx.get_order(appid).await? else {
-            // No order at all: the transition function answers as for "not filed".
-            state::transition(FilingState::NotFiled, action)?;
-            return Err(ServiceError::code(errcode::WRONG_REVIEW_STATE));
+        let order = tx.get_order(appid).await?;
+        let subject = match order.as_ref().and_then(|o| o.subject_id.as_deref()) {
+            Some(id) => tx.get_subject(id).await?,
+            None => None,
         };
-        if change.expected_version.is_some_and(|v| v != order.row_version) {
-            return Err(ServiceError::refused(errcode::CONFLICT, "备案订单已被其他操作修改，请刷新后重试"));
-        }
-        if let (Some(me), Some(holder)) = (&change.reviewer, &order.claimed_by) {
-            if me != holder {
-                return Err(ServiceError::refused(
-                    errcode::CONFLICT,
-                    format!("该订单已被审核员 {holder} 认领，请先由其释放"),
-                ));
+        let subject_orders = match (&order, &subject) {
+            (Some(o), Some((s, _))) if plan::needs_subject_orders(action, o) => {
+                tx.orders_of_subject(&s.id).await?
             }
-        }
-        let from = order.state;
-        let (to, effects) = state::transition(from, action)?;
-        let expected_version = order.row_version;
-        order.state = to;
-        order.updated_at = ts;
-        if let Some(reasons) = &change.audit_data {
-            order.audit_data = reasons.clone();
-        }
-        if effects.contains(&Effect::ClearAuditData) {
-            order.audit_data.clear();
-        }
-        if let Some(ct) = change.cancel_type {
-            order.cancel_type = Some(ct);
-        }
-
-        let mut cascade: Vec<FilingOrder> = Vec::new();
-        if let Some(subject_id) = order.subject_id.clone() {
-            let (mut subject, version) = tx.get_subject(&subject_id).await?.ok_or_else(|| {
-                ServiceError::Internal(format!("order {appid} names missing subject {subject_id}"))
-            })?;
-            let before = subject.clone();
-            match (from.in_progress(), to.in_progress()) {
-                (true, false) => subject.in_progress = subject.in_progress.saturating_sub(1),
-                (false, true) => subject.in_progress += 1,
-                _ => {}
-            }
-            if effects.contains(&Effect::IssueNumbers) {
-                self.issue_numbers(&mut tx, &mut subject, &mut order, now).await?;
-            }
-            if effects.contains(&Effect::RevokeNumbers) {
-                subject.filed_count = subject.filed_count.saturating_sub(1);
-                order.service_record_number = None;
-                if order.cancel_type == Some(CancelType::Subject) {
-                    // 注销主体: every other filed service of the subject goes with it.
-                    for mut other in tx.orders_of_subject(&subject_id).await? {
-                        if other.appid == appid || !matches!(other.state, FilingState::Filed { .. }) {
-                            continue;
-                        }
-                        other.state = FilingState::NotFiled;
-                        other.service_record_number = None;
-                        other.subject_record_number = None;
-                        other.cancel_type = Some(CancelType::Subject);
-                        other.updated_at = ts;
-                        subject.filed_count = subject.filed_count.saturating_sub(1);
-                        cascade.push(other);
-                    }
-                    subject.record_number = None;
-                    order.subject_record_number = None;
-                }
-            }
-            if subject != before {
-                tx.update_subject(&subject, version, ts).await?;
-            }
-        }
-        if effects.contains(&Effect::StartSmsVerification) {
-            order.authority_round += 1;
-            let spec = JobSpec::AuthoritySubmit { appid: appid.to_string(), round: order.authority_round };
-            enqueue(
-                &mut tx,
-                &spec,
-                Some(&format!("authority_submit:{appid}:{}", order.authority_round)),
-                ts,
-                ts,
-            )
-            .await?;
-        }
-        if effects.contains(&Effect::StartCancelConfirmation) {
-            let spec = JobSpec::AuthorityCancel {
-                appid: appid.to_string(),
-                round: u32::try_from(expected_version + 1).unwrap_or(0),
-            };
-            enqueue(
-                &mut tx,
-                &spec,
-                Some(&format!("authority_cancel:{appid}:{}", expected_version + 1)),
-                ts,
-                ts,
-            )
-            .await?;
-        }
-        if let Some((job, key, at)) = &change.then {
-            enqueue(&mut tx, job, Some(key), *at, ts).await?;
-        }
-        if !matches!(to, FilingState::PlatformReview) {
-            order.claimed_by = None;
-            order.claimed_at = None;
-        }
-        tx.update_order(&order).await?;
-        if let Some(notice) = notice_for(action, &order, change) {
-            let email =
-                tx.get_version(appid, order.versions).await?.map(|p| p.icp_applets.principal_info.email);
-            crate::notify::notify(
-                &mut tx,
-                &mp,
-                self.email_channel(),
-                email.as_deref(),
-                &notice,
-                &format!("notice:{appid}:{}:{}", action.name(), expected_version + 1),
-                ts,
-            )
-            .await?;
-        }
-        if effects.contains(&Effect::NotifyResult) && matches!(to.status_code(), 3 | 5 | 6) {
-            crate::providers::notify_providers(
-                &mut tx,
-                appid,
-                "notify_apply_icpfiling_result",
-                vec![
-                    ("authorizer_appid".into(), appid.to_string(), false),
-                    ("beian_status".into(), to.status_code().to_string(), true),
-                ],
-                Some(&format!("apply_result:{appid}:{}", expected_version + 1)),
-                ts,
-            )
-            .await?;
-        }
-        for other in &cascade {
-            tx.update_order(other).await?;
-            audit(
-                &mut tx,
-                ts,
-                actor,
-                beian_core::model::AuditEntity::Filing,
-                &other.appid,
-                "cancel_confirmed",
-                serde_json::json!({ "via_subject_cancel_of": appid }),
-            )
-            .await?;
-        }
-        // The public query index follows the numbers (in the same transaction).
-        if effects.contains(&Effect::IssueNumbers) {
-            crate::query::index_filed(&mut tx, appid, ts).await?;
-        }
-        if effects.contains(&Effect::RevokeNumbers) {
-            crate::query::unindex(&mut tx, appid).await?;
-        }
-        let effect_names: Vec<String> = effects.iter().map(|e| format!("{e:?}")).collect();
-        audit(
-            &mut tx,
-            ts,
+            _ => Vec::new(),
+        };
+        let (policy, dict) = (self.policy(), self.dictionaries());
+        let env = plan::Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+        let facts = plan::Facts {
+            now,
+            mini_program: &mp,
+            order: order.as_ref(),
+            subject: subject.as_ref().map(|(s, v)| (s, *v)),
+            subject_orders: &subject_orders,
+        };
+        let request = plan::Request {
+            reasons: change.audit_data.as_deref(),
+            cancel_type: change.cancel_type,
+            reason_type: change.reason_type,
+            expected_version: change.expected_version,
+            reviewer: change.reviewer.as_deref(),
+        };
+        let mut plan = plan::plan(action, &request, &facts, &env)?;
+        let writer = crate::plans::Writer {
             actor,
-            beian_core::model::AuditEntity::Filing,
-            appid,
-            action.name(),
-            serde_json::json!({
-                "from": from.status_code(),
-                "to": to.status_code(),
-                "sms_verify_status": to.sms_verify_status().map(SmsVerifyStatus::code),
-                "effects": effect_names,
-                // A reason's error and suggestion are free text a reviewer typed (they may
-                // quote the application): only the fields they name go into the audit trail
-                // (the dashboard counts rejections per field).
-                "audit_data": change.audit_data.as_ref().map(|items| {
-                    items.iter().map(|i| serde_json::json!({ "key_name": i.key_name })).collect::<Vec<_>>()
-                }),
-                "cancel_type": change.cancel_type.map(CancelType::code),
-                "reason_type": change.reason_type,
-                "service_record_number": order.service_record_number,
-            }),
-        )
-        .await?;
-        tx.commit().await?;
-        order.row_version = expected_version + 1;
-        let status = match order.state {
-            FilingState::NotFiled => state::not_filed_code(mp.flags),
-            s => s.status_code(),
+            mini_program: &mp,
+            email_channel: self.email_channel(),
+            targets: None,
+            then: change.then.as_ref(),
         };
-        Ok(OrderView { order, status })
-    }
-
-    /// Subject number on the subject's first filing, then the next service number.
-    async fn issue_numbers(
-        &self,
-        tx: &mut Tx,
-        subject: &mut Subject,
-        order: &mut FilingOrder,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<()> {
-        let dict = self.dictionaries();
-        let province: u32 = subject.province.parse().unwrap_or(0);
-        let abbr = dict.province_abbr(province).ok_or_else(|| {
-            ServiceError::Internal(format!("no province abbreviation for {}", subject.province))
-        })?;
-        if subject.record_number.is_none() {
-            let year = beijing_date(now).year();
-            let seq = tx.counter_add(&format!("subject_seq:{abbr}:{year}"), 1).await?;
-            subject.record_number =
-                Some(numbering::subject_number(abbr, year, u32::try_from(seq).unwrap_or(u32::MAX)));
-        }
-        subject.service_seq += 1;
-        subject.filed_count += 1;
-        subject.ever_filed = true;
-        let subject_number = subject.record_number.clone().unwrap_or_default();
-        order.service_record_number = Some(numbering::service_number(&subject_number, subject.service_seq));
-        order.subject_record_number = Some(subject_number);
-        Ok(())
+        let mut appends = Appends::default();
+        let view = crate::plans::write_plan(&mut tx, &mut plan, &writer, &mut appends).await?;
+        tx.insert_appends(&appends).await?;
+        crate::plans::claim(&mut tx, &plan).await?;
+        tx.commit().await?;
+        Ok(view)
     }
 }
 
@@ -769,62 +586,4 @@ impl Service {
     }
 }
 
-pub(crate) fn beian_date(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
-    beijing_date(now)
-}
-
 pub(crate) use beian_core::time::end_of_beijing_day;
-
-/// What people are told after an action (站内信, SMS, e-mail, webhook).
-fn notice_for(action: Action, order: &FilingOrder, change: &Change) -> Option<crate::notify::Notice> {
-    use crate::notify::Notice;
-    let reasons = || {
-        change
-            .audit_data
-            .iter()
-            .flatten()
-            .map(|r| format!("· {}：{}（建议：{}）", r.key_name, r.error, r.suggest))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let n =
-        |kind: &'static str, title: &str, body: String| Some(Notice { kind, title: title.to_string(), body });
-    match action {
-        Action::Apply => None, // told by apply itself, with its due date
-        Action::Withdraw => n("withdrawn", "备案申请已撤回", "你已撤回备案申请，可修改后重新提交。".into()),
-        Action::PlatformApprove => n(
-            "platform_approved",
-            "平台初审通过，请完成短信核验",
-            "工信部将向负责人手机发送短信验证码，请负责人在24小时内完成核验，逾期需重新提交。".into(),
-        ),
-        Action::PlatformReject => n(
-            "platform_rejected",
-            "平台审核驳回",
-            format!("请按以下原因修改后重新提交：\n{}\n如仍不清楚如何修改，可提交工单咨询。", reasons()),
-        ),
-        Action::SmsVerified => n("sms_verified", "短信核验已完成，管局审核中", "管局审核一般需要1至20个工作日，请耐心等待。".into()),
-        Action::SmsTimeout => n(
-            "sms_timeout",
-            "短信核验超时",
-            "负责人未在24小时内完成短信核验，订单已退回平台，平台将重新提交（会再次发送验证码）或驳回。".into(),
-        ),
-        Action::Resubmit => n("resubmitted", "已重新提交管局，请完成短信核验", "新的短信验证码已发送，请负责人在24小时内完成核验。".into()),
-        Action::AuthorityApprove => n(
-            "filed",
-            "备案已通过",
-            format!(
-                "主体备案号：{}\n服务备案号：{}\n请在小程序页面底部展示备案号并链接至 https://beian.miit.gov.cn/。",
-                order.subject_record_number.as_deref().unwrap_or("-"),
-                order.service_record_number.as_deref().unwrap_or("-")
-            ),
-        ),
-        Action::AuthorityReject => n(
-            "authority_rejected",
-            "管局审核驳回",
-            format!("管局退回了备案申请，请按以下原因修改后重新提交：\n{}", reasons()),
-        ),
-        Action::Cancel => n("cancel_requested", "注销申请已提交", "工信部将向负责人发送短信，请在24小时内确认；未确认则注销不生效。".into()),
-        Action::CancelConfirmed => n("cancelled", "备案已注销", "备案已注销，对应的备案号不再有效。".into()),
-        Action::CancelAborted => n("cancel_aborted", "注销未生效", "负责人未在24小时内确认注销，备案保持有效。".into()),
-    }
-}

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod media;
 pub mod merchant_auth;
 pub mod notify;
+mod plans;
 pub mod privacy;
 pub mod providers;
 pub mod query;

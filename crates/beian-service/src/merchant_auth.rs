@@ -363,17 +363,9 @@ impl Service {
                  并在「服务商授权」中检查已授权的服务商。",
                 mp.name
             ),
+            key: format!("authorization_locked:{}:{now}", mp.appid),
         };
-        crate::notify::notify(
-            tx,
-            mp,
-            self.email_channel(),
-            None,
-            &notice,
-            &format!("authorization_locked:{}:{now}", mp.appid),
-            now,
-        )
-        .await
+        crate::notify::notify(tx, mp, self.email_channel(), None, &notice, now).await
     }
 }
 

@@ -9,16 +9,10 @@ use beian_core::platform::{Message, NotifyPrefs, OutboxSms};
 use beian_store::appends::{NewJob, NewMessage};
 use beian_store::Tx;
 
-/// One notice: title and body for people, and a stable kind for machines.
-#[derive(Debug, Clone)]
-pub struct Notice {
-    pub kind: &'static str,
-    pub title: String,
-    pub body: String,
-}
+pub use beian_core::plan::Notice;
 
-/// Record the 站内信 and queue the outbound copies. `dedupe` makes a retried use case not
-/// notify twice. Only copies that can go somewhere are queued: e-mail when the node can send
+/// Record the 站内信 and queue the outbound copies. The notice's key makes a retried use case
+/// not notify twice. Only copies that can go somewhere are queued: e-mail when the node can send
 /// it (`email_channel`, an SMTP server is configured) and the principal gave an address, the
 /// webhook when the mini program has one configured, each as the channel preferences allow.
 #[allow(clippy::too_many_arguments)]
@@ -28,11 +22,10 @@ pub(crate) async fn notify(
     email_channel: bool,
     email: Option<&str>,
     notice: &Notice,
-    dedupe: &str,
     now: i64,
 ) -> Result<()> {
     let targets = tx.notify_targets(&mp.appid).await?;
-    let (message, jobs) = notice_rows(mp, targets, email_channel, email, notice, dedupe, now)?;
+    let (message, jobs) = notice_rows(mp, targets, email_channel, email, notice, now)?;
     tx.insert_message(&message.appid, &message.title, &message.body, message.at).await?;
     for j in jobs {
         tx.enqueue_job(&j.kind, &j.payload, j.dedupe_key.as_deref(), j.run_at, j.max_attempts, j.now).await?;
@@ -49,9 +42,9 @@ pub(crate) fn notice_rows(
     email_channel: bool,
     email: Option<&str>,
     notice: &Notice,
-    dedupe: &str,
     now: i64,
 ) -> Result<(NewMessage, Vec<NewJob>)> {
+    let dedupe = &notice.key;
     let message = NewMessage {
         appid: mp.appid.clone(),
         title: notice.title.clone(),

@@ -2260,3 +2260,39 @@ fn not_a_string_is_a_format_hint() {
     let r = w.check(&parse(body));
     assert_eq!(verify(&r, &hint(ec::FIELD_FORMAT, "icp_subject.base_info.address")), Ok(()));
 }
+
+// ---- apply through the planner -------------------------------------------------------------
+
+/// The planner runs the same rules: a valid application is planned, a refused one is not.
+#[test]
+fn apply_is_planned_with_the_rules_it_checks() {
+    use beian_core::calendar::WorkCalendar;
+    use beian_core::plan::{plan_apply, ApplyFacts, Env, Facts, PlanError, SubjectWrite};
+    let (p, w) = fixture(Base::Personal);
+    let env = Env { policy: &w.policy, dict: &w.dict, calendar: WorkCalendar::china() };
+    fn facts(w: &World) -> ApplyFacts<'_> {
+        ApplyFacts {
+            facts: Facts { now: w.now, mini_program: &w.mp, order: None, subject: None, subject_orders: &[] },
+            media: &w.media,
+            face_task: w.face.as_ref(),
+            applies_today: w.applies_today,
+        }
+    }
+    let plan = plan_apply(&p, &facts(&w), "subject-1", &env).expect("a valid application is planned");
+    assert_eq!(plan.order.state, beian_core::state::FilingState::PlatformReview);
+    assert!(
+        matches!(&plan.subject, Some(SubjectWrite::Insert(s)) if s.id == "subject-1" && s.in_progress == 1)
+    );
+    assert_eq!(plan.claims.len(), 1, "the day's quota is claimed");
+    // 2026-03-02 is a Monday; the SLA of the default policy counts working days from it.
+    let due = WorkCalendar::china().add_working_days(date(2026, 3, 2), w.policy.platform_review_sla_days);
+    assert_eq!(plan.order.review_due_at, Some(beian_core::time::end_of_beijing_day(due)));
+    assert_eq!(plan.notice().map(|n| n.kind), Some("apply_submitted"));
+
+    let mut w2 = world(Base::Personal);
+    w2.face = None;
+    match plan_apply(&p, &facts(&w2), "subject-1", &env) {
+        Err(PlanError::Hints(h)) => assert!(!h.is_empty()),
+        other => panic!("an application without its face task is refused with hints, got {other:?}"),
+    }
+}

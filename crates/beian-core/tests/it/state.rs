@@ -5,13 +5,7 @@ use beian_core::state::{not_filed_code, render_table, transition, Action, Filing
 
 #[test]
 fn transition_table_snapshot() {
-    let table = render_table();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/snapshots/transitions.txt");
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(path, &table).expect("write snapshot");
-    }
-    let expected = std::fs::read_to_string(path).expect("snapshot exists (run with UPDATE_SNAPSHOTS=1)");
-    assert_eq!(table, expected, "the transition table changed; review and run with UPDATE_SNAPSHOTS=1");
+    crate::assert_snapshot("transitions.txt", &render_table());
 }
 
 #[test]

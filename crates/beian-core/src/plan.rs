@@ -1,0 +1,758 @@
+//! The planner: everything one action on a filing order changes, decided in one pure function.
+//!
+//! [`plan`] (every action but apply) and [`plan_apply`] take what the service read — the mini
+//! program, its order, the subject, the subject's other orders when a cascade may need them —
+//! and the request, and return a [`Plan`]: the new state and order row, the subject's counters
+//! (in progress, filed), the numbers to issue, the cascade of 注销主体 over the subject's other
+//! services, the jobs to enqueue with their idempotency keys, the quota to claim, the new
+//! version, the public-index change, and — derived from the plan once its numbers are issued —
+//! the notice people get ([`Plan::notice`]) and the audit events ([`Plan::audit`]). The
+//! service applies any plan the same way in one transaction; it decides nothing itself.
+//!
+//! The one thing a plan cannot know is the next value of a shared sequence (the subject
+//! numbers of a province and year): the plan names the counter ([`Numbering::counter`]), the
+//! service increments it in the transaction and hands the value to [`Plan::issue_numbers`].
+
+use crate::calendar::WorkCalendar;
+use crate::dict::Dictionaries;
+use crate::errcode;
+use crate::model::{AuditEntity, AuditItem, CancelType, FilingOrder, MiniProgram, Subject};
+use crate::numbering;
+use crate::payload::ApplyPayload;
+use crate::policy::Policy;
+use crate::rules::{self, ApplyContext, Hint, Refusal};
+use crate::state::{self, Action, Effect, FilingState, SmsVerifyStatus};
+use crate::time::{beijing_date, end_of_beijing_day};
+use chrono::{DateTime, Datelike, Utc};
+use serde_json::json;
+
+/// The kind of request an order carries to the authority. One live record per service has at
+/// most one open request. Today beian files new services (`New`) and cancels them (`Cancel`,
+/// `CancelAccess`); `Change` (变更备案) and `NewAccess` (新增接入) are the requests the change-filing
+/// work adds — named here so the gateway's operations and the jobs already have their place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderKind {
+    /// 新增备案: a new subject and/or service.
+    New,
+    /// 变更备案: a change to a filed record (runs beside it).
+    Change,
+    /// 新增接入: connect a record filed through another access provider.
+    NewAccess,
+    /// 注销主体 / 注销服务: cancel the record.
+    Cancel,
+    /// 取消接入: remove this platform's access only.
+    CancelAccess,
+}
+
+impl OrderKind {
+    /// The request an order is carrying to the authority in its current state.
+    pub fn of(order: &FilingOrder) -> OrderKind {
+        match (order.state, order.cancel_type) {
+            (FilingState::Filed { canceling: true }, Some(CancelType::Access)) => OrderKind::CancelAccess,
+            (FilingState::Filed { canceling: true }, _) => OrderKind::Cancel,
+            _ => OrderKind::New,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderKind::New => "new",
+            OrderKind::Change => "change",
+            OrderKind::NewAccess => "new_access",
+            OrderKind::Cancel => "cancel",
+            OrderKind::CancelAccess => "cancel_access",
+        }
+    }
+}
+
+/// What the caller asks for, beside the action.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// Rejection reasons (platform or authority rejection).
+    pub reasons: Option<&'a [AuditItem]>,
+    pub cancel_type: Option<CancelType>,
+    /// WeChat's 注销原因 code, kept in the audit trail.
+    pub reason_type: Option<u32>,
+    /// Refuse unless the order is still at this row version (a reviewer's page).
+    pub expected_version: Option<i64>,
+    /// The reviewer acting: refused while another reviewer holds the claim.
+    pub reviewer: Option<&'a str>,
+}
+
+/// What the service read, in the transaction that will apply the plan.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub now: DateTime<Utc>,
+    pub mini_program: &'a MiniProgram,
+    pub order: Option<&'a FilingOrder>,
+    /// The order's subject and its row version.
+    pub subject: Option<(&'a Subject, i64)>,
+    /// The subject's orders, when [`needs_subject_orders`] says the plan reads them.
+    pub subject_orders: &'a [FilingOrder],
+}
+
+/// Whether planning `action` on `order` reads the subject's other orders (the cascade of a
+/// confirmed 注销主体), so the service reads them only then.
+pub fn needs_subject_orders(action: Action, order: &FilingOrder) -> bool {
+    action == Action::CancelConfirmed && order.cancel_type == Some(CancelType::Subject)
+}
+
+/// Why there is no plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// The request is refused as a whole (errcode, Chinese message).
+    Refused { errcode: i64, errmsg: String },
+    /// The application has field errors.
+    Hints(Vec<Hint>),
+    /// The rows read contradict each other (a bug or a damaged database), for the operator.
+    Inconsistent(String),
+}
+
+impl From<state::TransitionError> for PlanError {
+    fn from(e: state::TransitionError) -> Self {
+        PlanError::Refused { errcode: e.errcode, errmsg: e.errmsg.to_string() }
+    }
+}
+
+impl From<Refusal> for PlanError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Request { errcode, errmsg } => PlanError::Refused { errcode, errmsg },
+            Refusal::Hints(h) => PlanError::Hints(h),
+        }
+    }
+}
+
+fn refused(errcode: i64, errmsg: impl Into<String>) -> PlanError {
+    PlanError::Refused { errcode, errmsg: errmsg.into() }
+}
+
+/// How the order row is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowWrite {
+    Insert,
+    /// Update, refused unless the row is still at this version.
+    Update {
+        expected_version: i64,
+    },
+}
+
+/// How the subject row is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectWrite {
+    Insert(Subject),
+    /// Update, refused unless the row is still at this version.
+    Update {
+        subject: Subject,
+        expected_version: i64,
+    },
+}
+
+impl SubjectWrite {
+    pub fn subject(&self) -> &Subject {
+        match self {
+            SubjectWrite::Insert(s) | SubjectWrite::Update { subject: s, .. } => s,
+        }
+    }
+    fn subject_mut(&mut self) -> &mut Subject {
+        match self {
+            SubjectWrite::Insert(s) | SubjectWrite::Update { subject: s, .. } => s,
+        }
+    }
+}
+
+/// Numbers the approval issues; the subject number needs the next value of a shared counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Numbering {
+    /// `subject_seq:{province abbreviation}:{year}` when the subject has no number yet.
+    pub counter: Option<String>,
+    abbr: String,
+    year: i32,
+}
+
+/// A job the plan enqueues, with its idempotency key; it runs at the plan's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedJob {
+    pub job: AuthorityJob,
+    pub key: String,
+}
+
+/// The work handed to the authority gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorityJob {
+    /// Submit the order's request (round `round`): the authority starts its SMS verification.
+    Submit { kind: OrderKind, round: u32 },
+    /// Submit a cancellation: the authority texts the principal for confirmation.
+    Cancel { kind: OrderKind, round: u32 },
+}
+
+/// A count the plan claims, refused past its limit (the day's apply quota).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterClaim {
+    pub key: String,
+    pub limit: i64,
+    pub errcode: i64,
+    pub errmsg: String,
+}
+
+/// The public query index follows the numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexChange {
+    Add,
+    Remove,
+}
+
+/// The event told to the service providers authorized for the mini program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderResult {
+    /// WeChat's `beian_status` (3, 5 or 6).
+    pub beian_status: i64,
+    pub key: String,
+}
+
+/// One notice: title and body for people, a stable kind for machines, and the key that keeps
+/// a re-run from telling twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: &'static str,
+    pub title: String,
+    pub body: String,
+    pub key: String,
+}
+
+/// One audit event (the actor and time are the service's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub entity: AuditEntity,
+    pub entity_id: String,
+    pub action: &'static str,
+    pub detail: serde_json::Value,
+}
+
+/// Everything an action changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub action: Action,
+    pub from: FilingState,
+    pub to: FilingState,
+    pub effects: &'static [Effect],
+    /// The order as it is written.
+    pub order: FilingOrder,
+    pub order_write: RowWrite,
+    pub subject: Option<SubjectWrite>,
+    pub numbering: Option<Numbering>,
+    /// Other orders changed with this one (注销主体 over the subject's other filed services).
+    pub cascade: Vec<FilingOrder>,
+    pub jobs: Vec<PlannedJob>,
+    /// Claimed last, just before commit (one hot row on PostgreSQL).
+    pub claims: Vec<CounterClaim>,
+    /// The submitted application, stored as the order's new version.
+    pub version: Option<ApplyPayload>,
+    pub index: Option<IndexChange>,
+    pub provider_result: Option<ProviderResult>,
+    /// The request's reasons and cancellation codes, for the notice and the audit trail.
+    reasons: Option<Vec<AuditItem>>,
+    reason_type: Option<u32>,
+    /// The row version the order had when read (-1 for a new order): names this step in keys.
+    step: i64,
+    /// The platform-review due date (apply), for the notice.
+    due: Option<chrono::NaiveDate>,
+    review_sla_days: u32,
+}
+
+/// The parts of the platform's configuration a plan reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    pub policy: &'a Policy,
+    pub dict: &'a Dictionaries,
+    pub calendar: &'a WorkCalendar,
+}
+
+/// Plan any action but [`Action::Apply`] on an existing order.
+pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>) -> Result<Plan, PlanError> {
+    let Some(read) = facts.order else {
+        // No order at all: the transition function answers as for "not filed".
+        state::transition(FilingState::NotFiled, action)?;
+        return Err(refused(
+            errcode::WRONG_REVIEW_STATE,
+            errcode::message(errcode::WRONG_REVIEW_STATE).unwrap_or("请求被拒绝"),
+        ));
+    };
+    if action == Action::Apply {
+        return Err(PlanError::Inconsistent("apply is planned by plan_apply".into()));
+    }
+    if req.expected_version.is_some_and(|v| v != read.row_version) {
+        return Err(refused(errcode::CONFLICT, "备案订单已被其他操作修改，请刷新后重试"));
+    }
+    if let (Some(me), Some(holder)) = (req.reviewer, &read.claimed_by) {
+        if me != holder {
+            return Err(refused(errcode::CONFLICT, format!("该订单已被审核员 {holder} 认领，请先由其释放")));
+        }
+    }
+    let from = read.state;
+    let (to, effects) = state::transition(from, action)?;
+    let ts = facts.now.timestamp();
+    let step = read.row_version;
+    let mut order = read.clone();
+    order.state = to;
+    order.updated_at = ts;
+    if let Some(reasons) = req.reasons {
+        order.audit_data = reasons.to_vec();
+    }
+    if effects.contains(&Effect::ClearAuditData) {
+        order.audit_data.clear();
+    }
+    if let Some(ct) = req.cancel_type {
+        order.cancel_type = Some(ct);
+    }
+    if !matches!(to, FilingState::PlatformReview) {
+        order.claimed_by = None;
+        order.claimed_at = None;
+    }
+
+    let mut plan = Plan {
+        action,
+        from,
+        to,
+        effects,
+        order,
+        order_write: RowWrite::Update { expected_version: step },
+        subject: None,
+        numbering: None,
+        cascade: Vec::new(),
+        jobs: Vec::new(),
+        claims: Vec::new(),
+        version: None,
+        index: None,
+        provider_result: None,
+        reasons: req.reasons.map(<[AuditItem]>::to_vec),
+        reason_type: req.reason_type,
+        step,
+        due: None,
+        review_sla_days: env.policy.platform_review_sla_days,
+    };
+    let appid = plan.order.appid.clone();
+
+    if let Some(subject_id) = plan.order.subject_id.clone() {
+        let Some((read_subject, version)) = facts.subject else {
+            return Err(PlanError::Inconsistent(format!("order {appid} names missing subject {subject_id}")));
+        };
+        let mut subject = read_subject.clone();
+        match (from.in_progress(), to.in_progress()) {
+            (true, false) => subject.in_progress = subject.in_progress.saturating_sub(1),
+            (false, true) => subject.in_progress += 1,
+            _ => {}
+        }
+        if effects.contains(&Effect::IssueNumbers) {
+            let province: u32 = subject.province.parse().unwrap_or(0);
+            let abbr = env.dict.province_abbr(province).ok_or_else(|| {
+                PlanError::Inconsistent(format!("no province abbreviation for {}", subject.province))
+            })?;
+            let year = beijing_date(facts.now).year();
+            let counter = subject.record_number.is_none().then(|| format!("subject_seq:{abbr}:{year}"));
+            plan.numbering = Some(Numbering { counter, abbr: abbr.to_string(), year });
+            subject.service_seq += 1;
+            subject.filed_count += 1;
+            subject.ever_filed = true;
+        }
+        if effects.contains(&Effect::RevokeNumbers) {
+            subject.filed_count = subject.filed_count.saturating_sub(1);
+            plan.order.service_record_number = None;
+            if plan.order.cancel_type == Some(CancelType::Subject) {
+                // 注销主体: every other filed service of the subject goes with it.
+                for other in facts.subject_orders {
+                    if other.appid == appid || !matches!(other.state, FilingState::Filed { .. }) {
+                        continue;
+                    }
+                    let mut other = other.clone();
+                    other.state = FilingState::NotFiled;
+                    other.service_record_number = None;
+                    other.subject_record_number = None;
+                    other.cancel_type = Some(CancelType::Subject);
+                    other.updated_at = ts;
+                    subject.filed_count = subject.filed_count.saturating_sub(1);
+                    plan.cascade.push(other);
+                }
+                subject.record_number = None;
+                plan.order.subject_record_number = None;
+            }
+        }
+        if subject != *read_subject {
+            plan.subject = Some(SubjectWrite::Update { subject, expected_version: version });
+        }
+    }
+    if effects.contains(&Effect::StartSmsVerification) {
+        plan.order.authority_round += 1;
+        let round = plan.order.authority_round;
+        plan.jobs.push(PlannedJob {
+            job: AuthorityJob::Submit { kind: OrderKind::of(&plan.order), round },
+            key: format!("authority_submit:{appid}:{round}"),
+        });
+    }
+    if effects.contains(&Effect::StartCancelConfirmation) {
+        let round = u32::try_from(step + 1).unwrap_or(0);
+        plan.jobs.push(PlannedJob {
+            job: AuthorityJob::Cancel { kind: OrderKind::of(&plan.order), round },
+            key: format!("authority_cancel:{appid}:{}", step + 1),
+        });
+    }
+    if effects.contains(&Effect::NotifyResult) && matches!(to.status_code(), 3 | 5 | 6) {
+        plan.provider_result = Some(ProviderResult {
+            beian_status: to.status_code(),
+            key: format!("apply_result:{appid}:{}", step + 1),
+        });
+    }
+    if effects.contains(&Effect::IssueNumbers) {
+        plan.index = Some(IndexChange::Add);
+    }
+    if effects.contains(&Effect::RevokeNumbers) {
+        plan.index = Some(IndexChange::Remove);
+    }
+    Ok(plan)
+}
+
+/// What apply checks an application against, beside [`Facts`].
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyFacts<'a> {
+    pub facts: Facts<'a>,
+    pub media: &'a std::collections::HashMap<String, crate::model::MediaMeta>,
+    pub face_task: Option<&'a crate::model::FaceTask>,
+    /// Applications counted against today's quota so far.
+    pub applies_today: u32,
+}
+
+/// Plan an application (申请备案): every rule, then the order in platform review with its
+/// due date, the subject's slot, the new version, the quota claim. `new_subject_id` names the
+/// subject if this certificate has none yet (the service draws it).
+pub fn plan_apply(
+    payload: &ApplyPayload,
+    read: &ApplyFacts<'_>,
+    new_subject_id: &str,
+    env: &Env<'_>,
+) -> Result<Plan, PlanError> {
+    let facts = &read.facts;
+    let from = facts.order.map(|o| o.state).unwrap_or(FilingState::NotFiled);
+    let (to, effects) = state::transition(from, Action::Apply)?;
+    let ctx = ApplyContext {
+        now: facts.now,
+        dict: env.dict,
+        policy: env.policy,
+        mini_program: facts.mini_program,
+        media: read.media,
+        face_task: read.face_task,
+        subject: facts.subject.map(|(s, _)| s),
+        applies_today: read.applies_today,
+    };
+    rules::check_apply(payload, &ctx)?;
+    let (now, ts, mp) = (facts.now, facts.now.timestamp(), facts.mini_program);
+    let appid = mp.appid.as_str();
+
+    // The platform fills appid and name; the caller's values are never trusted.
+    let mut payload = payload.clone();
+    payload.icp_applets.base_info.appid = mp.appid.clone();
+    payload.icp_applets.base_info.name = mp.name.clone();
+    payload.icp_subject.base_info.record_number.clear();
+    payload.icp_applets.base_info.record_number.clear();
+
+    // Claim the subject's slot: the row version makes two racing applies collide there.
+    let b = &payload.icp_subject.base_info;
+    let organize = &payload.icp_subject.organize_info;
+    let subject_type = b.subject_type.unwrap_or_default();
+    let subject = match facts.subject {
+        Some((s, version)) => {
+            let mut s = s.clone();
+            s.in_progress += 1;
+            s.subject_type = subject_type;
+            s.name = b.name.clone();
+            s.province = b.province.clone();
+            SubjectWrite::Update { subject: s, expected_version: version }
+        }
+        None => SubjectWrite::Insert(Subject {
+            id: new_subject_id.to_string(),
+            subject_type,
+            certificate_type: organize.certificate_type.unwrap_or_default(),
+            certificate_number: organize.certificate_number.to_uppercase(),
+            name: b.name.clone(),
+            province: b.province.clone(),
+            filed_count: 0,
+            ever_filed: false,
+            in_progress: 1,
+            record_number: None,
+            service_seq: 0,
+        }),
+    };
+
+    let (mut order, order_write) = match facts.order {
+        Some(o) => (o.clone(), RowWrite::Update { expected_version: o.row_version }),
+        None => (
+            FilingOrder {
+                appid: appid.to_string(),
+                subject_id: None,
+                state: FilingState::NotFiled,
+                audit_data: Vec::new(),
+                subject_record_number: None,
+                service_record_number: None,
+                versions: 0,
+                cancel_type: None,
+                submitted_at: None,
+                updated_at: ts,
+                claimed_by: None,
+                claimed_at: None,
+                review_due_at: None,
+                authority_round: 0,
+                row_version: -1,
+            },
+            RowWrite::Insert,
+        ),
+    };
+    let step = order.row_version;
+    order.subject_id = Some(subject.subject().id.clone());
+    order.state = to;
+    order.versions += 1;
+    order.submitted_at = Some(ts);
+    order.updated_at = ts;
+    order.cancel_type = None;
+    order.claimed_by = None;
+    order.claimed_at = None;
+    let due = env.calendar.add_working_days(beijing_date(now), env.policy.platform_review_sla_days);
+    order.review_due_at = Some(end_of_beijing_day(due));
+    if effects.contains(&Effect::ClearAuditData) {
+        order.audit_data.clear();
+    }
+    let policy = env.policy;
+    let claim = CounterClaim {
+        key: quota_key(policy, now),
+        limit: i64::from(policy.daily_apply_quota),
+        errcode: errcode::DAILY_QUOTA,
+        errmsg: format!("今日备案申请提交次数已达上限，请于次日{:02}:00后再提交", policy.quota_reset_hour),
+    };
+    Ok(Plan {
+        action: Action::Apply,
+        from,
+        to,
+        effects,
+        order,
+        order_write,
+        subject: Some(subject),
+        numbering: None,
+        cascade: Vec::new(),
+        jobs: Vec::new(),
+        claims: vec![claim],
+        version: Some(payload),
+        index: None,
+        provider_result: None,
+        reasons: None,
+        reason_type: None,
+        step,
+        due: Some(due),
+        review_sla_days: policy.platform_review_sla_days,
+    })
+}
+
+/// The key of the day's apply quota counter (what [`plan_apply`] claims).
+pub fn quota_key(policy: &Policy, now: DateTime<Utc>) -> String {
+    format!("apply:{}", policy.quota_day(now))
+}
+
+impl Plan {
+    /// Issue the numbers of an approval: `subject_seq` is the counter's new value when
+    /// [`Numbering::counter`] named one.
+    pub fn issue_numbers(&mut self, subject_seq: Option<i64>) -> Result<(), PlanError> {
+        let Some(n) = &self.numbering else { return Ok(()) };
+        let Some(subject) = self.subject.as_mut().map(SubjectWrite::subject_mut) else {
+            return Err(PlanError::Inconsistent(format!(
+                "order {} is approved without a subject",
+                self.order.appid
+            )));
+        };
+        if subject.record_number.is_none() {
+            let seq = subject_seq.ok_or_else(|| {
+                PlanError::Inconsistent("a subject number was issued without its sequence".into())
+            })?;
+            subject.record_number =
+                Some(numbering::subject_number(&n.abbr, n.year, u32::try_from(seq).unwrap_or(u32::MAX)));
+        }
+        let subject_number = subject.record_number.clone().unwrap_or_default();
+        self.order.service_record_number =
+            Some(numbering::service_number(&subject_number, subject.service_seq));
+        self.order.subject_record_number = Some(subject_number);
+        Ok(())
+    }
+
+    /// The row version the order has once the plan is written.
+    pub fn written_version(&self) -> i64 {
+        self.step + 1
+    }
+
+    /// What people are told (站内信, SMS, e-mail, webhook), after the numbers are issued.
+    pub fn notice(&self) -> Option<Notice> {
+        let appid = &self.order.appid;
+        let key = format!("notice:{appid}:{}:{}", self.action.name(), self.step + 1);
+        let reasons = || {
+            self.reasons
+                .iter()
+                .flatten()
+                .map(|r| format!("· {}：{}（建议：{}）", r.key_name, r.error, r.suggest))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let n = |kind: &'static str, title: &str, body: String| {
+            Some(Notice { kind, title: title.to_string(), body, key: key.clone() })
+        };
+        match self.action {
+            Action::Apply => {
+                let due = self.due?;
+                Some(Notice {
+                    kind: "apply_submitted",
+                    title: "备案申请已提交，平台审核中".into(),
+                    body: format!(
+                        "平台将在{}个工作日内（{}前）完成初审；初审通过后，工信部会向负责人手机发送短信验证码。",
+                        self.review_sla_days,
+                        due.format("%Y年%m月%d日")
+                    ),
+                    key: format!("notice:{appid}:apply:{}", self.order.versions),
+                })
+            }
+            Action::Withdraw => n("withdrawn", "备案申请已撤回", "你已撤回备案申请，可修改后重新提交。".into()),
+            Action::PlatformApprove => n(
+                "platform_approved",
+                "平台初审通过，请完成短信核验",
+                "工信部将向负责人手机发送短信验证码，请负责人在24小时内完成核验，逾期需重新提交。".into(),
+            ),
+            Action::PlatformReject => n(
+                "platform_rejected",
+                "平台审核驳回",
+                format!("请按以下原因修改后重新提交：\n{}\n如仍不清楚如何修改，可提交工单咨询。", reasons()),
+            ),
+            Action::SmsVerified => {
+                n("sms_verified", "短信核验已完成，管局审核中", "管局审核一般需要1至20个工作日，请耐心等待。".into())
+            }
+            Action::SmsTimeout => n(
+                "sms_timeout",
+                "短信核验超时",
+                "负责人未在24小时内完成短信核验，订单已退回平台，平台将重新提交（会再次发送验证码）或驳回。".into(),
+            ),
+            Action::Resubmit => n(
+                "resubmitted",
+                "已重新提交管局，请完成短信核验",
+                "新的短信验证码已发送，请负责人在24小时内完成核验。".into(),
+            ),
+            Action::AuthorityApprove => n(
+                "filed",
+                "备案已通过",
+                format!(
+                    "主体备案号：{}\n服务备案号：{}\n请在小程序页面底部展示备案号并链接至 https://beian.miit.gov.cn/。",
+                    self.order.subject_record_number.as_deref().unwrap_or("-"),
+                    self.order.service_record_number.as_deref().unwrap_or("-")
+                ),
+            ),
+            Action::AuthorityReject => n(
+                "authority_rejected",
+                "管局审核驳回",
+                format!("管局退回了备案申请，请按以下原因修改后重新提交：\n{}", reasons()),
+            ),
+            Action::Cancel => n(
+                "cancel_requested",
+                "注销申请已提交",
+                "工信部将向负责人发送短信，请在24小时内确认；未确认则注销不生效。".into(),
+            ),
+            Action::CancelConfirmed => n("cancelled", "备案已注销", "备案已注销，对应的备案号不再有效。".into()),
+            Action::CancelAborted => {
+                n("cancel_aborted", "注销未生效", "负责人未在24小时内确认注销，备案保持有效。".into())
+            }
+        }
+    }
+
+    /// The audit events of the plan: the action on the order, then one per cascaded order.
+    pub fn audit(&self) -> Vec<AuditRecord> {
+        let appid = &self.order.appid;
+        let detail = if self.action == Action::Apply {
+            json!({
+                "from": self.from.status_code(),
+                "to": self.to.status_code(),
+                "version": self.order.versions,
+                "subject": self.order.subject_id,
+            })
+        } else {
+            let effect_names: Vec<String> = self.effects.iter().map(|e| format!("{e:?}")).collect();
+            json!({
+                "from": self.from.status_code(),
+                "to": self.to.status_code(),
+                "sms_verify_status": self.to.sms_verify_status().map(SmsVerifyStatus::code),
+                "effects": effect_names,
+                // A reason's error and suggestion are free text a reviewer typed (they may
+                // quote the application): only the fields they name go into the audit trail
+                // (the dashboard counts rejections per field).
+                "audit_data": self.reasons.as_ref().map(|items| {
+                    items.iter().map(|i| json!({ "key_name": i.key_name })).collect::<Vec<_>>()
+                }),
+                "cancel_type": self.cancel_type_asked().map(CancelType::code),
+                "reason_type": self.reason_type,
+                "service_record_number": self.order.service_record_number,
+            })
+        };
+        let mut out = vec![AuditRecord {
+            entity: AuditEntity::Filing,
+            entity_id: appid.clone(),
+            action: self.action.name(),
+            detail,
+        }];
+        out.extend(self.cascade.iter().map(|other| AuditRecord {
+            entity: AuditEntity::Filing,
+            entity_id: other.appid.clone(),
+            action: Action::CancelConfirmed.name(),
+            detail: json!({ "via_subject_cancel_of": appid }),
+        }));
+        out
+    }
+
+    /// The cancel type this request asked for (only a cancellation request names one).
+    fn cancel_type_asked(&self) -> Option<CancelType> {
+        (self.action == Action::Cancel).then_some(self.order.cancel_type).flatten()
+    }
+
+    /// One line per part of the plan: the snapshot tests compare these.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![format!("{:?} -> {:?}", self.from, self.to)];
+        if let Some(s) = &self.subject {
+            let s = s.subject();
+            parts.push(format!(
+                "subject(in_progress={}, filed={}, seq={})",
+                s.in_progress, s.filed_count, s.service_seq
+            ));
+        }
+        if let Some(n) = &self.numbering {
+            parts.push(format!(
+                "numbers(counter={} service={})",
+                n.counter.as_deref().unwrap_or("-"),
+                self.order.service_record_number.as_deref().unwrap_or("-")
+            ));
+        }
+        for j in &self.jobs {
+            parts.push(format!("job({:?} {})", j.job, j.key));
+        }
+        for c in &self.claims {
+            parts.push(format!("claim({} <= {})", c.key, c.limit));
+        }
+        if !self.cascade.is_empty() {
+            let ids: Vec<&str> = self.cascade.iter().map(|o| o.appid.as_str()).collect();
+            parts.push(format!("cascade({})", ids.join(",")));
+        }
+        if self.version.is_some() {
+            parts.push("version".into());
+        }
+        if let Some(i) = self.index {
+            parts.push(format!("index({i:?})"));
+        }
+        if let Some(p) = &self.provider_result {
+            parts.push(format!("provider({} {})", p.beian_status, p.key));
+        }
+        if let Some(n) = self.notice() {
+            parts.push(format!("notice({} {})", n.kind, n.key));
+        }
+        if let Some(due) = self.order.review_due_at.filter(|_| self.action == Action::Apply) {
+            parts.push(format!("due({due})"));
+        }
+        parts.join(" ")
+    }
+}

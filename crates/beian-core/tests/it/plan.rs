@@ -1,0 +1,132 @@
+//! The planner: for every state and action, the whole plan (counters, numbers, jobs with their
+//! keys, cascade, index, provider event, notice) is a snapshot, so a workflow change shows up
+//! as a readable diff. Regenerate with `UPDATE_SNAPSHOTS=1`.
+
+use beian_core::calendar::WorkCalendar;
+use beian_core::dict::Dictionaries;
+use beian_core::model::{AuditItem, CancelType, FilingOrder, MiniProgram, Person, Subject};
+use beian_core::plan::{plan, Env, Facts, PlanError, Request};
+use beian_core::policy::Policy;
+use beian_core::state::{Action, FilingState, ReadinessFlags};
+use chrono::{TimeZone, Utc};
+
+fn order(appid: &str, state: FilingState, numbered: bool) -> FilingOrder {
+    FilingOrder {
+        appid: appid.into(),
+        subject_id: Some("s1".into()),
+        state,
+        audit_data: Vec::new(),
+        subject_record_number: numbered.then(|| "粤ICP备2026000001号".into()),
+        service_record_number: numbered
+            .then(|| format!("粤ICP备2026000001号-{}X", if appid == "wxa" { 1 } else { 2 })),
+        versions: 1,
+        cancel_type: None,
+        submitted_at: Some(1),
+        updated_at: 1,
+        claimed_by: Some("rev-1".into()),
+        claimed_at: Some(1),
+        review_due_at: None,
+        authority_round: 1,
+        row_version: 4,
+    }
+}
+
+fn mini_program() -> MiniProgram {
+    MiniProgram {
+        appid: "wxa".into(),
+        name: "读书笔记".into(),
+        admin: Person { name: "李四".into(), id_number: "x".into(), mobile: "13800000000".into() },
+        flags: ReadinessFlags { basic_info_filled: true, category_filled: true, certified: true },
+        listed: true,
+        cleared: false,
+        created_at: 0,
+    }
+}
+
+fn render() -> String {
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("valid instant");
+    let (policy, dict) = (Policy::default(), Dictionaries::builtin());
+    let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+    let mp = mini_program();
+    let reasons =
+        [AuditItem {
+            key_name: "主体证件照片".into(), error: "不清晰".into(), suggest: "重拍".into()
+        }];
+    let mut out = String::new();
+    for state in FilingState::ALL {
+        for action in Action::ALL.into_iter().filter(|a| *a != Action::Apply) {
+            let filed = matches!(state, FilingState::Filed { .. });
+            let mut read = order("wxa", state, filed);
+            if state == (FilingState::Filed { canceling: true }) {
+                read.cancel_type = Some(CancelType::Subject);
+            }
+            let subject = Subject {
+                id: "s1".into(),
+                subject_type: 5,
+                certificate_type: 2,
+                certificate_number: "X".into(),
+                name: "李四".into(),
+                province: "440000".into(),
+                filed_count: if filed { 2 } else { 1 },
+                ever_filed: true,
+                in_progress: u32::from(state.in_progress()),
+                record_number: filed.then(|| "粤ICP备2026000001号".into()),
+                service_seq: 2,
+            };
+            let others = [read.clone(), order("wxb", FilingState::Filed { canceling: false }, true)];
+            let facts = Facts {
+                now,
+                mini_program: &mp,
+                order: Some(&read),
+                subject: Some((&subject, 7)),
+                subject_orders: &others,
+            };
+            let request = Request {
+                reasons: matches!(action, Action::PlatformReject | Action::AuthorityReject)
+                    .then_some(&reasons[..]),
+                cancel_type: (action == Action::Cancel).then_some(CancelType::Service),
+                ..Request::default()
+            };
+            let line = match plan(action, &request, &facts, &env) {
+                Ok(mut p) => {
+                    p.issue_numbers(Some(42)).expect("numbers");
+                    p.summary()
+                }
+                Err(PlanError::Refused { errcode, .. }) => format!("refused {errcode}"),
+                Err(e) => format!("error {e:?}"),
+            };
+            out.push_str(&format!("{:<34} {:<17} {line}\n", format!("{state:?}"), action.name()));
+        }
+    }
+    out
+}
+
+#[test]
+fn plan_snapshot() {
+    crate::assert_snapshot("plans.txt", &render());
+}
+
+#[test]
+fn a_stale_page_or_another_reviewers_claim_is_refused_before_anything_is_planned() {
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("valid instant");
+    let (policy, dict) = (Policy::default(), Dictionaries::builtin());
+    let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+    let mp = mini_program();
+    let read = order("wxa", FilingState::PlatformReview, false);
+    let facts = Facts { now, mini_program: &mp, order: Some(&read), subject: None, subject_orders: &[] };
+    let stale = Request { expected_version: Some(3), ..Request::default() };
+    assert!(matches!(
+        plan(Action::PlatformApprove, &stale, &facts, &env),
+        Err(PlanError::Refused { errcode: beian_core::errcode::CONFLICT, .. })
+    ));
+    let other = Request { reviewer: Some("rev-2"), ..Request::default() };
+    assert!(matches!(
+        plan(Action::PlatformApprove, &other, &facts, &env),
+        Err(PlanError::Refused { errcode: beian_core::errcode::CONFLICT, .. })
+    ));
+    // The order names a subject the database does not have: an inconsistency, not a refusal.
+    assert!(matches!(
+        plan(Action::PlatformApprove, &Request::default(), &facts, &env),
+        Err(PlanError::Inconsistent(_))
+    ));
+}

@@ -1,0 +1,190 @@
+//! Carrying out a plan of the core's planner (`beian_core::plan`): one function writes any
+//! plan inside the caller's transaction, one loop re-runs a use case that lost a race.
+//!
+//! [`write_plan`] decides nothing: it issues the numbers the plan names (the one shared
+//! counter), writes the subject, the order and the cascade with their optimistic row
+//! versions, the public-index change, the provider event, and queues the plan's jobs, notice
+//! and audit events as append-only rows in `out` (the caller writes them with
+//! `Tx::insert_appends`, on SQLite once per group commit). [`claim`] counts the plan's quota
+//! claims; callers run it last, just before commit, so PostgreSQL holds the hot counter row
+//! only through `COMMIT`.
+
+use crate::jobs::{new_job, JobSpec};
+use crate::{Actor, Result, ServiceError};
+use beian_core::errcode;
+use beian_core::model::{AuditEvent, MiniProgram};
+use beian_core::plan::{AuthorityJob, IndexChange, OrderKind, Plan, PlanError, RowWrite, SubjectWrite};
+use beian_core::platform::NotifyPrefs;
+use beian_core::state::{self, FilingState};
+use beian_store::appends::{Appends, NewVersion};
+use beian_store::Tx;
+use std::future::Future;
+
+use crate::filing::OrderView;
+
+/// How many times a use case re-runs after losing an optimistic-concurrency race.
+const RETRIES: usize = 8;
+
+/// Run `attempt` until it does not lose a race (each attempt re-reads and re-plans), at most
+/// [`RETRIES`] times; then answer the conflict.
+pub(crate) async fn retrying<T, F, Fut>(what: &str, appid: &str, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    for _ in 0..RETRIES {
+        match attempt().await {
+            Err(ServiceError::Conflict(m)) => tracing::debug!(appid, "{what} lost a race, retrying: {m}"),
+            other => return other,
+        }
+    }
+    Err(ServiceError::code(errcode::CONFLICT))
+}
+
+impl From<PlanError> for ServiceError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Refused { errcode, errmsg } => ServiceError::Refused { errcode, errmsg },
+            PlanError::Hints(h) => ServiceError::Hints(h),
+            PlanError::Inconsistent(m) => ServiceError::Internal(m),
+        }
+    }
+}
+
+/// Who acts and what the node can deliver, for [`write_plan`].
+pub(crate) struct Writer<'a> {
+    pub actor: &'a Actor,
+    pub mini_program: &'a MiniProgram,
+    /// The e-mail channel is configured on this node.
+    pub email_channel: bool,
+    /// Channel preferences and "has a webhook", when already read (apply reads them before
+    /// it takes the writer); read here otherwise.
+    pub targets: Option<(NotifyPrefs, bool)>,
+    /// A follow-up job written with the plan: (job, dedupe key, run at).
+    pub then: Option<&'a (JobSpec, String, i64)>,
+}
+
+/// Write `plan` in the caller's transaction (see the module doc); the plan's numbers are
+/// issued here. Answers the order as written.
+pub(crate) async fn write_plan(
+    tx: &mut Tx,
+    plan: &mut Plan,
+    w: &Writer<'_>,
+    out: &mut Appends,
+) -> Result<OrderView> {
+    let ts = plan.order.updated_at;
+    let appid = plan.order.appid.clone();
+    if let Some(counter) = plan.numbering.as_ref().and_then(|n| n.counter.clone()) {
+        let seq = tx.counter_add(&counter, 1).await?;
+        plan.issue_numbers(Some(seq))?;
+    } else {
+        plan.issue_numbers(None)?;
+    }
+    match &plan.subject {
+        Some(SubjectWrite::Insert(s)) => tx.insert_subject(s, ts).await?,
+        Some(SubjectWrite::Update { subject, expected_version }) => {
+            tx.update_subject(subject, *expected_version, ts).await?
+        }
+        None => {}
+    }
+    match plan.order_write {
+        RowWrite::Insert => tx.insert_order(&plan.order).await?,
+        RowWrite::Update { .. } => tx.update_order(&plan.order).await?,
+    }
+    for other in &plan.cascade {
+        tx.update_order(other).await?;
+    }
+    // The public query index follows the numbers, after the order rows are written.
+    match plan.index {
+        Some(IndexChange::Add) => crate::query::index_filed(tx, &appid, ts).await?,
+        Some(IndexChange::Remove) => crate::query::unindex(tx, &appid).await?,
+        None => {}
+    }
+    for planned in &plan.jobs {
+        let spec = match planned.job {
+            AuthorityJob::Submit { kind: OrderKind::New, round } => {
+                JobSpec::AuthoritySubmit { appid: appid.clone(), round }
+            }
+            AuthorityJob::Cancel { kind: OrderKind::Cancel | OrderKind::CancelAccess, round } => {
+                JobSpec::AuthorityCancel { appid: appid.clone(), round }
+            }
+            other => {
+                return Err(ServiceError::Internal(format!("no authority operation for {other:?} yet")));
+            }
+        };
+        out.jobs.push(new_job(&spec, Some(&planned.key), ts, ts)?);
+    }
+    if let Some((job, key, at)) = w.then {
+        out.jobs.push(new_job(job, Some(key), *at, ts)?);
+    }
+    if let Some(notice) = plan.notice() {
+        let email = match &plan.version {
+            Some(p) => Some(p.icp_applets.principal_info.email.clone()),
+            None => {
+                tx.get_version(&appid, plan.order.versions).await?.map(|p| p.icp_applets.principal_info.email)
+            }
+        };
+        let targets = match w.targets {
+            Some(t) => t,
+            None => tx.notify_targets(&appid).await?,
+        };
+        let (message, jobs) = crate::notify::notice_rows(
+            w.mini_program,
+            targets,
+            w.email_channel,
+            email.as_deref(),
+            &notice,
+            ts,
+        )?;
+        out.messages.push(message);
+        out.jobs.extend(jobs);
+    }
+    if let Some(result) = &plan.provider_result {
+        crate::providers::notify_providers(
+            tx,
+            &appid,
+            "notify_apply_icpfiling_result",
+            vec![
+                ("authorizer_appid".into(), appid.clone(), false),
+                ("beian_status".into(), result.beian_status.to_string(), true),
+            ],
+            Some(&result.key),
+            ts,
+        )
+        .await?;
+    }
+    if let Some(payload) = &plan.version {
+        out.versions.push(NewVersion {
+            appid: appid.clone(),
+            version: plan.order.versions,
+            payload: payload.clone(),
+            at: ts,
+            actor: w.actor.0.clone(),
+        });
+    }
+    out.audit.extend(plan.audit().into_iter().map(|a| AuditEvent {
+        at: ts,
+        actor: w.actor.0.clone(),
+        entity: a.entity.as_str().into(),
+        entity_id: a.entity_id,
+        action: a.action.into(),
+        detail: a.detail,
+    }));
+    let mut order = plan.order.clone();
+    order.row_version = plan.written_version();
+    let status = match order.state {
+        FilingState::NotFiled => state::not_filed_code(w.mini_program.flags),
+        s => s.status_code(),
+    };
+    Ok(OrderView { order, status })
+}
+
+/// Count the plan's claims (the day's apply quota), refusing past a limit. Run last.
+pub(crate) async fn claim(tx: &mut Tx, plan: &Plan) -> Result<()> {
+    for c in &plan.claims {
+        if tx.counter_add(&c.key, 1).await? > c.limit {
+            return Err(ServiceError::refused(c.errcode, c.errmsg.clone()));
+        }
+    }
+    Ok(())
+}
