@@ -80,9 +80,11 @@ impl Service {
     /// An event that changes the order goes through the public transition (`sms_verified`,
     /// `sms_timeout`, `authority_approve`, `authority_reject`, `cancel_confirmed`,
     /// `cancel_aborted`) and is recorded right after it; an event that only informs, or that
-    /// is ignored, is recorded in one transaction with its audit event. So a crash between a
-    /// transition and its record lets a redelivery through once more, where the transition
-    /// then refuses (the order has moved) — never applies twice.
+    /// is ignored, is recorded in one transaction (with its audit event, if any). A
+    /// redelivery after a crash between a transition and its record finds the order moved on
+    /// and is recorded as ignored; of two deliveries racing each other one applies (the
+    /// transition re-checks the state in its own transaction) and the other answers the
+    /// transition's refusal — an event never applies twice.
     pub async fn receive_authority_event(
         &self,
         event_id: &str,
