@@ -27,12 +27,14 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub svc: Arc<Service>,
+    /// The built-in authority simulator (its settings on the operator page).
+    pub sim: Arc<beian_authority_sim::Simulator>,
     /// Public queries and failed sign-ins per client address.
     pub limits: Arc<WebLimits>,
 }
 
 /// `limits`: the node's per-client limits, shared with the console's sign-in.
-pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
+pub fn router(svc: Arc<Service>, sim: Arc<beian_authority_sim::Simulator>, limits: Arc<WebLimits>) -> Router {
     Router::new()
         .route("/admin", get(review::queue))
         .route("/admin/login", get(auth::login_page).post(auth::login))
@@ -62,7 +64,7 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         .route("/admin/tickets/{id}", get(ops::ticket))
         .route("/admin/tickets/{id}/reply", post(ops::reply))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(AppState { svc, limits })
+        .with_state(AppState { svc, sim, limits })
 }
 
 async fn security_headers(mut r: Response) -> Response {

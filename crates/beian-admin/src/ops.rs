@@ -17,6 +17,16 @@ fn actor(s: &Staff) -> Actor {
     Actor::new("operator", &s.id)
 }
 
+/// The simulator's refusals and failures show like the service's.
+fn sim_error(e: beian_authority_sim::SimError) -> ServiceError {
+    match e {
+        beian_authority_sim::SimError::Refused { errcode, errmsg } => {
+            ServiceError::Refused { errcode, errmsg }
+        }
+        beian_authority_sim::SimError::Internal(m) => ServiceError::Internal(m),
+    }
+}
+
 fn fail(staff: &Staff, csrf: &str, e: ServiceError) -> Response {
     let msg = match e {
         ServiceError::Refused { errmsg, .. } => errmsg,
@@ -63,9 +73,9 @@ fn hidden(csrf: &str) -> String {
 pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
     let p = s.svc.policy();
-    let sim = match s.svc.simulator_settings().await {
+    let sim = match s.sim.settings().await {
         Ok(x) => x,
-        Err(e) => return fail(&staff, &csrf, e),
+        Err(e) => return fail(&staff, &csrf, sim_error(e)),
     };
     let forced: String = sim.forced.iter().map(|(a, o)| format!("{a}={o}\n")).collect();
     let body = format!(
@@ -172,9 +182,9 @@ pub async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: By
 pub async fn save_simulator(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let (staff, csrf, f) = posted!(s, headers, body);
     // Edited and saved back: a failed read must not turn into defaults written over them.
-    let mut sim = match s.svc.simulator_settings().await {
+    let mut sim = match s.sim.settings().await {
         Ok(x) => x,
-        Err(e) => return fail(&staff, &csrf, e),
+        Err(e) => return fail(&staff, &csrf, sim_error(e)),
     };
     sim.review_working_days =
         get(&f, "review_working_days").trim().parse().unwrap_or(sim.review_working_days);
@@ -185,9 +195,9 @@ pub async fn save_simulator(State(s): State<AppState>, headers: HeaderMap, body:
         .map(|(a, o)| (a.trim().to_string(), o.trim().to_string()))
         .filter(|(a, _)| !a.is_empty())
         .collect();
-    match s.svc.set_simulator_settings(&actor(&staff), &sim).await {
+    match s.sim.set_settings(&actor(&staff).0, &sim).await {
         Ok(()) => Redirect::to("/admin/ops").into_response(),
-        Err(e) => fail(&staff, &csrf, e),
+        Err(e) => fail(&staff, &csrf, sim_error(e)),
     }
 }
 

@@ -19,6 +19,7 @@ mod staff;
 mod wire;
 
 use axum::Router;
+use beian_authority_sim::Simulator;
 use beian_service::Service;
 use std::sync::Arc;
 
@@ -42,18 +43,21 @@ impl Default for ApiConfig {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub svc: Arc<Service>,
+    /// The built-in authority simulator: its verification page and its settings.
+    pub sim: Arc<Simulator>,
     pub limiter: Arc<RateLimiter>,
 }
 
 /// All routes of the API edge, with minute quotas counted on this node only.
-pub fn router(svc: Arc<Service>, config: ApiConfig) -> Router {
-    router_with_counter(svc, config, None)
+pub fn router(svc: Arc<Service>, sim: Arc<Simulator>, config: ApiConfig) -> Router {
+    router_with_counter(svc, sim, config, None)
 }
 
 /// All routes of the API edge; `shared`: where the minute quotas are shared between nodes
 /// (PostgreSQL), flushed once a second (see [`limits`]).
 pub fn router_with_counter(
     svc: Arc<Service>,
+    sim: Arc<Simulator>,
     config: ApiConfig,
     shared: Option<Arc<dyn beian_web::limits::LimitCounter>>,
 ) -> Router {
@@ -61,7 +65,7 @@ pub fn router_with_counter(
         Some(counter) => RateLimiter::shared(config.per_minute_limit, counter),
         None => RateLimiter::new(config.per_minute_limit),
     };
-    let state = AppState { svc, limiter: Arc::new(limiter) };
+    let state = AppState { svc, sim, limiter: Arc::new(limiter) };
     Router::new()
         .merge(component::routes())
         .merge(icp::routes())

@@ -132,8 +132,9 @@ async fn sms_page() -> Html<String> {
 async fn sms_submit(State(s): State<AppState>, body: Bytes) -> Response {
     let form = form_pairs(&body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    match s.svc.sim_verify(&get("phone"), &get("id_last6"), &get("code")).await {
-        Ok(beian_service::authority::VerifyOutcome::Verified { complete, .. }) => {
+    let verified = s.sim.verify(&get("phone"), &get("id_last6"), &get("code")).await;
+    match verified.map_err(crate::staff::sim_error) {
+        Ok(beian_authority_sim::VerifyOutcome::Verified { complete, .. }) => {
             let msg = if complete {
                 "核验成功，备案已进入管局审核。"
             } else {

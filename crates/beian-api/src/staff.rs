@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use beian_authority_sim::{SimError, SimulatorSettings};
 use beian_core::errcode;
 use beian_core::platform::{JobState, Reason, Role, Staff};
-use beian_service::authority::SimulatorSettings;
 use beian_service::review::RejectReason;
 use beian_service::{Actor, ServiceError};
 use serde_json::{json, Value};
@@ -87,6 +87,14 @@ impl From<ServiceError> for ApiError {
 }
 
 type ApiResult = Result<Json<Value>, ApiError>;
+
+/// The simulator's refusals and failures answer like the service's.
+pub(crate) fn sim_error(e: SimError) -> ServiceError {
+    match e {
+        SimError::Refused { errcode, errmsg } => ServiceError::Refused { errcode, errmsg },
+        SimError::Internal(m) => ServiceError::Internal(m),
+    }
+}
 
 fn bad(msg: &str) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, errcode::INVALID_INPUT, msg.into())
@@ -262,7 +270,7 @@ async fn outbox(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
 async fn get_simulator(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     staff(&s, &headers, Role::Operator).await?;
     Ok(Json(
-        json!({ "errcode": 0, "settings": s.svc.simulator_settings().await?, "now": s.svc.now().timestamp() }),
+        json!({ "errcode": 0, "settings": s.sim.settings().await.map_err(sim_error)?, "now": s.svc.now().timestamp() }),
     ))
 }
 
@@ -270,7 +278,7 @@ async fn put_simulator(State(s): State<AppState>, headers: HeaderMap, b: Bytes) 
     let st = staff(&s, &headers, Role::Operator).await?;
     let settings: SimulatorSettings =
         serde_json::from_value(body(&b)?).map_err(|e| bad(&format!("模拟器设置格式不正确：{e}")))?;
-    s.svc.set_simulator_settings(&Actor::new("operator", &st.id), &settings).await?;
+    s.sim.set_settings(&Actor::new("operator", &st.id).0, &settings).await.map_err(sim_error)?;
     Ok(Json(json!({ "errcode": 0 })))
 }
 

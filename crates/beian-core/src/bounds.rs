@@ -3,6 +3,7 @@
 //! length, and each refusal says the limit.
 
 use crate::errcode;
+use crate::model::AuditItem;
 
 /// Rejection reasons per decision (WeChat's `audit_data` lists a handful; 30 covers every
 /// field of the application once).
@@ -49,6 +50,26 @@ pub fn items(label: &str, len: usize, max: usize) -> Result<(), TooLong> {
         return Err(TooLong {
             errcode: errcode::FIELD_LENGTH,
             errmsg: format!("{label}过多：最多{max}条，当前{len}条"),
+        });
+    }
+    Ok(())
+}
+
+/// Rejection reasons (a reviewer's, or the simulator's configured ones): at most [`REASONS`],
+/// each bounded, and at least one, each naming its field (`key_name`) and saying why (`error`).
+pub fn reasons(reasons: &[AuditItem]) -> Result<(), TooLong> {
+    items("驳回原因", reasons.len(), REASONS)?;
+    for (i, r) in reasons.iter().enumerate() {
+        let n = i + 1;
+        text(&format!("第{n}条驳回原因的字段名称"), &r.key_name, REASON_KEY_CHARS)?;
+        text(&format!("第{n}条驳回原因"), &r.error, REASON_TEXT_CHARS)?;
+        text(&format!("第{n}条修改建议"), &r.suggest, REASON_TEXT_CHARS)?;
+    }
+    if reasons.is_empty() || reasons.iter().any(|r| r.key_name.trim().is_empty() || r.error.trim().is_empty())
+    {
+        return Err(TooLong {
+            errcode: errcode::INVALID_INPUT,
+            errmsg: "驳回须至少给出一条原因，每条须写明字段（key_name）和原因（error）".into(),
         });
     }
     Ok(())

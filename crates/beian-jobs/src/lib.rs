@@ -11,7 +11,7 @@
 pub mod notify;
 
 use beian_core::platform::backoff_secs;
-use beian_service::authority::{AuthorityGateway, Simulator};
+use beian_ports::authority::{AuthorityGateway, Operation, Timer};
 use beian_service::jobs::{EventPush, JobSpec, LeasedJob};
 use beian_service::Service;
 use beian_wxcrypt::{xml_message, WxCrypt, XmlValue};
@@ -19,19 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Where the worker sends what it sends.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Channels {
     /// `None`: the development outbox (readable by operators); `Some`: an HTTP SMS gateway.
     pub sms_gateway: Option<notify::HttpSmsConfig>,
     /// `None`: e-mails are skipped (logged), not failed.
     pub smtp: Option<notify::SmtpConfig>,
-    pub authority: Arc<dyn AuthorityGateway>,
-}
-
-impl Default for Channels {
-    fn default() -> Self {
-        Channels { sms_gateway: None, smtp: None, authority: Arc::new(Simulator) }
-    }
+    /// Where submissions go and whose timers run (the binary wires the built-in simulator);
+    /// `None`: authority jobs fail and are retried until one is configured.
+    pub authority: Option<Arc<dyn AuthorityGateway>>,
 }
 
 pub struct Worker {
@@ -178,19 +174,27 @@ impl Worker {
                 }
             }
             Some(JobSpec::AuthoritySubmit { appid, round }) => {
-                self.channels.authority.submit(&self.svc, appid, *round).await.map_err(|e| e.to_string())
+                let op = self.svc.authority_submission(appid, *round).await.map_err(|e| e.to_string())?;
+                self.submit(op).await
             }
+            Some(JobSpec::AuthorityCancel { appid, round }) => {
+                let op = self.svc.authority_cancellation(appid, *round).await.map_err(|e| e.to_string())?;
+                self.submit(op).await
+            }
+            Some(JobSpec::AuthorityTimer { name, appid, round }) => {
+                self.fire(Timer { name: name.clone(), appid: appid.clone(), round: *round }).await
+            }
+            // Rows the simulator wrote before it had its own timers.
             Some(JobSpec::AuthorityDecision { appid, round }) => {
-                self.channels.authority.decide(&self.svc, appid, *round).await.map_err(|e| e.to_string())
+                self.fire(Timer { name: "decision".into(), appid: appid.clone(), round: *round }).await
             }
-            Some(JobSpec::AuthorityCancel { appid, round }) => self
-                .channels
-                .authority
-                .submit_cancellation(&self.svc, appid, *round)
-                .await
-                .map_err(|e| e.to_string()),
             Some(JobSpec::SmsTimeout { appid, round, purpose }) => {
-                self.svc.sim_timeout(appid, *round, purpose).await.map_err(|e| e.to_string())
+                self.fire(Timer {
+                    name: format!("sms_timeout:{purpose}"),
+                    appid: appid.clone(),
+                    round: *round,
+                })
+                .await
             }
             Some(JobSpec::DeadlineReminders { day }) => {
                 let day: chrono::NaiveDate = day.parse().map_err(|e| format!("bad day {day}: {e}"))?;
@@ -214,6 +218,22 @@ impl Worker {
                 .map_err(|e| e.to_string()),
             None => Err(format!("unknown job payload of kind {}", leased.job.kind)),
         }
+    }
+
+    fn gateway(&self) -> Result<&Arc<dyn AuthorityGateway>, String> {
+        self.channels.authority.as_ref().ok_or_else(|| "no authority gateway is configured".to_string())
+    }
+
+    /// Hand an operation to the gateway; `None` (the order moved on) is done.
+    async fn submit(&self, op: Option<Operation>) -> Result<(), String> {
+        match op {
+            Some(op) => self.gateway()?.submit(op).await.map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    async fn fire(&self, timer: Timer) -> Result<(), String> {
+        self.gateway()?.fire(timer).await.map_err(|e| e.to_string())
     }
 
     /// POST the encrypted, signed XML envelope to the provider's event URL.

@@ -1,436 +1,283 @@
-//! The authority gateway (管局 + MIIT SMS verification) and its built-in simulator.
+//! The service's side of the authority seam (`beian_ports::authority`).
 //!
-//! The real MIIT interface is not public; the platform reaches the authority only through
-//! [`AuthorityGateway`]. The [`Simulator`] behaves like the real thing: on submission it texts
-//! every principal a 6-digit code valid 24 h (5 wrong tries), offers the verification page
-//! (phone + last 6 ID characters + code), returns the order to the platform on timeout,
-//! decides after a configurable number of working days with a configurable outcome, and
-//! texts the MIIT-style rejection. Cancellations are confirmed the same way. Its time is the
-//! service clock, so tests and demos move it.
+//! Outbound: the job worker asks [`Service::authority_submission`] /
+//! [`Service::authority_cancellation`] for the [`Operation`] a queued job stands for (`None`
+//! once the order has moved on) and hands it to whichever gateway is wired. Inbound:
+//! [`Service::receive_authority_event`] (the [`AuthorityInbox`]) applies each event once by
+//! its id, through the same public transitions a person's action uses. [`AuthorityOutbox`]
+//! lets a gateway text people and set timers as durable jobs. No gateway is known here: the
+//! simulator lives in `beian-authority-sim` and never imports this crate.
 
-use crate::filing::{end_of_beijing_day, Change};
 use crate::jobs::{enqueue, JobSpec};
-use crate::{Actor, Result, Service, ServiceError};
-use beian_core::calendar::WorkCalendar;
+use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
-use beian_core::model::{AuditItem, CancelType};
-use beian_core::platform::SmsCode;
-use beian_core::state::{Action, FilingState, SmsVerifyStatus};
-use beian_core::time::beijing_date;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// How the platform hands work to the authority. Calls come from the job worker.
-pub trait AuthorityGateway: Send + Sync {
-    fn name(&self) -> &'static str;
-    /// A filing approved by the platform (round `round`): start the SMS verification.
-    fn submit<'a>(&'a self, svc: &'a Service, appid: &'a str, round: u32) -> BoxFuture<'a, Result<()>>;
-    /// The authority's review period is over: decide.
-    fn decide<'a>(&'a self, svc: &'a Service, appid: &'a str, round: u32) -> BoxFuture<'a, Result<()>>;
-    /// A cancellation: text the principal for confirmation.
-    fn submit_cancellation<'a>(
-        &'a self,
-        svc: &'a Service,
-        appid: &'a str,
-        round: u32,
-    ) -> BoxFuture<'a, Result<()>>;
-}
-
-/// The built-in simulator.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Simulator;
-
-impl AuthorityGateway for Simulator {
-    fn name(&self) -> &'static str {
-        "simulator"
-    }
-    fn submit<'a>(&'a self, svc: &'a Service, appid: &'a str, round: u32) -> BoxFuture<'a, Result<()>> {
-        Box::pin(svc.sim_send_codes(appid, round, PURPOSE_FILING))
-    }
-    fn decide<'a>(&'a self, svc: &'a Service, appid: &'a str, round: u32) -> BoxFuture<'a, Result<()>> {
-        Box::pin(svc.sim_decide(appid, round))
-    }
-    fn submit_cancellation<'a>(
-        &'a self,
-        svc: &'a Service,
-        appid: &'a str,
-        round: u32,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(svc.sim_send_codes(appid, round, PURPOSE_CANCEL))
-    }
-}
-
-pub const PURPOSE_FILING: &str = "filing";
-pub const PURPOSE_CANCEL: &str = "cancel";
-pub const SMS_WINDOW: i64 = 24 * 3600;
-pub const MAX_WRONG_TRIES: u32 = 5;
-
-/// Simulator settings (operator-editable).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SimulatorSettings {
-    /// Working days from SMS verification to the authority's decision.
-    pub review_working_days: u32,
-    /// `approve` or `reject`.
-    pub default_outcome: String,
-    /// Reasons used when rejecting.
-    pub reject_reasons: Vec<AuditItem>,
-    /// Per-appid outcomes that override the default.
-    pub forced: HashMap<String, String>,
-}
-
-impl Default for SimulatorSettings {
-    fn default() -> Self {
-        SimulatorSettings {
-            review_working_days: 3,
-            default_outcome: "approve".into(),
-            reject_reasons: vec![AuditItem {
-                key_name: "主体证件照片".into(),
-                error: "证件照片不清晰，无法核对证件信息".into(),
-                suggest: "请上传证件原件的彩色照片或扫描件，四角完整、文字清晰".into(),
-            }],
-            forced: HashMap::new(),
-        }
-    }
-}
-
-const SETTINGS_KEY: &str = "simulator";
-
-/// The MIIT rejection SMS (PRODUCT rule 8).
-pub fn rejection_sms(name: &str) -> String {
-    format!("【工业和信息化部】尊敬的用户{name}您的新增备案不完全符合备案要求，现已被退回。详情请咨询您接入服务提供商。【工信部ICP备案】")
-}
-
-/// The older, unkeyed forms of the two hashes below, still read for codes sent before the
-/// keyed MAC (a code lives 24 h).
-fn legacy_code_hash(appid: &str, purpose: &str, round: u32, phone: &str, code: &str) -> String {
-    hex::encode(Sha256::digest(format!("{appid}:{purpose}:{round}:{phone}:{code}").as_bytes()))
-}
-
-fn legacy_last6_hash(appid: &str, last6: &str) -> String {
-    hex::encode(Sha256::digest(format!("{appid}:{}", last6.trim().to_uppercase()).as_bytes()))
-}
+use beian_core::model::{AuditEntity, CancelType};
+use beian_core::state::{FilingState, SmsVerifyStatus};
+use beian_ports::authority::{
+    AuthorityEvent, AuthorityInbox, AuthorityOutbox, CancelKind, Operation, Principal, Receipt, SmsPurpose,
+    Timer,
+};
+use beian_ports::{BoxFuture, PortError, PortResult};
+use beian_store::authority::AuthorityEventRow;
 
 impl Service {
-    /// A 6-digit code has a million values and an ID suffix about as few: both are stored
-    /// as a keyed MAC under a sub-key of the master key, never as a plain hash.
-    fn code_mac(&self, appid: &str, purpose: &str, round: u32, phone: &str, code: &str) -> String {
-        self.store.crypto().secret_mac(&["sms-code", appid, purpose, &round.to_string(), phone, code])
-    }
-
-    fn last6_mac(&self, appid: &str, last6: &str) -> String {
-        self.store.crypto().secret_mac(&["id-last6", appid, &last6.trim().to_uppercase()])
-    }
-
-    fn code_matches(&self, c: &SmsCode, code: &str) -> bool {
-        let round = c.round.to_string();
-        self.store.crypto().secret_matches(
-            &c.code_hash,
-            &["sms-code", &c.appid, &c.purpose, &round, &c.phone, code],
-            || legacy_code_hash(&c.appid, &c.purpose, c.round, &c.phone, code),
-        )
-    }
-
-    fn last6_matches(&self, c: &SmsCode, last6: &str) -> bool {
-        let l = last6.trim().to_uppercase();
-        self.store
-            .crypto()
-            .secret_matches(&c.id_last6_hash, &["id-last6", &c.appid, &l], || legacy_last6_hash(&c.appid, &l))
-    }
-
-    /// A job's dedupe key must not carry a phone number in plain text: its keyed index.
-    fn phone_key(&self, phone: &str) -> String {
-        self.store.crypto().blind_index(phone)
-    }
-}
-
-/// What the verification page tells the principal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VerifyOutcome {
-    /// This principal is done; `complete` when every principal of the order is.
-    Verified { appid: String, complete: bool },
-}
-
-impl Service {
-    pub async fn simulator_settings(&self) -> Result<SimulatorSettings> {
+    /// The new filing a queued `AuthoritySubmit` job of `round` stands for, or `None` when
+    /// the order is no longer waiting for that round's SMS verification.
+    pub async fn authority_submission(&self, appid: &str, round: u32) -> Result<Option<Operation>> {
         let mut tx = self.store.read().await?;
-        match tx.get_setting(SETTINGS_KEY).await? {
-            Some(j) => serde_json::from_str(&j).map_err(|e| {
-                ServiceError::Internal(format!("stored simulator settings are unreadable: {e}"))
-            }),
-            None => Ok(SimulatorSettings::default()),
-        }
-    }
-
-    pub async fn set_simulator_settings(&self, actor: &Actor, s: &SimulatorSettings) -> Result<()> {
-        if !["approve", "reject"].contains(&s.default_outcome.as_str())
-            || s.forced.values().any(|o| !["approve", "reject"].contains(&o.as_str()))
+        let Some(order) = tx.get_order(appid).await? else { return Ok(None) };
+        if order.authority_round != round
+            || order.state != (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting })
         {
-            return Err(ServiceError::refused(errcode::INVALID_INPUT, "审核结果只能是 approve 或 reject"));
+            return Ok(None);
         }
-        if !s.reject_reasons.is_empty() {
-            crate::filing::require_reasons(&s.reject_reasons)?;
-        }
-        let now = self.now().timestamp();
-        let json = serde_json::to_string(s).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let mut tx = self.store.begin().await?;
-        tx.put_setting(SETTINGS_KEY, &json, now).await?;
-        crate::audit(
-            &mut tx,
-            now,
-            actor,
-            beian_core::model::AuditEntity::Simulator,
-            "settings",
-            "update",
-            serde_json::from_str(&json).unwrap_or_default(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let Some(payload) = tx.get_version(appid, order.versions).await? else { return Ok(None) };
+        let subject_number = match &order.subject_id {
+            Some(id) => tx.get_subject(id).await?.and_then(|(s, _)| s.record_number),
+            None => None,
+        };
+        let (appid, payload) = (appid.to_string(), Box::new(payload));
+        Ok(Some(match subject_number {
+            Some(subject_number) => Operation::NewService { appid, round, subject_number, payload },
+            None => Operation::NewSubjectAndService { appid, round, payload },
+        }))
     }
 
-    /// Text a code to every principal the round concerns, and arm the 24 h timer.
-    async fn sim_send_codes(&self, appid: &str, round: u32, purpose: &'static str) -> Result<()> {
-        let now = self.now().timestamp();
-        let mut tx = self.store.begin().await?;
-        let Some(order) = tx.get_order(appid).await? else { return Ok(()) };
-        let current = match purpose {
-            PURPOSE_FILING => {
-                order.authority_round == round
-                    && order.state == (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting })
-            }
-            _ => order.state.is_canceling(),
-        };
-        if !current || !tx.codes_of(appid, purpose, round).await?.is_empty() {
-            return Ok(()); // superseded, or already sent (a retried job)
+    /// The cancellation a queued `AuthorityCancel` job stands for, or `None` when the order
+    /// is no longer canceling.
+    pub async fn authority_cancellation(&self, appid: &str, round: u32) -> Result<Option<Operation>> {
+        let mut tx = self.store.read().await?;
+        let Some(order) = tx.get_order(appid).await? else { return Ok(None) };
+        if !order.state.is_canceling() {
+            return Ok(None);
         }
-        let Some(p) = tx.get_version(appid, order.versions).await? else { return Ok(()) };
-        let principals = match (purpose, order.cancel_type) {
-            (PURPOSE_CANCEL, Some(CancelType::Subject)) => vec![&p.icp_subject.principal_info],
-            (PURPOSE_CANCEL, _) => vec![&p.icp_applets.principal_info],
-            _ => vec![&p.icp_subject.principal_info, &p.icp_applets.principal_info],
-        };
-        let mut seen = Vec::new();
-        for pi in principals {
-            if pi.mobile.is_empty() || seen.contains(&pi.mobile) {
-                continue;
+        let Some(p) = tx.get_version(appid, order.versions).await? else { return Ok(None) };
+        let (cancel, pi, number) = match order.cancel_type {
+            Some(CancelType::Subject) => {
+                (CancelKind::Subject, &p.icp_subject.principal_info, &order.subject_record_number)
             }
-            seen.push(pi.mobile.clone());
-            let code = random_code();
-            let last6: String =
-                pi.certificate_number.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
-            tx.insert_sms_code(&SmsCode {
-                id: 0,
-                appid: appid.into(),
-                purpose: purpose.into(),
+            Some(CancelType::Access) => {
+                (CancelKind::Access, &p.icp_applets.principal_info, &order.service_record_number)
+            }
+            _ => (CancelKind::Service, &p.icp_applets.principal_info, &order.service_record_number),
+        };
+        let principals = if pi.mobile.is_empty() {
+            Vec::new()
+        } else {
+            vec![Principal::from_filed(&pi.name, &pi.mobile, &pi.certificate_number)]
+        };
+        Ok(Some(Operation::Cancel {
+            appid: appid.to_string(),
+            round,
+            cancel,
+            record_number: number.clone().unwrap_or_default(),
+            principals,
+        }))
+    }
+
+    /// Apply one event the authority reported, once per `event_id` (see [`AuthorityInbox`]).
+    ///
+    /// An event that changes the order goes through the public transition (`sms_verified`,
+    /// `sms_timeout`, `authority_approve`, `authority_reject`, `cancel_confirmed`,
+    /// `cancel_aborted`) and is recorded right after it; an event that only informs, or that
+    /// is ignored, is recorded in one transaction (with its audit event, if any). A
+    /// redelivery after a crash between a transition and its record finds the order moved on
+    /// and is recorded as ignored; of two deliveries racing each other one applies (the
+    /// transition re-checks the state in its own transaction) and the other answers the
+    /// transition's refusal — an event never applies twice.
+    pub async fn receive_authority_event(
+        &self,
+        event_id: &str,
+        appid: &str,
+        round: u32,
+        event: AuthorityEvent,
+    ) -> Result<Receipt> {
+        {
+            let mut tx = self.store.read().await?;
+            if tx.authority_event_seen(event_id).await? {
+                return Ok(Receipt::Duplicate);
+            }
+        }
+        let order = self.order(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?.order;
+        let filing =
+            |sms| order.authority_round == round && order.state == (FilingState::AuthorityReview { sms });
+        let canceling = order.state.is_canceling() && order.row_version == i64::from(round);
+        let current = match &event {
+            AuthorityEvent::SmsVerified | AuthorityEvent::SmsExpired => filing(SmsVerifyStatus::Waiting),
+            AuthorityEvent::SmsPending { purpose: SmsPurpose::Filing, .. } => {
+                filing(SmsVerifyStatus::Waiting)
+            }
+            AuthorityEvent::SmsPending { purpose: SmsPurpose::Cancel, .. } => canceling,
+            AuthorityEvent::Approved { .. } | AuthorityEvent::Rejected { .. } => {
+                filing(SmsVerifyStatus::Done)
+            }
+            AuthorityEvent::CancelConfirmed | AuthorityEvent::CancelAborted => canceling,
+            AuthorityEvent::Accepted
+            | AuthorityEvent::Refused { .. }
+            | AuthorityEvent::AccessRevoked { .. }
+            | AuthorityEvent::InspectionTask { .. } => true,
+        };
+        let by = Actor::authority();
+        if current {
+            match &event {
+                AuthorityEvent::SmsVerified => self.sms_verified(&by, appid).await.map(|_| ())?,
+                AuthorityEvent::SmsExpired => self.sms_timeout(&by, appid).await.map(|_| ())?,
+                AuthorityEvent::Approved { subject_number: None, service_number: None } => {
+                    self.authority_approve(&by, appid).await.map(|_| ())?
+                }
+                AuthorityEvent::Approved { .. } => {
+                    return Err(ServiceError::refused(
+                        errcode::INVALID_ARGS,
+                        "authority-issued record numbers are not accepted yet: the platform numbers filings",
+                    ))
+                }
+                AuthorityEvent::Rejected { reasons } => {
+                    self.authority_reject(&by, appid, reasons.clone()).await.map(|_| ())?
+                }
+                AuthorityEvent::CancelConfirmed => self.cancel_confirmed(&by, appid).await.map(|_| ())?,
+                AuthorityEvent::CancelAborted => self.cancel_aborted(&by, appid).await.map(|_| ())?,
+                _ => {}
+            }
+        } else {
+            tracing::debug!(
+                appid,
                 round,
-                phone: pi.mobile.clone(),
-                id_last6_hash: self.last6_mac(appid, &last6),
-                code_hash: self.code_mac(appid, purpose, round, &pi.mobile, &code),
-                attempts: 0,
-                state: "pending".into(),
-                sent_at: now,
-                expires_at: now + SMS_WINDOW,
+                kind = event.kind(),
+                "authority event for a round the order has left"
+            );
+        }
+        let now = self.now().timestamp();
+        let detail = serde_json::to_string(&event).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let mut tx = self.store.begin().await?;
+        let recorded = tx
+            .record_authority_event(&AuthorityEventRow {
+                event_id: event_id.into(),
+                appid: appid.into(),
+                round,
+                kind: stored_kind(&event),
+                outcome: if current { "applied" } else { "ignored" }.into(),
+                detail,
+                received_at: now,
             })
             .await?;
-            let what = if purpose == PURPOSE_CANCEL { "注销小程序备案" } else { "小程序备案" };
-            let text = format!(
-                "【工信部ICP备案】验证码{code}。{}您好，您正在办理{what}，请于24小时内打开 {}/miit/verify 输入手机号、身份证号后6位和本验证码完成核验。",
-                pi.name,
-                self.public_url()
-            );
-            enqueue(
-                &mut tx,
-                &JobSpec::Sms { phone: pi.mobile.clone(), text },
-                Some(&format!("simsms:{appid}:{purpose}:{round}:{}", self.phone_key(&pi.mobile))),
-                now,
-                now,
-            )
-            .await?;
+        if recorded && current && is_news(&event) {
+            // What no transition records yet is still in the audit trail, for operators.
+            let detail = serde_json::to_value(&event).unwrap_or_default();
+            audit(&mut tx, now, &by, AuditEntity::Filing, appid, event.kind(), detail).await?;
+            tracing::warn!(appid, round, kind = event.kind(), "authority event needs an operator");
         }
-        let timer = JobSpec::SmsTimeout { appid: appid.into(), round, purpose: purpose.into() };
-        enqueue(
-            &mut tx,
-            &timer,
-            Some(&format!("smstimeout:{appid}:{purpose}:{round}")),
-            now + SMS_WINDOW,
-            now,
-        )
-        .await?;
-        crate::audit(
-            &mut tx,
-            now,
-            &Actor::authority(),
-            beian_core::model::AuditEntity::Filing,
-            appid,
-            "sms_sent",
-            serde_json::json!({ "purpose": purpose, "round": round, "recipients": seen.len() }),
-        )
-        .await?;
         tx.commit().await?;
-        Ok(())
-    }
-
-    /// The verification page: phone + last 6 characters of the ID number + code.
-    pub async fn sim_verify(&self, phone: &str, id_last6: &str, code: &str) -> Result<VerifyOutcome> {
-        let now = self.now().timestamp();
-        let mut tx = self.store.begin().await?;
-        let pending = tx.pending_codes_for_phone(phone.trim()).await?;
-        let live: Vec<&SmsCode> = pending.iter().filter(|c| c.expires_at > now).collect();
-        let Some(c) = live.iter().find(|c| self.last6_matches(c, id_last6)).copied() else {
-            return Err(ServiceError::refused(
-                errcode::INVALID_INPUT,
-                if live.is_empty() {
-                    "没有待核验的短信：验证码已过期或未发送，请联系平台重新提交"
-                } else {
-                    "身份证号后6位与备案信息不一致"
-                },
-            ));
-        };
-        if !self.code_matches(c, code.trim()) {
-            let attempts = c.attempts + 1;
-            let state = if attempts >= MAX_WRONG_TRIES { "failed" } else { "pending" };
-            tx.update_sms_code(c.id, attempts, state).await?;
-            tx.commit().await?;
-            let left = MAX_WRONG_TRIES.saturating_sub(attempts);
-            return Err(ServiceError::refused(
-                errcode::INVALID_INPUT,
-                if left == 0 {
-                    "验证码错误次数过多，本次核验已失败，请等待平台重新提交后使用新的验证码".to_string()
-                } else {
-                    format!("验证码错误，还可尝试{left}次")
-                },
-            ));
-        }
-        tx.update_sms_code(c.id, c.attempts, "verified").await?;
-        let all = tx.codes_of(&c.appid, &c.purpose, c.round).await?;
-        let complete = all.iter().all(|x| x.id == c.id || x.state == "verified");
-        tx.commit().await?;
-        let appid = c.appid.clone();
-        if complete {
-            if c.purpose == PURPOSE_CANCEL {
-                self.cancel_confirmed(&Actor::authority(), &appid).await?;
-            } else {
-                let days = self.simulator_settings().await?.review_working_days;
-                let due = WorkCalendar::china().add_working_days(beijing_date(self.now()), days);
-                // 10:00 Beijing time of the due working day.
-                let at = end_of_beijing_day(due) - (13 * 3600 + 59 * 60 + 59);
-                let then = (
-                    JobSpec::AuthorityDecision { appid: appid.clone(), round: c.round },
-                    format!("decision:{appid}:{}", c.round),
-                    at,
-                );
-                self.act(
-                    &Actor::authority(),
-                    &appid,
-                    Action::SmsVerified,
-                    Change { then: Some(then), ..Change::default() },
-                )
-                .await?;
-            }
-        }
-        Ok(VerifyOutcome::Verified { appid, complete })
+        Ok(match (recorded, current) {
+            (false, _) => Receipt::Duplicate,
+            (true, true) => Receipt::Applied,
+            (true, false) => Receipt::Ignored,
+        })
     }
 
     /// When the current SMS round must be verified by, and which phones still owe it
-    /// (masked), for the status page.
+    /// (masked), for the status page: what the authority last reported for the round.
     pub async fn sms_pending(&self, appid: &str) -> Result<Option<(i64, Vec<String>)>> {
         let Some(v) = self.order(appid).await? else { return Ok(None) };
         // A cancellation's round is the order's row version when it was asked for (nothing
         // else changes the order while it is canceling).
         let (purpose, round) = if v.order.state.is_canceling() {
-            (PURPOSE_CANCEL, u32::try_from(v.order.row_version).unwrap_or(0))
+            (SmsPurpose::Cancel, u32::try_from(v.order.row_version).unwrap_or(0))
         } else if v.order.state == (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting }) {
-            (PURPOSE_FILING, v.order.authority_round)
+            (SmsPurpose::Filing, v.order.authority_round)
         } else {
             return Ok(None);
         };
+        let probe = AuthorityEvent::SmsPending { purpose, deadline: 0, phones: Vec::new() };
         let mut tx = self.store.read().await?;
-        let codes = tx.codes_of(appid, purpose, round).await?;
-        let pending: Vec<&SmsCode> = codes.iter().filter(|c| c.state == "pending").collect();
-        let Some(deadline) = pending.iter().map(|c| c.expires_at).min() else { return Ok(None) };
-        let phones = pending
-            .iter()
-            .map(|c| {
-                let p: Vec<char> = c.phone.chars().collect();
-                if p.len() == 11 {
-                    format!("{}****{}", p[..3].iter().collect::<String>(), p[7..].iter().collect::<String>())
-                } else {
-                    "***".into()
-                }
-            })
-            .collect();
-        Ok(Some((deadline, phones)))
+        let Some(row) = tx.latest_authority_event(appid, &stored_kind(&probe), round).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_str(&row.detail) {
+            Ok(AuthorityEvent::SmsPending { deadline, phones, .. }) if !phones.is_empty() => {
+                Ok(Some((deadline, phones)))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(ServiceError::Internal(format!(
+                "stored authority event {} is unreadable: {e}",
+                row.event_id
+            ))),
+        }
     }
+}
 
-    /// The 24 h window closed.
-    pub async fn sim_timeout(&self, appid: &str, round: u32, purpose: &str) -> Result<()> {
-        let order = self.order(appid).await?;
-        let Some(o) = order.map(|v| v.order) else { return Ok(()) };
+/// The kind column: the event's kind, and for SMS news whose verification it is about (a
+/// filing's and a cancellation's rounds are counted apart).
+fn stored_kind(event: &AuthorityEvent) -> String {
+    match event {
+        AuthorityEvent::SmsPending { purpose: SmsPurpose::Filing, .. } => "sms_pending:filing".into(),
+        AuthorityEvent::SmsPending { purpose: SmsPurpose::Cancel, .. } => "sms_pending:cancel".into(),
+        other => other.kind().into(),
+    }
+}
+
+/// Events no transition handles yet: an operator follows up.
+fn is_news(event: &AuthorityEvent) -> bool {
+    matches!(
+        event,
+        AuthorityEvent::Refused { .. }
+            | AuthorityEvent::AccessRevoked { .. }
+            | AuthorityEvent::InspectionTask { .. }
+    )
+}
+
+fn port_error(e: ServiceError) -> PortError {
+    match e {
+        ServiceError::Refused { errmsg, .. } => PortError::Refused(errmsg),
+        ServiceError::Hints(h) => PortError::Refused(format!("{} field hints", h.len())),
+        ServiceError::Internal(m) | ServiceError::Conflict(m) => PortError::Retry(m),
+    }
+}
+
+impl AuthorityInbox for Service {
+    fn receive(
+        &self,
+        event_id: String,
+        appid: String,
+        round: u32,
+        event: AuthorityEvent,
+    ) -> BoxFuture<'_, PortResult<Receipt>> {
+        Box::pin(async move {
+            self.receive_authority_event(&event_id, &appid, round, event).await.map_err(port_error)
+        })
+    }
+}
+
+impl Service {
+    /// Queue one job for a gateway, idempotent on `key`.
+    async fn queue_for_gateway(&self, spec: JobSpec, key: &str, at: i64) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        tx.expire_codes(appid, purpose).await?;
+        enqueue(&mut tx, &spec, Some(key), at, now).await?;
         tx.commit().await?;
-        if purpose == PURPOSE_CANCEL {
-            if o.state.is_canceling() {
-                self.cancel_aborted(&Actor::authority(), appid).await?;
-            }
-        } else if o.authority_round == round
-            && o.state == (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting })
-        {
-            self.sms_timeout(&Actor::authority(), appid).await?;
-        }
-        tracing::debug!(appid, purpose, round, now, "SMS window closed");
-        Ok(())
-    }
-
-    /// The review period ended: approve or reject as configured.
-    async fn sim_decide(&self, appid: &str, round: u32) -> Result<()> {
-        let Some(v) = self.order(appid).await? else { return Ok(()) };
-        if v.order.authority_round != round
-            || v.order.state != (FilingState::AuthorityReview { sms: SmsVerifyStatus::Done })
-        {
-            return Ok(());
-        }
-        let settings = self.simulator_settings().await?;
-        let outcome = settings.forced.get(appid).unwrap_or(&settings.default_outcome);
-        if outcome == "reject" {
-            let now = self.now().timestamp();
-            let payload = self.submitted_version(appid, v.order.versions).await?;
-            let mut sms = Vec::new();
-            if let Some(p) = &payload {
-                for pi in [&p.icp_subject.principal_info, &p.icp_applets.principal_info] {
-                    if !pi.mobile.is_empty() && !sms.iter().any(|(m, _)| m == &pi.mobile) {
-                        sms.push((pi.mobile.clone(), rejection_sms(&pi.name)));
-                    }
-                }
-            }
-            self.authority_reject(&Actor::authority(), appid, settings.reject_reasons.clone()).await?;
-            let mut tx = self.store.begin().await?;
-            for (phone, text) in sms {
-                enqueue(
-                    &mut tx,
-                    &JobSpec::Sms { phone: phone.clone(), text },
-                    Some(&format!("miitreject:{appid}:{round}:{}", self.phone_key(&phone))),
-                    now,
-                    now,
-                )
-                .await?;
-            }
-            tx.commit().await?;
-        } else {
-            self.authority_approve(&Actor::authority(), appid).await?;
-        }
         Ok(())
     }
 }
 
-fn random_code() -> String {
-    use rand::Rng;
-    format!("{:06}", rand::thread_rng().gen_range(0..1_000_000))
+impl AuthorityOutbox for Service {
+    fn now(&self) -> i64 {
+        Service::now(self).timestamp()
+    }
+
+    fn public_url(&self) -> String {
+        Service::public_url(self)
+    }
+
+    fn send_sms(&self, key: String, phone: String, text: String) -> BoxFuture<'_, PortResult<()>> {
+        Box::pin(async move {
+            let now = Service::now(self).timestamp();
+            self.queue_for_gateway(JobSpec::Sms { phone, text }, &key, now).await.map_err(port_error)
+        })
+    }
+
+    fn schedule(&self, key: String, at: i64, timer: Timer) -> BoxFuture<'_, PortResult<()>> {
+        Box::pin(async move {
+            let spec = JobSpec::AuthorityTimer { name: timer.name, appid: timer.appid, round: timer.round };
+            self.queue_for_gateway(spec, &key, at).await.map_err(port_error)
+        })
+    }
 }

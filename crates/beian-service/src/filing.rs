@@ -513,77 +513,7 @@ pub(crate) struct Change {
 }
 
 pub(crate) fn require_reasons(reasons: &[AuditItem]) -> Result<()> {
-    use beian_core::bounds::{items, text, REASONS, REASON_KEY_CHARS, REASON_TEXT_CHARS};
-    items("驳回原因", reasons.len(), REASONS)?;
-    for (i, r) in reasons.iter().enumerate() {
-        let n = i + 1;
-        text(&format!("第{n}条驳回原因的字段名称"), &r.key_name, REASON_KEY_CHARS)?;
-        text(&format!("第{n}条驳回原因"), &r.error, REASON_TEXT_CHARS)?;
-        text(&format!("第{n}条修改建议"), &r.suggest, REASON_TEXT_CHARS)?;
-    }
-    if reasons.is_empty() || reasons.iter().any(|r| r.key_name.trim().is_empty() || r.error.trim().is_empty())
-    {
-        return Err(ServiceError::refused(
-            errcode::INVALID_INPUT,
-            "驳回须至少给出一条原因，每条须写明字段（key_name）和原因（error）",
-        ));
-    }
-    Ok(())
-}
-
-/// The liveness check behind face verification. Real deployments plug in a face-comparison
-/// provider; the built-in [`IdentityMatch`] only confirms that the person completing the
-/// task states the admin's name and ID number — it does not look at a face.
-pub trait Liveness: Send + Sync {
-    fn verify(&self, admin: &Person, name: &str, id_number: &str) -> bool;
-}
-
-/// Built-in liveness: name and ID number must be the admin's (no biometrics).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct IdentityMatch;
-
-impl Liveness for IdentityMatch {
-    fn verify(&self, admin: &Person, name: &str, id_number: &str) -> bool {
-        admin.name == name.trim() && admin.id_number.eq_ignore_ascii_case(id_number.trim())
-    }
-}
-
-impl Service {
-    /// The admin completes a face task on the verification page. A failed attempt is
-    /// recorded (face_status 2) and may be retried until the task expires.
-    pub async fn complete_face_verification(
-        &self,
-        task_id: &str,
-        name: &str,
-        id_number: &str,
-    ) -> Result<FaceTask> {
-        let task = {
-            let mut tx = self.store.read().await?;
-            tx.get_face_task(task_id)
-                .await?
-                .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?
-        };
-        if self.now().timestamp() >= task.created_at + FACE_NOTICE_TTL_SECS && !task.is_finish {
-            return Err(ServiceError::refused(
-                errcode::FACE_TASK_NOT_FOUND,
-                "核身通知已过期（24小时内有效），请联系开发者或服务商重新发起人脸核身",
-            ));
-        }
-        let mp = self.mini_program(&task.appid).await?;
-        let success = IdentityMatch.verify(&mp.admin, name, id_number);
-        self.finish_face_task(&Actor::new("admin", &task.appid), task_id, success).await
-    }
-
-    /// The task and its mini program's name, for the verification page.
-    pub async fn face_task_for_page(&self, task_id: &str) -> Result<(FaceTask, String)> {
-        let mut tx = self.store.read().await?;
-        let task = tx
-            .get_face_task(task_id)
-            .await?
-            .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?;
-        let name = tx.get_mini_program(&task.appid).await?.map(|m| m.name).unwrap_or_default();
-        Ok((task, name))
-    }
+    Ok(beian_core::bounds::reasons(reasons)?)
 }
 
 pub(crate) use beian_core::time::end_of_beijing_day;

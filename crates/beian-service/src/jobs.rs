@@ -25,10 +25,14 @@ pub enum JobSpec {
     Webhook { appid: String, payload: serde_json::Value },
     /// Hand the order to the authority: the gateway starts the SMS verification of `round`.
     AuthoritySubmit { appid: String, round: u32 },
-    /// The 24 h SMS window of a round (filing) or of a cancellation ended.
+    /// Written by the simulator before it became its own crate (a 24 h SMS window); run as
+    /// its timer `sms_timeout:<purpose>`. New rows are [`JobSpec::AuthorityTimer`].
     SmsTimeout { appid: String, round: u32, purpose: String },
-    /// The authority's decision is due.
+    /// Written by the simulator before it became its own crate; run as its timer `decision`.
     AuthorityDecision { appid: String, round: u32 },
+    /// A timer the authority gateway set (`beian_ports::authority::AuthorityOutbox::schedule`),
+    /// handed back to it when due.
+    AuthorityTimer { name: String, appid: String, round: u32 },
     /// Hand a cancellation (注销) to the authority: it texts the principal to confirm.
     AuthorityCancel { appid: String, round: u32 },
     /// Remind listed, unfiled mini programs of the deadline (once per day).
@@ -50,6 +54,7 @@ impl JobSpec {
             JobSpec::AuthoritySubmit { .. } => "authority_submit",
             JobSpec::SmsTimeout { .. } => "sms_timeout",
             JobSpec::AuthorityDecision { .. } => "authority_decision",
+            JobSpec::AuthorityTimer { .. } => "authority_timer",
             JobSpec::AuthorityCancel { .. } => "authority_cancel",
             JobSpec::DeadlineReminders { .. } => "deadline_reminders",
             JobSpec::ClearanceSweep { .. } => "clearance_sweep",

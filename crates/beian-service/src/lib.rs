@@ -18,6 +18,7 @@ mod deadlines;
 mod drafts;
 mod error;
 mod filing;
+mod identity;
 pub mod jobs;
 pub mod media;
 pub mod merchant_auth;
@@ -32,7 +33,7 @@ pub mod staff_sessions;
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::ServiceError;
-pub use filing::{EntranceInfo, IdentityMatch, Liveness, MiniProgramInput, OrderView};
+pub use filing::{EntranceInfo, MiniProgramInput, OrderView};
 pub use media::MediaUpload;
 pub use providers::{AuthorizerTokens, Caller, ProviderCredentials};
 
@@ -83,6 +84,8 @@ pub struct Service {
     retention_days: std::sync::atomic::AtomicU32,
     /// When this node last pruned shared rate-limit windows (see `rate_limits`).
     rate_pruning: rate_limits::Pruning,
+    /// Who judges face tasks (see `identity`).
+    identity: Arc<dyn beian_ports::identity::IdentityVerifier>,
 }
 
 const POLICY_KEY: &str = "policy";
@@ -126,6 +129,7 @@ impl Service {
             email_channel: std::sync::atomic::AtomicBool::new(true),
             retention_days: std::sync::atomic::AtomicU32::new(privacy::DEFAULT_RETENTION_DAYS),
             rate_pruning: rate_limits::Pruning::default(),
+            identity: Arc::new(beian_ports::identity::IdentityMatch),
             store,
             media,
             clock,

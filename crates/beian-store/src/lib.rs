@@ -16,6 +16,7 @@
 
 pub mod appends;
 pub mod auth_attempts;
+pub mod authority;
 mod backup;
 /// Bulk loading, the benchmark's floors and throw-away schemas: only with the `bench`
 /// feature (`beian-bench`, and the tests that plant states), never in the server.
@@ -127,6 +128,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (9, include_str!("../migrations/sqlite/0009_auth_attempts.sql")),
     (10, include_str!("../migrations/sqlite/0010_staff_sessions.sql")),
     (11, include_str!("../migrations/sqlite/0011_rate_windows.sql")),
+    (12, include_str!("../migrations/sqlite/0012_authority_events.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -140,6 +142,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (9, include_str!("../migrations/postgres/0009_auth_attempts.sql")),
     (10, include_str!("../migrations/postgres/0010_staff_sessions.sql")),
     (11, include_str!("../migrations/postgres/0011_rate_windows.sql")),
+    (12, include_str!("../migrations/postgres/0012_authority_events.sql")),
 ];
 
 impl Store {

@@ -234,6 +234,8 @@ impl Tx {
         e.media_rows = self.exec_count("DELETE FROM media WHERE appid = $1", appid).await?;
         e.face_tasks = self.exec_count("DELETE FROM face_tasks WHERE appid = $1", appid).await?;
         e.sms_codes = self.exec_count("DELETE FROM sms_codes WHERE appid = $1", appid).await?;
+        // The simulator's copy of whom it texted goes with the codes (never without them).
+        self.exec_count("DELETE FROM authority_sim_submissions WHERE appid = $1", appid).await?;
         for c in contacts {
             e.sms_outbox += sqlx::query(
                 "DELETE FROM sms_outbox WHERE phone_bidx = $1 AND created_at >= $2 AND created_at <= $3",

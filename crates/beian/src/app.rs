@@ -2,6 +2,7 @@
 
 use crate::config::{Config, MediaBackend};
 use anyhow::{Context, Result};
+use beian_authority_sim::Simulator;
 use beian_service::{Clock, Service, SystemClock};
 use beian_store::{Crypto, MediaFiles, MediaStore, S3Media, Store};
 use std::sync::Arc;
@@ -98,6 +99,7 @@ pub fn redact(url: &str) -> String {
 pub struct Application {
     listener: TcpListener,
     svc: Arc<Service>,
+    sim: Arc<Simulator>,
     api: beian_api::ApiConfig,
     web_limits: beian_web::limits::WebLimitsConfig,
     worker_poll: std::time::Duration,
@@ -129,6 +131,7 @@ impl Application {
         }
         Ok(Application {
             listener,
+            sim: builtin_simulator(&svc),
             svc,
             api: beian_api::ApiConfig::default(),
             web_limits: beian_web::limits::WebLimitsConfig::default(),
@@ -183,10 +186,17 @@ impl Application {
         self.svc.clone()
     }
 
+    /// The built-in authority simulator this server's pages and (unless another gateway is
+    /// configured) its job worker use.
+    pub fn simulator(&self) -> Arc<Simulator> {
+        self.sim.clone()
+    }
+
     /// Serve, with a job worker beside the server, until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
         let router = crate::http::router(
             self.svc.clone(),
+            self.sim.clone(),
             self.api.clone(),
             &self.web_limits,
             self.demo,
@@ -195,9 +205,13 @@ impl Application {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Without an SMTP server no e-mail job is queued (it could only be skipped).
         self.svc.set_email_channel(self.channels.smtp.is_some());
+        let mut channels = self.channels.clone();
+        if channels.authority.is_none() {
+            channels.authority = Some(self.sim.clone());
+        }
         let worker = beian_jobs::Worker::new(self.svc.clone())
             .with_idle_poll(self.worker_poll)
-            .with_channels(self.channels.clone());
+            .with_channels(channels);
         let worker = tokio::spawn(worker.run(async move {
             let mut rx = stop_rx;
             let _ = rx.wait_for(|stop| *stop).await;
@@ -210,6 +224,12 @@ impl Application {
         self.svc.store().close().await;
         served.context("HTTP server")
     }
+}
+
+/// The built-in authority simulator over the service's store: it reports to the service's
+/// inbox and texts and sets timers through its outbox (the service never sees it).
+pub fn builtin_simulator(svc: &Arc<Service>) -> Arc<Simulator> {
+    Arc::new(Simulator::new(svc.store().clone(), svc.clone(), svc.clone()))
 }
 
 /// The worker's outbound channels as configured.

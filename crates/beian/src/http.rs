@@ -15,6 +15,7 @@ use std::sync::Arc;
 /// across nodes through the database ([`crate::limits::SharedCounter`]); on SQLite in memory.
 pub fn router(
     svc: Arc<Service>,
+    sim: Arc<beian_authority_sim::Simulator>,
     api: beian_api::ApiConfig,
     limits: &beian_web::limits::WebLimitsConfig,
     demo: bool,
@@ -36,8 +37,8 @@ pub fn router(
         .route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .with_state(svc.clone())
         .merge(beian_console::router(svc.clone(), limits.clone()))
-        .merge(beian_admin::router(svc.clone(), limits))
-        .merge(beian_api::router_with_counter(svc.clone(), api, shared))
+        .merge(beian_admin::router(svc.clone(), sim.clone(), limits))
+        .merge(beian_api::router_with_counter(svc.clone(), sim, api, shared))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track));
     if metrics_access.enabled() {
         r = r.merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((

@@ -185,3 +185,48 @@ fn every_module_says_what_it_is() {
         .collect();
     assert!(missing.is_empty(), "modules without a //! line:\n{}", missing.join("\n"));
 }
+
+/// A boundary never imports the service: the contracts (`beian-ports`) and every crate that
+/// implements one (it depends on beian-ports — the simulator, later real adapters) name
+/// neither the `beian-service` crate nor `beian_service` in code. Only the service (which
+/// owns the seams), the job worker (which calls them) and the binary (which wires them) may
+/// use both.
+#[test]
+fn no_boundary_implementation_imports_beian_service() {
+    const MAY_USE_BOTH: [&str; 3] = ["beian-service", "beian-jobs", "beian"];
+    let manifest = |krate: &str| {
+        std::fs::read_to_string(root().join("crates").join(krate).join("Cargo.toml")).unwrap_or_default()
+    };
+    let boundaries: Vec<String> = std::fs::read_dir(root().join("crates"))
+        .expect("crates/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|k| k == "beian-ports" || depends_on(&manifest(k), "beian-ports"))
+        .filter(|k| !MAY_USE_BOTH.contains(&k.as_str()))
+        .collect();
+    assert!(
+        boundaries.iter().any(|k| k == "beian-authority-sim"),
+        "the scan finds the simulator: {boundaries:?}"
+    );
+    let mut found = Vec::new();
+    for krate in &boundaries {
+        if depends_on(&manifest(krate), "beian-service") {
+            found.push(format!("crates/{krate}/Cargo.toml depends on beian-service"));
+        }
+    }
+    for (krate, path, text) in sources() {
+        if boundaries.contains(&krate) && text.contains("beian_service") {
+            found.push(format!("{} names beian_service", path.display()));
+        }
+    }
+    assert!(found.is_empty(), "a boundary imports the service:\n{}", found.join("\n"));
+    assert!(depends_on("beian-service = { path = \"x\" }\n", "beian-service"));
+    assert!(!depends_on("description = \"never on beian-service\"\n", "beian-service"));
+}
+
+/// Whether a manifest lists `dep` (a line that starts with its name), not merely mentions it.
+fn depends_on(manifest: &str, dep: &str) -> bool {
+    manifest.lines().any(|l| {
+        l.trim_start().strip_prefix(dep).is_some_and(|rest| rest.trim_start().starts_with(['=', '.']))
+    })
+}

@@ -1,5 +1,7 @@
 //! Service-level tests, each run on SQLite and on PostgreSQL.
 
+mod identity;
+mod inbox;
 mod races;
 mod story;
 mod support;

@@ -20,6 +20,11 @@ pub struct Env {
 }
 
 pub async fn env(backend: Backend) -> Env {
+    env_with(backend, |svc| svc).await
+}
+
+/// A fresh service as `build` finishes it (e.g. with another identity verifier).
+pub async fn env_with(backend: Backend, build: impl FnOnce(Service) -> Service) -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
     let crypto = Crypto::new(&[7u8; 32]);
     let db = TestDatabase::fresh(backend, dir.path(), "t").await;
@@ -28,7 +33,7 @@ pub async fn env(backend: Backend) -> Env {
     let clock = Arc::new(ManualClock::new(start_time()));
     let media = MediaFiles::new(dir.path().join("media")).expect("media dir");
     let svc = Service::start(store, media, clock.clone()).await.expect("service");
-    Env { svc: Arc::new(svc), clock, dir, pg_schema: db.schema_name() }
+    Env { svc: Arc::new(build(svc)), clock, dir, pg_schema: db.schema_name() }
 }
 
 pub struct Person {

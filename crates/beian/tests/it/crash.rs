@@ -279,7 +279,11 @@ async fn crash_loop(backend: Backend) {
     let later = chrono::Utc::now() + chrono::Duration::seconds(beian_service::jobs::LEASE_SECS + 60);
     let svc = open_service(&config, Arc::new(ManualClock::new(later))).await.expect("service");
     let orphaned = svc.jobs(Some(JobState::Running), 100_000).await.expect("jobs").len();
-    let worker = beian_jobs::Worker::new(svc.clone());
+    let channels = beian_jobs::Channels {
+        authority: Some(beian::app::builtin_simulator(&svc)),
+        ..beian_jobs::Channels::default()
+    };
+    let worker = beian_jobs::Worker::new(svc.clone()).with_channels(channels);
     let mut ran = 0;
     while worker.run_once().await.expect("worker") {
         ran += 1;

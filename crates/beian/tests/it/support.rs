@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 pub struct TestApp {
     pub base: String,
     pub svc: Arc<Service>,
+    /// The built-in authority simulator the server runs.
+    pub sim: Arc<beian_authority_sim::Simulator>,
     pub clock: Arc<ManualClock>,
     /// The PostgreSQL URL (with its schema) when the backend is PostgreSQL.
     pub database_url: Option<String>,
@@ -84,8 +86,9 @@ impl TestApp {
             .with_web_limits(web_limits)
             .with_metrics(metrics);
         let base = format!("http://{}", app.local_addr().expect("addr"));
+        let sim = app.simulator();
         let server = Stoppable::spawn(|stop| app.run(stop));
-        TestApp { base, svc, clock, database_url, _dir: dir, server }
+        TestApp { base, svc, sim, clock, database_url, _dir: dir, server }
     }
 
     pub async fn stop(self) {

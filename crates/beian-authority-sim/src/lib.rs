@@ -1,0 +1,424 @@
+//! The built-in authority simulator (管局 + MIIT SMS verification), one implementation of
+//! `beian_ports::authority::AuthorityGateway`.
+//!
+//! The real MIIT interface is not public. The simulator behaves like it: on submission it
+//! texts every principal a 6-digit code valid 24 h (5 wrong tries), offers the verification
+//! (phone + last 6 ID characters + code; the page is the API edge's `/miit/verify`), returns
+//! the order to the platform when the window closes, decides after a configurable number of
+//! working days with a configurable outcome ([`settings`]), and texts the MIIT-style rejection.
+//! Cancellations are confirmed the same way.
+//!
+//! It never imports the service: it learns what to do from the [`Operation`] it is handed,
+//! keeps its own rows (codes, its copy of whom it texted, its settings) through `beian-store`,
+//! texts and sets timers through the platform's [`AuthorityOutbox`] (durable jobs), and says
+//! what happened only as [`AuthorityEvent`]s to the [`AuthorityInbox`]. Its time is the
+//! platform's clock (`AuthorityOutbox::now`), so tests and demos move it.
+
+pub mod settings;
+
+use beian_core::calendar::WorkCalendar;
+use beian_core::errcode;
+use beian_core::model::{AuditEntity, AuditEvent};
+use beian_core::platform::SmsCode;
+use beian_core::time::{beijing_date, end_of_beijing_day};
+use beian_ports::authority::{
+    AuthorityEvent, AuthorityGateway, AuthorityInbox, AuthorityOutbox, Operation, Principal, Receipt,
+    SmsPurpose, Timer,
+};
+use beian_ports::{BoxFuture, PortError, PortResult};
+use beian_store::{Store, StoreError};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub use settings::SimulatorSettings;
+
+pub const PURPOSE_FILING: &str = "filing";
+pub const PURPOSE_CANCEL: &str = "cancel";
+pub const SMS_WINDOW: i64 = 24 * 3600;
+pub const MAX_WRONG_TRIES: u32 = 5;
+/// The timer that decides a verified filing.
+const DECISION: &str = "decision";
+/// The timer that closes a round's SMS window (`sms_timeout:filing`, `sms_timeout:cancel`).
+const SMS_TIMEOUT: &str = "sms_timeout:";
+
+/// Why a simulator call failed: a refusal for the person (errcode and Chinese message), or
+/// something broke inside (logged, never shown verbatim).
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("{errmsg} (errcode {errcode})")]
+    Refused { errcode: i64, errmsg: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl SimError {
+    fn refused(errmsg: impl Into<String>) -> SimError {
+        SimError::Refused { errcode: errcode::INVALID_INPUT, errmsg: errmsg.into() }
+    }
+}
+
+impl From<StoreError> for SimError {
+    fn from(e: StoreError) -> Self {
+        SimError::Internal(e.to_string())
+    }
+}
+
+impl From<PortError> for SimError {
+    fn from(e: PortError) -> Self {
+        match e {
+            PortError::Refused(m) => SimError::refused(m),
+            PortError::Retry(m) => SimError::Internal(m),
+        }
+    }
+}
+
+impl From<beian_core::bounds::TooLong> for SimError {
+    fn from(e: beian_core::bounds::TooLong) -> Self {
+        SimError::Refused { errcode: e.errcode, errmsg: e.errmsg }
+    }
+}
+
+fn port(e: SimError) -> PortError {
+    match e {
+        SimError::Refused { errmsg, .. } => PortError::Refused(errmsg),
+        SimError::Internal(m) => PortError::Retry(m),
+    }
+}
+
+type Result<T, E = SimError> = std::result::Result<T, E>;
+
+/// What the verification page tells the principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// This principal is done; `complete` when every principal of the order is.
+    Verified { appid: String, complete: bool },
+}
+
+/// The MIIT rejection SMS (PRODUCT rule 8).
+pub fn rejection_sms(name: &str) -> String {
+    format!("【工业和信息化部】尊敬的用户{name}您的新增备案不完全符合备案要求，现已被退回。详情请咨询您接入服务提供商。【工信部ICP备案】")
+}
+
+/// The simulator. Cheap to share behind an `Arc`; all its state is in the database, so any
+/// number of instances (nodes) over one store behave as one.
+pub struct Simulator {
+    store: Store,
+    inbox: Arc<dyn AuthorityInbox>,
+    outbox: Arc<dyn AuthorityOutbox>,
+}
+
+impl AuthorityGateway for Simulator {
+    fn name(&self) -> &'static str {
+        "simulator"
+    }
+
+    fn submit(&self, op: Operation) -> BoxFuture<'_, PortResult<()>> {
+        Box::pin(async move {
+            let purpose = match &op {
+                Operation::NewSubjectAndService { .. } | Operation::NewService { .. } => PURPOSE_FILING,
+                Operation::Cancel { .. } => PURPOSE_CANCEL,
+                other => {
+                    return Err(PortError::Refused(format!(
+                        "the simulator does not handle {} yet",
+                        other.kind()
+                    )))
+                }
+            };
+            self.send_codes(&op, purpose).await.map_err(port)
+        })
+    }
+
+    fn fire(&self, timer: Timer) -> BoxFuture<'_, PortResult<()>> {
+        Box::pin(async move {
+            let r = if timer.name == DECISION {
+                self.decide(&timer.appid, timer.round).await
+            } else if let Some(purpose) = timer.name.strip_prefix(SMS_TIMEOUT) {
+                self.timeout(&timer.appid, timer.round, purpose).await
+            } else {
+                tracing::warn!(name = %timer.name, "unknown simulator timer ignored");
+                Ok(())
+            };
+            r.map_err(port)
+        })
+    }
+}
+
+impl Simulator {
+    /// `store`: where its codes, its copy of recipients and its settings live; `inbox`: where
+    /// it reports; `outbox`: how it texts, sets timers and reads the time.
+    pub fn new(store: Store, inbox: Arc<dyn AuthorityInbox>, outbox: Arc<dyn AuthorityOutbox>) -> Simulator {
+        Simulator { store, inbox, outbox }
+    }
+
+    /// A 6-digit code has a million values and an ID suffix about as few: both are stored
+    /// as a keyed MAC under a sub-key of the master key, never as a plain hash.
+    fn code_mac(&self, appid: &str, purpose: &str, round: u32, phone: &str, code: &str) -> String {
+        self.store.crypto().secret_mac(&["sms-code", appid, purpose, &round.to_string(), phone, code])
+    }
+
+    fn last6_mac(&self, appid: &str, last6: &str) -> String {
+        self.store.crypto().secret_mac(&["id-last6", appid, &last6.trim().to_uppercase()])
+    }
+
+    fn code_matches(&self, c: &SmsCode, code: &str) -> bool {
+        let round = c.round.to_string();
+        self.store.crypto().secret_matches(
+            &c.code_hash,
+            &["sms-code", &c.appid, &c.purpose, &round, &c.phone, code],
+            || legacy_code_hash(&c.appid, &c.purpose, c.round, &c.phone, code),
+        )
+    }
+
+    fn last6_matches(&self, c: &SmsCode, last6: &str) -> bool {
+        let l = last6.trim().to_uppercase();
+        self.store
+            .crypto()
+            .secret_matches(&c.id_last6_hash, &["id-last6", &c.appid, &l], || legacy_last6_hash(&c.appid, &l))
+    }
+
+    /// The code texted to `phone` for a round: a keyed MAC of what identifies the text, so a
+    /// retried submission texts the same code (the SMS job's key then makes it one text)
+    /// and nobody without the master key can predict it.
+    fn code_for(&self, appid: &str, purpose: &str, round: u32, phone: &str) -> String {
+        let mac =
+            self.store.crypto().secret_mac(&["sms-code-value", appid, purpose, &round.to_string(), phone]);
+        format!("{:06}", code_from_mac(&mac))
+    }
+
+    /// A job's dedupe key must not carry a phone number in plain text: its keyed index.
+    fn phone_key(&self, phone: &str) -> String {
+        self.store.crypto().blind_index(phone)
+    }
+
+    fn now(&self) -> i64 {
+        self.outbox.now()
+    }
+
+    /// Text a code to every principal of the operation and arm the 24 h timer. A repeat of
+    /// the same (appid, purpose, round) writes no new codes and queues nothing new.
+    async fn send_codes(&self, op: &Operation, purpose: &'static str) -> Result<()> {
+        let (appid, round) = (op.appid(), op.round());
+        let principals = op.principals();
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let existing = tx.codes_of(appid, purpose, round).await?;
+        let sent_at = match existing.first() {
+            Some(c) => c.sent_at, // a repeat: the codes stand (dropping `tx` writes nothing)
+            None => {
+                for p in &principals {
+                    let code = self.code_for(appid, purpose, round, &p.mobile);
+                    tx.insert_sms_code(&SmsCode {
+                        id: 0,
+                        appid: appid.into(),
+                        purpose: purpose.into(),
+                        round,
+                        phone: p.mobile.clone(),
+                        id_last6_hash: self.last6_mac(appid, &p.id_suffix),
+                        code_hash: self.code_mac(appid, purpose, round, &p.mobile, &code),
+                        attempts: 0,
+                        state: "pending".into(),
+                        sent_at: now,
+                        expires_at: now + SMS_WINDOW,
+                    })
+                    .await?;
+                }
+                let json =
+                    serde_json::to_string(&principals).map_err(|e| SimError::Internal(e.to_string()))?;
+                tx.put_sim_submission(appid, purpose, round, &json, now).await?;
+                tx.append_audit(&AuditEvent {
+                    at: now,
+                    actor: "authority".into(),
+                    entity: AuditEntity::Filing.as_str().into(),
+                    entity_id: appid.into(),
+                    action: "sms_sent".into(),
+                    detail: serde_json::json!({ "purpose": purpose, "round": round, "recipients": principals.len() }),
+                })
+                .await?;
+                tx.commit().await?;
+                now
+            }
+        };
+        let what = if purpose == PURPOSE_CANCEL { "注销小程序备案" } else { "小程序备案" };
+        let url = self.outbox.public_url();
+        for p in &principals {
+            let code = self.code_for(appid, purpose, round, &p.mobile);
+            let text = format!(
+                "【工信部ICP备案】验证码{code}。{}您好，您正在办理{what}，请于24小时内打开 {url}/miit/verify 输入手机号、身份证号后6位和本验证码完成核验。",
+                p.name
+            );
+            let key = format!("simsms:{appid}:{purpose}:{round}:{}", self.phone_key(&p.mobile));
+            self.outbox.send_sms(key, p.mobile.clone(), text).await?;
+        }
+        let timer = Timer { name: format!("{SMS_TIMEOUT}{purpose}"), appid: appid.into(), round };
+        self.outbox
+            .schedule(format!("smstimeout:{appid}:{purpose}:{round}"), sent_at + SMS_WINDOW, timer)
+            .await?;
+        self.report_pending(appid, purpose, round).await
+    }
+
+    /// Tell the platform who still owes verification of a round (masked) and by when.
+    async fn report_pending(&self, appid: &str, purpose: &str, round: u32) -> Result<()> {
+        let codes = {
+            let mut tx = self.store.read().await?;
+            tx.codes_of(appid, purpose, round).await?
+        };
+        let pending: Vec<&SmsCode> = codes.iter().filter(|c| c.state == "pending").collect();
+        let deadline = codes.iter().map(|c| c.expires_at).min().unwrap_or(0);
+        let phones = pending.iter().map(|c| mask_phone(&c.phone)).collect();
+        // One event per state of the round: the count of settled codes only grows.
+        let settled = codes.len() - pending.len();
+        let event_id = format!("sim:{appid}:{purpose}:{round}:pending:{settled}");
+        let purpose = if purpose == PURPOSE_CANCEL { SmsPurpose::Cancel } else { SmsPurpose::Filing };
+        self.inbox
+            .receive(event_id, appid.into(), round, AuthorityEvent::SmsPending { purpose, deadline, phones })
+            .await?;
+        Ok(())
+    }
+
+    /// The verification page: phone + last 6 characters of the ID number + code.
+    pub async fn verify(&self, phone: &str, id_last6: &str, code: &str) -> Result<VerifyOutcome> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let pending = tx.pending_codes_for_phone(phone.trim()).await?;
+        let live: Vec<&SmsCode> = pending.iter().filter(|c| c.expires_at > now).collect();
+        let Some(c) = live.iter().find(|c| self.last6_matches(c, id_last6)).copied() else {
+            return Err(SimError::refused(if live.is_empty() {
+                "没有待核验的短信：验证码已过期或未发送，请联系平台重新提交"
+            } else {
+                "身份证号后6位与备案信息不一致"
+            }));
+        };
+        if !self.code_matches(c, code.trim()) {
+            let attempts = c.attempts + 1;
+            let state = if attempts >= MAX_WRONG_TRIES { "failed" } else { "pending" };
+            tx.update_sms_code(c.id, attempts, state).await?;
+            tx.commit().await?;
+            let left = MAX_WRONG_TRIES.saturating_sub(attempts);
+            if left == 0 {
+                self.report_pending(&c.appid, &c.purpose, c.round).await?;
+            }
+            return Err(SimError::refused(if left == 0 {
+                "验证码错误次数过多，本次核验已失败，请等待平台重新提交后使用新的验证码".to_string()
+            } else {
+                format!("验证码错误，还可尝试{left}次")
+            }));
+        }
+        tx.update_sms_code(c.id, c.attempts, "verified").await?;
+        let all = tx.codes_of(&c.appid, &c.purpose, c.round).await?;
+        let complete = all.iter().all(|x| x.id == c.id || x.state == "verified");
+        tx.commit().await?;
+        let (appid, round) = (c.appid.clone(), c.round);
+        if !complete {
+            self.report_pending(&appid, &c.purpose, round).await?;
+        } else if c.purpose == PURPOSE_CANCEL {
+            let id = format!("sim:{appid}:{PURPOSE_CANCEL}:{round}:confirmed");
+            self.inbox.receive(id, appid.clone(), round, AuthorityEvent::CancelConfirmed).await?;
+        } else {
+            let days = self.settings().await?.review_working_days;
+            let today = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+            let due = WorkCalendar::china().add_working_days(beijing_date(today), days);
+            // 10:00 Beijing time of the due working day.
+            let at = end_of_beijing_day(due) - (13 * 3600 + 59 * 60 + 59);
+            // The decision is armed first: if reporting fails, it finds the order not verified
+            // and does nothing, and the SMS window's timer returns the order.
+            let timer = Timer { name: DECISION.into(), appid: appid.clone(), round };
+            self.outbox.schedule(format!("decision:{appid}:{round}"), at, timer).await?;
+            let id = format!("sim:{appid}:{PURPOSE_FILING}:{round}:verified");
+            self.inbox.receive(id, appid.clone(), round, AuthorityEvent::SmsVerified).await?;
+        }
+        Ok(VerifyOutcome::Verified { appid, complete })
+    }
+
+    /// The 24 h window of a round closed: its codes expire and the platform hears of it (it
+    /// ignores the news for a round already verified or superseded).
+    async fn timeout(&self, appid: &str, round: u32, purpose: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.expire_codes(appid, purpose).await?;
+        tx.commit().await?;
+        let (event, what) = if purpose == PURPOSE_CANCEL {
+            (AuthorityEvent::CancelAborted, "aborted")
+        } else {
+            (AuthorityEvent::SmsExpired, "expired")
+        };
+        self.inbox
+            .receive(format!("sim:{appid}:{purpose}:{round}:{what}"), appid.into(), round, event)
+            .await?;
+        tracing::debug!(appid, purpose, round, "SMS window closed");
+        Ok(())
+    }
+
+    /// The review period ended: approve or reject as configured; a rejection is texted to
+    /// the principals once the platform took it.
+    async fn decide(&self, appid: &str, round: u32) -> Result<()> {
+        let settings = self.settings().await?;
+        let outcome = settings.forced.get(appid).unwrap_or(&settings.default_outcome);
+        let id = format!("sim:{appid}:{PURPOSE_FILING}:{round}:decided");
+        if outcome != "reject" {
+            let event = AuthorityEvent::Approved { subject_number: None, service_number: None };
+            self.inbox.receive(id, appid.into(), round, event).await?;
+            return Ok(());
+        }
+        let event = AuthorityEvent::Rejected { reasons: settings.reject_reasons.clone() };
+        if self.inbox.receive(id, appid.into(), round, event).await? == Receipt::Ignored {
+            return Ok(()); // superseded: nobody is told
+        }
+        let recipients: Vec<Principal> = {
+            let mut tx = self.store.read().await?;
+            match tx.sim_submission(appid, PURPOSE_FILING, round).await? {
+                Some(json) => serde_json::from_str(&json).map_err(|e| SimError::Internal(e.to_string()))?,
+                None => Vec::new(),
+            }
+        };
+        for p in recipients {
+            let key = format!("miitreject:{appid}:{round}:{}", self.phone_key(&p.mobile));
+            self.outbox.send_sms(key, p.mobile.clone(), rejection_sms(&p.name)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Six decimal digits from a MAC (`m1:` and 64 hex digits): its first 32 bits modulo a
+/// million (the bias, 2^32 mod 10^6 values out of 2^32, is negligible).
+fn code_from_mac(mac: &str) -> u32 {
+    let hex = mac.rsplit(':').next().unwrap_or(mac);
+    let n = hex.chars().take(8).filter_map(|c| c.to_digit(16)).fold(0u32, |n, d| (n << 4) | d);
+    n % 1_000_000
+}
+
+/// `138****0001`; anything but 11 characters as `***`.
+fn mask_phone(phone: &str) -> String {
+    let p: Vec<char> = phone.chars().collect();
+    if p.len() == 11 {
+        format!("{}****{}", p[..3].iter().collect::<String>(), p[7..].iter().collect::<String>())
+    } else {
+        "***".into()
+    }
+}
+
+/// The older, unkeyed forms of the two hashes, still read for codes sent before the keyed
+/// MAC (a code lives 24 h).
+fn legacy_code_hash(appid: &str, purpose: &str, round: u32, phone: &str, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{appid}:{purpose}:{round}:{phone}:{code}").as_bytes()))
+}
+
+fn legacy_last6_hash(appid: &str, last6: &str) -> String {
+    hex::encode(Sha256::digest(format!("{appid}:{}", last6.trim().to_uppercase()).as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_are_masked_like_the_status_page_shows_them() {
+        assert_eq!(mask_phone("13800010001"), "138****0001");
+        assert_eq!(mask_phone("+8613800010001"), "***");
+    }
+
+    #[test]
+    fn codes_come_from_the_mac_digits_not_its_prefix() {
+        assert_eq!(code_from_mac("m1:00000001ffff"), 1);
+        assert_eq!(code_from_mac("m1:ffffffff00"), 4_294_967_295 % 1_000_000);
+        assert_ne!(code_from_mac("m1:0a1b2c3d"), code_from_mac("m1:0a1b2c3e"));
+    }
+}
