@@ -516,4 +516,3 @@ pub(crate) fn require_reasons(reasons: &[AuditItem]) -> Result<()> {
     Ok(beian_core::bounds::reasons(reasons)?)
 }
 
-pub(crate) use beian_core::time::end_of_beijing_day;
