@@ -159,7 +159,7 @@ pub enum VerifyOutcome {
 impl Service {
     pub async fn simulator_settings(&self) -> Result<SimulatorSettings> {
         let mut tx = self.store.read().await?;
-        match tx.get_setting(SETTINGS_KEY).await? {
+        match tx.settings().get(SETTINGS_KEY).await? {
             Some(j) => serde_json::from_str(&j).map_err(|e| {
                 ServiceError::Internal(format!("stored simulator settings are unreadable: {e}"))
             }),
@@ -179,7 +179,7 @@ impl Service {
         let now = self.now().timestamp();
         let json = serde_json::to_string(s).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let mut tx = self.store.begin().await?;
-        tx.put_setting(SETTINGS_KEY, &json, now).await?;
+        tx.settings().put(SETTINGS_KEY, &json, now).await?;
         crate::audit(
             &mut tx,
             now,
@@ -198,7 +198,7 @@ impl Service {
     async fn sim_send_codes(&self, appid: &str, round: u32, purpose: &'static str) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let Some(order) = tx.get_order(appid).await? else { return Ok(()) };
+        let Some(order) = tx.orders().get(appid).await? else { return Ok(()) };
         let current = match purpose {
             PURPOSE_FILING => {
                 order.authority_round == round
@@ -206,10 +206,10 @@ impl Service {
             }
             _ => order.state.is_canceling(),
         };
-        if !current || !tx.codes_of(appid, purpose, round).await?.is_empty() {
+        if !current || !tx.sms_codes().of(appid, purpose, round).await?.is_empty() {
             return Ok(()); // superseded, or already sent (a retried job)
         }
-        let Some(p) = tx.get_version(appid, order.versions).await? else { return Ok(()) };
+        let Some(p) = tx.orders().version(appid, order.versions).await? else { return Ok(()) };
         let principals = match (purpose, order.cancel_type) {
             (PURPOSE_CANCEL, Some(CancelType::Subject)) => vec![&p.icp_subject.principal_info],
             (PURPOSE_CANCEL, _) => vec![&p.icp_applets.principal_info],
@@ -224,20 +224,21 @@ impl Service {
             let code = random_code();
             let last6: String =
                 pi.certificate_number.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
-            tx.insert_sms_code(&SmsCode {
-                id: 0,
-                appid: appid.into(),
-                purpose: purpose.into(),
-                round,
-                phone: pi.mobile.clone(),
-                id_last6_hash: self.last6_mac(appid, &last6),
-                code_hash: self.code_mac(appid, purpose, round, &pi.mobile, &code),
-                attempts: 0,
-                state: "pending".into(),
-                sent_at: now,
-                expires_at: now + SMS_WINDOW,
-            })
-            .await?;
+            tx.sms_codes()
+                .insert(&SmsCode {
+                    id: 0,
+                    appid: appid.into(),
+                    purpose: purpose.into(),
+                    round,
+                    phone: pi.mobile.clone(),
+                    id_last6_hash: self.last6_mac(appid, &last6),
+                    code_hash: self.code_mac(appid, purpose, round, &pi.mobile, &code),
+                    attempts: 0,
+                    state: "pending".into(),
+                    sent_at: now,
+                    expires_at: now + SMS_WINDOW,
+                })
+                .await?;
             let what = if purpose == PURPOSE_CANCEL { "注销小程序备案" } else { "小程序备案" };
             let text = format!(
                 "【工信部ICP备案】验证码{code}。{}您好，您正在办理{what}，请于24小时内打开 {}/miit/verify 输入手机号、身份证号后6位和本验证码完成核验。",
@@ -280,7 +281,7 @@ impl Service {
     pub async fn sim_verify(&self, phone: &str, id_last6: &str, code: &str) -> Result<VerifyOutcome> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let pending = tx.pending_codes_for_phone(phone.trim()).await?;
+        let pending = tx.sms_codes().pending_for_phone(phone.trim()).await?;
         let live: Vec<&SmsCode> = pending.iter().filter(|c| c.expires_at > now).collect();
         let Some(c) = live.iter().find(|c| self.last6_matches(c, id_last6)).copied() else {
             return Err(ServiceError::refused(
@@ -295,7 +296,7 @@ impl Service {
         if !self.code_matches(c, code.trim()) {
             let attempts = c.attempts + 1;
             let state = if attempts >= MAX_WRONG_TRIES { "failed" } else { "pending" };
-            tx.update_sms_code(c.id, attempts, state).await?;
+            tx.sms_codes().update(c.id, attempts, state).await?;
             tx.commit().await?;
             let left = MAX_WRONG_TRIES.saturating_sub(attempts);
             return Err(ServiceError::refused(
@@ -307,8 +308,8 @@ impl Service {
                 },
             ));
         }
-        tx.update_sms_code(c.id, c.attempts, "verified").await?;
-        let all = tx.codes_of(&c.appid, &c.purpose, c.round).await?;
+        tx.sms_codes().update(c.id, c.attempts, "verified").await?;
+        let all = tx.sms_codes().of(&c.appid, &c.purpose, c.round).await?;
         let complete = all.iter().all(|x| x.id == c.id || x.state == "verified");
         tx.commit().await?;
         let appid = c.appid.clone();
@@ -351,7 +352,7 @@ impl Service {
             return Ok(None);
         };
         let mut tx = self.store.read().await?;
-        let codes = tx.codes_of(appid, purpose, round).await?;
+        let codes = tx.sms_codes().of(appid, purpose, round).await?;
         let pending: Vec<&SmsCode> = codes.iter().filter(|c| c.state == "pending").collect();
         let Some(deadline) = pending.iter().map(|c| c.expires_at).min() else { return Ok(None) };
         let phones = pending
@@ -374,7 +375,7 @@ impl Service {
         let Some(o) = order.map(|v| v.order) else { return Ok(()) };
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        tx.expire_codes(appid, purpose).await?;
+        tx.sms_codes().expire(appid, purpose).await?;
         tx.commit().await?;
         if purpose == PURPOSE_CANCEL {
             if o.state.is_canceling() {
