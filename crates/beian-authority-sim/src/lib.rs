@@ -201,31 +201,32 @@ impl Simulator {
         let principals = op.principals();
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let existing = tx.codes_of(appid, purpose, round).await?;
+        let existing = tx.sms_codes().of(appid, purpose, round).await?;
         let sent_at = match existing.first() {
             Some(c) => c.sent_at, // a repeat: the codes stand (dropping `tx` writes nothing)
             None => {
                 for p in &principals {
                     let code = self.code_for(appid, purpose, round, &p.mobile);
-                    tx.insert_sms_code(&SmsCode {
-                        id: 0,
-                        appid: appid.into(),
-                        purpose: purpose.into(),
-                        round,
-                        phone: p.mobile.clone(),
-                        id_last6_hash: self.last6_mac(appid, &p.id_suffix),
-                        code_hash: self.code_mac(appid, purpose, round, &p.mobile, &code),
-                        attempts: 0,
-                        state: "pending".into(),
-                        sent_at: now,
-                        expires_at: now + SMS_WINDOW,
-                    })
-                    .await?;
+                    tx.sms_codes()
+                        .insert(&SmsCode {
+                            id: 0,
+                            appid: appid.into(),
+                            purpose: purpose.into(),
+                            round,
+                            phone: p.mobile.clone(),
+                            id_last6_hash: self.last6_mac(appid, &p.id_suffix),
+                            code_hash: self.code_mac(appid, purpose, round, &p.mobile, &code),
+                            attempts: 0,
+                            state: "pending".into(),
+                            sent_at: now,
+                            expires_at: now + SMS_WINDOW,
+                        })
+                        .await?;
                 }
                 let json =
                     serde_json::to_string(&principals).map_err(|e| SimError::Internal(e.to_string()))?;
-                tx.put_sim_submission(appid, purpose, round, &json, now).await?;
-                tx.append_audit(&AuditEvent {
+                tx.authority().put_sim_submission(appid, purpose, round, &json, now).await?;
+                tx.audit().append(&AuditEvent {
                     at: now,
                     actor: "authority".into(),
                     entity: AuditEntity::Filing.as_str().into(),
@@ -260,7 +261,7 @@ impl Simulator {
     async fn report_pending(&self, appid: &str, purpose: &str, round: u32) -> Result<()> {
         let codes = {
             let mut tx = self.store.read().await?;
-            tx.codes_of(appid, purpose, round).await?
+            tx.sms_codes().of(appid, purpose, round).await?
         };
         let pending: Vec<&SmsCode> = codes.iter().filter(|c| c.state == "pending").collect();
         let deadline = codes.iter().map(|c| c.expires_at).min().unwrap_or(0);
@@ -279,7 +280,7 @@ impl Simulator {
     pub async fn verify(&self, phone: &str, id_last6: &str, code: &str) -> Result<VerifyOutcome> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let pending = tx.pending_codes_for_phone(phone.trim()).await?;
+        let pending = tx.sms_codes().pending_for_phone(phone.trim()).await?;
         let live: Vec<&SmsCode> = pending.iter().filter(|c| c.expires_at > now).collect();
         let Some(c) = live.iter().find(|c| self.last6_matches(c, id_last6)).copied() else {
             return Err(SimError::refused(if live.is_empty() {
@@ -291,7 +292,7 @@ impl Simulator {
         if !self.code_matches(c, code.trim()) {
             let attempts = c.attempts + 1;
             let state = if attempts >= MAX_WRONG_TRIES { "failed" } else { "pending" };
-            tx.update_sms_code(c.id, attempts, state).await?;
+            tx.sms_codes().update(c.id, attempts, state).await?;
             tx.commit().await?;
             let left = MAX_WRONG_TRIES.saturating_sub(attempts);
             if left == 0 {
@@ -303,8 +304,8 @@ impl Simulator {
                 format!("验证码错误，还可尝试{left}次")
             }));
         }
-        tx.update_sms_code(c.id, c.attempts, "verified").await?;
-        let all = tx.codes_of(&c.appid, &c.purpose, c.round).await?;
+        tx.sms_codes().update(c.id, c.attempts, "verified").await?;
+        let all = tx.sms_codes().of(&c.appid, &c.purpose, c.round).await?;
         let complete = all.iter().all(|x| x.id == c.id || x.state == "verified");
         tx.commit().await?;
         let (appid, round) = (c.appid.clone(), c.round);
@@ -333,7 +334,7 @@ impl Simulator {
     /// ignores the news for a round already verified or superseded).
     async fn timeout(&self, appid: &str, round: u32, purpose: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        tx.expire_codes(appid, purpose).await?;
+        tx.sms_codes().expire(appid, purpose).await?;
         tx.commit().await?;
         let (event, what) = if purpose == PURPOSE_CANCEL {
             (AuthorityEvent::CancelAborted, "aborted")
@@ -364,7 +365,7 @@ impl Simulator {
         }
         let recipients: Vec<Principal> = {
             let mut tx = self.store.read().await?;
-            match tx.sim_submission(appid, PURPOSE_FILING, round).await? {
+            match tx.authority().sim_submission(appid, PURPOSE_FILING, round).await? {
                 Some(json) => serde_json::from_str(&json).map_err(|e| SimError::Internal(e.to_string()))?,
                 None => Vec::new(),
             }

@@ -42,7 +42,7 @@ impl Simulator {
     /// are an error (never replaced by defaults).
     pub async fn settings(&self) -> Result<SimulatorSettings> {
         let mut tx = self.store.read().await?;
-        match tx.get_setting(SETTINGS_KEY).await? {
+        match tx.settings().get(SETTINGS_KEY).await? {
             Some(j) => serde_json::from_str(&j)
                 .map_err(|e| SimError::Internal(format!("stored simulator settings are unreadable: {e}"))),
             None => Ok(SimulatorSettings::default()),
@@ -62,16 +62,17 @@ impl Simulator {
         let now = self.now();
         let json = serde_json::to_string(s).map_err(|e| SimError::Internal(e.to_string()))?;
         let mut tx = self.store.begin().await?;
-        tx.put_setting(SETTINGS_KEY, &json, now).await?;
-        tx.append_audit(&AuditEvent {
-            at: now,
-            actor: actor.into(),
-            entity: AuditEntity::Simulator.as_str().into(),
-            entity_id: "settings".into(),
-            action: "update".into(),
-            detail: serde_json::from_str(&json).unwrap_or_default(),
-        })
-        .await?;
+        tx.settings().put(SETTINGS_KEY, &json, now).await?;
+        tx.audit()
+            .append(&AuditEvent {
+                at: now,
+                actor: actor.into(),
+                entity: AuditEntity::Simulator.as_str().into(),
+                entity_id: "settings".into(),
+                action: "update".into(),
+                detail: serde_json::from_str(&json).unwrap_or_default(),
+            })
+            .await?;
         tx.commit().await?;
         Ok(())
     }

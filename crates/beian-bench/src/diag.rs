@@ -28,22 +28,30 @@ pub async fn entrance_reads(
             let e = |e: beian_store::StoreError| e.to_string();
             if one_tx {
                 let mut tx = store.read().await.map_err(e)?;
-                tx.get_token(&hash).await.map_err(e)?.ok_or("no token")?;
-                tx.get_authorization(&component, appid).await.map_err(e)?.ok_or("no authorization")?;
-                tx.get_mini_program(appid).await.map_err(e)?.ok_or("no mini program")?;
-                tx.get_order(appid).await.map_err(e)?;
+                tx.tokens().get(&hash).await.map_err(e)?.ok_or("no token")?;
+                tx.providers()
+                    .authorization(&component, appid)
+                    .await
+                    .map_err(e)?
+                    .ok_or("no authorization")?;
+                tx.mini_programs().get(appid).await.map_err(e)?.ok_or("no mini program")?;
+                tx.orders().get(appid).await.map_err(e)?;
             } else {
                 {
                     let mut tx = store.read().await.map_err(e)?;
-                    tx.get_token(&hash).await.map_err(e)?.ok_or("no token")?;
+                    tx.tokens().get(&hash).await.map_err(e)?.ok_or("no token")?;
                 }
                 {
                     let mut tx = store.read().await.map_err(e)?;
-                    tx.get_authorization(&component, appid).await.map_err(e)?.ok_or("no authorization")?;
+                    tx.providers()
+                        .authorization(&component, appid)
+                        .await
+                        .map_err(e)?
+                        .ok_or("no authorization")?;
                 }
                 let mut tx = store.read().await.map_err(e)?;
-                tx.get_mini_program(appid).await.map_err(e)?.ok_or("no mini program")?;
-                tx.get_order(appid).await.map_err(e)?;
+                tx.mini_programs().get(appid).await.map_err(e)?.ok_or("no mini program")?;
+                tx.orders().get(appid).await.map_err(e)?;
             }
             Ok(())
         }

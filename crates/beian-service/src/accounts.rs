@@ -103,10 +103,10 @@ impl Service {
         };
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        if tx.account_by_username(username).await?.is_some() {
+        if tx.accounts().by_username(username).await?.is_some() {
             return Err(refused("用户名已被使用"));
         }
-        tx.insert_account(&account, now).await?;
+        tx.accounts().insert(&account, now).await?;
         audit(
             &mut tx,
             now,
@@ -130,7 +130,7 @@ impl Service {
         // (argon2 takes tens of milliseconds: it must hold neither a worker thread nor SQLite's
         // one writer); an unknown user name costs the same check, so timing does not tell
         // which names exist.
-        let known = { self.store.read().await?.account_by_username(username.trim()).await? };
+        let known = { self.store.read().await?.accounts().by_username(username.trim()).await? };
         let locked = |a: &Account| a.locked_until.is_some_and(|t| t > now);
         let refuse_locked = |a: &Account| {
             let minutes = (a.locked_until.unwrap_or(now) - now + 59) / 60;
@@ -143,7 +143,7 @@ impl Service {
         let ok = verify_password(stored, password.chars().take(MAX_PASSWORD_CHARS).collect()).await?;
         let mut tx = self.store.begin().await?;
         // Read again in the write transaction: the failure count is the current one.
-        let Some(account) = tx.account_by_username(username.trim()).await? else {
+        let Some(account) = tx.accounts().by_username(username.trim()).await? else {
             return Err(refused("用户名或密码错误"));
         };
         if locked(&account) {
@@ -152,7 +152,7 @@ impl Service {
         if !ok || known.as_ref().map(|a| &a.password_hash) != Some(&account.password_hash) {
             let failed = account.failed_logins + 1;
             let lock = (failed >= MAX_FAILED_LOGINS).then_some(now + LOCKOUT_SECS);
-            tx.set_login_state(&account.id, if lock.is_some() { 0 } else { failed }, lock).await?;
+            tx.accounts().set_login_state(&account.id, if lock.is_some() { 0 } else { failed }, lock).await?;
             audit(
                 &mut tx,
                 now,
@@ -170,10 +170,12 @@ impl Service {
                 "用户名或密码错误"
             }));
         }
-        tx.set_login_state(&account.id, 0, None).await?;
+        tx.accounts().set_login_state(&account.id, 0, None).await?;
         let token = crate::random_id(32);
         let csrf = crate::random_id(16);
-        tx.insert_session(&token_hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS).await?;
+        tx.accounts()
+            .insert_session(&token_hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS)
+            .await?;
         audit(
             &mut tx,
             now,
@@ -191,18 +193,18 @@ impl Service {
     pub async fn session(&self, token: &str) -> Result<Option<Session>> {
         let now = self.now().timestamp();
         let mut tx = self.store.read().await?;
-        let Some((account_id, csrf, expires)) = tx.session(&token_hash(token)).await? else {
+        let Some((account_id, csrf, expires)) = tx.accounts().session(&token_hash(token)).await? else {
             return Ok(None);
         };
         if expires <= now {
             return Ok(None);
         }
-        Ok(tx.account(&account_id).await?.map(|account| Session { account, csrf }))
+        Ok(tx.accounts().get(&account_id).await?.map(|account| Session { account, csrf }))
     }
 
     pub async fn logout(&self, token: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        tx.delete_session(&token_hash(token)).await?;
+        tx.accounts().delete_session(&token_hash(token)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -217,13 +219,14 @@ impl Service {
     ) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        tx.upsert_membership(&Membership {
-            appid: appid.into(),
-            account_id: account_id.into(),
-            role,
-            perms: perms.to_vec(),
-        })
-        .await?;
+        tx.accounts()
+            .put_membership(&Membership {
+                appid: appid.into(),
+                account_id: account_id.into(),
+                role,
+                perms: perms.to_vec(),
+            })
+            .await?;
         audit(
             &mut tx,
             now,
@@ -240,20 +243,20 @@ impl Service {
 
     pub async fn memberships(&self, account_id: &str) -> Result<Vec<Membership>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.memberships_of_account(account_id).await?)
+        Ok(tx.accounts().memberships_of_account(account_id).await?)
     }
 
     /// The account's membership in `appid`, if it has `perm`; otherwise a refusal naming the
     /// admin who can act (PRODUCT rule 11).
     pub async fn require(&self, account: &Account, appid: &str, need: Access) -> Result<Membership> {
         let mut tx = self.store.read().await?;
-        let all = tx.memberships_of_app(appid).await?;
+        let all = tx.accounts().memberships_of_app(appid).await?;
         if let Some(m) = all.iter().find(|m| m.account_id == account.id && m.can(need)) {
             return Ok(m.clone());
         }
         let mut admins = Vec::new();
         for m in all.iter().filter(|m| m.is_admin()) {
-            if let Some(a) = tx.account(&m.account_id).await? {
+            if let Some(a) = tx.accounts().get(&m.account_id).await? {
                 admins.push(mask(&a.display_name));
             }
         }
@@ -288,7 +291,8 @@ impl Service {
         }
         let mut tx = self.store.begin().await?;
         let id = tx
-            .insert_ticket(&Ticket {
+            .tickets()
+            .insert(&Ticket {
                 id: 0,
                 appid: appid.into(),
                 account_id: account.id.clone(),
@@ -299,7 +303,8 @@ impl Service {
                 updated_at: now,
             })
             .await?;
-        tx.insert_ticket_message(id, &format!("developer:{}", account.display_name), body.trim(), now)
+        tx.tickets()
+            .insert_message(id, &format!("developer:{}", account.display_name), body.trim(), now)
             .await?;
         audit(
             &mut tx,
@@ -323,12 +328,12 @@ impl Service {
         beian_core::bounds::text("回复内容", body, beian_core::bounds::TICKET_BODY_CHARS)?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let t = tx.ticket(id).await?.ok_or_else(|| refused("工单不存在"))?;
-        tx.insert_ticket_message(id, author, body.trim(), now).await?;
+        let t = tx.tickets().get(id).await?.ok_or_else(|| refused("工单不存在"))?;
+        tx.tickets().insert_message(id, author, body.trim(), now).await?;
         let state = if author.starts_with("operator:") { "answered" } else { "open" };
-        tx.set_ticket_state(id, state, now).await?;
+        tx.tickets().set_state(id, state, now).await?;
         if author.starts_with("operator:") {
-            tx.insert_message(&t.appid, &format!("工单「{}」有新回复", t.title), body.trim(), now).await?;
+            tx.messages().insert(&t.appid, &format!("工单「{}」有新回复", t.title), body.trim(), now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -336,27 +341,27 @@ impl Service {
 
     pub async fn ticket(&self, id: i64) -> Result<Option<(Ticket, Vec<TicketMessage>)>> {
         let mut tx = self.store.read().await?;
-        let Some(t) = tx.ticket(id).await? else { return Ok(None) };
-        let msgs = tx.ticket_messages(id).await?;
+        let Some(t) = tx.tickets().get(id).await? else { return Ok(None) };
+        let msgs = tx.tickets().messages(id).await?;
         Ok(Some((t, msgs)))
     }
 
     pub async fn tickets(&self, appids: Option<&[String]>) -> Result<Vec<Ticket>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.tickets(appids).await?)
+        Ok(tx.tickets().list(appids).await?)
     }
 
     // ---- notification preferences --------------------------------------------------------
 
     pub async fn notify_prefs(&self, appid: &str) -> Result<NotifyPrefs> {
         let mut tx = self.store.read().await?;
-        Ok(tx.notify_prefs(appid).await?)
+        Ok(tx.notify().prefs(appid).await?)
     }
 
     pub async fn set_notify_prefs(&self, actor: &Actor, appid: &str, p: NotifyPrefs) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        tx.put_notify_prefs(appid, p).await?;
+        tx.notify().put_prefs(appid, p).await?;
         audit(
             &mut tx,
             now,

@@ -180,16 +180,17 @@ async fn read_for_apply(
     // subject's in-progress rule (86937) — one application wins either way.
     let subject = find_subject(tx, payload).await?;
     let (mp, order) = tx
-        .get_mini_program_with_order(appid)
+        .mini_programs()
+        .get_with_order(appid)
         .await?
         .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
     let ids: Vec<&str> = payload.media_refs().into_iter().map(|(_, id)| id).collect();
-    let media = tx.get_media_many(&ids).await?;
+    let media = tx.media().get_many(&ids).await?;
     let task_id = &payload.icp_applets.principal_info.verify_task_id;
-    let face = if task_id.is_empty() { None } else { tx.get_face_task(task_id).await? };
+    let face = if task_id.is_empty() { None } else { tx.face_tasks().get(task_id).await? };
     let applies_today =
-        u32::try_from(tx.counter_get(&plan::quota_key(policy, now)).await?).unwrap_or(u32::MAX);
-    let targets = tx.notify_targets(appid).await?;
+        u32::try_from(tx.counters().get(&plan::quota_key(policy, now)).await?).unwrap_or(u32::MAX);
+    let targets = tx.notify().targets(appid).await?;
     Ok(ApplyRead { mp, subject, order, media, face, applies_today, targets })
 }
 
@@ -197,7 +198,7 @@ async fn find_subject(tx: &mut Tx, payload: &ApplyPayload) -> Result<Option<(Sub
     let organize = &payload.icp_subject.organize_info;
     Ok(match organize.certificate_type {
         Some(ct) if !organize.certificate_number.is_empty() => {
-            tx.find_subject(ct, &organize.certificate_number).await?
+            tx.subjects().find(ct, &organize.certificate_number).await?
         }
         _ => None,
     })
@@ -290,7 +291,8 @@ impl Service {
 async fn write_apply(tx: &mut Tx, w: &ApplyWrite, out: &mut Appends) -> Result<(OrderView, Plan)> {
     let subject = find_subject(tx, &w.payload).await?;
     let (mp, order) = tx
-        .get_mini_program_with_order(&w.appid)
+        .mini_programs()
+        .get_with_order(&w.appid)
         .await?
         .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
     let version = |o: &Option<FilingOrder>| o.as_ref().map(|o| o.row_version);

@@ -25,15 +25,15 @@ impl Service {
     /// the order is no longer waiting for that round's SMS verification.
     pub async fn authority_submission(&self, appid: &str, round: u32) -> Result<Option<Operation>> {
         let mut tx = self.store.read().await?;
-        let Some(order) = tx.get_order(appid).await? else { return Ok(None) };
+        let Some(order) = tx.orders().get(appid).await? else { return Ok(None) };
         if order.authority_round != round
             || order.state != (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting })
         {
             return Ok(None);
         }
-        let Some(payload) = tx.get_version(appid, order.versions).await? else { return Ok(None) };
+        let Some(payload) = tx.orders().version(appid, order.versions).await? else { return Ok(None) };
         let subject_number = match &order.subject_id {
-            Some(id) => tx.get_subject(id).await?.and_then(|(s, _)| s.record_number),
+            Some(id) => tx.subjects().get(id).await?.and_then(|(s, _)| s.record_number),
             None => None,
         };
         let (appid, payload) = (appid.to_string(), Box::new(payload));
@@ -47,11 +47,11 @@ impl Service {
     /// is no longer canceling.
     pub async fn authority_cancellation(&self, appid: &str, round: u32) -> Result<Option<Operation>> {
         let mut tx = self.store.read().await?;
-        let Some(order) = tx.get_order(appid).await? else { return Ok(None) };
+        let Some(order) = tx.orders().get(appid).await? else { return Ok(None) };
         if !order.state.is_canceling() {
             return Ok(None);
         }
-        let Some(p) = tx.get_version(appid, order.versions).await? else { return Ok(None) };
+        let Some(p) = tx.orders().version(appid, order.versions).await? else { return Ok(None) };
         let (cancel, pi, number) = match order.cancel_type {
             Some(CancelType::Subject) => {
                 (CancelKind::Subject, &p.icp_subject.principal_info, &order.subject_record_number)
@@ -94,7 +94,7 @@ impl Service {
     ) -> Result<Receipt> {
         {
             let mut tx = self.store.read().await?;
-            if tx.authority_event_seen(event_id).await? {
+            if tx.authority().event_seen(event_id).await? {
                 return Ok(Receipt::Duplicate);
             }
         }
@@ -150,7 +150,8 @@ impl Service {
         let detail = serde_json::to_string(&event).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let mut tx = self.store.begin().await?;
         let recorded = tx
-            .record_authority_event(&AuthorityEventRow {
+            .authority()
+            .record_event(&AuthorityEventRow {
                 event_id: event_id.into(),
                 appid: appid.into(),
                 round,
@@ -189,7 +190,7 @@ impl Service {
         };
         let probe = AuthorityEvent::SmsPending { purpose, deadline: 0, phones: Vec::new() };
         let mut tx = self.store.read().await?;
-        let Some(row) = tx.latest_authority_event(appid, &stored_kind(&probe), round).await? else {
+        let Some(row) = tx.authority().latest_event(appid, &stored_kind(&probe), round).await? else {
             return Ok(None);
         };
         match serde_json::from_str(&row.detail) {

@@ -49,7 +49,7 @@ impl Service {
         after: &str,
         limit: i64,
     ) -> Result<Vec<beian_store::check::MediaFacts>> {
-        Ok(self.store.read().await?.check_media_page(after, limit).await?)
+        Ok(self.store.read().await?.check().media_page(after, limit).await?)
     }
 
     /// Check every invariant of the stored data (see `docs/reliability.md`).
@@ -60,7 +60,7 @@ impl Service {
         // ---- filing orders -------------------------------------------------------------------
         let mut after = String::new();
         loop {
-            let page = tx.check_orders_page(&after, PAGE).await?;
+            let page = tx.check().orders_page(&after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.appid.clone();
             for o in &page {
@@ -134,17 +134,17 @@ impl Service {
                 }
             }
         }
-        for (number, n) in tx.check_duplicate_service_numbers().await? {
+        for (number, n) in tx.check().duplicate_service_numbers().await? {
             report.violations.push(format!("service number {number}: held by {n} filing orders"));
         }
-        for (number, n) in tx.check_duplicate_subject_numbers().await? {
+        for (number, n) in tx.check().duplicate_subject_numbers().await? {
             report.violations.push(format!("subject number {number}: held by {n} subjects"));
         }
 
         // ---- subjects ------------------------------------------------------------------------
         let mut after = String::new();
         loop {
-            let page = tx.check_subjects_page(&after, PAGE).await?;
+            let page = tx.check().subjects_page(&after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.id.clone();
             for s in &page {
@@ -171,7 +171,7 @@ impl Service {
         // ---- filing versions decrypt ---------------------------------------------------------
         let (mut after_appid, mut after_version) = (String::new(), 0i64);
         loop {
-            let page = tx.check_versions_page(&after_appid, after_version, PAGE).await?;
+            let page = tx.check().versions_page(&after_appid, after_version, PAGE).await?;
             let Some((appid, version, _)) = page.last() else { break };
             (after_appid, after_version) = (appid.clone(), *version);
             for (appid, version, problem) in &page {
@@ -185,7 +185,7 @@ impl Service {
         // ---- mini programs' admin identities decrypt -----------------------------------------
         let mut after = String::new();
         loop {
-            let page = tx.check_mini_programs_page(&after, PAGE).await?;
+            let page = tx.check().mini_programs_page(&after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.key.clone();
             for m in &page {
@@ -205,7 +205,7 @@ impl Service {
         let mut bad: BTreeMap<String, String> = BTreeMap::new();
         let mut after = String::new();
         loop {
-            let page = tx.check_media_page(&after, PAGE).await?;
+            let page = tx.check().media_page(&after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.media_id.clone();
             for m in &page {
@@ -252,7 +252,7 @@ impl Service {
         let cutoff = self.retention_cutoff();
         let mut after = String::new();
         loop {
-            let page = tx.ended_mini_programs(cutoff, &after, PAGE).await?;
+            let page = tx.privacy().ended_after(cutoff, &after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = last.appid.clone();
             for e in page.iter().filter(|e| e.holds_personal_data) {
@@ -270,7 +270,7 @@ impl Service {
 
         // ---- jobs ----------------------------------------------------------------------------
         let before = self.now().timestamp() - STALE_LEASE_SECS;
-        for j in tx.check_stale_jobs(before, 1000).await? {
+        for j in tx.check().stale_jobs(before, 1000).await? {
             report.warnings.push(format!(
                 "job #{} ({}): running, lease held by {} ended at {} and nobody took it over (is any worker running?)",
                 j.id,
@@ -281,13 +281,13 @@ impl Service {
                     .unwrap_or_else(|| "?".into()),
             ));
         }
-        for (name, n) in tx.table_counts().await? {
+        for (name, n) in tx.check().table_counts().await? {
             if name == "jobs" {
                 report.checked.insert("jobs".into(), u64::try_from(n).unwrap_or(0));
             }
             report.checked.insert(format!("table.{name}"), u64::try_from(n).unwrap_or(0));
         }
-        for (state, n, _) in tx.job_stats().await? {
+        for (state, n, _) in tx.jobs().stats().await? {
             if state == "dead" && n > 0 {
                 report.warnings.push(format!(
                     "{n} dead-lettered job(s): see `beian jobs --state dead` (retry with --retry ID)"

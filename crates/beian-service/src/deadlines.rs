@@ -88,15 +88,15 @@ impl Service {
         let mut n = 0;
         loop {
             let mut tx = self.store.begin().await?;
-            let batch = tx.listed_unfiled_after(&cursor, 500).await?;
+            let batch = tx.mini_programs().listed_unfiled_after(&cursor, 500).await?;
             let Some(last) = batch.last().cloned() else { break };
             for appid in &batch {
                 // Once per mini program, deadline and reminder day, however often this runs.
                 let key = format!("reminded:{appid}:{}:{days_left}", policy.deadline_date);
-                if tx.counter_add(&key, 1).await? != 1 {
+                if tx.counters().add(&key, 1).await? != 1 {
                     continue;
                 }
-                let Some(mp) = tx.get_mini_program(appid).await? else { continue };
+                let Some(mp) = tx.mini_programs().get(appid).await? else { continue };
                 let notice = Notice {
                     kind: "deadline_reminder",
                     title: format!("小程序需补充备案信息（还剩{days_left}天）"),
@@ -137,7 +137,7 @@ impl Service {
         let start = self.now().timestamp();
         let mut sweep = {
             let mut tx = self.store.read().await?;
-            tx.get_sweep(sweep_id).await?
+            tx.mini_programs().sweep(sweep_id).await?
         }
         .unwrap_or(Sweep {
             id: sweep_id.into(),
@@ -153,10 +153,10 @@ impl Service {
         loop {
             let ts = self.now().timestamp();
             let mut tx = self.store.begin().await?;
-            let (checked, last) = tx.appid_batch(&sweep.cursor_appid, batch.max(1)).await?;
+            let (checked, last) = tx.mini_programs().appid_batch(&sweep.cursor_appid, batch.max(1)).await?;
             let Some(last) = last else {
                 sweep.finished_at = Some(ts);
-                tx.upsert_sweep(&sweep).await?;
+                tx.mini_programs().put_sweep(&sweep).await?;
                 audit(
                     &mut tx,
                     ts,
@@ -172,16 +172,16 @@ impl Service {
                 return Ok(sweep);
             };
             // Set-based: one UPDATE … RETURNING and multi-row 站内信 per batch.
-            let delisted = tx.clear_unfiled_between(&sweep.cursor_appid, &last, ts).await?;
+            let delisted = tx.mini_programs().clear_unfiled_between(&sweep.cursor_appid, &last, ts).await?;
             let body = format!(
                 "小程序未在{}前完成备案，已按备案相关规定下架。完成备案后可重新上架。",
                 policy.deadline_date.format("%Y年%m月%d日")
             );
-            tx.insert_message_to_each(&delisted, "小程序已被清退", &body, ts).await?;
+            tx.messages().insert_to_each(&delisted, "小程序已被清退", &body, ts).await?;
             sweep.checked += checked;
             sweep.delisted += delisted.len() as u64;
             sweep.cursor_appid = last;
-            tx.upsert_sweep(&sweep).await?;
+            tx.mini_programs().put_sweep(&sweep).await?;
             tx.commit().await?;
             progress(&sweep);
         }

@@ -27,7 +27,7 @@ impl Service {
     pub async fn draft_or_start(&self, appid: &str) -> Result<ApplyPayload> {
         let stored = {
             let mut tx = self.store.read().await?;
-            tx.get_draft(appid).await?
+            tx.drafts().get(appid).await?
         };
         let mut p = match stored {
             Some((d, _)) => d,
@@ -64,7 +64,7 @@ impl Service {
         for _ in 0..EDIT_RETRIES {
             let now = self.now().timestamp();
             let mut tx = self.store.begin().await?;
-            let (mut p, version) = match tx.get_draft(appid).await? {
+            let (mut p, version) = match tx.drafts().get(appid).await? {
                 Some((p, v)) => (p, Some(v)),
                 None => {
                     drop(tx);
@@ -72,7 +72,7 @@ impl Service {
                         start = Some(self.start_draft(appid).await?);
                     }
                     tx = self.store.begin().await?;
-                    match tx.get_draft(appid).await? {
+                    match tx.drafts().get(appid).await? {
                         Some((p, v)) => (p, Some(v)),
                         None => (start.clone().unwrap_or_default(), None),
                     }
@@ -80,7 +80,7 @@ impl Service {
             };
             same_person_fills_once(&mut p);
             edit(&mut p)?;
-            match tx.put_draft_if(appid, &p, version, now).await {
+            match tx.drafts().put_if(appid, &p, version, now).await {
                 Ok(()) => {}
                 Err(beian_store::StoreError::Conflict(m)) => {
                     tracing::debug!(appid, "draft edit lost a race, re-applying: {m}");
@@ -117,7 +117,7 @@ impl Service {
 
     pub async fn discard_draft(&self, appid: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        tx.delete_draft(appid).await?;
+        tx.drafts().delete(appid).await?;
         tx.commit().await?;
         Ok(())
     }

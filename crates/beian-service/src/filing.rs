@@ -103,10 +103,10 @@ impl Service {
             created_at: now,
         };
         let mut tx = self.store.begin().await?;
-        if tx.get_mini_program(&mp.appid).await?.is_some() {
+        if tx.mini_programs().get(&mp.appid).await?.is_some() {
             return Err(ServiceError::refused(errcode::INVALID_INPUT, format!("小程序 {} 已存在", mp.appid)));
         }
-        tx.insert_mini_program(&mp, &input.owner).await?;
+        tx.mini_programs().insert(&mp, &input.owner).await?;
         audit(
             &mut tx,
             now,
@@ -123,7 +123,7 @@ impl Service {
 
     pub async fn mini_program(&self, appid: &str) -> Result<MiniProgram> {
         let mut tx = self.store.read().await?;
-        tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))
+        tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))
     }
 
     /// Change a mini program's readiness flags and listing (platform side).
@@ -136,9 +136,9 @@ impl Service {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let mut mp =
-            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+            tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
         f(&mut mp);
-        tx.update_mini_program(&mp, now).await?;
+        tx.mini_programs().update(&mp, now).await?;
         audit(
             &mut tx,
             now,
@@ -159,7 +159,7 @@ impl Service {
     pub async fn create_face_task(&self, actor: &Actor, appid: &str) -> Result<FaceTask> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        if tx.get_mini_program(appid).await?.is_none() {
+        if tx.mini_programs().get(appid).await?.is_none() {
             return Err(ServiceError::code(errcode::UNKNOWN_APPID));
         }
         let task = FaceTask {
@@ -170,20 +170,21 @@ impl Service {
             created_at: now,
             expires_at: now + FACE_TASK_TTL_SECS,
         };
-        tx.insert_face_task(&task).await?;
+        tx.face_tasks().insert(&task).await?;
         // Delivered to the admin: 站内信 and an SMS with the link, valid 24 h.
         let link = format!("{}/face/{}", self.public_url(), task.task_id);
         let mp =
-            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        tx.insert_message(
-            appid,
-            "请完成备案人脸核身",
-            &format!(
+            tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        tx.messages()
+            .insert(
+                appid,
+                "请完成备案人脸核身",
+                &format!(
                 "小程序备案需要管理员本人完成人脸核身。请在24小时内打开 {link} 完成核身；逾期需重新发起。"
             ),
-            now,
-        )
-        .await?;
+                now,
+            )
+            .await?;
         let sms = JobSpec::Sms {
             phone: mp.admin.mobile.clone(),
             text: format!("【小程序备案】{}：请管理员在24小时内完成备案人脸核身 {link}", mp.name),
@@ -206,7 +207,7 @@ impl Service {
     /// queryIcpVerifyTask: only the mini program the task belongs to may read it.
     pub async fn face_task(&self, appid: &str, task_id: &str) -> Result<FaceTask> {
         let mut tx = self.store.read().await?;
-        match tx.get_face_task(task_id).await? {
+        match tx.face_tasks().get(task_id).await? {
             Some(t) if t.appid == appid => Ok(t),
             _ => Err(ServiceError::code(errcode::FACE_TASK_NOT_FOUND)),
         }
@@ -217,7 +218,8 @@ impl Service {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let task = tx
-            .get_face_task(task_id)
+            .face_tasks()
+            .get(task_id)
             .await?
             .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?;
         if task.expires_at <= now {
@@ -230,7 +232,7 @@ impl Service {
             return Ok(task);
         }
         let status = if success { FaceStatus::Succeeded } else { FaceStatus::Failed };
-        tx.finish_face_task(task_id, status, now).await?;
+        tx.face_tasks().finish(task_id, status, now).await?;
         crate::providers::notify_providers(
             &mut tx,
             &task.appid,
@@ -293,11 +295,12 @@ impl Service {
     /// The order of a mini program, if it ever applied.
     pub async fn order(&self, appid: &str) -> Result<Option<OrderView>> {
         let mut tx = self.store.read().await?;
-        let Some(order) = tx.get_order(appid).await? else { return Ok(None) };
+        let Some(order) = tx.orders().get(appid).await? else { return Ok(None) };
         let status = match order.state {
             FilingState::NotFiled => {
                 let mp = tx
-                    .get_mini_program(appid)
+                    .mini_programs()
+                    .get(appid)
                     .await?
                     .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
                 state::not_filed_code(mp.flags)
@@ -310,17 +313,17 @@ impl Service {
     /// A submitted version of the application (1-based), decrypted.
     pub async fn submitted_version(&self, appid: &str, version: u32) -> Result<Option<ApplyPayload>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.get_version(appid, version).await?)
+        Ok(tx.orders().version(appid, version).await?)
     }
 
     /// getOnlineIcpOrder: the filed application with its numbers (unmasked; edges mask).
     pub async fn online_order(&self, appid: &str) -> Result<ApplyPayload> {
         let mut tx = self.store.read().await?;
-        let order = tx.get_order(appid).await?;
+        let order = tx.orders().get(appid).await?;
         let Some(order) = order.filter(|o| matches!(o.state, FilingState::Filed { .. })) else {
             return Err(ServiceError::code(errcode::NOT_FILED));
         };
-        let mut p = tx.get_version(appid, order.versions).await?.ok_or_else(|| {
+        let mut p = tx.orders().version(appid, order.versions).await?.ok_or_else(|| {
             ServiceError::Internal(format!("filed order {appid} has no version {}", order.versions))
         })?;
         p.icp_subject.base_info.record_number = order.subject_record_number.clone().unwrap_or_default();
@@ -454,15 +457,15 @@ impl Service {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let mp =
-            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        let order = tx.get_order(appid).await?;
+            tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        let order = tx.orders().get(appid).await?;
         let subject = match order.as_ref().and_then(|o| o.subject_id.as_deref()) {
-            Some(id) => tx.get_subject(id).await?,
+            Some(id) => tx.subjects().get(id).await?,
             None => None,
         };
         let subject_orders = match (&order, &subject) {
             (Some(o), Some((s, _))) if plan::needs_subject_orders(action, o) => {
-                tx.orders_of_subject(&s.id).await?
+                tx.orders().of_subject(&s.id).await?
             }
             _ => Vec::new(),
         };
@@ -515,4 +518,3 @@ pub(crate) struct Change {
 pub(crate) fn require_reasons(reasons: &[AuditItem]) -> Result<()> {
     Ok(beian_core::bounds::reasons(reasons)?)
 }
-

@@ -29,7 +29,8 @@ impl Service {
     ) -> Result<FaceTask> {
         let task = {
             let mut tx = self.store.read().await?;
-            tx.get_face_task(task_id)
+            tx.face_tasks()
+                .get(task_id)
                 .await?
                 .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?
         };
@@ -56,10 +57,11 @@ impl Service {
     pub async fn face_task_for_page(&self, task_id: &str) -> Result<(FaceTask, String)> {
         let mut tx = self.store.read().await?;
         let task = tx
-            .get_face_task(task_id)
+            .face_tasks()
+            .get(task_id)
             .await?
             .ok_or_else(|| ServiceError::code(errcode::FACE_TASK_NOT_FOUND))?;
-        let name = tx.get_mini_program(&task.appid).await?.map(|m| m.name).unwrap_or_default();
+        let name = tx.mini_programs().get(&task.appid).await?.map(|m| m.name).unwrap_or_default();
         Ok((task, name))
     }
 }

@@ -111,7 +111,7 @@ pub async fn enqueue(
     now: i64,
 ) -> Result<Option<i64>> {
     let payload = serde_json::to_string(spec).map_err(|e| crate::ServiceError::Internal(e.to_string()))?;
-    Ok(tx.enqueue_job(spec.kind(), &payload, dedupe_key, run_at, spec.max_attempts(), now).await?)
+    Ok(tx.jobs().enqueue(spec.kind(), &payload, dedupe_key, run_at, spec.max_attempts(), now).await?)
 }
 
 /// A job row to write later with other rows ([`beian_store::appends::Appends`]); what
@@ -144,7 +144,7 @@ impl Service {
     pub async fn claim_job(&self, worker: &str) -> Result<Option<LeasedJob>> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let job = tx.claim_job(worker, now, LEASE_SECS).await?;
+        let job = tx.jobs().claim(worker, now, LEASE_SECS).await?;
         tx.commit().await?;
         Ok(job.map(|job| {
             let spec = serde_json::from_str(&job.payload).ok();
@@ -156,7 +156,7 @@ impl Service {
     pub async fn complete_job(&self, id: i64, worker: &str) -> Result<bool> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let ok = tx.complete_job(id, worker, now).await?;
+        let ok = tx.jobs().complete(id, worker, now).await?;
         tx.commit().await?;
         Ok(ok)
     }
@@ -166,7 +166,7 @@ impl Service {
         let now = self.now().timestamp();
         let retry_at = (job.attempts < job.max_attempts).then(|| now + backoff_secs(job.attempts));
         let mut tx = self.store.begin().await?;
-        let ok = tx.fail_job(job.id, worker, error, retry_at, now).await?;
+        let ok = tx.jobs().fail(job.id, worker, error, retry_at, now).await?;
         tx.commit().await?;
         if retry_at.is_none() {
             tracing::warn!(job = job.id, kind = %job.kind, "job moved to dead letters after {} attempts: {error}", job.attempts);
@@ -176,19 +176,19 @@ impl Service {
 
     pub async fn jobs(&self, state: Option<JobState>, limit: i64) -> Result<Vec<Job>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.list_jobs(state, limit).await?)
+        Ok(tx.jobs().list(state, limit).await?)
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.get_job(id).await?)
+        Ok(tx.jobs().get(id).await?)
     }
 
     /// Put a dead-lettered job back in the queue.
     pub async fn retry_dead_job(&self, id: i64) -> Result<bool> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let ok = tx.retry_job(id, now).await?;
+        let ok = tx.jobs().retry(id, now).await?;
         tx.commit().await?;
         Ok(ok)
     }
@@ -197,7 +197,7 @@ impl Service {
     pub async fn discard_dead_job(&self, actor: &crate::Actor, id: i64) -> Result<bool> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let ok = tx.discard_job(id, now).await?;
+        let ok = tx.jobs().discard(id, now).await?;
         if ok {
             crate::audit(
                 &mut tx,
@@ -217,13 +217,13 @@ impl Service {
     /// Audit events matching an entity id, actor or action (empty: the latest).
     pub async fn search_audit(&self, needle: &str, limit: i64) -> Result<Vec<beian_core::model::AuditEvent>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.search_audit(needle.trim(), limit).await?)
+        Ok(tx.audit().search(needle.trim(), limit).await?)
     }
 
     /// (state, count, oldest run_at) for dashboards and metrics.
     pub async fn job_stats(&self) -> Result<Vec<(String, i64, i64)>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.job_stats().await?)
+        Ok(tx.jobs().stats().await?)
     }
 }
 
@@ -231,7 +231,7 @@ impl Service {
     /// Filing orders per stored status code (metrics, dashboards).
     pub async fn filings_by_status(&self) -> Result<Vec<(i64, i64)>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.count_orders_by_status().await?)
+        Ok(tx.orders().count_by_status().await?)
     }
 }
 

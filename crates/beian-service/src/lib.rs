@@ -100,16 +100,16 @@ impl Service {
         let builtin = Dictionaries::builtin();
         let mut parts = Vec::new();
         for kind in DictKind::ALL {
-            match tx.latest_dictionary(kind).await? {
+            match tx.dictionaries().latest(kind).await? {
                 Some((_, json)) => parts.push((kind, json)),
                 None => {
                     let json = builtin.kind_json(kind);
-                    tx.insert_dictionary(kind, 1, &json, "seed", now).await?;
+                    tx.dictionaries().insert(kind, 1, &json, "seed", now).await?;
                     parts.push((kind, json));
                 }
             }
         }
-        let policy = match tx.get_setting(POLICY_KEY).await? {
+        let policy = match tx.settings().get(POLICY_KEY).await? {
             Some(json) => serde_json::from_str(&json)
                 .map_err(|e| ServiceError::Internal(format!("stored policy is unreadable: {e}")))?,
             None => Policy::default(),
@@ -206,7 +206,7 @@ impl Service {
         let now = self.now().timestamp();
         let json = serde_json::to_string(&policy).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let mut tx = self.store.begin().await?;
-        tx.put_setting(POLICY_KEY, &json, now).await?;
+        tx.settings().put(POLICY_KEY, &json, now).await?;
         audit(
             &mut tx,
             now,
@@ -239,8 +239,8 @@ impl Service {
         })?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let version = tx.latest_dictionary(kind).await?.map(|(v, _)| v).unwrap_or(0) + 1;
-        tx.insert_dictionary(kind, version, &dict.kind_json(kind), &actor.0, now).await?;
+        let version = tx.dictionaries().latest(kind).await?.map(|(v, _)| v).unwrap_or(0) + 1;
+        tx.dictionaries().insert(kind, version, &dict.kind_json(kind), &actor.0, now).await?;
         audit(
             &mut tx,
             now,
@@ -263,7 +263,7 @@ impl Service {
         entity_id: &str,
     ) -> Result<Vec<AuditEvent>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.audit_of(entity.as_str(), entity_id).await?)
+        Ok(tx.audit().of(entity.as_str(), entity_id).await?)
     }
 }
 
@@ -277,15 +277,16 @@ async fn audit(
     action: &str,
     detail: serde_json::Value,
 ) -> Result<()> {
-    tx.append_audit(&AuditEvent {
-        at,
-        actor: actor.0.clone(),
-        entity: entity.as_str().into(),
-        entity_id: entity_id.into(),
-        action: action.into(),
-        detail,
-    })
-    .await?;
+    tx.audit()
+        .append(&AuditEvent {
+            at,
+            actor: actor.0.clone(),
+            entity: entity.as_str().into(),
+            entity_id: entity_id.into(),
+            action: action.into(),
+            detail,
+        })
+        .await?;
     Ok(())
 }
 

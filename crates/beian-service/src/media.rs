@@ -122,7 +122,7 @@ impl Service {
         let field = up.icp_order_field.trim();
         let now = self.now().timestamp();
         // An unknown appid stores nothing.
-        if self.store.read().await?.get_mini_program(appid).await?.is_none() {
+        if self.store.read().await?.mini_programs().get(appid).await?.is_none() {
             return Err(ServiceError::code(errcode::UNKNOWN_APPID));
         }
         // Bytes first, sealed (their own data key, wrapped by the media key) and durably (local:
@@ -135,7 +135,7 @@ impl Service {
             .await
             .map_err(|e| ServiceError::Internal(format!("media write ({}): {e}", self.media.describe())))?;
         let mut tx = self.store.begin().await?;
-        if tx.get_mini_program(appid).await?.is_none() {
+        if tx.mini_programs().get(appid).await?.is_none() {
             return Err(ServiceError::code(errcode::UNKNOWN_APPID));
         }
         let meta = MediaMeta {
@@ -149,7 +149,7 @@ impl Service {
             sha256,
             created_at: now,
         };
-        tx.insert_media(&meta).await?;
+        tx.media().insert(&meta).await?;
         audit(
             &mut tx,
             now,
@@ -167,7 +167,7 @@ impl Service {
     /// getIcpMedia: the bytes, only for the mini program that uploaded them.
     pub async fn get_media(&self, appid: &str, media_id: &str) -> Result<(MediaMeta, Vec<u8>)> {
         let mut tx = self.store.read().await?;
-        let meta = match tx.get_media(media_id).await? {
+        let meta = match tx.media().get(media_id).await? {
             Some(m) if m.appid == appid => m,
             _ => return Err(ServiceError::code(errcode::MEDIA_ID_INVALID)),
         };
@@ -201,18 +201,18 @@ impl Service {
     pub async fn seal_plain_media(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64> {
         const PENDING: &str = "media_plain_pending";
         // A run that stopped between the rows' update and the deletion.
-        let pending = { self.store.read().await?.get_setting(PENDING).await? };
+        let pending = { self.store.read().await?.settings().get(PENDING).await? };
         if let Some(old) = pending {
             self.delete_plain(&old).await?;
             let mut tx = self.store.begin().await?;
-            tx.delete_setting(PENDING).await?;
+            tx.settings().delete(PENDING).await?;
             tx.commit().await?;
         }
         let (mut converted, mut seen) = (0u64, 0u64);
         let mut after = String::new();
         let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
-            let page = { self.store.read().await?.check_media_page(&after, 500).await? };
+            let page = { self.store.read().await?.check().media_page(&after, 500).await? };
             let Some(last) = page.last() else { break };
             after = last.media_id.clone();
             for m in &page {
@@ -235,8 +235,8 @@ impl Service {
                     .map_err(|e| ServiceError::Internal(format!("media write of {name}: {e}")))?;
                 let now = self.now().timestamp();
                 let mut tx = self.store.begin().await?;
-                let rows = tx.rename_media_object(&m.sha256, &name).await?;
-                tx.put_setting(PENDING, &m.sha256, now).await?;
+                let rows = tx.media().rename_object(&m.sha256, &name).await?;
+                tx.settings().put(PENDING, &m.sha256, now).await?;
                 crate::audit(
                     &mut tx,
                     now,
@@ -251,7 +251,7 @@ impl Service {
                 done.insert(name);
                 self.delete_plain(&m.sha256).await?;
                 let mut tx = self.store.begin().await?;
-                tx.delete_setting(PENDING).await?;
+                tx.settings().delete(PENDING).await?;
                 tx.commit().await?;
                 converted += 1;
                 progress(converted, seen);

@@ -237,7 +237,7 @@ pub(crate) async fn guard(
     mp: Option<&MiniProgram>,
     now: i64,
 ) -> Result<Guard> {
-    let mut provider = tx.lock_auth_counter(AuthScope::Provider, component_appid, now).await?;
+    let mut provider = tx.auth_attempts().lock(AuthScope::Provider, component_appid, now).await?;
     provider_window(&mut provider, now);
     if provider.failures >= PROVIDER_FAILURES_PER_HOUR {
         return Err(refused(
@@ -249,7 +249,7 @@ pub(crate) async fn guard(
         ));
     }
     let appid = match mp {
-        Some(mp) => Some(tx.lock_auth_counter(AuthScope::Appid, &mp.appid, now).await?),
+        Some(mp) => Some(tx.auth_attempts().lock(AuthScope::Appid, &mp.appid, now).await?),
         None => None,
     };
     if let Some(c) = appid.as_ref().filter(|c| c.locked_until > now) {
@@ -278,9 +278,9 @@ impl Service {
         now: i64,
     ) -> Result<ServiceError> {
         let Guard { mut provider, appid } = g;
-        let code_failures = tx.count_token_failure(code_hash, CODE_MAX_FAILURES, now).await?;
+        let code_failures = tx.auth_attempts().count_token_failure(code_hash, CODE_MAX_FAILURES, now).await?;
         provider.failures += 1;
-        tx.save_auth_counter(&provider, now).await?;
+        tx.auth_attempts().save(&provider, now).await?;
         if provider.failures == PROVIDER_FAILURES_PER_HOUR {
             audit(
                 tx,
@@ -296,7 +296,7 @@ impl Service {
         let mut locked = None;
         if let (Some(mut c), Some(mp)) = (appid, mp) {
             locked = appid_failure(&mut c, now);
-            tx.save_auth_counter(&c, now).await?;
+            tx.auth_attempts().save(&c, now).await?;
             if let Some(until) = locked {
                 self.tell_locked(tx, mp, component_appid, c.lockouts, until, now).await?;
             }
@@ -326,7 +326,7 @@ impl Service {
             c.lockouts = 0;
             c.locked_until = 0;
             c.window_start = now;
-            tx.save_auth_counter(&c, now).await?;
+            tx.auth_attempts().save(&c, now).await?;
         }
         Ok(())
     }
@@ -351,7 +351,7 @@ impl Service {
             serde_json::json!({ "component_appid": component_appid, "lockouts": lockouts, "until": until }),
         )
         .await?;
-        let provider = tx.get_provider(component_appid).await?.map(|p| p.name).unwrap_or_default();
+        let provider = tx.providers().get(component_appid).await?.map(|p| p.name).unwrap_or_default();
         let until_text = clock_text(now, until);
         let notice = Notice {
             kind: "authorization_locked",

@@ -24,11 +24,13 @@ pub(crate) async fn notify(
     notice: &Notice,
     now: i64,
 ) -> Result<()> {
-    let targets = tx.notify_targets(&mp.appid).await?;
+    let targets = tx.notify().targets(&mp.appid).await?;
     let (message, jobs) = notice_rows(mp, targets, email_channel, email, notice, now)?;
-    tx.insert_message(&message.appid, &message.title, &message.body, message.at).await?;
+    tx.messages().insert(&message.appid, &message.title, &message.body, message.at).await?;
     for j in jobs {
-        tx.enqueue_job(&j.kind, &j.payload, j.dedupe_key.as_deref(), j.run_at, j.max_attempts, j.now).await?;
+        tx.jobs()
+            .enqueue(&j.kind, &j.payload, j.dedupe_key.as_deref(), j.run_at, j.max_attempts, j.now)
+            .await?;
     }
     Ok(())
 }
@@ -88,13 +90,13 @@ impl Service {
     /// 站内信 of a mini program, newest first, and the unread count.
     pub async fn messages(&self, appid: &str, limit: i64) -> Result<(Vec<Message>, i64)> {
         let mut tx = self.store.read().await?;
-        Ok((tx.messages_of(appid, limit).await?, tx.unread_count(appid).await?))
+        Ok((tx.messages().of(appid, limit).await?, tx.messages().unread_count(appid).await?))
     }
 
     pub async fn mark_message_read(&self, appid: &str, id: i64) -> Result<bool> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let ok = tx.mark_read(appid, id, now).await?;
+        let ok = tx.messages().mark_read(appid, id, now).await?;
         tx.commit().await?;
         Ok(ok)
     }
@@ -102,14 +104,14 @@ impl Service {
     /// The development SMS outbox (what the built-in SMS provider "sent").
     pub async fn sms_outbox(&self, phone: Option<&str>, limit: i64) -> Result<Vec<OutboxSms>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.outbox(phone, limit).await?)
+        Ok(tx.outbox().list(phone, limit).await?)
     }
 
     /// The built-in SMS provider: keep the message in the outbox.
     pub async fn deliver_to_outbox(&self, phone: &str, text: &str) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        tx.insert_outbox(phone, text, now).await?;
+        tx.outbox().insert(phone, text, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -132,7 +134,7 @@ impl Service {
         beian_core::bounds::text("Webhook 密钥", secret.unwrap_or(""), beian_core::bounds::SECRET_CHARS)?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        tx.put_webhook(appid, url, secret, now).await?;
+        tx.notify().put_webhook(appid, url, secret, now).await?;
         crate::audit(
             &mut tx,
             now,
@@ -149,6 +151,6 @@ impl Service {
 
     pub async fn webhook(&self, appid: &str) -> Result<Option<(String, Option<String>)>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.get_webhook(appid).await?)
+        Ok(tx.notify().webhook(appid).await?)
     }
 }

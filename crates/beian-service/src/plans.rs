@@ -75,24 +75,24 @@ pub(crate) async fn write_plan(
     let ts = plan.order.updated_at;
     let appid = plan.order.appid.clone();
     if let Some(counter) = plan.numbering.as_ref().and_then(|n| n.counter.clone()) {
-        let seq = tx.counter_add(&counter, 1).await?;
+        let seq = tx.counters().add(&counter, 1).await?;
         plan.issue_numbers(Some(seq))?;
     } else {
         plan.issue_numbers(None)?;
     }
     match &plan.subject {
-        Some(SubjectWrite::Insert(s)) => tx.insert_subject(s, ts).await?,
+        Some(SubjectWrite::Insert(s)) => tx.subjects().insert(s, ts).await?,
         Some(SubjectWrite::Update { subject, expected_version }) => {
-            tx.update_subject(subject, *expected_version, ts).await?
+            tx.subjects().update(subject, *expected_version, ts).await?
         }
         None => {}
     }
     match plan.order_write {
-        RowWrite::Insert => tx.insert_order(&plan.order).await?,
-        RowWrite::Update { .. } => tx.update_order(&plan.order).await?,
+        RowWrite::Insert => tx.orders().insert(&plan.order).await?,
+        RowWrite::Update { .. } => tx.orders().update(&plan.order).await?,
     }
     for other in &plan.cascade {
-        tx.update_order(other).await?;
+        tx.orders().update(other).await?;
     }
     // The public query index follows the numbers, after the order rows are written.
     match plan.index {
@@ -120,13 +120,15 @@ pub(crate) async fn write_plan(
     if let Some(notice) = plan.notice() {
         let email = match &plan.version {
             Some(p) => Some(p.icp_applets.principal_info.email.clone()),
-            None => {
-                tx.get_version(&appid, plan.order.versions).await?.map(|p| p.icp_applets.principal_info.email)
-            }
+            None => tx
+                .orders()
+                .version(&appid, plan.order.versions)
+                .await?
+                .map(|p| p.icp_applets.principal_info.email),
         };
         let targets = match w.targets {
             Some(t) => t,
-            None => tx.notify_targets(&appid).await?,
+            None => tx.notify().targets(&appid).await?,
         };
         let (message, jobs) = crate::notify::notice_rows(
             w.mini_program,
@@ -182,7 +184,7 @@ pub(crate) async fn write_plan(
 /// Count the plan's claims (the day's apply quota), refusing past a limit. Run last.
 pub(crate) async fn claim(tx: &mut Tx, plan: &Plan) -> Result<()> {
     for c in &plan.claims {
-        if tx.counter_add(&c.key, 1).await? > c.limit {
+        if tx.counters().add(&c.key, 1).await? > c.limit {
             return Err(ServiceError::refused(c.errcode, c.errmsg.clone()));
         }
     }

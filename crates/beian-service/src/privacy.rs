@@ -89,19 +89,19 @@ impl Service {
         let now = self.now();
         let mut tx = self.store.read().await?;
         let mp =
-            tx.get_mini_program(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        let order = tx.get_order(appid).await?;
+            tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        let order = tx.orders().get(appid).await?;
         let subject = match order.as_ref().and_then(|o| o.subject_id.clone()) {
-            Some(id) => tx.get_subject(&id).await?.map(|(s, _)| s),
+            Some(id) => tx.subjects().get(&id).await?.map(|(s, _)| s),
             None => None,
         };
-        let h = tx.personal_holdings(appid).await?;
+        let h = tx.privacy().holdings(appid).await?;
         let mut phones = vec![mp.admin.mobile.clone()];
         for p in h.versions.iter().filter_map(|v| v.2.as_ref()).chain(h.draft.as_ref()) {
             contacts_of(p, &mut phones);
         }
         phones.retain(|p| !p.is_empty() && !p.contains('@'));
-        let outbox = tx.outbox_to(&phones, 0, now.timestamp()).await?;
+        let outbox = tx.privacy().outbox_to(&phones, 0, now.timestamp()).await?;
         drop(tx);
         let doc = json!({
             "schema": EXPORT_SCHEMA,
@@ -167,7 +167,7 @@ impl Service {
         loop {
             let page = {
                 let mut tx = self.store.read().await?;
-                tx.ended_mini_programs(cutoff, &after, PAGE).await?
+                tx.privacy().ended_after(cutoff, &after, PAGE).await?
             };
             let Some(last) = page.last() else { break };
             after = last.appid.clone();
@@ -194,13 +194,13 @@ impl Service {
     async fn erase_one(&self, actor: &Actor, appid: &str, cutoff: i64) -> Result<Option<(Erased, u64)>> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let Some(ended) = tx.ended_mini_program(cutoff, appid).await? else { return Ok(None) };
+        let Some(ended) = tx.privacy().ended(cutoff, appid).await? else { return Ok(None) };
         if !ended.holds_personal_data {
             return Ok(None);
         }
-        let Some(mp) = tx.get_mini_program(appid).await? else { return Ok(None) };
-        let order = tx.get_order(appid).await?;
-        let h = tx.personal_holdings(appid).await?;
+        let Some(mp) = tx.mini_programs().get(appid).await? else { return Ok(None) };
+        let order = tx.orders().get(appid).await?;
+        let h = tx.privacy().holdings(appid).await?;
         let mut contacts = vec![mp.admin.mobile.clone()];
         for p in h.versions.iter().filter_map(|v| v.2.as_ref()).chain(h.draft.as_ref()) {
             contacts_of(p, &mut contacts);
@@ -208,7 +208,7 @@ impl Service {
         contacts.retain(|c| !c.is_empty());
         // Objects first: if this transaction fails after, its rows stay and the next run
         // deletes the (then missing) objects again; the reverse order could orphan them.
-        let objects = tx.media_objects_only_of(appid).await?;
+        let objects = tx.privacy().objects_only_of(appid).await?;
         for name in &objects {
             self.media
                 .delete(name)
@@ -217,20 +217,20 @@ impl Service {
         }
         // Texts, e-mails and 站内信 to them since registration. A notice of the end itself may
         // have gone out after it (the worker delivers late), so everything up to now.
-        let mut erased = tx.erase_personal_data(appid, &contacts, mp.created_at, now).await?;
+        let mut erased = tx.privacy().erase(appid, &contacts, mp.created_at, now).await?;
         if let Some(subject_id) = order.as_ref().and_then(|o| o.subject_id.clone()) {
             let mut all_ended = true;
-            for other in tx.orders_of_subject(&subject_id).await? {
-                if other.appid != appid && tx.ended_mini_program(cutoff, &other.appid).await?.is_none() {
+            for other in tx.orders().of_subject(&subject_id).await? {
+                if other.appid != appid && tx.privacy().ended(cutoff, &other.appid).await?.is_none() {
                     all_ended = false;
                     break;
                 }
             }
             if all_ended {
-                let personal = tx.get_subject(&subject_id).await?.is_some_and(|(s, _)| {
+                let personal = tx.subjects().get(&subject_id).await?.is_some_and(|(s, _)| {
                     Some(s.subject_type) == self.dictionaries().personal_subject_type_id()
                 });
-                if tx.erase_subject(&subject_id, personal, now).await? {
+                if tx.privacy().erase_subject(&subject_id, personal, now).await? {
                     erased.subjects = 1;
                 }
             }

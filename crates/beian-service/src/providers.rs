@@ -148,7 +148,7 @@ impl Service {
             created_at: now,
         };
         let mut tx = self.store.begin().await?;
-        tx.insert_provider(&p).await?;
+        tx.providers().insert(&p).await?;
         let spec = JobSpec::VerifyTicket { component_appid: p.component_appid.clone() };
         enqueue(&mut tx, &spec, Some(&format!("ticket:{}:{now}", p.component_appid)), now, now).await?;
         audit(
@@ -167,12 +167,15 @@ impl Service {
 
     pub async fn provider(&self, component_appid: &str) -> Result<Provider> {
         let mut tx = self.store.read().await?;
-        tx.get_provider(component_appid).await?.ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))
+        tx.providers()
+            .get(component_appid)
+            .await?
+            .ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))
     }
 
     pub async fn providers(&self) -> Result<Vec<Provider>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.list_providers().await?)
+        Ok(tx.providers().list().await?)
     }
 
     /// Change a provider's event URL.
@@ -186,11 +189,12 @@ impl Service {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let mut p = tx
-            .get_provider(component_appid)
+            .providers()
+            .get(component_appid)
             .await?
             .ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))?;
         p.event_url = event_url.trim().to_string();
-        tx.update_provider(&p, now).await?;
+        tx.providers().update(&p, now).await?;
         audit(
             &mut tx,
             now,
@@ -211,11 +215,12 @@ impl Service {
         let secret = crate::random_id(16);
         let mut tx = self.store.begin().await?;
         let mut p = tx
-            .get_provider(component_appid)
+            .providers()
+            .get(component_appid)
             .await?
             .ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))?;
         p.secret_hash = hash(&secret);
-        tx.update_provider(&p, now).await?;
+        tx.providers().update(&p, now).await?;
         audit(
             &mut tx,
             now,
@@ -237,11 +242,12 @@ impl Service {
         let now = self.now().timestamp();
         let ticket = format!("ticket@@@{}", new_token());
         let mut tx = self.store.begin().await?;
-        tx.insert_token(
-            &hash(&ticket),
-            &record(TokenKind::VerifyTicket, component_appid, "", &[], now, TICKET_TTL),
-        )
-        .await?;
+        tx.tokens()
+            .insert(
+                &hash(&ticket),
+                &record(TokenKind::VerifyTicket, component_appid, "", &[], now, TICKET_TTL),
+            )
+            .await?;
         tx.commit().await?;
         Ok(ticket)
     }
@@ -268,11 +274,11 @@ impl Service {
     ) -> Result<(String, i64)> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let p = tx.get_provider(component_appid).await?;
+        let p = tx.providers().get(component_appid).await?;
         let Some(p) = p.filter(|p| p.secret_hash == hash(secret)) else {
             return Err(refused(errcode::INVALID_APPSECRET, "component_appid 或 component_appsecret 不正确"));
         };
-        match tx.get_token(&hash(ticket)).await? {
+        match tx.tokens().get(&hash(ticket)).await? {
             Some(t)
                 if t.kind == TokenKind::VerifyTicket
                     && t.component_appid == p.component_appid
@@ -285,12 +291,13 @@ impl Service {
             }
         }
         let token = new_token();
-        tx.supersede_tokens(TokenKind::ComponentAccess, component_appid, "", now).await?;
-        tx.insert_token(
-            &hash(&token),
-            &record(TokenKind::ComponentAccess, component_appid, "", &[], now, ACCESS_TTL),
-        )
-        .await?;
+        tx.tokens().supersede(TokenKind::ComponentAccess, component_appid, "", now).await?;
+        tx.tokens()
+            .insert(
+                &hash(&token),
+                &record(TokenKind::ComponentAccess, component_appid, "", &[], now, ACCESS_TTL),
+            )
+            .await?;
         tx.commit().await?;
         Ok((token, ACCESS_TTL))
     }
@@ -306,11 +313,12 @@ impl Service {
         let now = self.now().timestamp();
         let code = format!("preauthcode@@@{}", new_token());
         let mut tx = self.store.begin().await?;
-        tx.insert_token(
-            &hash(&code),
-            &record(TokenKind::PreAuthCode, component_appid, "", &[], now, PRE_AUTH_TTL),
-        )
-        .await?;
+        tx.tokens()
+            .insert(
+                &hash(&code),
+                &record(TokenKind::PreAuthCode, component_appid, "", &[], now, PRE_AUTH_TTL),
+            )
+            .await?;
         tx.commit().await?;
         Ok((code, PRE_AUTH_TTL))
     }
@@ -319,8 +327,11 @@ impl Service {
     pub async fn pre_auth_provider(&self, component_appid: &str, pre_auth_code: &str) -> Result<Provider> {
         let now = self.now().timestamp();
         let mut tx = self.store.read().await?;
-        usable_pre_auth(tx.get_token(&hash(pre_auth_code)).await?, component_appid, now)?;
-        tx.get_provider(component_appid).await?.ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))
+        usable_pre_auth(tx.tokens().get(&hash(pre_auth_code)).await?, component_appid, now)?;
+        tx.providers()
+            .get(component_appid)
+            .await?
+            .ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))
     }
 
     /// The merchant (proved by the admin's mobile and the last 6 characters of the admin's
@@ -342,11 +353,11 @@ impl Service {
         let now = self.now().timestamp();
         let code_hash = hash(pre_auth_code);
         let mut tx = self.store.begin().await?;
-        let mp = tx.get_mini_program(appid.trim()).await?;
+        let mp = tx.mini_programs().get(appid.trim()).await?;
         // Counters first (their rows stay locked until commit), then the code again: another
         // attempt may have used it up while this one waited.
         let guard = merchant_auth::guard(&mut tx, component_appid, mp.as_ref(), now).await?;
-        usable_pre_auth(tx.get_token(&code_hash).await?, component_appid, now)?;
+        usable_pre_auth(tx.tokens().get(&code_hash).await?, component_appid, now)?;
         let mp = match mp {
             Some(mp) if merchant_auth::identity_matches(Some(&mp), admin_mobile, admin_id_last6) => mp,
             mp => {
@@ -358,33 +369,42 @@ impl Service {
             }
         };
         self.count_identity_success(&mut tx, guard, now).await?;
-        if !tx.consume_token(&code_hash, now).await? {
+        if !tx.tokens().consume(&code_hash, now).await? {
             return Err(ServiceError::Conflict("pre_auth_code used concurrently".into()));
         }
-        let previous = tx.get_authorization(component_appid, &mp.appid).await?;
+        let previous = tx.providers().authorization(component_appid, &mp.appid).await?;
         let info_type = match &previous {
             Some(a) if a.active => "updateauthorized",
             _ => "authorized",
         };
-        tx.upsert_authorization(&Authorization {
-            component_appid: component_appid.to_string(),
-            appid: mp.appid.clone(),
-            scopes: scopes.clone(),
-            active: true,
-            created_at: previous.map(|a| a.created_at).unwrap_or(now),
-            updated_at: now,
-        })
-        .await?;
+        tx.providers()
+            .put_authorization(&Authorization {
+                component_appid: component_appid.to_string(),
+                appid: mp.appid.clone(),
+                scopes: scopes.clone(),
+                active: true,
+                created_at: previous.map(|a| a.created_at).unwrap_or(now),
+                updated_at: now,
+            })
+            .await?;
         // A new authorization replaces the old one whole: its tokens and unused codes end
         // now, including those still in a refresh's grace. (Authorization row first, then
         // tokens: the order revocation takes its locks in.)
         end_authorization_tokens(&mut tx, component_appid, &mp.appid, now).await?;
         let code = format!("queryauthcode@@@{}", new_token());
-        tx.insert_token(
-            &hash(&code),
-            &record(TokenKind::AuthorizationCode, component_appid, &mp.appid, &scopes, now, AUTH_CODE_TTL),
-        )
-        .await?;
+        tx.tokens()
+            .insert(
+                &hash(&code),
+                &record(
+                    TokenKind::AuthorizationCode,
+                    component_appid,
+                    &mp.appid,
+                    &scopes,
+                    now,
+                    AUTH_CODE_TTL,
+                ),
+            )
+            .await?;
         let event = EventPush {
             component_appid: component_appid.to_string(),
             info_type: info_type.to_string(),
@@ -423,12 +443,13 @@ impl Service {
     ) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let Some(mut a) = tx.get_authorization(component_appid, appid).await?.filter(|a| a.active) else {
+        let Some(mut a) = tx.providers().authorization(component_appid, appid).await?.filter(|a| a.active)
+        else {
             return Err(refused(errcode::INVALID_INPUT, "该服务商未获得此小程序的授权"));
         };
         a.active = false;
         a.updated_at = now;
-        tx.upsert_authorization(&a).await?;
+        tx.providers().put_authorization(&a).await?;
         end_authorization_tokens(&mut tx, component_appid, appid, now).await?;
         let event = EventPush {
             component_appid: component_appid.into(),
@@ -455,26 +476,26 @@ impl Service {
     /// Active authorizations of a mini program.
     pub async fn authorizations_of(&self, appid: &str) -> Result<Vec<Authorization>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.authorizations_of(appid).await?)
+        Ok(tx.providers().authorizations_of(appid).await?)
     }
 
     /// api_query_auth: exchange the authorization code for the authorizer's tokens.
     pub async fn query_auth(&self, component_appid: &str, code: &str) -> Result<AuthorizerTokens> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let t = tx.get_token(&hash(code)).await?;
+        let t = tx.tokens().get(&hash(code)).await?;
         let Some(t) =
             t.filter(|t| t.kind == TokenKind::AuthorizationCode && t.component_appid == component_appid)
         else {
             return Err(refused(errcode::INVALID_AUTH_CODE, "authorization_code 无效"));
         };
-        if t.expires_at <= now || !tx.consume_token(&hash(code), now).await? {
+        if t.expires_at <= now || !tx.tokens().consume(&hash(code), now).await? {
             return Err(refused(
                 errcode::INVALID_AUTH_CODE,
                 "authorization_code 已使用或已过期，请重新发起授权",
             ));
         }
-        let a = tx.get_authorization(component_appid, &t.appid).await?.filter(|a| a.active);
+        let a = tx.providers().authorization(component_appid, &t.appid).await?.filter(|a| a.active);
         let Some(a) = a else {
             return Err(refused(errcode::NOT_AUTHORIZED, "该小程序未授权给此服务商"));
         };
@@ -492,7 +513,7 @@ impl Service {
     ) -> Result<AuthorizerTokens> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let t = tx.get_token(&hash(refresh_token)).await?;
+        let t = tx.tokens().get(&hash(refresh_token)).await?;
         let valid = t.as_ref().is_some_and(|t| {
             t.kind == TokenKind::AuthorizerRefresh
                 && t.component_appid == component_appid
@@ -505,7 +526,7 @@ impl Service {
                 "authorizer_refresh_token 无效，请重新授权获取",
             ));
         }
-        let a = tx.get_authorization(component_appid, appid).await?.filter(|a| a.active);
+        let a = tx.providers().authorization(component_appid, appid).await?.filter(|a| a.active);
         let Some(a) = a else {
             return Err(refused(errcode::NOT_AUTHORIZED, "该小程序未授权给此服务商"));
         };
@@ -517,7 +538,7 @@ impl Service {
     async fn resolve_token(&self, token: Option<&str>, kind: TokenKind) -> Result<TokenRecord> {
         let hashed = token_hash_checked(token)?;
         let mut tx = self.store.read().await?;
-        let t = tx.get_token(&hashed).await?;
+        let t = tx.tokens().get(&hashed).await?;
         self.live_token(t, kind)
     }
 
@@ -569,7 +590,7 @@ impl Service {
     pub async fn sec_caller(&self, token: Option<&str>) -> Result<Caller> {
         let c = self.icp_caller(token).await?;
         let mut tx = self.store.read().await?;
-        let a = tx.get_authorization(&c.component_appid, &c.appid).await?;
+        let a = tx.providers().authorization(&c.component_appid, &c.appid).await?;
         if !a.is_some_and(|a| a.scopes.contains(&18)) {
             return Err(ServiceError::code(errcode::API_UNAUTHORIZED));
         }
@@ -608,18 +629,20 @@ async fn issue_authorizer_tokens(
 ) -> Result<AuthorizerTokens> {
     let access = new_token();
     let refresh = format!("refreshtoken@@@{}", new_token());
-    tx.supersede_tokens(TokenKind::AuthorizerAccess, component, appid, now).await?;
-    tx.supersede_tokens(TokenKind::AuthorizerRefresh, component, appid, now).await?;
-    tx.insert_token(
-        &hash(&access),
-        &record(TokenKind::AuthorizerAccess, component, appid, scopes, now, ACCESS_TTL),
-    )
-    .await?;
-    tx.insert_token(
-        &hash(&refresh),
-        &record(TokenKind::AuthorizerRefresh, component, appid, scopes, now, REFRESH_TTL),
-    )
-    .await?;
+    tx.tokens().supersede(TokenKind::AuthorizerAccess, component, appid, now).await?;
+    tx.tokens().supersede(TokenKind::AuthorizerRefresh, component, appid, now).await?;
+    tx.tokens()
+        .insert(
+            &hash(&access),
+            &record(TokenKind::AuthorizerAccess, component, appid, scopes, now, ACCESS_TTL),
+        )
+        .await?;
+    tx.tokens()
+        .insert(
+            &hash(&refresh),
+            &record(TokenKind::AuthorizerRefresh, component, appid, scopes, now, REFRESH_TTL),
+        )
+        .await?;
     Ok(AuthorizerTokens {
         appid: appid.to_string(),
         access_token: access,
@@ -635,7 +658,7 @@ async fn issue_authorizer_tokens(
 /// after commit.
 async fn end_authorization_tokens(tx: &mut Tx, component: &str, appid: &str, now: i64) -> Result<()> {
     for kind in [TokenKind::AuthorizerAccess, TokenKind::AuthorizerRefresh, TokenKind::AuthorizationCode] {
-        tx.end_tokens(kind, component, appid, now - GRACE).await?;
+        tx.tokens().end(kind, component, appid, now - GRACE).await?;
     }
     Ok(())
 }
@@ -672,7 +695,7 @@ pub(crate) async fn notify_providers(
     dedupe: Option<&str>,
     now: i64,
 ) -> Result<()> {
-    for a in tx.authorizations_of(appid).await? {
+    for a in tx.providers().authorizations_of(appid).await? {
         let event = EventPush {
             component_appid: a.component_appid.clone(),
             info_type: info_type.to_string(),

@@ -114,9 +114,9 @@ pub(crate) async fn index_filed(tx: &mut Tx, appid: &str, now: i64) -> Result<()
 /// after the order rows are written: index rows of the same subject whose orders are no
 /// longer filed (注销主体 cancels them all) go too.
 pub(crate) async fn unindex(tx: &mut Tx, appid: &str) -> Result<()> {
-    if let Some(subject_number) = tx.delete_public_filing(appid).await? {
-        for other in tx.public_filings_no_longer_filed(&subject_number).await? {
-            tx.delete_public_filing(&other).await?;
+    if let Some(subject_number) = tx.public_index().delete(appid).await? {
+        for other in tx.public_index().no_longer_filed(&subject_number).await? {
+            tx.public_index().delete(&other).await?;
         }
     }
     Ok(())
@@ -124,14 +124,14 @@ pub(crate) async fn unindex(tx: &mut Tx, appid: &str) -> Result<()> {
 
 /// `approved_at`: `None` takes the order's last update.
 async fn index(tx: &mut Tx, appid: &str, approved_at: Option<i64>) -> Result<()> {
-    let order = tx.get_order(appid).await?;
+    let order = tx.orders().get(appid).await?;
     let Some(order) = order.filter(|o| matches!(o.state, FilingState::Filed { .. })) else {
         return unindex(tx, appid).await;
     };
     let Some(row) = public_row(tx, &order, approved_at.unwrap_or(order.updated_at)).await? else {
         return unindex(tx, appid).await;
     };
-    tx.put_public_filing(&row).await?;
+    tx.public_index().put(&row).await?;
     Ok(())
 }
 
@@ -142,10 +142,10 @@ async fn public_row(tx: &mut Tx, order: &FilingOrder, approved_at: i64) -> Resul
     else {
         return Ok(None);
     };
-    let Some(mp) = tx.get_mini_program(&order.appid).await? else { return Ok(None) };
-    let payload = tx.get_version(&order.appid, order.versions).await?;
+    let Some(mp) = tx.mini_programs().get(&order.appid).await? else { return Ok(None) };
+    let payload = tx.orders().version(&order.appid, order.versions).await?;
     let subject = match &order.subject_id {
-        Some(id) => tx.get_subject(id).await?.map(|(s, _)| s),
+        Some(id) => tx.subjects().get(id).await?.map(|(s, _)| s),
         None => None,
     };
     let (service_name, principal, nrlx, payload_subject_name, payload_subject_type) = match &payload {
@@ -257,7 +257,7 @@ async fn gram_postings(tx: &mut Tx, stats: &GramStats, grams: &[String]) -> Resu
     let missing: Vec<String> =
         grams.iter().zip(&out).filter(|(_, o)| o.is_none()).map(|(g, _)| g.clone()).collect();
     if !missing.is_empty() {
-        let mut counts = tx.gram_postings_many(&missing, PROBE_CAP).await?.into_iter();
+        let mut counts = tx.public_index().gram_postings_many(&missing, PROBE_CAP).await?.into_iter();
         for (g, slot) in grams.iter().zip(out.iter_mut()).filter(|(_, o)| o.is_none()) {
             let n = counts.next().unwrap_or(0);
             stats.put(g, n, None);
@@ -276,7 +276,8 @@ async fn walk_bound(tx: &mut Tx, stats: &GramStats, gram: &str, postings: i64) -
     if let Some(through) = stats.get(gram).and_then(|s| s.through) {
         return Ok(through);
     }
-    let through = tx.gram_nth_posting(gram, i64::try_from(MAX_SCAN).unwrap_or(i64::MAX)).await?;
+    let through =
+        tx.public_index().gram_nth_posting(gram, i64::try_from(MAX_SCAN).unwrap_or(i64::MAX)).await?;
     stats.put(gram, postings, Some(through.clone()));
     Ok(through)
 }
@@ -291,7 +292,7 @@ async fn narrowest(tx: &mut Tx, stats: &GramStats, walked: &str, grams: &[String
     }
     let mut best: Option<(i64, &String)> = None;
     for g in grams.iter().filter(|g| g.as_str() != walked) {
-        let kept = tx.gram_overlap(walked, g, OVERLAP_SAMPLE).await?;
+        let kept = tx.public_index().gram_overlap(walked, g, OVERLAP_SAMPLE).await?;
         if best.is_none_or(|(k, _)| kept < k) {
             best = Some((kept, g));
         }
@@ -329,17 +330,20 @@ async fn name_matches(
     let also = if n >= SECOND_GRAM_FROM { narrowest(tx, stats, rarest, &grams).await? } else { None };
     let walk = NameWalk { gram: rarest, through: through.as_deref(), also: also.as_deref() };
     // Names equal to the query first, wherever they are in the postings.
-    for f in tx.public_filings_name_equal(form, show).await? {
+    for f in tx.public_index().name_equal(form, show).await? {
         add_hit(hits, RANK_NAME_EQUAL, f);
     }
     // A two-character query is one bigram: its postings are exactly the matching names, so
     // they are counted without reading a row, and when there are more than can be counted
     // only the rows shown are read (the first ones in index order, not the newest).
-    let counted =
-        if form.chars().count() == 2 { Some(tx.gram_count(rarest, walk.through, cap).await?) } else { None };
+    let counted = if form.chars().count() == 2 {
+        Some(tx.public_index().gram_count(rarest, walk.through, cap).await?)
+    } else {
+        None
+    };
     let (rows, total) = match counted {
-        Some(n) if n >= cap => (tx.name_search_first(&walk, form, show).await?, n),
-        _ => tx.name_search(&walk, form, cap, show).await?,
+        Some(n) if n >= cap => (tx.public_index().name_search_first(&walk, form, show).await?, n),
+        _ => tx.public_index().name_search(&walk, form, cap, show).await?,
     };
     let shown = rows.len();
     for (equal, f) in rows {
@@ -500,18 +504,18 @@ impl Service {
         let mut truncated = false;
 
         for appid in if form == q { vec![q.clone()] } else { vec![q.clone(), form.clone()] } {
-            for f in tx.public_filings_exact(&appid, &number).await? {
+            for f in tx.public_index().exact(&appid, &number).await? {
                 add_hit(&mut hits, RANK_EXACT, f);
             }
         }
-        let by_number = tx.public_filings_number_prefix(&number, cap).await?;
+        let by_number = tx.public_index().number_prefix(&number, cap).await?;
         truncated |= by_number.len() > COUNT_CAP;
         for f in by_number {
             let rank = if f.subject_record_number == number { RANK_EXACT } else { RANK_PREFIX };
             add_hit(&mut hits, rank, f);
         }
         if form.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            let by_appid = tx.public_filings_appid_prefix(&form, cap).await?;
+            let by_appid = tx.public_index().appid_prefix(&form, cap).await?;
             truncated |= by_appid.len() > COUNT_CAP;
             for f in by_appid {
                 add_hit(&mut hits, RANK_PREFIX, f);
@@ -572,15 +576,15 @@ impl Service {
     /// queries see a partial index. Returns how many mini programs were indexed.
     pub async fn reindex_public_filings(&self) -> Result<u64> {
         let mut tx = self.store.begin().await?;
-        tx.clear_public_index().await?;
+        tx.public_index().clear().await?;
         tx.commit().await?;
         let (mut after, mut n) = (String::new(), 0u64);
         loop {
             let mut tx = self.store.begin().await?;
-            let batch = tx.filed_appids_after(&after, 200).await?;
+            let batch = tx.orders().filed_after(&after, 200).await?;
             let Some(last) = batch.last().cloned() else { break };
             for appid in &batch {
-                let at = tx.last_audit_at("filing", appid, "authority_approve").await?;
+                let at = tx.audit().last_at("filing", appid, "authority_approve").await?;
                 index(&mut tx, appid, at).await?;
             }
             tx.commit().await?;
@@ -614,7 +618,7 @@ impl Service {
         let mut tx = self.store.read().await?;
 
         let stored: HashMap<i64, i64> =
-            tx.count_orders_by_status().await?.into_iter().fold(HashMap::new(), |mut m, (status, n)| {
+            tx.orders().count_by_status().await?.into_iter().fold(HashMap::new(), |mut m, (status, n)| {
                 // Every not-filed code (1024–1031) is one state.
                 *m.entry(if (1024..=1031).contains(&status) { 1024 } else { status }).or_insert(0) += n;
                 m
@@ -629,7 +633,7 @@ impl Service {
             .collect();
 
         let mut provinces: HashMap<String, ProvinceCount> = HashMap::new();
-        for (code, status, n) in tx.orders_by_province_status().await? {
+        for (code, status, n) in tx.orders().count_by_province_status().await? {
             let p = provinces.entry(code.clone()).or_insert_with(|| ProvinceCount {
                 name: code
                     .parse()
@@ -654,7 +658,8 @@ impl Service {
         let mut by_province: Vec<ProvinceCount> = provinces.into_values().collect();
         by_province.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.code.cmp(&b.code)));
 
-        let days: HashMap<i64, i64> = tx.audit_per_day("filing", "apply", since).await?.into_iter().collect();
+        let days: HashMap<i64, i64> =
+            tx.audit().per_day("filing", "apply", since).await?.into_iter().collect();
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
         let per_day = (0..DASHBOARD_DAYS)
             .filter_map(|i| first_day.checked_add_days(Days::new(i)))
@@ -663,7 +668,7 @@ impl Service {
 
         let actions: Vec<&str> = FUNNEL.iter().map(|(a, _)| *a).collect();
         let reached: HashMap<String, i64> =
-            tx.audit_distinct_entities("filing", &actions).await?.into_iter().collect();
+            tx.audit().distinct_entities("filing", &actions).await?.into_iter().collect();
         let funnel = FUNNEL
             .iter()
             .map(|(action, label)| Count {
@@ -676,7 +681,8 @@ impl Service {
         let calendar = WorkCalendar::china();
         let mut sla = SlaCompliance { sla_days: policy.platform_review_sla_days, decisions: 0, on_time: 0 };
         for (decided, started) in tx
-            .audit_decisions_since(
+            .audit()
+            .decisions_since(
                 "filing",
                 &["platform_approve", "platform_reject", "resubmit"],
                 &["apply", "sms_timeout"],
@@ -694,7 +700,8 @@ impl Service {
 
         let mut reasons: HashMap<String, ReasonCount> = HashMap::new();
         for (action, detail) in tx
-            .audit_details_since("filing", &["platform_reject", "authority_reject"], since, REASON_EVENTS)
+            .audit()
+            .details_since("filing", &["platform_reject", "authority_reject"], since, REASON_EVENTS)
             .await?
         {
             let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
@@ -718,7 +725,7 @@ impl Service {
         rejection_reasons.sort_by(|a, b| b.total().cmp(&a.total()).then_with(|| a.key_name.cmp(&b.key_name)));
         rejection_reasons.truncate(10);
 
-        let listing = tx.listing_readiness().await?;
+        let listing = tx.mini_programs().listing_readiness().await?;
         let readiness = Readiness {
             deadline: policy.deadline_date,
             days_left: (policy.deadline_date - today).num_days(),

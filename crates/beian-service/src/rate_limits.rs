@@ -34,12 +34,12 @@ impl Service {
             let mut tx = self.store().read().await?;
             let mut counts = Vec::with_capacity(hits.len());
             for h in hits {
-                counts.push(tx.rate_count(h.scope, &h.key, h.window_start).await?);
+                counts.push(tx.rate_windows().count(h.scope, &h.key, h.window_start).await?);
             }
             counts
         } else {
             let mut tx = self.store().begin().await?;
-            let counts = tx.add_rate_counts(hits).await?;
+            let counts = tx.rate_windows().add(hits).await?;
             tx.commit().await?;
             counts
         };
@@ -63,7 +63,7 @@ impl Service {
         }
         let pruned = async {
             let mut tx = self.store().begin().await?;
-            let n = tx.prune_rate_windows(now - PRUNE_MARGIN_SECS).await?;
+            let n = tx.rate_windows().prune(now - PRUNE_MARGIN_SECS).await?;
             tx.commit().await?;
             Ok::<u64, crate::ServiceError>(n)
         };

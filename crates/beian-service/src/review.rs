@@ -84,7 +84,7 @@ impl Service {
         };
         let token = format!("staff_{}", crate::random_id(24));
         let mut tx = self.store.begin().await?;
-        tx.insert_staff(&staff, &token_hash(&token), now).await?;
+        tx.staff().insert(&staff, &token_hash(&token), now).await?;
         audit(
             &mut tx,
             now,
@@ -103,7 +103,7 @@ impl Service {
     /// The staff member behind a bearer token.
     pub async fn staff_for_token(&self, token: &str) -> Result<Staff> {
         let mut tx = self.store.read().await?;
-        match tx.staff_by_token(&token_hash(token.trim())).await? {
+        match tx.staff().by_token(&token_hash(token.trim())).await? {
             Some(s) if s.active => Ok(s),
             _ => Err(ServiceError::refused(
                 errcode::INVALID_CREDENTIAL,
@@ -114,7 +114,7 @@ impl Service {
 
     pub async fn staff(&self) -> Result<Vec<Staff>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.list_staff().await?)
+        Ok(tx.staff().list().await?)
     }
 
     // ---- queue ---------------------------------------------------------------------------
@@ -124,7 +124,7 @@ impl Service {
     pub async fn review_queue(&self, limit: i64) -> Result<Vec<QueueItem>> {
         let now = self.now().timestamp();
         let mut tx = self.store.read().await?;
-        let orders = tx.orders_in_status(&[2, 4], limit.saturating_mul(4)).await?;
+        let orders = tx.orders().in_status(&[2, 4], limit.saturating_mul(4)).await?;
         let mut items = Vec::new();
         for o in orders {
             let waiting_platform = matches!(
@@ -134,9 +134,9 @@ impl Service {
             if !waiting_platform {
                 continue;
             }
-            let name = tx.get_mini_program(&o.appid).await?.map(|m| m.name).unwrap_or_default();
+            let name = tx.mini_programs().get(&o.appid).await?.map(|m| m.name).unwrap_or_default();
             let subject = match &o.subject_id {
-                Some(id) => tx.get_subject(id).await?.map(|(s, _)| s),
+                Some(id) => tx.subjects().get(id).await?.map(|(s, _)| s),
                 None => None,
             };
             items.push(QueueItem {
@@ -163,7 +163,7 @@ impl Service {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let mut order =
-            tx.get_order(appid).await?.ok_or_else(|| ServiceError::code(errcode::WRONG_REVIEW_STATE))?;
+            tx.orders().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::WRONG_REVIEW_STATE))?;
         if !matches!(
             order.state,
             FilingState::PlatformReview | FilingState::AuthorityReview { sms: SmsVerifyStatus::TimedOut }
@@ -183,7 +183,7 @@ impl Service {
                 order.claimed_at = Some(now);
             }
         }
-        tx.update_order(&order).await?;
+        tx.orders().update(&order).await?;
         let action = if release { "release" } else { "claim" };
         audit(
             &mut tx,
@@ -277,29 +277,30 @@ impl Service {
     /// The catalogue; seeded with common reasons the first time it is read empty.
     pub async fn reasons(&self) -> Result<Vec<Reason>> {
         let mut tx = self.store.read().await?;
-        let list = tx.list_reasons().await?;
+        let list = tx.reasons().list().await?;
         drop(tx);
         if !list.is_empty() {
             return Ok(list);
         }
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        if tx.list_reasons().await?.is_empty() {
+        if tx.reasons().list().await?.is_empty() {
             for (k, e, s) in DEFAULT_REASONS {
-                tx.insert_reason(
-                    &Reason {
-                        id: 0,
-                        key_name: (*k).into(),
-                        error: (*e).into(),
-                        suggest: (*s).into(),
-                        active: true,
-                    },
-                    now,
-                )
-                .await?;
+                tx.reasons()
+                    .insert(
+                        &Reason {
+                            id: 0,
+                            key_name: (*k).into(),
+                            error: (*e).into(),
+                            suggest: (*s).into(),
+                            active: true,
+                        },
+                        now,
+                    )
+                    .await?;
             }
         }
-        let list = tx.list_reasons().await?;
+        let list = tx.reasons().list().await?;
         tx.commit().await?;
         Ok(list)
     }
@@ -320,9 +321,9 @@ impl Service {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let id = if r.id == 0 {
-            tx.insert_reason(r, now).await?
+            tx.reasons().insert(r, now).await?
         } else {
-            if !tx.update_reason(r, now).await? {
+            if !tx.reasons().update(r, now).await? {
                 return Err(ServiceError::refused(errcode::INVALID_INPUT, "驳回原因不存在"));
             }
             r.id
@@ -355,14 +356,14 @@ impl Service {
     /// The subject's other filings (same certificate), so a reviewer sees the whole picture.
     pub async fn subject_filings(&self, appid: &str) -> Result<Vec<SiblingFiling>> {
         let mut tx = self.store.read().await?;
-        let Some(order) = tx.get_order(appid).await? else { return Ok(Vec::new()) };
+        let Some(order) = tx.orders().get(appid).await? else { return Ok(Vec::new()) };
         let Some(subject) = order.subject_id else { return Ok(Vec::new()) };
         let mut out = Vec::new();
-        for o in tx.orders_of_subject(&subject).await? {
+        for o in tx.orders().of_subject(&subject).await? {
             if o.appid == appid {
                 continue;
             }
-            let name = tx.get_mini_program(&o.appid).await?.map(|m| m.name).unwrap_or_default();
+            let name = tx.mini_programs().get(&o.appid).await?.map(|m| m.name).unwrap_or_default();
             out.push(SiblingFiling {
                 appid: o.appid.clone(),
                 name,

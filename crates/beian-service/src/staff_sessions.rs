@@ -40,8 +40,8 @@ impl Service {
         let now = self.now().timestamp();
         let token = crate::random_id(32);
         let mut tx = self.store.begin().await?;
-        tx.delete_ended_staff_sessions(now, now - STAFF_SESSION_IDLE_SECS).await?;
-        tx.insert_staff_session(&token_hash(&token), &staff.id, now, now + STAFF_SESSION_TTL_SECS).await?;
+        tx.staff().delete_ended_sessions(now, now - STAFF_SESSION_IDLE_SECS).await?;
+        tx.staff().insert_session(&token_hash(&token), &staff.id, now, now + STAFF_SESSION_TTL_SECS).await?;
         audit(
             &mut tx,
             now,
@@ -63,14 +63,14 @@ impl Service {
         let now = self.now().timestamp();
         let hash = token_hash(token);
         let mut tx = self.store.read().await?;
-        let Some((staff, last_seen, expires)) = tx.staff_session(&hash).await? else { return Ok(None) };
+        let Some((staff, last_seen, expires)) = tx.staff().session(&hash).await? else { return Ok(None) };
         drop(tx);
         if !staff.active || expires <= now || last_seen + STAFF_SESSION_IDLE_SECS <= now {
             return Ok(None);
         }
         if now - last_seen >= TOUCH_EVERY_SECS {
             let mut tx = self.store.begin().await?;
-            tx.touch_staff_session(&hash, now).await?;
+            tx.staff().touch_session(&hash, now).await?;
             tx.commit().await?;
         }
         let csrf = csrf_token(self, token);
@@ -81,7 +81,7 @@ impl Service {
     pub async fn staff_sign_out(&self, token: &str, session: &StaffSession) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        tx.delete_staff_session(&token_hash(token)).await?;
+        tx.staff().delete_session(&token_hash(token)).await?;
         let staff = &session.staff;
         audit(
             &mut tx,

@@ -30,7 +30,7 @@ pub struct NewMessage {
     pub at: i64,
 }
 
-/// A job as [`Tx::enqueue_job`] takes it (the payload is sealed when written).
+/// A job as [`Jobs::enqueue`](crate::jobs::Jobs::enqueue) takes it (the payload is sealed when written).
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub kind: String,
@@ -118,12 +118,12 @@ pub(crate) async fn insert_audit(
 
 impl Tx {
     /// Write every collected row, a multi-row statement per table and chunk. Jobs with a
-    /// dedupe key already queued are skipped, as [`Tx::enqueue_job`] does.
+    /// dedupe key already queued are skipped, as [`Jobs::enqueue`](crate::jobs::Jobs::enqueue) does.
     pub async fn insert_appends(&mut self, a: &Appends) -> Result<()> {
         let sealed: Vec<Vec<u8>> = a
             .versions
             .iter()
-            .map(|v| crate::tx::seal_payload(&self.crypto, &v.payload))
+            .map(|v| crate::orders::seal_payload(&self.crypto, &v.payload))
             .collect::<Result<_>>()?;
         let versions: Vec<VersionRow<'_>> = a
             .versions
@@ -137,7 +137,7 @@ impl Tx {
                 actor: &v.actor,
             })
             .collect();
-        insert_versions(&mut self.tx, self.backend, &versions).await?;
+        insert_versions(&mut self.conn, self.backend, &versions).await?;
         for chunk in a.messages.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO messages (appid, title, body, created_at) VALUES {}",
@@ -147,7 +147,7 @@ impl Tx {
             for m in chunk {
                 q = q.bind(&m.appid).bind(&m.title).bind(&m.body).bind(m.at);
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut *self.conn).await?;
         }
         for chunk in a.jobs.chunks(ROWS) {
             let rows: Vec<String> = (0..chunk.len())
@@ -180,10 +180,10 @@ impl Tx {
                     .bind(i64::from(j.max_attempts))
                     .bind(j.now);
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut *self.conn).await?;
         }
         let details: Vec<String> = a.audit.iter().map(|e| e.detail.to_string()).collect();
-        insert_audit(&mut self.tx, self.backend, &a.audit, &details).await?;
+        insert_audit(&mut self.conn, self.backend, &a.audit, &details).await?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! `auth_attempts`. The service decides what the numbers mean; this module only reads and
 //! writes them.
 //!
-//! [`Tx::lock_auth_counter`] takes the counter row's write lock (an upsert) before the answer
+//! [`AuthAttempts::lock`] takes the counter row's write lock (an upsert) before the answer
 //! is checked, so on PostgreSQL concurrent attempts for the same subject wait for each other
 //! and each sees the failures the one before it committed (on SQLite the single writer
 //! connection already orders them).
@@ -44,15 +44,33 @@ pub struct AuthCounter {
     pub locked_until: i64,
 }
 
+fn counter_from_row(scope: AuthScope, subject: &str, r: &AnyRow) -> Result<AuthCounter> {
+    Ok(AuthCounter {
+        scope,
+        subject: subject.to_string(),
+        failures: r.try_get("failures")?,
+        window_start: r.try_get("window_start")?,
+        lockouts: r.try_get("lockouts")?,
+        locked_until: r.try_get("locked_until")?,
+    })
+}
+
+/// Failure counters of the merchant-authorization page and of token checks.
+pub struct AuthAttempts<'t> {
+    tx: &'t mut Tx,
+}
+
 impl Tx {
+    /// Failure counters of the merchant-authorization page and of token checks.
+    pub fn auth_attempts(&mut self) -> AuthAttempts<'_> {
+        AuthAttempts { tx: self }
+    }
+}
+
+impl AuthAttempts<'_> {
     /// The counter of `subject`, created empty (window starting at `now`) if missing, with
     /// its row locked until this transaction ends.
-    pub async fn lock_auth_counter(
-        &mut self,
-        scope: AuthScope,
-        subject: &str,
-        now: i64,
-    ) -> Result<AuthCounter> {
+    pub async fn lock(&mut self, scope: AuthScope, subject: &str, now: i64) -> Result<AuthCounter> {
         let row = sqlx::query(
             "INSERT INTO auth_attempts (scope, subject, failures, window_start, lockouts, locked_until, updated_at) \
              VALUES ($1, $2, 0, $3, 0, 0, $3) ON CONFLICT (scope, subject) DO UPDATE SET updated_at = excluded.updated_at \
@@ -61,13 +79,13 @@ impl Tx {
         .bind(scope.as_str())
         .bind(subject)
         .bind(now)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(&mut *self.tx.conn)
         .await?;
         counter_from_row(scope, subject, &row)
     }
 
-    /// Write a counter read with [`Tx::lock_auth_counter`] in this transaction.
-    pub async fn save_auth_counter(&mut self, c: &AuthCounter, now: i64) -> Result<()> {
+    /// Write a counter read with [`AuthAttempts::lock`] in this transaction.
+    pub async fn save(&mut self, c: &AuthCounter, now: i64) -> Result<()> {
         sqlx::query(
             "UPDATE auth_attempts SET failures = $3, window_start = $4, lockouts = $5, locked_until = $6, \
              updated_at = $7 WHERE scope = $1 AND subject = $2",
@@ -79,7 +97,7 @@ impl Tx {
         .bind(c.lockouts)
         .bind(c.locked_until)
         .bind(now)
-        .execute(&mut *self.tx)
+        .execute(&mut *self.tx.conn)
         .await?;
         Ok(())
     }
@@ -96,19 +114,8 @@ impl Tx {
         .bind(hash)
         .bind(max)
         .bind(now)
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(&mut *self.tx.conn)
         .await?;
         Ok(failures)
     }
-}
-
-fn counter_from_row(scope: AuthScope, subject: &str, r: &AnyRow) -> Result<AuthCounter> {
-    Ok(AuthCounter {
-        scope,
-        subject: subject.to_string(),
-        failures: r.try_get("failures")?,
-        window_start: r.try_get("window_start")?,
-        lockouts: r.try_get("lockouts")?,
-        locked_until: r.try_get("locked_until")?,
-    })
 }

@@ -21,18 +21,30 @@ pub struct AuthorityEventRow {
     pub received_at: i64,
 }
 
+/// The authority seam's rows, reached from a transaction (`tx.authority()`).
+pub struct Authority<'t> {
+    tx: &'t mut Tx,
+}
+
 impl Tx {
+    /// The authority inbox's events and the simulator's submission copies.
+    pub fn authority(&mut self) -> Authority<'_> {
+        Authority { tx: self }
+    }
+}
+
+impl Authority<'_> {
     /// Whether an event with this id was recorded.
-    pub async fn authority_event_seen(&mut self, event_id: &str) -> Result<bool> {
+    pub async fn event_seen(&mut self, event_id: &str) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM authority_events WHERE event_id = $1")
             .bind(event_id)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(&mut *self.tx.conn)
             .await?;
         Ok(n > 0)
     }
 
     /// Record an event; false if one with its id was recorded first (nothing is written).
-    pub async fn record_authority_event(&mut self, e: &AuthorityEventRow) -> Result<bool> {
+    pub async fn record_event(&mut self, e: &AuthorityEventRow) -> Result<bool> {
         let res = sqlx::query(
             "INSERT INTO authority_events (event_id, appid, round, kind, outcome, detail, received_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
@@ -44,13 +56,13 @@ impl Tx {
         .bind(&e.outcome)
         .bind(&e.detail)
         .bind(e.received_at)
-        .execute(&mut *self.tx)
+        .execute(&mut *self.tx.conn)
         .await?;
         Ok(res.rows_affected() > 0)
     }
 
     /// The latest applied event of `kind` for `appid` and `round`.
-    pub async fn latest_authority_event(
+    pub async fn latest_event(
         &mut self,
         appid: &str,
         kind: &str,
@@ -63,7 +75,7 @@ impl Tx {
         .bind(appid)
         .bind(kind)
         .bind(i64::from(round))
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(&mut *self.tx.conn)
         .await?;
         row.map(|r| {
             Ok(AuthorityEventRow {
@@ -96,9 +108,9 @@ impl Tx {
         .bind(appid)
         .bind(purpose)
         .bind(i64::from(round))
-        .bind(self.crypto.encrypt_str(json))
+        .bind(self.tx.crypto.encrypt_str(json))
         .bind(now)
-        .execute(&mut *self.tx)
+        .execute(&mut *self.tx.conn)
         .await?;
         Ok(())
     }
@@ -110,10 +122,10 @@ impl Tx {
         .bind(appid)
         .bind(purpose)
         .bind(i64::from(round))
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(&mut *self.tx.conn)
         .await?;
         Ok(match enc {
-            Some(e) => Some(self.crypto.decrypt_str(&e)?),
+            Some(e) => Some(self.tx.crypto.decrypt_str(&e)?),
             None => None,
         })
     }

@@ -75,6 +75,6 @@ impl Store {
     /// Rows per table (for a backup's manifest).
     pub async fn table_counts(&self) -> Result<Vec<(String, i64)>> {
         let mut tx = self.read().await?;
-        tx.table_counts().await
+        tx.check().table_counts().await
     }
 }

@@ -46,7 +46,7 @@ pub struct SeedBatch {
     /// Face tasks; a finished one gets `finished_at = created_at`.
     pub face_tasks: Vec<FaceTask>,
     pub authorizations: Vec<Authorization>,
-    /// (SHA-256 hex of the token, record), as `Tx::insert_token` takes them.
+    /// (SHA-256 hex of the token, record), as `Tokens::insert` takes them.
     pub tokens: Vec<(String, TokenRecord)>,
     pub audit: Vec<AuditEvent>,
     /// Rows of the public filing index and their bigrams.
@@ -86,7 +86,7 @@ impl Sealed {
         let mut orders = Vec::with_capacity(batch.orders.len());
         for so in &batch.orders {
             let audit = serde_json::to_string(&so.order.audit_data).unwrap_or_else(|_| "[]".into());
-            orders.push((audit, crate::tx::seal_payload(crypto, &so.payload)?));
+            orders.push((audit, crate::orders::seal_payload(crypto, &so.payload)?));
         }
         Ok(Sealed {
             mini_programs: batch
@@ -156,7 +156,7 @@ const SEEDED_TABLES: [&str; 11] = [
 #[derive(Debug, Clone, Default)]
 pub struct DeferredIndexes(pub Vec<(String, String)>);
 
-/// The `search` column and bigrams of a public row, exactly as `Tx::put_public_filing`
+/// The `search` column and bigrams of a public row, exactly as `PublicIndex::put`
 /// derives them (one normalised name per line; a bigram never spans two names).
 fn public_search(f: &PublicFiling) -> (String, Vec<String>) {
     let search = format!("{}\n{}", search_form(&f.service_name), search_form(&f.subject_name));
@@ -177,7 +177,7 @@ pub struct GramSink {
 }
 
 impl GramSink {
-    /// Collect the bigrams of one public row (as `Tx::put_public_filing` derives them).
+    /// Collect the bigrams of one public row (as `PublicIndex::put` derives them).
     pub fn add(&mut self, f: &PublicFiling) {
         let a = u32::try_from(self.appids.len()).unwrap_or(u32::MAX);
         self.appids.push(f.appid.clone());
@@ -653,7 +653,7 @@ impl Store {
         let (mut after, mut n) = (String::new(), 0u64);
         loop {
             let mut tx = self.read().await?;
-            let ids = tx.appids_after(&after, batch.max(1)).await?;
+            let ids = tx.mini_programs().appids_after(&after, batch.max(1)).await?;
             drop(tx);
             let Some(last) = ids.last() else { return Ok(n) };
             n += ids.len() as u64;

@@ -77,16 +77,33 @@ impl Store {
         let mut tx = self.read().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *tx.tx)
+                .execute(&mut *tx.conn)
                 .await?;
         }
         Ok(tx)
     }
 }
 
+/// An SQL identifier in double quotes (valid on SQLite and PostgreSQL).
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Read-only pages of raw columns for `beian check`.
+pub struct Check<'t> {
+    tx: &'t mut Tx,
+}
+
 impl Tx {
+    /// Read-only pages of raw columns for `beian check`.
+    pub fn check(&mut self) -> Check<'_> {
+        Check { tx: self }
+    }
+}
+
+impl Check<'_> {
     /// Filing orders after `after` (appid order), with their version and apply-event counts.
-    pub async fn check_orders_page(&mut self, after: &str, limit: i64) -> Result<Vec<OrderFacts>> {
+    pub async fn orders_page(&mut self, after: &str, limit: i64) -> Result<Vec<OrderFacts>> {
         let rows = sqlx::query(
             "SELECT o.appid, o.subject_id, o.status, o.sms_verify_status, o.is_canceling, o.subject_record_number, \
              o.service_record_number, o.versions, \
@@ -99,7 +116,7 @@ impl Tx {
         )
         .bind(after)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter()
             .map(|r| {
@@ -123,7 +140,7 @@ impl Tx {
 
     /// Subjects after `after` (id order), with the counts of their orders in review and filed;
     /// the certificate number is decrypted and its blind index recomputed.
-    pub async fn check_subjects_page(&mut self, after: &str, limit: i64) -> Result<Vec<SubjectFacts>> {
+    pub async fn subjects_page(&mut self, after: &str, limit: i64) -> Result<Vec<SubjectFacts>> {
         let rows = sqlx::query(
             "SELECT s.id, s.in_progress, s.filed_count, s.cert_enc, s.cert_bidx, \
              (SELECT COUNT(*) FROM filing_orders o WHERE o.subject_id = s.id AND o.status IN (2, 4)) AS orders_in_progress, \
@@ -132,16 +149,16 @@ impl Tx {
         )
         .bind(after)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter()
             .map(|r| {
                 let enc: Vec<u8> = r.try_get("cert_enc")?;
                 let bidx: String = r.try_get("cert_bidx")?;
-                let problem = match self.crypto.decrypt_str(&enc) {
+                let problem = match self.tx.crypto.decrypt_str(&enc) {
                     Err(e) => Some(format!("certificate number does not decrypt: {e}")),
                     Ok(cert) if cert.is_empty() && bidx.starts_with("erased:") => None,
-                    Ok(cert) if self.crypto.blind_index(&cert) != bidx => {
+                    Ok(cert) if self.tx.crypto.blind_index(&cert) != bidx => {
                         Some("certificate blind index does not match the certificate number".to_string())
                     }
                     Ok(_) => None,
@@ -159,31 +176,31 @@ impl Tx {
     }
 
     /// Service record numbers held by more than one order: (number, how many).
-    pub async fn check_duplicate_service_numbers(&mut self) -> Result<Vec<(String, i64)>> {
+    pub async fn duplicate_service_numbers(&mut self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT service_record_number AS n, COUNT(*) AS c FROM filing_orders \
              WHERE service_record_number IS NOT NULL GROUP BY service_record_number HAVING COUNT(*) > 1 \
              ORDER BY service_record_number",
         )
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter().map(|r| Ok((r.try_get("n")?, r.try_get("c")?))).collect()
     }
 
     /// Subject record numbers held by more than one subject: (number, how many).
-    pub async fn check_duplicate_subject_numbers(&mut self) -> Result<Vec<(String, i64)>> {
+    pub async fn duplicate_subject_numbers(&mut self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT record_number AS n, COUNT(*) AS c FROM subjects WHERE record_number IS NOT NULL \
              GROUP BY record_number HAVING COUNT(*) > 1 ORDER BY record_number",
         )
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter().map(|r| Ok((r.try_get("n")?, r.try_get("c")?))).collect()
     }
 
     /// Filing versions after (`after_appid`, `after_version`), each decrypted and parsed.
     /// `key` is `appid#version`.
-    pub async fn check_versions_page(
+    pub async fn versions_page(
         &mut self,
         after_appid: &str,
         after_version: i64,
@@ -196,12 +213,12 @@ impl Tx {
         .bind(after_appid)
         .bind(after_version)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter()
             .map(|r| {
                 let enc: Vec<u8> = r.try_get("payload_enc")?;
-                let problem = match self.crypto.decrypt_compressed(&enc) {
+                let problem = match self.tx.crypto.decrypt_compressed(&enc) {
                     // Erased after the retention period.
                     _ if enc.is_empty() => None,
                     Err(e) => Some(format!("does not decrypt: {e}")),
@@ -216,42 +233,43 @@ impl Tx {
 
     /// Mini programs after `after` (appid order): the admin's ID number and mobile decrypt, and
     /// the ID number's blind index matches.
-    pub async fn check_mini_programs_page(&mut self, after: &str, limit: i64) -> Result<Vec<DecryptFacts>> {
+    pub async fn mini_programs_page(&mut self, after: &str, limit: i64) -> Result<Vec<DecryptFacts>> {
         let rows = sqlx::query(
             "SELECT appid, admin_id_enc, admin_id_bidx, admin_mobile_enc FROM mini_programs \
              WHERE appid > $1 ORDER BY appid LIMIT $2",
         )
         .bind(after)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter()
             .map(|r| {
                 let id_enc: Vec<u8> = r.try_get("admin_id_enc")?;
                 let bidx: String = r.try_get("admin_id_bidx")?;
                 let mobile_enc: Vec<u8> = r.try_get("admin_mobile_enc")?;
-                let problem = match (self.crypto.decrypt_str(&id_enc), self.crypto.decrypt_str(&mobile_enc)) {
-                    (Err(e), _) => Some(format!("admin ID number does not decrypt: {e}")),
-                    (_, Err(e)) => Some(format!("admin mobile does not decrypt: {e}")),
-                    (Ok(id), Ok(_)) if id.is_empty() && bidx == crate::privacy::ERASED => None,
-                    (Ok(id), Ok(_)) if self.crypto.blind_index(&id) != bidx => {
-                        Some("admin ID blind index does not match the ID number".to_string())
-                    }
-                    _ => None,
-                };
+                let problem =
+                    match (self.tx.crypto.decrypt_str(&id_enc), self.tx.crypto.decrypt_str(&mobile_enc)) {
+                        (Err(e), _) => Some(format!("admin ID number does not decrypt: {e}")),
+                        (_, Err(e)) => Some(format!("admin mobile does not decrypt: {e}")),
+                        (Ok(id), Ok(_)) if id.is_empty() && bidx == crate::privacy::ERASED => None,
+                        (Ok(id), Ok(_)) if self.tx.crypto.blind_index(&id) != bidx => {
+                            Some("admin ID blind index does not match the ID number".to_string())
+                        }
+                        _ => None,
+                    };
                 Ok(DecryptFacts { key: r.try_get("appid")?, problem })
             })
             .collect()
     }
 
     /// Media rows after `after` (media_id order).
-    pub async fn check_media_page(&mut self, after: &str, limit: i64) -> Result<Vec<MediaFacts>> {
+    pub async fn media_page(&mut self, after: &str, limit: i64) -> Result<Vec<MediaFacts>> {
         let rows = sqlx::query(
             "SELECT media_id, appid, sha256, size FROM media WHERE media_id > $1 ORDER BY media_id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter()
             .map(|r| {
@@ -266,14 +284,14 @@ impl Tx {
     }
 
     /// Jobs still `running` whose lease ended before `before` (at most `limit`).
-    pub async fn check_stale_jobs(&mut self, before: i64, limit: i64) -> Result<Vec<StaleJob>> {
+    pub async fn stale_jobs(&mut self, before: i64, limit: i64) -> Result<Vec<StaleJob>> {
         let rows = sqlx::query(
             "SELECT id, kind, locked_by, locked_until FROM jobs WHERE state = 'running' AND locked_until < $1 \
              ORDER BY id LIMIT $2",
         )
         .bind(before)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter()
             .map(|r| {
@@ -289,7 +307,7 @@ impl Tx {
 
     /// Rows per table of this database (or PostgreSQL schema), by table name.
     pub async fn table_counts(&mut self) -> Result<Vec<(String, i64)>> {
-        let list = match self.backend {
+        let list = match self.tx.backend {
             Backend::Sqlite => {
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
             }
@@ -298,19 +316,14 @@ impl Tx {
                  WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
             }
         };
-        let names: Vec<String> = sqlx::query_scalar(list).fetch_all(&mut *self.tx).await?;
+        let names: Vec<String> = sqlx::query_scalar(list).fetch_all(&mut *self.tx.conn).await?;
         let mut out = Vec::new();
         for name in names {
             // Names come from the catalogue, quoted as identifiers.
             let sql = format!("SELECT COUNT(*) FROM {}", quote_ident(&name));
-            let n: i64 = sqlx::query_scalar(&sql).fetch_one(&mut *self.tx).await?;
+            let n: i64 = sqlx::query_scalar(&sql).fetch_one(&mut *self.tx.conn).await?;
             out.push((name, n));
         }
         Ok(out)
     }
-}
-
-/// An SQL identifier in double quotes (valid on SQLite and PostgreSQL).
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -14,7 +14,9 @@
 //! - On SQLite all writes go through one connection (WAL, `synchronous=FULL`), so an
 //!   acknowledged commit is on disk and writers never deadlock on lock upgrades.
 
+pub mod accounts;
 pub mod appends;
+pub mod audit;
 pub mod auth_attempts;
 pub mod authority;
 mod backup;
@@ -23,20 +25,25 @@ mod backup;
 #[cfg(feature = "bench")]
 pub mod bulk;
 pub mod check;
-mod console;
 pub mod crypto;
-mod hot;
+pub mod jobs;
 pub mod media;
-mod platform;
+pub mod media_rows;
+pub mod messages;
+pub mod mini_programs;
+pub mod orders;
 pub mod privacy;
+pub mod providers;
 pub mod query;
 pub mod rate_windows;
+pub mod settings;
+pub mod staff;
+pub mod subjects;
 mod tx;
-mod workflow;
 
 pub use crypto::Crypto;
-pub use hot::{spread_lifetime, EntranceRow};
 pub use media::{MediaError, MediaFiles, MediaStore, S3Config, S3Media};
+pub use mini_programs::{spread_lifetime, EntranceRow};
 pub use tx::Tx;
 
 use sqlx::any::AnyPoolOptions;
@@ -100,8 +107,8 @@ pub struct Store {
     read: AnyPool,
     backend: Backend,
     crypto: Crypto,
-    /// Entrance rows recently read on this node (see [`hot::EntranceCache`]).
-    entrance: std::sync::Arc<hot::EntranceCache>,
+    /// Entrance rows recently read on this node (see [`mini_programs::EntranceCache`]).
+    entrance: std::sync::Arc<mini_programs::EntranceCache>,
 }
 
 /// WAL for concurrent readers; FULL sync so an acknowledged commit survives power loss.
@@ -111,7 +118,7 @@ const SQLITE_PRAGMAS: [&str; 5] = [
     "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=ON",
     // Freed row space is zeroed where that costs no extra I/O; an erasure of personal data
-    // turns full zeroing on for its own transaction (`Tx::erase_personal_data`), so erased
+    // turns full zeroing on for its own transaction (`Privacy::erase`), so erased
     // values do not linger in free pages either, without slowing every other write.
     "PRAGMA secure_delete=FAST",
 ];

@@ -5,8 +5,8 @@
 //! Erased columns hold a marker ([`ERASED`], an encrypted empty string, an empty payload), so
 //! readers keep working and `beian check` tells an erased row from a broken one.
 
-use crate::tx::{open_payload, Tx};
-use crate::Result;
+use crate::orders::open_payload;
+use crate::{Result, Tx};
 use beian_core::model::MediaMeta;
 use beian_core::payload::ApplyPayload;
 use beian_core::platform::{OutboxSms, SmsCode};
@@ -93,52 +93,81 @@ pub struct Holdings {
     pub sms_codes: Vec<SmsCode>,
 }
 
+impl crate::Store {
+    /// After an erasure on SQLite: copy the write-ahead log into the database and truncate
+    /// it, so the older page images it holds (with the erased values) are gone from disk.
+    /// Rows themselves are zeroed when freed (`secure_delete`). PostgreSQL: nothing to do
+    /// here (dead row versions are reclaimed by vacuum).
+    pub async fn scrub_freed(&self) -> Result<()> {
+        if self.backend == crate::Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.write).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Personal data across tables: export and erasure.
+pub struct Privacy<'t> {
+    tx: &'t mut Tx,
+}
+
 impl Tx {
+    /// Personal data across tables: export and erasure.
+    pub fn privacy(&mut self) -> Privacy<'_> {
+        Privacy { tx: self }
+    }
+}
+
+impl Privacy<'_> {
     /// Ended mini programs (see [`ENDED_SQL`]) after `after`, by appid, `limit` at a time.
-    pub async fn ended_mini_programs(&mut self, cutoff: i64, after: &str, limit: i64) -> Result<Vec<Ended>> {
+    pub async fn ended_after(&mut self, cutoff: i64, after: &str, limit: i64) -> Result<Vec<Ended>> {
         let sql = format!("{ENDED_SQL} AND m.appid > $2 ORDER BY m.appid LIMIT $3");
-        let rows = sqlx::query(&sql).bind(cutoff).bind(after).bind(limit).fetch_all(&mut *self.tx).await?;
+        let rows =
+            sqlx::query(&sql).bind(cutoff).bind(after).bind(limit).fetch_all(&mut *self.tx.conn).await?;
         rows.iter().map(ended_from_row).collect()
     }
 
     /// This mini program if it has ended as of `cutoff`.
-    pub async fn ended_mini_program(&mut self, cutoff: i64, appid: &str) -> Result<Option<Ended>> {
+    pub async fn ended(&mut self, cutoff: i64, appid: &str) -> Result<Option<Ended>> {
         let sql = format!("{ENDED_SQL} AND m.appid = $2");
-        let row = sqlx::query(&sql).bind(cutoff).bind(appid).fetch_optional(&mut *self.tx).await?;
+        let row = sqlx::query(&sql).bind(cutoff).bind(appid).fetch_optional(&mut *self.tx.conn).await?;
         row.as_ref().map(ended_from_row).transpose()
     }
 
     /// The personal data held for `appid` (versions, draft, media rows, face tasks, SMS codes).
-    pub async fn personal_holdings(&mut self, appid: &str) -> Result<Holdings> {
+    pub async fn holdings(&mut self, appid: &str) -> Result<Holdings> {
         let mut h = Holdings::default();
         let rows = sqlx::query(
             "SELECT version, submitted_at, payload_enc FROM filing_versions WHERE appid = $1 ORDER BY version",
         )
         .bind(appid)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         for r in &rows {
             let enc: Vec<u8> = r.try_get("payload_enc")?;
-            let payload =
-                if enc.is_empty() { None } else { Some(open_payload(&self.crypto, &enc, "filing version")?) };
+            let payload = if enc.is_empty() {
+                None
+            } else {
+                Some(open_payload(&self.tx.crypto, &enc, "filing version")?)
+            };
             let version = crate::tx::u(r.try_get("version")?, "version")?;
             h.versions.push((version, r.try_get("submitted_at")?, payload));
         }
-        h.draft = self.get_draft(appid).await?.map(|(p, _)| p);
+        h.draft = self.tx.drafts().get(appid).await?.map(|(p, _)| p);
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT media_id FROM media WHERE appid = $1 ORDER BY media_id")
                 .bind(appid)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(&mut *self.tx.conn)
                 .await?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let mut media: Vec<MediaMeta> = self.get_media_many(&refs).await?.into_values().collect();
+        let mut media: Vec<MediaMeta> = self.tx.media().get_many(&refs).await?.into_values().collect();
         media.sort_by(|a, b| a.media_id.cmp(&b.media_id));
         h.media = media;
         let rows = sqlx::query(
             "SELECT task_id, created_at, expires_at, is_finish FROM face_tasks WHERE appid = $1 ORDER BY created_at",
         )
         .bind(appid)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         for r in &rows {
             h.face_tasks.push((
@@ -152,10 +181,10 @@ impl Tx {
             "SELECT DISTINCT purpose, round FROM sms_codes WHERE appid = $1 ORDER BY purpose, round",
         )
         .bind(appid)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         for (purpose, round) in rounds {
-            h.sms_codes.extend(self.codes_of(appid, &purpose, crate::tx::u(round, "round")?).await?);
+            h.sms_codes.extend(self.tx.sms_codes().of(appid, &purpose, crate::tx::u(round, "round")?).await?);
         }
         Ok(h)
     }
@@ -167,16 +196,16 @@ impl Tx {
             let rows = sqlx::query(
                 "SELECT * FROM sms_outbox WHERE phone_bidx = $1 AND created_at >= $2 AND created_at <= $3 ORDER BY id",
             )
-            .bind(self.crypto.blind_index(phone))
+            .bind(self.tx.crypto.blind_index(phone))
             .bind(from)
             .bind(to)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut *self.tx.conn)
             .await?;
             for r in &rows {
                 out.push(OutboxSms {
                     id: r.try_get("id")?,
-                    phone: self.crypto.decrypt_str(&r.try_get::<Vec<u8>, _>("phone_enc")?)?,
-                    text: self.crypto.decrypt_str(&r.try_get::<Vec<u8>, _>("text_enc")?)?,
+                    phone: self.tx.crypto.decrypt_str(&r.try_get::<Vec<u8>, _>("phone_enc")?)?,
+                    text: self.tx.crypto.decrypt_str(&r.try_get::<Vec<u8>, _>("text_enc")?)?,
                     created_at: r.try_get("created_at")?,
                 });
             }
@@ -188,13 +217,13 @@ impl Tx {
 
     /// Objects (media names) that the media rows of `appid` name and no other row does: what
     /// may be deleted with those rows.
-    pub async fn media_objects_only_of(&mut self, appid: &str) -> Result<Vec<String>> {
+    pub async fn objects_only_of(&mut self, appid: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT m.sha256 FROM media m WHERE m.appid = $1 \
              AND NOT EXISTS (SELECT 1 FROM media o WHERE o.sha256 = m.sha256 AND o.appid <> $1) ORDER BY m.sha256",
         )
         .bind(appid)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?)
     }
 
@@ -202,18 +231,12 @@ impl Tx {
     /// this transaction): payloads emptied, draft, media rows, face tasks and SMS codes
     /// deleted, outbox texts and finished SMS / e-mail jobs to `contacts` between `from` and
     /// `to` deleted, 站内信 up to `to` deleted, rejection reasons cleared, the admin's identity replaced by the marker.
-    /// Media objects are the caller's (see [`Tx::media_objects_only_of`]).
-    pub async fn erase_personal_data(
-        &mut self,
-        appid: &str,
-        contacts: &[String],
-        from: i64,
-        to: i64,
-    ) -> Result<Erased> {
-        if self.backend == crate::Backend::Sqlite {
+    /// Media objects are the caller's (see [`Privacy::objects_only_of`]).
+    pub async fn erase(&mut self, appid: &str, contacts: &[String], from: i64, to: i64) -> Result<Erased> {
+        if self.tx.backend == crate::Backend::Sqlite {
             // Zero every freed byte of this transaction, whole pages included (back to FAST
             // before it ends, see SQLITE_PRAGMAS).
-            sqlx::query("PRAGMA secure_delete=ON").execute(&mut *self.tx).await?;
+            sqlx::query("PRAGMA secure_delete=ON").execute(&mut *self.tx.conn).await?;
         }
         let mut e = Erased::default();
         let empty: Vec<u8> = Vec::new();
@@ -222,13 +245,13 @@ impl Tx {
         )
         .bind(appid)
         .bind(&empty)
-        .execute(&mut *self.tx)
+        .execute(&mut *self.tx.conn)
         .await?
         .rows_affected();
         // Reviewers' reasons are free text about the application.
         sqlx::query("UPDATE filing_orders SET audit_data = '[]' WHERE appid = $1 AND audit_data <> '[]'")
             .bind(appid)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.tx.conn)
             .await?;
         e.drafts = self.exec_count("DELETE FROM drafts WHERE appid = $1", appid).await?;
         e.media_rows = self.exec_count("DELETE FROM media WHERE appid = $1", appid).await?;
@@ -240,34 +263,34 @@ impl Tx {
             e.sms_outbox += sqlx::query(
                 "DELETE FROM sms_outbox WHERE phone_bidx = $1 AND created_at >= $2 AND created_at <= $3",
             )
-            .bind(self.crypto.blind_index(c))
+            .bind(self.tx.crypto.blind_index(c))
             .bind(from)
             .bind(to)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.tx.conn)
             .await?
             .rows_affected();
         }
         e.messages = sqlx::query("DELETE FROM messages WHERE appid = $1 AND created_at <= $2")
             .bind(appid)
             .bind(to)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.tx.conn)
             .await?
             .rows_affected();
         e.jobs = self.delete_finished_jobs_naming(contacts, from, to).await?;
-        self.touch(appid);
+        self.tx.touch(appid);
         e.admin_identity = sqlx::query(
             "UPDATE mini_programs SET admin_name = $2, admin_id_enc = $3, admin_id_bidx = 'erased', \
              admin_mobile_enc = $4, updated_at = updated_at WHERE appid = $1 AND admin_id_bidx <> 'erased'",
         )
         .bind(appid)
         .bind(ERASED_NAME)
-        .bind(self.crypto.encrypt_str(""))
-        .bind(self.crypto.encrypt_str(""))
-        .execute(&mut *self.tx)
+        .bind(self.tx.crypto.encrypt_str(""))
+        .bind(self.tx.crypto.encrypt_str(""))
+        .execute(&mut *self.tx.conn)
         .await?
         .rows_affected();
-        if self.backend == crate::Backend::Sqlite {
-            sqlx::query("PRAGMA secure_delete=FAST").execute(&mut *self.tx).await?;
+        if self.tx.backend == crate::Backend::Sqlite {
+            sqlx::query("PRAGMA secure_delete=FAST").execute(&mut *self.tx.conn).await?;
         }
         Ok(e)
     }
@@ -280,15 +303,15 @@ impl Tx {
             "UPDATE subjects SET cert_enc = $2, cert_bidx = 'erased:' || id, updated_at = $3, \
              row_version = row_version + 1{name_sql} WHERE id = $1 AND cert_bidx NOT LIKE 'erased:%'"
         );
-        let mut q = sqlx::query(&sql).bind(id).bind(self.crypto.encrypt_str("")).bind(now);
+        let mut q = sqlx::query(&sql).bind(id).bind(self.tx.crypto.encrypt_str("")).bind(now);
         if erase_name {
             q = q.bind(ERASED_NAME);
         }
-        Ok(q.execute(&mut *self.tx).await?.rows_affected() == 1)
+        Ok(q.execute(&mut *self.tx.conn).await?.rows_affected() == 1)
     }
 
     async fn exec_count(&mut self, sql: &str, appid: &str) -> Result<u64> {
-        Ok(sqlx::query(sql).bind(appid).execute(&mut *self.tx).await?.rows_affected())
+        Ok(sqlx::query(sql).bind(appid).execute(&mut *self.tx.conn).await?.rows_affected())
     }
 
     /// Delete finished (done or dead) SMS and e-mail jobs created between `from` and `to`
@@ -304,11 +327,11 @@ impl Tx {
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         let mut ids = Vec::new();
         for r in &rows {
-            let payload = self.unseal(&r.try_get::<String, _>("payload")?)?;
+            let payload = self.tx.unseal(&r.try_get::<String, _>("payload")?)?;
             if values.iter().any(|v| payload.contains(v.as_str())) {
                 ids.push(r.try_get::<i64, _>("id")?);
             }
@@ -317,23 +340,10 @@ impl Tx {
         for id in ids {
             n += sqlx::query("DELETE FROM jobs WHERE id = $1")
                 .bind(id)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.tx.conn)
                 .await?
                 .rows_affected();
         }
         Ok(n)
-    }
-}
-
-impl crate::Store {
-    /// After an erasure on SQLite: copy the write-ahead log into the database and truncate
-    /// it, so the older page images it holds (with the erased values) are gone from disk.
-    /// Rows themselves are zeroed when freed (`secure_delete`). PostgreSQL: nothing to do
-    /// here (dead row versions are reclaimed by vacuum).
-    pub async fn scrub_freed(&self) -> Result<()> {
-        if self.backend == crate::Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.write).await?;
-        }
-        Ok(())
     }
 }

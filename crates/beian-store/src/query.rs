@@ -1,5 +1,4 @@
-//! The public filing index (备案查询) and the aggregate queries behind the operators'
-//! dashboard.
+//! The public filing index (备案查询): [`PublicIndex`], reached by `tx.public_index()`.
 //!
 //! The index holds only what the public may see: names, numbers, the principal's name already
 //! masked, pre-approval type ids and the approval time — never ID numbers or phones. Substring
@@ -9,6 +8,7 @@
 //! exact or prefix lookups on ordinary indexes (the PostgreSQL DDL declares those columns
 //! `COLLATE "C"`, so range scans order by code point as SQLite's BINARY does).
 
+use crate::tx::placeholders;
 use crate::{Result, Tx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -153,11 +153,6 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
-/// `$from, $from+1, …` for `n` values.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
 fn public_from_row(r: &AnyRow) -> Result<PublicFiling> {
     let nrlx: String = r.try_get("nrlx")?;
     Ok(PublicFiling {
@@ -184,12 +179,22 @@ const PUBLIC_COLUMNS_P: &str =
 /// Values per statement when lists are bound (well below every backend's parameter limit).
 const CHUNK: usize = 400;
 
-impl Tx {
-    // ---- the public index ----------------------------------------------------------------
+/// The public filing index (备案查询) and its bigram postings.
+pub struct PublicIndex<'t> {
+    tx: &'t mut Tx,
+}
 
+impl Tx {
+    /// The public filing index (备案查询) and its bigram postings.
+    pub fn public_index(&mut self) -> PublicIndex<'_> {
+        PublicIndex { tx: self }
+    }
+}
+
+impl PublicIndex<'_> {
     /// Write (or replace) the public row of a filed mini program and its bigrams.
-    pub async fn put_public_filing(&mut self, f: &PublicFiling) -> Result<()> {
-        self.delete_public_filing(&f.appid).await?;
+    pub async fn put(&mut self, f: &PublicFiling) -> Result<()> {
+        self.delete(&f.appid).await?;
         let search = search_text(&f.service_name, &f.subject_name);
         let nrlx: Vec<String> = f.nrlx.iter().map(u32::to_string).collect();
         sqlx::query(&format!(
@@ -208,7 +213,7 @@ impl Tx {
         .bind(&search)
         .bind(search_form(&f.service_name))
         .bind(search_form(&f.subject_name))
-        .execute(&mut *self.tx)
+        .execute(&mut *self.tx.conn)
         .await?;
         let grams = grams_of_search(&search);
         for chunk in grams.chunks(CHUNK) {
@@ -218,16 +223,16 @@ impl Tx {
             for g in chunk {
                 q = q.bind(g);
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut *self.tx.conn).await?;
         }
         Ok(())
     }
 
     /// Remove a mini program from the public index; returns the subject number it had.
-    pub async fn delete_public_filing(&mut self, appid: &str) -> Result<Option<String>> {
+    pub async fn delete(&mut self, appid: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT search, subject_record_number FROM public_filings WHERE appid = $1")
             .bind(appid)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut *self.tx.conn)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let search: String = row.try_get("search")?;
@@ -242,15 +247,18 @@ impl Tx {
             for g in chunk {
                 q = q.bind(g);
             }
-            q.execute(&mut *self.tx).await?;
+            q.execute(&mut *self.tx.conn).await?;
         }
-        sqlx::query("DELETE FROM public_filings WHERE appid = $1").bind(appid).execute(&mut *self.tx).await?;
+        sqlx::query("DELETE FROM public_filings WHERE appid = $1")
+            .bind(appid)
+            .execute(&mut *self.tx.conn)
+            .await?;
         Ok(Some(subject_number))
     }
 
     /// Rows of the index under `subject_number` whose order is no longer filed (left behind
     /// when a 注销主体 cancelled the subject's other services in the same transaction).
-    pub async fn public_filings_no_longer_filed(&mut self, subject_number: &str) -> Result<Vec<String>> {
+    pub async fn no_longer_filed(&mut self, subject_number: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT p.appid FROM public_filings p LEFT JOIN filing_orders o ON o.appid = p.appid \
              WHERE p.service_record_number >= $1 AND p.service_record_number < $2 \
@@ -258,32 +266,32 @@ impl Tx {
         )
         .bind(subject_number)
         .bind(prefix_end(subject_number))
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?)
     }
 
     /// Empty the public index (before a rebuild).
-    pub async fn clear_public_index(&mut self) -> Result<()> {
-        sqlx::query("DELETE FROM public_filing_grams").execute(&mut *self.tx).await?;
-        sqlx::query("DELETE FROM public_filings").execute(&mut *self.tx).await?;
+    pub async fn clear(&mut self) -> Result<()> {
+        sqlx::query("DELETE FROM public_filing_grams").execute(&mut *self.tx.conn).await?;
+        sqlx::query("DELETE FROM public_filings").execute(&mut *self.tx.conn).await?;
         Ok(())
     }
 
     /// Rows whose appid is `appid` or whose service number is `number`.
-    pub async fn public_filings_exact(&mut self, appid: &str, number: &str) -> Result<Vec<PublicFiling>> {
+    pub async fn exact(&mut self, appid: &str, number: &str) -> Result<Vec<PublicFiling>> {
         let rows = sqlx::query(&format!(
             "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE appid = $1 OR service_record_number = $2"
         ))
         .bind(appid)
         .bind(number)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter().map(public_from_row).collect()
     }
 
     /// Rows with a service or subject name equal to `form` (normalised, lower-cased), newest
     /// approval first, at most `limit`.
-    pub async fn public_filings_name_equal(&mut self, form: &str, limit: i64) -> Result<Vec<PublicFiling>> {
+    pub async fn name_equal(&mut self, form: &str, limit: i64) -> Result<Vec<PublicFiling>> {
         let rows = sqlx::query(&format!(
             "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE service_form = $1 \
              UNION SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE subject_form = $1 \
@@ -291,18 +299,14 @@ impl Tx {
         ))
         .bind(form)
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter().map(public_from_row).collect()
     }
 
     /// Rows whose service number starts with `prefix` (a subject number finds all of its
     /// services), in number order, at most `limit`.
-    pub async fn public_filings_number_prefix(
-        &mut self,
-        prefix: &str,
-        limit: i64,
-    ) -> Result<Vec<PublicFiling>> {
+    pub async fn number_prefix(&mut self, prefix: &str, limit: i64) -> Result<Vec<PublicFiling>> {
         let rows = sqlx::query(&format!(
             "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE service_record_number >= $1 AND service_record_number < $2 \
              ORDER BY service_record_number LIMIT $3"
@@ -310,24 +314,20 @@ impl Tx {
         .bind(prefix)
         .bind(prefix_end(prefix))
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter().map(public_from_row).collect()
     }
 
     /// Rows whose appid starts with `prefix`, in appid order, at most `limit`.
-    pub async fn public_filings_appid_prefix(
-        &mut self,
-        prefix: &str,
-        limit: i64,
-    ) -> Result<Vec<PublicFiling>> {
+    pub async fn appid_prefix(&mut self, prefix: &str, limit: i64) -> Result<Vec<PublicFiling>> {
         let rows = sqlx::query(&format!(
             "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE appid >= $1 AND appid < $2 ORDER BY appid LIMIT $3"
         ))
         .bind(prefix)
         .bind(prefix_end(prefix))
         .bind(limit)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx.conn)
         .await?;
         rows.iter().map(public_from_row).collect()
     }
@@ -348,7 +348,7 @@ impl Tx {
         // Candidates, their rank keys and the count from the narrow `public_filings_match`
         // index; full rows only for the `show` returned. SQLite's planner, without statistics,
         // prefers the primary key's index (and then the table row) unless told.
-        let hint = match self.backend {
+        let hint = match self.tx.backend {
             crate::Backend::Sqlite => " INDEXED BY public_filings_match",
             crate::Backend::Postgres => "",
         };
@@ -373,7 +373,7 @@ impl Tx {
         if let Some(g) = walk.also {
             q = q.bind(g);
         }
-        let rows = q.fetch_all(&mut *self.tx).await?;
+        let rows = q.fetch_all(&mut *self.tx.conn).await?;
         let mut total = 0;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -408,7 +408,7 @@ impl Tx {
         if let Some(g) = walk.also {
             q = q.bind(g);
         }
-        let rows = q.fetch_all(&mut *self.tx).await?;
+        let rows = q.fetch_all(&mut *self.tx.conn).await?;
         rows.iter().map(|r| Ok((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?))).collect()
     }
 
@@ -423,7 +423,7 @@ impl Tx {
         .bind(gram)
         .bind(other)
         .bind(sample)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(&mut *self.tx.conn)
         .await?)
     }
 
@@ -436,7 +436,7 @@ impl Tx {
         .bind(gram)
         .bind(through.unwrap_or(&end))
         .bind(cap)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(&mut *self.tx.conn)
         .await?)
     }
 
@@ -460,7 +460,7 @@ impl Tx {
             q = q.bind(g);
         }
         let mut out = vec![0; grams.len()];
-        for r in q.fetch_all(&mut *self.tx).await? {
+        for r in q.fetch_all(&mut *self.tx.conn).await? {
             let i = usize::try_from(r.try_get::<i64, _>("i")?).unwrap_or(usize::MAX);
             if let Some(slot) = out.get_mut(i) {
                 *slot = r.try_get::<i64, _>("n")?;
@@ -477,146 +477,8 @@ impl Tx {
         )
         .bind(gram)
         .bind((n - 1).max(0))
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(&mut *self.tx.conn)
         .await?)
-    }
-
-    /// Filed orders after `after` (appid order), for rebuilding the index.
-    pub async fn filed_appids_after(&mut self, after: &str, limit: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT appid FROM filing_orders WHERE status = 6 AND appid > $1 ORDER BY appid LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *self.tx)
-        .await?)
-    }
-
-    /// The time of the latest `action` audit event of one entity.
-    pub async fn last_audit_at(
-        &mut self,
-        entity: &str,
-        entity_id: &str,
-        action: &str,
-    ) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MAX(at) FROM audit_events WHERE entity = $1 AND entity_id = $2 AND action = $3",
-        )
-        .bind(entity)
-        .bind(entity_id)
-        .bind(action)
-        .fetch_one(&mut *self.tx)
-        .await?)
-    }
-
-    // ---- dashboard aggregates --------------------------------------------------------------
-
-    /// Filing orders per (subject province code, stored status).
-    pub async fn orders_by_province_status(&mut self) -> Result<Vec<(String, i64, i64)>> {
-        let rows = sqlx::query(
-            "SELECT s.province AS province, o.status AS status, COUNT(*) AS n FROM filing_orders o \
-             JOIN subjects s ON s.id = o.subject_id GROUP BY s.province, o.status",
-        )
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(|r| Ok((r.try_get("province")?, r.try_get("status")?, r.try_get("n")?))).collect()
-    }
-
-    /// `action` events of `entity` since `since`, per Beijing day: (days since 1970-01-01
-    /// in UTC+8, count).
-    pub async fn audit_per_day(&mut self, entity: &str, action: &str, since: i64) -> Result<Vec<(i64, i64)>> {
-        let rows = sqlx::query(
-            "SELECT (at + 28800) / 86400 AS day, COUNT(*) AS n FROM audit_events \
-             WHERE entity = $1 AND action = $2 AND at >= $3 GROUP BY (at + 28800) / 86400 ORDER BY 1",
-        )
-        .bind(entity)
-        .bind(action)
-        .bind(since)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(|r| Ok((r.try_get("day")?, r.try_get("n")?))).collect()
-    }
-
-    /// Distinct entities that ever had each of `actions`: (action, count).
-    pub async fn audit_distinct_entities(
-        &mut self,
-        entity: &str,
-        actions: &[&str],
-    ) -> Result<Vec<(String, i64)>> {
-        let sql = format!(
-            "SELECT action, COUNT(DISTINCT entity_id) AS n FROM audit_events WHERE entity = $1 AND action IN ({}) GROUP BY action",
-            placeholders(2, actions.len())
-        );
-        let mut q = sqlx::query(&sql).bind(entity);
-        for a in actions {
-            q = q.bind(*a);
-        }
-        let rows = q.fetch_all(&mut *self.tx).await?;
-        rows.iter().map(|r| Ok((r.try_get("action")?, r.try_get("n")?))).collect()
-    }
-
-    /// Every `decisions` event of `entity` since `since`, with the time of the latest
-    /// `starts` event of the same entity before it: (decided at, started at).
-    pub async fn audit_decisions_since(
-        &mut self,
-        entity: &str,
-        decisions: &[&str],
-        starts: &[&str],
-        since: i64,
-    ) -> Result<Vec<(i64, Option<i64>)>> {
-        let sql = format!(
-            "SELECT d.at AS decided, (SELECT MAX(s.at) FROM audit_events s WHERE s.entity = $1 AND s.entity_id = d.entity_id \
-             AND s.action IN ({}) AND s.id < d.id) AS started FROM audit_events d \
-             WHERE d.entity = $1 AND d.action IN ({}) AND d.at >= $2",
-            placeholders(3, starts.len()),
-            placeholders(3 + starts.len(), decisions.len())
-        );
-        let mut q = sqlx::query(&sql).bind(entity).bind(since);
-        for a in starts.iter().chain(decisions) {
-            q = q.bind(*a);
-        }
-        let rows = q.fetch_all(&mut *self.tx).await?;
-        rows.iter().map(|r| Ok((r.try_get("decided")?, r.try_get("started")?))).collect()
-    }
-
-    /// The newest `actions` events of `entity` since `since`: (action, detail JSON), at most
-    /// `limit`.
-    pub async fn audit_details_since(
-        &mut self,
-        entity: &str,
-        actions: &[&str],
-        since: i64,
-        limit: i64,
-    ) -> Result<Vec<(String, String)>> {
-        let sql = format!(
-            "SELECT action, detail FROM audit_events WHERE entity = $1 AND action IN ({}) AND at >= $2 \
-             ORDER BY at DESC LIMIT $3",
-            placeholders(4, actions.len())
-        );
-        let mut q = sqlx::query(&sql).bind(entity).bind(since).bind(limit);
-        for a in actions {
-            q = q.bind(*a);
-        }
-        let rows = q.fetch_all(&mut *self.tx).await?;
-        rows.iter().map(|r| Ok((r.try_get("action")?, r.try_get("detail")?))).collect()
-    }
-
-    /// Listed mini programs and how many of them are unfiled; cleared ones.
-    pub async fn listing_readiness(&mut self) -> Result<ListingReadiness> {
-        let listed: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM mini_programs WHERE listed = 1 AND cleared = 0")
-                .fetch_one(&mut *self.tx)
-                .await?;
-        let listed_unfiled: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid \
-             WHERE m.listed = 1 AND m.cleared = 0 AND (o.status IS NULL OR o.status <> 6)",
-        )
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let cleared: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mini_programs WHERE cleared = 1")
-            .fetch_one(&mut *self.tx)
-            .await?;
-        Ok(ListingReadiness { listed, listed_unfiled, cleared })
     }
 }
 

@@ -3,7 +3,7 @@
 //! (flushed in batches). The service decides what a count means; this module only adds and
 //! reads.
 //!
-//! [`Tx::add_rate_counts`] is one `INSERT … ON CONFLICT … DO UPDATE SET count = count + n
+//! [`RateWindows::add`] is one `INSERT … ON CONFLICT … DO UPDATE SET count = count + n
 //! RETURNING count` per batch (rows in key order, so two nodes adding overlapping batches lock
 //! them in the same order and cannot deadlock): the count returned includes every addition
 //! committed before, on any node.
@@ -32,11 +32,23 @@ const BATCH_ROWS: usize = 200;
 
 type WindowKey = (&'static str, String, i64);
 
+/// Rate-limit windows shared by every node.
+pub struct RateWindows<'t> {
+    tx: &'t mut Tx,
+}
+
 impl Tx {
+    /// Rate-limit windows shared by every node.
+    pub fn rate_windows(&mut self) -> RateWindows<'_> {
+        RateWindows { tx: self }
+    }
+}
+
+impl RateWindows<'_> {
     /// Add each hit's `n` to its window's count (the row is created on first use) and return
     /// the counts after, in the order of `hits`. Hits naming the same window are added up
     /// once, and each gets the same total.
-    pub async fn add_rate_counts(&mut self, hits: &[RateHit]) -> Result<Vec<i64>> {
+    pub async fn add(&mut self, hits: &[RateHit]) -> Result<Vec<i64>> {
         // Sorted and unique: one row per window in a statement, locked in a fixed order.
         let mut merged: BTreeMap<WindowKey, (i64, i64)> = BTreeMap::new();
         for h in hits {
@@ -63,7 +75,7 @@ impl Tx {
             for ((scope, key, start), (n, secs)) in chunk {
                 q = q.bind(*scope).bind(key.as_str()).bind(*start).bind(start.saturating_add(*secs)).bind(*n);
             }
-            for r in q.fetch_all(&mut *self.tx).await? {
+            for r in q.fetch_all(&mut *self.tx.conn).await? {
                 let scope: String = r.try_get("scope")?;
                 let key: String = r.try_get("key")?;
                 let start: i64 = r.try_get("window_start")?;
@@ -86,23 +98,23 @@ impl Tx {
     }
 
     /// The count of one window, 0 if nothing was counted in it (reads only).
-    pub async fn rate_count(&mut self, scope: &str, key: &str, window_start: i64) -> Result<i64> {
+    pub async fn count(&mut self, scope: &str, key: &str, window_start: i64) -> Result<i64> {
         let count: Option<i64> = sqlx::query_scalar(
             "SELECT count FROM rate_windows WHERE scope = $1 AND key = $2 AND window_start = $3",
         )
         .bind(scope)
         .bind(key)
         .bind(window_start)
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(&mut *self.tx.conn)
         .await?;
         Ok(count.unwrap_or(0))
     }
 
     /// Delete the windows that ended before `before` (unix second); returns how many.
-    pub async fn prune_rate_windows(&mut self, before: i64) -> Result<u64> {
+    pub async fn prune(&mut self, before: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM rate_windows WHERE expires_at < $1")
             .bind(before)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.tx.conn)
             .await?;
         Ok(done.rows_affected())
     }

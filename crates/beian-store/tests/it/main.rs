@@ -82,31 +82,31 @@ async fn contract() {
 
         // Round trip with decryption.
         let mut tx = store.begin().await.expect("begin");
-        tx.insert_mini_program(&mp("wx1"), "dev").await.expect("insert");
-        tx.insert_order(&order("wx1")).await.expect("order");
+        tx.mini_programs().insert(&mp("wx1"), "dev").await.expect("insert");
+        tx.orders().insert(&order("wx1")).await.expect("order");
         tx.commit().await.expect("commit");
         let mut tx = store.read().await.expect("read");
-        assert_eq!(tx.get_mini_program("wx1").await.expect("get"), Some(mp("wx1")), "{name}");
-        let stored = tx.get_order("wx1").await.expect("get").expect("exists");
+        assert_eq!(tx.mini_programs().get("wx1").await.expect("get"), Some(mp("wx1")), "{name}");
+        let stored = tx.orders().get("wx1").await.expect("get").expect("exists");
         drop(tx);
 
         // A stale row version is a conflict, and the loser's transaction changes nothing.
         let mut a = stored.clone();
         a.state = FilingState::PlatformRejected;
         let mut tx = store.begin().await.expect("begin");
-        tx.update_order(&a).await.expect("first update wins");
+        tx.orders().update(&a).await.expect("first update wins");
         tx.commit().await.expect("commit");
         let mut tx = store.begin().await.expect("begin");
         let mut b = stored.clone();
         b.state = FilingState::NotFiled;
         assert!(
-            matches!(tx.update_order(&b).await, Err(StoreError::Conflict(_))),
+            matches!(tx.orders().update(&b).await, Err(StoreError::Conflict(_))),
             "{name}: stale update must conflict"
         );
         drop(tx);
         let mut tx = store.read().await.expect("read");
         assert_eq!(
-            tx.get_order("wx1").await.expect("get").map(|o| o.state),
+            tx.orders().get("wx1").await.expect("get").map(|o| o.state),
             Some(FilingState::PlatformRejected)
         );
         drop(tx);
@@ -114,28 +114,29 @@ async fn contract() {
         // One subject per certificate: the unique blind index turns a duplicate into a conflict.
         let s = subject("s1", "440305199003071236");
         let mut tx = store.begin().await.expect("begin");
-        tx.insert_subject(&s, 1).await.expect("subject");
+        tx.subjects().insert(&s, 1).await.expect("subject");
         tx.commit().await.expect("commit");
         let mut tx = store.begin().await.expect("begin");
         let dup = Subject { id: "s2".into(), ..s.clone() };
         assert!(
-            matches!(tx.insert_subject(&dup, 1).await, Err(StoreError::Conflict(_))),
+            matches!(tx.subjects().insert(&dup, 1).await, Err(StoreError::Conflict(_))),
             "{name}: duplicate subject"
         );
         drop(tx);
         let mut tx = store.begin().await.expect("begin");
-        let (found, version) = tx.find_subject(2, "440305199003071236").await.expect("find").expect("found");
+        let (found, version) =
+            tx.subjects().find(2, "440305199003071236").await.expect("find").expect("found");
         assert_eq!(found, s);
-        tx.update_subject(&found, version, 2).await.expect("update");
-        assert!(matches!(tx.update_subject(&found, version, 2).await, Err(StoreError::Conflict(_))));
+        tx.subjects().update(&found, version, 2).await.expect("update");
+        assert!(matches!(tx.subjects().update(&found, version, 2).await, Err(StoreError::Conflict(_))));
         drop(tx);
 
         // Counters are atomic increments.
         let mut tx = store.begin().await.expect("begin");
-        assert_eq!(tx.counter_add("c", 1).await.expect("add"), 1);
-        assert_eq!(tx.counter_add("c", 2).await.expect("add"), 3);
-        assert_eq!(tx.counter_get("c").await.expect("get"), 3);
-        assert_eq!(tx.counter_get("missing").await.expect("get"), 0);
+        assert_eq!(tx.counters().add("c", 1).await.expect("add"), 1);
+        assert_eq!(tx.counters().add("c", 2).await.expect("add"), 3);
+        assert_eq!(tx.counters().get("c").await.expect("get"), 3);
+        assert_eq!(tx.counters().get("missing").await.expect("get"), 0);
         tx.commit().await.expect("commit");
 
         auth_counters_and_token_ends(name, &store).await;
@@ -158,36 +159,44 @@ async fn auth_counters_and_token_ends(name: &str, store: &Store) {
         superseded_at,
     };
     let mut tx = store.begin().await.expect("begin");
-    let mut c = tx.lock_auth_counter(AuthScope::Appid, "wx1", 100).await.expect("new counter");
+    let mut c = tx.auth_attempts().lock(AuthScope::Appid, "wx1", 100).await.expect("new counter");
     assert_eq!((c.failures, c.window_start, c.lockouts, c.locked_until), (0, 100, 0, 0), "{name}");
     c.failures = 4;
     c.lockouts = 2;
     c.locked_until = 900;
-    tx.save_auth_counter(&c, 101).await.expect("save");
-    let again = tx.lock_auth_counter(AuthScope::Appid, "wx1", 102).await.expect("existing counter");
+    tx.auth_attempts().save(&c, 101).await.expect("save");
+    let again = tx.auth_attempts().lock(AuthScope::Appid, "wx1", 102).await.expect("existing counter");
     assert_eq!(again, c, "{name}");
-    let other = tx.lock_auth_counter(AuthScope::Provider, "wx1", 102).await.expect("other scope");
+    let other = tx.auth_attempts().lock(AuthScope::Provider, "wx1", 102).await.expect("other scope");
     assert_eq!(other.failures, 0, "{name}: scopes are apart");
 
-    tx.insert_token("code", &token(TokenKind::PreAuthCode, None)).await.expect("code");
-    assert_eq!(tx.count_token_failure("code", 3, 200).await.expect("1"), Some(1), "{name}");
-    assert_eq!(tx.count_token_failure("code", 3, 201).await.expect("2"), Some(2), "{name}");
-    assert_eq!(tx.get_token("code").await.expect("get").and_then(|t| t.superseded_at), None, "{name}");
-    assert_eq!(tx.count_token_failure("code", 3, 202).await.expect("3"), Some(3), "{name}");
-    assert_eq!(tx.get_token("code").await.expect("get").and_then(|t| t.superseded_at), Some(202), "{name}");
-    assert_eq!(tx.count_token_failure("code", 3, 203).await.expect("used"), None, "{name}: used up");
-    assert!(!tx.consume_token("code", 204).await.expect("consume"), "{name}");
-
-    tx.insert_token("live", &token(TokenKind::AuthorizerAccess, None)).await.expect("live");
-    tx.insert_token("grace", &token(TokenKind::AuthorizerAccess, Some(950))).await.expect("grace");
-    tx.insert_token("old", &token(TokenKind::AuthorizerAccess, Some(10))).await.expect("old");
+    tx.tokens().insert("code", &token(TokenKind::PreAuthCode, None)).await.expect("code");
+    assert_eq!(tx.auth_attempts().count_token_failure("code", 3, 200).await.expect("1"), Some(1), "{name}");
+    assert_eq!(tx.auth_attempts().count_token_failure("code", 3, 201).await.expect("2"), Some(2), "{name}");
+    assert_eq!(tx.tokens().get("code").await.expect("get").and_then(|t| t.superseded_at), None, "{name}");
+    assert_eq!(tx.auth_attempts().count_token_failure("code", 3, 202).await.expect("3"), Some(3), "{name}");
     assert_eq!(
-        tx.end_tokens(TokenKind::AuthorizerAccess, "wxc", "wx1", 700).await.expect("end"),
+        tx.tokens().get("code").await.expect("get").and_then(|t| t.superseded_at),
+        Some(202),
+        "{name}"
+    );
+    assert_eq!(
+        tx.auth_attempts().count_token_failure("code", 3, 203).await.expect("used"),
+        None,
+        "{name}: used up"
+    );
+    assert!(!tx.tokens().consume("code", 204).await.expect("consume"), "{name}");
+
+    tx.tokens().insert("live", &token(TokenKind::AuthorizerAccess, None)).await.expect("live");
+    tx.tokens().insert("grace", &token(TokenKind::AuthorizerAccess, Some(950))).await.expect("grace");
+    tx.tokens().insert("old", &token(TokenKind::AuthorizerAccess, Some(10))).await.expect("old");
+    assert_eq!(
+        tx.tokens().end(TokenKind::AuthorizerAccess, "wxc", "wx1", 700).await.expect("end"),
         2,
         "{name}"
     );
     for (h, at) in [("live", 700), ("grace", 700), ("old", 10)] {
-        let t = tx.get_token(h).await.expect("get").expect("exists");
+        let t = tx.tokens().get(h).await.expect("get").expect("exists");
         assert_eq!(t.superseded_at, Some(at), "{name}: {h}");
     }
     tx.commit().await.expect("commit");
@@ -229,20 +238,20 @@ async fn bulk_seed_sealed_or_not_reads_back() {
         {
             assert!(store.bulk_seed(b).await.expect("seed") >= 4, "{name}");
             let mut tx = store.read().await.expect("read");
-            let m = tx.get_mini_program(appid).await.expect("get").expect("seeded");
+            let m = tx.mini_programs().get(appid).await.expect("get").expect("seeded");
             assert_eq!(
                 (m.admin.id_number.as_str(), m.admin.mobile.as_str()),
                 (cert, "13800138000"),
                 "{name}"
             );
-            let (found, _) = tx.find_subject(2, cert).await.expect("find").expect("by blind index");
+            let (found, _) = tx.subjects().find(2, cert).await.expect("find").expect("by blind index");
             assert_eq!(found.id, subject_id, "{name}");
-            let v = tx.get_version(appid, 1).await.expect("version").expect("stored");
+            let v = tx.orders().version(appid, 1).await.expect("version").expect("stored");
             assert_eq!(v.icp_subject.base_info.name, format!("主体{appid}"), "{name}");
         }
         let mut tx = store.read().await.expect("read");
         assert_eq!(
-            tx.get_mini_program("wxc").await.expect("get"),
+            tx.mini_programs().get("wxc").await.expect("get"),
             None,
             "{name}: nothing of the refused batch"
         );
@@ -268,7 +277,7 @@ async fn rate_windows_add_up_and_prune() {
             let store = shared.clone();
             async move {
                 let mut tx = store.begin().await.expect("begin");
-                let counts = tx.add_rate_counts(&hits).await.expect("add");
+                let counts = tx.rate_windows().add(&hits).await.expect("add");
                 tx.commit().await.expect("commit");
                 counts
             }
@@ -306,18 +315,38 @@ async fn rate_windows_add_up_and_prune() {
             a.await.expect("join");
         }
         let mut tx = store.read().await.expect("read");
-        assert_eq!(tx.rate_count("public_query", "10.9.9.9", 120).await.expect("count"), 8, "{name}");
-        assert_eq!(tx.rate_count("public_query", "10.0.0.1", 120).await.expect("count"), 5, "{name}");
-        assert_eq!(tx.rate_count("public_query", "10.0.0.2", 120).await.expect("count"), 0, "{name}");
+        assert_eq!(
+            tx.rate_windows().count("public_query", "10.9.9.9", 120).await.expect("count"),
+            8,
+            "{name}"
+        );
+        assert_eq!(
+            tx.rate_windows().count("public_query", "10.0.0.1", 120).await.expect("count"),
+            5,
+            "{name}"
+        );
+        assert_eq!(
+            tx.rate_windows().count("public_query", "10.0.0.2", 120).await.expect("count"),
+            0,
+            "{name}"
+        );
         drop(tx);
 
         // Windows ending before 200 go (120 + 60 = 180); the one ending at 240 stays.
         let mut tx = store.begin().await.expect("begin");
-        let pruned = tx.prune_rate_windows(200).await.expect("prune");
+        let pruned = tx.rate_windows().prune(200).await.expect("prune");
         tx.commit().await.expect("commit");
         assert_eq!(pruned, 1 + 1 + 1 + 1 + 450, "{name}");
         let mut tx = store.read().await.expect("read");
-        assert_eq!(tx.rate_count("public_query", "10.0.0.1", 120).await.expect("count"), 0, "{name}");
-        assert_eq!(tx.rate_count("public_query", "10.0.0.1", 180).await.expect("count"), 1, "{name}");
+        assert_eq!(
+            tx.rate_windows().count("public_query", "10.0.0.1", 120).await.expect("count"),
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            tx.rate_windows().count("public_query", "10.0.0.1", 180).await.expect("count"),
+            1,
+            "{name}"
+        );
     }
 }

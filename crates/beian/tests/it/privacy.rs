@@ -82,7 +82,8 @@ fn run(c: &mut std::process::Command) -> (bool, String) {
 /// Every audit event of the platform, as text.
 async fn audit_texts(app: &TestApp) -> Vec<String> {
     let mut tx = app.svc.store().read().await.expect("read");
-    tx.search_audit("", 100_000)
+    tx.audit()
+        .search("", 100_000)
         .await
         .expect("audit")
         .iter()

@@ -496,7 +496,7 @@ async fn bench_public_query() {
             if i % 50_000 == 7 {
                 sample.push(f.clone());
             }
-            tx.put_public_filing(&f).await.expect("put");
+            tx.public_index().put(&f).await.expect("put");
             i += 1;
         }
         tx.commit().await.expect("commit");
@@ -578,19 +578,19 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     };
     let mut tx = app.svc.store().begin().await.expect("begin");
     for i in 0..1200 {
-        tx.put_public_filing(&row(i, format!("读书会{i}"), "某某文化有限公司")).await.expect("put");
+        tx.public_index().put(&row(i, format!("读书会{i}"), "某某文化有限公司")).await.expect("put");
     }
-    tx.put_public_filing(&row(1200, "读书会".into(), "某某文化有限公司")).await.expect("put");
-    tx.put_public_filing(&row(1201, "百分百%好".into(), "下划_线公司")).await.expect("put");
-    tx.put_public_filing(&row(1202, "百分百好".into(), "下划线公司")).await.expect("put");
+    tx.public_index().put(&row(1200, "读书会".into(), "某某文化有限公司")).await.expect("put");
+    tx.public_index().put(&row(1201, "百分百%好".into(), "下划_线公司")).await.expect("put");
+    tx.public_index().put(&row(1202, "百分百好".into(), "下划线公司")).await.expect("put");
     // Every bigram of `星光路灯` with over 2,000 postings (the walk then also requires a second
     // bigram), three names containing it.
     for i in 0..2000 {
-        tx.put_public_filing(&row(2000 + i, format!("星光路口{i}"), "甲公司")).await.expect("put");
-        tx.put_public_filing(&row(4000 + i, format!("夜路灯{i}"), "乙公司")).await.expect("put");
+        tx.public_index().put(&row(2000 + i, format!("星光路口{i}"), "甲公司")).await.expect("put");
+        tx.public_index().put(&row(4000 + i, format!("夜路灯{i}"), "乙公司")).await.expect("put");
     }
     for (i, name) in [(6000, "星光路灯"), (6001, "新星光路灯"), (6002, "星光路灯厂")] {
-        tx.put_public_filing(&row(i, name.into(), "丙公司")).await.expect("put");
+        tx.public_index().put(&row(i, name.into(), "丙公司")).await.expect("put");
     }
     tx.commit().await.expect("commit");
     let svc = &app.svc;

@@ -73,7 +73,7 @@ fn other_database(url: &str, db: &str) -> String {
 async fn stored_order(url: &str, key_hex: &str, appid: &str) -> beian_core::model::FilingOrder {
     let store = Store::connect(url, Crypto::from_hex(key_hex).expect("key")).await.expect("connect");
     let mut tx = store.read().await.expect("read");
-    let order = tx.get_order(appid).await.expect("get order").expect("order exists");
+    let order = tx.orders().get(appid).await.expect("get order").expect("order exists");
     drop(tx);
     store.close().await;
     order

@@ -1,0 +1,124 @@
+//! Platform policy and settings (one value per key), dictionary versions, named counters.
+
+use crate::{Result, Tx};
+use beian_core::dict::DictKind;
+use sqlx::Row;
+
+/// Platform settings (policy and the like), one value per key.
+pub struct Settings<'t> {
+    tx: &'t mut Tx,
+}
+
+impl Tx {
+    /// Platform settings (policy and the like), one value per key.
+    pub fn settings(&mut self) -> Settings<'_> {
+        Settings { tx: self }
+    }
+}
+
+impl Settings<'_> {
+    pub async fn get(&mut self, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *self.tx.conn)
+            .await?)
+    }
+
+    pub async fn put(&mut self, key: &str, value: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(now)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete(&mut self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM settings WHERE key = $1").bind(key).execute(&mut *self.tx.conn).await?;
+        Ok(())
+    }
+}
+
+/// Published versions of the five dictionaries.
+pub struct Dictionaries<'t> {
+    tx: &'t mut Tx,
+}
+
+impl Tx {
+    /// Published versions of the five dictionaries.
+    pub fn dictionaries(&mut self) -> Dictionaries<'_> {
+        Dictionaries { tx: self }
+    }
+}
+
+impl Dictionaries<'_> {
+    /// The latest version of a dictionary: (version, JSON).
+    pub async fn latest(&mut self, kind: DictKind) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query(
+            "SELECT version, data FROM dictionaries WHERE kind = $1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(kind.as_str())
+        .fetch_optional(&mut *self.tx.conn)
+        .await?;
+        row.map(|r| Ok((r.try_get("version")?, r.try_get("data")?))).transpose()
+    }
+
+    pub async fn insert(
+        &mut self,
+        kind: DictKind,
+        version: i64,
+        data: &str,
+        author: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dictionaries (kind, version, data, author, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(kind.as_str())
+        .bind(version)
+        .bind(data)
+        .bind(author)
+        .bind(now)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Named counters (numbering).
+pub struct Counters<'t> {
+    tx: &'t mut Tx,
+}
+
+impl Tx {
+    /// Named counters (numbering).
+    pub fn counters(&mut self) -> Counters<'_> {
+        Counters { tx: self }
+    }
+}
+
+impl Counters<'_> {
+    /// Add `by` to a named counter and return the new value (atomic on both backends).
+    pub async fn add(&mut self, name: &str, by: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO counters (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value RETURNING value",
+        )
+        .bind(name)
+        .bind(by)
+        .fetch_one(&mut *self.tx.conn)
+        .await?)
+    }
+
+    pub async fn get(&mut self, name: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar::<_, i64>("SELECT value FROM counters WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *self.tx.conn)
+            .await?
+            .unwrap_or(0))
+    }
+}
