@@ -18,9 +18,11 @@ mod deadlines;
 mod drafts;
 mod error;
 mod filing;
+pub mod host;
 pub mod jobs;
 pub mod media;
 pub mod merchant_auth;
+mod mini_programs;
 pub mod notify;
 mod plans;
 pub mod privacy;
@@ -32,8 +34,9 @@ pub mod staff_sessions;
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::ServiceError;
-pub use filing::{EntranceInfo, IdentityMatch, Liveness, MiniProgramInput, OrderView};
+pub use filing::{EntranceInfo, IdentityMatch, Liveness, OrderView};
 pub use media::MediaUpload;
+pub use mini_programs::MiniProgramInput;
 pub use providers::{AuthorizerTokens, Caller, ProviderCredentials};
 
 use beian_core::dict::{DictKind, Dictionaries};

@@ -24,6 +24,7 @@ pub mod bulk;
 pub mod check;
 mod console;
 pub mod crypto;
+mod host_events;
 mod hot;
 pub mod media;
 mod platform;
@@ -127,6 +128,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (9, include_str!("../migrations/sqlite/0009_auth_attempts.sql")),
     (10, include_str!("../migrations/sqlite/0010_staff_sessions.sql")),
     (11, include_str!("../migrations/sqlite/0011_rate_windows.sql")),
+    (13, include_str!("../migrations/sqlite/0013_host_events.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -140,6 +142,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (9, include_str!("../migrations/postgres/0009_auth_attempts.sql")),
     (10, include_str!("../migrations/postgres/0010_staff_sessions.sql")),
     (11, include_str!("../migrations/postgres/0011_rate_windows.sql")),
+    (13, include_str!("../migrations/postgres/0013_host_events.sql")),
 ];
 
 impl Store {
