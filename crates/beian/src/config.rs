@@ -337,6 +337,22 @@ mod tests {
     }
 
     #[test]
+    fn the_sms_outbox_is_chosen_explicitly_and_not_beside_a_gateway() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at = |file: &str, sms_outbox: Option<bool>| {
+            let path = dir.path().join("beian.toml");
+            std::fs::write(&path, file).expect("write");
+            Config::resolve(&ConfigArgs { config: Some(path), sms_outbox, ..ConfigArgs::default() })
+        };
+        assert!(!at("", None).expect("default").sms_outbox, "no stand-in unless asked for");
+        assert!(at("sms_outbox = true\n", None).expect("file").sms_outbox);
+        assert!(!at("sms_outbox = true\n", Some(false)).expect("flag").sms_outbox, "the flag wins");
+        let gateway = "sms_outbox = true\n[sms_gateway]\nurl = \"http://127.0.0.1:9/sms\"\n";
+        let err = at(gateway, None).expect_err("both");
+        assert!(err.to_string().contains("choose where texts go"), "{err}");
+    }
+
+    #[test]
     fn local_is_the_default() {
         let m = media_backend(&ConfigArgs::default(), MediaFileConfig::default(), |_| None).expect("local");
         assert!(matches!(m, MediaBackend::Local));
