@@ -16,9 +16,6 @@ use beian_core::time::beijing_date;
 use beian_ports::host::{EventId, PlatformEvent, PlatformEventOutcome};
 use beian_store::Tx;
 
-/// How many times an event re-runs after losing an optimistic-concurrency race.
-const RETRIES: usize = 8;
-
 impl Service {
     /// Apply one event of the host platform, once per `event_id` (see the module docs).
     /// `Err` only when beian could not decide (database down): nothing is recorded, and the
@@ -28,42 +25,40 @@ impl Service {
         event_id: &EventId,
         event: &PlatformEvent,
     ) -> Result<PlatformEventOutcome> {
+        crate::plans::retrying(event.kind(), event.appid(), || self.try_receive(event_id, event)).await
+    }
+
+    /// One attempt; a lost race is `Err(Conflict)` for [`crate::plans::retrying`].
+    async fn try_receive(&self, event_id: &EventId, event: &PlatformEvent) -> Result<PlatformEventOutcome> {
         let actor = Actor::new("host", event_id.as_str());
-        for _ in 0..RETRIES {
-            let now = self.now().timestamp();
-            let mut tx = self.store.begin().await?;
-            // The id is claimed first, so a concurrent delivery of it waits for this one (or,
-            // on SQLite, comes after it); the outcome is filled in before the commit, so the
-            // empty placeholder is never read.
-            if !tx.insert_host_event(event_id.as_str(), event.kind(), event.appid(), "", now).await? {
-                return stored_outcome(&mut tx, event_id).await;
-            }
-            match self.apply_platform_event(&mut tx, &actor, event, now).await {
-                Ok(outcome) => {
-                    tx.set_host_event_outcome(event_id.as_str(), &outcome_json(&outcome)?).await?;
-                    tx.commit().await?;
-                    return Ok(outcome);
-                }
-                Err(ServiceError::Conflict(_)) => continue,
-                Err(ServiceError::Refused { errcode, errmsg }) => {
-                    // Undo whatever the refused effect wrote; keep only the refusal.
-                    drop(tx);
-                    let outcome = PlatformEventOutcome::Refused { errcode, reason: errmsg };
-                    let mut tx = self.store.begin().await?;
-                    let json = outcome_json(&outcome)?;
-                    if !tx
-                        .insert_host_event(event_id.as_str(), event.kind(), event.appid(), &json, now)
-                        .await?
-                    {
-                        return stored_outcome(&mut tx, event_id).await;
-                    }
-                    tx.commit().await?;
-                    return Ok(outcome);
-                }
-                Err(e) => return Err(e),
-            }
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        // The id is claimed first, so a concurrent delivery of it waits for this one (or, on
+        // SQLite, comes after it); the outcome is filled in before the commit, so the empty
+        // placeholder is never read.
+        if !tx.insert_host_event(event_id.as_str(), event.kind(), event.appid(), "", now).await? {
+            return stored_outcome(&mut tx, event_id).await;
         }
-        Err(ServiceError::code(errcode::CONFLICT))
+        match self.apply_platform_event(&mut tx, &actor, event, now).await {
+            Ok(outcome) => {
+                tx.set_host_event_outcome(event_id.as_str(), &outcome_json(&outcome)?).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+            Err(ServiceError::Refused { errcode, errmsg }) => {
+                // Undo whatever the refused effect wrote; keep only the refusal.
+                drop(tx);
+                let outcome = PlatformEventOutcome::Refused { errcode, reason: errmsg };
+                let mut tx = self.store.begin().await?;
+                let json = outcome_json(&outcome)?;
+                if !tx.insert_host_event(event_id.as_str(), event.kind(), event.appid(), &json, now).await? {
+                    return stored_outcome(&mut tx, event_id).await;
+                }
+                tx.commit().await?;
+                Ok(outcome)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn apply_platform_event(
