@@ -77,6 +77,8 @@ impl TestServer {
         let args = ConfigArgs {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(dir.path().to_path_buf()),
+            // The journeys read the codes texted to people from the development outbox.
+            sms_outbox: Some(true),
             ..ConfigArgs::default()
         };
         let config = Config::resolve(&args).expect("config");
@@ -88,9 +90,11 @@ impl TestServer {
         policy.deadline_date = chrono::NaiveDate::from_ymd_opt(2099, 3, 31).expect("date");
         policy.clearance_date = chrono::NaiveDate::from_ymd_opt(2099, 4, 1).expect("date");
         svc.set_policy(&Actor::new("test", "setup"), policy).await.expect("set policy");
+        let channels = beian::app::channels(&config, &svc);
         let app = Application::with_service(&config.listen, svc.clone())
             .await
             .expect("bind 127.0.0.1:0")
+            .with_channels(channels)
             .with_worker_poll(Duration::from_millis(20));
         let base = format!("http://{}", app.local_addr().expect("local address"));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,9 +1,12 @@
 //! The worker that runs durable jobs: it leases a due job, does it, and marks it done, or
-//! failed with backoff (dead-lettered after its last attempt).
+//! failed with backoff (dead-lettered after its last attempt, or at once when the failure is
+//! permanent: [`PortError::Refused`]).
 //!
 //! Jobs are written by use cases in the same transaction as the change that caused them;
 //! this is the only place that talks to the network on their behalf. Several workers (in
 //! several `beian` processes on one PostgreSQL) may run at once: leases keep a job with one.
+//! Outbound messages go through the senders of [`Channels`] (`beian_ports::messaging`
+//! traits); which implementation is chosen from configuration in `beian/src/app.rs`.
 //!
 //! An event counts as delivered only when the receiver answers HTTP 2xx with the body
 //! `success`, as WeChat requires; anything else is retried.
@@ -12,22 +15,46 @@ pub mod notify;
 
 use beian_core::platform::backoff_secs;
 use beian_ports::authority::{AuthorityGateway, Operation, Timer};
+use beian_ports::messaging::{
+    EmailMessage, EmailSender, NoSmsChannel, SmsMessage, SmsSender, WebhookDelivery, WebhookSender,
+};
+use beian_ports::{PortError, PortResult};
 use beian_service::jobs::{EventPush, JobSpec, LeasedJob};
 use beian_service::Service;
 use beian_wxcrypt::{xml_message, WxCrypt, XmlValue};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where the worker sends what it sends.
-#[derive(Clone, Default)]
+/// Where the worker sends what it sends: one sender per kind of message.
+#[derive(Clone)]
 pub struct Channels {
-    /// `None`: the development outbox (readable by operators); `Some`: an HTTP SMS gateway.
-    pub sms_gateway: Option<notify::HttpSmsConfig>,
-    /// `None`: e-mails are skipped (logged), not failed.
-    pub smtp: Option<notify::SmtpConfig>,
+    /// Texts: the HTTP gateway, the development outbox (a stand-in), or [`NoSmsChannel`].
+    pub sms: Arc<dyn SmsSender>,
+    /// `None`: no e-mail channel; e-mail jobs are skipped (logged), not failed (and none are
+    /// queued while the service is told so, see `Service::set_email_channel`).
+    pub email: Option<Arc<dyn EmailSender>>,
+    pub webhook: Arc<dyn WebhookSender>,
     /// Where submissions go and whose timers run (the binary wires the built-in simulator);
     /// `None`: authority jobs fail and are retried until one is configured.
     pub authority: Option<Arc<dyn AuthorityGateway>>,
+}
+
+impl Default for Channels {
+    /// Nothing configured: no SMS channel (texts are dead-lettered), no e-mail, webhooks over
+    /// HTTP, no authority gateway.
+    fn default() -> Self {
+        Channels {
+            sms: Arc::new(NoSmsChannel),
+            email: None,
+            webhook: Arc::new(notify::HttpWebhookSender::new(notify::http_client())),
+            authority: None,
+        }
+    }
+}
+
+/// A failure the job may get past on a later attempt.
+fn retry(e: impl std::fmt::Display) -> PortError {
+    PortError::Retry(e.to_string())
 }
 
 pub struct Worker {
@@ -42,12 +69,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(svc: Arc<Service>) -> Worker {
         let id = format!("worker-{}-{}", std::process::id(), &random_hex(4));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let http = notify::http_client();
         Worker {
             svc,
             id,
@@ -90,20 +112,24 @@ impl Worker {
     /// Run one due job, if any. `Ok(true)` when a job was processed (whatever its outcome).
     pub async fn run_once(&self) -> Result<bool, beian_service::ServiceError> {
         let Some(leased) = self.svc.claim_job(&self.id).await? else { return Ok(false) };
-        let outcome = match (self.handle(&leased).await, &leased.spec) {
-            (Err(e), Some(spec)) => Err(spec.redact(&e)),
-            (other, _) => other,
+        let redact = |e: String| match &leased.spec {
+            Some(spec) => spec.redact(&e),
+            None => e,
         };
         let job = &leased.job;
-        match outcome {
+        match self.handle(&leased).await {
             Ok(()) => {
                 if !self.svc.complete_job(job.id, &self.id).await? {
                     tracing::warn!(job = job.id, "job finished after its lease was taken over");
                 }
             }
-            Err(e) => {
+            Err(PortError::Retry(e)) => {
+                let e = redact(e);
                 tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job failed, retry in {}s: {e}", backoff_secs(job.attempts));
                 self.svc.fail_job(job, &self.id, &e).await?;
+            }
+            Err(PortError::Refused(e)) => {
+                self.svc.dead_letter_job(job, &self.id, &redact(e)).await?;
             }
         }
         Ok(true)
@@ -138,47 +164,51 @@ impl Worker {
         }
     }
 
-    async fn handle(&self, leased: &LeasedJob) -> Result<(), String> {
+    async fn handle(&self, leased: &LeasedJob) -> PortResult<()> {
         match &leased.spec {
-            Some(JobSpec::Event(push)) => self.deliver(push).await,
+            Some(JobSpec::Event(push)) => self.deliver(push).await.map_err(PortError::Retry),
             Some(JobSpec::VerifyTicket { component_appid }) => {
                 // The next push is scheduled whatever happens to this one.
-                self.svc.schedule_next_ticket(component_appid).await.map_err(|e| e.to_string())?;
-                let ticket =
-                    self.svc.issue_verify_ticket(component_appid).await.map_err(|e| e.to_string())?;
+                self.svc.schedule_next_ticket(component_appid).await.map_err(retry)?;
+                let ticket = self.svc.issue_verify_ticket(component_appid).await.map_err(retry)?;
                 let push = EventPush {
                     component_appid: component_appid.clone(),
                     info_type: "component_verify_ticket".into(),
                     create_time: self.svc.now().timestamp(),
                     fields: vec![("ComponentVerifyTicket".into(), ticket, false)],
                 };
-                self.deliver(&push).await
+                self.deliver(&push).await.map_err(PortError::Retry)
             }
-            Some(JobSpec::Sms { phone, text }) => match &self.channels.sms_gateway {
-                Some(gw) => notify::send_sms(&self.http, gw, phone, text).await.map_err(|e| e.to_string()),
-                None => self.svc.deliver_to_outbox(phone, text).await.map_err(|e| e.to_string()),
-            },
-            Some(JobSpec::Email { to, subject, body }) => match &self.channels.smtp {
-                Some(cfg) => notify::send_mail(cfg, to, subject, body).await.map_err(|e| e.to_string()),
+            Some(JobSpec::Sms { phone, text }) => {
+                self.channels.sms.send_sms(&SmsMessage { phone: phone.clone(), text: text.clone() }).await
+            }
+            Some(JobSpec::Email { to, subject, body }) => match &self.channels.email {
+                Some(email) => {
+                    let m = EmailMessage { to: to.clone(), subject: subject.clone(), body: body.clone() };
+                    email.send_email(&m).await
+                }
                 None => {
                     tracing::debug!("no SMTP server configured; e-mail to a principal skipped");
                     Ok(())
                 }
             },
             Some(JobSpec::Webhook { appid, payload }) => {
-                match self.svc.webhook(appid).await.map_err(|e| e.to_string())? {
-                    Some((url, secret)) => notify::send_webhook(&self.http, &url, secret.as_deref(), payload)
-                        .await
-                        .map_err(|e| e.to_string()),
+                match self.svc.webhook(appid).await.map_err(retry)? {
+                    Some((url, secret)) => {
+                        self.channels
+                            .webhook
+                            .send_webhook(&WebhookDelivery { url, secret, payload: payload.clone() })
+                            .await
+                    }
                     None => Ok(()),
                 }
             }
             Some(JobSpec::AuthoritySubmit { appid, round }) => {
-                let op = self.svc.authority_submission(appid, *round).await.map_err(|e| e.to_string())?;
+                let op = self.svc.authority_submission(appid, *round).await.map_err(retry)?;
                 self.submit(op).await
             }
             Some(JobSpec::AuthorityCancel { appid, round }) => {
-                let op = self.svc.authority_cancellation(appid, *round).await.map_err(|e| e.to_string())?;
+                let op = self.svc.authority_cancellation(appid, *round).await.map_err(retry)?;
                 self.submit(op).await
             }
             Some(JobSpec::AuthorityTimer { name, appid, round }) => {
@@ -197,15 +227,15 @@ impl Worker {
                 .await
             }
             Some(JobSpec::DeadlineReminders { day }) => {
-                let day: chrono::NaiveDate = day.parse().map_err(|e| format!("bad day {day}: {e}"))?;
-                self.svc.deadline_reminders(day).await.map(|_| ()).map_err(|e| e.to_string())
+                let day: chrono::NaiveDate = day.parse().map_err(|e| retry(format!("bad day {day}: {e}")))?;
+                self.svc.deadline_reminders(day).await.map(|_| ()).map_err(retry)
             }
             Some(JobSpec::ClearanceSweep { sweep_id }) => self
                 .svc
                 .clearance_sweep(&beian_service::Actor::system(), sweep_id, 1000, |_| {})
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(retry),
             Some(JobSpec::PersonalDataErasure { .. }) => self
                 .svc
                 .erase_expired(&beian_service::Actor::system(), false)
@@ -215,25 +245,26 @@ impl Worker {
                         tracing::info!(erased = r.erased, "personal data past retention erased");
                     }
                 })
-                .map_err(|e| e.to_string()),
-            None => Err(format!("unknown job payload of kind {}", leased.job.kind)),
+                .map_err(retry),
+            // Retried, not refused: during a rolling upgrade a newer node may know the kind.
+            None => Err(retry(format!("unknown job payload of kind {}", leased.job.kind))),
         }
     }
 
-    fn gateway(&self) -> Result<&Arc<dyn AuthorityGateway>, String> {
-        self.channels.authority.as_ref().ok_or_else(|| "no authority gateway is configured".to_string())
+    fn gateway(&self) -> PortResult<&Arc<dyn AuthorityGateway>> {
+        self.channels.authority.as_ref().ok_or_else(|| retry("no authority gateway is configured"))
     }
 
     /// Hand an operation to the gateway; `None` (the order moved on) is done.
-    async fn submit(&self, op: Option<Operation>) -> Result<(), String> {
+    async fn submit(&self, op: Option<Operation>) -> PortResult<()> {
         match op {
-            Some(op) => self.gateway()?.submit(op).await.map_err(|e| e.to_string()),
+            Some(op) => self.gateway()?.submit(op).await,
             None => Ok(()),
         }
     }
 
-    async fn fire(&self, timer: Timer) -> Result<(), String> {
-        self.gateway()?.fire(timer).await.map_err(|e| e.to_string())
+    async fn fire(&self, timer: Timer) -> PortResult<()> {
+        self.gateway()?.fire(timer).await
     }
 
     /// POST the encrypted, signed XML envelope to the provider's event URL.

@@ -1,1 +1,71 @@
-//! Contract: messaging (filled in by issue 13's seams work).
+//! Contract: outbound messages (SMS, e-mail, webhook template messages).
+//!
+//! A use case never sends: it writes a job in the same transaction as the change that causes
+//! it. The job worker turns the job into one of the typed messages below and hands it to the
+//! sender configured for its kind. A sender answers `Ok(())` when the other side accepted the
+//! message, [`PortError::Retry`] when trying again later may succeed (the job backs off), and
+//! [`PortError::Refused`] when it never will (the job is dead-lettered at once, for an
+//! operator to look at). Error texts are English, for operators; they are stored with the
+//! job after its phone number or address is masked.
+//!
+//! Senders are chosen once, from configuration, where the worker is built
+//! (`crates/beian/src/app.rs`); an implementation depends on this crate and `beian-core` only.
+
+use crate::{BoxFuture, PortResult};
+
+/// One text message to one phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsMessage {
+    /// The recipient as entered (digits, optionally `+` and a country code).
+    pub phone: String,
+    /// The full text, signature prefix (【小程序备案】) included.
+    pub text: String,
+}
+
+/// One plain-text e-mail to one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailMessage {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// One template message for a developer's webhook: where to post it, the secret that signs
+/// it (when the developer set one) and the JSON payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookDelivery {
+    pub url: String,
+    pub secret: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+/// Sends text messages (an HTTP SMS gateway; the development outbox stand-in).
+pub trait SmsSender: Send + Sync {
+    fn send_sms<'a>(&'a self, message: &'a SmsMessage) -> BoxFuture<'a, PortResult<()>>;
+}
+
+/// Sends e-mail (an SMTP relay).
+pub trait EmailSender: Send + Sync {
+    fn send_email<'a>(&'a self, message: &'a EmailMessage) -> BoxFuture<'a, PortResult<()>>;
+}
+
+/// Posts template messages to developers' webhooks.
+pub trait WebhookSender: Send + Sync {
+    fn send_webhook<'a>(&'a self, delivery: &'a WebhookDelivery) -> BoxFuture<'a, PortResult<()>>;
+}
+
+/// The SMS sender of a node with no SMS channel configured: every text is refused (so its
+/// job is dead-lettered, visible to operators and retryable once a channel is configured)
+/// instead of pretending it was sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSmsChannel;
+
+impl SmsSender for NoSmsChannel {
+    fn send_sms<'a>(&'a self, _message: &'a SmsMessage) -> BoxFuture<'a, PortResult<()>> {
+        Box::pin(async {
+            Err(crate::PortError::Refused(
+                "no SMS channel is configured ([sms_gateway], or sms_outbox for development)".into(),
+            ))
+        })
+    }
+}

@@ -11,21 +11,30 @@ use beian_core::time::beijing_date;
 /// Days before the deadline on which listed, unfiled mini programs are reminded.
 pub const REMINDER_DAYS: [i64; 3] = [30, 7, 1];
 
+/// 上架 of a mini program (`filed`: its order is 已备案) on `today`: refused for an unfiled one
+/// from the listing-gate date on.
+pub(crate) fn listing_gate(
+    today: chrono::NaiveDate,
+    policy: &beian_core::policy::Policy,
+    filed: bool,
+) -> Result<()> {
+    if today >= policy.listing_gate_date && !filed {
+        return Err(ServiceError::refused(
+            errcode::LISTING_GATE,
+            format!(
+                "自{}起，小程序须完成备案后才能上架：请先提交备案，备案通过后再上架",
+                policy.listing_gate_date.format("%Y年%m月%d日")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Service {
     /// 上架: refused for an unfiled mini program from the listing-gate date on.
     pub async fn list_mini_program(&self, actor: &Actor, appid: &str) -> Result<()> {
-        let today = beijing_date(self.now());
-        let policy = self.policy();
         let filed = self.order(appid).await?.is_some_and(|v| v.status == 6);
-        if today >= policy.listing_gate_date && !filed {
-            return Err(ServiceError::refused(
-                errcode::LISTING_GATE,
-                format!(
-                    "自{}起，小程序须完成备案后才能上架：请先提交备案，备案通过后再上架",
-                    policy.listing_gate_date.format("%Y年%m月%d日")
-                ),
-            ));
-        }
+        listing_gate(beijing_date(self.now()), &self.policy(), filed)?;
         self.update_mini_program(actor, appid, |m| {
             m.listed = true;
             m.cleared = false;

@@ -4,32 +4,15 @@ use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
 use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
-use beian_core::ident::ResidentId;
-use beian_core::model::{
-    AuditItem, CancelType, FaceStatus, FaceTask, FilingOrder, MiniProgram, Person, FACE_TASK_TTL_SECS,
-};
+use beian_core::model::{AuditItem, CancelType, FaceStatus, FaceTask, FilingOrder, FACE_TASK_TTL_SECS};
 use beian_core::payload::ApplyPayload;
 use beian_core::plan;
-use beian_core::state::{self, Action, FilingState, ReadinessFlags};
+use beian_core::state::{self, Action, FilingState};
 use beian_store::appends::Appends;
 use serde::Serialize;
 
 /// The face-verification notice (link) is valid 24 h; the finished task 3 days.
 pub const FACE_NOTICE_TTL_SECS: i64 = 24 * 3600;
-
-/// Input to register a mini program on the platform.
-#[derive(Debug, Clone)]
-pub struct MiniProgramInput {
-    pub appid: String,
-    pub name: String,
-    pub admin_name: String,
-    pub admin_id_number: String,
-    pub admin_mobile: String,
-    pub flags: ReadinessFlags,
-    pub listed: bool,
-    /// Developer account that owns it (console), may be empty.
-    pub owner: String,
-}
 
 /// getIcpEntranceInfo's `info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,99 +43,7 @@ pub struct OrderView {
     pub status: i64,
 }
 
-fn valid_appid(appid: &str) -> bool {
-    (3..=32).contains(&appid.len()) && appid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 impl Service {
-    // ---- mini programs -------------------------------------------------------------------
-
-    /// Register a mini program (platform side; the console and the demo use this).
-    pub async fn register_mini_program(&self, actor: &Actor, input: MiniProgramInput) -> Result<MiniProgram> {
-        if !valid_appid(&input.appid) {
-            return Err(ServiceError::refused(
-                errcode::INVALID_INPUT,
-                "appid 只能包含字母、数字和下划线，长度3至32位",
-            ));
-        }
-        if input.name.trim().is_empty() || input.admin_name.trim().is_empty() {
-            return Err(ServiceError::refused(errcode::INVALID_INPUT, "请填写小程序名称和管理员姓名"));
-        }
-        beian_core::bounds::text("小程序名称", &input.name, beian_core::bounds::NAME_CHARS)?;
-        beian_core::bounds::text("管理员姓名", &input.admin_name, beian_core::bounds::NAME_CHARS)?;
-        let id = ResidentId::parse(input.admin_id_number.trim())
-            .map_err(|e| ServiceError::refused(errcode::INVALID_INPUT, format!("管理员身份证号码：{e}")))?;
-        if !beian_core::ident::is_mobile(input.admin_mobile.trim()) {
-            return Err(ServiceError::refused(
-                errcode::INVALID_INPUT,
-                "管理员手机号码应为11位中国大陆手机号码",
-            ));
-        }
-        let now = self.now().timestamp();
-        let mp = MiniProgram {
-            appid: input.appid.clone(),
-            name: input.name.trim().to_string(),
-            admin: Person {
-                name: input.admin_name.trim().to_string(),
-                id_number: id.as_str().to_string(),
-                mobile: input.admin_mobile.trim().to_string(),
-            },
-            flags: input.flags,
-            listed: input.listed,
-            cleared: false,
-            created_at: now,
-        };
-        let mut tx = self.store.begin().await?;
-        if tx.mini_programs().get(&mp.appid).await?.is_some() {
-            return Err(ServiceError::refused(errcode::INVALID_INPUT, format!("小程序 {} 已存在", mp.appid)));
-        }
-        tx.mini_programs().insert(&mp, &input.owner).await?;
-        audit(
-            &mut tx,
-            now,
-            actor,
-            beian_core::model::AuditEntity::MiniProgram,
-            &mp.appid,
-            "register",
-            serde_json::json!({ "name": mp.name }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(mp)
-    }
-
-    pub async fn mini_program(&self, appid: &str) -> Result<MiniProgram> {
-        let mut tx = self.store.read().await?;
-        tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))
-    }
-
-    /// Change a mini program's readiness flags and listing (platform side).
-    pub async fn update_mini_program(
-        &self,
-        actor: &Actor,
-        appid: &str,
-        f: impl FnOnce(&mut MiniProgram),
-    ) -> Result<MiniProgram> {
-        let now = self.now().timestamp();
-        let mut tx = self.store.begin().await?;
-        let mut mp =
-            tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        f(&mut mp);
-        tx.mini_programs().update(&mp, now).await?;
-        audit(
-            &mut tx,
-            now,
-            actor,
-            beian_core::model::AuditEntity::MiniProgram,
-            appid,
-            "update",
-            serde_json::json!({ "name": mp.name, "flags": mp.flags, "listed": mp.listed, "cleared": mp.cleared }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(mp)
-    }
-
     // ---- face verification ---------------------------------------------------------------
 
     /// createIcpVerifyTask: a face task for the mini program's admin, valid 3 days.

@@ -17,7 +17,7 @@ pub enum JobSpec {
     Event(EventPush),
     /// Issue a component_verify_ticket, push it, schedule the next in 10 minutes.
     VerifyTicket { component_appid: String },
-    /// Send one SMS through the configured provider (development outbox or HTTP gateway).
+    /// Send one SMS through the configured sender (HTTP gateway; the development outbox).
     Sms { phone: String, text: String },
     /// Send one e-mail over SMTP (skipped, and logged, when no SMTP server is configured).
     Email { to: String, subject: String, body: String },
@@ -171,6 +171,17 @@ impl Service {
         if retry_at.is_none() {
             tracing::warn!(job = job.id, kind = %job.kind, "job moved to dead letters after {} attempts: {error}", job.attempts);
         }
+        Ok(ok)
+    }
+
+    /// The job failed for good (its sender refused it: retrying cannot help): dead-letter it
+    /// now, whatever attempts it has left, for an operator to look at and retry or discard.
+    pub async fn dead_letter_job(&self, job: &Job, worker: &str, error: &str) -> Result<bool> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let ok = tx.jobs().fail(job.id, worker, error, None, now).await?;
+        tx.commit().await?;
+        tracing::warn!(job = job.id, kind = %job.kind, "job moved to dead letters, refused: {error}");
         Ok(ok)
     }
 

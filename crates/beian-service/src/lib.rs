@@ -18,10 +18,12 @@ mod deadlines;
 mod drafts;
 mod error;
 mod filing;
+pub mod host;
 mod identity;
 pub mod jobs;
 pub mod media;
 pub mod merchant_auth;
+mod mini_programs;
 pub mod notify;
 mod plans;
 pub mod privacy;
@@ -33,8 +35,9 @@ pub mod staff_sessions;
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::ServiceError;
-pub use filing::{EntranceInfo, MiniProgramInput, OrderView};
+pub use filing::{EntranceInfo, OrderView};
 pub use media::MediaUpload;
+pub use mini_programs::MiniProgramInput;
 pub use providers::{AuthorizerTokens, Caller, ProviderCredentials};
 
 use beian_core::dict::{DictKind, Dictionaries};

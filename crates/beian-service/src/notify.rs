@@ -7,7 +7,8 @@ use crate::{Result, Service};
 use beian_core::model::MiniProgram;
 use beian_core::platform::{Message, NotifyPrefs, OutboxSms};
 use beian_store::appends::{NewJob, NewMessage};
-use beian_store::Tx;
+use beian_store::{Store, Tx};
+use std::sync::Arc;
 
 pub use beian_core::plan::Notice;
 
@@ -107,13 +108,9 @@ impl Service {
         Ok(tx.outbox().list(phone, limit).await?)
     }
 
-    /// The built-in SMS provider: keep the message in the outbox.
-    pub async fn deliver_to_outbox(&self, phone: &str, text: &str) -> Result<()> {
-        let now = self.now().timestamp();
-        let mut tx = self.store.begin().await?;
-        tx.outbox().insert(phone, text, now).await?;
-        tx.commit().await?;
-        Ok(())
+    /// The development outbox as an SMS sender (demo mode, or `sms_outbox = true`).
+    pub fn sms_outbox_sender(&self) -> SmsOutbox {
+        SmsOutbox { store: self.store.clone(), clock: self.clock.clone() }
     }
 
     /// Configure a mini program's template-message webhook (developer action).
@@ -152,5 +149,30 @@ impl Service {
     pub async fn webhook(&self, appid: &str) -> Result<Option<(String, Option<String>)>> {
         let mut tx = self.store.read().await?;
         Ok(tx.notify().webhook(appid).await?)
+    }
+}
+
+/// **A stand-in, not a channel**: the development SMS outbox. Texts are kept (encrypted) in
+/// beian's own database, where operators read them (`GET /api/operator/sms-outbox`, `beian
+/// outbox`); nothing reaches a phone. Selected only in demo mode or when configured
+/// (`sms_outbox = true`, `BEIAN_SMS_OUTBOX`); see `beian/src/app.rs` `channels`. It lives
+/// here, not beside the real senders, because it writes beian's own rows.
+pub struct SmsOutbox {
+    store: Store,
+    clock: Arc<dyn crate::Clock>,
+}
+
+impl beian_ports::messaging::SmsSender for SmsOutbox {
+    fn send_sms<'a>(
+        &'a self,
+        m: &'a beian_ports::messaging::SmsMessage,
+    ) -> beian_ports::BoxFuture<'a, beian_ports::PortResult<()>> {
+        Box::pin(async move {
+            let retry = |e: beian_store::StoreError| beian_ports::PortError::Retry(e.to_string());
+            let now = self.clock.now().timestamp();
+            let mut tx = self.store.begin().await.map_err(retry)?;
+            tx.outbox().insert(&m.phone, &m.text, now).await.map_err(retry)?;
+            tx.commit().await.map_err(retry)
+        })
     }
 }

@@ -26,6 +26,7 @@ mod backup;
 pub mod bulk;
 pub mod check;
 pub mod crypto;
+mod host_events;
 pub mod jobs;
 pub mod media;
 pub mod media_rows;
@@ -136,6 +137,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (10, include_str!("../migrations/sqlite/0010_staff_sessions.sql")),
     (11, include_str!("../migrations/sqlite/0011_rate_windows.sql")),
     (12, include_str!("../migrations/sqlite/0012_authority_events.sql")),
+    (13, include_str!("../migrations/sqlite/0013_host_events.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -150,6 +152,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (10, include_str!("../migrations/postgres/0010_staff_sessions.sql")),
     (11, include_str!("../migrations/postgres/0011_rate_windows.sql")),
     (12, include_str!("../migrations/postgres/0012_authority_events.sql")),
+    (13, include_str!("../migrations/postgres/0013_host_events.sql")),
 ];
 
 impl Store {

@@ -32,6 +32,18 @@ impl Tx {
 }
 
 impl MiniPrograms<'_> {
+    /// The developer account that owns a mini program (the console's owner).
+    pub async fn set_owner(&mut self, appid: &str, owner: &str, now: i64) -> Result<()> {
+        self.tx.touch(appid);
+        sqlx::query("UPDATE mini_programs SET owner = $2, updated_at = $3 WHERE appid = $1")
+            .bind(appid)
+            .bind(owner)
+            .bind(now)
+            .execute(&mut *self.tx.conn)
+            .await?;
+        Ok(())
+    }
+
     pub async fn insert(&mut self, mp: &MiniProgram, owner: &str) -> Result<()> {
         self.tx.touch(&mp.appid);
         sqlx::query(

@@ -116,9 +116,10 @@ impl Application {
             Arc::new(SystemClock)
         };
         let svc = open_service(config, clock).await?;
+        let channels = channels(config, &svc);
         Ok(Application::with_service(&config.listen, svc)
             .await?
-            .with_channels(channels(config))
+            .with_channels(channels)
             .with_web_limits(config.web_limits.clone())
             .with_metrics(config.metrics.clone()))
     }
@@ -154,7 +155,8 @@ impl Application {
         self
     }
 
-    /// Where the job worker sends SMS and e-mail.
+    /// Where the job worker sends SMS, e-mail and webhooks (default: nothing configured, see
+    /// [`beian_jobs::Channels::default`]; the configured ones come from [`channels`]).
     pub fn with_channels(mut self, channels: beian_jobs::Channels) -> Application {
         self.channels = channels;
         self
@@ -204,7 +206,7 @@ impl Application {
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Without an SMTP server no e-mail job is queued (it could only be skipped).
-        self.svc.set_email_channel(self.channels.smtp.is_some());
+        self.svc.set_email_channel(self.channels.email.is_some());
         let mut channels = self.channels.clone();
         if channels.authority.is_none() {
             channels.authority = Some(self.sim.clone());
@@ -232,11 +234,27 @@ pub fn builtin_simulator(svc: &Arc<Service>) -> Arc<Simulator> {
     Arc::new(Simulator::new(svc.store().clone(), svc.clone(), svc.clone()))
 }
 
-/// The worker's outbound channels as configured.
-pub fn channels(config: &Config) -> beian_jobs::Channels {
-    beian_jobs::Channels {
-        sms_gateway: config.sms_gateway.clone(),
-        smtp: config.smtp.clone(),
-        ..beian_jobs::Channels::default()
-    }
+/// The worker's outbound senders as configured — the one place a sender is chosen.
+/// SMS: `[sms_gateway]` (the HTTP gateway), else the development outbox when asked for
+/// (`sms_outbox`, demo mode), else none (texts are dead-lettered, and a warning says so).
+/// E-mail: `[smtp]`, else none. Webhooks: always over HTTP.
+pub fn channels(config: &Config, svc: &Service) -> beian_jobs::Channels {
+    use beian_jobs::notify::{http_client, HttpSmsSender, HttpWebhookSender, SmtpSender};
+    use beian_ports::messaging::{EmailSender, NoSmsChannel, SmsSender};
+    let http = http_client();
+    let sms: Arc<dyn SmsSender> = match &config.sms_gateway {
+        Some(gateway) => Arc::new(HttpSmsSender::new(http.clone(), gateway.clone())),
+        None if config.sms_outbox => {
+            tracing::info!("SMS go to the development outbox (a stand-in: nothing reaches a phone)");
+            Arc::new(svc.sms_outbox_sender())
+        }
+        None => {
+            tracing::warn!(
+                "no SMS channel: texts are dead-lettered; configure [sms_gateway] (or sms_outbox for development)"
+            );
+            Arc::new(NoSmsChannel)
+        }
+    };
+    let email = config.smtp.clone().map(|c| Arc::new(SmtpSender::new(c)) as Arc<dyn EmailSender>);
+    beian_jobs::Channels { sms, email, webhook: Arc::new(HttpWebhookSender::new(http)), ..Default::default() }
 }

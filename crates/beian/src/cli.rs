@@ -333,7 +333,10 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { seed_only } => {
-            let config = Config { simulated_clock: true, ..config };
+            // The demo texts to the outbox, where its walkthrough reads the codes, unless a
+            // gateway is configured.
+            let sms_outbox = config.sms_gateway.is_none();
+            let config = Config { simulated_clock: true, sms_outbox, ..config };
             let clock: Arc<dyn beian_service::Clock> = Arc::new(beian_service::OffsetClock::new());
             let svc = open_service(&config, clock).await?;
             let event_url = format!("http://{}/demo/events", crate::config::local_address(&config.listen));
@@ -344,9 +347,10 @@ async fn run(cli: Cli) -> Result<()> {
                 svc.store().close().await;
                 return Ok(());
             }
+            let channels = crate::app::channels(&config, &svc);
             let app = Application::with_service(&config.listen, svc)
                 .await?
-                .with_channels(crate::app::channels(&config))
+                .with_channels(channels)
                 .with_metrics(config.metrics.clone())
                 .with_demo(true);
             println!("beian is serving on http://{}", app.local_addr()?);

@@ -19,8 +19,12 @@ pub struct FileConfig {
     pub limits: Option<crate::limits::LimitsFile>,
     /// `[smtp]`: host, port, from (plain SMTP to a relay).
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
-    /// `[sms_gateway]`: url, api_key, sign_name. Absent: the development outbox.
+    /// `[sms_gateway]`: url, api_key, sign_name. Absent: no SMS channel (texts are
+    /// dead-lettered), unless `sms_outbox` or demo mode picks the development outbox.
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
+    /// `sms_outbox = true`: texts go to the development outbox (a stand-in: nothing reaches
+    /// a phone). Not together with `[sms_gateway]`.
+    pub sms_outbox: Option<bool>,
     /// `[media]`: where media bytes live.
     pub media: Option<MediaFileConfig>,
     /// `[metrics]`: who may read `/metrics`.
@@ -87,6 +91,8 @@ pub struct Config {
     pub web_limits: beian_web::limits::WebLimitsConfig,
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
+    /// Texts go to the development outbox (demo mode sets it when no gateway is configured).
+    pub sms_outbox: bool,
     pub media: MediaBackend,
     /// Who may read `/metrics` (nobody unless a token is configured).
     pub metrics: crate::metrics::MetricsAccess,
@@ -138,6 +144,10 @@ pub struct ConfigArgs {
     /// Days personal data is kept after a filing is cancelled or cleared [default: 180]
     #[arg(long, env = "BEIAN_RETENTION_DAYS", global = true)]
     pub retention_days: Option<u32>,
+    /// Keep texts in the development outbox instead of sending them (a stand-in for
+    /// development and tests; `demo` uses it unless [sms_gateway] is configured)
+    #[arg(long, env = "BEIAN_SMS_OUTBOX", global = true)]
+    pub sms_outbox: Option<bool>,
 }
 
 impl Config {
@@ -160,6 +170,10 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("beian.db").display()));
         let media = media_backend(args, file.media.unwrap_or_default(), |k| std::env::var(k).ok())?;
         let metrics = metrics_access(file.metrics.unwrap_or_default(), |k| std::env::var(k).ok())?;
+        let sms_outbox = args.sms_outbox.or(file.sms_outbox).unwrap_or(false);
+        if sms_outbox && file.sms_gateway.is_some() {
+            bail!("sms_outbox and [sms_gateway] are both set: choose where texts go");
+        }
         Ok(Config {
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir,
@@ -170,6 +184,7 @@ impl Config {
             web_limits: crate::limits::resolve(&args.limits, file.limits)?,
             smtp: file.smtp,
             sms_gateway: file.sms_gateway,
+            sms_outbox,
             media,
             metrics,
             retention_days: retention_days(args, file.privacy.unwrap_or_default())?,
@@ -319,6 +334,22 @@ mod tests {
         let args = ConfigArgs { retention_days: Some(100_000), ..ConfigArgs::default() };
         assert!(retention_days(&args, PrivacyFileConfig::default()).is_err(), "bounded");
         assert!(toml::from_str::<FileConfig>("[privacy]\nretention = 1\n").is_err(), "unknown keys refused");
+    }
+
+    #[test]
+    fn the_sms_outbox_is_chosen_explicitly_and_not_beside_a_gateway() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at = |file: &str, sms_outbox: Option<bool>| {
+            let path = dir.path().join("beian.toml");
+            std::fs::write(&path, file).expect("write");
+            Config::resolve(&ConfigArgs { config: Some(path), sms_outbox, ..ConfigArgs::default() })
+        };
+        assert!(!at("", None).expect("default").sms_outbox, "no stand-in unless asked for");
+        assert!(at("sms_outbox = true\n", None).expect("file").sms_outbox);
+        assert!(!at("sms_outbox = true\n", Some(false)).expect("flag").sms_outbox, "the flag wins");
+        let gateway = "sms_outbox = true\n[sms_gateway]\nurl = \"http://127.0.0.1:9/sms\"\n";
+        let err = at(gateway, None).expect_err("both");
+        assert!(err.to_string().contains("choose where texts go"), "{err}");
     }
 
     #[test]

@@ -8,9 +8,11 @@
 
 use anyhow::{Context, Result};
 use beian_core::ident::resident_id_check_char;
+use beian_core::model::Person;
 use beian_core::payload::ApplyPayload;
 use beian_core::state::ReadinessFlags;
-use beian_service::{Actor, MediaUpload, MiniProgramInput, Service};
+use beian_ports::host::{EventId, PlatformEvent, PlatformEventOutcome};
+use beian_service::{Actor, MediaUpload, Service};
 use std::fmt::Write;
 
 /// A tiny valid JPEG, standing in for scanned documents.
@@ -91,7 +93,6 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
         creds_text = text;
         register(
             svc,
-            &actor,
             "wxdemo0000000001",
             "读书笔记",
             &zhang,
@@ -100,7 +101,6 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
         .await?;
         register(
             svc,
-            &actor,
             "wxdemo0000000002",
             "城市天气",
             &li,
@@ -109,7 +109,6 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
         .await?;
         register(
             svc,
-            &actor,
             "wxdemo0000000003",
             "新建小程序",
             &zhang,
@@ -166,30 +165,32 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
     Ok(out)
 }
 
+/// The demo's mini programs arrive as the host platform's events would (the same path a
+/// real host adapter takes), each under a fixed event id.
 async fn register(
     svc: &Service,
-    actor: &Actor,
     appid: &str,
     name: &str,
     admin: &DemoPerson,
     flags: ReadinessFlags,
 ) -> Result<()> {
-    svc.register_mini_program(
-        actor,
-        MiniProgramInput {
-            appid: appid.into(),
-            name: name.into(),
-            admin_name: admin.name.into(),
-            admin_id_number: admin.id.clone(),
-            admin_mobile: admin.mobile.into(),
-            flags,
-            listed: true,
-            owner: "demo-developer".into(),
-        },
-    )
-    .await
-    .with_context(|| format!("registering {appid}"))?;
-    Ok(())
+    let event = PlatformEvent::MiniProgramUpserted {
+        appid: appid.into(),
+        name: name.into(),
+        flags,
+        listed: true,
+        owner: "demo-developer".into(),
+        admin: Some(Person {
+            name: admin.name.into(),
+            id_number: admin.id.clone(),
+            mobile: admin.mobile.into(),
+        }),
+    };
+    let id = EventId::parse(&format!("demo-seed-{appid}")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match svc.receive_platform_event(&id, &event).await.with_context(|| format!("registering {appid}"))? {
+        PlatformEventOutcome::Refused { reason, .. } => anyhow::bail!("registering {appid}: {reason}"),
+        _ => Ok(()),
+    }
 }
 
 /// A personal filing by `p`, taken through to 已备案.

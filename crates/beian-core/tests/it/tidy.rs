@@ -155,6 +155,33 @@ fn no_edge_depends_on_beian_store() {
 }
 
 #[test]
+fn messaging_senders_and_ports_never_use_the_service() {
+    // The senders implement beian-ports' messaging contracts; they may not reach into the
+    // use cases (the worker around them does).
+    let found: Vec<String> = sources()
+        .into_iter()
+        .filter(|(krate, p, _)| {
+            krate == "beian-ports"
+                || (krate == "beian-jobs" && p.components().any(|c| c.as_os_str() == "notify"))
+        })
+        .flat_map(|(_, p, text)| {
+            code_lines(&text)
+                .filter(|(_, l)| !l.trim_start().starts_with("//"))
+                .filter(|(_, l)| l.contains("beian_service") || l.contains("beian_store"))
+                .map(|(n, l)| format!("{}:{n}: {}", p.display(), l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(found.is_empty(), "a seam's implementation uses the service or the store:\n{}", found.join("\n"));
+    let manifest = std::fs::read_to_string(root().join("crates/beian-ports/Cargo.toml")).expect("manifest");
+    let deps = manifest.split_once("[dependencies]").map(|(_, d)| d).unwrap_or("");
+    assert!(
+        !deps.contains("beian-service") && !deps.contains("beian-store"),
+        "beian-ports is contracts only"
+    );
+}
+
+#[test]
 fn both_migration_dialects_have_the_same_numbered_files() {
     let list = |dialect: &str| -> Vec<String> {
         let mut v: Vec<String> =

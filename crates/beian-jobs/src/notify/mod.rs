@@ -1,10 +1,16 @@
-//! Outbound notification channels used by the job worker: e-mail over plain SMTP
-//! ([`send_mail`]), SMS through a generic HTTP gateway ([`send_sms`]) and template
-//! messages posted to a developer-configured webhook ([`send_webhook`]).
+//! The real outbound senders, implementing `beian_ports::messaging`: e-mail over plain SMTP
+//! ([`SmtpSender`], [`send_mail`]), SMS through a generic HTTP gateway ([`HttpSmsSender`],
+//! [`send_sms`]) and template messages posted to a developer-configured webhook
+//! ([`HttpWebhookSender`], [`send_webhook`]).
+//!
+//! Nothing here may use `beian-service` (a tidy test checks): a sender knows the contract
+//! and the other side, never the use cases. The development SMS outbox is not here — it is a
+//! stand-in that writes into beian's own database (`beian_service::notify::SmsOutbox`).
 //!
 //! Every channel returns a [`NotifyError`] whose message is written in English: it ends up
 //! in operator logs and in the `last_error` column of the job table, so it says what was
-//! attempted and what the other side answered.
+//! attempted and what the other side answered. Invalid input is a permanent failure
+//! ([`PortError::Refused`]: dead-lettered at once); everything else may pass on a retry.
 
 mod sms_http;
 mod smtp;
@@ -13,6 +19,12 @@ mod webhook;
 pub use sms_http::{send_sms, HttpSmsConfig};
 pub use smtp::{send_mail, SmtpConfig};
 pub use webhook::{send_webhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+use beian_ports::messaging::{
+    EmailMessage, EmailSender, SmsMessage, SmsSender, WebhookDelivery, WebhookSender,
+};
+use beian_ports::{BoxFuture, PortError, PortResult};
+use std::time::Duration;
 
 /// Why a notification could not be delivered.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +50,80 @@ impl NotifyError {
     /// Whether retrying later may succeed (everything except invalid input).
     pub fn is_retryable(&self) -> bool {
         !matches!(self, NotifyError::InvalidInput(_))
+    }
+}
+
+impl From<NotifyError> for PortError {
+    /// The message stays the channel's own (it is what the job's `last_error` shows).
+    fn from(e: NotifyError) -> PortError {
+        if e.is_retryable() {
+            PortError::Retry(e.to_string())
+        } else {
+            PortError::Refused(e.to_string())
+        }
+    }
+}
+
+/// The HTTP client of outbound calls: time limits, and no redirects (a receiver cannot send
+/// beian's request elsewhere).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+/// SMS through the HTTP gateway adapter (`[sms_gateway]`).
+pub struct HttpSmsSender {
+    http: reqwest::Client,
+    config: HttpSmsConfig,
+}
+
+impl HttpSmsSender {
+    pub fn new(http: reqwest::Client, config: HttpSmsConfig) -> HttpSmsSender {
+        HttpSmsSender { http, config }
+    }
+}
+
+impl SmsSender for HttpSmsSender {
+    fn send_sms<'a>(&'a self, m: &'a SmsMessage) -> BoxFuture<'a, PortResult<()>> {
+        Box::pin(async move { Ok(send_sms(&self.http, &self.config, &m.phone, &m.text).await?) })
+    }
+}
+
+/// E-mail through an SMTP relay (`[smtp]`).
+pub struct SmtpSender {
+    config: SmtpConfig,
+}
+
+impl SmtpSender {
+    pub fn new(config: SmtpConfig) -> SmtpSender {
+        SmtpSender { config }
+    }
+}
+
+impl EmailSender for SmtpSender {
+    fn send_email<'a>(&'a self, m: &'a EmailMessage) -> BoxFuture<'a, PortResult<()>> {
+        Box::pin(async move { Ok(send_mail(&self.config, &m.to, &m.subject, &m.body).await?) })
+    }
+}
+
+/// Template messages posted (and signed) to developers' webhooks.
+pub struct HttpWebhookSender {
+    http: reqwest::Client,
+}
+
+impl HttpWebhookSender {
+    pub fn new(http: reqwest::Client) -> HttpWebhookSender {
+        HttpWebhookSender { http }
+    }
+}
+
+impl WebhookSender for HttpWebhookSender {
+    fn send_webhook<'a>(&'a self, d: &'a WebhookDelivery) -> BoxFuture<'a, PortResult<()>> {
+        Box::pin(async move { Ok(send_webhook(&self.http, &d.url, d.secret.as_deref(), &d.payload).await?) })
     }
 }
 

@@ -39,7 +39,11 @@ struct Setup {
 impl Setup {
     fn beian(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_beian"));
-        c.arg("--data-dir").arg(&self.data).env("BEIAN_LOG", "error").env_remove("BEIAN_DATABASE_URL");
+        c.arg("--data-dir")
+            .arg(&self.data)
+            .env("BEIAN_LOG", "error")
+            .env("BEIAN_SMS_OUTBOX", "true")
+            .env_remove("BEIAN_DATABASE_URL");
         if let Some(url) = &self.database_url {
             c.arg("--database-url").arg(url);
         }
@@ -144,6 +148,7 @@ async fn crash_loop(backend: Backend) {
         data_dir: Some(setup.data.clone()),
         database_url: setup.database_url.clone(),
         listen: Some("127.0.0.1:0".into()),
+        sms_outbox: Some(true),
         ..ConfigArgs::default()
     })
     .expect("config");
@@ -279,10 +284,8 @@ async fn crash_loop(backend: Backend) {
     let later = chrono::Utc::now() + chrono::Duration::seconds(beian_service::jobs::LEASE_SECS + 60);
     let svc = open_service(&config, Arc::new(ManualClock::new(later))).await.expect("service");
     let orphaned = svc.jobs(Some(JobState::Running), 100_000).await.expect("jobs").len();
-    let channels = beian_jobs::Channels {
-        authority: Some(beian::app::builtin_simulator(&svc)),
-        ..beian_jobs::Channels::default()
-    };
+    let mut channels = beian::app::channels(&config, &svc);
+    channels.authority = Some(beian::app::builtin_simulator(&svc));
     let worker = beian_jobs::Worker::new(svc.clone()).with_channels(channels);
     let mut ran = 0;
     while worker.run_once().await.expect("worker") {

@@ -166,7 +166,7 @@ async fn random_forms_to_every_post_route_answer_without_5xx() {
         login_failures_per_ip: 0,
         client_ip_header: None,
     };
-    let app = TestApp::start_configured(Backend::Sqlite, 100_000, Default::default(), limits).await;
+    let app = TestApp::start_configured(Backend::Sqlite, 100_000, |c| c, limits).await;
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let setup = Actor::new("test", "setup");

@@ -302,9 +302,7 @@ async fn public_query_is_limited_per_client_address() {
         public_query_per_minute: 5,
         ..beian_web::limits::WebLimitsConfig::default()
     };
-    let app =
-        TestApp::start_configured(Backend::Sqlite, 1000, beian_jobs::Channels::default(), limits.clone())
-            .await;
+    let app = TestApp::start_configured(Backend::Sqlite, 1000, |c| c, limits.clone()).await;
     let api = app.url("/api/public/query");
     // Five answers (a refused empty query counts too: every request costs), then 429.
     for (i, q) in ["读书", "", "wx", "粤", "小程序"].into_iter().enumerate() {
@@ -333,7 +331,7 @@ async fn public_query_is_limited_per_client_address() {
     // Behind a proxy that sets X-Forwarded-For: its last entry is the client.
     let behind =
         beian_web::limits::WebLimitsConfig { client_ip_header: Some("x-forwarded-for".into()), ..limits };
-    let app = TestApp::start_configured(Backend::Sqlite, 1000, beian_jobs::Channels::default(), behind).await;
+    let app = TestApp::start_configured(Backend::Sqlite, 1000, |c| c, behind).await;
     let api = app.url("/api/public/query");
     for _ in 0..5 {
         assert_eq!(get_from(&api, &[("q", "读书")], "1.1.1.1, 203.0.113.5").await.0, 200);
@@ -351,7 +349,7 @@ async fn sign_in_failures_are_limited_per_client_address() {
         login_failures_per_ip: 3,
         ..beian_web::limits::WebLimitsConfig::default()
     };
-    let app = TestApp::start_configured(Backend::Sqlite, 1000, beian_jobs::Channels::default(), limits).await;
+    let app = TestApp::start_configured(Backend::Sqlite, 1000, |c| c, limits).await;
     app.svc
         .create_account(&Actor::new("test", "c"), "spray1", "开发者", "secret-pass-1")
         .await

@@ -310,9 +310,12 @@ pub(crate) struct Serving {
 }
 
 pub(crate) async fn serve(svc: Arc<Service>) -> Serving {
+    // The texts go to the development outbox, where the test counts them.
+    let channels = beian_jobs::Channels { sms: Arc::new(svc.sms_outbox_sender()), ..Default::default() };
     let app = Application::with_service("127.0.0.1:0", svc)
         .await
         .expect("bind")
+        .with_channels(channels)
         .with_api_config(beian_api::ApiConfig { per_minute_limit: 100_000 })
         .with_worker_poll(std::time::Duration::from_millis(20));
     let base = format!("http://{}", app.local_addr().expect("addr"));

@@ -28,13 +28,15 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(backend: Backend, per_minute_limit: u32) -> TestApp {
-        TestApp::start_with(backend, per_minute_limit, beian_jobs::Channels::default()).await
+        TestApp::start_with(backend, per_minute_limit, |c| c).await
     }
 
+    /// `channels` adjusts the configured senders (texts to the development outbox, no e-mail,
+    /// webhooks over HTTP), e.g. to plug in an SMTP server or a test double.
     pub async fn start_with(
         backend: Backend,
         per_minute_limit: u32,
-        channels: beian_jobs::Channels,
+        channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
     ) -> TestApp {
         TestApp::start_configured(backend, per_minute_limit, channels, Default::default()).await
     }
@@ -43,7 +45,7 @@ impl TestApp {
     pub async fn start_configured(
         backend: Backend,
         per_minute_limit: u32,
-        channels: beian_jobs::Channels,
+        channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
     ) -> TestApp {
         TestApp::start_full(backend, per_minute_limit, channels, web_limits, Default::default()).await
@@ -52,13 +54,13 @@ impl TestApp {
     /// With `/metrics` readable with `Authorization: Bearer <metrics_token>`.
     pub async fn start_with_metrics(backend: Backend, metrics_token: &str) -> TestApp {
         let metrics = beian::metrics::MetricsAccess::with_token(metrics_token);
-        TestApp::start_full(backend, 1000, Default::default(), Default::default(), metrics).await
+        TestApp::start_full(backend, 1000, |c| c, Default::default(), metrics).await
     }
 
     async fn start_full(
         backend: Backend,
         per_minute_limit: u32,
-        channels: beian_jobs::Channels,
+        channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
         metrics: beian::metrics::MetricsAccess,
     ) -> TestApp {
@@ -71,12 +73,15 @@ impl TestApp {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(dir.path().to_path_buf()),
             database_url: database_url.clone(),
+            // The tests read the codes and notices texted to people from the outbox.
+            sms_outbox: Some(true),
             ..ConfigArgs::default()
         };
         let config = Config::resolve(&args).expect("config");
         let clock = Arc::new(ManualClock::new(fixtures::start_time()));
         let svc = open_service(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
+        let channels = channels(beian::app::channels(&config, &svc));
         let app = Application::with_service(&config.listen, svc.clone())
             .await
             .expect("bind")
