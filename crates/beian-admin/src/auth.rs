@@ -4,7 +4,7 @@
 //! own (`beian_service::staff_sessions`), whose CSRF token every POST here carries — sign-out
 //! included. Sign-out deletes the session on the server.
 
-use crate::html::{esc, layout};
+use crate::html::{error_box, layout};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::ConnectInfo;
@@ -12,6 +12,7 @@ use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::platform::{Role, Staff};
 use beian_service::staff_sessions::{csrf_matches, StaffSession, STAFF_SESSION_TTL_SECS};
+use maud::{html, Markup};
 
 const COOKIE: &str = "beian_staff";
 
@@ -66,7 +67,7 @@ pub async fn require(s: &AppState, headers: &HeaderMap, role: Role) -> Result<(S
             layout(
                 "无权访问",
                 Some((&staff, &csrf)),
-                "<div class=error-box role=alert>此页面仅限运营人员访问。审核员请使用审核队列。</div>",
+                error_box("此页面仅限运营人员访问。审核员请使用审核队列。"),
             ),
         )
             .into_response());
@@ -83,24 +84,31 @@ pub fn check_csrf(staff: &Staff, csrf: &str, f: &[(String, String)]) -> Result<(
         layout(
             "请求已失效",
             Some((staff, csrf)),
-            "<div class=error-box>页面已过期或请求来源不明（CSRF 校验失败），请返回重新操作。</div>",
+            html! { div.error-box { "页面已过期或请求来源不明（CSRF 校验失败），请返回重新操作。" } },
         ),
     )
         .into_response())
 }
 
-fn login_form(error: Option<&str>) -> String {
-    let error =
-        error.map(|e| format!("<div class=error-box role=alert>{}</div>", esc(e))).unwrap_or_default();
-    format!(
-        "<div class=card><h1>审核与运营后台</h1>{error}<form method=post action=/admin/login>\
-         <label class=field><span>API 令牌</span><small>由 beian staff add 生成，只显示一次。</small><input type=password name=token required autocomplete=off></label>\
-         <button type=submit id=login>登录</button></form></div>"
-    )
+fn login_form(error: Option<&str>) -> Markup {
+    html! {
+        div.card {
+            h1 { "审核与运营后台" }
+            @if let Some(e) = error { (error_box(e)) }
+            form method="post" action="/admin/login" {
+                label.field {
+                    span { "API 令牌" }
+                    small { "由 beian staff add 生成，只显示一次。" }
+                    input type="password" name="token" required autocomplete="off";
+                }
+                button #login type="submit" { "登录" }
+            }
+        }
+    }
 }
 
 pub async fn login_page() -> Response {
-    layout("登录", None, &login_form(None)).into_response()
+    layout("登录", None, login_form(None)).into_response()
 }
 
 pub async fn login(
@@ -117,7 +125,7 @@ pub async fn login(
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry_after.to_string())],
-            layout("登录", None, &login_form(Some(&msg))),
+            layout("登录", None, login_form(Some(&msg))),
         )
             .into_response();
     }
@@ -132,11 +140,11 @@ pub async fn login(
         }
         Err(beian_service::ServiceError::Refused { .. }) => {
             s.limits.login_failed(ip, s.svc.now().timestamp()).await;
-            (StatusCode::UNAUTHORIZED, layout("登录", None, &login_form(Some("令牌无效")))).into_response()
+            (StatusCode::UNAUTHORIZED, layout("登录", None, login_form(Some("令牌无效")))).into_response()
         }
         Err(e) => {
             tracing::error!("staff sign-in: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, layout("登录", None, &login_form(Some("系统繁忙，请稍后再试"))))
+            (StatusCode::SERVICE_UNAVAILABLE, layout("登录", None, login_form(Some("系统繁忙，请稍后再试"))))
                 .into_response()
         }
     }
@@ -161,7 +169,7 @@ pub async fn logout(
                 layout(
                     "退出失败",
                     Some((&sess.staff, &sess.csrf)),
-                    "<div class=error-box role=alert>系统繁忙，未能退出登录，请稍后重试。</div>",
+                    error_box("系统繁忙，未能退出登录，请稍后重试。"),
                 ),
             )
                 .into_response();

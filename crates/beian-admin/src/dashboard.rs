@@ -1,16 +1,18 @@
 //! The operators' dashboard (数据看板): filings by status, by province and per day, the
 //! funnel from application to filing, platform SLA compliance, top rejection reasons and
-//! deadline readiness. Charts are SVG drawn here (no script, nothing from another origin);
+//! deadline readiness. Charts are SVG drawn here with maud like the rest of the page (no
+//! script, nothing from another origin);
 //! `GET /admin/dashboard.csv` exports every number (UTF-8 with a BOM, so Excel reads Chinese).
 
 use crate::auth::require;
-use crate::html::{date, esc, layout};
+use crate::html::{date, layout};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use beian_core::platform::Role;
 use beian_service::query::Dashboard;
+use maud::{html, Markup};
 
 const BLUE: &str = "#2f6fde";
 const GREEN: &str = "#2da44e";
@@ -29,43 +31,32 @@ fn short(label: &str) -> String {
 }
 
 /// A horizontal bar chart: one bar per `(label, value, value text)`, scaled to the largest.
-fn hbars(aria: &str, color: &str, rows: &[(String, i64, String)]) -> String {
+fn hbars(aria: &str, color: &str, rows: &[(String, i64, String)]) -> Markup {
     const LABEL_W: i64 = 170;
     const BAR_W: i64 = 300;
     const ROW_H: i64 = 24;
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
     let height = ROW_H * i64::try_from(rows.len()).unwrap_or(0).max(1) + 8;
     let width = LABEL_W + BAR_W + 110;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {width} {height}\" width=\"100%\" style=\"max-width:{width}px\" font-size=\"12\">",
-        esc(aria)
-    );
-    if rows.is_empty() {
-        svg.push_str(&format!("<text x=\"0\" y=\"18\" fill=\"{GREY}\">暂无数据</text>"));
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(aria) viewBox={ "0 0 " (width) " " (height) }
+            width="100%" style={ "max-width:" (width) "px" } font-size="12" {
+            @if rows.is_empty() {
+                text x="0" y="18" fill=(GREY) { "暂无数据" }
+            }
+            @for (i, (label, value, text)) in rows.iter().enumerate() {
+                @let y = ROW_H * i64::try_from(i).unwrap_or(0) + 4;
+                @let w = if *value > 0 { (value * BAR_W / max).max(2) } else { 0 };
+                text x=(LABEL_W - 6) y=(y + 13) text-anchor="end" { (short(label)) }
+                rect x=(LABEL_W) y=(y) width=(w) height="16" fill=(color) { title { (label) "：" (text) } }
+                text x=(LABEL_W + w + 4) y=(y + 13) { (text) }
+            }
+        }
     }
-    for (i, (label, value, text)) in rows.iter().enumerate() {
-        let y = ROW_H * i64::try_from(i).unwrap_or(0) + 4;
-        let w = if *value > 0 { (value * BAR_W / max).max(2) } else { 0 };
-        svg.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
-             <rect x=\"{LABEL_W}\" y=\"{y}\" width=\"{w}\" height=\"16\" fill=\"{color}\"><title>{}：{}</title></rect>\
-             <text x=\"{}\" y=\"{}\">{}</text>",
-            LABEL_W - 6,
-            y + 13,
-            esc(&short(label)),
-            esc(label),
-            esc(text),
-            LABEL_W + w + 4,
-            y + 13,
-            esc(text)
-        ));
-    }
-    svg.push_str("</svg>");
-    svg
 }
 
 /// Vertical bars per day, a date under every fifth.
-fn day_columns(aria: &str, days: &[(String, i64)]) -> String {
+fn day_columns(aria: &str, days: &[(String, i64)]) -> Markup {
     const COL: i64 = 18;
     const TOP: i64 = 16;
     const PLOT_H: i64 = 120;
@@ -73,44 +64,26 @@ fn day_columns(aria: &str, days: &[(String, i64)]) -> String {
     let width = COL * n.max(1) + 20;
     let height = TOP + PLOT_H + 22;
     let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {width} {height}\" width=\"100%\" style=\"max-width:{}px\" font-size=\"10\">\
-         <line x1=\"10\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{GREY}\"/>",
-        esc(aria),
-        width * 2,
-        TOP + PLOT_H,
-        width - 10,
-        TOP + PLOT_H
-    );
-    for (i, (day, v)) in days.iter().enumerate() {
-        let i = i64::try_from(i).unwrap_or(0);
-        let x = 10 + COL * i;
-        let h = if *v > 0 { (v * PLOT_H / max).max(2) } else { 0 };
-        svg.push_str(&format!(
-            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{h}\" fill=\"{BLUE}\"><title>{}：{v}</title></rect>",
-            x + 2,
-            TOP + PLOT_H - h,
-            COL - 4,
-            esc(day)
-        ));
-        if *v > 0 {
-            svg.push_str(&format!(
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{v}</text>",
-                x + COL / 2,
-                TOP + PLOT_H - h - 3
-            ));
-        }
-        if i % 5 == 0 || i == n - 1 {
-            svg.push_str(&format!(
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                x + COL / 2,
-                TOP + PLOT_H + 14,
-                esc(day.get(5..).unwrap_or(day))
-            ));
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(aria) viewBox={ "0 0 " (width) " " (height) }
+            width="100%" style={ "max-width:" (width * 2) "px" } font-size="10" {
+            // SVG elements are closed explicitly: in HTML, `<line>` without `/>` or `</line>`
+            // would hold the bars that follow.
+            line x1="10" y1=(TOP + PLOT_H) x2=(width - 10) y2=(TOP + PLOT_H) stroke=(GREY) {}
+            @for (i, (day, v)) in days.iter().enumerate() {
+                @let i = i64::try_from(i).unwrap_or(0);
+                @let x = 10 + COL * i;
+                @let h = if *v > 0 { (v * PLOT_H / max).max(2) } else { 0 };
+                rect x=(x + 2) y=(TOP + PLOT_H - h) width=(COL - 4) height=(h) fill=(BLUE) { title { (day) "：" (v) } }
+                @if *v > 0 {
+                    text x=(x + COL / 2) y=(TOP + PLOT_H - h - 3) text-anchor="middle" { (v) }
+                }
+                @if i % 5 == 0 || i == n - 1 {
+                    text x=(x + COL / 2) y=(TOP + PLOT_H + 14) text-anchor="middle" { (day.get(5..).unwrap_or(day)) }
+                }
+            }
         }
     }
-    svg.push_str("</svg>");
-    svg
 }
 
 fn percent(part: i64, whole: i64) -> String {
@@ -121,22 +94,26 @@ fn percent(part: i64, whole: i64) -> String {
     }
 }
 
-fn table(head: &[&str], rows: &[Vec<String>]) -> String {
-    let head: String = head.iter().map(|h| format!("<th>{}</th>", esc(h))).collect();
-    let body: String = rows
-        .iter()
-        .map(|r| format!("<tr>{}</tr>", r.iter().map(|c| format!("<td>{}</td>", esc(c))).collect::<String>()))
-        .collect();
-    format!("<table><tr>{head}</tr>{body}</table>")
+fn table(head: &[&str], rows: &[Vec<String>]) -> Markup {
+    html! {
+        table {
+            tr { @for h in head { th { (h) } } }
+            @for r in rows { tr { @for c in r { td { (c) } } } }
+        }
+    }
 }
 
-fn section(id: &str, title: &str, note: &str, chart: &str, table: &str) -> String {
-    let note = if note.is_empty() { String::new() } else { format!("<p class=muted>{}</p>", esc(note)) };
-    format!(
-        "<section class=card id={id}><h2>{}</h2>{note}<div style=\"display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start\">\
-         <div style=\"flex:1 1 440px;min-width:0\">{chart}</div><div style=\"flex:1 1 300px;min-width:0;overflow-x:auto\">{table}</div></div></section>",
-        esc(title)
-    )
+fn section(id: &str, title: &str, note: &str, chart: Markup, table: Markup) -> Markup {
+    html! {
+        section.card id=(id) {
+            h2 { (title) }
+            @if !note.is_empty() { p.muted { (note) } }
+            div style="display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start" {
+                div style="flex:1 1 440px;min-width:0" { (chart) }
+                div style="flex:1 1 300px;min-width:0;overflow-x:auto" { (table) }
+            }
+        }
+    }
 }
 
 /// `GET /admin/dashboard` (operators).
@@ -154,7 +131,7 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 layout(
                     "数据看板",
                     Some((&staff, &csrf)),
-                    "<div class=error-box role=alert>数据看板暂时无法生成，请稍后刷新。</div>",
+                    crate::html::error_box("数据看板暂时无法生成，请稍后刷新。"),
                 ),
             )
                 .into_response();
@@ -168,8 +145,8 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         "status",
         "按状态",
         &format!("全部备案订单 {total_orders} 个（每个小程序一个订单，显示其当前状态）。"),
-        &hbars("备案订单按状态", BLUE, &status_rows),
-        &table(
+        hbars("备案订单按状态", BLUE, &status_rows),
+        table(
             &["状态", "状态码", "订单数"],
             &d.by_status
                 .iter()
@@ -187,8 +164,8 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         "province",
         "按省份",
         "按备案主体所在省份统计。",
-        &hbars("备案订单按省份", BLUE, &province_rows),
-        &table(
+        hbars("备案订单按省份", BLUE, &province_rows),
+        table(
             &["省份", "订单", "审核中", "驳回", "已备案"],
             &d.by_province
                 .iter()
@@ -212,8 +189,8 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         "per-day",
         &format!("每日提交（近 {} 天）", d.window_days),
         &format!("按北京时间统计每天提交（含重新提交）的备案申请，合计 {window_total} 次。"),
-        &day_columns("每日提交备案申请数", &days),
-        &table(
+        day_columns("每日提交备案申请数", &days),
+        table(
             &["日期", "提交数"],
             &days
                 .iter()
@@ -234,8 +211,8 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         "funnel",
         "转化漏斗",
         "曾经到达每一步的小程序数（去重），百分比相对于提交备案的小程序数。",
-        &hbars("从提交到备案的转化漏斗", GREEN, &funnel_rows),
-        &table(
+        hbars("从提交到备案的转化漏斗", GREEN, &funnel_rows),
+        table(
             &["环节", "小程序数", "占提交比例"],
             &d.funnel
                 .iter()
@@ -252,7 +229,7 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
             "时限为 {} 个工作日，从提交（或短信核验超时退回平台）起算至当日 24 时；按当前运营设置中的时限计算，修改时限后历史数据也按新时限统计。",
             d.sla.sla_days
         ),
-        &hbars(
+        hbars(
             "平台初审按时完成情况",
             GREEN,
             &[
@@ -260,7 +237,7 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 ("超时".to_string(), late, format!("{late}（{}）", percent(late, d.sla.decisions))),
             ],
         ),
-        &table(
+        table(
             &["初审决定数", "按时", "超时", "按时率"],
             &[vec![
                 d.sla.decisions.to_string(),
@@ -277,8 +254,8 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         "reasons",
         &format!("驳回原因前 10（近 {} 天）", d.window_days),
         "按驳回意见中的字段统计，平台初审驳回与管局驳回合计。",
-        &hbars("驳回原因前十", ORANGE, &reason_rows),
-        &table(
+        hbars("驳回原因前十", ORANGE, &reason_rows),
+        table(
             &["字段", "平台驳回", "管局驳回", "合计"],
             &d.rejection_reasons
                 .iter()
@@ -304,7 +281,7 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         "readiness",
         "截止日准备情况",
         &deadline_note,
-        &hbars(
+        hbars(
             "已上架小程序备案完成情况",
             GREEN,
             &[
@@ -321,7 +298,7 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 ("已清退".to_string(), r.cleared, r.cleared.to_string()),
             ],
         ),
-        &table(
+        table(
             &["已上架", "已备案", "未备案", "备案完成率", "已清退"],
             &[vec![
                 r.listed.to_string(),
@@ -333,13 +310,15 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         ),
     );
 
-    let body = format!(
-        "<div class=card><h1>数据看板</h1><p class=muted>生成于 {}（北京时间），每次打开页面重新计算。</p>\
-         <p><a class=\"btn secondary\" id=export href=/admin/dashboard.csv download>导出 CSV</a></p></div>\
-         {status}{province}{per_day}{funnel}{sla}{reasons}{readiness}",
-        date(d.generated_at)
-    );
-    layout("数据看板", Some((&staff, &csrf)), &body).into_response()
+    let body = html! {
+        div.card {
+            h1 { "数据看板" }
+            p.muted { "生成于 " (date(d.generated_at)) "（北京时间），每次打开页面重新计算。" }
+            p { a class="btn secondary" #export href="/admin/dashboard.csv" download { "导出 CSV" } }
+        }
+        (status) (province) (per_day) (funnel) (sla) (reasons) (readiness)
+    };
+    layout("数据看板", Some((&staff, &csrf)), body).into_response()
 }
 
 /// One CSV field: quoted when needed; a leading `= + - @` is defused so a spreadsheet never

@@ -1,35 +1,48 @@
-//! Layout and escaping for staff pages (the console's stylesheet is reused).
+//! Layout and small pieces of the staff pages (the console's stylesheet is reused), written
+//! with maud (every interpolation escaped).
 
-use axum::response::Html;
 use beian_core::platform::{Role, Staff};
-
-pub use beian_web::esc;
+use maud::{html, Markup};
 
 /// The staff frame: navigation by role, then `body`. `csrf` goes into the logout form.
-pub fn layout(title: &str, staff: Option<(&Staff, &str)>, body: &str) -> Html<String> {
-    let nav = match staff {
-        Some((s, csrf)) => {
-            let ops = if s.role == Role::Operator {
-                "<a href=/admin/ops>运营设置</a><a href=/admin/ops/jobs>任务队列</a><a href=/admin/ops/audit>审计日志</a><a href=/admin/dashboard>数据看板</a>"
-            } else {
-                ""
-            };
-            format!(
-                "<nav><a href=/admin>审核队列</a>{ops}<a href=/query>备案查询</a></nav><span class=muted>{}（{}）</span>\
-                 <form method=post action=/admin/logout><input type=hidden name=_csrf value=\"{}\"><button class=secondary type=submit>退出</button></form>",
-                esc(&s.name),
-                if s.role == Role::Operator { "运营" } else { "审核员" },
-                esc(csrf)
-            )
+pub fn layout(title: &str, staff: Option<(&Staff, &str)>, body: Markup) -> Markup {
+    let head = html! { link rel="stylesheet" href="/console/static/console.css"; };
+    let body = html! {
+        header.top {
+            a.brand href="/admin" { "备案管理" }
+            @if let Some((s, csrf)) = staff {
+                nav {
+                    a href="/admin" { "审核队列" }
+                    @if s.role == Role::Operator {
+                        a href="/admin/ops" { "运营设置" }
+                        a href="/admin/ops/jobs" { "任务队列" }
+                        a href="/admin/ops/audit" { "审计日志" }
+                        a href="/admin/dashboard" { "数据看板" }
+                    }
+                    a href="/query" { "备案查询" }
+                }
+                span.muted { (s.name) "（" @if s.role == Role::Operator { "运营" } @else { "审核员" } "）" }
+                form method="post" action="/admin/logout" {
+                    (hidden(csrf))
+                    button.secondary type="submit" { "退出" }
+                }
+            } @else {
+                nav { a href="/query" { "备案查询" } }
+            }
         }
-        None => "<nav><a href=/query>备案查询</a></nav>".into(),
+        main { (body) }
     };
-    Html(format!(
-        "<!doctype html><html lang=zh-CN><head><meta charset=utf-8><meta name=viewport content=\"width=device-width, initial-scale=1\">\
-         <title>{} - 备案管理</title><link rel=stylesheet href=/console/static/console.css></head>\
-         <body><header class=top><a class=brand href=/admin>备案管理</a>{nav}</header><main>{body}</main></body></html>",
-        esc(title)
-    ))
+    beian_web::document(title, "备案管理", head, body)
+}
+
+/// The CSRF field of a staff form.
+pub fn hidden(csrf: &str) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(csrf); }
+}
+
+/// An alert box with one message.
+pub fn error_box(message: &str) -> Markup {
+    html! { div.error-box role="alert" { (message) } }
 }
 
 pub fn date(ts: i64) -> String {

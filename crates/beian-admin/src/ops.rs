@@ -3,7 +3,7 @@
 //! the audit log, and support tickets answered from the platform's side.
 
 use crate::auth::{check_csrf, form, get, require};
-use crate::html::{date, esc, layout};
+use crate::html::{date, error_box, hidden, layout};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::dict::DictKind;
 use beian_core::platform::{JobState, Reason, Role, Staff};
 use beian_service::{Actor, ServiceError};
+use maud::html;
 
 fn actor(s: &Staff) -> Actor {
     Actor::new("operator", &s.id)
@@ -40,7 +41,10 @@ fn fail(staff: &Staff, csrf: &str, e: ServiceError) -> Response {
         layout(
             "操作未完成",
             Some((staff, csrf)),
-            &format!("<div class=error-box role=alert>{}</div><p><a href=/admin/ops>返回</a></p>", esc(&msg)),
+            html! {
+                (error_box(&msg))
+                p { a href="/admin/ops" { "返回" } }
+            },
         ),
     )
         .into_response()
@@ -66,10 +70,6 @@ macro_rules! posted {
     }};
 }
 
-fn hidden(csrf: &str) -> String {
-    format!("<input type=hidden name=_csrf value=\"{}\">", esc(csrf))
-}
-
 pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
     let p = s.svc.policy();
@@ -78,45 +78,71 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
         Err(e) => return fail(&staff, &csrf, sim_error(e)),
     };
     let forced: String = sim.forced.iter().map(|(a, o)| format!("{a}={o}\n")).collect();
-    let body = format!(
-        "<h1>运营设置</h1><p><a href=/admin/ops/providers>服务商</a> · <a href=/admin/ops/reasons>驳回原因库</a> · <a href=/admin/ops/dictionaries>字典</a> · \
-         <a href=/admin/ops/jobs>任务队列</a> · <a href=/admin/ops/audit>审计日志</a> · <a href=/admin/tickets>工单</a> · <a href=/admin/dashboard>数据看板</a></p>\
-         <div class=card><h2>政策与入口</h2><form method=post action=/admin/ops/policy>{h}\
-         <label class=field><span>备案系统开放日期</span><input type=text name=system_open_date value=\"{}\"></label>\
-         <label class=field><span>上架门槛日期（此后未备案不得上架）</span><input type=text name=listing_gate_date value=\"{}\"></label>\
-         <label class=field><span>存量小程序备案截止日期</span><input type=text name=deadline_date value=\"{}\"></label>\
-         <label class=field><span>清退日期</span><input type=text name=clearance_date value=\"{}\"></label>\
-         <label><input type=checkbox name=authority_outage value=1 id=outage{}> 管局系统维护中（关闭所有备案入口）</label>\
-         <label class=field><span>名称关键词限制（每行一个，命中则关闭该小程序的备案入口）</span><textarea name=name_keyword_blocklist>{}</textarea></label>\
-         <label class=field><span>每日备案申请配额（每日10:00重置）</span><input type=text name=daily_apply_quota value={}></label>\
-         <label class=field><span>主体备案数量上限：个人 / 个体工商户 / 单位</span><input type=text name=cap_personal value={}> <input type=text name=cap_individual_business value={}> <input type=text name=cap_organisation value={}></label>\
-         <label class=field><span>平台初审时限（工作日）</span><input type=text name=platform_review_sla_days value={}></label>\
-         <button type=submit id=save-policy>保存政策</button></form></div>\
-         <div class=card><h2>管局模拟器</h2><p class=muted>当前时间（模拟器时钟）：{}</p><form method=post action=/admin/ops/simulator>{h}\
-         <label class=field><span>管局审核工作日</span><input type=text name=review_working_days value={}></label>\
-         <label class=field><span>默认结果</span><select name=default_outcome><option value=approve{}>通过</option><option value=reject{}>驳回</option></select></label>\
-         <label class=field><span>指定结果（每行 appid=approve 或 appid=reject）</span><textarea name=forced>{}</textarea></label>\
-         <button type=submit>保存模拟器设置</button></form>\
-         <form method=post action=/admin/ops/advance>{h}<label class=field><span>推进时间（小时）</span><input type=text name=hours value=24></label><button class=secondary type=submit>推进</button></form></div>",
-        p.system_open_date,
-        p.listing_gate_date,
-        p.deadline_date,
-        p.clearance_date,
-        if p.authority_outage { " checked" } else { "" },
-        esc(&p.name_keyword_blocklist.join("\n")),
-        p.daily_apply_quota,
-        p.cap_personal,
-        p.cap_individual_business,
-        p.cap_organisation,
-        p.platform_review_sla_days,
-        date(s.svc.now().timestamp()),
-        sim.review_working_days,
-        if sim.default_outcome == "approve" { " selected" } else { "" },
-        if sim.default_outcome == "reject" { " selected" } else { "" },
-        esc(&forced),
-        h = hidden(&csrf),
-    );
-    layout("运营设置", Some((&staff, &csrf)), &body).into_response()
+    let h = hidden(&csrf);
+    let body = html! {
+        h1 { "运营设置" }
+        p {
+            a href="/admin/ops/providers" { "服务商" } " · "
+            a href="/admin/ops/reasons" { "驳回原因库" } " · "
+            a href="/admin/ops/dictionaries" { "字典" } " · "
+            a href="/admin/ops/jobs" { "任务队列" } " · "
+            a href="/admin/ops/audit" { "审计日志" } " · "
+            a href="/admin/tickets" { "工单" } " · "
+            a href="/admin/dashboard" { "数据看板" }
+        }
+        div.card {
+            h2 { "政策与入口" }
+            form method="post" action="/admin/ops/policy" {
+                (h)
+                label.field { span { "备案系统开放日期" } input type="text" name="system_open_date" value=(p.system_open_date); }
+                label.field { span { "上架门槛日期（此后未备案不得上架）" } input type="text" name="listing_gate_date" value=(p.listing_gate_date); }
+                label.field { span { "存量小程序备案截止日期" } input type="text" name="deadline_date" value=(p.deadline_date); }
+                label.field { span { "清退日期" } input type="text" name="clearance_date" value=(p.clearance_date); }
+                label {
+                    input type="checkbox" name="authority_outage" value="1" #outage checked[p.authority_outage];
+                    " 管局系统维护中（关闭所有备案入口）"
+                }
+                label.field {
+                    span { "名称关键词限制（每行一个，命中则关闭该小程序的备案入口）" }
+                    textarea name="name_keyword_blocklist" { (p.name_keyword_blocklist.join("\n")) }
+                }
+                label.field { span { "每日备案申请配额（每日10:00重置）" } input type="text" name="daily_apply_quota" value=(p.daily_apply_quota); }
+                label.field {
+                    span { "主体备案数量上限：个人 / 个体工商户 / 单位" }
+                    input type="text" name="cap_personal" value=(p.cap_personal);
+                    " "
+                    input type="text" name="cap_individual_business" value=(p.cap_individual_business);
+                    " "
+                    input type="text" name="cap_organisation" value=(p.cap_organisation);
+                }
+                label.field { span { "平台初审时限（工作日）" } input type="text" name="platform_review_sla_days" value=(p.platform_review_sla_days); }
+                button type="submit" #save-policy { "保存政策" }
+            }
+        }
+        div.card {
+            h2 { "管局模拟器" }
+            p.muted { "当前时间（模拟器时钟）：" (date(s.svc.now().timestamp())) }
+            form method="post" action="/admin/ops/simulator" {
+                (h)
+                label.field { span { "管局审核工作日" } input type="text" name="review_working_days" value=(sim.review_working_days); }
+                label.field {
+                    span { "默认结果" }
+                    select name="default_outcome" {
+                        option value="approve" selected[sim.default_outcome == "approve"] { "通过" }
+                        option value="reject" selected[sim.default_outcome == "reject"] { "驳回" }
+                    }
+                }
+                label.field { span { "指定结果（每行 appid=approve 或 appid=reject）" } textarea name="forced" { (forced) } }
+                button type="submit" { "保存模拟器设置" }
+            }
+            form method="post" action="/admin/ops/advance" {
+                (h)
+                label.field { span { "推进时间（小时）" } input type="text" name="hours" value="24"; }
+                button.secondary type="submit" { "推进" }
+            }
+        }
+    };
+    layout("运营设置", Some((&staff, &csrf)), body).into_response()
 }
 
 pub async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -227,30 +253,47 @@ pub async fn advance(State(s): State<AppState>, headers: HeaderMap, body: Bytes)
 
 pub async fn providers(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let rows: String = match s.svc.providers().await {
+    let list = match s.svc.providers().await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
-    }
-    .iter()
-        .map(|p| {
-            format!(
-                "<tr><td>{}<br><small class=muted>{}</small></td><td><form method=post action=/admin/ops/providers/{1}/url>{h}<input type=text name=event_url value=\"{2}\"><button class=secondary type=submit>保存</button></form></td>\
-                 <td><form method=post action=/admin/ops/providers/{1}/rotate>{h}<button class=secondary type=submit>重置密钥</button></form></td></tr>",
-                esc(&p.name),
-                esc(&p.component_appid),
-                esc(&p.event_url),
-                h = hidden(&csrf)
-            )
-        })
-        .collect();
-    let body = format!(
-        "<div class=card><h1>服务商</h1><table><tr><th>服务商</th><th>授权事件接收URL</th><th></th></tr>{rows}</table></div>\
-         <div class=card><h2>新建服务商</h2><form method=post action=/admin/ops/providers>{}\
-         <label class=field><span>名称</span><input type=text name=name required></label>\
-         <label class=field><span>授权事件接收URL</span><input type=text name=event_url required></label><button type=submit>创建</button></form></div>",
-        hidden(&csrf)
-    );
-    layout("服务商", Some((&staff, &csrf)), &body).into_response()
+    };
+    let h = hidden(&csrf);
+    let body = html! {
+        div.card {
+            h1 { "服务商" }
+            table {
+                tr { th { "服务商" } th { "授权事件接收URL" } th {} }
+                @for p in &list {
+                    tr {
+                        td { (p.name) br; small.muted { (p.component_appid) } }
+                        td {
+                            form method="post" action={ "/admin/ops/providers/" (p.component_appid) "/url" } {
+                                (h)
+                                input type="text" name="event_url" value=(p.event_url);
+                                button.secondary type="submit" { "保存" }
+                            }
+                        }
+                        td {
+                            form method="post" action={ "/admin/ops/providers/" (p.component_appid) "/rotate" } {
+                                (h)
+                                button.secondary type="submit" { "重置密钥" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        div.card {
+            h2 { "新建服务商" }
+            form method="post" action="/admin/ops/providers" {
+                (h)
+                label.field { span { "名称" } input type="text" name="name" required; }
+                label.field { span { "授权事件接收URL" } input type="text" name="event_url" required; }
+                button type="submit" { "创建" }
+            }
+        }
+    };
+    layout("服务商", Some((&staff, &csrf)), body).into_response()
 }
 
 pub async fn create_provider(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -259,15 +302,16 @@ pub async fn create_provider(State(s): State<AppState>, headers: HeaderMap, body
         Ok(c) => layout(
             "服务商已创建",
             Some((&staff, &csrf)),
-            &format!(
-                "<div class=ok-box>服务商已创建。以下密钥只显示这一次，请立即交给服务商：</div><table>\
-                 <tr><th>component_appid</th><td>{}</td></tr><tr><th>component_appsecret</th><td>{}</td></tr>\
-                 <tr><th>Token</th><td>{}</td></tr><tr><th>EncodingAESKey</th><td>{}</td></tr></table><p><a href=/admin/ops/providers>返回</a></p>",
-                esc(&c.component_appid),
-                esc(&c.component_appsecret),
-                esc(&c.token),
-                esc(&c.encoding_aes_key)
-            ),
+            html! {
+                div.ok-box { "服务商已创建。以下密钥只显示这一次，请立即交给服务商：" }
+                table {
+                    tr { th { "component_appid" } td { (c.component_appid) } }
+                    tr { th { "component_appsecret" } td { (c.component_appsecret) } }
+                    tr { th { "Token" } td { (c.token) } }
+                    tr { th { "EncodingAESKey" } td { (c.encoding_aes_key) } }
+                }
+                p { a href="/admin/ops/providers" { "返回" } }
+            },
         )
         .into_response(),
         Err(e) => fail(&staff, &csrf, e),
@@ -282,7 +326,15 @@ pub async fn rotate_provider(
 ) -> Response {
     let (staff, csrf, _) = posted!(s, headers, body);
     match s.svc.rotate_provider_secret(&actor(&staff), &id).await {
-        Ok(secret) => layout("密钥已重置", Some((&staff, &csrf)), &format!("<div class=ok-box>新的 component_appsecret（只显示一次）：<code>{}</code></div><p><a href=/admin/ops/providers>返回</a></p>", esc(&secret))).into_response(),
+        Ok(secret) => layout(
+            "密钥已重置",
+            Some((&staff, &csrf)),
+            html! {
+                div.ok-box { "新的 component_appsecret（只显示一次）：" code { (secret) } }
+                p { a href="/admin/ops/providers" { "返回" } }
+            },
+        )
+        .into_response(),
         Err(e) => fail(&staff, &csrf, e),
     }
 }
@@ -302,33 +354,49 @@ pub async fn provider_url(
 
 pub async fn reasons(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let rows: String = match s.svc.reasons().await {
+    let list = match s.svc.reasons().await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
-    }
-    .iter()
-        .map(|r| {
-            format!(
-                "<tr><td><form method=post action=/admin/ops/reasons>{}<input type=hidden name=id value={}>\
-                 <input type=text name=key_name value=\"{}\"> <input type=text name=error value=\"{}\"> <input type=text name=suggest value=\"{}\">\
-                 <label><input type=checkbox name=active value=1{}> 启用</label> <button class=secondary type=submit>保存</button></form></td></tr>",
-                hidden(&csrf),
-                r.id,
-                esc(&r.key_name),
-                esc(&r.error),
-                esc(&r.suggest),
-                if r.active { " checked" } else { "" }
-            )
-        })
-        .collect();
-    let body = format!(
-        "<div class=card><h1>驳回原因库</h1><p class=muted>字段名称 · 驳回原因 · 修改建议</p><table>{rows}</table></div>\
-         <div class=card><h2>新增原因</h2><form method=post action=/admin/ops/reasons>{}<input type=hidden name=id value=0><input type=hidden name=active value=1>\
-         <label class=field><span>字段名称</span><input type=text name=key_name required></label><label class=field><span>驳回原因</span><input type=text name=error required></label>\
-         <label class=field><span>修改建议</span><input type=text name=suggest></label><button type=submit>新增</button></form></div>",
-        hidden(&csrf)
-    );
-    layout("驳回原因库", Some((&staff, &csrf)), &body).into_response()
+    };
+    let body = html! {
+        div.card {
+            h1 { "驳回原因库" }
+            p.muted { "字段名称 · 驳回原因 · 修改建议" }
+            table {
+                @for r in &list {
+                    tr {
+                        td {
+                            form method="post" action="/admin/ops/reasons" {
+                                (hidden(&csrf))
+                                input type="hidden" name="id" value=(r.id);
+                                input type="text" name="key_name" value=(r.key_name);
+                                " "
+                                input type="text" name="error" value=(r.error);
+                                " "
+                                input type="text" name="suggest" value=(r.suggest);
+                                label { input type="checkbox" name="active" value="1" checked[r.active]; " 启用" }
+                                " "
+                                button.secondary type="submit" { "保存" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        div.card {
+            h2 { "新增原因" }
+            form method="post" action="/admin/ops/reasons" {
+                (hidden(&csrf))
+                input type="hidden" name="id" value="0";
+                input type="hidden" name="active" value="1";
+                label.field { span { "字段名称" } input type="text" name="key_name" required; }
+                label.field { span { "驳回原因" } input type="text" name="error" required; }
+                label.field { span { "修改建议" } input type="text" name="suggest"; }
+                button type="submit" { "新增" }
+            }
+        }
+    };
+    layout("驳回原因库", Some((&staff, &csrf)), body).into_response()
 }
 
 pub async fn save_reason(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -349,23 +417,22 @@ pub async fn save_reason(State(s): State<AppState>, headers: HeaderMap, body: By
 pub async fn dictionaries(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
     let dict = s.svc.dictionaries();
-    let forms: String = DictKind::ALL
-        .iter()
-        .filter(|k| **k != DictKind::Districts)
-        .map(|k| {
-            format!(
-                "<div class=card><h2>{0}</h2><form method=post action=/admin/ops/dictionaries>{1}<input type=hidden name=kind value={0}>\
-                 <textarea name=json rows=8>{2}</textarea><p><button class=secondary type=submit>发布新版本</button></p></form></div>",
-                k.as_str(),
-                hidden(&csrf),
-                esc(&dict.kind_json(*k))
-            )
-        })
-        .collect();
-    let body = format!(
-        "<h1>字典</h1><p class=muted>每次发布保存为新版本（旧版本保留），整体校验通过才生效。区县字典来自统计局数据包，请用 scripts/gen-districts 更新。</p>{forms}"
-    );
-    layout("字典", Some((&staff, &csrf)), &body).into_response()
+    let body = html! {
+        h1 { "字典" }
+        p.muted { "每次发布保存为新版本（旧版本保留），整体校验通过才生效。区县字典来自统计局数据包，请用 scripts/gen-districts 更新。" }
+        @for k in DictKind::ALL.iter().filter(|k| **k != DictKind::Districts) {
+            div.card {
+                h2 { (k.as_str()) }
+                form method="post" action="/admin/ops/dictionaries" {
+                    (hidden(&csrf))
+                    input type="hidden" name="kind" value=(k.as_str());
+                    textarea name="json" rows="8" { (dict.kind_json(*k)) }
+                    p { button.secondary type="submit" { "发布新版本" } }
+                }
+            }
+        }
+    };
+    layout("字典", Some((&staff, &csrf)), body).into_response()
 }
 
 pub async fn publish_dictionary(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -377,10 +444,10 @@ pub async fn publish_dictionary(State(s): State<AppState>, headers: HeaderMap, b
         Ok(v) => layout(
             "已发布",
             Some((&staff, &csrf)),
-            &format!(
-                "<div class=ok-box>{} 已发布为第{v}版。</div><p><a href=/admin/ops/dictionaries>返回</a></p>",
-                kind.as_str()
-            ),
+            html! {
+                div.ok-box { (kind.as_str()) " 已发布为第" (v) "版。" }
+                p { a href="/admin/ops/dictionaries" { "返回" } }
+            },
         )
         .into_response(),
         Err(e) => fail(&staff, &csrf, e),
@@ -389,35 +456,49 @@ pub async fn publish_dictionary(State(s): State<AppState>, headers: HeaderMap, b
 
 pub async fn jobs(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let stats: String = match s.svc.job_stats().await {
+    let stats = match s.svc.job_stats().await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
-    }
-    .iter()
-    .map(|(st, n, oldest)| format!("<tr><td>{}</td><td>{n}</td><td>{}</td></tr>", esc(st), date(*oldest)))
-    .collect();
-    let dead: String = match s.svc.jobs(Some(JobState::Dead), 100).await {
+    };
+    let dead = match s.svc.jobs(Some(JobState::Dead), 100).await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
-    }
-    .iter()
-        .map(|j| {
-            format!(
-                "<tr><td>#{0}</td><td>{1}</td><td>{2}</td><td>{3}</td><td><form method=post action=/admin/ops/jobs/{0}/retry>{h}<button class=secondary type=submit>重试</button></form>\
-                 <form method=post action=/admin/ops/jobs/{0}/discard>{h}<button class=secondary type=submit>丢弃</button></form></td></tr>",
-                j.id,
-                esc(&j.kind),
-                j.attempts,
-                esc(j.last_error.as_deref().unwrap_or("")),
-                h = hidden(&csrf)
-            )
-        })
-        .collect();
-    let body = format!(
-        "<div class=card><h1>任务队列</h1><table><tr><th>状态</th><th>数量</th><th>最早执行时间</th></tr>{stats}</table></div>\
-         <div class=card><h2>死信</h2><table id=dead><tr><th>任务</th><th>类型</th><th>尝试次数</th><th>最后错误</th><th></th></tr>{dead}</table></div>"
-    );
-    layout("任务队列", Some((&staff, &csrf)), &body).into_response()
+    };
+    let h = hidden(&csrf);
+    let body = html! {
+        div.card {
+            h1 { "任务队列" }
+            table {
+                tr { th { "状态" } th { "数量" } th { "最早执行时间" } }
+                @for (st, n, oldest) in &stats { tr { td { (st) } td { (n) } td { (date(*oldest)) } } }
+            }
+        }
+        div.card {
+            h2 { "死信" }
+            table #dead {
+                tr { th { "任务" } th { "类型" } th { "尝试次数" } th { "最后错误" } th {} }
+                @for j in &dead {
+                    tr {
+                        td { "#" (j.id) }
+                        td { (j.kind) }
+                        td { (j.attempts) }
+                        td { (j.last_error.as_deref().unwrap_or("")) }
+                        td {
+                            form method="post" action={ "/admin/ops/jobs/" (j.id) "/retry" } {
+                                (h)
+                                button.secondary type="submit" { "重试" }
+                            }
+                            form method="post" action={ "/admin/ops/jobs/" (j.id) "/discard" } {
+                                (h)
+                                button.secondary type="submit" { "丢弃" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("任务队列", Some((&staff, &csrf)), body).into_response()
 }
 
 pub async fn job_action(
@@ -450,55 +531,57 @@ pub async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): R
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("q=")))
         .map(crate::auth::decode)
         .unwrap_or_default();
-    let rows: String = match s.svc.search_audit(&needle, 200).await {
+    let list = match s.svc.search_audit(&needle, 200).await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
-    }
-    .iter()
-    .map(|e| {
-        format!(
-            "<tr><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td><small>{}</small></td></tr>",
-            date(e.at),
-            esc(&e.actor),
-            esc(&e.entity),
-            esc(&e.entity_id),
-            esc(&e.action),
-            esc(&e.detail.to_string())
-        )
-    })
-    .collect();
-    let body = format!(
-        "<div class=card><h1>审计日志</h1><form method=get action=/admin/ops/audit><input type=text name=q value=\"{}\" placeholder=\"AppID、操作人（如 reviewer:xxx）或操作（如 platform_reject）\"> <button class=secondary type=submit>搜索</button></form>\
-         <table id=audit><tr><th>时间</th><th>操作人</th><th>对象</th><th>操作</th><th>详情</th></tr>{rows}</table></div>",
-        esc(&needle)
-    );
-    layout("审计日志", Some((&staff, &csrf)), &body).into_response()
+    };
+    let body = html! {
+        div.card {
+            h1 { "审计日志" }
+            form method="get" action="/admin/ops/audit" {
+                input type="text" name="q" value=(needle) placeholder="AppID、操作人（如 reviewer:xxx）或操作（如 platform_reject）";
+                " "
+                button.secondary type="submit" { "搜索" }
+            }
+            table #audit {
+                tr { th { "时间" } th { "操作人" } th { "对象" } th { "操作" } th { "详情" } }
+                @for e in &list {
+                    tr {
+                        td { (date(e.at)) }
+                        td { (e.actor) }
+                        td { (e.entity) "/" (e.entity_id) }
+                        td { (e.action) }
+                        td { small { (e.detail.to_string()) } }
+                    }
+                }
+            }
+        }
+    };
+    layout("审计日志", Some((&staff, &csrf)), body).into_response()
 }
 
 pub async fn tickets(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let rows: String = match s.svc.tickets(None).await {
+    let list = match s.svc.tickets(None).await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
-    }
-    .iter()
-    .map(|t| {
-        format!(
-            "<tr><td><a href=/admin/tickets/{0}>#{0} {1}</a></td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
-            t.id,
-            esc(&t.title),
-            esc(&t.appid),
-            esc(&t.state),
-            date(t.updated_at)
-        )
-    })
-    .collect();
-    layout(
-        "工单",
-        Some((&staff, &csrf)),
-        &format!("<div class=card><h1>工单</h1><table>{rows}</table></div>"),
-    )
-    .into_response()
+    };
+    let body = html! {
+        div.card {
+            h1 { "工单" }
+            table {
+                @for t in &list {
+                    tr {
+                        td { a href={ "/admin/tickets/" (t.id) } { "#" (t.id) " " (t.title) } }
+                        td { (t.appid) }
+                        td { (t.state) }
+                        td { (date(t.updated_at)) }
+                    }
+                }
+            }
+        }
+    };
+    layout("工单", Some((&staff, &csrf)), body).into_response()
 }
 
 pub async fn ticket(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
@@ -506,27 +589,23 @@ pub async fn ticket(State(s): State<AppState>, headers: HeaderMap, Path(id): Pat
     let Ok(Some((t, msgs))) = s.svc.ticket(id).await else {
         return fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, "工单不存在"));
     };
-    let thread: String = msgs
-        .iter()
-        .map(|m| {
-            format!(
-                "<li><strong>{}</strong> <small class=muted>{}</small><br>{}</li>",
-                esc(&m.author),
-                date(m.created_at),
-                esc(&m.body)
-            )
-        })
-        .collect();
-    let body = format!(
-        "<div class=card><h1>#{} {}</h1><pre>{}</pre><ul>{thread}</ul><form method=post action=/admin/tickets/{}/reply>{}\
-         <label class=field><span>回复</span><textarea name=body required></textarea></label><button type=submit>回复开发者</button></form></div>",
-        t.id,
-        esc(&t.title),
-        esc(&t.context),
-        t.id,
-        hidden(&csrf)
-    );
-    layout("工单", Some((&staff, &csrf)), &body).into_response()
+    let body = html! {
+        div.card {
+            h1 { "#" (t.id) " " (t.title) }
+            pre { (t.context) }
+            ul {
+                @for m in &msgs {
+                    li { strong { (m.author) } " " small.muted { (date(m.created_at)) } br; (m.body) }
+                }
+            }
+            form method="post" action={ "/admin/tickets/" (t.id) "/reply" } {
+                (hidden(&csrf))
+                label.field { span { "回复" } textarea name="body" required {} }
+                button type="submit" { "回复开发者" }
+            }
+        }
+    };
+    layout("工单", Some((&staff, &csrf)), body).into_response()
 }
 
 pub async fn reply(

@@ -3,7 +3,7 @@
 //! no phone or ID number is ever shown (the service's public index holds none).
 
 use crate::auth::client_ip;
-use crate::html::{esc, layout};
+use crate::html::{error_box, layout};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
@@ -13,6 +13,7 @@ use beian_core::errcode;
 use beian_service::query::{PublicQueryResult, COUNT_CAP, MAX_QUERY_CHARS, MAX_RESULTS};
 use beian_service::ServiceError;
 use beian_web::limits::Limited;
+use maud::{html, Markup};
 use serde_json::json;
 
 /// The value of `key` in a raw query string (`+` and percent escapes decoded).
@@ -86,33 +87,38 @@ pub async fn page(
         None => None,
     };
     let (status, results) = match &q {
-        None => (StatusCode::OK, String::new()),
-        Some(_) if limited.is_some() => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "<div class=error-box role=alert>{}</div>",
-                esc(&limited.map(|l| too_many(&s, l)).unwrap_or_default())
-            ),
-        ),
+        None => (StatusCode::OK, html! {}),
+        Some(_) if limited.is_some() => {
+            (StatusCode::TOO_MANY_REQUESTS, error_box(&limited.map(|l| too_many(&s, l)).unwrap_or_default()))
+        }
         Some(q) => match s.svc.public_query(q).await {
             Ok(r) => (StatusCode::OK, results_card(&r)),
             Err(e) => {
                 let (status, _, msg) = refusal(e);
-                (status, format!("<div class=error-box role=alert>{}</div>", esc(&msg)))
+                (status, error_box(&msg))
             }
         },
     };
-    let body = format!(
-        "<div class=card><h1>小程序备案查询</h1>\
-         <form method=get action=/query role=search>\
-         <label class=field><span>备案号、小程序名称、主办单位名称或 AppID</span>\
-         <small>名称可输入其中连续的一部分（至少两个字）；备案号和 AppID 可输入完整内容或开头部分；单个字符只匹配备案号或 AppID 的开头。</small>\
-         <input type=text name=q id=q value=\"{}\" maxlength={MAX_QUERY_CHARS} required autofocus placeholder=\"例如：粤ICP备2026000001号-1X、读书笔记\"></label>\
-         <button type=submit id=search>查询</button></form>\
-         <p class=muted>仅收录已通过管局审核的小程序备案；未备案、审核中或已注销的不会出现在结果中。负责人姓名已做脱敏处理。每次最多显示 {MAX_RESULTS} 条。</p></div>{results}",
-        esc(q.as_deref().unwrap_or("")),
-    );
-    let mut r = (status, layout("备案查询", None, &body)).into_response();
+    let body = html! {
+        div.card {
+            h1 { "小程序备案查询" }
+            form method="get" action="/query" role="search" {
+                label.field {
+                    span { "备案号、小程序名称、主办单位名称或 AppID" }
+                    small { "名称可输入其中连续的一部分（至少两个字）；备案号和 AppID 可输入完整内容或开头部分；单个字符只匹配备案号或 AppID 的开头。" }
+                    input type="text" name="q" #q value=(q.as_deref().unwrap_or("")) maxlength=(MAX_QUERY_CHARS)
+                        required autofocus placeholder="例如：粤ICP备2026000001号-1X、读书笔记";
+                }
+                button type="submit" #search { "查询" }
+            }
+            p.muted {
+                "仅收录已通过管局审核的小程序备案；未备案、审核中或已注销的不会出现在结果中。负责人姓名已做脱敏处理。每次最多显示 "
+                (MAX_RESULTS) " 条。"
+            }
+        }
+        (results)
+    };
+    let mut r = (status, layout("备案查询", None, body)).into_response();
     if let Some(l) = limited {
         if let Ok(v) = HeaderValue::from_str(&l.retry_after_secs.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -130,13 +136,7 @@ fn too_many(s: &AppState, l: Limited) -> String {
     )
 }
 
-fn results_card(r: &PublicQueryResult) -> String {
-    let note = r.note.as_deref().map(|n| format!("<p class=hint>{}</p>", esc(n))).unwrap_or_default();
-    if r.items.is_empty() {
-        return format!(
-            "<div class=card id=results><h2>查询结果</h2>{note}<p>未查到已备案的记录。请核对输入内容，或换用备案号、完整的小程序名称查询。</p></div>"
-        );
-    }
+fn results_card(r: &PublicQueryResult) -> Markup {
     let summary = if r.truncated {
         format!(
             "匹配结果超过 {COUNT_CAP} 条，以下显示其中 {} 条。请输入更完整的名称或备案号以缩小范围。",
@@ -147,27 +147,35 @@ fn results_card(r: &PublicQueryResult) -> String {
     } else {
         format!("共找到 {} 条。", r.total)
     };
-    let rows: String = r
-        .items
-        .iter()
-        .map(|i| {
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}<br><small class=muted>{}</small></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&i.subject_name),
-                esc(&i.subject_type),
-                esc(&i.subject_record_number),
-                esc(&i.service_record_number),
-                esc(&i.service_name),
-                esc(&i.appid),
-                esc(&i.principal_name),
-                esc(&i.nrlx),
-                esc(&i.approved_date)
-            )
-        })
-        .collect();
-    format!(
-        "<div class=card id=results><h2>查询结果</h2>{note}<p>{}</p><div style=\"overflow-x:auto\"><table>\
-         <tr><th>主办单位名称</th><th>单位性质</th><th>主体备案号</th><th>服务备案号</th><th>服务名称</th><th>负责人</th><th>前置审批</th><th>审核通过日期</th></tr>{rows}</table></div></div>",
-        esc(&summary)
-    )
+    html! {
+        div.card #results {
+            h2 { "查询结果" }
+            @if let Some(n) = &r.note { p.hint { (n) } }
+            @if r.items.is_empty() {
+                p { "未查到已备案的记录。请核对输入内容，或换用备案号、完整的小程序名称查询。" }
+            } @else {
+                p { (summary) }
+                div style="overflow-x:auto" {
+                    table {
+                        tr {
+                            th { "主办单位名称" } th { "单位性质" } th { "主体备案号" } th { "服务备案号" }
+                            th { "服务名称" } th { "负责人" } th { "前置审批" } th { "审核通过日期" }
+                        }
+                        @for i in &r.items {
+                            tr {
+                                td { (i.subject_name) }
+                                td { (i.subject_type) }
+                                td { (i.subject_record_number) }
+                                td { (i.service_record_number) }
+                                td { (i.service_name) br; small.muted { (i.appid) } }
+                                td { (i.principal_name) }
+                                td { (i.nrlx) }
+                                td { (i.approved_date) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! submission, the subject's other filings, approve / reject with catalogue reasons).
 
 use crate::auth::{check_csrf, form, get, require};
-use crate::html::{date, esc, layout};
+use crate::html::{date, error_box, hidden, layout};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -13,6 +13,7 @@ use beian_core::errcode;
 use beian_core::platform::{Role, Staff};
 use beian_service::review::RejectReason;
 use beian_service::ServiceError;
+use maud::{html, PreEscaped};
 use serde_json::Value;
 
 fn q(query: &Option<String>, key: &str) -> String {
@@ -54,10 +55,10 @@ fn error_page(staff: &Staff, csrf: &str, e: ServiceError) -> Response {
         layout(
             "操作未完成",
             Some((staff, csrf)),
-            &format!(
-                "<div class=error-box role=alert>{}</div><p><a href=/admin>返回审核队列</a></p>",
-                esc(&msg)
-            ),
+            html! {
+                (error_box(&msg))
+                p { a href="/admin" { "返回审核队列" } }
+            },
         ),
     )
         .into_response()
@@ -73,71 +74,73 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
         (q(&query, "status"), q(&query, "province"), q(&query, "subject_type"), q(&query, "overdue"));
     let items = or_error_page!(s.svc.review_queue(1000).await, &staff, &csrf);
     let dict = s.svc.dictionaries();
-    let rows: String = items
+    let rows = items
         .iter()
         .filter(|i| status_f.is_empty() || i.status.to_string() == status_f)
         .filter(|i| prov_f.is_empty() || i.province == prov_f)
         .filter(|i| type_f.is_empty() || i.subject_type.to_string() == type_f)
-        .filter(|i| overdue_f.is_empty() || i.overdue)
-        .enumerate()
-        .map(|(n, i)| {
-            let prov = i.province.parse().ok().and_then(|c| dict.region_at(1, c)).map(|r| r.name.to_string()).unwrap_or_default();
-            // The queue holds orders under platform review and those the SMS window returned.
-            let st = if i.status == beian_core::state::FilingState::PlatformReview.status_code() {
-                "平台审核中"
-            } else {
-                "短信核验超时，待平台处理"
-            };
-            format!(
-                "<tr class=row data-n={n} data-href=\"/admin/review/{0}\"><td><a href=\"/admin/review/{0}\">{1}</a><br><small class=muted>{0}</small></td><td>{st}</td><td>{prov}</td><td>{2}</td><td>{3}{4}</td><td>{5}</td></tr>",
-                esc(&i.appid),
-                esc(&i.name),
-                dict.subject_type(i.subject_type).map(|t| esc(&t.name)).unwrap_or_default(),
-                i.review_due_at.map(date).unwrap_or_default(),
-                if i.overdue { " <span class=badge>已超时</span>" } else { "" },
-                i.claimed_by.as_deref().map(esc).unwrap_or_else(|| "—".into())
-            )
-        })
-        .collect();
-    let provinces: String = dict
-        .districts()
-        .iter()
-        .map(|p| {
-            format!(
-                "<option value={}{}>{}</option>",
-                p.code,
-                if p.code.to_string() == prov_f { " selected" } else { "" },
-                esc(&p.name)
-            )
-        })
-        .collect();
-    let types: String = dict
-        .subject_types()
-        .iter()
-        .map(|t| {
-            format!(
-                "<option value={}{}>{}</option>",
-                t.type_id,
-                if t.type_id.to_string() == type_f { " selected" } else { "" },
-                esc(&t.name)
-            )
-        })
-        .collect();
-    let body = format!(
-        "<div class=card><h1>审核队列</h1>\
-         <form method=get action=/admin class=filters><select name=status><option value=\"\">全部状态</option><option value=2{}>平台审核中</option><option value=4{}>短信核验超时</option></select>\
-         <select name=province><option value=\"\">全部省份</option>{provinces}</select><select name=subject_type><option value=\"\">全部主体性质</option>{types}</select>\
-         <label><input type=checkbox name=overdue value=1{}> 只看超时</label> <button class=secondary type=submit>筛选</button></form>\
-         <p class=muted>键盘：j / k 上下选择，Enter 打开。超时的订单排在最前。</p>\
-         <table id=queue><tr><th>小程序</th><th>状态</th><th>省份</th><th>主体性质</th><th>初审截止</th><th>认领人</th></tr>{rows}</table></div>\
-         <script>(function(){{var rows=[].slice.call(document.querySelectorAll('tr.row'));var i=-1;function mark(){{rows.forEach(function(r,k){{r.style.background=k===i?'#ddf4ff':'';}});}}\
-         document.addEventListener('keydown',function(e){{if(e.target.tagName==='INPUT'||e.target.tagName==='SELECT')return;if(e.key==='j'){{i=Math.min(i+1,rows.length-1);mark();}}if(e.key==='k'){{i=Math.max(i-1,0);mark();}}if(e.key==='Enter'&&rows[i]){{location.href=rows[i].dataset.href;}}}});}})();</script>",
-        if status_f == "2" { " selected" } else { "" },
-        if status_f == "4" { " selected" } else { "" },
-        if overdue_f.is_empty() { "" } else { " checked" },
-    );
-    layout("审核队列", Some((&staff, &csrf)), &body).into_response()
+        .filter(|i| overdue_f.is_empty() || i.overdue);
+    let body = html! {
+        div.card {
+            h1 { "审核队列" }
+            form method="get" action="/admin" class="filters" {
+                select name="status" {
+                    option value="" { "全部状态" }
+                    option value="2" selected[status_f == "2"] { "平台审核中" }
+                    option value="4" selected[status_f == "4"] { "短信核验超时" }
+                }
+                select name="province" {
+                    option value="" { "全部省份" }
+                    @for p in dict.districts() {
+                        option value=(p.code) selected[p.code.to_string() == prov_f] { (p.name) }
+                    }
+                }
+                select name="subject_type" {
+                    option value="" { "全部主体性质" }
+                    @for t in dict.subject_types() {
+                        option value=(t.type_id) selected[t.type_id.to_string() == type_f] { (t.name) }
+                    }
+                }
+                label { input type="checkbox" name="overdue" value="1" checked[!overdue_f.is_empty()]; " 只看超时" }
+                " "
+                button.secondary type="submit" { "筛选" }
+            }
+            p.muted { "键盘：j / k 上下选择，Enter 打开。超时的订单排在最前。" }
+            table #queue {
+                tr { th { "小程序" } th { "状态" } th { "省份" } th { "主体性质" } th { "初审截止" } th { "认领人" } }
+                @for (n, i) in rows.enumerate() {
+                    @let prov = i.province.parse().ok().and_then(|c| dict.region_at(1, c)).map(|r| r.name.to_string()).unwrap_or_default();
+                    tr.row data-n=(n) data-href={ "/admin/review/" (i.appid) } {
+                        td { a href={ "/admin/review/" (i.appid) } { (i.name) } br; small.muted { (i.appid) } }
+                        td {
+                            // The queue holds orders under platform review and those the SMS window returned.
+                            @if i.status == beian_core::state::FilingState::PlatformReview.status_code() {
+                                "平台审核中"
+                            } @else {
+                                "短信核验超时，待平台处理"
+                            }
+                        }
+                        td { (prov) }
+                        td { @if let Some(t) = dict.subject_type(i.subject_type) { (t.name) } }
+                        td {
+                            @if let Some(d) = i.review_due_at { (date(d)) }
+                            @if i.overdue { " " span.badge { "已超时" } }
+                        }
+                        td { (i.claimed_by.as_deref().unwrap_or("—")) }
+                    }
+                }
+            }
+        }
+        // A constant script (no interpolation): a script's text is raw in HTML, so it is not
+        // escaped (its `&&` must stay as it is).
+        script { (PreEscaped(QUEUE_KEYS_JS)) }
+    };
+    layout("审核队列", Some((&staff, &csrf)), body).into_response()
 }
+
+/// Keyboard navigation of the queue (j / k / Enter).
+const QUEUE_KEYS_JS: &str = "(function(){var rows=[].slice.call(document.querySelectorAll('tr.row'));var i=-1;function mark(){rows.forEach(function(r,k){r.style.background=k===i?'#ddf4ff':'';});}\
+document.addEventListener('keydown',function(e){if(e.target.tagName==='INPUT'||e.target.tagName==='SELECT')return;if(e.key==='j'){i=Math.min(i+1,rows.length-1);mark();}if(e.key==='k'){i=Math.max(i-1,0);mark();}if(e.key==='Enter'&&rows[i]){location.href=rows[i].dataset.href;}});})();";
 
 /// Flatten an application into (dotted path, value) pairs.
 fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
@@ -165,6 +168,9 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
         }
     }
 }
+
+/// One field of the diff against the previous submission: (path, old value, new value).
+type Change<'a> = (String, Option<String>, Option<&'a str>);
 
 /// The review page.
 pub async fn review_page(
@@ -203,136 +209,149 @@ pub async fn review_page(
         None
     };
     let mp_name = or_error_page!(s.svc.mini_program(&appid).await, &staff, &csrf).name;
-    let dict = s.svc.dictionaries();
-
     // Typed fields next to their materials.
     let mut fields = Vec::new();
     flatten("", &serde_json::to_value(&current).unwrap_or(Value::Null), &mut fields);
     let media_ids: Vec<String> = current.media_refs().into_iter().map(|(_, id)| id.to_string()).collect();
-    let rows: String = fields
-        .iter()
-        .map(|(path, value)| {
-            let shown = if media_ids.contains(value) {
-                format!("<a href=\"/admin/review/{appid}/media/{0}\" target=_blank><img class=preview alt=\"{1}\" src=\"/admin/review/{appid}/media/{0}\"></a>", esc(value), esc(beian_core::rules::label(path)))
-            } else {
-                esc(value)
-            };
-            format!("<tr><th>{}<br><small class=muted>{}</small></th><td>{shown}</td></tr>", esc(beian_core::rules::label(path)), esc(path))
-        })
-        .collect();
+    let label = beian_core::rules::label;
 
     // What the rules say now (time has passed since submission; some findings may be new).
     let findings = or_error_page!(s.svc.validate_application(&appid, &current).await, &staff, &csrf);
-    let findings: String = findings
+    let findings: Vec<_> = findings
         .iter()
         .filter(|h| h.errcode != errcode::SUBJECT_IN_PROGRESS && !h.err_field.is_empty())
-        .map(|h| format!("<li>{}：{}</li>", esc(beian_core::rules::label(&h.err_field)), esc(&h.errmsg)))
         .collect();
-    let findings = if findings.is_empty() {
-        "<p class=muted>规则引擎未发现问题。</p>".to_string()
-    } else {
-        format!("<ul>{findings}</ul>")
-    };
 
-    // The diff against the previous submission.
-    let diff = match &previous {
-        None => "<p class=muted>首次提交。</p>".to_string(),
-        Some(prev) => {
-            let mut old = Vec::new();
-            flatten("", &serde_json::to_value(prev).unwrap_or(Value::Null), &mut old);
-            let mut changed = String::new();
-            for (p, v) in &fields {
-                match old.iter().find(|(q, _)| q == p) {
-                    Some((_, w)) if w == v => {}
-                    Some((_, w)) => changed.push_str(&format!(
-                        "<tr><th>{}</th><td><del>{}</del><br><ins>{}</ins></td></tr>",
-                        esc(beian_core::rules::label(p)),
-                        esc(w),
-                        esc(v)
-                    )),
-                    None => changed.push_str(&format!(
-                        "<tr><th>{}</th><td><ins>{}</ins></td></tr>",
-                        esc(beian_core::rules::label(p)),
-                        esc(v)
-                    )),
+    // The diff against the previous submission: (field, old value, new value).
+    let diff: Option<Vec<Change>> = previous.as_ref().map(|prev| {
+        let mut old = Vec::new();
+        flatten("", &serde_json::to_value(prev).unwrap_or(Value::Null), &mut old);
+        let mut changed = Vec::new();
+        for (p, v) in &fields {
+            match old.iter().find(|(q, _)| q == p) {
+                Some((_, w)) if w == v => {}
+                Some((_, w)) => changed.push((p.clone(), Some(w.clone()), Some(v.as_str()))),
+                None => changed.push((p.clone(), None, Some(v.as_str()))),
+            }
+        }
+        for (p, w) in &old {
+            if !fields.iter().any(|(q, _)| q == p) {
+                changed.push((p.clone(), Some(w.clone()), None));
+            }
+        }
+        changed
+    });
+    let siblings = or_error_page!(s.svc.subject_filings(&appid).await, &staff, &csrf);
+    let reasons = or_error_page!(s.svc.reasons().await, &staff, &csrf);
+    let v = view.order.row_version;
+    let body = html! {
+        h1 { (mp_name) " " small.muted { (appid) } }
+        p { "状态：" (view.status) " · 第" (view.order.versions) "次提交" }
+        div.card {
+            h2 { "规则引擎检查" }
+            @if findings.is_empty() {
+                p.muted { "规则引擎未发现问题。" }
+            } @else {
+                ul { @for h in &findings { li { (label(&h.err_field)) "：" (h.errmsg) } } }
+            }
+        }
+        div.card {
+            h2 { "与上次提交的差异" }
+            @match &diff {
+                None => { p.muted { "首次提交。" } },
+                Some(changed) if changed.is_empty() => { p.muted { "与上次提交相同。" } },
+                Some(changed) => {
+                    table #diff {
+                        @for (p, old, new) in changed {
+                            tr {
+                                th { (label(p)) }
+                                td {
+                                    @if let Some(w) = old { del { (w) } }
+                                    @if old.is_some() && new.is_some() { br; }
+                                    @if let Some(v) = new { ins { (v) } }
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        div.card {
+            h2 { "该主体的其他备案" }
+            ul {
+                @for f in &siblings {
+                    li {
+                        (f.name) " " small.muted { (f.appid) } " 状态 " (f.status) " "
+                        (f.service_record_number.as_deref().unwrap_or(""))
+                    }
+                }
+                @if siblings.is_empty() { li.muted { "无" } }
+            }
+        }
+        @if view.order.state.in_progress() {
+            div.card {
+                h2 { "审核" }
+                p { "认领人：" (view.order.claimed_by.as_deref().unwrap_or("未认领")) }
+                form method="post" action={ "/admin/review/" (appid) "/claim" } {
+                    (hidden(&csrf))
+                    input type="hidden" name="version" value=(v);
+                    button.secondary type="submit" #claim { "认领" }
+                }
+                form method="post" action={ "/admin/review/" (appid) "/approve" } {
+                    (hidden(&csrf))
+                    input type="hidden" name="version" value=(v);
+                    button type="submit" #approve {
+                        @if matches!(view.order.state, beian_core::state::FilingState::AuthorityReview { .. }) {
+                            "重新提交管局（重新发送短信）"
+                        } @else {
+                            "初审通过，提交管局"
+                        }
+                    }
+                }
+                form method="post" action={ "/admin/review/" (appid) "/reject" } #reject-form {
+                    (hidden(&csrf))
+                    input type="hidden" name="version" value=(v);
+                    h3 { "驳回原因（从原因库选择）" }
+                    @for r in reasons.iter().filter(|r| r.active) {
+                        label.reason {
+                            input type="checkbox" name="reason_id" value=(r.id);
+                            " " strong { (r.key_name) } "：" (r.error) " " small.muted { "建议：" (r.suggest) }
+                        }
+                        br;
+                    }
+                    h3 { "或填写原因" }
+                    datalist #field-names {
+                        @for f in beian_core::rules::FIELDS { option value=(label(f)) { (label(f)) } }
+                    }
+                    label.field { span { "字段" } input type="text" name="key_name" list="field-names"; }
+                    label.field { span { "原因" } input type="text" name="error"; }
+                    label.field { span { "修改建议" } input type="text" name="suggest"; }
+                    button.danger type="submit" #reject { "驳回" }
                 }
             }
-            for (p, w) in &old {
-                if !fields.iter().any(|(q, _)| q == p) {
-                    changed.push_str(&format!(
-                        "<tr><th>{}</th><td><del>{}</del></td></tr>",
-                        esc(beian_core::rules::label(p)),
-                        esc(w)
-                    ));
+        }
+        div.card {
+            h2 { "申请信息与材料" }
+            table #fields {
+                // Typed fields next to their materials.
+                @for (path, value) in &fields {
+                    tr {
+                        th { (label(path)) br; small.muted { (path) } }
+                        td {
+                            @if media_ids.contains(value) {
+                                a href={ "/admin/review/" (appid) "/media/" (value) } target="_blank" {
+                                    img.preview alt=(label(path)) src={ "/admin/review/" (appid) "/media/" (value) };
+                                }
+                            } @else {
+                                (value)
+                            }
+                        }
+                    }
                 }
-            }
-            if changed.is_empty() {
-                "<p class=muted>与上次提交相同。</p>".into()
-            } else {
-                format!("<table id=diff>{changed}</table>")
             }
         }
     };
-    let siblings: String = or_error_page!(s.svc.subject_filings(&appid).await, &staff, &csrf)
-        .iter()
-        .map(|f| {
-            format!(
-                "<li>{} <small class=muted>{}</small> 状态 {} {}</li>",
-                esc(&f.name),
-                esc(&f.appid),
-                f.status,
-                f.service_record_number.as_deref().map(esc).unwrap_or_default()
-            )
-        })
-        .collect();
-    let reasons = or_error_page!(s.svc.reasons().await, &staff, &csrf);
-    let catalogue: String = reasons
-        .iter()
-        .filter(|r| r.active)
-        .map(|r| format!("<label class=reason><input type=checkbox name=reason_id value={}> <strong>{}</strong>：{} <small class=muted>建议：{}</small></label><br>", r.id, esc(&r.key_name), esc(&r.error), esc(&r.suggest)))
-        .collect();
-    let field_options: String = beian_core::rules::FIELDS
-        .iter()
-        .map(|f| format!("<option value=\"{0}\">{0}</option>", esc(beian_core::rules::label(f))))
-        .collect();
-    let actions = if view.order.state.in_progress() {
-        let approve_label =
-            if matches!(view.order.state, beian_core::state::FilingState::AuthorityReview { .. }) {
-                "重新提交管局（重新发送短信）"
-            } else {
-                "初审通过，提交管局"
-            };
-        format!(
-            "<div class=card><h2>审核</h2><p>认领人：{}</p>\
-             <form method=post action=/admin/review/{appid}/claim><input type=hidden name=_csrf value=\"{csrf}\"><input type=hidden name=version value={v}><button class=secondary type=submit id=claim>认领</button></form>\
-             <form method=post action=/admin/review/{appid}/approve><input type=hidden name=_csrf value=\"{csrf}\"><input type=hidden name=version value={v}><button type=submit id=approve>{approve_label}</button></form>\
-             <form method=post action=/admin/review/{appid}/reject id=reject-form><input type=hidden name=_csrf value=\"{csrf}\"><input type=hidden name=version value={v}>\
-             <h3>驳回原因（从原因库选择）</h3>{catalogue}\
-             <h3>或填写原因</h3><datalist id=field-names>{field_options}</datalist>\
-             <label class=field><span>字段</span><input type=text name=key_name list=field-names></label>\
-             <label class=field><span>原因</span><input type=text name=error></label>\
-             <label class=field><span>修改建议</span><input type=text name=suggest></label>\
-             <button class=danger type=submit id=reject>驳回</button></form></div>",
-            view.order.claimed_by.as_deref().map(esc).unwrap_or_else(|| "未认领".into()),
-            v = view.order.row_version,
-        )
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "<h1>{} <small class=muted>{}</small></h1><p>状态：{} · 第{}次提交</p>\
-         <div class=card><h2>规则引擎检查</h2>{findings}</div>\
-         <div class=card><h2>与上次提交的差异</h2>{diff}</div>\
-         <div class=card><h2>该主体的其他备案</h2><ul>{}</ul></div>{actions}\
-         <div class=card><h2>申请信息与材料</h2><table id=fields>{rows}</table></div>",
-        esc(&mp_name),
-        esc(&appid),
-        view.status,
-        view.order.versions,
-        if siblings.is_empty() { "<li class=muted>无</li>".into() } else { siblings },
-    );
-    let _ = &dict;
-    layout("审核", Some((&staff, &csrf)), &body).into_response()
+    layout("审核", Some((&staff, &csrf)), body).into_response()
 }
 
 fn version(f: &[(String, String)]) -> Option<i64> {

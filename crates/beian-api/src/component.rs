@@ -1,17 +1,18 @@
 //! `/cgi-bin/component/*`: the third-party platform token flow, and the merchant's
 //! authorization page (`/cgi-bin/componentloginpage`).
 
-use crate::pages::{esc, page};
+use crate::pages::{error_line, page};
 use crate::wire::{err, from_service, json_body, query_map, require_post, str_field, WxJson};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, Method, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use beian_core::errcode;
 use beian_service::providers::GRANTABLE_SCOPES;
+use maud::{html, Markup};
 use serde_json::json;
 
 pub fn routes() -> Router<AppState> {
@@ -180,7 +181,7 @@ async fn login_page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Respons
         Err(e) => Err(e),
     };
     match checked {
-        Ok(p) => Html(auth_form(&p.name, &appid, &code, &redirect, None)).into_response(),
+        Ok(p) => auth_form(&p.name, &appid, &code, &redirect, None).into_response(),
         Err(e) => refusal_page(e),
     }
 }
@@ -188,14 +189,7 @@ async fn login_page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Respons
 /// "授权失败" with what went wrong and what to do; nothing was written.
 fn refusal_page(e: beian_service::ServiceError) -> Response {
     let status = refusal_status(&e);
-    (
-        status,
-        Html(page(
-            "授权失败",
-            &format!("<h1>授权失败</h1><p class=error role=alert>{}</p>", esc(&service_msg(e))),
-        )),
-    )
-        .into_response()
+    (status, page("授权失败", html! { h1 { "授权失败" } (error_line(&service_msg(e))) })).into_response()
 }
 
 /// 429 for a paused authorization (too many failed identity checks), else 400.
@@ -218,36 +212,33 @@ fn service_msg(e: beian_service::ServiceError) -> String {
     }
 }
 
-fn auth_form(provider: &str, appid: &str, code: &str, redirect: &str, error: Option<&str>) -> String {
-    let scopes: String = GRANTABLE_SCOPES
-        .iter()
-        .map(|id| {
-            let checked = if beian_core::platform::ICP_SCOPES.contains(id) { " checked" } else { "" };
-            format!(
-                "<label><input type=checkbox name=scope value={id}{checked}> 权限集 {id}：{}</label><br>",
-                scope_name(*id)
-            )
-        })
-        .collect();
-    let error = error.map(|e| format!("<p class=error role=alert>{}</p>", esc(e))).unwrap_or_default();
+fn auth_form(provider: &str, appid: &str, code: &str, redirect: &str, error: Option<&str>) -> Markup {
     page(
         "授权服务商",
-        &format!(
-            "<h1>授权给服务商「{provider}」</h1>\
-             <p>授权后，该服务商可以代你的小程序调用所选权限集内的接口（如代为提交小程序备案）。你可以随时取消授权。</p>{error}\
-             <form method=post action=/cgi-bin/componentloginpage>\
-             <input type=hidden name=component_appid value=\"{appid}\"><input type=hidden name=pre_auth_code value=\"{code}\">\
-             <input type=hidden name=redirect_uri value=\"{redirect}\">\
-             <p><label>小程序 AppID <input name=appid required autocomplete=off></label></p>\
-             <p><label>管理员手机号 <input name=admin_mobile required inputmode=numeric></label></p>\
-             <p><label>管理员身份证号后6位 <input name=admin_id_last6 required maxlength=6></label></p>\
-             <fieldset><legend>授予的权限集</legend>{scopes}</fieldset>\
-             <p><button type=submit>确认授权</button></p></form>",
-            provider = esc(provider),
-            appid = esc(appid),
-            code = esc(code),
-            redirect = esc(redirect),
-        ),
+        html! {
+            h1 { "授权给服务商「" (provider) "」" }
+            p { "授权后，该服务商可以代你的小程序调用所选权限集内的接口（如代为提交小程序备案）。你可以随时取消授权。" }
+            @if let Some(e) = error { (error_line(e)) }
+            form method="post" action="/cgi-bin/componentloginpage" {
+                input type="hidden" name="component_appid" value=(appid);
+                input type="hidden" name="pre_auth_code" value=(code);
+                input type="hidden" name="redirect_uri" value=(redirect);
+                p { label { "小程序 AppID " input name="appid" required autocomplete="off"; } }
+                p { label { "管理员手机号 " input name="admin_mobile" required inputmode="numeric"; } }
+                p { label { "管理员身份证号后6位 " input name="admin_id_last6" required maxlength="6"; } }
+                fieldset {
+                    legend { "授予的权限集" }
+                    @for id in GRANTABLE_SCOPES.iter() {
+                        label {
+                            input type="checkbox" name="scope" value=(id) checked[beian_core::platform::ICP_SCOPES.contains(id)];
+                            " 权限集 " (id) "：" (scope_name(*id))
+                        }
+                        br;
+                    }
+                }
+                p { button type="submit" { "确认授权" } }
+            }
+        },
     )
 }
 
@@ -279,7 +270,7 @@ async fn login_submit(State(s): State<AppState>, body: Bytes) -> Response {
                 (StatusCode::FOUND, [(header::LOCATION, t.with_code(&auth_code, expires_in))]).into_response()
             }
             None => {
-                Html(page("授权成功", "<h1>授权成功</h1><p>服务商已收到授权通知，你可以关闭此页面。</p>"))
+                page("授权成功", html! { h1 { "授权成功" } p { "服务商已收到授权通知，你可以关闭此页面。" } })
                     .into_response()
             }
         },
@@ -287,7 +278,7 @@ async fn login_submit(State(s): State<AppState>, body: Bytes) -> Response {
             let provider = s.svc.provider(&component).await.map(|p| p.name).unwrap_or_default();
             let status = refusal_status(&e);
             let msg = service_msg(e);
-            (status, Html(auth_form(&provider, &component, &code, &redirect, Some(&msg)))).into_response()
+            (status, auth_form(&provider, &component, &code, &redirect, Some(&msg))).into_response()
         }
     }
 }

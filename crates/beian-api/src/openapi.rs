@@ -2,9 +2,10 @@
 
 use crate::AppState;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use maud::{html, Markup};
 use serde_json::{json, Value};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -135,29 +136,32 @@ pub fn document() -> Value {
     })
 }
 
-async fn docs_page() -> Html<String> {
-    let rows: String = ENDPOINTS
-        .iter()
-        .map(|(m, p, s, _, t)| {
-            format!("<tr><td>{}</td><td><code>{p}</code></td><td>{s}</td><td>{t}</td></tr>", m.to_uppercase())
-        })
-        .collect();
-    let codes: String = beian_core::errcode::TABLE
-        .iter()
-        .map(|c| {
-            let origin =
-                if c.origin == beian_core::errcode::Origin::WeChat { "微信" } else { "beian 扩展" };
-            format!("<tr><td>{}</td><td>{origin}</td><td>{}</td></tr>", c.code, crate::pages::esc(c.errmsg))
-        })
-        .collect();
-    Html(crate::pages::page(
+async fn docs_page() -> Markup {
+    crate::pages::page(
         "接口文档",
-        &format!(
-            "<h1>服务商接口（兼容微信 /wxa/icp/*）</h1>\
-             <p>现有 SDK 只需把接口域名改为本平台地址。所有 JSON 接口均返回 HTTP 200，以 <code>errcode</code> 判断结果；\
-             机器可读描述见 <a href=/openapi.json>/openapi.json</a>。</p>\
-             <table><tr><th>方法</th><th>路径</th><th>说明</th><th>令牌参数</th></tr>{rows}</table>\
-             <h2>错误码</h2><table><tr><th>errcode</th><th>来源</th><th>默认 errmsg</th></tr>{codes}</table>"
-        ),
-    ))
+        html! {
+            h1 { "服务商接口（兼容微信 /wxa/icp/*）" }
+            p {
+                "现有 SDK 只需把接口域名改为本平台地址。所有 JSON 接口均返回 HTTP 200，以 " code { "errcode" } " 判断结果；"
+                "机器可读描述见 " a href="/openapi.json" { "/openapi.json" } "。"
+            }
+            table {
+                tr { th { "方法" } th { "路径" } th { "说明" } th { "令牌参数" } }
+                @for (m, p, s, _, t) in ENDPOINTS {
+                    tr { td { (m.to_uppercase()) } td { code { (p) } } td { (s) } td { (t) } }
+                }
+            }
+            h2 { "错误码" }
+            table {
+                tr { th { "errcode" } th { "来源" } th { "默认 errmsg" } }
+                @for c in beian_core::errcode::TABLE {
+                    tr {
+                        td { (c.code) }
+                        td { @if c.origin == beian_core::errcode::Origin::WeChat { "微信" } @else { "beian 扩展" } }
+                        td { (c.errmsg) }
+                    }
+                }
+            }
+        },
+    )
 }

@@ -1,14 +1,17 @@
-//! Small server-rendered pages of the API edge: the admin's face-verification page.
-//! Chinese UI, no JavaScript, nothing loaded from elsewhere.
+//! Small server-rendered pages of the API edge: the admin's face-verification page, the
+//! simulated SMS verification page, and the frame the authorization and API docs pages share.
+//! Chinese UI, no JavaScript, nothing loaded from elsewhere; written with maud (every
+//! interpolation escaped).
 
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use beian_core::model::FaceStatus;
+use maud::{html, Markup, PreEscaped};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -16,35 +19,39 @@ pub fn routes() -> Router<AppState> {
         .route("/miit/verify", get(sms_page).post(sms_submit))
 }
 
-pub use beian_web::esc;
+/// The pages' whole style sheet (constant, no interpolation).
+const STYLE: &str = "body{font-family:system-ui,\"PingFang SC\",\"Noto Sans CJK SC\",sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.6}\
+.error{color:#b00020} input{font-size:1rem;padding:.3rem} button{font-size:1rem;padding:.4rem 1.2rem}";
 
-pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=zh-CN><head><meta charset=utf-8>\
-         <meta name=viewport content=\"width=device-width, initial-scale=1\"><title>{} - beian</title>\
-         <style>body{{font-family:system-ui,\"PingFang SC\",\"Noto Sans CJK SC\",sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.6}}\
-         .error{{color:#b00020}} input{{font-size:1rem;padding:.3rem}} button{{font-size:1rem;padding:.4rem 1.2rem}}</style>\
-         </head><body>{body}</body></html>",
-        esc(title)
-    )
+pub fn page(title: &str, body: Markup) -> Markup {
+    // A style element's text is raw in HTML: the constant goes in as it is (its quotes must
+    // not become entities).
+    beian_web::document(title, "beian", html! { style { (PreEscaped(STYLE)) } }, body)
+}
+
+/// A refusal in the pages' style.
+pub fn error_line(message: &str) -> Markup {
+    html! { p.error role="alert" { (message) } }
 }
 
 pub fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
     beian_web::form_pairs(body)
 }
 
-fn face_form(mp_name: &str, message: Option<&str>) -> String {
-    let msg = message.map(|m| format!("<p class=error role=alert>{}</p>", esc(m))).unwrap_or_default();
+fn face_form(mp_name: &str, message: Option<&str>) -> Markup {
     page(
         "备案人脸核身",
-        &format!(
-            "<h1>小程序备案：管理员人脸核身</h1><p>小程序「{}」正在提交备案，需要由<strong>小程序管理员本人</strong>完成核身。</p>{msg}\
-             <form method=post><p><label>管理员姓名 <input name=name required></label></p>\
-             <p><label>管理员身份证号 <input name=id_number required maxlength=18></label></p>\
-             <p><button type=submit>开始核身</button></p></form>\
-             <p><small>本平台内置的核身方式只核对管理员的姓名与身份证号，不采集人脸。</small></p>",
-            esc(mp_name)
-        ),
+        html! {
+            h1 { "小程序备案：管理员人脸核身" }
+            p { "小程序「" (mp_name) "」正在提交备案，需要由" strong { "小程序管理员本人" } "完成核身。" }
+            @if let Some(m) = message { (error_line(m)) }
+            form method="post" {
+                p { label { "管理员姓名 " input name="name" required; } }
+                p { label { "管理员身份证号 " input name="id_number" required maxlength="18"; } }
+                p { button type="submit" { "开始核身" } }
+            }
+            p { small { "本平台内置的核身方式只核对管理员的姓名与身份证号，不采集人脸。" } }
+        },
     )
 }
 
@@ -52,20 +59,20 @@ async fn face_page(State(s): State<AppState>, Path(task_id): Path<String>) -> Re
     match s.svc.face_task_for_page(&task_id).await {
         Ok((t, _)) if t.expires_at <= s.svc.now().timestamp() => (
             StatusCode::GONE,
-            Html(page(
+            page(
                 "核身任务已过期",
-                "<p class=error>核身任务已过期（有效期3天），请联系服务商或开发者重新发起。</p>",
-            )),
+                html! { p.error { "核身任务已过期（有效期3天），请联系服务商或开发者重新发起。" } },
+            ),
         )
             .into_response(),
         Ok((t, _)) if t.is_finish && t.face_status == FaceStatus::Succeeded => {
-            Html(page("核身已完成", "<h1>核身已完成</h1><p>你已完成人脸核身，可以关闭此页面。</p>"))
+            page("核身已完成", html! { h1 { "核身已完成" } p { "你已完成人脸核身，可以关闭此页面。" } })
                 .into_response()
         }
-        Ok((_, name)) => Html(face_form(&name, None)).into_response(),
+        Ok((_, name)) => face_form(&name, None).into_response(),
         Err(_) => (
             StatusCode::NOT_FOUND,
-            Html(page("核身任务不存在", "<p class=error>核身任务不存在，请检查链接。</p>")),
+            page("核身任务不存在", html! { p.error { "核身任务不存在，请检查链接。" } }),
         )
             .into_response(),
     }
@@ -76,57 +83,58 @@ async fn face_submit(State(s): State<AppState>, Path(task_id): Path<String>, bod
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     match s.svc.complete_face_verification(&task_id, &get("name"), &get("id_number")).await {
         Ok(t) if t.face_status == FaceStatus::Succeeded => {
-            Html(page("核身成功", "<h1>核身成功</h1><p>人脸核身已完成，服务商会收到结果通知。</p>"))
+            page("核身成功", html! { h1 { "核身成功" } p { "人脸核身已完成，服务商会收到结果通知。" } })
                 .into_response()
         }
         Ok(_) => {
             let name = s.svc.face_task_for_page(&task_id).await.map(|(_, n)| n).unwrap_or_default();
             (
                 StatusCode::BAD_REQUEST,
-                Html(face_form(
+                face_form(
                     &name,
                     Some("核身未通过：姓名或身份证号与小程序管理员不一致，请由管理员本人重新核身"),
-                )),
+                ),
             )
                 .into_response()
         }
         Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
-            (StatusCode::BAD_REQUEST, Html(page("核身失败", &format!("<p class=error>{}</p>", esc(&errmsg)))))
-                .into_response()
+            (StatusCode::BAD_REQUEST, page("核身失败", html! { p.error { (errmsg) } })).into_response()
         }
         Err(e) => {
             tracing::error!("face verification: {e}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Html(page("系统繁忙", "<p class=error>系统繁忙，请稍后再试。</p>")),
+                page("系统繁忙", html! { p.error { "系统繁忙，请稍后再试。" } }),
             )
                 .into_response()
         }
     }
 }
 
-fn sms_form(message: Option<(&str, bool)>) -> String {
-    let msg = match message {
-        Some((m, true)) => format!("<p role=status><strong>{}</strong></p>", esc(m)),
-        Some((m, false)) => format!("<p class=error role=alert>{}</p>", esc(m)),
-        None => String::new(),
-    };
+fn sms_form(message: Option<(&str, bool)>) -> Markup {
     page(
         "ICP备案短信核验",
-        &format!(
-            "<h1>ICP备案短信核验（模拟工信部）</h1>\
-             <p>收到“【工信部ICP备案】验证码”短信的负责人，请在24小时内输入手机号、身份证号后6位和验证码。验证码错误5次后本次核验失败。</p>{msg}\
-             <form method=post><p><label>手机号 <input name=phone required inputmode=numeric maxlength=11></label></p>\
-             <p><label>身份证号后6位 <input name=id_last6 required maxlength=6></label></p>\
-             <p><label>短信验证码 <input name=code required inputmode=numeric maxlength=6></label></p>\
-             <p><button type=submit>提交核验</button></p></form>\
-             <p><small>这是 beian 内置的管局模拟器页面；接入真实管局时由管局系统提供核验。</small></p>"
-        ),
+        html! {
+            h1 { "ICP备案短信核验（模拟工信部）" }
+            p { "收到“【工信部ICP备案】验证码”短信的负责人，请在24小时内输入手机号、身份证号后6位和验证码。验证码错误5次后本次核验失败。" }
+            @match message {
+                Some((m, true)) => { p role="status" { strong { (m) } } },
+                Some((m, false)) => { (error_line(m)) },
+                None => {},
+            }
+            form method="post" {
+                p { label { "手机号 " input name="phone" required inputmode="numeric" maxlength="11"; } }
+                p { label { "身份证号后6位 " input name="id_last6" required maxlength="6"; } }
+                p { label { "短信验证码 " input name="code" required inputmode="numeric" maxlength="6"; } }
+                p { button type="submit" { "提交核验" } }
+            }
+            p { small { "这是 beian 内置的管局模拟器页面；接入真实管局时由管局系统提供核验。" } }
+        },
     )
 }
 
-async fn sms_page() -> Html<String> {
-    Html(sms_form(None))
+async fn sms_page() -> Markup {
+    sms_form(None)
 }
 
 async fn sms_submit(State(s): State<AppState>, body: Bytes) -> Response {
@@ -140,15 +148,14 @@ async fn sms_submit(State(s): State<AppState>, body: Bytes) -> Response {
             } else {
                 "核验成功。还有其他负责人需要完成核验。"
             };
-            Html(sms_form(Some((msg, true)))).into_response()
+            sms_form(Some((msg, true))).into_response()
         }
         Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
-            (StatusCode::BAD_REQUEST, Html(sms_form(Some((&errmsg, false))))).into_response()
+            (StatusCode::BAD_REQUEST, sms_form(Some((&errmsg, false)))).into_response()
         }
         Err(e) => {
             tracing::error!("sms verification page: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, Html(sms_form(Some(("系统繁忙，请稍后再试", false)))))
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, sms_form(Some(("系统繁忙，请稍后再试", false)))).into_response()
         }
     }
 }

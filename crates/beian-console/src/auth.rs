@@ -1,12 +1,13 @@
 //! Sign-in, sessions (HttpOnly cookie), CSRF, and the "who may see this" checks.
 
-use crate::html::{esc, layout};
+use crate::html::{error_box, layout};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_service::accounts::Session;
+use maud::{html, Markup};
 
 pub const COOKIE: &str = "beian_session";
 
@@ -65,7 +66,7 @@ pub fn check_csrf(sess: &Session, token: &str) -> Result<(), Response> {
                 "请求已失效",
                 Some(sess),
                 0,
-                "<div class=error-box>页面已过期或请求来源不明（CSRF 校验失败），请返回重新操作。</div>",
+                html! { div.error-box { "页面已过期或请求来源不明（CSRF 校验失败），请返回重新操作。" } },
             ),
         )
             .into_response())
@@ -93,18 +94,26 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-fn login_form(next: &str, error: Option<&str>) -> String {
-    let error =
-        error.map(|e| format!("<div class=error-box role=alert>{}</div>", esc(e))).unwrap_or_default();
-    format!(
-        "<div class=card><h1>登录小程序备案后台</h1>{error}<form method=post action=/console/login>\
-         <input type=hidden name=next value=\"{}\">\
-         <label class=field><span>用户名</span><input type=text name=username required autocomplete=username></label>\
-         <label class=field><span>密码</span><input type=password name=password required autocomplete=current-password></label>\
-         <button type=submit id=login>登录</button></form>\
-         <p class=muted>连续输错密码5次，帐号将锁定15分钟。</p></div>",
-        esc(next)
-    )
+fn login_form(next: &str, error: Option<&str>) -> Markup {
+    html! {
+        div.card {
+            h1 { "登录小程序备案后台" }
+            @if let Some(e) = error { (error_box(e)) }
+            form method="post" action="/console/login" {
+                input type="hidden" name="next" value=(next);
+                label.field {
+                    span { "用户名" }
+                    input type="text" name="username" required autocomplete="username";
+                }
+                label.field {
+                    span { "密码" }
+                    input type="password" name="password" required autocomplete="current-password";
+                }
+                button #login type="submit" { "登录" }
+            }
+            p.muted { "连续输错密码5次，帐号将锁定15分钟。" }
+        }
+    }
 }
 
 pub async fn login_page(RawQuery(q): RawQuery) -> Response {
@@ -113,7 +122,7 @@ pub async fn login_page(RawQuery(q): RawQuery) -> Response {
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("next=")))
         .map(decode)
         .unwrap_or_else(|| "/console".into());
-    layout("登录", None, 0, &login_form(&safe_next(&next), None)).into_response()
+    layout("登录", None, 0, login_form(&safe_next(&next), None)).into_response()
 }
 
 pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extensions, body: Bytes) -> Response {
@@ -125,7 +134,7 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extension
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry_after.to_string())],
-            layout("登录", None, 0, &login_form(&next, Some(&msg))),
+            layout("登录", None, 0, login_form(&next, Some(&msg))),
         )
             .into_response();
     }
@@ -140,14 +149,14 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extension
         }
         Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
             s.limits.login_failed(ip, s.svc.now().timestamp()).await;
-            (StatusCode::UNAUTHORIZED, layout("登录", None, 0, &login_form(&next, Some(&errmsg))))
+            (StatusCode::UNAUTHORIZED, layout("登录", None, 0, login_form(&next, Some(&errmsg))))
                 .into_response()
         }
         Err(e) => {
             tracing::error!("login: {e}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                layout("登录", None, 0, &login_form(&next, Some("系统繁忙，请稍后再试"))),
+                layout("登录", None, 0, login_form(&next, Some("系统繁忙，请稍后再试"))),
             )
                 .into_response()
         }
@@ -177,10 +186,10 @@ pub fn forbidden(sess: &Session, message: &str) -> Response {
             "暂无查看权限",
             Some(sess),
             0,
-            &format!(
-                "<div class=error-box role=alert>{}</div><p><a href=/console>返回首页</a></p>",
-                esc(message)
-            ),
+            html! {
+                (error_box(message))
+                p { a href="/console" { "返回首页" } }
+            },
         ),
     )
         .into_response()

@@ -1,9 +1,10 @@
-//! Page layout, escaping and form pieces.
+//! Page layout and form pieces, written with maud (every interpolation escaped).
 
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use beian_core::rules::Hint;
 use beian_service::accounts::Session;
+use maud::{html, Markup};
 
 pub async fn css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../static/console.css"))
@@ -13,34 +14,53 @@ pub async fn js() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../static/console.js"))
 }
 
-pub use beian_web::esc;
-
 /// The page frame: top navigation with the unread count, then `body`.
-pub fn layout(title: &str, session: Option<&Session>, unread: i64, body: &str) -> Html<String> {
-    let nav = match session {
-        Some(s) => {
-            let badge =
-                if unread > 0 { format!(" <span class=badge>{unread}</span>") } else { String::new() };
-            format!(
-                "<nav><a href=/console>首页</a><a href=/console/messages>站内信{badge}</a><a href=/console/tickets>工单</a></nav>\
-                 <span class=muted>{}</span><form method=post action=/console/logout>{}<button class=secondary type=submit>退出</button></form>",
-                esc(&s.account.display_name),
-                csrf_field(s)
-            )
+pub fn layout(title: &str, session: Option<&Session>, unread: i64, body: Markup) -> Markup {
+    let head = html! { link rel="stylesheet" href="/console/static/console.css"; };
+    let body = html! {
+        header.top {
+            a.brand href="/console" { "小程序备案" }
+            @if let Some(s) = session {
+                nav {
+                    a href="/console" { "首页" }
+                    a href="/console/messages" {
+                        "站内信"
+                        @if unread > 0 { " " span.badge { (unread) } }
+                    }
+                    a href="/console/tickets" { "工单" }
+                }
+                span.muted { (s.account.display_name) }
+                form method="post" action="/console/logout" {
+                    (csrf_field(s))
+                    button.secondary type="submit" { "退出" }
+                }
+            } @else {
+                nav {}
+            }
         }
-        None => "<nav></nav>".into(),
+        main { (body) }
+        script src="/console/static/console.js" defer {}
     };
-    Html(format!(
-        "<!doctype html><html lang=zh-CN><head><meta charset=utf-8><meta name=viewport content=\"width=device-width, initial-scale=1\">\
-         <title>{} - 小程序备案</title><link rel=stylesheet href=/console/static/console.css></head>\
-         <body><header class=top><a class=brand href=/console>小程序备案</a>{nav}</header><main>{body}</main>\
-         <script src=/console/static/console.js defer></script></body></html>",
-        esc(title)
-    ))
+    beian_web::document(title, "小程序备案", head, body)
 }
 
-pub fn csrf_field(s: &Session) -> String {
-    format!("<input type=hidden name=_csrf value=\"{}\">", esc(&s.csrf))
+pub fn csrf_field(s: &Session) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(s.csrf); }
+}
+
+/// An alert box with one message.
+pub fn error_box(message: &str) -> Markup {
+    html! { div.error-box role="alert" { (message) } }
+}
+
+/// Text whose line breaks show as `<br>` (each line escaped).
+pub fn multiline(text: &str) -> Markup {
+    html! {
+        @for (i, line) in text.split('\n').enumerate() {
+            @if i > 0 { br; }
+            (line)
+        }
+    }
 }
 
 /// The hints of one field, and whether the field was rejected by a reviewer.
@@ -60,12 +80,12 @@ pub fn field_state<'a>(path: &str, hints: &'a [Hint], rejected: &[(String, Strin
 }
 
 /// A labelled input with its rule hints shown in place.
-pub fn input(path: &str, label: &str, value: &str, kind: &str, help: &str, st: &FieldState<'_>) -> String {
+pub fn input(path: &str, label: &str, value: &str, kind: &str, help: &str, st: &FieldState<'_>) -> Markup {
     let control = match kind {
-        "textarea" => format!("<textarea name=\"{path}\" data-count=\"20-200字\">{}</textarea>", esc(value)),
-        _ => format!("<input type={kind} name=\"{path}\" value=\"{}\" autocomplete=off>", esc(value)),
+        "textarea" => html! { textarea name=(path) data-count="20-200字" { (value) } },
+        _ => html! { input type=(kind) name=(path) value=(value) autocomplete="off"; },
     };
-    wrap(path, label, &control, help, st)
+    wrap(path, label, control, help, st)
 }
 
 pub fn select(
@@ -76,19 +96,19 @@ pub fn select(
     help: &str,
     st: &FieldState<'_>,
     region: &str,
-) -> String {
-    let opts: String = std::iter::once(("".to_string(), "请选择".to_string()))
-        .chain(options.iter().cloned())
-        .map(|(v, t)| {
-            let sel = if v == value { " selected" } else { "" };
-            format!("<option value=\"{}\"{sel}>{}</option>", esc(&v), esc(&t))
-        })
-        .collect();
-    let data = if region.is_empty() { String::new() } else { format!(" data-region={region}") };
-    wrap(path, label, &format!("<select name=\"{path}\"{data}>{opts}</select>"), help, st)
+) -> Markup {
+    let control = html! {
+        select name=(path) data-region=[(!region.is_empty()).then_some(region)] {
+            option value="" selected[value.is_empty()] { "请选择" }
+            @for (v, t) in options {
+                option value=(v) selected[v == value] { (t) }
+            }
+        }
+    };
+    wrap(path, label, control, help, st)
 }
 
-pub fn wrap(path: &str, label: &str, control: &str, help: &str, st: &FieldState<'_>) -> String {
+pub fn wrap(path: &str, label: &str, control: Markup, help: &str, st: &FieldState<'_>) -> Markup {
     let mut class = String::from("field");
     if !st.hints.is_empty() {
         class.push_str(" invalid");
@@ -96,15 +116,15 @@ pub fn wrap(path: &str, label: &str, control: &str, help: &str, st: &FieldState<
     if st.rejected.is_some() {
         class.push_str(" rejected");
     }
-    let errors: String =
-        st.hints.iter().map(|h| format!("<span class=field-error>{}</span>", esc(&h.errmsg))).collect();
-    let rejected = st
-        .rejected
-        .as_ref()
-        .map(|why| format!("<span class=rejected-note>审核驳回：{}</span>", esc(why)))
-        .unwrap_or_default();
-    let help = if help.is_empty() { String::new() } else { format!("<small>{}</small>", esc(help)) };
-    format!("<label class=\"{class}\" data-field=\"{path}\"><span>{}</span>{help}{control}{rejected}{errors}</label>", esc(label))
+    html! {
+        label class=(class) data-field=(path) {
+            span { (label) }
+            @if !help.is_empty() { small { (help) } }
+            (control)
+            @if let Some(why) = &st.rejected { span.rejected-note { "审核驳回：" (why) } }
+            @for h in &st.hints { span.field-error { (h.errmsg) } }
+        }
+    }
 }
 
 pub fn date(ts: i64) -> String {

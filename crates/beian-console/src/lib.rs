@@ -96,12 +96,7 @@ async fn security_headers(mut r: Response) -> Response {
         );
         r = (
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            html::layout(
-                "内容过大",
-                None,
-                0,
-                &format!("<div class=error-box role=alert>{}</div>", beian_web::esc(&msg)),
-            ),
+            html::layout("内容过大", None, 0, html::error_box(&msg)),
         )
             .into_response();
     }

@@ -4,7 +4,7 @@
 //! are highlighted when re-submitting.
 
 use crate::auth::{check_csrf, decode, forbidden, form, get, require};
-use crate::html::{csrf_field, esc, field_state, input, layout, select, wrap, FieldState};
+use crate::html::{csrf_field, error_box, field_state, input, layout, select, wrap};
 use crate::pages::{oops, unread};
 use crate::AppState;
 use axum::body::Bytes;
@@ -17,6 +17,7 @@ use beian_core::platform::{Access, Permission};
 use beian_core::rules::{fields_for_key_name, Hint};
 use beian_service::accounts::Session;
 use beian_service::{Actor, MediaUpload, ServiceError};
+use maud::{html, Markup};
 use serde_json::{json, Value};
 
 pub const STEPS: [(&str, &str); 7] = [
@@ -116,10 +117,8 @@ pub async fn step_page(
     let step = q(&query, "step").unwrap_or_else(|| "subject".into());
     let step = STEPS.iter().find(|(k, _)| *k == step).map(|(k, _)| *k).unwrap_or("subject");
     let checked = q(&query, "saved").is_some() || step == "review";
-    let notice = q(&query, "error")
-        .map(|m| format!("<div class=error-box role=alert>{}</div>", esc(&m)))
-        .unwrap_or_default();
-    render(&s, &sess, &appid, step, checked, &notice, None).await
+    let notice = q(&query, "error");
+    render(&s, &sess, &appid, step, checked, notice.as_deref(), None).await
 }
 
 async fn render(
@@ -128,7 +127,7 @@ async fn render(
     appid: &str,
     step: &str,
     checked: bool,
-    notice: &str,
+    notice: Option<&str>,
     submit_hints: Option<Vec<Hint>>,
 ) -> Response {
     let draft = match load_draft(s, appid).await {
@@ -142,11 +141,8 @@ async fn render(
     let mp_name = or_page!(s.svc.mini_program(appid).await, sess).name;
     if info.available == 0 {
         let why = info.unavailable_reason.unwrap_or_else(|| "备案入口暂未开放".into());
-        let body = format!(
-            "<div class=\"banner closed\"><div><strong>暂不能备案</strong>：{}</div></div>",
-            esc(&why)
-        );
-        return layout("备案", Some(sess), 0, &body).into_response();
+        let body = html! { div class="banner closed" { div { strong { "暂不能备案" } "：" (why) } } };
+        return layout("备案", Some(sess), 0, body).into_response();
     }
     let st = info.state();
     if st.in_progress() || matches!(st, beian_core::state::FilingState::Filed { .. }) {
@@ -161,7 +157,7 @@ async fn render(
     let step_hints: Vec<Hint> =
         all_hints.iter().filter(|h| step == "review" || step_of(&h.err_field) == step).cloned().collect();
     let v = serde_json::to_value(&draft).unwrap_or(Value::Null);
-    let steps: String = STEPS
+    let steps: Vec<Markup> = STEPS
         .iter()
         .map(|(k, name)| {
             let mut class = String::new();
@@ -173,18 +169,18 @@ async fn render(
             {
                 class.push_str(" bad");
             }
-            format!("<li class=\"{class}\"><a href=\"/console/apps/{appid}/filing?step={k}\">{name}</a></li>")
+            html! { li class=(class) { a href={ "/console/apps/" (appid) "/filing?step=" (k) } { (name) } } }
         })
         .collect();
     let st = |path: &str| field_state(path, &step_hints, &rejected);
     let val = |path: &str| text_of(get_path(&v, path));
     let dict = s.svc.dictionaries();
-    let mut f = String::new();
+    let mut f: Vec<Markup> = Vec::new();
     match step {
         "subject" => {
             let types: Vec<(String, String)> =
                 dict.subject_types().iter().map(|t| (t.type_id.to_string(), t.name.clone())).collect();
-            f.push_str(&select(
+            f.push(select(
                 "icp_subject.base_info.type",
                 "主体性质（单位性质）",
                 &types,
@@ -193,7 +189,7 @@ async fn render(
                 &st("icp_subject.base_info.type"),
                 "",
             ));
-            f.push_str(&input(
+            f.push(input(
                 "icp_subject.base_info.name",
                 "主办单位名称 / 个人姓名",
                 &val("icp_subject.base_info.name"),
@@ -218,7 +214,7 @@ async fn render(
                 .find(|c| c.code.to_string() == city)
                 .map(|c| c.sub_list.iter().map(|d| (d.code.to_string(), d.name.clone())).collect())
                 .unwrap_or_default();
-            f.push_str(&select(
+            f.push(select(
                 "icp_subject.base_info.province",
                 "省份",
                 &provinces,
@@ -227,7 +223,7 @@ async fn render(
                 &st("icp_subject.base_info.province"),
                 "province",
             ));
-            f.push_str(&select(
+            f.push(select(
                 "icp_subject.base_info.city",
                 "城市",
                 &cities,
@@ -236,7 +232,7 @@ async fn render(
                 &st("icp_subject.base_info.city"),
                 "city",
             ));
-            f.push_str(&select(
+            f.push(select(
                 "icp_subject.base_info.district",
                 "区县",
                 &districts,
@@ -245,7 +241,7 @@ async fn render(
                 &st("icp_subject.base_info.district"),
                 "district",
             ));
-            f.push_str(&input(
+            f.push(input(
                 "icp_subject.base_info.address",
                 "通讯地址",
                 &val("icp_subject.base_info.address"),
@@ -261,7 +257,7 @@ async fn render(
                     (c.type_id.to_string(), format!("{}（{nature}）", c.name))
                 })
                 .collect();
-            f.push_str(&select(
+            f.push(select(
                 "icp_subject.organize_info.certificate_type",
                 "主体证件类型",
                 &certs,
@@ -270,7 +266,7 @@ async fn render(
                 &st("icp_subject.organize_info.certificate_type"),
                 "",
             ));
-            f.push_str(&input(
+            f.push(input(
                 "icp_subject.organize_info.certificate_number",
                 "主体证件号码",
                 &val("icp_subject.organize_info.certificate_number"),
@@ -278,7 +274,7 @@ async fn render(
                 "营业执照填18位统一社会信用代码；个人填18位身份证号。",
                 &st("icp_subject.organize_info.certificate_number"),
             ));
-            f.push_str(&input(
+            f.push(input(
                 "icp_subject.organize_info.certificate_address",
                 "证件住所",
                 &val("icp_subject.organize_info.certificate_address"),
@@ -286,7 +282,7 @@ async fn render(
                 "按证件上的住所完整填写。",
                 &st("icp_subject.organize_info.certificate_address"),
             ));
-            f.push_str(&input(
+            f.push(input(
                 "icp_subject.legal_person_info.name",
                 "法定代表人姓名（单位主体，负责人不是法定代表人时填写）",
                 &val("icp_subject.legal_person_info.name"),
@@ -294,7 +290,7 @@ async fn render(
                 "",
                 &st("icp_subject.legal_person_info.name"),
             ));
-            f.push_str(&input(
+            f.push(input(
                 "icp_subject.legal_person_info.certificate_number",
                 "法定代表人身份证号",
                 &val("icp_subject.legal_person_info.certificate_number"),
@@ -305,44 +301,39 @@ async fn render(
         }
         "applet" => {
             let chosen = &draft.icp_applets.base_info.service_content_types;
-            let mut groups = String::new();
-            for parent in dict.service_content_types().iter().filter(|t| t.parent_type == 0) {
-                let items: String = dict
-                    .service_content_types()
-                    .iter()
-                    .filter(|t| t.parent_type == parent.type_id)
-                    .map(|t| {
-                        format!(
-                            "<label><input type=checkbox name=sct value={}{}> {}</label> ",
-                            t.type_id,
-                            if chosen.contains(&t.type_id) { " checked" } else { "" },
-                            esc(&t.name)
-                        )
-                    })
-                    .collect();
-                groups
-                    .push_str(&format!("<fieldset><legend>{}</legend>{items}</fieldset>", esc(&parent.name)));
-            }
-            f.push_str(&wrap(
+            let types = dict.service_content_types();
+            let groups = html! {
+                @for parent in types.iter().filter(|t| t.parent_type == 0) {
+                    fieldset {
+                        legend { (parent.name) }
+                        @for t in types.iter().filter(|t| t.parent_type == parent.type_id) {
+                            label {
+                                input type="checkbox" name="sct" value=(t.type_id) checked[chosen.contains(&t.type_id)];
+                                " " (t.name)
+                            }
+                            " "
+                        }
+                    }
+                }
+            };
+            f.push(wrap(
                 "icp_applets.base_info.service_content_types",
                 "服务内容类型（1至5个二级类型）",
-                &groups,
+                groups,
                 "按小程序实际提供的服务选择。",
                 &st("icp_applets.base_info.service_content_types"),
             ));
             let chosen_nrlx: Vec<u32> =
                 draft.icp_applets.base_info.nrlx_details.iter().filter_map(|d| d.nrlx_type).collect();
-            let mut nrlx = String::new();
-            for (i, t) in dict.nrlx_types().iter().enumerate() {
-                let on = chosen_nrlx.contains(&t.type_id);
-                nrlx.push_str(&format!(
-                    "<label><input type=checkbox name=nrlx value={}{}> {}</label> ",
-                    t.type_id,
-                    if on { " checked" } else { "" },
-                    esc(&t.name)
-                ));
-                let _ = i;
-            }
+            let mut nrlx = vec![html! {
+                @for t in dict.nrlx_types() {
+                    label {
+                        input type="checkbox" name="nrlx" value=(t.type_id) checked[chosen_nrlx.contains(&t.type_id)];
+                        " " (t.name)
+                    }
+                    " "
+                }
+            }];
             for (i, d) in draft.icp_applets.base_info.nrlx_details.iter().enumerate() {
                 let Some(t) = d.nrlx_type else { continue };
                 if Some(t) == dict.nrlx_none_id() {
@@ -350,7 +341,7 @@ async fn render(
                 }
                 let name = dict.nrlx_type(t).map(|x| x.name.as_str()).unwrap_or("");
                 let path = format!("icp_applets.base_info.nrlx_details.{i}.code");
-                nrlx.push_str(&input(
+                nrlx.push(input(
                     &path,
                     &format!("{name} 前置审批号"),
                     &d.code,
@@ -359,8 +350,9 @@ async fn render(
                     &st(&path),
                 ));
             }
-            f.push_str(&wrap("icp_applets.base_info.nrlx_details", "前置审批项", &nrlx, "涉及新闻、出版、教育、医疗、药品、金融等须先取得主管部门审批；都不涉及请只选“以上都不涉及”。审批文件在“证件材料”一步上传。", &st("icp_applets.base_info.nrlx_details")));
-            f.push_str(&input(
+            let nrlx = html! { @for x in &nrlx { (x) } };
+            f.push(wrap("icp_applets.base_info.nrlx_details", "前置审批项", nrlx, "涉及新闻、出版、教育、医疗、药品、金融等须先取得主管部门审批；都不涉及请只选“以上都不涉及”。审批文件在“证件材料”一步上传。", &st("icp_applets.base_info.nrlx_details")));
+            f.push(input(
                 "icp_applets.base_info.comment",
                 "小程序备注",
                 &val("icp_applets.base_info.comment"),
@@ -373,9 +365,12 @@ async fn render(
             for (prefix, who) in
                 [("icp_subject.principal_info", "主体负责人"), ("icp_applets.principal_info", "小程序负责人")]
             {
-                f.push_str(&format!("<h3>{who}</h3>"));
+                f.push(html! { h3 { (who) } });
                 if prefix == "icp_applets.principal_info" {
-                    f.push_str("<label><input type=checkbox name=same value=1> 与主体负责人为同一人（只需填写一次）</label><p class=muted>小程序负责人须为小程序管理员本人（人脸核身由管理员完成）。</p>");
+                    f.push(html! {
+                        label { input type="checkbox" name="same" value="1"; " 与主体负责人为同一人（只需填写一次）" }
+                        p.muted { "小程序负责人须为小程序管理员本人（人脸核身由管理员完成）。" }
+                    });
                 }
                 for (leaf, label, kind, help) in [
                     ("name", "姓名", "text", ""),
@@ -392,7 +387,7 @@ async fn render(
                     ),
                 ] {
                     let path = format!("{prefix}.{leaf}");
-                    f.push_str(&input(&path, label, &val(&path), kind, help, &st(&path)));
+                    f.push(input(&path, label, &val(&path), kind, help, &st(&path)));
                 }
                 let path = format!("{prefix}.certificate_type");
                 let certs: Vec<(String, String)> = dict
@@ -401,7 +396,7 @@ async fn render(
                     .filter(|c| Some(c.subject_type) == dict.personal_subject_type_id())
                     .map(|c| (c.type_id.to_string(), c.name.clone()))
                     .collect();
-                f.push_str(&select(
+                f.push(select(
                     &path,
                     "证件类型",
                     &certs,
@@ -418,90 +413,136 @@ async fn render(
         "face" => {
             let task = &draft.icp_applets.principal_info.verify_task_id;
             let state = if task.is_empty() {
-                "尚未发起人脸核身。".to_string()
+                html! { "尚未发起人脸核身。" }
             } else {
                 match s.svc.face_task(appid, task).await {
-                    Ok(t) if t.is_finish && t.face_status == beian_core::model::FaceStatus::Succeeded => "<strong id=face-state>人脸核身已完成</strong>（3天内有效）".to_string(),
-                    Ok(t) if t.face_status == beian_core::model::FaceStatus::Failed => format!("<strong id=face-state>上次核身未通过</strong>，请管理员重新打开 <a href=/face/{0}>核身页面</a>。", esc(&t.task_id)),
-                    Ok(t) => format!("<strong id=face-state>等待管理员核身</strong>：已通过站内信和短信把链接发给管理员，也可直接打开 <a id=face-link href=/face/{0}>核身页面</a>（24小时内有效）。", esc(&t.task_id)),
-                    Err(_) => "核身任务已失效，请重新发起。".to_string(),
+                    Ok(t) if t.is_finish && t.face_status == beian_core::model::FaceStatus::Succeeded => {
+                        html! { strong #face-state { "人脸核身已完成" } "（3天内有效）" }
+                    }
+                    Ok(t) if t.face_status == beian_core::model::FaceStatus::Failed => html! {
+                        strong #face-state { "上次核身未通过" }
+                        "，请管理员重新打开 " a href={ "/face/" (t.task_id) } { "核身页面" } "。"
+                    },
+                    Ok(t) => html! {
+                        strong #face-state { "等待管理员核身" }
+                        "：已通过站内信和短信把链接发给管理员，也可直接打开 "
+                        a #face-link href={ "/face/" (t.task_id) } { "核身页面" }
+                        "（24小时内有效）。"
+                    },
+                    Err(_) => html! { "核身任务已失效，请重新发起。" },
                 }
             };
-            f.push_str(&wrap(
+            f.push(wrap(
                 "icp_applets.principal_info.verify_task_id",
                 "小程序管理员人脸核身",
-                &format!("<p>{state}</p>"),
+                html! { p { (state) } },
                 "由小程序管理员本人完成；核身前请先填好其他信息（任务3天内有效）。",
                 &st("icp_applets.principal_info.verify_task_id"),
             ));
         }
         "letter" => {
-            f.push_str(&format!(
-                "<p>承诺书须打印后由负责人签字（单位加盖公章），拍照或扫描后上传。可使用按备案信息自动生成的承诺书，也可使用空白模板自行填写，两种均可。</p>\
-                 <p><a class=btn id=letter-pdf href=/console/apps/{appid}/letter.pdf>下载自动生成的承诺书（PDF）</a> \
-                 <a class=\"btn secondary\" id=letter-template href=/console/letter-template.pdf>下载空白模板</a></p>"
-            ));
+            f.push(html! {
+                p { "承诺书须打印后由负责人签字（单位加盖公章），拍照或扫描后上传。可使用按备案信息自动生成的承诺书，也可使用空白模板自行填写，两种均可。" }
+                p {
+                    a.btn #letter-pdf href={ "/console/apps/" (appid) "/letter.pdf" } { "下载自动生成的承诺书（PDF）" }
+                    " "
+                    a class="btn secondary" #letter-template href="/console/letter-template.pdf" { "下载空白模板" }
+                }
+            });
         }
         _ => {
-            let mut summary = String::new();
-            for (label, path) in [
-                ("主办单位", "icp_subject.base_info.name"),
-                ("主体证件号码", "icp_subject.organize_info.certificate_number"),
-                ("通讯地址", "icp_subject.base_info.address"),
-                ("小程序备注", "icp_applets.base_info.comment"),
-                ("小程序负责人", "icp_applets.principal_info.name"),
-            ] {
-                summary.push_str(&format!("<tr><th>{label}</th><td>{}</td></tr>", esc(&val(path))));
-            }
-            f.push_str(&format!("<table>{summary}</table>"));
-            if step_hints.is_empty() {
-                f.push_str("<div class=ok-box>所有信息已通过规则校验，可以提交。</div>");
-            } else {
-                let items: String = step_hints
-                    .iter()
-                    .map(|h| {
-                        let st = step_of(&h.err_field);
-                        let name = STEPS.iter().find(|(k, _)| *k == st).map(|(_, n)| *n).unwrap_or("");
-                        format!("<li>{}：{} <a href=\"/console/apps/{appid}/filing?step={st}&saved=1\">去修改（{name}）</a></li>", esc(beian_core::rules::label(&h.err_field)), esc(&h.errmsg))
-                    })
-                    .collect();
-                f.push_str(&format!("<div class=error-box role=alert><strong>还有{}处需要修改</strong><ul id=all-hints>{items}</ul></div>", step_hints.len()));
-            }
+            f.push(html! {
+                table {
+                    @for (label, path) in [
+                        ("主办单位", "icp_subject.base_info.name"),
+                        ("主体证件号码", "icp_subject.organize_info.certificate_number"),
+                        ("通讯地址", "icp_subject.base_info.address"),
+                        ("小程序备注", "icp_applets.base_info.comment"),
+                        ("小程序负责人", "icp_applets.principal_info.name"),
+                    ] {
+                        tr { th { (label) } td { (val(path)) } }
+                    }
+                }
+                @if step_hints.is_empty() {
+                    div.ok-box { "所有信息已通过规则校验，可以提交。" }
+                } @else {
+                    div.error-box role="alert" {
+                        strong { "还有" (step_hints.len()) "处需要修改" }
+                        ul #all-hints {
+                            @for h in &step_hints {
+                                @let st = step_of(&h.err_field);
+                                @let name = STEPS.iter().find(|(k, _)| *k == st).map(|(_, n)| *n).unwrap_or("");
+                                li {
+                                    (beian_core::rules::label(&h.err_field)) "：" (h.errmsg) " "
+                                    a href={ "/console/apps/" (appid) "/filing?step=" (st) "&saved=1" } { "去修改（" (name) "）" }
+                                }
+                            }
+                        }
+                    }
+                }
+            });
         }
     }
     let idx = STEPS.iter().position(|(k, _)| *k == step).unwrap_or(0);
     let next = STEPS.get(idx + 1).map(|(k, _)| *k).unwrap_or("review");
+    let next_link =
+        html! { a.btn #next href={ "/console/apps/" (appid) "/filing?step=" (next) } { "下一步" } };
     let buttons = match step {
-        "review" => format!("<form method=post action=/console/apps/{appid}/filing/submit>{}<button type=submit id=submit-filing>提交备案</button></form>", csrf_field(sess)),
-        "face" => format!(
-            "<form method=post action=/console/apps/{appid}/filing/face>{}<button type=submit id=start-face>发起人脸核身</button></form>\
-             <p><a class=\"btn secondary\" href=\"/console/apps/{appid}/filing?step=face&saved=1\">刷新核身状态</a> <a class=btn id=next href=\"/console/apps/{appid}/filing?step={next}\">下一步</a></p>",
-            csrf_field(sess)
-        ),
-        "materials" | "letter" => format!("<p><a class=btn id=next href=\"/console/apps/{appid}/filing?step={next}\">下一步</a></p>"),
-        _ => String::new(),
+        "review" => html! {
+            form method="post" action={ "/console/apps/" (appid) "/filing/submit" } {
+                (csrf_field(sess))
+                button type="submit" #submit-filing { "提交备案" }
+            }
+        },
+        "face" => html! {
+            form method="post" action={ "/console/apps/" (appid) "/filing/face" } {
+                (csrf_field(sess))
+                button type="submit" #start-face { "发起人脸核身" }
+            }
+            p {
+                a class="btn secondary" href={ "/console/apps/" (appid) "/filing?step=face&saved=1" } { "刷新核身状态" }
+                " "
+                (next_link)
+            }
+        },
+        "materials" | "letter" => html! { p { (next_link) } },
+        _ => html! {},
     };
+    let fields = html! { @for x in &f { (x) } };
     let main_form = if matches!(step, "subject" | "applet" | "principals") {
-        format!(
-            "<form method=post action=/console/apps/{appid}/filing/save id=step-form>{}<input type=hidden name=_step value={step}>{f}\
-             <p><button type=submit name=go value=next id=save-next>保存并下一步</button> <button class=secondary type=submit name=go value=stay>保存</button></p></form>",
-            csrf_field(sess)
-        )
+        html! {
+            form method="post" action={ "/console/apps/" (appid) "/filing/save" } #step-form {
+                (csrf_field(sess))
+                input type="hidden" name="_step" value=(step);
+                (fields)
+                p {
+                    button type="submit" name="go" value="next" #save-next { "保存并下一步" }
+                    " "
+                    button.secondary type="submit" name="go" value="stay" { "保存" }
+                }
+            }
+        }
     } else {
-        format!("<div id=step-form>{f}</div>")
+        html! { div #step-form { (fields) } }
     };
     let uploads = uploads_for(step, &draft, appid, sess, &step_hints, &rejected);
-    let resubmit = if rejected.is_empty() {
-        String::new()
-    } else {
-        "<div class=banner><div>上次提交被驳回：已为你保留全部信息，<strong>只需修改橙色框标出的字段</strong>后重新提交。</div></div>".to_string()
+    let body = html! {
+        h1 { "小程序备案 · " (mp_name) }
+        @if !rejected.is_empty() {
+            div.banner {
+                div { "上次提交被驳回：已为你保留全部信息，" strong { "只需修改橙色框标出的字段" } "后重新提交。" }
+            }
+        }
+        @if let Some(n) = notice { (error_box(n)) }
+        ol.steps { @for x in &steps { (x) } }
+        div.card {
+            h2 { (STEPS[idx].1) }
+            (main_form)
+            (uploads)
+            (buttons)
+        }
     };
-    let body = format!(
-        "<h1>小程序备案 · {}</h1>{resubmit}{notice}<ol class=steps>{steps}</ol><div class=card><h2>{}</h2>{main_form}{uploads}{buttons}</div>",
-        esc(&mp_name),
-        STEPS[idx].1
-    );
-    layout("小程序备案", Some(sess), unread(s, sess).await, &body).into_response()
+    layout("小程序备案", Some(sess), unread(s, sess).await, body).into_response()
 }
 
 /// Upload forms of the materials and letter steps, with previews.
@@ -512,7 +553,7 @@ fn uploads_for(
     sess: &Session,
     hints: &[Hint],
     rejected: &[(String, String)],
-) -> String {
+) -> Markup {
     let mut list: Vec<(String, &str, Option<u32>, String)> = Vec::new(); // (path, label, certificate_type, current)
     match step {
         "materials" => {
@@ -592,26 +633,28 @@ fn uploads_for(
                 draft.icp_materials.commitment_letter.first().cloned().unwrap_or_default(),
             ));
         }
-        _ => return String::new(),
+        _ => return html! {},
     }
-    list.iter()
-        .map(|(path, label, ct, current)| {
-            let st: FieldState<'_> = field_state(path, hints, rejected);
-            let preview = if current.is_empty() {
-                "<small class=muted>未上传</small>".to_string()
-            } else {
-                format!("<img class=preview alt=已上传 src=\"/console/apps/{appid}/media/{}\">", esc(current))
+    html! {
+        @for (path, label, ct, current) in &list {
+            @let control = html! {
+                form method="post" enctype="multipart/form-data" action={ "/console/apps/" (appid) "/filing/upload" } class="upload" {
+                    (csrf_field(sess))
+                    input type="hidden" name="field" value=(path);
+                    input type="hidden" name="certificate_type" value=(ct.map(|c| c.to_string()).unwrap_or_default());
+                    @if current.is_empty() {
+                        small.muted { "未上传" }
+                    } @else {
+                        img.preview alt="已上传" src={ "/console/apps/" (appid) "/media/" (current) };
+                    }
+                    input type="file" name="media" accept="image/jpeg,image/png";
+                    " "
+                    button.secondary type="submit" { "上传" }
+                }
             };
-            let control = format!(
-                "<form method=post enctype=multipart/form-data action=\"/console/apps/{appid}/filing/upload\" class=upload>{}\
-                 <input type=hidden name=field value=\"{path}\"><input type=hidden name=certificate_type value=\"{}\">\
-                 {preview}<input type=file name=media accept=\"image/jpeg,image/png\"> <button class=secondary type=submit>上传</button></form>",
-                csrf_field(sess),
-                ct.map(|c| c.to_string()).unwrap_or_default()
-            );
-            wrap(path, label, &control, "JPG/PNG 彩色原件照片或扫描件，不超过5MB。", &st)
-        })
-        .collect()
+            (wrap(path, label, control, "JPG/PNG 彩色原件照片或扫描件，不超过5MB。", &field_state(path, hints, rejected)))
+        }
+    }
 }
 
 /// POST: save a step's fields into the draft.
@@ -816,18 +859,9 @@ pub async fn submit(
             }
             Redirect::to(&format!("/console/apps/{appid}")).into_response()
         }
-        Err(ServiceError::Hints(h)) => render(&s, &sess, &appid, "review", true, "", Some(h)).await,
+        Err(ServiceError::Hints(h)) => render(&s, &sess, &appid, "review", true, None, Some(h)).await,
         Err(ServiceError::Refused { errmsg, .. }) => {
-            render(
-                &s,
-                &sess,
-                &appid,
-                "review",
-                true,
-                &format!("<div class=error-box role=alert>{}</div>", esc(&errmsg)),
-                None,
-            )
-            .await
+            render(&s, &sess, &appid, "review", true, Some(&errmsg), None).await
         }
         Err(e) => oops(Some(&sess), e),
     }

@@ -1,29 +1,34 @@
-//! What every server-rendered edge of beian needs and nothing else: HTML escaping,
-//! `application/x-www-form-urlencoded` decoding/encoding, and the per-client limits of the
-//! public pages ([`limits`]). No dependencies.
+//! What every server-rendered edge of beian needs and nothing else: the HTML document frame
+//! ([`document`], a maud template: the edges write every page with maud's `html!`, which
+//! escapes every interpolated value), `application/x-www-form-urlencoded` decoding/encoding,
+//! the constant-time comparison of CSRF tokens, and the per-client limits of the public pages
+//! ([`limits`]). One dependency: maud.
 
 pub mod limits;
+
+use maud::{html, Markup, DOCTYPE};
+
+/// The HTML document of every page: zh-CN, UTF-8, the mobile viewport, the title ("`title` -
+/// `site`"), then what `head` adds (style sheets) and the `body`.
+pub fn document(title: &str, site: &str, head: Markup, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " - " (site) }
+                (head)
+            }
+            body { (body) }
+        }
+    }
+}
 
 /// Whether two secrets (CSRF tokens) are equal, in a time that does not depend on where they
 /// differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Escape text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Decode one form/query component (`+` is a space; invalid escapes are kept as they are;
@@ -96,7 +101,6 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        assert_eq!(esc("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
         assert_eq!(url_decode("a+b%20c%E4%B8%AD%zz%"), "a b c中%zz%");
         assert_eq!(url_decode(&url_encode("/console?x=中 文", false)), "/console?x=中 文");
         assert_eq!(url_encode("/a b", true), "/a%20b");

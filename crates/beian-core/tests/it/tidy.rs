@@ -257,3 +257,145 @@ fn depends_on(manifest: &str, dep: &str) -> bool {
         l.trim_start().strip_prefix(dep).is_some_and(|rest| rest.trim_start().starts_with(['=', '.']))
     })
 }
+
+// ---- HTML only through templates ---------------------------------------------------------------
+
+/// The string literals of Rust source outside `#[cfg(test)]`, with their line numbers: plain,
+/// raw and byte strings; comments, char literals (`'"'`) and lifetimes are stepped over.
+fn string_literals(text: &str) -> Vec<(usize, String)> {
+    let cut = text.find("#[cfg(test)]").unwrap_or(text.len());
+    let b: Vec<char> = text[..cut].chars().collect();
+    let (mut out, mut i, mut line) = (Vec::new(), 0, 1);
+    let at = |i: usize| b.get(i).copied().unwrap_or('\0');
+    while i < b.len() {
+        let c = b[i];
+        if c == '\n' {
+            line += 1;
+            i += 1;
+        } else if c == '/' && at(i + 1) == '/' {
+            while i < b.len() && b[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && at(i + 1) == '*' {
+            i += 2;
+            while i < b.len() && !(b[i] == '*' && at(i + 1) == '/') {
+                line += usize::from(b[i] == '\n');
+                i += 1;
+            }
+            i += 2;
+        } else if c == '\'' {
+            // A char literal ('x', '\n', '\u{..}') or a lifetime ('a).
+            if at(i + 1) == '\\' {
+                i += 3;
+                while i < b.len() && b[i] != '\'' {
+                    i += 1;
+                }
+                i += 1;
+            } else if at(i + 2) == '\'' {
+                i += 3;
+            } else {
+                i += 1;
+            }
+        } else if c == '"'
+            || (c == 'r' && (at(i + 1) == '"' || at(i + 1) == '#'))
+            || (c == 'b' && at(i + 1) == '"')
+            || (c == 'b' && at(i + 1) == 'r' && (at(i + 2) == '"' || at(i + 2) == '#'))
+        {
+            let ident_before = i > 0 && (b[i - 1].is_alphanumeric() || b[i - 1] == '_');
+            if c != '"' && ident_before {
+                i += 1; // `r` or `b` ending an identifier (`for"`, `br"` never occur otherwise)
+                continue;
+            }
+            let mut j = i;
+            while b[j] != '"' && b[j] != '#' {
+                j += 1;
+            }
+            let raw = c == 'r' || at(i + 1) == 'r';
+            let mut hashes = 0;
+            while b[j] == '#' {
+                hashes += 1;
+                j += 1;
+            }
+            if b.get(j) != Some(&'"') {
+                i = j; // `r#ident`
+                continue;
+            }
+            j += 1;
+            let (start, start_line) = (j, line);
+            loop {
+                if j >= b.len() {
+                    break;
+                }
+                if !raw && b[j] == '\\' {
+                    line += usize::from(at(j + 1) == '\n');
+                    j += 2;
+                    continue;
+                }
+                if b[j] == '"' && (0..hashes).all(|k| at(j + 1 + k) == '#') {
+                    break;
+                }
+                line += usize::from(b[j] == '\n');
+                j += 1;
+            }
+            out.push((start_line, b[start..j.min(b.len())].iter().collect()));
+            i = j + 1 + hashes;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A string literal holding an HTML tag: `<` followed by a letter, `/` or `!`.
+fn holds_a_tag(lit: &str) -> bool {
+    let b = lit.as_bytes();
+    b.windows(2).any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'))
+}
+
+#[test]
+fn edges_write_html_only_with_templates() {
+    let mut found = Vec::new();
+    for (krate, path, text) in sources() {
+        if !["beian-console", "beian-admin", "beian-api", "beian-web"].contains(&krate.as_str()) {
+            continue;
+        }
+        for (n, lit) in string_literals(&text) {
+            if holds_a_tag(&lit) {
+                found.push(format!("{}:{n}: \"{lit}\"", path.display()));
+            }
+        }
+        // Raw markup only from a named constant: `PreEscaped(SOME_CONST)`.
+        for (n, line) in code_lines(&text) {
+            let t = line.trim_start();
+            if t.starts_with("use ") || t.starts_with("//") {
+                continue;
+            }
+            for arg in line.split("PreEscaped(").skip(1) {
+                let arg = arg.split(')').next().unwrap_or("");
+                if arg.is_empty()
+                    || !arg.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                {
+                    found.push(format!("{}:{n}: PreEscaped({arg}…) of a computed value", path.display()));
+                }
+            }
+            if line.contains("response::Html") || line.contains("Html(") {
+                found.push(format!(
+                    "{}:{n}: axum's Html (a string page) instead of a maud Markup",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "HTML in the edges is written with maud's html! (which escapes every value), never as strings:\n{}",
+        found.join("\n")
+    );
+    // The detector itself works.
+    let lits = |s: &str| string_literals(s).into_iter().map(|(_, l)| l).collect::<Vec<_>>();
+    assert_eq!(lits(r#"let x = "<div class=card>"; // "<p>""#), vec!["<div class=card>"]);
+    assert_eq!(lits("s.split('\"'); let y = r#\"<form method=post>\"#;"), vec!["<form method=post>"]);
+    assert_eq!(lits("fn f<'a>(x: &'a str) { \"<table>\" }"), vec!["<table>"]);
+    assert!(holds_a_tag("<div class=card>") && holds_a_tag("</td>") && holds_a_tag("<!doctype html>"));
+    assert!(!holds_a_tag("请选择") && !holds_a_tag("a < b") && !holds_a_tag("1<2"));
+}

@@ -84,7 +84,11 @@ impl Browser {
 }
 
 fn csrf(html: &str) -> String {
-    html.split("name=_csrf value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_string()
+    html.split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_string()
 }
 
 async fn developer(app: &TestApp, appid: &str, n: u32) -> Browser {
@@ -266,7 +270,7 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
         b.upload("wxcs0003", &page, f, "2", JPEG).await;
     }
     let (_, page, _) = b.get(&format!("{base}?step=materials&saved=1")).await;
-    assert!(page.contains("class=preview"), "previews of uploads");
+    assert!(page.contains("class=\"preview\""), "previews of uploads");
 
     // Face verification by the admin, the letter, then submit.
     let (_, page, _) = b.get(&format!("{base}?step=face")).await;
@@ -619,5 +623,79 @@ async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
         .exec_raw("UPDATE settings SET value = '{}' WHERE key = 'simulator' AND value = '{broken'")
         .await
         .expect("repair");
+    app.stop().await;
+}
+
+/// Hostile text typed by a developer or a provider (a mini program's name, a ticket's title)
+/// shows as text on every page that lists it: the console home, the review queue and page,
+/// the operators' lists, and the public query. The pages are maud templates, which escape
+/// every value; this checks the pages use them.
+#[tokio::test]
+async fn hostile_names_show_escaped_on_every_page() {
+    const HOSTILE: &str = "<script>alert(1)</script>\"'&";
+    const SHOWN: &str = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;";
+    let app = TestApp::start(Backend::Sqlite, 1000).await;
+    let appid = "wxxs0001";
+    let setup = Actor::new("test", "xss");
+    let input =
+        beian_testkit::fixtures::mini_program(appid, HOSTILE, &beian_testkit::fixtures::Identity::admin(71));
+    app.svc.register_mini_program(&setup, input).await.expect("register");
+    let acc = app.svc.create_account(&setup, "dev71", "开发者71", "secret-pass-1").await.expect("account");
+    app.svc.grant(&setup, appid, &acc.id, beian_core::platform::MemberRole::Admin, &[]).await.expect("grant");
+    let escaped = |what: &str, page: &str| {
+        assert!(page.contains(SHOWN), "{what}: the name shows escaped: {page}");
+        assert!(!page.contains("<script>alert(1)"), "{what}: no live markup: {page}");
+    };
+
+    // The developer's home, and the filing's status page.
+    let mut dev = Browser::new(&app);
+    assert_eq!(dev.login("dev71", "secret-pass-1").await.0, 303);
+    let (st, home, _) = dev.get("/console").await;
+    assert_eq!(st, 200);
+    escaped("console home", &home);
+    apply_personal(&app, appid, 71).await;
+    let ticket = app.svc.open_ticket(&acc, appid, HOSTILE, HOSTILE).await.expect("ticket");
+    escaped("status page", &dev.get(&format!("/console/apps/{appid}")).await.1);
+    escaped("console tickets", &dev.get("/console/tickets").await.1);
+
+    // The staff pages: the queue, the review page, the operators' lists.
+    let (_, token) = app.svc.create_staff(&setup, "运营", Role::Operator).await.expect("staff");
+    let staff = Browser::new(&app);
+    let r = staff
+        .http
+        .post(app.url("/admin/login"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_string();
+    let staff = Browser { cookie, ..staff };
+    for path in [
+        "/admin".to_string(),
+        format!("/admin/review/{appid}"),
+        "/admin/tickets".into(),
+        format!("/admin/tickets/{ticket}"),
+    ] {
+        let (st, page, _) = staff.get(&path).await;
+        assert_eq!(st, 200, "{path}");
+        escaped(&path, &page);
+    }
+
+    // Filed: the public query lists it.
+    app.svc.platform_approve(&Actor::new("reviewer", "test"), appid).await.expect("platform approve");
+    app.svc.sms_verified(&Actor::authority(), appid).await.expect("sms verified");
+    app.svc.authority_approve(&Actor::authority(), appid).await.expect("authority approve");
+    let r = reqwest::Client::new().get(app.url("/query")).query(&[("q", appid)]).send().await.expect("query");
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.expect("page");
+    assert!(page.contains("共找到 1 条"), "{page}");
+    escaped("public query", &page);
     app.stop().await;
 }

@@ -107,7 +107,11 @@ fn random_form(rng: &mut StdRng, csrf: &str) -> Vec<(String, String)> {
 }
 
 fn csrf_of(html: &str) -> String {
-    html.split("name=_csrf value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_string()
+    html.split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn cookie_of(r: &reqwest::Response) -> String {

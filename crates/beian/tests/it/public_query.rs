@@ -142,7 +142,7 @@ async fn public_query_finds_only_filed_records(b: Backend) {
     // The page.
     let (status, page) = get(&app.url("/query"), &[]).await;
     assert_eq!(status, 200);
-    assert!(page.contains("<form") && page.contains("name=q") && page.contains("至少两个字"), "{page}");
+    assert!(page.contains("<form") && page.contains("name=\"q\"") && page.contains("至少两个字"), "{page}");
     let (status, page) = get(&app.url("/query"), &[("q", "小程序4")]).await;
     assert_eq!(status, 200, "{page}");
     for want in

@@ -415,7 +415,7 @@ async fn console_next_only_follows_console_paths() {
             .text()
             .await
             .expect("html");
-        assert!(page.contains(&format!("name=next value=\"{to}\"")), "{next:?}: {page}");
+        assert!(page.contains(&format!("name=\"next\" value=\"{to}\"")), "{next:?}: {page}");
     }
     app.stop().await;
 }

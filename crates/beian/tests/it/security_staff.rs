@@ -47,7 +47,8 @@ async fn sign_in(app: &TestApp, api_token: &str) -> (String, String) {
 
 /// The CSRF token in a staff page's forms.
 fn csrf_of(page: &str) -> String {
-    let start = page.find("name=_csrf value=\"").expect("a form with _csrf") + "name=_csrf value=\"".len();
+    let start =
+        page.find("name=\"_csrf\" value=\"").expect("a form with _csrf") + "name=\"_csrf\" value=\"".len();
     page[start..].split('"').next().expect("value").to_string()
 }
 
