@@ -215,6 +215,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     // Dates far away while the server runs: its worker must not start the sweep by itself.
     set_dates(&svc, chrono::NaiveDate::from_ymd_opt(2099, 4, 1).unwrap_or_default()).await?;
     let creds = svc
+        .providers()
         .create_provider(&Actor::new("bench", "setup"), "压测服务商", "http://127.0.0.1:9/events")
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -440,6 +441,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     step(t0, "apply floor: raw durable inserts of the same bytes");
     let svc = open(ws).await?;
     let backlog: i64 = svc
+        .job_queue()
         .job_stats()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?

@@ -10,6 +10,7 @@
 //!   re-checking every rule); a caller sees either success or a rule's refusal.
 
 pub mod accounts;
+mod aggregates;
 mod apply;
 pub mod authority;
 pub mod check;
@@ -33,6 +34,9 @@ pub mod rate_limits;
 pub mod review;
 pub mod staff_sessions;
 
+pub use aggregates::{
+    Accounts, Filings, JobQueue, Materials, MiniPrograms, Operations, Providers, PublicIndex, Review,
+};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::ServiceError;
 pub use filing::{EntranceInfo, OrderView};

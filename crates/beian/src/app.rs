@@ -19,7 +19,7 @@ pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<
     store.migrate().await.context("migrating the database")?;
     let media = open_media(config).await?;
     let svc = Service::start(store, media, clock).await.context("starting the service")?;
-    svc.set_retention_days(config.retention_days);
+    svc.operations().set_retention_days(config.retention_days);
     svc.set_public_url(
         &config
             .public_url

@@ -121,7 +121,8 @@ async fn backup_with(config: &Config, svc: &Service, dir: &Path) -> Result<Manif
         }
         Backend::Postgres => {
             let schema = svc.store().pg_current_schema().await.context("reading the current schema")?;
-            let report = svc.check_invariants().await.context("checking the database before the dump")?;
+            let report =
+                svc.operations().check_invariants().await.context("checking the database before the dump")?;
             let target = dir.join(PG_DUMP_FILE);
             pg_dump(&config.database_url, &schema, &target).await?;
             sync_file(&target)?;
@@ -168,7 +169,7 @@ async fn check_sqlite_copy(db: &Path, media: &Path, key: &str) -> Result<CheckRe
         .with_context(|| format!("opening the snapshot {}", db.display()))?;
     let media = MediaFiles::new(media).context("opening the copied media")?;
     let svc = Service::start(store, media, Arc::new(SystemClock)).await.context("reading the snapshot")?;
-    let report = svc.check_invariants().await.context("checking the snapshot");
+    let report = svc.operations().check_invariants().await.context("checking the snapshot");
     svc.store().close().await;
     report
 }
@@ -256,7 +257,7 @@ pub async fn restore(config: &Config, dir: &Path) -> Result<(Manifest, CheckRepo
             }
         }
     }
-    let report = svc.check_invariants().await.context("checking the restored platform");
+    let report = svc.operations().check_invariants().await.context("checking the restored platform");
     svc.store().close().await;
     Ok((manifest, report?))
 }
@@ -422,7 +423,7 @@ async fn download_media(svc: &Service, media: &MediaStore, to: &Path) -> Result<
     let (mut files, mut bytes) = (0, 0);
     let mut after = String::new();
     loop {
-        let page = svc.media_rows_page(&after, 500).await.context("reading the media rows")?;
+        let page = svc.operations().media_rows_page(&after, 500).await.context("reading the media rows")?;
         let Some(last) = page.last() else { break };
         after = last.media_id.clone();
         for m in &page {

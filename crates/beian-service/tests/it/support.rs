@@ -73,7 +73,7 @@ impl Person {
 pub async fn mini_program(env: &Env, appid: &str, admin: &Person) {
     let input =
         fixtures::mini_program_of(appid, &format!("读书笔记{appid}"), &admin.name, &admin.id, &admin.mobile);
-    env.svc.register_mini_program(&actor(), input).await.expect("register mini program");
+    env.svc.mini_programs().register_mini_program(&actor(), input).await.expect("register mini program");
 }
 
 pub async fn upload(env: &Env, appid: &str, field: &str, cert_type: Option<u32>) -> String {

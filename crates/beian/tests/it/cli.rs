@@ -84,12 +84,12 @@ async fn migrate_seals_plain_media_and_check_reports_them() {
     let svc = beian::app::open_service(&config, std::sync::Arc::new(beian_service::SystemClock))
         .await
         .expect("open");
-    let rows = svc.media_rows_page("", 1000).await.expect("rows");
+    let rows = svc.operations().media_rows_page("", 1000).await.expect("rows");
     assert!(rows.len() >= 2, "the demo uploads media");
     let files = MediaFiles::new(data.join("media")).expect("media dir");
     let mut plains = Vec::new();
     for m in &rows {
-        plains.push(svc.get_media(&m.appid, &m.media_id).await.expect("media").1);
+        plains.push(svc.materials().get_media(&m.appid, &m.media_id).await.expect("media").1);
     }
     for (m, plain) in rows.iter().zip(&plains) {
         let sha = MediaFiles::sha256_hex(plain);
@@ -127,7 +127,7 @@ async fn migrate_seals_plain_media_and_check_reports_them() {
         .await
         .expect("open");
     for (m, plain) in rows.iter().zip(&plains) {
-        assert_eq!(&svc.get_media(&m.appid, &m.media_id).await.expect("media").1, plain);
+        assert_eq!(&svc.materials().get_media(&m.appid, &m.media_id).await.expect("media").1, plain);
     }
     svc.store().close().await;
 }

@@ -91,10 +91,12 @@ async fn developer(app: &TestApp, appid: &str, n: u32) -> Browser {
     register(app, appid, n).await;
     let acc = app
         .svc
+        .accounts()
         .create_account(&Actor::new("test", "c"), &format!("dev{n}"), &format!("开发者{n}"), "secret-pass-1")
         .await
         .expect("account");
     app.svc
+        .accounts()
         .grant(&Actor::new("test", "c"), appid, &acc.id, beian_core::platform::MemberRole::Admin, &[])
         .await
         .expect("grant");
@@ -147,10 +149,12 @@ async fn member_without_permission_is_told_who_can_act() {
     let _admin = developer(&app, "wxcs0002", 52).await;
     let member = app
         .svc
+        .accounts()
         .create_account(&Actor::new("test", "c"), "member52", "成员", "secret-pass-2")
         .await
         .expect("account");
     app.svc
+        .accounts()
         .grant(
             &Actor::new("test", "c"),
             "wxcs0002",
@@ -289,11 +293,16 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
     assert!(page.contains("所有信息已通过规则校验"), "{page}");
     let (st, loc, _) = b.post(&format!("{base}/submit"), &page, &[]).await;
     assert_eq!((st, loc.as_str()), (303, "/console/apps/wxcs0003"));
-    assert_eq!(app.svc.entrance_info("wxcs0003").await.expect("info").status, 2);
+    assert_eq!(app.svc.filings().entrance_info("wxcs0003").await.expect("info").status, 2);
 
     // The reviewer rejects one field; the re-submission highlights only that field.
-    let reviewer =
-        app.svc.create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer).await.expect("staff").1;
+    let reviewer = app
+        .svc
+        .review()
+        .create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer)
+        .await
+        .expect("staff")
+        .1;
     let (st, _) = staff_api(&app, "POST", "/api/review/orders/wxcs0003/reject", &reviewer, json!({"reasons": [{"key_name": "小程序备注", "error": "未说明具体服务", "suggest": "请写明提供哪些服务"}]})).await;
     assert_eq!(st, 200);
     let (_, status, _) = b.get("/console/apps/wxcs0003").await;
@@ -326,7 +335,7 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
     let (_, page2, _) = b.get(&format!("{base}?step=review")).await;
     let _ = page;
     b.post(&format!("{base}/submit"), &page2, &[]).await;
-    assert_eq!(app.svc.entrance_info("wxcs0003").await.expect("info").status, 2, "re-submitted");
+    assert_eq!(app.svc.filings().entrance_info("wxcs0003").await.expect("info").status, 2, "re-submitted");
 
     // A ticket from the rejection carries the appid and the notice.
     let (st, _) = staff_api(
@@ -349,9 +358,10 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
         .await;
     assert_eq!(st, 303);
     let id: i64 = loc.rsplit('/').next().and_then(|x| x.parse().ok()).expect("ticket id");
-    let (t, msgs) = app.svc.ticket(id).await.expect("ticket").expect("exists");
+    let (t, msgs) = app.svc.accounts().ticket(id).await.expect("ticket").expect("exists");
     assert!(t.context.contains("wxcs0003") && t.context.contains("地址不详细"), "{t:?}");
     app.svc
+        .accounts()
         .reply_ticket(id, "operator:op1", "请填写到门牌号，例如：科技园路1号A座101室。")
         .await
         .expect("reply");
@@ -426,7 +436,7 @@ async fn hostile_form_keys_are_refused_by_name_and_the_server_lives() {
         .await;
     assert_eq!(st, 413);
     // Nothing of the refused requests reached the draft.
-    let d = app.svc.draft_or_start("wxcs0004").await.expect("draft");
+    let d = app.svc.filings().draft_or_start("wxcs0004").await.expect("draft");
     assert_eq!(d.icp_subject.base_info.name, "原名");
     app.stop().await;
 }
@@ -483,7 +493,7 @@ async fn unreadable_draft_is_an_error_and_is_not_overwritten() {
         )
         .await
         .expect("repair");
-    let d = app.svc.draft_or_start("wxcs0005").await.expect("draft");
+    let d = app.svc.filings().draft_or_start("wxcs0005").await.expect("draft");
     assert_eq!(d.icp_subject.base_info.name, "保留的名称");
     assert_eq!(d.icp_subject.base_info.comment, "");
     app.stop().await;
@@ -508,7 +518,7 @@ async fn concurrent_uploads_into_one_draft_keep_every_file() {
         for l in &locs {
             assert!(l.contains("saved=1"), "{l}");
         }
-        let d = app.svc.draft_or_start("wxcs0006").await.expect("draft");
+        let d = app.svc.filings().draft_or_start("wxcs0006").await.expect("draft");
         let (sp, ap) = (&d.icp_subject.principal_info, &d.icp_applets.principal_info);
         for (f, v) in fields.iter().zip([
             &sp.certificate_photo_front,
@@ -530,8 +540,13 @@ async fn stored_free_text_is_bounded_and_the_limit_is_said() {
     let app = TestApp::start(Backend::Sqlite, 1000).await;
     let b = developer(&app, "wxcs0007", 57).await;
     apply_personal(&app, "wxcs0007", 57).await;
-    let reviewer =
-        app.svc.create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer).await.expect("staff").1;
+    let reviewer = app
+        .svc
+        .review()
+        .create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer)
+        .await
+        .expect("staff")
+        .1;
     let one = json!({"key_name": "小程序备注", "error": "未说明具体服务", "suggest": "请写明提供哪些服务"});
     let many: Vec<_> = (0..100_000).map(|_| one.clone()).collect();
     let (st, body) =
@@ -549,7 +564,11 @@ async fn stored_free_text_is_bounded_and_the_limit_is_said() {
     .await;
     assert_eq!(st, 400, "{body}");
     assert!(body.to_string().contains("最多300个字符"), "{body}");
-    assert_eq!(app.svc.entrance_info("wxcs0007").await.expect("info").status, 2, "nothing was decided");
+    assert_eq!(
+        app.svc.filings().entrance_info("wxcs0007").await.expect("info").status,
+        2,
+        "nothing was decided"
+    );
 
     // Tickets: over the form limit → 413 with the limit; over the text limit → 400 with it.
     let (_, page, _) = b.get("/console/tickets").await;
@@ -580,7 +599,7 @@ async fn stored_free_text_is_bounded_and_the_limit_is_said() {
 async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
     let app = TestApp::start(Backend::Sqlite, 1000).await;
     let (_, token) =
-        app.svc.create_staff(&Actor::new("test", "c"), "运营", Role::Operator).await.expect("staff");
+        app.svc.review().create_staff(&Actor::new("test", "c"), "运营", Role::Operator).await.expect("staff");
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let r =

@@ -218,6 +218,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     for (i, svc) in nodes.iter().enumerate() {
         let receiver = Receiver::start(0).await;
         let creds = svc
+            .providers()
             .create_provider(&actor, &format!("对象存储服务商{i}"), &receiver.url)
             .await
             .expect("provider");
@@ -234,12 +235,13 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
         let svc = &nodes[n as usize % 2];
         register_n(svc, &appid, n).await;
         let component = &providers[n as usize % 2].0.component_appid;
-        let (pre, _) = svc.create_pre_auth_code(component).await.expect("pre");
+        let (pre, _) = svc.providers().create_pre_auth_code(component).await.expect("pre");
         let (auth, _) = svc
+            .providers()
             .authorize_provider(component, &pre, &appid, &admin_mobile(n), &admin_id(n)[12..], &[18, 156])
             .await
             .expect("authorize");
-        let token = svc.query_auth(component, &auth).await.expect("tokens").access_token;
+        let token = svc.providers().query_auth(component, &auth).await.expect("tokens").access_token;
 
         // Materials through one node's API …
         let mut ids = Vec::new();
@@ -325,7 +327,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
 
     // `beian check` on either node: every object there with its size.
     for svc in &nodes {
-        let report = svc.check_invariants().await.expect("check");
+        let report = svc.operations().check_invariants().await.expect("check");
         assert!(report.violations.is_empty(), "{:#?}", report.violations);
         assert_eq!(report.checked.get("media").copied(), Some(2 * u64::from(APPS)));
         assert_eq!(report.checked.get("media_files").copied(), Some(2 * u64::from(APPS)));
@@ -335,7 +337,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     let lost = crypto.media_digest(&uploaded[0]);
     let r = raw(&s3, reqwest::Method::DELETE, Some(&key_of(&s3, &lost)), Vec::new()).await;
     assert!(r.status().is_success(), "delete: {}", r.status());
-    let report = b.check_invariants().await.expect("check");
+    let report = b.operations().check_invariants().await.expect("check");
     assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
     assert!(
         report.violations[0].contains(&lost)
@@ -354,7 +356,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     let (name, sealed) = crypto.seal_media(&uploaded[0]);
     assert_eq!(name, lost);
     a.media().put(&name, &sealed).await.expect("put back");
-    assert!(a.check_invariants().await.expect("check").violations.is_empty());
+    assert!(a.operations().check_invariants().await.expect("check").violations.is_empty());
 
     eprintln!(
         "two nodes with media in S3: {} uploads each served by the other node, {APPS} applies, {jobs} jobs each run once",

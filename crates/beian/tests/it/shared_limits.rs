@@ -124,7 +124,7 @@ async fn sign_in_failures_and_public_queries_are_counted_across_nodes_on_postgre
 /// The shared count of one API window, as the database holds it.
 async fn stored(svc: &Service, key: &str, window_start: i64) -> i64 {
     let read = RateHit { scope: "api", key: key.into(), window_start, window_secs: 60, n: 0 };
-    svc.add_rate_counts(&[read]).await.expect("read")[0]
+    svc.operations().add_rate_counts(&[read]).await.expect("read")[0]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
