@@ -165,8 +165,18 @@ impl Service {
         self.public_url.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Close the database pools (at shutdown, and before a backup or restore touches files).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// One round trip to the database (health checks).
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
     }
 
     /// Where media bytes live (backups copy them).

@@ -157,7 +157,7 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                 })
                 .await;
-            svc.store().close().await;
+            svc.close().await;
             let sealed = sealed.map_err(|e| {
                 anyhow::anyhow!("sealing plain media objects: {e} (run `beian migrate` again to resume)")
             })?;
@@ -196,7 +196,7 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                 }
             }
-            svc.store().close().await;
+            svc.close().await;
             Ok(())
         }
         Command::Jobs { state, retry } => {
@@ -231,13 +231,13 @@ async fn run(cli: Cli) -> Result<()> {
                     j.last_error.unwrap_or_default()
                 );
             }
-            svc.store().close().await;
+            svc.close().await;
             Ok(())
         }
         Command::Pii { command } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
             let result = pii(&svc, command).await;
-            svc.store().close().await;
+            svc.close().await;
             result
         }
         Command::Sweep { batch } => {
@@ -257,14 +257,14 @@ async fn run(cli: Cli) -> Result<()> {
                 "sweep {} finished: checked {}, delisted {}",
                 report.id, report.checked, report.delisted
             );
-            svc.store().close().await;
+            svc.close().await;
             Ok(())
         }
         Command::Check { json } => {
             crate::backup::require_existing_database(&config)?;
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
             let report = svc.operations().check_invariants().await;
-            svc.store().close().await;
+            svc.close().await;
             let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -334,7 +334,7 @@ async fn run(cli: Cli) -> Result<()> {
                     m.text
                 );
             }
-            svc.store().close().await;
+            svc.close().await;
             Ok(())
         }
         Command::Demo { seed_only } => {
@@ -343,17 +343,17 @@ async fn run(cli: Cli) -> Result<()> {
             let sms_outbox = config.sms_gateway.is_none();
             let config = Config { simulated_clock: true, sms_outbox, ..config };
             let clock: Arc<dyn beian_service::Clock> = Arc::new(beian_service::OffsetClock::new());
-            let svc = open_service(&config, clock).await?;
+            let (store, svc) = crate::app::open(&config, clock).await?;
             let event_url = format!("http://{}/demo/events", crate::config::local_address(&config.listen));
             let report =
                 crate::demo::seed(&svc, &event_url, &config.data_dir.join("demo-credentials.txt")).await?;
             println!("{report}");
             if seed_only {
-                svc.store().close().await;
+                svc.close().await;
                 return Ok(());
             }
             let channels = crate::app::channels(&config, &svc);
-            let app = Application::with_service(&config.listen, svc)
+            let app = Application::with_service(&config.listen, &store, svc)
                 .await?
                 .with_channels(channels)
                 .with_metrics(config.metrics.clone())

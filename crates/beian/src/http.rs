@@ -76,7 +76,7 @@ async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Next) 
 
 /// Liveness plus a database round trip: 200 `{"status":"ok"}` or 503.
 async fn healthz(State(svc): State<Arc<Service>>) -> impl IntoResponse {
-    match svc.store().ping().await {
+    match svc.ping().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
         Err(e) => {
             tracing::error!("health check failed: {e}");

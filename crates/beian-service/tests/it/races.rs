@@ -405,7 +405,7 @@ async fn check_finds_planted_violations(b: Backend) {
         Backend::Sqlite => format!("X'{foreign}'"),
         Backend::Postgres => format!("'\\x{foreign}'::bytea"),
     };
-    let store = svc.store();
+    let store = &env.store;
     for sql in [
         // versions without their rows and apply events
         format!("UPDATE filing_orders SET versions = versions + 1 WHERE appid = '{}'", appids[1]),

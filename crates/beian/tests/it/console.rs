@@ -455,7 +455,7 @@ async fn unreadable_draft_is_an_error_and_is_not_overwritten() {
         &[("_step", "subject"), ("icp_subject.base_info.name", "保留的名称")],
     )
     .await;
-    let store = app.svc.store();
+    let store = app.store.clone();
     store
         .exec_raw("CREATE TABLE kept_draft AS SELECT payload_enc FROM drafts WHERE appid = 'wxcs0005'")
         .await
@@ -611,8 +611,7 @@ async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
     let mut settings = app.sim.settings().await.expect("settings");
     settings.review_working_days = 7;
     app.sim.set_settings(&Actor::new("test", "c").0, &settings).await.expect("save");
-    app.svc
-        .store()
+    app.store
         .exec_raw("UPDATE settings SET value = '{broken' WHERE key = 'simulator'")
         .await
         .expect("damage");
@@ -633,8 +632,7 @@ async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
         .expect("save");
     assert_eq!(r.status(), 400);
     assert!(app.sim.settings().await.is_err(), "the stored value was not replaced");
-    app.svc
-        .store()
+    app.store
         .exec_raw("UPDATE settings SET value = '{}' WHERE key = 'simulator' AND value = '{broken'")
         .await
         .expect("repair");

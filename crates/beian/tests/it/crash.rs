@@ -169,7 +169,7 @@ async fn crash_loop(backend: Backend) {
     for r in 0..rounds + extra {
         batches.push(prepare(&svc, &creds, PER_ROUND, 100 + r * PER_ROUND).await);
     }
-    svc.store().close().await;
+    svc.close().await;
     drop(svc);
 
     let http = reqwest::Client::new();
@@ -284,16 +284,16 @@ async fn crash_loop(backend: Backend) {
             "audit matches history"
         );
     }
-    svc.store().close().await;
+    svc.close().await;
     drop(svc);
 
     // Jobs resume: a worker whose clock is past the dead processes' leases (60 s) takes over
     // what they held and runs everything due.
     let later = chrono::Utc::now() + chrono::Duration::seconds(beian_service::jobs::LEASE_SECS + 60);
-    let svc = open_service(&config, Arc::new(ManualClock::new(later))).await.expect("service");
+    let (store, svc) = beian::app::open(&config, Arc::new(ManualClock::new(later))).await.expect("service");
     let orphaned = svc.job_queue().jobs(Some(JobState::Running), 100_000).await.expect("jobs").len();
     let mut channels = beian::app::channels(&config, &svc);
-    channels.authority = Some(beian::app::builtin_simulator(&svc));
+    channels.authority = Some(beian::app::builtin_simulator(&store, &svc));
     let worker = beian_jobs::Worker::new(svc.clone()).with_channels(channels);
     let mut ran = 0;
     while worker.run_once().await.expect("worker") {
@@ -317,7 +317,7 @@ async fn crash_loop(backend: Backend) {
          {ran} ran after the last restart",
         jobs.len()
     );
-    svc.store().close().await;
+    svc.close().await;
     drop(svc);
 
     // Nothing half-written: `beian check` (every invariant, every table) is clean.

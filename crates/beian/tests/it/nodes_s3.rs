@@ -171,7 +171,13 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 // ---- two nodes -----------------------------------------------------------------------------------
 
 /// One node on the shared database and bucket, with a data directory of its own.
-async fn s3_node(url: &str, key: &str, clock: Arc<ManualClock>, s3: &S3Config, dir: &Path) -> Arc<Service> {
+async fn s3_node(
+    url: &str,
+    key: &str,
+    clock: Arc<ManualClock>,
+    s3: &S3Config,
+    dir: &Path,
+) -> (beian_store::Store, Arc<Service>) {
     let args = ConfigArgs {
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.to_path_buf()),
@@ -183,9 +189,9 @@ async fn s3_node(url: &str, key: &str, clock: Arc<ManualClock>, s3: &S3Config, d
         media: MediaBackend::S3(s3.clone()),
         ..Config::resolve(&args).expect("config")
     };
-    let svc = open_service(&config, clock).await.expect("service");
+    let (store, svc) = beian::app::open(&config, clock).await.expect("service");
     beian_testkit::service::far_deadlines(&svc).await;
-    svc
+    (store, svc)
 }
 
 /// Distinct image bytes per mini program and side (the JPEG magic, then a marker).
@@ -206,10 +212,11 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     // Monday 2026-03-02 10:00 Beijing time.
     let clock = Arc::new(ManualClock::new(fixtures::start_time()));
     let dirs = [tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp")];
-    let a = s3_node(&url, &key, clock.clone(), &s3, dirs[0].path()).await;
-    let b = s3_node(&url, &key, clock.clone(), &s3, dirs[1].path()).await;
+    let (store_a, a) = s3_node(&url, &key, clock.clone(), &s3, dirs[0].path()).await;
+    let (store_b, b) = s3_node(&url, &key, clock.clone(), &s3, dirs[1].path()).await;
     let nodes = [a.clone(), b.clone()];
-    let serving = [serve(a.clone()).await, serve(b.clone()).await];
+    let crypto = store_a.crypto().clone();
+    let serving = [serve((store_a, a.clone())).await, serve((store_b, b.clone())).await];
     let http = reqwest::Client::new();
     let actor = Actor::new("test", "op");
 
@@ -311,7 +318,6 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
 
     // The objects are where the layout says, sealed (named by their keyed digest, not their
     // SHA-256), and no node kept a local copy.
-    let crypto = a.store().crypto().clone();
     for bytes in &uploaded {
         let name = crypto.media_digest(bytes);
         assert_ne!(name, MediaFiles::sha256_hex(bytes));

@@ -89,7 +89,7 @@ fn run(c: &mut std::process::Command) -> (bool, String) {
 
 /// Every audit event of the platform, as text.
 async fn audit_texts(app: &TestApp) -> Vec<String> {
-    let mut tx = app.svc.store().read().await.expect("read");
+    let mut tx = app.store.read().await.expect("read");
     tx.audit()
         .search("", 100_000)
         .await
@@ -261,7 +261,7 @@ async fn erasure_after_retention(backend: Backend) {
     if backend == Backend::Sqlite {
         // The files: none of the erased principal's values, blind indexes, or media bytes; the
         // kept one's media object is still there.
-        let crypto = app.svc.store().crypto().clone();
+        let crypto = app.store.crypto().clone();
         let gone_values = [
             admin_id(gone.1),
             admin_mobile(gone.1),

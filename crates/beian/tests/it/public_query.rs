@@ -470,7 +470,7 @@ async fn bench_public_query() {
     let mut i = 0u64;
     let mut sample = Vec::new();
     while i < rows {
-        let mut tx = svc.store().begin().await.expect("begin");
+        let mut tx = app.store.begin().await.expect("begin");
         for _ in 0..2000.min(rows - i) {
             let b2: String = [brand[next(brand.len())], brand[next(brand.len())]].iter().collect();
             let (subject_name, subject_type) = if next(10) < 3 {
@@ -519,7 +519,7 @@ async fn bench_public_query() {
         Backend::Postgres => "VACUUM ANALYZE public_filing_grams; VACUUM ANALYZE public_filings",
     };
     for stmt in maintenance.split("; ") {
-        svc.store().exec_raw(stmt).await.expect("analyze");
+        app.store.exec_raw(stmt).await.expect("analyze");
     }
     if backend == Backend::Sqlite {
         let size = |f: &str| std::fs::metadata(app._dir.path().join(f)).map(|m| m.len()).unwrap_or(0);
@@ -586,7 +586,7 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
         nrlx: Vec::new(),
         approved_at: 1_780_000_000 + i as i64,
     };
-    let mut tx = app.svc.store().begin().await.expect("begin");
+    let mut tx = app.store.begin().await.expect("begin");
     for i in 0..1200 {
         tx.public_index().put(&row(i, format!("读书会{i}"), "某某文化有限公司")).await.expect("put");
     }

@@ -3,7 +3,7 @@
 //! across nodes), token isolation between mini programs, and secrets stored hashed.
 
 use crate::support::{admin_id, admin_mobile, contains, Backend, Receiver, JPEG};
-use beian::app::{open_service, Application};
+use beian::app::Application;
 use beian::config::{Config, ConfigArgs};
 use beian_core::errcode;
 use beian_core::payload::ApplyPayload;
@@ -290,6 +290,11 @@ impl Shared {
     /// One node's service (not serving yet): the shared database, key (as
     /// `BEIAN_MASTER_KEY` would give it), media directory and clock.
     pub(crate) async fn node(&self) -> Arc<Service> {
+        self.node_with_store().await.1
+    }
+
+    /// [`Shared::node`] and the store it was opened on (what serving it needs).
+    pub(crate) async fn node_with_store(&self) -> (Store, Arc<Service>) {
         let args = ConfigArgs {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(self.dir.path().to_path_buf()),
@@ -297,9 +302,9 @@ impl Shared {
             ..ConfigArgs::default()
         };
         let config = Config { master_key: Some(self.key.clone()), ..Config::resolve(&args).expect("config") };
-        let svc = open_service(&config, self.clock.clone()).await.expect("service");
+        let (store, svc) = beian::app::open(&config, self.clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
-        svc
+        (store, svc)
     }
 }
 
@@ -309,10 +314,10 @@ pub(crate) struct Serving {
     server: Stoppable<anyhow::Result<()>>,
 }
 
-pub(crate) async fn serve(svc: Arc<Service>) -> Serving {
+pub(crate) async fn serve((store, svc): (Store, Arc<Service>)) -> Serving {
     // The texts go to the development outbox, where the test counts them.
     let channels = beian_jobs::Channels { sms: Arc::new(svc.sms_outbox_sender()), ..Default::default() };
-    let app = Application::with_service("127.0.0.1:0", svc)
+    let app = Application::with_service("127.0.0.1:0", &store, svc)
         .await
         .expect("bind")
         .with_channels(channels)
@@ -412,7 +417,7 @@ pub(crate) async fn all_due_jobs_ran_once(svc: &Service) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race() {
     let shared = Shared::new(Backend::Postgres).await;
-    let (a, b) = (shared.node().await, shared.node().await);
+    let ((store_a, a), (store_b, b)) = (shared.node_with_store().await, shared.node_with_store().await);
     let nodes = [a.clone(), b.clone()];
     let actor = Actor::new("test", "op");
 
@@ -448,7 +453,7 @@ async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race()
         svc.filings().apply(&actor, &appid, payload).await.expect("apply");
     }
 
-    let serving = [serve(a.clone()).await, serve(b.clone()).await];
+    let serving = [serve((store_a, a.clone())).await, serve((store_b, b.clone())).await];
     let jobs = all_due_jobs_ran_once(&a).await;
     for (creds, receiver) in &providers {
         assert_eq!(receiver.of_type("component_verify_ticket").len(), 1, "one ticket per provider");
@@ -552,8 +557,8 @@ pub(crate) fn code(v: &Value) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authorizer_token_reaches_only_its_own_mini_program() {
     let shared = Shared::new(Backend::Sqlite).await;
-    let svc = shared.node().await;
-    let node = serve(svc.clone()).await;
+    let (store, svc) = shared.node_with_store().await;
+    let node = serve((store, svc.clone())).await;
     let actor = Actor::new("test", "op");
     let (ma, mb) = ("wxisoa000001", "wxisob000001");
     register_n(&svc, ma, 1).await;
@@ -716,7 +721,7 @@ async fn secrets_are_stored_hashed(backend: Backend) {
     secrets.push(("session token", session));
     secrets.push(("admin ID number", id.clone()));
     secrets.push(("admin mobile", admin_mobile(7)));
-    svc.store().close().await;
+    svc.close().await;
 
     let dumps: Vec<(String, Vec<u8>)> = match &shared.schema {
         Some(schema) => {

@@ -153,7 +153,7 @@ async fn sessions_end_idle_after_twelve_hours_and_with_their_staff(b: Backend) {
 
     // A staff member who is no longer active has no session.
     let (cookie, _) = sign_in(&app, &api_token).await;
-    app.svc.store().exec_raw("UPDATE staff SET active = 0").await.expect("deactivate");
+    app.store.exec_raw("UPDATE staff SET active = 0").await.expect("deactivate");
     assert!(signed_out(get(&app, "/admin", &cookie).await), "inactive staff: ended");
     let a = answer(
         client().post(app.url("/admin/login")).form(&[("token", &api_token)]).send().await.expect("send"),

@@ -21,8 +21,8 @@ struct Node {
 }
 
 impl Node {
-    async fn serve(svc: Arc<Service>) -> Node {
-        let app = Application::with_service("127.0.0.1:0", svc)
+    async fn serve((store, svc): (beian_store::Store, Arc<Service>)) -> Node {
+        let app = Application::with_service("127.0.0.1:0", &store, svc)
             .await
             .expect("bind")
             .with_web_limits(beian_web::limits::WebLimitsConfig::default());
@@ -60,7 +60,10 @@ async fn query(http: &reqwest::Client, node: &Node) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sign_in_failures_and_public_queries_are_counted_across_nodes_on_postgres() {
     let shared = Shared::new(Backend::Postgres).await;
-    let nodes = [Node::serve(shared.node().await).await, Node::serve(shared.node().await).await];
+    let nodes = [
+        Node::serve(shared.node_with_store().await).await,
+        Node::serve(shared.node_with_store().await).await,
+    ];
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
 

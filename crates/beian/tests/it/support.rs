@@ -1,7 +1,7 @@
 //! Harness for HTTP tests: the real server on a random port with a moved clock, a provider
 //! whose events go to a receiver the test runs, and shortcuts to authorized tokens.
 
-use beian::app::{open_service, Application};
+use beian::app::Application;
 use beian::config::{Config, ConfigArgs};
 use beian_service::{Actor, ManualClock, ProviderCredentials, Service};
 pub use beian_testkit::fixtures::{mobile as admin_mobile, resident_id as admin_id, JPEG};
@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 pub struct TestApp {
     pub base: String,
     pub svc: Arc<Service>,
+    /// The store under the service, for tests that look at rows directly.
+    pub store: beian_store::Store,
     /// The built-in authority simulator the server runs.
     pub sim: Arc<beian_authority_sim::Simulator>,
     pub clock: Arc<ManualClock>,
@@ -79,10 +81,10 @@ impl TestApp {
         };
         let config = Config::resolve(&args).expect("config");
         let clock = Arc::new(ManualClock::new(fixtures::start_time()));
-        let svc = open_service(&config, clock.clone()).await.expect("service");
+        let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
         let channels = channels(beian::app::channels(&config, &svc));
-        let app = Application::with_service(&config.listen, svc.clone())
+        let app = Application::with_service(&config.listen, &store, svc.clone())
             .await
             .expect("bind")
             .with_api_config(beian_api::ApiConfig { per_minute_limit })
@@ -93,7 +95,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let sim = app.simulator();
         let server = Stoppable::spawn(|stop| app.run(stop));
-        TestApp { base, svc, sim, clock, database_url, _dir: dir, server }
+        TestApp { base, svc, store, sim, clock, database_url, _dir: dir, server }
     }
 
     pub async fn stop(self) {
