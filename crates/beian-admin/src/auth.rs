@@ -45,7 +45,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 /// The session token from the cookie and its live session.
 async fn current(s: &AppState, headers: &HeaderMap) -> Option<(String, StaffSession)> {
     let token = cookie_token(headers)?;
-    match s.svc.staff_session(&token).await {
+    match s.svc.review().staff_session(&token).await {
         Ok(Some(sess)) => Some((token, sess)),
         Ok(None) => None,
         Err(e) => {
@@ -129,7 +129,7 @@ pub async fn login(
         )
             .into_response();
     }
-    match s.svc.staff_sign_in(&token).await {
+    match s.svc.review().staff_sign_in(&token).await {
         Ok((session, _)) => {
             let secure = if s.svc.public_url().starts_with("https://") { "; Secure" } else { "" };
             let cookie = format!(
@@ -162,7 +162,7 @@ pub async fn logout(
         if let Err(r) = check_csrf(&sess.staff, &sess.csrf, &form(&body)) {
             return r;
         }
-        if let Err(e) = s.svc.staff_sign_out(&token, &sess).await {
+        if let Err(e) = s.svc.review().staff_sign_out(&token, &sess).await {
             tracing::error!("staff sign-out: {e}");
             return (
                 StatusCode::SERVICE_UNAVAILABLE,

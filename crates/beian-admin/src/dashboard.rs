@@ -122,7 +122,7 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let d = match s.svc.dashboard().await {
+    let d = match s.svc.operations().dashboard().await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("dashboard: {e}");
@@ -423,7 +423,7 @@ pub async fn csv(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(r) = require(&s, &headers, Role::Operator).await {
         return r;
     }
-    match s.svc.dashboard().await {
+    match s.svc.operations().dashboard().await {
         Ok(d) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

@@ -253,7 +253,7 @@ pub async fn advance(State(s): State<AppState>, headers: HeaderMap, body: Bytes)
 
 pub async fn providers(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let list = match s.svc.providers().await {
+    let list = match s.svc.providers().list_providers().await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
     };
@@ -298,7 +298,7 @@ pub async fn providers(State(s): State<AppState>, headers: HeaderMap) -> Respons
 
 pub async fn create_provider(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let (staff, csrf, f) = posted!(s, headers, body);
-    match s.svc.create_provider(&actor(&staff), get(&f, "name"), get(&f, "event_url")).await {
+    match s.svc.providers().create_provider(&actor(&staff), get(&f, "name"), get(&f, "event_url")).await {
         Ok(c) => layout(
             "服务商已创建",
             Some((&staff, &csrf)),
@@ -325,7 +325,7 @@ pub async fn rotate_provider(
     body: Bytes,
 ) -> Response {
     let (staff, csrf, _) = posted!(s, headers, body);
-    match s.svc.rotate_provider_secret(&actor(&staff), &id).await {
+    match s.svc.providers().rotate_provider_secret(&actor(&staff), &id).await {
         Ok(secret) => layout(
             "密钥已重置",
             Some((&staff, &csrf)),
@@ -346,7 +346,7 @@ pub async fn provider_url(
     body: Bytes,
 ) -> Response {
     let (staff, csrf, f) = posted!(s, headers, body);
-    match s.svc.set_provider_event_url(&actor(&staff), &id, get(&f, "event_url")).await {
+    match s.svc.providers().set_provider_event_url(&actor(&staff), &id, get(&f, "event_url")).await {
         Ok(()) => Redirect::to("/admin/ops/providers").into_response(),
         Err(e) => fail(&staff, &csrf, e),
     }
@@ -354,7 +354,7 @@ pub async fn provider_url(
 
 pub async fn reasons(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let list = match s.svc.reasons().await {
+    let list = match s.svc.review().reasons().await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
     };
@@ -408,7 +408,7 @@ pub async fn save_reason(State(s): State<AppState>, headers: HeaderMap, body: By
         suggest: get(&f, "suggest").trim().into(),
         active: get(&f, "active") == "1",
     };
-    match s.svc.save_reason(&actor(&staff), &r).await {
+    match s.svc.review().save_reason(&actor(&staff), &r).await {
         Ok(_) => Redirect::to("/admin/ops/reasons").into_response(),
         Err(e) => fail(&staff, &csrf, e),
     }
@@ -456,11 +456,11 @@ pub async fn publish_dictionary(State(s): State<AppState>, headers: HeaderMap, b
 
 pub async fn jobs(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let stats = match s.svc.job_stats().await {
+    let stats = match s.svc.job_queue().job_stats().await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
     };
-    let dead = match s.svc.jobs(Some(JobState::Dead), 100).await {
+    let dead = match s.svc.job_queue().jobs(Some(JobState::Dead), 100).await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
     };
@@ -509,8 +509,8 @@ pub async fn job_action(
 ) -> Response {
     let (staff, csrf, _) = posted!(s, headers, body);
     let r = match action.as_str() {
-        "retry" => s.svc.retry_dead_job(id).await,
-        "discard" => s.svc.discard_dead_job(&actor(&staff), id).await,
+        "retry" => s.svc.job_queue().retry_dead_job(id).await,
+        "discard" => s.svc.job_queue().discard_dead_job(&actor(&staff), id).await,
         _ => Ok(false),
     };
     match r {
@@ -531,7 +531,7 @@ pub async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): R
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("q=")))
         .map(crate::auth::decode)
         .unwrap_or_default();
-    let list = match s.svc.search_audit(&needle, 200).await {
+    let list = match s.svc.operations().search_audit(&needle, 200).await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
     };
@@ -562,7 +562,7 @@ pub async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): R
 
 pub async fn tickets(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let list = match s.svc.tickets(None).await {
+    let list = match s.svc.accounts().tickets(None).await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, e),
     };
@@ -586,7 +586,7 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap) -> Response 
 
 pub async fn ticket(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
     let (staff, csrf) = operator!(s, headers);
-    let Ok(Some((t, msgs))) = s.svc.ticket(id).await else {
+    let Ok(Some((t, msgs))) = s.svc.accounts().ticket(id).await else {
         return fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, "工单不存在"));
     };
     let body = html! {
@@ -615,7 +615,7 @@ pub async fn reply(
     body: Bytes,
 ) -> Response {
     let (staff, csrf, f) = posted!(s, headers, body);
-    match s.svc.reply_ticket(id, &format!("operator:{}", staff.id), get(&f, "body")).await {
+    match s.svc.accounts().reply_ticket(id, &format!("operator:{}", staff.id), get(&f, "body")).await {
         Ok(()) => Redirect::to(&format!("/admin/tickets/{id}")).into_response(),
         Err(e) => fail(&staff, &csrf, e),
     }

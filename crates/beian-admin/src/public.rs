@@ -57,7 +57,7 @@ pub async fn api(
             .into_response();
     }
     let q = param(&query, "q").unwrap_or_default();
-    match s.svc.public_query(&q).await {
+    match s.svc.public_index().public_query(&q).await {
         Ok(r) => {
             let mut body = json!({ "errcode": 0, "errmsg": "ok" });
             if let (Some(obj), Ok(serde_json::Value::Object(result))) =
@@ -91,7 +91,7 @@ pub async fn page(
         Some(_) if limited.is_some() => {
             (StatusCode::TOO_MANY_REQUESTS, error_box(&limited.map(|l| too_many(&s, l)).unwrap_or_default()))
         }
-        Some(q) => match s.svc.public_query(q).await {
+        Some(q) => match s.svc.public_index().public_query(q).await {
             Ok(r) => (StatusCode::OK, results_card(&r)),
             Err(e) => {
                 let (status, _, msg) = refusal(e);

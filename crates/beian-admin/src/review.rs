@@ -72,7 +72,7 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
     };
     let (status_f, prov_f, type_f, overdue_f) =
         (q(&query, "status"), q(&query, "province"), q(&query, "subject_type"), q(&query, "overdue"));
-    let items = or_error_page!(s.svc.review_queue(1000).await, &staff, &csrf);
+    let items = or_error_page!(s.svc.review().review_queue(1000).await, &staff, &csrf);
     let dict = s.svc.dictionaries();
     let rows = items
         .iter()
@@ -182,33 +182,40 @@ pub async fn review_page(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Ok(Some(view)) = s.svc.order(&appid).await else {
+    let Ok(Some(view)) = s.svc.filings().order(&appid).await else {
         return error_page(
             &staff,
             &csrf,
             ServiceError::refused(errcode::UNKNOWN_APPID, "该小程序没有备案订单"),
         );
     };
-    let current =
-        match or_error_page!(s.svc.submitted_version(&appid, view.order.versions).await, &staff, &csrf) {
-            Some(p) => p,
-            None => {
-                return error_page(
-                    &staff,
-                    &csrf,
-                    ServiceError::Internal(format!(
-                        "{appid}: submitted version {} is missing",
-                        view.order.versions
-                    )),
-                )
-            }
-        };
+    let current = match or_error_page!(
+        s.svc.filings().submitted_version(&appid, view.order.versions).await,
+        &staff,
+        &csrf
+    ) {
+        Some(p) => p,
+        None => {
+            return error_page(
+                &staff,
+                &csrf,
+                ServiceError::Internal(format!(
+                    "{appid}: submitted version {} is missing",
+                    view.order.versions
+                )),
+            )
+        }
+    };
     let previous = if view.order.versions > 1 {
-        or_error_page!(s.svc.submitted_version(&appid, view.order.versions - 1).await, &staff, &csrf)
+        or_error_page!(
+            s.svc.filings().submitted_version(&appid, view.order.versions - 1).await,
+            &staff,
+            &csrf
+        )
     } else {
         None
     };
-    let mp_name = or_error_page!(s.svc.mini_program(&appid).await, &staff, &csrf).name;
+    let mp_name = or_error_page!(s.svc.mini_programs().mini_program(&appid).await, &staff, &csrf).name;
     // Typed fields next to their materials.
     let mut fields = Vec::new();
     flatten("", &serde_json::to_value(&current).unwrap_or(Value::Null), &mut fields);
@@ -216,7 +223,8 @@ pub async fn review_page(
     let label = beian_core::rules::label;
 
     // What the rules say now (time has passed since submission; some findings may be new).
-    let findings = or_error_page!(s.svc.validate_application(&appid, &current).await, &staff, &csrf);
+    let findings =
+        or_error_page!(s.svc.filings().validate_application(&appid, &current).await, &staff, &csrf);
     let findings: Vec<_> = findings
         .iter()
         .filter(|h| h.errcode != errcode::SUBJECT_IN_PROGRESS && !h.err_field.is_empty())
@@ -241,8 +249,8 @@ pub async fn review_page(
         }
         changed
     });
-    let siblings = or_error_page!(s.svc.subject_filings(&appid).await, &staff, &csrf);
-    let reasons = or_error_page!(s.svc.reasons().await, &staff, &csrf);
+    let siblings = or_error_page!(s.svc.filings().subject_filings(&appid).await, &staff, &csrf);
+    let reasons = or_error_page!(s.svc.review().reasons().await, &staff, &csrf);
     let v = view.order.row_version;
     let body = html! {
         h1 { (mp_name) " " small.muted { (appid) } }
@@ -372,7 +380,7 @@ pub async fn claim(
     if let Err(r) = check_csrf(&staff, &csrf, &f) {
         return r;
     }
-    match s.svc.claim(&staff, &appid, false).await {
+    match s.svc.review().claim(&staff, &appid, false).await {
         Ok(_) => Redirect::to(&format!("/admin/review/{appid}")).into_response(),
         Err(e) => error_page(&staff, &csrf, e),
     }
@@ -392,7 +400,7 @@ pub async fn approve(
     if let Err(r) = check_csrf(&staff, &csrf, &f) {
         return r;
     }
-    match s.svc.review_approve(&staff, &appid, version(&f)).await {
+    match s.svc.review().review_approve(&staff, &appid, version(&f)).await {
         Ok(_) => Redirect::to("/admin").into_response(),
         Err(e) => error_page(&staff, &csrf, e),
     }
@@ -426,7 +434,7 @@ pub async fn reject(
             suggest: get(&f, "suggest").into(),
         });
     }
-    match s.svc.review_reject(&staff, &appid, reasons, version(&f)).await {
+    match s.svc.review().review_reject(&staff, &appid, reasons, version(&f)).await {
         Ok(_) => Redirect::to("/admin").into_response(),
         Err(e) => error_page(&staff, &csrf, e),
     }
@@ -440,7 +448,7 @@ pub async fn media(
     if require(&s, &headers, Role::Reviewer).await.is_err() {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    match s.svc.get_media(&appid, &media_id).await {
+    match s.svc.materials().get_media(&appid, &media_id).await {
         Ok((meta, bytes)) => ([(header::CONTENT_TYPE, meta.content_type)], bytes).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }

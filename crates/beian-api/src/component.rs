@@ -43,7 +43,7 @@ async fn component_token(State(s): State<AppState>, method: Method, body: Bytes)
     ) else {
         return missing("component_appid / component_appsecret / component_verify_ticket");
     };
-    match s.svc.component_token(&appid, &secret, &ticket).await {
+    match s.svc.providers().component_token(&appid, &secret, &ticket).await {
         Ok((token, expires_in)) => {
             WxJson(json!({ "component_access_token": token, "expires_in": expires_in }))
         }
@@ -55,7 +55,7 @@ async fn component_token(State(s): State<AppState>, method: Method, body: Bytes)
 async fn component_caller(s: &AppState, query: &Option<String>) -> Result<String, WxJson> {
     let q = query_map(query.as_deref());
     let token = q.get("component_access_token").or_else(|| q.get("access_token"));
-    s.svc.component_caller(token.map(String::as_str)).await.map_err(from_service)
+    s.svc.providers().component_caller(token.map(String::as_str)).await.map_err(from_service)
 }
 
 /// The body's component_appid must be the token's provider.
@@ -89,7 +89,7 @@ async fn create_preauthcode(
     if let Err(e) = same_component(&caller, &v) {
         return e;
     }
-    match s.svc.create_pre_auth_code(&caller).await {
+    match s.svc.providers().create_pre_auth_code(&caller).await {
         Ok((code, expires_in)) => WxJson(json!({ "pre_auth_code": code, "expires_in": expires_in })),
         Err(e) => from_service(e),
     }
@@ -115,7 +115,7 @@ async fn query_auth(State(s): State<AppState>, method: Method, RawQuery(q): RawQ
         return e;
     }
     let Some(code) = str_field(&v, "authorization_code") else { return missing("authorization_code") };
-    match s.svc.query_auth(&caller, &code).await {
+    match s.svc.providers().query_auth(&caller, &code).await {
         Ok(t) => WxJson(json!({ "authorization_info": {
             "authorizer_appid": t.appid,
             "authorizer_access_token": t.access_token,
@@ -152,7 +152,7 @@ async fn authorizer_token(
     else {
         return missing("authorizer_appid / authorizer_refresh_token");
     };
-    match s.svc.refresh_authorizer_token(&caller, &appid, &refresh).await {
+    match s.svc.providers().refresh_authorizer_token(&caller, &appid, &refresh).await {
         Ok(t) => WxJson(json!({
             "authorizer_access_token": t.access_token,
             "expires_in": t.expires_in,
@@ -176,8 +176,8 @@ async fn login_page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Respons
     let appid = q.get("component_appid").cloned().unwrap_or_default();
     let code = q.get("pre_auth_code").cloned().unwrap_or_default();
     let redirect = q.get("redirect_uri").cloned().unwrap_or_default();
-    let checked = match s.svc.pre_auth_provider(&appid, &code).await {
-        Ok(p) => s.svc.authorization_redirect(&appid, &redirect).await.map(|_| p),
+    let checked = match s.svc.providers().pre_auth_provider(&appid, &code).await {
+        Ok(p) => s.svc.providers().authorization_redirect(&appid, &redirect).await.map(|_| p),
         Err(e) => Err(e),
     };
     match checked {
@@ -249,12 +249,13 @@ async fn login_submit(State(s): State<AppState>, body: Bytes) -> Response {
         form.iter().filter(|(k, _)| k == "scope").filter_map(|(_, v)| v.parse().ok()).collect();
     let (component, code, redirect) = (get("component_appid"), get("pre_auth_code"), get("redirect_uri"));
     // Where to send the merchant back is checked before anything is written.
-    let target = match s.svc.authorization_redirect(&component, &redirect).await {
+    let target = match s.svc.providers().authorization_redirect(&component, &redirect).await {
         Ok(t) => t,
         Err(e) => return refusal_page(e),
     };
     match s
         .svc
+        .providers()
         .authorize_provider(
             &component,
             &code,
@@ -275,7 +276,7 @@ async fn login_submit(State(s): State<AppState>, body: Bytes) -> Response {
             }
         },
         Err(e) => {
-            let provider = s.svc.provider(&component).await.map(|p| p.name).unwrap_or_default();
+            let provider = s.svc.providers().provider(&component).await.map(|p| p.name).unwrap_or_default();
             let status = refusal_status(&e);
             let msg = service_msg(e);
             (status, auth_form(&provider, &component, &code, &redirect, Some(&msg))).into_response()

@@ -42,7 +42,12 @@ pub fn routes() -> Router<AppState> {
 /// Token, permission set and per-minute limit: the prelude of every ICP call.
 async fn caller(s: &AppState, query: &Option<String>, api: &'static str) -> Result<Caller, WxJson> {
     let q = query_map(query.as_deref());
-    let c = s.svc.icp_caller(q.get("access_token").map(String::as_str)).await.map_err(from_service)?;
+    let c = s
+        .svc
+        .providers()
+        .icp_caller(q.get("access_token").map(String::as_str))
+        .await
+        .map_err(from_service)?;
     if !s.limiter.allow(&c.appid, api, s.svc.now().timestamp()) {
         return Err(err(errcode::MINUTE_QUOTA, "api minute-quota reach limit: 调用过于频繁，请一分钟后再试"));
     }
@@ -73,7 +78,7 @@ async fn create_verify_task(
             "beian 暂不支持认证及备案二合一（along_with_auth=true），请先完成认证后按普通备案流程发起核身",
         );
     }
-    match s.svc.create_face_task(&c.actor(), &c.appid).await {
+    match s.svc.materials().create_face_task(&c.actor(), &c.appid).await {
         Ok(t) => ok(json!({ "task_id": t.task_id })),
         Err(e) => from_service(e),
     }
@@ -91,7 +96,7 @@ async fn query_verify_task(
     let Some(task_id) = str_field(&v, "task_id") else {
         return err(errcode::INVALID_ARGS, "invalid args: 缺少参数 task_id");
     };
-    match s.svc.face_task(&c.appid, &task_id).await {
+    match s.svc.materials().face_task(&c.appid, &task_id).await {
         Ok(t) if t.expires_at <= s.svc.now().timestamp() => {
             err(errcode::FACE_TASK_NOT_FOUND, "code过期或不存在：核身任务已过期，请重新发起")
         }
@@ -106,7 +111,7 @@ async fn upload_media(State(s): State<AppState>, RawQuery(q): RawQuery, req: Req
     }
     let c = try_wx!(caller(&s, &q, "upload_icp_media").await);
     let up = try_wx!(crate::parse::upload(q.as_deref(), req).await);
-    match s.svc.upload_media(&c.actor(), &c.appid, up).await {
+    match s.svc.materials().upload_media(&c.actor(), &c.appid, up).await {
         Ok(m) => {
             ok(json!({ "type": m.media_type.as_str(), "media_id": m.media_id, "created_at": m.created_at }))
         }
@@ -122,7 +127,7 @@ async fn get_media(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response
     let Some(media_id) = query_map(q.as_deref()).remove("media_id").filter(|m| !m.is_empty()) else {
         return err(errcode::INVALID_ARGS, "invalid args: 缺少参数 media_id").into_response();
     };
-    match s.svc.get_media(&c.appid, &media_id).await {
+    match s.svc.materials().get_media(&c.appid, &media_id).await {
         Ok((meta, bytes)) => {
             // WeChat serves images as image/jpeg and videos as video/mp4; PNGs keep their type.
             let ct = match meta.content_type.as_str() {
@@ -142,7 +147,7 @@ async fn apply(State(s): State<AppState>, method: Method, RawQuery(q): RawQuery,
     try_wx!(require_post(&method));
     let c = try_wx!(caller(&s, &q, "apply_icp_filing").await);
     let payload = try_wx!(crate::parse::apply_body(&body));
-    match s.svc.apply(&c.actor(), &c.appid, payload).await {
+    match s.svc.filings().apply(&c.actor(), &c.appid, payload).await {
         Ok(_) => ok(json!({})),
         Err(e) => from_service(e),
     }
@@ -151,7 +156,7 @@ async fn apply(State(s): State<AppState>, method: Method, RawQuery(q): RawQuery,
 async fn cancel_apply(State(s): State<AppState>, method: Method, RawQuery(q): RawQuery) -> WxJson {
     try_wx!(require_post(&method));
     let c = try_wx!(caller(&s, &q, "cancel_apply_icp_filing").await);
-    match s.svc.withdraw(&c.actor(), &c.appid).await {
+    match s.svc.filings().withdraw(&c.actor(), &c.appid).await {
         Ok(_) => ok(json!({})),
         Err(e) => from_service(e),
     }
@@ -170,7 +175,7 @@ async fn cancel_filing(
     else {
         return err(errcode::INVALID_ARGS, "invalid args: cancel_type 与 reason_type 须为数字");
     };
-    match s.svc.cancel(&c.actor(), &c.appid, cancel_type, reason_type).await {
+    match s.svc.filings().cancel(&c.actor(), &c.appid, cancel_type, reason_type).await {
         Ok(_) => ok(json!({})),
         Err(e) => from_service(e),
     }
@@ -178,7 +183,7 @@ async fn cancel_filing(
 
 async fn entrance_info(State(s): State<AppState>, RawQuery(q): RawQuery) -> WxJson {
     let c = try_wx!(caller(&s, &q, "get_icp_entrance_info").await);
-    match s.svc.entrance_info(&c.appid).await {
+    match s.svc.filings().entrance_info(&c.appid).await {
         Ok(info) => ok(json!({ "info": info })),
         Err(e) => from_service(e),
     }
@@ -186,7 +191,7 @@ async fn entrance_info(State(s): State<AppState>, RawQuery(q): RawQuery) -> WxJs
 
 async fn online_order(State(s): State<AppState>, RawQuery(q): RawQuery) -> WxJson {
     let c = try_wx!(caller(&s, &q, "get_online_icp_order").await);
-    match s.svc.online_order(&c.appid).await {
+    match s.svc.filings().online_order(&c.appid).await {
         Ok(p) => {
             let (subject, applet) = crate::mask::online_order(&p);
             ok(json!({ "icp_subject": subject, "icp_applets": [applet] }))
@@ -226,7 +231,7 @@ async fn subject_types(State(s): State<AppState>, RawQuery(q): RawQuery) -> WxJs
 /// 认证及备案二合一 needs WeChat certification (微信认证), which beian does not run.
 async fn auth_and_icp(State(s): State<AppState>, RawQuery(q): RawQuery) -> WxJson {
     let qm = query_map(q.as_deref());
-    if let Err(e) = s.svc.sec_caller(qm.get("access_token").map(String::as_str)).await {
+    if let Err(e) = s.svc.providers().sec_caller(qm.get("access_token").map(String::as_str)).await {
         return from_service(e);
     }
     err(

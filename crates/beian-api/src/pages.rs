@@ -56,7 +56,7 @@ fn face_form(mp_name: &str, message: Option<&str>) -> Markup {
 }
 
 async fn face_page(State(s): State<AppState>, Path(task_id): Path<String>) -> Response {
-    match s.svc.face_task_for_page(&task_id).await {
+    match s.svc.materials().face_task_for_page(&task_id).await {
         Ok((t, _)) if t.expires_at <= s.svc.now().timestamp() => (
             StatusCode::GONE,
             page(
@@ -81,13 +81,14 @@ async fn face_page(State(s): State<AppState>, Path(task_id): Path<String>) -> Re
 async fn face_submit(State(s): State<AppState>, Path(task_id): Path<String>, body: Bytes) -> Response {
     let form = form_pairs(&body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    match s.svc.complete_face_verification(&task_id, &get("name"), &get("id_number")).await {
+    match s.svc.materials().complete_face_verification(&task_id, &get("name"), &get("id_number")).await {
         Ok(t) if t.face_status == FaceStatus::Succeeded => {
             page("核身成功", html! { h1 { "核身成功" } p { "人脸核身已完成，服务商会收到结果通知。" } })
                 .into_response()
         }
         Ok(_) => {
-            let name = s.svc.face_task_for_page(&task_id).await.map(|(_, n)| n).unwrap_or_default();
+            let name =
+                s.svc.materials().face_task_for_page(&task_id).await.map(|(_, n)| n).unwrap_or_default();
             (
                 StatusCode::BAD_REQUEST,
                 face_form(

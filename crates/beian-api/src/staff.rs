@@ -112,7 +112,7 @@ async fn staff(s: &AppState, headers: &HeaderMap, need: Role) -> Result<Staff, A
                 "请在 Authorization 头中携带 Bearer 令牌".into(),
             )
         })?;
-    let st = s.svc.staff_for_token(token).await?;
+    let st = s.svc.review().staff_for_token(token).await?;
     if need == Role::Operator && st.role != Role::Operator {
         return Err(ApiError(StatusCode::FORBIDDEN, errcode::API_UNAUTHORIZED, "需要运营人员权限".into()));
     }
@@ -132,23 +132,23 @@ fn version_of(v: &Value) -> Result<Option<i64>, ApiError> {
 
 async fn queue(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     staff(&s, &headers, Role::Reviewer).await?;
-    let items = s.svc.review_queue(500).await?;
+    let items = s.svc.review().review_queue(500).await?;
     Ok(Json(json!({ "errcode": 0, "items": items })))
 }
 
 async fn reasons(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     staff(&s, &headers, Role::Reviewer).await?;
-    Ok(Json(json!({ "errcode": 0, "items": s.svc.reasons().await? })))
+    Ok(Json(json!({ "errcode": 0, "items": s.svc.review().reasons().await? })))
 }
 
 async fn order(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<String>) -> ApiResult {
     staff(&s, &headers, Role::Reviewer).await?;
-    let Some(v) = s.svc.order(&appid).await? else {
+    let Some(v) = s.svc.filings().order(&appid).await? else {
         return Err(ApiError(StatusCode::NOT_FOUND, errcode::UNKNOWN_APPID, "该小程序没有备案订单".into()));
     };
-    let current = s.svc.submitted_version(&appid, v.order.versions).await?;
+    let current = s.svc.filings().submitted_version(&appid, v.order.versions).await?;
     let previous = match v.order.versions {
-        n if n > 1 => s.svc.submitted_version(&appid, n - 1).await?,
+        n if n > 1 => s.svc.filings().submitted_version(&appid, n - 1).await?,
         _ => None,
     };
     let trail = s.svc.audit_trail(beian_core::model::AuditEntity::Filing, &appid).await?;
@@ -165,13 +165,13 @@ async fn order(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<
 
 async fn claim(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<String>) -> ApiResult {
     let st = staff(&s, &headers, Role::Reviewer).await?;
-    let v = s.svc.claim(&st, &appid, false).await?;
+    let v = s.svc.review().claim(&st, &appid, false).await?;
     Ok(Json(json!({ "errcode": 0, "claimed_by": v.order.claimed_by, "version": v.order.row_version })))
 }
 
 async fn release(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<String>) -> ApiResult {
     let st = staff(&s, &headers, Role::Reviewer).await?;
-    let v = s.svc.claim(&st, &appid, true).await?;
+    let v = s.svc.review().claim(&st, &appid, true).await?;
     Ok(Json(json!({ "errcode": 0, "version": v.order.row_version })))
 }
 
@@ -183,7 +183,7 @@ async fn approve(
 ) -> ApiResult {
     let st = staff(&s, &headers, Role::Reviewer).await?;
     let v = body(&b)?;
-    let r = s.svc.review_approve(&st, &appid, version_of(&v)?).await?;
+    let r = s.svc.review().review_approve(&st, &appid, version_of(&v)?).await?;
     Ok(Json(
         json!({ "errcode": 0, "status": r.status, "sms_verify_status": r.order.state.sms_verify_status().map(|x| x.code()), "version": r.order.row_version }),
     ))
@@ -200,7 +200,7 @@ async fn reject(
     let reasons: Vec<RejectReason> =
         serde_json::from_value(v.get("reasons").cloned().unwrap_or(Value::Array(vec![])))
             .map_err(|_| bad("reasons 须为数组，每项为 {reason_id} 或 {key_name, error, suggest}"))?;
-    let r = s.svc.review_reject(&st, &appid, reasons, version_of(&v)?).await?;
+    let r = s.svc.review().review_reject(&st, &appid, reasons, version_of(&v)?).await?;
     Ok(Json(
         json!({ "errcode": 0, "status": r.status, "audit_data": r.order.audit_data, "version": r.order.row_version }),
     ))
@@ -216,7 +216,7 @@ async fn save_reason(State(s): State<AppState>, headers: HeaderMap, b: Bytes) ->
         suggest: v.get("suggest").and_then(Value::as_str).unwrap_or_default().trim().into(),
         active: v.get("active").and_then(Value::as_bool).unwrap_or(true),
     };
-    let id = s.svc.save_reason(&Actor::new("operator", &st.id), &r).await?;
+    let id = s.svc.review().save_reason(&Actor::new("operator", &st.id), &r).await?;
     Ok(Json(json!({ "errcode": 0, "id": id })))
 }
 
@@ -239,18 +239,18 @@ async fn jobs(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
         Some(x) => Some(JobState::parse(x).ok_or_else(|| bad("state 须为 pending、running、done 或 dead"))?),
         None => None,
     };
-    let jobs = s.svc.jobs(state, 200).await?;
+    let jobs = s.svc.job_queue().jobs(state, 200).await?;
     // Payloads may carry codes and phone numbers: list kinds and status only.
     let items: Vec<Value> = jobs
         .iter()
         .map(|j| json!({ "id": j.id, "kind": j.kind, "state": j.state, "attempts": j.attempts, "max_attempts": j.max_attempts, "run_at": j.run_at, "last_error": j.last_error }))
         .collect();
-    Ok(Json(json!({ "errcode": 0, "items": items, "stats": s.svc.job_stats().await? })))
+    Ok(Json(json!({ "errcode": 0, "items": items, "stats": s.svc.job_queue().job_stats().await? })))
 }
 
 async fn retry_job(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult {
     staff(&s, &headers, Role::Operator).await?;
-    if !s.svc.retry_dead_job(id).await? {
+    if !s.svc.job_queue().retry_dead_job(id).await? {
         return Err(ApiError(
             StatusCode::CONFLICT,
             errcode::WRONG_REVIEW_STATE,
@@ -263,7 +263,7 @@ async fn retry_job(State(s): State<AppState>, headers: HeaderMap, Path(id): Path
 async fn outbox(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> ApiResult {
     staff(&s, &headers, Role::Operator).await?;
     let q = crate::wire::query_map(q.as_deref());
-    let items = s.svc.sms_outbox(q.get("phone").map(String::as_str), 100).await?;
+    let items = s.svc.job_queue().sms_outbox(q.get("phone").map(String::as_str), 100).await?;
     Ok(Json(json!({ "errcode": 0, "items": items })))
 }
 
@@ -299,7 +299,8 @@ async fn advance(State(s): State<AppState>, headers: HeaderMap, b: Bytes) -> Api
 async fn sweep(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     let st = staff(&s, &headers, Role::Operator).await?;
     let id = format!("clearance-{}", s.svc.policy().clearance_date);
-    let report = s.svc.clearance_sweep(&Actor::new("operator", &st.id), &id, 1000, |_| {}).await?;
+    let report =
+        s.svc.job_queue().clearance_sweep(&Actor::new("operator", &st.id), &id, 1000, |_| {}).await?;
     Ok(Json(json!({ "errcode": 0, "sweep": report })))
 }
 
@@ -308,7 +309,7 @@ async fn create_provider(State(s): State<AppState>, headers: HeaderMap, b: Bytes
     let v = body(&b)?;
     let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
     let url = v.get("event_url").and_then(Value::as_str).unwrap_or_default();
-    let c = s.svc.create_provider(&Actor::new("operator", &st.id), name, url).await?;
+    let c = s.svc.providers().create_provider(&Actor::new("operator", &st.id), name, url).await?;
     Ok(Json(json!({
         "errcode": 0,
         "component_appid": c.component_appid,
@@ -325,6 +326,7 @@ async fn register_mini_program(State(s): State<AppState>, headers: HeaderMap, b:
     let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(true);
     let mp = s
         .svc
+        .mini_programs()
         .register_mini_program(
             &Actor::new("operator", &st.id),
             beian_service::MiniProgramInput {
@@ -352,7 +354,7 @@ async fn list_mini_program(
     Path(appid): Path<String>,
 ) -> ApiResult {
     let st = staff(&s, &headers, Role::Operator).await?;
-    s.svc.list_mini_program(&Actor::new("operator", &st.id), &appid).await?;
+    s.svc.mini_programs().list_mini_program(&Actor::new("operator", &st.id), &appid).await?;
     Ok(Json(json!({ "errcode": 0 })))
 }
 
@@ -364,6 +366,6 @@ async fn export_personal_data(
     Path(appid): Path<String>,
 ) -> ApiResult {
     let st = staff(&s, &headers, Role::Operator).await?;
-    let doc = s.svc.export_personal_data(&Actor::new("operator", &st.id), &appid).await?;
+    let doc = s.svc.mini_programs().export_personal_data(&Actor::new("operator", &st.id), &appid).await?;
     Ok(Json(json!({ "errcode": 0, "export": doc })))
 }

@@ -19,9 +19,9 @@ mod proc;
 mod stats;
 
 use anyhow::{Context, Result};
-use beian::app::open_service;
 use beian::config::{Config, ConfigArgs};
 use beian_service::{Actor, Service, SystemClock};
+use beian_store::Store;
 use clap::Parser;
 use http::Expect;
 use load::{errcode_ok, url_encode, Load};
@@ -188,8 +188,8 @@ async fn run(args: Args) -> Result<bool> {
     result
 }
 
-async fn open(ws: &Workspace) -> Result<Arc<Service>> {
-    open_service(&ws.config()?, Arc::new(SystemClock)).await
+async fn open(ws: &Workspace) -> Result<(Store, Arc<Service>)> {
+    beian::app::open(&ws.config()?, Arc::new(SystemClock)).await
 }
 
 async fn set_dates(svc: &Service, clearance: chrono::NaiveDate) -> Result<()> {
@@ -211,16 +211,17 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
 
     // ---- 1. seed --------------------------------------------------------------------------
     step(t0, &format!("opening a fresh {backend} database in {}", ws.data_dir.display()));
-    let svc = open(ws).await?;
+    let (store, svc) = open(ws).await?;
     // Dates far away while the server runs: its worker must not start the sweep by itself.
     set_dates(&svc, chrono::NaiveDate::from_ymd_opt(2099, 4, 1).unwrap_or_default()).await?;
     let creds = svc
+        .providers()
         .create_provider(&Actor::new("bench", "setup"), "压测服务商", "http://127.0.0.1:9/events")
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (jpeg_digest, sealed_jpeg) = svc.store().crypto().seal_media(gen::JPEG);
+    let (jpeg_digest, sealed_jpeg) = store.crypto().seal_media(gen::JPEG);
     beian_store::MediaFiles::new(ws.data_dir.join("media"))?.put(&jpeg_digest, &sealed_jpeg)?;
-    let public_index = svc.store().has_table("public_filings").await?;
+    let public_index = store.has_table("public_filings").await?;
     let now = svc.now();
     let plan = gen::Plan {
         n,
@@ -240,7 +241,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
         ),
     );
     let cpu0 = proc::cpu_secs(std::process::id()).unwrap_or(0.0);
-    let (seed, handles) = seed(&svc, plan, year).await?;
+    let (seed, handles) = seed(&store, plan, year).await?;
     let seed_cpu = proc::cpu_secs(std::process::id()).unwrap_or(0.0) - cpu0;
     let mut s = Scenario::new("seeding N", "≤ 60 s (at 1M)");
     s.ops = n;
@@ -268,7 +269,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     if seed.secs > 60.0 && n >= 1_000_000 {
         s.note(format!("missed by {:.0} s ({:.0} %)", seed.secs - 60.0, (seed.secs / 60.0 - 1.0) * 100.0));
     }
-    svc.store().close().await;
+    svc.close().await;
     drop(svc);
     if args.check {
         step(t0, "beian check on the seeded data");
@@ -438,8 +439,9 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
 
     // Floor: the same bytes, encrypted, one durable insert per transaction, same concurrency.
     step(t0, "apply floor: raw durable inserts of the same bytes");
-    let svc = open(ws).await?;
+    let (store, svc) = open(ws).await?;
     let backlog: i64 = svc
+        .job_queue()
         .job_stats()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -454,8 +456,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     for one_tx in [false, true] {
         let cpu0 = proc::cpu_secs(std::process::id()).unwrap_or(0.0);
         let (mut sample, err) =
-            diag::entrance_reads(svc.store(), authorized.clone(), &creds.component_appid, reads, one_tx)
-                .await;
+            diag::entrance_reads(&store, authorized.clone(), &creds.component_appid, reads, one_tx).await;
         let cpu = proc::cpu_secs(std::process::id()).unwrap_or(0.0) - cpu0;
         let name = if one_tx { "entrance reads, 1 tx (diag)" } else { "entrance reads, 3 tx (diag)" };
         let mut d = Scenario::new(name, "-").with_sample(&mut sample).with_usage(0.0, cpu);
@@ -470,22 +471,22 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
              three is {gain:.2}x the throughput"
         ));
     }
-    svc.store().floor_setup().await?;
+    store.floor_setup().await?;
     let floor_secs = Duration::from_secs(if args.quick { 5 } else { 10 });
-    let store = svc.store().clone();
+    let floor_store = store.clone();
     let (r, ts) = (ready.clone(), now.timestamp());
     let floor_load =
         Load { concurrency: args.concurrency, duration: floor_secs, max_ops: u64::MAX, rate: None };
     let floor_cpu0 = proc::cpu_secs(std::process::id()).unwrap_or(0.0);
     let (mut floor_sample, floor_err) = load::run(floor_load, move |i| {
-        let (store, r) = (store.clone(), r.clone());
+        let (store, r) = (floor_store.clone(), r.clone());
         async move {
             let Some(p) = r.get(i as usize % r.len().max(1)) else { return Err("nothing prepared".into()) };
             store.floor_insert(&p.appid, gen::apply_body(p).as_bytes(), ts).await.map_err(|e| e.to_string())
         }
     })
     .await;
-    svc.store().floor_drop().await?;
+    store.floor_drop().await?;
     let floor_cpu = proc::cpu_secs(std::process::id()).unwrap_or(0.0) - floor_cpu0;
     let mut fl = Scenario::new("raw durable insert (floor)", "-").with_sample(&mut floor_sample);
     fl = fl.with_usage(0.0, floor_cpu);
@@ -522,11 +523,11 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     // ---- 3. the clearance sweep over all N ------------------------------------------------
     step(t0, "sweep floor: keyed scan of every appid");
     let started = Instant::now();
-    let scanned = svc.store().floor_scan_appids(args.sweep_batch).await?;
+    let scanned = store.floor_scan_appids(args.sweep_batch).await?;
     let scan_secs = started.elapsed().as_secs_f64();
     let today = beian_core::time::beijing_date(svc.now());
     set_dates(&svc, today).await?;
-    svc.store().close().await;
+    svc.close().await;
     drop(svc);
     step(
         t0,
@@ -662,12 +663,12 @@ struct Seeded {
 
 /// Generate and seal on threads of their own, load through the store batch by batch (one
 /// transaction each), progress on stderr.
-async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen::Handles)> {
+async fn seed(store: &Store, plan: gen::Plan, year: i32) -> Result<(Seeded, gen::Handles)> {
     let total = plan.n;
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
     let (to_seal, sealing) = std::sync::mpsc::sync_channel::<beian_store::bulk::SeedBatch>(2);
     let started = Instant::now();
-    let crypto = svc.store().crypto().clone();
+    let crypto = store.crypto().clone();
     // Three stages on their own threads: generate (and collect the public index's bigrams),
     // seal (ciphertexts, blind indexes, deflated JSON: `SeedBatch::seal`), load (this task,
     // binding and writing through SQLite's writer thread). The writer does not wait for the
@@ -696,11 +697,11 @@ async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen:
             }
         }
     });
-    let deferred = svc.store().bulk_defer_indexes().await.context("setting indexes aside")?;
+    let deferred = store.bulk_defer_indexes().await.context("setting indexes aside")?;
     let (mut rows, mut done) = (0u64, 0u64);
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
-        rows += svc.store().bulk_seed(&batch).await.context("bulk seeding")?;
+        rows += store.bulk_seed(&batch).await.context("bulk seeding")?;
         done += batch.mini_programs.len() as u64;
         let secs = started.elapsed().as_secs_f64();
         eprint!(
@@ -713,11 +714,11 @@ async fn seed(svc: &Service, plan: gen::Plan, year: i32) -> Result<(Seeded, gen:
     sealer.join().map_err(|_| anyhow::anyhow!("the seeding sealer panicked"))?;
     let t = Instant::now();
     let n = grams.len();
-    rows += svc.store().bulk_insert_grams(grams, 2_000_000).await.context("loading the public index")?;
+    rows += store.bulk_insert_grams(grams, 2_000_000).await.context("loading the public index")?;
     eprintln!("  loaded {n} public-index bigrams in key order in {:.1} s", t.elapsed().as_secs_f64());
     let t = Instant::now();
     let indexes = deferred.0.len();
-    svc.store().bulk_rebuild_indexes(deferred).await.context("rebuilding indexes")?;
+    store.bulk_rebuild_indexes(deferred).await.context("rebuilding indexes")?;
     eprintln!("  rebuilt {indexes} secondary indexes in {:.1} s", t.elapsed().as_secs_f64());
     Ok((Seeded { rows, secs: started.elapsed().as_secs_f64() }, handles))
 }

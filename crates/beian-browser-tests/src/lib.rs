@@ -20,7 +20,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use beian::app::{open_service, Application};
+use beian::app::Application;
 use beian::config::{Config, ConfigArgs};
 use beian_service::{Actor, ManualClock, Service};
 use chrono::{TimeZone, Utc};
@@ -83,7 +83,7 @@ impl TestServer {
         };
         let config = Config::resolve(&args).expect("config");
         let clock = Arc::new(ManualClock::new(start_time()));
-        let svc = open_service(&config, clock.clone()).await.expect("open the service");
+        let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("open the service");
         // Deadlines far away, so the automatic clearance sweep stays out of tests that do not
         // ask for it.
         let mut policy = (*svc.policy()).clone();
@@ -91,7 +91,7 @@ impl TestServer {
         policy.clearance_date = chrono::NaiveDate::from_ymd_opt(2099, 4, 1).expect("date");
         svc.set_policy(&Actor::new("test", "setup"), policy).await.expect("set policy");
         let channels = beian::app::channels(&config, &svc);
-        let app = Application::with_service(&config.listen, svc.clone())
+        let app = Application::with_service(&config.listen, &store, svc.clone())
             .await
             .expect("bind 127.0.0.1:0")
             .with_channels(channels)

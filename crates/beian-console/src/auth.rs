@@ -41,7 +41,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 /// The signed-in session, if any.
 pub async fn current(s: &AppState, headers: &HeaderMap) -> Option<(String, Session)> {
     let token = cookie_token(headers)?;
-    match s.svc.session(&token).await {
+    match s.svc.accounts().session(&token).await {
         Ok(Some(sess)) => Some((token, sess)),
         _ => None,
     }
@@ -138,7 +138,7 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extension
         )
             .into_response();
     }
-    match s.svc.login(get(&f, "username"), get(&f, "password")).await {
+    match s.svc.accounts().login(get(&f, "username"), get(&f, "password")).await {
         Ok((token, _)) => {
             let secure = if s.svc.public_url().starts_with("https://") { "; Secure" } else { "" };
             let cookie = format!(
@@ -169,7 +169,7 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
             return r;
         }
         // Only a session ended on the server is signed out: otherwise say so, and keep it.
-        if let Err(e) = s.svc.logout(&token).await {
+        if let Err(e) = s.svc.accounts().logout(&token).await {
             return crate::pages::oops(Some(&sess), e);
         }
     }

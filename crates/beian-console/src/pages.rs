@@ -24,8 +24,8 @@ fn actor(sess: &Session) -> Actor {
 /// page down; the 站内信 page itself shows the error.
 pub(crate) async fn unread(s: &AppState, sess: &Session) -> i64 {
     let mut n = 0;
-    for m in s.svc.memberships(&sess.account.id).await.unwrap_or_default() {
-        n += s.svc.messages(&m.appid, 1).await.map(|(_, u)| u).unwrap_or(0);
+    for m in s.svc.accounts().memberships(&sess.account.id).await.unwrap_or_default() {
+        n += s.svc.mini_programs().messages(&m.appid, 1).await.map(|(_, u)| u).unwrap_or(0);
     }
     n
 }
@@ -79,9 +79,9 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let today = beijing_date(s.svc.now());
     let mut banners = Vec::new();
     let mut rows = Vec::new();
-    for m in or_page!(s.svc.memberships(&sess.account.id).await, &sess) {
-        let mp = or_page!(s.svc.mini_program(&m.appid).await, &sess);
-        let info = or_page!(s.svc.entrance_info(&m.appid).await, &sess);
+    for m in or_page!(s.svc.accounts().memberships(&sess.account.id).await, &sess) {
+        let mp = or_page!(s.svc.mini_programs().mini_program(&m.appid).await, &sess);
+        let info = or_page!(s.svc.filings().entrance_info(&m.appid).await, &sess);
         let label = status_label(&info);
         let unfiled = info.status >= 1024;
         if mp.listed && unfiled {
@@ -142,9 +142,9 @@ pub async fn settings_beian(State(s): State<AppState>, headers: HeaderMap) -> Re
         Err(r) => return r,
     };
     let mut rows = Vec::new();
-    for m in or_page!(s.svc.memberships(&sess.account.id).await, &sess) {
-        let mp = or_page!(s.svc.mini_program(&m.appid).await, &sess);
-        let info = or_page!(s.svc.entrance_info(&m.appid).await, &sess);
+    for m in or_page!(s.svc.accounts().memberships(&sess.account.id).await, &sess) {
+        let mp = or_page!(s.svc.mini_programs().mini_program(&m.appid).await, &sess);
+        let info = or_page!(s.svc.filings().entrance_info(&m.appid).await, &sess);
         rows.push(html! {
             tr {
                 td { (mp.name) }
@@ -169,14 +169,16 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
         Ok(x) => x,
         Err(r) => return r,
     };
-    let member = match s.svc.require(&sess.account, &appid, Access::Can(Permission::View)).await {
+    let member = match s.svc.accounts().require(&sess.account, &appid, Access::Can(Permission::View)).await {
         Ok(m) => m,
         Err(ServiceError::Refused { errmsg, .. }) => return forbidden(&sess, &errmsg),
         Err(e) => return oops(Some(&sess), e),
     };
-    let (Ok(mp), Ok(info), Ok(order)) =
-        (s.svc.mini_program(&appid).await, s.svc.entrance_info(&appid).await, s.svc.order(&appid).await)
-    else {
+    let (Ok(mp), Ok(info), Ok(order)) = (
+        s.svc.mini_programs().mini_program(&appid).await,
+        s.svc.filings().entrance_info(&appid).await,
+        s.svc.filings().order(&appid).await,
+    ) else {
         return oops(Some(&sess), ServiceError::Internal("status page reads".into()));
     };
     let cal = WorkCalendar::china();
@@ -204,7 +206,7 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
         cal.add_working_days(today, 1).format("%m月%d日"),
         cal.add_working_days(today, 20).format("%m月%d日")
     );
-    let sms_pending = s.svc.sms_pending(&appid).await.ok().flatten();
+    let sms_pending = s.svc.filings().sms_pending(&appid).await.ok().flatten();
     let numbers = order.as_ref().and_then(|v| {
         Some((v.order.subject_record_number.as_ref()?, v.order.service_record_number.as_ref()?))
     });
@@ -322,7 +324,7 @@ async fn post_guard(
     let sess = require(s, headers, &format!("/console/apps/{appid}")).await?;
     let f = form(body);
     check_csrf(&sess, get(&f, "_csrf"))?;
-    match s.svc.require(&sess.account, appid, perm).await {
+    match s.svc.accounts().require(&sess.account, appid, perm).await {
         Ok(_) => Ok((sess, f)),
         Err(ServiceError::Refused { errmsg, .. }) => Err(forbidden(&sess, &errmsg)),
         Err(e) => Err(oops(Some(&sess), e)),
@@ -339,7 +341,7 @@ pub async fn withdraw(
         Ok(x) => x,
         Err(r) => return r,
     };
-    match s.svc.withdraw(&actor(&sess), &appid).await {
+    match s.svc.filings().withdraw(&actor(&sess), &appid).await {
         Ok(_) => Redirect::to(&format!("/console/apps/{appid}")).into_response(),
         Err(e) => oops(Some(&sess), e),
     }
@@ -363,7 +365,7 @@ pub async fn cancel(
     }
     let ct = get(&f, "cancel_type").parse().ok();
     let rt = get(&f, "reason_type").parse().ok();
-    match s.svc.cancel(&actor(&sess), &appid, ct, rt).await {
+    match s.svc.filings().cancel(&actor(&sess), &appid, ct, rt).await {
         Ok(_) => Redirect::to(&format!("/console/apps/{appid}")).into_response(),
         Err(e) => oops(Some(&sess), e),
     }
@@ -374,14 +376,14 @@ pub async fn providers(State(s): State<AppState>, headers: HeaderMap, Path(appid
         Ok(x) => x,
         Err(r) => return r,
     };
-    let member = match s.svc.require(&sess.account, &appid, Access::Can(Permission::View)).await {
+    let member = match s.svc.accounts().require(&sess.account, &appid, Access::Can(Permission::View)).await {
         Ok(m) => m,
         Err(ServiceError::Refused { errmsg, .. }) => return forbidden(&sess, &errmsg),
         Err(e) => return oops(Some(&sess), e),
     };
     let mut rows = Vec::new();
-    for a in or_page!(s.svc.authorizations_of(&appid).await, &sess) {
-        let name = or_page!(s.svc.provider(&a.component_appid).await, &sess).name;
+    for a in or_page!(s.svc.providers().authorizations_of(&appid).await, &sess) {
+        let name = or_page!(s.svc.providers().provider(&a.component_appid).await, &sess).name;
         let sets: Vec<String> = a.scopes.iter().map(|x| x.to_string()).collect();
         rows.push(html! {
             tr {
@@ -425,7 +427,7 @@ pub async fn revoke_provider(
         Ok(x) => x,
         Err(r) => return r,
     };
-    match s.svc.revoke_authorization(&actor(&sess), get(&f, "component_appid"), &appid).await {
+    match s.svc.providers().revoke_authorization(&actor(&sess), get(&f, "component_appid"), &appid).await {
         Ok(()) => Redirect::to(&format!("/console/apps/{appid}/providers")).into_response(),
         Err(e) => oops(Some(&sess), e),
     }
@@ -438,11 +440,11 @@ pub async fn messages(State(s): State<AppState>, headers: HeaderMap) -> Response
         Err(r) => return r,
     };
     let mut cards = Vec::new();
-    for m in or_page!(s.svc.memberships(&sess.account.id).await, &sess) {
-        let name = or_page!(s.svc.mini_program(&m.appid).await, &sess).name;
-        let (list, unread_n) = or_page!(s.svc.messages(&m.appid, 50).await, &sess);
+    for m in or_page!(s.svc.accounts().memberships(&sess.account.id).await, &sess) {
+        let name = or_page!(s.svc.mini_programs().mini_program(&m.appid).await, &sess).name;
+        let (list, unread_n) = or_page!(s.svc.mini_programs().messages(&m.appid, 50).await, &sess);
         // Shown in a form that saves them back: a failed read must not offer defaults.
-        let prefs = or_page!(s.svc.notify_prefs(&m.appid).await, &sess);
+        let prefs = or_page!(s.svc.mini_programs().notify_prefs(&m.appid).await, &sess);
         cards.push(html! {
             div.card {
                 h2 { (name) " " small.muted { "未读 " (unread_n) } }
@@ -490,7 +492,7 @@ pub async fn read_message(State(s): State<AppState>, headers: HeaderMap, body: B
         Err(r) => return r,
     };
     let id = get(&f, "id").parse().unwrap_or(0);
-    match s.svc.mark_message_read(&appid, id).await {
+    match s.svc.mini_programs().mark_message_read(&appid, id).await {
         Ok(_) => Redirect::to("/console/messages").into_response(),
         Err(e) => oops(Some(&sess), e),
     }
@@ -508,7 +510,7 @@ pub async fn save_prefs(State(s): State<AppState>, headers: HeaderMap, body: Byt
         email: get(&f, "email") == "1",
         webhook: get(&f, "webhook") == "1",
     };
-    match s.svc.set_notify_prefs(&actor(&sess), &appid, p).await {
+    match s.svc.mini_programs().set_notify_prefs(&actor(&sess), &appid, p).await {
         Ok(()) => Redirect::to("/console/messages").into_response(),
         Err(e) => oops(Some(&sess), e),
     }
@@ -520,17 +522,19 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap, RawQuery(q):
         Ok(x) => x,
         Err(r) => return r,
     };
-    let appids: Vec<String> =
-        or_page!(s.svc.memberships(&sess.account.id).await, &sess).into_iter().map(|m| m.appid).collect();
+    let appids: Vec<String> = or_page!(s.svc.accounts().memberships(&sess.account.id).await, &sess)
+        .into_iter()
+        .map(|m| m.appid)
+        .collect();
     let selected = q
         .as_deref()
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("appid=")))
         .map(crate::auth::decode)
         .unwrap_or_default();
-    let list = or_page!(s.svc.tickets(Some(&appids)).await, &sess);
+    let list = or_page!(s.svc.accounts().tickets(Some(&appids)).await, &sess);
     let mut rejections = Vec::new();
     if !selected.is_empty() && appids.contains(&selected) {
-        if let Ok(info) = s.svc.entrance_info(&selected).await {
+        if let Ok(info) = s.svc.filings().entrance_info(&selected).await {
             rejections = info.audit_data;
         }
     }
@@ -584,7 +588,7 @@ pub async fn open_ticket(State(s): State<AppState>, headers: HeaderMap, body: By
         Ok(x) => x,
         Err(r) => return r,
     };
-    match s.svc.open_ticket(&sess.account, &appid, get(&f, "title"), get(&f, "body")).await {
+    match s.svc.accounts().open_ticket(&sess.account, &appid, get(&f, "title"), get(&f, "body")).await {
         Ok(id) => Redirect::to(&format!("/console/tickets/{id}")).into_response(),
         Err(e) => oops(Some(&sess), e),
     }
@@ -595,11 +599,11 @@ pub async fn ticket(State(s): State<AppState>, headers: HeaderMap, Path(id): Pat
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Ok(Some((t, msgs))) = s.svc.ticket(id).await else {
+    let Ok(Some((t, msgs))) = s.svc.accounts().ticket(id).await else {
         return oops(Some(&sess), ServiceError::refused(beian_core::errcode::INVALID_INPUT, "工单不存在"));
     };
     if let Err(ServiceError::Refused { errmsg, .. }) =
-        s.svc.require(&sess.account, &t.appid, Access::Can(Permission::View)).await
+        s.svc.accounts().require(&sess.account, &t.appid, Access::Can(Permission::View)).await
     {
         return forbidden(&sess, &errmsg);
     }
@@ -635,14 +639,19 @@ pub async fn reply_ticket(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let Ok(Some((t, _))) = s.svc.ticket(id).await else {
+    let Ok(Some((t, _))) = s.svc.accounts().ticket(id).await else {
         return Redirect::to("/console/tickets").into_response();
     };
     let (sess, f) = match post_guard(&s, &headers, &t.appid, &body, Access::Can(Permission::View)).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    match s.svc.reply_ticket(id, &format!("developer:{}", sess.account.display_name), get(&f, "body")).await {
+    match s
+        .svc
+        .accounts()
+        .reply_ticket(id, &format!("developer:{}", sess.account.display_name), get(&f, "body"))
+        .await
+    {
         Ok(()) => Redirect::to(&format!("/console/tickets/{id}")).into_response(),
         Err(e) => oops(Some(&sess), e),
     }

@@ -61,7 +61,7 @@ fn q(query: &Option<String>, key: &str) -> Option<String> {
 
 async fn guard(s: &AppState, headers: &HeaderMap, appid: &str) -> Result<Session, Response> {
     let sess = require(s, headers, &format!("/console/apps/{appid}/filing")).await?;
-    match s.svc.require(&sess.account, appid, Access::Can(Permission::File)).await {
+    match s.svc.accounts().require(&sess.account, appid, Access::Can(Permission::File)).await {
         Ok(_) => Ok(sess),
         Err(ServiceError::Refused { errmsg, .. }) => Err(forbidden(&sess, &errmsg)),
         Err(e) => Err(oops(Some(&sess), e)),
@@ -69,12 +69,12 @@ async fn guard(s: &AppState, headers: &HeaderMap, appid: &str) -> Result<Session
 }
 
 async fn load_draft(s: &AppState, appid: &str) -> Result<ApplyPayload, ServiceError> {
-    s.svc.draft_or_start(appid).await
+    s.svc.filings().draft_or_start(appid).await
 }
 
 /// Rejected fields of the last decision: (field path, reason).
 async fn rejected(s: &AppState, appid: &str) -> Vec<(String, String)> {
-    let Ok(info) = s.svc.entrance_info(appid).await else { return Vec::new() };
+    let Ok(info) = s.svc.filings().entrance_info(appid).await else { return Vec::new() };
     let mut out = Vec::new();
     for a in info.audit_data {
         for f in fields_for_key_name(&a.key_name) {
@@ -134,11 +134,11 @@ async fn render(
         Ok(d) => d,
         Err(e) => return oops(Some(sess), e),
     };
-    let info = match s.svc.entrance_info(appid).await {
+    let info = match s.svc.filings().entrance_info(appid).await {
         Ok(i) => i,
         Err(e) => return oops(Some(sess), e),
     };
-    let mp_name = or_page!(s.svc.mini_program(appid).await, sess).name;
+    let mp_name = or_page!(s.svc.mini_programs().mini_program(appid).await, sess).name;
     if info.available == 0 {
         let why = info.unavailable_reason.unwrap_or_else(|| "备案入口暂未开放".into());
         let body = html! { div class="banner closed" { div { strong { "暂不能备案" } "：" (why) } } };
@@ -150,7 +150,7 @@ async fn render(
     }
     let all_hints = match &submit_hints {
         Some(h) => h.clone(),
-        None if checked => or_page!(s.svc.validate_application(appid, &draft).await, sess),
+        None if checked => or_page!(s.svc.filings().validate_application(appid, &draft).await, sess),
         None => Vec::new(),
     };
     let rejected = rejected(s, appid).await;
@@ -415,7 +415,7 @@ async fn render(
             let state = if task.is_empty() {
                 html! { "尚未发起人脸核身。" }
             } else {
-                match s.svc.face_task(appid, task).await {
+                match s.svc.materials().face_task(appid, task).await {
                     Ok(t) if t.is_finish && t.face_status == beian_core::model::FaceStatus::Succeeded => {
                         html! { strong #face-state { "人脸核身已完成" } "（3天内有效）" }
                     }
@@ -694,14 +694,14 @@ pub async fn save_step(
         }
         Ok(())
     };
-    let payload = match s.svc.update_draft(&appid, edit).await {
+    let payload = match s.svc.filings().update_draft(&appid, edit).await {
         Ok(p) => p,
         Err(e) => return oops(Some(&sess), e),
     };
     // Stay on the step while it has problems; otherwise move on.
     // The draft is saved; if the rules cannot run now, stay on the step (its page then
     // shows the error) rather than move on as if it had none.
-    let step_has_errors = match s.svc.validate_application(&appid, &payload).await {
+    let step_has_errors = match s.svc.filings().validate_application(&appid, &payload).await {
         Ok(hints) => hints.iter().any(|h| step_of(&h.err_field) == step),
         Err(_) => true,
     };
@@ -771,7 +771,7 @@ pub async fn upload(
         icp_order_field: order_field,
         bytes,
     };
-    match s.svc.attach_media(&Actor::new("developer", &sess.account.id), &appid, &field, up).await {
+    match s.svc.filings().attach_media(&Actor::new("developer", &sess.account.id), &appid, &field, up).await {
         Ok(_) => Redirect::to(&format!("/console/apps/{appid}/filing?step={step}&saved=1")).into_response(),
         Err(ServiceError::Refused { errmsg, .. }) => Redirect::to(&format!(
             "/console/apps/{appid}/filing?step={step}&error={}",
@@ -791,10 +791,10 @@ pub async fn media(
     let Ok(sess) = require(&s, &headers, "/console").await else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    if s.svc.require(&sess.account, &appid, Access::Can(Permission::View)).await.is_err() {
+    if s.svc.accounts().require(&sess.account, &appid, Access::Can(Permission::View)).await.is_err() {
         return StatusCode::FORBIDDEN.into_response();
     }
-    match s.svc.get_media(&appid, &media_id).await {
+    match s.svc.materials().get_media(&appid, &media_id).await {
         Ok((meta, bytes)) => ([(header::CONTENT_TYPE, meta.content_type)], bytes).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
@@ -814,11 +814,12 @@ pub async fn start_face(
     if let Err(r) = check_csrf(&sess, get(&form(&body), "_csrf")) {
         return r;
     }
-    match s.svc.create_face_task(&Actor::new("developer", &sess.account.id), &appid).await {
+    match s.svc.materials().create_face_task(&Actor::new("developer", &sess.account.id), &appid).await {
         Ok(task) => {
             let id = task.task_id;
             let saved = s
                 .svc
+                .filings()
                 .update_draft(&appid, |p| {
                     p.icp_applets.principal_info.verify_task_id = id.clone();
                     Ok(())
@@ -851,10 +852,10 @@ pub async fn submit(
         Ok(d) => d,
         Err(e) => return oops(Some(&sess), e),
     };
-    match s.svc.apply(&Actor::new("developer", &sess.account.id), &appid, draft).await {
+    match s.svc.filings().apply(&Actor::new("developer", &sess.account.id), &appid, draft).await {
         Ok(_) => {
             // Submitted; a draft left behind only pre-fills the next visit of the wizard.
-            if let Err(e) = s.svc.discard_draft(&appid).await {
+            if let Err(e) = s.svc.filings().discard_draft(&appid).await {
                 tracing::warn!(appid, "submitted, but the draft was not discarded: {e}");
             }
             Redirect::to(&format!("/console/apps/{appid}")).into_response()
@@ -878,7 +879,7 @@ pub async fn letter(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
         Err(e) => return oops(Some(&sess), e),
     };
     let dict = s.svc.dictionaries();
-    let mp = Some(or_page!(s.svc.mini_program(&appid).await, &sess));
+    let mp = Some(or_page!(s.svc.mini_programs().mini_program(&appid).await, &sess));
     let b = &draft.icp_subject.base_info;
     let data = beian_letter::LetterData {
         subject_name: b.name.clone(),

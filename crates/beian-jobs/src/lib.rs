@@ -94,7 +94,7 @@ impl Worker {
             }
             *last = Some(std::time::Instant::now());
         }
-        if let Err(e) = self.svc.ensure_daily_jobs().await {
+        if let Err(e) = self.svc.job_queue().ensure_daily_jobs().await {
             tracing::error!("queueing daily jobs: {e}");
         }
     }
@@ -111,7 +111,7 @@ impl Worker {
 
     /// Run one due job, if any. `Ok(true)` when a job was processed (whatever its outcome).
     pub async fn run_once(&self) -> Result<bool, beian_service::ServiceError> {
-        let Some(leased) = self.svc.claim_job(&self.id).await? else { return Ok(false) };
+        let Some(leased) = self.svc.job_queue().claim_job(&self.id).await? else { return Ok(false) };
         let redact = |e: String| match &leased.spec {
             Some(spec) => spec.redact(&e),
             None => e,
@@ -119,17 +119,17 @@ impl Worker {
         let job = &leased.job;
         match self.handle(&leased).await {
             Ok(()) => {
-                if !self.svc.complete_job(job.id, &self.id).await? {
+                if !self.svc.job_queue().complete_job(job.id, &self.id).await? {
                     tracing::warn!(job = job.id, "job finished after its lease was taken over");
                 }
             }
             Err(PortError::Retry(e)) => {
                 let e = redact(e);
                 tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job failed, retry in {}s: {e}", backoff_secs(job.attempts));
-                self.svc.fail_job(job, &self.id, &e).await?;
+                self.svc.job_queue().fail_job(job, &self.id, &e).await?;
             }
             Err(PortError::Refused(e)) => {
-                self.svc.dead_letter_job(job, &self.id, &redact(e)).await?;
+                self.svc.job_queue().dead_letter_job(job, &self.id, &redact(e)).await?;
             }
         }
         Ok(true)
@@ -169,8 +169,9 @@ impl Worker {
             Some(JobSpec::Event(push)) => self.deliver(push).await.map_err(PortError::Retry),
             Some(JobSpec::VerifyTicket { component_appid }) => {
                 // The next push is scheduled whatever happens to this one.
-                self.svc.schedule_next_ticket(component_appid).await.map_err(retry)?;
-                let ticket = self.svc.issue_verify_ticket(component_appid).await.map_err(retry)?;
+                self.svc.providers().schedule_next_ticket(component_appid).await.map_err(retry)?;
+                let ticket =
+                    self.svc.providers().issue_verify_ticket(component_appid).await.map_err(retry)?;
                 let push = EventPush {
                     component_appid: component_appid.clone(),
                     info_type: "component_verify_ticket".into(),
@@ -193,7 +194,7 @@ impl Worker {
                 }
             },
             Some(JobSpec::Webhook { appid, payload }) => {
-                match self.svc.webhook(appid).await.map_err(retry)? {
+                match self.svc.mini_programs().webhook(appid).await.map_err(retry)? {
                     Some((url, secret)) => {
                         self.channels
                             .webhook
@@ -204,11 +205,11 @@ impl Worker {
                 }
             }
             Some(JobSpec::AuthoritySubmit { appid, round }) => {
-                let op = self.svc.authority_submission(appid, *round).await.map_err(retry)?;
+                let op = self.svc.filings().authority_submission(appid, *round).await.map_err(retry)?;
                 self.submit(op).await
             }
             Some(JobSpec::AuthorityCancel { appid, round }) => {
-                let op = self.svc.authority_cancellation(appid, *round).await.map_err(retry)?;
+                let op = self.svc.filings().authority_cancellation(appid, *round).await.map_err(retry)?;
                 self.submit(op).await
             }
             Some(JobSpec::AuthorityTimer { name, appid, round }) => {
@@ -228,16 +229,18 @@ impl Worker {
             }
             Some(JobSpec::DeadlineReminders { day }) => {
                 let day: chrono::NaiveDate = day.parse().map_err(|e| retry(format!("bad day {day}: {e}")))?;
-                self.svc.deadline_reminders(day).await.map(|_| ()).map_err(retry)
+                self.svc.job_queue().deadline_reminders(day).await.map(|_| ()).map_err(retry)
             }
             Some(JobSpec::ClearanceSweep { sweep_id }) => self
                 .svc
+                .job_queue()
                 .clearance_sweep(&beian_service::Actor::system(), sweep_id, 1000, |_| {})
                 .await
                 .map(|_| ())
                 .map_err(retry),
             Some(JobSpec::PersonalDataErasure { .. }) => self
                 .svc
+                .operations()
                 .erase_expired(&beian_service::Actor::system(), false)
                 .await
                 .map(|r| {
@@ -269,7 +272,7 @@ impl Worker {
 
     /// POST the encrypted, signed XML envelope to the provider's event URL.
     async fn deliver(&self, push: &EventPush) -> Result<(), String> {
-        let p = self.svc.provider(&push.component_appid).await.map_err(|e| e.to_string())?;
+        let p = self.svc.providers().provider(&push.component_appid).await.map_err(|e| e.to_string())?;
         let crypt =
             WxCrypt::new(&p.msg_token, &p.encoding_aes_key, &p.component_appid).map_err(|e| e.to_string())?;
         let mut fields = vec![

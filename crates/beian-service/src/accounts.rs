@@ -1,7 +1,8 @@
 //! Console accounts: argon2 passwords, sessions with CSRF tokens, lockout after repeated
 //! failures, memberships with permissions; drafts, tickets and notification preferences.
 
-use crate::{audit, token_hash, Actor, Result, Service, ServiceError};
+use crate::aggregates::{Accounts, MiniPrograms};
+use crate::{audit, token_hash, Actor, Result, ServiceError};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -68,7 +69,7 @@ fn refused(msg: &str) -> ServiceError {
     ServiceError::refused(errcode::INVALID_INPUT, msg)
 }
 
-impl Service {
+impl Accounts<'_> {
     /// Create an account (console sign-up is the platform's business; the demo and the
     /// operator create them).
     pub async fn create_account(
@@ -271,8 +272,6 @@ impl Service {
         ))
     }
 
-    // ---- tickets -------------------------------------------------------------------------
-
     /// Open a ticket; `context` carries the appid and the rejection notice automatically.
     pub async fn open_ticket(&self, account: &Account, appid: &str, title: &str, body: &str) -> Result<i64> {
         if title.trim().is_empty() || body.trim().is_empty() {
@@ -281,7 +280,7 @@ impl Service {
         beian_core::bounds::text("工单标题", title, beian_core::bounds::TICKET_TITLE_CHARS)?;
         beian_core::bounds::text("问题描述", body, beian_core::bounds::TICKET_BODY_CHARS)?;
         let now = self.now().timestamp();
-        let info = self.entrance_info(appid).await?;
+        let info = self.filings().entrance_info(appid).await?;
         let mut context = format!("AppID：{appid}\n备案状态：{}", info.status);
         if !info.audit_data.is_empty() {
             context.push_str("\n驳回通知：");
@@ -350,9 +349,9 @@ impl Service {
         let mut tx = self.store.read().await?;
         Ok(tx.tickets().list(appids).await?)
     }
+}
 
-    // ---- notification preferences --------------------------------------------------------
-
+impl MiniPrograms<'_> {
     pub async fn notify_prefs(&self, appid: &str) -> Result<NotifyPrefs> {
         let mut tx = self.store.read().await?;
         Ok(tx.notify().prefs(appid).await?)

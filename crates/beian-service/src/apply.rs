@@ -18,6 +18,7 @@
 //! apply commits on its own connection, and the daily quota counter — one hot row — is
 //! incremented as the last statement so its lock is held only through `COMMIT`.
 
+use crate::aggregates::Filings;
 use crate::plans::{claim, write_plan, Writer};
 use crate::{random_id, Actor, Result, Service, ServiceError};
 use beian_core::calendar::WorkCalendar;
@@ -204,7 +205,7 @@ async fn find_subject(tx: &mut Tx, payload: &ApplyPayload) -> Result<Option<(Sub
     })
 }
 
-impl Service {
+impl Filings<'_> {
     /// applyIcpFiling: run every rule, then create the order version in platform review.
     /// Answered only after the commit is durable.
     pub async fn apply(&self, actor: &Actor, appid: &str, payload: ApplyPayload) -> Result<OrderView> {
@@ -234,7 +235,9 @@ impl Service {
             Err(e) => return Err(e),
         })
     }
+}
 
+impl Service {
     async fn try_apply(&self, actor: &Actor, appid: &str, payload: ApplyPayload) -> Result<OrderView> {
         let now = self.now();
         let policy = self.policy();

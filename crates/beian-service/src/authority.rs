@@ -8,6 +8,7 @@
 //! lets a gateway text people and set timers as durable jobs. No gateway is known here: the
 //! simulator lives in `beian-authority-sim` and never imports this crate.
 
+use crate::aggregates::Filings;
 use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
@@ -20,7 +21,7 @@ use beian_ports::authority::{
 use beian_ports::{BoxFuture, PortError, PortResult};
 use beian_store::authority::AuthorityEventRow;
 
-impl Service {
+impl Filings<'_> {
     /// The new filing a queued `AuthoritySubmit` job of `round` stands for, or `None` when
     /// the order is no longer waiting for that round's SMS verification.
     pub async fn authority_submission(&self, appid: &str, round: u32) -> Result<Option<Operation>> {
@@ -243,7 +244,7 @@ impl AuthorityInbox for Service {
         event: AuthorityEvent,
     ) -> BoxFuture<'_, PortResult<Receipt>> {
         Box::pin(async move {
-            self.receive_authority_event(&event_id, &appid, round, event).await.map_err(port_error)
+            self.filings().receive_authority_event(&event_id, &appid, round, event).await.map_err(port_error)
         })
     }
 }

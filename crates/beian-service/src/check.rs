@@ -4,6 +4,7 @@
 //! whole run reads one snapshot, page by page, so it is safe against a live server and does
 //! not load a large platform into memory.
 
+use crate::aggregates::Operations;
 use crate::{Result, Service};
 use beian_core::state::FilingState;
 use beian_store::media::Inspected;
@@ -41,7 +42,7 @@ fn show(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("none")
 }
 
-impl Service {
+impl Operations<'_> {
     /// Media rows after `after` (by media_id), `limit` at a time: what a backup must copy
     /// out of an object store.
     pub async fn media_rows_page(

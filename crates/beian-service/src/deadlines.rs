@@ -1,9 +1,10 @@
 //! Deadlines and enforcement (PRODUCT rules 1–4): the listing gate, deadline reminders, and
 //! the clearance sweep (清退) that delists unfiled mini programs from the clearance date on.
 
+use crate::aggregates::{JobQueue, MiniPrograms};
 use crate::jobs::{enqueue, JobSpec};
 use crate::notify::{notify, Notice};
-use crate::{audit, Actor, Result, Service, ServiceError};
+use crate::{audit, Actor, Result, ServiceError};
 use beian_core::errcode;
 use beian_core::platform::Sweep;
 use beian_core::time::beijing_date;
@@ -30,10 +31,10 @@ pub(crate) fn listing_gate(
     Ok(())
 }
 
-impl Service {
+impl MiniPrograms<'_> {
     /// 上架: refused for an unfiled mini program from the listing-gate date on.
     pub async fn list_mini_program(&self, actor: &Actor, appid: &str) -> Result<()> {
-        let filed = self.order(appid).await?.is_some_and(|v| v.status == 6);
+        let filed = self.filings().order(appid).await?.is_some_and(|v| v.status == 6);
         listing_gate(beijing_date(self.now()), &self.policy(), filed)?;
         self.update_mini_program(actor, appid, |m| {
             m.listed = true;
@@ -42,7 +43,9 @@ impl Service {
         .await?;
         Ok(())
     }
+}
 
+impl JobQueue<'_> {
     /// Queue today's reminder run, today's erasure of personal data past retention and, from
     /// the clearance date on, the sweep. Idempotent
     /// (dedupe keys per day / per clearance date): the worker calls it periodically.

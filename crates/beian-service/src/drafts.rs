@@ -5,6 +5,7 @@
 //! two uploads into one draft both land. A draft that cannot be read is an error — never an
 //! empty draft written over the stored one.
 
+use crate::aggregates::Filings;
 use crate::media::MediaUpload;
 use crate::{Actor, Result, Service, ServiceError};
 use beian_core::draft::EditError;
@@ -21,7 +22,7 @@ impl From<EditError> for ServiceError {
     }
 }
 
-impl Service {
+impl Filings<'_> {
     /// The draft, or where a new one starts: the last submitted version (re-submission
     /// pre-fills everything), or the admin's own identity as the mini-program principal.
     pub async fn draft_or_start(&self, appid: &str) -> Result<ApplyPayload> {
@@ -34,21 +35,6 @@ impl Service {
             None => self.start_draft(appid).await?,
         };
         same_person_fills_once(&mut p);
-        Ok(p)
-    }
-
-    async fn start_draft(&self, appid: &str) -> Result<ApplyPayload> {
-        if let Some(v) = self.order(appid).await? {
-            if let Some(p) = self.submitted_version(appid, v.order.versions).await? {
-                return Ok(p);
-            }
-        }
-        let mp = self.mini_program(appid).await?;
-        let mut p = ApplyPayload::default();
-        p.icp_applets.principal_info.name = mp.admin.name.clone();
-        p.icp_applets.principal_info.mobile = mp.admin.mobile.clone();
-        p.icp_applets.principal_info.certificate_type = Some(2);
-        p.icp_applets.principal_info.certificate_number = mp.admin.id_number.clone();
         Ok(p)
     }
 
@@ -109,7 +95,7 @@ impl Service {
     ) -> Result<MediaMeta> {
         // Refuse a field the draft cannot hold before storing anything.
         beian_core::draft::set_field(&mut ApplyPayload::default(), field, "m")?;
-        let meta = self.upload_media(actor, appid, up).await?;
+        let meta = self.materials().upload_media(actor, appid, up).await?;
         let id = meta.media_id.clone();
         self.update_draft(appid, |p| Ok(beian_core::draft::set_field(p, field, &id)?)).await?;
         Ok(meta)
@@ -120,6 +106,23 @@ impl Service {
         tx.drafts().delete(appid).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Service {
+    async fn start_draft(&self, appid: &str) -> Result<ApplyPayload> {
+        if let Some(v) = self.filings().order(appid).await? {
+            if let Some(p) = self.filings().submitted_version(appid, v.order.versions).await? {
+                return Ok(p);
+            }
+        }
+        let mp = self.mini_programs().mini_program(appid).await?;
+        let mut p = ApplyPayload::default();
+        p.icp_applets.principal_info.name = mp.admin.name.clone();
+        p.icp_applets.principal_info.mobile = mp.admin.mobile.clone();
+        p.icp_applets.principal_info.certificate_type = Some(2);
+        p.icp_applets.principal_info.certificate_number = mp.admin.id_number.clone();
+        Ok(p)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The filing lifecycle: mini programs, face tasks, apply, and every later transition.
 
+use crate::aggregates::{Filings, Materials};
 use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
 use beian_core::calendar::WorkCalendar;
@@ -46,6 +47,80 @@ pub struct OrderView {
 impl Service {
     // ---- face verification ---------------------------------------------------------------
 
+    // ---- reads ---------------------------------------------------------------------------
+
+    // ---- apply ---------------------------------------------------------------------------
+
+    // ---- every other transition ----------------------------------------------------------
+
+    /// Any action but apply: read, plan (`beian_core::plan::plan`), write the plan; re-run
+    /// from fresh reads after a lost race.
+    pub(crate) async fn act(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        action: Action,
+        change: Change,
+    ) -> Result<OrderView> {
+        crate::plans::retrying(action.name(), appid, || self.try_act(actor, appid, action, &change)).await
+    }
+
+    async fn try_act(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        action: Action,
+        change: &Change,
+    ) -> Result<OrderView> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let mp =
+            tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
+        let order = tx.orders().get(appid).await?;
+        let subject = match order.as_ref().and_then(|o| o.subject_id.as_deref()) {
+            Some(id) => tx.subjects().get(id).await?,
+            None => None,
+        };
+        let subject_orders = match (&order, &subject) {
+            (Some(o), Some((s, _))) if plan::needs_subject_orders(action, o) => {
+                tx.orders().of_subject(&s.id).await?
+            }
+            _ => Vec::new(),
+        };
+        let (policy, dict) = (self.policy(), self.dictionaries());
+        let env = plan::Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+        let facts = plan::Facts {
+            now,
+            mini_program: &mp,
+            order: order.as_ref(),
+            subject: subject.as_ref().map(|(s, v)| (s, *v)),
+            subject_orders: &subject_orders,
+        };
+        let request = plan::Request {
+            reasons: change.audit_data.as_deref(),
+            cancel_type: change.cancel_type,
+            reason_type: change.reason_type,
+            expected_version: change.expected_version,
+            reviewer: change.reviewer.as_deref(),
+        };
+        let mut plan = plan::plan(action, &request, &facts, &env)?;
+        let writer = crate::plans::Writer {
+            actor,
+            mini_program: &mp,
+            email_channel: self.email_channel(),
+            targets: None,
+            then: change.then.as_ref(),
+        };
+        let mut appends = Appends::default();
+        let view = crate::plans::write_plan(&mut tx, &mut plan, &writer, &mut appends).await?;
+        tx.insert_appends(&appends).await?;
+        crate::plans::claim(&mut tx, &plan).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+}
+
+impl Materials<'_> {
     /// createIcpVerifyTask: a face task for the mini program's admin, valid 3 days.
     pub async fn create_face_task(&self, actor: &Actor, appid: &str) -> Result<FaceTask> {
         let now = self.now().timestamp();
@@ -150,9 +225,9 @@ impl Service {
         tx.commit().await?;
         Ok(FaceTask { face_status: status, is_finish: true, ..task })
     }
+}
 
-    // ---- reads ---------------------------------------------------------------------------
-
+impl Filings<'_> {
     /// getIcpEntranceInfo.
     pub async fn entrance_info(&self, appid: &str) -> Result<EntranceInfo> {
         let row = self
@@ -221,10 +296,6 @@ impl Service {
         p.icp_applets.base_info.record_number = order.service_record_number.clone().unwrap_or_default();
         Ok(p)
     }
-
-    // ---- apply ---------------------------------------------------------------------------
-
-    // ---- every other transition ----------------------------------------------------------
 
     /// cancelApplyIcpFiling (撤回): only in platform review.
     pub async fn withdraw(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
@@ -324,72 +395,6 @@ impl Service {
 
     pub async fn cancel_aborted(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
         self.act(actor, appid, Action::CancelAborted, Change::default()).await
-    }
-
-    /// Any action but apply: read, plan (`beian_core::plan::plan`), write the plan; re-run
-    /// from fresh reads after a lost race.
-    pub(crate) async fn act(
-        &self,
-        actor: &Actor,
-        appid: &str,
-        action: Action,
-        change: Change,
-    ) -> Result<OrderView> {
-        crate::plans::retrying(action.name(), appid, || self.try_act(actor, appid, action, &change)).await
-    }
-
-    async fn try_act(
-        &self,
-        actor: &Actor,
-        appid: &str,
-        action: Action,
-        change: &Change,
-    ) -> Result<OrderView> {
-        let now = self.now();
-        let mut tx = self.store.begin().await?;
-        let mp =
-            tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
-        let order = tx.orders().get(appid).await?;
-        let subject = match order.as_ref().and_then(|o| o.subject_id.as_deref()) {
-            Some(id) => tx.subjects().get(id).await?,
-            None => None,
-        };
-        let subject_orders = match (&order, &subject) {
-            (Some(o), Some((s, _))) if plan::needs_subject_orders(action, o) => {
-                tx.orders().of_subject(&s.id).await?
-            }
-            _ => Vec::new(),
-        };
-        let (policy, dict) = (self.policy(), self.dictionaries());
-        let env = plan::Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
-        let facts = plan::Facts {
-            now,
-            mini_program: &mp,
-            order: order.as_ref(),
-            subject: subject.as_ref().map(|(s, v)| (s, *v)),
-            subject_orders: &subject_orders,
-        };
-        let request = plan::Request {
-            reasons: change.audit_data.as_deref(),
-            cancel_type: change.cancel_type,
-            reason_type: change.reason_type,
-            expected_version: change.expected_version,
-            reviewer: change.reviewer.as_deref(),
-        };
-        let mut plan = plan::plan(action, &request, &facts, &env)?;
-        let writer = crate::plans::Writer {
-            actor,
-            mini_program: &mp,
-            email_channel: self.email_channel(),
-            targets: None,
-            then: change.then.as_ref(),
-        };
-        let mut appends = Appends::default();
-        let view = crate::plans::write_plan(&mut tx, &mut plan, &writer, &mut appends).await?;
-        tx.insert_appends(&appends).await?;
-        crate::plans::claim(&mut tx, &plan).await?;
-        tx.commit().await?;
-        Ok(view)
     }
 }
 

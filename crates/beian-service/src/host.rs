@@ -7,6 +7,7 @@
 //! listing gate (`deadlines`); what each event does is documented on
 //! [`beian_ports::host::PlatformEvent`].
 
+use crate::aggregates::MiniPrograms;
 use crate::mini_programs::{checked_admin, checked_name, register_in, update_in, MiniProgramInput};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
@@ -16,7 +17,7 @@ use beian_core::time::beijing_date;
 use beian_ports::host::{EventId, PlatformEvent, PlatformEventOutcome};
 use beian_store::Tx;
 
-impl Service {
+impl MiniPrograms<'_> {
     /// Apply one event of the host platform, once per `event_id` (see the module docs).
     /// `Err` only when beian could not decide (database down): nothing is recorded, and the
     /// host should deliver the event again.
@@ -27,7 +28,9 @@ impl Service {
     ) -> Result<PlatformEventOutcome> {
         crate::plans::retrying(event.kind(), event.appid(), || self.try_receive(event_id, event)).await
     }
+}
 
+impl Service {
     /// One attempt; a lost race is `Err(Conflict)` for [`crate::plans::retrying`].
     async fn try_receive(&self, event_id: &EventId, event: &PlatformEvent) -> Result<PlatformEventOutcome> {
         let actor = Actor::new("host", event_id.as_str());

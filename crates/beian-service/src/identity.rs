@@ -3,6 +3,7 @@
 //! and ID number only — no biometrics), chosen when the service is built
 //! ([`Service::with_identity_verifier`]).
 
+use crate::aggregates::Materials;
 use crate::filing::FACE_NOTICE_TTL_SECS;
 use crate::{Actor, Result, Service, ServiceError};
 use beian_core::errcode;
@@ -17,7 +18,9 @@ impl Service {
         self.identity = verifier;
         self
     }
+}
 
+impl Materials<'_> {
     /// The admin completes a face task on the verification page. A failed attempt is
     /// recorded (face_status 2) and may be retried until the task expires; a verifier that
     /// cannot answer now records nothing.
@@ -40,7 +43,7 @@ impl Service {
                 "核身通知已过期（24小时内有效），请联系开发者或服务商重新发起人脸核身",
             ));
         }
-        let mp = self.mini_program(&task.appid).await?;
+        let mp = self.mini_programs().mini_program(&task.appid).await?;
         let presented = Presented { name: name.into(), id_number: id_number.into(), evidence: None };
         let success = match self.identity.verify(&mp.admin, &presented).await {
             Ok(Verdict::Match) => true,

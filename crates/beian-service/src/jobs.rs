@@ -1,7 +1,8 @@
 //! The durable job queue as the service exposes it: enqueue inside a use case's
 //! transaction, and lease / complete / fail for workers.
 
-use crate::{Result, Service};
+use crate::aggregates::{JobQueue, Operations};
+use crate::Result;
 use beian_core::platform::{backoff_secs, Job, JobState};
 use beian_store::Tx;
 use serde::{Deserialize, Serialize};
@@ -139,7 +140,7 @@ pub struct LeasedJob {
     pub spec: Option<JobSpec>,
 }
 
-impl Service {
+impl JobQueue<'_> {
     /// Lease the next due job for `worker`.
     pub async fn claim_job(&self, worker: &str) -> Result<Option<LeasedJob>> {
         let now = self.now().timestamp();
@@ -225,12 +226,6 @@ impl Service {
         Ok(ok)
     }
 
-    /// Audit events matching an entity id, actor or action (empty: the latest).
-    pub async fn search_audit(&self, needle: &str, limit: i64) -> Result<Vec<beian_core::model::AuditEvent>> {
-        let mut tx = self.store.read().await?;
-        Ok(tx.audit().search(needle.trim(), limit).await?)
-    }
-
     /// (state, count, oldest run_at) for dashboards and metrics.
     pub async fn job_stats(&self) -> Result<Vec<(String, i64, i64)>> {
         let mut tx = self.store.read().await?;
@@ -238,7 +233,15 @@ impl Service {
     }
 }
 
-impl Service {
+impl Operations<'_> {
+    /// Audit events matching an entity id, actor or action (empty: the latest).
+    pub async fn search_audit(&self, needle: &str, limit: i64) -> Result<Vec<beian_core::model::AuditEvent>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.audit().search(needle.trim(), limit).await?)
+    }
+}
+
+impl Operations<'_> {
     /// Filing orders per stored status code (metrics, dashboards).
     pub async fn filings_by_status(&self) -> Result<Vec<(i64, i64)>> {
         let mut tx = self.store.read().await?;

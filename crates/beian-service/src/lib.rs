@@ -10,6 +10,7 @@
 //!   re-checking every rule); a caller sees either success or a rule's refusal.
 
 pub mod accounts;
+mod aggregates;
 mod apply;
 pub mod authority;
 pub mod check;
@@ -33,6 +34,9 @@ pub mod rate_limits;
 pub mod review;
 pub mod staff_sessions;
 
+pub use aggregates::{
+    Accounts, Filings, JobQueue, Materials, MiniPrograms, Operations, Providers, PublicIndex, Review,
+};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::ServiceError;
 pub use filing::{EntranceInfo, OrderView};
@@ -161,8 +165,18 @@ impl Service {
         self.public_url.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Close the database pools (at shutdown, and before a backup or restore touches files).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// One round trip to the database (health checks).
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
     }
 
     /// Where media bytes live (backups copy them).

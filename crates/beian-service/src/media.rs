@@ -1,5 +1,6 @@
 //! Filing materials: upload (validated, stored durably) and download (scoped to the appid).
 
+use crate::aggregates::Materials;
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
 use beian_core::dict::Dictionaries;
 use beian_core::errcode;
@@ -115,7 +116,7 @@ pub fn check_upload(up: &MediaUpload, dict: &Dictionaries) -> Result<(&'static s
     Ok((content_type, real))
 }
 
-impl Service {
+impl Materials<'_> {
     /// uploadIcpMedia: check the declared type, the field and the bytes, then store.
     pub async fn upload_media(&self, actor: &Actor, appid: &str, up: MediaUpload) -> Result<MediaMeta> {
         let (content_type, real) = check_upload(&up, &self.dictionaries())?;
@@ -178,19 +179,6 @@ impl Service {
         })?;
         let bytes = self.open_media(&meta.sha256, stored)?;
         Ok((meta, bytes))
-    }
-
-    /// The plaintext of a stored object: sealed objects are opened (and checked against their
-    /// name); a plain object from before media were encrypted is served as it is until
-    /// `beian migrate` converts it (`beian check` reports it meanwhile).
-    pub(crate) fn open_media(&self, name: &str, stored: Vec<u8>) -> Result<Vec<u8>> {
-        if !beian_store::Crypto::is_sealed_media(&stored) {
-            return Ok(stored);
-        }
-        self.store
-            .crypto()
-            .open_media(name, &stored)
-            .map_err(|e| ServiceError::Internal(format!("media {name} does not open: {e}")))
     }
 
     /// Convert plain media objects (stored before media were encrypted) into sealed ones:
@@ -258,6 +246,21 @@ impl Service {
             }
         }
         Ok(converted)
+    }
+}
+
+impl Service {
+    /// The plaintext of a stored object: sealed objects are opened (and checked against their
+    /// name); a plain object from before media were encrypted is served as it is until
+    /// `beian migrate` converts it (`beian check` reports it meanwhile).
+    pub(crate) fn open_media(&self, name: &str, stored: Vec<u8>) -> Result<Vec<u8>> {
+        if !beian_store::Crypto::is_sealed_media(&stored) {
+            return Ok(stored);
+        }
+        self.store
+            .crypto()
+            .open_media(name, &stored)
+            .map_err(|e| ServiceError::Internal(format!("media {name} does not open: {e}")))
     }
 
     async fn delete_plain(&self, name: &str) -> Result<()> {

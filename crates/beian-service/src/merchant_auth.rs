@@ -9,6 +9,7 @@
 //! the rest of the hour after [`PROVIDER_FAILURES_PER_HOUR`] across mini programs. Nothing
 //! here touches SQL: the counters are read and written through `beian_store::auth_attempts`.
 
+use crate::aggregates::Providers;
 use crate::notify::Notice;
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
@@ -143,7 +144,7 @@ fn host_within(u: &url::Url, domain: &url::Host<&str>) -> bool {
     }
 }
 
-impl Service {
+impl Providers<'_> {
     /// The provider's checked `redirect_uri` (authorization page), before anything is written.
     pub async fn authorization_redirect(
         &self,

@@ -2,7 +2,8 @@
 //! use case has a form that writes inside a caller's transaction (`*_in`), so the host
 //! platform's events (`host`) record their dedupe row in the same transaction as the change.
 
-use crate::{audit, Actor, Result, Service, ServiceError};
+use crate::aggregates::MiniPrograms;
+use crate::{audit, Actor, Result, ServiceError};
 use beian_core::errcode;
 use beian_core::ident::ResidentId;
 use beian_core::model::{MiniProgram, Person};
@@ -123,7 +124,7 @@ pub(crate) async fn update_in(
     Ok(mp)
 }
 
-impl Service {
+impl MiniPrograms<'_> {
     /// Register a mini program (platform side; the console, tests and the host platform's
     /// events use this).
     pub async fn register_mini_program(&self, actor: &Actor, input: MiniProgramInput) -> Result<MiniProgram> {

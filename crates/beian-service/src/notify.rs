@@ -2,6 +2,7 @@
 //! the SMS to the admin, the e-mail to the mini-program principal and the template message
 //! to the developer's webhook as jobs (PRODUCT rule 8).
 
+use crate::aggregates::{JobQueue, MiniPrograms};
 use crate::jobs::{new_job, JobSpec};
 use crate::{Result, Service};
 use beian_core::model::MiniProgram;
@@ -87,7 +88,7 @@ pub(crate) fn notice_rows(
     Ok((message, jobs))
 }
 
-impl Service {
+impl MiniPrograms<'_> {
     /// 站内信 of a mini program, newest first, and the unread count.
     pub async fn messages(&self, appid: &str, limit: i64) -> Result<(Vec<Message>, i64)> {
         let mut tx = self.store.read().await?;
@@ -100,17 +101,6 @@ impl Service {
         let ok = tx.messages().mark_read(appid, id, now).await?;
         tx.commit().await?;
         Ok(ok)
-    }
-
-    /// The development SMS outbox (what the built-in SMS provider "sent").
-    pub async fn sms_outbox(&self, phone: Option<&str>, limit: i64) -> Result<Vec<OutboxSms>> {
-        let mut tx = self.store.read().await?;
-        Ok(tx.outbox().list(phone, limit).await?)
-    }
-
-    /// The development outbox as an SMS sender (demo mode, or `sms_outbox = true`).
-    pub fn sms_outbox_sender(&self) -> SmsOutbox {
-        SmsOutbox { store: self.store.clone(), clock: self.clock.clone() }
     }
 
     /// Configure a mini program's template-message webhook (developer action).
@@ -149,6 +139,21 @@ impl Service {
     pub async fn webhook(&self, appid: &str) -> Result<Option<(String, Option<String>)>> {
         let mut tx = self.store.read().await?;
         Ok(tx.notify().webhook(appid).await?)
+    }
+}
+
+impl JobQueue<'_> {
+    /// The development SMS outbox (what the built-in SMS provider "sent").
+    pub async fn sms_outbox(&self, phone: Option<&str>, limit: i64) -> Result<Vec<OutboxSms>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.outbox().list(phone, limit).await?)
+    }
+}
+
+impl Service {
+    /// The development outbox as an SMS sender (demo mode, or `sms_outbox = true`).
+    pub fn sms_outbox_sender(&self) -> SmsOutbox {
+        SmsOutbox { store: self.store.clone(), clock: self.clock.clone() }
     }
 }
 

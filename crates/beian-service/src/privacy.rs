@@ -7,6 +7,7 @@
 //! one transaction per mini program, re-checked inside it, so it is idempotent and a run
 //! interrupted anywhere resumes with the next one.
 
+use crate::aggregates::{MiniPrograms, Operations};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
 use beian_core::payload::ApplyPayload;
@@ -68,7 +69,7 @@ fn add_sum(sum: &mut Erased, e: &Erased) {
     sum.subjects += e.subjects;
 }
 
-impl Service {
+impl Operations<'_> {
     /// Set the retention period (the server and the CLI set it from `[privacy] retention_days`).
     pub fn set_retention_days(&self, days: u32) {
         self.retention_days.store(days, std::sync::atomic::Ordering::Relaxed);
@@ -78,11 +79,113 @@ impl Service {
         self.retention_days.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Erase the personal data of every mini program whose filing ended more than
+    /// `retention_days` ago and that has no live or open order (`dry_run`: only list them).
+    pub async fn erase_expired(&self, actor: &Actor, dry_run: bool) -> Result<ErasureReport> {
+        let cutoff = self.retention_cutoff();
+        let mut report =
+            ErasureReport { retention_days: self.retention_days(), cutoff, ..Default::default() };
+        let mut after = String::new();
+        loop {
+            let page = {
+                let mut tx = self.store.read().await?;
+                tx.privacy().ended_after(cutoff, &after, PAGE).await?
+            };
+            let Some(last) = page.last() else { break };
+            after = last.appid.clone();
+            for e in page.iter().filter(|e| e.holds_personal_data) {
+                report.due.push(e.appid.clone());
+                if dry_run {
+                    continue;
+                }
+                if let Some((erased, objects)) = self.erase_one(actor, &e.appid, cutoff).await? {
+                    report.erased += 1;
+                    report.objects_deleted += objects;
+                    add_sum(&mut report.removed, &erased);
+                }
+            }
+        }
+        if report.erased > 0 {
+            self.store.scrub_freed().await?;
+        }
+        Ok(report)
+    }
+}
+
+impl Service {
     /// Filings that ended at or before this instant are past retention.
     pub(crate) fn retention_cutoff(&self) -> i64 {
-        self.now().timestamp() - i64::from(self.retention_days()) * 86_400
+        self.now().timestamp() - i64::from(self.operations().retention_days()) * 86_400
     }
 
+    /// Erase one ended mini program's personal data in one transaction, re-checking inside it
+    /// that it ended before `cutoff`. `None` if it no longer qualifies or holds nothing.
+    async fn erase_one(&self, actor: &Actor, appid: &str, cutoff: i64) -> Result<Option<(Erased, u64)>> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let Some(ended) = tx.privacy().ended(cutoff, appid).await? else { return Ok(None) };
+        if !ended.holds_personal_data {
+            return Ok(None);
+        }
+        let Some(mp) = tx.mini_programs().get(appid).await? else { return Ok(None) };
+        let order = tx.orders().get(appid).await?;
+        let h = tx.privacy().holdings(appid).await?;
+        let mut contacts = vec![mp.admin.mobile.clone()];
+        for p in h.versions.iter().filter_map(|v| v.2.as_ref()).chain(h.draft.as_ref()) {
+            contacts_of(p, &mut contacts);
+        }
+        contacts.retain(|c| !c.is_empty());
+        // Objects first: if this transaction fails after, its rows stay and the next run
+        // deletes the (then missing) objects again; the reverse order could orphan them.
+        let objects = tx.privacy().objects_only_of(appid).await?;
+        for name in &objects {
+            self.media
+                .delete(name)
+                .await
+                .map_err(|e| ServiceError::Internal(format!("deleting media object of {appid}: {e}")))?;
+        }
+        // Texts, e-mails and 站内信 to them since registration. A notice of the end itself may
+        // have gone out after it (the worker delivers late), so everything up to now.
+        let mut erased = tx.privacy().erase(appid, &contacts, mp.created_at, now).await?;
+        if let Some(subject_id) = order.as_ref().and_then(|o| o.subject_id.clone()) {
+            let mut all_ended = true;
+            for other in tx.orders().of_subject(&subject_id).await? {
+                if other.appid != appid && tx.privacy().ended(cutoff, &other.appid).await?.is_none() {
+                    all_ended = false;
+                    break;
+                }
+            }
+            if all_ended {
+                let personal = tx.subjects().get(&subject_id).await?.is_some_and(|(s, _)| {
+                    Some(s.subject_type) == self.dictionaries().personal_subject_type_id()
+                });
+                if tx.privacy().erase_subject(&subject_id, personal, now).await? {
+                    erased.subjects = 1;
+                }
+            }
+        }
+        audit(
+            &mut tx,
+            now,
+            actor,
+            beian_core::model::AuditEntity::Privacy,
+            appid,
+            "erase",
+            json!({
+                "reason": ended.reason,
+                "ended_at": ended.ended_at,
+                "retention_days": self.operations().retention_days(),
+                "removed": erased,
+                "media_objects_deleted": objects.len(),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some((erased, objects.len() as u64)))
+    }
+}
+
+impl MiniPrograms<'_> {
     /// Every personal value held for `appid`'s subject and principals, decrypted, as one JSON
     /// document. Audited (who, when, which appid — not the data).
     pub async fn export_personal_data(&self, actor: &Actor, appid: &str) -> Result<serde_json::Value> {
@@ -155,103 +258,5 @@ impl Service {
         .await?;
         tx.commit().await?;
         Ok(doc)
-    }
-
-    /// Erase the personal data of every mini program whose filing ended more than
-    /// `retention_days` ago and that has no live or open order (`dry_run`: only list them).
-    pub async fn erase_expired(&self, actor: &Actor, dry_run: bool) -> Result<ErasureReport> {
-        let cutoff = self.retention_cutoff();
-        let mut report =
-            ErasureReport { retention_days: self.retention_days(), cutoff, ..Default::default() };
-        let mut after = String::new();
-        loop {
-            let page = {
-                let mut tx = self.store.read().await?;
-                tx.privacy().ended_after(cutoff, &after, PAGE).await?
-            };
-            let Some(last) = page.last() else { break };
-            after = last.appid.clone();
-            for e in page.iter().filter(|e| e.holds_personal_data) {
-                report.due.push(e.appid.clone());
-                if dry_run {
-                    continue;
-                }
-                if let Some((erased, objects)) = self.erase_one(actor, &e.appid, cutoff).await? {
-                    report.erased += 1;
-                    report.objects_deleted += objects;
-                    add_sum(&mut report.removed, &erased);
-                }
-            }
-        }
-        if report.erased > 0 {
-            self.store.scrub_freed().await?;
-        }
-        Ok(report)
-    }
-
-    /// Erase one ended mini program's personal data in one transaction, re-checking inside it
-    /// that it ended before `cutoff`. `None` if it no longer qualifies or holds nothing.
-    async fn erase_one(&self, actor: &Actor, appid: &str, cutoff: i64) -> Result<Option<(Erased, u64)>> {
-        let now = self.now().timestamp();
-        let mut tx = self.store.begin().await?;
-        let Some(ended) = tx.privacy().ended(cutoff, appid).await? else { return Ok(None) };
-        if !ended.holds_personal_data {
-            return Ok(None);
-        }
-        let Some(mp) = tx.mini_programs().get(appid).await? else { return Ok(None) };
-        let order = tx.orders().get(appid).await?;
-        let h = tx.privacy().holdings(appid).await?;
-        let mut contacts = vec![mp.admin.mobile.clone()];
-        for p in h.versions.iter().filter_map(|v| v.2.as_ref()).chain(h.draft.as_ref()) {
-            contacts_of(p, &mut contacts);
-        }
-        contacts.retain(|c| !c.is_empty());
-        // Objects first: if this transaction fails after, its rows stay and the next run
-        // deletes the (then missing) objects again; the reverse order could orphan them.
-        let objects = tx.privacy().objects_only_of(appid).await?;
-        for name in &objects {
-            self.media
-                .delete(name)
-                .await
-                .map_err(|e| ServiceError::Internal(format!("deleting media object of {appid}: {e}")))?;
-        }
-        // Texts, e-mails and 站内信 to them since registration. A notice of the end itself may
-        // have gone out after it (the worker delivers late), so everything up to now.
-        let mut erased = tx.privacy().erase(appid, &contacts, mp.created_at, now).await?;
-        if let Some(subject_id) = order.as_ref().and_then(|o| o.subject_id.clone()) {
-            let mut all_ended = true;
-            for other in tx.orders().of_subject(&subject_id).await? {
-                if other.appid != appid && tx.privacy().ended(cutoff, &other.appid).await?.is_none() {
-                    all_ended = false;
-                    break;
-                }
-            }
-            if all_ended {
-                let personal = tx.subjects().get(&subject_id).await?.is_some_and(|(s, _)| {
-                    Some(s.subject_type) == self.dictionaries().personal_subject_type_id()
-                });
-                if tx.privacy().erase_subject(&subject_id, personal, now).await? {
-                    erased.subjects = 1;
-                }
-            }
-        }
-        audit(
-            &mut tx,
-            now,
-            actor,
-            beian_core::model::AuditEntity::Privacy,
-            appid,
-            "erase",
-            json!({
-                "reason": ended.reason,
-                "ended_at": ended.ended_at,
-                "retention_days": self.retention_days(),
-                "removed": erased,
-                "media_objects_deleted": objects.len(),
-            }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some((erased, objects.len() as u64)))
     }
 }

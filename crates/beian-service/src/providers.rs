@@ -3,6 +3,7 @@
 //!
 //! Every token, ticket and code is random, handed out once and stored as its SHA-256 only.
 
+use crate::aggregates::Providers;
 use crate::jobs::{enqueue, EventPush, JobSpec};
 use crate::merchant_auth;
 use crate::{audit, Actor, Result, Service, ServiceError};
@@ -117,6 +118,34 @@ fn refused(code: i64, msg: &str) -> ServiceError {
 impl Service {
     // ---- provider administration ---------------------------------------------------------
 
+    // ---- component_verify_ticket ---------------------------------------------------------
+
+    // ---- component token flow ------------------------------------------------------------
+
+    async fn resolve_token(&self, token: Option<&str>, kind: TokenKind) -> Result<TokenRecord> {
+        let hashed = token_hash_checked(token)?;
+        let mut tx = self.store.read().await?;
+        let t = tx.tokens().get(&hashed).await?;
+        self.live_token(t, kind)
+    }
+
+    /// A stored token that is of `kind`, unexpired and not superseded beyond the grace.
+    fn live_token(&self, t: Option<TokenRecord>, kind: TokenKind) -> Result<TokenRecord> {
+        let Some(t) = t.filter(|t| t.kind == kind) else {
+            return Err(ServiceError::code(errcode::INVALID_CREDENTIAL));
+        };
+        let now = self.now().timestamp();
+        if t.expires_at <= now {
+            return Err(ServiceError::code(errcode::ACCESS_TOKEN_EXPIRED));
+        }
+        if t.superseded_at.is_some_and(|s| now >= s + GRACE) {
+            return Err(ServiceError::code(errcode::INVALID_CREDENTIAL));
+        }
+        Ok(t)
+    }
+}
+
+impl Providers<'_> {
     /// Create a provider; the secret is returned once and stored hashed. Its first
     /// component_verify_ticket push is queued at once, then every 10 minutes.
     pub async fn create_provider(
@@ -173,7 +202,7 @@ impl Service {
             .ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))
     }
 
-    pub async fn providers(&self) -> Result<Vec<Provider>> {
+    pub async fn list_providers(&self) -> Result<Vec<Provider>> {
         let mut tx = self.store.read().await?;
         Ok(tx.providers().list().await?)
     }
@@ -235,8 +264,6 @@ impl Service {
         Ok(secret)
     }
 
-    // ---- component_verify_ticket ---------------------------------------------------------
-
     /// Issue a fresh ticket (12 h) for the ticket job; returns it in clear for the push.
     pub async fn issue_verify_ticket(&self, component_appid: &str) -> Result<String> {
         let now = self.now().timestamp();
@@ -262,8 +289,6 @@ impl Service {
         tx.commit().await?;
         Ok(())
     }
-
-    // ---- component token flow ------------------------------------------------------------
 
     /// api_component_token.
     pub async fn component_token(
@@ -533,28 +558,6 @@ impl Service {
         let tokens = issue_authorizer_tokens(&mut tx, component_appid, appid, &a.scopes, now).await?;
         tx.commit().await?;
         Ok(tokens)
-    }
-
-    async fn resolve_token(&self, token: Option<&str>, kind: TokenKind) -> Result<TokenRecord> {
-        let hashed = token_hash_checked(token)?;
-        let mut tx = self.store.read().await?;
-        let t = tx.tokens().get(&hashed).await?;
-        self.live_token(t, kind)
-    }
-
-    /// A stored token that is of `kind`, unexpired and not superseded beyond the grace.
-    fn live_token(&self, t: Option<TokenRecord>, kind: TokenKind) -> Result<TokenRecord> {
-        let Some(t) = t.filter(|t| t.kind == kind) else {
-            return Err(ServiceError::code(errcode::INVALID_CREDENTIAL));
-        };
-        let now = self.now().timestamp();
-        if t.expires_at <= now {
-            return Err(ServiceError::code(errcode::ACCESS_TOKEN_EXPIRED));
-        }
-        if t.superseded_at.is_some_and(|s| now >= s + GRACE) {
-            return Err(ServiceError::code(errcode::INVALID_CREDENTIAL));
-        }
-        Ok(t)
     }
 
     /// Resolve an authorizer_access_token for an ICP call: the provider must still hold an

@@ -16,6 +16,7 @@
 //! Dashboard: aggregates over the orders, the subjects and the audit trail, computed on
 //! request (no stored counters to drift).
 
+use crate::aggregates::{Operations, PublicIndex};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
@@ -477,7 +478,7 @@ const FUNNEL: [(&str, &str); 4] = [
     ("authority_approve", "管局审核通过（已备案）"),
 ];
 
-impl Service {
+impl PublicIndex<'_> {
     /// The public query: `raw` is what the person typed. Refused when empty or longer than
     /// [`MAX_QUERY_CHARS`] characters.
     pub async fn public_query(&self, raw: &str) -> Result<PublicQueryResult> {
@@ -549,28 +550,6 @@ impl Service {
         Ok(PublicQueryResult { items, total, truncated, note })
     }
 
-    fn public_view(&self, f: PublicFiling) -> PublicFilingView {
-        let dict = self.dictionaries();
-        let none = dict.nrlx_none_id();
-        let nrlx: Vec<String> = f
-            .nrlx
-            .iter()
-            .filter(|t| Some(**t) != none)
-            .map(|t| dict.nrlx_type(*t).map(|n| n.name.clone()).unwrap_or_else(|| format!("类型{t}")))
-            .collect();
-        PublicFilingView {
-            subject_type: dict.subject_type(f.subject_type).map(|t| t.name.clone()).unwrap_or_default(),
-            nrlx: if nrlx.is_empty() { "无".into() } else { nrlx.join("、") },
-            approved_date: beijing_date(from_ts(f.approved_at)).format("%Y-%m-%d").to_string(),
-            appid: f.appid,
-            subject_name: f.subject_name,
-            subject_record_number: f.subject_record_number,
-            service_record_number: f.service_record_number,
-            service_name: f.service_name,
-            principal_name: f.principal_masked,
-        }
-    }
-
     /// Rebuild the public index from every filed order (operations repair; also what tests
     /// use). The approval date is the order's last `authority_approve` event. While it runs,
     /// queries see a partial index. Returns how many mini programs were indexed.
@@ -606,7 +585,33 @@ impl Service {
         tx.commit().await?;
         Ok(n)
     }
+}
 
+impl Service {
+    fn public_view(&self, f: PublicFiling) -> PublicFilingView {
+        let dict = self.dictionaries();
+        let none = dict.nrlx_none_id();
+        let nrlx: Vec<String> = f
+            .nrlx
+            .iter()
+            .filter(|t| Some(**t) != none)
+            .map(|t| dict.nrlx_type(*t).map(|n| n.name.clone()).unwrap_or_else(|| format!("类型{t}")))
+            .collect();
+        PublicFilingView {
+            subject_type: dict.subject_type(f.subject_type).map(|t| t.name.clone()).unwrap_or_default(),
+            nrlx: if nrlx.is_empty() { "无".into() } else { nrlx.join("、") },
+            approved_date: beijing_date(from_ts(f.approved_at)).format("%Y-%m-%d").to_string(),
+            appid: f.appid,
+            subject_name: f.subject_name,
+            subject_record_number: f.subject_record_number,
+            service_record_number: f.service_record_number,
+            service_name: f.service_name,
+            principal_name: f.principal_masked,
+        }
+    }
+}
+
+impl Operations<'_> {
     /// The operators' dashboard, computed now.
     pub async fn dashboard(&self) -> Result<Dashboard> {
         let now = self.now();

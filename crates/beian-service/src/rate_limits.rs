@@ -7,6 +7,7 @@
 //! node, [`PRUNE_MARGIN_SECS`] after they ended (so a node whose clock lags a little never
 //! loses a window it still counts in).
 
+use crate::aggregates::Operations;
 use crate::{Result, Service};
 pub use beian_store::rate_windows::RateHit;
 use beian_store::Backend;
@@ -21,7 +22,7 @@ pub(crate) struct Pruning {
     last: AtomicI64,
 }
 
-impl Service {
+impl Operations<'_> {
     /// Whether several nodes may share this database, so limits must be counted in it.
     pub fn rate_counts_shared(&self) -> bool {
         self.store().backend() == Backend::Postgres
@@ -46,7 +47,9 @@ impl Service {
         self.prune_rate_windows().await;
         Ok(counts)
     }
+}
 
+impl Service {
     /// Delete ended windows, if this node has not in the last minute. Failures are logged:
     /// an unpruned row only takes room.
     async fn prune_rate_windows(&self) {

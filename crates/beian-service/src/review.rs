@@ -1,8 +1,9 @@
 //! Platform review (初审): staff and their API tokens, the review queue with SLA due dates,
 //! claims, decisions with field-level reasons from an editable catalogue.
 
+use crate::aggregates::{Filings, Review};
 use crate::filing::Change;
-use crate::{audit, token_hash, Actor, OrderView, Result, Service, ServiceError};
+use crate::{audit, token_hash, Actor, OrderView, Result, ServiceError};
 use beian_core::errcode;
 use beian_core::model::AuditItem;
 use beian_core::platform::{Reason, Role, Staff};
@@ -66,9 +67,7 @@ const DEFAULT_REASONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-impl Service {
-    // ---- staff ---------------------------------------------------------------------------
-
+impl Review<'_> {
     /// Create a reviewer or operator; the API token is returned once and stored hashed.
     pub async fn create_staff(&self, actor: &Actor, name: &str, role: Role) -> Result<(Staff, String)> {
         if name.trim().is_empty() {
@@ -116,8 +115,6 @@ impl Service {
         let mut tx = self.store.read().await?;
         Ok(tx.staff().list().await?)
     }
-
-    // ---- queue ---------------------------------------------------------------------------
 
     /// Orders waiting for the platform: in review (2), or back from an SMS timeout (4/3).
     /// Overdue first, then by due date.
@@ -210,8 +207,11 @@ impl Service {
         let change =
             Change { expected_version: version, reviewer: Some(staff.id.clone()), ..Change::default() };
         let actor = Actor::new("reviewer", &staff.id);
-        let order =
-            self.order(appid).await?.ok_or_else(|| ServiceError::code(errcode::WRONG_REVIEW_STATE))?;
+        let order = self
+            .filings()
+            .order(appid)
+            .await?
+            .ok_or_else(|| ServiceError::code(errcode::WRONG_REVIEW_STATE))?;
         // Back from an SMS timeout, "approve" means resubmit to the authority with a new SMS.
         let action = match order.order.state {
             FilingState::AuthorityReview { sms: SmsVerifyStatus::TimedOut } => Action::Resubmit,
@@ -271,8 +271,6 @@ impl Service {
         };
         self.act(&Actor::new("reviewer", &staff.id), appid, Action::PlatformReject, change).await
     }
-
-    // ---- reason catalogue ----------------------------------------------------------------
 
     /// The catalogue; seeded with common reasons the first time it is read empty.
     pub async fn reasons(&self) -> Result<Vec<Reason>> {
@@ -352,7 +350,7 @@ pub struct SiblingFiling {
     pub service_record_number: Option<String>,
 }
 
-impl Service {
+impl Filings<'_> {
     /// The subject's other filings (same certificate), so a reviewer sees the whole picture.
     pub async fn subject_filings(&self, appid: &str) -> Result<Vec<SiblingFiling>> {
         let mut tx = self.store.read().await?;

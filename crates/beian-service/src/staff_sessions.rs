@@ -8,6 +8,7 @@
 //! as its staff member is no longer active. Its CSRF token is a keyed MAC of the session token
 //! ([`beian_store::Crypto::secret_mac`]): nothing to store, unguessable without the master key.
 
+use crate::aggregates::Review;
 use crate::{audit, token_hash, Actor, Result, Service};
 use beian_core::platform::Staff;
 
@@ -32,7 +33,7 @@ pub fn csrf_matches(expected: &str, given: &str) -> bool {
     !expected.is_empty() && beian_store::crypto::constant_time_eq(given.as_bytes(), expected.as_bytes())
 }
 
-impl Service {
+impl Review<'_> {
     /// Sign in to the staff pages with an API token: a new session token (returned once) or
     /// the API token's refusal. Sessions that have ended are forgotten here.
     pub async fn staff_sign_in(&self, api_token: &str) -> Result<(String, StaffSession)> {

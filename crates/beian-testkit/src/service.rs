@@ -28,7 +28,7 @@ pub async fn upload_image(
         icp_order_field: field.into(),
         bytes: bytes.to_vec(),
     };
-    svc.upload_media(actor, appid, up).await.expect("upload").media_id
+    svc.materials().upload_media(actor, appid, up).await.expect("upload").media_id
 }
 
 /// Uploads the test [`JPEG`] for `field`; returns the media id.
@@ -53,7 +53,7 @@ pub async fn id_card_photos(svc: &Service, actor: &Actor, appid: &str) -> (Strin
 
 /// A face task created by `actor` and passed by `finisher`; returns its id.
 pub async fn finished_face_task(svc: &Service, actor: &Actor, finisher: &Actor, appid: &str) -> String {
-    let t = svc.create_face_task(actor, appid).await.expect("face task");
-    svc.finish_face_task(finisher, &t.task_id, true).await.expect("finish");
+    let t = svc.materials().create_face_task(actor, appid).await.expect("face task");
+    svc.materials().finish_face_task(finisher, &t.task_id, true).await.expect("finish");
     t.task_id
 }

@@ -10,6 +10,12 @@ use tokio::net::TcpListener;
 
 /// Open the database (migrating it) and start the service.
 pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Service>> {
+    Ok(open(config, clock).await?.1)
+}
+
+/// The store and the service over it. The store is for what works below the use cases —
+/// backups, the authority simulator's own rows, the benchmark's loader — never for edges.
+pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<(Store, Arc<Service>)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let crypto = load_or_create_key(config)?;
@@ -18,15 +24,15 @@ pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<
         .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
     store.migrate().await.context("migrating the database")?;
     let media = open_media(config).await?;
-    let svc = Service::start(store, media, clock).await.context("starting the service")?;
-    svc.set_retention_days(config.retention_days);
+    let svc = Service::start(store.clone(), media, clock).await.context("starting the service")?;
+    svc.operations().set_retention_days(config.retention_days);
     svc.set_public_url(
         &config
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", crate::config::local_address(&config.listen))),
     );
-    Ok(Arc::new(svc))
+    Ok((store, Arc::new(svc)))
 }
 
 /// Where media bytes live: `<data dir>/media`, or the configured S3 bucket — which must
@@ -115,16 +121,18 @@ impl Application {
         } else {
             Arc::new(SystemClock)
         };
-        let svc = open_service(config, clock).await?;
+        let (store, svc) = open(config, clock).await?;
         let channels = channels(config, &svc);
-        Ok(Application::with_service(&config.listen, svc)
+        Ok(Application::with_service(&config.listen, &store, svc)
             .await?
             .with_channels(channels)
             .with_web_limits(config.web_limits.clone())
             .with_metrics(config.metrics.clone()))
     }
 
-    pub async fn with_service(listen: &str, svc: Arc<Service>) -> Result<Application> {
+    /// An application over a service already opened, and the store it was opened on (the
+    /// built-in authority simulator keeps its own rows there).
+    pub async fn with_service(listen: &str, store: &Store, svc: Arc<Service>) -> Result<Application> {
         let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
         if listen.ends_with(":0") {
             // An ephemeral port: links must name the port actually bound.
@@ -132,7 +140,7 @@ impl Application {
         }
         Ok(Application {
             listener,
-            sim: builtin_simulator(&svc),
+            sim: builtin_simulator(store, &svc),
             svc,
             api: beian_api::ApiConfig::default(),
             web_limits: beian_web::limits::WebLimitsConfig::default(),
@@ -223,15 +231,15 @@ impl Application {
         let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
-        self.svc.store().close().await;
+        self.svc.close().await;
         served.context("HTTP server")
     }
 }
 
 /// The built-in authority simulator over the service's store: it reports to the service's
 /// inbox and texts and sets timers through its outbox (the service never sees it).
-pub fn builtin_simulator(svc: &Arc<Service>) -> Arc<Simulator> {
-    Arc::new(Simulator::new(svc.store().clone(), svc.clone(), svc.clone()))
+pub fn builtin_simulator(store: &Store, svc: &Arc<Service>) -> Arc<Simulator> {
+    Arc::new(Simulator::new(store.clone(), svc.clone(), svc.clone()))
 }
 
 /// The worker's outbound senders as configured — the one place a sender is chosen.

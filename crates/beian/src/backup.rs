@@ -16,7 +16,7 @@
 //! Restore goes into a fresh data directory (refused if not empty) and, for PostgreSQL, an
 //! empty schema, then runs `beian check` on the result.
 
-use crate::app::{open_service, redact, write_private};
+use crate::app::{open, redact, write_private};
 use crate::config::{Config, MediaBackend};
 use anyhow::{bail, Context, Result};
 use beian_service::check::CheckReport;
@@ -103,25 +103,26 @@ pub async fn backup(config: &Config, dir: &Path) -> Result<Manifest> {
         bail!("{} is not empty: back up into a new directory", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let svc = open_service(config, Arc::new(SystemClock)).await?;
-    let result = backup_with(config, &svc, dir).await;
-    svc.store().close().await;
+    let (store, svc) = open(config, Arc::new(SystemClock)).await?;
+    let result = backup_with(config, &store, &svc, dir).await;
+    svc.close().await;
     result
 }
 
-async fn backup_with(config: &Config, svc: &Service, dir: &Path) -> Result<Manifest> {
-    let backend = svc.store().backend();
+async fn backup_with(config: &Config, store: &Store, svc: &Service, dir: &Path) -> Result<Manifest> {
+    let backend = store.backend();
     let key = master_key_hex(config)?;
     let (database_file, pg_schema, report) = match backend {
         Backend::Sqlite => {
             let target = dir.join(SQLITE_FILE);
-            svc.store().snapshot_sqlite_to(&target).await.context("VACUUM INTO the backup directory")?;
+            store.snapshot_sqlite_to(&target).await.context("VACUUM INTO the backup directory")?;
             sync_file(&target)?;
             (SQLITE_FILE, None, None)
         }
         Backend::Postgres => {
-            let schema = svc.store().pg_current_schema().await.context("reading the current schema")?;
-            let report = svc.check_invariants().await.context("checking the database before the dump")?;
+            let schema = store.pg_current_schema().await.context("reading the current schema")?;
+            let report =
+                svc.operations().check_invariants().await.context("checking the database before the dump")?;
             let target = dir.join(PG_DUMP_FILE);
             pg_dump(&config.database_url, &schema, &target).await?;
             sync_file(&target)?;
@@ -132,7 +133,7 @@ async fn backup_with(config: &Config, svc: &Service, dir: &Path) -> Result<Manif
     let (media_files, media_bytes) = match svc.media() {
         MediaStore::Local(_) => copy_tree(&config.data_dir.join(MEDIA_DIR), &dir.join(MEDIA_DIR))
             .context("copying the media directory")?,
-        remote => download_media(svc, remote, &dir.join(MEDIA_DIR)).await?,
+        remote => download_media(store, svc, remote, &dir.join(MEDIA_DIR)).await?,
     };
     write_private(&dir.join(KEY_FILE), &format!("{key}\n")).context("writing the key into the backup")?;
     let report = match report {
@@ -168,8 +169,8 @@ async fn check_sqlite_copy(db: &Path, media: &Path, key: &str) -> Result<CheckRe
         .with_context(|| format!("opening the snapshot {}", db.display()))?;
     let media = MediaFiles::new(media).context("opening the copied media")?;
     let svc = Service::start(store, media, Arc::new(SystemClock)).await.context("reading the snapshot")?;
-    let report = svc.check_invariants().await.context("checking the snapshot");
-    svc.store().close().await;
+    let report = svc.operations().check_invariants().await.context("checking the snapshot");
+    svc.close().await;
     report
 }
 
@@ -244,20 +245,20 @@ pub async fn restore(config: &Config, dir: &Path) -> Result<(Manifest, CheckRepo
     sync_dir(&config.data_dir);
 
     // Start on it as the server would (migrating a backup of an older version), and check.
-    let svc = open_service(config, Arc::new(SystemClock)).await.context("opening the restored platform")?;
+    let (store, svc) = open(config, Arc::new(SystemClock)).await.context("opening the restored platform")?;
     if to_s3 {
-        match upload_media(&svc, &dir.join(MEDIA_DIR)).await {
+        match upload_media(&store, &svc, &dir.join(MEDIA_DIR)).await {
             Ok((files, bytes)) => {
                 tracing::info!("uploaded {files} media files ({bytes} bytes) to {}", svc.media().describe())
             }
             Err(e) => {
-                svc.store().close().await;
+                svc.close().await;
                 return Err(e);
             }
         }
     }
-    let report = svc.check_invariants().await.context("checking the restored platform");
-    svc.store().close().await;
+    let report = svc.operations().check_invariants().await.context("checking the restored platform");
+    svc.close().await;
     Ok((manifest, report?))
 }
 
@@ -417,12 +418,12 @@ fn percent_decode(s: &str) -> String {
 /// Download every object a media row names into `to` (the local layout), each checked against
 /// its digest. Returns (files, bytes). An object that is missing is skipped with a warning: the
 /// backup is still taken, and its check reports the row.
-async fn download_media(svc: &Service, media: &MediaStore, to: &Path) -> Result<(u64, u64)> {
+async fn download_media(store: &Store, svc: &Service, media: &MediaStore, to: &Path) -> Result<(u64, u64)> {
     let target = MediaFiles::new(to).with_context(|| format!("creating {}", to.display()))?;
     let (mut files, mut bytes) = (0, 0);
     let mut after = String::new();
     loop {
-        let page = svc.media_rows_page(&after, 500).await.context("reading the media rows")?;
+        let page = svc.operations().media_rows_page(&after, 500).await.context("reading the media rows")?;
         let Some(last) = page.last() else { break };
         after = last.media_id.clone();
         for m in &page {
@@ -445,7 +446,7 @@ async fn download_media(svc: &Service, media: &MediaStore, to: &Path) -> Result<
                         .with_context(|| format!("downloading media {} from {}", m.sha256, media.describe()))
                 }
             };
-            if !object_matches(svc.store().crypto(), &m.sha256, &data) {
+            if !object_matches(store.crypto(), &m.sha256, &data) {
                 bail!("the object {} in {} holds other bytes than its name says", m.sha256, media.describe());
             }
             target
@@ -472,13 +473,13 @@ fn object_matches(crypto: &beian_store::Crypto, name: &str, data: &[u8]) -> bool
 
 /// Upload every file of a backup's `media/` to the configured object store; each file's name
 /// must be its digest. Returns (files, bytes).
-async fn upload_media(svc: &Service, from: &Path) -> Result<(u64, u64)> {
+async fn upload_media(store: &Store, svc: &Service, from: &Path) -> Result<(u64, u64)> {
     let media = svc.media();
     let (mut files, mut bytes) = (0, 0);
     for path in files_under(from)? {
         let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        if !object_matches(svc.store().crypto(), &name, &data) {
+        if !object_matches(store.crypto(), &name, &data) {
             bail!("{} does not hold the bytes its name says: the backup is damaged", path.display());
         }
         media

@@ -150,13 +150,14 @@ async fn run(cli: Cli) -> Result<()> {
             // Media stored before encryption at rest: sealed now (resumable; see
             // `Service::seal_plain_media`).
             let sealed = svc
+                .materials()
                 .seal_plain_media(|done, seen| {
                     if done % 100 == 1 {
                         println!("sealing plain media objects: {done} sealed, {seen} media rows read");
                     }
                 })
                 .await;
-            svc.store().close().await;
+            svc.close().await;
             let sealed = sealed.map_err(|e| {
                 anyhow::anyhow!("sealing plain media objects: {e} (run `beian migrate` again to resume)")
             })?;
@@ -172,6 +173,7 @@ async fn run(cli: Cli) -> Result<()> {
                     let role = beian_core::platform::Role::parse(&role)
                         .ok_or_else(|| anyhow::anyhow!("--role must be reviewer or operator"))?;
                     let (staff, token) = svc
+                        .review()
                         .create_staff(&beian_service::Actor::new("cli", "staff"), &name, role)
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -183,7 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 StaffCommand::List => {
-                    for s in svc.staff().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                    for s in svc.review().staff().await.map_err(|e| anyhow::anyhow!("{e}"))? {
                         println!(
                             "{:<24} {:<9} {:<6} {}",
                             s.id,
@@ -194,17 +196,17 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                 }
             }
-            svc.store().close().await;
+            svc.close().await;
             Ok(())
         }
         Command::Jobs { state, retry } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
             if let Some(id) = retry {
-                let ok = svc.retry_dead_job(id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let ok = svc.job_queue().retry_dead_job(id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 anyhow::ensure!(ok, "job {id} is not a dead letter");
                 println!("job {id} queued again");
             }
-            for (state, n, oldest) in svc.job_stats().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            for (state, n, oldest) in svc.job_queue().job_stats().await.map_err(|e| anyhow::anyhow!("{e}"))? {
                 println!(
                     "{state:<8} {n:>8}  oldest run_at {}",
                     beian_core::time::from_ts(oldest).format("%Y-%m-%d %H:%M:%S UTC")
@@ -217,7 +219,7 @@ async fn run(cli: Cli) -> Result<()> {
                 ),
                 None => None,
             };
-            for j in svc.jobs(filter, 50).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            for j in svc.job_queue().jobs(filter, 50).await.map_err(|e| anyhow::anyhow!("{e}"))? {
                 println!(
                     "#{:<6} {:<18} {:<7} attempts {}/{} run_at {} {}",
                     j.id,
@@ -229,19 +231,20 @@ async fn run(cli: Cli) -> Result<()> {
                     j.last_error.unwrap_or_default()
                 );
             }
-            svc.store().close().await;
+            svc.close().await;
             Ok(())
         }
         Command::Pii { command } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
             let result = pii(&svc, command).await;
-            svc.store().close().await;
+            svc.close().await;
             result
         }
         Command::Sweep { batch } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
             let id = format!("clearance-{}", svc.policy().clearance_date);
             let report = svc
+                .job_queue()
                 .clearance_sweep(&beian_service::Actor::new("cli", "sweep"), &id, batch, |s| {
                     eprintln!(
                         "sweep {}: checked {} delisted {} (at {})",
@@ -254,14 +257,14 @@ async fn run(cli: Cli) -> Result<()> {
                 "sweep {} finished: checked {}, delisted {}",
                 report.id, report.checked, report.delisted
             );
-            svc.store().close().await;
+            svc.close().await;
             Ok(())
         }
         Command::Check { json } => {
             crate::backup::require_existing_database(&config)?;
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
-            let report = svc.check_invariants().await;
-            svc.store().close().await;
+            let report = svc.operations().check_invariants().await;
+            svc.close().await;
             let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -321,7 +324,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Outbox { phone } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
-            for m in svc.sms_outbox(phone.as_deref(), 50).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            for m in
+                svc.job_queue().sms_outbox(phone.as_deref(), 50).await.map_err(|e| anyhow::anyhow!("{e}"))?
+            {
                 println!(
                     "{} {} {}",
                     beian_core::time::from_ts(m.created_at).format("%Y-%m-%d %H:%M:%S"),
@@ -329,7 +334,7 @@ async fn run(cli: Cli) -> Result<()> {
                     m.text
                 );
             }
-            svc.store().close().await;
+            svc.close().await;
             Ok(())
         }
         Command::Demo { seed_only } => {
@@ -338,17 +343,17 @@ async fn run(cli: Cli) -> Result<()> {
             let sms_outbox = config.sms_gateway.is_none();
             let config = Config { simulated_clock: true, sms_outbox, ..config };
             let clock: Arc<dyn beian_service::Clock> = Arc::new(beian_service::OffsetClock::new());
-            let svc = open_service(&config, clock).await?;
+            let (store, svc) = crate::app::open(&config, clock).await?;
             let event_url = format!("http://{}/demo/events", crate::config::local_address(&config.listen));
             let report =
                 crate::demo::seed(&svc, &event_url, &config.data_dir.join("demo-credentials.txt")).await?;
             println!("{report}");
             if seed_only {
-                svc.store().close().await;
+                svc.close().await;
                 return Ok(());
             }
             let channels = crate::app::channels(&config, &svc);
-            let app = Application::with_service(&config.listen, svc)
+            let app = Application::with_service(&config.listen, &store, svc)
                 .await?
                 .with_channels(channels)
                 .with_metrics(config.metrics.clone())
@@ -363,6 +368,7 @@ async fn pii(svc: &beian_service::Service, command: PiiCommand) -> Result<()> {
     match command {
         PiiCommand::Export { appid } => {
             let doc = svc
+                .mini_programs()
                 .export_personal_data(&beian_service::Actor::new("cli", "pii"), &appid)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -370,6 +376,7 @@ async fn pii(svc: &beian_service::Service, command: PiiCommand) -> Result<()> {
         }
         PiiCommand::EraseExpired { dry_run } => {
             let r = svc
+                .operations()
                 .erase_expired(&beian_service::Actor::new("cli", "pii"), dry_run)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e} (run it again to resume)"))?;

@@ -54,7 +54,7 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
     let actor = Actor::new("demo", "seed");
     let [zhang, li] = people();
     let mut out = String::new();
-    let fresh = svc.mini_program("wxdemo0000000001").await.is_err();
+    let fresh = svc.mini_programs().mini_program("wxdemo0000000001").await.is_err();
     let mut creds_text = String::new();
     if fresh {
         // WeChat's 2023–2024 dates are long past: give the demo platform a deadline 30 days
@@ -64,21 +64,28 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
         policy.deadline_date = today + chrono::Duration::days(30);
         policy.clearance_date = today + chrono::Duration::days(31);
         svc.set_policy(&actor, policy).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let creds =
-            svc.create_provider(&actor, "演示服务商", event_url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let creds = svc
+            .providers()
+            .create_provider(&actor, "演示服务商", event_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let (_, reviewer) = svc
+            .review()
             .create_staff(&actor, "演示审核员", beian_core::platform::Role::Reviewer)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let (_, operator) = svc
+            .review()
             .create_staff(&actor, "演示运营", beian_core::platform::Role::Operator)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let dev = svc
+            .accounts()
             .create_account(&actor, "demo", "张三（演示开发者）", "demo-password")
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let member = svc
+            .accounts()
             .create_account(&actor, "member", "李四（只读成员）", "member-password")
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -117,20 +124,22 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
         .await?;
         file_through(svc, &actor, "wxdemo0000000002", &li).await.context("filing the demo mini program")?;
         for appid in ["wxdemo0000000001", "wxdemo0000000002", "wxdemo0000000003"] {
-            svc.grant(&actor, appid, &dev.id, beian_core::platform::MemberRole::Admin, &[])
+            svc.accounts()
+                .grant(&actor, appid, &dev.id, beian_core::platform::MemberRole::Admin, &[])
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         // A member who may not see filing details: the console names the admin instead.
-        svc.grant(&actor, "wxdemo0000000001", &member.id, beian_core::platform::MemberRole::Member, &[])
+        svc.accounts()
+            .grant(&actor, "wxdemo0000000001", &member.id, beian_core::platform::MemberRole::Member, &[])
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let _ = writeln!(out, "beian demo platform {}", if fresh { "seeded" } else { "already seeded" });
     for appid in ["wxdemo0000000001", "wxdemo0000000002", "wxdemo0000000003"] {
-        let mp = svc.mini_program(appid).await?;
-        let info = svc.entrance_info(appid).await?;
-        let order = svc.order(appid).await?;
+        let mp = svc.mini_programs().mini_program(appid).await?;
+        let info = svc.filings().entrance_info(appid).await?;
+        let order = svc.filings().order(appid).await?;
         let number = order.and_then(|o| o.order.service_record_number).unwrap_or_default();
         let _ = writeln!(
             out,
@@ -187,7 +196,12 @@ async fn register(
         }),
     };
     let id = EventId::parse(&format!("demo-seed-{appid}")).map_err(|e| anyhow::anyhow!("{e}"))?;
-    match svc.receive_platform_event(&id, &event).await.with_context(|| format!("registering {appid}"))? {
+    match svc
+        .mini_programs()
+        .receive_platform_event(&id, &event)
+        .await
+        .with_context(|| format!("registering {appid}"))?
+    {
         PlatformEventOutcome::Refused { reason, .. } => anyhow::bail!("registering {appid}: {reason}"),
         _ => Ok(()),
     }
@@ -201,6 +215,7 @@ async fn file_through(svc: &Service, actor: &Actor, appid: &str, p: &DemoPerson)
         "icp_subject.principal_info.certificate_photo_back",
     ] {
         let m = svc
+            .materials()
             .upload_media(
                 actor,
                 appid,
@@ -214,8 +229,8 @@ async fn file_through(svc: &Service, actor: &Actor, appid: &str, p: &DemoPerson)
             .await?;
         media.push(m.media_id);
     }
-    let task = svc.create_face_task(actor, appid).await?;
-    svc.finish_face_task(&Actor::new("admin", appid), &task.task_id, true).await?;
+    let task = svc.materials().create_face_task(actor, appid).await?;
+    svc.materials().finish_face_task(&Actor::new("admin", appid), &task.task_id, true).await?;
     let principal = serde_json::json!({
         "name": p.name, "mobile": p.mobile, "email": "demo@example.com", "emergency_contact": p.emergency,
         "certificate_type": 2, "certificate_number": p.id,
@@ -237,10 +252,10 @@ async fn file_through(svc: &Service, actor: &Actor, appid: &str, p: &DemoPerson)
         },
         "icp_materials": {}
     }))?;
-    svc.apply(actor, appid, payload).await.map_err(|e| anyhow::anyhow!("apply: {e}"))?;
+    svc.filings().apply(actor, appid, payload).await.map_err(|e| anyhow::anyhow!("apply: {e}"))?;
     let reviewer = Actor::new("reviewer", "demo");
-    svc.platform_approve(&reviewer, appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    svc.sms_verified(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    svc.authority_approve(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    svc.filings().platform_approve(&reviewer, appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    svc.filings().sms_verified(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    svc.filings().authority_approve(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }

@@ -21,9 +21,11 @@ pub fn router(
     demo: bool,
     metrics_access: &crate::metrics::MetricsAccess,
 ) -> Router {
-    let shared: Option<Arc<dyn beian_web::limits::LimitCounter>> = svc.rate_counts_shared().then(|| {
-        Arc::new(crate::limits::SharedCounter::new(svc.clone())) as Arc<dyn beian_web::limits::LimitCounter>
-    });
+    let shared: Option<Arc<dyn beian_web::limits::LimitCounter>> =
+        svc.operations().rate_counts_shared().then(|| {
+            Arc::new(crate::limits::SharedCounter::new(svc.clone()))
+                as Arc<dyn beian_web::limits::LimitCounter>
+        });
     let limits = Arc::new(match &shared {
         Some(counter) => beian_web::limits::WebLimits::with_counter(limits, counter.clone()),
         None => beian_web::limits::WebLimits::new(limits),
@@ -74,7 +76,7 @@ async fn catch_panic(req: axum::extract::Request, next: axum::middleware::Next) 
 
 /// Liveness plus a database round trip: 200 `{"status":"ok"}` or 503.
 async fn healthz(State(svc): State<Arc<Service>>) -> impl IntoResponse {
-    match svc.store().ping().await {
+    match svc.ping().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
         Err(e) => {
             tracing::error!("health check failed: {e}");
@@ -90,7 +92,7 @@ async fn healthz(State(svc): State<Arc<Service>>) -> impl IntoResponse {
 async fn demo_events(State(svc): State<Arc<Service>>, body: String) -> &'static str {
     let appid = beian_wxcrypt::xml_field(&body, "AppId").unwrap_or_default();
     let encrypt = beian_wxcrypt::xml_field(&body, "Encrypt").unwrap_or_default();
-    let opened = match svc.provider(&appid).await {
+    let opened = match svc.providers().provider(&appid).await {
         Ok(p) => beian_wxcrypt::WxCrypt::new(&p.msg_token, &p.encoding_aes_key, &p.component_appid)
             .and_then(|c| c.decrypt(&encrypt))
             .unwrap_or_else(|e| format!("(cannot decrypt: {e})")),

@@ -45,7 +45,7 @@ impl LimitCounter for SharedCounter {
                     n: i64::try_from(h.n).unwrap_or(i64::MAX),
                 })
                 .collect();
-            match self.svc.add_rate_counts(&hits).await {
+            match self.svc.operations().add_rate_counts(&hits).await {
                 Ok(counts) => Ok(counts.into_iter().map(|c| u64::try_from(c).unwrap_or(0)).collect()),
                 Err(e) => {
                     tracing::warn!("counting rate limits in the database: {e}");

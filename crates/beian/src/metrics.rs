@@ -156,7 +156,7 @@ pub async fn render(
     let now = svc.now().timestamp();
     out.push_str("# HELP beian_jobs Jobs by state.\n# TYPE beian_jobs gauge\n");
     out.push_str("# HELP beian_job_oldest_age_seconds Age of the oldest due job by state.\n# TYPE beian_job_oldest_age_seconds gauge\n");
-    match svc.job_stats().await {
+    match svc.job_queue().job_stats().await {
         Ok(stats) => {
             for (state, n, oldest) in stats {
                 out.push_str(&format!("beian_jobs{{state=\"{}\"}} {n}\n", label(&state)));
@@ -172,7 +172,7 @@ pub async fn render(
         Err(e) => tracing::warn!("metrics: job stats: {e}"),
     }
     out.push_str("# HELP beian_filings Filing orders by stored status.\n# TYPE beian_filings gauge\n");
-    match svc.filings_by_status().await {
+    match svc.operations().filings_by_status().await {
         Ok(list) => {
             for (status, n) in list {
                 out.push_str(&format!("beian_filings{{status=\"{status}\"}} {n}\n"));

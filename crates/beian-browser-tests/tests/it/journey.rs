@@ -22,6 +22,7 @@ async fn setup(server: &TestServer) {
     let a = Actor::new("test", "setup");
     server
         .svc
+        .mini_programs()
         .register_mini_program(
             &a,
             MiniProgramInput {
@@ -37,11 +38,19 @@ async fn setup(server: &TestServer) {
         )
         .await
         .expect("mini program");
-    let dev = server.svc.create_account(&a, "zhangsan", "张三", "zhangsan-pass").await.expect("account");
-    server.svc.grant(&a, APPID, &dev.id, beian_core::platform::MemberRole::Admin, &[]).await.expect("grant");
-    let member = server.svc.create_account(&a, "lisi", "李四", "lisi-pass-1").await.expect("account");
+    let dev =
+        server.svc.accounts().create_account(&a, "zhangsan", "张三", "zhangsan-pass").await.expect("account");
     server
         .svc
+        .accounts()
+        .grant(&a, APPID, &dev.id, beian_core::platform::MemberRole::Admin, &[])
+        .await
+        .expect("grant");
+    let member =
+        server.svc.accounts().create_account(&a, "lisi", "李四", "lisi-pass-1").await.expect("account");
+    server
+        .svc
+        .accounts()
         .grant(&a, APPID, &member.id, beian_core::platform::MemberRole::Member, &[])
         .await
         .expect("grant");
@@ -211,6 +220,7 @@ async fn developer_journey() {
     // A reviewer rejects one field through the API.
     let reviewer = server
         .svc
+        .review()
         .create_staff(&Actor::new("test", "setup"), "审核员", Role::Reviewer)
         .await
         .expect("staff")
@@ -251,7 +261,7 @@ async fn developer_journey() {
     staff_call(&server, &reviewer, &format!("/api/review/orders/{APPID}/approve"), json!({})).await;
     let mut code = String::new();
     for _ in 0..200 {
-        let out = server.svc.sms_outbox(Some("13800138000"), 20).await.expect("outbox");
+        let out = server.svc.job_queue().sms_outbox(Some("13800138000"), 20).await.expect("outbox");
         if let Some(c) = out
             .iter()
             .find_map(|m| m.text.split("验证码").nth(1).map(|t| t.chars().take(6).collect::<String>()))
@@ -275,7 +285,7 @@ async fn developer_journey() {
     server.clock.advance(chrono::Duration::days(10));
     let mut filed = false;
     for _ in 0..300 {
-        if server.svc.entrance_info(APPID).await.map(|i| i.status == 6).unwrap_or(false) {
+        if server.svc.filings().entrance_info(APPID).await.map(|i| i.status == 6).unwrap_or(false) {
             filed = true;
             break;
         }

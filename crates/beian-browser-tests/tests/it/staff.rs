@@ -22,6 +22,7 @@ pub async fn submitted(server: &TestServer, appid: &str, name: &str, n: u32) {
     let mobile = format!("138{:08}", n);
     server
         .svc
+        .mini_programs()
         .register_mini_program(
             &a,
             MiniProgramInput {
@@ -49,10 +50,10 @@ pub async fn submitted(server: &TestServer, appid: &str, name: &str, n: u32) {
             icp_order_field: f.into(),
             bytes: jpeg.clone(),
         };
-        media.push(server.svc.upload_media(&a, appid, up).await.expect("upload").media_id);
+        media.push(server.svc.materials().upload_media(&a, appid, up).await.expect("upload").media_id);
     }
-    let task = server.svc.create_face_task(&a, appid).await.expect("task");
-    server.svc.finish_face_task(&a, &task.task_id, true).await.expect("face");
+    let task = server.svc.materials().create_face_task(&a, appid).await.expect("task");
+    server.svc.materials().finish_face_task(&a, &task.task_id, true).await.expect("face");
     let p = serde_json::json!({
         "name": format!("负责人{n}"), "mobile": mobile, "email": "a@example.com", "emergency_contact": format!("139{:08}", n),
         "certificate_type": 2, "certificate_number": id, "certificate_validity_date_start": "20200101", "certificate_validity_date_end": "长期",
@@ -69,7 +70,7 @@ pub async fn submitted(server: &TestServer, appid: &str, name: &str, n: u32) {
         "icp_materials": {}
     }))
     .expect("payload");
-    server.svc.apply(&a, appid, payload).await.expect("apply");
+    server.svc.filings().apply(&a, appid, payload).await.expect("apply");
 }
 
 async fn staff_login(b: &Browser, server: &TestServer, token: &str) {
@@ -84,8 +85,8 @@ async fn staff_journey() {
     submitted(&server, "wxstaff0001", "读书笔记", 61).await;
     submitted(&server, "wxstaff0002", "城市天气", 62).await;
     let a = Actor::new("test", "setup");
-    let reviewer = server.svc.create_staff(&a, "王审核", Role::Reviewer).await.expect("staff").1;
-    let operator = server.svc.create_staff(&a, "赵运营", Role::Operator).await.expect("staff").1;
+    let reviewer = server.svc.review().create_staff(&a, "王审核", Role::Reviewer).await.expect("staff").1;
+    let operator = server.svc.review().create_staff(&a, "赵运营", Role::Operator).await.expect("staff").1;
     let b = Browser::start("staff_journey").await;
 
     // The reviewer works the queue.
@@ -102,7 +103,7 @@ async fn staff_journey() {
     b.click("#reject-form input[name=reason_id]").await;
     b.screenshot("reject-reason").await;
     b.submit("#reject").await;
-    let info = server.svc.entrance_info("wxstaff0001").await.expect("info");
+    let info = server.svc.filings().entrance_info("wxstaff0001").await.expect("info");
     assert_eq!(info.status, 3);
     assert_eq!(info.audit_data.len(), 1);
     assert_eq!(info.audit_data[0].key_name, "小程序备注");
@@ -110,7 +111,7 @@ async fn staff_journey() {
     b.goto(&server.url("/admin/review/wxstaff0002")).await;
     b.screenshot("review-page").await;
     b.submit("#approve").await;
-    assert_eq!(server.svc.entrance_info("wxstaff0002").await.expect("info").status, 4);
+    assert_eq!(server.svc.filings().entrance_info("wxstaff0002").await.expect("info").status, 4);
     b.screenshot("queue-after").await;
     // A reviewer cannot reach operator pages.
     b.goto(&server.url("/admin/ops")).await;
@@ -127,9 +128,15 @@ async fn staff_journey() {
     b.screenshot("outage-on").await;
     b.submit("header form button").await;
 
-    let dev = server.svc.create_account(&a, "dev61", "负责人61", "dev61-password").await.expect("account");
+    let dev = server
+        .svc
+        .accounts()
+        .create_account(&a, "dev61", "负责人61", "dev61-password")
+        .await
+        .expect("account");
     server
         .svc
+        .accounts()
         .grant(&a, "wxstaff0001", &dev.id, beian_core::platform::MemberRole::Admin, &[])
         .await
         .expect("grant");
@@ -156,10 +163,10 @@ async fn dashboard_and_public_query() {
     submitted(&server, "wxpublic0002", "城市天气", 64).await;
     let a = Actor::new("test", "setup");
     let auth = Actor::authority();
-    server.svc.platform_approve(&a, "wxpublic0001").await.expect("approve");
-    server.svc.sms_verified(&auth, "wxpublic0001").await.expect("sms");
-    server.svc.authority_approve(&auth, "wxpublic0001").await.expect("filed");
-    let operator = server.svc.create_staff(&a, "赵运营", Role::Operator).await.expect("staff").1;
+    server.svc.filings().platform_approve(&a, "wxpublic0001").await.expect("approve");
+    server.svc.filings().sms_verified(&auth, "wxpublic0001").await.expect("sms");
+    server.svc.filings().authority_approve(&auth, "wxpublic0001").await.expect("filed");
+    let operator = server.svc.review().create_staff(&a, "赵运营", Role::Operator).await.expect("staff").1;
     let b = Browser::start("dashboard_and_public_query").await;
 
     // The public query finds the filed mini program by a substring of its name; the one

@@ -26,9 +26,13 @@ async fn a_plugged_in_verifier_is_the_one_consulted(b: Backend) {
     // The built-in check passes the admin's own name and ID number…
     let plain = env(b).await;
     mini_program(&plain, "wxidv001", &admin).await;
-    let task = plain.svc.create_face_task(&actor(), "wxidv001").await.expect("task");
-    let done =
-        plain.svc.complete_face_verification(&task.task_id, &admin.name, &admin.id).await.expect("done");
+    let task = plain.svc.materials().create_face_task(&actor(), "wxidv001").await.expect("task");
+    let done = plain
+        .svc
+        .materials()
+        .complete_face_verification(&task.task_id, &admin.name, &admin.id)
+        .await
+        .expect("done");
     assert_eq!(done.face_status, FaceStatus::Succeeded, "the built-in check accepts the admin");
 
     // …a plugged-in verifier that refuses everyone fails the same answer.
@@ -36,8 +40,13 @@ async fn a_plugged_in_verifier_is_the_one_consulted(b: Backend) {
     let plugged = verifier.clone();
     let env = env_with(b, move |svc| svc.with_identity_verifier(plugged)).await;
     mini_program(&env, "wxidv001", &admin).await;
-    let task = env.svc.create_face_task(&actor(), "wxidv001").await.expect("task");
-    let done = env.svc.complete_face_verification(&task.task_id, &admin.name, &admin.id).await.expect("done");
+    let task = env.svc.materials().create_face_task(&actor(), "wxidv001").await.expect("task");
+    let done = env
+        .svc
+        .materials()
+        .complete_face_verification(&task.task_id, &admin.name, &admin.id)
+        .await
+        .expect("done");
     assert_eq!(verifier.0.load(Ordering::SeqCst), 1, "the plugged-in verifier was asked once");
     assert_eq!(done.face_status, FaceStatus::Failed, "its no fails the face task");
 }

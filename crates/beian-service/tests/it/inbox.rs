@@ -11,19 +11,23 @@ async fn events_apply_once_and_only_to_their_round(b: Backend) {
     let p = person(5);
     let appid = "wxinbox0001";
     mini_program(&env, appid, &p).await;
-    env.svc.apply(&actor(), appid, personal_payload(&env, appid, &p).await).await.expect("apply");
-    env.svc.platform_approve(&Actor::new("reviewer", "r1"), appid).await.expect("approve");
-    let order = env.svc.order(appid).await.expect("order").expect("exists").order;
+    env.svc.filings().apply(&actor(), appid, personal_payload(&env, appid, &p).await).await.expect("apply");
+    env.svc.filings().platform_approve(&Actor::new("reviewer", "r1"), appid).await.expect("approve");
+    let order = env.svc.filings().order(appid).await.expect("order").expect("exists").order;
     let round = order.authority_round;
 
     // What the worker hands the gateway: the whole application of this round.
-    match env.svc.authority_submission(appid, round).await.expect("op") {
+    match env.svc.filings().authority_submission(appid, round).await.expect("op") {
         Some(op @ Operation::NewSubjectAndService { .. }) => {
             assert_eq!((op.appid(), op.round(), op.principals().len()), (appid, round, 1));
         }
         other => panic!("expected a new subject and service, got {other:?}"),
     }
-    assert_eq!(env.svc.authority_submission(appid, round + 1).await.expect("op"), None, "not this round");
+    assert_eq!(
+        env.svc.filings().authority_submission(appid, round + 1).await.expect("op"),
+        None,
+        "not this round"
+    );
 
     // The status page shows what the authority last said is pending.
     let pending = AuthorityEvent::SmsPending {
@@ -31,18 +35,23 @@ async fn events_apply_once_and_only_to_their_round(b: Backend) {
         deadline: 1_900_000_000,
         phones: vec!["138****0001".into()],
     };
-    let r = env.svc.receive_authority_event("e-pending", appid, round, pending).await.expect("pending");
+    let r =
+        env.svc.filings().receive_authority_event("e-pending", appid, round, pending).await.expect("pending");
     assert_eq!(r, Receipt::Applied);
     assert_eq!(
-        env.svc.sms_pending(appid).await.expect("read"),
+        env.svc.filings().sms_pending(appid).await.expect("read"),
         Some((1_900_000_000, vec!["138****0001".to_string()]))
     );
 
     // An event of an older round changes nothing.
-    let stale = env.svc.receive_authority_event("e-old", appid, round - 1, AuthorityEvent::SmsVerified).await;
+    let stale = env
+        .svc
+        .filings()
+        .receive_authority_event("e-old", appid, round - 1, AuthorityEvent::SmsVerified)
+        .await;
     assert_eq!(stale.expect("stale is fine"), Receipt::Ignored);
     let state = |o: beian_core::model::FilingOrder| o.state;
-    let now = state(env.svc.order(appid).await.expect("order").expect("exists").order);
+    let now = state(env.svc.filings().order(appid).await.expect("order").expect("exists").order);
     assert_eq!(now, FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting });
 
     // The same event twice: applied once, the repeat is a no-op (through the port too).
@@ -51,22 +60,36 @@ async fn events_apply_once_and_only_to_their_round(b: Backend) {
     assert_eq!(first.expect("applied"), Receipt::Applied);
     let again = inbox.receive("e-verified".into(), appid.into(), round, AuthorityEvent::SmsVerified).await;
     assert_eq!(again.expect("repeat"), Receipt::Duplicate);
-    let v = env.svc.order(appid).await.expect("order").expect("exists");
+    let v = env.svc.filings().order(appid).await.expect("order").expect("exists");
     assert_eq!(v.order.state, FilingState::AuthorityReview { sms: SmsVerifyStatus::Done });
-    assert_eq!(env.svc.sms_pending(appid).await.expect("read"), None, "nothing pending once verified");
+    assert_eq!(
+        env.svc.filings().sms_pending(appid).await.expect("read"),
+        None,
+        "nothing pending once verified"
+    );
     let trail = env.svc.audit_trail(beian_core::model::AuditEntity::Filing, appid).await.expect("audit");
     assert_eq!(trail.iter().filter(|e| e.action == "sms_verified").count(), 1, "one transition");
 
     // Numbers the authority would issue are not taken yet; the platform's own are.
     let numbered =
         AuthorityEvent::Approved { subject_number: Some("京ICP备1号".into()), service_number: None };
-    assert!(env.svc.receive_authority_event("e-numbered", appid, round, numbered).await.is_err());
+    assert!(env.svc.filings().receive_authority_event("e-numbered", appid, round, numbered).await.is_err());
     let approved = AuthorityEvent::Approved { subject_number: None, service_number: None };
-    let r = env.svc.receive_authority_event("e-approved", appid, round, approved).await.expect("approved");
+    let r = env
+        .svc
+        .filings()
+        .receive_authority_event("e-approved", appid, round, approved)
+        .await
+        .expect("approved");
     assert_eq!(r, Receipt::Applied);
-    let v = env.svc.order(appid).await.expect("order").expect("exists");
+    let v = env.svc.filings().order(appid).await.expect("order").expect("exists");
     assert!(matches!(v.order.state, FilingState::Filed { .. }), "{:?}", v.order.state);
-    assert!(env.svc.receive_authority_event("e-x", "wxnosuch01", 1, AuthorityEvent::Accepted).await.is_err());
+    assert!(env
+        .svc
+        .filings()
+        .receive_authority_event("e-x", "wxnosuch01", 1, AuthorityEvent::Accepted)
+        .await
+        .is_err());
 }
 
 crate::both_backends!(events_apply_once_and_only_to_their_round);

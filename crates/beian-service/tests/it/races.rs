@@ -33,7 +33,7 @@ async fn prewarm_media(env: &Env) {
 }
 
 async fn assert_invariants(env: &Env) {
-    let report = env.svc.check_invariants().await.expect("check invariants");
+    let report = env.svc.operations().check_invariants().await.expect("check invariants");
     assert!(report.violations.is_empty(), "invariants broken after the race:\n{:#?}", report.violations);
 }
 
@@ -88,7 +88,7 @@ async fn two_hundred_applies_one_never_filed_subject(b: Backend) {
         let (svc, barrier) = (env.svc.clone(), barrier.clone());
         handles.push(tokio::spawn(async move {
             barrier.wait().await;
-            let r = svc.apply(&actor(), &appid, payload).await;
+            let r = svc.filings().apply(&actor(), &appid, payload).await;
             (appid, r)
         }));
     }
@@ -120,7 +120,7 @@ async fn two_hundred_applies_one_never_filed_subject(b: Backend) {
     // Only the winner has an order; every loser left nothing behind.
     for i in 0..RACERS {
         let appid = format!("wxrace{i:04}");
-        let order = env.svc.order(&appid).await.expect("order");
+        let order = env.svc.filings().order(&appid).await.expect("order");
         assert_eq!(order.is_some(), accepted.contains(&appid), "{appid}");
     }
     assert_invariants(&env).await;
@@ -142,7 +142,7 @@ async fn concurrent_applies_one_appid(b: Backend) {
                 (env.svc.clone(), payload.clone(), barrier.clone(), appid.clone());
             handles.push(tokio::spawn(async move {
                 barrier.wait().await;
-                svc.apply(&actor(), &appid, payload).await
+                svc.filings().apply(&actor(), &appid, payload).await
             }));
         }
         let mut ok = 0;
@@ -165,7 +165,7 @@ async fn concurrent_applies_one_appid(b: Backend) {
             }
         }
         assert_eq!(ok, 1, "{appid}: {racers} racers, exactly one application");
-        let order = env.svc.order(&appid).await.expect("order").expect("the winner's order");
+        let order = env.svc.filings().order(&appid).await.expect("order").expect("the winner's order");
         assert_eq!(order.order.versions, 1, "one version, not one per racer");
     }
     assert_invariants(&env).await;
@@ -183,10 +183,18 @@ fn reject_reason() -> Vec<RejectReason> {
 async fn reviewers_race_on_one_order(b: Backend) {
     let env = Arc::new(env(b).await);
     prewarm_media(&env).await;
-    let (alice, _) =
-        env.svc.create_staff(&Actor::new("test", "op"), "审核甲", Role::Reviewer).await.expect("staff");
-    let (bob, _) =
-        env.svc.create_staff(&Actor::new("test", "op"), "审核乙", Role::Reviewer).await.expect("staff");
+    let (alice, _) = env
+        .svc
+        .review()
+        .create_staff(&Actor::new("test", "op"), "审核甲", Role::Reviewer)
+        .await
+        .expect("staff");
+    let (bob, _) = env
+        .svc
+        .review()
+        .create_staff(&Actor::new("test", "op"), "审核乙", Role::Reviewer)
+        .await
+        .expect("staff");
     const ORDERS: u32 = 12;
     bounded((0..ORDERS).collect(), |i| {
         let env = env.clone();
@@ -195,7 +203,7 @@ async fn reviewers_race_on_one_order(b: Backend) {
             let p = person(60 + i);
             mini_program(&env, &appid, &p).await;
             let payload = personal_payload(&env, &appid, &p).await;
-            env.svc.apply(&actor(), &appid, payload).await.expect("apply");
+            env.svc.filings().apply(&actor(), &appid, payload).await.expect("apply");
         }
     })
     .await;
@@ -207,7 +215,7 @@ async fn reviewers_race_on_one_order(b: Backend) {
         // loser must then be told the order changed (86904); without it, that its state no
         // longer allows the action (86902) — or 86904 if it lost every retry.
         let version = if i % 2 == 0 {
-            Some(env.svc.order(&appid).await.expect("order").expect("order").order.row_version)
+            Some(env.svc.filings().order(&appid).await.expect("order").expect("order").order.row_version)
         } else {
             None
         };
@@ -217,14 +225,14 @@ async fn reviewers_race_on_one_order(b: Backend) {
                 (env.svc.clone(), alice.clone(), appid.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                svc.review_approve(&alice, &appid, version).await
+                svc.review().review_approve(&alice, &appid, version).await
             })
         };
         let reject = {
             let (svc, bob, appid, barrier) = (env.svc.clone(), bob.clone(), appid.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                svc.review_reject(&bob, &appid, reject_reason(), version).await
+                svc.review().review_reject(&bob, &appid, reject_reason(), version).await
             })
         };
         let (a, r) = (approve.await.expect("join"), reject.await.expect("join"));
@@ -293,12 +301,13 @@ async fn every_lifecycle_keeps_the_invariants(b: Backend) {
     }
     let env = &env;
     let file = |appid: String, payload| async move {
-        svc.apply(&actor(), &appid, payload).await.expect("apply");
+        svc.filings().apply(&actor(), &appid, payload).await.expect("apply");
         assert_invariants(env).await;
-        svc.platform_approve(&Actor::new("reviewer", "r1"), &appid).await.expect("approve");
-        svc.sms_verified(&Actor::authority(), &appid).await.expect("sms");
+        svc.filings().platform_approve(&Actor::new("reviewer", "r1"), &appid).await.expect("approve");
+        svc.filings().sms_verified(&Actor::authority(), &appid).await.expect("sms");
         assert_invariants(env).await;
-        let v = svc.authority_approve(&Actor::authority(), &appid).await.expect("authority approve");
+        let v =
+            svc.filings().authority_approve(&Actor::authority(), &appid).await.expect("authority approve");
         assert_eq!(v.status, 6);
         assert_invariants(env).await;
         v.order
@@ -307,17 +316,17 @@ async fn every_lifecycle_keeps_the_invariants(b: Backend) {
     let subject_number = first.subject_record_number.clone().expect("subject number");
     file("wxlife0001".into(), payloads[1].clone()).await;
     file("wxlife0002".into(), payloads[2].clone()).await;
-    svc.cancel(&a, "wxlife0001", Some(2), Some(1)).await.expect("cancel service");
+    svc.filings().cancel(&a, "wxlife0001", Some(2), Some(1)).await.expect("cancel service");
     assert_invariants(env).await;
-    svc.cancel_confirmed(&authority, "wxlife0001").await.expect("confirm");
+    svc.filings().cancel_confirmed(&authority, "wxlife0001").await.expect("confirm");
     assert_invariants(env).await;
     let refiled = file("wxlife0001".into(), payloads[1].clone()).await;
     assert_eq!(refiled.subject_record_number.as_deref(), Some(subject_number.as_str()));
-    svc.cancel(&a, "wxlife0000", Some(1), Some(2)).await.expect("cancel subject");
-    svc.cancel_confirmed(&authority, "wxlife0000").await.expect("confirm subject");
+    svc.filings().cancel(&a, "wxlife0000", Some(1), Some(2)).await.expect("cancel subject");
+    svc.filings().cancel_confirmed(&authority, "wxlife0000").await.expect("confirm subject");
     assert_invariants(env).await;
     for i in 0..3 {
-        let o = svc.order(&format!("wxlife{i:04}")).await.expect("order").expect("order");
+        let o = svc.filings().order(&format!("wxlife{i:04}")).await.expect("order").expect("order");
         assert!(o.order.service_record_number.is_none() && o.status != 6, "{o:?}");
     }
     let again = file("wxlife0002".into(), payloads[2].clone()).await;
@@ -349,22 +358,22 @@ async fn every_lifecycle_keeps_the_invariants(b: Backend) {
     ];
     for step in steps {
         let r = match step {
-            "apply" => svc.apply(&a, appid, payload.clone()).await,
-            "reject" => svc.platform_reject(&reviewer, appid, reasons()).await,
-            "withdraw" => svc.withdraw(&a, appid).await,
-            "approve" => svc.platform_approve(&reviewer, appid).await,
-            "timeout" => svc.sms_timeout(&authority, appid).await,
-            "resubmit" => svc.resubmit(&reviewer, appid).await,
-            "verified" => svc.sms_verified(&authority, appid).await,
-            "authority_reject" => svc.authority_reject(&authority, appid, reasons()).await,
-            "authority_approve" => svc.authority_approve(&authority, appid).await,
-            "cancel" => svc.cancel(&a, appid, Some(3), None).await,
-            _ => svc.cancel_aborted(&authority, appid).await,
+            "apply" => svc.filings().apply(&a, appid, payload.clone()).await,
+            "reject" => svc.filings().platform_reject(&reviewer, appid, reasons()).await,
+            "withdraw" => svc.filings().withdraw(&a, appid).await,
+            "approve" => svc.filings().platform_approve(&reviewer, appid).await,
+            "timeout" => svc.filings().sms_timeout(&authority, appid).await,
+            "resubmit" => svc.filings().resubmit(&reviewer, appid).await,
+            "verified" => svc.filings().sms_verified(&authority, appid).await,
+            "authority_reject" => svc.filings().authority_reject(&authority, appid, reasons()).await,
+            "authority_approve" => svc.filings().authority_approve(&authority, appid).await,
+            "cancel" => svc.filings().cancel(&a, appid, Some(3), None).await,
+            _ => svc.filings().cancel_aborted(&authority, appid).await,
         };
         r.unwrap_or_else(|e| panic!("{step}: {e:?}"));
         assert_invariants(env).await;
     }
-    assert_eq!(svc.order(appid).await.expect("order").expect("order").status, 6);
+    assert_eq!(svc.filings().order(appid).await.expect("order").expect("order").status, 6);
 }
 
 /// The detector the races rely on: every kind of planted damage is reported, on both
@@ -379,14 +388,14 @@ async fn check_finds_planted_violations(b: Backend) {
         let p = person(100 + i);
         mini_program(&env, &appid, &p).await;
         let payload = personal_payload(&env, &appid, &p).await;
-        svc.apply(&a, &appid, payload).await.expect("apply");
+        svc.filings().apply(&a, &appid, payload).await.expect("apply");
         appids.push(appid);
     }
-    svc.platform_approve(&reviewer, &appids[0]).await.expect("approve");
-    svc.sms_verified(&authority, &appids[0]).await.expect("sms");
-    let filed = svc.authority_approve(&authority, &appids[0]).await.expect("filed").order;
+    svc.filings().platform_approve(&reviewer, &appids[0]).await.expect("approve");
+    svc.filings().sms_verified(&authority, &appids[0]).await.expect("sms");
+    let filed = svc.filings().authority_approve(&authority, &appids[0]).await.expect("filed").order;
     let number = filed.service_record_number.clone().expect("number");
-    let clean = svc.check_invariants().await.expect("check");
+    let clean = svc.operations().check_invariants().await.expect("check");
     assert!(clean.ok() && clean.warnings.is_empty(), "{clean:?}");
     assert_eq!(clean.checked.get("filing_orders"), Some(&4));
     assert_eq!(clean.checked.get("media"), Some(&8));
@@ -396,7 +405,7 @@ async fn check_finds_planted_violations(b: Backend) {
         Backend::Sqlite => format!("X'{foreign}'"),
         Backend::Postgres => format!("'\\x{foreign}'::bytea"),
     };
-    let store = svc.store();
+    let store = &env.store;
     for sql in [
         // versions without their rows and apply events
         format!("UPDATE filing_orders SET versions = versions + 1 WHERE appid = '{}'", appids[1]),
@@ -429,7 +438,7 @@ async fn check_finds_planted_violations(b: Backend) {
     let file = std::fs::read_dir(&sub).expect("subdir").next().expect("file").expect("entry").path();
     std::fs::remove_file(&file).expect("remove");
 
-    let r = svc.check_invariants().await.expect("check");
+    let r = svc.operations().check_invariants().await.expect("check");
     let expect = [
         format!("filing order {}: versions is 2 but 1 filing_versions rows exist", appids[1]),
         format!("filing order {}: 1 `apply` audit events for 2 submitted versions", appids[1]),
@@ -482,6 +491,7 @@ async fn concurrent_first_uploads_of_identical_bytes() {
             handles.push(tokio::spawn(async move {
                 barrier.wait().await;
                 env.svc
+                    .materials()
                     .upload_media(
                         &actor(),
                         "wxmedia0001",
@@ -507,6 +517,6 @@ async fn concurrent_first_uploads_of_identical_bytes() {
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    let report = env.svc.check_invariants().await.expect("check");
+    let report = env.svc.operations().check_invariants().await.expect("check");
     assert!(report.ok(), "{:#?}", report.violations);
 }

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 pub struct Env {
     pub svc: Arc<Service>,
+    /// The store under the service, for tests that write rows directly.
+    pub store: Store,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
     /// The PostgreSQL schema of this test (None on SQLite).
@@ -32,8 +34,8 @@ pub async fn env_with(backend: Backend, build: impl FnOnce(Service) -> Service) 
     store.migrate().await.expect("migrate");
     let clock = Arc::new(ManualClock::new(start_time()));
     let media = MediaFiles::new(dir.path().join("media")).expect("media dir");
-    let svc = Service::start(store, media, clock.clone()).await.expect("service");
-    Env { svc: Arc::new(build(svc)), clock, dir, pg_schema: db.schema_name() }
+    let svc = Service::start(store.clone(), media, clock.clone()).await.expect("service");
+    Env { svc: Arc::new(build(svc)), store, clock, dir, pg_schema: db.schema_name() }
 }
 
 pub struct Person {
@@ -73,7 +75,7 @@ impl Person {
 pub async fn mini_program(env: &Env, appid: &str, admin: &Person) {
     let input =
         fixtures::mini_program_of(appid, &format!("读书笔记{appid}"), &admin.name, &admin.id, &admin.mobile);
-    env.svc.register_mini_program(&actor(), input).await.expect("register mini program");
+    env.svc.mini_programs().register_mini_program(&actor(), input).await.expect("register mini program");
 }
 
 pub async fn upload(env: &Env, appid: &str, field: &str, cert_type: Option<u32>) -> String {

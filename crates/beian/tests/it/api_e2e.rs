@@ -43,6 +43,7 @@ async fn provider_journey(backend: Backend) {
     // The operator creates the provider; its first ticket is pushed by the job worker.
     let creds = app
         .svc
+        .providers()
         .create_provider(&Actor::new("operator", "e2e"), "好帮手服务商", &rx.url)
         .await
         .expect("provider");
@@ -216,11 +217,11 @@ async fn provider_journey(backend: Backend) {
     assert_eq!(client.get_icp_entrance_info(&token).await.expect("info").status, 2);
 
     // Platform review, SMS verification and the authority (driven through the service here).
-    app.svc.platform_approve(&Actor::new("reviewer", "e2e"), "wxe2e00001").await.expect("approve");
+    app.svc.filings().platform_approve(&Actor::new("reviewer", "e2e"), "wxe2e00001").await.expect("approve");
     let info = client.get_icp_entrance_info(&token).await.expect("info");
     assert_eq!((info.status, info.sms_verify_status), (4, Some(1)));
-    app.svc.sms_verified(&Actor::authority(), "wxe2e00001").await.expect("sms");
-    app.svc.authority_approve(&Actor::authority(), "wxe2e00001").await.expect("filed");
+    app.svc.filings().sms_verified(&Actor::authority(), "wxe2e00001").await.expect("sms");
+    app.svc.filings().authority_approve(&Actor::authority(), "wxe2e00001").await.expect("filed");
     assert_eq!(client.get_icp_entrance_info(&token).await.expect("info").status, 6);
     pump(&app, &rx, "the filing result", |e| {
         e.iter().any(|e| e.info_type == "notify_apply_icpfiling_result")
@@ -263,7 +264,7 @@ async fn provider_journey(backend: Backend) {
         ("wxe2e00001", "6")
     );
     // Nothing left to deliver: the acknowledged events are done, none dead.
-    let jobs = app.svc.jobs(Some(beian_core::platform::JobState::Dead), 10).await.expect("jobs");
+    let jobs = app.svc.job_queue().jobs(Some(beian_core::platform::JobState::Dead), 10).await.expect("jobs");
     assert!(jobs.is_empty(), "{jobs:?}");
     app.stop().await;
 }

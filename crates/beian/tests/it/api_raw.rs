@@ -48,6 +48,7 @@ async fn token_errors() {
     // A component token is not an authorizer token.
     let ticket = app
         .svc
+        .providers()
         .issue_verify_ticket(&authorized_token(&app, "wxraw0001", 1, &[18]).await.0.component_appid)
         .await;
     assert!(ticket.is_ok());

@@ -81,20 +81,19 @@ async fn migrate_seals_plain_media_and_check_reports_them() {
         Config::resolve(&ConfigArgs { data_dir: Some(data.clone()), ..Default::default() }).expect("config");
 
     // Make the demo's media what an older version stored: plain files under their SHA-256.
-    let svc = beian::app::open_service(&config, std::sync::Arc::new(beian_service::SystemClock))
-        .await
-        .expect("open");
-    let rows = svc.media_rows_page("", 1000).await.expect("rows");
+    let (store, svc) =
+        beian::app::open(&config, std::sync::Arc::new(beian_service::SystemClock)).await.expect("open");
+    let rows = svc.operations().media_rows_page("", 1000).await.expect("rows");
     assert!(rows.len() >= 2, "the demo uploads media");
     let files = MediaFiles::new(data.join("media")).expect("media dir");
     let mut plains = Vec::new();
     for m in &rows {
-        plains.push(svc.get_media(&m.appid, &m.media_id).await.expect("media").1);
+        plains.push(svc.materials().get_media(&m.appid, &m.media_id).await.expect("media").1);
     }
     for (m, plain) in rows.iter().zip(&plains) {
         let sha = MediaFiles::sha256_hex(plain);
         files.put(&sha, plain).expect("plain file");
-        svc.store()
+        store
             .exec_raw(&format!("UPDATE media SET sha256 = '{sha}' WHERE media_id = '{}'", m.media_id))
             .await
             .expect("point the row at the plain file");
@@ -102,7 +101,7 @@ async fn migrate_seals_plain_media_and_check_reports_them() {
     for m in &rows {
         let _ = files.delete(&m.sha256);
     }
-    svc.store().close().await;
+    svc.close().await;
 
     let out = beian(dir.path()).args(["check"]).output().expect("check");
     assert!(!out.status.success(), "plain objects are a violation");
@@ -127,7 +126,7 @@ async fn migrate_seals_plain_media_and_check_reports_them() {
         .await
         .expect("open");
     for (m, plain) in rows.iter().zip(&plains) {
-        assert_eq!(&svc.get_media(&m.appid, &m.media_id).await.expect("media").1, plain);
+        assert_eq!(&svc.materials().get_media(&m.appid, &m.media_id).await.expect("media").1, plain);
     }
-    svc.store().close().await;
+    svc.close().await;
 }

@@ -95,10 +95,12 @@ async fn developer(app: &TestApp, appid: &str, n: u32) -> Browser {
     register(app, appid, n).await;
     let acc = app
         .svc
+        .accounts()
         .create_account(&Actor::new("test", "c"), &format!("dev{n}"), &format!("开发者{n}"), "secret-pass-1")
         .await
         .expect("account");
     app.svc
+        .accounts()
         .grant(&Actor::new("test", "c"), appid, &acc.id, beian_core::platform::MemberRole::Admin, &[])
         .await
         .expect("grant");
@@ -151,10 +153,12 @@ async fn member_without_permission_is_told_who_can_act() {
     let _admin = developer(&app, "wxcs0002", 52).await;
     let member = app
         .svc
+        .accounts()
         .create_account(&Actor::new("test", "c"), "member52", "成员", "secret-pass-2")
         .await
         .expect("account");
     app.svc
+        .accounts()
         .grant(
             &Actor::new("test", "c"),
             "wxcs0002",
@@ -293,11 +297,16 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
     assert!(page.contains("所有信息已通过规则校验"), "{page}");
     let (st, loc, _) = b.post(&format!("{base}/submit"), &page, &[]).await;
     assert_eq!((st, loc.as_str()), (303, "/console/apps/wxcs0003"));
-    assert_eq!(app.svc.entrance_info("wxcs0003").await.expect("info").status, 2);
+    assert_eq!(app.svc.filings().entrance_info("wxcs0003").await.expect("info").status, 2);
 
     // The reviewer rejects one field; the re-submission highlights only that field.
-    let reviewer =
-        app.svc.create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer).await.expect("staff").1;
+    let reviewer = app
+        .svc
+        .review()
+        .create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer)
+        .await
+        .expect("staff")
+        .1;
     let (st, _) = staff_api(&app, "POST", "/api/review/orders/wxcs0003/reject", &reviewer, json!({"reasons": [{"key_name": "小程序备注", "error": "未说明具体服务", "suggest": "请写明提供哪些服务"}]})).await;
     assert_eq!(st, 200);
     let (_, status, _) = b.get("/console/apps/wxcs0003").await;
@@ -330,7 +339,7 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
     let (_, page2, _) = b.get(&format!("{base}?step=review")).await;
     let _ = page;
     b.post(&format!("{base}/submit"), &page2, &[]).await;
-    assert_eq!(app.svc.entrance_info("wxcs0003").await.expect("info").status, 2, "re-submitted");
+    assert_eq!(app.svc.filings().entrance_info("wxcs0003").await.expect("info").status, 2, "re-submitted");
 
     // A ticket from the rejection carries the appid and the notice.
     let (st, _) = staff_api(
@@ -353,9 +362,10 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
         .await;
     assert_eq!(st, 303);
     let id: i64 = loc.rsplit('/').next().and_then(|x| x.parse().ok()).expect("ticket id");
-    let (t, msgs) = app.svc.ticket(id).await.expect("ticket").expect("exists");
+    let (t, msgs) = app.svc.accounts().ticket(id).await.expect("ticket").expect("exists");
     assert!(t.context.contains("wxcs0003") && t.context.contains("地址不详细"), "{t:?}");
     app.svc
+        .accounts()
         .reply_ticket(id, "operator:op1", "请填写到门牌号，例如：科技园路1号A座101室。")
         .await
         .expect("reply");
@@ -430,7 +440,7 @@ async fn hostile_form_keys_are_refused_by_name_and_the_server_lives() {
         .await;
     assert_eq!(st, 413);
     // Nothing of the refused requests reached the draft.
-    let d = app.svc.draft_or_start("wxcs0004").await.expect("draft");
+    let d = app.svc.filings().draft_or_start("wxcs0004").await.expect("draft");
     assert_eq!(d.icp_subject.base_info.name, "原名");
     app.stop().await;
 }
@@ -449,7 +459,7 @@ async fn unreadable_draft_is_an_error_and_is_not_overwritten() {
         &[("_step", "subject"), ("icp_subject.base_info.name", "保留的名称")],
     )
     .await;
-    let store = app.svc.store();
+    let store = app.store.clone();
     store
         .exec_raw("CREATE TABLE kept_draft AS SELECT payload_enc FROM drafts WHERE appid = 'wxcs0005'")
         .await
@@ -487,7 +497,7 @@ async fn unreadable_draft_is_an_error_and_is_not_overwritten() {
         )
         .await
         .expect("repair");
-    let d = app.svc.draft_or_start("wxcs0005").await.expect("draft");
+    let d = app.svc.filings().draft_or_start("wxcs0005").await.expect("draft");
     assert_eq!(d.icp_subject.base_info.name, "保留的名称");
     assert_eq!(d.icp_subject.base_info.comment, "");
     app.stop().await;
@@ -512,7 +522,7 @@ async fn concurrent_uploads_into_one_draft_keep_every_file() {
         for l in &locs {
             assert!(l.contains("saved=1"), "{l}");
         }
-        let d = app.svc.draft_or_start("wxcs0006").await.expect("draft");
+        let d = app.svc.filings().draft_or_start("wxcs0006").await.expect("draft");
         let (sp, ap) = (&d.icp_subject.principal_info, &d.icp_applets.principal_info);
         for (f, v) in fields.iter().zip([
             &sp.certificate_photo_front,
@@ -534,8 +544,13 @@ async fn stored_free_text_is_bounded_and_the_limit_is_said() {
     let app = TestApp::start(Backend::Sqlite, 1000).await;
     let b = developer(&app, "wxcs0007", 57).await;
     apply_personal(&app, "wxcs0007", 57).await;
-    let reviewer =
-        app.svc.create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer).await.expect("staff").1;
+    let reviewer = app
+        .svc
+        .review()
+        .create_staff(&Actor::new("test", "c"), "审核员", Role::Reviewer)
+        .await
+        .expect("staff")
+        .1;
     let one = json!({"key_name": "小程序备注", "error": "未说明具体服务", "suggest": "请写明提供哪些服务"});
     let many: Vec<_> = (0..100_000).map(|_| one.clone()).collect();
     let (st, body) =
@@ -553,7 +568,11 @@ async fn stored_free_text_is_bounded_and_the_limit_is_said() {
     .await;
     assert_eq!(st, 400, "{body}");
     assert!(body.to_string().contains("最多300个字符"), "{body}");
-    assert_eq!(app.svc.entrance_info("wxcs0007").await.expect("info").status, 2, "nothing was decided");
+    assert_eq!(
+        app.svc.filings().entrance_info("wxcs0007").await.expect("info").status,
+        2,
+        "nothing was decided"
+    );
 
     // Tickets: over the form limit → 413 with the limit; over the text limit → 400 with it.
     let (_, page, _) = b.get("/console/tickets").await;
@@ -584,7 +603,7 @@ async fn stored_free_text_is_bounded_and_the_limit_is_said() {
 async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
     let app = TestApp::start(Backend::Sqlite, 1000).await;
     let (_, token) =
-        app.svc.create_staff(&Actor::new("test", "c"), "运营", Role::Operator).await.expect("staff");
+        app.svc.review().create_staff(&Actor::new("test", "c"), "运营", Role::Operator).await.expect("staff");
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let r =
@@ -596,8 +615,7 @@ async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
     let mut settings = app.sim.settings().await.expect("settings");
     settings.review_working_days = 7;
     app.sim.set_settings(&Actor::new("test", "c").0, &settings).await.expect("save");
-    app.svc
-        .store()
+    app.store
         .exec_raw("UPDATE settings SET value = '{broken' WHERE key = 'simulator'")
         .await
         .expect("damage");
@@ -618,8 +636,7 @@ async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
         .expect("save");
     assert_eq!(r.status(), 400);
     assert!(app.sim.settings().await.is_err(), "the stored value was not replaced");
-    app.svc
-        .store()
+    app.store
         .exec_raw("UPDATE settings SET value = '{}' WHERE key = 'simulator' AND value = '{broken'")
         .await
         .expect("repair");
@@ -639,9 +656,18 @@ async fn hostile_names_show_escaped_on_every_page() {
     let setup = Actor::new("test", "xss");
     let input =
         beian_testkit::fixtures::mini_program(appid, HOSTILE, &beian_testkit::fixtures::Identity::admin(71));
-    app.svc.register_mini_program(&setup, input).await.expect("register");
-    let acc = app.svc.create_account(&setup, "dev71", "开发者71", "secret-pass-1").await.expect("account");
-    app.svc.grant(&setup, appid, &acc.id, beian_core::platform::MemberRole::Admin, &[]).await.expect("grant");
+    app.svc.mini_programs().register_mini_program(&setup, input).await.expect("register");
+    let acc = app
+        .svc
+        .accounts()
+        .create_account(&setup, "dev71", "开发者71", "secret-pass-1")
+        .await
+        .expect("account");
+    app.svc
+        .accounts()
+        .grant(&setup, appid, &acc.id, beian_core::platform::MemberRole::Admin, &[])
+        .await
+        .expect("grant");
     let escaped = |what: &str, page: &str| {
         assert!(page.contains(SHOWN), "{what}: the name shows escaped: {page}");
         assert!(!page.contains("<script>alert(1)"), "{what}: no live markup: {page}");
@@ -654,12 +680,12 @@ async fn hostile_names_show_escaped_on_every_page() {
     assert_eq!(st, 200);
     escaped("console home", &home);
     apply_personal(&app, appid, 71).await;
-    let ticket = app.svc.open_ticket(&acc, appid, HOSTILE, HOSTILE).await.expect("ticket");
+    let ticket = app.svc.accounts().open_ticket(&acc, appid, HOSTILE, HOSTILE).await.expect("ticket");
     escaped("status page", &dev.get(&format!("/console/apps/{appid}")).await.1);
     escaped("console tickets", &dev.get("/console/tickets").await.1);
 
     // The staff pages: the queue, the review page, the operators' lists.
-    let (_, token) = app.svc.create_staff(&setup, "运营", Role::Operator).await.expect("staff");
+    let (_, token) = app.svc.review().create_staff(&setup, "运营", Role::Operator).await.expect("staff");
     let staff = Browser::new(&app);
     let r = staff
         .http
@@ -689,9 +715,13 @@ async fn hostile_names_show_escaped_on_every_page() {
     }
 
     // Filed: the public query lists it.
-    app.svc.platform_approve(&Actor::new("reviewer", "test"), appid).await.expect("platform approve");
-    app.svc.sms_verified(&Actor::authority(), appid).await.expect("sms verified");
-    app.svc.authority_approve(&Actor::authority(), appid).await.expect("authority approve");
+    app.svc
+        .filings()
+        .platform_approve(&Actor::new("reviewer", "test"), appid)
+        .await
+        .expect("platform approve");
+    app.svc.filings().sms_verified(&Actor::authority(), appid).await.expect("sms verified");
+    app.svc.filings().authority_approve(&Actor::authority(), appid).await.expect("authority approve");
     let r = reqwest::Client::new().get(app.url("/query")).query(&[("q", appid)]).send().await.expect("query");
     assert_eq!(r.status(), 200);
     let page = r.text().await.expect("page");

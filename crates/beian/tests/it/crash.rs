@@ -88,14 +88,16 @@ async fn prepare(
         let n = offset + i;
         let appid = format!("wxcrash{n:05}");
         let input = fixtures::mini_program(&appid, &format!("崩溃测试{n}"), &Identity::admin(n));
-        svc.register_mini_program(&a, input).await.expect("register");
-        let (pre, _) = svc.create_pre_auth_code(&creds.component_appid).await.expect("pre");
+        svc.mini_programs().register_mini_program(&a, input).await.expect("register");
+        let (pre, _) = svc.providers().create_pre_auth_code(&creds.component_appid).await.expect("pre");
         let id = admin_id(n);
         let (code, _) = svc
+            .providers()
             .authorize_provider(&creds.component_appid, &pre, &appid, &admin_mobile(n), &id[12..], &[156])
             .await
             .expect("auth");
-        let token = svc.query_auth(&creds.component_appid, &code).await.expect("tokens").access_token;
+        let token =
+            svc.providers().query_auth(&creds.component_appid, &code).await.expect("tokens").access_token;
         let payload = serde_json::to_string(&personal_payload(svc, &appid, n).await).expect("json");
         out.push((appid, token, payload));
     }
@@ -160,14 +162,14 @@ async fn crash_loop(backend: Backend) {
     svc.set_policy(&actor, policy).await.expect("policy");
     // Pushes go to a receiver in this process, so the event jobs can finish.
     let receiver = Receiver::start(0).await;
-    let creds = svc.create_provider(&actor, "压测服务商", &receiver.url).await.expect("provider");
+    let creds = svc.providers().create_provider(&actor, "压测服务商", &receiver.url).await.expect("provider");
     receiver.set_keys(&creds);
     let extra = u32::from(backend == Backend::Postgres);
     let mut batches = Vec::new();
     for r in 0..rounds + extra {
         batches.push(prepare(&svc, &creds, PER_ROUND, 100 + r * PER_ROUND).await);
     }
-    svc.store().close().await;
+    svc.close().await;
     drop(svc);
 
     let http = reqwest::Client::new();
@@ -262,12 +264,18 @@ async fn crash_loop(backend: Backend) {
     let svc = open_service(&config, Arc::new(SystemClock)).await.expect("service after crashes");
     for appid in &acknowledged {
         let v = svc
+            .filings()
             .order(appid)
             .await
             .expect("read")
             .unwrap_or_else(|| panic!("acknowledged apply of {appid} lost"));
         assert_eq!(v.status, 2, "{appid}");
-        let p = svc.submitted_version(appid, v.order.versions).await.expect("decrypt").expect("version row");
+        let p = svc
+            .filings()
+            .submitted_version(appid, v.order.versions)
+            .await
+            .expect("decrypt")
+            .expect("version row");
         assert_eq!(p.icp_applets.base_info.appid, *appid);
         let trail = svc.audit_trail(beian_core::model::AuditEntity::Filing, appid).await.expect("audit");
         assert_eq!(
@@ -276,23 +284,23 @@ async fn crash_loop(backend: Backend) {
             "audit matches history"
         );
     }
-    svc.store().close().await;
+    svc.close().await;
     drop(svc);
 
     // Jobs resume: a worker whose clock is past the dead processes' leases (60 s) takes over
     // what they held and runs everything due.
     let later = chrono::Utc::now() + chrono::Duration::seconds(beian_service::jobs::LEASE_SECS + 60);
-    let svc = open_service(&config, Arc::new(ManualClock::new(later))).await.expect("service");
-    let orphaned = svc.jobs(Some(JobState::Running), 100_000).await.expect("jobs").len();
+    let (store, svc) = beian::app::open(&config, Arc::new(ManualClock::new(later))).await.expect("service");
+    let orphaned = svc.job_queue().jobs(Some(JobState::Running), 100_000).await.expect("jobs").len();
     let mut channels = beian::app::channels(&config, &svc);
-    channels.authority = Some(beian::app::builtin_simulator(&svc));
+    channels.authority = Some(beian::app::builtin_simulator(&store, &svc));
     let worker = beian_jobs::Worker::new(svc.clone()).with_channels(channels);
     let mut ran = 0;
     while worker.run_once().await.expect("worker") {
         ran += 1;
         assert!(ran < 100_000, "the worker does not finish");
     }
-    let jobs = svc.jobs(None, 100_000).await.expect("jobs");
+    let jobs = svc.job_queue().jobs(None, 100_000).await.expect("jobs");
     let now = svc.now().timestamp();
     for j in &jobs {
         let stuck = j.state == JobState::Running || (j.state == JobState::Pending && j.run_at <= now);
@@ -309,7 +317,7 @@ async fn crash_loop(backend: Backend) {
          {ran} ran after the last restart",
         jobs.len()
     );
-    svc.store().close().await;
+    svc.close().await;
     drop(svc);
 
     // Nothing half-written: `beian check` (every invariant, every table) is clean.

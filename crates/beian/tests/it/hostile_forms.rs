@@ -176,13 +176,20 @@ async fn random_forms_to_every_post_route_answer_without_5xx() {
     let setup = Actor::new("test", "setup");
     register(&app, "wxhf0001", 81).await;
     apply_personal(&app, "wxhf0001", 81).await;
-    let acc = app.svc.create_account(&setup, "dev81", "开发者81", "secret-pass-81").await.expect("account");
+    let acc = app
+        .svc
+        .accounts()
+        .create_account(&setup, "dev81", "开发者81", "secret-pass-81")
+        .await
+        .expect("account");
     app.svc
+        .accounts()
         .grant(&setup, "wxhf0001", &acc.id, beian_core::platform::MemberRole::Admin, &[])
         .await
         .expect("grant");
-    let ticket = app.svc.open_ticket(&acc, "wxhf0001", "问题", "描述").await.expect("ticket");
-    let (_, staff_token) = app.svc.create_staff(&setup, "运营", Role::Operator).await.expect("staff");
+    let ticket = app.svc.accounts().open_ticket(&acc, "wxhf0001", "问题", "描述").await.expect("ticket");
+    let (_, staff_token) =
+        app.svc.review().create_staff(&setup, "运营", Role::Operator).await.expect("staff");
 
     // The developer console.
     let r = http

@@ -42,7 +42,7 @@ async fn start(b: Backend, sender: Arc<Recording>) -> TestApp {
 }
 
 async fn sms_jobs(app: &TestApp) -> Vec<Job> {
-    let jobs = app.svc.jobs(None, 100).await.expect("jobs");
+    let jobs = app.svc.job_queue().jobs(None, 100).await.expect("jobs");
     jobs.into_iter().filter(|j| j.kind == "sms").collect()
 }
 
@@ -50,7 +50,8 @@ async fn a_plugged_in_sms_sender_is_used_and_retried(b: Backend) {
     let sender = Arc::new(Recording { busy: AtomicUsize::new(1), ..Recording::default() });
     let app = start(b, sender.clone()).await;
     register(&app, "wxms0001", 41).await;
-    let task = app.svc.create_face_task(&Actor::new("test", "p"), "wxms0001").await.expect("task");
+    let task =
+        app.svc.materials().create_face_task(&Actor::new("test", "p"), "wxms0001").await.expect("task");
     eventually("the first, failed attempt", || async {
         sms_jobs(&app).await.iter().any(|j| j.attempts == 1 && j.state == JobState::Pending)
     })
@@ -71,7 +72,7 @@ async fn a_plugged_in_sms_sender_is_used_and_retried(b: Backend) {
     })
     .await;
     // The plugged-in sender replaced the development outbox.
-    assert!(app.svc.sms_outbox(Some(&admin_mobile(41)), 10).await.expect("outbox").is_empty());
+    assert!(app.svc.job_queue().sms_outbox(Some(&admin_mobile(41)), 10).await.expect("outbox").is_empty());
     app.stop().await;
 }
 
@@ -79,7 +80,7 @@ async fn a_refused_text_is_dead_lettered_at_once(b: Backend) {
     let sender = Arc::new(Recording { refuse: true, ..Recording::default() });
     let app = start(b, sender.clone()).await;
     register(&app, "wxms0002", 42).await;
-    app.svc.create_face_task(&Actor::new("test", "p"), "wxms0002").await.expect("task");
+    app.svc.materials().create_face_task(&Actor::new("test", "p"), "wxms0002").await.expect("task");
     eventually("the job dead-lettered", || async {
         sms_jobs(&app).await.iter().any(|j| j.state == JobState::Dead)
     })

@@ -171,7 +171,13 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 // ---- two nodes -----------------------------------------------------------------------------------
 
 /// One node on the shared database and bucket, with a data directory of its own.
-async fn s3_node(url: &str, key: &str, clock: Arc<ManualClock>, s3: &S3Config, dir: &Path) -> Arc<Service> {
+async fn s3_node(
+    url: &str,
+    key: &str,
+    clock: Arc<ManualClock>,
+    s3: &S3Config,
+    dir: &Path,
+) -> (beian_store::Store, Arc<Service>) {
     let args = ConfigArgs {
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.to_path_buf()),
@@ -183,9 +189,9 @@ async fn s3_node(url: &str, key: &str, clock: Arc<ManualClock>, s3: &S3Config, d
         media: MediaBackend::S3(s3.clone()),
         ..Config::resolve(&args).expect("config")
     };
-    let svc = open_service(&config, clock).await.expect("service");
+    let (store, svc) = beian::app::open(&config, clock).await.expect("service");
     beian_testkit::service::far_deadlines(&svc).await;
-    svc
+    (store, svc)
 }
 
 /// Distinct image bytes per mini program and side (the JPEG magic, then a marker).
@@ -206,10 +212,11 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     // Monday 2026-03-02 10:00 Beijing time.
     let clock = Arc::new(ManualClock::new(fixtures::start_time()));
     let dirs = [tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp")];
-    let a = s3_node(&url, &key, clock.clone(), &s3, dirs[0].path()).await;
-    let b = s3_node(&url, &key, clock.clone(), &s3, dirs[1].path()).await;
+    let (store_a, a) = s3_node(&url, &key, clock.clone(), &s3, dirs[0].path()).await;
+    let (store_b, b) = s3_node(&url, &key, clock.clone(), &s3, dirs[1].path()).await;
     let nodes = [a.clone(), b.clone()];
-    let serving = [serve(a.clone()).await, serve(b.clone()).await];
+    let crypto = store_a.crypto().clone();
+    let serving = [serve((store_a, a.clone())).await, serve((store_b, b.clone())).await];
     let http = reqwest::Client::new();
     let actor = Actor::new("test", "op");
 
@@ -218,6 +225,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     for (i, svc) in nodes.iter().enumerate() {
         let receiver = Receiver::start(0).await;
         let creds = svc
+            .providers()
             .create_provider(&actor, &format!("对象存储服务商{i}"), &receiver.url)
             .await
             .expect("provider");
@@ -234,12 +242,13 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
         let svc = &nodes[n as usize % 2];
         register_n(svc, &appid, n).await;
         let component = &providers[n as usize % 2].0.component_appid;
-        let (pre, _) = svc.create_pre_auth_code(component).await.expect("pre");
+        let (pre, _) = svc.providers().create_pre_auth_code(component).await.expect("pre");
         let (auth, _) = svc
+            .providers()
             .authorize_provider(component, &pre, &appid, &admin_mobile(n), &admin_id(n)[12..], &[18, 156])
             .await
             .expect("authorize");
-        let token = svc.query_auth(component, &auth).await.expect("tokens").access_token;
+        let token = svc.providers().query_auth(component, &auth).await.expect("tokens").access_token;
 
         // Materials through one node's API …
         let mut ids = Vec::new();
@@ -309,7 +318,6 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
 
     // The objects are where the layout says, sealed (named by their keyed digest, not their
     // SHA-256), and no node kept a local copy.
-    let crypto = a.store().crypto().clone();
     for bytes in &uploaded {
         let name = crypto.media_digest(bytes);
         assert_ne!(name, MediaFiles::sha256_hex(bytes));
@@ -325,7 +333,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
 
     // `beian check` on either node: every object there with its size.
     for svc in &nodes {
-        let report = svc.check_invariants().await.expect("check");
+        let report = svc.operations().check_invariants().await.expect("check");
         assert!(report.violations.is_empty(), "{:#?}", report.violations);
         assert_eq!(report.checked.get("media").copied(), Some(2 * u64::from(APPS)));
         assert_eq!(report.checked.get("media_files").copied(), Some(2 * u64::from(APPS)));
@@ -335,7 +343,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     let lost = crypto.media_digest(&uploaded[0]);
     let r = raw(&s3, reqwest::Method::DELETE, Some(&key_of(&s3, &lost)), Vec::new()).await;
     assert!(r.status().is_success(), "delete: {}", r.status());
-    let report = b.check_invariants().await.expect("check");
+    let report = b.operations().check_invariants().await.expect("check");
     assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
     assert!(
         report.violations[0].contains(&lost)
@@ -354,7 +362,7 @@ async fn nodes_s3_share_media_and_deliver_each_event_once() {
     let (name, sealed) = crypto.seal_media(&uploaded[0]);
     assert_eq!(name, lost);
     a.media().put(&name, &sealed).await.expect("put back");
-    assert!(a.check_invariants().await.expect("check").violations.is_empty());
+    assert!(a.operations().check_invariants().await.expect("check").violations.is_empty());
 
     eprintln!(
         "two nodes with media in S3: {} uploads each served by the other node, {APPS} applies, {jobs} jobs each run once",

@@ -10,7 +10,7 @@ use chrono::Duration;
 use serde_json::json;
 
 async fn status(app: &TestApp, appid: &str) -> (i64, i64) {
-    let i = app.svc.entrance_info(appid).await.expect("info");
+    let i = app.svc.filings().entrance_info(appid).await.expect("info");
     (i.status, i.sms_verify_status)
 }
 
@@ -21,7 +21,7 @@ both!(a_whole_lifecycle_leaves_no_personal_value_in_plain_text);
 async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text(backend: Backend) {
     let app = TestApp::start(backend, 1000).await;
     let setup = Actor::new("test", "setup");
-    let reviewer = app.svc.create_staff(&setup, "隐私审核", Role::Reviewer).await.expect("staff").1;
+    let reviewer = app.svc.review().create_staff(&setup, "隐私审核", Role::Reviewer).await.expect("staff").1;
     let (appid, n) = ("wxpii0001", 71);
     let (id, mobile) = (admin_id(n), admin_mobile(n));
     let emergency = format!("139{:08}", 10_000_000 + n);
@@ -59,7 +59,7 @@ async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text(backend: Backe
     let code = approve_verify_decide(&app, &reviewer, appid, &id, &mobile, &code, 6).await;
 
     // Cancellation, confirmed by SMS.
-    app.svc.cancel(&Actor::new("test", "cancel"), appid, Some(2), None).await.expect("cancel");
+    app.svc.filings().cancel(&Actor::new("test", "cancel"), appid, Some(2), None).await.expect("cancel");
     let code = code_for(&app, &mobile, Some(&code)).await;
     assert_eq!(verify_sms(&app, &mobile, &id[12..], &code).await.0, 200);
     eventually("the cancellation", || async { status(&app, appid).await.0 == 1024 }).await;

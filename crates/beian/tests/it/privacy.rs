@@ -26,13 +26,18 @@ async fn file_one(
         icp_order_field: "icp_subject.principal_info.certificate_photo_front".into(),
         bytes: photo.clone(),
     };
-    let media_id =
-        app.svc.upload_media(&Actor::new("test", "apply"), appid, up).await.expect("upload").media_id;
+    let media_id = app
+        .svc
+        .materials()
+        .upload_media(&Actor::new("test", "apply"), appid, up)
+        .await
+        .expect("upload")
+        .media_id;
     let mut payload = personal_payload(&app.svc, appid, n).await;
     payload.icp_subject.principal_info.certificate_photo_front = media_id;
     if reject_first {
         // A reason quoting the principal: free text the audit trail must not keep.
-        app.svc.apply(&Actor::new("test", "apply"), appid, payload.clone()).await.expect("apply");
+        app.svc.filings().apply(&Actor::new("test", "apply"), appid, payload.clone()).await.expect("apply");
         let why = format!("管理员{n}的证件号码{}与照片不符，请联系{}", admin_id(n), admin_mobile(n));
         let reasons =
             json!({"reasons": [{"key_name": "主体负责人证件", "error": why, "suggest": "请重新上传"}]});
@@ -40,7 +45,7 @@ async fn file_one(
             staff_api(app, "POST", &format!("/api/review/orders/{appid}/reject"), reviewer, reasons).await;
         assert_eq!(st, 200, "{body}");
     }
-    app.svc.apply(&Actor::new("test", "apply"), appid, payload).await.expect("apply");
+    app.svc.filings().apply(&Actor::new("test", "apply"), appid, payload).await.expect("apply");
     let (st, body) =
         staff_api(app, "POST", &format!("/api/review/orders/{appid}/approve"), reviewer, json!({})).await;
     assert_eq!(st, 200, "{body}");
@@ -48,18 +53,21 @@ async fn file_one(
     let code = code_for(app, &mobile, None).await;
     assert_eq!(verify_sms(app, &mobile, &id[12..], &code).await.0, 200);
     app.clock.advance(Duration::days(30));
-    eventually("filed", || async { app.svc.entrance_info(appid).await.expect("info").status == 6 }).await;
+    eventually("filed", || async { app.svc.filings().entrance_info(appid).await.expect("info").status == 6 })
+        .await;
     (code, photo)
 }
 
 /// Cancel (注销, type 2) and confirm by SMS.
 async fn cancel(app: &TestApp, appid: &str, n: u32, last_code: &str) {
     let (mobile, id) = (admin_mobile(n), admin_id(n));
-    app.svc.cancel(&Actor::new("test", "cancel"), appid, Some(2), None).await.expect("cancel");
+    app.svc.filings().cancel(&Actor::new("test", "cancel"), appid, Some(2), None).await.expect("cancel");
     let code = code_for(app, &mobile, Some(last_code)).await;
     assert_eq!(verify_sms(app, &mobile, &id[12..], &code).await.0, 200);
-    eventually("cancelled", || async { app.svc.entrance_info(appid).await.expect("info").status >= 1024 })
-        .await;
+    eventually("cancelled", || async {
+        app.svc.filings().entrance_info(appid).await.expect("info").status >= 1024
+    })
+    .await;
 }
 
 /// The `beian` binary against the test app's data directory (and database).
@@ -81,7 +89,7 @@ fn run(c: &mut std::process::Command) -> (bool, String) {
 
 /// Every audit event of the platform, as text.
 async fn audit_texts(app: &TestApp) -> Vec<String> {
-    let mut tx = app.svc.store().read().await.expect("read");
+    let mut tx = app.store.read().await.expect("read");
     tx.audit()
         .search("", 100_000)
         .await
@@ -95,8 +103,8 @@ async fn audit_texts(app: &TestApp) -> Vec<String> {
 async fn export_holds_the_values_and_is_audited() {
     let app = TestApp::start(Backend::Sqlite, 1000).await;
     let setup = Actor::new("test", "setup");
-    let reviewer = app.svc.create_staff(&setup, "导出审核", Role::Reviewer).await.expect("staff").1;
-    let operator = app.svc.create_staff(&setup, "导出运营", Role::Operator).await.expect("staff").1;
+    let reviewer = app.svc.review().create_staff(&setup, "导出审核", Role::Reviewer).await.expect("staff").1;
+    let operator = app.svc.review().create_staff(&setup, "导出运营", Role::Operator).await.expect("staff").1;
     let (appid, n) = ("wxpiiexp01", 81);
     file_one(&app, &reviewer, appid, n, false).await;
 
@@ -142,7 +150,7 @@ async fn export_holds_the_values_and_is_audited() {
 async fn erasure_after_retention(backend: Backend) {
     let app = TestApp::start(backend, 1000).await;
     let setup = Actor::new("test", "setup");
-    let reviewer = app.svc.create_staff(&setup, "隐私审核", Role::Reviewer).await.expect("staff").1;
+    let reviewer = app.svc.review().create_staff(&setup, "隐私审核", Role::Reviewer).await.expect("staff").1;
     let (gone, keep) = (("wxpiigone1", 91u32), ("wxpiikeep1", 92u32));
     let (code, gone_photo) = file_one(&app, &reviewer, gone.0, gone.1, true).await;
     let (_, keep_photo) = file_one(&app, &reviewer, keep.0, keep.1, false).await;
@@ -153,7 +161,8 @@ async fn erasure_after_retention(backend: Backend) {
     // nothing, check is clean. (The job itself is queued only below: a queued job could run
     // after the clock moves on.)
     app.clock.advance(Duration::days(179));
-    let report = app.svc.erase_expired(&Actor::new("test", "early"), false).await.expect("early run");
+    let report =
+        app.svc.operations().erase_expired(&Actor::new("test", "early"), false).await.expect("early run");
     assert!(report.due.is_empty() && report.erased == 0, "{report:?}");
     assert!(!app
         .svc
@@ -162,12 +171,12 @@ async fn erasure_after_retention(backend: Backend) {
         .expect("trail")
         .iter()
         .any(|e| e.action == "erase"));
-    let check = app.svc.check_invariants().await.expect("check");
+    let check = app.svc.operations().check_invariants().await.expect("check");
     assert!(check.ok(), "{:?}", check.violations);
 
     // Past 180 days without the erasure: `beian check` reports it.
     app.clock.advance(Duration::days(2));
-    let check = app.svc.check_invariants().await.expect("check");
+    let check = app.svc.operations().check_invariants().await.expect("check");
     let kept: Vec<_> = check
         .violations
         .iter()
@@ -188,6 +197,7 @@ async fn erasure_after_retention(backend: Backend) {
     assert!(out.contains(gone.0) && !out.contains(keep.0) && out.contains("dry run"), "{out}");
     assert!(app
         .svc
+        .mini_programs()
         .export_personal_data(&setup, gone.0)
         .await
         .expect("export")
@@ -195,7 +205,7 @@ async fn erasure_after_retention(backend: Backend) {
         .contains(&admin_id(gone.1)));
 
     // The daily job erases it.
-    app.svc.ensure_daily_jobs().await.expect("daily jobs");
+    app.svc.job_queue().ensure_daily_jobs().await.expect("daily jobs");
     eventually("the erasure job", || async {
         app.svc
             .audit_trail(beian_core::model::AuditEntity::Privacy, gone.0)
@@ -205,11 +215,11 @@ async fn erasure_after_retention(backend: Backend) {
             .any(|e| e.action == "erase")
     })
     .await;
-    let check = app.svc.check_invariants().await.expect("check");
+    let check = app.svc.operations().check_invariants().await.expect("check");
     assert!(check.ok(), "{:?}", check.violations);
 
     // What remains of the erased one is non-personal; the other is whole.
-    let doc = app.svc.export_personal_data(&setup, gone.0).await.expect("export").to_string();
+    let doc = app.svc.mini_programs().export_personal_data(&setup, gone.0).await.expect("export").to_string();
     for v in [
         admin_id(gone.1),
         admin_mobile(gone.1),
@@ -218,13 +228,14 @@ async fn erasure_after_retention(backend: Backend) {
     ] {
         assert!(!doc.contains(&v), "{v} erased: {doc}");
     }
-    let info = app.svc.entrance_info(gone.0).await.expect("the mini program row stays");
+    let info = app.svc.filings().entrance_info(gone.0).await.expect("the mini program row stays");
     assert!(info.status >= 1024);
-    let kept_doc = app.svc.export_personal_data(&setup, keep.0).await.expect("export").to_string();
+    let kept_doc =
+        app.svc.mini_programs().export_personal_data(&setup, keep.0).await.expect("export").to_string();
     for v in [admin_id(keep.1), admin_mobile(keep.1), format!("admin{}@example.com", keep.1)] {
         assert!(kept_doc.contains(&v), "{v} of the filed mini program kept: {kept_doc}");
     }
-    assert_eq!(app.svc.entrance_info(keep.0).await.expect("info").status, 6);
+    assert_eq!(app.svc.filings().entrance_info(keep.0).await.expect("info").status, 6);
     let erase = app.svc.audit_trail(beian_core::model::AuditEntity::Privacy, gone.0).await.expect("trail");
     let erase = erase.iter().find(|e| e.action == "erase").expect("erase event");
     assert_eq!(erase.detail["removed"]["versions"], 2, "{}", erase.detail);
@@ -250,7 +261,7 @@ async fn erasure_after_retention(backend: Backend) {
     if backend == Backend::Sqlite {
         // The files: none of the erased principal's values, blind indexes, or media bytes; the
         // kept one's media object is still there.
-        let crypto = app.svc.store().crypto().clone();
+        let crypto = app.store.crypto().clone();
         let gone_values = [
             admin_id(gone.1),
             admin_mobile(gone.1),

@@ -18,9 +18,9 @@ async fn file(app: &TestApp, appid: &str, n: u32) {
     register(app, appid, n).await;
     apply_personal(app, appid, n).await;
     let svc = &app.svc;
-    svc.platform_approve(&Actor::new("reviewer", "test"), appid).await.expect("platform approve");
-    svc.sms_verified(&Actor::authority(), appid).await.expect("sms verified");
-    svc.authority_approve(&Actor::authority(), appid).await.expect("authority approve");
+    svc.filings().platform_approve(&Actor::new("reviewer", "test"), appid).await.expect("platform approve");
+    svc.filings().sms_verified(&Actor::authority(), appid).await.expect("sms verified");
+    svc.filings().authority_approve(&Actor::authority(), appid).await.expect("authority approve");
 }
 
 fn reasons(key: &str) -> Vec<AuditItem> {
@@ -30,7 +30,7 @@ fn reasons(key: &str) -> Vec<AuditItem> {
 }
 
 async fn numbers(app: &TestApp, appid: &str) -> (String, String) {
-    let o = app.svc.order(appid).await.expect("order").expect("exists").order;
+    let o = app.svc.filings().order(appid).await.expect("order").expect("exists").order;
     (o.subject_record_number.expect("subject number"), o.service_record_number.expect("service number"))
 }
 
@@ -53,9 +53,9 @@ async fn public_query_finds_only_filed_records(b: Backend) {
     register(&app, "wxpq0003", 43).await;
     apply_personal(&app, "wxpq0003", 43).await;
     register(&app, "wxpq0004", 44).await;
-    assert_eq!(app.svc.reindex_public_filings().await.expect("reindex"), 2);
+    assert_eq!(app.svc.public_index().reindex_public_filings().await.expect("reindex"), 2);
     let svc = &app.svc;
-    let q = |s: &'static str| async move { svc.public_query(s).await.expect("query") };
+    let q = |s: &'static str| async move { svc.public_index().public_query(s).await.expect("query") };
 
     // A substring of the service name: only the filed ones.
     let r = q("小程序4").await;
@@ -83,7 +83,7 @@ async fn public_query_finds_only_filed_records(b: Backend) {
     for query in
         [service_no2.clone(), subject_no2.clone(), subject_no2.replace("ICP", "icp"), "wxpq0002".into()]
     {
-        let r = svc.public_query(&query).await.expect("query");
+        let r = svc.public_index().public_query(&query).await.expect("query");
         assert_eq!(appids(&r), ["wxpq0002"], "{query}");
     }
     assert_eq!(appids(&q("WXPQ0002").await), ["wxpq0002"]);
@@ -99,12 +99,12 @@ async fn public_query_finds_only_filed_records(b: Backend) {
 
     // Refusals.
     for bad in ["", "   ", &"长".repeat(51)] {
-        match svc.public_query(bad).await {
+        match svc.public_index().public_query(bad).await {
             Err(beian_service::ServiceError::Refused { errcode, .. }) => assert_eq!(errcode, 86917),
             other => panic!("{bad:?}: {other:?}"),
         }
     }
-    assert!(svc.public_query(&"长".repeat(50)).await.is_ok(), "50 characters are fine");
+    assert!(svc.public_index().public_query(&"长".repeat(50)).await.is_ok(), "50 characters are fine");
 
     // The JSON API: the MIIT fields, no phones or ID numbers anywhere.
     let (status, body) = get(&app.url("/api/public/query"), &[("q", "测试小程序41")]).await;
@@ -159,9 +159,9 @@ async fn public_query_finds_only_filed_records(b: Backend) {
 
     // A cancelled filing leaves the index (at the cancellation, or at the latest with a
     // rebuild).
-    svc.cancel(&Actor::new("test", "cancel"), "wxpq0001", Some(2), None).await.expect("cancel");
-    svc.cancel_confirmed(&Actor::authority(), "wxpq0001").await.expect("confirmed");
-    app.svc.reindex_public_filings().await.expect("reindex");
+    svc.filings().cancel(&Actor::new("test", "cancel"), "wxpq0001", Some(2), None).await.expect("cancel");
+    svc.filings().cancel_confirmed(&Actor::authority(), "wxpq0001").await.expect("confirmed");
+    app.svc.public_index().reindex_public_filings().await.expect("reindex");
     assert!(q("wxpq0001").await.items.is_empty());
     assert_eq!(appids(&q("小程序4").await), ["wxpq0002"]);
     app.stop().await;
@@ -194,19 +194,22 @@ async fn dashboard_for_operators_only(b: Backend) {
     // Rejected by the platform.
     register(&app, "wxdb0003", 53).await;
     apply_personal(&app, "wxdb0003", 53).await;
-    svc.platform_reject(&reviewer, "wxdb0003", reasons("小程序备注")).await.expect("reject");
+    svc.filings().platform_reject(&reviewer, "wxdb0003", reasons("小程序备注")).await.expect("reject");
     // Rejected by the authority.
     register(&app, "wxdb0004", 54).await;
     apply_personal(&app, "wxdb0004", 54).await;
-    svc.platform_approve(&reviewer, "wxdb0004").await.expect("approve");
-    svc.sms_verified(&Actor::authority(), "wxdb0004").await.expect("sms");
-    svc.authority_reject(&Actor::authority(), "wxdb0004", reasons("主体证件照片")).await.expect("reject");
+    svc.filings().platform_approve(&reviewer, "wxdb0004").await.expect("approve");
+    svc.filings().sms_verified(&Actor::authority(), "wxdb0004").await.expect("sms");
+    svc.filings()
+        .authority_reject(&Actor::authority(), "wxdb0004", reasons("主体证件照片"))
+        .await
+        .expect("reject");
     // Waiting for the platform; and a listed one that never applied.
     register(&app, "wxdb0005", 55).await;
     apply_personal(&app, "wxdb0005", 55).await;
     register(&app, "wxdb0006", 56).await;
 
-    let d = svc.dashboard().await.expect("dashboard");
+    let d = svc.operations().dashboard().await.expect("dashboard");
     let status = |code: &str| d.by_status.iter().find(|c| c.key == code).map(|c| c.n);
     assert_eq!(
         [status("2"), status("3"), status("5"), status("6")],
@@ -228,8 +231,12 @@ async fn dashboard_for_operators_only(b: Backend) {
     assert_eq!((reason("小程序备注"), reason("主体证件照片")), (Some((1, 0)), Some((0, 1))));
     assert_eq!((d.readiness.listed, d.readiness.listed_filed, d.readiness.listed_unfiled), (6, 2, 4));
 
-    let operator =
-        svc.create_staff(&Actor::new("test", "setup"), "运营甲", Role::Operator).await.expect("staff").1;
+    let operator = svc
+        .review()
+        .create_staff(&Actor::new("test", "setup"), "运营甲", Role::Operator)
+        .await
+        .expect("staff")
+        .1;
     let cookie = staff_cookie(&app, &operator).await;
     let (code, _, page) = staff_get(&app, "/admin/dashboard", &cookie).await;
     assert_eq!(code, 200, "{page}");
@@ -267,8 +274,12 @@ async fn dashboard_for_operators_only(b: Backend) {
     }
 
     // Reviewers are refused; without a session, sign in first.
-    let reviewer_token =
-        svc.create_staff(&Actor::new("test", "setup"), "审核乙", Role::Reviewer).await.expect("staff").1;
+    let reviewer_token = svc
+        .review()
+        .create_staff(&Actor::new("test", "setup"), "审核乙", Role::Reviewer)
+        .await
+        .expect("staff")
+        .1;
     let cookie = staff_cookie(&app, &reviewer_token).await;
     for path in ["/admin/dashboard", "/admin/dashboard.csv"] {
         let (code, _, body) = staff_get(&app, path, &cookie).await;
@@ -351,6 +362,7 @@ async fn sign_in_failures_are_limited_per_client_address() {
     };
     let app = TestApp::start_configured(Backend::Sqlite, 1000, |c| c, limits).await;
     app.svc
+        .accounts()
         .create_account(&Actor::new("test", "c"), "spray1", "开发者", "secret-pass-1")
         .await
         .expect("account");
@@ -458,7 +470,7 @@ async fn bench_public_query() {
     let mut i = 0u64;
     let mut sample = Vec::new();
     while i < rows {
-        let mut tx = svc.store().begin().await.expect("begin");
+        let mut tx = app.store.begin().await.expect("begin");
         for _ in 0..2000.min(rows - i) {
             let b2: String = [brand[next(brand.len())], brand[next(brand.len())]].iter().collect();
             let (subject_name, subject_type) = if next(10) < 3 {
@@ -507,7 +519,7 @@ async fn bench_public_query() {
         Backend::Postgres => "VACUUM ANALYZE public_filing_grams; VACUUM ANALYZE public_filings",
     };
     for stmt in maintenance.split("; ") {
-        svc.store().exec_raw(stmt).await.expect("analyze");
+        app.store.exec_raw(stmt).await.expect("analyze");
     }
     if backend == Backend::Sqlite {
         let size = |f: &str| std::fs::metadata(app._dir.path().join(f)).map(|m| m.len()).unwrap_or(0);
@@ -539,7 +551,7 @@ async fn bench_public_query() {
         let mut last = None;
         for _ in 0..5 {
             let t = std::time::Instant::now();
-            let r = svc.public_query(q).await.expect("query");
+            let r = svc.public_index().public_query(q).await.expect("query");
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             last = Some(r);
         }
@@ -574,7 +586,7 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
         nrlx: Vec::new(),
         approved_at: 1_780_000_000 + i as i64,
     };
-    let mut tx = app.svc.store().begin().await.expect("begin");
+    let mut tx = app.store.begin().await.expect("begin");
     for i in 0..1200 {
         tx.public_index().put(&row(i, format!("读书会{i}"), "某某文化有限公司")).await.expect("put");
     }
@@ -593,7 +605,7 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     tx.commit().await.expect("commit");
     let svc = &app.svc;
 
-    let r = svc.public_query("读书会").await.expect("query");
+    let r = svc.public_index().public_query("读书会").await.expect("query");
     assert_eq!((r.total, r.truncated), (1000, true), "counted up to the cap");
     assert_eq!(r.items.len(), 50);
     assert_eq!(r.items[0].appid, "wxns01200", "the equal name first: {:?}", appids(&r));
@@ -601,23 +613,31 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     assert!(r.items[1].approved_date >= r.items[49].approved_date);
 
     // Two characters: counted from the bigram's postings, the first 50 read.
-    let r = svc.public_query("读书").await.expect("query");
+    let r = svc.public_index().public_query("读书").await.expect("query");
     assert_eq!((r.total, r.truncated, r.items.len()), (1000, true, 50));
     assert!(r.items.iter().all(|i| i.service_name.contains("读书")));
 
-    let r = svc.public_query("读书会119").await.expect("query");
+    let r = svc.public_index().public_query("读书会119").await.expect("query");
     assert_eq!((r.total, r.truncated), (11, false), "{:?}", appids(&r));
     assert_eq!(r.items[0].appid, "wxns00119", "equal name first");
 
-    assert_eq!(appids(&svc.public_query("百%好").await.expect("q")), ["wxns01201"], "% is a character");
-    assert_eq!(appids(&svc.public_query("划_线").await.expect("q")), ["wxns01201"], "_ is a character");
-    assert_eq!(appids(&svc.public_query("百分百好").await.expect("q")), ["wxns01202"]);
-    assert!(svc.public_query("读书会9999").await.expect("q").items.is_empty());
+    assert_eq!(
+        appids(&svc.public_index().public_query("百%好").await.expect("q")),
+        ["wxns01201"],
+        "% is a character"
+    );
+    assert_eq!(
+        appids(&svc.public_index().public_query("划_线").await.expect("q")),
+        ["wxns01201"],
+        "_ is a character"
+    );
+    assert_eq!(appids(&svc.public_index().public_query("百分百好").await.expect("q")), ["wxns01202"]);
+    assert!(svc.public_index().public_query("读书会9999").await.expect("q").items.is_empty());
 
-    let r = svc.public_query("星光路灯").await.expect("query");
+    let r = svc.public_index().public_query("星光路灯").await.expect("query");
     assert_eq!((r.total, r.truncated), (3, false), "{:?}", appids(&r));
     assert_eq!(appids(&r), ["wxns06000", "wxns06001", "wxns06002"]);
     assert_eq!(r.items[0].appid, "wxns06000", "equal name first");
-    let r = svc.public_query("光路口19").await.expect("query");
+    let r = svc.public_index().public_query("光路口19").await.expect("query");
     assert_eq!(r.total, 111, "星光路口19, 190–199 and 1900–1999");
 }

@@ -3,7 +3,7 @@
 //! across nodes), token isolation between mini programs, and secrets stored hashed.
 
 use crate::support::{admin_id, admin_mobile, contains, Backend, Receiver, JPEG};
-use beian::app::{open_service, Application};
+use beian::app::Application;
 use beian::config::{Config, ConfigArgs};
 use beian_core::errcode;
 use beian_core::payload::ApplyPayload;
@@ -290,6 +290,11 @@ impl Shared {
     /// One node's service (not serving yet): the shared database, key (as
     /// `BEIAN_MASTER_KEY` would give it), media directory and clock.
     pub(crate) async fn node(&self) -> Arc<Service> {
+        self.node_with_store().await.1
+    }
+
+    /// [`Shared::node`] and the store it was opened on (what serving it needs).
+    pub(crate) async fn node_with_store(&self) -> (Store, Arc<Service>) {
         let args = ConfigArgs {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(self.dir.path().to_path_buf()),
@@ -297,9 +302,9 @@ impl Shared {
             ..ConfigArgs::default()
         };
         let config = Config { master_key: Some(self.key.clone()), ..Config::resolve(&args).expect("config") };
-        let svc = open_service(&config, self.clock.clone()).await.expect("service");
+        let (store, svc) = beian::app::open(&config, self.clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
-        svc
+        (store, svc)
     }
 }
 
@@ -309,10 +314,10 @@ pub(crate) struct Serving {
     server: Stoppable<anyhow::Result<()>>,
 }
 
-pub(crate) async fn serve(svc: Arc<Service>) -> Serving {
+pub(crate) async fn serve((store, svc): (Store, Arc<Service>)) -> Serving {
     // The texts go to the development outbox, where the test counts them.
     let channels = beian_jobs::Channels { sms: Arc::new(svc.sms_outbox_sender()), ..Default::default() };
-    let app = Application::with_service("127.0.0.1:0", svc)
+    let app = Application::with_service("127.0.0.1:0", &store, svc)
         .await
         .expect("bind")
         .with_channels(channels)
@@ -331,7 +336,10 @@ impl Serving {
 
 pub(crate) async fn register_n(svc: &Service, appid: &str, n: u32) {
     let input = fixtures::mini_program(appid, &format!("可靠性{n}"), &Identity::admin(n));
-    svc.register_mini_program(&Actor::new("test", "reliability"), input).await.expect("register");
+    svc.mini_programs()
+        .register_mini_program(&Actor::new("test", "reliability"), input)
+        .await
+        .expect("register");
 }
 
 async fn upload(svc: &Service, appid: &str, field: &str, cert: Option<u32>) -> String {
@@ -386,7 +394,7 @@ pub(crate) async fn all_due_jobs_ran_once(svc: &Service) -> usize {
     let now = svc.now().timestamp();
     let mut due = Vec::new();
     for _ in 0..1500 {
-        let jobs = svc.jobs(None, 100_000).await.expect("jobs");
+        let jobs = svc.job_queue().jobs(None, 100_000).await.expect("jobs");
         due = jobs.into_iter().filter(|j| j.run_at <= now).collect::<Vec<_>>();
         if due.iter().all(|j| j.state.as_str() == "done" || j.state.as_str() == "dead") {
             break;
@@ -409,7 +417,7 @@ pub(crate) async fn all_due_jobs_ran_once(svc: &Service) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race() {
     let shared = Shared::new(Backend::Postgres).await;
-    let (a, b) = (shared.node().await, shared.node().await);
+    let ((store_a, a), (store_b, b)) = (shared.node_with_store().await, shared.node_with_store().await);
     let nodes = [a.clone(), b.clone()];
     let actor = Actor::new("test", "op");
 
@@ -422,8 +430,11 @@ async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race()
     for i in 0..PROVIDERS {
         let svc = &nodes[i % 2];
         let receiver = Receiver::start(0).await;
-        let creds =
-            svc.create_provider(&actor, &format!("服务商{i}"), &receiver.url).await.expect("provider");
+        let creds = svc
+            .providers()
+            .create_provider(&actor, &format!("服务商{i}"), &receiver.url)
+            .await
+            .expect("provider");
         receiver.set_keys(&creds);
         providers.push((creds, receiver));
     }
@@ -432,16 +443,17 @@ async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race()
         let appid = format!("wxnode{n:04}");
         register_n(svc, &appid, n).await;
         let component = &providers[n as usize % PROVIDERS].0.component_appid;
-        let (pre, _) = svc.create_pre_auth_code(component).await.expect("pre");
+        let (pre, _) = svc.providers().create_pre_auth_code(component).await.expect("pre");
         let id = admin_id(n);
-        svc.authorize_provider(component, &pre, &appid, &admin_mobile(n), &id[12..], &[156])
+        svc.providers()
+            .authorize_provider(component, &pre, &appid, &admin_mobile(n), &id[12..], &[156])
             .await
             .expect("authorize");
         let payload = personal(svc, &appid, n).await;
-        svc.apply(&actor, &appid, payload).await.expect("apply");
+        svc.filings().apply(&actor, &appid, payload).await.expect("apply");
     }
 
-    let serving = [serve(a.clone()).await, serve(b.clone()).await];
+    let serving = [serve((store_a, a.clone())).await, serve((store_b, b.clone())).await];
     let jobs = all_due_jobs_ran_once(&a).await;
     for (creds, receiver) in &providers {
         assert_eq!(receiver.of_type("component_verify_ticket").len(), 1, "one ticket per provider");
@@ -456,7 +468,7 @@ async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race()
         assert_eq!(receiver.bad.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
     for n in 0..APPS {
-        let outbox = a.sms_outbox(Some(&admin_mobile(n)), 100).await.expect("outbox");
+        let outbox = a.job_queue().sms_outbox(Some(&admin_mobile(n)), 100).await.expect("outbox");
         let count = |needle: &str| outbox.iter().filter(|m| m.text.contains(needle)).count();
         assert_eq!((count("人脸核身"), count("备案申请已提交")), (1, 1), "wxnode{n:04}: one SMS per notice");
     }
@@ -495,7 +507,7 @@ async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race()
         let (svc, barrier) = (nodes[i % 2].clone(), barrier.clone());
         racers.push(tokio::spawn(async move {
             barrier.wait().await;
-            svc.apply(&Actor::new("test", "race"), &appid, payload).await
+            svc.filings().apply(&Actor::new("test", "race"), &appid, payload).await
         }));
     }
     let (mut accepted, mut refused) = (0, 0);
@@ -519,7 +531,7 @@ async fn two_nodes_on_one_postgres_run_each_job_once_and_hold_the_subject_race()
     let jobs = all_due_jobs_ran_once(&b).await;
     eprintln!("two nodes: {jobs} jobs after the race, each run exactly once");
     for svc in &nodes {
-        let report = svc.check_invariants().await.expect("check");
+        let report = svc.operations().check_invariants().await.expect("check");
         assert!(report.violations.is_empty(), "{:#?}", report.violations);
         assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
     }
@@ -545,24 +557,28 @@ pub(crate) fn code(v: &Value) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authorizer_token_reaches_only_its_own_mini_program() {
     let shared = Shared::new(Backend::Sqlite).await;
-    let svc = shared.node().await;
-    let node = serve(svc.clone()).await;
+    let (store, svc) = shared.node_with_store().await;
+    let node = serve((store, svc.clone())).await;
     let actor = Actor::new("test", "op");
     let (ma, mb) = ("wxisoa000001", "wxisob000001");
     register_n(&svc, ma, 1).await;
     register_n(&svc, mb, 2).await;
     // One provider, authorized by both mini programs: one token each.
-    let creds =
-        svc.create_provider(&actor, "隔离测试服务商", "http://127.0.0.1:9/events").await.expect("provider");
+    let creds = svc
+        .providers()
+        .create_provider(&actor, "隔离测试服务商", "http://127.0.0.1:9/events")
+        .await
+        .expect("provider");
     let mut tokens = Vec::new();
     for (appid, n) in [(ma, 1), (mb, 2)] {
-        let (pre, _) = svc.create_pre_auth_code(&creds.component_appid).await.expect("pre");
+        let (pre, _) = svc.providers().create_pre_auth_code(&creds.component_appid).await.expect("pre");
         let id = admin_id(n);
         let (auth, _) = svc
+            .providers()
             .authorize_provider(&creds.component_appid, &pre, appid, &admin_mobile(n), &id[12..], &[18, 156])
             .await
             .expect("authorize");
-        tokens.push(svc.query_auth(&creds.component_appid, &auth).await.expect("tokens"));
+        tokens.push(svc.providers().query_auth(&creds.component_appid, &auth).await.expect("tokens"));
     }
     let (ta, tb) = (tokens[0].access_token.clone(), tokens[1].access_token.clone());
     let http = reqwest::Client::new();
@@ -586,7 +602,7 @@ async fn an_authorizer_token_reaches_only_its_own_mini_program() {
         .as_str()
         .expect("task")
         .to_string();
-    svc.apply(&actor, mb, personal(&svc, mb, 2).await).await.expect("B applies");
+    svc.filings().apply(&actor, mb, personal(&svc, mb, 2).await).await.expect("B applies");
 
     // A's token never sees B: not its media, not its face task, not its status.
     let get_media = |token: &str, id: &str| {
@@ -624,15 +640,19 @@ async fn an_authorizer_token_reaches_only_its_own_mini_program() {
     // A's token cannot withdraw B's application either.
     let v = wx(http.post(url("/wxa/icp/cancel_apply_icp_filing", &ta)).send().await.expect("send")).await;
     assert_ne!(code(&v), 0, "{v}");
-    assert_eq!(svc.entrance_info(mb).await.expect("B").status, 2, "B's application untouched");
+    assert_eq!(svc.filings().entrance_info(mb).await.expect("B").status, 2, "B's application untouched");
 
     // Revoked: A's token is refused at once (no grace period), B's keeps working.
-    svc.revoke_authorization(&Actor::new("admin", ma), &creds.component_appid, ma).await.expect("revoke");
+    svc.providers()
+        .revoke_authorization(&Actor::new("admin", ma), &creds.component_appid, ma)
+        .await
+        .expect("revoke");
     let v = wx(http.get(url("/wxa/icp/get_icp_entrance_info", &ta)).send().await.expect("send")).await;
     assert_eq!(code(&v), errcode::INVALID_CREDENTIAL, "{v}");
     let v = wx(http.get(url("/wxa/icp/get_icp_entrance_info", &tb)).send().await.expect("send")).await;
     assert_eq!(code(&v), 0, "{v}");
-    match svc.refresh_authorizer_token(&creds.component_appid, ma, &tokens[0].refresh_token).await {
+    match svc.providers().refresh_authorizer_token(&creds.component_appid, ma, &tokens[0].refresh_token).await
+    {
         Err(ServiceError::Refused { errcode, .. }) => {
             assert!([errcode::INVALID_REFRESH_TOKEN, errcode::NOT_AUTHORIZED].contains(&errcode))
         }
@@ -649,49 +669,59 @@ async fn secrets_are_stored_hashed(backend: Backend) {
     let actor = Actor::new("test", "op");
     let mut secrets: Vec<(&str, String)> = Vec::new();
 
-    let creds =
-        svc.create_provider(&actor, "密钥测试服务商", "http://127.0.0.1:9/events").await.expect("provider");
+    let creds = svc
+        .providers()
+        .create_provider(&actor, "密钥测试服务商", "http://127.0.0.1:9/events")
+        .await
+        .expect("provider");
     secrets.push(("component_appsecret", creds.component_appsecret.clone()));
     secrets.push(("message token", creds.token.clone()));
     secrets.push(("EncodingAESKey", creds.encoding_aes_key.clone()));
-    let ticket = svc.issue_verify_ticket(&creds.component_appid).await.expect("ticket");
+    let ticket = svc.providers().issue_verify_ticket(&creds.component_appid).await.expect("ticket");
     secrets.push(("component_verify_ticket", ticket.clone()));
     let (component_token, _) = svc
+        .providers()
         .component_token(&creds.component_appid, &creds.component_appsecret, &ticket)
         .await
         .expect("token");
     secrets.push(("component_access_token", component_token));
     register_n(&svc, "wxsecret0001", 7).await;
-    let (pre, _) = svc.create_pre_auth_code(&creds.component_appid).await.expect("pre");
+    let (pre, _) = svc.providers().create_pre_auth_code(&creds.component_appid).await.expect("pre");
     secrets.push(("pre_auth_code", pre.clone()));
     let id = admin_id(7);
     let (auth, _) = svc
+        .providers()
         .authorize_provider(&creds.component_appid, &pre, "wxsecret0001", &admin_mobile(7), &id[12..], &[156])
         .await
         .expect("authorize");
     secrets.push(("authorization_code", auth.clone()));
-    let t = svc.query_auth(&creds.component_appid, &auth).await.expect("tokens");
+    let t = svc.providers().query_auth(&creds.component_appid, &auth).await.expect("tokens");
     secrets.push(("authorizer_access_token", t.access_token.clone()));
     secrets.push(("authorizer_refresh_token", t.refresh_token.clone()));
     let t2 = svc
+        .providers()
         .refresh_authorizer_token(&creds.component_appid, "wxsecret0001", &t.refresh_token)
         .await
         .expect("refresh");
     secrets.push(("refreshed access token", t2.access_token));
     secrets.push(("rotated refresh token", t2.refresh_token));
-    let rotated = svc.rotate_provider_secret(&actor, &creds.component_appid).await.expect("rotate");
+    let rotated =
+        svc.providers().rotate_provider_secret(&actor, &creds.component_appid).await.expect("rotate");
     secrets.push(("rotated component_appsecret", rotated));
-    let (_, staff_token) =
-        svc.create_staff(&actor, "密钥审核", beian_core::platform::Role::Reviewer).await.expect("staff");
+    let (_, staff_token) = svc
+        .review()
+        .create_staff(&actor, "密钥审核", beian_core::platform::Role::Reviewer)
+        .await
+        .expect("staff");
     secrets.push(("staff token", staff_token));
     let password = "correct-horse-battery-staple".to_string();
-    svc.create_account(&actor, "secretuser", "密钥用户", &password).await.expect("account");
+    svc.accounts().create_account(&actor, "secretuser", "密钥用户", &password).await.expect("account");
     secrets.push(("password", password.clone()));
-    let (session, _) = svc.login("secretuser", &password).await.expect("login");
+    let (session, _) = svc.accounts().login("secretuser", &password).await.expect("login");
     secrets.push(("session token", session));
     secrets.push(("admin ID number", id.clone()));
     secrets.push(("admin mobile", admin_mobile(7)));
-    svc.store().close().await;
+    svc.close().await;
 
     let dumps: Vec<(String, Vec<u8>)> = match &shared.schema {
         Some(schema) => {

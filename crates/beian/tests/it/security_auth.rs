@@ -17,11 +17,15 @@ fn http() -> reqwest::Client {
 }
 
 async fn provider(app: &TestApp) -> ProviderCredentials {
-    app.svc.create_provider(&Actor::new("test", "op"), "测试服务商", EVENT_URL).await.expect("provider")
+    app.svc
+        .providers()
+        .create_provider(&Actor::new("test", "op"), "测试服务商", EVENT_URL)
+        .await
+        .expect("provider")
 }
 
 async fn pre_auth(app: &TestApp, creds: &ProviderCredentials) -> String {
-    app.svc.create_pre_auth_code(&creds.component_appid).await.expect("pre auth code").0
+    app.svc.providers().create_pre_auth_code(&creds.component_appid).await.expect("pre auth code").0
 }
 
 /// A wrong last 6 for admin `n` (a valid-looking one of another person).
@@ -60,7 +64,7 @@ async fn submit(
 }
 
 async fn authorized(app: &TestApp, appid: &str) -> bool {
-    !app.svc.authorizations_of(appid).await.expect("authorizations").is_empty()
+    !app.svc.providers().authorizations_of(appid).await.expect("authorizations").is_empty()
 }
 
 #[tokio::test]
@@ -163,7 +167,7 @@ async fn lockout_across_codes(backend: Backend) {
     let locked: Vec<_> = audit.iter().filter(|e| e.action == "authorization_locked").collect();
     assert_eq!(locked.len(), 1, "{audit:?}");
     assert_eq!(locked[0].detail["component_appid"], creds.component_appid.as_str());
-    let (messages, unread) = app.svc.messages(appid, 10).await.expect("messages");
+    let (messages, unread) = app.svc.mini_programs().messages(appid, 10).await.expect("messages");
     assert_eq!(unread, 1);
     assert!(messages[0].title.contains("暂停授权"), "{messages:?}");
     assert!(messages[0].body.contains("测试服务商") && messages[0].body.contains("10:15"), "{messages:?}");
@@ -171,7 +175,7 @@ async fn lockout_across_codes(backend: Backend) {
     eventually("the SMS to the admin", || {
         let (svc, phone) = (app.svc.clone(), phone.clone());
         async move {
-            let out = svc.sms_outbox(Some(&phone), 10).await.expect("outbox");
+            let out = svc.job_queue().sms_outbox(Some(&phone), 10).await.expect("outbox");
             out.iter().any(|m| m.text.contains("暂停授权"))
         }
     })
@@ -234,8 +238,12 @@ async fn provider_is_paused_after_too_many_failures_in_an_hour() {
 /// The provider's side over HTTP: a ticket from the push, a component token.
 async fn component_token(app: &TestApp, client: &Client) -> (ProviderCredentials, String) {
     let rx = Receiver::start(0).await;
-    let creds =
-        app.svc.create_provider(&Actor::new("test", "op"), "测试服务商", &rx.url).await.expect("provider");
+    let creds = app
+        .svc
+        .providers()
+        .create_provider(&Actor::new("test", "op"), "测试服务商", &rx.url)
+        .await
+        .expect("provider");
     rx.set_keys(&creds);
     eventually("a component_verify_ticket", || {
         let rx = rx.clone();
@@ -282,6 +290,7 @@ async fn refresh_revoke_reauthorize_leaves_old_tokens_dead() {
     client.get_icp_entrance_info(&access1).await.expect("new access token");
 
     app.svc
+        .providers()
         .revoke_authorization(&Actor::new("admin", "wxsa000201"), &comp, "wxsa000201")
         .await
         .expect("revoke");
@@ -385,6 +394,7 @@ async fn bad_redirect_targets_are_refused_before_anything_is_written() {
 async fn console_next_only_follows_console_paths() {
     let app = TestApp::start(Backend::Sqlite, 1000).await;
     app.svc
+        .accounts()
         .create_account(&Actor::new("test", "c"), "dev95", "开发者95", "secret-pass-1")
         .await
         .expect("account");

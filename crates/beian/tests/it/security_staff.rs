@@ -53,7 +53,7 @@ fn csrf_of(page: &str) -> String {
 }
 
 async fn staff(app: &TestApp, name: &str, role: Role) -> String {
-    app.svc.create_staff(&Actor::new("test", "setup"), name, role).await.expect("staff").1
+    app.svc.review().create_staff(&Actor::new("test", "setup"), name, role).await.expect("staff").1
 }
 
 async fn session_is_its_own_token_and_sign_out_ends_it(b: Backend) {
@@ -108,7 +108,7 @@ async fn session_is_its_own_token_and_sign_out_ends_it(b: Backend) {
     let a = post(&app, "/admin/review/wxsess0001/claim", &cookie, &[("_csrf", &csrf)]).await;
     assert_eq!((a.status, a.location.as_str()), (303, "/admin/login"), "nor can it post");
     assert_eq!(get(&app, "/admin", &other).await.status, 200, "the other session is its own");
-    let staff_id = app.svc.staff_for_token(&api_token).await.expect("staff").id;
+    let staff_id = app.svc.review().staff_for_token(&api_token).await.expect("staff").id;
     let trail = app.svc.audit_trail(beian_core::model::AuditEntity::Staff, &staff_id).await.expect("audit");
     let actions: Vec<String> = trail.into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["create", "sign_in", "sign_in", "sign_out"]);
@@ -154,7 +154,7 @@ async fn sessions_end_idle_after_twelve_hours_and_with_their_staff(b: Backend) {
 
     // A staff member who is no longer active has no session.
     let (cookie, _) = sign_in(&app, &api_token).await;
-    app.svc.store().exec_raw("UPDATE staff SET active = 0").await.expect("deactivate");
+    app.store.exec_raw("UPDATE staff SET active = 0").await.expect("deactivate");
     assert!(signed_out(get(&app, "/admin", &cookie).await), "inactive staff: ended");
     let a = answer(
         client().post(app.url("/admin/login")).form(&[("token", &api_token)]).send().await.expect("send"),
@@ -185,7 +185,7 @@ async fn every_staff_post_needs_the_csrf_token() {
     let (other, _) = sign_in(&app, &operator).await;
     let other_csrf = csrf_of(&get(&app, "/admin/ops", &other).await.body);
     let policy_before = app.svc.policy().authority_outage;
-    let providers_before = app.svc.providers().await.expect("providers").len();
+    let providers_before = app.svc.providers().list_providers().await.expect("providers").len();
     let paths = [
         "/admin/logout",
         "/admin/review/wxcsrf0001/claim",
@@ -214,14 +214,14 @@ async fn every_staff_post_needs_the_csrf_token() {
         }
     }
     assert_eq!(app.svc.policy().authority_outage, policy_before, "nothing changed");
-    assert_eq!(app.svc.providers().await.expect("providers").len(), providers_before);
+    assert_eq!(app.svc.providers().list_providers().await.expect("providers").len(), providers_before);
     assert_eq!(get(&app, "/admin/ops", &cookie).await.status, 200, "still signed in");
     // The same form with the token is accepted (the check is not simply closed).
     let form =
         [("_csrf", csrf.as_str()), ("name", "正常服务商"), ("event_url", "https://example.com/events")];
     let a = post(&app, "/admin/ops/providers", &cookie, &form).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(app.svc.providers().await.expect("providers").len(), providers_before + 1);
+    assert_eq!(app.svc.providers().list_providers().await.expect("providers").len(), providers_before + 1);
     app.stop().await;
 }
 

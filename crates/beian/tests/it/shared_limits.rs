@@ -21,8 +21,8 @@ struct Node {
 }
 
 impl Node {
-    async fn serve(svc: Arc<Service>) -> Node {
-        let app = Application::with_service("127.0.0.1:0", svc)
+    async fn serve((store, svc): (beian_store::Store, Arc<Service>)) -> Node {
+        let app = Application::with_service("127.0.0.1:0", &store, svc)
             .await
             .expect("bind")
             .with_web_limits(beian_web::limits::WebLimitsConfig::default());
@@ -60,7 +60,10 @@ async fn query(http: &reqwest::Client, node: &Node) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sign_in_failures_and_public_queries_are_counted_across_nodes_on_postgres() {
     let shared = Shared::new(Backend::Postgres).await;
-    let nodes = [Node::serve(shared.node().await).await, Node::serve(shared.node().await).await];
+    let nodes = [
+        Node::serve(shared.node_with_store().await).await,
+        Node::serve(shared.node_with_store().await).await,
+    ];
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
 
@@ -124,7 +127,7 @@ async fn sign_in_failures_and_public_queries_are_counted_across_nodes_on_postgre
 /// The shared count of one API window, as the database holds it.
 async fn stored(svc: &Service, key: &str, window_start: i64) -> i64 {
     let read = RateHit { scope: "api", key: key.into(), window_start, window_secs: 60, n: 0 };
-    svc.add_rate_counts(&[read]).await.expect("read")[0]
+    svc.operations().add_rate_counts(&[read]).await.expect("read")[0]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,7 +1,7 @@
 //! Harness for HTTP tests: the real server on a random port with a moved clock, a provider
 //! whose events go to a receiver the test runs, and shortcuts to authorized tokens.
 
-use beian::app::{open_service, Application};
+use beian::app::Application;
 use beian::config::{Config, ConfigArgs};
 use beian_service::{Actor, ManualClock, ProviderCredentials, Service};
 pub use beian_testkit::fixtures::{mobile as admin_mobile, resident_id as admin_id, JPEG};
@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 pub struct TestApp {
     pub base: String,
     pub svc: Arc<Service>,
+    /// The store under the service, for tests that look at rows directly.
+    pub store: beian_store::Store,
     /// The built-in authority simulator the server runs.
     pub sim: Arc<beian_authority_sim::Simulator>,
     pub clock: Arc<ManualClock>,
@@ -79,10 +81,10 @@ impl TestApp {
         };
         let config = Config::resolve(&args).expect("config");
         let clock = Arc::new(ManualClock::new(fixtures::start_time()));
-        let svc = open_service(&config, clock.clone()).await.expect("service");
+        let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
         let channels = channels(beian::app::channels(&config, &svc));
-        let app = Application::with_service(&config.listen, svc.clone())
+        let app = Application::with_service(&config.listen, &store, svc.clone())
             .await
             .expect("bind")
             .with_api_config(beian_api::ApiConfig { per_minute_limit })
@@ -93,7 +95,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let sim = app.simulator();
         let server = Stoppable::spawn(|stop| app.run(stop));
-        TestApp { base, svc, sim, clock, database_url, _dir: dir, server }
+        TestApp { base, svc, store, sim, clock, database_url, _dir: dir, server }
     }
 
     pub async fn stop(self) {
@@ -220,7 +222,11 @@ async fn receive(
 
 pub async fn register(app: &TestApp, appid: &str, n: u32) {
     let input = fixtures::mini_program(appid, &format!("测试小程序{n}"), &Identity::admin(n));
-    app.svc.register_mini_program(&Actor::new("test", "http"), input).await.expect("register");
+    app.svc
+        .mini_programs()
+        .register_mini_program(&Actor::new("test", "http"), input)
+        .await
+        .expect("register");
 }
 
 /// A provider and an authorizer_access_token for `appid`, through the service (the HTTP
@@ -233,24 +239,26 @@ pub async fn authorized_token(
 ) -> (ProviderCredentials, String) {
     let creds = app
         .svc
+        .providers()
         .create_provider(&Actor::new("test", "op"), "测试服务商", "http://127.0.0.1:9/events")
         .await
         .expect("provider");
-    let (pre, _) = app.svc.create_pre_auth_code(&creds.component_appid).await.expect("pre");
+    let (pre, _) = app.svc.providers().create_pre_auth_code(&creds.component_appid).await.expect("pre");
     let id = admin_id(n);
     let (code, _) = app
         .svc
+        .providers()
         .authorize_provider(&creds.component_appid, &pre, appid, &admin_mobile(n), &id[12..], scopes)
         .await
         .expect("authorize");
-    let t = app.svc.query_auth(&creds.component_appid, &code).await.expect("query auth");
+    let t = app.svc.providers().query_auth(&creds.component_appid, &code).await.expect("query auth");
     (creds, t.access_token)
 }
 
 /// A valid personal application by admin `n` for `appid`, submitted through the service.
 pub async fn apply_personal(app: &TestApp, appid: &str, n: u32) {
     let payload = personal_payload(&app.svc, appid, n).await;
-    app.svc.apply(&Actor::new("test", "apply"), appid, payload).await.expect("apply");
+    app.svc.filings().apply(&Actor::new("test", "apply"), appid, payload).await.expect("apply");
 }
 
 /// The materials (uploaded), the finished face task and the application of admin `n`.
@@ -298,7 +306,7 @@ where
 
 /// The newest verification code texted to `phone` (from the development outbox).
 pub async fn latest_code(app: &TestApp, phone: &str) -> Option<String> {
-    let out = app.svc.sms_outbox(Some(phone), 20).await.expect("outbox");
+    let out = app.svc.job_queue().sms_outbox(Some(phone), 20).await.expect("outbox");
     out.iter().find_map(|m| {
         let i = m.text.find("验证码")? + "验证码".len();
         let code: String = m.text[i..].chars().take(6).collect();

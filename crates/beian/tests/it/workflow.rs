@@ -21,11 +21,11 @@ both!(
 );
 
 async fn token(app: &TestApp, role: Role) -> String {
-    app.svc.create_staff(&Actor::new("test", "setup"), "测试人员", role).await.expect("staff").1
+    app.svc.review().create_staff(&Actor::new("test", "setup"), "测试人员", role).await.expect("staff").1
 }
 
 async fn status(app: &TestApp, appid: &str) -> (i64, i64) {
-    let i = app.svc.entrance_info(appid).await.expect("info");
+    let i = app.svc.filings().entrance_info(appid).await.expect("info");
     (i.status, i.sms_verify_status)
 }
 
@@ -60,12 +60,12 @@ async fn sms_window_is_24_hours(b: Backend) {
     eventually("the SMS timeout", || async { status(&app, "wxwf0002").await == (4, 3) }).await;
     let (st, page) = verify_sms(&app, &admin_mobile(12), &admin_id(12)[12..], &code).await;
     assert_eq!(st, 400, "{page}");
-    let queue = app.svc.review_queue(50).await.expect("queue");
+    let queue = app.svc.review().review_queue(50).await.expect("queue");
     assert!(
         queue.iter().any(|q| q.appid == "wxwf0002" && q.sms_verify_status == 3),
         "timed-out orders wait for the platform"
     );
-    let (messages, unread) = app.svc.messages("wxwf0002", 20).await.expect("messages");
+    let (messages, unread) = app.svc.mini_programs().messages("wxwf0002", 20).await.expect("messages");
     assert!(unread >= 3 && messages.iter().any(|m| m.title == "短信核验超时"), "{messages:?}");
     app.stop().await;
 }
@@ -102,6 +102,7 @@ async fn wrong_codes_and_resubmission(b: Backend) {
         latest_code(&app, &phone).await.is_some_and(|c| c != code)
             || app
                 .svc
+                .job_queue()
                 .sms_outbox(Some(&phone), 20)
                 .await
                 .map(|o| o.iter().filter(|m| m.text.contains("验证码")).count() >= 2)
@@ -157,6 +158,7 @@ async fn authority_decides_on_the_working_day_after_a_holiday(b: Backend) {
     eventually("the authority's rejection", || async { status(&app, "wxwf0005").await.0 == 5 }).await;
     eventually("the MIIT rejection SMS", || async {
         app.svc
+            .job_queue()
             .sms_outbox(Some(&admin_mobile(15)), 20)
             .await
             .map(|o| {
@@ -208,7 +210,7 @@ async fn reviewers_conflict_and_roles(b: Backend) {
         staff_api(&app, "POST", "/api/review/orders/wxwf0006/approve", &a, json!({"version": version})).await;
     assert_eq!(st, 409, "the claim moved the version");
     // Concurrent decisions by the claimer: exactly one wins.
-    let reasons = app.svc.reasons().await.expect("reasons");
+    let reasons = app.svc.review().reasons().await.expect("reasons");
     let r1 = staff_api(
         &app,
         "POST",
@@ -226,7 +228,7 @@ async fn reviewers_conflict_and_roles(b: Backend) {
     register(&app, "wxwf0007", 17).await;
     apply_personal(&app, "wxwf0007", 17).await;
     app.clock.advance(Duration::days(5));
-    let q = app.svc.review_queue(50).await.expect("queue");
+    let q = app.svc.review().review_queue(50).await.expect("queue");
     assert!(q.first().is_some_and(|i| i.appid == "wxwf0007" && i.overdue), "overdue first: {q:?}");
     app.stop().await;
 }
@@ -240,10 +242,11 @@ async fn clearance_sweep_delists_exactly_the_unfiled_listed(b: Backend) {
     // wxsw0004 is filed; wxsw0005 is not listed.
     apply_personal(&app, "wxsw0004", 23).await;
     let auth = Actor::authority();
-    app.svc.platform_approve(&Actor::new("test", "r"), "wxsw0004").await.expect("approve");
-    app.svc.sms_verified(&auth, "wxsw0004").await.expect("sms");
-    app.svc.authority_approve(&auth, "wxsw0004").await.expect("filed");
+    app.svc.filings().platform_approve(&Actor::new("test", "r"), "wxsw0004").await.expect("approve");
+    app.svc.filings().sms_verified(&auth, "wxsw0004").await.expect("sms");
+    app.svc.filings().authority_approve(&auth, "wxsw0004").await.expect("filed");
     app.svc
+        .mini_programs()
         .update_mini_program(&Actor::new("test", "op"), "wxsw0005", |m| m.listed = false)
         .await
         .expect("unlist");
@@ -270,7 +273,7 @@ async fn clearance_sweep_delists_exactly_the_unfiled_listed(b: Backend) {
     for (appid, cleared) in
         [("wxsw0001", true), ("wxsw0002", true), ("wxsw0003", true), ("wxsw0004", false), ("wxsw0005", false)]
     {
-        let mp = app.svc.mini_program(appid).await.expect("mp");
+        let mp = app.svc.mini_programs().mini_program(appid).await.expect("mp");
         assert_eq!(mp.cleared, cleared, "{appid}");
         assert_eq!(mp.listed, !cleared && appid == "wxsw0004", "{appid}");
     }
@@ -294,20 +297,21 @@ async fn abandoned_job_is_retried_and_delivered_once(b: Backend) {
         register(&app, &appid, n).await;
         let phone = admin_mobile(n);
         app.svc
+            .mini_programs()
             .update_mini_program(&Actor::new("test", "op"), &appid, |m| m.listed = true)
             .await
             .expect("update");
         apply_personal(&app, &appid, n).await;
         let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
         while std::time::Instant::now() < until {
-            if let Some(j) = app.svc.claim_job("crashed-worker").await.expect("claim") {
+            if let Some(j) = app.svc.job_queue().claim_job("crashed-worker").await.expect("claim") {
                 let ours = matches!(&j.spec, Some(beian_service::jobs::JobSpec::Sms { phone: p, text })
                     if *p == phone && text.contains("备案申请已提交"));
                 if ours {
                     break 'attempts (phone, j);
                 }
                 // Give other jobs back to the real worker by failing them once.
-                app.svc.fail_job(&j.job, "crashed-worker", "test: not mine").await.expect("fail");
+                app.svc.job_queue().fail_job(&j.job, "crashed-worker", "test: not mine").await.expect("fail");
                 continue;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -318,6 +322,7 @@ async fn abandoned_job_is_retried_and_delivered_once(b: Backend) {
     app.clock.advance(Duration::seconds(61));
     eventually("the abandoned job to be retried", || async {
         app.svc
+            .job_queue()
             .job(leased.job.id)
             .await
             .ok()
@@ -325,13 +330,13 @@ async fn abandoned_job_is_retried_and_delivered_once(b: Backend) {
             .is_some_and(|j| j.state == beian_core::platform::JobState::Done)
     })
     .await;
-    let job = app.svc.job(leased.job.id).await.expect("job").expect("exists");
+    let job = app.svc.job_queue().job(leased.job.id).await.expect("job").expect("exists");
     assert_eq!(job.attempts, 2, "leased twice: the crashed worker and the live one");
     assert!(
-        !app.svc.complete_job(leased.job.id, "crashed-worker").await.expect("complete"),
+        !app.svc.job_queue().complete_job(leased.job.id, "crashed-worker").await.expect("complete"),
         "the dead worker's lease is gone"
     );
-    let texts = app.svc.sms_outbox(Some(&phone), 50).await.expect("outbox");
+    let texts = app.svc.job_queue().sms_outbox(Some(&phone), 50).await.expect("outbox");
     let submitted: Vec<_> = texts.iter().filter(|m| m.text.contains("备案申请已提交")).collect();
     assert_eq!(submitted.len(), 1, "delivered once: {texts:?}");
     app.stop().await;
@@ -355,10 +360,14 @@ async fn notifications_reach_real_receivers_once(b: Backend) {
     };
     let app = TestApp::start_with(b, 1000, channels).await;
     register(&app, "wxnt0001", 31).await;
-    app.svc.set_webhook(&Actor::new("dev", "d1"), "wxnt0001", &hook_url, None).await.expect("webhook");
+    app.svc
+        .mini_programs()
+        .set_webhook(&Actor::new("dev", "d1"), "wxnt0001", &hook_url, None)
+        .await
+        .expect("webhook");
     apply_personal(&app, "wxnt0001", 31).await;
     let reviewer = token(&app, Role::Reviewer).await;
-    let reasons = app.svc.reasons().await.expect("reasons");
+    let reasons = app.svc.review().reasons().await.expect("reasons");
     let (st, _) = staff_api(
         &app,
         "POST",
@@ -382,24 +391,26 @@ async fn notifications_reach_real_receivers_once(b: Backend) {
     let templates: Vec<&str> = hooks.iter().filter_map(|h| h["template"].as_str()).collect();
     assert_eq!(templates, ["apply_submitted", "platform_rejected"], "{hooks:?}");
     assert!(hooks[1]["body"].as_str().is_some_and(|b| b.contains(&reasons[0].key_name)));
-    let sms = app.svc.sms_outbox(Some(&admin_mobile(31)), 20).await.expect("outbox");
+    let sms = app.svc.job_queue().sms_outbox(Some(&admin_mobile(31)), 20).await.expect("outbox");
     assert_eq!(sms.iter().filter(|m| m.text.contains("平台审核驳回")).count(), 1, "{sms:?}");
-    let (messages, unread) = app.svc.messages("wxnt0001", 20).await.expect("messages");
+    let (messages, unread) = app.svc.mini_programs().messages("wxnt0001", 20).await.expect("messages");
     assert!(messages.iter().any(|m| m.title == "平台审核驳回" && m.body.contains(&reasons[0].suggest)));
     assert!(unread >= 2);
-    app.svc.mark_message_read("wxnt0001", messages[0].id).await.expect("read");
-    assert_eq!(app.svc.messages("wxnt0001", 20).await.expect("messages").1, unread - 1);
+    app.svc.mini_programs().mark_message_read("wxnt0001", messages[0].id).await.expect("read");
+    assert_eq!(app.svc.mini_programs().messages("wxnt0001", 20).await.expect("messages").1, unread - 1);
     app.stop().await;
 }
 
 async fn face_task_is_delivered_and_expires(b: Backend) {
     let app = TestApp::start(b, 1000).await;
     register(&app, "wxft0001", 32).await;
-    let task = app.svc.create_face_task(&Actor::new("test", "p"), "wxft0001").await.expect("task");
+    let task =
+        app.svc.materials().create_face_task(&Actor::new("test", "p"), "wxft0001").await.expect("task");
     // The admin gets the link by SMS and 站内信.
     let link = format!("{}/face/{}", app.base, task.task_id);
     eventually("the face-verification SMS", || async {
         app.svc
+            .job_queue()
             .sms_outbox(Some(&admin_mobile(32)), 10)
             .await
             .map(|o| o.iter().any(|m| m.text.contains(&link)))
@@ -408,6 +419,7 @@ async fn face_task_is_delivered_and_expires(b: Backend) {
     .await;
     assert!(app
         .svc
+        .mini_programs()
         .messages("wxft0001", 10)
         .await
         .expect("messages")
@@ -427,7 +439,8 @@ async fn face_task_is_delivered_and_expires(b: Backend) {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap_or_default().contains("24小时"));
     // A task done in time is usable for 3 days, then gone.
-    let task = app.svc.create_face_task(&Actor::new("test", "p"), "wxft0001").await.expect("task");
+    let task =
+        app.svc.materials().create_face_task(&Actor::new("test", "p"), "wxft0001").await.expect("task");
     let r = reqwest::Client::new()
         .post(format!("{}/face/{}", app.base, task.task_id))
         .form(&[("name", "管理员32"), ("id_number", admin_id(32).as_str())])
@@ -435,7 +448,7 @@ async fn face_task_is_delivered_and_expires(b: Backend) {
         .await
         .expect("send");
     assert_eq!(r.status(), 200);
-    assert!(app.svc.face_task("wxft0001", &task.task_id).await.expect("task").is_finish);
+    assert!(app.svc.materials().face_task("wxft0001", &task.task_id).await.expect("task").is_finish);
     app.clock.advance(Duration::days(3));
     let r = reqwest::get(format!("{}/face/{}", app.base, task.task_id)).await.expect("page");
     assert_eq!(r.status(), 410);
@@ -447,6 +460,7 @@ async fn deadline_reminders_go_to_listed_unfiled(b: Backend) {
     register(&app, "wxdl0001", 41).await;
     register(&app, "wxdl0002", 42).await;
     app.svc
+        .mini_programs()
         .update_mini_program(&Actor::new("test", "op"), "wxdl0002", |m| m.listed = false)
         .await
         .expect("unlist");
@@ -454,21 +468,25 @@ async fn deadline_reminders_go_to_listed_unfiled(b: Backend) {
     let mut policy = (*app.svc.policy()).clone();
     policy.deadline_date = today + Duration::days(30);
     app.svc.set_policy(&Actor::new("test", "op"), policy).await.expect("policy");
-    let first = app.svc.deadline_reminders(today).await.expect("reminders");
+    let first = app.svc.job_queue().deadline_reminders(today).await.expect("reminders");
     assert!(first <= 1, "at most the one listed, unfiled mini program (the worker may have run first)");
     assert_eq!(
-        app.svc.deadline_reminders(today + Duration::days(1)).await.expect("no reminder on day 29"),
+        app.svc
+            .job_queue()
+            .deadline_reminders(today + Duration::days(1))
+            .await
+            .expect("no reminder on day 29"),
         0
     );
-    let (m, _) = app.svc.messages("wxdl0001", 10).await.expect("messages");
+    let (m, _) = app.svc.mini_programs().messages("wxdl0001", 10).await.expect("messages");
     assert!(m.iter().any(|m| m.title.contains("还剩30天")), "{m:?}");
     assert!(
-        app.svc.messages("wxdl0002", 10).await.expect("messages").0.is_empty(),
+        app.svc.mini_programs().messages("wxdl0002", 10).await.expect("messages").0.is_empty(),
         "unlisted mini programs are not reminded"
     );
     // Idempotent: the same day again does not notify twice.
-    app.svc.deadline_reminders(today).await.expect("again");
-    let (m, _) = app.svc.messages("wxdl0001", 10).await.expect("messages");
+    app.svc.job_queue().deadline_reminders(today).await.expect("again");
+    let (m, _) = app.svc.mini_programs().messages("wxdl0001", 10).await.expect("messages");
     assert_eq!(
         m.iter().filter(|m| m.title.contains("还剩30天")).count(),
         1,
