@@ -89,7 +89,8 @@ struct ApplyWrite {
     email_channel: bool,
     new_subject_id: String,
     read: ApplyRead,
-    plan: Plan,
+    /// Taken by the write that uses it.
+    plan: Option<Plan>,
 }
 
 struct Pending {
@@ -121,7 +122,7 @@ async fn committer(store: Store, mut rx: mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
-        let results = commit_group(&store, &group).await;
+        let results = commit_group(&store, &mut group).await;
         for (p, r) in group.drain(..).zip(results) {
             // A caller that went away (client disconnected) still had its apply committed.
             let _ = p.reply.send(r);
@@ -130,20 +131,21 @@ async fn committer(store: Store, mut rx: mpsc::Receiver<Pending>) {
 }
 
 /// Run each write set in its own savepoint inside one transaction; commit once.
-async fn commit_group(store: &Store, group: &[Pending]) -> Vec<Result<OrderView>> {
-    let failed = |why: String| group.iter().map(|_| Err(ServiceError::Internal(why.clone()))).collect();
+async fn commit_group(store: &Store, group: &mut [Pending]) -> Vec<Result<OrderView>> {
+    let n = group.len();
+    let failed = |why: String| (0..n).map(|_| Err(ServiceError::Internal(why.clone()))).collect();
     let mut tx = match store.begin().await {
         Ok(tx) => tx,
         Err(e) => return failed(format!("group commit: begin: {e}")),
     };
     let mut out = Vec::with_capacity(group.len());
     let mut appends = Appends::default();
-    for p in group {
+    for p in group.iter_mut() {
         if let Err(e) = tx.savepoint().await {
             return failed(format!("group commit: savepoint: {e}"));
         }
         let mut mine = Appends::default();
-        let r = match write_apply(&mut tx, &p.write, &mut mine).await {
+        let r = match write_apply(&mut tx, &mut p.write, &mut mine).await {
             Ok((view, plan)) => claim(&mut tx, &plan).await.map(|()| view),
             Err(e) => Err(e),
         };
@@ -251,7 +253,7 @@ impl Service {
             let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
             read.plan(&payload, now, &new_subject_id, &env)?
         };
-        let write = ApplyWrite {
+        let mut write = ApplyWrite {
             actor: actor.clone(),
             appid: appid.to_string(),
             payload,
@@ -261,7 +263,7 @@ impl Service {
             email_channel: self.email_channel(),
             new_subject_id,
             read,
-            plan,
+            plan: Some(plan),
         };
         match &self.group_commit {
             Some(g) => {
@@ -277,7 +279,7 @@ impl Service {
             None => {
                 let mut tx = self.store.begin().await?;
                 let mut appends = Appends::default();
-                let (view, plan) = write_apply(&mut tx, &write, &mut appends).await?;
+                let (view, plan) = write_apply(&mut tx, &mut write, &mut appends).await?;
                 tx.insert_appends(&appends).await?;
                 claim(&mut tx, &plan).await?;
                 tx.commit().await?;
@@ -291,7 +293,7 @@ impl Service {
 /// may have changed since the plan, plan again if it did, and write the plan (its
 /// append-only rows go to `out`, which the caller writes before it commits). The caller
 /// claims the plan's quota last ([`claim`]).
-async fn write_apply(tx: &mut Tx, w: &ApplyWrite, out: &mut Appends) -> Result<(OrderView, Plan)> {
+async fn write_apply(tx: &mut Tx, w: &mut ApplyWrite, out: &mut Appends) -> Result<(OrderView, Plan)> {
     let subject = find_subject(tx, &w.payload).await?;
     let (mp, order) = tx
         .mini_programs()
@@ -302,8 +304,9 @@ async fn write_apply(tx: &mut Tx, w: &ApplyWrite, out: &mut Appends) -> Result<(
     let same = mp == w.read.mp
         && subject.as_ref().map(|(_, v)| *v) == w.read.subject.as_ref().map(|(_, v)| *v)
         && version(&order) == version(&w.read.order);
-    let mut plan = if same {
-        w.plan.clone()
+    // The plan is used once: taken, not copied (it holds the whole application).
+    let mut plan = if let (true, Some(plan)) = (same, w.plan.take()) {
+        plan
     } else {
         let fresh = ApplyRead { mp: mp.clone(), subject, order, ..w.read.clone() };
         let env = Env { policy: &w.policy, dict: &w.dict, calendar: WorkCalendar::china() };

@@ -155,15 +155,6 @@ pub(crate) async fn write_plan(
         )
         .await?;
     }
-    if let Some(payload) = &plan.version {
-        out.versions.push(NewVersion {
-            appid: appid.clone(),
-            version: plan.order.versions,
-            payload: payload.clone(),
-            at: ts,
-            actor: w.actor.0.clone(),
-        });
-    }
     out.audit.extend(plan.audit().into_iter().map(|a| AuditEvent {
         at: ts,
         actor: w.actor.0.clone(),
@@ -172,6 +163,16 @@ pub(crate) async fn write_plan(
         action: a.action.into(),
         detail: a.detail,
     }));
+    // The version is written once; moved out of the plan rather than copied.
+    if let Some(payload) = plan.version.take() {
+        out.versions.push(NewVersion {
+            appid: appid.clone(),
+            version: plan.order.versions,
+            payload,
+            at: ts,
+            actor: w.actor.0.clone(),
+        });
+    }
     let mut order = plan.order.clone();
     order.row_version = plan.written_version();
     let status = match order.state {
