@@ -9,11 +9,12 @@
 //! simulator lives in `beian-authority-sim` and never imports this crate.
 
 use crate::aggregates::Filings;
+use crate::filing::Change;
 use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
 use beian_core::model::{AuditEntity, CancelType};
-use beian_core::state::{FilingState, SmsVerifyStatus};
+use beian_core::state::{Action, FilingState, SmsVerifyStatus};
 use beian_ports::authority::{
     AuthorityEvent, AuthorityInbox, AuthorityOutbox, CancelKind, Operation, Principal, Receipt, SmsPurpose,
     Timer,
@@ -78,14 +79,13 @@ impl Filings<'_> {
 
     /// Apply one event the authority reported, once per `event_id` (see [`AuthorityInbox`]).
     ///
-    /// An event that changes the order goes through the public transition (`sms_verified`,
-    /// `sms_timeout`, `authority_approve`, `authority_reject`, `cancel_confirmed`,
-    /// `cancel_aborted`) and is recorded right after it; an event that only informs, or that
-    /// is ignored, is recorded in one transaction (with its audit event, if any). A
-    /// redelivery after a crash between a transition and its record finds the order moved on
-    /// and is recorded as ignored; of two deliveries racing each other one applies (the
-    /// transition re-checks the state in its own transaction) and the other answers the
-    /// transition's refusal — an event never applies twice.
+    /// An event that changes the order is recorded in the transaction of its transition
+    /// (`SmsVerified`, `SmsTimeout`, `AuthorityApprove`, `AuthorityReject`, `CancelConfirmed`,
+    /// `CancelAborted`), so a crash leaves both or neither; an event that only informs, or that
+    /// is ignored, is recorded in one transaction (with its audit event, if any). Of two
+    /// deliveries racing each other one applies and records; the other finds the record (or
+    /// the order moved on, and then the record) and answers `Duplicate` — an event never
+    /// applies twice.
     pub async fn receive_authority_event(
         &self,
         event_id: &str,
@@ -119,27 +119,57 @@ impl Filings<'_> {
             | AuthorityEvent::InspectionTask { .. } => true,
         };
         let by = Actor::authority();
-        if current {
-            match &event {
-                AuthorityEvent::SmsVerified => self.sms_verified(&by, appid).await.map(|_| ())?,
-                AuthorityEvent::SmsExpired => self.sms_timeout(&by, appid).await.map(|_| ())?,
-                AuthorityEvent::Approved { subject_number: None, service_number: None } => {
-                    self.authority_approve(&by, appid).await.map(|_| ())?
-                }
-                AuthorityEvent::Approved { .. } => {
-                    return Err(ServiceError::refused(
-                        errcode::INVALID_ARGS,
-                        "authority-issued record numbers are not accepted yet: the platform numbers filings",
-                    ))
-                }
-                AuthorityEvent::Rejected { reasons } => {
-                    self.authority_reject(&by, appid, reasons.clone()).await.map(|_| ())?
-                }
-                AuthorityEvent::CancelConfirmed => self.cancel_confirmed(&by, appid).await.map(|_| ())?,
-                AuthorityEvent::CancelAborted => self.cancel_aborted(&by, appid).await.map(|_| ())?,
-                _ => {}
+        let now = self.now().timestamp();
+        let detail = serde_json::to_string(&event).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let row = AuthorityEventRow {
+            event_id: event_id.into(),
+            appid: appid.into(),
+            round,
+            kind: stored_kind(&event),
+            outcome: if current { "applied" } else { "ignored" }.into(),
+            detail,
+            received_at: now,
+        };
+        // An event that changes the order: the transition and the event's record commit
+        // together (`Change::inbound`).
+        let transition = match &event {
+            _ if !current => None,
+            AuthorityEvent::SmsVerified => Some((Action::SmsVerified, None)),
+            AuthorityEvent::SmsExpired => Some((Action::SmsTimeout, None)),
+            AuthorityEvent::Approved { subject_number: None, service_number: None } => {
+                Some((Action::AuthorityApprove, None))
             }
-        } else {
+            AuthorityEvent::Approved { .. } => {
+                return Err(ServiceError::refused(
+                    errcode::INVALID_ARGS,
+                    "authority-issued record numbers are not accepted yet: the platform numbers filings",
+                ))
+            }
+            AuthorityEvent::Rejected { reasons } => {
+                crate::filing::require_reasons(reasons)?;
+                Some((Action::AuthorityReject, Some(reasons.clone())))
+            }
+            AuthorityEvent::CancelConfirmed => Some((Action::CancelConfirmed, None)),
+            AuthorityEvent::CancelAborted => Some((Action::CancelAborted, None)),
+            _ => None,
+        };
+        if let Some((action, audit_data)) = transition {
+            let change = Change { audit_data, inbound: Some(row), ..Change::default() };
+            return match self.act(&by, appid, action, change).await {
+                Ok(_) => Ok(Receipt::Applied),
+                // Another delivery of this event got there first (its record committed with
+                // its transition), or the order moved on under it.
+                Err(e) => {
+                    let mut tx = self.store.read().await?;
+                    if tx.authority().event_seen(event_id).await? {
+                        Ok(Receipt::Duplicate)
+                    } else {
+                        Err(e)
+                    }
+                }
+            };
+        }
+        if !current {
             tracing::debug!(
                 appid,
                 round,
@@ -147,21 +177,8 @@ impl Filings<'_> {
                 "authority event for a round the order has left"
             );
         }
-        let now = self.now().timestamp();
-        let detail = serde_json::to_string(&event).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let mut tx = self.store.begin().await?;
-        let recorded = tx
-            .authority()
-            .record_event(&AuthorityEventRow {
-                event_id: event_id.into(),
-                appid: appid.into(),
-                round,
-                kind: stored_kind(&event),
-                outcome: if current { "applied" } else { "ignored" }.into(),
-                detail,
-                received_at: now,
-            })
-            .await?;
+        let recorded = tx.authority().record_event(&row).await?;
         if recorded && current && is_news(&event) {
             // What no transition records yet is still in the audit trail, for operators.
             let detail = serde_json::to_value(&event).unwrap_or_default();

@@ -74,6 +74,11 @@ impl Service {
     ) -> Result<OrderView> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        if let Some(row) = &change.inbound {
+            if !tx.authority().record_event(row).await? {
+                return Err(ServiceError::refused(errcode::CONFLICT, DUPLICATE_EVENT));
+            }
+        }
         let mp =
             tx.mini_programs().get(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
         let order = tx.orders().get(appid).await?;
@@ -409,7 +414,13 @@ pub(crate) struct Change {
     pub reviewer: Option<String>,
     /// A follow-up job written in the same transaction: (job, dedupe key, run at).
     pub then: Option<(JobSpec, String, i64)>,
+    /// The authority event this action applies, recorded in the same transaction (once per
+    /// event id: a second delivery is refused before anything is read).
+    pub inbound: Option<beian_store::authority::AuthorityEventRow>,
 }
+
+/// The refusal of an authority event whose id was already recorded.
+pub(crate) const DUPLICATE_EVENT: &str = "该事件已处理";
 
 pub(crate) fn require_reasons(reasons: &[AuditItem]) -> Result<()> {
     Ok(beian_core::bounds::reasons(reasons)?)

@@ -93,3 +93,32 @@ async fn events_apply_once_and_only_to_their_round(b: Backend) {
 }
 
 crate::both_backends!(events_apply_once_and_only_to_their_round);
+
+/// Deliveries of one event racing each other: exactly one applies, the record of the event
+/// commits with its transition, every other delivery answers `Duplicate`.
+async fn racing_deliveries_of_one_event_apply_once(b: Backend) {
+    let env = env(b).await;
+    let p = person(6);
+    let appid = "wxinbox0002";
+    mini_program(&env, appid, &p).await;
+    env.svc.filings().apply(&actor(), appid, personal_payload(&env, appid, &p).await).await.expect("apply");
+    env.svc.filings().platform_approve(&Actor::new("reviewer", "r1"), appid).await.expect("approve");
+    let round = env.svc.filings().order(appid).await.expect("order").expect("exists").order.authority_round;
+
+    let deliveries = (0..8).map(|_| {
+        let svc = env.svc.clone();
+        tokio::spawn(async move {
+            svc.filings().receive_authority_event("e-race", appid, round, AuthorityEvent::SmsVerified).await
+        })
+    });
+    let mut receipts = Vec::new();
+    for d in deliveries.collect::<Vec<_>>() {
+        receipts.push(d.await.expect("join").expect("every delivery is answered"));
+    }
+    assert_eq!(receipts.iter().filter(|r| **r == Receipt::Applied).count(), 1, "{receipts:?}");
+    assert_eq!(receipts.iter().filter(|r| **r == Receipt::Duplicate).count(), 7, "{receipts:?}");
+    let trail = env.svc.audit_trail(beian_core::model::AuditEntity::Filing, appid).await.expect("audit");
+    assert_eq!(trail.iter().filter(|e| e.action == "sms_verified").count(), 1, "one transition");
+}
+
+crate::both_backends!(racing_deliveries_of_one_event_apply_once);
