@@ -231,7 +231,7 @@ impl Simulator {
                     actor: "authority".into(),
                     entity: AuditEntity::Filing.as_str().into(),
                     entity_id: appid.into(),
-                    action: "sms_sent".into(),
+                    action: beian_core::model::AuditAction::SmsSent.as_str().into(),
                     detail: serde_json::json!({ "purpose": purpose, "round": round, "recipients": principals.len() }),
                 })
                 .await?;

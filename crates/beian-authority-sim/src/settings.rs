@@ -69,7 +69,7 @@ impl Simulator {
                 actor: actor.into(),
                 entity: AuditEntity::Simulator.as_str().into(),
                 entity_id: "settings".into(),
-                action: "update".into(),
+                action: beian_core::model::AuditAction::Update.as_str().into(),
                 detail: serde_json::from_str(&json).unwrap_or_default(),
             })
             .await?;

@@ -183,6 +183,167 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+/// What an audit event records happened (the stored `action` column): a filing transition,
+/// or one of the platform's other audited acts. The names are the stored strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// A filing transition (stored as the action's name, e.g. `platform_reject`).
+    Transition(crate::state::Action),
+    /// a mini program registered.
+    Register,
+    /// a record's fields changed.
+    Update,
+    /// a record created.
+    Create,
+    /// a face task or a sweep finished.
+    Finish,
+    /// media uploaded.
+    Upload,
+    /// a plain media object sealed.
+    SealPlain,
+    /// a provider's event URL set.
+    SetEventUrl,
+    /// a provider's secret rotated.
+    RotateSecret,
+    /// an authorization revoked.
+    Unauthorized,
+    /// a provider's authorizations paused after failures.
+    AuthorizationPaused,
+    /// a mini program's authorization locked after failures.
+    AuthorizationLocked,
+    /// the simulated clock moved.
+    Advance,
+    /// a dictionary version published.
+    Publish,
+    /// a developer signed in.
+    Login,
+    /// a developer sign-in failed.
+    LoginFailed,
+    /// a membership granted.
+    Grant,
+    /// a ticket opened.
+    Open,
+    /// a setting set.
+    Set,
+    /// personal data erased after retention.
+    Erase,
+    /// personal data exported.
+    Export,
+    /// the public index rebuilt.
+    Rebuild,
+    /// a reason saved to the catalogue.
+    Save,
+    /// a staff member signed in.
+    SignIn,
+    /// a staff member signed out.
+    SignOut,
+    /// a dead job discarded.
+    Discard,
+    /// the host platform deleted a mini program.
+    HostDeleted,
+    /// a filed mini program's admin changed.
+    AdminChangedAfterFiling,
+    /// the authority texted the principals.
+    SmsSent,
+    /// the authority refused a submission.
+    AuthorityRefused,
+    /// the authority revoked this platform's access.
+    AccessRevoked,
+    /// the authority set an inspection task.
+    InspectionTask,
+    /// a provider authorized (WeChat's info type).
+    Authorized,
+    /// an authorization renewed (WeChat's info type).
+    UpdateAuthorized,
+    /// a reviewer claimed an order.
+    Claim,
+    /// a reviewer released a claim.
+    Release,
+}
+
+impl AuditAction {
+    /// Every action but the transitions (those are `Action::ALL`).
+    pub const OTHERS: [AuditAction; 35] = [
+        AuditAction::Register,
+        AuditAction::Update,
+        AuditAction::Create,
+        AuditAction::Finish,
+        AuditAction::Upload,
+        AuditAction::SealPlain,
+        AuditAction::SetEventUrl,
+        AuditAction::RotateSecret,
+        AuditAction::Unauthorized,
+        AuditAction::AuthorizationPaused,
+        AuditAction::AuthorizationLocked,
+        AuditAction::Advance,
+        AuditAction::Publish,
+        AuditAction::Login,
+        AuditAction::LoginFailed,
+        AuditAction::Grant,
+        AuditAction::Open,
+        AuditAction::Set,
+        AuditAction::Erase,
+        AuditAction::Export,
+        AuditAction::Rebuild,
+        AuditAction::Save,
+        AuditAction::SignIn,
+        AuditAction::SignOut,
+        AuditAction::Discard,
+        AuditAction::HostDeleted,
+        AuditAction::AdminChangedAfterFiling,
+        AuditAction::SmsSent,
+        AuditAction::AuthorityRefused,
+        AuditAction::AccessRevoked,
+        AuditAction::InspectionTask,
+        AuditAction::Authorized,
+        AuditAction::UpdateAuthorized,
+        AuditAction::Claim,
+        AuditAction::Release,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Transition(a) => a.name(),
+            AuditAction::Register => "register",
+            AuditAction::Update => "update",
+            AuditAction::Create => "create",
+            AuditAction::Finish => "finish",
+            AuditAction::Upload => "upload",
+            AuditAction::SealPlain => "seal_plain",
+            AuditAction::SetEventUrl => "set_event_url",
+            AuditAction::RotateSecret => "rotate_secret",
+            AuditAction::Unauthorized => "unauthorized",
+            AuditAction::AuthorizationPaused => "authorization_paused",
+            AuditAction::AuthorizationLocked => "authorization_locked",
+            AuditAction::Advance => "advance",
+            AuditAction::Publish => "publish",
+            AuditAction::Login => "login",
+            AuditAction::LoginFailed => "login_failed",
+            AuditAction::Grant => "grant",
+            AuditAction::Open => "open",
+            AuditAction::Set => "set",
+            AuditAction::Erase => "erase",
+            AuditAction::Export => "export",
+            AuditAction::Rebuild => "rebuild",
+            AuditAction::Save => "save",
+            AuditAction::SignIn => "sign_in",
+            AuditAction::SignOut => "sign_out",
+            AuditAction::Discard => "discard",
+            AuditAction::HostDeleted => "host_deleted",
+            AuditAction::AdminChangedAfterFiling => "admin_changed_after_filing",
+            AuditAction::SmsSent => "sms_sent",
+            AuditAction::AuthorityRefused => "refused",
+            AuditAction::AccessRevoked => "access_revoked",
+            AuditAction::InspectionTask => "inspection_task",
+            AuditAction::Authorized => "authorized",
+            AuditAction::UpdateAuthorized => "updateauthorized",
+            AuditAction::Claim => "claim",
+            AuditAction::Release => "release",
+        }
+    }
+}
+
 /// What an audit event is about (the `entity` column; the name is its stored form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditEntity {

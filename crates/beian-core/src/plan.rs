@@ -16,7 +16,7 @@
 use crate::calendar::WorkCalendar;
 use crate::dict::Dictionaries;
 use crate::errcode;
-use crate::model::{AuditEntity, AuditItem, CancelType, FilingOrder, MiniProgram, Subject};
+use crate::model::{AuditAction, AuditEntity, AuditItem, CancelType, FilingOrder, MiniProgram, Subject};
 use crate::numbering;
 use crate::payload::ApplyPayload;
 use crate::policy::Policy;
@@ -225,7 +225,7 @@ pub struct Notice {
 pub struct AuditRecord {
     pub entity: AuditEntity,
     pub entity_id: String,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub detail: serde_json::Value,
 }
 
@@ -694,13 +694,13 @@ impl Plan {
         let mut out = vec![AuditRecord {
             entity: AuditEntity::Filing,
             entity_id: appid.clone(),
-            action: self.action.name(),
+            action: AuditAction::Transition(self.action),
             detail,
         }];
         out.extend(self.cascade.iter().map(|other| AuditRecord {
             entity: AuditEntity::Filing,
             entity_id: other.appid.clone(),
-            action: Action::CancelConfirmed.name(),
+            action: AuditAction::Transition(Action::CancelConfirmed),
             detail: json!({ "via_subject_cancel_of": appid }),
         }));
         out

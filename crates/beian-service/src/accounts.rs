@@ -7,6 +7,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use beian_core::errcode;
+use beian_core::model::AuditAction;
 use beian_core::platform::{
     Access, Account, MemberRole, Membership, NotifyPrefs, Permission, Ticket, TicketMessage,
 };
@@ -114,7 +115,7 @@ impl Accounts<'_> {
             actor,
             beian_core::model::AuditEntity::Account,
             &account.id,
-            "create",
+            AuditAction::Create,
             // A username may be a phone number or an address: the account id names it.
             serde_json::json!({}),
         )
@@ -160,7 +161,7 @@ impl Accounts<'_> {
                 &Actor::new("account", &account.id),
                 beian_core::model::AuditEntity::Account,
                 &account.id,
-                "login_failed",
+                AuditAction::LoginFailed,
                 serde_json::json!({ "failed": failed }),
             )
             .await?;
@@ -183,7 +184,7 @@ impl Accounts<'_> {
             &Actor::new("account", &account.id),
             beian_core::model::AuditEntity::Account,
             &account.id,
-            "login",
+            AuditAction::Login,
             serde_json::json!({}),
         )
         .await?;
@@ -234,7 +235,7 @@ impl Accounts<'_> {
             actor,
             beian_core::model::AuditEntity::Membership,
             &format!("{appid}/{account_id}"),
-            "grant",
+            AuditAction::Grant,
             serde_json::json!({ "role": role, "perms": perms }),
         )
         .await?;
@@ -311,7 +312,7 @@ impl Accounts<'_> {
             &Actor::new("account", &account.id),
             beian_core::model::AuditEntity::Ticket,
             &id.to_string(),
-            "open",
+            AuditAction::Open,
             serde_json::json!({ "appid": appid }),
         )
         .await?;
@@ -367,7 +368,7 @@ impl MiniPrograms<'_> {
             actor,
             beian_core::model::AuditEntity::NotifyPrefs,
             appid,
-            "set",
+            AuditAction::Set,
             serde_json::json!(p),
         )
         .await?;

@@ -182,7 +182,9 @@ impl Filings<'_> {
         if recorded && current && is_news(&event) {
             // What no transition records yet is still in the audit trail, for operators.
             let detail = serde_json::to_value(&event).unwrap_or_default();
-            audit(&mut tx, now, &by, AuditEntity::Filing, appid, event.kind(), detail).await?;
+            if let Some(action) = news_action(&event) {
+                audit(&mut tx, now, &by, AuditEntity::Filing, appid, action, detail).await?;
+            }
             tracing::warn!(appid, round, kind = event.kind(), "authority event needs an operator");
         }
         tx.commit().await?;
@@ -236,12 +238,18 @@ fn stored_kind(event: &AuthorityEvent) -> String {
 
 /// Events no transition handles yet: an operator follows up.
 fn is_news(event: &AuthorityEvent) -> bool {
-    matches!(
-        event,
-        AuthorityEvent::Refused { .. }
-            | AuthorityEvent::AccessRevoked { .. }
-            | AuthorityEvent::InspectionTask { .. }
-    )
+    news_action(event).is_some()
+}
+
+/// The audit action of an event no transition records yet (operators must see it).
+fn news_action(event: &AuthorityEvent) -> Option<beian_core::model::AuditAction> {
+    use beian_core::model::AuditAction;
+    match event {
+        AuthorityEvent::Refused { .. } => Some(AuditAction::AuthorityRefused),
+        AuthorityEvent::AccessRevoked { .. } => Some(AuditAction::AccessRevoked),
+        AuthorityEvent::InspectionTask { .. } => Some(AuditAction::InspectionTask),
+        _ => None,
+    }
 }
 
 fn port_error(e: ServiceError) -> PortError {

@@ -6,6 +6,7 @@ use crate::jobs::{enqueue, JobSpec};
 use crate::notify::{notify, Notice};
 use crate::{audit, Actor, Result, ServiceError};
 use beian_core::errcode;
+use beian_core::model::AuditAction;
 use beian_core::platform::Sweep;
 use beian_core::time::beijing_date;
 
@@ -175,7 +176,7 @@ impl JobQueue<'_> {
                     actor,
                     beian_core::model::AuditEntity::Sweep,
                     sweep_id,
-                    "finish",
+                    AuditAction::Finish,
                     serde_json::json!({ "checked": sweep.checked, "delisted": sweep.delisted }),
                 )
                 .await?;

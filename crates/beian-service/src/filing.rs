@@ -5,6 +5,7 @@ use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
 use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
+use beian_core::model::AuditAction;
 use beian_core::model::{AuditItem, CancelType, FaceStatus, FaceTask, FilingOrder, FACE_TASK_TTL_SECS};
 use beian_core::payload::ApplyPayload;
 use beian_core::plan;
@@ -167,7 +168,7 @@ impl Materials<'_> {
             actor,
             beian_core::model::AuditEntity::FaceTask,
             &task.task_id,
-            "create",
+            AuditAction::Create,
             serde_json::json!({ "appid": appid }),
         )
         .await?;
@@ -223,7 +224,7 @@ impl Materials<'_> {
             actor,
             beian_core::model::AuditEntity::FaceTask,
             task_id,
-            "finish",
+            AuditAction::Finish,
             serde_json::json!({ "face_status": status.code() }),
         )
         .await?;

@@ -11,6 +11,7 @@ use crate::aggregates::MiniPrograms;
 use crate::mini_programs::{checked_admin, checked_name, register_in, update_in, MiniProgramInput};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
+use beian_core::model::AuditAction;
 use beian_core::model::{AuditEntity, Person};
 use beian_core::state::FilingState;
 use beian_core::time::beijing_date;
@@ -156,8 +157,16 @@ impl Service {
                     return Err(ServiceError::refused(errcode::WRONG_REVIEW_STATE, reason));
                 }
                 update_in(tx, actor, appid, |m| m.listed = false, now).await?;
-                audit(tx, now, actor, AuditEntity::MiniProgram, appid, "host_deleted", serde_json::json!({}))
-                    .await?;
+                audit(
+                    tx,
+                    now,
+                    actor,
+                    AuditEntity::MiniProgram,
+                    appid,
+                    AuditAction::HostDeleted,
+                    serde_json::json!({}),
+                )
+                .await?;
                 Ok(PlatformEventOutcome::Deleted)
             }
         }
@@ -208,7 +217,7 @@ impl Service {
                 actor,
                 AuditEntity::MiniProgram,
                 appid,
-                "admin_changed_after_filing",
+                AuditAction::AdminChangedAfterFiling,
                 serde_json::json!({}),
             )
             .await?;

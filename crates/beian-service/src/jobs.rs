@@ -3,6 +3,7 @@
 
 use crate::aggregates::{JobQueue, Operations};
 use crate::Result;
+use beian_core::model::AuditAction;
 use beian_core::platform::{backoff_secs, Job, JobState};
 use beian_store::Tx;
 use serde::{Deserialize, Serialize};
@@ -217,7 +218,7 @@ impl JobQueue<'_> {
                 actor,
                 beian_core::model::AuditEntity::Job,
                 &id.to_string(),
-                "discard",
+                AuditAction::Discard,
                 serde_json::json!({}),
             )
             .await?;

@@ -45,6 +45,7 @@ pub use mini_programs::MiniProgramInput;
 pub use providers::{AuthorizerTokens, Caller, ProviderCredentials};
 
 use beian_core::dict::{DictKind, Dictionaries};
+use beian_core::model::AuditAction;
 use beian_core::model::AuditEvent;
 use beian_core::policy::Policy;
 use beian_store::{MediaStore, Store, Tx};
@@ -202,7 +203,7 @@ impl Service {
             actor,
             beian_core::model::AuditEntity::Clock,
             "simulator",
-            "advance",
+            AuditAction::Advance,
             serde_json::json!({ "seconds": d.num_seconds() }),
         )
         .await?;
@@ -230,7 +231,7 @@ impl Service {
             actor,
             beian_core::model::AuditEntity::Policy,
             "platform",
-            "update",
+            AuditAction::Update,
             serde_json::from_str(&json).unwrap_or_default(),
         )
         .await?;
@@ -264,7 +265,7 @@ impl Service {
             actor,
             beian_core::model::AuditEntity::Dictionary,
             kind.as_str(),
-            "publish",
+            AuditAction::Publish,
             serde_json::json!({ "version": version }),
         )
         .await?;
@@ -291,7 +292,7 @@ async fn audit(
     actor: &Actor,
     entity: beian_core::model::AuditEntity,
     entity_id: &str,
-    action: &str,
+    action: beian_core::model::AuditAction,
     detail: serde_json::Value,
 ) -> Result<()> {
     tx.audit()
@@ -300,7 +301,7 @@ async fn audit(
             actor: actor.0.clone(),
             entity: entity.as_str().into(),
             entity_id: entity_id.into(),
-            action: action.into(),
+            action: action.as_str().into(),
             detail,
         })
         .await?;

@@ -4,6 +4,7 @@ use crate::aggregates::Materials;
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
 use beian_core::dict::Dictionaries;
 use beian_core::errcode;
+use beian_core::model::AuditAction;
 use beian_core::model::{MediaMeta, MediaType};
 
 /// An upload as the edges receive it.
@@ -157,7 +158,7 @@ impl Materials<'_> {
             actor,
             beian_core::model::AuditEntity::Media,
             &meta.media_id,
-            "upload",
+            AuditAction::Upload,
             serde_json::json!({ "appid": appid, "field": field, "size": meta.size, "sha256": meta.sha256 }),
         )
         .await?;
@@ -231,7 +232,7 @@ impl Materials<'_> {
                     &Actor::system(),
                     beian_core::model::AuditEntity::Media,
                     &name,
-                    "seal_plain",
+                    AuditAction::SealPlain,
                     serde_json::json!({ "rows": rows }),
                 )
                 .await?;

@@ -14,6 +14,7 @@ use crate::notify::Notice;
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
 use beian_core::ident::ResidentId;
+use beian_core::model::AuditAction;
 use beian_core::model::MiniProgram;
 use beian_store::auth_attempts::{AuthCounter, AuthScope};
 use beian_store::Tx;
@@ -289,7 +290,7 @@ impl Service {
                 &Actor::new("system", "authorization-guard"),
                 beian_core::model::AuditEntity::Provider,
                 component_appid,
-                "authorization_paused",
+                AuditAction::AuthorizationPaused,
                 serde_json::json!({ "failures": provider.failures, "until": provider.window_start + HOUR }),
             )
             .await?;
@@ -348,7 +349,7 @@ impl Service {
             &Actor::new("system", "authorization-guard"),
             beian_core::model::AuditEntity::MiniProgram,
             &mp.appid,
-            "authorization_locked",
+            AuditAction::AuthorizationLocked,
             serde_json::json!({ "component_appid": component_appid, "lockouts": lockouts, "until": until }),
         )
         .await?;

@@ -6,6 +6,7 @@ use crate::aggregates::MiniPrograms;
 use crate::{audit, Actor, Result, ServiceError};
 use beian_core::errcode;
 use beian_core::ident::ResidentId;
+use beian_core::model::AuditAction;
 use beian_core::model::{MiniProgram, Person};
 use beian_core::state::ReadinessFlags;
 use beian_store::Tx;
@@ -92,7 +93,7 @@ pub(crate) async fn register_in(
         actor,
         beian_core::model::AuditEntity::MiniProgram,
         &mp.appid,
-        "register",
+        AuditAction::Register,
         serde_json::json!({ "name": mp.name }),
     )
     .await?;
@@ -117,7 +118,7 @@ pub(crate) async fn update_in(
         actor,
         beian_core::model::AuditEntity::MiniProgram,
         appid,
-        "update",
+        AuditAction::Update,
         serde_json::json!({ "name": mp.name, "flags": mp.flags, "listed": mp.listed, "cleared": mp.cleared }),
     )
     .await?;

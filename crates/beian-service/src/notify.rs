@@ -5,6 +5,7 @@
 use crate::aggregates::{JobQueue, MiniPrograms};
 use crate::jobs::{new_job, JobSpec};
 use crate::{Result, Service};
+use beian_core::model::AuditAction;
 use beian_core::model::MiniProgram;
 use beian_core::platform::{Message, NotifyPrefs, OutboxSms};
 use beian_store::appends::{NewJob, NewMessage};
@@ -128,7 +129,7 @@ impl MiniPrograms<'_> {
             actor,
             beian_core::model::AuditEntity::Webhook,
             appid,
-            "set",
+            AuditAction::Set,
             serde_json::json!({ "url": url }),
         )
         .await?;

@@ -160,7 +160,7 @@ pub(crate) async fn write_plan(
         actor: w.actor.0.clone(),
         entity: a.entity.as_str().into(),
         entity_id: a.entity_id,
-        action: a.action.into(),
+        action: a.action.as_str().into(),
         detail: a.detail,
     }));
     // The version is written once; moved out of the plan rather than copied.

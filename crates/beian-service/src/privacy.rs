@@ -10,6 +10,7 @@
 use crate::aggregates::{MiniPrograms, Operations};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
+use beian_core::model::AuditAction;
 use beian_core::payload::ApplyPayload;
 use beian_store::privacy::Erased;
 use serde::Serialize;
@@ -170,7 +171,7 @@ impl Service {
             actor,
             beian_core::model::AuditEntity::Privacy,
             appid,
-            "erase",
+            AuditAction::Erase,
             json!({
                 "reason": ended.reason,
                 "ended_at": ended.ended_at,
@@ -252,7 +253,7 @@ impl MiniPrograms<'_> {
             actor,
             beian_core::model::AuditEntity::Privacy,
             appid,
-            "export",
+            AuditAction::Export,
             json!({ "versions": h.versions.len(), "media": h.media.len(), "sms_outbox": outbox.len() }),
         )
         .await?;

@@ -8,6 +8,7 @@ use crate::jobs::{enqueue, EventPush, JobSpec};
 use crate::merchant_auth;
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
+use beian_core::model::AuditAction;
 use beian_core::platform::{Authorization, Provider, TokenKind, TokenRecord, ICP_SCOPES};
 use beian_store::Tx;
 use sha2::{Digest, Sha256};
@@ -186,7 +187,7 @@ impl Providers<'_> {
             actor,
             beian_core::model::AuditEntity::Provider,
             &p.component_appid,
-            "create",
+            AuditAction::Create,
             serde_json::json!({ "name": p.name, "event_url": p.event_url }),
         )
         .await?;
@@ -230,7 +231,7 @@ impl Providers<'_> {
             actor,
             beian_core::model::AuditEntity::Provider,
             component_appid,
-            "set_event_url",
+            AuditAction::SetEventUrl,
             serde_json::json!({ "event_url": p.event_url }),
         )
         .await?;
@@ -256,7 +257,7 @@ impl Providers<'_> {
             actor,
             beian_core::model::AuditEntity::Provider,
             component_appid,
-            "rotate_secret",
+            AuditAction::RotateSecret,
             serde_json::json!({}),
         )
         .await?;
@@ -399,8 +400,8 @@ impl Providers<'_> {
         }
         let previous = tx.providers().authorization(component_appid, &mp.appid).await?;
         let info_type = match &previous {
-            Some(a) if a.active => "updateauthorized",
-            _ => "authorized",
+            Some(a) if a.active => AuditAction::UpdateAuthorized,
+            _ => AuditAction::Authorized,
         };
         tx.providers()
             .put_authorization(&Authorization {
@@ -432,7 +433,7 @@ impl Providers<'_> {
             .await?;
         let event = EventPush {
             component_appid: component_appid.to_string(),
-            info_type: info_type.to_string(),
+            info_type: info_type.as_str().to_string(),
             create_time: now,
             fields: vec![
                 ("AuthorizerAppid".into(), mp.appid.clone(), false),
@@ -489,7 +490,7 @@ impl Providers<'_> {
             actor,
             beian_core::model::AuditEntity::Authorization,
             &format!("{component_appid}/{appid}"),
-            "unauthorized",
+            AuditAction::Unauthorized,
             serde_json::json!({}),
         )
         .await?;

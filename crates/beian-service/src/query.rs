@@ -20,7 +20,9 @@ use crate::aggregates::{Operations, PublicIndex};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
+use beian_core::model::AuditAction;
 use beian_core::model::FilingOrder;
+use beian_core::state::Action;
 use beian_core::state::FilingState;
 use beian_core::time::{beijing_date, from_ts};
 use beian_store::query::{bigrams, normalize, NameWalk, PublicFiling};
@@ -471,11 +473,11 @@ const STATUSES: [(i64, &str); 6] = [
     (6, "已备案"),
 ];
 
-const FUNNEL: [(&str, &str); 4] = [
-    ("apply", "提交备案"),
-    ("platform_approve", "平台初审通过"),
-    ("sms_verified", "短信核验完成"),
-    ("authority_approve", "管局审核通过（已备案）"),
+const FUNNEL: [(Action, &str); 4] = [
+    (Action::Apply, "提交备案"),
+    (Action::PlatformApprove, "平台初审通过"),
+    (Action::SmsVerified, "短信核验完成"),
+    (Action::AuthorityApprove, "管局审核通过（已备案）"),
 ];
 
 impl PublicIndex<'_> {
@@ -563,7 +565,7 @@ impl PublicIndex<'_> {
             let batch = tx.orders().filed_after(&after, 200).await?;
             let Some(last) = batch.last().cloned() else { break };
             for appid in &batch {
-                let at = tx.audit().last_at("filing", appid, "authority_approve").await?;
+                let at = tx.audit().last_at("filing", appid, Action::AuthorityApprove.name()).await?;
                 index(&mut tx, appid, at).await?;
             }
             tx.commit().await?;
@@ -578,7 +580,7 @@ impl PublicIndex<'_> {
             &Actor::system(),
             beian_core::model::AuditEntity::PublicIndex,
             "all",
-            "rebuild",
+            AuditAction::Rebuild,
             serde_json::json!({ "indexed": n }),
         )
         .await?;
@@ -664,22 +666,22 @@ impl Operations<'_> {
         by_province.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.code.cmp(&b.code)));
 
         let days: HashMap<i64, i64> =
-            tx.audit().per_day("filing", "apply", since).await?.into_iter().collect();
+            tx.audit().per_day("filing", Action::Apply.name(), since).await?.into_iter().collect();
         let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
         let per_day = (0..DASHBOARD_DAYS)
             .filter_map(|i| first_day.checked_add_days(Days::new(i)))
             .map(|date| DayCount { date, n: days.get(&(date - epoch).num_days()).copied().unwrap_or(0) })
             .collect();
 
-        let actions: Vec<&str> = FUNNEL.iter().map(|(a, _)| *a).collect();
+        let actions: Vec<&str> = FUNNEL.iter().map(|(a, _)| a.name()).collect();
         let reached: HashMap<String, i64> =
             tx.audit().distinct_entities("filing", &actions).await?.into_iter().collect();
         let funnel = FUNNEL
             .iter()
             .map(|(action, label)| Count {
-                key: (*action).into(),
+                key: action.name().into(),
                 label: (*label).into(),
-                n: reached.get(*action).copied().unwrap_or(0),
+                n: reached.get(action.name()).copied().unwrap_or(0),
             })
             .collect();
 
@@ -689,8 +691,8 @@ impl Operations<'_> {
             .audit()
             .decisions_since(
                 "filing",
-                &["platform_approve", "platform_reject", "resubmit"],
-                &["apply", "sms_timeout"],
+                &[Action::PlatformApprove.name(), Action::PlatformReject.name(), Action::Resubmit.name()],
+                &[Action::Apply.name(), Action::SmsTimeout.name()],
                 since,
             )
             .await?
@@ -706,7 +708,12 @@ impl Operations<'_> {
         let mut reasons: HashMap<String, ReasonCount> = HashMap::new();
         for (action, detail) in tx
             .audit()
-            .details_since("filing", &["platform_reject", "authority_reject"], since, REASON_EVENTS)
+            .details_since(
+                "filing",
+                &[Action::PlatformReject.name(), Action::AuthorityReject.name()],
+                since,
+                REASON_EVENTS,
+            )
             .await?
         {
             let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();

@@ -5,6 +5,7 @@ use crate::aggregates::{Filings, Review};
 use crate::filing::Change;
 use crate::{audit, token_hash, Actor, OrderView, Result, ServiceError};
 use beian_core::errcode;
+use beian_core::model::AuditAction;
 use beian_core::model::AuditItem;
 use beian_core::platform::{Reason, Role, Staff};
 use beian_core::state::{Action, FilingState, SmsVerifyStatus};
@@ -90,7 +91,7 @@ impl Review<'_> {
             actor,
             beian_core::model::AuditEntity::Staff,
             &staff.id,
-            "create",
+            AuditAction::Create,
             // The staff id names the person; the audit trail keeps no names.
             serde_json::json!({ "role": role.as_str() }),
         )
@@ -181,7 +182,7 @@ impl Review<'_> {
             }
         }
         tx.orders().update(&order).await?;
-        let action = if release { "release" } else { "claim" };
+        let action = if release { AuditAction::Release } else { AuditAction::Claim };
         audit(
             &mut tx,
             now,
@@ -332,7 +333,7 @@ impl Review<'_> {
             actor,
             beian_core::model::AuditEntity::Reason,
             &id.to_string(),
-            "save",
+            AuditAction::Save,
             serde_json::json!({ "key_name": r.key_name, "active": r.active }),
         )
         .await?;

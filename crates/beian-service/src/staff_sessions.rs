@@ -10,6 +10,7 @@
 
 use crate::aggregates::Review;
 use crate::{audit, token_hash, Actor, Result, Service};
+use beian_core::model::AuditAction;
 use beian_core::platform::Staff;
 
 /// Absolute lifetime of a staff session, from sign-in.
@@ -49,7 +50,7 @@ impl Review<'_> {
             &staff_actor(&staff),
             beian_core::model::AuditEntity::Staff,
             &staff.id,
-            "sign_in",
+            AuditAction::SignIn,
             serde_json::json!({}),
         )
         .await?;
@@ -90,7 +91,7 @@ impl Review<'_> {
             &staff_actor(staff),
             beian_core::model::AuditEntity::Staff,
             &staff.id,
-            "sign_out",
+            AuditAction::SignOut,
             serde_json::json!({}),
         )
         .await?;

@@ -52,3 +52,14 @@ fn wechat_refusal_codes() {
         }
     }
 }
+
+#[test]
+fn audit_action_names_are_distinct() {
+    use beian_core::model::AuditAction;
+    let mut names: Vec<&str> = Action::ALL.iter().map(|a| AuditAction::Transition(*a).as_str()).collect();
+    names.extend(AuditAction::OTHERS.iter().map(|a| a.as_str()));
+    let n = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), n, "two audit actions share a stored name");
+}
