@@ -22,7 +22,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use beian::app::Application;
 use beian::config::{Config, ConfigArgs};
-use beian_service::{Actor, ManualClock, Service};
+use beian_service::{ManualClock, Service};
+use beian_testkit::servers::Stoppable;
 use chrono::{TimeZone, Utc};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -67,8 +68,7 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     /// The data directory (database, media files, key); removed on drop.
     pub dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    server: Stoppable<anyhow::Result<()>>,
 }
 
 impl TestServer {
@@ -86,10 +86,7 @@ impl TestServer {
         let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("open the service");
         // Deadlines far away, so the automatic clearance sweep stays out of tests that do not
         // ask for it.
-        let mut policy = (*svc.policy()).clone();
-        policy.deadline_date = chrono::NaiveDate::from_ymd_opt(2099, 3, 31).expect("date");
-        policy.clearance_date = chrono::NaiveDate::from_ymd_opt(2099, 4, 1).expect("date");
-        svc.set_policy(&Actor::new("test", "setup"), policy).await.expect("set policy");
+        beian_testkit::service::far_deadlines(&svc).await;
         let channels = beian::app::channels(&config, &svc);
         let app = Application::with_service(&config.listen, &store, svc.clone())
             .await
@@ -97,15 +94,8 @@ impl TestServer {
             .with_channels(channels)
             .with_worker_poll(Duration::from_millis(20));
         let base = format!("http://{}", app.local_addr().expect("local address"));
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run(async {
-                let _ = rx.await;
-            })
-            .await
-            .map_err(|e| format!("{e:#}"))
-        });
-        TestServer { base, svc, clock, dir, stop: Some(stop), server: Some(server) }
+        let server = Stoppable::spawn(|stop| app.run(stop));
+        TestServer { base, svc, clock, dir, server }
     }
 
     /// `base` + `path` (`path` starts with `/`).
@@ -114,22 +104,9 @@ impl TestServer {
     }
 
     /// Stop the server and check it shut down cleanly.
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(h) = self.server.take() {
-            let res = tokio::time::timeout(STEP_TIMEOUT, h).await.expect("server stops in time");
-            res.expect("server task").expect("server stopped cleanly");
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
+    pub async fn stop(self) {
+        let res = tokio::time::timeout(STEP_TIMEOUT, self.server.stop()).await.expect("server stops in time");
+        res.expect("server stopped cleanly");
     }
 }
 

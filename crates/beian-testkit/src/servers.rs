@@ -114,6 +114,15 @@ impl<T: Send + 'static> Stoppable<T> {
     }
 }
 
+impl<T> Drop for Stoppable<T> {
+    /// A server dropped without [`Stoppable::stop`] (a failed test) is told to stop too.
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
 // ---- SMTP -----------------------------------------------------------------------------------
 
 /// How the fake SMTP server behaves.
