@@ -40,12 +40,23 @@ impl Default for ApiConfig {
     }
 }
 
+/// What every handler reads, behind one `Arc`: axum clones the state for each request, so
+/// one reference count is touched per request instead of one per field.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+pub(crate) struct Shared {
     pub svc: Arc<Service>,
     /// The built-in authority simulator: its verification page and its settings.
     pub sim: Arc<Simulator>,
-    pub limiter: Arc<RateLimiter>,
+    pub limiter: RateLimiter,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// All routes of the API edge, with minute quotas counted on this node only.
@@ -65,7 +76,7 @@ pub fn router_with_counter(
         Some(counter) => RateLimiter::shared(config.per_minute_limit, counter),
         None => RateLimiter::new(config.per_minute_limit),
     };
-    let state = AppState { svc, sim, limiter: Arc::new(limiter) };
+    let state = AppState(Arc::new(Shared { svc, sim, limiter }));
     Router::new()
         .merge(component::routes())
         .merge(icp::routes())

@@ -38,8 +38,9 @@ struct Window {
     shared: u64,
 }
 
-/// (appid, endpoint) → its current window.
-type Windows = HashMap<(String, &'static str), Window>;
+/// endpoint → appid → its current window (nested so that the hot path looks an appid up by
+/// `&str`, without allocating a key).
+type Windows = HashMap<&'static str, HashMap<String, Window>>;
 
 struct Inner {
     limit: u32,
@@ -92,12 +93,17 @@ impl RateLimiter {
     pub fn allow(&self, appid: &str, api: &'static str, now: i64) -> bool {
         let minute = now.div_euclid(60);
         let mut w = self.inner.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() > 100_000 {
-            w.retain(|_, e| e.minute == minute);
+        let per_api = w.entry(api).or_default();
+        if per_api.len() > 100_000 {
+            per_api.retain(|_, e| e.minute == minute);
         }
-        let entry = w.entry((appid.to_string(), api)).or_insert(Window { minute, pending: 0, shared: 0 });
+        let fresh = Window { minute, pending: 0, shared: 0 };
+        let entry = match per_api.get_mut(appid) {
+            Some(e) => e,
+            None => per_api.entry(appid.to_string()).or_insert(fresh),
+        };
         if entry.minute != minute {
-            *entry = Window { minute, pending: 0, shared: 0 };
+            *entry = fresh;
         }
         if entry.shared.saturating_add(entry.pending) >= u64::from(self.inner.limit) {
             return false;
@@ -141,9 +147,14 @@ async fn flush(inner: &Inner) -> Result<(), CounterError> {
     // are added too (harmless) and then forgotten.
     let batch: Vec<((String, &'static str), Window)> = {
         let mut w = inner.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let latest = w.values().map(|e| e.minute).max().unwrap_or(0);
-        w.retain(|_, e| e.minute == latest || e.pending > 0);
-        w.iter().filter(|(_, e)| e.pending > 0).map(|(k, e)| (k.clone(), *e)).collect()
+        let latest = w.values().flat_map(|m| m.values()).map(|e| e.minute).max().unwrap_or(0);
+        for m in w.values_mut() {
+            m.retain(|_, e| e.minute == latest || e.pending > 0);
+        }
+        w.iter()
+            .flat_map(|(api, m)| m.iter().map(move |(appid, e)| ((appid.clone(), *api), *e)))
+            .filter(|(_, e)| e.pending > 0)
+            .collect()
     };
     if !batch.is_empty() {
         let hits = batch
@@ -158,8 +169,8 @@ async fn flush(inner: &Inner) -> Result<(), CounterError> {
             .collect();
         let totals = counter.add_and_read(hits).await?;
         let mut w = inner.windows.lock().unwrap_or_else(|p| p.into_inner());
-        for ((key, sent), total) in batch.into_iter().zip(totals) {
-            if let Some(e) = w.get_mut(&key) {
+        for (((appid, api), sent), total) in batch.into_iter().zip(totals) {
+            if let Some(e) = w.get_mut(api).and_then(|m| m.get_mut(&appid)) {
                 // A window that moved on meanwhile keeps its own calls.
                 if e.minute == sent.minute {
                     e.pending = e.pending.saturating_sub(sent.pending);
