@@ -170,7 +170,7 @@ pub async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
         }
         // Only a session ended on the server is signed out: otherwise say so, and keep it.
         if let Err(e) = s.svc.accounts().logout(&token).await {
-            return crate::pages::oops(Some(&sess), e);
+            return crate::html::oops(Some(&sess), e);
         }
     }
     let clear = format!("{COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");

@@ -1,9 +1,11 @@
 //! Page layout and form pieces, written with maud (every interpolation escaped).
 
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use beian_core::rules::Hint;
 use beian_service::accounts::Session;
+use beian_service::ServiceError;
 use maud::{html, Markup};
 
 pub async fn css() -> impl IntoResponse {
@@ -132,4 +134,30 @@ pub fn date(ts: i64) -> String {
         .with_timezone(&beian_core::time::beijing())
         .format("%Y-%m-%d %H:%M")
         .to_string()
+}
+
+pub(crate) fn oops(sess: Option<&Session>, e: ServiceError) -> Response {
+    match e {
+        ServiceError::Refused { errmsg, .. } => (
+            StatusCode::BAD_REQUEST,
+            layout(
+                "操作未完成",
+                sess,
+                0,
+                html! {
+                    (error_box(&errmsg))
+                    p { a href="/console" { "返回首页" } }
+                },
+            ),
+        )
+            .into_response(),
+        other => {
+            tracing::error!("console: {other}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                layout("系统繁忙", sess, 0, html! { div.error-box { "系统繁忙，请稍后再试。" } }),
+            )
+                .into_response()
+        }
+    }
 }

@@ -16,7 +16,7 @@ macro_rules! or_page {
     ($e:expr, $sess:expr) => {
         match $e {
             Ok(x) => x,
-            Err(e) => return crate::pages::oops(Some($sess), e),
+            Err(e) => return crate::html::oops(Some($sess), e),
         }
     };
 }

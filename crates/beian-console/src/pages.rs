@@ -1,11 +1,11 @@
 //! Home, status, withdraw/cancel, providers, 站内信, tickets.
 
 use crate::auth::{check_csrf, forbidden, form, get, require};
-use crate::html::{csrf_field, date, error_box, layout, multiline};
+use crate::html::{csrf_field, date, layout, multiline, oops};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::calendar::WorkCalendar;
 use beian_core::platform::NotifyPrefs;
@@ -28,32 +28,6 @@ pub(crate) async fn unread(s: &AppState, sess: &Session) -> i64 {
         n += s.svc.mini_programs().messages(&m.appid, 1).await.map(|(_, u)| u).unwrap_or(0);
     }
     n
-}
-
-pub(crate) fn oops(sess: Option<&Session>, e: ServiceError) -> Response {
-    match e {
-        ServiceError::Refused { errmsg, .. } => (
-            StatusCode::BAD_REQUEST,
-            layout(
-                "操作未完成",
-                sess,
-                0,
-                html! {
-                    (error_box(&errmsg))
-                    p { a href="/console" { "返回首页" } }
-                },
-            ),
-        )
-            .into_response(),
-        other => {
-            tracing::error!("console: {other}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                layout("系统繁忙", sess, 0, html! { div.error-box { "系统繁忙，请稍后再试。" } }),
-            )
-                .into_response()
-        }
-    }
 }
 
 fn status_label(info: &beian_service::EntranceInfo) -> String {

@@ -4,8 +4,9 @@
 //! are highlighted when re-submitting.
 
 use crate::auth::{check_csrf, decode, forbidden, form, get, require};
+use crate::html::oops;
 use crate::html::{csrf_field, error_box, field_state, input, layout, select, wrap};
-use crate::pages::{oops, unread};
+use crate::pages::unread;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};

@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::filing::OrderView;
+use crate::plans::OrderView;
 
 /// The most applies one group commit carries.
 const MAX_GROUP: usize = 64;

@@ -2,11 +2,12 @@
 
 use crate::aggregates::{Filings, Materials};
 use crate::jobs::{enqueue, JobSpec};
+use crate::plans::OrderView;
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
 use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
 use beian_core::model::AuditAction;
-use beian_core::model::{AuditItem, CancelType, FaceStatus, FaceTask, FilingOrder, FACE_TASK_TTL_SECS};
+use beian_core::model::{AuditItem, CancelType, FaceStatus, FaceTask, FACE_TASK_TTL_SECS};
 use beian_core::payload::ApplyPayload;
 use beian_core::plan;
 use beian_core::state::{self, Action, FilingState};
@@ -36,13 +37,6 @@ impl EntranceInfo {
         FilingState::from_columns(self.status, self.sms_verify_status, self.is_canceling)
             .unwrap_or(FilingState::NotFiled)
     }
-}
-
-/// A filing order with the derived WeChat status code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrderView {
-    pub order: FilingOrder,
-    pub status: i64,
 }
 
 impl Service {

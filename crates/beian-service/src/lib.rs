@@ -39,9 +39,10 @@ pub use aggregates::{
 };
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use error::ServiceError;
-pub use filing::{EntranceInfo, OrderView};
+pub use filing::EntranceInfo;
 pub use media::MediaUpload;
 pub use mini_programs::MiniProgramInput;
+pub use plans::OrderView;
 pub use providers::{AuthorizerTokens, Caller, ProviderCredentials};
 
 use beian_core::dict::{DictKind, Dictionaries};

@@ -12,15 +12,21 @@
 use crate::jobs::{new_job, JobSpec};
 use crate::{Actor, Result, ServiceError};
 use beian_core::errcode;
-use beian_core::model::{AuditEvent, MiniProgram};
+use beian_core::model::{AuditEvent, FilingOrder, MiniProgram};
 use beian_core::plan::{AuthorityJob, IndexChange, OrderKind, Plan, PlanError, RowWrite, SubjectWrite};
 use beian_core::platform::NotifyPrefs;
 use beian_core::state::{self, FilingState};
 use beian_store::appends::{Appends, NewVersion};
 use beian_store::Tx;
+use serde::Serialize;
 use std::future::Future;
 
-use crate::filing::OrderView;
+/// A filing order with the derived WeChat status code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderView {
+    pub order: FilingOrder,
+    pub status: i64,
+}
 
 /// How many times a use case re-runs after losing an optimistic-concurrency race.
 const RETRIES: usize = 8;

@@ -399,3 +399,65 @@ fn edges_write_html_only_with_templates() {
     assert!(holds_a_tag("<div class=card>") && holds_a_tag("</td>") && holds_a_tag("<!doctype html>"));
     assert!(!holds_a_tag("请选择") && !holds_a_tag("a < b") && !holds_a_tag("1<2"));
 }
+
+/// The top-level module a source file belongs to (`src/media/sigv4.rs` → `media`), or `None`
+/// for a crate root.
+fn top_module(path: &std::path::Path) -> Option<String> {
+    let s = path.to_string_lossy().replace('\\', "/");
+    let rel = s.split("/src/").nth(1)?;
+    let first = rel.split('/').next()?.trim_end_matches(".rs");
+    (!matches!(first, "lib" | "main")).then(|| first.to_string())
+}
+
+/// The crate's top-level modules a file names (`crate::x`, `use crate::{x, y::z}`).
+fn modules_named(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let ident = |s: &str| {
+        let s = s.trim();
+        let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len());
+        s[..end].to_string()
+    };
+    for (_, line) in code_lines(text) {
+        let mut rest = line;
+        while let Some(i) = rest.find("crate::") {
+            let after = &rest[i + "crate::".len()..];
+            if let Some(group) = after.strip_prefix('{') {
+                let group = group.split('}').next().unwrap_or("");
+                out.extend(group.split(',').map(|p| ident(p.split("::").next().unwrap_or(""))));
+            } else {
+                out.insert(ident(after));
+            }
+            rest = after;
+        }
+    }
+    out.retain(|m| m.chars().next().is_some_and(|c| c.is_ascii_lowercase()));
+    out
+}
+
+#[test]
+fn no_module_imports_a_module_that_imports_it_back() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut graph: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for (krate, path, text) in sources() {
+        let Some(module) = top_module(&path) else { continue };
+        let named = modules_named(&text);
+        graph.entry((krate, module.clone())).or_default().extend(named.into_iter().filter(|m| *m != module));
+    }
+    let mut circles = Vec::new();
+    for ((krate, a), uses) in &graph {
+        for b in uses {
+            let back = graph.get(&(krate.clone(), b.clone())).is_some_and(|u| u.contains(a));
+            if a < b && back {
+                circles.push(format!("{krate}: {a} <-> {b}"));
+            }
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "modules that import each other (move the shared item down):\n{}",
+        circles.join("\n")
+    );
+    // The detector itself works.
+    let named = modules_named("use crate::{filing::OrderView, plans};\nfn f() { crate::jobs::enqueue(); }");
+    assert_eq!(named.into_iter().collect::<Vec<_>>(), ["filing", "jobs", "plans"]);
+}
