@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::errcode;
 use beian_core::platform::{Role, Staff};
+use beian_core::state::FilingState;
 use beian_service::review::RejectReason;
 use beian_service::ServiceError;
 use maud::{html, PreEscaped};
@@ -73,13 +74,15 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
     let (status_f, prov_f, type_f, overdue_f) =
         (q(&query, "status"), q(&query, "province"), q(&query, "subject_type"), q(&query, "overdue"));
     let items = or_error_page!(s.svc.review().review_queue(1000).await, &staff, &csrf);
+    let names = or_error_page!(staff_names(&s).await, &staff, &csrf);
     let dict = s.svc.dictionaries();
     let rows = items
         .iter()
         .filter(|i| status_f.is_empty() || i.status.to_string() == status_f)
         .filter(|i| prov_f.is_empty() || i.province == prov_f)
         .filter(|i| type_f.is_empty() || i.subject_type.to_string() == type_f)
-        .filter(|i| overdue_f.is_empty() || i.overdue);
+        .filter(|i| overdue_f.is_empty() || i.overdue)
+        .collect::<Vec<_>>();
     let body = html! {
         div.card {
             h1 { "审核队列" }
@@ -106,9 +109,15 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
                 button.secondary type="submit" { "筛选" }
             }
             p.muted { "键盘：j / k 上下选择，Enter 打开。超时的订单排在最前。" }
+            @if rows.is_empty() {
+                p #empty-queue {
+                    @if items.is_empty() { "队列为空：没有待平台审核的订单。" }
+                    @else { "没有符合筛选条件的订单。" }
+                }
+            }
             table #queue {
                 tr { th { "小程序" } th { "状态" } th { "省份" } th { "主体性质" } th { "初审截止" } th { "认领人" } }
-                @for (n, i) in rows.enumerate() {
+                @for (n, i) in rows.iter().enumerate() {
                     @let prov = i.province.parse().ok().and_then(|c| dict.region_at(1, c)).map(|r| r.name.to_string()).unwrap_or_default();
                     tr.row data-n=(n) data-href={ "/admin/review/" (i.appid) } {
                         td { a href={ "/admin/review/" (i.appid) } { (i.name) } br; small.muted { (i.appid) } }
@@ -126,7 +135,7 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
                             @if let Some(d) = i.review_due_at { (date(d)) }
                             @if i.overdue { " " span.badge { "已超时" } }
                         }
-                        td { (i.claimed_by.as_deref().unwrap_or("—")) }
+                        td { (claimer(&names, i.claimed_by.as_deref()).unwrap_or("—")) }
                     }
                 }
             }
@@ -250,11 +259,12 @@ pub async fn review_page(
         changed
     });
     let siblings = or_error_page!(s.svc.filings().subject_filings(&appid).await, &staff, &csrf);
+    let names = or_error_page!(staff_names(&s).await, &staff, &csrf);
     let reasons = or_error_page!(s.svc.review().reasons().await, &staff, &csrf);
     let v = view.order.row_version;
     let body = html! {
         h1 { (mp_name) " " small.muted { (appid) } }
-        p { "状态：" (view.status) " · 第" (view.order.versions) "次提交" }
+        p { "状态：" (view.order.state.label()) " · 第" (view.order.versions) "次提交" }
         div.card {
             h2 { "规则引擎检查" }
             @if findings.is_empty() {
@@ -289,7 +299,7 @@ pub async fn review_page(
             ul {
                 @for f in &siblings {
                     li {
-                        (f.name) " " small.muted { (f.appid) } " 状态 " (f.status) " "
+                        (f.name) " " small.muted { (f.appid) } " " (status_words(f.status)) " "
                         (f.service_record_number.as_deref().unwrap_or(""))
                     }
                 }
@@ -299,7 +309,7 @@ pub async fn review_page(
         @if view.order.state.in_progress() {
             div.card {
                 h2 { "审核" }
-                p { "认领人：" (view.order.claimed_by.as_deref().unwrap_or("未认领")) }
+                p { "认领人：" (claimer(&names, view.order.claimed_by.as_deref()).unwrap_or("未认领")) }
                 form method="post" action={ "/admin/review/" (appid) "/claim" } {
                     (hidden(&csrf))
                     input type="hidden" name="version" value=(v);
@@ -451,5 +461,29 @@ pub async fn media(
     match s.svc.materials().get_media(&appid, &media_id).await {
         Ok((meta, bytes)) => ([(header::CONTENT_TYPE, meta.content_type)], bytes).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Staff ids and their names, to show who holds a claim.
+async fn staff_names(s: &AppState) -> beian_service::Result<std::collections::HashMap<String, String>> {
+    Ok(s.svc.review().staff().await?.into_iter().map(|m| (m.id, m.name)).collect())
+}
+
+/// The name of the staff member holding a claim (the id if the member is unknown).
+fn claimer<'a>(names: &'a std::collections::HashMap<String, String>, id: Option<&'a str>) -> Option<&'a str> {
+    id.map(|id| names.get(id).map(String::as_str).unwrap_or(id))
+}
+
+/// WeChat's status code of a filing, in words (the code itself for one the table does not know).
+fn status_words(status: i64) -> String {
+    match status {
+        1024..=1031 => "未备案".into(),
+        _ => match FilingState::from_columns(status, 0, false)
+            .or_else(|| FilingState::from_columns(status, 1, false))
+        {
+            Some(FilingState::AuthorityReview { .. }) => "管局审核中".into(),
+            Some(state) => state.label().into(),
+            None => format!("状态 {status}"),
+        },
     }
 }

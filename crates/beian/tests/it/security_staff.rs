@@ -342,3 +342,42 @@ async fn demo_prints_its_secrets_once() {
         assert!(again.contains("demo-credentials.txt"), "says where they are: {again}");
     }
 }
+
+/// The reviewer's pages speak in words and names: an empty queue says so, the status is
+/// written out, and a claim shows who holds it (not the staff id).
+async fn review_pages_show_status_words_and_the_claimers_name(b: Backend) {
+    let app = TestApp::start(b, 1000).await;
+    let api_token = staff(&app, "审核乙", Role::Reviewer).await;
+    let (cookie, _) = sign_in(&app, &api_token).await;
+    let queue = get(&app, "/admin", &cookie).await;
+    assert!(queue.body.contains("队列为空"), "{}", queue.body);
+
+    register(&app, "wxrvw00001", 41).await;
+    crate::support::apply_personal(&app, "wxrvw00001", 41).await;
+    let page = get(&app, "/admin/review/wxrvw00001", &cookie).await;
+    assert!(page.body.contains("状态：平台审核中"), "{}", page.body);
+    assert!(!page.body.contains("状态：2"), "no raw status code");
+    let csrf = csrf_of(&page.body);
+    let a =
+        post(&app, "/admin/review/wxrvw00001/claim", &cookie, &[("_csrf", &csrf), ("version", "0")]).await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let staff_id = app.svc.review().staff_for_token(&api_token).await.expect("staff").id;
+    // Seen by another reviewer (whose own name is in the page header).
+    let (other, _) = sign_in(&app, &staff(&app, "审核丙", Role::Reviewer).await).await;
+    for path in ["/admin", "/admin/review/wxrvw00001"] {
+        let page = get(&app, path, &other).await;
+        assert!(page.body.contains("审核乙"), "{path} names the claimer: {}", page.body);
+        assert!(!page.body.contains(&staff_id), "{path} shows no staff id");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn review_pages_speak_words_and_names_sqlite() {
+    review_pages_show_status_words_and_the_claimers_name(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn review_pages_speak_words_and_names_postgres() {
+    review_pages_show_status_words_and_the_claimers_name(Backend::Postgres).await;
+}
