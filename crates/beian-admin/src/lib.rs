@@ -60,6 +60,7 @@ pub fn router(svc: Arc<Service>, sim: Arc<beian_authority_sim::Simulator>, limit
         .route("/admin/ops/jobs", get(ops::jobs))
         .route("/admin/ops/jobs/{id}/{action}", post(ops::job_action))
         .route("/admin/ops/audit", get(ops::audit))
+        .route("/admin/ops/sms", get(ops::sms))
         .route("/admin/tickets", get(ops::tickets))
         .route("/admin/tickets/{id}", get(ops::ticket))
         .route("/admin/tickets/{id}/reply", post(ops::reply))

@@ -88,6 +88,7 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
             a href="/admin/ops/jobs" { "任务队列" } " · "
             a href="/admin/ops/audit" { "审计日志" } " · "
             a href="/admin/tickets" { "工单" } " · "
+            a href="/admin/ops/sms" { "短信发件箱" } " · "
             a href="/admin/dashboard" { "数据看板" }
         }
         div.card {
@@ -574,7 +575,7 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap) -> Response 
                     tr {
                         td { a href={ "/admin/tickets/" (t.id) } { "#" (t.id) " " (t.title) } }
                         td { (t.appid) }
-                        td { (t.state) }
+                        td { (ticket_state(&t.state)) }
                         td { (date(t.updated_at)) }
                     }
                 }
@@ -619,4 +620,56 @@ pub async fn reply(
         Ok(()) => Redirect::to(&format!("/admin/tickets/{id}")).into_response(),
         Err(e) => fail(&staff, &csrf, e),
     }
+}
+
+/// A ticket's state in words (as the developer console shows it).
+fn ticket_state(state: &str) -> &'static str {
+    match state {
+        "answered" => "已回复",
+        "closed" => "已关闭",
+        _ => "处理中",
+    }
+}
+
+/// The development SMS outbox: what the stand-in SMS channel "sent" (demo mode, or
+/// `sms_outbox = true`), newest first, optionally for one phone number — where an operator
+/// finds a verification code in a simulation.
+pub async fn sms(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let phone = q
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("phone=")))
+        .map(crate::auth::decode)
+        .unwrap_or_default();
+    let filter = Some(phone.trim()).filter(|p| !p.is_empty());
+    let list = match s.svc.job_queue().sms_outbox(filter, 200).await {
+        Ok(x) => x,
+        Err(e) => return fail(&staff, &csrf, e),
+    };
+    let body = html! {
+        div.card {
+            h1 { "短信发件箱" }
+            p.muted {
+                "开发与演示用的短信替身：这里的短信不会发到手机。配置了短信网关的平台不使用发件箱。"
+            }
+            form method="get" action="/admin/ops/sms" role="search" {
+                label.field {
+                    span { "手机号码" }
+                    input type="text" name="phone" value=(phone) maxlength="11" placeholder="留空显示全部";
+                }
+                button.secondary type="submit" { "筛选" }
+            }
+            @if list.is_empty() {
+                p #empty-outbox { "发件箱里没有短信。" }
+            } @else {
+                table #outbox {
+                    tr { th { "时间" } th { "手机号码" } th { "内容" } }
+                    @for m in &list {
+                        tr { td { (date(m.created_at)) } td { (m.phone) } td { (m.text) } }
+                    }
+                }
+            }
+        }
+    };
+    layout("短信发件箱", Some((&staff, &csrf)), body).into_response()
 }

@@ -381,3 +381,35 @@ async fn review_pages_speak_words_and_names_sqlite() {
 async fn review_pages_speak_words_and_names_postgres() {
     review_pages_show_status_words_and_the_claimers_name(Backend::Postgres).await;
 }
+
+/// Operators read the development SMS outbox on a page of their own (filtered by phone);
+/// reviewers cannot.
+async fn operators_read_the_sms_outbox_on_a_page(b: Backend) {
+    let app = TestApp::start(b, 1000).await;
+    register(&app, "wxsms00001", 42).await;
+    let phone = app.svc.mini_programs().mini_program("wxsms00001").await.expect("mp").admin.mobile;
+    app.svc.materials().create_face_task(&Actor::new("test", "face"), "wxsms00001").await.expect("task");
+    crate::support::eventually("the face notice in the outbox", || async {
+        !app.svc.job_queue().sms_outbox(Some(&phone), 5).await.expect("outbox").is_empty()
+    })
+    .await;
+    let (op, _) = sign_in(&app, &staff(&app, "运营甲", Role::Operator).await).await;
+    let page = get(&app, "/admin/ops/sms", &op).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(&phone) && page.body.contains("人脸核身"), "{}", page.body);
+    let none = get(&app, "/admin/ops/sms?phone=13900000000", &op).await;
+    assert!(none.body.contains("发件箱里没有短信") && !none.body.contains(&phone), "{}", none.body);
+    let (rev, _) = sign_in(&app, &staff(&app, "审核丁", Role::Reviewer).await).await;
+    assert_ne!(get(&app, "/admin/ops/sms", &rev).await.status, 200, "reviewers do not read the outbox");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn operators_read_the_sms_outbox_sqlite() {
+    operators_read_the_sms_outbox_on_a_page(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn operators_read_the_sms_outbox_postgres() {
+    operators_read_the_sms_outbox_on_a_page(Backend::Postgres).await;
+}
