@@ -575,7 +575,7 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap) -> Response 
                     tr {
                         td { a href={ "/admin/tickets/" (t.id) } { "#" (t.id) " " (t.title) } }
                         td { (t.appid) }
-                        td { (ticket_state(&t.state)) }
+                        td { (t.state_label()) }
                         td { (date(t.updated_at)) }
                     }
                 }
@@ -619,15 +619,6 @@ pub async fn reply(
     match s.svc.accounts().reply_ticket(id, &format!("operator:{}", staff.id), get(&f, "body")).await {
         Ok(()) => Redirect::to(&format!("/admin/tickets/{id}")).into_response(),
         Err(e) => fail(&staff, &csrf, e),
-    }
-}
-
-/// A ticket's state in words (as the developer console shows it).
-fn ticket_state(state: &str) -> &'static str {
-    match state {
-        "answered" => "已回复",
-        "closed" => "已关闭",
-        _ => "处理中",
     }
 }
 

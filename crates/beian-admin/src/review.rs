@@ -11,7 +11,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::errcode;
 use beian_core::platform::{Role, Staff};
-use beian_core::state::FilingState;
 use beian_service::review::RejectReason;
 use beian_service::ServiceError;
 use maud::{html, PreEscaped};
@@ -299,7 +298,7 @@ pub async fn review_page(
             ul {
                 @for f in &siblings {
                     li {
-                        (f.name) " " small.muted { (f.appid) } " " (status_words(f.status)) " "
+                        (f.name) " " small.muted { (f.appid) } " " (f.state.label()) " "
                         (f.service_record_number.as_deref().unwrap_or(""))
                     }
                 }
@@ -472,18 +471,4 @@ async fn staff_names(s: &AppState) -> beian_service::Result<std::collections::Ha
 /// The name of the staff member holding a claim (the id if the member is unknown).
 fn claimer<'a>(names: &'a std::collections::HashMap<String, String>, id: Option<&'a str>) -> Option<&'a str> {
     id.map(|id| names.get(id).map(String::as_str).unwrap_or(id))
-}
-
-/// WeChat's status code of a filing, in words (the code itself for one the table does not know).
-fn status_words(status: i64) -> String {
-    match status {
-        1024..=1031 => "未备案".into(),
-        _ => match FilingState::from_columns(status, 0, false)
-            .or_else(|| FilingState::from_columns(status, 1, false))
-        {
-            Some(FilingState::AuthorityReview { .. }) => "管局审核中".into(),
-            Some(state) => state.label().into(),
-            None => format!("状态 {status}"),
-        },
-    }
 }

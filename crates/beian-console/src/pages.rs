@@ -520,11 +520,7 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap, RawQuery(q):
                     tr {
                         td { a href={ "/console/tickets/" (t.id) } { "#" (t.id) " " (t.title) } }
                         td { (t.appid) }
-                        td {
-                            @if t.state == "answered" { "已回复" }
-                            @else if t.state == "closed" { "已关闭" }
-                            @else { "处理中" }
-                        }
+                        td { (t.state_label()) }
                     }
                 }
             }

@@ -356,6 +356,17 @@ pub struct Ticket {
     pub updated_at: Timestamp,
 }
 
+impl Ticket {
+    /// The state in words, as people read it.
+    pub fn state_label(&self) -> &'static str {
+        match self.state.as_str() {
+            "answered" => "已回复",
+            "closed" => "已关闭",
+            _ => "处理中",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TicketMessage {
     pub id: i64,

@@ -317,7 +317,6 @@ async fn write_apply(tx: &mut Tx, w: &mut ApplyWrite, out: &mut Appends) -> Resu
         mini_program: &mp,
         email_channel: w.email_channel,
         targets: Some(w.read.targets),
-        then: None,
     };
     let view = write_plan(tx, &mut plan, &writer, out).await?;
     Ok((view, plan))

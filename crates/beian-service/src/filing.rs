@@ -109,7 +109,6 @@ impl Service {
             mini_program: &mp,
             email_channel: self.email_channel(),
             targets: None,
-            then: change.then.as_ref(),
         };
         let mut appends = Appends::default();
         let view = crate::plans::write_plan(&mut tx, &mut plan, &writer, &mut appends).await?;
@@ -407,8 +406,6 @@ pub(crate) struct Change {
     pub expected_version: Option<i64>,
     /// The reviewer acting: refused if another reviewer holds the claim.
     pub reviewer: Option<String>,
-    /// A follow-up job written in the same transaction: (job, dedupe key, run at).
-    pub then: Option<(JobSpec, String, i64)>,
     /// The authority event this action applies, recorded in the same transaction (once per
     /// event id: a second delivery is refused before anything is read).
     pub inbound: Option<beian_store::authority::AuthorityEventRow>,

@@ -66,8 +66,6 @@ pub(crate) struct Writer<'a> {
     /// Channel preferences and "has a webhook", when already read (apply reads them before
     /// it takes the writer); read here otherwise.
     pub targets: Option<(NotifyPrefs, bool)>,
-    /// A follow-up job written with the plan: (job, dedupe key, run at).
-    pub then: Option<&'a (JobSpec, String, i64)>,
 }
 
 /// Write `plan` in the caller's transaction (see the module doc); the plan's numbers are
@@ -119,9 +117,6 @@ pub(crate) async fn write_plan(
             }
         };
         out.jobs.push(new_job(&spec, Some(&planned.key), ts, ts)?);
-    }
-    if let Some((job, key, at)) = w.then {
-        out.jobs.push(new_job(job, Some(key), *at, ts)?);
     }
     if let Some(notice) = plan.notice() {
         let email = match &plan.version {

@@ -347,7 +347,7 @@ impl Review<'_> {
 pub struct SiblingFiling {
     pub appid: String,
     pub name: String,
-    pub status: i64,
+    pub state: FilingState,
     pub service_record_number: Option<String>,
 }
 
@@ -366,7 +366,7 @@ impl Filings<'_> {
             out.push(SiblingFiling {
                 appid: o.appid.clone(),
                 name,
-                status: o.state.status_code(),
+                state: o.state,
                 service_record_number: o.service_record_number,
             });
         }
