@@ -247,8 +247,6 @@ pub enum AuditAction {
     SmsSent,
     /// the authority refused a submission.
     AuthorityRefused,
-    /// the authority revoked this platform's access.
-    AccessRevoked,
     /// the authority set an inspection task.
     InspectionTask,
     /// a provider authorized (WeChat's info type).
@@ -263,7 +261,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action but the transitions (those are `Action::ALL`).
-    pub const OTHERS: [AuditAction; 35] = [
+    pub const OTHERS: [AuditAction; 34] = [
         AuditAction::Register,
         AuditAction::Update,
         AuditAction::Create,
@@ -293,7 +291,6 @@ impl AuditAction {
         AuditAction::AdminChangedAfterFiling,
         AuditAction::SmsSent,
         AuditAction::AuthorityRefused,
-        AuditAction::AccessRevoked,
         AuditAction::InspectionTask,
         AuditAction::Authorized,
         AuditAction::UpdateAuthorized,
@@ -334,7 +331,6 @@ impl AuditAction {
             AuditAction::AdminChangedAfterFiling => "admin_changed_after_filing",
             AuditAction::SmsSent => "sms_sent",
             AuditAction::AuthorityRefused => "refused",
-            AuditAction::AccessRevoked => "access_revoked",
             AuditAction::InspectionTask => "inspection_task",
             AuditAction::Authorized => "authorized",
             AuditAction::UpdateAuthorized => "updateauthorized",

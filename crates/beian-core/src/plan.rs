@@ -365,7 +365,11 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
         if effects.contains(&Effect::RevokeNumbers) {
             subject.filed_count = subject.filed_count.saturating_sub(1);
             plan.order.service_record_number = None;
-            if plan.order.cancel_type == Some(CancelType::Subject) {
+            if action == Action::AccessRevoked {
+                // Only this platform's access ends: the subject and its other services stay.
+                plan.order.cancel_type = Some(CancelType::Access);
+                plan.order.subject_record_number = None;
+            } else if plan.order.cancel_type == Some(CancelType::Subject) {
                 // 注销主体: every other filed service of the subject goes with it.
                 for other in facts.subject_orders {
                     if other.appid == appid || !matches!(other.state, FilingState::Filed { .. }) {
@@ -642,6 +646,14 @@ impl Plan {
             Action::CancelAborted => {
                 n("cancel_aborted", "注销未生效", "负责人未在24小时内确认注销，备案保持有效。".into())
             }
+            Action::AccessRevoked => n(
+                "access_revoked",
+                "管局已取消本平台的备案接入",
+                format!(
+                    "管局取消了本平台对该小程序备案的接入，小程序在本平台不再视为已备案（备案信息仍保留在管局）。原因：\n{}\n如需继续在本平台提供服务，请重新申请备案。",
+                    reasons()
+                ),
+            ),
         }
     }
 

@@ -166,10 +166,13 @@ pub enum Action {
     CancelConfirmed,
     /// The cancellation SMS was ignored or refused: the filing stays.
     CancelAborted,
+    /// The authority revoked this platform's access (接入) to the filed service: the record
+    /// stays with the authority, the mini program is no longer filed here.
+    AccessRevoked,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::Apply,
         Action::Withdraw,
         Action::PlatformApprove,
@@ -182,6 +185,7 @@ impl Action {
         Action::Cancel,
         Action::CancelConfirmed,
         Action::CancelAborted,
+        Action::AccessRevoked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -198,6 +202,7 @@ impl Action {
             Action::Cancel => "cancel",
             Action::CancelConfirmed => "cancel_confirmed",
             Action::CancelAborted => "cancel_aborted",
+            Action::AccessRevoked => "access_revoked",
         }
     }
 }
@@ -284,6 +289,8 @@ pub fn transition(
         }
         (S::Filed { canceling: true }, A::CancelAborted) => Ok((S::Filed { canceling: false }, &[])),
         (_, A::CancelConfirmed | A::CancelAborted) => Err(refuse(errcode::NO_CANCELLATION)),
+        // A revocation ends a cancellation under way too: nothing is left here to cancel.
+        (S::Filed { .. }, A::AccessRevoked) => Ok((S::NotFiled, &[E::RevokeNumbers, E::NotifyResult])),
 
         _ => Err(refuse(errcode::WRONG_REVIEW_STATE)),
     }

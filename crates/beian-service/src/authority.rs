@@ -13,7 +13,7 @@ use crate::filing::Change;
 use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
-use beian_core::model::{AuditEntity, CancelType};
+use beian_core::model::{AuditEntity, AuditItem, CancelType};
 use beian_core::numbering::IssuedNumbers;
 use beian_core::state::{Action, FilingState, SmsVerifyStatus};
 use beian_ports::authority::{
@@ -133,8 +133,8 @@ impl Filings<'_> {
             AuthorityEvent::CancelConfirmed | AuthorityEvent::CancelAborted => canceling,
             AuthorityEvent::Accepted
             | AuthorityEvent::Refused { .. }
-            | AuthorityEvent::AccessRevoked { .. }
             | AuthorityEvent::InspectionTask { .. } => true,
+            AuthorityEvent::AccessRevoked { .. } => matches!(order.state, FilingState::Filed { .. }),
         };
         let by = Actor::authority();
         let now = self.now().timestamp();
@@ -167,6 +167,15 @@ impl Filings<'_> {
             AuthorityEvent::SmsExpired => Some((Action::SmsTimeout, None, None)),
             AuthorityEvent::CancelConfirmed => Some((Action::CancelConfirmed, None, None)),
             AuthorityEvent::CancelAborted => Some((Action::CancelAborted, None, None)),
+            AuthorityEvent::AccessRevoked { reason } => {
+                let item = AuditItem {
+                    key_name: "备案接入".into(),
+                    error: reason.clone(),
+                    suggest: "如需继续在本平台提供服务，请重新申请备案".into(),
+                };
+                crate::filing::require_reasons(std::slice::from_ref(&item))?;
+                Some((Action::AccessRevoked, Some(vec![item]), None))
+            }
             _ => None,
         };
         if let Some((action, audit_data, numbers)) = transition {
@@ -200,6 +209,15 @@ impl Filings<'_> {
             let detail = serde_json::to_value(&event).unwrap_or_default();
             if let Some(action) = news_action(&event) {
                 audit(&mut tx, now, &by, AuditEntity::Filing, appid, action, detail).await?;
+            }
+            if let AuthorityEvent::InspectionTask { description, due, .. } = &event {
+                // The developer must act on it: 站内信 (operators see it on the dashboard).
+                let due = beian_core::time::from_ts(*due).with_timezone(&beian_core::time::beijing());
+                let body = format!(
+                    "管局对该小程序的备案发起核查：{description}\n请于{}前按要求完成整改或补充材料，如有疑问请提交工单。",
+                    due.format("%Y-%m-%d %H:%M")
+                );
+                tx.messages().insert(appid, "管局核查任务", &body, now).await?;
             }
             tracing::warn!(appid, round, kind = event.kind(), "authority event needs an operator");
         }
@@ -242,6 +260,45 @@ impl Filings<'_> {
     }
 }
 
+/// An event operators must follow up, for the staff dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorityNews {
+    pub at: i64,
+    pub appid: String,
+    /// What happened, in Chinese (管局拒收 / 核查任务 / 取消接入).
+    pub what: &'static str,
+    /// The authority's code, reason or task, as it said it.
+    pub detail: String,
+}
+
+impl crate::aggregates::Operations<'_> {
+    /// The newest refusals, inspection tasks and access revocations the authority reported
+    /// (at most `limit` of each kind), newest first.
+    pub async fn authority_news(&self, limit: i64) -> Result<Vec<AuthorityNews>> {
+        let mut tx = self.store.read().await?;
+        let mut out = Vec::new();
+        for kind in ["refused", "inspection_task", "access_revoked"] {
+            for row in tx.authority().recent_of_kind(kind, limit).await? {
+                let (what, detail) = match serde_json::from_str(&row.detail) {
+                    Ok(AuthorityEvent::Refused { code, reason }) => ("管局拒收", format!("{code}：{reason}")),
+                    Ok(AuthorityEvent::InspectionTask { task_id, description, due }) => (
+                        "核查任务",
+                        format!(
+                            "{description}（任务 {task_id}，{}前完成）",
+                            beian_core::time::beijing_date(beian_core::time::from_ts(due))
+                        ),
+                    ),
+                    Ok(AuthorityEvent::AccessRevoked { reason }) => ("取消接入", reason),
+                    _ => ("无法读取", row.detail.clone()),
+                };
+                out.push(AuthorityNews { at: row.received_at, appid: row.appid, what, detail });
+            }
+        }
+        out.sort_by_key(|n| std::cmp::Reverse(n.at));
+        Ok(out)
+    }
+}
+
 /// What an approval's numbers must match: see [`Filings::number_context`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberContext {
@@ -273,7 +330,6 @@ fn news_action(event: &AuthorityEvent) -> Option<beian_core::model::AuditAction>
     use beian_core::model::AuditAction;
     match event {
         AuthorityEvent::Refused { .. } => Some(AuditAction::AuthorityRefused),
-        AuthorityEvent::AccessRevoked { .. } => Some(AuditAction::AccessRevoked),
         AuthorityEvent::InspectionTask { .. } => Some(AuditAction::InspectionTask),
         _ => None,
     }

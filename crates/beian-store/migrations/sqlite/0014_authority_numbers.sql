@@ -5,3 +5,7 @@ INSERT INTO counters (name, value)
 SELECT 'sim_service_seq:' || record_number, service_seq FROM subjects
 WHERE record_number IS NOT NULL
 ON CONFLICT (name) DO NOTHING;
+
+-- What operators must follow up (the authority refused a submission, set an inspection task,
+-- revoked an access), newest first, for the staff dashboard.
+CREATE INDEX authority_events_kind ON authority_events (kind, id);
