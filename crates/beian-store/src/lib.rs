@@ -138,6 +138,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (11, include_str!("../migrations/sqlite/0011_rate_windows.sql")),
     (12, include_str!("../migrations/sqlite/0012_authority_events.sql")),
     (13, include_str!("../migrations/sqlite/0013_host_events.sql")),
+    (15, include_str!("../migrations/sqlite/0015_face_sessions.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -153,6 +154,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (11, include_str!("../migrations/postgres/0011_rate_windows.sql")),
     (12, include_str!("../migrations/postgres/0012_authority_events.sql")),
     (13, include_str!("../migrations/postgres/0013_host_events.sql")),
+    (15, include_str!("../migrations/postgres/0015_face_sessions.sql")),
 ];
 
 impl Store {
