@@ -19,6 +19,7 @@ pub mod settings;
 use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
 use beian_core::model::{AuditEntity, AuditEvent};
+use beian_core::numbering::{self, IssuedNumbers};
 use beian_core::platform::SmsCode;
 use beian_core::time::{beijing_date, end_of_beijing_day};
 use beian_ports::authority::{
@@ -27,6 +28,8 @@ use beian_ports::authority::{
 };
 use beian_ports::{BoxFuture, PortError, PortResult};
 use beian_store::{Store, StoreError};
+use chrono::Datelike;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -223,8 +226,12 @@ impl Simulator {
                         })
                         .await?;
                 }
-                let json =
-                    serde_json::to_string(&principals).map_err(|e| SimError::Internal(e.to_string()))?;
+                let kept = Kept {
+                    principals: principals.clone(),
+                    province: op_province(op),
+                    subject_number: op_subject_number(op),
+                };
+                let json = serde_json::to_string(&kept).map_err(|e| SimError::Internal(e.to_string()))?;
                 tx.authority().put_sim_submission(appid, purpose, round, &json, now).await?;
                 tx.audit().append(&AuditEvent {
                     at: now,
@@ -354,8 +361,16 @@ impl Simulator {
         let settings = self.settings().await?;
         let outcome = settings.forced.get(appid).unwrap_or(&settings.default_outcome);
         let id = format!("sim:{appid}:{PURPOSE_FILING}:{round}:decided");
+        let kept = self.kept(appid, PURPOSE_FILING, round).await?;
         if outcome != "reject" {
-            let event = AuthorityEvent::Approved { subject_number: None, service_number: None };
+            let Some(province) = kept.province.as_deref() else {
+                return Err(SimError::Internal(format!("no province kept for {appid} round {round}")));
+            };
+            let numbers = self.numbers_for(appid, round, province, kept.subject_number.as_deref()).await?;
+            let event = AuthorityEvent::Approved {
+                subject_number: numbers.subject_number,
+                service_number: numbers.service_number,
+            };
             self.inbox.receive(id, appid.into(), round, event).await?;
             return Ok(());
         }
@@ -363,19 +378,118 @@ impl Simulator {
         if self.inbox.receive(id, appid.into(), round, event).await? == Receipt::Ignored {
             return Ok(()); // superseded: nobody is told
         }
-        let recipients: Vec<Principal> = {
-            let mut tx = self.store.read().await?;
-            match tx.authority().sim_submission(appid, PURPOSE_FILING, round).await? {
-                Some(json) => serde_json::from_str(&json).map_err(|e| SimError::Internal(e.to_string()))?,
-                None => Vec::new(),
-            }
-        };
-        for p in recipients {
+        for p in kept.principals {
             let key = format!("miitreject:{appid}:{round}:{}", self.phone_key(&p.mobile));
             self.outbox.send_sms(key, p.mobile.clone(), rejection_sms(&p.name)).await?;
         }
         Ok(())
     }
+}
+
+/// What the simulator keeps of a submission (encrypted): whom it texted, and what it needs
+/// to number the service when it approves. Rows written before numbering moved here hold the
+/// principals alone.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Kept {
+    principals: Vec<Principal>,
+    #[serde(default)]
+    province: Option<String>,
+    #[serde(default)]
+    subject_number: Option<String>,
+}
+
+fn op_province(op: &Operation) -> Option<String> {
+    match op {
+        Operation::NewSubjectAndService { payload, .. }
+        | Operation::NewService { payload, .. }
+        | Operation::NewAccess { payload, .. }
+        | Operation::Change { payload, .. } => Some(payload.icp_subject.base_info.province.clone()),
+        _ => None,
+    }
+}
+
+fn op_subject_number(op: &Operation) -> Option<String> {
+    match op {
+        Operation::NewService { subject_number, .. } => Some(subject_number.clone()),
+        _ => None,
+    }
+}
+
+impl Simulator {
+    async fn kept(&self, appid: &str, purpose: &str, round: u32) -> Result<Kept> {
+        let mut tx = self.store.read().await?;
+        let Some(json) = tx.authority().sim_submission(appid, purpose, round).await? else {
+            return Ok(Kept::default());
+        };
+        serde_json::from_str::<Kept>(&json)
+            .or_else(|_| {
+                serde_json::from_str::<Vec<Principal>>(&json)
+                    .map(|principals| Kept { principals, ..Kept::default() })
+            })
+            .map_err(|e| SimError::Internal(e.to_string()))
+    }
+
+    /// The numbers the simulator issues when it approves round `round` of `appid`, minted once
+    /// (a decision timer that fires again after a crash finds them): see [`mint_numbers`].
+    async fn numbers_for(
+        &self,
+        appid: &str,
+        round: u32,
+        province: &str,
+        subject_number: Option<&str>,
+    ) -> Result<IssuedNumbers> {
+        let key = format!("sim_numbers:{appid}:{round}");
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if let Some(json) = tx.settings().get(&key).await? {
+            return serde_json::from_str(&json).map_err(|e| SimError::Internal(e.to_string()));
+        }
+        let numbers = mint_in(&mut tx, now, province, subject_number).await?;
+        let json = serde_json::to_string(&numbers).map_err(|e| SimError::Internal(e.to_string()))?;
+        tx.settings().put(&key, &json, now).await?;
+        tx.commit().await?;
+        Ok(numbers)
+    }
+}
+
+/// Mint the numbers the simulated authority issues, as the real one does: a subject without a
+/// number gets the next of its province and year (`{简称}ICP备{year}{seq:06}号`, counter
+/// `subject_seq:{简称}:{year}`), every service the next `-{n}X` of its subject (counter
+/// `sim_service_seq:{subject number}`, seeded from the subjects filed before the simulator
+/// numbered them). `province`: the subject's province code (440000). Also how demos and tests
+/// that approve directly obtain numbers; the platform itself never calls it.
+pub async fn mint_numbers(
+    store: &Store,
+    now: i64,
+    province: &str,
+    subject_number: Option<&str>,
+) -> Result<IssuedNumbers> {
+    let mut tx = store.begin().await?;
+    let numbers = mint_in(&mut tx, now, province, subject_number).await?;
+    tx.commit().await?;
+    Ok(numbers)
+}
+
+async fn mint_in(
+    tx: &mut beian_store::Tx,
+    now: i64,
+    province: &str,
+    subject_number: Option<&str>,
+) -> Result<IssuedNumbers> {
+    let code: u32 = province.trim().parse().unwrap_or(0);
+    let abbr = beian_core::dict::abbr_for_prefix(code / 10_000)
+        .ok_or_else(|| SimError::Internal(format!("no province abbreviation for {province}")))?;
+    let subject_number = match subject_number {
+        Some(s) => s.to_string(),
+        None => {
+            let year = beijing_date(chrono::DateTime::from_timestamp(now, 0).unwrap_or_default()).year();
+            let seq = tx.counters().add(&format!("subject_seq:{abbr}:{year}"), 1).await?;
+            numbering::subject_number(abbr, year, u32::try_from(seq).unwrap_or(u32::MAX))
+        }
+    };
+    let n = tx.counters().add(&format!("sim_service_seq:{subject_number}"), 1).await?;
+    let service_number = numbering::service_number(&subject_number, u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(IssuedNumbers { subject_number, service_number })
 }
 
 /// Six decimal digits from a MAC (`m1:` and 64 hex digits): its first 32 bits modulo a

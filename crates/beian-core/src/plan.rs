@@ -9,21 +9,22 @@
 //! the notice people get ([`Plan::notice`]) and the audit events ([`Plan::audit`]). The
 //! service applies any plan the same way in one transaction; it decides nothing itself.
 //!
-//! The one thing a plan cannot know is the next value of a shared sequence (the subject
-//! numbers of a province and year): the plan names the counter ([`Numbering::counter`]), the
-//! service increments it in the transaction and hands the value to [`Plan::issue_numbers`].
+//! Numbers come from the authority: an approval's request carries them
+//! ([`Request::numbers`]) and the plan checks them against the subject (province, the number
+//! the subject already holds, the service-kind suffix) before it writes them. beian issues no
+//! number of its own.
 
 use crate::calendar::WorkCalendar;
 use crate::dict::Dictionaries;
 use crate::errcode;
 use crate::model::{AuditAction, AuditEntity, AuditItem, CancelType, FilingOrder, MiniProgram, Subject};
-use crate::numbering;
+use crate::numbering::{self, IssuedNumbers};
 use crate::payload::ApplyPayload;
 use crate::policy::Policy;
 use crate::rules::{self, ApplyContext, Hint, Refusal};
 use crate::state::{self, Action, Effect, FilingState, SmsVerifyStatus};
 use crate::time::{beijing_date, end_of_beijing_day};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 /// The kind of request an order carries to the authority. One live record per service has at
@@ -77,6 +78,8 @@ pub struct Request<'a> {
     pub expected_version: Option<i64>,
     /// The reviewer acting: refused while another reviewer holds the claim.
     pub reviewer: Option<&'a str>,
+    /// The numbers the authority issued (an approval).
+    pub numbers: Option<&'a IssuedNumbers>,
 }
 
 /// What the service read, in the transaction that will apply the plan.
@@ -154,20 +157,6 @@ impl SubjectWrite {
             SubjectWrite::Insert(s) | SubjectWrite::Update { subject: s, .. } => s,
         }
     }
-    fn subject_mut(&mut self) -> &mut Subject {
-        match self {
-            SubjectWrite::Insert(s) | SubjectWrite::Update { subject: s, .. } => s,
-        }
-    }
-}
-
-/// Numbers the approval issues; the subject number needs the next value of a shared counter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Numbering {
-    /// `subject_seq:{province abbreviation}:{year}` when the subject has no number yet.
-    pub counter: Option<String>,
-    abbr: String,
-    year: i32,
 }
 
 /// A job the plan enqueues, with its idempotency key; it runs at the plan's time.
@@ -240,7 +229,6 @@ pub struct Plan {
     pub order: FilingOrder,
     pub order_write: RowWrite,
     pub subject: Option<SubjectWrite>,
-    pub numbering: Option<Numbering>,
     /// Other orders changed with this one (注销主体 over the subject's other filed services).
     pub cascade: Vec<FilingOrder>,
     pub jobs: Vec<PlannedJob>,
@@ -318,7 +306,6 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
         order,
         order_write: RowWrite::Update { expected_version: step },
         subject: None,
-        numbering: None,
         cascade: Vec::new(),
         jobs: Vec::new(),
         claims: Vec::new(),
@@ -348,9 +335,29 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
             let abbr = env.dict.province_abbr(province).ok_or_else(|| {
                 PlanError::Inconsistent(format!("no province abbreviation for {}", subject.province))
             })?;
-            let year = beijing_date(facts.now).year();
-            let counter = subject.record_number.is_none().then(|| format!("subject_seq:{abbr}:{year}"));
-            plan.numbering = Some(Numbering { counter, abbr: abbr.to_string(), year });
+            let numbers = req.numbers.ok_or_else(|| PlanError::Refused {
+                errcode: errcode::INVALID_ARGS,
+                errmsg: "管局审核通过须附管局核发的主体备案号和服务备案号".into(),
+            })?;
+            let refused = |e: numbering::NumberError| PlanError::Refused {
+                errcode: errcode::INVALID_ARGS,
+                errmsg: e.0,
+            };
+            numbering::check_subject_number(&numbers.subject_number, abbr).map_err(refused)?;
+            if let Some(held) = subject.record_number.as_deref().filter(|h| *h != numbers.subject_number) {
+                return Err(PlanError::Refused {
+                    errcode: errcode::INVALID_ARGS,
+                    errmsg: format!(
+                        "该主体已有主体备案号“{held}”，管局核发的主体备案号“{}”与之不符",
+                        numbers.subject_number
+                    ),
+                });
+            }
+            numbering::check_service_number(&numbers.service_number, &numbers.subject_number)
+                .map_err(refused)?;
+            subject.record_number = Some(numbers.subject_number.clone());
+            plan.order.subject_record_number = Some(numbers.subject_number.clone());
+            plan.order.service_record_number = Some(numbers.service_number.clone());
             subject.service_seq += 1;
             subject.filed_count += 1;
             subject.ever_filed = true;
@@ -534,7 +541,6 @@ pub fn plan_apply(
         order,
         order_write,
         subject: Some(subject),
-        numbering: None,
         cascade: Vec::new(),
         jobs: Vec::new(),
         claims: vec![claim],
@@ -555,30 +561,6 @@ pub fn quota_key(policy: &Policy, now: DateTime<Utc>) -> String {
 }
 
 impl Plan {
-    /// Issue the numbers of an approval: `subject_seq` is the counter's new value when
-    /// [`Numbering::counter`] named one.
-    pub fn issue_numbers(&mut self, subject_seq: Option<i64>) -> Result<(), PlanError> {
-        let Some(n) = &self.numbering else { return Ok(()) };
-        let Some(subject) = self.subject.as_mut().map(SubjectWrite::subject_mut) else {
-            return Err(PlanError::Inconsistent(format!(
-                "order {} is approved without a subject",
-                self.order.appid
-            )));
-        };
-        if subject.record_number.is_none() {
-            let seq = subject_seq.ok_or_else(|| {
-                PlanError::Inconsistent("a subject number was issued without its sequence".into())
-            })?;
-            subject.record_number =
-                Some(numbering::subject_number(&n.abbr, n.year, u32::try_from(seq).unwrap_or(u32::MAX)));
-        }
-        let subject_number = subject.record_number.clone().unwrap_or_default();
-        self.order.service_record_number =
-            Some(numbering::service_number(&subject_number, subject.service_seq));
-        self.order.subject_record_number = Some(subject_number);
-        Ok(())
-    }
-
     /// The row version the order has once the plan is written.
     pub fn written_version(&self) -> i64 {
         self.step + 1
@@ -721,10 +703,10 @@ impl Plan {
                 s.in_progress, s.filed_count, s.service_seq
             ));
         }
-        if let Some(n) = &self.numbering {
+        if self.effects.contains(&Effect::IssueNumbers) {
             parts.push(format!(
-                "numbers(counter={} service={})",
-                n.counter.as_deref().unwrap_or("-"),
+                "numbers(subject={} service={})",
+                self.order.subject_record_number.as_deref().unwrap_or("-"),
                 self.order.service_record_number.as_deref().unwrap_or("-")
             ));
         }

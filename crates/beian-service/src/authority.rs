@@ -14,6 +14,7 @@ use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
 use beian_core::model::{AuditEntity, CancelType};
+use beian_core::numbering::IssuedNumbers;
 use beian_core::state::{Action, FilingState, SmsVerifyStatus};
 use beian_ports::authority::{
     AuthorityEvent, AuthorityInbox, AuthorityOutbox, CancelKind, Operation, Principal, Receipt, SmsPurpose,
@@ -42,6 +43,23 @@ impl Filings<'_> {
         Ok(Some(match subject_number {
             Some(subject_number) => Operation::NewService { appid, round, subject_number, payload },
             None => Operation::NewSubjectAndService { appid, round, payload },
+        }))
+    }
+
+    /// What the authority's numbers for `appid` must match (the manual desk's approval form
+    /// shows it; demos and tests mint plausible numbers from it): the subject's province and
+    /// the subject number it already holds. `None` without an order or a subject.
+    pub async fn number_context(&self, appid: &str) -> Result<Option<NumberContext>> {
+        let mut tx = self.store.read().await?;
+        let Some(order) = tx.orders().get(appid).await? else { return Ok(None) };
+        let Some(id) = &order.subject_id else { return Ok(None) };
+        let Some((subject, _)) = tx.subjects().get(id).await? else { return Ok(None) };
+        let abbr =
+            self.dictionaries().province_abbr(subject.province.parse().unwrap_or(0)).unwrap_or_default();
+        Ok(Some(NumberContext {
+            province: subject.province,
+            province_abbr: abbr.to_string(),
+            subject_number: subject.record_number,
         }))
     }
 
@@ -134,27 +152,25 @@ impl Filings<'_> {
         // together (`Change::inbound`).
         let transition = match &event {
             _ if !current => None,
-            AuthorityEvent::SmsVerified => Some((Action::SmsVerified, None)),
-            AuthorityEvent::SmsExpired => Some((Action::SmsTimeout, None)),
-            AuthorityEvent::Approved { subject_number: None, service_number: None } => {
-                Some((Action::AuthorityApprove, None))
-            }
-            AuthorityEvent::Approved { .. } => {
-                return Err(ServiceError::refused(
-                    errcode::INVALID_ARGS,
-                    "authority-issued record numbers are not accepted yet: the platform numbers filings",
-                ))
+            AuthorityEvent::Approved { subject_number, service_number } => {
+                let numbers = IssuedNumbers {
+                    subject_number: subject_number.clone(),
+                    service_number: service_number.clone(),
+                };
+                Some((Action::AuthorityApprove, None, Some(numbers)))
             }
             AuthorityEvent::Rejected { reasons } => {
                 crate::filing::require_reasons(reasons)?;
-                Some((Action::AuthorityReject, Some(reasons.clone())))
+                Some((Action::AuthorityReject, Some(reasons.clone()), None))
             }
-            AuthorityEvent::CancelConfirmed => Some((Action::CancelConfirmed, None)),
-            AuthorityEvent::CancelAborted => Some((Action::CancelAborted, None)),
+            AuthorityEvent::SmsVerified => Some((Action::SmsVerified, None, None)),
+            AuthorityEvent::SmsExpired => Some((Action::SmsTimeout, None, None)),
+            AuthorityEvent::CancelConfirmed => Some((Action::CancelConfirmed, None, None)),
+            AuthorityEvent::CancelAborted => Some((Action::CancelAborted, None, None)),
             _ => None,
         };
-        if let Some((action, audit_data)) = transition {
-            let change = Change { audit_data, inbound: Some(row), ..Change::default() };
+        if let Some((action, audit_data, numbers)) = transition {
+            let change = Change { audit_data, numbers, inbound: Some(row), ..Change::default() };
             return match self.act(&by, appid, action, change).await {
                 Ok(_) => Ok(Receipt::Applied),
                 // Another delivery of this event got there first (its record committed with
@@ -224,6 +240,17 @@ impl Filings<'_> {
             ))),
         }
     }
+}
+
+/// What an approval's numbers must match: see [`Filings::number_context`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberContext {
+    /// The subject's province code (440000).
+    pub province: String,
+    /// Its abbreviation in numbers (粤).
+    pub province_abbr: String,
+    /// The subject number the subject already holds (a further service keeps it).
+    pub subject_number: Option<String>,
 }
 
 /// The kind column: the event's kind, and for SMS news whose verification it is about (a

@@ -8,6 +8,7 @@ use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
 use beian_core::model::AuditAction;
 use beian_core::model::{AuditItem, CancelType, FaceStatus, FaceTask, FACE_TASK_TTL_SECS};
+use beian_core::numbering::IssuedNumbers;
 use beian_core::payload::ApplyPayload;
 use beian_core::plan;
 use beian_core::state::{self, Action, FilingState};
@@ -102,8 +103,19 @@ impl Service {
             reason_type: change.reason_type,
             expected_version: change.expected_version,
             reviewer: change.reviewer.as_deref(),
+            numbers: change.numbers.as_ref(),
         };
         let mut plan = plan::plan(action, &request, &facts, &env)?;
+        if let Some(n) = plan.order.service_record_number.as_deref().filter(|_| change.numbers.is_some()) {
+            // A service number names one service: the authority never issues it twice.
+            let holders = tx.public_index().exact("", n).await?;
+            if let Some(other) = holders.iter().find(|f| f.appid != appid) {
+                return Err(ServiceError::refused(
+                    errcode::INVALID_ARGS,
+                    format!("服务备案号“{n}”已属于小程序 {}，请核对管局核发的备案号", other.appid),
+                ));
+            }
+        }
         let writer = crate::plans::Writer {
             actor,
             mini_program: &mp,
@@ -363,9 +375,21 @@ impl Filings<'_> {
         self.act(actor, appid, Action::Resubmit, Change::default()).await
     }
 
-    /// The authority approves: numbers are issued.
-    pub async fn authority_approve(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
-        self.act(actor, appid, Action::AuthorityApprove, Change::default()).await
+    /// The authority approved with `numbers` (checked against the subject; see
+    /// [`beian_core::numbering`]): the filing is filed under them.
+    pub async fn authority_approve(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        numbers: IssuedNumbers,
+    ) -> Result<OrderView> {
+        self.act(
+            actor,
+            appid,
+            Action::AuthorityApprove,
+            Change { numbers: Some(numbers), ..Change::default() },
+        )
+        .await
     }
 
     pub async fn authority_reject(
@@ -436,6 +460,8 @@ pub(crate) struct Change {
     /// The authority event this action applies, recorded in the same transaction (once per
     /// event id: a second delivery is refused before anything is read).
     pub inbound: Option<beian_store::authority::AuthorityEventRow>,
+    /// The numbers the authority issued (an approval).
+    pub numbers: Option<IssuedNumbers>,
 }
 
 /// The refusal of an authority event whose id was already recorded.

@@ -346,7 +346,8 @@ async fn run(cli: Cli) -> Result<()> {
             let (store, svc) = crate::app::open(&config, clock).await?;
             let event_url = format!("http://{}/demo/events", crate::config::local_address(&config.listen));
             let report =
-                crate::demo::seed(&svc, &event_url, &config.data_dir.join("demo-credentials.txt")).await?;
+                crate::demo::seed(&store, &svc, &event_url, &config.data_dir.join("demo-credentials.txt"))
+                    .await?;
             println!("{report}");
             if seed_only {
                 svc.close().await;

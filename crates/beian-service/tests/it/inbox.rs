@@ -70,11 +70,25 @@ async fn events_apply_once_and_only_to_their_round(b: Backend) {
     let trail = env.svc.audit_trail(beian_core::model::AuditEntity::Filing, appid).await.expect("audit");
     assert_eq!(trail.iter().filter(|e| e.action == "sms_verified").count(), 1, "one transition");
 
-    // Numbers the authority would issue are not taken yet; the platform's own are.
-    let numbered =
-        AuthorityEvent::Approved { subject_number: Some("京ICP备1号".into()), service_number: None };
-    assert!(env.svc.filings().receive_authority_event("e-numbered", appid, round, numbered).await.is_err());
-    let approved = AuthorityEvent::Approved { subject_number: None, service_number: None };
+    // The authority's numbers are checked against the subject (province, form) and then
+    // taken as they are; a refused approval changes nothing and leaves its id unused.
+    let wrong =
+        |s: &str, v: &str| AuthorityEvent::Approved { subject_number: s.into(), service_number: v.into() };
+    for (i, bad) in [
+        wrong("京ICP备2026000007号", "京ICP备2026000007号-1X"),
+        wrong("粤ICP备2026000007号", "粤ICP备2026000007号-1A"),
+        wrong("粤ICP备2026000007号", "粤ICP备2026000008号-1X"),
+        wrong("粤ICP备2026000007", "粤ICP备2026000007-1X"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = env.svc.filings().receive_authority_event(&format!("e-bad-{i}"), appid, round, bad).await;
+        assert!(r.is_err(), "{r:?}");
+    }
+    let v = env.svc.filings().order(appid).await.expect("order").expect("exists");
+    assert_eq!(v.order.state, FilingState::AuthorityReview { sms: SmsVerifyStatus::Done });
+    let approved = wrong("粤ICP备2026000007号", "粤ICP备2026000007号-1X");
     let r = env
         .svc
         .filings()
@@ -84,6 +98,8 @@ async fn events_apply_once_and_only_to_their_round(b: Backend) {
     assert_eq!(r, Receipt::Applied);
     let v = env.svc.filings().order(appid).await.expect("order").expect("exists");
     assert!(matches!(v.order.state, FilingState::Filed { .. }), "{:?}", v.order.state);
+    assert_eq!(v.order.subject_record_number.as_deref(), Some("粤ICP备2026000007号"));
+    assert_eq!(v.order.service_record_number.as_deref(), Some("粤ICP备2026000007号-1X"));
     assert!(env
         .svc
         .filings()

@@ -721,7 +721,7 @@ async fn hostile_names_show_escaped_on_every_page() {
         .await
         .expect("platform approve");
     app.svc.filings().sms_verified(&Actor::authority(), appid).await.expect("sms verified");
-    app.svc.filings().authority_approve(&Actor::authority(), appid).await.expect("authority approve");
+    beian_testkit::service::authority_approve(&app.svc, appid).await.expect("authority approve");
     let r = reqwest::Client::new().get(app.url("/query")).query(&[("q", appid)]).send().await.expect("query");
     assert_eq!(r.status(), 200);
     let page = r.text().await.expect("page");

@@ -20,7 +20,7 @@ async fn file(app: &TestApp, appid: &str, n: u32) {
     let svc = &app.svc;
     svc.filings().platform_approve(&Actor::new("reviewer", "test"), appid).await.expect("platform approve");
     svc.filings().sms_verified(&Actor::authority(), appid).await.expect("sms verified");
-    svc.filings().authority_approve(&Actor::authority(), appid).await.expect("authority approve");
+    beian_testkit::service::authority_approve(svc, appid).await.expect("authority approve");
 }
 
 fn reasons(key: &str) -> Vec<AuditItem> {

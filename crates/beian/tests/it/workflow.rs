@@ -244,7 +244,7 @@ async fn clearance_sweep_delists_exactly_the_unfiled_listed(b: Backend) {
     let auth = Actor::authority();
     app.svc.filings().platform_approve(&Actor::new("test", "r"), "wxsw0004").await.expect("approve");
     app.svc.filings().sms_verified(&auth, "wxsw0004").await.expect("sms");
-    app.svc.filings().authority_approve(&auth, "wxsw0004").await.expect("filed");
+    beian_testkit::service::authority_approve(&app.svc, "wxsw0004").await.expect("filed");
     app.svc
         .mini_programs()
         .update_mini_program(&Actor::new("test", "op"), "wxsw0005", |m| m.listed = false)
