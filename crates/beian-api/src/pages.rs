@@ -172,7 +172,10 @@ async fn face_callback(State(s): State<AppState>, Path(task_id): Path<String>) -
         {
             (StatusCode::NOT_FOUND, "unknown task").into_response()
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "retry later").into_response(),
+        Err(e) => {
+            tracing::warn!(task_id, "face callback: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "retry later").into_response()
+        }
     }
 }
 

@@ -211,13 +211,24 @@ impl FaceTasks<'_> {
         raw_code: &str,
         score: Option<f64>,
     ) -> Result<()> {
-        sqlx::query("UPDATE face_tasks SET outcome = $2, raw_code = $3, score = $4 WHERE task_id = $1")
+        // A NULL score is written by its own statement: through the `Any` driver a NULL bound
+        // where PostgreSQL later sees a float in the same cached statement is refused.
+        let q = match score {
+            Some(score) => sqlx::query(
+                "UPDATE face_tasks SET outcome = $2, raw_code = $3, score = $4 WHERE task_id = $1",
+            )
             .bind(task_id)
             .bind(outcome)
             .bind(raw_code)
-            .bind(score)
-            .execute(&mut *self.tx.conn)
-            .await?;
+            .bind(score),
+            None => sqlx::query(
+                "UPDATE face_tasks SET outcome = $2, raw_code = $3, score = NULL WHERE task_id = $1",
+            )
+            .bind(task_id)
+            .bind(outcome)
+            .bind(raw_code),
+        };
+        q.execute(&mut *self.tx.conn).await?;
         Ok(())
     }
 }

@@ -111,6 +111,7 @@ impl Api<'_> {
 }
 
 async fn a_vendor_decides_face_tasks(b: Backend, vendor: &str, failed_code: &str) {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("warn,sqlx=warn").try_init();
     let fake = fake(vendor).await;
     let app = TestApp::start_with_identity(b, config(vendor, &fake.base)).await;
     register(&app, "wxidt0001", 1).await;
