@@ -216,16 +216,32 @@ impl Materials<'_> {
     }
 
     /// queryIcpVerifyTask: only the mini program the task belongs to may read it.
+    /// A pending verification session's result is pulled first (a provider that cannot
+    /// answer now leaves the task as it was).
     pub async fn face_task(&self, appid: &str, task_id: &str) -> Result<FaceTask> {
-        let mut tx = self.store.read().await?;
-        match tx.face_tasks().get(task_id).await? {
-            Some(t) if t.appid == appid => Ok(t),
-            _ => Err(ServiceError::code(errcode::FACE_TASK_NOT_FOUND)),
-        }
+        let task = {
+            let mut tx = self.store.read().await?;
+            match tx.face_tasks().get(task_id).await? {
+                Some(t) if t.appid == appid => t,
+                _ => return Err(ServiceError::code(errcode::FACE_TASK_NOT_FOUND)),
+            }
+        };
+        Ok(self.refreshed_or_current(task).await)
     }
 
     /// Record the outcome of the admin's face verification.
     pub async fn finish_face_task(&self, actor: &Actor, task_id: &str, success: bool) -> Result<FaceTask> {
+        self.finish_face_task_with(actor, task_id, success, None).await
+    }
+
+    /// Record the outcome, with the identity provider's verdict (kept on the task).
+    pub(crate) async fn finish_face_task_with(
+        &self,
+        actor: &Actor,
+        task_id: &str,
+        success: bool,
+        outcome: Option<&beian_ports::identity::Outcome>,
+    ) -> Result<FaceTask> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let task = tx
@@ -244,6 +260,9 @@ impl Materials<'_> {
         }
         let status = if success { FaceStatus::Succeeded } else { FaceStatus::Failed };
         tx.face_tasks().finish(task_id, status, now).await?;
+        if let Some(o) = outcome {
+            tx.face_tasks().record_outcome(task_id, o.status.as_str(), &o.raw_code, o.score).await?;
+        }
         crate::providers::notify_providers(
             &mut tx,
             &task.appid,
@@ -264,7 +283,15 @@ impl Materials<'_> {
             beian_core::model::AuditEntity::FaceTask,
             task_id,
             AuditAction::Finish,
-            serde_json::json!({ "face_status": status.code() }),
+            match outcome {
+                Some(o) => serde_json::json!({
+                    "face_status": status.code(),
+                    "outcome": o.status.as_str(),
+                    "raw_code": o.raw_code,
+                    "score": o.score,
+                }),
+                None => serde_json::json!({ "face_status": status.code() }),
+            },
         )
         .await?;
         tx.commit().await?;
