@@ -88,7 +88,11 @@ fn not_found() -> Response {
 /// A service refusal or failure as a page.
 fn face_error(e: beian_service::ServiceError) -> Response {
     match e {
-        beian_service::ServiceError::Refused { errcode, .. } if errcode == errcode::FACE_TASK_NOT_FOUND => {
+        // No such task: a plain 404. A task whose notice expired says so (same code, its own text).
+        beian_service::ServiceError::Refused { errcode, errmsg }
+            if errcode == errcode::FACE_TASK_NOT_FOUND
+                && Some(errmsg.as_str()) == errcode::message(errcode) =>
+        {
             not_found()
         }
         beian_service::ServiceError::Refused { errcode, errmsg, .. } if errcode == errcode::SYSTEM_ERROR => (
