@@ -259,11 +259,13 @@ pub enum AuditAction {
     Claim,
     /// a reviewer released a claim.
     Release,
+    /// an operator recorded the authority's outcome at the manual desk.
+    DeskRecorded,
 }
 
 impl AuditAction {
     /// Every action but the transitions (those are `Action::ALL`).
-    pub const OTHERS: [AuditAction; 35] = [
+    pub const OTHERS: [AuditAction; 36] = [
         AuditAction::Register,
         AuditAction::Update,
         AuditAction::Create,
@@ -299,6 +301,7 @@ impl AuditAction {
         AuditAction::UpdateAuthorized,
         AuditAction::Claim,
         AuditAction::Release,
+        AuditAction::DeskRecorded,
     ];
 
     /// The stored name.
@@ -340,6 +343,7 @@ impl AuditAction {
             AuditAction::UpdateAuthorized => "updateauthorized",
             AuditAction::Claim => "claim",
             AuditAction::Release => "release",
+            AuditAction::DeskRecorded => "desk_recorded",
         }
     }
 }

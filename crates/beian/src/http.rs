@@ -8,6 +8,8 @@ use axum::{Json, Router};
 use beian_service::Service;
 use std::sync::Arc;
 
+/// `authority`: the simulator's pages and API (`/miit/verify`, its settings, the clock) are
+/// mounted only when it is the gateway, the manual desk's only when it is.
 /// `demo`: also mount `/demo/events` (the demo provider's receiver, readable by anyone).
 /// `metrics`: who may read `/metrics` (not mounted at all without a token).
 /// `limits`: the public query's and the sign-in forms' per-client limits (shared by the
@@ -15,7 +17,7 @@ use std::sync::Arc;
 /// across nodes through the database ([`crate::limits::SharedCounter`]); on SQLite in memory.
 pub fn router(
     svc: Arc<Service>,
-    sim: Arc<beian_authority_sim::Simulator>,
+    authority: &crate::app::AuthorityLink,
     api: beian_api::ApiConfig,
     limits: &beian_web::limits::WebLimitsConfig,
     demo: bool,
@@ -39,8 +41,8 @@ pub fn router(
         .route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .with_state(svc.clone())
         .merge(beian_console::router(svc.clone(), limits.clone()))
-        .merge(beian_admin::router(svc.clone(), sim.clone(), limits))
-        .merge(beian_api::router_with_counter(svc.clone(), sim, api, shared))
+        .merge(beian_admin::router(svc.clone(), authority.simulator.clone(), authority.desk.clone(), limits))
+        .merge(beian_api::router_with_counter(svc.clone(), authority.simulator.clone(), api, shared))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track));
     if metrics_access.enabled() {
         r = r.merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((

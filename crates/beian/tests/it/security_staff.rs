@@ -272,7 +272,9 @@ async fn status(url: &str, bearer: Option<&str>) -> u16 {
 #[tokio::test]
 async fn serve_mode_has_neither_demo_events_nor_open_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut child, base) = serving(beian(dir.path()), &["serve"]).await;
+    let mut c = beian(dir.path());
+    c.env("BEIAN_AUTHORITY_GATEWAY", "manual");
+    let (mut child, base) = serving(c, &["serve"]).await;
     assert_eq!(status(&format!("{base}/healthz"), None).await, 200);
     assert_eq!(status(&format!("{base}/demo/events"), None).await, 404, "no demo receiver in serve mode");
     let posted = client().post(format!("{base}/demo/events")).body("<xml/>").send().await.expect("send");
@@ -284,7 +286,7 @@ async fn serve_mode_has_neither_demo_events_nor_open_metrics() {
     // With a token in the environment: 401 without it or with another, 200 with it.
     let token = "metrics-scraper-token-9f8e7d";
     let mut c = beian(dir.path());
-    c.env("BEIAN_METRICS_TOKEN", token);
+    c.env("BEIAN_METRICS_TOKEN", token).env("BEIAN_AUTHORITY_GATEWAY", "manual");
     let (mut child, base) = serving(c, &["serve"]).await;
     let url = format!("{base}/metrics");
     assert_eq!(status(&url, None).await, 401);

@@ -2,7 +2,7 @@
 //! whose events go to a receiver the test runs, and shortcuts to authorized tokens.
 
 use beian::app::Application;
-use beian::config::{Config, ConfigArgs};
+use beian::config::{Config, ConfigArgs, GatewayChoice};
 use beian_service::{Actor, ManualClock, ProviderCredentials, Service};
 pub use beian_testkit::fixtures::{mobile as admin_mobile, resident_id as admin_id, JPEG};
 use beian_testkit::fixtures::{Identity, Materials};
@@ -84,7 +84,8 @@ impl TestApp {
         let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
         let channels = channels(beian::app::channels(&config, &svc));
-        let app = Application::with_service(&config.listen, &store, svc.clone())
+        // The tests drive the authority through the built-in simulator (its codes, its page).
+        let app = Application::with_service(&config.listen, &store, svc.clone(), GatewayChoice::Simulator)
             .await
             .expect("bind")
             .with_api_config(beian_api::ApiConfig { per_minute_limit })
@@ -93,7 +94,7 @@ impl TestApp {
             .with_web_limits(web_limits)
             .with_metrics(metrics);
         let base = format!("http://{}", app.local_addr().expect("addr"));
-        let sim = app.simulator();
+        let sim = app.simulator().expect("the simulator is the gateway");
         let server = Stoppable::spawn(|stop| app.run(stop));
         TestApp { base, svc, store, sim, clock, database_url, _dir: dir, server }
     }
