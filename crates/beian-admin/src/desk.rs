@@ -96,7 +96,7 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap, RawQuery(query)
             table #desk-items {
                 tr { th { "类型" } th { "小程序" } th { "提交时间" } th { "等待" } th { "状态" } }
                 @for i in &items {
-                    tr.row data-state=(if i.open { "open" } else { "closed" }) {
+                    tr.row data-state=(if i.open { "open" } else { "closed" }) data-id=(i.id) data-appid=(i.appid) data-kind=(i.kind) data-round=(i.round) {
                         td { a href={ "/admin/desk/" (i.id) } { (kind_label(&i.kind)) } }
                         td { (i.name) br; small.muted { (i.appid) } }
                         td { (date(i.submitted_at)) }
@@ -317,7 +317,8 @@ fn forms(
                 }
             }
             @if has("approved") {
-                form method="post" action=(action) #form-approved {
+                form method="post" action=(action) #form-approved
+                    data-abbr=(ctx.map(|c| c.province_abbr.as_str()).unwrap_or("")) data-subject=(subject) {
                     (hidden(csrf))
                     input type="hidden" name="form" value="approved";
                     h3 { "管局审核通过" }

@@ -18,6 +18,8 @@
 //! Artifacts go to `test-artifacts/<test>/` at the workspace root (gitignored):
 //! `NN-<name>.png` screenshots and `chromedriver.log`.
 
+pub mod desk_driver;
+
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use beian::app::Application;
