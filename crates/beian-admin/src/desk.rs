@@ -16,12 +16,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_authority_desk::{
-    beijing_minute, kind_label, mask_phone, open_forms, outcome_label, sms_purpose, DeskError, ItemView,
-    ManualDesk, Operator,
+    beijing_minute, kind_label, mask_phone, open_forms, outcome_label, sms_purpose, AuthorityEvent,
+    DeskError, ItemView, ManualDesk, Operation, Operator, Receipt,
 };
 use beian_core::numbering::{check_service_number, check_subject_number, service_number};
 use beian_core::platform::{Role, Staff};
-use beian_ports::authority::{AuthorityEvent, Operation, Receipt};
 use beian_service::review::RejectReason;
 use beian_service::ServiceError;
 use maud::{html, Markup};

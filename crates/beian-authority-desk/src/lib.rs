@@ -17,9 +17,10 @@
 //! records, an audit event per record naming the operator) and reports only to the inbox.
 
 use beian_core::model::{AuditAction, AuditEntity, AuditEvent};
-use beian_ports::authority::{
-    AuthorityEvent, AuthorityGateway, AuthorityInbox, AuthorityOutbox, CancelKind, Operation, Receipt,
-};
+/// What the desk's pages name of the contract (the staff pages depend on the desk, not on
+/// the contracts crate).
+pub use beian_ports::authority::{AuthorityEvent, Operation, Receipt, SmsPurpose};
+use beian_ports::authority::{AuthorityGateway, AuthorityInbox, AuthorityOutbox, CancelKind};
 use beian_ports::{BoxFuture, PortError, PortResult};
 use beian_store::desk::{DeskItem, DeskRecord, NewDeskItem};
 use beian_store::{Store, StoreError};

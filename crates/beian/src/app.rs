@@ -228,7 +228,8 @@ impl Application {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
         let router = crate::http::router(
             self.svc.clone(),
-            &self.authority,
+            self.authority.simulator.clone(),
+            self.authority.desk.clone(),
             self.api.clone(),
             &self.web_limits,
             self.demo,

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use beian_service::Service;
 use std::sync::Arc;
 
-/// `authority`: the simulator's pages and API (`/miit/verify`, its settings, the clock) are
+/// `sim`, `desk`: the authority gateway's own pages; the simulator's pages and API (`/miit/verify`, its settings, the clock) are
 /// mounted only when it is the gateway, the manual desk's only when it is.
 /// `demo`: also mount `/demo/events` (the demo provider's receiver, readable by anyone).
 /// `metrics`: who may read `/metrics` (not mounted at all without a token).
@@ -17,7 +17,8 @@ use std::sync::Arc;
 /// across nodes through the database ([`crate::limits::SharedCounter`]); on SQLite in memory.
 pub fn router(
     svc: Arc<Service>,
-    authority: &crate::app::AuthorityLink,
+    sim: Option<Arc<beian_authority_sim::Simulator>>,
+    desk: Option<Arc<beian_authority_desk::ManualDesk>>,
     api: beian_api::ApiConfig,
     limits: &beian_web::limits::WebLimitsConfig,
     demo: bool,
@@ -41,8 +42,8 @@ pub fn router(
         .route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .with_state(svc.clone())
         .merge(beian_console::router(svc.clone(), limits.clone()))
-        .merge(beian_admin::router(svc.clone(), authority.simulator.clone(), authority.desk.clone(), limits))
-        .merge(beian_api::router_with_counter(svc.clone(), authority.simulator.clone(), api, shared))
+        .merge(beian_admin::router(svc.clone(), sim.clone(), desk, limits))
+        .merge(beian_api::router_with_counter(svc.clone(), sim, api, shared))
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track));
     if metrics_access.enabled() {
         r = r.merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((
