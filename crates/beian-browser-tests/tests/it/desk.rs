@@ -150,6 +150,19 @@ async fn desk_journey() {
         b.attr("tr.row[data-appid=wxdesk0002]", "data-id").await.expect("id")
     };
     b.goto(&server.url(&format!("/admin/desk/{id2}"))).await;
+    // A form posted without the session's CSRF token is refused and changes nothing.
+    let status = b
+        .js(&format!(
+            "var x = new XMLHttpRequest(); x.open('POST', '/admin/desk/{id2}/record', false); \
+             x.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded'); \
+             x.send('form=sms_verified&_csrf=forged'); return x.status;"
+        ))
+        .await;
+    assert_eq!(status, serde_json::json!(403));
+    assert_eq!(
+        state(&server, "wxdesk0002").await,
+        FilingState::AuthorityReview { sms: beian_core::state::SmsVerifyStatus::Waiting }
+    );
     b.submit("#record-sms-verified").await;
     b.click("#form-rejected input[name=reason_id]").await;
     b.submit("#record-rejected").await;
@@ -165,6 +178,18 @@ async fn desk_journey() {
         2,
         "closed items stay visible"
     );
+    b.submit("header form button").await;
+    // Reviewers do not file with the authority.
+    let reviewer = server
+        .svc
+        .review()
+        .create_staff(&Actor::new("test", "setup"), "王审核", Role::Reviewer)
+        .await
+        .expect("staff")
+        .1;
+    staff_login(&b, &server, &reviewer).await;
+    b.goto(&server.url("/admin/desk")).await;
+    b.assert_text("此页面仅限运营人员访问").await;
     b.submit("header form button").await;
 
     // The developer console: 已备案 with the authority's numbers.
