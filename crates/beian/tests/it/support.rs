@@ -19,8 +19,8 @@ pub struct TestApp {
     pub svc: Arc<Service>,
     /// The store under the service, for tests that look at rows directly.
     pub store: beian_store::Store,
-    /// The built-in authority simulator the server runs.
-    pub sim: Arc<beian_authority_sim::Simulator>,
+    /// The built-in authority simulator, when it is the gateway (see [`TestApp::sim`]).
+    pub simulator: Option<Arc<beian_authority_sim::Simulator>>,
     pub clock: Arc<ManualClock>,
     /// The PostgreSQL URL (with its schema) when the backend is PostgreSQL.
     pub database_url: Option<String>,
@@ -50,13 +50,29 @@ impl TestApp {
         channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
     ) -> TestApp {
-        TestApp::start_full(backend, per_minute_limit, channels, web_limits, Default::default()).await
+        let gateway = GatewayChoice::Simulator;
+        TestApp::start_full(backend, per_minute_limit, channels, web_limits, Default::default(), gateway)
+            .await
     }
 
     /// With `/metrics` readable with `Authorization: Bearer <metrics_token>`.
     pub async fn start_with_metrics(backend: Backend, metrics_token: &str) -> TestApp {
         let metrics = beian::metrics::MetricsAccess::with_token(metrics_token);
-        TestApp::start_full(backend, 1000, |c| c, Default::default(), metrics).await
+        TestApp::start_full(backend, 1000, |c| c, Default::default(), metrics, GatewayChoice::Simulator).await
+    }
+
+    /// With the authority reached through `gateway` instead of the simulator.
+    pub async fn start_with_gateway(
+        backend: Backend,
+        gateway: GatewayChoice,
+        web_limits: beian_web::limits::WebLimitsConfig,
+    ) -> TestApp {
+        TestApp::start_full(backend, 100_000, |c| c, web_limits, Default::default(), gateway).await
+    }
+
+    /// The built-in authority simulator (the app must run it: [`TestApp::start`] and friends).
+    pub fn sim(&self) -> &beian_authority_sim::Simulator {
+        self.simulator.as_deref().expect("the simulator is the gateway")
     }
 
     async fn start_full(
@@ -65,6 +81,7 @@ impl TestApp {
         channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
         metrics: beian::metrics::MetricsAccess,
+        gateway: GatewayChoice,
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
@@ -84,8 +101,8 @@ impl TestApp {
         let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
         let channels = channels(beian::app::channels(&config, &svc));
-        // The tests drive the authority through the built-in simulator (its codes, its page).
-        let app = Application::with_service(&config.listen, &store, svc.clone(), GatewayChoice::Simulator)
+        // Most tests drive the authority through the built-in simulator (its codes, its page).
+        let app = Application::with_service(&config.listen, &store, svc.clone(), gateway)
             .await
             .expect("bind")
             .with_api_config(beian_api::ApiConfig { per_minute_limit })
@@ -94,9 +111,9 @@ impl TestApp {
             .with_web_limits(web_limits)
             .with_metrics(metrics);
         let base = format!("http://{}", app.local_addr().expect("addr"));
-        let sim = app.simulator().expect("the simulator is the gateway");
+        let simulator = app.simulator();
         let server = Stoppable::spawn(|stop| app.run(stop));
-        TestApp { base, svc, store, sim, clock, database_url, _dir: dir, server }
+        TestApp { base, svc, store, simulator, clock, database_url, _dir: dir, server }
     }
 
     pub async fn stop(self) {
