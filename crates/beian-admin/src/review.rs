@@ -151,7 +151,7 @@ const QUEUE_KEYS_JS: &str = "(function(){var rows=[].slice.call(document.querySe
 document.addEventListener('keydown',function(e){if(e.target.tagName==='INPUT'||e.target.tagName==='SELECT')return;if(e.key==='j'){i=Math.min(i+1,rows.length-1);mark();}if(e.key==='k'){i=Math.max(i-1,0);mark();}if(e.key==='Enter'&&rows[i]){location.href=rows[i].dataset.href;}});})();";
 
 /// Flatten an application into (dotted path, value) pairs.
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+pub(crate) fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {

@@ -20,7 +20,12 @@ pub fn routes() -> Router<AppState> {
         .route("/face/{task_id}", get(face_page).post(face_submit))
         .route("/face/{task_id}/start", post(face_start))
         .route("/face/{task_id}/callback", get(face_callback).post(face_callback))
-        .route("/miit/verify", get(sms_page).post(sms_submit))
+}
+
+/// The simulator's verification page: mounted only when the simulator is the authority
+/// gateway (with a real authority the MIIT texts and verifies in its own system).
+pub fn simulator_routes() -> Router<AppState> {
+    Router::new().route("/miit/verify", get(sms_page).post(sms_submit))
 }
 
 /// The pages' whole style sheet (constant, no interpolation).
@@ -212,7 +217,8 @@ async fn sms_page() -> Markup {
 async fn sms_submit(State(s): State<AppState>, body: Bytes) -> Response {
     let form = form_pairs(&body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let verified = s.sim.verify(&get("phone"), &get("id_last6"), &get("code")).await;
+    let Some(sim) = &s.sim else { return StatusCode::NOT_FOUND.into_response() };
+    let verified = sim.verify(&get("phone"), &get("id_last6"), &get("code")).await;
     match verified.map_err(crate::staff::sim_error) {
         Ok(beian_authority_sim::VerifyOutcome::Verified { complete, .. }) => {
             let msg = if complete {

@@ -260,11 +260,13 @@ pub enum AuditAction {
     Claim,
     /// a reviewer released a claim.
     Release,
+    /// an operator recorded the authority's outcome at the manual desk.
+    DeskRecorded,
 }
 
 impl AuditAction {
     /// Every action but the transitions (those are `Action::ALL`).
-    pub const OTHERS: [AuditAction; 34] = [
+    pub const OTHERS: [AuditAction; 35] = [
         AuditAction::Register,
         AuditAction::Update,
         AuditAction::Create,
@@ -299,6 +301,7 @@ impl AuditAction {
         AuditAction::UpdateAuthorized,
         AuditAction::Claim,
         AuditAction::Release,
+        AuditAction::DeskRecorded,
     ];
 
     /// The stored name.
@@ -339,6 +342,7 @@ impl AuditAction {
             AuditAction::UpdateAuthorized => "updateauthorized",
             AuditAction::Claim => "claim",
             AuditAction::Release => "release",
+            AuditAction::DeskRecorded => "desk_recorded",
         }
     }
 }

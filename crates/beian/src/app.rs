@@ -1,8 +1,10 @@
 //! Building the running application: store, service, HTTP server.
 
-use crate::config::{Config, MediaBackend};
-use anyhow::{Context, Result};
+use crate::config::{Config, GatewayChoice, MediaBackend};
+use anyhow::{bail, Context, Result};
+use beian_authority_desk::ManualDesk;
 use beian_authority_sim::Simulator;
+use beian_ports::authority::AuthorityGateway;
 use beian_service::{Clock, Service, SystemClock};
 use beian_store::{Crypto, MediaFiles, MediaStore, S3Media, Store};
 use std::sync::Arc;
@@ -108,7 +110,7 @@ pub fn redact(url: &str) -> String {
 pub struct Application {
     listener: TcpListener,
     svc: Arc<Service>,
-    sim: Arc<Simulator>,
+    authority: AuthorityLink,
     api: beian_api::ApiConfig,
     web_limits: beian_web::limits::WebLimitsConfig,
     worker_poll: std::time::Duration,
@@ -118,7 +120,16 @@ pub struct Application {
 }
 
 impl Application {
+    /// `serve`: the configured server. Refused without an authority gateway (see
+    /// [`GatewayChoice`]).
     pub async fn build(config: &Config) -> Result<Application> {
+        let Some(gateway) = config.authority_gateway else {
+            bail!(
+                "no authority gateway chosen: set [authority] gateway in beian.toml (or --authority-gateway, \
+                 BEIAN_AUTHORITY_GATEWAY) to {}",
+                GatewayChoice::NAMES
+            );
+        };
         let clock: Arc<dyn Clock> = if config.simulated_clock {
             Arc::new(beian_service::OffsetClock::new())
         } else {
@@ -126,7 +137,7 @@ impl Application {
         };
         let (store, svc) = open(config, clock).await?;
         let channels = channels(config, &svc);
-        Ok(Application::with_service(&config.listen, &store, svc)
+        Ok(Application::with_service(&config.listen, &store, svc, gateway)
             .await?
             .with_channels(channels)
             .with_web_limits(config.web_limits.clone())
@@ -134,8 +145,15 @@ impl Application {
     }
 
     /// An application over a service already opened, and the store it was opened on (the
-    /// built-in authority simulator keeps its own rows there).
-    pub async fn with_service(listen: &str, store: &Store, svc: Arc<Service>) -> Result<Application> {
+    /// simulator and the manual desk keep their own rows there), reaching the authority
+    /// through `gateway` ([`authority_link`]).
+    pub async fn with_service(
+        listen: &str,
+        store: &Store,
+        svc: Arc<Service>,
+        gateway: GatewayChoice,
+    ) -> Result<Application> {
+        let authority = authority_link(gateway, store, &svc)?;
         let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
         if listen.ends_with(":0") {
             // An ephemeral port: links must name the port actually bound.
@@ -143,7 +161,7 @@ impl Application {
         }
         Ok(Application {
             listener,
-            sim: builtin_simulator(store, &svc),
+            authority,
             svc,
             api: beian_api::ApiConfig::default(),
             web_limits: beian_web::limits::WebLimitsConfig::default(),
@@ -199,17 +217,22 @@ impl Application {
         self.svc.clone()
     }
 
-    /// The built-in authority simulator this server's pages and (unless another gateway is
-    /// configured) its job worker use.
-    pub fn simulator(&self) -> Arc<Simulator> {
-        self.sim.clone()
+    /// The built-in authority simulator, when it is the configured gateway.
+    pub fn simulator(&self) -> Option<Arc<Simulator>> {
+        self.authority.simulator.clone()
+    }
+
+    /// The manual desk, when it is the configured gateway.
+    pub fn desk(&self) -> Option<Arc<ManualDesk>> {
+        self.authority.desk.clone()
     }
 
     /// Serve, with a job worker beside the server, until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
         let router = crate::http::router(
             self.svc.clone(),
-            self.sim.clone(),
+            self.authority.simulator.clone(),
+            self.authority.desk.clone(),
             self.api.clone(),
             &self.web_limits,
             self.demo,
@@ -220,7 +243,7 @@ impl Application {
         self.svc.set_email_channel(self.channels.email.is_some());
         let mut channels = self.channels.clone();
         if channels.authority.is_none() {
-            channels.authority = Some(self.sim.clone());
+            channels.authority = Some(self.authority.gateway.clone());
         }
         let worker = beian_jobs::Worker::new(self.svc.clone())
             .with_idle_poll(self.worker_poll)
@@ -237,6 +260,40 @@ impl Application {
         self.svc.close().await;
         served.context("HTTP server")
     }
+}
+
+/// How the platform reaches the authority: the gateway the job worker hands operations to,
+/// and the simulator's or the desk's own pages when it is one of them (nothing of the
+/// simulator — `/miit/verify`, its settings, the clock control — exists otherwise).
+#[derive(Clone)]
+pub struct AuthorityLink {
+    pub gateway: Arc<dyn AuthorityGateway>,
+    pub simulator: Option<Arc<Simulator>>,
+    pub desk: Option<Arc<ManualDesk>>,
+}
+
+/// The one place the authority gateway is chosen (`[authority] gateway`).
+pub fn authority_link(choice: GatewayChoice, store: &Store, svc: &Arc<Service>) -> Result<AuthorityLink> {
+    match choice {
+        GatewayChoice::Simulator => {
+            let sim = builtin_simulator(store, svc);
+            Ok(AuthorityLink { gateway: sim.clone(), simulator: Some(sim), desk: None })
+        }
+        GatewayChoice::Manual => {
+            let desk = Arc::new(ManualDesk::new(store.clone(), svc.clone(), svc.clone()));
+            Ok(AuthorityLink { gateway: desk.clone(), simulator: None, desk: Some(desk) })
+        }
+        GatewayChoice::Bridge => bridge_gateway(store, svc),
+    }
+}
+
+/// The HTTP bridge gateway (signed JSON to a bridge the platform operates). Not in this
+/// build yet: refused at startup rather than silently replaced.
+fn bridge_gateway(_store: &Store, _svc: &Arc<Service>) -> Result<AuthorityLink> {
+    bail!(
+        "the HTTP bridge gateway needs [authority.bridge] (the bridge's URL and signing keys), which this \
+         build does not support yet; choose gateway = \"manual\" to file by hand at /admin/desk"
+    )
 }
 
 /// The built-in authority simulator over the service's store: it reports to the service's

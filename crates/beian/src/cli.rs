@@ -341,6 +341,11 @@ async fn run(cli: Cli) -> Result<()> {
             // The demo texts to the outbox, where its walkthrough reads the codes, unless a
             // gateway is configured.
             let sms_outbox = config.sms_gateway.is_none();
+            if config.authority_gateway.is_some_and(|g| g != crate::config::GatewayChoice::Simulator) {
+                anyhow::bail!(
+                    "beian demo runs the authority simulator; drop the authority gateway setting or use `beian serve`"
+                );
+            }
             let config = Config { simulated_clock: true, sms_outbox, ..config };
             let clock: Arc<dyn beian_service::Clock> = Arc::new(beian_service::OffsetClock::new());
             let (store, svc) = crate::app::open(&config, clock).await?;
@@ -354,11 +359,16 @@ async fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let channels = crate::app::channels(&config, &svc);
-            let app = Application::with_service(&config.listen, &store, svc)
-                .await?
-                .with_channels(channels)
-                .with_metrics(config.metrics.clone())
-                .with_demo(true);
+            let app = Application::with_service(
+                &config.listen,
+                &store,
+                svc,
+                crate::config::GatewayChoice::Simulator,
+            )
+            .await?
+            .with_channels(channels)
+            .with_metrics(config.metrics.clone())
+            .with_demo(true);
             println!("beian is serving on http://{}", app.local_addr()?);
             app.run(shutdown_signal()).await
         }

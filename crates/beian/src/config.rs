@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub privacy: Option<PrivacyFileConfig>,
     /// `[identity]`: who verifies administrators' identities (face tasks).
     pub identity: Option<IdentityFileConfig>,
+    /// `[authority]`: how the platform reaches the authority.
+    pub authority: Option<AuthorityFileConfig>,
 }
 
 /// `[identity]` in `beian.toml` (see README "Identity verification").
@@ -130,6 +132,48 @@ pub fn identity_config(
     }
 }
 
+/// `[authority]` in `beian.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityFileConfig {
+    /// `simulator`, `manual` or `bridge` (see [`GatewayChoice`]).
+    pub gateway: Option<String>,
+}
+
+/// How the platform reaches the authority (`[authority] gateway`). `serve` needs a choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayChoice {
+    /// The built-in simulator (demos and tests only): it texts codes in the authority's name,
+    /// serves `/miit/verify`, mints numbers and may run on a simulated clock.
+    Simulator,
+    /// The manual desk: operators file each submission in the authority's own system and
+    /// record the outcome on the staff pages (`/admin/desk`).
+    Manual,
+    /// The HTTP bridge: signed JSON to a bridge the platform operates.
+    Bridge,
+}
+
+impl GatewayChoice {
+    pub const NAMES: &'static str = "\"simulator\" (demos only), \"manual\" (operators file by hand at /admin/desk) or \"bridge\" (an HTTP bridge the platform runs)";
+
+    pub fn parse(s: &str) -> Result<GatewayChoice> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "simulator" => Ok(GatewayChoice::Simulator),
+            "manual" => Ok(GatewayChoice::Manual),
+            "bridge" => Ok(GatewayChoice::Bridge),
+            other => bail!("authority gateway {other:?} is not known: use {}", GatewayChoice::NAMES),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayChoice::Simulator => "simulator",
+            GatewayChoice::Manual => "manual",
+            GatewayChoice::Bridge => "bridge",
+        }
+    }
+}
+
 /// `[privacy]` in `beian.toml`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -197,6 +241,9 @@ pub struct Config {
     pub retention_days: u32,
     /// Who verifies administrators' identities (`[identity]`).
     pub identity: IdentityConfig,
+    /// How the platform reaches the authority; `None` until chosen (`serve` refuses to start
+    /// without it, `demo` runs the simulator).
+    pub authority_gateway: Option<GatewayChoice>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -252,6 +299,10 @@ pub struct ConfigArgs {
     /// serve requires a choice]
     #[arg(long, env = "BEIAN_IDENTITY_PROVIDER", global = true)]
     pub identity_provider: Option<String>,
+    /// How the platform reaches the authority: simulator (demos only), manual (operators
+    /// file by hand at /admin/desk) or bridge; `serve` needs one
+    #[arg(long, env = "BEIAN_AUTHORITY_GATEWAY", global = true)]
+    pub authority_gateway: Option<String>,
 }
 
 impl Config {
@@ -278,12 +329,28 @@ impl Config {
         if sms_outbox && file.sms_gateway.is_some() {
             bail!("sms_outbox and [sms_gateway] are both set: choose where texts go");
         }
+        let authority_gateway = match args
+            .authority_gateway
+            .clone()
+            .filter(|g| !g.trim().is_empty())
+            .or(file.authority.and_then(|a| a.gateway))
+        {
+            Some(g) => Some(GatewayChoice::parse(&g)?),
+            None => None,
+        };
+        let simulated_clock = args.simulated_clock.or(file.simulated_clock).unwrap_or(false);
+        if simulated_clock && authority_gateway.is_some_and(|g| g != GatewayChoice::Simulator) {
+            bail!(
+                "simulated_clock is only for the authority simulator (gateway = \"simulator\"); \
+                 a platform filing with the real authority runs on real time"
+            );
+        }
         Ok(Config {
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir,
             database_url,
             master_key: std::env::var("BEIAN_MASTER_KEY").ok().filter(|k| !k.is_empty()).or(file.master_key),
-            simulated_clock: args.simulated_clock.or(file.simulated_clock).unwrap_or(false),
+            simulated_clock,
             public_url: args.public_url.clone().or(file.public_url),
             web_limits: crate::limits::resolve(&args.limits, file.limits)?,
             smtp: file.smtp,
@@ -297,6 +364,7 @@ impl Config {
                 file.identity.unwrap_or_default(),
                 |k| std::env::var(k).ok(),
             )?,
+            authority_gateway,
         })
     }
 }
@@ -459,6 +527,34 @@ mod tests {
         let gateway = "sms_outbox = true\n[sms_gateway]\nurl = \"http://127.0.0.1:9/sms\"\n";
         let err = at(gateway, None).expect_err("both");
         assert!(err.to_string().contains("choose where texts go"), "{err}");
+    }
+
+    #[test]
+    fn the_gateway_is_chosen_by_flag_over_file_and_the_simulated_clock_needs_the_simulator() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at = |file: &str, gateway: Option<&str>, clock: Option<bool>| {
+            let path = dir.path().join("beian.toml");
+            std::fs::write(&path, file).expect("write");
+            Config::resolve(&ConfigArgs {
+                config: Some(path),
+                authority_gateway: gateway.map(str::to_string),
+                simulated_clock: clock,
+                ..ConfigArgs::default()
+            })
+        };
+        assert_eq!(at("", None, None).expect("none").authority_gateway, None, "no default");
+        let manual = at("[authority]\ngateway = \"manual\"\n", None, None).expect("file");
+        assert_eq!(manual.authority_gateway, Some(GatewayChoice::Manual));
+        let flag = at("[authority]\ngateway = \"manual\"\n", Some("simulator"), None).expect("flag");
+        assert_eq!(flag.authority_gateway, Some(GatewayChoice::Simulator), "the flag wins");
+        let err = at("", Some("miit"), None).expect_err("unknown");
+        for name in ["simulator", "manual", "bridge"] {
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        let err = at("simulated_clock = true\n", Some("manual"), None).expect_err("clock");
+        assert!(err.to_string().contains("only for the authority simulator"), "{err}");
+        assert!(at("", Some("simulator"), Some(true)).expect("simulator clock").simulated_clock);
+        assert!(toml::from_str::<FileConfig>("[authority]\ngateway = \"manual\"\nurl = 1\n").is_err());
     }
 
     #[test]

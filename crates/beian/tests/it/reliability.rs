@@ -154,6 +154,7 @@ async fn backup_and_restore_sqlite_through_the_cli() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let mut server = beian(dir)
         .args(["--data-dir", "restored", "--listen", &format!("127.0.0.1:{port}"), "serve"])
+        .env("BEIAN_AUTHORITY_GATEWAY", "manual")
         .spawn()
         .expect("serve");
     let url = format!("http://127.0.0.1:{port}/api/review/orders/{FILED_DEMO}");
@@ -318,7 +319,7 @@ pub(crate) struct Serving {
 pub(crate) async fn serve((store, svc): (Store, Arc<Service>)) -> Serving {
     // The texts go to the development outbox, where the test counts them.
     let channels = beian_jobs::Channels { sms: Arc::new(svc.sms_outbox_sender()), ..Default::default() };
-    let app = Application::with_service("127.0.0.1:0", &store, svc)
+    let app = Application::with_service("127.0.0.1:0", &store, svc, beian::config::GatewayChoice::Simulator)
         .await
         .expect("bind")
         .with_channels(channels)

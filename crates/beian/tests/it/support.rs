@@ -2,7 +2,7 @@
 //! whose events go to a receiver the test runs, and shortcuts to authorized tokens.
 
 use beian::app::Application;
-use beian::config::{Config, ConfigArgs};
+use beian::config::{Config, ConfigArgs, GatewayChoice};
 use beian_service::{Actor, ManualClock, ProviderCredentials, Service};
 pub use beian_testkit::fixtures::{mobile as admin_mobile, resident_id as admin_id, JPEG};
 use beian_testkit::fixtures::{Identity, Materials};
@@ -19,8 +19,8 @@ pub struct TestApp {
     pub svc: Arc<Service>,
     /// The store under the service, for tests that look at rows directly.
     pub store: beian_store::Store,
-    /// The built-in authority simulator the server runs.
-    pub sim: Arc<beian_authority_sim::Simulator>,
+    /// The built-in authority simulator, when it is the gateway (see [`TestApp::sim`]).
+    pub simulator: Option<Arc<beian_authority_sim::Simulator>>,
     pub clock: Arc<ManualClock>,
     /// The PostgreSQL URL (with its schema) when the backend is PostgreSQL.
     pub database_url: Option<String>,
@@ -50,18 +50,43 @@ impl TestApp {
         channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
     ) -> TestApp {
-        TestApp::start_full(backend, per_minute_limit, channels, web_limits, Default::default()).await
+        let gateway = GatewayChoice::Simulator;
+        TestApp::start_full(backend, per_minute_limit, channels, web_limits, Default::default(), gateway)
+            .await
     }
 
     /// With `/metrics` readable with `Authorization: Bearer <metrics_token>`.
     pub async fn start_with_metrics(backend: Backend, metrics_token: &str) -> TestApp {
         let metrics = beian::metrics::MetricsAccess::with_token(metrics_token);
-        TestApp::start_full(backend, 1000, |c| c, Default::default(), metrics).await
+        TestApp::start_full(backend, 1000, |c| c, Default::default(), metrics, GatewayChoice::Simulator).await
+    }
+
+    /// With the authority reached through `gateway` instead of the simulator.
+    pub async fn start_with_gateway(
+        backend: Backend,
+        gateway: GatewayChoice,
+        web_limits: beian_web::limits::WebLimitsConfig,
+    ) -> TestApp {
+        TestApp::start_full(backend, 100_000, |c| c, web_limits, Default::default(), gateway).await
+    }
+
+    /// The built-in authority simulator (the app must run it: [`TestApp::start`] and friends).
+    pub fn sim(&self) -> &beian_authority_sim::Simulator {
+        self.simulator.as_deref().expect("the simulator is the gateway")
     }
 
     /// With `identity` as the configured identity provider.
     pub async fn start_with_identity(backend: Backend, identity: beian::config::IdentityConfig) -> TestApp {
-        TestApp::start_identity(backend, 1000, |c| c, Default::default(), Default::default(), identity).await
+        TestApp::start_identity(
+            backend,
+            1000,
+            |c| c,
+            Default::default(),
+            Default::default(),
+            GatewayChoice::Simulator,
+            identity,
+        )
+        .await
     }
 
     async fn start_full(
@@ -70,9 +95,10 @@ impl TestApp {
         channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
         metrics: beian::metrics::MetricsAccess,
+        gateway: GatewayChoice,
     ) -> TestApp {
         let identity = beian::config::IdentityConfig::default();
-        TestApp::start_identity(backend, per_minute_limit, channels, web_limits, metrics, identity).await
+        TestApp::start_identity(backend, per_minute_limit, channels, web_limits, metrics, gateway, identity).await
     }
 
     async fn start_identity(
@@ -81,6 +107,7 @@ impl TestApp {
         channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
         metrics: beian::metrics::MetricsAccess,
+        gateway: GatewayChoice,
         identity: beian::config::IdentityConfig,
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -101,7 +128,8 @@ impl TestApp {
         let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
         let channels = channels(beian::app::channels(&config, &svc));
-        let app = Application::with_service(&config.listen, &store, svc.clone())
+        // Most tests drive the authority through the built-in simulator (its codes, its page).
+        let app = Application::with_service(&config.listen, &store, svc.clone(), gateway)
             .await
             .expect("bind")
             .with_api_config(beian_api::ApiConfig { per_minute_limit })
@@ -110,9 +138,9 @@ impl TestApp {
             .with_web_limits(web_limits)
             .with_metrics(metrics);
         let base = format!("http://{}", app.local_addr().expect("addr"));
-        let sim = app.simulator();
+        let simulator = app.simulator();
         let server = Stoppable::spawn(|stop| app.run(stop));
-        TestApp { base, svc, store, sim, clock, database_url, _dir: dir, server }
+        TestApp { base, svc, store, simulator, clock, database_url, _dir: dir, server }
     }
 
     pub async fn stop(self) {

@@ -149,9 +149,9 @@ async fn authority_decides_on_the_working_day_after_a_holiday(b: Backend) {
     eventually("the authority's approval", || async { status(&app, "wxwf0004").await.0 == 6 }).await;
 
     // A forced rejection texts the MIIT message.
-    let mut settings = app.sim.settings().await.expect("settings");
+    let mut settings = app.sim().settings().await.expect("settings");
     settings.forced.insert("wxwf0005".into(), "reject".into());
-    app.sim.set_settings(&Actor::new("test", "op").0, &settings).await.expect("settings");
+    app.sim().set_settings(&Actor::new("test", "op").0, &settings).await.expect("settings");
     let code = to_sms(&app, &reviewer, "wxwf0005", 15).await;
     verify_sms(&app, &admin_mobile(15), &admin_id(15)[12..], &code).await;
     app.clock.advance(Duration::days(10));
