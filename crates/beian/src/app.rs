@@ -112,6 +112,8 @@ pub struct Application {
     channels: beian_jobs::Channels,
     demo: bool,
     metrics: crate::metrics::MetricsAccess,
+    /// Bridge mode: the gateway POSTs to the bridge and `/api/authority/events` is served.
+    bridge: Option<beian_authority_bridge::BridgeConfig>,
 }
 
 impl Application {
@@ -127,7 +129,18 @@ impl Application {
             .await?
             .with_channels(channels)
             .with_web_limits(config.web_limits.clone())
-            .with_metrics(config.metrics.clone()))
+            .with_metrics(config.metrics.clone())
+            .with_authority_bridge(config.authority_bridge.clone()))
+    }
+
+    /// Bridge mode (`[authority] gateway = "bridge"`): operations go to the bridge
+    /// ([`bridge_gateway`]) and its signed events come in on `/api/authority/events`.
+    pub fn with_authority_bridge(
+        mut self,
+        bridge: Option<beian_authority_bridge::BridgeConfig>,
+    ) -> Application {
+        self.bridge = bridge;
+        self
     }
 
     /// An application over a service already opened, and the store it was opened on (the
@@ -148,6 +161,7 @@ impl Application {
             channels: beian_jobs::Channels::default(),
             demo: false,
             metrics: crate::metrics::MetricsAccess::default(),
+            bridge: None,
         })
     }
 
@@ -212,10 +226,22 @@ impl Application {
             self.demo,
             &self.metrics,
         );
+        let mut channels = self.channels.clone();
+        let router = match &self.bridge {
+            Some(bridge) => {
+                tracing::info!(url = %bridge.url, keys = ?bridge.keys, "authority gateway: the HTTP bridge");
+                channels.authority = Some(bridge_gateway(bridge));
+                router.merge(crate::authority_events::router(
+                    self.svc.clone(),
+                    bridge.keys.clone(),
+                    bridge.replay_window_secs,
+                ))
+            }
+            None => router,
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Without an SMTP server no e-mail job is queued (it could only be skipped).
         self.svc.set_email_channel(self.channels.email.is_some());
-        let mut channels = self.channels.clone();
         if channels.authority.is_none() {
             channels.authority = Some(self.sim.clone());
         }
@@ -234,6 +260,13 @@ impl Application {
         self.svc.close().await;
         served.context("HTTP server")
     }
+}
+
+/// The HTTP bridge as the authority gateway (`[authority.bridge]`).
+pub fn bridge_gateway(
+    config: &beian_authority_bridge::BridgeConfig,
+) -> Arc<dyn beian_ports::authority::AuthorityGateway> {
+    Arc::new(beian_authority_bridge::BridgeGateway::new(config.clone()))
 }
 
 /// The built-in authority simulator over the service's store: it reports to the service's

@@ -31,6 +31,18 @@ pub struct FileConfig {
     pub metrics: Option<MetricsFileConfig>,
     /// `[privacy]`: how long personal data is kept after a filing ended.
     pub privacy: Option<PrivacyFileConfig>,
+    /// `[authority]`: the gateway, and `[authority.bridge]`.
+    pub authority: Option<AuthorityFileConfig>,
+}
+
+/// `[authority]` in `beian.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityFileConfig {
+    /// `simulator` (default here) or `bridge`.
+    pub gateway: Option<String>,
+    /// `[authority.bridge]`: see [`beian_authority_bridge::BridgeFileConfig`].
+    pub bridge: Option<beian_authority_bridge::BridgeFileConfig>,
 }
 
 /// `[privacy]` in `beian.toml`.
@@ -98,6 +110,8 @@ pub struct Config {
     pub metrics: crate::metrics::MetricsAccess,
     /// Days personal data is kept after a filing is cancelled or cleared, then erased.
     pub retention_days: u32,
+    /// `[authority] gateway = "bridge"`: the bridge's settings (`[authority.bridge]`).
+    pub authority_bridge: Option<beian_authority_bridge::BridgeConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -188,7 +202,23 @@ impl Config {
             media,
             metrics,
             retention_days: retention_days(args, file.privacy.unwrap_or_default())?,
+            authority_bridge: authority_bridge(file.authority.unwrap_or_default(), |k| {
+                std::env::var(k).ok()
+            })?,
         })
+    }
+}
+
+/// `[authority.bridge]` when `[authority] gateway = "bridge"`; refused if incomplete.
+fn authority_bridge(
+    file: AuthorityFileConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<beian_authority_bridge::BridgeConfig>> {
+    match file.gateway.as_deref().map(str::trim) {
+        Some("bridge") => beian_authority_bridge::BridgeConfig::resolve(file.bridge.unwrap_or_default(), env)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!(e)),
+        _ => Ok(None),
     }
 }
 
