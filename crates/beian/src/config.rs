@@ -383,6 +383,25 @@ mod tests {
     }
 
     #[test]
+    fn the_bridge_is_configured_in_full_or_refused() {
+        let file = |t: &str| toml::from_str::<FileConfig>(t).expect("toml").authority.unwrap_or_default();
+        assert!(authority_bridge(file(""), |_| None).expect("no bridge").is_none());
+        let err =
+            authority_bridge(file("[authority]\ngateway = \"bridge\"\n"), |_| None).expect_err("incomplete");
+        assert!(err.to_string().contains("url") && err.to_string().contains("keys"), "{err}");
+        let full = "[authority]\ngateway = \"bridge\"\n[authority.bridge]\nurl = \"https://bridge:8443/\"\n\
+                    current_key = \"a\"\n[authority.bridge.keys]\na = \"0123456789abcdef0123456789abcdef\"\n";
+        let b = authority_bridge(file(full), |_| None).expect("complete").expect("bridge");
+        assert_eq!((b.url.as_str(), b.replay_window_secs), ("https://bridge:8443", 300));
+        let short = full.replace("0123456789abcdef0123456789abcdef", "short");
+        assert!(authority_bridge(file(&short), |_| None).is_err(), "a short secret is refused");
+        assert!(
+            toml::from_str::<FileConfig>("[authority.bridge]\nurll = \"x\"\n").is_err(),
+            "unknown keys refused"
+        );
+    }
+
+    #[test]
     fn local_is_the_default() {
         let m = media_backend(&ConfigArgs::default(), MediaFileConfig::default(), |_| None).expect("local");
         assert!(matches!(m, MediaBackend::Local));

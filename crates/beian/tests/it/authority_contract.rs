@@ -223,16 +223,13 @@ impl OverBridge {
             let used = self.used.used(&phone);
             let texts = || async {
                 let v = self.get(&format!("/control/sms?phone={phone}")).await;
-                let mut t: Vec<(i64, String)> = v["messages"]
+                // Newest first, as the control API lists them.
+                v["messages"]
                     .as_array()
                     .expect("messages")
                     .iter()
-                    .map(|m| {
-                        (m["created_at"].as_i64().unwrap_or(0), m["text"].as_str().unwrap_or("").to_string())
-                    })
-                    .collect();
-                t.sort_by(|a, b| b.0.cmp(&a.0));
-                t.into_iter().map(|(_, t)| t).collect::<Vec<_>>()
+                    .map(|m| m["text"].as_str().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
             };
             eventually("a new code", || async { fresh_code(&texts().await, used).is_some() }).await;
             let code = fresh_code(&texts().await, used).expect("code");
@@ -338,4 +335,60 @@ async fn the_contract_holds_over_the_bridge_to_a_separate_simulator_process_and_
     }
     drop(tx);
     app.stop().await;
+}
+
+/// The simulator process checks what reaches `/v1/operations` as beian checks its events, and
+/// refuses what it does not handle; without keys it does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_process_checks_signatures_and_refuses_what_it_does_not_handle() {
+    use beian_authority_bridge::protocol::unix_now;
+    let sim = SimulatorProcess::start(free_port(), "http://127.0.0.1:9").await;
+    let op = serde_json::json!({
+        "version": 1, "operation_id": "wxsp0001:new_access:1", "sent_at": unix_now(),
+        "operation": {"kind": "new_access", "appid": "wxsp0001", "round": 1, "service_number": "粤ICP备2026000001号-1X", "payload": {}}
+    });
+    let body = serde_json::to_vec(&op).expect("json");
+    let post = |headers: Vec<(&'static str, String)>| {
+        let mut req = reqwest::Client::new().post(format!("{}/v1/operations", sim.base)).body(body.clone());
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move {
+            let r = req.send().await.expect("send");
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let keys = bridge_keys();
+    assert_eq!(post(Vec::new()).await.0, 401, "unsigned");
+    let mut other = keys.sign("k1", unix_now(), b"{}").expect("sign").to_vec();
+    other[1].1 = unix_now().to_string();
+    assert_eq!(post(other).await.0, 401, "signed over another body");
+    assert_eq!(post(keys.sign("k1", unix_now() - 301, &body).expect("sign").to_vec()).await.0, 400, "stale");
+    let (st, answer) = post(keys.sign("k2", unix_now(), &body).expect("sign").to_vec()).await;
+    assert_eq!(st, 400, "not handled by the simulator: {answer}");
+    assert!(answer["errmsg"].as_str().is_some_and(|m| m.contains("new_access")), "{answer}");
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_beian"))
+        .args([
+            "simulator",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--platform-url",
+            "http://127.0.0.1:9",
+            "--key-id",
+            "k1",
+        ])
+        .arg("--data-dir")
+        .arg(sim._dir.path().join("other"))
+        .env_remove("BEIAN_BRIDGE_KEYS")
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("BEIAN_BRIDGE_KEYS"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
