@@ -392,3 +392,49 @@ async fn the_simulator_process_checks_signatures_and_refuses_what_it_does_not_ha
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Over the bridge the simulator decides on its own clock and settings, and texts from its own
+/// outbox: the platform's outbox holds no text in the authority's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_simulator_process_decides_on_its_own_clock_and_texts_from_its_own_outbox() {
+    let port = free_port();
+    let app =
+        TestApp::start_bridge(Backend::Sqlite, bridge_config(&format!("http://127.0.0.1:{port}"))).await;
+    let sim = SimulatorProcess::start(port, &app.base).await;
+    let driver =
+        OverBridge { base: sim.base.clone(), http: reqwest::Client::new(), used: CodesUsed::default() };
+    let r = driver
+        .http
+        .put(format!("{}/control/settings", sim.base))
+        .json(&serde_json::json!({ "review_working_days": 1, "default_outcome": "reject" }))
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(r.status().as_u16(), 200);
+    register(&app, "wxsp0002", 81).await;
+    apply_personal(&app, "wxsp0002", 81).await;
+    app.svc
+        .filings()
+        .platform_approve(&beian_service::Actor::new("test", "r"), "wxsp0002")
+        .await
+        .expect("approve");
+    eventually("the operation at the simulator", || async { !driver.received("wxsp0002").await.is_empty() })
+        .await;
+    driver.verify_sms("wxsp0002").await;
+    let state = || async { app.svc.filings().entrance_info("wxsp0002").await.expect("info").status };
+    assert_eq!(state().await, 4);
+    let (st, _) = driver.post("/control/clock/advance", serde_json::json!({ "seconds": 10 * 86400 })).await;
+    assert_eq!(st, 200);
+    eventually("the simulator's rejection", || async { state().await == 5 }).await;
+    eventually("the MIIT rejection text in the simulator's outbox", || async {
+        let texts = driver.get(&format!("/control/sms?phone={}", admin_mobile(81))).await;
+        texts.to_string().contains("【工业和信息化部】")
+    })
+    .await;
+    let platform = app.svc.job_queue().sms_outbox(Some(&admin_mobile(81)), 50).await.expect("outbox");
+    assert!(
+        platform.iter().all(|m| !m.text.contains("工信部") && !m.text.contains("工业和信息化部")),
+        "nothing in the authority's name from the platform: {platform:?}"
+    );
+    app.stop().await;
+}

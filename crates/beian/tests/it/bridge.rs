@@ -152,6 +152,22 @@ async fn a_refused_operation_is_dead_lettered_for_operators_and_a_busy_bridge_is
         jobs.to_string().contains("省份代码不在接入范围内")
     })
     .await;
+    // And on the operators' job page in the staff console.
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let login = http
+        .post(app.url("/admin/login"))
+        .form(&[("token", operator.as_str())])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(login.status().as_u16(), 303);
+    let cookie =
+        login.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
+    let page = http.get(app.url("/admin/ops/jobs")).header("cookie", cookie).send().await.expect("jobs page");
+    let page = page.text().await.expect("page");
+    assert!(page.contains("死信") && page.contains("省份代码不在接入范围内"), "{page}");
+
     // Signed as the protocol says.
     let req = bridge.seen().into_iter().next().expect("a request");
     assert_eq!(req.path, "/v1/operations");
