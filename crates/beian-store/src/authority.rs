@@ -129,6 +129,22 @@ impl Authority<'_> {
         Ok(())
     }
 
+    /// Every submission the simulator kept for `appid`, oldest first: (purpose, round, json).
+    pub async fn sim_submissions_of(&mut self, appid: &str) -> Result<Vec<(String, u32, String)>> {
+        let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT purpose, round, principals_enc FROM authority_sim_submissions WHERE appid = $1 \
+             ORDER BY created_at, round, purpose",
+        )
+        .bind(appid)
+        .fetch_all(&mut *self.tx.conn)
+        .await?;
+        rows.into_iter()
+            .map(|(purpose, round, enc)| {
+                Ok((purpose, u32::try_from(round).unwrap_or(0), self.tx.crypto.decrypt_str(&enc)?))
+            })
+            .collect()
+    }
+
     pub async fn sim_submission(&mut self, appid: &str, purpose: &str, round: u32) -> Result<Option<String>> {
         let enc: Option<Vec<u8>> = sqlx::query_scalar(
             "SELECT principals_enc FROM authority_sim_submissions WHERE appid = $1 AND purpose = $2 AND round = $3",

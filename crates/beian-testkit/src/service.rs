@@ -93,3 +93,14 @@ pub async fn authority_approve(svc: &Service, appid: &str) -> Result<OrderView, 
     };
     svc.filings().authority_approve(&Actor::authority(), appid, numbers).await
 }
+
+/// A valid personal application by admin `n` for `appid`: its ID photos uploaded and its face
+/// task finished through the service.
+pub async fn personal_payload(svc: &Service, appid: &str, n: u32) -> beian_core::payload::ApplyPayload {
+    use crate::fixtures::{self, Identity, Materials};
+    let actor = Actor::new("test", "apply");
+    let (front, back) = id_card_photos(svc, &actor, appid).await;
+    let task = finished_face_task(svc, &actor, &actor, appid).await;
+    let m = Materials { front, back, task };
+    serde_json::from_value(fixtures::personal_application(&Identity::admin(n), &m)).expect("payload")
+}

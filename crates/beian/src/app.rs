@@ -117,6 +117,8 @@ pub struct Application {
     channels: beian_jobs::Channels,
     demo: bool,
     metrics: crate::metrics::MetricsAccess,
+    /// Bridge mode: the gateway POSTs to the bridge and `/api/authority/events` is served.
+    bridge: Option<beian_authority_bridge::BridgeConfig>,
 }
 
 impl Application {
@@ -141,7 +143,18 @@ impl Application {
             .await?
             .with_channels(channels)
             .with_web_limits(config.web_limits.clone())
-            .with_metrics(config.metrics.clone()))
+            .with_metrics(config.metrics.clone())
+            .with_authority_bridge(config.authority_bridge.clone()))
+    }
+
+    /// Bridge mode (`[authority] gateway = "bridge"`): operations go to the bridge
+    /// ([`bridge_gateway`]) and its signed events come in on `/api/authority/events`.
+    pub fn with_authority_bridge(
+        mut self,
+        bridge: Option<beian_authority_bridge::BridgeConfig>,
+    ) -> Application {
+        self.bridge = bridge;
+        self
     }
 
     /// An application over a service already opened, and the store it was opened on (the
@@ -169,6 +182,7 @@ impl Application {
             channels: beian_jobs::Channels::default(),
             demo: false,
             metrics: crate::metrics::MetricsAccess::default(),
+            bridge: None,
         })
     }
 
@@ -238,12 +252,27 @@ impl Application {
             self.demo,
             &self.metrics,
         );
+        let mut channels = self.channels.clone();
+        let router = match &self.bridge {
+            Some(bridge) => {
+                tracing::info!(url = %bridge.url, keys = ?bridge.keys, "authority gateway: the HTTP bridge");
+                channels.authority = Some(bridge_gateway(bridge));
+                router.merge(crate::authority_events::router(
+                    self.svc.clone(),
+                    bridge.keys.clone(),
+                    bridge.replay_window_secs,
+                ))
+            }
+            None => router,
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Without an SMTP server no e-mail job is queued (it could only be skipped).
         self.svc.set_email_channel(self.channels.email.is_some());
-        let mut channels = self.channels.clone();
         if channels.authority.is_none() {
-            channels.authority = Some(self.authority.gateway.clone());
+            channels.authority = self.authority.gateway.clone();
+        }
+        if channels.authority.is_none() {
+            bail!("authority gateway \"bridge\" needs [authority.bridge] (the bridge's url and keys)");
         }
         let worker = beian_jobs::Worker::new(self.svc.clone())
             .with_idle_poll(self.worker_poll)
@@ -264,10 +293,11 @@ impl Application {
 
 /// How the platform reaches the authority: the gateway the job worker hands operations to,
 /// and the simulator's or the desk's own pages when it is one of them (nothing of the
-/// simulator — `/miit/verify`, its settings, the clock control — exists otherwise).
+/// simulator — `/miit/verify`, its settings, the clock control — exists otherwise). The bridge's
+/// gateway comes with its configuration ([`Application::with_authority_bridge`]).
 #[derive(Clone)]
 pub struct AuthorityLink {
-    pub gateway: Arc<dyn AuthorityGateway>,
+    pub gateway: Option<Arc<dyn AuthorityGateway>>,
     pub simulator: Option<Arc<Simulator>>,
     pub desk: Option<Arc<ManualDesk>>,
 }
@@ -277,23 +307,21 @@ pub fn authority_link(choice: GatewayChoice, store: &Store, svc: &Arc<Service>) 
     match choice {
         GatewayChoice::Simulator => {
             let sim = builtin_simulator(store, svc);
-            Ok(AuthorityLink { gateway: sim.clone(), simulator: Some(sim), desk: None })
+            Ok(AuthorityLink { gateway: Some(sim.clone()), simulator: Some(sim), desk: None })
         }
         GatewayChoice::Manual => {
             let desk = Arc::new(ManualDesk::new(store.clone(), svc.clone(), svc.clone()));
-            Ok(AuthorityLink { gateway: desk.clone(), simulator: None, desk: Some(desk) })
+            Ok(AuthorityLink { gateway: Some(desk.clone()), simulator: None, desk: Some(desk) })
         }
-        GatewayChoice::Bridge => bridge_gateway(store, svc),
+        GatewayChoice::Bridge => Ok(AuthorityLink { gateway: None, simulator: None, desk: None }),
     }
 }
 
-/// The HTTP bridge gateway (signed JSON to a bridge the platform operates). Not in this
-/// build yet: refused at startup rather than silently replaced.
-fn bridge_gateway(_store: &Store, _svc: &Arc<Service>) -> Result<AuthorityLink> {
-    bail!(
-        "the HTTP bridge gateway needs [authority.bridge] (the bridge's URL and signing keys), which this \
-         build does not support yet; choose gateway = \"manual\" to file by hand at /admin/desk"
-    )
+/// The HTTP bridge as the authority gateway (`[authority.bridge]`).
+pub fn bridge_gateway(
+    config: &beian_authority_bridge::BridgeConfig,
+) -> Arc<dyn beian_ports::authority::AuthorityGateway> {
+    Arc::new(beian_authority_bridge::BridgeGateway::new(config.clone()))
 }
 
 /// The built-in authority simulator over the service's store: it reports to the service's

@@ -76,11 +76,37 @@ enum Command {
         #[command(subcommand)]
         command: PiiCommand,
     },
+    /// The authority simulator as a separate process speaking the bridge protocol (a stand-in
+    /// for a platform's bridge): `beian simulator serve --listen ADDR --platform-url URL
+    /// --data-dir DIR`, keys in BEIAN_BRIDGE_KEYS.
+    Simulator {
+        #[command(subcommand)]
+        command: SimulatorCommand,
+    },
     /// Restore a backup into a fresh data directory (--data-dir; and for PostgreSQL an empty
     /// schema, --database-url; needs `pg_restore`), then check it.
     Restore {
         /// The backup directory (written by `beian backup`).
         dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SimulatorCommand {
+    /// Serve `/v1/operations`, its `/miit/verify` page and its control API (`/control/…`);
+    /// `--listen` (default 127.0.0.1:8090) and `--data-dir` (its own database; required) are
+    /// the global flags. The shared keys come from BEIAN_BRIDGE_KEYS (`id=secret,…`), never a
+    /// flag.
+    Serve {
+        /// The platform's base URL; events go to {URL}/api/authority/events.
+        #[arg(long)]
+        platform_url: String,
+        /// The key id its events are signed with [default: BEIAN_BRIDGE_CURRENT_KEY]
+        #[arg(long, env = "BEIAN_BRIDGE_CURRENT_KEY")]
+        key_id: String,
+        /// Seconds a signed operation stays acceptable.
+        #[arg(long, default_value_t = beian_authority_bridge::protocol::DEFAULT_REPLAY_WINDOW_SECS)]
+        replay_window_secs: u64,
     },
 }
 
@@ -141,8 +167,12 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Command::Simulator { command } = cli.command {
+        return simulator(&cli.config, command).await;
+    }
     let config = Config::resolve(&cli.config)?;
     match cli.command {
+        Command::Simulator { .. } => Ok(()),
         Command::Serve => serve(&config).await,
         Command::Migrate => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
@@ -451,6 +481,35 @@ fn print_report(report: &beian_service::check::CheckReport) {
             println!("  - {w}");
         }
     }
+}
+
+/// `beian simulator serve`: the platform's configuration is not read (this is another
+/// process, with its own data directory).
+async fn simulator(args: &ConfigArgs, command: SimulatorCommand) -> Result<()> {
+    let SimulatorCommand::Serve { platform_url, key_id, replay_window_secs } = command;
+    let data_dir = args.data_dir.clone().ok_or_else(|| {
+        anyhow::anyhow!("--data-dir is required: the simulator keeps its own database there")
+    })?;
+    let keys = std::env::var("BEIAN_BRIDGE_KEYS").unwrap_or_default();
+    let keys = beian_authority_bridge::protocol::Keys::parse_list(&keys).map_err(|e| anyhow::anyhow!(e))?;
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "BEIAN_BRIDGE_KEYS (id=secret,…) is required: the keys shared with the platform"
+    );
+    let config = beian_authority_sim::standalone::StandaloneConfig {
+        listen: args.listen.clone().unwrap_or_else(|| "127.0.0.1:8090".into()),
+        platform_url,
+        data_dir,
+        keys,
+        key_id,
+        replay_window_secs,
+        public_url: args.public_url.clone(),
+    };
+    let sim = beian_authority_sim::standalone::Standalone::start(config).await?;
+    let addr = sim.local_addr()?;
+    tracing::info!(%addr, "the authority simulator is serving");
+    println!("simulator serving on http://{addr}");
+    sim.run(shutdown_signal()).await
 }
 
 async fn serve(config: &Config) -> Result<()> {

@@ -138,6 +138,8 @@ pub fn identity_config(
 pub struct AuthorityFileConfig {
     /// `simulator`, `manual` or `bridge` (see [`GatewayChoice`]).
     pub gateway: Option<String>,
+    /// `[authority.bridge]`: see [`beian_authority_bridge::BridgeFileConfig`].
+    pub bridge: Option<beian_authority_bridge::BridgeFileConfig>,
 }
 
 /// How the platform reaches the authority (`[authority] gateway`). `serve` needs a choice.
@@ -244,6 +246,8 @@ pub struct Config {
     /// How the platform reaches the authority; `None` until chosen (`serve` refuses to start
     /// without it, `demo` runs the simulator).
     pub authority_gateway: Option<GatewayChoice>,
+    /// `[authority] gateway = "bridge"`: the bridge's settings (`[authority.bridge]`).
+    pub authority_bridge: Option<beian_authority_bridge::BridgeConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -329,11 +333,12 @@ impl Config {
         if sms_outbox && file.sms_gateway.is_some() {
             bail!("sms_outbox and [sms_gateway] are both set: choose where texts go");
         }
+        let authority_file = file.authority.unwrap_or_default();
         let authority_gateway = match args
             .authority_gateway
             .clone()
             .filter(|g| !g.trim().is_empty())
-            .or(file.authority.and_then(|a| a.gateway))
+            .or(authority_file.gateway.clone())
         {
             Some(g) => Some(GatewayChoice::parse(&g)?),
             None => None,
@@ -365,7 +370,24 @@ impl Config {
                 |k| std::env::var(k).ok(),
             )?,
             authority_gateway,
+            authority_bridge: authority_bridge(authority_gateway, authority_file, |k| std::env::var(k).ok())?,
         })
+    }
+}
+
+/// `[authority.bridge]` when `[authority] gateway = "bridge"`; refused if incomplete.
+fn authority_bridge(
+    gateway: Option<GatewayChoice>,
+    file: AuthorityFileConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<beian_authority_bridge::BridgeConfig>> {
+    match gateway {
+        Some(GatewayChoice::Bridge) => {
+            beian_authority_bridge::BridgeConfig::resolve(file.bridge.unwrap_or_default(), env)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!(e))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -555,6 +577,34 @@ mod tests {
         assert!(err.to_string().contains("only for the authority simulator"), "{err}");
         assert!(at("", Some("simulator"), Some(true)).expect("simulator clock").simulated_clock);
         assert!(toml::from_str::<FileConfig>("[authority]\ngateway = \"manual\"\nurl = 1\n").is_err());
+    }
+
+    #[test]
+    fn the_bridge_is_configured_in_full_or_refused() {
+        let file = |t: &str| toml::from_str::<FileConfig>(t).expect("toml").authority.unwrap_or_default();
+        assert!(authority_bridge(None, file(""), |_| None).expect("no bridge").is_none());
+        let err = authority_bridge(
+            Some(GatewayChoice::Bridge),
+            file("[authority]\ngateway = \"bridge\"\n"),
+            |_| None,
+        )
+        .expect_err("incomplete");
+        assert!(err.to_string().contains("url") && err.to_string().contains("keys"), "{err}");
+        let full = "[authority]\ngateway = \"bridge\"\n[authority.bridge]\nurl = \"https://bridge:8443/\"\n\
+                    current_key = \"a\"\n[authority.bridge.keys]\na = \"0123456789abcdef0123456789abcdef\"\n";
+        let b = authority_bridge(Some(GatewayChoice::Bridge), file(full), |_| None)
+            .expect("complete")
+            .expect("bridge");
+        assert_eq!((b.url.as_str(), b.replay_window_secs), ("https://bridge:8443", 300));
+        let short = full.replace("0123456789abcdef0123456789abcdef", "short");
+        assert!(
+            authority_bridge(Some(GatewayChoice::Bridge), file(&short), |_| None).is_err(),
+            "a short secret is refused"
+        );
+        assert!(
+            toml::from_str::<FileConfig>("[authority.bridge]\nurll = \"x\"\n").is_err(),
+            "unknown keys refused"
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ macro_rules! both {
 
 mod api_e2e;
 mod api_raw;
+mod authority_contract;
+mod bridge;
 mod cli;
 mod console;
 mod crash;
