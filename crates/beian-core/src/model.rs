@@ -213,7 +213,7 @@ pub enum AuditAction {
     AuthorizationLocked,
     /// the simulated clock moved.
     Advance,
-    /// a dictionary version published.
+    /// a dictionary version, or a year of the working-day calendar, published.
     Publish,
     /// a developer signed in.
     Login,
@@ -364,10 +364,12 @@ pub enum AuditEntity {
     PublicIndex,
     Staff,
     Reason,
+    /// One year of the working-day calendar (entity id: the year).
+    Calendar,
 }
 
 impl AuditEntity {
-    pub const ALL: [AuditEntity; 21] = [
+    pub const ALL: [AuditEntity; 22] = [
         AuditEntity::Account,
         AuditEntity::Membership,
         AuditEntity::Ticket,
@@ -389,6 +391,7 @@ impl AuditEntity {
         AuditEntity::PublicIndex,
         AuditEntity::Staff,
         AuditEntity::Reason,
+        AuditEntity::Calendar,
     ];
 
     /// The stored name.
@@ -415,6 +418,7 @@ impl AuditEntity {
             AuditEntity::PublicIndex => "public_index",
             AuditEntity::Staff => "staff",
             AuditEntity::Reason => "reason",
+            AuditEntity::Calendar => "calendar",
         }
     }
 
