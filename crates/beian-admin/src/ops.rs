@@ -531,12 +531,15 @@ pub async fn upload_calendar(State(s): State<AppState>, headers: HeaderMap, m: M
     let (staff, csrf) = operator!(s, headers);
     let (f, file) = match calendar_fields(m).await {
         Ok(x) => x,
-        Err(msg) => return fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, msg)),
+        Err(msg) => {
+            return fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, msg))
+        }
     };
     if let Err(r) = check_csrf(&staff, &csrf, &f) {
         return r;
     }
-    let refused = |msg: &str| fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, msg));
+    let refused =
+        |msg: &str| fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, msg));
     let Ok(year) = get(&f, "year").trim().parse::<i32>() else {
         return refused("请填写年份，如 2027");
     };

@@ -133,11 +133,8 @@ fn read_dir_years(dir: &Path) -> (Vec<(HolidayYear, String)>, Vec<String>) {
             return (years, problems);
         }
     };
-    let mut paths: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let mut paths: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
     paths.sort();
     for path in paths {
         let shown = path.display().to_string();
@@ -191,8 +188,11 @@ impl Operations<'_> {
         for row in rows {
             match HolidayYear::parse_json(&row.data, Some(row.year)) {
                 Ok(y) => {
-                    let source =
-                        CalendarSource::Upload { version: row.version, author: row.author, at: row.created_at };
+                    let source = CalendarSource::Upload {
+                        version: row.version,
+                        author: row.author,
+                        at: row.created_at,
+                    };
                     years.insert(row.year, (y, source));
                 }
                 // Stored rows were checked before they were written; one that no longer
@@ -203,7 +203,8 @@ impl Operations<'_> {
         for p in &problems {
             tracing::warn!("calendar: {p}");
         }
-        *self.calendars.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Loaded::build(years, problems));
+        *self.calendars.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(Loaded::build(years, problems));
         Ok(())
     }
 
@@ -246,7 +247,11 @@ impl Operations<'_> {
             years: loaded
                 .years
                 .iter()
-                .map(|(year, (y, source))| CalendarYear { year: *year, source: source.clone(), days: y.len() })
+                .map(|(year, (y, source))| CalendarYear {
+                    year: *year,
+                    source: source.clone(),
+                    days: y.len(),
+                })
                 .collect(),
             problems: loaded.problems.clone(),
             dir: dir.map(|d| d.display().to_string()),

@@ -104,7 +104,7 @@ const POLICY_KEY: &str = "policy";
 
 impl Service {
     /// Build the service: seeds the dictionaries on first start, loads the policy and the
-/// working-day calendar (built-in years and uploads; files once a directory is set).
+    /// working-day calendar (built-in years and uploads; files once a directory is set).
     /// `media`: a [`beian_store::MediaFiles`] directory or an S3 bucket ([`MediaStore`]).
     pub async fn start(store: Store, media: impl Into<MediaStore>, clock: Arc<dyn Clock>) -> Result<Service> {
         let media = media.into();

@@ -145,7 +145,14 @@ impl CalendarYears<'_> {
         Ok(v.unwrap_or(0))
     }
 
-    pub async fn insert(&mut self, year: i32, version: i64, data: &str, author: &str, now: i64) -> Result<()> {
+    pub async fn insert(
+        &mut self,
+        year: i32,
+        version: i64,
+        data: &str,
+        author: &str,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO calendar_years (year, version, data, author, created_at) VALUES ($1, $2, $3, $4, $5)",
         )

@@ -20,6 +20,7 @@ macro_rules! both {
 
 mod api_e2e;
 mod api_raw;
+mod calendar;
 mod cli;
 mod console;
 mod crash;
