@@ -142,6 +142,9 @@ async fn upload_on_the_staff_page_changes_due_dates_and_is_audited(b: Backend) {
     assert!(page.contains("2026年的放假安排已保存为第1版"), "{page}");
     // Thursday and Friday off, the weekend: Monday 12-07 and Tuesday 12-08.
     assert_eq!(review_due(&app, "wxcal0002", 62).await, end_of_beijing_day(d(2026, 12, 8)));
+    // The authority simulator counts with the same calendar, through the outbox.
+    let outbox: &dyn beian_ports::authority::AuthorityOutbox = &*app.svc;
+    assert_eq!(outbox.add_working_days(d(2026, 12, 2), 2), d(2026, 12, 8));
     let trail = app.svc.audit_trail(AuditEntity::Calendar, "2026").await.expect("audit");
     assert_eq!(trail.len(), 1, "{trail:?}");
     assert_eq!(trail[0].action, "publish");
