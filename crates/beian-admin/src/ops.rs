@@ -7,8 +7,8 @@ use crate::auth::{check_csrf, form, get, require};
 use crate::html::{date, error_box, hidden, layout};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::dict::DictKind;
 use beian_core::platform::{JobState, Reason, Role, Staff};
@@ -527,12 +527,31 @@ async fn calendar_fields(mut m: Multipart) -> Result<(Vec<(String, String)>, Vec
     Ok((fields, file))
 }
 
-pub async fn upload_calendar(State(s): State<AppState>, headers: HeaderMap, m: Multipart) -> Response {
+/// The most of a body that is not the upload form read before answering (axum's default).
+const OTHER_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+pub async fn upload_calendar(State(s): State<AppState>, req: Request) -> Response {
+    let headers = req.headers().clone();
     let (staff, csrf) = operator!(s, headers);
-    let (f, file) = match calendar_fields(m).await {
-        Ok(x) => x,
-        Err(msg) => {
-            return fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, msg))
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (f, file) = if !multipart {
+        // Not this page's form, so no token can be read from it: refused below. The body is
+        // read first so the client gets the answer, not a reset connection.
+        let _ = axum::body::to_bytes(req.into_body(), OTHER_BODY_LIMIT).await;
+        (Vec::new(), Vec::new())
+    } else {
+        let read = match Multipart::from_request(req, &()).await {
+            Ok(m) => calendar_fields(m).await,
+            Err(e) => Err(format!("表单无法读取：{e}")),
+        };
+        match read {
+            Ok(x) => x,
+            Err(msg) => {
+                return fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, msg))
+            }
         }
     };
     if let Err(r) = check_csrf(&staff, &csrf, &f) {
