@@ -117,8 +117,9 @@ async fn review_due(app: &TestApp, appid: &str, n: u32) -> i64 {
     view.order.review_due_at.expect("due date")
 }
 
-async fn check_warnings(svc: &Service) -> Vec<String> {
-    svc.operations().check_invariants().await.expect("check").warnings
+/// What `beian check` says about the calendar (its notices).
+async fn check_notices(svc: &Service) -> Vec<String> {
+    svc.operations().check_invariants().await.expect("check").notices
 }
 
 async fn upload_on_the_staff_page_changes_due_dates_and_is_audited(b: Backend) {
@@ -130,7 +131,7 @@ async fn upload_on_the_staff_page_changes_due_dates_and_is_audited(b: Backend) {
     let (code, _, page) = staff_get(&app, "/admin/dashboard", &cookie).await;
     assert_eq!(code, 200, "{page}");
     assert!(page.contains(WARNING), "{page}");
-    assert!(check_warnings(&app.svc).await.iter().any(|w| w.contains("no holiday data for 2027")));
+    assert!(check_notices(&app.svc).await.iter().any(|w| w.contains("no holiday data for 2027")));
 
     // The platform's 2 working days from Wednesday 2026-12-02: Friday 12-04.
     assert_eq!(review_due(&app, "wxcal0001", 61).await, end_of_beijing_day(d(2026, 12, 4)));
@@ -184,7 +185,7 @@ async fn upload_on_the_staff_page_changes_due_dates_and_is_audited(b: Backend) {
     assert!(!app.svc.calendar().is_working_day(d(2027, 1, 1)));
     let (_, _, page) = staff_get(&app, "/admin/dashboard", &cookie).await;
     assert!(!page.contains("节假日数据未加载"), "{page}");
-    assert!(!check_warnings(&app.svc).await.iter().any(|w| w.contains("working-day calendar")));
+    assert!(!check_notices(&app.svc).await.iter().any(|w| w.contains("working-day calendar")));
 
     // A second version of 2026 without the extra days: the due dates follow again.
     let (code, page) = upload(&app, &cookie, "2026", Some(&year_2026_with(&[])), "").await;
@@ -232,7 +233,7 @@ async fn files_in_the_data_dir_take_effect_on_reload(b: Backend) {
     }
     let (_, _, page) = staff_get(&app, "/admin/dashboard", &cookie).await;
     assert!(!page.contains("节假日数据未加载"), "2027 is covered: {page}");
-    let warnings = check_warnings(&app.svc).await;
+    let warnings = check_notices(&app.svc).await;
     assert!(warnings.iter().any(|w| w.contains("2028.json")), "{warnings:?}");
     assert!(!warnings.iter().any(|w| w.contains("no holiday data")), "{warnings:?}");
 
