@@ -147,10 +147,7 @@ async fn order(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<
         return Err(ApiError(StatusCode::NOT_FOUND, errcode::UNKNOWN_APPID, "该小程序没有备案订单".into()));
     };
     let current = s.svc.filings().submitted_version(&appid, v.order.versions).await?;
-    let previous = match v.order.versions {
-        n if n > 1 => s.svc.filings().submitted_version(&appid, n - 1).await?,
-        _ => None,
-    };
+    let previous = s.svc.filings().baseline_version(&v.order).await?;
     let trail = s.svc.audit_trail(beian_core::model::AuditEntity::Filing, &appid).await?;
     Ok(Json(json!({
         "errcode": 0,

@@ -117,7 +117,9 @@ impl AuthorityGateway for Simulator {
     fn submit(&self, op: Operation) -> BoxFuture<'_, PortResult<()>> {
         Box::pin(async move {
             let purpose = match &op {
-                Operation::NewSubjectAndService { .. } | Operation::NewService { .. } => PURPOSE_FILING,
+                Operation::NewSubjectAndService { .. }
+                | Operation::NewService { .. }
+                | Operation::Change { .. } => PURPOSE_FILING,
                 Operation::Cancel { .. } => PURPOSE_CANCEL,
                 other => {
                     return Err(PortError::Refused(format!(
@@ -229,6 +231,10 @@ impl Simulator {
                     principals: principals.clone(),
                     province: op_province(op),
                     subject_number: op_subject_number(op),
+                    service_number: match op {
+                        Operation::Change { service_number, .. } => Some(service_number.clone()),
+                        _ => None,
+                    },
                 };
                 let json = serde_json::to_string(&kept).map_err(|e| SimError::Internal(e.to_string()))?;
                 tx.authority().put_sim_submission(appid, purpose, round, &json, now).await?;
@@ -365,7 +371,13 @@ impl Simulator {
             let Some(province) = kept.province.as_deref() else {
                 return Err(SimError::Internal(format!("no province kept for {appid} round {round}")));
             };
-            let numbers = self.numbers_for(appid, round, province, kept.subject_number.as_deref()).await?;
+            let numbers = match (&kept.subject_number, &kept.service_number) {
+                // A change approved: the record keeps its numbers.
+                (Some(subject), Some(service)) => {
+                    IssuedNumbers { subject_number: subject.clone(), service_number: service.clone() }
+                }
+                _ => self.numbers_for(appid, round, province, kept.subject_number.as_deref()).await?,
+            };
             let event = AuthorityEvent::Approved {
                 subject_number: numbers.subject_number,
                 service_number: numbers.service_number,
@@ -395,6 +407,9 @@ struct Kept {
     province: Option<String>,
     #[serde(default)]
     subject_number: Option<String>,
+    /// A change's record: approved, it keeps its numbers.
+    #[serde(default)]
+    service_number: Option<String>,
 }
 
 fn op_province(op: &Operation) -> Option<String> {
@@ -410,6 +425,7 @@ fn op_province(op: &Operation) -> Option<String> {
 fn op_subject_number(op: &Operation) -> Option<String> {
     match op {
         Operation::NewService { subject_number, .. } => Some(subject_number.clone()),
+        Operation::Change { payload, .. } => Some(payload.icp_subject.base_info.record_number.clone()),
         _ => None,
     }
 }

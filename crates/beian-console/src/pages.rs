@@ -165,7 +165,7 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
             S::PlatformReview | S::PlatformRejected => ("now", "", "", ""),
             S::AuthorityReview { sms: Sms::Waiting | Sms::TimedOut } => ("done", "now", "", ""),
             S::AuthorityReview { sms: Sms::Done } | S::AuthorityRejected => ("done", "done", "now", ""),
-            S::Filed { .. } => ("done", "done", "done", "done"),
+            S::Filed { .. } | S::Changing { .. } => ("done", "done", "done", "done"),
             S::NotFiled => ("", "", "", ""),
         }
     };

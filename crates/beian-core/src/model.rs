@@ -74,6 +74,9 @@ pub struct FilingOrder {
     pub service_record_number: Option<String>,
     /// Number of submitted versions (history length).
     pub versions: u32,
+    /// The version that is the filed record (0 until filed): a change's newer versions stand
+    /// beside it until the authority approves them.
+    pub filed_version: u32,
     /// The cancellation asked for (kept after it is confirmed). Serialised as WeChat's code.
     #[serde(with = "cancel_type_code")]
     pub cancel_type: Option<CancelType>,

@@ -29,12 +29,19 @@ impl Filings<'_> {
     pub async fn authority_submission(&self, appid: &str, round: u32) -> Result<Option<Operation>> {
         let mut tx = self.store.read().await?;
         let Some(order) = tx.orders().get(appid).await? else { return Ok(None) };
-        if order.authority_round != round
-            || order.state != (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting })
-        {
+        if order.authority_round != round || !order.state.is_authority_review(SmsVerifyStatus::Waiting) {
             return Ok(None);
         }
         let Some(payload) = tx.orders().version(appid, order.versions).await? else { return Ok(None) };
+        if order.state.change().is_some() {
+            let service_number = order.service_record_number.clone().unwrap_or_default();
+            return Ok(Some(Operation::Change {
+                appid: appid.into(),
+                round,
+                service_number,
+                payload: Box::new(payload),
+            }));
+        }
         let subject_number = match &order.subject_id {
             Some(id) => tx.subjects().get(id).await?.and_then(|(s, _)| s.record_number),
             None => None,
@@ -56,10 +63,12 @@ impl Filings<'_> {
         let Some((subject, _)) = tx.subjects().get(id).await? else { return Ok(None) };
         let abbr =
             self.dictionaries().province_abbr(subject.province.parse().unwrap_or(0)).unwrap_or_default();
+        let service_number = order.state.change().and(order.service_record_number);
         Ok(Some(NumberContext {
             province: subject.province,
             province_abbr: abbr.to_string(),
             subject_number: subject.record_number,
+            service_number,
         }))
     }
 
@@ -118,8 +127,7 @@ impl Filings<'_> {
             }
         }
         let order = self.order(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?.order;
-        let filing =
-            |sms| order.authority_round == round && order.state == (FilingState::AuthorityReview { sms });
+        let filing = |sms| order.authority_round == round && order.state.is_authority_review(sms);
         let canceling = order.state.is_canceling() && order.row_version == i64::from(round);
         let current = match &event {
             AuthorityEvent::SmsVerified | AuthorityEvent::SmsExpired => filing(SmsVerifyStatus::Waiting),
@@ -237,7 +245,7 @@ impl Filings<'_> {
         // else changes the order while it is canceling).
         let (purpose, round) = if v.order.state.is_canceling() {
             (SmsPurpose::Cancel, u32::try_from(v.order.row_version).unwrap_or(0))
-        } else if v.order.state == (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting }) {
+        } else if v.order.state.is_authority_review(SmsVerifyStatus::Waiting) {
             (SmsPurpose::Filing, v.order.authority_round)
         } else {
             return Ok(None);
@@ -308,6 +316,8 @@ pub struct NumberContext {
     pub province_abbr: String,
     /// The subject number the subject already holds (a further service keeps it).
     pub subject_number: Option<String>,
+    /// The service number a change under way keeps (approved, a change keeps its numbers).
+    pub service_number: Option<String>,
 }
 
 /// The kind column: the event's kind, and for SMS news whose verification it is about (a

@@ -21,7 +21,7 @@ mod drafts;
 mod error;
 mod filing;
 pub mod host;
-mod identity;
+pub mod identity;
 pub mod jobs;
 pub mod media;
 pub mod merchant_auth;
@@ -95,7 +95,7 @@ pub struct Service {
     /// When this node last pruned shared rate-limit windows (see `rate_limits`).
     rate_pruning: rate_limits::Pruning,
     /// Who judges face tasks (see `identity`).
-    identity: Arc<dyn beian_ports::identity::IdentityVerifier>,
+    identity: Arc<dyn beian_ports::identity::IdentityProvider>,
     /// The working-day calendar in force (see `calendar`).
     calendars: calendar::Calendars,
 }
@@ -143,7 +143,7 @@ impl Service {
             email_channel: std::sync::atomic::AtomicBool::new(true),
             retention_days: std::sync::atomic::AtomicU32::new(privacy::DEFAULT_RETENTION_DAYS),
             rate_pruning: rate_limits::Pruning::default(),
-            identity: Arc::new(beian_ports::identity::IdentityMatch),
+            identity: Arc::new(beian_ports::identity::BuiltinCheck),
             store,
             media,
             clock,

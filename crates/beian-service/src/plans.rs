@@ -100,7 +100,7 @@ pub(crate) async fn write_plan(
     }
     for planned in &plan.jobs {
         let spec = match planned.job {
-            AuthorityJob::Submit { kind: OrderKind::New, round } => {
+            AuthorityJob::Submit { kind: OrderKind::New | OrderKind::Change, round } => {
                 JobSpec::AuthoritySubmit { appid: appid.clone(), round }
             }
             AuthorityJob::Cancel { kind: OrderKind::Cancel | OrderKind::CancelAccess, round } => {

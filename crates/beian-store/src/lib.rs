@@ -139,6 +139,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (12, include_str!("../migrations/sqlite/0012_authority_events.sql")),
     (13, include_str!("../migrations/sqlite/0013_host_events.sql")),
     (14, include_str!("../migrations/sqlite/0014_authority_numbers.sql")),
+    (15, include_str!("../migrations/sqlite/0015_face_sessions.sql")),
     (16, include_str!("../migrations/sqlite/0016_calendar_years.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
@@ -156,6 +157,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (12, include_str!("../migrations/postgres/0012_authority_events.sql")),
     (13, include_str!("../migrations/postgres/0013_host_events.sql")),
     (14, include_str!("../migrations/postgres/0014_authority_numbers.sql")),
+    (15, include_str!("../migrations/postgres/0015_face_sessions.sql")),
     (16, include_str!("../migrations/postgres/0016_calendar_years.sql")),
 ];
 

@@ -83,8 +83,9 @@ pub async fn authority_approve(svc: &Service, appid: &str) -> Result<OrderView, 
                     next(format!("subject:{}", ctx.province_abbr)),
                 )
             });
-            let service_number =
-                numbering::service_number(&subject_number, next(format!("service:{subject_number}")));
+            let service_number = ctx.service_number.unwrap_or_else(|| {
+                numbering::service_number(&subject_number, next(format!("service:{subject_number}")))
+            });
             IssuedNumbers { subject_number, service_number }
         }
         // No subject: the approval is refused as the service refuses it.

@@ -24,7 +24,10 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<(Store, Arc<
         .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
     store.migrate().await.context("migrating the database")?;
     let media = open_media(config).await?;
-    let svc = Service::start(store.clone(), media, clock).await.context("starting the service")?;
+    let svc = Service::start(store.clone(), media, clock)
+        .await
+        .context("starting the service")?
+        .with_identity_provider(identity_provider(&config.identity));
     svc.operations().set_retention_days(config.retention_days);
     svc.operations().set_calendar_dir(config.data_dir.join("calendar"));
     svc.operations().reload_calendar().await.context("loading the working-day calendar")?;
@@ -290,4 +293,20 @@ pub fn channels(config: &Config, svc: &Service) -> beian_jobs::Channels {
     };
     let email = config.smtp.clone().map(|c| Arc::new(SmtpSender::new(c)) as Arc<dyn EmailSender>);
     beian_jobs::Channels { sms, email, webhook: Arc::new(HttpWebhookSender::new(http)), ..Default::default() }
+}
+
+/// The identity provider as configured — the one place it is chosen (`[identity]`).
+pub fn identity_provider(
+    config: &crate::config::IdentityConfig,
+) -> Arc<dyn beian_ports::identity::IdentityProvider> {
+    use crate::config::IdentityConfig;
+    match config {
+        IdentityConfig::Builtin { .. } => Arc::new(beian_ports::identity::BuiltinCheck),
+        IdentityConfig::Tencent(c) => {
+            Arc::new(beian_vendors::tencent::TencentFaceId::new(beian_vendors::http_client(), c.clone()))
+        }
+        IdentityConfig::Aliyun(c) => {
+            Arc::new(beian_vendors::aliyun::AliyunCloudauth::new(beian_vendors::http_client(), c.clone()))
+        }
+    }
 }

@@ -451,6 +451,19 @@ fn print_report(report: &beian_service::check::CheckReport) {
 }
 
 async fn serve(config: &Config) -> Result<()> {
+    match &config.identity {
+        crate::config::IdentityConfig::Builtin { explicit: false } => anyhow::bail!(
+            "no identity verification configured: set [identity] provider = \"tencent_faceid\" or \
+             \"aliyun_cloudauth\" (see README, \"Identity verification\"); provider = \"builtin\" checks \
+             name and ID number only, with no biometrics, and is meant for demos"
+        ),
+        crate::config::IdentityConfig::Builtin { explicit: true } => tracing::warn!(
+            "IDENTITY VERIFICATION IS THE BUILT-IN NAME + ID CHECK: NO BIOMETRICS, NO LIVENESS. Anyone who \
+             knows an administrator's name and ID number passes. Configure [identity] provider = \
+             \"tencent_faceid\" or \"aliyun_cloudauth\" before going live."
+        ),
+        _ => {}
+    }
     let app = Application::build(config).await?;
     tracing::info!(addr = %app.local_addr()?, db = %redact(&config.database_url), "beian is serving");
     println!("beian is serving on http://{}", app.local_addr()?);

@@ -31,6 +31,103 @@ pub struct FileConfig {
     pub metrics: Option<MetricsFileConfig>,
     /// `[privacy]`: how long personal data is kept after a filing ended.
     pub privacy: Option<PrivacyFileConfig>,
+    /// `[identity]`: who verifies administrators' identities (face tasks).
+    pub identity: Option<IdentityFileConfig>,
+}
+
+/// `[identity]` in `beian.toml` (see README "Identity verification").
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFileConfig {
+    /// `builtin` (name + ID only, no biometrics), `tencent_faceid` or `aliyun_cloudauth`.
+    pub provider: Option<String>,
+    /// The vendor's API endpoint [default: the vendor's public one].
+    pub endpoint: Option<String>,
+    /// Tencent SecretId / Alibaba AccessKeyId.
+    pub secret_id: Option<String>,
+    /// Tencent SecretKey / Alibaba AccessKeySecret (or `BEIAN_IDENTITY_SECRET_KEY`).
+    pub secret_key: Option<String>,
+    /// Tencent `X-TC-Region` (optional).
+    pub region: Option<String>,
+    /// Tencent 业务流程 RuleId.
+    pub rule_id: Option<String>,
+    /// Alibaba 认证场景 SceneId.
+    pub scene_id: Option<String>,
+    /// Alibaba ProductCode [default: ID_PRO].
+    pub product_code: Option<String>,
+    /// Alibaba MetaInfo for the browser flow [default: a generic H5 description].
+    pub meta_info: Option<String>,
+    /// How long a session can be completed [default: Tencent 7200, Alibaba 1800].
+    pub session_secs: Option<i64>,
+}
+
+/// Never printed with its secret.
+impl std::fmt::Debug for IdentityFileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityFileConfig").field("provider", &self.provider).finish_non_exhaustive()
+    }
+}
+
+/// Who verifies administrators' identities.
+#[derive(Debug, Clone)]
+pub enum IdentityConfig {
+    /// The built-in name + ID check (no biometrics). `explicit`: chosen in the configuration
+    /// (`beian serve` refuses the implicit default; `demo` uses it).
+    Builtin {
+        explicit: bool,
+    },
+    Tencent(beian_vendors::tencent::TencentConfig),
+    Aliyun(beian_vendors::aliyun::AliyunConfig),
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig::Builtin { explicit: false }
+    }
+}
+
+/// `[identity]` (and `--identity-provider`, `BEIAN_IDENTITY_SECRET_KEY`) resolved.
+pub fn identity_config(
+    provider: Option<String>,
+    file: IdentityFileConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<IdentityConfig> {
+    let provider = provider.or(file.provider);
+    let Some(provider) = provider else { return Ok(IdentityConfig::Builtin { explicit: false }) };
+    let secret_key = env("BEIAN_IDENTITY_SECRET_KEY").filter(|k| !k.is_empty()).or(file.secret_key);
+    let need = |v: Option<String>, what: &str| -> Result<String> {
+        match v.filter(|v| !v.trim().is_empty()) {
+            Some(v) => Ok(v),
+            None => bail!("[identity] provider = \"{provider}\" needs {what}"),
+        }
+    };
+    match provider.as_str() {
+        "builtin" => Ok(IdentityConfig::Builtin { explicit: true }),
+        "tencent_faceid" => Ok(IdentityConfig::Tencent(beian_vendors::tencent::TencentConfig {
+            endpoint: file.endpoint.unwrap_or_else(|| beian_vendors::tencent::DEFAULT_ENDPOINT.into()),
+            secret_id: need(file.secret_id, "secret_id (SecretId)")?,
+            secret_key: need(secret_key, "secret_key (SecretKey, or BEIAN_IDENTITY_SECRET_KEY)")?,
+            region: file.region,
+            rule_id: need(file.rule_id, "rule_id (业务流程 RuleId)")?,
+            session_secs: file.session_secs.unwrap_or(beian_vendors::tencent::DEFAULT_SESSION_SECS),
+        })),
+        "aliyun_cloudauth" => Ok(IdentityConfig::Aliyun(beian_vendors::aliyun::AliyunConfig {
+            endpoint: file.endpoint.unwrap_or_else(|| beian_vendors::aliyun::DEFAULT_ENDPOINT.into()),
+            access_key_id: need(file.secret_id, "secret_id (AccessKeyId)")?,
+            access_key_secret: need(
+                secret_key,
+                "secret_key (AccessKeySecret, or BEIAN_IDENTITY_SECRET_KEY)",
+            )?,
+            scene_id: need(file.scene_id, "scene_id (认证场景 SceneId)")?,
+            product_code: file.product_code.unwrap_or_else(|| "ID_PRO".into()),
+            meta_info: file.meta_info.unwrap_or_else(|| beian_vendors::aliyun::DEFAULT_META_INFO.into()),
+            session_secs: file.session_secs.unwrap_or(beian_vendors::aliyun::DEFAULT_SESSION_SECS),
+        })),
+        other => bail!(
+            "[identity] provider = \"{other}\" is unknown: choose builtin (no biometrics; demo only), \
+             tencent_faceid or aliyun_cloudauth"
+        ),
+    }
 }
 
 /// `[privacy]` in `beian.toml`.
@@ -98,6 +195,8 @@ pub struct Config {
     pub metrics: crate::metrics::MetricsAccess,
     /// Days personal data is kept after a filing is cancelled or cleared, then erased.
     pub retention_days: u32,
+    /// Who verifies administrators' identities (`[identity]`).
+    pub identity: IdentityConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -148,6 +247,11 @@ pub struct ConfigArgs {
     /// development and tests; `demo` uses it unless [sms_gateway] is configured)
     #[arg(long, env = "BEIAN_SMS_OUTBOX", global = true)]
     pub sms_outbox: Option<bool>,
+    /// Identity verification: builtin (name + ID only, no biometrics), tencent_faceid or
+    /// aliyun_cloudauth; the vendors' settings are in [identity] [default: builtin in demo;
+    /// serve requires a choice]
+    #[arg(long, env = "BEIAN_IDENTITY_PROVIDER", global = true)]
+    pub identity_provider: Option<String>,
 }
 
 impl Config {
@@ -188,6 +292,11 @@ impl Config {
             media,
             metrics,
             retention_days: retention_days(args, file.privacy.unwrap_or_default())?,
+            identity: identity_config(
+                args.identity_provider.clone(),
+                file.identity.unwrap_or_default(),
+                |k| std::env::var(k).ok(),
+            )?,
         })
     }
 }

@@ -21,6 +21,7 @@ fn order(appid: &str, state: FilingState, numbered: bool) -> FilingOrder {
         service_record_number: numbered
             .then(|| format!("粤ICP备2026000001号-{}X", if appid == "wxa" { 1 } else { 2 })),
         versions: 1,
+        filed_version: u32::from(numbered),
         cancel_type: None,
         submitted_at: Some(1),
         updated_at: 1,
@@ -60,7 +61,7 @@ fn render() -> String {
     };
     let mut out = String::new();
     for state in FilingState::ALL {
-        for action in Action::ALL.into_iter().filter(|a| *a != Action::Apply) {
+        for action in Action::ALL.into_iter().filter(|a| !matches!(a, Action::Apply | Action::ApplyChange)) {
             let filed = matches!(state, FilingState::Filed { .. });
             let mut read = order("wxa", state, filed);
             if state == (FilingState::Filed { canceling: true }) {
@@ -86,6 +87,7 @@ fn render() -> String {
                 order: Some(&read),
                 subject: Some((&subject, 7)),
                 subject_orders: &others,
+                latest: None,
             };
             let request = Request {
                 reasons: matches!(action, Action::PlatformReject | Action::AuthorityReject)
@@ -117,7 +119,14 @@ fn a_stale_page_or_another_reviewers_claim_is_refused_before_anything_is_planned
     let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
     let mp = mini_program();
     let read = order("wxa", FilingState::PlatformReview, false);
-    let facts = Facts { now, mini_program: &mp, order: Some(&read), subject: None, subject_orders: &[] };
+    let facts = Facts {
+        now,
+        mini_program: &mp,
+        order: Some(&read),
+        subject: None,
+        subject_orders: &[],
+        latest: None,
+    };
     let stale = Request { expected_version: Some(3), ..Request::default() };
     assert!(matches!(
         plan(Action::PlatformApprove, &stale, &facts, &env),
@@ -159,8 +168,14 @@ fn approval_takes_the_authoritys_numbers_and_checks_them() {
     };
     let try_with = |held: Option<&str>, numbers: Option<(&str, &str)>| {
         let s = subject(held);
-        let facts =
-            Facts { now, mini_program: &mp, order: Some(&read), subject: Some((&s, 1)), subject_orders: &[] };
+        let facts = Facts {
+            now,
+            mini_program: &mp,
+            order: Some(&read),
+            subject: Some((&s, 1)),
+            subject_orders: &[],
+            latest: None,
+        };
         let numbers =
             numbers.map(|(a, b)| IssuedNumbers { subject_number: a.into(), service_number: b.into() });
         let request = Request { numbers: numbers.as_ref(), ..Request::default() };

@@ -1,5 +1,6 @@
 //! Service-level tests, each run on SQLite and on PostgreSQL.
 
+mod change;
 mod host;
 mod identity;
 mod inbox;

@@ -440,7 +440,10 @@ async fn check_finds_planted_violations(b: Backend) {
     let r = svc.operations().check_invariants().await.expect("check");
     let expect = [
         format!("filing order {}: versions is 2 but 1 filing_versions rows exist", appids[1]),
-        format!("filing order {}: 1 `apply` audit events for 2 submitted versions", appids[1]),
+        format!(
+            "filing order {}: 1 `apply` and `apply_change` audit events for 2 submitted versions",
+            appids[1]
+        ),
         format!("service number {number}: held by 2 filing orders"),
         format!("filing order {}: service number {number} is not under its subject number X", appids[2]),
         format!("filing order {}: stored status 4 / sms_verify_status 9", appids[3]),

@@ -25,6 +25,7 @@ mod cli;
 mod console;
 mod crash;
 mod hostile_forms;
+mod identity_vendors;
 mod messaging;
 mod nodes_s3;
 mod pii_at_rest;

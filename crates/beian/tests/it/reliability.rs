@@ -28,6 +28,7 @@ use std::time::Instant;
 fn beian(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_beian"));
     c.current_dir(dir)
+        .env("BEIAN_IDENTITY_PROVIDER", "builtin")
         .env_remove("BEIAN_DATABASE_URL")
         .env_remove("BEIAN_DATA_DIR")
         .env_remove("BEIAN_MASTER_KEY")

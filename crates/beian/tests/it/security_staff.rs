@@ -232,6 +232,7 @@ async fn every_staff_post_needs_the_csrf_token() {
 fn beian(dir: &std::path::Path) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_beian"));
     c.current_dir(dir)
+        .env("BEIAN_IDENTITY_PROVIDER", "builtin")
         .env_remove("BEIAN_DATABASE_URL")
         .env_remove("BEIAN_DATA_DIR")
         .env_remove("BEIAN_METRICS_TOKEN")

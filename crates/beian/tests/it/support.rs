@@ -59,12 +59,29 @@ impl TestApp {
         TestApp::start_full(backend, 1000, |c| c, Default::default(), metrics).await
     }
 
+    /// With `identity` as the configured identity provider.
+    pub async fn start_with_identity(backend: Backend, identity: beian::config::IdentityConfig) -> TestApp {
+        TestApp::start_identity(backend, 1000, |c| c, Default::default(), Default::default(), identity).await
+    }
+
     async fn start_full(
         backend: Backend,
         per_minute_limit: u32,
         channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
         metrics: beian::metrics::MetricsAccess,
+    ) -> TestApp {
+        let identity = beian::config::IdentityConfig::default();
+        TestApp::start_identity(backend, per_minute_limit, channels, web_limits, metrics, identity).await
+    }
+
+    async fn start_identity(
+        backend: Backend,
+        per_minute_limit: u32,
+        channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
+        web_limits: beian_web::limits::WebLimitsConfig,
+        metrics: beian::metrics::MetricsAccess,
+        identity: beian::config::IdentityConfig,
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
@@ -79,7 +96,7 @@ impl TestApp {
             sms_outbox: Some(true),
             ..ConfigArgs::default()
         };
-        let config = Config::resolve(&args).expect("config");
+        let config = Config { identity, ..Config::resolve(&args).expect("config") };
         let clock = Arc::new(ManualClock::new(fixtures::start_time()));
         let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
