@@ -21,7 +21,6 @@
 use crate::aggregates::Filings;
 use crate::plans::{claim, write_plan, Writer};
 use crate::{random_id, Actor, Result, Service, ServiceError};
-use beian_core::calendar::WorkCalendar;
 use beian_core::dict::Dictionaries;
 use beian_core::errcode;
 use beian_core::model::{FaceTask, FilingOrder, MediaMeta, MiniProgram, Subject};
@@ -87,6 +86,7 @@ struct ApplyWrite {
     now: DateTime<Utc>,
     policy: Arc<Policy>,
     dict: Arc<Dictionaries>,
+    calendar: Arc<beian_core::calendar::WorkCalendar>,
     email_channel: bool,
     new_subject_id: String,
     read: ApplyRead,
@@ -228,7 +228,7 @@ impl Filings<'_> {
         let dict = self.dictionaries();
         let mut tx = self.store.read().await?;
         let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
-        let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+        let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
         Ok(match read.plan(payload, now, "", &env) {
             Ok(_) => Vec::new(),
             Err(ServiceError::Hints(h)) => h,
@@ -251,7 +251,7 @@ impl Service {
         };
         let new_subject_id = random_id(12);
         let plan = {
-            let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+            let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
             read.plan(&payload, now, &new_subject_id, &env)?
         };
         let mut write = ApplyWrite {
@@ -261,6 +261,7 @@ impl Service {
             now,
             policy,
             dict,
+            calendar: self.calendar(),
             email_channel: self.email_channel(),
             new_subject_id,
             read,
@@ -310,7 +311,7 @@ async fn write_apply(tx: &mut Tx, w: &mut ApplyWrite, out: &mut Appends) -> Resu
         plan
     } else {
         let fresh = ApplyRead { mp: mp.clone(), subject, order, ..w.read.clone() };
-        let env = Env { policy: &w.policy, dict: &w.dict, calendar: WorkCalendar::china() };
+        let env = Env { policy: &w.policy, dict: &w.dict, calendar: &w.calendar };
         fresh.plan(&w.payload, w.now, &w.new_subject_id, &env)?
     };
     let writer = Writer {
@@ -365,7 +366,7 @@ impl Service {
             face_task: read.face.as_ref(),
             applies_today: read.applies_today,
         };
-        let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+        let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
         let mut plan = plan::plan_change(payload, &facts, &filed, &env)?;
         let writer = Writer {
             actor,

@@ -13,6 +13,7 @@ pub mod accounts;
 mod aggregates;
 mod apply;
 pub mod authority;
+pub mod calendar;
 pub mod check;
 mod clock;
 mod deadlines;
@@ -95,12 +96,15 @@ pub struct Service {
     rate_pruning: rate_limits::Pruning,
     /// Who judges face tasks (see `identity`).
     identity: Arc<dyn beian_ports::identity::IdentityProvider>,
+    /// The working-day calendar in force (see `calendar`).
+    calendars: calendar::Calendars,
 }
 
 const POLICY_KEY: &str = "policy";
 
 impl Service {
-    /// Build the service: seeds the dictionaries on first start and loads the policy.
+    /// Build the service: seeds the dictionaries on first start, loads the policy and the
+    /// working-day calendar (built-in years and uploads; files once a directory is set).
     /// `media`: a [`beian_store::MediaFiles`] directory or an S3 bucket ([`MediaStore`]).
     pub async fn start(store: Store, media: impl Into<MediaStore>, clock: Arc<dyn Clock>) -> Result<Service> {
         let media = media.into();
@@ -131,7 +135,8 @@ impl Service {
             beian_store::Backend::Sqlite => Some(apply::GroupCommit::start(store.clone())),
             beian_store::Backend::Postgres => None,
         };
-        Ok(Service {
+        let svc = Service {
+            calendars: calendar::Calendars::default(),
             callers: providers::CallerCache::default(),
             gram_stats: query::GramStats::default(),
             group_commit,
@@ -145,7 +150,10 @@ impl Service {
             dict: RwLock::new(Arc::new(dict)),
             policy: RwLock::new(Arc::new(policy)),
             public_url: RwLock::new("http://127.0.0.1:8080".into()),
-        })
+        };
+        // Operators' uploads replace the built-in years from the start.
+        svc.operations().reload_calendar().await?;
+        Ok(svc)
     }
 
     /// The base URL people use to reach this platform (no trailing slash).

@@ -1,4 +1,5 @@
-//! Platform policy and settings (one value per key), dictionary versions, named counters.
+//! Platform policy and settings (one value per key), dictionary versions, uploaded
+//! working-day calendar years, named counters.
 
 use crate::{Result, Tx};
 use beian_core::dict::DictKind;
@@ -79,6 +80,83 @@ impl Dictionaries<'_> {
             "INSERT INTO dictionaries (kind, version, data, author, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(kind.as_str())
+        .bind(version)
+        .bind(data)
+        .bind(author)
+        .bind(now)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Operators' uploads of working-day data: versions of one year's file each.
+pub struct CalendarYears<'t> {
+    tx: &'t mut Tx,
+}
+
+/// One stored version of a year's working-day file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarYearRow {
+    pub year: i32,
+    pub version: i64,
+    /// The year in the holiday-cn JSON format.
+    pub data: String,
+    pub author: String,
+    pub created_at: i64,
+}
+
+impl Tx {
+    /// Operators' uploads of working-day data, versioned per year.
+    pub fn calendar_years(&mut self) -> CalendarYears<'_> {
+        CalendarYears { tx: self }
+    }
+}
+
+impl CalendarYears<'_> {
+    /// The latest version of every uploaded year, by year.
+    pub async fn latest_all(&mut self) -> Result<Vec<CalendarYearRow>> {
+        let rows = sqlx::query(
+            "SELECT c.year, c.version, c.data, c.author, c.created_at FROM calendar_years c \
+             WHERE c.version = (SELECT MAX(l.version) FROM calendar_years l WHERE l.year = c.year) \
+             ORDER BY c.year",
+        )
+        .fetch_all(&mut *self.tx.conn)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(CalendarYearRow {
+                    year: i32::try_from(r.try_get::<i64, _>("year")?).unwrap_or(0),
+                    version: r.try_get("version")?,
+                    data: r.try_get("data")?,
+                    author: r.try_get("author")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The number of the latest version of `year` (0 if none).
+    pub async fn latest_version(&mut self, year: i32) -> Result<i64> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM calendar_years WHERE year = $1")
+            .bind(i64::from(year))
+            .fetch_one(&mut *self.tx.conn)
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    pub async fn insert(
+        &mut self,
+        year: i32,
+        version: i64,
+        data: &str,
+        author: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO calendar_years (year, version, data, author, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(i64::from(year))
         .bind(version)
         .bind(data)
         .bind(author)

@@ -455,7 +455,7 @@ async fn pii(svc: &beian_service::Service, command: PiiCommand) -> Result<()> {
     Ok(())
 }
 
-/// The check report for people: counts, then every violation and warning.
+/// The check report for people: counts, then every violation, warning and notice.
 fn print_report(report: &beian_service::check::CheckReport) {
     let (tables, kinds): (Vec<_>, Vec<_>) = report.checked.iter().partition(|(k, _)| k.starts_with("table."));
     println!("checked:");
@@ -479,6 +479,13 @@ fn print_report(report: &beian_service::check::CheckReport) {
         println!("warnings ({}):", report.warnings.len());
         for w in &report.warnings {
             println!("  - {w}");
+        }
+    }
+    // Configuration, not data: shown only when there is something to say.
+    if !report.notices.is_empty() {
+        println!("notices ({}):", report.notices.len());
+        for n in &report.notices {
+            println!("  - {n}");
         }
     }
 }

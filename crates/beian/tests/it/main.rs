@@ -22,6 +22,7 @@ mod api_e2e;
 mod api_raw;
 mod authority_contract;
 mod bridge;
+mod calendar;
 mod cli;
 mod console;
 mod crash;

@@ -199,6 +199,8 @@ async fn every_staff_post_needs_the_csrf_token() {
         "/admin/ops/providers/wxcomp/url",
         "/admin/ops/reasons",
         "/admin/ops/dictionaries",
+        "/admin/ops/calendar",
+        "/admin/ops/calendar/reload",
         "/admin/ops/jobs/1/retry",
         "/admin/tickets/1/reply",
     ];
