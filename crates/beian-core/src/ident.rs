@@ -82,10 +82,14 @@ pub enum IdentError {
     #[error("台湾居民来往大陆通行证号码应为8位数字，如 12345678")]
     TaiwanPermit,
     /// 台湾居民来往大陆通行证: a number of the booklet replaced by the card in 2015.
-    #[error("这是2015年以前本式台胞证的号码，本式证件已停止使用；请填写卡式台湾居民来往大陆通行证上的8位数字号码")]
+    #[error(
+        "这是2015年以前本式台胞证的号码，本式证件已停止使用；请填写卡式台湾居民来往大陆通行证上的8位数字号码"
+    )]
     TaiwanPermitBooklet,
     /// 外国人永久居留身份证 of neither format.
-    #[error("外国人永久居留身份证号码应为15位（3位国籍字母代码加12位数字，2017年版）或18位（以9开头，2023年版）")]
+    #[error(
+        "外国人永久居留身份证号码应为15位（3位国籍字母代码加12位数字，2017年版）或18位（以9开头，2023年版）"
+    )]
     ForeignPermanentResidence,
     /// The 18-character 外国人永久居留身份证 does not start with 9.
     #[error("18位外国人永久居留身份证号码应以数字9开头（2023年版），请核对后重新填写")]
@@ -403,7 +407,11 @@ pub struct CheckedNumber {
 ///
 /// Letters are compared case-insensitively and returned in uppercase (the stored subject
 /// number is uppercase); nothing is trimmed.
-pub fn check_certificate_number(format: IdFormat, s: &str, today: NaiveDate) -> Result<CheckedNumber, IdentError> {
+pub fn check_certificate_number(
+    format: IdFormat,
+    s: &str,
+    today: NaiveDate,
+) -> Result<CheckedNumber, IdentError> {
     let kind = format.name();
     if s.is_empty() {
         return Err(match format {

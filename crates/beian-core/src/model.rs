@@ -364,10 +364,12 @@ pub enum AuditEntity {
     PublicIndex,
     Staff,
     Reason,
+    /// The regional rule table (`rule_table`), published in versions.
+    RuleTable,
 }
 
 impl AuditEntity {
-    pub const ALL: [AuditEntity; 21] = [
+    pub const ALL: [AuditEntity; 22] = [
         AuditEntity::Account,
         AuditEntity::Membership,
         AuditEntity::Ticket,
@@ -389,6 +391,7 @@ impl AuditEntity {
         AuditEntity::PublicIndex,
         AuditEntity::Staff,
         AuditEntity::Reason,
+        AuditEntity::RuleTable,
     ];
 
     /// The stored name.
@@ -415,6 +418,7 @@ impl AuditEntity {
             AuditEntity::PublicIndex => "public_index",
             AuditEntity::Staff => "staff",
             AuditEntity::Reason => "reason",
+            AuditEntity::RuleTable => "rule_table",
         }
     }
 

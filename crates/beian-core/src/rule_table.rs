@@ -310,7 +310,9 @@ impl RuleTable {
         matching
             .into_iter()
             .filter(|r| {
-                r.scope != SCOPE_ALL || !r.require.replaces_national() || !local_kinds.contains(r.require.kind())
+                r.scope != SCOPE_ALL
+                    || !r.require.replaces_national()
+                    || !local_kinds.contains(r.require.kind())
             })
             .collect()
     }
@@ -328,7 +330,10 @@ fn check_requirement(r: &Requirement, dict: &Dictionaries) -> Result<(), String>
             match dict.service_content_type(*id) {
                 None => return Err(format!("{what}中的服务内容类型 {id} 不存在")),
                 Some(t) if t.parent_type == 0 => {
-                    return Err(format!("{what}中的服务内容类型 {id}（{}）是一级类型，请填写二级类型", t.name))
+                    return Err(format!(
+                        "{what}中的服务内容类型 {id}（{}）是一级类型，请填写二级类型",
+                        t.name
+                    ))
                 }
                 Some(_) => {}
             }
@@ -342,7 +347,10 @@ fn check_requirement(r: &Requirement, dict: &Dictionaries) -> Result<(), String>
         Requirement::MaxInProgress { max: 0 } => Err("max 至少为1".into()),
         Requirement::Material { material, service_content_types, .. } => {
             if !MATERIALS.contains(&material.as_str()) {
-                return Err(format!("material “{material}” 不是 icp_materials 中的材料（可选：{}）", MATERIALS.join("、")));
+                return Err(format!(
+                    "material “{material}” 不是 icp_materials 中的材料（可选：{}）",
+                    MATERIALS.join("、")
+                ));
             }
             services(service_content_types, "service_content_types ")
         }

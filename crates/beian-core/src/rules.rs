@@ -539,10 +539,13 @@ impl Checker<'_, '_> {
                 let Requirement::ValidityMonths { months } = row.require else { continue };
                 let min_end = self.today.checked_add_months(Months::new(months)).unwrap_or(self.today);
                 if end < min_end {
-                    let msg = fill(&row.hint, &[
-                        ("{months}", months.to_string()),
-                        ("{date}", min_end.format("%Y年%m月%d日").to_string()),
-                    ]);
+                    let msg = fill(
+                        &row.hint,
+                        &[
+                            ("{months}", months.to_string()),
+                            ("{date}", min_end.format("%Y年%m月%d日").to_string()),
+                        ],
+                    );
                     self.hint(errcode::CERT_VALIDITY, fe.as_str(), msg);
                 }
             }
@@ -589,7 +592,11 @@ impl Checker<'_, '_> {
                 Requirement::ResidenceProof => {}
                 Requirement::LocalId => {
                     if self.non_local_resident_id(p) {
-                        self.hint(errcode::RULE_TABLE, "icp_subject.principal_info.certificate_number", &row.hint);
+                        self.hint(
+                            errcode::RULE_TABLE,
+                            "icp_subject.principal_info.certificate_number",
+                            &row.hint,
+                        );
                     }
                 }
                 Requirement::SameCity => self.same_city(p, row),
@@ -621,7 +628,8 @@ impl Checker<'_, '_> {
                 Requirement::PreApproval { service_content_types, nrlx_types } => {
                     let b = &p.icp_applets.base_info;
                     let triggered = service_content_types.iter().any(|t| b.service_content_types.contains(t));
-                    let has = b.nrlx_details.iter().any(|d| d.nrlx_type.is_some_and(|t| nrlx_types.contains(&t)));
+                    let has =
+                        b.nrlx_details.iter().any(|d| d.nrlx_type.is_some_and(|t| nrlx_types.contains(&t)));
                     if triggered && !has {
                         self.hint(errcode::RULE_TABLE, "icp_applets.base_info.nrlx_details", &row.hint);
                     }
@@ -660,7 +668,11 @@ impl Checker<'_, '_> {
         }
         let short = |n: &str| {
             let s = n.strip_suffix("地区").unwrap_or(n).trim_end_matches(['市', '州', '盟']);
-            if s.chars().count() >= 2 { s.to_string() } else { n.to_string() }
+            if s.chars().count() >= 2 {
+                s.to_string()
+            } else {
+                n.to_string()
+            }
         };
         let names_city = city.name != "市辖区" && addr.contains(&short(city.name));
         let names_district = dict
@@ -668,7 +680,9 @@ impl Checker<'_, '_> {
             .iter()
             .flat_map(|prov| prov.sub_list.iter())
             .find(|c| c.code == city.code)
-            .is_some_and(|c| c.sub_list.iter().any(|d| d.name.chars().count() >= 3 && addr.contains(d.name.as_str())));
+            .is_some_and(|c| {
+                c.sub_list.iter().any(|d| d.name.chars().count() >= 3 && addr.contains(d.name.as_str()))
+            });
         if !(names_city || names_district) {
             let msg = fill(&row.hint, &[("{city}", city.name.to_string())]);
             self.hint(errcode::RULE_TABLE, "icp_subject.organize_info.certificate_address", msg);

@@ -29,6 +29,7 @@ use beian_core::payload::ApplyPayload;
 use beian_core::plan::{self, ApplyFacts, Env, Facts, Plan};
 use beian_core::platform::NotifyPrefs;
 use beian_core::policy::Policy;
+use beian_core::rule_table::RuleTable;
 use beian_store::appends::Appends;
 use beian_store::{Store, Tx};
 use chrono::{DateTime, Utc};
@@ -61,6 +62,7 @@ impl ApplyRead {
         now: DateTime<Utc>,
         new_subject_id: &str,
         env: &Env<'_>,
+        rules: &RuleTable,
     ) -> Result<Plan> {
         let facts = ApplyFacts {
             facts: Facts {
@@ -73,6 +75,7 @@ impl ApplyRead {
             media: &self.media,
             face_task: self.face.as_ref(),
             applies_today: self.applies_today,
+            rules,
         };
         Ok(plan::plan_apply(payload, &facts, new_subject_id, env)?)
     }
@@ -86,6 +89,8 @@ struct ApplyWrite {
     now: DateTime<Utc>,
     policy: Arc<Policy>,
     dict: Arc<Dictionaries>,
+    /// The rule table the plan was made with (a re-plan uses the same version).
+    rules: Arc<RuleTable>,
     email_channel: bool,
     new_subject_id: String,
     read: ApplyRead,
@@ -225,10 +230,11 @@ impl Filings<'_> {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
+        let rules = self.rule_table();
         let mut tx = self.store.read().await?;
         let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
         let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
-        Ok(match read.plan(payload, now, "", &env) {
+        Ok(match read.plan(payload, now, "", &env, &rules) {
             Ok(_) => Vec::new(),
             Err(ServiceError::Hints(h)) => h,
             Err(ServiceError::Refused { errcode, errmsg }) => {
@@ -244,6 +250,7 @@ impl Service {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
+        let rules = self.rule_table();
         let read = {
             let mut tx = self.store.read().await?;
             read_for_apply(&mut tx, appid, &payload, &policy, now).await?
@@ -251,7 +258,7 @@ impl Service {
         let new_subject_id = random_id(12);
         let plan = {
             let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
-            read.plan(&payload, now, &new_subject_id, &env)?
+            read.plan(&payload, now, &new_subject_id, &env, &rules)?
         };
         let mut write = ApplyWrite {
             actor: actor.clone(),
@@ -260,6 +267,7 @@ impl Service {
             now,
             policy,
             dict,
+            rules,
             email_channel: self.email_channel(),
             new_subject_id,
             read,
@@ -310,7 +318,7 @@ async fn write_apply(tx: &mut Tx, w: &mut ApplyWrite, out: &mut Appends) -> Resu
     } else {
         let fresh = ApplyRead { mp: mp.clone(), subject, order, ..w.read.clone() };
         let env = Env { policy: &w.policy, dict: &w.dict, calendar: WorkCalendar::china() };
-        fresh.plan(&w.payload, w.now, &w.new_subject_id, &env)?
+        fresh.plan(&w.payload, w.now, &w.new_subject_id, &env, &w.rules)?
     };
     let writer = Writer {
         actor: &w.actor,

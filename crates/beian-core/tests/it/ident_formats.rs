@@ -102,7 +102,8 @@ fn taiwan_permit() {
 #[test]
 fn hong_kong_macau_residence_permit() {
     let kind = "港澳居民居住证";
-    let region = IdentError::ResidencePermitRegion { kind, prefixes: "810000（香港）或820000（澳门）" };
+    let region =
+        IdentError::ResidencePermitRegion { kind, prefixes: "810000（香港）或820000（澳门）" };
     let hk = gb("81000019900101123");
     let mo = gb("82000019851231002");
     let lower_x = {

@@ -76,23 +76,23 @@ fn bad_tables_are_refused_with_the_row_and_the_reason() {
         ),
         (
             "first-level service type",
-            one_row(|r| {
-                r["require"] = serde_json::json!({"kind": "pre_approval", "service_content_types": [100], "nrlx_types": [1]})
-            }),
+            one_row(
+                |r| r["require"] = serde_json::json!({"kind": "pre_approval", "service_content_types": [100], "nrlx_types": [1]}),
+            ),
             "一级类型",
         ),
         (
             "unknown nrlx type",
-            one_row(|r| {
-                r["require"] = serde_json::json!({"kind": "pre_approval", "service_content_types": [13], "nrlx_types": [99]})
-            }),
+            one_row(
+                |r| r["require"] = serde_json::json!({"kind": "pre_approval", "service_content_types": [13], "nrlx_types": [99]}),
+            ),
             "nrlx_types",
         ),
         (
             "以上都不涉及 as a pre-approval",
-            one_row(|r| {
-                r["require"] = serde_json::json!({"kind": "pre_approval", "service_content_types": [13], "nrlx_types": [24]})
-            }),
+            one_row(
+                |r| r["require"] = serde_json::json!({"kind": "pre_approval", "service_content_types": [13], "nrlx_types": [24]}),
+            ),
             "以上都不涉及",
         ),
     ];
@@ -124,11 +124,8 @@ fn bad_tables_are_refused_with_the_row_and_the_reason() {
 fn province_rows_replace_national_rows_of_replacing_kinds_only() {
     let t = RuleTable::builtin();
     let kinds = |province: &str, personal: bool| {
-        let mut v: Vec<(String, &str)> = t
-            .applicable(province, personal)
-            .iter()
-            .map(|r| (r.scope.clone(), r.require.kind()))
-            .collect();
+        let mut v: Vec<(String, &str)> =
+            t.applicable(province, personal).iter().map(|r| (r.scope.clone(), r.require.kind())).collect();
         v.sort();
         v
     };

@@ -2449,15 +2449,19 @@ mod table {
     pub fn case_for(row: &RuleRow, prov: &District, today: NaiveDate) -> RowCase {
         let prefix = prov.code.to_string()[..2].to_string();
         let foreign_prefix = if prefix == "44" { "11" } else { "44" }.to_string();
-        let hint = |errcode: i64, field: &str, errmsg: String| Hint { errcode, errmsg, err_field: field.into() };
+        let hint =
+            |errcode: i64, field: &str, errmsg: String| Hint { errcode, errmsg, err_field: field.into() };
         let base = match (row.subjects, &row.require) {
-            (_, Requirement::ResidenceProof | Requirement::LocalId) | (Subjects::Personal, _) => Base::Personal,
+            (_, Requirement::ResidenceProof | Requirement::LocalId) | (Subjects::Personal, _) => {
+                Base::Personal
+            }
             _ => Base::Enterprise,
         };
         match row.require.clone() {
             Requirement::ValidityMonths { months } => {
                 let min_end = today.checked_add_months(chrono::Months::new(months)).expect("date");
-                let end = move |days: i64| (min_end + chrono::Duration::days(days)).format("%Y%m%d").to_string();
+                let end =
+                    move |days: i64| (min_end + chrono::Duration::days(days)).format("%Y%m%d").to_string();
                 let msg = row
                     .hint
                     .replace("{months}", &months.to_string())
@@ -2482,7 +2486,11 @@ mod table {
                         p.icp_subject.personal_info.residence_permit = "M_RESIDENCE".into();
                     }),
                     fail: Box::new(move |p, w| personal_id(p, w, &id_from(&fp2))),
-                    expect: hint(ec::FIELD_REQUIRED, "icp_subject.personal_info.residence_permit", row.hint.clone()),
+                    expect: hint(
+                        ec::FIELD_REQUIRED,
+                        "icp_subject.personal_info.residence_permit",
+                        row.hint.clone(),
+                    ),
                 }
             }
             Requirement::LocalId => RowCase {
@@ -2493,7 +2501,11 @@ mod table {
                     personal_id(p, w, &id_from(&foreign_prefix));
                     p.icp_subject.personal_info.residence_permit = "M_RESIDENCE".into();
                 }),
-                expect: hint(ec::RULE_TABLE, "icp_subject.principal_info.certificate_number", row.hint.clone()),
+                expect: hint(
+                    ec::RULE_TABLE,
+                    "icp_subject.principal_info.certificate_number",
+                    row.hint.clone(),
+                ),
             },
             Requirement::SameCity => {
                 let (p0, c0, c1) = (prov.clone(), prov.sub_list[0].clone(), prov.sub_list[1].clone());
@@ -2502,7 +2514,8 @@ mod table {
                     base,
                     pass: Box::new(move |p, _| {
                         // A district of the city is enough.
-                        p.icp_subject.organize_info.certificate_address = format!("{}建设路1号", c0.sub_list[0].name);
+                        p.icp_subject.organize_info.certificate_address =
+                            format!("{}建设路1号", c0.sub_list[0].name);
                     }),
                     fail: Box::new(move |p, _| {
                         p.icp_subject.organize_info.certificate_address = address(&p0, &c1);
