@@ -2438,11 +2438,14 @@ mod table {
         }
     }
 
+    /// A change to an application and its world.
+    pub type Change = Box<dyn Fn(&mut ApplyPayload, &mut World)>;
+
     /// The case a row is tested with: (base, pass mutation, fail mutation, expected hint).
     pub struct RowCase {
         pub base: Base,
-        pub pass: Box<dyn Fn(&mut ApplyPayload, &mut World)>,
-        pub fail: Box<dyn Fn(&mut ApplyPayload, &mut World)>,
+        pub pass: Change,
+        pub fail: Change,
         pub expect: Hint,
     }
 
