@@ -13,10 +13,14 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use beian_core::platform::Role;
 use beian_service::Actor;
-use maud::html;
+use maud::{html, PreEscaped};
 
 /// How many published versions the page lists.
 const HISTORY: i64 = 20;
+
+/// Loads a chosen JSON file into the form's text area (without scripts the operator pastes it).
+const LOAD_FILE_SCRIPT: &str = "document.getElementById('rules-file').addEventListener('change',function(e){\
+var f=e.target.files[0];if(f){f.text().then(function(t){document.getElementById('rules-json').value=t;});}});";
 
 pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = match require(&s, &headers, Role::Operator).await {
@@ -55,12 +59,14 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         }
         div.card {
             h2 { "发布新版本" }
-            p.muted { "编辑下面的 JSON（规则行数组），或用上传文件的内容整体替换后发布。" a href="/admin/ops/rules.json" { "下载当前版本" } }
+            p.muted { "编辑下面的 JSON（规则行数组），或选择 JSON 文件整体替换后发布。" a href="/admin/ops/rules.json" { "下载当前版本" } }
             form method="post" action="/admin/ops/rules" {
                 (hidden(&csrf))
-                textarea name="json" rows="24" { (table.to_json()) }
+                label.field { span { "上传 JSON 文件" } input type="file" #rules-file accept="application/json,.json"; }
+                textarea #rules-json name="json" rows="24" { (table.to_json()) }
                 p { button type="submit" #publish-rules { "发布新版本" } }
             }
+            script { (PreEscaped(LOAD_FILE_SCRIPT)) }
         }
         div.card {
             h2 { "版本记录" }
