@@ -230,7 +230,7 @@ impl Filings<'_> {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
-        let rules = self.rule_table();
+        let rules = self.current_rule_table().await?;
         let mut tx = self.store.read().await?;
         let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
         let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
@@ -250,7 +250,7 @@ impl Service {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
-        let rules = self.rule_table();
+        let rules = self.current_rule_table().await?;
         let read = {
             let mut tx = self.store.read().await?;
             read_for_apply(&mut tx, appid, &payload, &policy, now).await?

@@ -80,6 +80,8 @@ pub struct Service {
     dict: RwLock<Arc<Dictionaries>>,
     /// The regional rule table new submissions are checked against (see `rule_tables`).
     rules: RwLock<Arc<beian_core::rule_table::RuleTable>>,
+    /// When this node last looked for a newer rule table (see `rule_tables`).
+    rules_freshness: rule_tables::Freshness,
     policy: RwLock<Arc<Policy>>,
     /// Where people reach this platform (links in SMS and 站内信).
     public_url: RwLock<String>,
@@ -148,6 +150,7 @@ impl Service {
             clock,
             dict: RwLock::new(Arc::new(dict)),
             rules: RwLock::new(Arc::new(rules)),
+            rules_freshness: rule_tables::Freshness::default(),
             policy: RwLock::new(Arc::new(policy)),
             public_url: RwLock::new("http://127.0.0.1:8080".into()),
         })

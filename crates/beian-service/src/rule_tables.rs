@@ -2,9 +2,10 @@
 //! built-in table as version 1), read it for every apply, publish a new version (validated
 //! against the current dictionaries, audited), list the versions.
 //!
-//! Like the dictionaries, each node keeps the table it loaded or last published itself; the
-//! rules engine reads it only when an application is submitted or pre-checked, so a new
-//! version applies to new submissions only (docs/rules.md).
+//! Each node keeps the table in memory; before an apply or a pre-check it asks the database
+//! for a newer version at most every [`RULES_FRESH_SECS`] (another node may have published
+//! one). The rules engine refuses only at submission, so a new version applies to new
+//! submissions only (docs/rules.md).
 
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::dict::Dictionaries;
@@ -12,7 +13,27 @@ use beian_core::model::{AuditAction, AuditEntity};
 use beian_core::rule_table::RuleTable;
 use beian_store::settings::RuleTableVersion;
 use beian_store::Tx;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a node trusts its rule table before it asks the database for a newer version.
+pub const RULES_FRESH_SECS: u64 = 5;
+
+/// When this node last compared its rule table with the database (never: `None`).
+#[derive(Default)]
+pub(crate) struct Freshness(Mutex<Option<Instant>>);
+
+impl Freshness {
+    /// Whether a check is due, marking it done now if so.
+    fn due(&self) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(RULES_FRESH_SECS));
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+}
 
 /// Load the latest stored table, or store the built-in one as version 1 (inside the start
 /// transaction).
@@ -32,6 +53,39 @@ impl Service {
     /// The rule table new submissions are checked against.
     pub fn rule_table(&self) -> Arc<RuleTable> {
         self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The rule table an application is checked against now: this node's, unless the
+    /// database holds a newer version (asked at most every [`RULES_FRESH_SECS`]).
+    pub(crate) async fn current_rule_table(&self) -> Result<Arc<RuleTable>> {
+        let mine = self.rule_table();
+        if !self.rules_freshness.due() {
+            return Ok(mine);
+        }
+        let mut tx = self.store().read().await?;
+        let latest = tx.rule_tables().latest_version().await?;
+        if latest <= mine.version() {
+            return Ok(mine);
+        }
+        let Some(json) = tx.rule_tables().get(latest).await? else { return Ok(mine) };
+        drop(tx);
+        match RuleTable::from_json(&json, &self.dictionaries(), latest) {
+            Ok(table) => {
+                let mut current = self.rules.write().unwrap_or_else(|p| p.into_inner());
+                if current.version() < latest {
+                    *current = Arc::new(table);
+                }
+                Ok(current.clone())
+            }
+            Err(e) => {
+                // Published tables were validated; one that no longer is stays unused.
+                tracing::error!(
+                    "rule table v{latest} from the database is invalid here, keeping v{}: {e}",
+                    mine.version()
+                );
+                Ok(mine)
+            }
+        }
     }
 
     /// Publish a new version of the rule table (a JSON array of rows), validated against the

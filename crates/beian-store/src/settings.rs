@@ -136,6 +136,15 @@ impl RuleTables<'_> {
         self.tx.dictionaries().latest_of(RULE_TABLE_KIND).await
     }
 
+    /// The latest version's number (0 when none): what a node compares with its own.
+    pub async fn latest_version(&mut self) -> Result<i64> {
+        Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM dictionaries WHERE kind = $1")
+            .bind(RULE_TABLE_KIND)
+            .fetch_one(&mut *self.tx.conn)
+            .await?
+            .unwrap_or(0))
+    }
+
     /// One version's JSON.
     pub async fn get(&mut self, version: i64) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT data FROM dictionaries WHERE kind = $1 AND version = $2")

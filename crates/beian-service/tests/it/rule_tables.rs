@@ -88,6 +88,9 @@ async fn seeded_published_audited_and_reloaded(b: Backend) {
 
 async fn a_new_version_applies_to_new_submissions_only(b: Backend) {
     let env = env(b).await;
+    // A second node on the same database, started before the new version is published.
+    let media = MediaFiles::new(env.dir.path().join("media")).expect("media dir");
+    let node2 = Service::start(env.store.clone(), media, env.clock.clone()).await.expect("second node");
     let (p1, p2) = (person(1), person(2));
     mini_program(&env, "wxrules00001", &p1).await;
     mini_program(&env, "wxrules00002", &p2).await;
@@ -112,9 +115,11 @@ async fn a_new_version_applies_to_new_submissions_only(b: Backend) {
         .expect("approve");
     assert_eq!(v.status, 4);
 
-    // A new submission is checked against version 2.
+    // A new submission is checked against version 2, on the other node too (it looks for a
+    // newer version before an apply, at most every RULES_FRESH_SECS).
+    assert_eq!(node2.rule_table().version(), 1, "node 2 loaded version 1");
     let mut second = personal_payload(&env, "wxrules00002", &p2).await;
-    match env.svc.filings().apply(&actor(), "wxrules00002", second.clone()).await {
+    match node2.filings().apply(&actor(), "wxrules00002", second.clone()).await {
         Err(ServiceError::Hints(h)) => {
             assert_eq!(h.len(), 1, "{h:?}");
             assert_eq!(
@@ -126,6 +131,7 @@ async fn a_new_version_applies_to_new_submissions_only(b: Backend) {
     }
     let proposal = upload(&env, "wxrules00002", "icp_materials.website_construction_proposal", None).await;
     second.icp_materials.website_construction_proposal = vec![proposal];
+    assert_eq!(node2.rule_table().version(), 2, "node 2 read version 2");
     env.svc.filings().apply(&actor(), "wxrules00002", second).await.expect("apply under version 2");
 
     // Each submission records the version it was checked against.
