@@ -1,7 +1,7 @@
 //! Operator pages: policy dates and entrance switches, quotas, simulator controls, service
-//! providers, the reason catalogue, dictionaries (versioned), the working-day calendar (a
-//! year's file uploaded, versioned), the job queue with dead letters, the audit log, and
-//! support tickets answered from the platform's side.
+//! providers, the reason catalogue, dictionaries (versioned; the rule table has its own page,
+//! `rules.rs`), the working-day calendar (a year's file uploaded, versioned), the job queue with
+//! dead letters, the audit log, and support tickets answered from the platform's side.
 
 use crate::auth::{check_csrf, form, get, require};
 use crate::html::{date, error_box, hidden, layout};
@@ -30,7 +30,7 @@ fn sim_error(e: beian_authority_sim::SimError) -> ServiceError {
     }
 }
 
-fn fail(staff: &Staff, csrf: &str, e: ServiceError) -> Response {
+pub(crate) fn fail(staff: &Staff, csrf: &str, e: ServiceError) -> Response {
     let msg = match e {
         ServiceError::Refused { errmsg, .. } => errmsg,
         other => {
@@ -90,6 +90,7 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
             a href="/admin/ops/reasons" { "驳回原因库" } " · "
             a href="/admin/ops/dictionaries" { "字典" } " · "
             a href="/admin/ops/calendar" { "工作日历" } " · "
+            a href="/admin/ops/rules" { "规则表" } " · "
             a href="/admin/ops/jobs" { "任务队列" } " · "
             a href="/admin/ops/audit" { "审计日志" } " · "
             a href="/admin/tickets" { "工单" } " · "

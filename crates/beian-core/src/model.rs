@@ -373,10 +373,12 @@ pub enum AuditEntity {
     Reason,
     /// One year of the working-day calendar (entity id: the year).
     Calendar,
+    /// The regional rule table (`rule_table`), published in versions.
+    RuleTable,
 }
 
 impl AuditEntity {
-    pub const ALL: [AuditEntity; 22] = [
+    pub const ALL: [AuditEntity; 23] = [
         AuditEntity::Account,
         AuditEntity::Membership,
         AuditEntity::Ticket,
@@ -399,6 +401,7 @@ impl AuditEntity {
         AuditEntity::Staff,
         AuditEntity::Reason,
         AuditEntity::Calendar,
+        AuditEntity::RuleTable,
     ];
 
     /// The stored name.
@@ -426,6 +429,7 @@ impl AuditEntity {
             AuditEntity::Staff => "staff",
             AuditEntity::Reason => "reason",
             AuditEntity::Calendar => "calendar",
+            AuditEntity::RuleTable => "rule_table",
         }
     }
 

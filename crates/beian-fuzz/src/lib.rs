@@ -167,6 +167,7 @@ pub fn apply_payload(data: &[u8]) {
 /// 10:00 Beijing time.
 pub fn check_apply_fixture(payload: &ApplyPayload) -> Result<(), Refusal> {
     let f = apply_fixture();
+    let rules = beian_core::rule_table::RuleTable::builtin();
     let now = chrono::DateTime::from_timestamp(NOW, 0).unwrap_or_default();
     let ctx = ApplyContext {
         now,
@@ -177,6 +178,7 @@ pub fn check_apply_fixture(payload: &ApplyPayload) -> Result<(), Refusal> {
         face_task: Some(&f.face_task),
         subject: None,
         applies_today: 0,
+        rules: &rules,
     };
     check_apply(payload, &ctx)
 }

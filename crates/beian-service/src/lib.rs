@@ -33,6 +33,7 @@ pub mod providers;
 pub mod query;
 pub mod rate_limits;
 pub mod review;
+mod rule_tables;
 pub mod staff_sessions;
 
 pub use aggregates::{
@@ -78,6 +79,10 @@ pub struct Service {
     media: MediaStore,
     clock: Arc<dyn Clock>,
     dict: RwLock<Arc<Dictionaries>>,
+    /// The regional rule table new submissions are checked against (see `rule_tables`).
+    rules: RwLock<Arc<beian_core::rule_table::RuleTable>>,
+    /// When this node last looked for a newer rule table (see `rule_tables`).
+    rules_freshness: rule_tables::Freshness,
     policy: RwLock<Arc<Policy>>,
     /// Where people reach this platform (links in SMS and 站内信).
     public_url: RwLock<String>,
@@ -127,10 +132,11 @@ impl Service {
                 .map_err(|e| ServiceError::Internal(format!("stored policy is unreadable: {e}")))?,
             None => Policy::default(),
         };
-        tx.commit().await?;
         let refs: Vec<(DictKind, &str)> = parts.iter().map(|(k, j)| (*k, j.as_str())).collect();
         let dict = Dictionaries::from_json(&refs)
             .map_err(|e| ServiceError::Internal(format!("stored dictionaries are invalid: {e}")))?;
+        let rules = rule_tables::load_or_seed(&mut tx, &dict, now).await?;
+        tx.commit().await?;
         let group_commit = match store.backend() {
             beian_store::Backend::Sqlite => Some(apply::GroupCommit::start(store.clone())),
             beian_store::Backend::Postgres => None,
@@ -148,6 +154,8 @@ impl Service {
             media,
             clock,
             dict: RwLock::new(Arc::new(dict)),
+            rules: RwLock::new(Arc::new(rules)),
+            rules_freshness: rule_tables::Freshness::default(),
             policy: RwLock::new(Arc::new(policy)),
             public_url: RwLock::new("http://127.0.0.1:8080".into()),
         };
@@ -264,6 +272,17 @@ impl Service {
             errcode: beian_core::errcode::INVALID_INPUT,
             errmsg: format!("字典数据不合法：{e}"),
         })?;
+        // The rule table names provinces and types of these dictionaries: it must stay valid.
+        let rules = self.rule_table();
+        beian_core::rule_table::RuleTable::from_json(&rules.to_json(), &dict, rules.version()).map_err(
+            |e| ServiceError::Refused {
+                errcode: beian_core::errcode::INVALID_INPUT,
+                errmsg: format!(
+                    "字典修改后当前规则表（第{}版）将不再有效，请先修改规则表：{e}",
+                    rules.version()
+                ),
+            },
+        )?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let version = tx.dictionaries().latest(kind).await?.map(|(v, _)| v).unwrap_or(0) + 1;

@@ -34,6 +34,7 @@ mod pii_at_rest;
 mod privacy;
 mod public_query;
 mod reliability;
+mod rules_page;
 mod security_auth;
 mod security_staff;
 mod server;
