@@ -216,8 +216,9 @@ pub struct Timer {
 
 /// How the platform reaches the authority. Called from the job worker, so a call may be
 /// repeated after a failure or a crash: `submit` is idempotent on (appid, kind, round).
-/// `Err(PortError::Retry)` makes the job try again later; `Err(PortError::Refused)` too (the
-/// platform does not give up on the authority), until the job is dead-lettered.
+/// `Err(PortError::Retry)` makes the job try again later with backoff (until its last attempt
+/// dead-letters it); `Err(PortError::Refused)` dead-letters it at once, with the message for
+/// operators (the jobs page), who retry it once the cause is fixed.
 pub trait AuthorityGateway: Send + Sync {
     /// For logs and the operator pages (`simulator`, the adapter's name).
     fn name(&self) -> &'static str;

@@ -49,6 +49,12 @@ async fn events_are_applied_once_or_refused(b: Backend) {
     // No bridge answers at this address: submissions are retried in the background, which
     // is not what this test looks at.
     let app = TestApp::start_bridge(b, bridge_config("http://127.0.0.1:9")).await;
+    // In bridge mode nothing of the simulator exists.
+    for path in ["/miit/verify", "/api/operator/simulator", "/admin/ops/simulator"] {
+        let r = reqwest::get(app.url(path)).await.expect("get");
+        assert_eq!(r.status().as_u16(), 404, "{path} in bridge mode");
+    }
+    assert!(app.simulator.is_none());
     let round = at_authority(&app, "wxbr0001", 71).await;
     assert_eq!(state(&app, "wxbr0001").await, (4, 1));
     let verified =
