@@ -367,6 +367,57 @@ impl Browser {
         self.wait_for_new_page().await;
     }
 
+    /// Click the submit button matching `css` of a form that asks for confirmation
+    /// (`data-confirm`): answer the dialog with `accept`, and, when accepted, wait for the next
+    /// page. Returns the question the dialog asked.
+    pub async fn submit_confirmed(&self, css: &str, accept: bool) -> String {
+        self.js("window.__beianLeaving = true; return null;").await;
+        self.click(css).await;
+        let deadline = Instant::now() + WAIT_TIMEOUT;
+        let question = loop {
+            match tokio::time::timeout(STEP_TIMEOUT, self.client.get_alert_text()).await {
+                Ok(Ok(t)) => break t,
+                _ if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                _ => self.fail(&format!("clicking {css:?} asked no confirmation")).await,
+            }
+        };
+        if accept {
+            self.step("accept the confirmation", self.client.accept_alert()).await;
+            self.wait_for_new_page().await;
+        } else {
+            self.step("dismiss the confirmation", self.client.dismiss_alert()).await;
+            self.js("window.__beianLeaving = false; return null;").await;
+        }
+        question
+    }
+
+    /// Make the viewport `width` CSS pixels wide (and 900 high), as on a phone (390) or a
+    /// laptop (1280); the page is laid out again at once.
+    pub async fn set_width(&self, width: u32) {
+        self.step("resize the window", self.client.set_window_size(width, 900)).await;
+        // The window may be wider than its viewport (a frame): widen by the difference.
+        let inner = self.js("return window.innerWidth;").await.as_u64().unwrap_or(0) as u32;
+        if inner != width && inner > 0 {
+            let outer = width + width.saturating_sub(inner);
+            self.step("resize the window", self.client.set_window_size(outer, 900)).await;
+        }
+        let inner = self.js("return window.innerWidth;").await.as_u64().unwrap_or(0) as u32;
+        if inner != width {
+            self.fail(&format!("the viewport is {inner} px wide, not {width}")).await;
+        }
+    }
+
+    /// Panic (with a screenshot) if the page is wider than the viewport (a horizontal scroll
+    /// bar), or if a button, link button or menu entry wraps its text one character per line
+    /// (taller than wide), naming the offenders.
+    pub async fn assert_fits_width(&self) {
+        let script = "var w = document.documentElement.clientWidth; var bad = [];            if (document.documentElement.scrollWidth > w + 1) bad.push('page ' + document.documentElement.scrollWidth + 'px > ' + w + 'px');            document.querySelectorAll('body *').forEach(function (e) {              var r = e.getBoundingClientRect(); if (r.width === 0 || getComputedStyle(e).visibility === 'hidden') return;              if (r.right > w + 1 && getComputedStyle(e).position !== 'absolute' && !e.closest('.sr-only')) bad.push('overflows: ' + e.tagName + ' ' + (e.id || e.className) + ' ' + (e.innerText || '').slice(0, 20));            });            document.querySelectorAll('.btn, button, header.top nav a, th, td').forEach(function (e) {              var r = e.getBoundingClientRect(); var t = (e.innerText || '').trim();              if (r.width > 0 && t.length >= 2 && t.length <= 6 && r.height > 2 * r.width) bad.push('vertical text: ' + t);            });            return bad.slice(0, 20);";
+        let bad = self.js(script).await;
+        if bad.as_array().is_some_and(|a| !a.is_empty()) {
+            self.fail(&format!("the page does not fit {bad}")).await;
+        }
+    }
+
     /// Wait (bounded) until the page that was open at the last [`Browser::submit`] has been
     /// replaced and the new one has loaded.
     async fn wait_for_new_page(&self) {

@@ -212,7 +212,9 @@ async fn developer_journey() {
     // 确认提交.
     b.assert_text("所有信息已通过规则校验").await;
     b.screenshot("review").await;
+    b.click("#agree").await;
     b.submit("#submit-filing").await;
+    b.assert_text("提交成功").await;
     b.assert_text("平台审核中").await;
     b.screenshot("submitted").await;
     b.assert_same_origin().await;
@@ -254,6 +256,7 @@ async fn developer_journey() {
     .await;
     b.submit("#save-next").await;
     b.goto(&server.url(&format!("/console/apps/{APPID}/filing?step=review"))).await;
+    b.click("#agree").await;
     b.submit("#submit-filing").await;
     b.assert_text("平台审核中").await;
 

@@ -102,7 +102,9 @@ async fn staff_journey() {
     // Reject one field with a catalogue reason (the first: 小程序备注).
     b.click("#reject-form input[name=reason_id]").await;
     b.screenshot("reject-reason").await;
-    b.submit("#reject").await;
+    let asked = b.submit_confirmed("#reject", true).await;
+    assert!(asked.contains("确认驳回"), "{asked}");
+    assert!(b.text("#done").await.contains("已驳回"), "the reviewer is told it worked");
     let info = server.svc.filings().entrance_info("wxstaff0001").await.expect("info");
     assert_eq!(info.status, 3);
     assert_eq!(info.audit_data.len(), 1);
@@ -110,7 +112,9 @@ async fn staff_journey() {
     // Approve another.
     b.goto(&server.url("/admin/review/wxstaff0002")).await;
     b.screenshot("review-page").await;
-    b.submit("#approve").await;
+    let asked = b.submit_confirmed("#approve", true).await;
+    assert!(asked.contains("确认初审通过"), "{asked}");
+    assert!(b.text("#done").await.contains("已初审通过"));
     assert_eq!(server.svc.filings().entrance_info("wxstaff0002").await.expect("info").status, 4);
     b.screenshot("queue-after").await;
     // A reviewer cannot reach operator pages.
