@@ -210,6 +210,8 @@ pub async fn review_page(
     // The application as the developer filled it in: the wizard's sections, Chinese labels,
     // codes decoded; the face task's outcome in words.
     let mut sections = application::sections(&current, &dict);
+    // The diff against the previous submission, field by field (images side by side).
+    let diff = previous.as_ref().map(|prev| application::diff(&application::sections(prev, &dict), &sections));
     let task = &current.icp_applets.principal_info.verify_task_id;
     if let Some(row) = sections.iter_mut().flat_map(|s| s.rows.iter_mut()).find(|r| r.path.ends_with("verify_task_id")) {
         let outcome = match s.svc.materials().face_task(&appid, task).await {
@@ -230,8 +232,6 @@ pub async fn review_page(
         .filter(|h| h.errcode != errcode::SUBJECT_IN_PROGRESS && !h.err_field.is_empty())
         .collect();
 
-    // The diff against the previous submission, field by field (images side by side).
-    let diff = previous.as_ref().map(|prev| application::diff(&application::sections(prev, &dict), &sections));
     let media_url = |id: &str| format!("/admin/review/{appid}/media/{id}");
     let siblings = or_error_page!(s.svc.filings().subject_filings(&appid).await, &staff, &csrf);
     let names = or_error_page!(staff_names(&s).await, &staff, &csrf);
@@ -240,6 +240,22 @@ pub async fn review_page(
     let body = html! {
         h1 { (mp_name) " " small.muted { (appid) } }
         p { "状态：" (view.order.state.label()) " · 第" (view.order.versions) "次提交" }
+        @if view.order.state.in_progress() {
+            div.card.claim {
+                p #claimer { "认领人：" (claimer(&names, view.order.claimed_by.as_deref()).unwrap_or("未认领")) }
+                form method="post" action={ "/admin/review/" (appid) "/claim" } {
+                    (hidden(&csrf))
+                    input type="hidden" name="version" value=(v);
+                    @if view.order.claimed_by.as_deref() == Some(staff.id.as_str()) {
+                        input type="hidden" name="release" value="1";
+                        button.secondary type="submit" #release { "释放（交还队列）" }
+                    } @else if view.order.claimed_by.is_none() {
+                        button.secondary type="submit" #claim { "认领" }
+                    }
+                }
+                p.muted { a href="#decision" { "跳到审核结论" } }
+            }
+        }
         div.card {
             h2 { "规则引擎检查" }
             @if findings.is_empty() {
@@ -279,20 +295,13 @@ pub async fn review_page(
                 @if siblings.is_empty() { li.muted { "无" } }
             }
         }
+        div.card {
+            h2 { "申请信息与材料" }
+            div #fields { (application::table(&sections, &media_url)) }
+        }
         @if view.order.state.in_progress() {
-            div.card {
-                h2 { "审核" }
-                p #claimer { "认领人：" (claimer(&names, view.order.claimed_by.as_deref()).unwrap_or("未认领")) }
-                form method="post" action={ "/admin/review/" (appid) "/claim" } {
-                    (hidden(&csrf))
-                    input type="hidden" name="version" value=(v);
-                    @if view.order.claimed_by.as_deref() == Some(staff.id.as_str()) {
-                        input type="hidden" name="release" value="1";
-                        button.secondary type="submit" #release { "释放（交还队列）" }
-                    } @else if view.order.claimed_by.is_none() {
-                        button.secondary type="submit" #claim { "认领" }
-                    }
-                }
+            div.card #decision {
+                h2 { "审核结论" }
                 form method="post" action={ "/admin/review/" (appid) "/approve" } data-confirm={ "确认初审通过「" (mp_name) "」并提交管局？" } {
                     (hidden(&csrf))
                     input type="hidden" name="version" value=(v);
@@ -325,10 +334,6 @@ pub async fn review_page(
                     button.danger type="submit" #reject { "驳回" }
                 }
             }
-        }
-        div.card {
-            h2 { "申请信息与材料" }
-            div #fields { (application::table(&sections, &media_url)) }
         }
     };
     layout("审核", Some((&staff, &csrf)), body).into_response()

@@ -4,3 +4,4 @@ mod harness;
 mod journey;
 mod smoke;
 mod staff;
+mod ux;
