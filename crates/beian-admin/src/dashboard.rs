@@ -32,6 +32,12 @@ fn short(label: &str) -> String {
 
 /// A horizontal bar chart: one bar per `(label, value, value text)`, scaled to the largest.
 fn hbars(aria: &str, color: &str, rows: &[(String, i64, String)]) -> Markup {
+    let rows: Vec<_> = rows.iter().map(|(l, v, t)| (l.clone(), *v, t.clone(), color)).collect();
+    hbars_coloured(aria, &rows)
+}
+
+/// [`hbars`] with a colour per bar (a good and a bad count must not share green).
+fn hbars_coloured(aria: &str, rows: &[(String, i64, String, &str)]) -> Markup {
     const LABEL_W: i64 = 170;
     const BAR_W: i64 = 300;
     const ROW_H: i64 = 24;
@@ -44,11 +50,11 @@ fn hbars(aria: &str, color: &str, rows: &[(String, i64, String)]) -> Markup {
             @if rows.is_empty() {
                 text x="0" y="18" fill=(GREY) { "暂无数据" }
             }
-            @for (i, (label, value, text)) in rows.iter().enumerate() {
+            @for (i, (label, value, text, color)) in rows.iter().enumerate() {
                 @let y = ROW_H * i64::try_from(i).unwrap_or(0) + 4;
                 @let w = if *value > 0 { (value * BAR_W / max).max(2) } else { 0 };
                 text x=(LABEL_W - 6) y=(y + 13) text-anchor="end" { (short(label)) }
-                rect x=(LABEL_W) y=(y) width=(w) height="16" fill=(color) { title { (label) "：" (text) } }
+                rect x=(LABEL_W) y=(y) width=(w) height="16" fill=(*color) { title { (label) "：" (text) } }
                 text x=(LABEL_W + w + 4) y=(y + 13) { (text) }
             }
         }
@@ -281,21 +287,22 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         "readiness",
         "截止日准备情况",
         &deadline_note,
-        hbars(
+        hbars_coloured(
             "已上架小程序备案完成情况",
-            GREEN,
             &[
                 (
                     "已上架且已备案".to_string(),
                     r.listed_filed,
                     format!("{}（{}）", r.listed_filed, percent(r.listed_filed, r.listed)),
+                    GREEN,
                 ),
                 (
                     "已上架未备案".to_string(),
                     r.listed_unfiled,
                     format!("{}（{}）", r.listed_unfiled, percent(r.listed_unfiled, r.listed)),
+                    ORANGE,
                 ),
-                ("已清退".to_string(), r.cleared, r.cleared.to_string()),
+                ("已清退".to_string(), r.cleared, r.cleared.to_string(), GREY),
             ],
         ),
         table(

@@ -10,9 +10,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::errcode;
+use beian_core::model::FaceStatus;
 use beian_core::platform::{Role, Staff};
 use beian_service::review::RejectReason;
-use beian_core::model::FaceStatus;
 use beian_service::ServiceError;
 use beian_web::application::{self, Shown};
 use maud::{html, PreEscaped};
@@ -211,9 +211,12 @@ pub async fn review_page(
     // codes decoded; the face task's outcome in words.
     let mut sections = application::sections(&current, &dict);
     // The diff against the previous submission, field by field (images side by side).
-    let diff = previous.as_ref().map(|prev| application::diff(&application::sections(prev, &dict), &sections));
+    let diff =
+        previous.as_ref().map(|prev| application::diff(&application::sections(prev, &dict), &sections));
     let task = &current.icp_applets.principal_info.verify_task_id;
-    if let Some(row) = sections.iter_mut().flat_map(|s| s.rows.iter_mut()).find(|r| r.path.ends_with("verify_task_id")) {
+    if let Some(row) =
+        sections.iter_mut().flat_map(|s| s.rows.iter_mut()).find(|r| r.path.ends_with("verify_task_id"))
+    {
         let outcome = match s.svc.materials().face_task(&appid, task).await {
             Ok(t) if t.face_status == FaceStatus::Succeeded => "核身通过",
             Ok(t) if t.face_status == FaceStatus::Failed => "核身未通过",

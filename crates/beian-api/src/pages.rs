@@ -30,7 +30,12 @@ small{color:#59636e}";
 pub fn page(title: &str, body: Markup) -> Markup {
     // A style element's text is raw in HTML: the constant goes in as it is (its quotes must
     // not become entities).
-    beian_web::document(title, "小程序备案", html! { style { (PreEscaped(STYLE)) } }, html! { main { (body) } })
+    beian_web::document(
+        title,
+        "小程序备案",
+        html! { style { (PreEscaped(STYLE)) } },
+        html! { main { (body) } },
+    )
 }
 
 /// A refusal in the pages' style.

@@ -9,9 +9,9 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::calendar::WorkCalendar;
 use beian_core::model::AuditEntity;
-use beian_core::state::Action;
 use beian_core::platform::NotifyPrefs;
 use beian_core::platform::{Access, Permission};
+use beian_core::state::Action;
 use beian_core::time::beijing_date;
 use beian_service::accounts::Session;
 use beian_service::{Actor, ServiceError};
@@ -189,7 +189,9 @@ pub async fn status(
     let history: Vec<(i64, &'static str)> =
         or_page!(s.svc.audit_trail(AuditEntity::Filing, &appid).await, &sess)
             .iter()
-            .filter_map(|e| Action::ALL.into_iter().find(|a| a.name() == e.action).map(|a| (e.at, event_label(a))))
+            .filter_map(|e| {
+                Action::ALL.into_iter().find(|a| a.name() == e.action).map(|a| (e.at, event_label(a)))
+            })
             .collect();
     // The date of the last `action` of the current round (after the last submission).
     let last_submit = history.iter().rposition(|(_, l)| *l == event_label(Action::Apply)).unwrap_or(0);
@@ -636,7 +638,8 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap, RawQuery(q):
     for a in &appids {
         names.push(or_page!(s.svc.mini_programs().mini_program(a).await, &sess).name);
     }
-    let name_of = |appid: &str| appids.iter().position(|a| a == appid).map(|i| names[i].as_str()).unwrap_or("");
+    let name_of =
+        |appid: &str| appids.iter().position(|a| a == appid).map(|i| names[i].as_str()).unwrap_or("");
     let mut rejections = Vec::new();
     if !selected.is_empty() && appids.contains(&selected) {
         if let Ok(info) = s.svc.filings().entrance_info(&selected).await {

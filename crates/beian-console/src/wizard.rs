@@ -148,7 +148,9 @@ pub async fn step_page(
     let mut step = asked.as_deref().and_then(|a| STEPS.iter().find(|(k, _)| *k == a)).map(|(k, _)| *k);
     // Re-submitting after a rejection: open the step that holds the first rejected field.
     if step.is_none() && q(&query, "resubmit").is_some() {
-        if let (Ok(draft), Ok(info)) = (load_draft(&s, &appid).await, s.svc.filings().entrance_info(&appid).await) {
+        if let (Ok(draft), Ok(info)) =
+            (load_draft(&s, &appid).await, s.svc.filings().entrance_info(&appid).await)
+        {
             let v = serde_json::to_value(&draft).unwrap_or(Value::Null);
             let first = info.audit_data.iter().flat_map(|a| fields_for_key_name(&a.key_name)).find(|f| {
                 // Only fields this filing uses (a 主体证件照片 rejection of a personal subject
@@ -467,7 +469,15 @@ async fn render(
                     .filter(|c| Some(c.subject_type) == dict.personal_subject_type_id())
                     .map(|c| (c.type_id.to_string(), c.name.clone()))
                     .collect();
-                block.push(select(&path, "证件类型", &certs, &val(&path), "负责人须使用个人证件。", &st(&path), ""));
+                block.push(select(
+                    &path,
+                    "证件类型",
+                    &certs,
+                    &val(&path),
+                    "负责人须使用个人证件。",
+                    &st(&path),
+                    "",
+                ));
                 if prefix == "icp_applets.principal_info" {
                     f.push(html! { div #applet-principal hidden[same] { @for x in &block { (x) } } });
                 } else {
@@ -711,7 +721,11 @@ fn uploads_for(
     // A refused upload is said at its field, first.
     let mut hints = hints.to_vec();
     if let Some((field, why)) = refused {
-        let h = Hint { errcode: beian_core::errcode::INVALID_FILE_TYPE, errmsg: why.clone(), err_field: field.clone() };
+        let h = Hint {
+            errcode: beian_core::errcode::INVALID_FILE_TYPE,
+            errmsg: why.clone(),
+            err_field: field.clone(),
+        };
         hints.insert(0, h);
     }
     html! {
@@ -789,7 +803,8 @@ pub async fn save_step(
     // 已保存 and this step's hints.
     if get(&f, "go") == "next" && !step_has_errors {
         let next = STEPS.get(idx + 1).map(|(k, _)| *k).unwrap_or("review");
-        Redirect::to(&format!("/console/apps/{appid}/filing?step={next}&done={}", STEPS[idx].0)).into_response()
+        Redirect::to(&format!("/console/apps/{appid}/filing?step={next}&done={}", STEPS[idx].0))
+            .into_response()
     } else {
         Redirect::to(&format!("/console/apps/{appid}/filing?step={}&saved=1", STEPS[idx].0)).into_response()
     }
@@ -934,7 +949,8 @@ pub async fn submit(
     }
     let review = |notice: &str| Flash { checked: true, notice: Some(notice.to_string()), ..Flash::default() };
     if get(&f, "agree") != "1" {
-        return render(&s, &sess, &appid, "review", review("请先勾选确认信息真实并同意承诺书的内容"), None).await;
+        return render(&s, &sess, &appid, "review", review("请先勾选确认信息真实并同意承诺书的内容"), None)
+            .await;
     }
     let draft = match load_draft(&s, &appid).await {
         Ok(d) => d,
@@ -952,7 +968,9 @@ pub async fn submit(
             let flash = Flash { checked: true, ..Flash::default() };
             render(&s, &sess, &appid, "review", flash, Some(h)).await
         }
-        Err(ServiceError::Refused { errmsg, .. }) => render(&s, &sess, &appid, "review", review(&errmsg), None).await,
+        Err(ServiceError::Refused { errmsg, .. }) => {
+            render(&s, &sess, &appid, "review", review(&errmsg), None).await
+        }
         Err(e) => oops(Some(&sess), e),
     }
 }

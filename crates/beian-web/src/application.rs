@@ -128,24 +128,33 @@ pub fn sections(p: &ApplyPayload, dict: &Dictionaries) -> Vec<Section> {
         "临时居住证明",
         &[&s.personal_info.residence_permit],
     );
-    for (prefix, who, pi) in
-        [("icp_subject.principal_info", "主体负责人", &s.principal_info), ("icp_applets.principal_info", "小程序负责人", &a.principal_info)]
-    {
-        materials.media(&format!("{prefix}.certificate_photo_front"), &format!("{who}证件人像面"), &[
-            &pi.certificate_photo_front,
-        ]);
-        materials.media(&format!("{prefix}.certificate_photo_back"), &format!("{who}证件国徽面"), &[
-            &pi.certificate_photo_back,
-        ]);
-        materials.media(&format!("{prefix}.authorization_letter"), &format!("{who}授权书"), &[
-            &pi.authorization_letter,
-        ]);
+    for (prefix, who, pi) in [
+        ("icp_subject.principal_info", "主体负责人", &s.principal_info),
+        ("icp_applets.principal_info", "小程序负责人", &a.principal_info),
+    ] {
+        materials.media(
+            &format!("{prefix}.certificate_photo_front"),
+            &format!("{who}证件人像面"),
+            &[&pi.certificate_photo_front],
+        );
+        materials.media(
+            &format!("{prefix}.certificate_photo_back"),
+            &format!("{who}证件国徽面"),
+            &[&pi.certificate_photo_back],
+        );
+        materials.media(
+            &format!("{prefix}.authorization_letter"),
+            &format!("{who}授权书"),
+            &[&pi.authorization_letter],
+        );
     }
     for (i, d) in a.base_info.nrlx_details.iter().enumerate() {
         let name = d.nrlx_type.and_then(|t| dict.nrlx_type(t)).map(|x| x.name.as_str()).unwrap_or("前置审批");
-        materials.media(&format!("icp_applets.base_info.nrlx_details.{i}.media"), &format!("{name}前置审批文件"), &[
-            &d.media,
-        ]);
+        materials.media(
+            &format!("icp_applets.base_info.nrlx_details.{i}.media"),
+            &format!("{name}前置审批文件"),
+            &[&d.media],
+        );
     }
 
     let mut face = Rows::default();
@@ -169,8 +178,14 @@ pub fn sections(p: &ApplyPayload, dict: &Dictionaries) -> Vec<Section> {
     let mut out = vec![
         Section { title: "主体信息", rows: subject.0 },
         Section { title: "小程序信息", rows: applet.0 },
-        Section { title: "主体负责人", rows: principal(&s.principal_info, "icp_subject.principal_info", dict) },
-        Section { title: "小程序负责人", rows: principal(&a.principal_info, "icp_applets.principal_info", dict) },
+        Section {
+            title: "主体负责人",
+            rows: principal(&s.principal_info, "icp_subject.principal_info", dict),
+        },
+        Section {
+            title: "小程序负责人",
+            rows: principal(&a.principal_info, "icp_applets.principal_info", dict),
+        },
         Section { title: "证件材料", rows: materials.0 },
         Section { title: "人脸核身", rows: face.0 },
         Section { title: "承诺书及其他材料", rows: letters.0 },
@@ -188,10 +203,11 @@ fn principal(pi: &PrincipalInfo, prefix: &str, dict: &Dictionaries) -> Vec<Row> 
     r.text(&path("emergency_contact"), "应急联系电话", some(&pi.emergency_contact));
     r.text(&path("certificate_type"), "证件类型", pi.certificate_type.map(|t| certificate(dict, t)));
     r.text(&path("certificate_number"), "证件号码", some(&pi.certificate_number));
-    let validity = match (pi.certificate_validity_date_start.as_str(), pi.certificate_validity_date_end.as_str()) {
-        ("", "") => None,
-        (from, to) => Some(format!("{} 至 {}", day(from), day(to))),
-    };
+    let validity =
+        match (pi.certificate_validity_date_start.as_str(), pi.certificate_validity_date_end.as_str()) {
+            ("", "") => None,
+            (from, to) => Some(format!("{} 至 {}", day(from), day(to))),
+        };
     r.text(&path("certificate_validity_date_end"), "证件有效期", validity);
     r.0
 }
@@ -344,7 +360,12 @@ pub fn diff(old: &[Section], new: &[Section]) -> Vec<Change> {
     }
     for o in &old {
         if !new.iter().any(|r| r.path == o.path) {
-            out.push(Change { path: o.path.clone(), label: o.label.clone(), old: Some(o.value.clone()), new: None });
+            out.push(Change {
+                path: o.path.clone(),
+                label: o.label.clone(),
+                old: Some(o.value.clone()),
+                new: None,
+            });
         }
     }
     out
@@ -372,9 +393,29 @@ mod tests {
         let dict = Dictionaries::builtin();
         let s = sections(&payload(), &dict);
         let titles: Vec<&str> = s.iter().map(|x| x.title).collect();
-        assert_eq!(titles, ["主体信息", "小程序信息", "主体负责人", "小程序负责人", "证件材料", "人脸核身", "承诺书及其他材料"]);
+        assert_eq!(
+            titles,
+            [
+                "主体信息",
+                "小程序信息",
+                "主体负责人",
+                "小程序负责人",
+                "证件材料",
+                "人脸核身",
+                "承诺书及其他材料"
+            ]
+        );
         let text = table(&s, &|id| format!("/m/{id}")).into_string();
-        for want in ["企业", "广东省 深圳市 南山区", "社交 · 内容分享", "以上都不涉及", "营业执照", "居民身份证", "2020-01-01 至 长期", "/m/m3"] {
+        for want in [
+            "企业",
+            "广东省 深圳市 南山区",
+            "社交 · 内容分享",
+            "以上都不涉及",
+            "营业执照",
+            "居民身份证",
+            "2020-01-01 至 长期",
+            "/m/m3",
+        ] {
             assert!(text.contains(want), "{want} in {text}");
         }
         // Paths stay in attributes only: no label or value is a path or a bare code.

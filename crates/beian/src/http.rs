@@ -61,7 +61,8 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
         return StatusCode::NOT_FOUND.into_response();
     }
     let page = beian_web::not_found_page().into_string();
-    (StatusCode::NOT_FOUND, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+    (StatusCode::NOT_FOUND, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], page)
+        .into_response()
 }
 
 /// A safety net, not a fix: a handler that panics answers a logged 500 instead of taking the

@@ -197,7 +197,8 @@ async fn developer_journey() {
     let refusal = b.text(&format!("[data-field='{front}'] .field-error")).await;
     assert!(refusal.contains("文件格式不支持") && refusal.contains("JPG 或 PNG"), "{refusal}");
     assert!(!b.body_text().await.contains("MP4"), "a photo is not told about video");
-    let back_hint = b.text("[data-field='icp_subject.principal_info.certificate_photo_back'] .field-error").await;
+    let back_hint =
+        b.text("[data-field='icp_subject.principal_info.certificate_photo_back'] .field-error").await;
     assert!(back_hint.starts_with("请上传"), "the other fields keep their hints: {back_hint}");
     b.screenshot("upload-refused").await;
     for f in [front, "icp_subject.principal_info.certificate_photo_back"] {
@@ -316,7 +317,10 @@ async fn developer_journey() {
     )
     .await;
     b.submit("#step-form button[value=stay]").await;
-    assert!(b.find_all(".rejected, .rejected-note, .steps li.rejected-step").await.is_empty(), "a replaced field is no longer marked");
+    assert!(
+        b.find_all(".rejected, .rejected-note, .steps li.rejected-step").await.is_empty(),
+        "a replaced field is no longer marked"
+    );
     b.goto(&server.url(&format!("/console/apps/{APPID}/filing?step=review"))).await;
     b.click("#agree").await;
     b.submit("#submit-filing").await;

@@ -189,6 +189,16 @@ async fn dashboard_and_public_query() {
     b.goto(&server.url("/admin/dashboard")).await;
     assert!(b.exists("svg").await, "charts are server-rendered SVG");
     b.assert_text("已备案").await;
+    // A bad count is not drawn in the good count's green.
+    let fills = b
+        .js("return Array.from(document.querySelectorAll('#readiness rect')).map(r => [r.textContent, r.getAttribute('fill')]);")
+        .await;
+    let fill = |label: &str| {
+        fills.as_array().and_then(|a| {
+            a.iter().find(|r| r[0].as_str().is_some_and(|t| t.starts_with(label))).map(|r| r[1].clone())
+        })
+    };
+    assert!(fill("已上架未备案").is_some() && fill("已上架未备案") != fill("已上架且已备案"), "{fills}");
     b.screenshot("dashboard").await;
     b.assert_same_origin().await;
     server.stop().await;

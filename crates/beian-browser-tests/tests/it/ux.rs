@@ -26,10 +26,13 @@ async fn console_login(b: &Browser, server: &TestServer, user: &str, pass: &str)
 
 /// The texts of every cell matching `css`.
 async fn cell_texts(b: &Browser, css: &str) -> Vec<String> {
-    let script = format!(
-        "return Array.from(document.querySelectorAll({css:?})).map(e => e.innerText.trim());"
-    );
-    b.js(&script).await.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    let script =
+        format!("return Array.from(document.querySelectorAll({css:?})).map(e => e.innerText.trim());");
+    b.js(&script)
+        .await
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 /// Rejected once, then submitted again with a new comment and a new ID photo.
@@ -42,7 +45,8 @@ async fn resubmitted(server: &TestServer, appid: &str) {
     }];
     server.svc.filings().platform_reject(&a, appid, reasons).await.expect("reject");
     let mut p = server.svc.filings().submitted_version(appid, 1).await.expect("read").expect("version 1");
-    p.icp_applets.base_info.comment = "本小程序提供读书笔记记录、书单整理、阅读打卡与阅读进度管理服务，不涉及交易。".into();
+    p.icp_applets.base_info.comment =
+        "本小程序提供读书笔记记录、书单整理、阅读打卡与阅读进度管理服务，不涉及交易。".into();
     let photo = [beian_testkit::fixtures::JPEG, b"another scan"].concat();
     let front = beian_testkit::service::upload_image(
         &server.svc,
@@ -64,8 +68,13 @@ async fn review_pages_read_like_the_wizard() {
     submitted(&server, "wxux00001", "读书笔记", 71).await;
     submitted(&server, "wxux00002", "城市天气", 72).await;
     resubmitted(&server, "wxux00002").await;
-    let reviewer =
-        server.svc.review().create_staff(&Actor::new("test", "setup"), "王审核", Role::Reviewer).await.expect("staff").1;
+    let reviewer = server
+        .svc
+        .review()
+        .create_staff(&Actor::new("test", "setup"), "王审核", Role::Reviewer)
+        .await
+        .expect("staff")
+        .1;
     let b = Browser::start("review_pages_read_like_the_wizard").await;
     staff_login(&b, &server, &reviewer).await;
 
@@ -84,14 +93,27 @@ async fn review_pages_read_like_the_wizard() {
     for absent in ["icp_", "该字段", "base_info", "状态：2"] {
         assert!(!text.contains(absent), "{absent:?} is shown:\n{text}");
     }
-    for shown in ["主体信息", "小程序信息", "主体负责人", "证件材料", "广东省 深圳市 南山区", "以上都不涉及", "生活服务 · 生活缴费", "居民身份证", "核身通过", "2020-01-01 至 长期"] {
+    for shown in [
+        "主体信息",
+        "小程序信息",
+        "主体负责人",
+        "证件材料",
+        "广东省 深圳市 南山区",
+        "以上都不涉及",
+        "生活服务 · 生活缴费",
+        "居民身份证",
+        "核身通过",
+        "2020-01-01 至 长期",
+    ] {
         assert!(text.contains(shown), "{shown:?} missing:\n{text}");
     }
     // No value is a bare code (a number of up to six digits).
     let values = cell_texts(&b, "#fields td").await;
     assert!(values.len() > 15, "{values:?}");
-    let codes: Vec<&String> =
-        values.iter().filter(|v| !v.is_empty() && v.len() <= 6 && v.chars().all(|c| c.is_ascii_digit())).collect();
+    let codes: Vec<&String> = values
+        .iter()
+        .filter(|v| !v.is_empty() && v.len() <= 6 && v.chars().all(|c| c.is_ascii_digit()))
+        .collect();
     assert!(codes.is_empty(), "raw codes shown: {codes:?}");
     assert!(b.find_all("#fields img.preview").await.len() >= 2, "materials as thumbnails");
     b.screenshot("review-page").await;
@@ -128,7 +150,10 @@ async fn review_pages_read_like_the_wizard() {
         .await;
     let lefts = lefts.as_array().expect("positions");
     assert_eq!(lefts.len(), 2);
-    assert!(lefts[0][0].as_i64() < lefts[1][0].as_i64() && lefts[0][1] == lefts[1][1], "side by side: {lefts:?}");
+    assert!(
+        lefts[0][0].as_i64() < lefts[1][0].as_i64() && lefts[0][1] == lefts[1][1],
+        "side by side: {lefts:?}"
+    );
     b.js("document.getElementById('diff').scrollIntoView(); return null;").await;
     b.screenshot("diff-side-by-side").await;
 
@@ -175,8 +200,18 @@ async fn console_setup(server: &TestServer) {
         )
         .await
         .expect("register");
-    let dev = server.svc.accounts().create_account(&a, "dev73", "负责人73", "dev73-password").await.expect("account");
-    let member = server.svc.accounts().create_account(&a, "viewer73", "只读同事", "viewer73-pass").await.expect("account");
+    let dev = server
+        .svc
+        .accounts()
+        .create_account(&a, "dev73", "负责人73", "dev73-password")
+        .await
+        .expect("account");
+    let member = server
+        .svc
+        .accounts()
+        .create_account(&a, "viewer73", "只读同事", "viewer73-pass")
+        .await
+        .expect("account");
     for appid in ["wxux00011", "wxux00012"] {
         server.svc.accounts().grant(&a, appid, &dev.id, MemberRole::Admin, &[]).await.expect("grant");
         server.svc.accounts().grant(&a, appid, &member.id, MemberRole::Member, &[]).await.expect("grant");
@@ -184,8 +219,12 @@ async fn console_setup(server: &TestServer) {
     // 站内信: the admin's face-verification link, and a deadline reminder (去备案).
     server.svc.materials().create_face_task(&a, "wxux00012").await.expect("face task");
     let deadline = server.svc.policy().deadline_date;
-    let reminded =
-        server.svc.job_queue().deadline_reminders(deadline - chrono::Duration::days(7)).await.expect("reminders");
+    let reminded = server
+        .svc
+        .job_queue()
+        .deadline_reminders(deadline - chrono::Duration::days(7))
+        .await
+        .expect("reminders");
     assert!(reminded >= 1);
 }
 
@@ -198,12 +237,24 @@ async fn console_fits_a_phone() {
     console_login(&b, &server, "dev73", "dev73-password").await;
 
     // Home: the menu folds behind 菜单; banner and table stack; nothing wraps per character.
-    assert!(!b.js("return document.querySelector('header.top nav').offsetParent !== null;").await.as_bool().unwrap_or(true), "the menu starts folded");
+    assert!(
+        !b.js("return document.querySelector('header.top nav').offsetParent !== null;")
+            .await
+            .as_bool()
+            .unwrap_or(true),
+        "the menu starts folded"
+    );
     b.assert_fits_width().await;
     b.screenshot("home-390").await;
     b.click("#menu-toggle").await;
     assert_eq!(b.attr("#menu-toggle", "aria-expanded").await.as_deref(), Some("true"));
-    assert!(b.js("return document.querySelector('header.top nav').offsetParent !== null;").await.as_bool().unwrap_or(false), "the menu opens");
+    assert!(
+        b.js("return document.querySelector('header.top nav').offsetParent !== null;")
+            .await
+            .as_bool()
+            .unwrap_or(false),
+        "the menu opens"
+    );
     b.assert_fits_width().await;
     b.screenshot("home-390-menu").await;
     let go = b.wait_for("#go-file-wxux00012").await;
@@ -245,7 +296,11 @@ async fn console_fits_a_phone() {
     // The same pages at 1280.
     b.set_width(1280).await;
     b.goto(&server.url("/console")).await;
-    assert!(b.js("return document.querySelector('header.top nav').offsetParent !== null;").await.as_bool().unwrap_or(false));
+    assert!(b
+        .js("return document.querySelector('header.top nav').offsetParent !== null;")
+        .await
+        .as_bool()
+        .unwrap_or(false));
     b.assert_fits_width().await;
     b.screenshot("home-1280").await;
     b.goto(&server.url("/console/apps/wxux00011")).await;
