@@ -98,18 +98,18 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
         div.card {
             h1 { "审核队列" }
             form method="get" action="/admin" class="filters" {
-                select name="status" {
+                select name="status" aria-label="状态" {
                     option value="" { "全部状态" }
                     option value="2" selected[status_f == "2"] { "平台审核中" }
                     option value="4" selected[status_f == "4"] { "短信核验超时" }
                 }
-                select name="province" {
+                select name="province" aria-label="省份" {
                     option value="" { "全部省份" }
                     @for p in dict.districts() {
                         option value=(p.code) selected[p.code.to_string() == prov_f] { (p.name) }
                     }
                 }
-                select name="subject_type" {
+                select name="subject_type" aria-label="主体性质" {
                     option value="" { "全部主体性质" }
                     @for t in dict.subject_types() {
                         option value=(t.type_id) selected[t.type_id.to_string() == type_f] { (t.name) }

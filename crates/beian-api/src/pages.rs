@@ -24,7 +24,7 @@ const STYLE: &str = "body{font:15px/1.6 system-ui,\"PingFang SC\",\"Noto Sans CJ
 h1{font-size:1.4rem}main{background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:1rem 1.25rem}\
 .error{color:#cf222e;font-weight:600} label{display:block;font-weight:600}\
 input{display:block;width:100%;max-width:24rem;box-sizing:border-box;font:inherit;padding:.4rem .5rem;border:1px solid #d1d9e0;border-radius:6px;margin-top:.2rem}\
-button,.btn{display:inline-block;font:inherit;padding:.45rem 1.2rem;background:#07c160;color:#fff;border:0;border-radius:6px;cursor:pointer;text-decoration:none;white-space:nowrap}\
+button,.btn{display:inline-block;font:inherit;padding:.45rem 1.2rem;background:#1a7f37;color:#fff;border:0;border-radius:6px;cursor:pointer;text-decoration:none;white-space:nowrap}\
 small{color:#59636e}";
 
 pub fn page(title: &str, body: Markup) -> Markup {

@@ -45,6 +45,10 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often waits poll.
 const POLL: Duration = Duration::from_millis(50);
 
+/// axe-core's browser bundle (npm `axe-core`, installed by scripts/ensure-tools), unless
+/// `BEIAN_AXE` names another file.
+pub const AXE: &str = "/usr/local/lib/beian-tools/node_modules/axe-core/axe.min.js";
+
 /// Chromium, unless `BEIAN_CHROMIUM` names another binary.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// ChromeDriver, unless `BEIAN_CHROMEDRIVER` names another binary.
@@ -416,6 +420,33 @@ impl Browser {
         if bad.as_array().is_some_and(|a| !a.is_empty()) {
             self.fail(&format!("the page does not fit {bad}")).await;
         }
+    }
+
+    /// Run axe-core on the page as it is now and panic (with a screenshot) on any violation of
+    /// serious or critical impact, naming the rule, its help text and the offending elements.
+    pub async fn assert_accessible(&self) {
+        let list = self.accessibility_violations().await;
+        if !list.is_empty() {
+            self.fail(&format!("accessibility violations:\n  {}", list.join("\n  "))).await;
+        }
+    }
+
+    /// axe-core's violations of serious or critical impact on the page as it is now, one line
+    /// each: impact, rule, help text, the first offending elements.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        let path = binary("BEIAN_AXE", AXE);
+        let axe =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        if self.js("return typeof window.axe;").await != "object" {
+            self.step("inject axe-core", self.client.execute(&axe, vec![])).await;
+        }
+        let run = "const done = arguments[arguments.length - 1];\
+            axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations\
+              .filter(v => v.impact === 'serious' || v.impact === 'critical')\
+              .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' — ' + v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(', '))))\
+              .catch(e => done(['axe failed: ' + e]));";
+        let found = self.step("run axe-core", self.client.execute_async(run, vec![])).await;
+        found.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
     }
 
     /// Wait (bounded) until the page that was open at the last [`Browser::submit`] has been

@@ -86,6 +86,13 @@ async fn review_pages_read_like_the_wizard() {
     assert_eq!(tops.len(), 4, "{tops:?}");
     assert!(tops.iter().all(|t| (t - tops[0]).abs() < 8), "filters in a row: {tops:?}");
     b.screenshot("queue").await;
+    // By keyboard alone: j selects the first row, Enter opens it.
+    let body = b.wait_for("body").await;
+    body.send_keys("j").await.expect("j");
+    b.js("window.__beianLeaving = true; return null;").await;
+    body.send_keys("\u{E007}").await.expect("Enter");
+    b.wait_for("#fields").await;
+    assert!(b.current_path().await.starts_with("/admin/review/"), "Enter opens the selected order");
 
     // The application in the wizard's sections, Chinese labels, codes decoded.
     b.goto(&server.url("/admin/review/wxux00001")).await;
@@ -364,5 +371,81 @@ async fn unknown_addresses_get_a_chinese_page() {
     let api = reqwest::get(server.url("/wxa/no-such-api")).await.expect("get");
     assert_eq!(api.status(), 404);
     assert!(api.text().await.expect("body").is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_passes_axe() {
+    let server = TestServer::start().await;
+    console_setup(&server).await;
+    submitted(&server, "wxux00021", "读书笔记", 74).await;
+    let a = Actor::new("test", "setup");
+    let task = server.svc.materials().create_face_task(&a, "wxux00012").await.expect("face task").task_id;
+    let reviewer = server.svc.review().create_staff(&a, "王审核", Role::Reviewer).await.expect("staff").1;
+    let operator = server.svc.review().create_staff(&a, "赵运营", Role::Operator).await.expect("staff").1;
+    let b = Browser::start("every_page_passes_axe").await;
+    let mut found = Vec::new();
+    let mut check = |page: String, list: Vec<String>| {
+        found.extend(list.into_iter().map(|v| format!("{page}: {v}")));
+    };
+
+    let public = [
+        "/console/login",
+        "/admin/login",
+        "/query",
+        "/query?q=%E8%AF%BB%E4%B9%A6",
+        "/docs/api",
+        "/miit/verify",
+        "/no-such-page",
+    ];
+    let face = format!("/face/{task}");
+    let console = [
+        "/console",
+        "/console/settings/beian",
+        "/console/apps/wxux00011",
+        "/console/apps/wxux00012",
+        "/console/apps/wxux00012/filing?step=subject",
+        "/console/apps/wxux00012/filing?step=subject&saved=1",
+        "/console/apps/wxux00012/filing?step=applet",
+        "/console/apps/wxux00012/filing?step=principals&saved=1",
+        "/console/apps/wxux00012/filing?step=materials&saved=1",
+        "/console/apps/wxux00012/filing?step=face",
+        "/console/apps/wxux00012/filing?step=letter",
+        "/console/apps/wxux00012/filing?step=review",
+        "/console/apps/wxux00011/providers",
+        "/console/messages",
+        "/console/tickets",
+    ];
+    let staff = [
+        "/admin",
+        "/admin/review/wxux00021",
+        "/admin/ops",
+        "/admin/ops/jobs",
+        "/admin/ops/audit",
+        "/admin/ops/sms",
+        "/admin/dashboard",
+    ];
+    for width in [1280, 390] {
+        b.set_width(width).await;
+        for path in public.iter().copied().chain([face.as_str()]) {
+            b.goto(&server.url(path)).await;
+            check(format!("{path} @{width}"), b.accessibility_violations().await);
+        }
+        console_login(&b, &server, "dev73", "dev73-password").await;
+        for path in console {
+            b.goto(&server.url(path)).await;
+            check(format!("{path} @{width}"), b.accessibility_violations().await);
+        }
+        b.client().delete_all_cookies().await.expect("sign out");
+        for token in [&reviewer, &operator] {
+            staff_login(&b, &server, token).await;
+            for path in staff {
+                b.goto(&server.url(path)).await;
+                check(format!("{path} @{width}"), b.accessibility_violations().await);
+            }
+            b.client().delete_all_cookies().await.expect("sign out");
+        }
+    }
+    assert!(found.is_empty(), "serious or critical accessibility violations:\n{}", found.join("\n"));
     server.stop().await;
 }
