@@ -334,7 +334,7 @@ async fn demo_prints_its_secrets_once() {
     }
     for _ in 0..2 {
         let again = run().await;
-        assert!(again.contains("already seeded"), "{again}");
+        assert!(again.contains("演示数据已存在"), "{again}");
         for (k, v) in &secrets {
             assert!(!again.contains(v.as_str()), "{k} printed again: {again}");
         }
