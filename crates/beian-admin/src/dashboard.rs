@@ -38,24 +38,25 @@ fn hbars(aria: &str, color: &str, rows: &[(String, i64, String)]) -> Markup {
 
 /// [`hbars`] with a colour per bar (a good and a bad count must not share green).
 fn hbars_coloured(aria: &str, rows: &[(String, i64, String, &str)]) -> Markup {
-    const LABEL_W: i64 = 170;
-    const BAR_W: i64 = 300;
-    const ROW_H: i64 = 24;
+    // 14 px labels (12 characters fit in LABEL_W): readable at the chart's full width.
+    const LABEL_W: i64 = 190;
+    const BAR_W: i64 = 260;
+    const ROW_H: i64 = 28;
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
     let height = ROW_H * i64::try_from(rows.len()).unwrap_or(0).max(1) + 8;
     let width = LABEL_W + BAR_W + 110;
     html! {
         svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(aria) viewBox={ "0 0 " (width) " " (height) }
-            width="100%" style={ "max-width:" (width) "px" } font-size="12" {
+            width="100%" style={ "max-width:" (width) "px" } font-size="14" {
             @if rows.is_empty() {
                 text x="0" y="18" fill=(GREY) { "暂无数据" }
             }
             @for (i, (label, value, text, color)) in rows.iter().enumerate() {
                 @let y = ROW_H * i64::try_from(i).unwrap_or(0) + 4;
                 @let w = if *value > 0 { (value * BAR_W / max).max(2) } else { 0 };
-                text x=(LABEL_W - 6) y=(y + 13) text-anchor="end" { (short(label)) }
-                rect x=(LABEL_W) y=(y) width=(w) height="16" fill=(*color) { title { (label) "：" (text) } }
-                text x=(LABEL_W + w + 4) y=(y + 13) { (text) }
+                text x=(LABEL_W - 6) y=(y + 15) text-anchor="end" fill="#1f2328" { (short(label)) }
+                rect x=(LABEL_W) y=(y) width=(w) height="20" fill=(*color) { title { (label) "：" (text) } }
+                text x=(LABEL_W + w + 4) y=(y + 15) fill="#1f2328" { (text) }
             }
         }
     }

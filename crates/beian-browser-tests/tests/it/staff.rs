@@ -199,6 +199,12 @@ async fn dashboard_and_public_query() {
         })
     };
     assert!(fill("已上架未备案").is_some() && fill("已上架未备案") != fill("已上架且已备案"), "{fills}");
+    // Chart labels are readable: their font, as drawn (the SVG is scaled to its box), is at
+    // least 12 px.
+    let drawn = b
+        .js("const s = document.querySelector('#readiness svg'); const scale = s.getBoundingClientRect().width / s.viewBox.baseVal.width; return parseFloat(getComputedStyle(s.querySelector('text')).fontSize) * scale;")
+        .await;
+    assert!(drawn.as_f64().unwrap_or(0.0) >= 12.0, "chart labels drawn at {drawn} px");
     b.screenshot("dashboard").await;
     b.assert_same_origin().await;
     server.stop().await;
