@@ -369,6 +369,17 @@ async fn review_pages_show_status_words_and_the_claimers_name(b: Backend) {
         assert!(page.body.contains("审核乙"), "{path} names the claimer: {}", page.body);
         assert!(!page.body.contains(&staff_id), "{path} shows no staff id");
     }
+    // The other reviewer's claim, approval and rejection are refused naming the holder.
+    let page = get(&app, "/admin/review/wxrvw00001", &other).await;
+    let csrf = csrf_of(&page.body);
+    for (action, extra) in [("claim", None), ("approve", None), ("reject", Some(("key_name", "小程序备注")))] {
+        let mut form = vec![("_csrf", csrf.as_str()), ("error", "备注不清楚")];
+        form.extend(extra);
+        let r = post(&app, &format!("/admin/review/wxrvw00001/{action}"), &other, &form).await;
+        assert_eq!(r.status, 409, "{action}: {}", r.body);
+        assert!(r.body.contains("审核员 审核乙"), "{action} names the holder: {}", r.body);
+        assert!(!r.body.contains(&staff_id), "{action} shows no staff id");
+    }
     app.stop().await;
 }
 
