@@ -159,7 +159,7 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
 }
 
 /// Keyboard navigation of the queue (j / k / Enter).
-const QUEUE_KEYS_JS: &str = "(function(){var rows=[].slice.call(document.querySelectorAll('tr.row'));var i=-1;function mark(){rows.forEach(function(r,k){r.style.background=k===i?'#ddf4ff':'';});}\
+const QUEUE_KEYS_JS: &str = "(function(){var rows=[].slice.call(document.querySelectorAll('tr.row'));var i=-1;function mark(){rows.forEach(function(r,k){r.classList.toggle('selected',k===i);});if(rows[i])rows[i].scrollIntoView({block:'nearest'});}\
 document.addEventListener('keydown',function(e){if(e.target.tagName==='INPUT'||e.target.tagName==='SELECT')return;if(e.key==='j'){i=Math.min(i+1,rows.length-1);mark();}if(e.key==='k'){i=Math.max(i-1,0);mark();}if(e.key==='Enter'&&rows[i]){location.href=rows[i].dataset.href;}});})();";
 
 /// The review page.

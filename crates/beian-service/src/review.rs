@@ -172,7 +172,10 @@ impl Review<'_> {
             (Some(h), _) if h != &staff.id => {
                 let holder = tx.staff().list().await?.into_iter().find(|m| &m.id == h).map(|m| m.name);
                 let holder = holder.unwrap_or_else(|| h.clone());
-                return Err(ServiceError::refused(errcode::CONFLICT, format!("该订单已被审核员 {holder} 认领")));
+                return Err(ServiceError::refused(
+                    errcode::CONFLICT,
+                    format!("该订单已被审核员 {holder} 认领"),
+                ));
             }
             (_, true) => {
                 order.claimed_by = None;

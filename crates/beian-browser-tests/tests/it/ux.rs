@@ -89,6 +89,7 @@ async fn review_pages_read_like_the_wizard() {
     // By keyboard alone: j selects the first row, Enter opens it.
     let body = b.wait_for("body").await;
     body.send_keys("j").await.expect("j");
+    assert_eq!(b.find_all("#queue tr.row.selected").await.len(), 1, "the selected row is marked");
     b.js("window.__beianLeaving = true; return null;").await;
     body.send_keys("\u{E007}").await.expect("Enter");
     b.wait_for("#fields").await;
@@ -447,5 +448,37 @@ async fn every_page_passes_axe() {
         }
     }
     assert!(found.is_empty(), "serious or critical accessibility violations:\n{}", found.join("\n"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wizard_works_by_keyboard() {
+    let server = TestServer::start().await;
+    console_setup(&server).await;
+    let b = Browser::start("the_wizard_works_by_keyboard").await;
+    console_login(&b, &server, "dev73", "dev73-password").await;
+    b.goto(&server.url("/console/apps/wxux00012/filing?step=subject")).await;
+    // Tab through the step: every stop is visibly focused, and 保存并下一步 is reached.
+    let body = b.wait_for("body").await;
+    let mut reached = false;
+    for _ in 0..80 {
+        body.send_keys("\u{E004}").await.expect("Tab");
+        let focus = b
+            .js("const e = document.activeElement; return [e.id, e.tagName, getComputedStyle(e).outlineStyle];")
+            .await;
+        if focus[1] != "BODY" {
+            assert_ne!(focus[2], "none", "the focused element shows it: {focus}");
+        }
+        if focus[0] == "save-next" {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Tab reaches 保存并下一步");
+    b.screenshot("focus-on-save").await;
+    b.js("window.__beianLeaving = true; return null;").await;
+    b.client().active_element().await.expect("focused").send_keys("\u{E007}").await.expect("Enter");
+    b.wait_for("#saved").await;
+    assert!(b.text("#saved").await.starts_with("已保存"));
     server.stop().await;
 }

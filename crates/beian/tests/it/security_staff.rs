@@ -372,7 +372,8 @@ async fn review_pages_show_status_words_and_the_claimers_name(b: Backend) {
     // The other reviewer's claim, approval and rejection are refused naming the holder.
     let page = get(&app, "/admin/review/wxrvw00001", &other).await;
     let csrf = csrf_of(&page.body);
-    for (action, extra) in [("claim", None), ("approve", None), ("reject", Some(("key_name", "小程序备注")))] {
+    for (action, extra) in [("claim", None), ("approve", None), ("reject", Some(("key_name", "小程序备注")))]
+    {
         let mut form = vec![("_csrf", csrf.as_str()), ("error", "备注不清楚")];
         form.extend(extra);
         let r = post(&app, &format!("/admin/review/wxrvw00001/{action}"), &other, &form).await;
