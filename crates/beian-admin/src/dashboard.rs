@@ -105,7 +105,8 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> Markup {
     html! {
         table {
             tr { @for h in head { th { (h) } } }
-            @for r in rows { tr { @for c in r { td { (c) } } } }
+            // Each cell names its column (phones show a row as a card, without the header row).
+            @for r in rows { tr { @for (i, c) in r.iter().enumerate() { td data-label=[head.get(i)] { (c) } } } }
         }
     }
 }

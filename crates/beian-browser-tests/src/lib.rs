@@ -49,6 +49,30 @@ const POLL: Duration = Duration::from_millis(50);
 /// `BEIAN_AXE` names another file.
 pub const AXE: &str = "/usr/local/lib/beian-tools/node_modules/axe-core/axe.min.js";
 
+/// The page's width problems (see [`Browser::overflow`]). An element inside a box that
+/// scrolls sideways (a wide table in its card) is reachable by scrolling that box: only the
+/// page itself must not be wider than the viewport.
+const OVERFLOW_JS: &str = r#"
+var w = document.documentElement.clientWidth; var bad = [];
+function scrolls(e) {
+  for (var p = e.parentElement; p; p = p.parentElement) {
+    var o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll') return true;
+  }
+  return false;
+}
+if (document.documentElement.scrollWidth > w + 1) bad.push('page ' + document.documentElement.scrollWidth + 'px > ' + w + 'px');
+document.querySelectorAll('body *').forEach(function (e) {
+  var r = e.getBoundingClientRect(); if (r.width === 0 || getComputedStyle(e).visibility === 'hidden') return;
+  if (r.right > w + 1 && getComputedStyle(e).position !== 'absolute' && !e.closest('.sr-only') && !scrolls(e))
+    bad.push('overflows: ' + e.tagName + ' ' + (e.id || e.className) + ' ' + (e.innerText || '').slice(0, 20));
+});
+document.querySelectorAll('.btn, button, header.top nav a, th, td').forEach(function (e) {
+  var r = e.getBoundingClientRect(); var t = (e.innerText || '').trim();
+  if (r.width > 0 && t.length >= 2 && t.length <= 6 && r.height > 2 * r.width) bad.push('vertical text: ' + t);
+});
+return bad.slice(0, 20);
+"#;
+
 /// Chromium, unless `BEIAN_CHROMIUM` names another binary.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// ChromeDriver, unless `BEIAN_CHROMEDRIVER` names another binary.
@@ -415,11 +439,17 @@ impl Browser {
     /// bar), or if a button, link button or menu entry wraps its text one character per line
     /// (taller than wide), naming the offenders.
     pub async fn assert_fits_width(&self) {
-        let script = "var w = document.documentElement.clientWidth; var bad = [];            if (document.documentElement.scrollWidth > w + 1) bad.push('page ' + document.documentElement.scrollWidth + 'px > ' + w + 'px');            document.querySelectorAll('body *').forEach(function (e) {              var r = e.getBoundingClientRect(); if (r.width === 0 || getComputedStyle(e).visibility === 'hidden') return;              if (r.right > w + 1 && getComputedStyle(e).position !== 'absolute' && !e.closest('.sr-only')) bad.push('overflows: ' + e.tagName + ' ' + (e.id || e.className) + ' ' + (e.innerText || '').slice(0, 20));            });            document.querySelectorAll('.btn, button, header.top nav a, th, td').forEach(function (e) {              var r = e.getBoundingClientRect(); var t = (e.innerText || '').trim();              if (r.width > 0 && t.length >= 2 && t.length <= 6 && r.height > 2 * r.width) bad.push('vertical text: ' + t);            });            return bad.slice(0, 20);";
-        let bad = self.js(script).await;
-        if bad.as_array().is_some_and(|a| !a.is_empty()) {
-            self.fail(&format!("the page does not fit {bad}")).await;
+        let bad = self.overflow().await;
+        if !bad.is_empty() {
+            self.fail(&format!("the page does not fit: {bad:?}")).await;
         }
+    }
+
+    /// What makes the page wider than the viewport, or wraps a short label one character per
+    /// line (see [`Browser::assert_fits_width`]); empty when the page fits.
+    pub async fn overflow(&self) -> Vec<String> {
+        let bad = self.js(OVERFLOW_JS).await;
+        bad.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
     }
 
     /// Run axe-core on the page as it is now and panic (with a screenshot) on any violation of

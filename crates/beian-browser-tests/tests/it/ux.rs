@@ -376,7 +376,7 @@ async fn unknown_addresses_get_a_chinese_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_page_passes_axe() {
+async fn every_page_passes_axe_and_fits_at_1280_and_390() {
     let server = TestServer::start().await;
     console_setup(&server).await;
     submitted(&server, "wxux00021", "读书笔记", 74).await;
@@ -384,11 +384,15 @@ async fn every_page_passes_axe() {
     let task = server.svc.materials().create_face_task(&a, "wxux00012").await.expect("face task").task_id;
     let reviewer = server.svc.review().create_staff(&a, "王审核", Role::Reviewer).await.expect("staff").1;
     let operator = server.svc.review().create_staff(&a, "赵运营", Role::Operator).await.expect("staff").1;
-    let b = Browser::start("every_page_passes_axe").await;
+    let b = Browser::start("every_page_passes_axe_and_fits_at_1280_and_390").await;
     let mut found = Vec::new();
-    let mut check = |page: String, list: Vec<String>| {
-        found.extend(list.into_iter().map(|v| format!("{page}: {v}")));
-    };
+    // axe-core's findings, whether the page fits the width, and a screenshot of each.
+    async fn look(b: &Browser, page: &str, width: u32) -> Vec<String> {
+        let mut list = b.accessibility_violations().await;
+        list.extend(b.overflow().await);
+        b.screenshot(&format!("{page}-{width}")).await;
+        list
+    }
 
     let public = [
         "/console/login",
@@ -430,24 +434,29 @@ async fn every_page_passes_axe() {
         b.set_width(width).await;
         for path in public.iter().copied().chain([face.as_str()]) {
             b.goto(&server.url(path)).await;
-            check(format!("{path} @{width}"), b.accessibility_violations().await);
+            found.extend(look(&b, path, width).await.into_iter().map(|v| format!("{path} @{width}: {v}")));
         }
         console_login(&b, &server, "dev73", "dev73-password").await;
         for path in console {
             b.goto(&server.url(path)).await;
-            check(format!("{path} @{width}"), b.accessibility_violations().await);
+            found.extend(look(&b, path, width).await.into_iter().map(|v| format!("{path} @{width}: {v}")));
         }
         b.client().delete_all_cookies().await.expect("sign out");
         for token in [&reviewer, &operator] {
             staff_login(&b, &server, token).await;
             for path in staff {
                 b.goto(&server.url(path)).await;
-                check(format!("{path} @{width}"), b.accessibility_violations().await);
+                found
+                    .extend(look(&b, path, width).await.into_iter().map(|v| format!("{path} @{width}: {v}")));
             }
             b.client().delete_all_cookies().await.expect("sign out");
         }
     }
-    assert!(found.is_empty(), "serious or critical accessibility violations:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "serious or critical accessibility violations, or pages too wide:\n{}",
+        found.join("\n")
+    );
     server.stop().await;
 }
 

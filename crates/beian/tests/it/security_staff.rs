@@ -409,6 +409,15 @@ async fn operators_read_the_sms_outbox_on_a_page(b: Backend) {
     let page = get(&app, "/admin/ops/sms", &op).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains(&phone) && page.body.contains("人脸核身"), "{}", page.body);
+    // Beijing time, like every other page: the text's own time, moved from UTC by eight hours.
+    let sent = app.svc.job_queue().sms_outbox(Some(&phone), 5).await.expect("outbox")[0].created_at;
+    let beijing =
+        beian_core::time::from_ts(sent).with_timezone(&beian_core::time::beijing()).format("%Y-%m-%d %H:%M");
+    assert!(
+        page.body.contains(&beijing.to_string()) && page.body.contains("北京时间"),
+        "{beijing}: {}",
+        page.body
+    );
     let none = get(&app, "/admin/ops/sms?phone=13900000000", &op).await;
     assert!(none.body.contains("发件箱里没有短信") && !none.body.contains(&phone), "{}", none.body);
     let (rev, _) = sign_in(&app, &staff(&app, "审核丁", Role::Reviewer).await).await;
