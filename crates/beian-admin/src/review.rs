@@ -10,11 +10,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::errcode;
-use beian_core::model::FaceStatus;
 use beian_core::platform::{Role, Staff};
 use beian_service::review::RejectReason;
 use beian_service::ServiceError;
-use beian_web::application::{self, Shown};
+use beian_web::application;
 use maud::{html, PreEscaped};
 
 fn q(query: &Option<String>, key: &str) -> String {
@@ -214,17 +213,8 @@ pub async fn review_page(
     let diff =
         previous.as_ref().map(|prev| application::diff(&application::sections(prev, &dict), &sections));
     let task = &current.icp_applets.principal_info.verify_task_id;
-    if let Some(row) =
-        sections.iter_mut().flat_map(|s| s.rows.iter_mut()).find(|r| r.path.ends_with("verify_task_id"))
-    {
-        let outcome = match s.svc.materials().face_task(&appid, task).await {
-            Ok(t) if t.face_status == FaceStatus::Succeeded => "核身通过",
-            Ok(t) if t.face_status == FaceStatus::Failed => "核身未通过",
-            Ok(_) => "核身未完成",
-            Err(_) => "核身任务已失效",
-        };
-        row.value = Shown::Text(outcome.into());
-    }
+    let task = s.svc.materials().face_task(&appid, task).await.ok();
+    application::set_face_outcome(&mut sections, task.as_ref());
     let label = beian_core::rules::label;
 
     // What the rules say now (time has passed since submission; some findings may be new).

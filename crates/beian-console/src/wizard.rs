@@ -530,7 +530,12 @@ async fn render(
         }
         _ => {
             // Everything that will be submitted, as the reviewer will read it.
-            let sections = application::sections(&draft, &dict);
+            let mut sections = application::sections(&draft, &dict);
+            let task = &draft.icp_applets.principal_info.verify_task_id;
+            if !task.is_empty() {
+                let task = s.svc.materials().face_task(appid, task).await.ok();
+                application::set_face_outcome(&mut sections, task.as_ref());
+            }
             let media_url = |id: &str| format!("/console/apps/{appid}/media/{id}");
             f.push(html! {
                 div #summary { (application::table(&sections, &media_url)) }

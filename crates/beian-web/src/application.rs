@@ -5,6 +5,7 @@
 //! reviewer's diff against the previous submission compares it row by row ([`diff`]).
 
 use beian_core::dict::Dictionaries;
+use beian_core::model::{FaceStatus, FaceTask};
 use beian_core::payload::{ApplyPayload, PrincipalInfo};
 use maud::{html, Markup};
 
@@ -281,6 +282,22 @@ fn region(dict: &Dictionaries, province: &str, city: &str, district: &str) -> Op
         }
     }
     (!shown.is_empty()).then(|| shown.join(" "))
+}
+
+/// Say how the face verification ended (the task as read now; `None`: it cannot be found any
+/// more) instead of only that one was started.
+pub fn set_face_outcome(sections: &mut [Section], task: Option<&FaceTask>) {
+    let outcome = match task {
+        Some(t) if t.face_status == FaceStatus::Succeeded => "核身通过",
+        Some(t) if t.face_status == FaceStatus::Failed => "核身未通过",
+        Some(_) => "核身未完成",
+        None => "核身任务已失效",
+    };
+    let face =
+        sections.iter_mut().flat_map(|s| s.rows.iter_mut()).find(|r| r.path.ends_with("verify_task_id"));
+    if let Some(row) = face {
+        row.value = Shown::Text(outcome.into());
+    }
 }
 
 /// 20200101 → 2020-01-01; anything else (长期) as it is.

@@ -261,6 +261,7 @@ async fn developer_journey() {
     assert!(rows >= 20, "确认提交 shows every field: {rows}");
     assert!(b.find_all("#summary img.preview").await.len() >= 3, "with thumbnails");
     assert!(!b.body_text().await.contains("icp_"), "no field paths");
+    assert!(b.text("#summary").await.contains("核身通过"), "the face verification's outcome");
     assert_eq!(b.attr("#agree", "required").await.as_deref(), Some("true"), "the agreement must be ticked");
     b.screenshot("review").await;
     b.click("#agree").await;
