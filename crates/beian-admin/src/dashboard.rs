@@ -145,6 +145,11 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 .into_response();
         }
     };
+    // What the authority said that someone must follow up; the page works without it.
+    let news = s.svc.operations().authority_news(20).await.unwrap_or_else(|e| {
+        tracing::error!("dashboard: authority news: {e}");
+        Vec::new()
+    });
     let total_orders: i64 = d.by_status.iter().map(|c| c.n).sum();
 
     let status_rows: Vec<(String, i64, String)> =
@@ -324,6 +329,18 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
             h1 { "数据看板" }
             p.muted { "生成于 " (date(d.generated_at)) "（北京时间），每次打开页面重新计算。" }
             p { a class="btn secondary" #export href="/admin/dashboard.csv" download { "导出 CSV" } }
+        }
+        section.card #authority-news {
+            h2 { "管局事项（需跟进）" }
+            @if news.is_empty() {
+                p.muted { "暂无管局拒收、核查任务或取消接入。" }
+            } @else {
+                p.muted { "管局拒收的提交、管局发起的核查任务和管局取消的接入，最新在前。" }
+                (table(
+                    &["时间", "小程序", "事项", "管局说明"],
+                    &news.iter().map(|n| vec![date(n.at), n.appid.clone(), n.what.to_string(), n.detail.clone()]).collect::<Vec<_>>(),
+                ))
+            }
         }
         (status) (province) (per_day) (funnel) (sla) (reasons) (readiness)
     };

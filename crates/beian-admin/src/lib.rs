@@ -2,8 +2,9 @@
 //!
 //! Staff sign in at `/admin/login` with their API token (`beian staff add`); the page opens a
 //! server-side session (12 h, 30 min idle, deleted at sign-out) whose random token is the
-//! HttpOnly cookie — never the API token — and every form carries the session's CSRF token. Reviewers reach `/admin/review*`; operators also reach `/admin/ops*` and the
-//! dashboard. The public query (`/query`, `/api/public/query`) needs no sign-in and shows only
+//! HttpOnly cookie — never the API token — and every form carries the session's CSRF token. Reviewers reach `/admin/review*`; operators also reach `/admin/ops*`, the
+//! dashboard and, when the manual desk is the authority gateway, `/admin/desk*` (filing with
+//! the authority is operations work: reviewers decide the platform's first review only). The public query (`/query`, `/api/public/query`) needs no sign-in and shows only
 //! filed records with personal data masked. Nothing is loaded from another origin.
 
 // Handlers bail out with a ready `Response`; boxing it would only add noise.
@@ -11,6 +12,7 @@
 
 mod auth;
 mod dashboard;
+mod desk;
 mod html;
 mod ops;
 mod public;
@@ -27,16 +29,36 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub svc: Arc<Service>,
-    /// The built-in authority simulator (its settings on the operator page).
-    pub sim: Arc<beian_authority_sim::Simulator>,
+    /// The built-in authority simulator, when it is the gateway (its settings and clock on
+    /// the operator page; absent otherwise, and so are their routes).
+    pub sim: Option<Arc<beian_authority_sim::Simulator>>,
+    /// The manual desk, when it is the gateway (`/admin/desk`).
+    pub desk: Option<Arc<beian_authority_desk::ManualDesk>>,
     /// Public queries and failed sign-ins per client address.
     pub limits: Arc<WebLimits>,
 }
 
-/// `limits`: the node's per-client limits, shared with the console's sign-in.
-pub fn router(svc: Arc<Service>, sim: Arc<beian_authority_sim::Simulator>, limits: Arc<WebLimits>) -> Router {
-    Router::new()
-        .route("/admin", get(review::queue))
+/// `limits`: the node's per-client limits, shared with the console's sign-in. `sim`, `desk`:
+/// whichever is the authority gateway; the other's pages are not mounted.
+pub fn router(
+    svc: Arc<Service>,
+    sim: Option<Arc<beian_authority_sim::Simulator>>,
+    desk: Option<Arc<beian_authority_desk::ManualDesk>>,
+    limits: Arc<WebLimits>,
+) -> Router {
+    let mut r = Router::new();
+    if sim.is_some() {
+        r = r
+            .route("/admin/ops/simulator", post(ops::save_simulator))
+            .route("/admin/ops/advance", post(ops::advance));
+    }
+    if desk.is_some() {
+        r = r
+            .route("/admin/desk", get(desk::list))
+            .route("/admin/desk/{id}", get(desk::item))
+            .route("/admin/desk/{id}/record", post(desk::record));
+    }
+    r.route("/admin", get(review::queue))
         .route("/admin/login", get(auth::login_page).post(auth::login))
         .route("/admin/dashboard", get(dashboard::page))
         .route("/admin/dashboard.csv", get(dashboard::csv))
@@ -50,8 +72,6 @@ pub fn router(svc: Arc<Service>, sim: Arc<beian_authority_sim::Simulator>, limit
         .route("/admin/review/{appid}/media/{media_id}", get(review::media))
         .route("/admin/ops", get(ops::home))
         .route("/admin/ops/policy", post(ops::save_policy))
-        .route("/admin/ops/simulator", post(ops::save_simulator))
-        .route("/admin/ops/advance", post(ops::advance))
         .route("/admin/ops/providers", get(ops::providers).post(ops::create_provider))
         .route("/admin/ops/providers/{id}/rotate", post(ops::rotate_provider))
         .route("/admin/ops/providers/{id}/url", post(ops::provider_url))
@@ -65,7 +85,7 @@ pub fn router(svc: Arc<Service>, sim: Arc<beian_authority_sim::Simulator>, limit
         .route("/admin/tickets/{id}", get(ops::ticket))
         .route("/admin/tickets/{id}/reply", post(ops::reply))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(AppState { svc, sim, limits })
+        .with_state(AppState { svc, sim, desk, limits })
 }
 
 async fn security_headers(mut r: Response) -> Response {

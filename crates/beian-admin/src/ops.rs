@@ -73,11 +73,13 @@ macro_rules! posted {
 pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = operator!(s, headers);
     let p = s.svc.policy();
-    let sim = match s.sim.settings().await {
-        Ok(x) => x,
-        Err(e) => return fail(&staff, &csrf, sim_error(e)),
+    let sim = match &s.sim {
+        Some(sim) => match sim.settings().await {
+            Ok(x) => Some(x),
+            Err(e) => return fail(&staff, &csrf, sim_error(e)),
+        },
+        None => None,
     };
-    let forced: String = sim.forced.iter().map(|(a, o)| format!("{a}={o}\n")).collect();
     let h = hidden(&csrf);
     let body = html! {
         h1 { "运营设置" }
@@ -89,6 +91,7 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
             a href="/admin/ops/audit" { "审计日志" } " · "
             a href="/admin/tickets" { "工单" } " · "
             a href="/admin/ops/sms" { "短信发件箱" } " · "
+            @if s.desk.is_some() { a href="/admin/desk" #desk-link { "管局工作台" } " · " }
             a href="/admin/dashboard" { "数据看板" }
         }
         div.card {
@@ -120,26 +123,37 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 button type="submit" #save-policy { "保存政策" }
             }
         }
-        div.card {
-            h2 { "管局模拟器" }
-            p.muted { "当前时间（模拟器时钟）：" (date(s.svc.now().timestamp())) }
-            form method="post" action="/admin/ops/simulator" {
-                (h)
-                label.field { span { "管局审核工作日" } input type="text" name="review_working_days" value=(sim.review_working_days); }
-                label.field {
-                    span { "默认结果" }
-                    select name="default_outcome" {
-                        option value="approve" selected[sim.default_outcome == "approve"] { "通过" }
-                        option value="reject" selected[sim.default_outcome == "reject"] { "驳回" }
+        @if let Some(sim) = &sim {
+            div.card {
+                h2 { "管局模拟器" }
+                p.muted { "当前时间（模拟器时钟）：" (date(s.svc.now().timestamp())) }
+                form method="post" action="/admin/ops/simulator" {
+                    (h)
+                    label.field { span { "管局审核工作日" } input type="text" name="review_working_days" value=(sim.review_working_days); }
+                    label.field {
+                        span { "默认结果" }
+                        select name="default_outcome" {
+                            option value="approve" selected[sim.default_outcome == "approve"] { "通过" }
+                            option value="reject" selected[sim.default_outcome == "reject"] { "驳回" }
+                        }
                     }
+                    label.field { span { "指定结果（每行 appid=approve 或 appid=reject）" } textarea name="forced" { (sim.forced.iter().map(|(a, o)| format!("{a}={o}\n")).collect::<String>()) } }
+                    button type="submit" { "保存模拟器设置" }
                 }
-                label.field { span { "指定结果（每行 appid=approve 或 appid=reject）" } textarea name="forced" { (forced) } }
-                button type="submit" { "保存模拟器设置" }
+                form method="post" action="/admin/ops/advance" {
+                    (h)
+                    label.field { span { "推进时间（小时）" } input type="text" name="hours" value="24"; }
+                    button.secondary type="submit" { "推进" }
+                }
             }
-            form method="post" action="/admin/ops/advance" {
-                (h)
-                label.field { span { "推进时间（小时）" } input type="text" name="hours" value="24"; }
-                button.secondary type="submit" { "推进" }
+        } @else {
+            div.card {
+                h2 { "管局对接" }
+                @if s.desk.is_some() {
+                    p { "报送方式：人工工作台。每个报送在 " a href="/admin/desk" { "管局工作台" } " 生成待办，由运营人员在管局系统中办理并登记结果。" }
+                } @else {
+                    p { "报送方式：由配置的网关自动报送管局。" }
+                }
             }
         }
     };
@@ -209,7 +223,8 @@ pub async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: By
 pub async fn save_simulator(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let (staff, csrf, f) = posted!(s, headers, body);
     // Edited and saved back: a failed read must not turn into defaults written over them.
-    let mut sim = match s.sim.settings().await {
+    let Some(simulator) = &s.sim else { return StatusCode::NOT_FOUND.into_response() };
+    let mut sim = match simulator.settings().await {
         Ok(x) => x,
         Err(e) => return fail(&staff, &csrf, sim_error(e)),
     };
@@ -222,13 +237,16 @@ pub async fn save_simulator(State(s): State<AppState>, headers: HeaderMap, body:
         .map(|(a, o)| (a.trim().to_string(), o.trim().to_string()))
         .filter(|(a, _)| !a.is_empty())
         .collect();
-    match s.sim.set_settings(&actor(&staff).0, &sim).await {
+    match simulator.set_settings(&actor(&staff).0, &sim).await {
         Ok(()) => Redirect::to("/admin/ops").into_response(),
         Err(e) => fail(&staff, &csrf, sim_error(e)),
     }
 }
 
 pub async fn advance(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if s.sim.is_none() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let (staff, csrf, f) = posted!(s, headers, body);
     let hours: i64 = get(&f, "hours").trim().parse().unwrap_or(0);
     if !(1..=24 * 366).contains(&hours) {

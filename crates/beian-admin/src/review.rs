@@ -195,15 +195,8 @@ pub async fn review_page(
             )
         }
     };
-    let previous = if view.order.versions > 1 {
-        or_error_page!(
-            s.svc.filings().submitted_version(&appid, view.order.versions - 1).await,
-            &staff,
-            &csrf
-        )
-    } else {
-        None
-    };
+    // A change is compared with the filed record, a resubmission with the last submission.
+    let previous = or_error_page!(s.svc.filings().baseline_version(&view.order).await, &staff, &csrf);
     let mp_name = or_error_page!(s.svc.mini_programs().mini_program(&appid).await, &staff, &csrf).name;
     let dict = s.svc.dictionaries();
     // The application as the developer filled it in: the wizard's sections, Chinese labels,

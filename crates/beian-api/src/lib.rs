@@ -47,8 +47,9 @@ pub(crate) struct AppState(Arc<Shared>);
 
 pub(crate) struct Shared {
     pub svc: Arc<Service>,
-    /// The built-in authority simulator: its verification page and its settings.
-    pub sim: Arc<Simulator>,
+    /// The built-in authority simulator, when it is the authority gateway: its verification
+    /// page and its settings (absent otherwise, and so are their routes).
+    pub sim: Option<Arc<Simulator>>,
     pub limiter: RateLimiter,
 }
 
@@ -60,7 +61,7 @@ impl std::ops::Deref for AppState {
 }
 
 /// All routes of the API edge, with minute quotas counted on this node only.
-pub fn router(svc: Arc<Service>, sim: Arc<Simulator>, config: ApiConfig) -> Router {
+pub fn router(svc: Arc<Service>, sim: Option<Arc<Simulator>>, config: ApiConfig) -> Router {
     router_with_counter(svc, sim, config, None)
 }
 
@@ -68,7 +69,7 @@ pub fn router(svc: Arc<Service>, sim: Arc<Simulator>, config: ApiConfig) -> Rout
 /// (PostgreSQL), flushed once a second (see [`limits`]).
 pub fn router_with_counter(
     svc: Arc<Service>,
-    sim: Arc<Simulator>,
+    sim: Option<Arc<Simulator>>,
     config: ApiConfig,
     shared: Option<Arc<dyn beian_web::limits::LimitCounter>>,
 ) -> Router {
@@ -76,15 +77,18 @@ pub fn router_with_counter(
         Some(counter) => RateLimiter::shared(config.per_minute_limit, counter),
         None => RateLimiter::new(config.per_minute_limit),
     };
+    let simulator = sim.is_some();
     let state = AppState(Arc::new(Shared { svc, sim, limiter }));
-    Router::new()
+    let mut r = Router::new()
         .merge(component::routes())
         .merge(icp::routes())
         .merge(pages::routes())
         .merge(openapi::routes())
-        .merge(staff::routes())
-        .layer(axum::middleware::from_fn(wechat_rejections))
-        .with_state(state)
+        .merge(staff::routes());
+    if simulator {
+        r = r.merge(pages::simulator_routes()).merge(staff::simulator_routes());
+    }
+    r.layer(axum::middleware::from_fn(wechat_rejections)).with_state(state)
 }
 
 /// Extractor rejections (body too large, unreadable body) answer in the wire format too:

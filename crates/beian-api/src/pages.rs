@@ -7,16 +7,25 @@ use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
+use beian_core::errcode;
 use beian_core::model::FaceStatus;
+use beian_service::identity::FacePage;
 use maud::{html, Markup, PreEscaped};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/face/{task_id}", get(face_page).post(face_submit))
-        .route("/miit/verify", get(sms_page).post(sms_submit))
+        .route("/face/{task_id}/start", post(face_start))
+        .route("/face/{task_id}/callback", get(face_callback).post(face_callback))
+}
+
+/// The simulator's verification page: mounted only when the simulator is the authority
+/// gateway (with a real authority the MIIT texts and verifies in its own system).
+pub fn simulator_routes() -> Router<AppState> {
+    Router::new().route("/miit/verify", get(sms_page).post(sms_submit))
 }
 
 /// The pages' whole style sheet (constant, no interpolation).
@@ -49,19 +58,28 @@ pub fn form_pairs(body: &Bytes) -> Vec<(String, String)> {
     beian_web::form_pairs(body)
 }
 
-fn face_form(mp_name: &str, message: Option<&str>) -> Markup {
+/// The face page: the built-in check's form (labelled "no biometrics"), or the button that
+/// starts a session at the configured provider.
+fn face_form(p: &FacePage, message: Option<&str>) -> Markup {
     page(
         "备案人脸核身",
         html! {
             h1 { "小程序备案：管理员人脸核身" }
-            p { "小程序「" (mp_name) "」正在提交备案，需要由" strong { "小程序管理员本人" } "完成核身。" }
+            p { "小程序「" (p.mini_program) "」正在提交备案，需要由" strong { "小程序管理员本人" } "完成核身。" }
             @if let Some(m) = message { (error_line(m)) }
-            form method="post" {
-                p { label { "管理员姓名 " input name="name" required; } }
-                p { label { "管理员身份证号 " input name="id_number" required maxlength="18"; } }
-                p { button type="submit" { "开始核身" } }
+            @if p.biometric {
+                form method="post" action={ "/face/" (p.task.task_id) "/start" } {
+                    p { button type="submit" #start-session { "开始人脸核身" } }
+                }
+                p { small { "点击后将跳转到人脸核身服务商的页面完成刷脸（活体检测与人脸比对），完成后会自动返回本页。" } }
+            } @else {
+                p #no-biometrics { strong { "演示核身（无生物识别）：" } "本平台当前配置的内置核身只核对管理员的姓名与身份证号，不采集人脸、不做活体检测，仅用于模拟与演示。" }
+                form method="post" {
+                    p { label { "管理员姓名 " input name="name" required; } }
+                    p { label { "管理员身份证号 " input name="id_number" required maxlength="18"; } }
+                    p { button type="submit" { "开始核身" } }
+                }
             }
-            p { small { "本平台内置的核身方式只核对管理员的姓名与身份证号，不采集人脸。" } }
         },
     )
 }
@@ -74,9 +92,58 @@ fn back_to_filing(appid: &str) -> Markup {
     }
 }
 
+/// What the page says about the last decided session, if it failed.
+fn last_outcome(p: &FacePage) -> Option<String> {
+    match p.outcome.as_deref() {
+        Some("expired") => Some(beian_service::identity::SESSION_EXPIRED.to_string()),
+        Some("failed") => Some(format!(
+            "上次核身未通过（核身服务结果码：{}），请由管理员本人重新核身",
+            p.raw_code.as_deref().unwrap_or("-")
+        )),
+        _ => None,
+    }
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, page("核身任务不存在", html! { p.error { "核身任务不存在，请检查链接。" } }))
+        .into_response()
+}
+
+/// A service refusal or failure as a page.
+fn face_error(e: beian_service::ServiceError) -> Response {
+    match e {
+        // No such task: a plain 404. A task whose notice expired says so (same code, its own text).
+        beian_service::ServiceError::Refused { errcode, errmsg }
+            if errcode == errcode::FACE_TASK_NOT_FOUND
+                && Some(errmsg.as_str()) == errcode::message(errcode) =>
+        {
+            not_found()
+        }
+        beian_service::ServiceError::Refused { errcode, errmsg, .. } if errcode == errcode::SYSTEM_ERROR => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            page("核身服务暂不可用", html! { p.error role="alert" { (errmsg) } }),
+        )
+            .into_response(),
+        beian_service::ServiceError::Refused { errmsg, .. } => {
+            (StatusCode::BAD_REQUEST, page("核身失败", html! { p.error role="alert" { (errmsg) } }))
+                .into_response()
+        }
+        e => {
+            tracing::error!("face verification: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                page("系统繁忙", html! { p.error { "系统繁忙，请稍后再试。" } }),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// GET: the task's page. A pending session's result is pulled first, so coming back from the
+/// provider's page shows the result.
 async fn face_page(State(s): State<AppState>, Path(task_id): Path<String>) -> Response {
     match s.svc.materials().face_task_for_page(&task_id).await {
-        Ok((t, _)) if t.expires_at <= s.svc.now().timestamp() => (
+        Ok(p) if p.task.expires_at <= s.svc.now().timestamp() => (
             StatusCode::GONE,
             page(
                 "核身任务已过期",
@@ -84,20 +151,17 @@ async fn face_page(State(s): State<AppState>, Path(task_id): Path<String>) -> Re
             ),
         )
             .into_response(),
-        Ok((t, _)) if t.is_finish && t.face_status == FaceStatus::Succeeded => page(
+        Ok(p) if p.task.is_finish && p.task.face_status == FaceStatus::Succeeded => page(
             "核身已完成",
-            html! { h1 { "核身已完成" } p { "你已完成人脸核身，可以关闭此页面。" } (back_to_filing(&t.appid)) },
+            html! { h1 #face-done { "核身已完成" } p { "你已完成人脸核身，可以关闭此页面。" } (back_to_filing(&p.task.appid)) },
         )
         .into_response(),
-        Ok((_, name)) => face_form(&name, None).into_response(),
-        Err(_) => (
-            StatusCode::NOT_FOUND,
-            page("核身任务不存在", html! { p.error { "核身任务不存在，请检查链接。" } }),
-        )
-            .into_response(),
+        Ok(p) => face_form(&p, last_outcome(&p).as_deref()).into_response(),
+        Err(e) => face_error(e),
     }
 }
 
+/// POST: the built-in check's form.
 async fn face_submit(State(s): State<AppState>, Path(task_id): Path<String>, body: Bytes) -> Response {
     let form = form_pairs(&body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -107,28 +171,39 @@ async fn face_submit(State(s): State<AppState>, Path(task_id): Path<String>, bod
             html! { h1 { "核身成功" } p { "人脸核身已完成，可以回到备案页面继续提交。" } (back_to_filing(&t.appid)) },
         )
         .into_response(),
-        Ok(_) => {
-            let name =
-                s.svc.materials().face_task_for_page(&task_id).await.map(|(_, n)| n).unwrap_or_default();
-            (
+        Ok(_) => match s.svc.materials().face_task_for_page(&task_id).await {
+            Ok(p) => (
                 StatusCode::BAD_REQUEST,
-                face_form(
-                    &name,
-                    Some("核身未通过：姓名或身份证号与小程序管理员不一致，请由管理员本人重新核身"),
-                ),
+                face_form(&p, Some("核身未通过：姓名或身份证号与小程序管理员不一致，请由管理员本人重新核身")),
             )
-                .into_response()
-        }
-        Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
-            (StatusCode::BAD_REQUEST, page("核身失败", html! { p.error { (errmsg) } })).into_response()
+                .into_response(),
+            Err(e) => face_error(e),
+        },
+        Err(e) => face_error(e),
+    }
+}
+
+/// POST: start a session at the configured provider and send the person to its page.
+async fn face_start(State(s): State<AppState>, Path(task_id): Path<String>) -> Response {
+    match s.svc.materials().start_face_session(&task_id).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => face_error(e),
+    }
+}
+
+/// GET or POST: a provider's notification. Nothing in the request is trusted (no vendor
+/// signature is checked): it only triggers a pull of the session's result from the provider.
+async fn face_callback(State(s): State<AppState>, Path(task_id): Path<String>) -> Response {
+    match s.svc.materials().refresh_face_task(&task_id).await {
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(beian_service::ServiceError::Refused { errcode, .. })
+            if errcode == errcode::FACE_TASK_NOT_FOUND =>
+        {
+            (StatusCode::NOT_FOUND, "unknown task").into_response()
         }
         Err(e) => {
-            tracing::error!("face verification: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                page("系统繁忙", html! { p.error { "系统繁忙，请稍后再试。" } }),
-            )
-                .into_response()
+            tracing::warn!(task_id, "face callback: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "retry later").into_response()
         }
     }
 }
@@ -162,7 +237,8 @@ async fn sms_page() -> Markup {
 async fn sms_submit(State(s): State<AppState>, body: Bytes) -> Response {
     let form = form_pairs(&body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let verified = s.sim.verify(&get("phone"), &get("id_last6"), &get("code")).await;
+    let Some(sim) = &s.sim else { return StatusCode::NOT_FOUND.into_response() };
+    let verified = sim.verify(&get("phone"), &get("id_last6"), &get("code")).await;
     match verified.map_err(crate::staff::sim_error) {
         Ok(beian_authority_sim::VerifyOutcome::Verified { complete, .. }) => {
             let msg = if complete {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use beian_authority_sim::{SimError, SimulatorSettings};
+use beian_authority_sim::{SimError, Simulator, SimulatorSettings};
 use beian_core::errcode;
 use beian_core::platform::{JobState, Reason, Role, Staff};
 use beian_service::review::RejectReason;
@@ -34,13 +34,25 @@ pub fn routes() -> Router<AppState> {
         .route("/api/operator/jobs", get(jobs))
         .route("/api/operator/jobs/{id}/retry", post(retry_job))
         .route("/api/operator/sms-outbox", get(outbox))
-        .route("/api/operator/simulator", get(get_simulator).put(put_simulator))
-        .route("/api/operator/simulator/advance", post(advance))
         .route("/api/operator/sweep", post(sweep))
         .route("/api/operator/providers", post(create_provider))
         .route("/api/operator/mini-programs", post(register_mini_program))
         .route("/api/operator/mini-programs/{appid}/list", post(list_mini_program))
         .route("/api/operator/mini-programs/{appid}/personal-data", get(export_personal_data))
+}
+
+/// The simulator's operator API: mounted only when the simulator is the authority gateway.
+pub fn simulator_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/operator/simulator", get(get_simulator).put(put_simulator))
+        .route("/api/operator/simulator/advance", post(advance))
+}
+
+/// The simulator, or 404 (it is not the configured gateway).
+fn sim(s: &AppState) -> Result<&Simulator, ApiError> {
+    s.sim
+        .as_deref()
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, errcode::INVALID_INPUT, "没有管局模拟器".into()))
 }
 
 pub(crate) struct ApiError(StatusCode, i64, String);
@@ -147,10 +159,7 @@ async fn order(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<
         return Err(ApiError(StatusCode::NOT_FOUND, errcode::UNKNOWN_APPID, "该小程序没有备案订单".into()));
     };
     let current = s.svc.filings().submitted_version(&appid, v.order.versions).await?;
-    let previous = match v.order.versions {
-        n if n > 1 => s.svc.filings().submitted_version(&appid, n - 1).await?,
-        _ => None,
-    };
+    let previous = s.svc.filings().baseline_version(&v.order).await?;
     let trail = s.svc.audit_trail(beian_core::model::AuditEntity::Filing, &appid).await?;
     Ok(Json(json!({
         "errcode": 0,
@@ -270,7 +279,7 @@ async fn outbox(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
 async fn get_simulator(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     staff(&s, &headers, Role::Operator).await?;
     Ok(Json(
-        json!({ "errcode": 0, "settings": s.sim.settings().await.map_err(sim_error)?, "now": s.svc.now().timestamp() }),
+        json!({ "errcode": 0, "settings": sim(&s)?.settings().await.map_err(sim_error)?, "now": s.svc.now().timestamp() }),
     ))
 }
 
@@ -278,11 +287,12 @@ async fn put_simulator(State(s): State<AppState>, headers: HeaderMap, b: Bytes) 
     let st = staff(&s, &headers, Role::Operator).await?;
     let settings: SimulatorSettings =
         serde_json::from_value(body(&b)?).map_err(|e| bad(&format!("模拟器设置格式不正确：{e}")))?;
-    s.sim.set_settings(&Actor::new("operator", &st.id).0, &settings).await.map_err(sim_error)?;
+    sim(&s)?.set_settings(&Actor::new("operator", &st.id).0, &settings).await.map_err(sim_error)?;
     Ok(Json(json!({ "errcode": 0 })))
 }
 
 async fn advance(State(s): State<AppState>, headers: HeaderMap, b: Bytes) -> ApiResult {
+    sim(&s)?;
     let st = staff(&s, &headers, Role::Operator).await?;
     let v = body(&b)?;
     let hours = v.get("hours").and_then(Value::as_i64).unwrap_or(0)

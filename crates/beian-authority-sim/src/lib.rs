@@ -15,10 +15,12 @@
 //! platform's clock (`AuthorityOutbox::now`), so tests and demos move it.
 
 pub mod settings;
+pub mod standalone;
 
 use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
 use beian_core::model::{AuditEntity, AuditEvent};
+use beian_core::numbering::{self, IssuedNumbers};
 use beian_core::platform::SmsCode;
 use beian_core::time::{beijing_date, end_of_beijing_day};
 use beian_ports::authority::{
@@ -27,6 +29,8 @@ use beian_ports::authority::{
 };
 use beian_ports::{BoxFuture, PortError, PortResult};
 use beian_store::{Store, StoreError};
+use chrono::Datelike;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -115,7 +119,9 @@ impl AuthorityGateway for Simulator {
     fn submit(&self, op: Operation) -> BoxFuture<'_, PortResult<()>> {
         Box::pin(async move {
             let purpose = match &op {
-                Operation::NewSubjectAndService { .. } | Operation::NewService { .. } => PURPOSE_FILING,
+                Operation::NewSubjectAndService { .. }
+                | Operation::NewService { .. }
+                | Operation::Change { .. } => PURPOSE_FILING,
                 Operation::Cancel { .. } => PURPOSE_CANCEL,
                 other => {
                     return Err(PortError::Refused(format!(
@@ -203,7 +209,13 @@ impl Simulator {
         let mut tx = self.store.begin().await?;
         let existing = tx.sms_codes().of(appid, purpose, round).await?;
         let sent_at = match existing.first() {
-            Some(c) => c.sent_at, // a repeat: the codes stand (dropping `tx` writes nothing)
+            Some(c) => {
+                // A repeat: the codes stand. The transaction writes nothing, and is ended
+                // now — on SQLite it holds the one writer the texts below are queued through.
+                let sent_at = c.sent_at;
+                drop(tx);
+                sent_at
+            }
             None => {
                 for p in &principals {
                     let code = self.code_for(appid, purpose, round, &p.mobile);
@@ -223,8 +235,17 @@ impl Simulator {
                         })
                         .await?;
                 }
-                let json =
-                    serde_json::to_string(&principals).map_err(|e| SimError::Internal(e.to_string()))?;
+                let kept = Kept {
+                    kind: Some(op.kind().to_string()),
+                    principals: principals.clone(),
+                    province: op_province(op),
+                    subject_number: op_subject_number(op),
+                    service_number: match op {
+                        Operation::Change { service_number, .. } => Some(service_number.clone()),
+                        _ => None,
+                    },
+                };
+                let json = serde_json::to_string(&kept).map_err(|e| SimError::Internal(e.to_string()))?;
                 tx.authority().put_sim_submission(appid, purpose, round, &json, now).await?;
                 tx.audit().append(&AuditEvent {
                     at: now,
@@ -353,29 +374,254 @@ impl Simulator {
     async fn decide(&self, appid: &str, round: u32) -> Result<()> {
         let settings = self.settings().await?;
         let outcome = settings.forced.get(appid).unwrap_or(&settings.default_outcome);
-        let id = format!("sim:{appid}:{PURPOSE_FILING}:{round}:decided");
-        if outcome != "reject" {
-            let event = AuthorityEvent::Approved { subject_number: None, service_number: None };
-            self.inbox.receive(id, appid.into(), round, event).await?;
-            return Ok(());
-        }
-        let event = AuthorityEvent::Rejected { reasons: settings.reject_reasons.clone() };
-        if self.inbox.receive(id, appid.into(), round, event).await? == Receipt::Ignored {
-            return Ok(()); // superseded: nobody is told
-        }
-        let recipients: Vec<Principal> = {
-            let mut tx = self.store.read().await?;
-            match tx.authority().sim_submission(appid, PURPOSE_FILING, round).await? {
-                Some(json) => serde_json::from_str(&json).map_err(|e| SimError::Internal(e.to_string()))?,
-                None => Vec::new(),
-            }
+        let decision = if outcome == "reject" {
+            Decision::Reject(settings.reject_reasons.clone())
+        } else {
+            Decision::Approve(None)
         };
-        for p in recipients {
+        self.decide_as(appid, round, decision).await.map(|_| ())
+    }
+
+    /// Decide round `round` of `appid` now, as `decision` says. One decision per round: its
+    /// event id is the same whichever way it is taken (a later timer finds it a duplicate).
+    async fn decide_as(&self, appid: &str, round: u32, decision: Decision) -> Result<Receipt> {
+        let id = format!("sim:{appid}:{PURPOSE_FILING}:{round}:decided");
+        let kept = self.kept(appid, PURPOSE_FILING, round).await?;
+        let reasons = match decision {
+            Decision::Approve(given) => {
+                let numbers = match (given, &kept.subject_number, &kept.service_number) {
+                    (Some(n), _, _) => n,
+                    // A change approved: the record keeps its numbers.
+                    (None, Some(subject), Some(service)) => {
+                        IssuedNumbers { subject_number: subject.clone(), service_number: service.clone() }
+                    }
+                    (None, _, _) => {
+                        let Some(province) = kept.province.as_deref() else {
+                            return Err(SimError::Internal(format!(
+                                "no province kept for {appid} round {round}"
+                            )));
+                        };
+                        self.numbers_for(appid, round, province, kept.subject_number.as_deref()).await?
+                    }
+                };
+                let event = AuthorityEvent::Approved {
+                    subject_number: numbers.subject_number,
+                    service_number: numbers.service_number,
+                };
+                return Ok(self.inbox.receive(id, appid.into(), round, event).await?);
+            }
+            Decision::Reject(reasons) => reasons,
+        };
+        let event = AuthorityEvent::Rejected { reasons };
+        let receipt = self.inbox.receive(id, appid.into(), round, event).await?;
+        if receipt == Receipt::Ignored {
+            return Ok(receipt); // superseded: nobody is told
+        }
+        for p in kept.principals {
             let key = format!("miitreject:{appid}:{round}:{}", self.phone_key(&p.mobile));
             self.outbox.send_sms(key, p.mobile.clone(), rejection_sms(&p.name)).await?;
         }
-        Ok(())
+        Ok(receipt)
     }
+}
+
+/// How the simulator decides a filing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Approve with the numbers given (an operator's or a test's), or with numbers the
+    /// simulator mints ([`mint_numbers`]) when `None`.
+    Approve(Option<IssuedNumbers>),
+    /// Reject with these reasons (texting the MIIT rejection).
+    Reject(Vec<beian_core::model::AuditItem>),
+}
+
+/// One operation the simulator received (repeats are one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    pub appid: String,
+    /// `Operation::kind` (empty for rows kept before the kind was).
+    pub kind: String,
+    /// `filing` or `cancel`.
+    pub purpose: String,
+    pub round: u32,
+    /// Whom it texted (the verification page asks them for their codes).
+    pub principals: Vec<Principal>,
+}
+
+/// The operator's (and the contract tests') controls beside the timers: decide now, refuse,
+/// read what was received and which numbers were issued.
+impl Simulator {
+    /// Every operation received for `appid`, oldest first.
+    pub async fn submissions(&self, appid: &str) -> Result<Vec<Submission>> {
+        let rows = {
+            let mut tx = self.store.read().await?;
+            tx.authority().sim_submissions_of(appid).await?
+        };
+        rows.into_iter()
+            .map(|(purpose, round, json)| {
+                let kept = parse_kept(&json)?;
+                Ok(Submission {
+                    appid: appid.into(),
+                    kind: kept.kind.unwrap_or_default(),
+                    purpose,
+                    round,
+                    principals: kept.principals,
+                })
+            })
+            .collect()
+    }
+
+    /// The operation the simulator holds for `appid`: the newest received.
+    pub async fn held(&self, appid: &str) -> Result<Submission> {
+        self.submissions(appid)
+            .await?
+            .pop()
+            .ok_or_else(|| SimError::refused(format!("管局模拟器没有收到 {appid} 的报送")))
+    }
+
+    /// Decide the held filing of `appid` now (not waiting for the review period).
+    pub async fn decide_now(&self, appid: &str, decision: Decision) -> Result<Receipt> {
+        let held = self.held(appid).await?;
+        if held.purpose != PURPOSE_FILING {
+            return Err(SimError::refused("管局模拟器持有的报送不是备案申请"));
+        }
+        self.decide_as(appid, held.round, decision).await
+    }
+
+    /// The numbers the simulator issued for round `round` of `appid`, if it approved it.
+    pub async fn issued_numbers(&self, appid: &str, round: u32) -> Result<Option<IssuedNumbers>> {
+        let mut tx = self.store.read().await?;
+        match tx.settings().get(&format!("sim_numbers:{appid}:{round}")).await? {
+            Some(json) => {
+                serde_json::from_str(&json).map(Some).map_err(|e| SimError::Internal(e.to_string()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Refuse the held operation of `appid` outright, with the authority's `code`.
+    pub async fn refuse(&self, appid: &str, code: &str, reason: &str) -> Result<Receipt> {
+        let held = self.held(appid).await?;
+        let id = format!("sim:{appid}:{}:{}:refused", held.purpose, held.round);
+        let event = AuthorityEvent::Refused { code: code.into(), reason: reason.into() };
+        Ok(self.inbox.receive(id, appid.into(), held.round, event).await?)
+    }
+}
+
+/// What the simulator keeps of a submission (encrypted): whom it texted, and what it needs
+/// to number the service when it approves. Rows written before numbering moved here hold the
+/// principals alone.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Kept {
+    #[serde(default)]
+    kind: Option<String>,
+    principals: Vec<Principal>,
+    #[serde(default)]
+    province: Option<String>,
+    #[serde(default)]
+    subject_number: Option<String>,
+    /// A change's record: approved, it keeps its numbers.
+    #[serde(default)]
+    service_number: Option<String>,
+}
+
+fn parse_kept(json: &str) -> Result<Kept> {
+    serde_json::from_str::<Kept>(json)
+        .or_else(|_| {
+            serde_json::from_str::<Vec<Principal>>(json)
+                .map(|principals| Kept { principals, ..Kept::default() })
+        })
+        .map_err(|e| SimError::Internal(e.to_string()))
+}
+
+fn op_province(op: &Operation) -> Option<String> {
+    match op {
+        Operation::NewSubjectAndService { payload, .. }
+        | Operation::NewService { payload, .. }
+        | Operation::NewAccess { payload, .. }
+        | Operation::Change { payload, .. } => Some(payload.icp_subject.base_info.province.clone()),
+        _ => None,
+    }
+}
+
+fn op_subject_number(op: &Operation) -> Option<String> {
+    match op {
+        Operation::NewService { subject_number, .. } => Some(subject_number.clone()),
+        Operation::Change { payload, .. } => Some(payload.icp_subject.base_info.record_number.clone()),
+        _ => None,
+    }
+}
+
+impl Simulator {
+    async fn kept(&self, appid: &str, purpose: &str, round: u32) -> Result<Kept> {
+        let mut tx = self.store.read().await?;
+        let Some(json) = tx.authority().sim_submission(appid, purpose, round).await? else {
+            return Ok(Kept::default());
+        };
+        parse_kept(&json)
+    }
+
+    /// The numbers the simulator issues when it approves round `round` of `appid`, minted once
+    /// (a decision timer that fires again after a crash finds them): see [`mint_numbers`].
+    async fn numbers_for(
+        &self,
+        appid: &str,
+        round: u32,
+        province: &str,
+        subject_number: Option<&str>,
+    ) -> Result<IssuedNumbers> {
+        let key = format!("sim_numbers:{appid}:{round}");
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if let Some(json) = tx.settings().get(&key).await? {
+            return serde_json::from_str(&json).map_err(|e| SimError::Internal(e.to_string()));
+        }
+        let numbers = mint_in(&mut tx, now, province, subject_number).await?;
+        let json = serde_json::to_string(&numbers).map_err(|e| SimError::Internal(e.to_string()))?;
+        tx.settings().put(&key, &json, now).await?;
+        tx.commit().await?;
+        Ok(numbers)
+    }
+}
+
+/// Mint the numbers the simulated authority issues, as the real one does: a subject without a
+/// number gets the next of its province and year (`{简称}ICP备{year}{seq:06}号`, counter
+/// `subject_seq:{简称}:{year}`), every service the next `-{n}X` of its subject (counter
+/// `sim_service_seq:{subject number}`, seeded from the subjects filed before the simulator
+/// numbered them). `province`: the subject's province code (440000). Also how demos and tests
+/// that approve directly obtain numbers; the platform itself never calls it.
+pub async fn mint_numbers(
+    store: &Store,
+    now: i64,
+    province: &str,
+    subject_number: Option<&str>,
+) -> Result<IssuedNumbers> {
+    let mut tx = store.begin().await?;
+    let numbers = mint_in(&mut tx, now, province, subject_number).await?;
+    tx.commit().await?;
+    Ok(numbers)
+}
+
+async fn mint_in(
+    tx: &mut beian_store::Tx,
+    now: i64,
+    province: &str,
+    subject_number: Option<&str>,
+) -> Result<IssuedNumbers> {
+    let code: u32 = province.trim().parse().unwrap_or(0);
+    let abbr = beian_core::dict::abbr_for_prefix(code / 10_000)
+        .ok_or_else(|| SimError::Internal(format!("no province abbreviation for {province}")))?;
+    let subject_number = match subject_number {
+        Some(s) => s.to_string(),
+        None => {
+            let year = beijing_date(chrono::DateTime::from_timestamp(now, 0).unwrap_or_default()).year();
+            let seq = tx.counters().add(&format!("subject_seq:{abbr}:{year}"), 1).await?;
+            numbering::subject_number(abbr, year, u32::try_from(seq).unwrap_or(u32::MAX))
+        }
+    };
+    let n = tx.counters().add(&format!("sim_service_seq:{subject_number}"), 1).await?;
+    let service_number = numbering::service_number(&subject_number, u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(IssuedNumbers { subject_number, service_number })
 }
 
 /// Six decimal digits from a MAC (`m1:` and 64 hex digits): its first 32 bits modulo a

@@ -239,6 +239,7 @@ fn drawn_state(i: u64) -> Option<FilingState> {
 fn action_of(state: FilingState) -> &'static str {
     match state {
         FilingState::Filed { .. } => "authority_approve",
+        FilingState::Changing { .. } => "apply_change",
         FilingState::PlatformReview => "apply",
         FilingState::PlatformRejected => "platform_reject",
         FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting } => "platform_approve",
@@ -471,6 +472,7 @@ impl Generator {
                     subject_record_number: subject_number.clone(),
                     service_record_number: service_number.clone(),
                     versions: 1,
+                    filed_version: u32::from(matches!(state, FilingState::Filed { .. })),
                     cancel_type: None,
                     submitted_at: Some(submitted_at),
                     updated_at,

@@ -48,6 +48,8 @@ impl Beian {
         c.env("BEIAN_SMS_OUTBOX", "true");
         // The load comes from one address, far beyond the public query's per-IP default.
         c.env("BEIAN_PUBLIC_QUERY_LIMIT", "0");
+        // The measured flows run against the built-in authority simulator.
+        c.env("BEIAN_AUTHORITY_GATEWAY", "simulator");
         c
     }
 }

@@ -18,10 +18,12 @@
 //! Artifacts go to `test-artifacts/<test>/` at the workspace root (gitignored):
 //! `NN-<name>.png` screenshots and `chromedriver.log`.
 
+pub mod desk_driver;
+
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use beian::app::Application;
-use beian::config::{Config, ConfigArgs};
+use beian::config::{Config, ConfigArgs, GatewayChoice};
 use beian_service::{ManualClock, Service};
 use beian_testkit::servers::Stoppable;
 use chrono::{TimeZone, Utc};
@@ -100,7 +102,13 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// With the built-in authority simulator (the journeys read its texts and use its page).
     pub async fn start() -> TestServer {
+        TestServer::start_with(GatewayChoice::Simulator).await
+    }
+
+    /// With the authority reached through `gateway` (the manual desk's tests).
+    pub async fn start_with(gateway: GatewayChoice) -> TestServer {
         let dir = tempfile::Builder::new().prefix("beian-browser-data-").tempdir().expect("data tempdir");
         let args = ConfigArgs {
             listen: Some("127.0.0.1:0".into()),
@@ -116,7 +124,7 @@ impl TestServer {
         // ask for it.
         beian_testkit::service::far_deadlines(&svc).await;
         let channels = beian::app::channels(&config, &svc);
-        let app = Application::with_service(&config.listen, &store, svc.clone())
+        let app = Application::with_service(&config.listen, &store, svc.clone(), gateway)
             .await
             .expect("bind 127.0.0.1:0")
             .with_channels(channels)

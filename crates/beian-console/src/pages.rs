@@ -49,6 +49,8 @@ fn status_label(info: &beian_service::EntranceInfo) -> String {
 fn event_label(a: Action) -> &'static str {
     match a {
         Action::Apply => "提交备案申请",
+        Action::ApplyChange => "提交变更备案",
+        Action::AccessRevoked => "管局取消了本平台的接入",
         Action::Withdraw => "撤回申请",
         Action::PlatformApprove => "平台初审通过，已提交管局",
         Action::PlatformReject => "平台初审驳回",
@@ -194,7 +196,8 @@ pub async fn status(
             })
             .collect();
     // The date of the last `action` of the current round (after the last submission).
-    let last_submit = history.iter().rposition(|(_, l)| *l == event_label(Action::Apply)).unwrap_or(0);
+    let submitted_labels = [event_label(Action::Apply), event_label(Action::ApplyChange)];
+    let last_submit = history.iter().rposition(|(_, l)| submitted_labels.contains(l)).unwrap_or(0);
     let when = |a: Action| -> String {
         history[last_submit..]
             .iter()
@@ -212,7 +215,7 @@ pub async fn status(
             S::AuthorityReview { sms: Sms::Waiting | Sms::TimedOut } => ("done", "now", "", ""),
             S::AuthorityReview { sms: Sms::Done } => ("done", "done", "now", ""),
             S::AuthorityRejected => ("done", "done", "bad", ""),
-            S::Filed { .. } => ("done", "done", "done", "done"),
+            S::Filed { .. } | S::Changing { .. } => ("done", "done", "done", "done"),
             S::NotFiled => ("", "", "", ""),
         }
     };

@@ -510,6 +510,13 @@ async fn render(
                     Err(_) => html! { "核身任务已失效，请重新发起。" },
                 }
             };
+            // The configured check: a vendor's liveness check, or the built-in one, which
+            // has no biometrics and says so.
+            let state = if s.svc.identity_provider().1 {
+                state
+            } else {
+                html! { (state) br; small #no-biometrics { "当前为演示核身（无生物识别）：只核对管理员姓名与身份证号。" } }
+            };
             f.push(wrap(
                 "icp_applets.principal_info.verify_task_id",
                 "小程序管理员人脸核身",

@@ -28,7 +28,7 @@ const NRLX_NONE_NAME: &str = "以上都不涉及";
 
 /// Province abbreviations used in filing numbers, by the province's first two code digits
 /// (GB/T 2260 order 11…65).
-const PROVINCE_ABBRS: [(u32, &str); 31] = [
+pub const PROVINCE_ABBRS: [(u32, &str); 31] = [
     (11, "京"),
     (12, "津"),
     (13, "冀"),
@@ -418,7 +418,9 @@ impl Dictionaries {
     }
 }
 
-fn abbr_for_prefix(prefix: u32) -> Option<&'static str> {
+/// The abbreviation of the province with two-digit prefix `prefix` (44 → 粤), without a
+/// dictionary (filing numbers are minted and checked with it).
+pub fn abbr_for_prefix(prefix: u32) -> Option<&'static str> {
     PROVINCE_ABBRS.iter().find(|(p, _)| *p == prefix).map(|&(_, abbr)| abbr)
 }
 

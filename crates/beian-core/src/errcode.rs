@@ -60,10 +60,14 @@ codes! {
     NOT_WITHDRAWABLE = 86330, WeChat, "备案审核订单未处于可以撤回的状态";
     NOT_FILED_CANNOT_CANCEL = 86353, WeChat, "小程序未备案，不支持注销";
     NO_WITHDRAWABLE_ORDER = 86368, WeChat, "不存在可撤回的审核订单";
-    ALREADY_FILED = 86901, Beian, "小程序已备案，无需重复申请；如需变更备案信息，请先注销备案后重新申请";
+    ALREADY_FILED = 86901, Beian, "小程序已备案，无需重复申请；如需变更备案信息，请在备案控制台办理变更备案";
     WRONG_REVIEW_STATE = 86902, Beian, "备案订单当前状态不允许该操作";
     NO_CANCELLATION = 86903, Beian, "当前没有进行中的注销申请";
     CONFLICT = 86904, Beian, "备案订单已被其他操作修改，请刷新后重试";
+    NOT_FILED_CANNOT_CHANGE = 86905, Beian, "小程序未备案，不能变更备案；请先申请备案";
+    CHANGE_OPEN = 86906, Beian, "已有进行中的变更备案，请等待其完成或撤回后再操作";
+    CHANGE_NOT_ALLOWED = 86907, Beian, "该项变更不能通过变更备案办理，请注销备案后重新申请";
+    NOTHING_CHANGED = 86908, Beian, "变更内容与已备案信息一致，无需变更";
     ENTRANCE_NOT_OPEN = 86910, Beian, "备案系统尚未开放";
     ENTRANCE_KEYWORD = 86911, Beian, "小程序名称命中限制关键词，暂不开放备案入口";
     ENTRANCE_AUTHORITY_DOWN = 86912, Beian, "管局备案系统维护中，暂不开放备案入口";

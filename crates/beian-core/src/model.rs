@@ -74,6 +74,9 @@ pub struct FilingOrder {
     pub service_record_number: Option<String>,
     /// Number of submitted versions (history length).
     pub versions: u32,
+    /// The version that is the filed record (0 until filed): a change's newer versions stand
+    /// beside it until the authority approves them.
+    pub filed_version: u32,
     /// The cancellation asked for (kept after it is confirmed). Serialised as WeChat's code.
     #[serde(with = "cancel_type_code")]
     pub cancel_type: Option<CancelType>,
@@ -247,8 +250,6 @@ pub enum AuditAction {
     SmsSent,
     /// the authority refused a submission.
     AuthorityRefused,
-    /// the authority revoked this platform's access.
-    AccessRevoked,
     /// the authority set an inspection task.
     InspectionTask,
     /// a provider authorized (WeChat's info type).
@@ -259,6 +260,8 @@ pub enum AuditAction {
     Claim,
     /// a reviewer released a claim.
     Release,
+    /// an operator recorded the authority's outcome at the manual desk.
+    DeskRecorded,
 }
 
 impl AuditAction {
@@ -293,12 +296,12 @@ impl AuditAction {
         AuditAction::AdminChangedAfterFiling,
         AuditAction::SmsSent,
         AuditAction::AuthorityRefused,
-        AuditAction::AccessRevoked,
         AuditAction::InspectionTask,
         AuditAction::Authorized,
         AuditAction::UpdateAuthorized,
         AuditAction::Claim,
         AuditAction::Release,
+        AuditAction::DeskRecorded,
     ];
 
     /// The stored name.
@@ -334,12 +337,12 @@ impl AuditAction {
             AuditAction::AdminChangedAfterFiling => "admin_changed_after_filing",
             AuditAction::SmsSent => "sms_sent",
             AuditAction::AuthorityRefused => "refused",
-            AuditAction::AccessRevoked => "access_revoked",
             AuditAction::InspectionTask => "inspection_task",
             AuditAction::Authorized => "authorized",
             AuditAction::UpdateAuthorized => "updateauthorized",
             AuditAction::Claim => "claim",
             AuditAction::Release => "release",
+            AuditAction::DeskRecorded => "desk_recorded",
         }
     }
 }

@@ -9,21 +9,22 @@
 //! the notice people get ([`Plan::notice`]) and the audit events ([`Plan::audit`]). The
 //! service applies any plan the same way in one transaction; it decides nothing itself.
 //!
-//! The one thing a plan cannot know is the next value of a shared sequence (the subject
-//! numbers of a province and year): the plan names the counter ([`Numbering::counter`]), the
-//! service increments it in the transaction and hands the value to [`Plan::issue_numbers`].
+//! Numbers come from the authority: an approval's request carries them
+//! ([`Request::numbers`]) and the plan checks them against the subject (province, the number
+//! the subject already holds, the service-kind suffix) before it writes them. beian issues no
+//! number of its own.
 
 use crate::calendar::WorkCalendar;
 use crate::dict::Dictionaries;
 use crate::errcode;
 use crate::model::{AuditAction, AuditEntity, AuditItem, CancelType, FilingOrder, MiniProgram, Subject};
-use crate::numbering;
+use crate::numbering::{self, IssuedNumbers};
 use crate::payload::ApplyPayload;
 use crate::policy::Policy;
 use crate::rules::{self, ApplyContext, Hint, Refusal};
 use crate::state::{self, Action, Effect, FilingState, SmsVerifyStatus};
 use crate::time::{beijing_date, end_of_beijing_day};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 /// The kind of request an order carries to the authority. One live record per service has at
@@ -48,6 +49,7 @@ impl OrderKind {
     /// The request an order is carrying to the authority in its current state.
     pub fn of(order: &FilingOrder) -> OrderKind {
         match (order.state, order.cancel_type) {
+            (FilingState::Changing { .. }, _) => OrderKind::Change,
             (FilingState::Filed { canceling: true }, Some(CancelType::Access)) => OrderKind::CancelAccess,
             (FilingState::Filed { canceling: true }, _) => OrderKind::Cancel,
             _ => OrderKind::New,
@@ -77,6 +79,8 @@ pub struct Request<'a> {
     pub expected_version: Option<i64>,
     /// The reviewer acting: refused while another reviewer holds the claim.
     pub reviewer: Option<&'a str>,
+    /// The numbers the authority issued (an approval).
+    pub numbers: Option<&'a IssuedNumbers>,
 }
 
 /// What the service read, in the transaction that will apply the plan.
@@ -89,6 +93,14 @@ pub struct Facts<'a> {
     pub subject: Option<(&'a Subject, i64)>,
     /// The subject's orders, when [`needs_subject_orders`] says the plan reads them.
     pub subject_orders: &'a [FilingOrder],
+    /// The order's latest submitted version, when [`needs_latest_version`] says the plan
+    /// reads it (an approved change replaces the record with it).
+    pub latest: Option<&'a ApplyPayload>,
+}
+
+/// Whether [`plan`] of `action` on `order` reads the latest submitted version.
+pub fn needs_latest_version(action: Action, order: &FilingOrder) -> bool {
+    action == Action::AuthorityApprove && matches!(order.state, FilingState::Changing { .. })
 }
 
 /// Whether planning `action` on `order` reads the subject's other orders (the cascade of a
@@ -154,20 +166,6 @@ impl SubjectWrite {
             SubjectWrite::Insert(s) | SubjectWrite::Update { subject: s, .. } => s,
         }
     }
-    fn subject_mut(&mut self) -> &mut Subject {
-        match self {
-            SubjectWrite::Insert(s) | SubjectWrite::Update { subject: s, .. } => s,
-        }
-    }
-}
-
-/// Numbers the approval issues; the subject number needs the next value of a shared counter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Numbering {
-    /// `subject_seq:{province abbreviation}:{year}` when the subject has no number yet.
-    pub counter: Option<String>,
-    abbr: String,
-    year: i32,
 }
 
 /// A job the plan enqueues, with its idempotency key; it runs at the plan's time.
@@ -240,7 +238,6 @@ pub struct Plan {
     pub order: FilingOrder,
     pub order_write: RowWrite,
     pub subject: Option<SubjectWrite>,
-    pub numbering: Option<Numbering>,
     /// Other orders changed with this one (注销主体 over the subject's other filed services).
     pub cascade: Vec<FilingOrder>,
     pub jobs: Vec<PlannedJob>,
@@ -278,8 +275,10 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
             errcode::message(errcode::WRONG_REVIEW_STATE).unwrap_or("请求被拒绝"),
         ));
     };
-    if action == Action::Apply {
-        return Err(PlanError::Inconsistent("apply is planned by plan_apply".into()));
+    if action == Action::Apply || action == Action::ApplyChange {
+        return Err(PlanError::Inconsistent(
+            "apply is planned by plan_apply, a change by plan_change".into(),
+        ));
     }
     if req.expected_version.is_some_and(|v| v != read.row_version) {
         return Err(refused(errcode::CONFLICT, "备案订单已被其他操作修改，请刷新后重试"));
@@ -318,7 +317,6 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
         order,
         order_write: RowWrite::Update { expected_version: step },
         subject: None,
-        numbering: None,
         cascade: Vec::new(),
         jobs: Vec::new(),
         claims: Vec::new(),
@@ -343,14 +341,61 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
             (false, true) => subject.in_progress += 1,
             _ => {}
         }
+        if effects.contains(&Effect::ReplaceRecord) {
+            // The authority's numbers for a change are the record's own.
+            if let Some(n) = req.numbers {
+                let held = (
+                    plan.order.subject_record_number.as_deref(),
+                    plan.order.service_record_number.as_deref(),
+                );
+                if held != (Some(n.subject_number.as_str()), Some(n.service_number.as_str())) {
+                    return Err(PlanError::Refused {
+                        errcode: errcode::INVALID_ARGS,
+                        errmsg: format!(
+                            "变更备案通过时备案号不变：应为主体备案号“{}”、服务备案号“{}”",
+                            held.0.unwrap_or("-"),
+                            held.1.unwrap_or("-")
+                        ),
+                    });
+                }
+            }
+            let Some(latest) = facts.latest else {
+                return Err(PlanError::Inconsistent(format!(
+                    "change of {appid} approved without its version"
+                )));
+            };
+            subject.name = latest.icp_subject.base_info.name.clone();
+            plan.order.filed_version = plan.order.versions;
+        }
         if effects.contains(&Effect::IssueNumbers) {
             let province: u32 = subject.province.parse().unwrap_or(0);
             let abbr = env.dict.province_abbr(province).ok_or_else(|| {
                 PlanError::Inconsistent(format!("no province abbreviation for {}", subject.province))
             })?;
-            let year = beijing_date(facts.now).year();
-            let counter = subject.record_number.is_none().then(|| format!("subject_seq:{abbr}:{year}"));
-            plan.numbering = Some(Numbering { counter, abbr: abbr.to_string(), year });
+            let numbers = req.numbers.ok_or_else(|| PlanError::Refused {
+                errcode: errcode::INVALID_ARGS,
+                errmsg: "管局审核通过须附管局核发的主体备案号和服务备案号".into(),
+            })?;
+            let refused = |e: numbering::NumberError| PlanError::Refused {
+                errcode: errcode::INVALID_ARGS,
+                errmsg: e.0,
+            };
+            numbering::check_subject_number(&numbers.subject_number, abbr).map_err(refused)?;
+            if let Some(held) = subject.record_number.as_deref().filter(|h| *h != numbers.subject_number) {
+                return Err(PlanError::Refused {
+                    errcode: errcode::INVALID_ARGS,
+                    errmsg: format!(
+                        "该主体已有主体备案号“{held}”，管局核发的主体备案号“{}”与之不符",
+                        numbers.subject_number
+                    ),
+                });
+            }
+            numbering::check_service_number(&numbers.service_number, &numbers.subject_number)
+                .map_err(refused)?;
+            subject.record_number = Some(numbers.subject_number.clone());
+            plan.order.subject_record_number = Some(numbers.subject_number.clone());
+            plan.order.service_record_number = Some(numbers.service_number.clone());
+            plan.order.filed_version = plan.order.versions;
             subject.service_seq += 1;
             subject.filed_count += 1;
             subject.ever_filed = true;
@@ -358,7 +403,11 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
         if effects.contains(&Effect::RevokeNumbers) {
             subject.filed_count = subject.filed_count.saturating_sub(1);
             plan.order.service_record_number = None;
-            if plan.order.cancel_type == Some(CancelType::Subject) {
+            if action == Action::AccessRevoked {
+                // Only this platform's access ends: the subject and its other services stay.
+                plan.order.cancel_type = Some(CancelType::Access);
+                plan.order.subject_record_number = None;
+            } else if plan.order.cancel_type == Some(CancelType::Subject) {
                 // 注销主体: every other filed service of the subject goes with it.
                 for other in facts.subject_orders {
                     if other.appid == appid || !matches!(other.state, FilingState::Filed { .. }) {
@@ -396,13 +445,16 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
             key: format!("authority_cancel:{appid}:{}", step + 1),
         });
     }
-    if effects.contains(&Effect::NotifyResult) && matches!(to.status_code(), 3 | 5 | 6) {
+    // (A change's steps keep the filed status; providers hear of it through entrance info.)
+    let change = from.change().is_some() || to.change().is_some();
+    if effects.contains(&Effect::NotifyResult) && matches!(to.status_code(), 3 | 5 | 6) && !change {
         plan.provider_result = Some(ProviderResult {
             beian_status: to.status_code(),
             key: format!("apply_result:{appid}:{}", step + 1),
         });
     }
-    if effects.contains(&Effect::IssueNumbers) {
+    if effects.contains(&Effect::IssueNumbers) || effects.contains(&Effect::ReplaceRecord) {
+        // (An approved change rewrites the entry: names may have changed.)
         plan.index = Some(IndexChange::Add);
     }
     if effects.contains(&Effect::RevokeNumbers) {
@@ -493,6 +545,7 @@ pub fn plan_apply(
                 subject_record_number: None,
                 service_record_number: None,
                 versions: 0,
+                filed_version: 0,
                 cancel_type: None,
                 submitted_at: None,
                 updated_at: ts,
@@ -520,12 +573,7 @@ pub fn plan_apply(
         order.audit_data.clear();
     }
     let policy = env.policy;
-    let claim = CounterClaim {
-        key: quota_key(policy, now),
-        limit: i64::from(policy.daily_apply_quota),
-        errcode: errcode::DAILY_QUOTA,
-        errmsg: format!("今日备案申请提交次数已达上限，请于次日{:02}:00后再提交", policy.quota_reset_hour),
-    };
+    let claim = quota_claim(policy, now);
     Ok(Plan {
         action: Action::Apply,
         from,
@@ -534,7 +582,6 @@ pub fn plan_apply(
         order,
         order_write,
         subject: Some(subject),
-        numbering: None,
         cascade: Vec::new(),
         jobs: Vec::new(),
         claims: vec![claim],
@@ -549,36 +596,136 @@ pub fn plan_apply(
     })
 }
 
+/// Plan a change of the filed record (变更备案; REAL-WORLD.md §2): the same rules as an
+/// application, then what a change may not do — move the subject to another province, turn
+/// a subject into another (a new certificate is a new subject; an organisation never becomes
+/// a person, a person becomes an organisation only by cancelling and filing anew on this
+/// platform) — and a change must change something. The order stays filed with its numbers;
+/// the change waits beside it in platform review. `filed`: the filed record's version.
+pub fn plan_change(
+    payload: &ApplyPayload,
+    read: &ApplyFacts<'_>,
+    filed: &ApplyPayload,
+    env: &Env<'_>,
+) -> Result<Plan, PlanError> {
+    let facts = &read.facts;
+    let Some(read_order) = facts.order else {
+        state::transition(FilingState::NotFiled, Action::ApplyChange)?;
+        return Err(refused(errcode::NOT_FILED_CANNOT_CHANGE, "小程序未备案，不能变更备案；请先申请备案"));
+    };
+    let from = read_order.state;
+    let (to, effects) = state::transition(from, Action::ApplyChange)?;
+    let ctx = ApplyContext {
+        now: facts.now,
+        dict: env.dict,
+        policy: env.policy,
+        mini_program: facts.mini_program,
+        media: read.media,
+        face_task: read.face_task,
+        // The subject's limits count new services, not a change of a filed one.
+        subject: None,
+        applies_today: read.applies_today,
+    };
+    let (now, ts, mp) = (facts.now, facts.now.timestamp(), facts.mini_program);
+    let mut payload = payload.clone();
+    payload.icp_applets.base_info.appid = mp.appid.clone();
+    payload.icp_applets.base_info.name = mp.name.clone();
+    payload.icp_subject.base_info.record_number.clear();
+    payload.icp_applets.base_info.record_number.clear();
+    // What a change may not do is said first: no field fixes it.
+    check_change(&payload, filed, env.dict)?;
+    rules::check_apply(&payload, &ctx)?;
+    // The change names the record it changes.
+    payload.icp_subject.base_info.record_number =
+        read_order.subject_record_number.clone().unwrap_or_default();
+    payload.icp_applets.base_info.record_number =
+        read_order.service_record_number.clone().unwrap_or_default();
+
+    let mut order = read_order.clone();
+    let step = order.row_version;
+    order.state = to;
+    order.versions += 1;
+    order.submitted_at = Some(ts);
+    order.updated_at = ts;
+    order.claimed_by = None;
+    order.claimed_at = None;
+    let due = env.calendar.add_working_days(beijing_date(now), env.policy.platform_review_sla_days);
+    order.review_due_at = Some(end_of_beijing_day(due));
+    if effects.contains(&Effect::ClearAuditData) {
+        order.audit_data.clear();
+    }
+    let policy = env.policy;
+    Ok(Plan {
+        action: Action::ApplyChange,
+        from,
+        to,
+        effects,
+        order,
+        order_write: RowWrite::Update { expected_version: read_order.row_version },
+        subject: None,
+        cascade: Vec::new(),
+        jobs: Vec::new(),
+        claims: vec![quota_claim(policy, now)],
+        version: Some(payload),
+        index: None,
+        provider_result: None,
+        reasons: None,
+        reason_type: None,
+        step,
+        due: Some(due),
+        review_sla_days: policy.platform_review_sla_days,
+    })
+}
+
+/// What a change may not do (see [`plan_change`]); both payloads without record numbers.
+fn check_change(new: &ApplyPayload, filed: &ApplyPayload, dict: &Dictionaries) -> Result<(), PlanError> {
+    let not_allowed = |msg: &str| Err(refused(errcode::CHANGE_NOT_ALLOWED, msg));
+    let personal = dict.personal_subject_type_id();
+    let (was, is) = (filed.icp_subject.base_info.subject_type, new.icp_subject.base_info.subject_type);
+    if was != is {
+        if personal.is_some() && is == personal {
+            return not_allowed("单位主体不能变更为个人主体；如需以个人名义备案，请注销本备案后重新申请");
+        }
+        if personal.is_some() && was == personal {
+            return not_allowed(
+                "个人主体变更为单位主体须注销本备案后以单位重新申请（本平台暂不支持按省份办理主体性质变更）",
+            );
+        }
+        return not_allowed("主体性质不能通过变更备案修改，请注销本备案后重新申请");
+    }
+    let (a, b) = (&filed.icp_subject.organize_info, &new.icp_subject.organize_info);
+    if a.certificate_type != b.certificate_type
+        || !a.certificate_number.trim().eq_ignore_ascii_case(b.certificate_number.trim())
+    {
+        return not_allowed("主体证件类型或号码变化视为新的主体（如新的统一社会信用代码），不能通过变更备案办理：请注销本备案后以新主体重新申请");
+    }
+    if filed.icp_subject.base_info.province != new.icp_subject.base_info.province {
+        return not_allowed("变更备案不能变更主体所在省份，请注销本备案后在新省份重新申请");
+    }
+    if new == filed {
+        return Err(refused(
+            errcode::NOTHING_CHANGED,
+            "变更内容与已备案信息一致，无需变更；请修改需要变更的信息后再提交",
+        ));
+    }
+    Ok(())
+}
+
+fn quota_claim(policy: &Policy, now: DateTime<Utc>) -> CounterClaim {
+    CounterClaim {
+        key: quota_key(policy, now),
+        limit: i64::from(policy.daily_apply_quota),
+        errcode: errcode::DAILY_QUOTA,
+        errmsg: format!("今日备案申请提交次数已达上限，请于次日{:02}:00后再提交", policy.quota_reset_hour),
+    }
+}
+
 /// The key of the day's apply quota counter (what [`plan_apply`] claims).
 pub fn quota_key(policy: &Policy, now: DateTime<Utc>) -> String {
     format!("apply:{}", policy.quota_day(now))
 }
 
 impl Plan {
-    /// Issue the numbers of an approval: `subject_seq` is the counter's new value when
-    /// [`Numbering::counter`] named one.
-    pub fn issue_numbers(&mut self, subject_seq: Option<i64>) -> Result<(), PlanError> {
-        let Some(n) = &self.numbering else { return Ok(()) };
-        let Some(subject) = self.subject.as_mut().map(SubjectWrite::subject_mut) else {
-            return Err(PlanError::Inconsistent(format!(
-                "order {} is approved without a subject",
-                self.order.appid
-            )));
-        };
-        if subject.record_number.is_none() {
-            let seq = subject_seq.ok_or_else(|| {
-                PlanError::Inconsistent("a subject number was issued without its sequence".into())
-            })?;
-            subject.record_number =
-                Some(numbering::subject_number(&n.abbr, n.year, u32::try_from(seq).unwrap_or(u32::MAX)));
-        }
-        let subject_number = subject.record_number.clone().unwrap_or_default();
-        self.order.service_record_number =
-            Some(numbering::service_number(&subject_number, subject.service_seq));
-        self.order.subject_record_number = Some(subject_number);
-        Ok(())
-    }
-
     /// The row version the order has once the plan is written.
     pub fn written_version(&self) -> i64 {
         self.step + 1
@@ -599,7 +746,14 @@ impl Plan {
         let n = |kind: &'static str, title: &str, body: String| {
             Some(Notice { kind, title: title.to_string(), body, key: key.clone() })
         };
+        // A change's steps: the filed record stands throughout.
+        if (self.from.change().is_some() || self.to.change().is_some())
+            && self.action != Action::AccessRevoked
+        {
+            return self.change_notice(&key, &reasons());
+        }
         match self.action {
+            Action::ApplyChange => None,
             Action::Apply => {
                 let due = self.due?;
                 Some(Notice {
@@ -660,6 +814,79 @@ impl Plan {
             Action::CancelAborted => {
                 n("cancel_aborted", "注销未生效", "负责人未在24小时内确认注销，备案保持有效。".into())
             }
+            Action::AccessRevoked => n(
+                "access_revoked",
+                "管局已取消本平台的备案接入",
+                format!(
+                    "管局取消了本平台对该小程序备案的接入，小程序在本平台不再视为已备案（备案信息仍保留在管局）。原因：\n{}\n如需继续在本平台提供服务，请重新申请备案。",
+                    reasons()
+                ),
+            ),
+        }
+    }
+
+    /// The notice of a step of a change (变更备案).
+    fn change_notice(&self, key: &str, reasons: &str) -> Option<Notice> {
+        let appid = &self.order.appid;
+        let n = |kind: &'static str, title: &str, body: String| {
+            Some(Notice { kind, title: title.to_string(), body, key: key.to_string() })
+        };
+        let kept = "已备案信息和备案号保持不变，小程序可正常使用。";
+        match self.action {
+            Action::ApplyChange => {
+                let due = self.due?;
+                Some(Notice {
+                    kind: "change_submitted",
+                    title: "变更备案已提交，平台审核中".into(),
+                    body: format!(
+                        "平台将在{}个工作日内（{}前）完成初审；初审通过后，工信部会向相关负责人手机发送短信验证码。变更完成前，{kept}",
+                        self.review_sla_days,
+                        due.format("%Y年%m月%d日")
+                    ),
+                    key: format!("notice:{appid}:apply_change:{}", self.order.versions),
+                })
+            }
+            Action::Withdraw => n("change_withdrawn", "变更备案已撤回", kept.to_string()),
+            Action::PlatformApprove => n(
+                "change_platform_approved",
+                "变更备案平台初审通过，请完成短信核验",
+                "工信部将向相关负责人手机发送短信验证码，请在24小时内完成核验，逾期需重新提交。".into(),
+            ),
+            Action::PlatformReject => n(
+                "change_platform_rejected",
+                "变更备案平台审核驳回",
+                format!("请按以下原因修改后重新提交变更，或撤回变更：\n{reasons}\n{kept}"),
+            ),
+            Action::SmsVerified => {
+                n("change_sms_verified", "变更备案短信核验已完成，管局审核中", kept.to_string())
+            }
+            Action::SmsTimeout => n(
+                "change_sms_timeout",
+                "变更备案短信核验超时",
+                format!("负责人未在24小时内完成短信核验，变更已退回平台。{kept}"),
+            ),
+            Action::Resubmit => n(
+                "change_resubmitted",
+                "变更备案已重新提交管局，请完成短信核验",
+                "新的短信验证码已发送，请负责人在24小时内完成核验。".into(),
+            ),
+            Action::AuthorityApprove => n(
+                "change_filed",
+                "变更备案已通过",
+                format!(
+                    "备案信息已更新为变更后的内容，备案号不变：\n主体备案号：{}\n服务备案号：{}",
+                    self.order.subject_record_number.as_deref().unwrap_or("-"),
+                    self.order.service_record_number.as_deref().unwrap_or("-")
+                ),
+            ),
+            Action::AuthorityReject => n(
+                "change_authority_rejected",
+                "变更备案被管局驳回",
+                format!(
+                    "管局驳回了变更申请，原因：\n{reasons}\n可按原因修改后重新提交变更，或撤回变更。{kept}"
+                ),
+            ),
+            _ => None,
         }
     }
 
@@ -721,10 +948,10 @@ impl Plan {
                 s.in_progress, s.filed_count, s.service_seq
             ));
         }
-        if let Some(n) = &self.numbering {
+        if self.effects.contains(&Effect::IssueNumbers) {
             parts.push(format!(
-                "numbers(counter={} service={})",
-                n.counter.as_deref().unwrap_or("-"),
+                "numbers(subject={} service={})",
+                self.order.subject_record_number.as_deref().unwrap_or("-"),
                 self.order.service_record_number.as_deref().unwrap_or("-")
             ));
         }

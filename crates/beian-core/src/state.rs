@@ -51,6 +51,61 @@ pub enum FilingState {
     AuthorityRejected,
     /// 6 已备案; `canceling` while a 注销 awaits its SMS confirmation.
     Filed { canceling: bool },
+    /// 6 已备案 with a change (变更备案) under way: the filed record stands — numbers, online
+    /// order, public index — while the change goes through the same reviews (`stage`); on
+    /// approval it replaces the record, on rejection the record stays.
+    Changing { stage: ChangeStage },
+}
+
+/// Where a change (变更备案) stands; the status codes are those of a new application's
+/// matching states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChangeStage {
+    /// 2 平台审核中.
+    PlatformReview,
+    /// 3 平台审核驳回 (the developer corrects it or withdraws it).
+    PlatformRejected,
+    /// 4 管局审核中, with the SMS verification of the principals concerned.
+    AuthorityReview { sms: SmsVerifyStatus },
+    /// 5 管局审核驳回 (the filed record stays).
+    AuthorityRejected,
+}
+
+impl ChangeStage {
+    /// The status code a new application has in the matching state (2, 3, 4, 5).
+    pub fn status_code(self) -> i64 {
+        match self {
+            ChangeStage::PlatformReview => 2,
+            ChangeStage::PlatformRejected => 3,
+            ChangeStage::AuthorityReview { .. } => 4,
+            ChangeStage::AuthorityRejected => 5,
+        }
+    }
+
+    pub fn from_columns(status: i64, sms: i64) -> Option<ChangeStage> {
+        Some(match status {
+            2 => ChangeStage::PlatformReview,
+            3 => ChangeStage::PlatformRejected,
+            4 => ChangeStage::AuthorityReview { sms: SmsVerifyStatus::from_code(sms)? },
+            5 => ChangeStage::AuthorityRejected,
+            _ => return None,
+        })
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ChangeStage::PlatformReview => "变更平台审核中",
+            ChangeStage::PlatformRejected => "变更平台审核驳回",
+            ChangeStage::AuthorityReview { sms: SmsVerifyStatus::Waiting } => {
+                "变更管局审核中（等待短信核验）"
+            }
+            ChangeStage::AuthorityReview { sms: SmsVerifyStatus::Done } => "变更管局审核中",
+            ChangeStage::AuthorityReview { sms: SmsVerifyStatus::TimedOut } => {
+                "变更管局审核中（短信核验超时）"
+            }
+            ChangeStage::AuthorityRejected => "变更管局审核驳回",
+        }
+    }
 }
 
 impl FilingState {
@@ -62,15 +117,45 @@ impl FilingState {
             FilingState::PlatformRejected => 3,
             FilingState::AuthorityReview { .. } => 4,
             FilingState::AuthorityRejected => 5,
-            FilingState::Filed { .. } => 6,
+            FilingState::Filed { .. } | FilingState::Changing { .. } => 6,
         }
     }
 
+    /// The SMS verification under way: a new application's, or a change's.
     pub fn sms_verify_status(self) -> Option<SmsVerifyStatus> {
         match self {
-            FilingState::AuthorityReview { sms } => Some(sms),
+            FilingState::AuthorityReview { sms }
+            | FilingState::Changing { stage: ChangeStage::AuthorityReview { sms } } => Some(sms),
             _ => None,
         }
+    }
+
+    /// The change under way, if any.
+    pub fn change(self) -> Option<ChangeStage> {
+        match self {
+            FilingState::Changing { stage } => Some(stage),
+            _ => None,
+        }
+    }
+
+    /// Filed (with or without a cancellation or a change under way).
+    pub fn is_filed(self) -> bool {
+        matches!(self, FilingState::Filed { .. } | FilingState::Changing { .. })
+    }
+
+    /// Waiting for the authority's SMS verification (`sms`) of a submission: a new
+    /// application's or a change's.
+    pub fn is_authority_review(self, sms: SmsVerifyStatus) -> bool {
+        self == FilingState::AuthorityReview { sms }
+            || self == FilingState::Changing { stage: ChangeStage::AuthorityReview { sms } }
+    }
+
+    /// In platform review: a new application or a change (the reviewers' queue).
+    pub fn in_platform_review(self) -> bool {
+        matches!(
+            self,
+            FilingState::PlatformReview | FilingState::Changing { stage: ChangeStage::PlatformReview }
+        )
     }
 
     pub fn is_canceling(self) -> bool {
@@ -83,7 +168,14 @@ impl FilingState {
     }
 
     /// Rebuild from stored columns. Unknown combinations are `None` (a corrupt row).
-    pub fn from_columns(status: i64, sms: i64, canceling: bool) -> Option<FilingState> {
+    /// `change_status`: the change's stage code (0 without a change; its SMS status is `sms`).
+    pub fn from_columns(status: i64, sms: i64, canceling: bool, change_status: i64) -> Option<FilingState> {
+        if change_status != 0 {
+            return (status == 6 && !canceling)
+                .then(|| ChangeStage::from_columns(change_status, sms))
+                .flatten()
+                .map(|stage| FilingState::Changing { stage });
+        }
         Some(match status {
             1024..=1031 => FilingState::NotFiled,
             2 => FilingState::PlatformReview,
@@ -107,11 +199,17 @@ impl FilingState {
             FilingState::AuthorityRejected => "管局审核驳回",
             FilingState::Filed { canceling: false } => "已备案",
             FilingState::Filed { canceling: true } => "已备案（注销中）",
+            FilingState::Changing { stage } => stage.label(),
         }
     }
 
+    /// The change's stage code for storage (0 without a change).
+    pub fn change_status_code(self) -> i64 {
+        self.change().map(ChangeStage::status_code).unwrap_or(0)
+    }
+
     /// Every state, for the rendered transition table.
-    pub const ALL: [FilingState; 9] = [
+    pub const ALL: [FilingState; 15] = [
         FilingState::NotFiled,
         FilingState::PlatformReview,
         FilingState::PlatformRejected,
@@ -121,6 +219,12 @@ impl FilingState {
         FilingState::AuthorityRejected,
         FilingState::Filed { canceling: false },
         FilingState::Filed { canceling: true },
+        FilingState::Changing { stage: ChangeStage::PlatformReview },
+        FilingState::Changing { stage: ChangeStage::PlatformRejected },
+        FilingState::Changing { stage: ChangeStage::AuthorityReview { sms: SmsVerifyStatus::Waiting } },
+        FilingState::Changing { stage: ChangeStage::AuthorityReview { sms: SmsVerifyStatus::Done } },
+        FilingState::Changing { stage: ChangeStage::AuthorityReview { sms: SmsVerifyStatus::TimedOut } },
+        FilingState::Changing { stage: ChangeStage::AuthorityRejected },
     ];
 }
 
@@ -144,6 +248,9 @@ pub fn not_filed_code(flags: ReadinessFlags) -> i64 {
 pub enum Action {
     /// The developer or provider submits an application (申请备案).
     Apply,
+    /// The developer submits a change of the filed record (变更备案), or resubmits a
+    /// rejected one.
+    ApplyChange,
     /// The applicant withdraws it while in platform review (撤回).
     Withdraw,
     /// Platform reviewer approves and hands it to the authority; SMS verification starts.
@@ -166,11 +273,15 @@ pub enum Action {
     CancelConfirmed,
     /// The cancellation SMS was ignored or refused: the filing stays.
     CancelAborted,
+    /// The authority revoked this platform's access (接入) to the filed service: the record
+    /// stays with the authority, the mini program is no longer filed here.
+    AccessRevoked,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 14] = [
         Action::Apply,
+        Action::ApplyChange,
         Action::Withdraw,
         Action::PlatformApprove,
         Action::PlatformReject,
@@ -182,11 +293,13 @@ impl Action {
         Action::Cancel,
         Action::CancelConfirmed,
         Action::CancelAborted,
+        Action::AccessRevoked,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Action::Apply => "apply",
+            Action::ApplyChange => "apply_change",
             Action::Withdraw => "withdraw",
             Action::PlatformApprove => "platform_approve",
             Action::PlatformReject => "platform_reject",
@@ -198,6 +311,7 @@ impl Action {
             Action::Cancel => "cancel",
             Action::CancelConfirmed => "cancel_confirmed",
             Action::CancelAborted => "cancel_aborted",
+            Action::AccessRevoked => "access_revoked",
         }
     }
 }
@@ -217,6 +331,8 @@ pub enum Effect {
     NotifyResult,
     /// Clear the last rejection reasons.
     ClearAuditData,
+    /// The approved change becomes the filed record (its version, the subject's name).
+    ReplaceRecord,
 }
 
 /// An illegal transition, with the errcode an API caller sees.
@@ -237,10 +353,50 @@ pub fn transition(
     action: Action,
 ) -> Result<(FilingState, &'static [Effect]), TransitionError> {
     use Action as A;
+    use ChangeStage as C;
     use Effect as E;
     use FilingState as S;
     use SmsVerifyStatus as Sms;
     match (state, action) {
+        // 变更备案: beside the filed record, through the same reviews.
+        (
+            S::Filed { canceling: false } | S::Changing { stage: C::PlatformRejected | C::AuthorityRejected },
+            A::ApplyChange,
+        ) => Ok((S::Changing { stage: C::PlatformReview }, &[E::ClearAuditData])),
+        (S::Changing { .. }, A::ApplyChange) => Err(refuse(errcode::CHANGE_OPEN)),
+        (S::Filed { canceling: true }, A::ApplyChange) => Err(refuse(errcode::UNDER_REVIEW)),
+        (_, A::ApplyChange) => Err(refuse(errcode::NOT_FILED_CANNOT_CHANGE)),
+        (S::Changing { .. }, A::Apply) => Err(refuse(errcode::ALREADY_FILED)),
+        // Withdrawn before it reaches the authority, or given up after a rejection.
+        (
+            S::Changing { stage: C::PlatformReview | C::PlatformRejected | C::AuthorityRejected },
+            A::Withdraw,
+        ) => Ok((S::Filed { canceling: false }, &[E::ClearAuditData])),
+        (S::Changing { stage: C::PlatformReview }, A::PlatformApprove) => {
+            Ok((S::Changing { stage: C::AuthorityReview { sms: Sms::Waiting } }, &[E::StartSmsVerification]))
+        }
+        (
+            S::Changing { stage: C::PlatformReview | C::AuthorityReview { sms: Sms::TimedOut } },
+            A::PlatformReject,
+        ) => Ok((S::Changing { stage: C::PlatformRejected }, &[E::NotifyResult])),
+        (S::Changing { stage: C::AuthorityReview { sms: Sms::Waiting } }, A::SmsVerified) => {
+            Ok((S::Changing { stage: C::AuthorityReview { sms: Sms::Done } }, &[]))
+        }
+        (S::Changing { stage: C::AuthorityReview { sms: Sms::Waiting } }, A::SmsTimeout) => {
+            Ok((S::Changing { stage: C::AuthorityReview { sms: Sms::TimedOut } }, &[]))
+        }
+        (S::Changing { stage: C::AuthorityReview { sms: Sms::TimedOut } }, A::Resubmit) => {
+            Ok((S::Changing { stage: C::AuthorityReview { sms: Sms::Waiting } }, &[E::StartSmsVerification]))
+        }
+        (S::Changing { stage: C::AuthorityReview { sms: Sms::Done } }, A::AuthorityApprove) => {
+            Ok((S::Filed { canceling: false }, &[E::ReplaceRecord, E::ClearAuditData, E::NotifyResult]))
+        }
+        (S::Changing { stage: C::AuthorityReview { sms: Sms::Done } }, A::AuthorityReject) => {
+            Ok((S::Changing { stage: C::AuthorityRejected }, &[E::NotifyResult]))
+        }
+        (S::Changing { .. }, A::Cancel) => Err(refuse(errcode::CHANGE_OPEN)),
+        (S::Changing { .. }, A::AccessRevoked) => Ok((S::NotFiled, &[E::RevokeNumbers, E::NotifyResult])),
+
         (S::NotFiled | S::PlatformRejected | S::AuthorityRejected, A::Apply) => {
             Ok((S::PlatformReview, &[E::ClearAuditData]))
         }
@@ -284,6 +440,8 @@ pub fn transition(
         }
         (S::Filed { canceling: true }, A::CancelAborted) => Ok((S::Filed { canceling: false }, &[])),
         (_, A::CancelConfirmed | A::CancelAborted) => Err(refuse(errcode::NO_CANCELLATION)),
+        // A revocation ends a cancellation under way too: nothing is left here to cancel.
+        (S::Filed { .. }, A::AccessRevoked) => Ok((S::NotFiled, &[E::RevokeNumbers, E::NotifyResult])),
 
         _ => Err(refuse(errcode::WRONG_REVIEW_STATE)),
     }
@@ -323,6 +481,10 @@ fn state_name(s: FilingState) -> String {
         FilingState::Filed { canceling } => {
             format!("6 filed{}", if canceling { " canceling" } else { "" })
         }
+        FilingState::Changing { stage } => match stage {
+            ChangeStage::AuthorityReview { sms } => format!("6 changing 4 sms={}", sms.code()),
+            other => format!("6 changing {}", other.status_code()),
+        },
         FilingState::NotFiled => "1024 not_filed".into(),
         FilingState::PlatformReview => "2 platform_review".into(),
         FilingState::PlatformRejected => "3 platform_rejected".into(),

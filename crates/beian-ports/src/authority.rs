@@ -171,10 +171,10 @@ pub enum AuthorityEvent {
     SmsVerified,
     /// The verification window closed first: the order returns to the platform.
     SmsExpired,
-    /// Filed. The numbers the authority issued, or `None` for a number the platform issues
-    /// itself from its own sequence (the built-in simulator sends `None` for both; a
-    /// number given by the authority is not yet accepted — the next authority issue adds it).
-    Approved { subject_number: Option<String>, service_number: Option<String> },
+    /// Filed, with the numbers the authority issued: the subject's (the one it already holds,
+    /// for a further service) and the service's (`{subject}-{n}X` for a mini program). The
+    /// platform checks them (`beian_core::numbering`) and never issues a number itself.
+    Approved { subject_number: String, service_number: String },
     /// Rejected with field-level reasons.
     Rejected { reasons: Vec<AuditItem> },
     /// The principal confirmed the cancellation: it takes effect.

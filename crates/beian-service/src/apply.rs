@@ -64,6 +64,7 @@ impl ApplyRead {
     ) -> Result<Plan> {
         let facts = ApplyFacts {
             facts: Facts {
+                latest: None,
                 now,
                 mini_program: &self.mp,
                 order: self.order.as_ref(),
@@ -320,4 +321,63 @@ async fn write_apply(tx: &mut Tx, w: &mut ApplyWrite, out: &mut Appends) -> Resu
     };
     let view = write_plan(tx, &mut plan, &writer, out).await?;
     Ok((view, plan))
+}
+
+impl Filings<'_> {
+    /// 变更备案: a change of the filed record, checked like an application plus what a change
+    /// may not do (`beian_core::plan::plan_change`), then in platform review beside the
+    /// record, which stays filed. One transaction; retried after a lost race.
+    pub async fn apply_change(&self, actor: &Actor, appid: &str, payload: ApplyPayload) -> Result<OrderView> {
+        crate::plans::retrying("apply_change", appid, || self.try_apply_change(actor, appid, &payload)).await
+    }
+}
+
+impl Service {
+    async fn try_apply_change(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        payload: &ApplyPayload,
+    ) -> Result<OrderView> {
+        let now = self.now();
+        let policy = self.policy();
+        let dict = self.dictionaries();
+        let mut tx = self.store.begin().await?;
+        let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
+        let from = read.order.as_ref().map(|o| o.state).unwrap_or(beian_core::state::FilingState::NotFiled);
+        beian_core::state::transition(from, beian_core::state::Action::ApplyChange)
+            .map_err(plan::PlanError::from)?;
+        let filed = match &read.order {
+            Some(o) => tx.orders().version(appid, crate::filing::record_version(o)).await?,
+            None => None,
+        }
+        .ok_or_else(|| ServiceError::Internal(format!("filed order {appid} has no filed version")))?;
+        let facts = ApplyFacts {
+            facts: Facts {
+                latest: None,
+                now,
+                mini_program: &read.mp,
+                order: read.order.as_ref(),
+                subject: None,
+                subject_orders: &[],
+            },
+            media: &read.media,
+            face_task: read.face.as_ref(),
+            applies_today: read.applies_today,
+        };
+        let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+        let mut plan = plan::plan_change(payload, &facts, &filed, &env)?;
+        let writer = Writer {
+            actor,
+            mini_program: &read.mp,
+            email_channel: self.email_channel(),
+            targets: Some(read.targets),
+        };
+        let mut appends = Appends::default();
+        let view = write_plan(&mut tx, &mut plan, &writer, &mut appends).await?;
+        tx.insert_appends(&appends).await?;
+        claim(&mut tx, &plan).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
 }

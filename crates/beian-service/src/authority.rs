@@ -13,7 +13,8 @@ use crate::filing::Change;
 use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
-use beian_core::model::{AuditEntity, CancelType};
+use beian_core::model::{AuditEntity, AuditItem, CancelType};
+use beian_core::numbering::IssuedNumbers;
 use beian_core::state::{Action, FilingState, SmsVerifyStatus};
 use beian_ports::authority::{
     AuthorityEvent, AuthorityInbox, AuthorityOutbox, CancelKind, Operation, Principal, Receipt, SmsPurpose,
@@ -28,12 +29,19 @@ impl Filings<'_> {
     pub async fn authority_submission(&self, appid: &str, round: u32) -> Result<Option<Operation>> {
         let mut tx = self.store.read().await?;
         let Some(order) = tx.orders().get(appid).await? else { return Ok(None) };
-        if order.authority_round != round
-            || order.state != (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting })
-        {
+        if order.authority_round != round || !order.state.is_authority_review(SmsVerifyStatus::Waiting) {
             return Ok(None);
         }
         let Some(payload) = tx.orders().version(appid, order.versions).await? else { return Ok(None) };
+        if order.state.change().is_some() {
+            let service_number = order.service_record_number.clone().unwrap_or_default();
+            return Ok(Some(Operation::Change {
+                appid: appid.into(),
+                round,
+                service_number,
+                payload: Box::new(payload),
+            }));
+        }
         let subject_number = match &order.subject_id {
             Some(id) => tx.subjects().get(id).await?.and_then(|(s, _)| s.record_number),
             None => None,
@@ -42,6 +50,25 @@ impl Filings<'_> {
         Ok(Some(match subject_number {
             Some(subject_number) => Operation::NewService { appid, round, subject_number, payload },
             None => Operation::NewSubjectAndService { appid, round, payload },
+        }))
+    }
+
+    /// What the authority's numbers for `appid` must match (the manual desk's approval form
+    /// shows it; demos and tests mint plausible numbers from it): the subject's province and
+    /// the subject number it already holds. `None` without an order or a subject.
+    pub async fn number_context(&self, appid: &str) -> Result<Option<NumberContext>> {
+        let mut tx = self.store.read().await?;
+        let Some(order) = tx.orders().get(appid).await? else { return Ok(None) };
+        let Some(id) = &order.subject_id else { return Ok(None) };
+        let Some((subject, _)) = tx.subjects().get(id).await? else { return Ok(None) };
+        let abbr =
+            self.dictionaries().province_abbr(subject.province.parse().unwrap_or(0)).unwrap_or_default();
+        let service_number = order.state.change().and(order.service_record_number);
+        Ok(Some(NumberContext {
+            province: subject.province,
+            province_abbr: abbr.to_string(),
+            subject_number: subject.record_number,
+            service_number,
         }))
     }
 
@@ -100,8 +127,7 @@ impl Filings<'_> {
             }
         }
         let order = self.order(appid).await?.ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?.order;
-        let filing =
-            |sms| order.authority_round == round && order.state == (FilingState::AuthorityReview { sms });
+        let filing = |sms| order.authority_round == round && order.state.is_authority_review(sms);
         let canceling = order.state.is_canceling() && order.row_version == i64::from(round);
         let current = match &event {
             AuthorityEvent::SmsVerified | AuthorityEvent::SmsExpired => filing(SmsVerifyStatus::Waiting),
@@ -115,8 +141,8 @@ impl Filings<'_> {
             AuthorityEvent::CancelConfirmed | AuthorityEvent::CancelAborted => canceling,
             AuthorityEvent::Accepted
             | AuthorityEvent::Refused { .. }
-            | AuthorityEvent::AccessRevoked { .. }
             | AuthorityEvent::InspectionTask { .. } => true,
+            AuthorityEvent::AccessRevoked { .. } => matches!(order.state, FilingState::Filed { .. }),
         };
         let by = Actor::authority();
         let now = self.now().timestamp();
@@ -134,27 +160,34 @@ impl Filings<'_> {
         // together (`Change::inbound`).
         let transition = match &event {
             _ if !current => None,
-            AuthorityEvent::SmsVerified => Some((Action::SmsVerified, None)),
-            AuthorityEvent::SmsExpired => Some((Action::SmsTimeout, None)),
-            AuthorityEvent::Approved { subject_number: None, service_number: None } => {
-                Some((Action::AuthorityApprove, None))
-            }
-            AuthorityEvent::Approved { .. } => {
-                return Err(ServiceError::refused(
-                    errcode::INVALID_ARGS,
-                    "authority-issued record numbers are not accepted yet: the platform numbers filings",
-                ))
+            AuthorityEvent::Approved { subject_number, service_number } => {
+                let numbers = IssuedNumbers {
+                    subject_number: subject_number.clone(),
+                    service_number: service_number.clone(),
+                };
+                Some((Action::AuthorityApprove, None, Some(numbers)))
             }
             AuthorityEvent::Rejected { reasons } => {
                 crate::filing::require_reasons(reasons)?;
-                Some((Action::AuthorityReject, Some(reasons.clone())))
+                Some((Action::AuthorityReject, Some(reasons.clone()), None))
             }
-            AuthorityEvent::CancelConfirmed => Some((Action::CancelConfirmed, None)),
-            AuthorityEvent::CancelAborted => Some((Action::CancelAborted, None)),
+            AuthorityEvent::SmsVerified => Some((Action::SmsVerified, None, None)),
+            AuthorityEvent::SmsExpired => Some((Action::SmsTimeout, None, None)),
+            AuthorityEvent::CancelConfirmed => Some((Action::CancelConfirmed, None, None)),
+            AuthorityEvent::CancelAborted => Some((Action::CancelAborted, None, None)),
+            AuthorityEvent::AccessRevoked { reason } => {
+                let item = AuditItem {
+                    key_name: "备案接入".into(),
+                    error: reason.clone(),
+                    suggest: "如需继续在本平台提供服务，请重新申请备案".into(),
+                };
+                crate::filing::require_reasons(std::slice::from_ref(&item))?;
+                Some((Action::AccessRevoked, Some(vec![item]), None))
+            }
             _ => None,
         };
-        if let Some((action, audit_data)) = transition {
-            let change = Change { audit_data, inbound: Some(row), ..Change::default() };
+        if let Some((action, audit_data, numbers)) = transition {
+            let change = Change { audit_data, numbers, inbound: Some(row), ..Change::default() };
             return match self.act(&by, appid, action, change).await {
                 Ok(_) => Ok(Receipt::Applied),
                 // Another delivery of this event got there first (its record committed with
@@ -185,6 +218,15 @@ impl Filings<'_> {
             if let Some(action) = news_action(&event) {
                 audit(&mut tx, now, &by, AuditEntity::Filing, appid, action, detail).await?;
             }
+            if let AuthorityEvent::InspectionTask { description, due, .. } = &event {
+                // The developer must act on it: 站内信 (operators see it on the dashboard).
+                let due = beian_core::time::from_ts(*due).with_timezone(&beian_core::time::beijing());
+                let body = format!(
+                    "管局对该小程序的备案发起核查：{description}\n请于{}前按要求完成整改或补充材料，如有疑问请提交工单。",
+                    due.format("%Y-%m-%d %H:%M")
+                );
+                tx.messages().insert(appid, "管局核查任务", &body, now).await?;
+            }
             tracing::warn!(appid, round, kind = event.kind(), "authority event needs an operator");
         }
         tx.commit().await?;
@@ -203,7 +245,7 @@ impl Filings<'_> {
         // else changes the order while it is canceling).
         let (purpose, round) = if v.order.state.is_canceling() {
             (SmsPurpose::Cancel, u32::try_from(v.order.row_version).unwrap_or(0))
-        } else if v.order.state == (FilingState::AuthorityReview { sms: SmsVerifyStatus::Waiting }) {
+        } else if v.order.state.is_authority_review(SmsVerifyStatus::Waiting) {
             (SmsPurpose::Filing, v.order.authority_round)
         } else {
             return Ok(None);
@@ -226,6 +268,58 @@ impl Filings<'_> {
     }
 }
 
+/// An event operators must follow up, for the staff dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorityNews {
+    pub at: i64,
+    pub appid: String,
+    /// What happened, in Chinese (管局拒收 / 核查任务 / 取消接入).
+    pub what: &'static str,
+    /// The authority's code, reason or task, as it said it.
+    pub detail: String,
+}
+
+impl crate::aggregates::Operations<'_> {
+    /// The newest refusals, inspection tasks and access revocations the authority reported
+    /// (at most `limit` of each kind), newest first.
+    pub async fn authority_news(&self, limit: i64) -> Result<Vec<AuthorityNews>> {
+        let mut tx = self.store.read().await?;
+        let mut out = Vec::new();
+        for kind in ["refused", "inspection_task", "access_revoked"] {
+            for row in tx.authority().recent_of_kind(kind, limit).await? {
+                let (what, detail) = match serde_json::from_str(&row.detail) {
+                    Ok(AuthorityEvent::Refused { code, reason }) => ("管局拒收", format!("{code}：{reason}")),
+                    Ok(AuthorityEvent::InspectionTask { task_id, description, due }) => (
+                        "核查任务",
+                        format!(
+                            "{description}（任务 {task_id}，{}前完成）",
+                            beian_core::time::beijing_date(beian_core::time::from_ts(due))
+                        ),
+                    ),
+                    Ok(AuthorityEvent::AccessRevoked { reason }) => ("取消接入", reason),
+                    _ => ("无法读取", row.detail.clone()),
+                };
+                out.push(AuthorityNews { at: row.received_at, appid: row.appid, what, detail });
+            }
+        }
+        out.sort_by_key(|n| std::cmp::Reverse(n.at));
+        Ok(out)
+    }
+}
+
+/// What an approval's numbers must match: see [`Filings::number_context`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberContext {
+    /// The subject's province code (440000).
+    pub province: String,
+    /// Its abbreviation in numbers (粤).
+    pub province_abbr: String,
+    /// The subject number the subject already holds (a further service keeps it).
+    pub subject_number: Option<String>,
+    /// The service number a change under way keeps (approved, a change keeps its numbers).
+    pub service_number: Option<String>,
+}
+
 /// The kind column: the event's kind, and for SMS news whose verification it is about (a
 /// filing's and a cancellation's rounds are counted apart).
 fn stored_kind(event: &AuthorityEvent) -> String {
@@ -246,7 +340,6 @@ fn news_action(event: &AuthorityEvent) -> Option<beian_core::model::AuditAction>
     use beian_core::model::AuditAction;
     match event {
         AuthorityEvent::Refused { .. } => Some(AuditAction::AuthorityRefused),
-        AuthorityEvent::AccessRevoked { .. } => Some(AuditAction::AccessRevoked),
         AuthorityEvent::InspectionTask { .. } => Some(AuditAction::InspectionTask),
         _ => None,
     }

@@ -68,12 +68,17 @@ impl Operations<'_> {
                 report.count("filing_orders");
                 let who = format!("filing order {}", o.appid);
                 let v = &mut report.violations;
-                match FilingState::from_columns(o.status, o.sms_verify_status, o.is_canceling != 0) {
+                match FilingState::from_columns(
+                    o.status,
+                    o.sms_verify_status,
+                    o.is_canceling != 0,
+                    o.change_status,
+                ) {
                     None => {
                         *report.checked.entry("corrupt_filing_states".into()).or_insert(0) += 1;
                         v.push(format!(
-                            "{who}: stored status {} / sms_verify_status {} / is_canceling {} is not a valid filing state",
-                            o.status, o.sms_verify_status, o.is_canceling
+                            "{who}: stored status {} / sms_verify_status {} / is_canceling {} / change_status {} is not a valid filing state",
+                            o.status, o.sms_verify_status, o.is_canceling, o.change_status
                         ));
                     }
                     Some(state) => {
@@ -100,7 +105,7 @@ impl Operations<'_> {
                     v.push(format!("{who}: no `apply` audit event"));
                 } else if o.apply_events != o.versions {
                     v.push(format!(
-                        "{who}: {} `apply` audit events for {} submitted versions",
+                        "{who}: {} `apply` and `apply_change` audit events for {} submitted versions",
                         o.apply_events, o.versions
                     ));
                 }

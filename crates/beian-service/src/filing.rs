@@ -8,11 +8,22 @@ use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
 use beian_core::model::AuditAction;
 use beian_core::model::{AuditItem, CancelType, FaceStatus, FaceTask, FACE_TASK_TTL_SECS};
+use beian_core::numbering::IssuedNumbers;
 use beian_core::payload::ApplyPayload;
 use beian_core::plan;
 use beian_core::state::{self, Action, FilingState};
 use beian_store::appends::Appends;
 use serde::Serialize;
+
+/// The version that is the filed record of `order` (its latest for rows filed before the
+/// record was tracked apart).
+pub(crate) fn record_version(order: &beian_core::model::FilingOrder) -> u32 {
+    if order.filed_version > 0 {
+        order.filed_version
+    } else {
+        order.versions
+    }
+}
 
 /// The face-verification notice (link) is valid 24 h; the finished task 3 days.
 pub const FACE_NOTICE_TTL_SECS: i64 = 24 * 3600;
@@ -28,14 +39,31 @@ pub struct EntranceInfo {
     /// Why the entrance is closed (beian extension; absent when open).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable_reason: Option<String>,
+    /// The change (变更备案) under way beside the filed record (beian extension; absent
+    /// without one): `status` stays 6 while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<ChangeInfo>,
+}
+
+/// A change under way, as entrance info shows it: its stage as the status codes of a new
+/// application (2 平台审核中, 3 平台审核驳回, 4 管局审核中, 5 管局审核驳回), the SMS status of its
+/// verification (0 outside 4) and its rejection reasons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeInfo {
+    pub status: i64,
+    pub sms_verify_status: i64,
+    pub audit_data: Vec<AuditItem>,
 }
 
 impl EntranceInfo {
     /// The typed state behind WeChat's status integers (they are for the WeChat edge; pages
     /// and rules read this). `NotFiled` for a status the table does not know.
     pub fn state(&self) -> FilingState {
-        FilingState::from_columns(self.status, self.sms_verify_status, self.is_canceling)
-            .unwrap_or(FilingState::NotFiled)
+        match &self.change {
+            Some(c) => FilingState::from_columns(self.status, c.sms_verify_status, false, c.status),
+            None => FilingState::from_columns(self.status, self.sms_verify_status, self.is_canceling, 0),
+        }
+        .unwrap_or(FilingState::NotFiled)
     }
 }
 
@@ -87,9 +115,16 @@ impl Service {
             }
             _ => Vec::new(),
         };
+        let latest = match &order {
+            Some(o) if plan::needs_latest_version(action, o) => {
+                tx.orders().version(appid, o.versions).await?
+            }
+            _ => None,
+        };
         let (policy, dict) = (self.policy(), self.dictionaries());
         let env = plan::Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
         let facts = plan::Facts {
+            latest: latest.as_ref(),
             now,
             mini_program: &mp,
             order: order.as_ref(),
@@ -102,8 +137,19 @@ impl Service {
             reason_type: change.reason_type,
             expected_version: change.expected_version,
             reviewer: change.reviewer.as_deref(),
+            numbers: change.numbers.as_ref(),
         };
         let mut plan = plan::plan(action, &request, &facts, &env)?;
+        if let Some(n) = plan.order.service_record_number.as_deref().filter(|_| change.numbers.is_some()) {
+            // A service number names one service: the authority never issues it twice.
+            let holders = tx.public_index().exact("", n).await?;
+            if let Some(other) = holders.iter().find(|f| f.appid != appid) {
+                return Err(ServiceError::refused(
+                    errcode::INVALID_ARGS,
+                    format!("服务备案号“{n}”已属于小程序 {}，请核对管局核发的备案号", other.appid),
+                ));
+            }
+        }
         let writer = crate::plans::Writer {
             actor,
             mini_program: &mp,
@@ -170,16 +216,32 @@ impl Materials<'_> {
     }
 
     /// queryIcpVerifyTask: only the mini program the task belongs to may read it.
+    /// A pending verification session's result is pulled first (a provider that cannot
+    /// answer now leaves the task as it was).
     pub async fn face_task(&self, appid: &str, task_id: &str) -> Result<FaceTask> {
-        let mut tx = self.store.read().await?;
-        match tx.face_tasks().get(task_id).await? {
-            Some(t) if t.appid == appid => Ok(t),
-            _ => Err(ServiceError::code(errcode::FACE_TASK_NOT_FOUND)),
-        }
+        let task = {
+            let mut tx = self.store.read().await?;
+            match tx.face_tasks().get(task_id).await? {
+                Some(t) if t.appid == appid => t,
+                _ => return Err(ServiceError::code(errcode::FACE_TASK_NOT_FOUND)),
+            }
+        };
+        Ok(self.refreshed_or_current(task).await)
     }
 
     /// Record the outcome of the admin's face verification.
     pub async fn finish_face_task(&self, actor: &Actor, task_id: &str, success: bool) -> Result<FaceTask> {
+        self.finish_face_task_with(actor, task_id, success, None).await
+    }
+
+    /// Record the outcome, with the identity provider's verdict (kept on the task).
+    pub(crate) async fn finish_face_task_with(
+        &self,
+        actor: &Actor,
+        task_id: &str,
+        success: bool,
+        outcome: Option<&beian_ports::identity::Outcome>,
+    ) -> Result<FaceTask> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let task = tx
@@ -198,6 +260,9 @@ impl Materials<'_> {
         }
         let status = if success { FaceStatus::Succeeded } else { FaceStatus::Failed };
         tx.face_tasks().finish(task_id, status, now).await?;
+        if let Some(o) = outcome {
+            tx.face_tasks().record_outcome(task_id, o.status.as_str(), &o.raw_code, o.score).await?;
+        }
         crate::providers::notify_providers(
             &mut tx,
             &task.appid,
@@ -218,7 +283,15 @@ impl Materials<'_> {
             beian_core::model::AuditEntity::FaceTask,
             task_id,
             AuditAction::Finish,
-            serde_json::json!({ "face_status": status.code() }),
+            match outcome {
+                Some(o) => serde_json::json!({
+                    "face_status": status.code(),
+                    "outcome": o.status.as_str(),
+                    "raw_code": o.raw_code,
+                    "score": o.score,
+                }),
+                None => serde_json::json!({ "face_status": status.code() }),
+            },
         )
         .await?;
         tx.commit().await?;
@@ -235,7 +308,18 @@ impl Filings<'_> {
             .await?
             .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
         let entrance = self.policy().entrance_of(&row.name, row.flags, self.now());
-        let (status, is_canceling, audit_data, sms) = match row.order {
+        let (status, is_canceling, audit_data, sms, change) = match row.order {
+            Some((FilingState::Changing { stage }, audit_data)) => {
+                let change = ChangeInfo {
+                    status: stage.status_code(),
+                    sms_verify_status: FilingState::Changing { stage }
+                        .sms_verify_status()
+                        .map(|s| s.code())
+                        .unwrap_or(0),
+                    audit_data,
+                };
+                (6, false, Vec::new(), 0, Some(change))
+            }
             Some((state, audit_data)) => (
                 match state {
                     FilingState::NotFiled => state::not_filed_code(row.flags),
@@ -244,8 +328,9 @@ impl Filings<'_> {
                 state.is_canceling(),
                 audit_data,
                 state.sms_verify_status().map(|s| s.code()).unwrap_or(0),
+                None,
             ),
-            None => (state::not_filed_code(row.flags), false, Vec::new(), 0),
+            None => (state::not_filed_code(row.flags), false, Vec::new(), 0, None),
         };
         Ok(EntranceInfo {
             status,
@@ -254,6 +339,7 @@ impl Filings<'_> {
             available: i64::from(entrance.available),
             sms_verify_status: sms,
             unavailable_reason: entrance.closed.map(|(_, m)| m),
+            change,
         })
     }
 
@@ -275,6 +361,20 @@ impl Filings<'_> {
         Ok(Some(OrderView { order, status }))
     }
 
+    /// What a reviewer compares the order's latest version with: the filed record for a
+    /// change (变更备案), the previous submission otherwise (`None` for a first one).
+    pub async fn baseline_version(
+        &self,
+        order: &beian_core::model::FilingOrder,
+    ) -> Result<Option<ApplyPayload>> {
+        let version = match order.state {
+            FilingState::Changing { .. } => record_version(order),
+            _ if order.versions > 1 => order.versions - 1,
+            _ => return Ok(None),
+        };
+        self.submitted_version(&order.appid, version).await
+    }
+
     /// A submitted version of the application (1-based), decrypted.
     pub async fn submitted_version(&self, appid: &str, version: u32) -> Result<Option<ApplyPayload>> {
         let mut tx = self.store.read().await?;
@@ -285,10 +385,11 @@ impl Filings<'_> {
     pub async fn online_order(&self, appid: &str) -> Result<ApplyPayload> {
         let mut tx = self.store.read().await?;
         let order = tx.orders().get(appid).await?;
-        let Some(order) = order.filter(|o| matches!(o.state, FilingState::Filed { .. })) else {
+        let Some(order) = order.filter(|o| o.state.is_filed()) else {
             return Err(ServiceError::code(errcode::NOT_FILED));
         };
-        let mut p = tx.orders().version(appid, order.versions).await?.ok_or_else(|| {
+        // The filed record: a change under way is not it until the authority approves it.
+        let mut p = tx.orders().version(appid, record_version(&order)).await?.ok_or_else(|| {
             ServiceError::Internal(format!("filed order {appid} has no version {}", order.versions))
         })?;
         p.icp_subject.base_info.record_number = order.subject_record_number.clone().unwrap_or_default();
@@ -336,9 +437,21 @@ impl Filings<'_> {
         self.act(actor, appid, Action::Resubmit, Change::default()).await
     }
 
-    /// The authority approves: numbers are issued.
-    pub async fn authority_approve(&self, actor: &Actor, appid: &str) -> Result<OrderView> {
-        self.act(actor, appid, Action::AuthorityApprove, Change::default()).await
+    /// The authority approved with `numbers` (checked against the subject; see
+    /// [`beian_core::numbering`]): the filing is filed under them.
+    pub async fn authority_approve(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        numbers: IssuedNumbers,
+    ) -> Result<OrderView> {
+        self.act(
+            actor,
+            appid,
+            Action::AuthorityApprove,
+            Change { numbers: Some(numbers), ..Change::default() },
+        )
+        .await
     }
 
     pub async fn authority_reject(
@@ -409,6 +522,8 @@ pub(crate) struct Change {
     /// The authority event this action applies, recorded in the same transaction (once per
     /// event id: a second delivery is refused before anything is read).
     pub inbound: Option<beian_store::authority::AuthorityEventRow>,
+    /// The numbers the authority issued (an approval).
+    pub numbers: Option<IssuedNumbers>,
 }
 
 /// The refusal of an authority event whose id was already recorded.

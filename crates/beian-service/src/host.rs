@@ -236,7 +236,9 @@ fn deletion_refusal(state: FilingState) -> Option<&'static str> {
         FilingState::PlatformRejected | FilingState::AuthorityRejected => {
             Some("小程序有被驳回、尚待修改后重新提交的备案申请，不能删除")
         }
-        FilingState::Filed { .. } => Some("小程序已备案，不能删除：请先注销备案"),
+        FilingState::Filed { .. } | FilingState::Changing { .. } => {
+            Some("小程序已备案，不能删除：请先注销备案")
+        }
     }
 }
 

@@ -20,7 +20,7 @@ mod drafts;
 mod error;
 mod filing;
 pub mod host;
-mod identity;
+pub mod identity;
 pub mod jobs;
 pub mod media;
 pub mod merchant_auth;
@@ -94,7 +94,7 @@ pub struct Service {
     /// When this node last pruned shared rate-limit windows (see `rate_limits`).
     rate_pruning: rate_limits::Pruning,
     /// Who judges face tasks (see `identity`).
-    identity: Arc<dyn beian_ports::identity::IdentityVerifier>,
+    identity: Arc<dyn beian_ports::identity::IdentityProvider>,
 }
 
 const POLICY_KEY: &str = "policy";
@@ -138,7 +138,7 @@ impl Service {
             email_channel: std::sync::atomic::AtomicBool::new(true),
             retention_days: std::sync::atomic::AtomicU32::new(privacy::DEFAULT_RETENTION_DAYS),
             rate_pruning: rate_limits::Pruning::default(),
-            identity: Arc::new(beian_ports::identity::IdentityMatch),
+            identity: Arc::new(beian_ports::identity::BuiltinCheck),
             store,
             media,
             clock,

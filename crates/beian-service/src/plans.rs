@@ -78,12 +78,6 @@ pub(crate) async fn write_plan(
 ) -> Result<OrderView> {
     let ts = plan.order.updated_at;
     let appid = plan.order.appid.clone();
-    if let Some(counter) = plan.numbering.as_ref().and_then(|n| n.counter.clone()) {
-        let seq = tx.counters().add(&counter, 1).await?;
-        plan.issue_numbers(Some(seq))?;
-    } else {
-        plan.issue_numbers(None)?;
-    }
     match &plan.subject {
         Some(SubjectWrite::Insert(s)) => tx.subjects().insert(s, ts).await?,
         Some(SubjectWrite::Update { subject, expected_version }) => {
@@ -106,7 +100,7 @@ pub(crate) async fn write_plan(
     }
     for planned in &plan.jobs {
         let spec = match planned.job {
-            AuthorityJob::Submit { kind: OrderKind::New, round } => {
+            AuthorityJob::Submit { kind: OrderKind::New | OrderKind::Change, round } => {
                 JobSpec::AuthoritySubmit { appid: appid.clone(), round }
             }
             AuthorityJob::Cancel { kind: OrderKind::Cancel | OrderKind::CancelAccess, round } => {

@@ -146,7 +146,7 @@ async fn public_row(tx: &mut Tx, order: &FilingOrder, approved_at: i64) -> Resul
         return Ok(None);
     };
     let Some(mp) = tx.mini_programs().get(&order.appid).await? else { return Ok(None) };
-    let payload = tx.orders().version(&order.appid, order.versions).await?;
+    let payload = tx.orders().version(&order.appid, crate::filing::record_version(order)).await?;
     let subject = match &order.subject_id {
         Some(id) => tx.subjects().get(id).await?.map(|(s, _)| s),
         None => None,

@@ -245,14 +245,11 @@ impl Review<'_> {
         }
     }
 
-    /// Reject with field-level reasons (catalogue ids or free text).
-    pub async fn review_reject(
-        &self,
-        staff: &Staff,
-        appid: &str,
-        reasons: Vec<RejectReason>,
-        version: Option<i64>,
-    ) -> Result<OrderView> {
+    /// Rejection reasons as filed: each picked from the catalogue (its text, unless the
+    /// reason overrides a part) or written out; refused when one names a reason that does
+    /// not exist or is off, or when they are empty or too long. The review page's reject and
+    /// the manual desk's record of the authority's rejection both use it.
+    pub async fn reasons_from_catalogue(&self, reasons: Vec<RejectReason>) -> Result<Vec<AuditItem>> {
         beian_core::bounds::items("驳回原因", reasons.len(), beian_core::bounds::REASONS)?;
         let catalogue = self.reasons().await?;
         let mut items = Vec::new();
@@ -288,6 +285,18 @@ impl Review<'_> {
             }
         }
         crate::filing::require_reasons(&items)?;
+        Ok(items)
+    }
+
+    /// Reject with field-level reasons (catalogue ids or free text).
+    pub async fn review_reject(
+        &self,
+        staff: &Staff,
+        appid: &str,
+        reasons: Vec<RejectReason>,
+        version: Option<i64>,
+    ) -> Result<OrderView> {
+        let items = self.reasons_from_catalogue(reasons).await?;
         let change = Change {
             audit_data: Some(items),
             expected_version: version,

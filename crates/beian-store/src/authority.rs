@@ -21,6 +21,18 @@ pub struct AuthorityEventRow {
     pub received_at: i64,
 }
 
+fn event_from_row(r: &sqlx::any::AnyRow) -> Result<AuthorityEventRow> {
+    Ok(AuthorityEventRow {
+        event_id: r.try_get("event_id")?,
+        appid: r.try_get("appid")?,
+        round: crate::tx::u(r.try_get("round")?, "round")?,
+        kind: r.try_get("kind")?,
+        outcome: r.try_get("outcome")?,
+        detail: r.try_get("detail")?,
+        received_at: r.try_get("received_at")?,
+    })
+}
+
 /// The authority seam's rows, reached from a transaction (`tx.authority()`).
 pub struct Authority<'t> {
     tx: &'t mut Tx,
@@ -62,6 +74,19 @@ impl Authority<'_> {
     }
 
     /// The latest applied event of `kind` for `appid` and `round`.
+    /// The newest applied events of one `kind`, at most `limit`, newest first.
+    pub async fn recent_of_kind(&mut self, kind: &str, limit: i64) -> Result<Vec<AuthorityEventRow>> {
+        let rows = sqlx::query(
+            "SELECT event_id, appid, round, kind, outcome, detail, received_at FROM authority_events \
+             WHERE kind = $1 AND outcome = 'applied' ORDER BY id DESC LIMIT $2",
+        )
+        .bind(kind)
+        .bind(limit)
+        .fetch_all(&mut *self.tx.conn)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     pub async fn latest_event(
         &mut self,
         appid: &str,
@@ -77,18 +102,7 @@ impl Authority<'_> {
         .bind(i64::from(round))
         .fetch_optional(&mut *self.tx.conn)
         .await?;
-        row.map(|r| {
-            Ok(AuthorityEventRow {
-                event_id: r.try_get("event_id")?,
-                appid: r.try_get("appid")?,
-                round: crate::tx::u(r.try_get("round")?, "round")?,
-                kind: r.try_get("kind")?,
-                outcome: r.try_get("outcome")?,
-                detail: r.try_get("detail")?,
-                received_at: r.try_get("received_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(event_from_row).transpose()
     }
 
     /// The simulator's copy of a submission's recipients (`json`, stored encrypted); a second
@@ -113,6 +127,22 @@ impl Authority<'_> {
         .execute(&mut *self.tx.conn)
         .await?;
         Ok(())
+    }
+
+    /// Every submission the simulator kept for `appid`, oldest first: (purpose, round, json).
+    pub async fn sim_submissions_of(&mut self, appid: &str) -> Result<Vec<(String, u32, String)>> {
+        let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT purpose, round, principals_enc FROM authority_sim_submissions WHERE appid = $1 \
+             ORDER BY created_at, round, purpose",
+        )
+        .bind(appid)
+        .fetch_all(&mut *self.tx.conn)
+        .await?;
+        rows.into_iter()
+            .map(|(purpose, round, enc)| {
+                Ok((purpose, u32::try_from(round).unwrap_or(0), self.tx.crypto.decrypt_str(&enc)?))
+            })
+            .collect()
     }
 
     pub async fn sim_submission(&mut self, appid: &str, purpose: &str, round: u32) -> Result<Option<String>> {

@@ -17,6 +17,8 @@ pub struct OrderFacts {
     pub status: i64,
     pub sms_verify_status: i64,
     pub is_canceling: i64,
+    /// A change's stage (0 without one).
+    pub change_status: i64,
     pub subject_record_number: Option<String>,
     pub service_record_number: Option<String>,
     pub versions: i64,
@@ -105,11 +107,11 @@ impl Check<'_> {
     /// Filing orders after `after` (appid order), with their version and apply-event counts.
     pub async fn orders_page(&mut self, after: &str, limit: i64) -> Result<Vec<OrderFacts>> {
         let rows = sqlx::query(
-            "SELECT o.appid, o.subject_id, o.status, o.sms_verify_status, o.is_canceling, o.subject_record_number, \
+            "SELECT o.appid, o.subject_id, o.status, o.sms_verify_status, o.is_canceling, o.change_status, o.subject_record_number, \
              o.service_record_number, o.versions, \
              (SELECT COUNT(*) FROM filing_versions v WHERE v.appid = o.appid) AS version_rows, \
              (SELECT COUNT(*) FROM audit_events a WHERE a.entity = 'filing' AND a.entity_id = o.appid \
-              AND a.action = 'apply') AS apply_events, \
+              AND a.action IN ('apply', 'apply_change')) AS apply_events, \
              s.id AS subject_found, s.record_number AS subject_number_now \
              FROM filing_orders o LEFT JOIN subjects s ON s.id = o.subject_id \
              WHERE o.appid > $1 ORDER BY o.appid LIMIT $2",
@@ -126,6 +128,7 @@ impl Check<'_> {
                     status: r.try_get("status")?,
                     sms_verify_status: r.try_get("sms_verify_status")?,
                     is_canceling: r.try_get("is_canceling")?,
+                    change_status: r.try_get("change_status")?,
                     subject_record_number: r.try_get("subject_record_number")?,
                     service_record_number: r.try_get("service_record_number")?,
                     versions: r.try_get("versions")?,

@@ -26,6 +26,7 @@ mod backup;
 pub mod bulk;
 pub mod check;
 pub mod crypto;
+pub mod desk;
 mod host_events;
 pub mod jobs;
 pub mod media;
@@ -138,6 +139,9 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (11, include_str!("../migrations/sqlite/0011_rate_windows.sql")),
     (12, include_str!("../migrations/sqlite/0012_authority_events.sql")),
     (13, include_str!("../migrations/sqlite/0013_host_events.sql")),
+    (14, include_str!("../migrations/sqlite/0014_authority_numbers.sql")),
+    (15, include_str!("../migrations/sqlite/0015_face_sessions.sql")),
+    (16, include_str!("../migrations/sqlite/0016_manual_desk.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -153,6 +157,9 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (11, include_str!("../migrations/postgres/0011_rate_windows.sql")),
     (12, include_str!("../migrations/postgres/0012_authority_events.sql")),
     (13, include_str!("../migrations/postgres/0013_host_events.sql")),
+    (14, include_str!("../migrations/postgres/0014_authority_numbers.sql")),
+    (15, include_str!("../migrations/postgres/0015_face_sessions.sql")),
+    (16, include_str!("../migrations/postgres/0016_manual_desk.sql")),
 ];
 
 impl Store {
@@ -265,6 +272,15 @@ impl Store {
     pub async fn exec_raw(&self, sql: &str) -> Result<()> {
         sqlx::raw_sql(sql).execute(&self.write).await?;
         Ok(())
+    }
+
+    /// The first column of the first row of raw SQL, as bytes: for tests that look at what
+    /// is stored (encrypted columns); only with the `bench` feature.
+    #[cfg(feature = "bench")]
+    pub async fn raw_bytes(&self, sql: &str) -> Result<Vec<u8>> {
+        use sqlx::Row;
+        let row = sqlx::query(sql).fetch_one(&self.read).await?;
+        Ok(row.try_get::<Vec<u8>, _>(0)?)
     }
 
     pub async fn ping(&self) -> Result<()> {

@@ -82,6 +82,20 @@ impl Media<'_> {
 }
 
 /// Face-verification tasks (人脸核身).
+/// A face task's verification session at an identity provider (migration 0015).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceSession {
+    /// `builtin`, `tencent_faceid`, `aliyun_cloudauth`.
+    pub provider: String,
+    pub session_id: String,
+    pub expires_at: i64,
+    /// `passed`, `failed`, `expired` once decided; `None` while pending.
+    pub outcome: Option<String>,
+    /// The provider's raw result code.
+    pub raw_code: Option<String>,
+    pub score: Option<f64>,
+}
+
 pub struct FaceTasks<'t> {
     tx: &'t mut Tx,
 }
@@ -137,6 +151,84 @@ impl FaceTasks<'_> {
         .bind(now)
         .execute(&mut *self.tx.conn)
         .await?;
+        Ok(())
+    }
+
+    /// The task's current verification session (none before the first start).
+    pub async fn session(&mut self, task_id: &str) -> Result<Option<FaceSession>> {
+        let row = sqlx::query(
+            "SELECT provider, session_id, session_expires_at, outcome, raw_code, score FROM face_tasks \
+             WHERE task_id = $1",
+        )
+        .bind(task_id)
+        .fetch_optional(&mut *self.tx.conn)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let (Some(provider), Some(session_id), Some(expires_at)) = (
+            r.try_get::<Option<String>, _>("provider")?,
+            r.try_get::<Option<String>, _>("session_id")?,
+            r.try_get::<Option<i64>, _>("session_expires_at")?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(FaceSession {
+            provider,
+            session_id,
+            expires_at,
+            outcome: r.try_get("outcome")?,
+            raw_code: r.try_get("raw_code")?,
+            score: r.try_get("score")?,
+        }))
+    }
+
+    /// A new session was started for the task: it replaces the previous one and clears its
+    /// outcome (the person tries again).
+    pub async fn start_session(
+        &mut self,
+        task_id: &str,
+        provider: &str,
+        session_id: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE face_tasks SET provider = $2, session_id = $3, session_expires_at = $4, outcome = NULL, \
+             raw_code = NULL, score = NULL WHERE task_id = $1",
+        )
+        .bind(task_id)
+        .bind(provider)
+        .bind(session_id)
+        .bind(expires_at)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// The provider's verdict on the task's session, kept for operators.
+    pub async fn record_outcome(
+        &mut self,
+        task_id: &str,
+        outcome: &str,
+        raw_code: &str,
+        score: Option<f64>,
+    ) -> Result<()> {
+        // A NULL score is written by its own statement: through the `Any` driver a NULL bound
+        // where PostgreSQL later sees a float in the same cached statement is refused.
+        let q = match score {
+            Some(score) => sqlx::query(
+                "UPDATE face_tasks SET outcome = $2, raw_code = $3, score = $4 WHERE task_id = $1",
+            )
+            .bind(task_id)
+            .bind(outcome)
+            .bind(raw_code)
+            .bind(score),
+            None => sqlx::query(
+                "UPDATE face_tasks SET outcome = $2, raw_code = $3, score = NULL WHERE task_id = $1",
+            )
+            .bind(task_id)
+            .bind(outcome)
+            .bind(raw_code),
+        };
+        q.execute(&mut *self.tx.conn).await?;
         Ok(())
     }
 }

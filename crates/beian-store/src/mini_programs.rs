@@ -378,7 +378,7 @@ impl Store {
     async fn read_entrance_row(&self, appid: &str) -> Result<Option<EntranceRow>> {
         let row = sqlx::query(
             "SELECT m.name, m.basic_info_filled, m.category_filled, m.certified, \
-             o.status, o.sms_verify_status, o.is_canceling, o.audit_data \
+             o.status, o.sms_verify_status, o.is_canceling, o.change_status, o.audit_data \
              FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid WHERE m.appid = $1",
         )
         .bind(appid)
@@ -394,8 +394,9 @@ impl Store {
         let order = match r.try_get::<Option<i64>, _>("status")? {
             Some(status) => {
                 let sms: i64 = r.try_get("sms_verify_status")?;
-                let state = FilingState::from_columns(status, sms, flag("is_canceling")?)
-                    .ok_or_else(|| StoreError::Corrupt(format!("filing status {status}/{sms}")))?;
+                let change: i64 = r.try_get("change_status")?;
+                let state = FilingState::from_columns(status, sms, flag("is_canceling")?, change)
+                    .ok_or_else(|| StoreError::Corrupt(format!("filing status {status}/{sms}/{change}")))?;
                 let audit: String = r.try_get("audit_data")?;
                 let audit = if audit == "[]" {
                     Vec::new()

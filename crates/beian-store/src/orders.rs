@@ -43,8 +43,8 @@ impl Orders<'_> {
         sqlx::query(
             "INSERT INTO filing_orders (appid, subject_id, status, sms_verify_status, is_canceling, cancel_type, \
              audit_data, subject_record_number, service_record_number, versions, submitted_at, updated_at, \
-             claimed_by, claimed_at, review_due_at, authority_round, row_version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0)",
+             claimed_by, claimed_at, review_due_at, authority_round, row_version, change_status, filed_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, $17, $18)",
         )
         .bind(&o.appid)
         .bind(&o.subject_id)
@@ -62,6 +62,8 @@ impl Orders<'_> {
         .bind(o.claimed_at)
         .bind(o.review_due_at)
         .bind(i64::from(o.authority_round))
+        .bind(o.state.change_status_code())
+        .bind(i64::from(o.filed_version))
         .execute(&mut *self.tx.conn)
         .await?;
         Ok(())
@@ -74,7 +76,8 @@ impl Orders<'_> {
             "UPDATE filing_orders SET subject_id = $2, status = $3, sms_verify_status = $4, is_canceling = $5, \
              cancel_type = $6, audit_data = $7, subject_record_number = $8, service_record_number = $9, versions = $10, \
              submitted_at = $11, updated_at = $12, claimed_by = $14, claimed_at = $15, review_due_at = $16, \
-             authority_round = $17, row_version = row_version + 1 WHERE appid = $1 AND row_version = $13",
+             authority_round = $17, change_status = $18, filed_version = $19, row_version = row_version + 1 \
+             WHERE appid = $1 AND row_version = $13",
         )
         .bind(&o.appid)
         .bind(&o.subject_id)
@@ -93,6 +96,8 @@ impl Orders<'_> {
         .bind(o.claimed_at)
         .bind(o.review_due_at)
         .bind(i64::from(o.authority_round))
+        .bind(o.state.change_status_code())
+        .bind(i64::from(o.filed_version))
         .execute(&mut *self.tx.conn)
         .await?;
         if res.rows_affected() != 1 {
@@ -139,13 +144,15 @@ impl Orders<'_> {
             .await?)
     }
 
-    /// Orders in the given stored statuses, oldest due first.
+    /// Orders in the given stored statuses — a new application's, or a change's stage —,
+    /// oldest due first.
     pub async fn in_status(&mut self, statuses: &[i64], limit: i64) -> Result<Vec<FilingOrder>> {
         let list: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
         // Status codes are our own integers, never input: safe to inline.
+        let list = if list.is_empty() { "NULL".to_string() } else { list.join(",") };
         let sql = format!(
-            "SELECT * FROM filing_orders WHERE status IN ({}) ORDER BY review_due_at, submitted_at, appid LIMIT $1",
-            if list.is_empty() { "NULL".to_string() } else { list.join(",") }
+            "SELECT * FROM filing_orders WHERE status IN ({list}) OR (change_status <> 0 AND change_status IN ({list})) \
+             ORDER BY review_due_at, submitted_at, appid LIMIT $1"
         );
         let rows = sqlx::query(&sql).bind(limit).fetch_all(&mut *self.tx.conn).await?;
         rows.iter().map(order_from_row).collect()
@@ -259,8 +266,9 @@ pub(crate) fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {
     let status: i64 = r.try_get("status")?;
     let sms: i64 = r.try_get("sms_verify_status")?;
     let canceling = r.try_get::<i64, _>("is_canceling")? != 0;
-    let state = FilingState::from_columns(status, sms, canceling)
-        .ok_or_else(|| StoreError::Corrupt(format!("filing status {status}/{sms}")))?;
+    let change: i64 = r.try_get("change_status")?;
+    let state = FilingState::from_columns(status, sms, canceling, change)
+        .ok_or_else(|| StoreError::Corrupt(format!("filing status {status}/{sms}/{change}")))?;
     let audit: String = r.try_get("audit_data")?;
     Ok(FilingOrder {
         appid: r.try_get("appid")?,
@@ -271,6 +279,7 @@ pub(crate) fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {
         subject_record_number: r.try_get("subject_record_number")?,
         service_record_number: r.try_get("service_record_number")?,
         versions: u(r.try_get("versions")?, "versions")?,
+        filed_version: u(r.try_get("filed_version")?, "filed_version")?,
         cancel_type: r
             .try_get::<Option<i64>, _>("cancel_type")?
             .map(|v| {

@@ -259,6 +259,9 @@ impl Privacy<'_> {
         e.sms_codes = self.exec_count("DELETE FROM sms_codes WHERE appid = $1", appid).await?;
         // The simulator's copy of whom it texted goes with the codes (never without them).
         self.exec_count("DELETE FROM authority_sim_submissions WHERE appid = $1", appid).await?;
+        // The manual desk keeps its work items (what was recorded, by whom) without the
+        // operation, which holds the application.
+        self.exec_count("UPDATE desk_items SET operation_enc = NULL WHERE appid = $1", appid).await?;
         for c in contacts {
             e.sms_outbox += sqlx::query(
                 "DELETE FROM sms_outbox WHERE phone_bidx = $1 AND created_at >= $2 AND created_at <= $3",

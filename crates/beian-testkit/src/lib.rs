@@ -6,6 +6,7 @@
 //! It must not depend on the `beian` binary crate (whose tests use it); harness code that needs
 //! the binary (`TestApp`) stays in `crates/beian/tests/it/support.rs`, built on this kit.
 
+pub mod authority_contract;
 pub mod backend;
 pub mod fixtures;
 pub mod pg;

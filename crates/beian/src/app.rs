@@ -1,8 +1,10 @@
 //! Building the running application: store, service, HTTP server.
 
-use crate::config::{Config, MediaBackend};
-use anyhow::{Context, Result};
+use crate::config::{Config, GatewayChoice, MediaBackend};
+use anyhow::{bail, Context, Result};
+use beian_authority_desk::ManualDesk;
 use beian_authority_sim::Simulator;
+use beian_ports::authority::AuthorityGateway;
 use beian_service::{Clock, Service, SystemClock};
 use beian_store::{Crypto, MediaFiles, MediaStore, S3Media, Store};
 use std::sync::Arc;
@@ -24,7 +26,10 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<(Store, Arc<
         .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
     store.migrate().await.context("migrating the database")?;
     let media = open_media(config).await?;
-    let svc = Service::start(store.clone(), media, clock).await.context("starting the service")?;
+    let svc = Service::start(store.clone(), media, clock)
+        .await
+        .context("starting the service")?
+        .with_identity_provider(identity_provider(&config.identity));
     svc.operations().set_retention_days(config.retention_days);
     svc.set_public_url(
         &config
@@ -105,17 +110,28 @@ pub fn redact(url: &str) -> String {
 pub struct Application {
     listener: TcpListener,
     svc: Arc<Service>,
-    sim: Arc<Simulator>,
+    authority: AuthorityLink,
     api: beian_api::ApiConfig,
     web_limits: beian_web::limits::WebLimitsConfig,
     worker_poll: std::time::Duration,
     channels: beian_jobs::Channels,
     demo: bool,
     metrics: crate::metrics::MetricsAccess,
+    /// Bridge mode: the gateway POSTs to the bridge and `/api/authority/events` is served.
+    bridge: Option<beian_authority_bridge::BridgeConfig>,
 }
 
 impl Application {
+    /// `serve`: the configured server. Refused without an authority gateway (see
+    /// [`GatewayChoice`]).
     pub async fn build(config: &Config) -> Result<Application> {
+        let Some(gateway) = config.authority_gateway else {
+            bail!(
+                "no authority gateway chosen: set [authority] gateway in beian.toml (or --authority-gateway, \
+                 BEIAN_AUTHORITY_GATEWAY) to {}",
+                GatewayChoice::NAMES
+            );
+        };
         let clock: Arc<dyn Clock> = if config.simulated_clock {
             Arc::new(beian_service::OffsetClock::new())
         } else {
@@ -123,16 +139,34 @@ impl Application {
         };
         let (store, svc) = open(config, clock).await?;
         let channels = channels(config, &svc);
-        Ok(Application::with_service(&config.listen, &store, svc)
+        Ok(Application::with_service(&config.listen, &store, svc, gateway)
             .await?
             .with_channels(channels)
             .with_web_limits(config.web_limits.clone())
-            .with_metrics(config.metrics.clone()))
+            .with_metrics(config.metrics.clone())
+            .with_authority_bridge(config.authority_bridge.clone()))
+    }
+
+    /// Bridge mode (`[authority] gateway = "bridge"`): operations go to the bridge
+    /// ([`bridge_gateway`]) and its signed events come in on `/api/authority/events`.
+    pub fn with_authority_bridge(
+        mut self,
+        bridge: Option<beian_authority_bridge::BridgeConfig>,
+    ) -> Application {
+        self.bridge = bridge;
+        self
     }
 
     /// An application over a service already opened, and the store it was opened on (the
-    /// built-in authority simulator keeps its own rows there).
-    pub async fn with_service(listen: &str, store: &Store, svc: Arc<Service>) -> Result<Application> {
+    /// simulator and the manual desk keep their own rows there), reaching the authority
+    /// through `gateway` ([`authority_link`]).
+    pub async fn with_service(
+        listen: &str,
+        store: &Store,
+        svc: Arc<Service>,
+        gateway: GatewayChoice,
+    ) -> Result<Application> {
+        let authority = authority_link(gateway, store, &svc)?;
         let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
         if listen.ends_with(":0") {
             // An ephemeral port: links must name the port actually bound.
@@ -140,7 +174,7 @@ impl Application {
         }
         Ok(Application {
             listener,
-            sim: builtin_simulator(store, &svc),
+            authority,
             svc,
             api: beian_api::ApiConfig::default(),
             web_limits: beian_web::limits::WebLimitsConfig::default(),
@@ -148,6 +182,7 @@ impl Application {
             channels: beian_jobs::Channels::default(),
             demo: false,
             metrics: crate::metrics::MetricsAccess::default(),
+            bridge: None,
         })
     }
 
@@ -196,28 +231,48 @@ impl Application {
         self.svc.clone()
     }
 
-    /// The built-in authority simulator this server's pages and (unless another gateway is
-    /// configured) its job worker use.
-    pub fn simulator(&self) -> Arc<Simulator> {
-        self.sim.clone()
+    /// The built-in authority simulator, when it is the configured gateway.
+    pub fn simulator(&self) -> Option<Arc<Simulator>> {
+        self.authority.simulator.clone()
+    }
+
+    /// The manual desk, when it is the configured gateway.
+    pub fn desk(&self) -> Option<Arc<ManualDesk>> {
+        self.authority.desk.clone()
     }
 
     /// Serve, with a job worker beside the server, until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
         let router = crate::http::router(
             self.svc.clone(),
-            self.sim.clone(),
+            self.authority.simulator.clone(),
+            self.authority.desk.clone(),
             self.api.clone(),
             &self.web_limits,
             self.demo,
             &self.metrics,
         );
+        let mut channels = self.channels.clone();
+        let router = match &self.bridge {
+            Some(bridge) => {
+                tracing::info!(url = %bridge.url, keys = ?bridge.keys, "authority gateway: the HTTP bridge");
+                channels.authority = Some(bridge_gateway(bridge));
+                router.merge(crate::authority_events::router(
+                    self.svc.clone(),
+                    bridge.keys.clone(),
+                    bridge.replay_window_secs,
+                ))
+            }
+            None => router,
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Without an SMTP server no e-mail job is queued (it could only be skipped).
         self.svc.set_email_channel(self.channels.email.is_some());
-        let mut channels = self.channels.clone();
         if channels.authority.is_none() {
-            channels.authority = Some(self.sim.clone());
+            channels.authority = self.authority.gateway.clone();
+        }
+        if channels.authority.is_none() {
+            bail!("authority gateway \"bridge\" needs [authority.bridge] (the bridge's url and keys)");
         }
         let worker = beian_jobs::Worker::new(self.svc.clone())
             .with_idle_poll(self.worker_poll)
@@ -234,6 +289,39 @@ impl Application {
         self.svc.close().await;
         served.context("HTTP server")
     }
+}
+
+/// How the platform reaches the authority: the gateway the job worker hands operations to,
+/// and the simulator's or the desk's own pages when it is one of them (nothing of the
+/// simulator — `/miit/verify`, its settings, the clock control — exists otherwise). The bridge's
+/// gateway comes with its configuration ([`Application::with_authority_bridge`]).
+#[derive(Clone)]
+pub struct AuthorityLink {
+    pub gateway: Option<Arc<dyn AuthorityGateway>>,
+    pub simulator: Option<Arc<Simulator>>,
+    pub desk: Option<Arc<ManualDesk>>,
+}
+
+/// The one place the authority gateway is chosen (`[authority] gateway`).
+pub fn authority_link(choice: GatewayChoice, store: &Store, svc: &Arc<Service>) -> Result<AuthorityLink> {
+    match choice {
+        GatewayChoice::Simulator => {
+            let sim = builtin_simulator(store, svc);
+            Ok(AuthorityLink { gateway: Some(sim.clone()), simulator: Some(sim), desk: None })
+        }
+        GatewayChoice::Manual => {
+            let desk = Arc::new(ManualDesk::new(store.clone(), svc.clone(), svc.clone()));
+            Ok(AuthorityLink { gateway: Some(desk.clone()), simulator: None, desk: Some(desk) })
+        }
+        GatewayChoice::Bridge => Ok(AuthorityLink { gateway: None, simulator: None, desk: None }),
+    }
+}
+
+/// The HTTP bridge as the authority gateway (`[authority.bridge]`).
+pub fn bridge_gateway(
+    config: &beian_authority_bridge::BridgeConfig,
+) -> Arc<dyn beian_ports::authority::AuthorityGateway> {
+    Arc::new(beian_authority_bridge::BridgeGateway::new(config.clone()))
 }
 
 /// The built-in authority simulator over the service's store: it reports to the service's
@@ -265,4 +353,20 @@ pub fn channels(config: &Config, svc: &Service) -> beian_jobs::Channels {
     };
     let email = config.smtp.clone().map(|c| Arc::new(SmtpSender::new(c)) as Arc<dyn EmailSender>);
     beian_jobs::Channels { sms, email, webhook: Arc::new(HttpWebhookSender::new(http)), ..Default::default() }
+}
+
+/// The identity provider as configured — the one place it is chosen (`[identity]`).
+pub fn identity_provider(
+    config: &crate::config::IdentityConfig,
+) -> Arc<dyn beian_ports::identity::IdentityProvider> {
+    use crate::config::IdentityConfig;
+    match config {
+        IdentityConfig::Builtin { .. } => Arc::new(beian_ports::identity::BuiltinCheck),
+        IdentityConfig::Tencent(c) => {
+            Arc::new(beian_vendors::tencent::TencentFaceId::new(beian_vendors::http_client(), c.clone()))
+        }
+        IdentityConfig::Aliyun(c) => {
+            Arc::new(beian_vendors::aliyun::AliyunCloudauth::new(beian_vendors::http_client(), c.clone()))
+        }
+    }
 }

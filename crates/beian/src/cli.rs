@@ -76,11 +76,37 @@ enum Command {
         #[command(subcommand)]
         command: PiiCommand,
     },
+    /// The authority simulator as a separate process speaking the bridge protocol (a stand-in
+    /// for a platform's bridge): `beian simulator serve --listen ADDR --platform-url URL
+    /// --data-dir DIR`, keys in BEIAN_BRIDGE_KEYS.
+    Simulator {
+        #[command(subcommand)]
+        command: SimulatorCommand,
+    },
     /// Restore a backup into a fresh data directory (--data-dir; and for PostgreSQL an empty
     /// schema, --database-url; needs `pg_restore`), then check it.
     Restore {
         /// The backup directory (written by `beian backup`).
         dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SimulatorCommand {
+    /// Serve `/v1/operations`, its `/miit/verify` page and its control API (`/control/…`);
+    /// `--listen` (default 127.0.0.1:8090) and `--data-dir` (its own database; required) are
+    /// the global flags. The shared keys come from BEIAN_BRIDGE_KEYS (`id=secret,…`), never a
+    /// flag.
+    Serve {
+        /// The platform's base URL; events go to {URL}/api/authority/events.
+        #[arg(long)]
+        platform_url: String,
+        /// The key id its events are signed with [default: BEIAN_BRIDGE_CURRENT_KEY]
+        #[arg(long, env = "BEIAN_BRIDGE_CURRENT_KEY")]
+        key_id: String,
+        /// Seconds a signed operation stays acceptable.
+        #[arg(long, default_value_t = beian_authority_bridge::protocol::DEFAULT_REPLAY_WINDOW_SECS)]
+        replay_window_secs: u64,
     },
 }
 
@@ -141,8 +167,12 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Command::Simulator { command } = cli.command {
+        return simulator(&cli.config, command).await;
+    }
     let config = Config::resolve(&cli.config)?;
     match cli.command {
+        Command::Simulator { .. } => Ok(()),
         Command::Serve => serve(&config).await,
         Command::Migrate => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
@@ -341,23 +371,34 @@ async fn run(cli: Cli) -> Result<()> {
             // The demo texts to the outbox, where its walkthrough reads the codes, unless a
             // gateway is configured.
             let sms_outbox = config.sms_gateway.is_none();
+            if config.authority_gateway.is_some_and(|g| g != crate::config::GatewayChoice::Simulator) {
+                anyhow::bail!(
+                    "beian demo runs the authority simulator; drop the authority gateway setting or use `beian serve`"
+                );
+            }
             let config = Config { simulated_clock: true, sms_outbox, ..config };
             let clock: Arc<dyn beian_service::Clock> = Arc::new(beian_service::OffsetClock::new());
             let (store, svc) = crate::app::open(&config, clock).await?;
             let event_url = format!("http://{}/demo/events", crate::config::local_address(&config.listen));
             let report =
-                crate::demo::seed(&svc, &event_url, &config.data_dir.join("demo-credentials.txt")).await?;
+                crate::demo::seed(&store, &svc, &event_url, &config.data_dir.join("demo-credentials.txt"))
+                    .await?;
             println!("{report}");
             if seed_only {
                 svc.close().await;
                 return Ok(());
             }
             let channels = crate::app::channels(&config, &svc);
-            let app = Application::with_service(&config.listen, &store, svc)
-                .await?
-                .with_channels(channels)
-                .with_metrics(config.metrics.clone())
-                .with_demo(true);
+            let app = Application::with_service(
+                &config.listen,
+                &store,
+                svc,
+                crate::config::GatewayChoice::Simulator,
+            )
+            .await?
+            .with_channels(channels)
+            .with_metrics(config.metrics.clone())
+            .with_demo(true);
             println!("beian is serving on http://{}", app.local_addr()?);
             app.run(shutdown_signal()).await
         }
@@ -442,7 +483,49 @@ fn print_report(report: &beian_service::check::CheckReport) {
     }
 }
 
+/// `beian simulator serve`: the platform's configuration is not read (this is another
+/// process, with its own data directory).
+async fn simulator(args: &ConfigArgs, command: SimulatorCommand) -> Result<()> {
+    let SimulatorCommand::Serve { platform_url, key_id, replay_window_secs } = command;
+    let data_dir = args.data_dir.clone().ok_or_else(|| {
+        anyhow::anyhow!("--data-dir is required: the simulator keeps its own database there")
+    })?;
+    let keys = std::env::var("BEIAN_BRIDGE_KEYS").unwrap_or_default();
+    let keys = beian_authority_bridge::protocol::Keys::parse_list(&keys).map_err(|e| anyhow::anyhow!(e))?;
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "BEIAN_BRIDGE_KEYS (id=secret,…) is required: the keys shared with the platform"
+    );
+    let config = beian_authority_sim::standalone::StandaloneConfig {
+        listen: args.listen.clone().unwrap_or_else(|| "127.0.0.1:8090".into()),
+        platform_url,
+        data_dir,
+        keys,
+        key_id,
+        replay_window_secs,
+        public_url: args.public_url.clone(),
+    };
+    let sim = beian_authority_sim::standalone::Standalone::start(config).await?;
+    let addr = sim.local_addr()?;
+    tracing::info!(%addr, "the authority simulator is serving");
+    println!("simulator serving on http://{addr}");
+    sim.run(shutdown_signal()).await
+}
+
 async fn serve(config: &Config) -> Result<()> {
+    match &config.identity {
+        crate::config::IdentityConfig::Builtin { explicit: false } => anyhow::bail!(
+            "no identity verification configured: set [identity] provider = \"tencent_faceid\" or \
+             \"aliyun_cloudauth\" (see README, \"Identity verification\"); provider = \"builtin\" checks \
+             name and ID number only, with no biometrics, and is meant for demos"
+        ),
+        crate::config::IdentityConfig::Builtin { explicit: true } => tracing::warn!(
+            "IDENTITY VERIFICATION IS THE BUILT-IN NAME + ID CHECK: NO BIOMETRICS, NO LIVENESS. Anyone who \
+             knows an administrator's name and ID number passes. Configure [identity] provider = \
+             \"tencent_faceid\" or \"aliyun_cloudauth\" before going live."
+        ),
+        _ => {}
+    }
     let app = Application::build(config).await?;
     tracing::info!(addr = %app.local_addr()?, db = %redact(&config.database_url), "beian is serving");
     println!("beian is serving on http://{}", app.local_addr()?);

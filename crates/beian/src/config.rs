@@ -31,6 +31,149 @@ pub struct FileConfig {
     pub metrics: Option<MetricsFileConfig>,
     /// `[privacy]`: how long personal data is kept after a filing ended.
     pub privacy: Option<PrivacyFileConfig>,
+    /// `[identity]`: who verifies administrators' identities (face tasks).
+    pub identity: Option<IdentityFileConfig>,
+    /// `[authority]`: how the platform reaches the authority.
+    pub authority: Option<AuthorityFileConfig>,
+}
+
+/// `[identity]` in `beian.toml` (see README "Identity verification").
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFileConfig {
+    /// `builtin` (name + ID only, no biometrics), `tencent_faceid` or `aliyun_cloudauth`.
+    pub provider: Option<String>,
+    /// The vendor's API endpoint [default: the vendor's public one].
+    pub endpoint: Option<String>,
+    /// Tencent SecretId / Alibaba AccessKeyId.
+    pub secret_id: Option<String>,
+    /// Tencent SecretKey / Alibaba AccessKeySecret (or `BEIAN_IDENTITY_SECRET_KEY`).
+    pub secret_key: Option<String>,
+    /// Tencent `X-TC-Region` (optional).
+    pub region: Option<String>,
+    /// Tencent 业务流程 RuleId.
+    pub rule_id: Option<String>,
+    /// Alibaba 认证场景 SceneId.
+    pub scene_id: Option<String>,
+    /// Alibaba ProductCode [default: ID_PRO].
+    pub product_code: Option<String>,
+    /// Alibaba MetaInfo for the browser flow [default: a generic H5 description].
+    pub meta_info: Option<String>,
+    /// How long a session can be completed [default: Tencent 7200, Alibaba 1800].
+    pub session_secs: Option<i64>,
+}
+
+/// Never printed with its secret.
+impl std::fmt::Debug for IdentityFileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityFileConfig").field("provider", &self.provider).finish_non_exhaustive()
+    }
+}
+
+/// Who verifies administrators' identities.
+#[derive(Debug, Clone)]
+pub enum IdentityConfig {
+    /// The built-in name + ID check (no biometrics). `explicit`: chosen in the configuration
+    /// (`beian serve` refuses the implicit default; `demo` uses it).
+    Builtin {
+        explicit: bool,
+    },
+    Tencent(beian_vendors::tencent::TencentConfig),
+    Aliyun(beian_vendors::aliyun::AliyunConfig),
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig::Builtin { explicit: false }
+    }
+}
+
+/// `[identity]` (and `--identity-provider`, `BEIAN_IDENTITY_SECRET_KEY`) resolved.
+pub fn identity_config(
+    provider: Option<String>,
+    file: IdentityFileConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<IdentityConfig> {
+    let provider = provider.or(file.provider);
+    let Some(provider) = provider else { return Ok(IdentityConfig::Builtin { explicit: false }) };
+    let secret_key = env("BEIAN_IDENTITY_SECRET_KEY").filter(|k| !k.is_empty()).or(file.secret_key);
+    let need = |v: Option<String>, what: &str| -> Result<String> {
+        match v.filter(|v| !v.trim().is_empty()) {
+            Some(v) => Ok(v),
+            None => bail!("[identity] provider = \"{provider}\" needs {what}"),
+        }
+    };
+    match provider.as_str() {
+        "builtin" => Ok(IdentityConfig::Builtin { explicit: true }),
+        "tencent_faceid" => Ok(IdentityConfig::Tencent(beian_vendors::tencent::TencentConfig {
+            endpoint: file.endpoint.unwrap_or_else(|| beian_vendors::tencent::DEFAULT_ENDPOINT.into()),
+            secret_id: need(file.secret_id, "secret_id (SecretId)")?,
+            secret_key: need(secret_key, "secret_key (SecretKey, or BEIAN_IDENTITY_SECRET_KEY)")?,
+            region: file.region,
+            rule_id: need(file.rule_id, "rule_id (业务流程 RuleId)")?,
+            session_secs: file.session_secs.unwrap_or(beian_vendors::tencent::DEFAULT_SESSION_SECS),
+        })),
+        "aliyun_cloudauth" => Ok(IdentityConfig::Aliyun(beian_vendors::aliyun::AliyunConfig {
+            endpoint: file.endpoint.unwrap_or_else(|| beian_vendors::aliyun::DEFAULT_ENDPOINT.into()),
+            access_key_id: need(file.secret_id, "secret_id (AccessKeyId)")?,
+            access_key_secret: need(
+                secret_key,
+                "secret_key (AccessKeySecret, or BEIAN_IDENTITY_SECRET_KEY)",
+            )?,
+            scene_id: need(file.scene_id, "scene_id (认证场景 SceneId)")?,
+            product_code: file.product_code.unwrap_or_else(|| "ID_PRO".into()),
+            meta_info: file.meta_info.unwrap_or_else(|| beian_vendors::aliyun::DEFAULT_META_INFO.into()),
+            session_secs: file.session_secs.unwrap_or(beian_vendors::aliyun::DEFAULT_SESSION_SECS),
+        })),
+        other => bail!(
+            "[identity] provider = \"{other}\" is unknown: choose builtin (no biometrics; demo only), \
+             tencent_faceid or aliyun_cloudauth"
+        ),
+    }
+}
+
+/// `[authority]` in `beian.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityFileConfig {
+    /// `simulator`, `manual` or `bridge` (see [`GatewayChoice`]).
+    pub gateway: Option<String>,
+    /// `[authority.bridge]`: see [`beian_authority_bridge::BridgeFileConfig`].
+    pub bridge: Option<beian_authority_bridge::BridgeFileConfig>,
+}
+
+/// How the platform reaches the authority (`[authority] gateway`). `serve` needs a choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayChoice {
+    /// The built-in simulator (demos and tests only): it texts codes in the authority's name,
+    /// serves `/miit/verify`, mints numbers and may run on a simulated clock.
+    Simulator,
+    /// The manual desk: operators file each submission in the authority's own system and
+    /// record the outcome on the staff pages (`/admin/desk`).
+    Manual,
+    /// The HTTP bridge: signed JSON to a bridge the platform operates.
+    Bridge,
+}
+
+impl GatewayChoice {
+    pub const NAMES: &'static str = "\"simulator\" (demos only), \"manual\" (operators file by hand at /admin/desk) or \"bridge\" (an HTTP bridge the platform runs)";
+
+    pub fn parse(s: &str) -> Result<GatewayChoice> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "simulator" => Ok(GatewayChoice::Simulator),
+            "manual" => Ok(GatewayChoice::Manual),
+            "bridge" => Ok(GatewayChoice::Bridge),
+            other => bail!("authority gateway {other:?} is not known: use {}", GatewayChoice::NAMES),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayChoice::Simulator => "simulator",
+            GatewayChoice::Manual => "manual",
+            GatewayChoice::Bridge => "bridge",
+        }
+    }
 }
 
 /// `[privacy]` in `beian.toml`.
@@ -98,6 +241,13 @@ pub struct Config {
     pub metrics: crate::metrics::MetricsAccess,
     /// Days personal data is kept after a filing is cancelled or cleared, then erased.
     pub retention_days: u32,
+    /// Who verifies administrators' identities (`[identity]`).
+    pub identity: IdentityConfig,
+    /// How the platform reaches the authority; `None` until chosen (`serve` refuses to start
+    /// without it, `demo` runs the simulator).
+    pub authority_gateway: Option<GatewayChoice>,
+    /// `[authority] gateway = "bridge"`: the bridge's settings (`[authority.bridge]`).
+    pub authority_bridge: Option<beian_authority_bridge::BridgeConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -148,6 +298,15 @@ pub struct ConfigArgs {
     /// development and tests; `demo` uses it unless [sms_gateway] is configured)
     #[arg(long, env = "BEIAN_SMS_OUTBOX", global = true)]
     pub sms_outbox: Option<bool>,
+    /// Identity verification: builtin (name + ID only, no biometrics), tencent_faceid or
+    /// aliyun_cloudauth; the vendors' settings are in [identity] [default: builtin in demo;
+    /// serve requires a choice]
+    #[arg(long, env = "BEIAN_IDENTITY_PROVIDER", global = true)]
+    pub identity_provider: Option<String>,
+    /// How the platform reaches the authority: simulator (demos only), manual (operators
+    /// file by hand at /admin/desk) or bridge; `serve` needs one
+    #[arg(long, env = "BEIAN_AUTHORITY_GATEWAY", global = true)]
+    pub authority_gateway: Option<String>,
 }
 
 impl Config {
@@ -174,12 +333,29 @@ impl Config {
         if sms_outbox && file.sms_gateway.is_some() {
             bail!("sms_outbox and [sms_gateway] are both set: choose where texts go");
         }
+        let authority_file = file.authority.unwrap_or_default();
+        let authority_gateway = match args
+            .authority_gateway
+            .clone()
+            .filter(|g| !g.trim().is_empty())
+            .or(authority_file.gateway.clone())
+        {
+            Some(g) => Some(GatewayChoice::parse(&g)?),
+            None => None,
+        };
+        let simulated_clock = args.simulated_clock.or(file.simulated_clock).unwrap_or(false);
+        if simulated_clock && authority_gateway.is_some_and(|g| g != GatewayChoice::Simulator) {
+            bail!(
+                "simulated_clock is only for the authority simulator (gateway = \"simulator\"); \
+                 a platform filing with the real authority runs on real time"
+            );
+        }
         Ok(Config {
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir,
             database_url,
             master_key: std::env::var("BEIAN_MASTER_KEY").ok().filter(|k| !k.is_empty()).or(file.master_key),
-            simulated_clock: args.simulated_clock.or(file.simulated_clock).unwrap_or(false),
+            simulated_clock,
             public_url: args.public_url.clone().or(file.public_url),
             web_limits: crate::limits::resolve(&args.limits, file.limits)?,
             smtp: file.smtp,
@@ -188,7 +364,30 @@ impl Config {
             media,
             metrics,
             retention_days: retention_days(args, file.privacy.unwrap_or_default())?,
+            identity: identity_config(
+                args.identity_provider.clone(),
+                file.identity.unwrap_or_default(),
+                |k| std::env::var(k).ok(),
+            )?,
+            authority_gateway,
+            authority_bridge: authority_bridge(authority_gateway, authority_file, |k| std::env::var(k).ok())?,
         })
+    }
+}
+
+/// `[authority.bridge]` when `[authority] gateway = "bridge"`; refused if incomplete.
+fn authority_bridge(
+    gateway: Option<GatewayChoice>,
+    file: AuthorityFileConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<beian_authority_bridge::BridgeConfig>> {
+    match gateway {
+        Some(GatewayChoice::Bridge) => {
+            beian_authority_bridge::BridgeConfig::resolve(file.bridge.unwrap_or_default(), env)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!(e))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -350,6 +549,62 @@ mod tests {
         let gateway = "sms_outbox = true\n[sms_gateway]\nurl = \"http://127.0.0.1:9/sms\"\n";
         let err = at(gateway, None).expect_err("both");
         assert!(err.to_string().contains("choose where texts go"), "{err}");
+    }
+
+    #[test]
+    fn the_gateway_is_chosen_by_flag_over_file_and_the_simulated_clock_needs_the_simulator() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at = |file: &str, gateway: Option<&str>, clock: Option<bool>| {
+            let path = dir.path().join("beian.toml");
+            std::fs::write(&path, file).expect("write");
+            Config::resolve(&ConfigArgs {
+                config: Some(path),
+                authority_gateway: gateway.map(str::to_string),
+                simulated_clock: clock,
+                ..ConfigArgs::default()
+            })
+        };
+        assert_eq!(at("", None, None).expect("none").authority_gateway, None, "no default");
+        let manual = at("[authority]\ngateway = \"manual\"\n", None, None).expect("file");
+        assert_eq!(manual.authority_gateway, Some(GatewayChoice::Manual));
+        let flag = at("[authority]\ngateway = \"manual\"\n", Some("simulator"), None).expect("flag");
+        assert_eq!(flag.authority_gateway, Some(GatewayChoice::Simulator), "the flag wins");
+        let err = at("", Some("miit"), None).expect_err("unknown");
+        for name in ["simulator", "manual", "bridge"] {
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        let err = at("simulated_clock = true\n", Some("manual"), None).expect_err("clock");
+        assert!(err.to_string().contains("only for the authority simulator"), "{err}");
+        assert!(at("", Some("simulator"), Some(true)).expect("simulator clock").simulated_clock);
+        assert!(toml::from_str::<FileConfig>("[authority]\ngateway = \"manual\"\nurl = 1\n").is_err());
+    }
+
+    #[test]
+    fn the_bridge_is_configured_in_full_or_refused() {
+        let file = |t: &str| toml::from_str::<FileConfig>(t).expect("toml").authority.unwrap_or_default();
+        assert!(authority_bridge(None, file(""), |_| None).expect("no bridge").is_none());
+        let err = authority_bridge(
+            Some(GatewayChoice::Bridge),
+            file("[authority]\ngateway = \"bridge\"\n"),
+            |_| None,
+        )
+        .expect_err("incomplete");
+        assert!(err.to_string().contains("url") && err.to_string().contains("keys"), "{err}");
+        let full = "[authority]\ngateway = \"bridge\"\n[authority.bridge]\nurl = \"https://bridge:8443/\"\n\
+                    current_key = \"a\"\n[authority.bridge.keys]\na = \"0123456789abcdef0123456789abcdef\"\n";
+        let b = authority_bridge(Some(GatewayChoice::Bridge), file(full), |_| None)
+            .expect("complete")
+            .expect("bridge");
+        assert_eq!((b.url.as_str(), b.replay_window_secs), ("https://bridge:8443", 300));
+        let short = full.replace("0123456789abcdef0123456789abcdef", "short");
+        assert!(
+            authority_bridge(Some(GatewayChoice::Bridge), file(&short), |_| None).is_err(),
+            "a short secret is refused"
+        );
+        assert!(
+            toml::from_str::<FileConfig>("[authority.bridge]\nurll = \"x\"\n").is_err(),
+            "unknown keys refused"
+        );
     }
 
     #[test]

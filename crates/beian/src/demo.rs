@@ -50,7 +50,12 @@ fn people() -> [DemoPerson; 2] {
 
 /// Seed the demo platform. `event_url` receives the demo provider's pushes (beian's own
 /// `/demo/events` sink by default); `creds_file` keeps the provider's one-time secrets.
-pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) -> Result<String> {
+pub async fn seed(
+    store: &beian_store::Store,
+    svc: &Service,
+    event_url: &str,
+    creds_file: &std::path::Path,
+) -> Result<String> {
     let actor = Actor::new("demo", "seed");
     let [zhang, li] = people();
     let mut out = String::new();
@@ -122,7 +127,9 @@ pub async fn seed(svc: &Service, event_url: &str, creds_file: &std::path::Path) 
             ReadinessFlags { basic_info_filled: false, category_filled: false, certified: true },
         )
         .await?;
-        file_through(svc, &actor, "wxdemo0000000002", &li).await.context("filing the demo mini program")?;
+        file_through(store, svc, &actor, "wxdemo0000000002", &li)
+            .await
+            .context("filing the demo mini program")?;
         for appid in ["wxdemo0000000001", "wxdemo0000000002", "wxdemo0000000003"] {
             svc.accounts()
                 .grant(&actor, appid, &dev.id, beian_core::platform::MemberRole::Admin, &[])
@@ -249,7 +256,13 @@ async fn register(
 }
 
 /// A personal filing by `p`, taken through to 已备案.
-async fn file_through(svc: &Service, actor: &Actor, appid: &str, p: &DemoPerson) -> Result<()> {
+async fn file_through(
+    store: &beian_store::Store,
+    svc: &Service,
+    actor: &Actor,
+    appid: &str,
+    p: &DemoPerson,
+) -> Result<()> {
     let mut media = Vec::new();
     for field in [
         "icp_subject.principal_info.certificate_photo_front",
@@ -297,6 +310,15 @@ async fn file_through(svc: &Service, actor: &Actor, appid: &str, p: &DemoPerson)
     let reviewer = Actor::new("reviewer", "demo");
     svc.filings().platform_approve(&reviewer, appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     svc.filings().sms_verified(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    svc.filings().authority_approve(&Actor::authority(), appid).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The numbers the simulated authority issues (the demo runs on the simulator).
+    let ctx = svc.filings().number_context(appid).await?.context("the demo filing has no subject")?;
+    let now = svc.now().timestamp();
+    let numbers = beian_authority_sim::mint_numbers(store, now, &ctx.province, ctx.subject_number.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    svc.filings()
+        .authority_approve(&Actor::authority(), appid, numbers)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }

@@ -8,6 +8,8 @@ use axum::{Json, Router};
 use beian_service::Service;
 use std::sync::Arc;
 
+/// `sim`, `desk`: the authority gateway's own pages; the simulator's pages and API (`/miit/verify`, its settings, the clock) are
+/// mounted only when it is the gateway, the manual desk's only when it is.
 /// `demo`: also mount `/demo/events` (the demo provider's receiver, readable by anyone).
 /// `metrics`: who may read `/metrics` (not mounted at all without a token).
 /// `limits`: the public query's and the sign-in forms' per-client limits (shared by the
@@ -15,7 +17,8 @@ use std::sync::Arc;
 /// across nodes through the database ([`crate::limits::SharedCounter`]); on SQLite in memory.
 pub fn router(
     svc: Arc<Service>,
-    sim: Arc<beian_authority_sim::Simulator>,
+    sim: Option<Arc<beian_authority_sim::Simulator>>,
+    desk: Option<Arc<beian_authority_desk::ManualDesk>>,
     api: beian_api::ApiConfig,
     limits: &beian_web::limits::WebLimitsConfig,
     demo: bool,
@@ -39,7 +42,7 @@ pub fn router(
         .route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .with_state(svc.clone())
         .merge(beian_console::router(svc.clone(), limits.clone()))
-        .merge(beian_admin::router(svc.clone(), sim.clone(), limits))
+        .merge(beian_admin::router(svc.clone(), sim.clone(), desk, limits))
         .merge(beian_api::router_with_counter(svc.clone(), sim, api, shared))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track));

@@ -2,6 +2,7 @@
 //! configuration, startup, HTTP server and the CLI commands.
 
 pub mod app;
+pub mod authority_events;
 pub mod backup;
 pub mod cli;
 pub mod config;

@@ -94,8 +94,9 @@ async fn developer_journey() {
     setup(&server).await;
     let b = Browser::start("developer_journey").await;
     let work = tempfile::tempdir().expect("tmp");
-    let jpeg = work.path().join("id.jpg");
-    std::fs::write(&jpeg, beian_testkit::fixtures::JPEG).expect("jpeg");
+    let jpeg = work.path().join("id.png");
+    // A real picture (screenshots show it), not only the bytes the checks accept.
+    std::fs::write(&jpeg, crate::ID_PHOTO).expect("photo");
     let not_image = work.path().join("scan.jpg");
     std::fs::write(&not_image, b"%PDF-1.4 not an image").expect("pdf");
 

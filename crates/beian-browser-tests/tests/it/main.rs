@@ -1,7 +1,13 @@
 //! End-to-end tests of the web pages in headless Chromium.
 
+mod desk;
 mod harness;
 mod journey;
 mod smoke;
 mod staff;
 mod ux;
+
+/// Pictures to upload as ID photos (real PNGs, 240×150, so screenshots show them): the first
+/// submission's and a replacement.
+pub const ID_PHOTO: &[u8] = include_bytes!("data/id-photo.png");
+pub const ID_PHOTO_NEW: &[u8] = include_bytes!("data/id-photo-new.png");

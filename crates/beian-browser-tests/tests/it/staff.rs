@@ -38,7 +38,7 @@ pub async fn submitted(server: &TestServer, appid: &str, name: &str, n: u32) {
         )
         .await
         .expect("register");
-    let jpeg = beian_testkit::fixtures::JPEG.to_vec();
+    let jpeg = crate::ID_PHOTO.to_vec();
     let mut media = Vec::new();
     for f in [
         "icp_subject.principal_info.certificate_photo_front",
@@ -169,7 +169,7 @@ async fn dashboard_and_public_query() {
     let auth = Actor::authority();
     server.svc.filings().platform_approve(&a, "wxpublic0001").await.expect("approve");
     server.svc.filings().sms_verified(&auth, "wxpublic0001").await.expect("sms");
-    server.svc.filings().authority_approve(&auth, "wxpublic0001").await.expect("filed");
+    beian_testkit::service::authority_approve(&server.svc, "wxpublic0001").await.expect("filed");
     let operator = server.svc.review().create_staff(&a, "赵运营", Role::Operator).await.expect("staff").1;
     let b = Browser::start("dashboard_and_public_query").await;
 

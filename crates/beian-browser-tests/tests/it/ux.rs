@@ -47,7 +47,7 @@ async fn resubmitted(server: &TestServer, appid: &str) {
     let mut p = server.svc.filings().submitted_version(appid, 1).await.expect("read").expect("version 1");
     p.icp_applets.base_info.comment =
         "本小程序提供读书笔记记录、书单整理、阅读打卡与阅读进度管理服务，不涉及交易。".into();
-    let photo = [beian_testkit::fixtures::JPEG, b"another scan"].concat();
+    let photo = crate::ID_PHOTO_NEW.to_vec();
     let front = beian_testkit::service::upload_image(
         &server.svc,
         &a,
@@ -189,7 +189,7 @@ async fn console_setup(server: &TestServer) {
     submitted(server, "wxux00011", "星辰读书笔记", 73).await;
     server.svc.filings().platform_approve(&a, "wxux00011").await.expect("approve");
     server.svc.filings().sms_verified(&auth, "wxux00011").await.expect("sms");
-    server.svc.filings().authority_approve(&auth, "wxux00011").await.expect("filed");
+    beian_testkit::service::authority_approve(&server.svc, "wxux00011").await.expect("filed");
     server
         .svc
         .mini_programs()

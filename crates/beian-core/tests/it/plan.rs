@@ -5,9 +5,10 @@
 use beian_core::calendar::WorkCalendar;
 use beian_core::dict::Dictionaries;
 use beian_core::model::{AuditItem, CancelType, FilingOrder, MiniProgram, Person, Subject};
+use beian_core::numbering::IssuedNumbers;
 use beian_core::plan::{plan, Env, Facts, PlanError, Request};
 use beian_core::policy::Policy;
-use beian_core::state::{Action, FilingState, ReadinessFlags};
+use beian_core::state::{Action, FilingState, ReadinessFlags, SmsVerifyStatus};
 use chrono::{TimeZone, Utc};
 
 fn order(appid: &str, state: FilingState, numbered: bool) -> FilingOrder {
@@ -20,6 +21,7 @@ fn order(appid: &str, state: FilingState, numbered: bool) -> FilingOrder {
         service_record_number: numbered
             .then(|| format!("粤ICP备2026000001号-{}X", if appid == "wxa" { 1 } else { 2 })),
         versions: 1,
+        filed_version: u32::from(numbered),
         cancel_type: None,
         submitted_at: Some(1),
         updated_at: 1,
@@ -52,9 +54,14 @@ fn render() -> String {
         [AuditItem {
             key_name: "主体证件照片".into(), error: "不清晰".into(), suggest: "重拍".into()
         }];
+    // As the authority issues them for the subject below (no number yet: a new subject).
+    let numbers = IssuedNumbers {
+        subject_number: "粤ICP备2026000042号".into(),
+        service_number: "粤ICP备2026000042号-3X".into(),
+    };
     let mut out = String::new();
     for state in FilingState::ALL {
-        for action in Action::ALL.into_iter().filter(|a| *a != Action::Apply) {
+        for action in Action::ALL.into_iter().filter(|a| !matches!(a, Action::Apply | Action::ApplyChange)) {
             let filed = matches!(state, FilingState::Filed { .. });
             let mut read = order("wxa", state, filed);
             if state == (FilingState::Filed { canceling: true }) {
@@ -80,18 +87,17 @@ fn render() -> String {
                 order: Some(&read),
                 subject: Some((&subject, 7)),
                 subject_orders: &others,
+                latest: None,
             };
             let request = Request {
                 reasons: matches!(action, Action::PlatformReject | Action::AuthorityReject)
                     .then_some(&reasons[..]),
                 cancel_type: (action == Action::Cancel).then_some(CancelType::Service),
+                numbers: (action == Action::AuthorityApprove).then_some(&numbers),
                 ..Request::default()
             };
             let line = match plan(action, &request, &facts, &env) {
-                Ok(mut p) => {
-                    p.issue_numbers(Some(42)).expect("numbers");
-                    p.summary()
-                }
+                Ok(p) => p.summary(),
                 Err(PlanError::Refused { errcode, .. }) => format!("refused {errcode}"),
                 Err(e) => format!("error {e:?}"),
             };
@@ -113,7 +119,14 @@ fn a_stale_page_or_another_reviewers_claim_is_refused_before_anything_is_planned
     let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
     let mp = mini_program();
     let read = order("wxa", FilingState::PlatformReview, false);
-    let facts = Facts { now, mini_program: &mp, order: Some(&read), subject: None, subject_orders: &[] };
+    let facts = Facts {
+        now,
+        mini_program: &mp,
+        order: Some(&read),
+        subject: None,
+        subject_orders: &[],
+        latest: None,
+    };
     let stale = Request { expected_version: Some(3), ..Request::default() };
     assert!(matches!(
         plan(Action::PlatformApprove, &stale, &facts, &env),
@@ -129,4 +142,61 @@ fn a_stale_page_or_another_reviewers_claim_is_refused_before_anything_is_planned
         plan(Action::PlatformApprove, &Request::default(), &facts, &env),
         Err(PlanError::Inconsistent(_))
     ));
+}
+
+/// An approval writes the authority's numbers after checking them against the subject; it
+/// never makes one up.
+#[test]
+fn approval_takes_the_authoritys_numbers_and_checks_them() {
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("valid instant");
+    let (policy, dict) = (Policy::default(), Dictionaries::builtin());
+    let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+    let mp = mini_program();
+    let read = order("wxa", FilingState::AuthorityReview { sms: SmsVerifyStatus::Done }, false);
+    let subject = |record_number: Option<&str>| Subject {
+        id: "s1".into(),
+        subject_type: 5,
+        certificate_type: 2,
+        certificate_number: "X".into(),
+        name: "李四".into(),
+        province: "440000".into(),
+        filed_count: 0,
+        ever_filed: false,
+        in_progress: 1,
+        record_number: record_number.map(Into::into),
+        service_seq: 0,
+    };
+    let try_with = |held: Option<&str>, numbers: Option<(&str, &str)>| {
+        let s = subject(held);
+        let facts = Facts {
+            now,
+            mini_program: &mp,
+            order: Some(&read),
+            subject: Some((&s, 1)),
+            subject_orders: &[],
+            latest: None,
+        };
+        let numbers =
+            numbers.map(|(a, b)| IssuedNumbers { subject_number: a.into(), service_number: b.into() });
+        let request = Request { numbers: numbers.as_ref(), ..Request::default() };
+        plan(Action::AuthorityApprove, &request, &facts, &env)
+    };
+    let refused = |r: Result<_, PlanError>| match r {
+        Err(PlanError::Refused { errmsg, .. }) => errmsg,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let p = try_with(None, Some(("粤ICP备2026000042号", "粤ICP备2026000042号-1X"))).expect("approved");
+    assert_eq!(p.order.subject_record_number.as_deref(), Some("粤ICP备2026000042号"));
+    assert_eq!(p.order.service_record_number.as_deref(), Some("粤ICP备2026000042号-1X"));
+    assert!(refused(try_with(None, None)).contains("管局核发"));
+    assert!(
+        refused(try_with(None, Some(("京ICP备2026000042号", "京ICP备2026000042号-1X")))).contains("应为“粤”")
+    );
+    assert!(refused(try_with(None, Some(("粤ICP备2026000042号", "粤ICP备2026000042号-1A")))).contains("X"));
+    let held = Some("粤ICP备2020000001号");
+    assert!(refused(try_with(held, Some(("粤ICP备2026000042号", "粤ICP备2026000042号-1X"))))
+        .contains("已有主体备案号"));
+    let p =
+        try_with(held, Some(("粤ICP备2020000001号", "粤ICP备2020000001号-2X"))).expect("a further service");
+    assert_eq!(p.order.service_record_number.as_deref(), Some("粤ICP备2020000001号-2X"));
 }

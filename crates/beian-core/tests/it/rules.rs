@@ -2289,7 +2289,14 @@ fn apply_is_planned_with_the_rules_it_checks() {
     let env = Env { policy: &w.policy, dict: &w.dict, calendar: WorkCalendar::china() };
     fn facts(w: &World) -> ApplyFacts<'_> {
         ApplyFacts {
-            facts: Facts { now: w.now, mini_program: &w.mp, order: None, subject: None, subject_orders: &[] },
+            facts: Facts {
+                now: w.now,
+                mini_program: &w.mp,
+                order: None,
+                subject: None,
+                subject_orders: &[],
+                latest: None,
+            },
             media: &w.media,
             face_task: w.face.as_ref(),
             applies_today: w.applies_today,

@@ -12,10 +12,20 @@ fn transition_table_snapshot() {
 fn every_state_round_trips_through_its_columns() {
     for s in FilingState::ALL {
         let sms = s.sms_verify_status().map(|x| x.code()).unwrap_or(0);
-        assert_eq!(FilingState::from_columns(s.status_code(), sms, s.is_canceling()), Some(s));
+        assert_eq!(
+            FilingState::from_columns(s.status_code(), sms, s.is_canceling(), s.change_status_code()),
+            Some(s)
+        );
     }
-    assert_eq!(FilingState::from_columns(4, 0, false), None, "status 4 needs an SMS status");
-    assert_eq!(FilingState::from_columns(7, 0, false), None);
+    assert_eq!(FilingState::from_columns(4, 0, false, 0), None, "status 4 needs an SMS status");
+    assert_eq!(FilingState::from_columns(7, 0, false, 0), None);
+    assert_eq!(
+        FilingState::from_columns(6, 0, false, 4),
+        None,
+        "a change in authority review needs an SMS status"
+    );
+    assert_eq!(FilingState::from_columns(2, 0, false, 2), None, "only a filed record has a change");
+    assert_eq!(FilingState::from_columns(6, 0, true, 2), None, "no change while canceling");
 }
 
 #[test]

@@ -190,7 +190,7 @@ async fn admin_change_after_filing_is_recorded(b: Backend) {
     svc.filings().apply(&actor(), "wxhost0004", payload).await.expect("apply");
     svc.filings().platform_approve(&Actor::new("reviewer", "r1"), "wxhost0004").await.expect("approve");
     svc.filings().sms_verified(&Actor::authority(), "wxhost0004").await.expect("sms");
-    svc.filings().authority_approve(&Actor::authority(), "wxhost0004").await.expect("filed");
+    beian_testkit::service::authority_approve(svc, "wxhost0004").await.expect("filed");
 
     let changed = PlatformEvent::AdminChanged { appid: "wxhost0004".into(), admin: admin(6) };
     assert_eq!(

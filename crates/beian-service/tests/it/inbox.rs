@@ -70,11 +70,25 @@ async fn events_apply_once_and_only_to_their_round(b: Backend) {
     let trail = env.svc.audit_trail(beian_core::model::AuditEntity::Filing, appid).await.expect("audit");
     assert_eq!(trail.iter().filter(|e| e.action == "sms_verified").count(), 1, "one transition");
 
-    // Numbers the authority would issue are not taken yet; the platform's own are.
-    let numbered =
-        AuthorityEvent::Approved { subject_number: Some("京ICP备1号".into()), service_number: None };
-    assert!(env.svc.filings().receive_authority_event("e-numbered", appid, round, numbered).await.is_err());
-    let approved = AuthorityEvent::Approved { subject_number: None, service_number: None };
+    // The authority's numbers are checked against the subject (province, form) and then
+    // taken as they are; a refused approval changes nothing and leaves its id unused.
+    let wrong =
+        |s: &str, v: &str| AuthorityEvent::Approved { subject_number: s.into(), service_number: v.into() };
+    for (i, bad) in [
+        wrong("京ICP备2026000007号", "京ICP备2026000007号-1X"),
+        wrong("粤ICP备2026000007号", "粤ICP备2026000007号-1A"),
+        wrong("粤ICP备2026000007号", "粤ICP备2026000008号-1X"),
+        wrong("粤ICP备2026000007", "粤ICP备2026000007-1X"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = env.svc.filings().receive_authority_event(&format!("e-bad-{i}"), appid, round, bad).await;
+        assert!(r.is_err(), "{r:?}");
+    }
+    let v = env.svc.filings().order(appid).await.expect("order").expect("exists");
+    assert_eq!(v.order.state, FilingState::AuthorityReview { sms: SmsVerifyStatus::Done });
+    let approved = wrong("粤ICP备2026000007号", "粤ICP备2026000007号-1X");
     let r = env
         .svc
         .filings()
@@ -84,6 +98,8 @@ async fn events_apply_once_and_only_to_their_round(b: Backend) {
     assert_eq!(r, Receipt::Applied);
     let v = env.svc.filings().order(appid).await.expect("order").expect("exists");
     assert!(matches!(v.order.state, FilingState::Filed { .. }), "{:?}", v.order.state);
+    assert_eq!(v.order.subject_record_number.as_deref(), Some("粤ICP备2026000007号"));
+    assert_eq!(v.order.service_record_number.as_deref(), Some("粤ICP备2026000007号-1X"));
     assert!(env
         .svc
         .filings()
@@ -122,3 +138,73 @@ async fn racing_deliveries_of_one_event_apply_once(b: Backend) {
 }
 
 crate::both_backends!(racing_deliveries_of_one_event_apply_once);
+
+/// What the authority says after filing: an inspection task reaches the developer (站内信)
+/// and the operators (dashboard news), a refusal the operators, and a revoked access ends the
+/// filing here — numbers and public index gone, the developer told — once.
+async fn later_news_reaches_developers_and_operators(b: Backend) {
+    let env = env(b).await;
+    let p = person(6);
+    let appid = "wxinbox0002";
+    mini_program(&env, appid, &p).await;
+    env.svc.filings().apply(&actor(), appid, personal_payload(&env, appid, &p).await).await.expect("apply");
+    env.svc.filings().platform_approve(&Actor::new("reviewer", "r1"), appid).await.expect("approve");
+    env.svc.filings().sms_verified(&Actor::authority(), appid).await.expect("verified");
+    let filed = beian_testkit::service::authority_approve(&env.svc, appid).await.expect("filed").order;
+    let round = filed.authority_round;
+    let service_number = filed.service_record_number.clone().expect("numbered");
+    assert!(!env.svc.public_index().public_query(&service_number).await.expect("query").items.is_empty());
+
+    let task = AuthorityEvent::InspectionTask {
+        task_id: "HC-2026-0001".into(),
+        description: "请核实小程序实际服务内容与备案内容一致".into(),
+        due: 1_900_000_000,
+    };
+    let r = env.svc.filings().receive_authority_event("e-task", appid, round, task.clone()).await;
+    assert_eq!(r.expect("task"), Receipt::Applied);
+    let again = env.svc.filings().receive_authority_event("e-task", appid, round, task).await;
+    assert_eq!(again.expect("repeat"), Receipt::Duplicate);
+    let (messages, _) = env.svc.mini_programs().messages(appid, 20).await.expect("messages");
+    let told: Vec<_> = messages.iter().filter(|m| m.title == "管局核查任务").collect();
+    assert_eq!(told.len(), 1, "told once: {messages:?}");
+    assert!(
+        told[0].body.contains("请核实小程序实际服务内容") && told[0].body.contains("2030-03-18 01:46"),
+        "{}",
+        told[0].body
+    );
+
+    let refused =
+        AuthorityEvent::Refused { code: "E1203".into(), reason: "接入商无权操作该备案".into() };
+    let r = env.svc.filings().receive_authority_event("e-refused", appid, round, refused).await;
+    assert_eq!(r.expect("refused"), Receipt::Applied);
+    let v = env.svc.filings().order(appid).await.expect("order").expect("exists");
+    assert_eq!(v.order.state, FilingState::Filed { canceling: false }, "a refusal changes nothing");
+
+    let revoked = AuthorityEvent::AccessRevoked { reason: "接入信息核查不通过".into() };
+    let r = env.svc.filings().receive_authority_event("e-revoked", appid, round, revoked.clone()).await;
+    assert_eq!(r.expect("revoked"), Receipt::Applied);
+    let r = env.svc.filings().receive_authority_event("e-revoked", appid, round, revoked.clone()).await;
+    assert_eq!(r.expect("repeat"), Receipt::Duplicate);
+    let v = env.svc.filings().order(appid).await.expect("order").expect("exists");
+    assert_eq!(v.order.state, FilingState::NotFiled);
+    assert_eq!((v.order.service_record_number, v.order.subject_record_number), (None, None));
+    assert!(v.order.audit_data.iter().any(|i| i.error == "接入信息核查不通过"), "{:?}", v.order.audit_data);
+    assert!(env.svc.public_index().public_query(&service_number).await.expect("query").items.is_empty());
+    let (messages, _) = env.svc.mini_programs().messages(appid, 20).await.expect("messages");
+    assert!(messages
+        .iter()
+        .any(|m| m.title == "管局已取消本平台的备案接入" && m.body.contains("接入信息核查不通过")));
+    // A second revocation (another id) finds nothing filed: recorded, ignored.
+    let r = env.svc.filings().receive_authority_event("e-revoked-2", appid, round, revoked).await;
+    assert_eq!(r.expect("late"), Receipt::Ignored);
+
+    let news = env.svc.operations().authority_news(10).await.expect("news");
+    let whats: Vec<&str> = news.iter().map(|n| n.what).collect();
+    assert_eq!(news.len(), 3, "{news:?}");
+    for what in ["管局拒收", "核查任务", "取消接入"] {
+        assert!(whats.contains(&what), "{whats:?}");
+    }
+    assert!(news.iter().any(|n| n.detail == "E1203：接入商无权操作该备案"));
+}
+
+crate::both_backends!(later_news_reaches_developers_and_operators);

@@ -1,5 +1,7 @@
 //! Service-level tests, each run on SQLite and on PostgreSQL.
 
+mod change;
+mod desk;
 mod host;
 mod identity;
 mod inbox;

@@ -306,8 +306,7 @@ async fn every_lifecycle_keeps_the_invariants(b: Backend) {
         svc.filings().platform_approve(&Actor::new("reviewer", "r1"), &appid).await.expect("approve");
         svc.filings().sms_verified(&Actor::authority(), &appid).await.expect("sms");
         assert_invariants(env).await;
-        let v =
-            svc.filings().authority_approve(&Actor::authority(), &appid).await.expect("authority approve");
+        let v = beian_testkit::service::authority_approve(svc, &appid).await.expect("authority approve");
         assert_eq!(v.status, 6);
         assert_invariants(env).await;
         v.order
@@ -366,7 +365,7 @@ async fn every_lifecycle_keeps_the_invariants(b: Backend) {
             "resubmit" => svc.filings().resubmit(&reviewer, appid).await,
             "verified" => svc.filings().sms_verified(&authority, appid).await,
             "authority_reject" => svc.filings().authority_reject(&authority, appid, reasons()).await,
-            "authority_approve" => svc.filings().authority_approve(&authority, appid).await,
+            "authority_approve" => beian_testkit::service::authority_approve(svc, appid).await,
             "cancel" => svc.filings().cancel(&a, appid, Some(3), None).await,
             _ => svc.filings().cancel_aborted(&authority, appid).await,
         };
@@ -393,7 +392,7 @@ async fn check_finds_planted_violations(b: Backend) {
     }
     svc.filings().platform_approve(&reviewer, &appids[0]).await.expect("approve");
     svc.filings().sms_verified(&authority, &appids[0]).await.expect("sms");
-    let filed = svc.filings().authority_approve(&authority, &appids[0]).await.expect("filed").order;
+    let filed = beian_testkit::service::authority_approve(svc, &appids[0]).await.expect("filed").order;
     let number = filed.service_record_number.clone().expect("number");
     let clean = svc.operations().check_invariants().await.expect("check");
     assert!(clean.ok() && clean.warnings.is_empty(), "{clean:?}");
@@ -441,7 +440,10 @@ async fn check_finds_planted_violations(b: Backend) {
     let r = svc.operations().check_invariants().await.expect("check");
     let expect = [
         format!("filing order {}: versions is 2 but 1 filing_versions rows exist", appids[1]),
-        format!("filing order {}: 1 `apply` audit events for 2 submitted versions", appids[1]),
+        format!(
+            "filing order {}: 1 `apply` and `apply_change` audit events for 2 submitted versions",
+            appids[1]
+        ),
         format!("service number {number}: held by 2 filing orders"),
         format!("filing order {}: service number {number} is not under its subject number X", appids[2]),
         format!("filing order {}: stored status 4 / sms_verify_status 9", appids[3]),

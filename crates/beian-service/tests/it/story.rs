@@ -68,12 +68,8 @@ async fn file_review_verify_approve_cancel(b: Backend) {
     env.clock.advance(Duration::hours(3));
     let v = env.svc.filings().sms_verified(&Actor::authority(), "wxstory0001").await.expect("sms");
     assert_eq!(v.order.state.sms_verify_status().map(|s| s.code()), Some(2));
-    let v = env
-        .svc
-        .filings()
-        .authority_approve(&Actor::authority(), "wxstory0001")
-        .await
-        .expect("authority approve");
+    let v =
+        beian_testkit::service::authority_approve(&env.svc, "wxstory0001").await.expect("authority approve");
     assert_eq!(v.status, 6);
     assert_eq!(v.order.subject_record_number.as_deref(), Some("粤ICP备2026000001号"));
     assert_eq!(v.order.service_record_number.as_deref(), Some("粤ICP备2026000001号-1X"));
@@ -250,7 +246,7 @@ async fn sms_timeout_then_resubmit_or_reject(b: Backend) {
     assert_eq!(env.svc.filings().entrance_info("wxstory0004").await.expect("info").sms_verify_status, 3);
     // The authority cannot decide before verification.
     assert_eq!(
-        env.svc.filings().authority_approve(&Actor::authority(), "wxstory0004").await.err().map(code),
+        beian_testkit::service::authority_approve(&env.svc, "wxstory0004").await.err().map(code),
         Some(errcode::WRONG_REVIEW_STATE)
     );
     let v = env.svc.filings().resubmit(&reviewer(), "wxstory0004").await.expect("resubmit");
@@ -329,7 +325,7 @@ async fn subject_number_shared_after_first_filing(b: Backend) {
             env.svc.filings().apply(&actor(), &appid, p).await.expect("apply");
             env.svc.filings().platform_approve(&reviewer(), &appid).await.expect("approve");
             env.svc.filings().sms_verified(&Actor::authority(), &appid).await.expect("sms");
-            env.svc.filings().authority_approve(&Actor::authority(), &appid).await.expect("filed")
+            beian_testkit::service::authority_approve(&env.svc, &appid).await.expect("filed")
         }
     };
     let first = file("wxshare0000".into(), 0).await;

@@ -57,6 +57,7 @@ fn order(appid: &str) -> FilingOrder {
         subject_record_number: None,
         service_record_number: None,
         versions: 1,
+        filed_version: 0,
         cancel_type: None,
         submitted_at: Some(1),
         updated_at: 1,

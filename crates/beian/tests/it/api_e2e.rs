@@ -221,7 +221,7 @@ async fn provider_journey(backend: Backend) {
     let info = client.get_icp_entrance_info(&token).await.expect("info");
     assert_eq!((info.status, info.sms_verify_status), (4, Some(1)));
     app.svc.filings().sms_verified(&Actor::authority(), "wxe2e00001").await.expect("sms");
-    app.svc.filings().authority_approve(&Actor::authority(), "wxe2e00001").await.expect("filed");
+    beian_testkit::service::authority_approve(&app.svc, "wxe2e00001").await.expect("filed");
     assert_eq!(client.get_icp_entrance_info(&token).await.expect("info").status, 6);
     pump(&app, &rx, "the filing result", |e| {
         e.iter().any(|e| e.info_type == "notify_apply_icpfiling_result")

@@ -140,3 +140,37 @@ async fn migrate_seals_plain_media_and_check_reports_them() {
     }
     svc.close().await;
 }
+
+/// `serve` needs an identity provider chosen: without one it refuses and names the choices;
+/// an unknown one or a vendor without its settings is refused too (the secret never echoed).
+#[test]
+fn serve_refuses_without_an_identity_provider() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = beian(dir.path())
+        .env_remove("BEIAN_IDENTITY_PROVIDER")
+        .args(["--listen", "127.0.0.1:0", "serve"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tencent_faceid") && err.contains("aliyun_cloudauth") && err.contains("no biometrics"),
+        "{err}"
+    );
+
+    let out =
+        beian(dir.path()).env("BEIAN_IDENTITY_PROVIDER", "face_magic").args(["serve"]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"face_magic\" is unknown"));
+
+    std::fs::write(
+        dir.path().join("beian.toml"),
+        "[identity]\nprovider = \"tencent_faceid\"\nsecret_id = \"AKIDx\"\nsecret_key = \"very-secret-value\"\n",
+    )
+    .expect("config");
+    let out = beian(dir.path()).args(["--config", "beian.toml", "serve"]).output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rule_id"), "{err}");
+    assert!(!err.contains("very-secret-value"), "the secret is never printed: {err}");
+}

@@ -618,9 +618,9 @@ async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
         r.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
     let queue = http.get(app.url("/admin")).header("cookie", &cookie).send().await.expect("queue");
     let page = queue.text().await.expect("page");
-    let mut settings = app.sim.settings().await.expect("settings");
+    let mut settings = app.sim().settings().await.expect("settings");
     settings.review_working_days = 7;
-    app.sim.set_settings(&Actor::new("test", "c").0, &settings).await.expect("save");
+    app.sim().set_settings(&Actor::new("test", "c").0, &settings).await.expect("save");
     app.store
         .exec_raw("UPDATE settings SET value = '{broken' WHERE key = 'simulator'")
         .await
@@ -641,7 +641,7 @@ async fn unreadable_simulator_settings_are_an_error_not_defaults_saved_back() {
         .await
         .expect("save");
     assert_eq!(r.status(), 400);
-    assert!(app.sim.settings().await.is_err(), "the stored value was not replaced");
+    assert!(app.sim().settings().await.is_err(), "the stored value was not replaced");
     app.store
         .exec_raw("UPDATE settings SET value = '{}' WHERE key = 'simulator' AND value = '{broken'")
         .await
@@ -727,7 +727,7 @@ async fn hostile_names_show_escaped_on_every_page() {
         .await
         .expect("platform approve");
     app.svc.filings().sms_verified(&Actor::authority(), appid).await.expect("sms verified");
-    app.svc.filings().authority_approve(&Actor::authority(), appid).await.expect("authority approve");
+    beian_testkit::service::authority_approve(&app.svc, appid).await.expect("authority approve");
     let r = reqwest::Client::new().get(app.url("/query")).query(&[("q", appid)]).send().await.expect("query");
     assert_eq!(r.status(), 200);
     let page = r.text().await.expect("page");

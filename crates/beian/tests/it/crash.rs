@@ -43,6 +43,10 @@ impl Setup {
             .arg(&self.data)
             .env("BEIAN_LOG", "error")
             .env("BEIAN_SMS_OUTBOX", "true")
+            // `serve` requires an explicit identity provider.
+            .env("BEIAN_IDENTITY_PROVIDER", "builtin")
+            // The test verifies through the simulator's page and moves its timers.
+            .env("BEIAN_AUTHORITY_GATEWAY", "simulator")
             .env_remove("BEIAN_DATABASE_URL");
         if let Some(url) = &self.database_url {
             c.arg("--database-url").arg(url);

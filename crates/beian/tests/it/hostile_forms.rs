@@ -46,6 +46,13 @@ const KEYS: &[&str] = &[
     "icp_applets.base_info.nrlx_details.0.code",
     "icp_materials.subject_other_materials.0",
     "icp_subject.principal_info.certificate_number",
+    "form",
+    "subject_number",
+    "service_number",
+    "deadline",
+    "phone",
+    "code",
+    "reason",
 ];
 
 const VALUES: &[&str] = &[
@@ -76,6 +83,15 @@ const VALUES: &[&str] = &[
     "[{\"key_name\":\"x\",\"error\":\"y\"}]",
     "\u{0}",
     "\u{FFFF}",
+    "sms_pending",
+    "sms_verified",
+    "approved",
+    "rejected",
+    "refused",
+    "cancel_confirmed",
+    "2026-03-03 10:00",
+    "粤ICP备2026000001号",
+    "粤ICP备2026000001号-1X",
 ];
 
 fn random_value(rng: &mut StdRng) -> String {
@@ -256,5 +272,56 @@ async fn random_forms_to_every_post_route_answer_without_5xx() {
         (r.status().as_u16(), (), ())
     };
     assert_eq!(st, 200);
+    app.stop().await;
+}
+
+/// The manual desk's forms (mounted only when it is the gateway), signed in as an operator,
+/// on an item that exists and on ones that do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_forms_to_the_desk_answer_without_5xx() {
+    let seed: u64 =
+        std::env::var("BEIAN_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    println!("BEIAN_FUZZ_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let limits = beian_web::limits::WebLimitsConfig {
+        public_query_per_minute: 0,
+        login_failures_per_ip: 0,
+        client_ip_header: None,
+    };
+    let app =
+        TestApp::start_with_gateway(Backend::Sqlite, beian::config::GatewayChoice::Manual, limits).await;
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let setup = Actor::new("test", "setup");
+    register(&app, "wxhf0002", 82).await;
+    apply_personal(&app, "wxhf0002", 82).await;
+    app.svc.filings().platform_approve(&setup, "wxhf0002").await.expect("approve");
+    let (_, staff_token) =
+        app.svc.review().create_staff(&setup, "运营", Role::Operator).await.expect("staff");
+    let r = http
+        .post(app.url("/admin/login"))
+        .form(&[("token", staff_token.as_str())])
+        .send()
+        .await
+        .expect("login");
+    let cookie = cookie_of(&r);
+    let page = || async {
+        let r = http.get(app.url("/admin/desk")).header("cookie", &cookie).send().await.expect("page");
+        r.text().await.expect("page")
+    };
+    eventually("the submission reaches the desk", || async { page().await.contains("wxhf0002") }).await;
+    let html = page().await;
+    let csrf = csrf_of(&html);
+    assert!(!csrf.is_empty(), "signed in to the staff pages");
+    let id =
+        html.split("data-id=\"").nth(1).and_then(|s| s.split('"').next()).expect("the item's id").to_string();
+    for path in
+        [format!("/admin/desk/{id}/record"), "/admin/desk/999/record".into(), "/admin/desk/x/record".into()]
+    {
+        hammer(&app, &http, &mut rng, &cookie, &csrf, &path, 60).await;
+    }
+    let r =
+        http.get(app.url(&format!("/admin/desk/{id}"))).header("cookie", &cookie).send().await.expect("item");
+    assert_eq!(r.status().as_u16(), 200);
     app.stop().await;
 }

@@ -20,10 +20,13 @@ macro_rules! both {
 
 mod api_e2e;
 mod api_raw;
+mod authority_contract;
+mod bridge;
 mod cli;
 mod console;
 mod crash;
 mod hostile_forms;
+mod identity_vendors;
 mod messaging;
 mod nodes_s3;
 mod pii_at_rest;

@@ -47,14 +47,14 @@ async fn a_whole_lifecycle_leaves_no_personal_value_in_plain_text(backend: Backe
     eventually("the SMS timeout", || async { status(&app, appid).await == (4, 3) }).await;
 
     // Round 3: the reviewer sends it again; verified; the authority rejects (MIIT's text).
-    let mut settings = app.sim.settings().await.expect("settings");
+    let mut settings = app.sim().settings().await.expect("settings");
     settings.forced.insert(appid.into(), "reject".into());
-    app.sim.set_settings(&setup.0, &settings).await.expect("settings");
+    app.sim().set_settings(&setup.0, &settings).await.expect("settings");
     let code = approve_verify_decide(&app, &reviewer, appid, &id, &mobile, &code, 5).await;
 
     // Round 4: approved and filed.
     settings.forced.clear();
-    app.sim.set_settings(&setup.0, &settings).await.expect("settings");
+    app.sim().set_settings(&setup.0, &settings).await.expect("settings");
     apply_personal(&app, appid, n).await;
     let code = approve_verify_decide(&app, &reviewer, appid, &id, &mobile, &code, 6).await;
 

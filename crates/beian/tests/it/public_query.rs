@@ -20,7 +20,7 @@ async fn file(app: &TestApp, appid: &str, n: u32) {
     let svc = &app.svc;
     svc.filings().platform_approve(&Actor::new("reviewer", "test"), appid).await.expect("platform approve");
     svc.filings().sms_verified(&Actor::authority(), appid).await.expect("sms verified");
-    svc.filings().authority_approve(&Actor::authority(), appid).await.expect("authority approve");
+    beian_testkit::service::authority_approve(svc, appid).await.expect("authority approve");
 }
 
 fn reasons(key: &str) -> Vec<AuditItem> {
@@ -238,9 +238,17 @@ async fn dashboard_for_operators_only(b: Backend) {
         .expect("staff")
         .1;
     let cookie = staff_cookie(&app, &operator).await;
+    // What the authority said that operators must follow up is on the dashboard.
+    let refused = beian_ports::authority::AuthorityEvent::Refused {
+        code: "E1203".into(),
+        reason: "接入商无权操作该备案".into(),
+    };
+    svc.filings().receive_authority_event("e-dash-1", "wxdb0001", 1, refused).await.expect("news");
     let (code, _, page) = staff_get(&app, "/admin/dashboard", &cookie).await;
     assert_eq!(code, 200, "{page}");
     for want in [
+        "管局事项（需跟进）",
+        "E1203：接入商无权操作该备案",
         "<svg",
         "数据看板",
         "按状态",

@@ -28,6 +28,7 @@ use std::time::Instant;
 fn beian(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_beian"));
     c.current_dir(dir)
+        .env("BEIAN_IDENTITY_PROVIDER", "builtin")
         .env_remove("BEIAN_DATABASE_URL")
         .env_remove("BEIAN_DATA_DIR")
         .env_remove("BEIAN_MASTER_KEY")
@@ -153,6 +154,7 @@ async fn backup_and_restore_sqlite_through_the_cli() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let mut server = beian(dir)
         .args(["--data-dir", "restored", "--listen", &format!("127.0.0.1:{port}"), "serve"])
+        .env("BEIAN_AUTHORITY_GATEWAY", "manual")
         .spawn()
         .expect("serve");
     let url = format!("http://127.0.0.1:{port}/api/review/orders/{FILED_DEMO}");
@@ -317,7 +319,7 @@ pub(crate) struct Serving {
 pub(crate) async fn serve((store, svc): (Store, Arc<Service>)) -> Serving {
     // The texts go to the development outbox, where the test counts them.
     let channels = beian_jobs::Channels { sms: Arc::new(svc.sms_outbox_sender()), ..Default::default() };
-    let app = Application::with_service("127.0.0.1:0", &store, svc)
+    let app = Application::with_service("127.0.0.1:0", &store, svc, beian::config::GatewayChoice::Simulator)
         .await
         .expect("bind")
         .with_channels(channels)

@@ -230,9 +230,11 @@ async fn every_staff_post_needs_the_csrf_token() {
 fn beian(dir: &std::path::Path) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_beian"));
     c.current_dir(dir)
+        .env("BEIAN_IDENTITY_PROVIDER", "builtin")
         .env_remove("BEIAN_DATABASE_URL")
         .env_remove("BEIAN_DATA_DIR")
         .env_remove("BEIAN_METRICS_TOKEN")
+        .env_remove("BEIAN_AUTHORITY_GATEWAY")
         .env("BEIAN_LOG", "warn")
         .kill_on_drop(true);
     c
@@ -272,7 +274,9 @@ async fn status(url: &str, bearer: Option<&str>) -> u16 {
 #[tokio::test]
 async fn serve_mode_has_neither_demo_events_nor_open_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut child, base) = serving(beian(dir.path()), &["serve"]).await;
+    let mut c = beian(dir.path());
+    c.env("BEIAN_AUTHORITY_GATEWAY", "manual");
+    let (mut child, base) = serving(c, &["serve"]).await;
     assert_eq!(status(&format!("{base}/healthz"), None).await, 200);
     assert_eq!(status(&format!("{base}/demo/events"), None).await, 404, "no demo receiver in serve mode");
     let posted = client().post(format!("{base}/demo/events")).body("<xml/>").send().await.expect("send");
@@ -284,7 +288,7 @@ async fn serve_mode_has_neither_demo_events_nor_open_metrics() {
     // With a token in the environment: 401 without it or with another, 200 with it.
     let token = "metrics-scraper-token-9f8e7d";
     let mut c = beian(dir.path());
-    c.env("BEIAN_METRICS_TOKEN", token);
+    c.env("BEIAN_METRICS_TOKEN", token).env("BEIAN_AUTHORITY_GATEWAY", "manual");
     let (mut child, base) = serving(c, &["serve"]).await;
     let url = format!("{base}/metrics");
     assert_eq!(status(&url, None).await, 401);
@@ -433,4 +437,94 @@ async fn operators_read_the_sms_outbox_sqlite() {
 #[tokio::test]
 async fn operators_read_the_sms_outbox_postgres() {
     operators_read_the_sms_outbox_on_a_page(Backend::Postgres).await;
+}
+
+// ---- production mode: the authority gateway is chosen, the simulator exists only by choice --
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_gateway_and_production_has_no_simulator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No choice: refused, naming the three.
+    let out = beian(dir.path()).args(["--listen", "127.0.0.1:0", "serve"]).output().await.expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for word in [
+        "no authority gateway chosen",
+        "\"simulator\"",
+        "\"manual\"",
+        "\"bridge\"",
+        "BEIAN_AUTHORITY_GATEWAY",
+    ] {
+        assert!(err.contains(word), "{word}: {err}");
+    }
+    // The bridge is not in this build: refused, not replaced.
+    let out = beian(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--authority-gateway", "bridge", "serve"])
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[authority.bridge]"));
+    // A simulated clock is the simulator's.
+    let out = beian(dir.path())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--authority-gateway",
+            "manual",
+            "--simulated-clock",
+            "true",
+            "serve",
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only for the authority simulator"));
+    // `demo` is the simulator's.
+    let out = beian(dir.path())
+        .env("BEIAN_AUTHORITY_GATEWAY", "manual")
+        .args(["demo", "--seed-only"])
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("beian demo runs the authority simulator"));
+
+    // The manual desk: no simulator page, API, settings or clock; the desk is there.
+    let mut c = beian(dir.path());
+    c.env("BEIAN_AUTHORITY_GATEWAY", "manual");
+    let (mut child, base) = serving(c, &["serve"]).await;
+    assert_eq!(status(&format!("{base}/miit/verify"), None).await, 404);
+    let post = |path: &str| {
+        let url = format!("{base}{path}");
+        async move {
+            client()
+                .post(url)
+                .header("authorization", "Bearer anything")
+                .body("phone=13800010001&id_last6=12345X&code=123456")
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
+        }
+    };
+    for path in
+        ["/miit/verify", "/api/operator/simulator/advance", "/admin/ops/simulator", "/admin/ops/advance"]
+    {
+        assert_eq!(post(path).await, 404, "{path}");
+    }
+    assert_eq!(status(&format!("{base}/api/operator/simulator"), Some("anything")).await, 404);
+    let desk = status(&format!("{base}/admin/desk"), None).await;
+    assert!(desk == 303 || desk == 302, "the desk asks for sign-in: {desk}");
+    child.kill().await.expect("stop beian");
+
+    // The simulator: its page is there, the desk is not.
+    let mut c = beian(dir.path());
+    c.env("BEIAN_AUTHORITY_GATEWAY", "simulator");
+    let (mut child, base) = serving(c, &["serve"]).await;
+    assert_eq!(status(&format!("{base}/miit/verify"), None).await, 200);
+    assert_eq!(status(&format!("{base}/admin/desk"), None).await, 404);
+    child.kill().await.expect("stop beian");
 }

@@ -33,6 +33,7 @@ async fn healthz_answers_on_the_embedded_default() {
     let args = ConfigArgs {
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(dir.path().to_path_buf()),
+        authority_gateway: Some("manual".into()),
         ..ConfigArgs::default()
     };
     let config = Config::resolve(&args).expect("config");

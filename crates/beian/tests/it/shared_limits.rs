@@ -22,10 +22,11 @@ struct Node {
 
 impl Node {
     async fn serve((store, svc): (beian_store::Store, Arc<Service>)) -> Node {
-        let app = Application::with_service("127.0.0.1:0", &store, svc)
-            .await
-            .expect("bind")
-            .with_web_limits(beian_web::limits::WebLimitsConfig::default());
+        let app =
+            Application::with_service("127.0.0.1:0", &store, svc, beian::config::GatewayChoice::Simulator)
+                .await
+                .expect("bind")
+                .with_web_limits(beian_web::limits::WebLimitsConfig::default());
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async {

@@ -2,10 +2,10 @@
 //! whose events go to a receiver the test runs, and shortcuts to authorized tokens.
 
 use beian::app::Application;
-use beian::config::{Config, ConfigArgs};
+use beian::config::{Config, ConfigArgs, GatewayChoice};
 use beian_service::{Actor, ManualClock, ProviderCredentials, Service};
+use beian_testkit::fixtures::Identity;
 pub use beian_testkit::fixtures::{mobile as admin_mobile, resident_id as admin_id, JPEG};
-use beian_testkit::fixtures::{Identity, Materials};
 use beian_testkit::servers::{HttpReceiver, Reply, SmtpMode, SmtpServer, Stoppable};
 pub use beian_testkit::Backend;
 use beian_testkit::{fixtures, service};
@@ -19,8 +19,10 @@ pub struct TestApp {
     pub svc: Arc<Service>,
     /// The store under the service, for tests that look at rows directly.
     pub store: beian_store::Store,
-    /// The built-in authority simulator the server runs.
-    pub sim: Arc<beian_authority_sim::Simulator>,
+    /// The built-in authority simulator, when it is the gateway (see [`TestApp::sim`]).
+    pub simulator: Option<Arc<beian_authority_sim::Simulator>>,
+    /// The authority gateway its job worker uses (the simulator, the desk or the bridge).
+    pub gateway: Arc<dyn beian_ports::authority::AuthorityGateway>,
     pub clock: Arc<ManualClock>,
     /// The PostgreSQL URL (with its schema) when the backend is PostgreSQL.
     pub database_url: Option<String>,
@@ -50,13 +52,62 @@ impl TestApp {
         channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
     ) -> TestApp {
-        TestApp::start_full(backend, per_minute_limit, channels, web_limits, Default::default()).await
+        let gateway = GatewayChoice::Simulator;
+        TestApp::start_full(backend, per_minute_limit, channels, web_limits, Default::default(), gateway)
+            .await
+    }
+
+    /// In bridge mode: operations go to the bridge `bridge.url`, events come in on
+    /// `/api/authority/events` signed with its keys.
+    pub async fn start_bridge(backend: Backend, bridge: beian_authority_bridge::BridgeConfig) -> TestApp {
+        let identity = beian::config::IdentityConfig::default();
+        let (limits, metrics) = (Default::default(), Default::default());
+        TestApp::start_identity(
+            backend,
+            1000,
+            |c| c,
+            limits,
+            metrics,
+            GatewayChoice::Bridge,
+            identity,
+            Some(bridge),
+        )
+        .await
     }
 
     /// With `/metrics` readable with `Authorization: Bearer <metrics_token>`.
     pub async fn start_with_metrics(backend: Backend, metrics_token: &str) -> TestApp {
         let metrics = beian::metrics::MetricsAccess::with_token(metrics_token);
-        TestApp::start_full(backend, 1000, |c| c, Default::default(), metrics).await
+        TestApp::start_full(backend, 1000, |c| c, Default::default(), metrics, GatewayChoice::Simulator).await
+    }
+
+    /// With the authority reached through `gateway` instead of the simulator.
+    pub async fn start_with_gateway(
+        backend: Backend,
+        gateway: GatewayChoice,
+        web_limits: beian_web::limits::WebLimitsConfig,
+    ) -> TestApp {
+        TestApp::start_full(backend, 100_000, |c| c, web_limits, Default::default(), gateway).await
+    }
+
+    /// The built-in authority simulator (the app must run it: [`TestApp::start`] and friends).
+    pub fn sim(&self) -> &beian_authority_sim::Simulator {
+        self.simulator.as_deref().expect("the simulator is the gateway")
+    }
+
+    /// With `identity` as the configured identity provider.
+    pub async fn start_with_identity(backend: Backend, identity: beian::config::IdentityConfig) -> TestApp {
+        TestApp::start_identity(
+            backend,
+            1000,
+            |c| c,
+            Default::default(),
+            Default::default(),
+            GatewayChoice::Simulator,
+            identity,
+            None,
+        )
+        .await
     }
 
     async fn start_full(
@@ -65,6 +116,32 @@ impl TestApp {
         channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
         web_limits: beian_web::limits::WebLimitsConfig,
         metrics: beian::metrics::MetricsAccess,
+        gateway: GatewayChoice,
+    ) -> TestApp {
+        let identity = beian::config::IdentityConfig::default();
+        TestApp::start_identity(
+            backend,
+            per_minute_limit,
+            channels,
+            web_limits,
+            metrics,
+            gateway,
+            identity,
+            None,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_identity(
+        backend: Backend,
+        per_minute_limit: u32,
+        channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
+        web_limits: beian_web::limits::WebLimitsConfig,
+        metrics: beian::metrics::MetricsAccess,
+        gateway: GatewayChoice,
+        identity: beian::config::IdentityConfig,
+        bridge: Option<beian_authority_bridge::BridgeConfig>,
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
@@ -79,23 +156,32 @@ impl TestApp {
             sms_outbox: Some(true),
             ..ConfigArgs::default()
         };
-        let config = Config::resolve(&args).expect("config");
+        let config = Config { identity, ..Config::resolve(&args).expect("config") };
         let clock = Arc::new(ManualClock::new(fixtures::start_time()));
         let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
         let channels = channels(beian::app::channels(&config, &svc));
-        let app = Application::with_service(&config.listen, &store, svc.clone())
+        // Most tests drive the authority through the built-in simulator (its codes, its page).
+        let app = Application::with_service(&config.listen, &store, svc.clone(), gateway)
             .await
             .expect("bind")
             .with_api_config(beian_api::ApiConfig { per_minute_limit })
             .with_worker_poll(std::time::Duration::from_millis(20))
             .with_channels(channels)
             .with_web_limits(web_limits)
-            .with_metrics(metrics);
+            .with_metrics(metrics)
+            .with_authority_bridge(bridge.clone());
         let base = format!("http://{}", app.local_addr().expect("addr"));
-        let sim = app.simulator();
+        let simulator = app.simulator();
+        let gateway: Arc<dyn beian_ports::authority::AuthorityGateway> =
+            match (&bridge, &simulator, app.desk()) {
+                (Some(b), _, _) => beian::app::bridge_gateway(b),
+                (None, Some(sim), _) => sim.clone(),
+                (None, None, Some(desk)) => desk,
+                (None, None, None) => panic!("no authority gateway"),
+            };
         let server = Stoppable::spawn(|stop| app.run(stop));
-        TestApp { base, svc, store, sim, clock, database_url, _dir: dir, server }
+        TestApp { base, svc, store, simulator, gateway, clock, database_url, _dir: dir, server }
     }
 
     pub async fn stop(self) {
@@ -263,11 +349,7 @@ pub async fn apply_personal(app: &TestApp, appid: &str, n: u32) {
 
 /// The materials (uploaded), the finished face task and the application of admin `n`.
 pub async fn personal_payload(svc: &Service, appid: &str, n: u32) -> beian_core::payload::ApplyPayload {
-    let actor = Actor::new("test", "apply");
-    let (front, back) = service::id_card_photos(svc, &actor, appid).await;
-    let task = service::finished_face_task(svc, &actor, &actor, appid).await;
-    let m = Materials { front, back, task };
-    serde_json::from_value(fixtures::personal_application(&Identity::admin(n), &m)).expect("payload")
+    service::personal_payload(svc, appid, n).await
 }
 
 /// A JSON call to the staff API: (HTTP status, body).

@@ -149,9 +149,9 @@ async fn authority_decides_on_the_working_day_after_a_holiday(b: Backend) {
     eventually("the authority's approval", || async { status(&app, "wxwf0004").await.0 == 6 }).await;
 
     // A forced rejection texts the MIIT message.
-    let mut settings = app.sim.settings().await.expect("settings");
+    let mut settings = app.sim().settings().await.expect("settings");
     settings.forced.insert("wxwf0005".into(), "reject".into());
-    app.sim.set_settings(&Actor::new("test", "op").0, &settings).await.expect("settings");
+    app.sim().set_settings(&Actor::new("test", "op").0, &settings).await.expect("settings");
     let code = to_sms(&app, &reviewer, "wxwf0005", 15).await;
     verify_sms(&app, &admin_mobile(15), &admin_id(15)[12..], &code).await;
     app.clock.advance(Duration::days(10));
@@ -244,7 +244,7 @@ async fn clearance_sweep_delists_exactly_the_unfiled_listed(b: Backend) {
     let auth = Actor::authority();
     app.svc.filings().platform_approve(&Actor::new("test", "r"), "wxsw0004").await.expect("approve");
     app.svc.filings().sms_verified(&auth, "wxsw0004").await.expect("sms");
-    app.svc.filings().authority_approve(&auth, "wxsw0004").await.expect("filed");
+    beian_testkit::service::authority_approve(&app.svc, "wxsw0004").await.expect("filed");
     app.svc
         .mini_programs()
         .update_mini_program(&Actor::new("test", "op"), "wxsw0005", |m| m.listed = false)
