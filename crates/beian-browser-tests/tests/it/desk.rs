@@ -91,7 +91,10 @@ async fn desk_journey() {
     // The application as the reviewer read it (no field paths, no codes), accessible, and
     // fitting a phone too.
     let what = b.text("#desk-operation").await;
-    assert!(!what.contains("icp_") && what.contains("广东省 深圳市 南山区") && what.contains("居民身份证"), "{what}");
+    assert!(
+        !what.contains("icp_") && what.contains("广东省 深圳市 南山区") && what.contains("居民身份证"),
+        "{what}"
+    );
     b.assert_accessible().await;
     b.set_width(390).await;
     b.assert_fits_width().await;
