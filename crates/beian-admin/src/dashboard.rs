@@ -125,6 +125,20 @@ fn section(id: &str, title: &str, note: &str, chart: Markup, table: Markup) -> M
 }
 
 /// `GET /admin/dashboard` (operators).
+/// A warning when the next days reach a year without working-day data (deadlines there
+/// count Monday–Friday only); nothing otherwise.
+fn calendar_warning(s: &AppState) -> Markup {
+    match s.svc.operations().calendar_gap() {
+        Some(gap) => html! {
+            section.card #calendar-warning {
+                (crate::html::error_box(&gap.message()))
+                p { a href="/admin/ops/calendar" { "上传放假安排" } }
+            }
+        },
+        None => html! {},
+    }
+}
+
 pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = match require(&s, &headers, Role::Operator).await {
         Ok(x) => x,
@@ -330,6 +344,7 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
             p.muted { "生成于 " (date(d.generated_at)) "（北京时间），每次打开页面重新计算。" }
             p { a class="btn secondary" #export href="/admin/dashboard.csv" download { "导出 CSV" } }
         }
+        (calendar_warning(&s))
         section.card #authority-news {
             h2 { "管局事项（需跟进）" }
             @if news.is_empty() {

@@ -374,11 +374,12 @@ fn forms(
     }
 }
 
-/// Record one outcome.
+/// Record one outcome. The id is read as text so the body is always read first: a request
+/// answered before its body was read makes the server drop the connection under the client.
 pub async fn record(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
     let (staff, csrf) = operator!(s, headers);
@@ -386,6 +387,9 @@ pub async fn record(
     if let Err(r) = check_csrf(&staff, &csrf, &f) {
         return r;
     }
+    let Ok(id) = id.parse::<i64>() else {
+        return fail(&staff, &csrf, StatusCode::NOT_FOUND, "没有这条待办");
+    };
     let Some(desk) = desk(&s) else { return StatusCode::NOT_FOUND.into_response() };
     let item = match desk.item(id).await {
         Ok(Some(v)) => v.item,

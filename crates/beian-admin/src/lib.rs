@@ -17,6 +17,7 @@ mod html;
 mod ops;
 mod public;
 mod review;
+mod rules;
 
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
@@ -77,6 +78,10 @@ pub fn router(
         .route("/admin/ops/providers/{id}/url", post(ops::provider_url))
         .route("/admin/ops/reasons", get(ops::reasons).post(ops::save_reason))
         .route("/admin/ops/dictionaries", get(ops::dictionaries).post(ops::publish_dictionary))
+        .route("/admin/ops/calendar", get(ops::calendar).post(ops::upload_calendar))
+        .route("/admin/ops/calendar/reload", post(ops::reload_calendar))
+        .route("/admin/ops/rules", get(rules::page).post(rules::publish))
+        .route("/admin/ops/rules.json", get(rules::download))
         .route("/admin/ops/jobs", get(ops::jobs))
         .route("/admin/ops/jobs/{id}/{action}", post(ops::job_action))
         .route("/admin/ops/audit", get(ops::audit))

@@ -1,17 +1,19 @@
 //! Operator pages: policy dates and entrance switches, quotas, simulator controls, service
-//! providers, the reason catalogue, dictionaries (versioned), the job queue with dead letters,
-//! the audit log, and support tickets answered from the platform's side.
+//! providers, the reason catalogue, dictionaries (versioned; the rule table has its own page,
+//! `rules.rs`), the working-day calendar (a year's file uploaded, versioned), the job queue with
+//! dead letters, the audit log, and support tickets answered from the platform's side.
 
 use crate::auth::{check_csrf, form, get, require};
 use crate::html::{date, error_box, hidden, layout};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::dict::DictKind;
 use beian_core::platform::{JobState, Reason, Role, Staff};
 use beian_service::{Actor, ServiceError};
+use chrono::Datelike;
 use maud::html;
 
 fn actor(s: &Staff) -> Actor {
@@ -28,7 +30,7 @@ fn sim_error(e: beian_authority_sim::SimError) -> ServiceError {
     }
 }
 
-fn fail(staff: &Staff, csrf: &str, e: ServiceError) -> Response {
+pub(crate) fn fail(staff: &Staff, csrf: &str, e: ServiceError) -> Response {
     let msg = match e {
         ServiceError::Refused { errmsg, .. } => errmsg,
         other => {
@@ -87,6 +89,8 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
             a href="/admin/ops/providers" { "服务商" } " · "
             a href="/admin/ops/reasons" { "驳回原因库" } " · "
             a href="/admin/ops/dictionaries" { "字典" } " · "
+            a href="/admin/ops/calendar" { "工作日历" } " · "
+            a href="/admin/ops/rules" { "规则表" } " · "
             a href="/admin/ops/jobs" { "任务队列" } " · "
             a href="/admin/ops/audit" { "审计日志" } " · "
             a href="/admin/tickets" { "工单" } " · "
@@ -469,6 +473,143 @@ pub async fn publish_dictionary(State(s): State<AppState>, headers: HeaderMap, b
             },
         )
         .into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn calendar(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let (staff, csrf) = operator!(s, headers);
+    let status = s.svc.operations().calendar_status();
+    let gap = s.svc.operations().calendar_gap();
+    let next_year = beian_core::time::beijing_date(s.svc.now()).year() + 1;
+    let body = html! {
+        h1 { "工作日历" }
+        p.muted {
+            "截止日期（平台初审时限、管局审核时长）按工作日计算。每年的法定节假日和调休以国务院办公厅的放假安排为准，"
+            "文件格式与 holiday-cn 相同：{\"year\": 2027, \"days\": [{\"name\": \"元旦\", \"date\": \"2027-01-01\", \"isOffDay\": true}, …]}，"
+            "isOffDay 为 false 的日期是调休上班日（必须是周六或周日）。上传的文件替换该年份的内置数据和数据目录中的文件，保存为新版本（旧版本保留），"
+            "在本节点立即生效，其他节点在下次重新加载时（每分钟）生效。没有数据的年份按周一至周五计算。"
+        }
+        @if let Some(gap) = &gap {
+            (error_box(&gap.message()))
+        }
+        div.card {
+            h2 { "已加载的年份" }
+            table {
+                thead { tr { th { "年份" } th { "来源" } th { "日期数" } } }
+                tbody {
+                    @for y in &status.years {
+                        tr { td { (y.year) } td { (y.source.label()) } td { (y.days) } }
+                    }
+                }
+            }
+            @if let Some(dir) = &status.dir {
+                p.muted { "数据目录：" (dir) "（文件名为年份，如 2027.json）" }
+            }
+            @for p in &status.problems {
+                (error_box(p))
+            }
+            form method="post" action="/admin/ops/calendar/reload" {
+                (hidden(&csrf))
+                button.secondary type="submit" #reload-calendar { "重新加载" }
+            }
+        }
+        div.card {
+            h2 { "上传某年的放假安排" }
+            form method="post" action="/admin/ops/calendar" enctype="multipart/form-data" {
+                (hidden(&csrf))
+                label.field { span { "年份" } input type="number" name="year" value=(next_year) min="2000" max="2100" required; }
+                label.field { span { "文件（holiday-cn 格式的 JSON，如 2027.json）" } input type="file" name="file" accept=".json,application/json"; }
+                label.field { span { "或粘贴 JSON" } textarea name="json" rows="6" {} }
+                button type="submit" #upload-calendar { "上传并生效" }
+            }
+        }
+    };
+    layout("工作日历", Some((&staff, &csrf)), body).into_response()
+}
+
+/// The upload form's fields: the CSRF token and the year as text, the file's bytes.
+async fn calendar_fields(mut m: Multipart) -> Result<(Vec<(String, String)>, Vec<u8>), String> {
+    let mut fields = Vec::new();
+    let mut file = Vec::new();
+    while let Some(field) = m.next_field().await.map_err(|e| format!("表单无法读取：{e}"))? {
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field.bytes().await.map_err(|e| format!("表单无法读取：{e}"))?;
+        match name.as_str() {
+            "file" => file = bytes.to_vec(),
+            "_csrf" | "year" | "json" => {
+                fields.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+            }
+            _ => {}
+        }
+    }
+    Ok((fields, file))
+}
+
+/// The most of a body that is not the upload form read before answering (axum's default).
+const OTHER_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+pub async fn upload_calendar(State(s): State<AppState>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let (staff, csrf) = operator!(s, headers);
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (f, file) = if !multipart {
+        // Not this page's form, so no token can be read from it: refused below. The body is
+        // read first so the client gets the answer, not a reset connection.
+        let _ = axum::body::to_bytes(req.into_body(), OTHER_BODY_LIMIT).await;
+        (Vec::new(), Vec::new())
+    } else {
+        let read = match Multipart::from_request(req, &()).await {
+            Ok(m) => calendar_fields(m).await,
+            Err(e) => Err(format!("表单无法读取：{e}")),
+        };
+        match read {
+            Ok(x) => x,
+            Err(msg) => {
+                return fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, msg))
+            }
+        }
+    };
+    if let Err(r) = check_csrf(&staff, &csrf, &f) {
+        return r;
+    }
+    let refused =
+        |msg: &str| fail(&staff, &csrf, ServiceError::refused(beian_core::errcode::INVALID_INPUT, msg));
+    let Ok(year) = get(&f, "year").trim().parse::<i32>() else {
+        return refused("请填写年份，如 2027");
+    };
+    let text = if file.is_empty() {
+        get(&f, "json").to_string()
+    } else {
+        match String::from_utf8(file) {
+            Ok(t) => t,
+            Err(_) => return refused("文件不是 UTF-8 编码的文本，请上传 holiday-cn 格式的 JSON 文件"),
+        }
+    };
+    if text.trim().is_empty() {
+        return refused("请选择文件或粘贴 JSON");
+    }
+    match s.svc.operations().upload_calendar_year(&actor(&staff), year, &text).await {
+        Ok(v) => layout(
+            "已上传",
+            Some((&staff, &csrf)),
+            html! {
+                div.ok-box { (year) "年的放假安排已保存为第" (v) "版，已生效。" }
+                p { a href="/admin/ops/calendar" { "返回" } }
+            },
+        )
+        .into_response(),
+        Err(e) => fail(&staff, &csrf, e),
+    }
+}
+
+pub async fn reload_calendar(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (staff, csrf, _f) = posted!(s, headers, body);
+    match s.svc.operations().reload_calendar().await {
+        Ok(()) => Redirect::to("/admin/ops/calendar").into_response(),
         Err(e) => fail(&staff, &csrf, e),
     }
 }

@@ -46,6 +46,33 @@ pub struct EventEnvelope {
     pub event: AuthorityEvent,
 }
 
+/// Why an event body is not acceptable: the field path (`event.kind`, `round`) and what is
+/// wrong, in Chinese.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEvent {
+    pub field: String,
+    pub message: String,
+}
+
+/// Read an event body as `/api/authority/events` does (after its signature was checked): the
+/// envelope, a known protocol version, an event id of 1 to 200 characters.
+pub fn parse_event(body: &[u8]) -> Result<EventEnvelope, BadEvent> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let envelope: EventEnvelope = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        BadEvent { message: format!("事件格式错误（{field}）：{}", e.inner()), field }
+    })?;
+    if envelope.version != VERSION {
+        return Err(BadEvent { field: "version".into(), message: "不支持的协议版本".into() });
+    }
+    if envelope.event_id.trim().is_empty() || envelope.event_id.chars().count() > 200 {
+        return Err(BadEvent {
+            field: "event_id".into(), message: "event_id 须为 1 到 200 个字符".into()
+        });
+    }
+    Ok(envelope)
+}
+
 fn version_one() -> u32 {
     VERSION
 }

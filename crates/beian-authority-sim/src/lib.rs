@@ -17,7 +17,6 @@
 pub mod settings;
 pub mod standalone;
 
-use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
 use beian_core::model::{AuditEntity, AuditEvent};
 use beian_core::numbering::{self, IssuedNumbers};
@@ -338,7 +337,7 @@ impl Simulator {
         } else {
             let days = self.settings().await?.review_working_days;
             let today = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
-            let due = WorkCalendar::china().add_working_days(beijing_date(today), days);
+            let due = self.outbox.add_working_days(beijing_date(today), days);
             // 10:00 Beijing time of the due working day.
             let at = end_of_beijing_day(due) - (13 * 3600 + 59 * 60 + 59);
             // The decision is armed first: if reporting fails, it finds the order not verified

@@ -95,6 +95,12 @@ impl AuthorityOutbox for LocalOutbox {
         self.clock.now()
     }
 
+    /// The standalone simulator keeps the built-in calendar (it stands in for the authority,
+    /// whose calendar is the State Council's; the platform's operators keep theirs).
+    fn add_working_days(&self, start: chrono::NaiveDate, n: u32) -> chrono::NaiveDate {
+        beian_core::calendar::WorkCalendar::china().add_working_days(start, n)
+    }
+
     fn public_url(&self) -> String {
         self.public_url.clone()
     }

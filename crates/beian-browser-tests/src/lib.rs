@@ -98,6 +98,8 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     /// The data directory (database, media files, key); removed on drop.
     pub dir: tempfile::TempDir,
+    /// The authority gateway its job worker uses (the simulator or the desk).
+    pub gateway: Arc<dyn beian_ports::authority::AuthorityGateway>,
     server: Stoppable<anyhow::Result<()>>,
 }
 
@@ -130,8 +132,13 @@ impl TestServer {
             .with_channels(channels)
             .with_worker_poll(Duration::from_millis(20));
         let base = format!("http://{}", app.local_addr().expect("local address"));
+        let gateway: Arc<dyn beian_ports::authority::AuthorityGateway> = match (app.simulator(), app.desk()) {
+            (Some(sim), _) => sim,
+            (None, Some(desk)) => desk,
+            (None, None) => panic!("the browser tests run the simulator or the desk"),
+        };
         let server = Stoppable::spawn(|stop| app.run(stop));
-        TestServer { base, svc, clock, dir, server }
+        TestServer { base, svc, clock, dir, gateway, server }
     }
 
     /// `base` + `path` (`path` starts with `/`).

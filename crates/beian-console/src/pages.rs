@@ -7,7 +7,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use beian_core::calendar::WorkCalendar;
 use beian_core::model::AuditEntity;
 use beian_core::platform::NotifyPrefs;
 use beian_core::platform::{Access, Permission};
@@ -183,7 +182,7 @@ pub async fn status(
     ) else {
         return oops(Some(&sess), ServiceError::Internal("status page reads".into()));
     };
-    let cal = WorkCalendar::china();
+    let cal = s.svc.calendar();
     let now = s.svc.now();
     let today = beijing_date(now);
     let can_file = member.can(Access::Can(Permission::File));

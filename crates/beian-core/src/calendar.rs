@@ -1,33 +1,35 @@
 //! China working-day calendar: public holidays (法定节假日) and make-up
 //! workdays (调休上班日) as announced each year by the State Council.
 //!
-//! The built-in data lives in `data/holidays-cn.txt` and covers 2023–2026.
-//! Operators can load their own data in the same format with
-//! [`WorkCalendar::parse`].
+//! Data comes one year at a time in the JSON format of NateScarlet/holiday-cn
+//! (`{year}.json`), parsed by [`HolidayYear::parse_json`]:
 //!
-//! # Data format
-//!
-//! One entry per line, `YYYY-MM-DD <holiday|workday> [name]`, for example
-//!
-//! ```text
-//! # 2024: 国务院办公厅关于2024年部分节假日安排的通知
-//! 2024-02-10 holiday 春节
-//! 2024-02-04 workday 春节调休
+//! ```json
+//! {"year": 2026, "days": [
+//!   {"name": "元旦", "date": "2026-01-01", "isOffDay": true},
+//!   {"name": "春节调休", "date": "2026-02-14", "isOffDay": false}
+//! ]}
 //! ```
 //!
-//! `#` starts a comment and blank lines are ignored. A `holiday` is a day off
-//! (weekend days inside a holiday span may be listed too); a `workday` must be
-//! a Saturday or Sunday that is worked. A date may appear only once. The years
-//! that have entries are the covered years; they must be contiguous.
+//! `isOffDay: true` is a day off (weekend days inside a holiday span may be listed too);
+//! `false` is a make-up workday and must be a Saturday or Sunday. Other fields (`papers`,
+//! `$schema`) are ignored. A file may list a few days of the neighbouring years (a New Year
+//! span that starts on 31 December). The built-in files, `data/calendar/2023.json` to
+//! `2026.json`, are embedded ([`WorkCalendar::china`]); the service replaces or adds years
+//! at run time ([`WorkCalendar::from_years`]). This module does no IO.
 
 use std::collections::BTreeMap;
-use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 
 use chrono::{Datelike, NaiveDate, Weekday};
 
-/// The built-in data file.
-const CHINA_DATA: &str = include_str!("../data/holidays-cn.txt");
+/// The built-in data files, one per year.
+const CHINA_DATA: [&str; 4] = [
+    include_str!("../data/calendar/2023.json"),
+    include_str!("../data/calendar/2024.json"),
+    include_str!("../data/calendar/2025.json"),
+    include_str!("../data/calendar/2026.json"),
+];
 
 /// What the calendar says about one listed date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +38,22 @@ enum Kind {
     Workday,
 }
 
+/// One year's arrangement, parsed and checked: the unit the data directory and the operators'
+/// upload replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolidayYear {
+    year: i32,
+    entries: BTreeMap<NaiveDate, (Kind, String)>,
+}
+
 /// A working-day calendar: Monday to Friday are working days, Saturday and
 /// Sunday are not, except for the listed public holidays (days off) and
 /// make-up workdays (weekend days that are worked).
 ///
-/// Outside [`covered_years`](Self::covered_years) nothing is known about
+/// For a year that is not [covered](Self::covers) nothing is known about
 /// holidays: there every Saturday and Sunday is a day off and every Monday to
 /// Friday is a working day. Callers that schedule deadlines far ahead should
-/// check the covered years and load newer data when the State Council
+/// check [`uncovered_years`](Self::uncovered_years) and load newer data when the State Council
 /// publishes the next year's arrangement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkCalendar {
@@ -53,34 +63,134 @@ pub struct WorkCalendar {
     weekday_holidays: Vec<NaiveDate>,
     /// Sorted make-up workdays (each adds a working day on a weekend).
     weekend_workdays: Vec<NaiveDate>,
-    /// First and last covered year.
-    years: (i32, i32),
+    /// The years with data, sorted.
+    years: Vec<i32>,
 }
 
-/// Why calendar data could not be parsed. Line numbers start at 1.
+/// Why a year's file was refused. Items of `days` are numbered from 1. The messages are for
+/// operators (Chinese, with what to do).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalendarError {
-    /// A line does not have the form `YYYY-MM-DD <holiday|workday> [name]`.
-    #[error("节假日数据第{line}行格式不正确，应为“YYYY-MM-DD holiday|workday 名称”")]
-    Syntax { line: usize },
-    /// The date field is not a real calendar date in `YYYY-MM-DD` form.
-    #[error("节假日数据第{line}行的日期“{value}”无效，应为 YYYY-MM-DD 格式的真实日期")]
-    BadDate { line: usize, value: String },
-    /// The kind field is neither `holiday` nor `workday`.
-    #[error("节假日数据第{line}行的类型“{value}”无效，只能是 holiday（放假）或 workday（调休上班）")]
-    BadKind { line: usize, value: String },
+    /// Not JSON, or not the holiday-cn shape.
+    #[error("节假日文件不是 holiday-cn 格式的 JSON（应为 {{\"year\": 2027, \"days\": [{{\"name\": \"元旦\", \"date\": \"2027-01-01\", \"isOffDay\": true}}]}}）：{detail}")]
+    Json { detail: String },
+    /// The file is for another year than the one it is loaded as.
+    #[error("文件中的年份是{found}年，不是{expected}年，请上传{expected}年的文件")]
+    WrongYear { expected: i32, found: i32 },
+    /// `year` is outside the years this calendar accepts.
+    #[error("年份{year}无效，应在2000年至2100年之间")]
+    BadYear { year: i32 },
+    /// A date that is not a real calendar date in `YYYY-MM-DD` form.
+    #[error("days 第{item}项的日期“{value}”无效，应为 YYYY-MM-DD 格式的真实日期")]
+    BadDate { item: usize, value: String },
+    /// A date too far from the file's year.
+    #[error("days 第{item}项的日期 {date} 不属于{year}年的安排")]
+    DateOutsideYear { item: usize, date: NaiveDate, year: i32 },
     /// The same date is listed twice.
-    #[error("节假日数据第{line}行的日期 {date} 与第{first_line}行重复")]
-    Duplicate { line: usize, first_line: usize, date: NaiveDate },
+    #[error("days 第{item}项的日期 {date} 与第{first}项重复")]
+    Duplicate { item: usize, first: usize, date: NaiveDate },
     /// A make-up workday that is not a Saturday or Sunday.
-    #[error("节假日数据第{line}行：调休上班日 {date} 不是周六或周日")]
-    WorkdayNotWeekend { line: usize, date: NaiveDate },
-    /// The years with entries have a gap, so the gap year would wrongly count as covered.
-    #[error("节假日数据缺少{year}年的安排（各年份必须连续）")]
-    MissingYear { year: i32 },
-    /// No entry at all.
-    #[error("节假日数据中没有任何日期")]
-    Empty,
+    #[error("days 第{item}项：调休上班日 {date} 不是周六或周日（isOffDay 为 false 的日期必须是周末）")]
+    WorkdayNotWeekend { item: usize, date: NaiveDate },
+    /// No day at all: the arrangement is not published yet (holiday-cn ships such files).
+    #[error("{year}年的文件中没有任何日期（国务院的放假安排可能尚未发布）")]
+    Empty { year: i32 },
+}
+
+/// The accepted years: far enough for any real arrangement, small enough that date arithmetic
+/// near them never overflows.
+const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+#[derive(serde::Deserialize)]
+struct RawYear {
+    year: i32,
+    days: Vec<RawDay>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawDay {
+    #[serde(default)]
+    name: String,
+    date: String,
+    #[serde(rename = "isOffDay")]
+    is_off_day: bool,
+}
+
+impl HolidayYear {
+    /// Parses one year's file in the holiday-cn format (see the [module docs](self)). With
+    /// `expected`, the file must say that year. A leading UTF-8 byte-order mark is ignored.
+    pub fn parse_json(text: &str, expected: Option<i32>) -> Result<HolidayYear, CalendarError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let raw: RawYear =
+            serde_json::from_str(text).map_err(|e| CalendarError::Json { detail: e.to_string() })?;
+        let year = raw.year;
+        if let Some(expected) = expected {
+            if expected != year {
+                return Err(CalendarError::WrongYear { expected, found: year });
+            }
+        }
+        if !YEARS.contains(&year) {
+            return Err(CalendarError::BadYear { year });
+        }
+        let mut entries: BTreeMap<NaiveDate, (Kind, String)> = BTreeMap::new();
+        let mut items: BTreeMap<NaiveDate, usize> = BTreeMap::new();
+        for (idx, day) in raw.days.into_iter().enumerate() {
+            let item = idx + 1;
+            let date = parse_iso_date(&day.date)
+                .ok_or_else(|| CalendarError::BadDate { item, value: day.date.clone() })?;
+            // The year itself, or a neighbouring month (a span across New Year).
+            let near = date.year() == year
+                || (date.year() == year - 1 && date.month() == 12)
+                || (date.year() == year + 1 && date.month() == 1);
+            if !near {
+                return Err(CalendarError::DateOutsideYear { item, date, year });
+            }
+            let kind = if day.is_off_day { Kind::Holiday } else { Kind::Workday };
+            if kind == Kind::Workday && !is_weekend(date) {
+                return Err(CalendarError::WorkdayNotWeekend { item, date });
+            }
+            if let Some(&first) = items.get(&date) {
+                return Err(CalendarError::Duplicate { item, first, date });
+            }
+            items.insert(date, item);
+            entries.insert(date, (kind, day.name.trim().to_owned()));
+        }
+        if entries.is_empty() {
+            return Err(CalendarError::Empty { year });
+        }
+        Ok(HolidayYear { year, entries })
+    }
+
+    /// The year this file arranges.
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+
+    /// How many days it lists (days off and make-up workdays).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Never true for a parsed year (an empty file is refused); for clippy's sake.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The year in the holiday-cn JSON format, dates in order (what the service stores).
+    pub fn to_json(&self) -> String {
+        let days: Vec<serde_json::Value> = self
+            .entries
+            .iter()
+            .map(|(date, (kind, name))| {
+                serde_json::json!({
+                    "name": name,
+                    "date": date.format("%Y-%m-%d").to_string(),
+                    "isOffDay": *kind == Kind::Holiday,
+                })
+            })
+            .collect();
+        serde_json::json!({ "year": self.year, "days": days }).to_string()
+    }
 }
 
 impl WorkCalendar {
@@ -88,67 +198,36 @@ impl WorkCalendar {
     /// notices (国务院办公厅关于20XX年部分节假日安排的通知). Parsed once.
     pub fn china() -> &'static WorkCalendar {
         static CHINA: OnceLock<WorkCalendar> = OnceLock::new();
-        CHINA.get_or_init(|| {
-            // The built-in data is checked by the tests; a parse failure here
-            // is a build defect, not an input error.
-            Self::parse(CHINA_DATA).expect("built-in data/holidays-cn.txt must parse")
-        })
+        CHINA.get_or_init(|| WorkCalendar::from_years(WorkCalendar::builtin_years()))
     }
 
-    /// Parses calendar data in the format described in the [module docs](self).
-    /// A leading UTF-8 byte-order mark is ignored. Errors name the offending line.
-    pub fn parse(text: &str) -> Result<WorkCalendar, CalendarError> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    /// The built-in years, parsed (the service starts from these and replaces years with
+    /// files and uploads).
+    pub fn builtin_years() -> Vec<HolidayYear> {
+        // The built-in files are checked by the tests (`builtin_files_parse`); one that did
+        // not parse would be a build defect, and the year would count weekdays only.
+        CHINA_DATA.iter().filter_map(|text| HolidayYear::parse_json(text, None).ok()).collect()
+    }
+
+    /// A calendar of these years; a later year of the same number replaces an earlier one.
+    /// Where two files list the same date (a New Year span), the file of the date's own year
+    /// wins.
+    pub fn from_years(years: impl IntoIterator<Item = HolidayYear>) -> WorkCalendar {
+        let mut by_year: BTreeMap<i32, HolidayYear> = BTreeMap::new();
+        for y in years {
+            by_year.insert(y.year, y);
+        }
         let mut entries: BTreeMap<NaiveDate, (Kind, String)> = BTreeMap::new();
-        let mut lines_of: BTreeMap<NaiveDate, usize> = BTreeMap::new();
-        for (idx, raw) in text.lines().enumerate() {
-            let line = idx + 1;
-            let content = match raw.find('#') {
-                Some(pos) => &raw[..pos],
-                None => raw,
-            };
-            let content = content.trim();
-            if content.is_empty() {
-                continue;
-            }
-            let (date_str, rest) = split_field(content);
-            let (kind_str, name) = split_field(rest);
-            if kind_str.is_empty() {
-                return Err(CalendarError::Syntax { line });
-            }
-            let date = parse_iso_date(date_str)
-                .ok_or_else(|| CalendarError::BadDate { line, value: date_str.to_owned() })?;
-            let kind = match kind_str {
-                "holiday" => Kind::Holiday,
-                "workday" => Kind::Workday,
-                other => return Err(CalendarError::BadKind { line, value: other.to_owned() }),
-            };
-            if kind == Kind::Workday && !is_weekend(date) {
-                return Err(CalendarError::WorkdayNotWeekend { line, date });
-            }
-            if let Some(&first_line) = lines_of.get(&date) {
-                return Err(CalendarError::Duplicate { line, first_line, date });
-            }
-            lines_of.insert(date, line);
-            entries.insert(date, (kind, name.trim().to_owned()));
-        }
-
-        let (first, last) = match (entries.keys().next(), entries.keys().next_back()) {
-            (Some(first), Some(last)) => (first.year(), last.year()),
-            _ => return Err(CalendarError::Empty),
-        };
-        for year in first..=last {
-            let start = NaiveDate::from_ymd_opt(year, 1, 1);
-            let end = NaiveDate::from_ymd_opt(year, 12, 31);
-            let has_entry = match (start, end) {
-                (Some(start), Some(end)) => entries.range(start..=end).next().is_some(),
-                _ => false,
-            };
-            if !has_entry {
-                return Err(CalendarError::MissingYear { year });
+        for y in by_year.values() {
+            for (date, entry) in y.entries.iter().filter(|(d, _)| d.year() != y.year) {
+                entries.entry(*date).or_insert_with(|| entry.clone());
             }
         }
-
+        for y in by_year.values() {
+            for (date, entry) in y.entries.iter().filter(|(d, _)| d.year() == y.year) {
+                entries.insert(*date, entry.clone());
+            }
+        }
         // BTreeMap iteration is sorted, so both vectors are sorted.
         let weekday_holidays = entries
             .iter()
@@ -157,13 +236,24 @@ impl WorkCalendar {
             .collect();
         let weekend_workdays =
             entries.iter().filter(|(_, (k, _))| *k == Kind::Workday).map(|(d, _)| *d).collect();
-        Ok(WorkCalendar { entries, weekday_holidays, weekend_workdays, years: (first, last) })
+        WorkCalendar { entries, weekday_holidays, weekend_workdays, years: by_year.into_keys().collect() }
     }
 
-    /// Years covered by the data, e.g. `2023..=2026` for [`china`](Self::china).
-    /// Outside these years weekends are off and Monday–Friday are working days.
-    pub fn covered_years(&self) -> RangeInclusive<i32> {
-        self.years.0..=self.years.1
+    /// The years with data, e.g. `[2023, 2024, 2025, 2026]` for [`china`](Self::china).
+    /// In other years weekends are off and Monday–Friday are working days.
+    pub fn years(&self) -> &[i32] {
+        &self.years
+    }
+
+    /// Whether `year` has data.
+    pub fn covers(&self, year: i32) -> bool {
+        self.years.binary_search(&year).is_ok()
+    }
+
+    /// The years without data among the days `from..=to` (ascending): deadlines there count
+    /// Monday–Friday only.
+    pub fn uncovered_years(&self, from: NaiveDate, to: NaiveDate) -> Vec<i32> {
+        (from.year()..=to.year()).filter(|y| !self.covers(*y)).collect()
     }
 
     /// Whether `d` is a working day: Monday–Friday that is not a public
@@ -227,15 +317,6 @@ impl WorkCalendar {
         let removed = count_in(&self.weekday_holidays, from, to);
         let added = count_in(&self.weekend_workdays, from, to);
         plain - removed + added
-    }
-}
-
-/// Splits off the first whitespace-separated field; returns (field, rest).
-fn split_field(s: &str) -> (&str, &str) {
-    let s = s.trim_start();
-    match s.find(char::is_whitespace) {
-        Some(pos) => (&s[..pos], &s[pos..]),
-        None => (s, ""),
     }
 }
 

@@ -88,6 +88,7 @@ codes! {
     SUBJECT_IN_PROGRESS = 86937, Beian, "该主体已有备案申请处理中，请等待申请完成后，再行发起备案申请";
     SUBJECT_CAP = 86938, Beian, "当前主体已超过小程序备案数量上限";
     ADDRESS_REPEATS_REGION = 86939, Beian, "通讯地址不要重复填写省市区";
+    RULE_TABLE = 86940, Beian, "不符合备案规则表的要求（备案省份的要求或前置审批）";
 }
 
 /// The default message of a code, if the code is in the table.

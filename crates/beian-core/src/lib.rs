@@ -15,6 +15,7 @@ pub mod payload;
 pub mod plan;
 pub mod platform;
 pub mod policy;
+pub mod rule_table;
 pub mod rules;
 pub mod state;
 pub mod time;

@@ -216,7 +216,7 @@ pub enum AuditAction {
     AuthorizationLocked,
     /// the simulated clock moved.
     Advance,
-    /// a dictionary version published.
+    /// a dictionary version, or a year of the working-day calendar, published.
     Publish,
     /// a developer signed in.
     Login,
@@ -371,10 +371,14 @@ pub enum AuditEntity {
     PublicIndex,
     Staff,
     Reason,
+    /// One year of the working-day calendar (entity id: the year).
+    Calendar,
+    /// The regional rule table (`rule_table`), published in versions.
+    RuleTable,
 }
 
 impl AuditEntity {
-    pub const ALL: [AuditEntity; 21] = [
+    pub const ALL: [AuditEntity; 23] = [
         AuditEntity::Account,
         AuditEntity::Membership,
         AuditEntity::Ticket,
@@ -396,6 +400,8 @@ impl AuditEntity {
         AuditEntity::PublicIndex,
         AuditEntity::Staff,
         AuditEntity::Reason,
+        AuditEntity::Calendar,
+        AuditEntity::RuleTable,
     ];
 
     /// The stored name.
@@ -422,6 +428,8 @@ impl AuditEntity {
             AuditEntity::PublicIndex => "public_index",
             AuditEntity::Staff => "staff",
             AuditEntity::Reason => "reason",
+            AuditEntity::Calendar => "calendar",
+            AuditEntity::RuleTable => "rule_table",
         }
     }
 

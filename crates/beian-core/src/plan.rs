@@ -255,6 +255,8 @@ pub struct Plan {
     /// The platform-review due date (apply), for the notice.
     due: Option<chrono::NaiveDate>,
     review_sla_days: u32,
+    /// The rule-table version an application was checked against (apply only).
+    rules_version: Option<i64>,
 }
 
 /// The parts of the platform's configuration a plan reads.
@@ -328,6 +330,7 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
         step,
         due: None,
         review_sla_days: env.policy.platform_review_sla_days,
+        rules_version: None,
     };
     let appid = plan.order.appid.clone();
 
@@ -471,6 +474,9 @@ pub struct ApplyFacts<'a> {
     pub face_task: Option<&'a crate::model::FaceTask>,
     /// Applications counted against today's quota so far.
     pub applies_today: u32,
+    /// The rule table's current version: the application is checked against it, and its
+    /// version is recorded in the apply's audit event (`rules_version`).
+    pub rules: &'a crate::rule_table::RuleTable,
 }
 
 /// Plan an application (申请备案): every rule, then the order in platform review with its
@@ -494,6 +500,7 @@ pub fn plan_apply(
         face_task: read.face_task,
         subject: facts.subject.map(|(s, _)| s),
         applies_today: read.applies_today,
+        rules: read.rules,
     };
     rules::check_apply(payload, &ctx)?;
     let (now, ts, mp) = (facts.now, facts.now.timestamp(), facts.mini_program);
@@ -593,6 +600,7 @@ pub fn plan_apply(
         step,
         due: Some(due),
         review_sla_days: policy.platform_review_sla_days,
+        rules_version: Some(read.rules.version()),
     })
 }
 
@@ -625,6 +633,7 @@ pub fn plan_change(
         // The subject's limits count new services, not a change of a filed one.
         subject: None,
         applies_today: read.applies_today,
+        rules: read.rules,
     };
     let (now, ts, mp) = (facts.now, facts.now.timestamp(), facts.mini_program);
     let mut payload = payload.clone();
@@ -674,6 +683,7 @@ pub fn plan_change(
         step,
         due: Some(due),
         review_sla_days: policy.platform_review_sla_days,
+        rules_version: Some(read.rules.version()),
     })
 }
 
@@ -893,12 +903,13 @@ impl Plan {
     /// The audit events of the plan: the action on the order, then one per cascaded order.
     pub fn audit(&self) -> Vec<AuditRecord> {
         let appid = &self.order.appid;
-        let detail = if self.action == Action::Apply {
+        let detail = if matches!(self.action, Action::Apply | Action::ApplyChange) {
             json!({
                 "from": self.from.status_code(),
                 "to": self.to.status_code(),
                 "version": self.order.versions,
                 "subject": self.order.subject_id,
+                "rules_version": self.rules_version,
             })
         } else {
             let effect_names: Vec<String> = self.effects.iter().map(|e| format!("{e:?}")).collect();

@@ -5,13 +5,19 @@
 //! the engine answers either a refusal of the whole request (entrance closed, quota spent)
 //! or field hints (`86202` + `hints[]`), each with a dotted `err_field` path and a Chinese
 //! message that says what to fix.
+//!
+//! Regional rules and pre-approvals by service content type are not code here: they are
+//! rows of the rule table (`rule_table::RuleTable`, in the context), each evaluated by
+//! [`Checker::table_rows`] and the validity and residence checks, each failing row yielding
+//! its own hint text at its field.
 
 use crate::dict::Dictionaries;
 use crate::errcode;
-use crate::ident::{self, ResidentId, ValidityEnd};
+use crate::ident::{self, IdFormat, ResidentId, ValidityEnd};
 use crate::model::{FaceStatus, FaceTask, MediaMeta, MediaType, MiniProgram, Subject};
 use crate::payload::{ApplyPayload, PrincipalInfo, INVALID_NUMBER};
 use crate::policy::Policy;
+use crate::rule_table::{Requirement, RuleRow, RuleTable};
 use crate::time::beijing_date;
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -48,16 +54,8 @@ pub struct ApplyContext<'a> {
     pub subject: Option<&'a Subject>,
     /// Applications accepted in the current quota day.
     pub applies_today: u32,
-}
-
-/// Minimum remaining certificate validity in months after submission, by filing province.
-pub fn min_validity_months(province: &str) -> u32 {
-    // 宁夏 requires six months; everyone else three (record_material).
-    if province == "640000" {
-        6
-    } else {
-        3
-    }
+    /// The regional rules and pre-approvals (the table's current version).
+    pub rules: &'a RuleTable,
 }
 
 /// Run every rule. `Ok(())` means the application may be accepted.
@@ -80,10 +78,15 @@ pub fn check_apply(p: &ApplyPayload, ctx: &ApplyContext<'_>) -> Result<(), Refus
         hints: Vec::new(),
         today: beijing_date(ctx.now),
         province: p.icp_subject.base_info.province.clone(),
+        personal: {
+            let id = ctx.dict.personal_subject_type_id();
+            id.is_some() && p.icp_subject.base_info.subject_type == id
+        },
     };
     c.subject(p);
     c.applets(p);
     c.materials(p);
+    c.table_rows(p);
     c.media(p);
     if c.hints.is_empty() {
         Ok(())
@@ -183,6 +186,8 @@ struct Checker<'c, 'a> {
     today: NaiveDate,
     /// The filing province code, for province-specific rules.
     province: String,
+    /// Whether the subject is an individual (个人).
+    personal: bool,
 }
 
 impl Checker<'_, '_> {
@@ -320,7 +325,6 @@ impl Checker<'_, '_> {
                     "个人主体的主办单位名称应填写负责人本人姓名",
                 );
             }
-            self.residence(p);
         } else {
             self.legal_person(p);
         }
@@ -416,30 +420,22 @@ impl Checker<'_, '_> {
         }
     }
 
-    /// Certificate number check by the certificate's kind.
-    fn certificate_number(&mut self, field: &str, cert_type: Option<u32>, num: &str) {
-        let kind = cert_type.and_then(|t| self.ctx.dict.certificate_type(t)).map(|c| c.name.as_str());
-        match kind {
-            Some(n) if n.contains("居民身份证") => {
-                if let Err(e) = ResidentId::parse(num) {
-                    self.hint(errcode::FIELD_FORMAT, field, format!("{}：{e}", label(field)));
-                }
-            }
-            Some(n) if n.contains("统一社会信用代码") || n.contains("营业执照") => {
-                if let Err(e) = ident::check_uscc(num) {
-                    self.hint(errcode::FIELD_FORMAT, field, format!("{}：{e}", label(field)));
-                }
-            }
-            _ => {
-                let ok = num.len() <= 64
-                    && num.chars().all(|c| c.is_ascii_alphanumeric() || "-()（）".contains(c));
-                if !ok {
-                    self.hint(
-                        errcode::FIELD_FORMAT,
-                        field,
-                        format!("{}只能包含字母、数字和“-”，不超过64位", label(field)),
-                    );
-                }
+    /// Certificate number check by the certificate's format (`ident::IdFormat`, from the
+    /// certificate type's name). Returns the checked number when it passes.
+    fn certificate_number(
+        &mut self,
+        field: &str,
+        cert_type: Option<u32>,
+        num: &str,
+    ) -> Option<ident::CheckedNumber> {
+        let format = cert_type
+            .and_then(|t| self.ctx.dict.certificate_type(t))
+            .map_or(IdFormat::Other, |c| IdFormat::of_certificate_name(&c.name));
+        match ident::check_certificate_number(format, num, self.today) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                self.hint(errcode::FIELD_FORMAT, field, format!("{}：{e}", label(field)));
+                None
             }
         }
     }
@@ -503,7 +499,17 @@ impl Checker<'_, '_> {
             }
         }
         if let Some(num) = self.required(&f("certificate_number"), &pi.certificate_number) {
-            self.certificate_number(&f("certificate_number"), cert_type, num);
+            let checked = self.certificate_number(&f("certificate_number"), cert_type, num);
+            // A principal is a person of full age (ident::PRINCIPAL_MIN_AGE ..= MAX_AGE).
+            if let Some(birth) = checked.and_then(|n| n.birth_date) {
+                if let Err(e) = ident::check_principal_age(birth, self.today) {
+                    self.hint(
+                        errcode::FIELD_FORMAT,
+                        f("certificate_number"),
+                        format!("{}：{e}", label(&f("certificate_number"))),
+                    );
+                }
+            }
         }
         self.validity(prefix, pi);
         self.required(&f("certificate_photo_front"), &pi.certificate_photo_front);
@@ -544,19 +550,24 @@ impl Checker<'_, '_> {
             d
         });
         if let Some(ValidityEnd::Date(end)) = end {
-            let months = min_validity_months(&self.province);
-            let min_end = self.today.checked_add_months(Months::new(months)).unwrap_or(self.today);
             if start.is_some_and(|s| end <= s) {
                 self.hint(errcode::FIELD_FORMAT, fe.as_str(), "证件有效期结束日期应晚于开始日期");
-            } else if end < min_end {
-                self.hint(
-                    errcode::CERT_VALIDITY,
-                    fe.as_str(),
-                    format!(
-                        "证件有效期须在提交后至少还有{months}个月（{}之后），请更换有效期更长的证件",
-                        min_end.format("%Y年%m月%d日")
-                    ),
-                );
+                return;
+            }
+            let rows = self.ctx.rules.applicable(&self.province, self.personal);
+            for row in rows {
+                let Requirement::ValidityMonths { months } = row.require else { continue };
+                let min_end = self.today.checked_add_months(Months::new(months)).unwrap_or(self.today);
+                if end < min_end {
+                    let msg = fill(
+                        &row.hint,
+                        &[
+                            ("{months}", months.to_string()),
+                            ("{date}", min_end.format("%Y年%m月%d日").to_string()),
+                        ],
+                    );
+                    self.hint(errcode::CERT_VALIDITY, fe.as_str(), msg);
+                }
             }
         }
     }
@@ -587,19 +598,114 @@ impl Checker<'_, '_> {
         }
     }
 
-    /// 临时居住证明: an individual whose ID was issued outside the filing province.
-    fn residence(&mut self, p: &ApplyPayload) {
+    /// The rule table's rows other than validity: local ID or residence proof for
+    /// individuals, cross-city addresses, filings in progress, extra materials, pre-approvals.
+    fn table_rows(&mut self, p: &ApplyPayload) {
+        let personal = self.is_personal(p);
+        let rows: Vec<&RuleRow> = self.ctx.rules.applicable(&self.province, personal);
+        // A local-ID row makes a residence proof pointless: only its own hint is given.
+        let local_id_required = rows.iter().any(|r| r.require == Requirement::LocalId);
+        for row in rows {
+            match &row.require {
+                Requirement::ValidityMonths { .. } => {} // in `validity`, per principal
+                Requirement::ResidenceProof if !local_id_required => self.residence(p, row),
+                Requirement::ResidenceProof => {}
+                Requirement::LocalId => {
+                    if self.non_local_resident_id(p) {
+                        self.hint(
+                            errcode::RULE_TABLE,
+                            "icp_subject.principal_info.certificate_number",
+                            &row.hint,
+                        );
+                    }
+                }
+                Requirement::SameCity => self.same_city(p, row),
+                Requirement::MaxInProgress { max } => {
+                    let in_progress = self.ctx.subject.map_or(0, |s| s.in_progress);
+                    if in_progress >= *max {
+                        self.hint(
+                            errcode::RULE_TABLE,
+                            "icp_subject.organize_info.certificate_number",
+                            fill(&row.hint, &[("{max}", max.to_string())]),
+                        );
+                    }
+                }
+                Requirement::Material { material, first_filing_only, service_content_types } => {
+                    let first_filing = self.ctx.subject.is_none_or(|s| !s.ever_filed);
+                    let chosen = &p.icp_applets.base_info.service_content_types;
+                    let triggered = (!first_filing_only || first_filing)
+                        && (service_content_types.is_empty()
+                            || service_content_types.iter().any(|t| chosen.contains(t)));
+                    let given = p
+                        .icp_materials
+                        .lists()
+                        .iter()
+                        .any(|(name, list, _)| *name == material.as_str() && !list.is_empty());
+                    if triggered && !given {
+                        self.hint(errcode::RULE_TABLE, format!("icp_materials.{material}"), &row.hint);
+                    }
+                }
+                Requirement::PreApproval { service_content_types, nrlx_types } => {
+                    let b = &p.icp_applets.base_info;
+                    let triggered = service_content_types.iter().any(|t| b.service_content_types.contains(t));
+                    let has =
+                        b.nrlx_details.iter().any(|d| d.nrlx_type.is_some_and(|t| nrlx_types.contains(&t)));
+                    if triggered && !has {
+                        self.hint(errcode::RULE_TABLE, "icp_applets.base_info.nrlx_details", &row.hint);
+                    }
+                }
+            }
+        }
+    }
+
+    /// An individual whose subject principal's resident ID was issued outside the filing
+    /// province (other certificates carry no province).
+    fn non_local_resident_id(&self, p: &ApplyPayload) -> bool {
         let s = &p.icp_subject;
-        let Ok(id) = ResidentId::parse(&s.principal_info.certificate_number) else { return };
-        if !s.base_info.province.is_empty()
-            && id.province_code() != s.base_info.province
-            && s.personal_info.residence_permit.is_empty()
-        {
-            self.hint(
-                errcode::FIELD_REQUIRED,
-                "icp_subject.personal_info.residence_permit",
-                "身份证签发地不在备案省份，请上传在备案省份的临时居住证明（居住证、暂住证、社保证明或房产证等）",
-            );
+        let Ok(id) = ResidentId::parse(&s.principal_info.certificate_number) else { return false };
+        !s.base_info.province.is_empty() && id.province_code() != s.base_info.province
+    }
+
+    /// 临时居住证明: an individual whose ID was issued outside the filing province.
+    fn residence(&mut self, p: &ApplyPayload, row: &RuleRow) {
+        if self.non_local_resident_id(p) && p.icp_subject.personal_info.residence_permit.is_empty() {
+            self.hint(errcode::FIELD_REQUIRED, "icp_subject.personal_info.residence_permit", &row.hint);
+        }
+    }
+
+    /// No cross-city filing: the certificate address names the filing city (or one of its
+    /// districts); an address naming neither is refused with the row's hint.
+    fn same_city(&mut self, p: &ApplyPayload, row: &RuleRow) {
+        let b = &p.icp_subject.base_info;
+        let addr = &p.icp_subject.organize_info.certificate_address;
+        let dict = self.ctx.dict;
+        let Some(city) = b.city.parse::<u32>().ok().and_then(|c| dict.region_at(crate::dict::LEVEL_CITY, c))
+        else {
+            return; // the city has its own hint
+        };
+        if addr.is_empty() {
+            return; // required, hinted elsewhere
+        }
+        let short = |n: &str| {
+            let s = n.strip_suffix("地区").unwrap_or(n).trim_end_matches(['市', '州', '盟']);
+            if s.chars().count() >= 2 {
+                s.to_string()
+            } else {
+                n.to_string()
+            }
+        };
+        let names_city = city.name != "市辖区" && addr.contains(&short(city.name));
+        let names_district = dict
+            .districts()
+            .iter()
+            .flat_map(|prov| prov.sub_list.iter())
+            .find(|c| c.code == city.code)
+            .is_some_and(|c| {
+                c.sub_list.iter().any(|d| d.name.chars().count() >= 3 && addr.contains(d.name.as_str()))
+            });
+        if !(names_city || names_district) {
+            let msg = fill(&row.hint, &[("{city}", city.name.to_string())]);
+            self.hint(errcode::RULE_TABLE, "icp_subject.organize_info.certificate_address", msg);
         }
     }
 
@@ -623,7 +729,7 @@ impl Checker<'_, '_> {
                 self.required("icp_subject.legal_person_info.certificate_number", &l.certificate_number)
             {
                 if n.len() == 18 && n.chars().take(17).all(|c| c.is_ascii_digit()) {
-                    if let Err(e) = ResidentId::parse(n) {
+                    if let Err(e) = ident::check_certificate_number(IdFormat::ResidentId, n, self.today) {
                         self.hint(
                             errcode::FIELD_FORMAT,
                             "icp_subject.legal_person_info.certificate_number",
@@ -893,6 +999,11 @@ impl Checker<'_, '_> {
             _ => None,
         }
     }
+}
+
+/// A row's hint with its placeholders filled.
+fn fill(hint: &str, values: &[(&str, String)]) -> String {
+    values.iter().fold(hint.to_string(), |s, (k, v)| s.replace(k, v))
 }
 
 /// Fields whose uploads are interchangeable: the same ID photo may serve both principals.

@@ -33,6 +33,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("multipart_upload", multipart_upload),
     ("wx_push", wx_push),
     ("console_form", console_form),
+    ("authority_event", authority_event),
+    ("calendar_year", calendar_year),
+    ("rule_table", rule_table),
 ];
 
 /// The fixed boundary of [`multipart_upload`] inputs that name no Content-Type.
@@ -167,6 +170,7 @@ pub fn apply_payload(data: &[u8]) {
 /// 10:00 Beijing time.
 pub fn check_apply_fixture(payload: &ApplyPayload) -> Result<(), Refusal> {
     let f = apply_fixture();
+    let rules = beian_core::rule_table::RuleTable::builtin();
     let now = chrono::DateTime::from_timestamp(NOW, 0).unwrap_or_default();
     let ctx = ApplyContext {
         now,
@@ -177,6 +181,7 @@ pub fn check_apply_fixture(payload: &ApplyPayload) -> Result<(), Refusal> {
         face_task: Some(&f.face_task),
         subject: None,
         applies_today: 0,
+        rules: &rules,
     };
     check_apply(payload, &ctx)
 }
@@ -384,4 +389,63 @@ fn assert_wire_refusal(v: &Value) {
     let msg = v["errmsg"].as_str().unwrap_or_default();
     assert_documented(code, msg);
     assert!(msg.contains(" rid: "), "no rid in {msg}");
+}
+
+// ---- authority_event ---------------------------------------------------------------------
+
+/// A bridge's inbound events (`/api/authority/events`, `beian_authority_bridge::protocol`):
+/// the signature check on headers taken from the bytes (any key id, timestamp and signature
+/// text answers or refuses, never panics), and the body as an event envelope: one accepted,
+/// written back out, reads back the same — nothing is lost or invented between the bridge and
+/// the inbox.
+pub fn authority_event(data: &[u8]) {
+    use beian_authority_bridge::protocol::{parse_event, Keys};
+    let keys = Keys::new([("k1".to_string(), "0123456789abcdef0123456789abcdef".to_string())]).expect("keys");
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.splitn(4, '\n');
+    let (id, ts, sig) = (lines.next(), lines.next(), lines.next());
+    let _ = keys.verify(id, ts, sig, data, 1_700_000_000, 300);
+    if let Ok(envelope) = parse_event(data) {
+        let back = serde_json::to_vec(&envelope).expect("an envelope serialises");
+        let again = parse_event(&back).expect("an accepted envelope reads back");
+        assert_eq!(again, envelope, "the envelope changed on its way back");
+    }
+}
+
+// ---- calendar_year -----------------------------------------------------------------------
+
+/// A working-day file as an operator uploads it (holiday-cn JSON, `HolidayYear::parse_json`):
+/// refused with a reason or accepted; an accepted year written back out reads back the same,
+/// and a calendar of it answers every working-day question of the year.
+pub fn calendar_year(data: &[u8]) {
+    use beian_core::calendar::{HolidayYear, WorkCalendar};
+    let text = String::from_utf8_lossy(data);
+    let Ok(year) = HolidayYear::parse_json(&text, None) else { return };
+    let again =
+        HolidayYear::parse_json(&year.to_json(), Some(year.year())).expect("a parsed year reads back");
+    assert_eq!(again, year, "the year changed on its way back");
+    let cal = WorkCalendar::from_years([year.clone()]);
+    if let Some(start) = chrono::NaiveDate::from_ymd_opt(year.year(), 1, 1) {
+        let due = cal.add_working_days(start, 20);
+        assert!(due > start, "20 working days after {start} is {due}");
+        assert_eq!(cal.working_days_between(start, due), 20, "from {start} to {due}");
+    }
+}
+
+// ---- rule_table --------------------------------------------------------------------------
+
+/// The regional rule table as an operator publishes it (`RuleTable::from_json`, checked
+/// against the dictionaries): refused with a reason or accepted; an accepted table written
+/// back out reads back the same, and the rules engine runs with it on the fixture application.
+pub fn rule_table(data: &[u8]) {
+    use beian_core::rule_table::RuleTable;
+    let text = String::from_utf8_lossy(data);
+    let dict = beian_core::dict::Dictionaries::builtin();
+    let Ok(table) = RuleTable::from_json(&text, &dict, 2) else { return };
+    let again = RuleTable::from_json(&table.to_json(), &dict, 2).expect("a parsed table reads back");
+    assert_eq!(again.rows(), table.rows(), "the table changed on its way back");
+    for province in ["440000", "640000", "110000"] {
+        let _ = table.applicable(province, true);
+        let _ = table.applicable(province, false);
+    }
 }

@@ -271,6 +271,9 @@ pub trait AuthorityOutbox: Send + Sync {
     fn send_sms(&self, key: String, phone: String, text: String) -> BoxFuture<'_, PortResult<()>>;
     /// Call [`AuthorityGateway::fire`] with `timer` at `at` (unix seconds) or later.
     fn schedule(&self, key: String, at: i64, timer: Timer) -> BoxFuture<'_, PortResult<()>>;
+    /// The date `n` working days after `start` in the platform's working-day calendar (the
+    /// one operators keep current; see `beian_core::calendar::WorkCalendar::add_working_days`).
+    fn add_working_days(&self, start: chrono::NaiveDate, n: u32) -> chrono::NaiveDate;
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@
 use crate::aggregates::Filings;
 use crate::plans::{claim, write_plan, Writer};
 use crate::{random_id, Actor, Result, Service, ServiceError};
-use beian_core::calendar::WorkCalendar;
 use beian_core::dict::Dictionaries;
 use beian_core::errcode;
 use beian_core::model::{FaceTask, FilingOrder, MediaMeta, MiniProgram, Subject};
@@ -29,6 +28,7 @@ use beian_core::payload::ApplyPayload;
 use beian_core::plan::{self, ApplyFacts, Env, Facts, Plan};
 use beian_core::platform::NotifyPrefs;
 use beian_core::policy::Policy;
+use beian_core::rule_table::RuleTable;
 use beian_store::appends::Appends;
 use beian_store::{Store, Tx};
 use chrono::{DateTime, Utc};
@@ -61,6 +61,7 @@ impl ApplyRead {
         now: DateTime<Utc>,
         new_subject_id: &str,
         env: &Env<'_>,
+        rules: &RuleTable,
     ) -> Result<Plan> {
         let facts = ApplyFacts {
             facts: Facts {
@@ -74,6 +75,7 @@ impl ApplyRead {
             media: &self.media,
             face_task: self.face.as_ref(),
             applies_today: self.applies_today,
+            rules,
         };
         Ok(plan::plan_apply(payload, &facts, new_subject_id, env)?)
     }
@@ -87,6 +89,9 @@ struct ApplyWrite {
     now: DateTime<Utc>,
     policy: Arc<Policy>,
     dict: Arc<Dictionaries>,
+    calendar: Arc<beian_core::calendar::WorkCalendar>,
+    /// The rule table the plan was made with (a re-plan uses the same version).
+    rules: Arc<RuleTable>,
     email_channel: bool,
     new_subject_id: String,
     read: ApplyRead,
@@ -226,10 +231,11 @@ impl Filings<'_> {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
+        let rules = self.current_rule_table().await?;
         let mut tx = self.store.read().await?;
         let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
-        let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
-        Ok(match read.plan(payload, now, "", &env) {
+        let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
+        Ok(match read.plan(payload, now, "", &env, &rules) {
             Ok(_) => Vec::new(),
             Err(ServiceError::Hints(h)) => h,
             Err(ServiceError::Refused { errcode, errmsg }) => {
@@ -245,14 +251,15 @@ impl Service {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
+        let rules = self.current_rule_table().await?;
         let read = {
             let mut tx = self.store.read().await?;
             read_for_apply(&mut tx, appid, &payload, &policy, now).await?
         };
         let new_subject_id = random_id(12);
         let plan = {
-            let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
-            read.plan(&payload, now, &new_subject_id, &env)?
+            let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
+            read.plan(&payload, now, &new_subject_id, &env, &rules)?
         };
         let mut write = ApplyWrite {
             actor: actor.clone(),
@@ -261,6 +268,8 @@ impl Service {
             now,
             policy,
             dict,
+            calendar: self.calendar(),
+            rules,
             email_channel: self.email_channel(),
             new_subject_id,
             read,
@@ -310,8 +319,8 @@ async fn write_apply(tx: &mut Tx, w: &mut ApplyWrite, out: &mut Appends) -> Resu
         plan
     } else {
         let fresh = ApplyRead { mp: mp.clone(), subject, order, ..w.read.clone() };
-        let env = Env { policy: &w.policy, dict: &w.dict, calendar: WorkCalendar::china() };
-        fresh.plan(&w.payload, w.now, &w.new_subject_id, &env)?
+        let env = Env { policy: &w.policy, dict: &w.dict, calendar: &w.calendar };
+        fresh.plan(&w.payload, w.now, &w.new_subject_id, &env, &w.rules)?
     };
     let writer = Writer {
         actor: &w.actor,
@@ -342,6 +351,7 @@ impl Service {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
+        let rules = self.current_rule_table().await?;
         let mut tx = self.store.begin().await?;
         let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
         let from = read.order.as_ref().map(|o| o.state).unwrap_or(beian_core::state::FilingState::NotFiled);
@@ -364,8 +374,9 @@ impl Service {
             media: &read.media,
             face_task: read.face.as_ref(),
             applies_today: read.applies_today,
+            rules: &rules,
         };
-        let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+        let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
         let mut plan = plan::plan_change(payload, &facts, &filed, &env)?;
         let writer = Writer {
             actor,

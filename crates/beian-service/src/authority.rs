@@ -400,4 +400,8 @@ impl AuthorityOutbox for Service {
             self.queue_for_gateway(spec, &key, at).await.map_err(port_error)
         })
     }
+
+    fn add_working_days(&self, start: chrono::NaiveDate, n: u32) -> chrono::NaiveDate {
+        self.calendar().add_working_days(start, n)
+    }
 }

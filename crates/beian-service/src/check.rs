@@ -26,6 +26,9 @@ pub struct CheckReport {
     pub violations: Vec<String>,
     /// Worth a look, not wrong in itself (stale job leases, dead letters).
     pub warnings: Vec<String>,
+    /// About the platform's configuration rather than its data: years the next days reach
+    /// without working-day data, calendar files that were skipped.
+    pub notices: Vec<String>,
 }
 
 impl CheckReport {
@@ -301,6 +304,22 @@ impl Operations<'_> {
             }
         }
         drop(tx);
+        // Deadlines in a year without working-day data count Monday–Friday only.
+        if let Some(gap) = self.calendar_gap() {
+            let years: Vec<String> = gap.years.iter().map(|y| y.to_string()).collect();
+            report.notices.push(format!(
+                "working-day calendar: no holiday data for {} (the next {} days, until {}): deadlines \
+                 there count Monday–Friday only; upload the year's holiday-cn JSON on \
+                 /admin/ops/calendar or put it in <data_dir>/calendar/YEAR.json — {}",
+                years.join(", "),
+                crate::calendar::LOOKAHEAD_DAYS,
+                gap.until,
+                gap.message()
+            ));
+        }
+        for problem in self.calendar_status().problems {
+            report.notices.push(format!("working-day calendar: {problem}"));
+        }
         Ok(report)
     }
 }

@@ -4,7 +4,6 @@ use crate::aggregates::{Filings, Materials};
 use crate::jobs::{enqueue, JobSpec};
 use crate::plans::OrderView;
 use crate::{audit, random_id, Actor, Result, Service, ServiceError};
-use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
 use beian_core::model::AuditAction;
 use beian_core::model::{AuditItem, CancelType, FaceStatus, FaceTask, FACE_TASK_TTL_SECS};
@@ -122,7 +121,7 @@ impl Service {
             _ => None,
         };
         let (policy, dict) = (self.policy(), self.dictionaries());
-        let env = plan::Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+        let env = plan::Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
         let facts = plan::Facts {
             latest: latest.as_ref(),
             now,

@@ -13,6 +13,7 @@ pub mod accounts;
 mod aggregates;
 mod apply;
 pub mod authority;
+pub mod calendar;
 pub mod check;
 mod clock;
 mod deadlines;
@@ -32,6 +33,7 @@ pub mod providers;
 pub mod query;
 pub mod rate_limits;
 pub mod review;
+mod rule_tables;
 pub mod staff_sessions;
 
 pub use aggregates::{
@@ -77,6 +79,10 @@ pub struct Service {
     media: MediaStore,
     clock: Arc<dyn Clock>,
     dict: RwLock<Arc<Dictionaries>>,
+    /// The regional rule table new submissions are checked against (see `rule_tables`).
+    rules: RwLock<Arc<beian_core::rule_table::RuleTable>>,
+    /// When this node last looked for a newer rule table (see `rule_tables`).
+    rules_freshness: rule_tables::Freshness,
     policy: RwLock<Arc<Policy>>,
     /// Where people reach this platform (links in SMS and 站内信).
     public_url: RwLock<String>,
@@ -95,12 +101,15 @@ pub struct Service {
     rate_pruning: rate_limits::Pruning,
     /// Who judges face tasks (see `identity`).
     identity: Arc<dyn beian_ports::identity::IdentityProvider>,
+    /// The working-day calendar in force (see `calendar`).
+    calendars: calendar::Calendars,
 }
 
 const POLICY_KEY: &str = "policy";
 
 impl Service {
-    /// Build the service: seeds the dictionaries on first start and loads the policy.
+    /// Build the service: seeds the dictionaries on first start, loads the policy and the
+    /// working-day calendar (built-in years and uploads; files once a directory is set).
     /// `media`: a [`beian_store::MediaFiles`] directory or an S3 bucket ([`MediaStore`]).
     pub async fn start(store: Store, media: impl Into<MediaStore>, clock: Arc<dyn Clock>) -> Result<Service> {
         let media = media.into();
@@ -123,15 +132,17 @@ impl Service {
                 .map_err(|e| ServiceError::Internal(format!("stored policy is unreadable: {e}")))?,
             None => Policy::default(),
         };
-        tx.commit().await?;
         let refs: Vec<(DictKind, &str)> = parts.iter().map(|(k, j)| (*k, j.as_str())).collect();
         let dict = Dictionaries::from_json(&refs)
             .map_err(|e| ServiceError::Internal(format!("stored dictionaries are invalid: {e}")))?;
+        let rules = rule_tables::load_or_seed(&mut tx, &dict, now).await?;
+        tx.commit().await?;
         let group_commit = match store.backend() {
             beian_store::Backend::Sqlite => Some(apply::GroupCommit::start(store.clone())),
             beian_store::Backend::Postgres => None,
         };
-        Ok(Service {
+        let svc = Service {
+            calendars: calendar::Calendars::default(),
             callers: providers::CallerCache::default(),
             gram_stats: query::GramStats::default(),
             group_commit,
@@ -143,9 +154,14 @@ impl Service {
             media,
             clock,
             dict: RwLock::new(Arc::new(dict)),
+            rules: RwLock::new(Arc::new(rules)),
+            rules_freshness: rule_tables::Freshness::default(),
             policy: RwLock::new(Arc::new(policy)),
             public_url: RwLock::new("http://127.0.0.1:8080".into()),
-        })
+        };
+        // Operators' uploads replace the built-in years from the start.
+        svc.operations().reload_calendar().await?;
+        Ok(svc)
     }
 
     /// The base URL people use to reach this platform (no trailing slash).
@@ -256,6 +272,17 @@ impl Service {
             errcode: beian_core::errcode::INVALID_INPUT,
             errmsg: format!("字典数据不合法：{e}"),
         })?;
+        // The rule table names provinces and types of these dictionaries: it must stay valid.
+        let rules = self.rule_table();
+        beian_core::rule_table::RuleTable::from_json(&rules.to_json(), &dict, rules.version()).map_err(
+            |e| ServiceError::Refused {
+                errcode: beian_core::errcode::INVALID_INPUT,
+                errmsg: format!(
+                    "字典修改后当前规则表（第{}版）将不再有效，请先修改规则表：{e}",
+                    rules.version()
+                ),
+            },
+        )?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let version = tx.dictionaries().latest(kind).await?.map(|(v, _)| v).unwrap_or(0) + 1;

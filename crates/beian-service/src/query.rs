@@ -18,7 +18,6 @@
 
 use crate::aggregates::{Operations, PublicIndex};
 use crate::{audit, Actor, Result, Service, ServiceError};
-use beian_core::calendar::WorkCalendar;
 use beian_core::errcode;
 use beian_core::model::AuditAction;
 use beian_core::model::FilingOrder;
@@ -685,7 +684,7 @@ impl Operations<'_> {
             })
             .collect();
 
-        let calendar = WorkCalendar::china();
+        let calendar = self.calendar();
         let mut sla = SlaCompliance { sla_days: policy.platform_review_sla_days, decisions: 0, on_time: 0 };
         for (decided, started) in tx
             .audit()

@@ -142,6 +142,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (14, include_str!("../migrations/sqlite/0014_authority_numbers.sql")),
     (15, include_str!("../migrations/sqlite/0015_face_sessions.sql")),
     (16, include_str!("../migrations/sqlite/0016_manual_desk.sql")),
+    (17, include_str!("../migrations/sqlite/0017_calendar_years.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -160,6 +161,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (14, include_str!("../migrations/postgres/0014_authority_numbers.sql")),
     (15, include_str!("../migrations/postgres/0015_face_sessions.sql")),
     (16, include_str!("../migrations/postgres/0016_manual_desk.sql")),
+    (17, include_str!("../migrations/postgres/0017_calendar_years.sql")),
 ];
 
 impl Store {

@@ -31,6 +31,8 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<(Store, Arc<
         .context("starting the service")?
         .with_identity_provider(identity_provider(&config.identity));
     svc.operations().set_retention_days(config.retention_days);
+    svc.operations().set_calendar_dir(config.data_dir.join("calendar"));
+    svc.operations().reload_calendar().await.context("loading the working-day calendar")?;
     svc.set_public_url(
         &config
             .public_url
@@ -281,11 +283,14 @@ impl Application {
             let mut rx = stop_rx;
             let _ = rx.wait_for(|stop| *stop).await;
         }));
+        // Calendar files and other nodes' uploads take effect here within a minute.
+        let calendar = tokio::spawn(reload_calendar(self.svc.clone(), stop_tx.subscribe()));
         // The peer address reaches handlers for the per-client limits.
         let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
+        let _ = calendar.await;
         self.svc.close().await;
         served.context("HTTP server")
     }
@@ -322,6 +327,26 @@ pub fn bridge_gateway(
     config: &beian_authority_bridge::BridgeConfig,
 ) -> Arc<dyn beian_ports::authority::AuthorityGateway> {
     Arc::new(beian_authority_bridge::BridgeGateway::new(config.clone()))
+}
+
+/// Reload the working-day calendar every `RELOAD_SECS` until `stop` (see
+/// `beian_service::calendar`); a failed reload keeps the calendar in force.
+async fn reload_calendar(svc: Arc<Service>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every = std::time::Duration::from_secs(beian_service::calendar::RELOAD_SECS);
+    loop {
+        tokio::select! {
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep(every) => {
+                if let Err(e) = svc.operations().reload_calendar().await {
+                    tracing::warn!("reloading the working-day calendar: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// The built-in authority simulator over the service's store: it reports to the service's

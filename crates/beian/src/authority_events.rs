@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use beian_authority_bridge::protocol::{
-    unix_now, ErrorAnswer, EventAnswer, EventEnvelope, Keys, Unauthenticated, HEADER_KEY_ID,
-    HEADER_SIGNATURE, HEADER_TIMESTAMP, VERSION,
+    parse_event, unix_now, BadEvent, ErrorAnswer, EventAnswer, EventEnvelope, Keys, Unauthenticated,
+    HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use beian_core::errcode;
 use beian_ports::authority::Receipt;
@@ -61,36 +61,12 @@ async fn receive(State(s): State<Inbound>, headers: HeaderMap, body: Bytes) -> R
             ),
         };
     }
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let envelope: EventEnvelope = match serde_path_to_error::deserialize(de) {
+    let EventEnvelope { event_id, appid, round, event, .. } = match parse_event(&body) {
         Ok(e) => e,
-        Err(e) => {
-            let path = e.path().to_string();
-            return answer(
-                StatusCode::BAD_REQUEST,
-                errcode::INVALID_INPUT,
-                format!("事件格式错误（{path}）：{}", e.inner()),
-                Some(path),
-            );
+        Err(BadEvent { field, message }) => {
+            return answer(StatusCode::BAD_REQUEST, errcode::INVALID_INPUT, message, Some(field))
         }
     };
-    if envelope.version != VERSION {
-        return answer(
-            StatusCode::BAD_REQUEST,
-            errcode::INVALID_INPUT,
-            "不支持的协议版本",
-            Some("version".into()),
-        );
-    }
-    let EventEnvelope { event_id, appid, round, event, .. } = envelope;
-    if event_id.trim().is_empty() || event_id.chars().count() > 200 {
-        return answer(
-            StatusCode::BAD_REQUEST,
-            errcode::INVALID_INPUT,
-            "event_id 须为 1 到 200 个字符",
-            Some("event_id".into()),
-        );
-    }
     match s.svc.filings().receive_authority_event(&event_id, &appid, round, event).await {
         Ok(receipt) => {
             let receipt = match receipt {

@@ -83,6 +83,12 @@ enum Command {
         #[command(subcommand)]
         command: SimulatorCommand,
     },
+    /// The regional rule table (docs/rules.md): print the current version as JSON, or publish
+    /// a JSON file as a new version (validated; applies to new submissions only).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Restore a backup into a fresh data directory (--data-dir; and for PostgreSQL an empty
     /// schema, --database-url; needs `pg_restore`), then check it.
     Restore {
@@ -125,6 +131,17 @@ enum PiiCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Print a version of the rule table as JSON (default: the current one).
+    Export {
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Publish FILE (a JSON array of rows) as the next version; audited as `cli:rules`.
+    Import { file: std::path::PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,6 +369,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Rules { command } => {
+            let svc = open_service(&config, Arc::new(SystemClock)).await?;
+            let result = rules(&svc, command).await;
+            svc.close().await;
+            result
+        }
         Command::Outbox { phone } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
             for m in
@@ -405,6 +428,26 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+async fn rules(svc: &beian_service::Service, command: RulesCommand) -> Result<()> {
+    match command {
+        RulesCommand::Export { version: None } => println!("{}", svc.rule_table().to_json()),
+        RulesCommand::Export { version: Some(v) } => {
+            let json = svc.rule_table_version(v).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", json.ok_or_else(|| anyhow::anyhow!("no rule table version {v}"))?);
+        }
+        RulesCommand::Import { file } => {
+            let json = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            let v = svc
+                .publish_rule_table(&beian_service::Actor::new("cli", "rules"), &json)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("published rule table version {v}");
+        }
+    }
+    Ok(())
+}
+
 async fn pii(svc: &beian_service::Service, command: PiiCommand) -> Result<()> {
     match command {
         PiiCommand::Export { appid } => {
@@ -455,7 +498,7 @@ async fn pii(svc: &beian_service::Service, command: PiiCommand) -> Result<()> {
     Ok(())
 }
 
-/// The check report for people: counts, then every violation and warning.
+/// The check report for people: counts, then every violation, warning and notice.
 fn print_report(report: &beian_service::check::CheckReport) {
     let (tables, kinds): (Vec<_>, Vec<_>) = report.checked.iter().partition(|(k, _)| k.starts_with("table."));
     println!("checked:");
@@ -479,6 +522,13 @@ fn print_report(report: &beian_service::check::CheckReport) {
         println!("warnings ({}):", report.warnings.len());
         for w in &report.warnings {
             println!("  - {w}");
+        }
+    }
+    // Configuration, not data: shown only when there is something to say.
+    if !report.notices.is_empty() {
+        println!("notices ({}):", report.notices.len());
+        for n in &report.notices {
+            println!("  - {n}");
         }
     }
 }

@@ -295,3 +295,19 @@ async fn desk_driver_walks() {
     assert!(!o.state.is_canceling(), "{:?}", o.state);
     server.stop().await;
 }
+
+/// The authority contract suite (`beian_testkit::authority_contract`), the same one the
+/// simulator passes in process and over the bridge, with the manual desk as the authority:
+/// every outcome recorded by an operator through the staff console in headless Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_holds_for_the_manual_desk() {
+    let server = TestServer::start_with(GatewayChoice::Manual).await;
+    let token = operator(&server).await;
+    let driver = DeskDriver::sign_in(Browser::start("desk_contract").await, &server.base, &token).await;
+    let platform = beian_testkit::authority_contract::Platform {
+        svc: server.svc.clone(),
+        gateway: server.gateway.clone(),
+    };
+    beian_testkit::authority_contract::run_contract(&platform, &driver).await;
+    server.stop().await;
+}

@@ -1,7 +1,7 @@
 //! Tests of the working-day calendar, checked against an independent oracle:
 //! the npm package `chinese-days` (see scripts/gen-calendar-fixture).
 
-use beian_core::calendar::{CalendarError, WorkCalendar};
+use beian_core::calendar::{CalendarError, HolidayYear, WorkCalendar};
 use chrono::{Datelike, NaiveDate, Weekday};
 
 /// `isWorkday()` of npm `chinese-days` for every day of 2023–2026.
@@ -60,7 +60,25 @@ fn working_days_per_year_agree_with_oracle() {
 
 #[test]
 fn covered_years_are_2023_to_2026() {
-    assert_eq!(WorkCalendar::china().covered_years(), 2023..=2026);
+    let cal = WorkCalendar::china();
+    assert_eq!(cal.years(), [2023, 2024, 2025, 2026]);
+    assert!(cal.covers(2026) && !cal.covers(2027) && !cal.covers(2022));
+    assert_eq!(cal.uncovered_years(d(2026, 12, 2), d(2027, 1, 31)), [2027]);
+    assert_eq!(cal.uncovered_years(d(2026, 3, 2), d(2026, 5, 1)), Vec::<i32>::new());
+}
+
+/// The shipped files are the holiday-cn format, each for its own year.
+#[test]
+fn builtin_files_parse() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/data/calendar");
+    for year in 2023..=2026 {
+        let text = std::fs::read_to_string(format!("{root}/{year}.json")).expect("shipped file");
+        let parsed = HolidayYear::parse_json(&text, Some(year)).unwrap_or_else(|e| panic!("{year}: {e}"));
+        assert!(parsed.len() > 20, "{year}");
+        // What the service stores reads back as the same year.
+        assert_eq!(HolidayYear::parse_json(&parsed.to_json(), Some(year)), Ok(parsed));
+    }
+    assert_eq!(WorkCalendar::builtin_years().len(), 4);
 }
 
 #[test]
@@ -201,17 +219,19 @@ fn extreme_inputs_do_not_panic() {
     assert_ne!(target.weekday(), Weekday::Sat);
 }
 
+fn year(text: &str) -> HolidayYear {
+    HolidayYear::parse_json(text, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[test]
 fn parse_custom_data() {
-    let text = "\
-# my calendar
-2030-10-01 holiday 国庆节   # trailing comment
-2030-10-02 holiday
-2030-09-29 workday 国庆节调休
-
-";
-    let cal = WorkCalendar::parse(text).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(cal.covered_years(), 2030..=2030);
+    let text = r#"{"year": 2030, "papers": ["ignored"], "days": [
+        {"name": "国庆节", "date": "2030-10-01", "isOffDay": true},
+        {"date": "2030-10-02", "isOffDay": true},
+        {"name": "国庆节调休", "date": "2030-09-29", "isOffDay": false}
+    ]}"#;
+    let cal = WorkCalendar::from_years([year(text)]);
+    assert_eq!(cal.years(), [2030]);
     assert!(!cal.is_working_day(d(2030, 10, 1)));
     assert!(cal.is_working_day(d(2030, 9, 29)));
     assert_eq!(cal.day_name(d(2030, 10, 1)), Some("国庆节"));
@@ -220,47 +240,113 @@ fn parse_custom_data() {
     // 10-03 and 10-04 worked.
     assert_eq!(d(2030, 9, 29).weekday(), Weekday::Sun);
     assert_eq!(cal.working_days_between(d(2030, 9, 27), d(2030, 10, 4)), 4);
+    assert!(WorkCalendar::from_years([]).years().is_empty());
+}
+
+/// A later file of the same year replaces the earlier one; a year's own file decides its
+/// dates over a neighbour's New Year span; years need not be contiguous.
+#[test]
+fn years_replace_and_merge() {
+    let builtin = WorkCalendar::builtin_years();
+    // 2026-01-02 (Fri) is off in the shipped data.
+    assert!(!WorkCalendar::china().is_working_day(d(2026, 1, 2)));
+    let replaced = year(r#"{"year": 2026, "days": [{"name": "x", "date": "2026-05-04", "isOffDay": true}]}"#);
+    let cal = WorkCalendar::from_years(builtin.into_iter().chain([replaced]));
+    assert!(cal.is_working_day(d(2026, 1, 2)), "the old 2026 is gone");
+    assert!(!cal.is_working_day(d(2026, 5, 4)));
+    let y2028 = year(
+        r#"{"year": 2028, "days": [{"name": "元旦", "date": "2027-12-31", "isOffDay": true},
+        {"name": "元旦", "date": "2028-01-01", "isOffDay": true}]}"#,
+    );
+    let y2027 = year(
+        r#"{"year": 2027, "days": [{"name": "元旦", "date": "2027-01-01", "isOffDay": true},
+        {"name": "年末", "date": "2027-12-31", "isOffDay": true}]}"#,
+    );
+    let cal = WorkCalendar::from_years([y2028.clone()]);
+    assert_eq!(cal.years(), [2028]);
+    assert!(!cal.is_working_day(d(2027, 12, 31)), "the neighbour's span counts");
+    assert_eq!(cal.day_name(d(2027, 12, 31)), Some("元旦"));
+    let cal = WorkCalendar::from_years([y2028, y2027]);
+    assert_eq!(cal.day_name(d(2027, 12, 31)), Some("年末"), "2027's own file decides 2027's dates");
+    assert_eq!(cal.years(), [2027, 2028]);
 }
 
 #[test]
-fn parse_errors_name_the_line() {
-    let cases: Vec<(&str, CalendarError)> = vec![
-        ("2024-01-01", CalendarError::Syntax { line: 1 }),
-        ("# c\n2024-02-30 holiday x", CalendarError::BadDate { line: 2, value: "2024-02-30".into() }),
-        ("2024-1-01 holiday", CalendarError::BadDate { line: 1, value: "2024-1-01".into() }),
-        ("+2024-01-1 holiday", CalendarError::BadDate { line: 1, value: "+2024-01-1".into() }),
-        ("2024-01-01 off", CalendarError::BadKind { line: 1, value: "off".into() }),
+fn parse_errors_say_what_is_wrong() {
+    let day = |date: &str, off: bool| format!(r#"{{"name": "n", "date": "{date}", "isOffDay": {off}}}"#);
+    let file = |y: i32, days: &[String]| format!(r#"{{"year": {y}, "days": [{}]}}"#, days.join(","));
+    let cases: Vec<(String, Option<i32>, CalendarError)> = vec![
         (
-            "2024-01-01 holiday\n\n2024-01-01 holiday",
-            CalendarError::Duplicate { line: 3, first_line: 1, date: d(2024, 1, 1) },
+            file(2027, &[day("2027-02-30", true)]),
+            None,
+            CalendarError::BadDate { item: 1, value: "2027-02-30".into() },
         ),
-        ("2024-02-05 workday 周一", CalendarError::WorkdayNotWeekend { line: 1, date: d(2024, 2, 5) }),
-        ("2023-01-01 holiday\n2025-01-01 holiday", CalendarError::MissingYear { year: 2024 }),
-        ("# nothing\n\n", CalendarError::Empty),
-        ("", CalendarError::Empty),
+        (
+            file(2027, &[day("2027-01-01", true), day("2027-1-02", true)]),
+            None,
+            CalendarError::BadDate { item: 2, value: "2027-1-02".into() },
+        ),
+        (
+            file(2027, &[day("2027-01-01", true)]),
+            Some(2028),
+            CalendarError::WrongYear { expected: 2028, found: 2027 },
+        ),
+        (file(1900, &[day("1900-01-01", true)]), None, CalendarError::BadYear { year: 1900 }),
+        (
+            file(2027, &[day("2025-06-01", true)]),
+            None,
+            CalendarError::DateOutsideYear { item: 1, date: d(2025, 6, 1), year: 2027 },
+        ),
+        (
+            file(2027, &[day("2027-01-01", true), day("2027-01-01", true)]),
+            None,
+            CalendarError::Duplicate { item: 2, first: 1, date: d(2027, 1, 1) },
+        ),
+        (
+            file(2027, &[day("2027-02-01", false)]),
+            None,
+            CalendarError::WorkdayNotWeekend { item: 1, date: d(2027, 2, 1) },
+        ),
+        (file(2027, &[]), None, CalendarError::Empty { year: 2027 }),
     ];
-    for (text, expected) in cases {
-        assert_eq!(WorkCalendar::parse(text), Err(expected), "{text:?}");
+    for (text, expected, error) in cases {
+        assert_eq!(HolidayYear::parse_json(&text, expected), Err(error), "{text}");
     }
-    let msg = WorkCalendar::parse("x\n2024-13-01 holiday").err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(msg.contains("第1行"), "{msg}");
+    for text in [
+        "",
+        "[]",
+        "{\"year\": 2027}",
+        "{\"year\": \"2027\", \"days\": []}",
+        "{\"year\": 2027, \"days\": [{\"date\": \"2027-01-01\"}]}",
+    ] {
+        let err = HolidayYear::parse_json(text, None).err();
+        assert!(matches!(err, Some(CalendarError::Json { .. })), "{text}: {err:?}");
+    }
+    let msg = HolidayYear::parse_json(&file(2027, &[day("2027-02-01", false)]), None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("第1项") && msg.contains("不是周六或周日"), "{msg}");
+    let msg = HolidayYear::parse_json("not json", None).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains("holiday-cn 格式"), "{msg}");
 }
 
 #[test]
 fn parse_never_panics_on_odd_input() {
     for text in [
-        "\u{feff}2024-01-01 holiday",
-        "2024-01-01\tholiday\t春节",
-        "２０２４-01-01 holiday",
-        "2024-01-0é holiday",
-        "9999-12-31 holiday\n",
-        "0000-01-01 holiday",
-        "#",
-        "   ",
-        "2024-01-01 holiday 春节 # 注释 # more",
+        "\u{feff}{\"year\": 2024, \"days\": [{\"date\": \"2024-01-01\", \"isOffDay\": true}]}",
+        "{\"year\": 2147483647, \"days\": [{\"date\": \"2024-01-01\", \"isOffDay\": true}]}",
+        "{\"year\": -2147483648, \"days\": []}",
+        "{\"year\": 2024, \"days\": [{\"date\": \"２０２４-01-01\", \"isOffDay\": true}]}",
+        "{\"year\": 2024, \"days\": [{\"date\": \"2024-01-0é\", \"isOffDay\": true}]}",
+        "{\"year\": 2100, \"days\": [{\"date\": \"2101-01-01\", \"isOffDay\": true}]}",
+        "{\"year\": 2000, \"days\": [{\"date\": \"1999-12-31\", \"isOffDay\": true}]}",
     ] {
-        let _ = WorkCalendar::parse(text);
+        let _ = HolidayYear::parse_json(text, None);
     }
-    assert!(WorkCalendar::parse("2024-01-01\tholiday\t春节").is_ok());
-    assert!(WorkCalendar::parse("\u{feff}2024-01-01 holiday").is_ok());
+    assert!(HolidayYear::parse_json(
+        "\u{feff}{\"year\": 2024, \"days\": [{\"date\": \"2024-01-01\", \"isOffDay\": true}]}",
+        None
+    )
+    .is_ok());
 }

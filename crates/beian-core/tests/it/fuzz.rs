@@ -104,6 +104,7 @@ fn run(p: &ApplyPayload) -> Result<(), Refusal> {
         created_at: 0,
     };
     let media = HashMap::new();
+    let rules = beian_core::rule_table::RuleTable::builtin();
     let now = chrono::DateTime::from_timestamp(1_772_416_800, 0).unwrap_or_default();
     let ctx = ApplyContext {
         now,
@@ -114,6 +115,7 @@ fn run(p: &ApplyPayload) -> Result<(), Refusal> {
         face_task: None,
         subject: None,
         applies_today: 0,
+        rules: &rules,
     };
     check_apply(p, &ctx)
 }

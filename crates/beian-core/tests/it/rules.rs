@@ -18,7 +18,8 @@ use beian_core::payload::{
     PersonalInfo, PrincipalInfo, SubjectBaseInfo,
 };
 use beian_core::policy::Policy;
-use beian_core::rules::{check_apply, min_validity_months, ApplyContext, Refusal};
+use beian_core::rule_table::RuleTable;
+use beian_core::rules::{check_apply, ApplyContext, Refusal};
 use beian_core::state::ReadinessFlags;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::json;
@@ -102,6 +103,7 @@ struct World {
     face: Option<FaceTask>,
     subject: Option<Subject>,
     applies_today: u32,
+    rules: RuleTable,
 }
 
 impl World {
@@ -115,6 +117,7 @@ impl World {
             face_task: self.face.as_ref(),
             subject: self.subject.as_ref(),
             applies_today: self.applies_today,
+            rules: &self.rules,
         };
         check_apply(p, &ctx)
     }
@@ -222,6 +225,7 @@ fn world(base: Base) -> World {
         }),
         subject: None,
         applies_today: 0,
+        rules: RuleTable::builtin(),
     }
 }
 
@@ -535,9 +539,21 @@ fn fixture_identity_numbers_are_valid() {
 
 #[test]
 fn validity_months_by_province() {
-    assert_eq!(min_validity_months("640000"), 6);
-    assert_eq!(min_validity_months("440000"), 3);
-    assert_eq!(min_validity_months(""), 3);
+    let months = |province: &str| {
+        let t = RuleTable::builtin();
+        let rows = t.applicable(province, false);
+        let m: Vec<u32> = rows
+            .iter()
+            .filter_map(|r| match r.require {
+                beian_core::rule_table::Requirement::ValidityMonths { months } => Some(months),
+                _ => None,
+            })
+            .collect();
+        m
+    };
+    assert_eq!(months("640000"), vec![6], "宁夏's row replaces the national one");
+    assert_eq!(months("440000"), vec![3]);
+    assert_eq!(months(""), vec![3]);
 }
 
 // ---- required fields ---------------------------------------------------------------------
@@ -1420,10 +1436,20 @@ fn certificate_types() {
             E,
             |p, w| {
                 p.icp_subject.organize_info.certificate_type = Some(12);
-                p.icp_subject.organize_info.certificate_number = "MA5G1234-5".into();
+                p.icp_subject.organize_info.certificate_number = "MA5G1234-3".into();
                 w.media_mut("M_LICENSE").certificate_type = Some(12);
             },
             Expect::Pass,
+        ),
+        c(
+            "enterprise 组织机构代码证 with a wrong check character",
+            E,
+            |p, w| {
+                p.icp_subject.organize_info.certificate_type = Some(12);
+                p.icp_subject.organize_info.certificate_number = "MA5G1234-5".into();
+                w.media_mut("M_LICENSE").certificate_type = Some(12);
+            },
+            hint(F, "icp_subject.organize_info.certificate_number"),
         ),
         c(
             "personal subject with a business licence",
@@ -1443,7 +1469,11 @@ fn certificate_types() {
                 w.media_mut("M_SP_FRONT").certificate_type = Some(12);
                 w.media_mut("M_SP_BACK").certificate_type = Some(12);
             },
-            hint(X, "icp_subject.principal_info.certificate_type"),
+            hints(&[
+                (X, "icp_subject.principal_info.certificate_type"),
+                // an 18-character number under 组织机构代码证 is read as a USCC
+                (F, "icp_subject.principal_info.certificate_number"),
+            ]),
         ),
         c(
             "principal with a business licence",
@@ -1483,7 +1513,7 @@ fn certificate_types() {
             E,
             |p, w| {
                 sp(p).certificate_type = Some(41);
-                sp(p).certificate_number = "810000199001011234".into();
+                sp(p).certificate_number = rid("81000019900101123");
                 w.media_mut("M_SP_FRONT").certificate_type = Some(41);
                 w.media_mut("M_SP_BACK").certificate_type = Some(41);
             },
@@ -1665,10 +1695,20 @@ fn residence_proof() {
             Expect::Pass,
         ),
         c(
-            "Guangdong ID filing in 宁夏 without proof",
+            "Guangdong ID filing in 江苏 without proof",
             P,
-            |p, _| region(p, "640000", "640100", "640104"),
+            |p, _| region(p, "320000", "320100", "320102"),
             hint(ec::FIELD_REQUIRED, F),
+        ),
+        // 宁夏 wants a local ID (rule table): a residence proof does not help there.
+        c(
+            "Guangdong ID filing in 宁夏, even with proof",
+            P,
+            |p, _| {
+                region(p, "640000", "640100", "640104");
+                p.icp_subject.personal_info.residence_permit = "M_RESIDENCE".into();
+            },
+            hint(ec::RULE_TABLE, "icp_subject.principal_info.certificate_number"),
         ),
         c(
             "proof uploaded for another field",
@@ -2300,6 +2340,7 @@ fn apply_is_planned_with_the_rules_it_checks() {
             media: &w.media,
             face_task: w.face.as_ref(),
             applies_today: w.applies_today,
+            rules: &w.rules,
         }
     }
     let plan = plan_apply(&p, &facts(&w), "subject-1", &env).expect("a valid application is planned");
@@ -2318,5 +2359,319 @@ fn apply_is_planned_with_the_rules_it_checks() {
     match plan_apply(&p, &facts(&w2), "subject-1", &env) {
         Err(PlanError::Hints(h)) => assert!(!h.is_empty()),
         other => panic!("an application without its face task is refused with hints, got {other:?}"),
+    }
+}
+
+// ---- the rule table: every seeded row with a passing and a failing case -------------------
+
+/// How the table test builds an application in a row's province.
+mod table {
+    use super::*;
+    use beian_core::dict::District;
+    use beian_core::rule_table::{Requirement, RuleRow, Subjects, SCOPE_ALL};
+    use beian_core::rules::Hint;
+
+    /// The province a row is tested in: its own, or for a national row the first province
+    /// no row is scoped to (so no province row hides or adds to it).
+    pub fn province_for<'d>(row: &RuleRow, t: &RuleTable, dict: &'d Dictionaries) -> &'d District {
+        let scoped: Vec<&str> = t.rows().iter().map(|r| r.scope.as_str()).collect();
+        dict.districts()
+            .iter()
+            .find(|p| {
+                if row.scope == SCOPE_ALL {
+                    !scoped.contains(&p.code.to_string().as_str())
+                } else {
+                    p.code.to_string() == row.scope
+                }
+            })
+            .unwrap_or_else(|| panic!("row {}: no province to test it in", row.id))
+    }
+
+    fn address(prov: &District, city: &District) -> String {
+        let district = city.sub_list.first().map_or("", |d| d.name.as_str());
+        format!("{}{}{}建设路1号", prov.name, city.name, district)
+    }
+
+    /// A resident ID issued in the province with two-digit `prefix`.
+    pub fn id_from(prefix: &str) -> String {
+        rid(&format!("{prefix}0102199201011{}", if prefix == "44" { "23" } else { "45" }))
+    }
+
+    /// The valid application of `base`, moved to `prov` (first city, first district), with
+    /// an ID issued there for an individual and every optional material uploaded.
+    pub fn valid_in(base: Base, prov: &District) -> (ApplyPayload, World) {
+        let (mut p, mut w) = fixture(base);
+        let city = &prov.sub_list[0];
+        region(&mut p, &prov.code.to_string(), &city.code.to_string(), &city.sub_list[0].code.to_string());
+        p.icp_subject.base_info.address = "建设路1号".into();
+        p.icp_subject.organize_info.certificate_address = address(prov, city);
+        if base == Base::Personal {
+            personal_id(&mut p, &mut w, &id_from(&prov.code.to_string()[..2]));
+        }
+        for (name, _, _) in IcpMaterials::default().lists() {
+            let id = format!("M_MAT_{name}");
+            let field = format!("icp_materials.{name}");
+            let mut meta = w.media["M_COMMIT"].clone();
+            meta.media_id = id.clone();
+            meta.icp_order_field = field;
+            if name == "promise_video" {
+                continue;
+            }
+            w.media.insert(id.clone(), meta);
+            set_material(&mut p, name, vec![id]);
+        }
+        (p, w)
+    }
+
+    pub fn set_material(p: &mut ApplyPayload, name: &str, value: Vec<String>) {
+        let m = &mut p.icp_materials;
+        let list = match name {
+            "commitment_letter" => &mut m.commitment_letter,
+            "business_name_change_letter" => &mut m.business_name_change_letter,
+            "party_building_confirmation_letter" => &mut m.party_building_confirmation_letter,
+            "promise_video" => &mut m.promise_video,
+            "authenticity_responsibility_letter" => &mut m.authenticity_responsibility_letter,
+            "authenticity_commitment_letter" => &mut m.authenticity_commitment_letter,
+            "website_construction_proposal" => &mut m.website_construction_proposal,
+            "subject_other_materials" => &mut m.subject_other_materials,
+            "applets_other_materials" => &mut m.applets_other_materials,
+            "holding_certificate_photo" => &mut m.holding_certificate_photo,
+            other => panic!("unknown materials list {other}"),
+        };
+        *list = value;
+    }
+
+    /// Choose `services` and bring the pre-approvals every applicable row then asks for.
+    pub fn choose_services(p: &mut ApplyPayload, w: &World, services: &[u32]) {
+        p.icp_applets.base_info.service_content_types = services.to_vec();
+        let personal = p.icp_subject.base_info.subject_type == Some(5);
+        let mut details = Vec::new();
+        for r in w.rules.applicable(&p.icp_subject.base_info.province, personal) {
+            if let Requirement::PreApproval { service_content_types, nrlx_types } = &r.require {
+                let wanted = nrlx_types[0];
+                if service_content_types.iter().any(|s| services.contains(s))
+                    && !details.iter().any(|d: &NrlxDetail| d.nrlx_type == Some(wanted))
+                {
+                    let media = if details.is_empty() { "M_NRLX" } else { "M_NRLX2" };
+                    details.push(nrlx(wanted, "审批号2026-001", media));
+                }
+            }
+        }
+        if !details.is_empty() {
+            p.icp_applets.base_info.nrlx_details = details;
+        }
+    }
+
+    /// A change to an application and its world.
+    pub type Change = Box<dyn Fn(&mut ApplyPayload, &mut World)>;
+
+    /// The case a row is tested with: (base, pass mutation, fail mutation, expected hint).
+    pub struct RowCase {
+        pub base: Base,
+        pub pass: Change,
+        pub fail: Change,
+        pub expect: Hint,
+    }
+
+    pub fn case_for(row: &RuleRow, prov: &District, today: NaiveDate) -> RowCase {
+        let prefix = prov.code.to_string()[..2].to_string();
+        let foreign_prefix = if prefix == "44" { "11" } else { "44" }.to_string();
+        let hint =
+            |errcode: i64, field: &str, errmsg: String| Hint { errcode, errmsg, err_field: field.into() };
+        let base = match (row.subjects, &row.require) {
+            (_, Requirement::ResidenceProof | Requirement::LocalId) | (Subjects::Personal, _) => {
+                Base::Personal
+            }
+            _ => Base::Enterprise,
+        };
+        match row.require.clone() {
+            Requirement::ValidityMonths { months } => {
+                let min_end = today.checked_add_months(chrono::Months::new(months)).expect("date");
+                let end =
+                    move |days: i64| (min_end + chrono::Duration::days(days)).format("%Y%m%d").to_string();
+                let msg = row
+                    .hint
+                    .replace("{months}", &months.to_string())
+                    .replace("{date}", &min_end.format("%Y年%m月%d日").to_string());
+                RowCase {
+                    base,
+                    pass: Box::new(move |p, _| sp(p).certificate_validity_date_end = end(0)),
+                    fail: Box::new(move |p, _| sp(p).certificate_validity_date_end = end(-1)),
+                    expect: hint(
+                        ec::CERT_VALIDITY,
+                        "icp_subject.principal_info.certificate_validity_date_end",
+                        msg,
+                    ),
+                }
+            }
+            Requirement::ResidenceProof => {
+                let (fp, fp2) = (foreign_prefix.clone(), foreign_prefix);
+                RowCase {
+                    base,
+                    pass: Box::new(move |p, w| {
+                        personal_id(p, w, &id_from(&fp));
+                        p.icp_subject.personal_info.residence_permit = "M_RESIDENCE".into();
+                    }),
+                    fail: Box::new(move |p, w| personal_id(p, w, &id_from(&fp2))),
+                    expect: hint(
+                        ec::FIELD_REQUIRED,
+                        "icp_subject.personal_info.residence_permit",
+                        row.hint.clone(),
+                    ),
+                }
+            }
+            Requirement::LocalId => RowCase {
+                base,
+                // The baseline already files with a local ID.
+                pass: Box::new(|_, _| {}),
+                fail: Box::new(move |p, w| {
+                    personal_id(p, w, &id_from(&foreign_prefix));
+                    p.icp_subject.personal_info.residence_permit = "M_RESIDENCE".into();
+                }),
+                expect: hint(
+                    ec::RULE_TABLE,
+                    "icp_subject.principal_info.certificate_number",
+                    row.hint.clone(),
+                ),
+            },
+            Requirement::SameCity => {
+                let (p0, c0, c1) = (prov.clone(), prov.sub_list[0].clone(), prov.sub_list[1].clone());
+                let msg = row.hint.replace("{city}", &c0.name);
+                RowCase {
+                    base,
+                    pass: Box::new(move |p, _| {
+                        // A district of the city is enough.
+                        p.icp_subject.organize_info.certificate_address =
+                            format!("{}建设路1号", c0.sub_list[0].name);
+                    }),
+                    fail: Box::new(move |p, _| {
+                        p.icp_subject.organize_info.certificate_address = address(&p0, &c1);
+                    }),
+                    expect: hint(ec::RULE_TABLE, "icp_subject.organize_info.certificate_address", msg),
+                }
+            }
+            Requirement::MaxInProgress { max } => {
+                let with = move |w: &mut World, in_progress: u32| {
+                    let mut s = subject(true, in_progress, 1);
+                    s.subject_type = 4;
+                    w.subject = Some(s);
+                };
+                RowCase {
+                    base,
+                    pass: Box::new(move |_, w| with(w, max - 1)),
+                    fail: Box::new(move |_, w| with(w, max)),
+                    expect: hint(
+                        ec::RULE_TABLE,
+                        "icp_subject.organize_info.certificate_number",
+                        row.hint.replace("{max}", &max.to_string()),
+                    ),
+                }
+            }
+            Requirement::Material { material, first_filing_only, service_content_types } => {
+                let services = service_content_types.clone();
+                let (m, services2) = (material.clone(), services.clone());
+                RowCase {
+                    base,
+                    pass: Box::new(move |p, w| {
+                        if !services.is_empty() {
+                            choose_services(p, w, &services);
+                        }
+                    }),
+                    fail: Box::new(move |p, w| {
+                        if !services2.is_empty() {
+                            choose_services(p, w, &services2);
+                        }
+                        if first_filing_only {
+                            w.subject = None;
+                        }
+                        set_material(p, &m, Vec::new());
+                    }),
+                    expect: hint(ec::RULE_TABLE, &format!("icp_materials.{material}"), row.hint.clone()),
+                }
+            }
+            Requirement::PreApproval { service_content_types, .. } => {
+                let (s1, s2) = (service_content_types.clone(), service_content_types);
+                RowCase {
+                    base,
+                    pass: Box::new(move |p, w| choose_services(p, w, &s1[..1])),
+                    fail: Box::new(move |p, _| {
+                        p.icp_applets.base_info.service_content_types = vec![s2[0]];
+                        p.icp_applets.base_info.nrlx_details =
+                            vec![NrlxDetail { nrlx_type: Some(24), ..NrlxDetail::default() }];
+                    }),
+                    expect: hint(ec::RULE_TABLE, "icp_applets.base_info.nrlx_details", row.hint.clone()),
+                }
+            }
+        }
+    }
+}
+
+/// Every row of the built-in table has a passing and a failing case: the failing one
+/// answers exactly the row's hint (its errcode, field and text); the passing one passes
+/// every rule.
+#[test]
+fn every_seeded_rule_row_passes_and_fails() {
+    let t = RuleTable::builtin();
+    let dict = Dictionaries::builtin();
+    let today = date(2026, 3, 2);
+    let mut failures = Vec::new();
+    for row in t.rows() {
+        let prov = table::province_for(row, &t, &dict);
+        let case = table::case_for(row, prov, today);
+        let (mut p, mut w) = table::valid_in(case.base, prov);
+        (case.pass)(&mut p, &mut w);
+        if let Err(r) = w.check(&p) {
+            failures.push(format!("row {} in {}: the passing case is refused: {r:#?}", row.id, prov.name));
+        }
+        let (mut p, mut w) = table::valid_in(case.base, prov);
+        (case.fail)(&mut p, &mut w);
+        match w.check(&p) {
+            Err(Refusal::Hints(h)) if h == vec![case.expect.clone()] => {}
+            other => failures.push(format!(
+                "row {} in {}: the failing case should answer only {:?}, got {other:#?}",
+                row.id, prov.name, case.expect
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} rows:\n{}", failures.len(), t.rows().len(), failures.join("\n"));
+    assert!(t.rows().len() >= 20, "the seed has {} rows", t.rows().len());
+}
+
+/// A subject's later filings in 新疆 need no 党建 letter again (first filing only).
+#[test]
+fn first_filing_only_material_is_not_asked_again() {
+    let t = RuleTable::builtin();
+    let dict = Dictionaries::builtin();
+    let row = t.rows().iter().find(|r| r.id == "xinjiang-party-building").expect("the seed has the row");
+    let prov = table::province_for(row, &t, &dict);
+    let (mut p, mut w) = table::valid_in(Base::Enterprise, prov);
+    table::set_material(&mut p, "party_building_confirmation_letter", Vec::new());
+    assert!(w.check(&p).is_err(), "a first filing needs it");
+    let mut s = subject(true, 0, 1);
+    s.subject_type = 4;
+    w.subject = Some(s);
+    assert_eq!(w.check(&p), Ok(()), "a subject filed before does not");
+}
+
+/// A table without a validity row asks for no minimum; the engine reads only the table.
+#[test]
+fn the_engine_reads_the_table_not_code() {
+    let dict = Dictionaries::builtin();
+    let json = r#"[{"id":"only-news","scope":"all","require":{"kind":"pre_approval","service_content_types":[13],"nrlx_types":[1]},
+        "hint":"新闻须前置审批","source":"test","as_of":"2026-12-01"}]"#;
+    let t = RuleTable::from_json(json, &dict, 7).expect("valid table");
+    let (mut p, mut w) = fixture(Base::Enterprise);
+    w.rules = t;
+    to_ningxia(&mut p);
+    p.icp_subject.organize_info.certificate_address = "宁夏回族自治区银川市兴庆区解放西街1号".into();
+    sp(&mut p).certificate_validity_date_end = "20260402".into(); // one month left
+    assert_eq!(w.check(&p), Ok(()), "no validity row, no minimum");
+    p.icp_applets.base_info.service_content_types = vec![13];
+    match w.check(&p) {
+        Err(Refusal::Hints(h)) => {
+            assert_eq!(h.len(), 1);
+            assert_eq!(h[0].errmsg, "新闻须前置审批");
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -180,4 +180,10 @@ fn valid_seeds_are_accepted() {
     let dict = beian_core::dict::Dictionaries::builtin();
     let (ct, _) = beian_service::media::check_upload(&up, &dict).expect("a valid upload");
     assert_eq!((ct, up.certificate_type), ("image/jpeg", Some(2)));
+    let event = std::fs::read(corpus_dir("authority_event").join("approved.json")).expect("seed");
+    beian_authority_bridge::protocol::parse_event(&event).expect("a valid event");
+    let year = std::fs::read_to_string(corpus_dir("calendar_year").join("2026.json")).expect("seed");
+    beian_core::calendar::HolidayYear::parse_json(&year, Some(2026)).expect("a valid year");
+    let table = std::fs::read_to_string(corpus_dir("rule_table").join("three-rows.json")).expect("seed");
+    beian_core::rule_table::RuleTable::from_json(&table, &dict, 2).expect("a valid table");
 }

@@ -6,6 +6,7 @@ mod host;
 mod identity;
 mod inbox;
 mod races;
+mod rule_tables;
 mod story;
 mod support;
 

@@ -141,6 +141,43 @@ async fn migrate_seals_plain_media_and_check_reports_them() {
     svc.close().await;
 }
 
+/// `beian check` warns when the next 60 days (by the system clock: the binary has no other)
+/// reach a year without working-day data, and a file in `<data_dir>/calendar` ends it. On
+/// 2026-12-02 that year is 2027.
+#[test]
+fn check_warns_about_years_without_calendar_data() {
+    use chrono::Datelike;
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(beian(dir.path()).args(["migrate"]));
+    let today = beian_core::time::beijing_date(chrono::Utc::now());
+    let missing = beian_core::calendar::WorkCalendar::china()
+        .uncovered_years(today, today + chrono::Duration::days(beian_service::calendar::LOOKAHEAD_DAYS));
+    let out = run(beian(dir.path()).args(["check"]));
+    let warned = out.contains("working-day calendar: no holiday data for");
+    if missing.is_empty() {
+        assert!(!warned, "{out}");
+        return;
+    }
+    let years: Vec<String> = missing.iter().map(|y| y.to_string()).collect();
+    assert!(out.contains(&format!("no holiday data for {}", years.join(", "))), "{out}");
+    assert!(out.contains("节假日数据未加载"), "{out}");
+    let calendar = dir.path().join("beian-data/calendar");
+    std::fs::create_dir_all(&calendar).expect("dir");
+    for year in &missing {
+        // A year's first Monday off: any valid file covers the year.
+        let first_monday = (1..=7)
+            .filter_map(|day| chrono::NaiveDate::from_ymd_opt(*year, 1, day))
+            .find(|d| d.weekday() == chrono::Weekday::Mon)
+            .expect("a Monday");
+        let file = serde_json::json!({ "year": year, "days": [
+            { "name": "测试", "date": first_monday.to_string(), "isOffDay": true }
+        ]});
+        std::fs::write(calendar.join(format!("{year}.json")), file.to_string()).expect("write");
+    }
+    let out = run(beian(dir.path()).args(["check"]));
+    assert!(!out.contains("working-day calendar"), "{out}");
+}
+
 /// `serve` needs an identity provider chosen: without one it refuses and names the choices;
 /// an unknown one or a vendor without its settings is refused too (the secret never echoed).
 #[test]

@@ -259,6 +259,8 @@ async fn random_forms_to_every_post_route_answer_without_5xx() {
         "/admin/ops/providers/wxnone/url".into(),
         "/admin/ops/reasons".into(),
         "/admin/ops/dictionaries".into(),
+        "/admin/ops/calendar".into(),
+        "/admin/ops/calendar/reload".into(),
         "/admin/ops/jobs/1/retry".into(),
         "/admin/ops/jobs/1/discard".into(),
         format!("/admin/tickets/{ticket}/reply"),

@@ -13,11 +13,11 @@ fn client() -> reqwest::Client {
 }
 
 /// An answer: status, `Location`, `Set-Cookie`, body.
-struct Answer {
-    status: u16,
-    location: String,
-    set_cookie: String,
-    body: String,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub location: String,
+    pub set_cookie: String,
+    pub body: String,
 }
 
 async fn answer(r: reqwest::Response) -> Answer {
@@ -26,16 +26,16 @@ async fn answer(r: reqwest::Response) -> Answer {
     Answer { status, location, set_cookie, body: r.text().await.expect("body") }
 }
 
-async fn get(app: &TestApp, path: &str, cookie: &str) -> Answer {
+pub(crate) async fn get(app: &TestApp, path: &str, cookie: &str) -> Answer {
     answer(client().get(app.url(path)).header("cookie", cookie).send().await.expect("send")).await
 }
 
-async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
+pub(crate) async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Answer {
     answer(client().post(app.url(path)).header("cookie", cookie).form(form).send().await.expect("send")).await
 }
 
 /// Sign in through the form: the `name=value` cookie pair and the whole `Set-Cookie`.
-async fn sign_in(app: &TestApp, api_token: &str) -> (String, String) {
+pub(crate) async fn sign_in(app: &TestApp, api_token: &str) -> (String, String) {
     let a = answer(
         client().post(app.url("/admin/login")).form(&[("token", api_token)]).send().await.expect("send"),
     )
@@ -46,13 +46,13 @@ async fn sign_in(app: &TestApp, api_token: &str) -> (String, String) {
 }
 
 /// The CSRF token in a staff page's forms.
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     let start =
         page.find("name=\"_csrf\" value=\"").expect("a form with _csrf") + "name=\"_csrf\" value=\"".len();
     page[start..].split('"').next().expect("value").to_string()
 }
 
-async fn staff(app: &TestApp, name: &str, role: Role) -> String {
+pub(crate) async fn staff(app: &TestApp, name: &str, role: Role) -> String {
     app.svc.review().create_staff(&Actor::new("test", "setup"), name, role).await.expect("staff").1
 }
 
@@ -199,6 +199,9 @@ async fn every_staff_post_needs_the_csrf_token() {
         "/admin/ops/providers/wxcomp/url",
         "/admin/ops/reasons",
         "/admin/ops/dictionaries",
+        "/admin/ops/calendar",
+        "/admin/ops/calendar/reload",
+        "/admin/ops/rules",
         "/admin/ops/jobs/1/retry",
         "/admin/tickets/1/reply",
     ];

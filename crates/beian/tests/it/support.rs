@@ -450,3 +450,21 @@ pub async fn code_for(app: &TestApp, phone: &str, not: Option<&str>) -> String {
     .await;
     latest_code(app, phone).await.expect("code")
 }
+
+/// Sign in to the staff pages; the session cookie.
+pub async fn staff_cookie(app: &TestApp, token: &str) -> String {
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = http.post(app.url("/admin/login")).form(&[("token", token)]).send().await.expect("login");
+    assert_eq!(r.status().as_u16(), 303);
+    let set = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_string();
+    set.split(';').next().expect("pair").to_string()
+}
+
+pub async fn staff_get(app: &TestApp, path: &str, cookie: &str) -> (u16, String, String) {
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = http.get(app.url(path)).header("cookie", cookie).send().await.expect("send");
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (r.status().as_u16(), ct, r.text().await.expect("body"))
+}
