@@ -32,24 +32,31 @@ fn short(label: &str) -> String {
 
 /// A horizontal bar chart: one bar per `(label, value, value text)`, scaled to the largest.
 fn hbars(aria: &str, color: &str, rows: &[(String, i64, String)]) -> Markup {
-    const LABEL_W: i64 = 170;
-    const BAR_W: i64 = 300;
-    const ROW_H: i64 = 24;
+    let rows: Vec<_> = rows.iter().map(|(l, v, t)| (l.clone(), *v, t.clone(), color)).collect();
+    hbars_coloured(aria, &rows)
+}
+
+/// [`hbars`] with a colour per bar (a good and a bad count must not share green).
+fn hbars_coloured(aria: &str, rows: &[(String, i64, String, &str)]) -> Markup {
+    // 14 px labels (12 characters fit in LABEL_W): readable at the chart's full width.
+    const LABEL_W: i64 = 190;
+    const BAR_W: i64 = 260;
+    const ROW_H: i64 = 28;
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
     let height = ROW_H * i64::try_from(rows.len()).unwrap_or(0).max(1) + 8;
     let width = LABEL_W + BAR_W + 110;
     html! {
         svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(aria) viewBox={ "0 0 " (width) " " (height) }
-            width="100%" style={ "max-width:" (width) "px" } font-size="12" {
+            width="100%" style={ "max-width:" (width) "px" } font-size="14" {
             @if rows.is_empty() {
                 text x="0" y="18" fill=(GREY) { "暂无数据" }
             }
-            @for (i, (label, value, text)) in rows.iter().enumerate() {
+            @for (i, (label, value, text, color)) in rows.iter().enumerate() {
                 @let y = ROW_H * i64::try_from(i).unwrap_or(0) + 4;
                 @let w = if *value > 0 { (value * BAR_W / max).max(2) } else { 0 };
-                text x=(LABEL_W - 6) y=(y + 13) text-anchor="end" { (short(label)) }
-                rect x=(LABEL_W) y=(y) width=(w) height="16" fill=(color) { title { (label) "：" (text) } }
-                text x=(LABEL_W + w + 4) y=(y + 13) { (text) }
+                text x=(LABEL_W - 6) y=(y + 15) text-anchor="end" fill="#1f2328" { (short(label)) }
+                rect x=(LABEL_W) y=(y) width=(w) height="20" fill=(*color) { title { (label) "：" (text) } }
+                text x=(LABEL_W + w + 4) y=(y + 15) fill="#1f2328" { (text) }
             }
         }
     }
@@ -98,7 +105,8 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> Markup {
     html! {
         table {
             tr { @for h in head { th { (h) } } }
-            @for r in rows { tr { @for c in r { td { (c) } } } }
+            // Each cell names its column (phones show a row as a card, without the header row).
+            @for r in rows { tr { @for (i, c) in r.iter().enumerate() { td data-label=[head.get(i)] { (c) } } } }
         }
     }
 }
@@ -300,21 +308,22 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         "readiness",
         "截止日准备情况",
         &deadline_note,
-        hbars(
+        hbars_coloured(
             "已上架小程序备案完成情况",
-            GREEN,
             &[
                 (
                     "已上架且已备案".to_string(),
                     r.listed_filed,
                     format!("{}（{}）", r.listed_filed, percent(r.listed_filed, r.listed)),
+                    GREEN,
                 ),
                 (
                     "已上架未备案".to_string(),
                     r.listed_unfiled,
                     format!("{}（{}）", r.listed_unfiled, percent(r.listed_unfiled, r.listed)),
+                    ORANGE,
                 ),
-                ("已清退".to_string(), r.cleared, r.cleared.to_string()),
+                ("已清退".to_string(), r.cleared, r.cleared.to_string(), GREY),
             ],
         ),
         table(

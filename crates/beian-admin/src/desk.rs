@@ -171,7 +171,7 @@ async fn page(
         }
         @if let Some(n) = &fb.notice { div.card #desk-notice role="status" { (n) } }
         @if let Some(e) = &fb.error { (error_box(e)) }
-        (what_to_file(&view, ctx.as_ref()))
+        (what_to_file(&view, ctx.as_ref(), &s.svc.dictionaries()))
         @if item.open {
             (forms(&view, ctx.as_ref(), &reasons, csrf, &fb, s.svc.now().timestamp()))
         }
@@ -200,11 +200,14 @@ async fn page(
 }
 
 /// What the operator types into the authority's system.
-fn what_to_file(view: &ItemView, ctx: Option<&beian_service::authority::NumberContext>) -> Markup {
+fn what_to_file(
+    view: &ItemView,
+    ctx: Option<&beian_service::authority::NumberContext>,
+    dict: &beian_core::dict::Dictionaries,
+) -> Markup {
     let Some(op) = &view.operation else {
         return html! { div.card { h2 { "报送内容" } p.muted { "个人信息已按保留期限删除。" } } };
     };
-    let label = beian_core::rules::label;
     html! {
         div.card #desk-operation {
             h2 { "在管局系统中填写" }
@@ -235,15 +238,11 @@ fn what_to_file(view: &ItemView, ctx: Option<&beian_service::authority::NumberCo
                     @if let Operation::NewAccess { service_number, .. } | Operation::Change { service_number, .. } = op {
                         p { "服务备案号 " strong { (service_number) } }
                     }
-                    @let fields = {
-                        let mut out = Vec::new();
-                        crate::review::flatten("", &serde_json::to_value(payload.as_ref()).unwrap_or_default(), &mut out);
-                        out
-                    };
-                    table #fields {
-                        @for (path, value) in &fields {
-                            tr { th { (label(path)) br; small.muted { (path) } } td { (value) } }
-                        }
+                    // As the reviewer read it: the wizard's sections, names instead of codes.
+                    @let sections = beian_web::application::sections(payload, dict);
+                    @let appid = &view.item.appid;
+                    div #fields {
+                        (beian_web::application::table(&sections, &|id| format!("/admin/review/{appid}/media/{id}")))
                     }
                 },
             }

@@ -707,11 +707,11 @@ pub async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): R
                 tr { th { "时间" } th { "操作人" } th { "对象" } th { "操作" } th { "详情" } }
                 @for e in &list {
                     tr {
-                        td { (date(e.at)) }
-                        td { (e.actor) }
-                        td { (e.entity) "/" (e.entity_id) }
-                        td { (e.action) }
-                        td { small { (e.detail.to_string()) } }
+                        td data-label="时间" { (date(e.at)) }
+                        td data-label="操作人" { (e.actor) }
+                        td data-label="对象" { (e.entity) "/" (e.entity_id) }
+                        td data-label="操作" { (e.action) }
+                        td data-label="详情" { small { (e.detail.to_string()) } }
                     }
                 }
             }
@@ -813,9 +813,13 @@ pub async fn sms(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): Raw
                 p #empty-outbox { "发件箱里没有短信。" }
             } @else {
                 table #outbox {
-                    tr { th { "时间" } th { "手机号码" } th { "内容" } }
+                    tr { th { "时间（北京时间）" } th { "手机号码" } th { "内容" } }
                     @for m in &list {
-                        tr { td { (date(m.created_at)) } td { (m.phone) } td { (m.text) } }
+                        tr {
+                            td data-label="时间" { (date(m.created_at)) }
+                            td data-label="手机号码" { (m.phone) }
+                            td data-label="内容" { (m.text) }
+                        }
                     }
                 }
             }

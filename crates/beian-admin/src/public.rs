@@ -3,7 +3,7 @@
 //! no phone or ID number is ever shown (the service's public index holds none).
 
 use crate::auth::client_ip;
-use crate::html::{error_box, layout};
+use crate::html::{error_box, public_layout};
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
@@ -118,7 +118,7 @@ pub async fn page(
         }
         (results)
     };
-    let mut r = (status, layout("备案查询", None, body)).into_response();
+    let mut r = (status, public_layout("备案查询", body)).into_response();
     if let Some(l) = limited {
         if let Ok(v) = HeaderValue::from_str(&l.retry_after_secs.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -155,22 +155,22 @@ fn results_card(r: &PublicQueryResult) -> Markup {
                 p { "未查到已备案的记录。请核对输入内容，或换用备案号、完整的小程序名称查询。" }
             } @else {
                 p { (summary) }
-                div style="overflow-x:auto" {
-                    table {
-                        tr {
+                div {
+                    table.stack {
+                        tr.head {
                             th { "主办单位名称" } th { "单位性质" } th { "主体备案号" } th { "服务备案号" }
                             th { "服务名称" } th { "负责人" } th { "前置审批" } th { "审核通过日期" }
                         }
                         @for i in &r.items {
                             tr {
-                                td { (i.subject_name) }
-                                td { (i.subject_type) }
-                                td { (i.subject_record_number) }
-                                td { (i.service_record_number) }
-                                td { (i.service_name) br; small.muted { (i.appid) } }
-                                td { (i.principal_name) }
-                                td { (i.nrlx) }
-                                td { (i.approved_date) }
+                                td data-label="主办单位名称" { (i.subject_name) }
+                                td data-label="单位性质" { (i.subject_type) }
+                                td data-label="主体备案号" { (i.subject_record_number) }
+                                td data-label="服务备案号" { (i.service_record_number) }
+                                td data-label="服务名称" { (i.service_name) " " small.muted { (i.appid) } }
+                                td data-label="负责人" { (i.principal_name) }
+                                td data-label="前置审批" { (i.nrlx) }
+                                td data-label="审核通过日期" { (i.approved_date) }
                             }
                         }
                     }

@@ -13,8 +13,8 @@ use beian_core::errcode;
 use beian_core::platform::{Role, Staff};
 use beian_service::review::RejectReason;
 use beian_service::ServiceError;
+use beian_web::application;
 use maud::{html, PreEscaped};
-use serde_json::Value;
 
 fn q(query: &Option<String>, key: &str) -> String {
     query
@@ -82,22 +82,33 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
         .filter(|i| type_f.is_empty() || i.subject_type.to_string() == type_f)
         .filter(|i| overdue_f.is_empty() || i.overdue)
         .collect::<Vec<_>>();
+    // What the reviewer just did, said back (the redirect after a decision carries it).
+    let done_appid = q(&query, "appid");
+    let done = match q(&query, "done").as_str() {
+        "approved" => Some("已初审通过并提交管局："),
+        "rejected" => Some("已驳回，驳回原因已通知开发者："),
+        "released" => Some("已释放，订单回到队列："),
+        _ => None,
+    };
     let body = html! {
+        @if let Some(msg) = done {
+            div.ok-box #done role="status" { (msg) (done_appid) }
+        }
         div.card {
             h1 { "审核队列" }
             form method="get" action="/admin" class="filters" {
-                select name="status" {
+                select name="status" aria-label="状态" {
                     option value="" { "全部状态" }
                     option value="2" selected[status_f == "2"] { "平台审核中" }
                     option value="4" selected[status_f == "4"] { "短信核验超时" }
                 }
-                select name="province" {
+                select name="province" aria-label="省份" {
                     option value="" { "全部省份" }
                     @for p in dict.districts() {
                         option value=(p.code) selected[p.code.to_string() == prov_f] { (p.name) }
                     }
                 }
-                select name="subject_type" {
+                select name="subject_type" aria-label="主体性质" {
                     option value="" { "全部主体性质" }
                     @for t in dict.subject_types() {
                         option value=(t.type_id) selected[t.type_id.to_string() == type_f] { (t.name) }
@@ -114,8 +125,8 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
                     @else { "没有符合筛选条件的订单。" }
                 }
             }
-            table #queue {
-                tr { th { "小程序" } th { "状态" } th { "省份" } th { "主体性质" } th { "初审截止" } th { "认领人" } }
+            table.stack #queue {
+                tr.head { th { "小程序" } th { "状态" } th { "省份" } th { "主体性质" } th { "初审截止" } th { "认领人" } }
                 @for (n, i) in rows.iter().enumerate() {
                     @let prov = i.province.parse().ok().and_then(|c| dict.region_at(1, c)).map(|r| r.name.to_string()).unwrap_or_default();
                     tr.row data-n=(n) data-href={ "/admin/review/" (i.appid) } {
@@ -128,13 +139,13 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
                                 "短信核验超时，待平台处理"
                             }
                         }
-                        td { (prov) }
-                        td { @if let Some(t) = dict.subject_type(i.subject_type) { (t.name) } }
-                        td {
+                        td data-label="省份" { (prov) }
+                        td data-label="主体性质" { @if let Some(t) = dict.subject_type(i.subject_type) { (t.name) } }
+                        td data-label="初审截止" {
                             @if let Some(d) = i.review_due_at { (date(d)) }
                             @if i.overdue { " " span.badge { "已超时" } }
                         }
-                        td { (claimer(&names, i.claimed_by.as_deref()).unwrap_or("—")) }
+                        td data-label="认领人" { (claimer(&names, i.claimed_by.as_deref()).unwrap_or("—")) }
                     }
                 }
             }
@@ -147,38 +158,8 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
 }
 
 /// Keyboard navigation of the queue (j / k / Enter).
-const QUEUE_KEYS_JS: &str = "(function(){var rows=[].slice.call(document.querySelectorAll('tr.row'));var i=-1;function mark(){rows.forEach(function(r,k){r.style.background=k===i?'#ddf4ff':'';});}\
+const QUEUE_KEYS_JS: &str = "(function(){var rows=[].slice.call(document.querySelectorAll('tr.row'));var i=-1;function mark(){rows.forEach(function(r,k){r.classList.toggle('selected',k===i);});if(rows[i])rows[i].scrollIntoView({block:'nearest'});}\
 document.addEventListener('keydown',function(e){if(e.target.tagName==='INPUT'||e.target.tagName==='SELECT')return;if(e.key==='j'){i=Math.min(i+1,rows.length-1);mark();}if(e.key==='k'){i=Math.max(i-1,0);mark();}if(e.key==='Enter'&&rows[i]){location.href=rows[i].dataset.href;}});})();";
-
-/// Flatten an application into (dotted path, value) pairs.
-pub(crate) fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&p, x, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                flatten(&format!("{prefix}.{i}"), x, out);
-            }
-        }
-        Value::Null => {}
-        other => {
-            let s = match other {
-                Value::String(s) => s.clone(),
-                x => x.to_string(),
-            };
-            if !s.is_empty() {
-                out.push((prefix.to_string(), s));
-            }
-        }
-    }
-}
-
-/// One field of the diff against the previous submission: (path, old value, new value).
-type Change<'a> = (String, Option<String>, Option<&'a str>);
 
 /// The review page.
 pub async fn review_page(
@@ -217,10 +198,16 @@ pub async fn review_page(
     // A change is compared with the filed record, a resubmission with the last submission.
     let previous = or_error_page!(s.svc.filings().baseline_version(&view.order).await, &staff, &csrf);
     let mp_name = or_error_page!(s.svc.mini_programs().mini_program(&appid).await, &staff, &csrf).name;
-    // Typed fields next to their materials.
-    let mut fields = Vec::new();
-    flatten("", &serde_json::to_value(&current).unwrap_or(Value::Null), &mut fields);
-    let media_ids: Vec<String> = current.media_refs().into_iter().map(|(_, id)| id.to_string()).collect();
+    let dict = s.svc.dictionaries();
+    // The application as the developer filled it in: the wizard's sections, Chinese labels,
+    // codes decoded; the face task's outcome in words.
+    let mut sections = application::sections(&current, &dict);
+    // The diff against the previous submission, field by field (images side by side).
+    let diff =
+        previous.as_ref().map(|prev| application::diff(&application::sections(prev, &dict), &sections));
+    let task = &current.icp_applets.principal_info.verify_task_id;
+    let task = s.svc.materials().face_task(&appid, task).await.ok();
+    application::set_face_outcome(&mut sections, task.as_ref());
     let label = beian_core::rules::label;
 
     // What the rules say now (time has passed since submission; some findings may be new).
@@ -231,25 +218,7 @@ pub async fn review_page(
         .filter(|h| h.errcode != errcode::SUBJECT_IN_PROGRESS && !h.err_field.is_empty())
         .collect();
 
-    // The diff against the previous submission: (field, old value, new value).
-    let diff: Option<Vec<Change>> = previous.as_ref().map(|prev| {
-        let mut old = Vec::new();
-        flatten("", &serde_json::to_value(prev).unwrap_or(Value::Null), &mut old);
-        let mut changed = Vec::new();
-        for (p, v) in &fields {
-            match old.iter().find(|(q, _)| q == p) {
-                Some((_, w)) if w == v => {}
-                Some((_, w)) => changed.push((p.clone(), Some(w.clone()), Some(v.as_str()))),
-                None => changed.push((p.clone(), None, Some(v.as_str()))),
-            }
-        }
-        for (p, w) in &old {
-            if !fields.iter().any(|(q, _)| q == p) {
-                changed.push((p.clone(), Some(w.clone()), None));
-            }
-        }
-        changed
-    });
+    let media_url = |id: &str| format!("/admin/review/{appid}/media/{id}");
     let siblings = or_error_page!(s.svc.filings().subject_filings(&appid).await, &staff, &csrf);
     let names = or_error_page!(staff_names(&s).await, &staff, &csrf);
     let reasons = or_error_page!(s.svc.review().reasons().await, &staff, &csrf);
@@ -257,6 +226,22 @@ pub async fn review_page(
     let body = html! {
         h1 { (mp_name) " " small.muted { (appid) } }
         p { "状态：" (view.order.state.label()) " · 第" (view.order.versions) "次提交" }
+        @if view.order.state.in_progress() {
+            div.card.claim {
+                p #claimer { "认领人：" (claimer(&names, view.order.claimed_by.as_deref()).unwrap_or("未认领")) }
+                form method="post" action={ "/admin/review/" (appid) "/claim" } {
+                    (hidden(&csrf))
+                    input type="hidden" name="version" value=(v);
+                    @if view.order.claimed_by.as_deref() == Some(staff.id.as_str()) {
+                        input type="hidden" name="release" value="1";
+                        button.secondary type="submit" #release { "释放（交还队列）" }
+                    } @else if view.order.claimed_by.is_none() {
+                        button.secondary type="submit" #claim { "认领" }
+                    }
+                }
+                p.muted { a href="#decision" { "跳到审核结论" } }
+            }
+        }
         div.card {
             h2 { "规则引擎检查" }
             @if findings.is_empty() {
@@ -271,15 +256,13 @@ pub async fn review_page(
                 None => { p.muted { "首次提交。" } },
                 Some(changed) if changed.is_empty() => { p.muted { "与上次提交相同。" } },
                 Some(changed) => {
-                    table #diff {
-                        @for (p, old, new) in changed {
-                            tr {
-                                th { (label(p)) }
-                                td {
-                                    @if let Some(w) = old { del { (w) } }
-                                    @if old.is_some() && new.is_some() { br; }
-                                    @if let Some(v) = new { ins { (v) } }
-                                }
+                    table.stack #diff {
+                        tr { th { "字段" } th { "上次提交" } th { "本次提交" } }
+                        @for c in changed {
+                            tr data-field=(c.path) {
+                                th { (c.label) }
+                                td.old { @match &c.old { Some(v) => { del { (application::shown(v, &c.label, &media_url)) } }, None => { span.muted { "（未填）" } } } }
+                                td.new { @match &c.new { Some(v) => { ins { (application::shown(v, &c.label, &media_url)) } }, None => { span.muted { "（已删除）" } } } }
                             }
                         }
                     }
@@ -298,16 +281,14 @@ pub async fn review_page(
                 @if siblings.is_empty() { li.muted { "无" } }
             }
         }
+        div.card {
+            h2 { "申请信息与材料" }
+            div #fields { (application::table(&sections, &media_url)) }
+        }
         @if view.order.state.in_progress() {
-            div.card {
-                h2 { "审核" }
-                p { "认领人：" (claimer(&names, view.order.claimed_by.as_deref()).unwrap_or("未认领")) }
-                form method="post" action={ "/admin/review/" (appid) "/claim" } {
-                    (hidden(&csrf))
-                    input type="hidden" name="version" value=(v);
-                    button.secondary type="submit" #claim { "认领" }
-                }
-                form method="post" action={ "/admin/review/" (appid) "/approve" } {
+            div.card #decision {
+                h2 { "审核结论" }
+                form method="post" action={ "/admin/review/" (appid) "/approve" } data-confirm={ "确认初审通过「" (mp_name) "」并提交管局？" } {
                     (hidden(&csrf))
                     input type="hidden" name="version" value=(v);
                     button type="submit" #approve {
@@ -318,7 +299,7 @@ pub async fn review_page(
                         }
                     }
                 }
-                form method="post" action={ "/admin/review/" (appid) "/reject" } #reject-form {
+                form method="post" action={ "/admin/review/" (appid) "/reject" } #reject-form data-confirm={ "确认驳回「" (mp_name) "」？驳回原因会通知开发者。" } {
                     (hidden(&csrf))
                     input type="hidden" name="version" value=(v);
                     h3 { "驳回原因（从原因库选择）" }
@@ -337,26 +318,6 @@ pub async fn review_page(
                     label.field { span { "原因" } input type="text" name="error"; }
                     label.field { span { "修改建议" } input type="text" name="suggest"; }
                     button.danger type="submit" #reject { "驳回" }
-                }
-            }
-        }
-        div.card {
-            h2 { "申请信息与材料" }
-            table #fields {
-                // Typed fields next to their materials.
-                @for (path, value) in &fields {
-                    tr {
-                        th { (label(path)) br; small.muted { (path) } }
-                        td {
-                            @if media_ids.contains(value) {
-                                a href={ "/admin/review/" (appid) "/media/" (value) } target="_blank" {
-                                    img.preview alt=(label(path)) src={ "/admin/review/" (appid) "/media/" (value) };
-                                }
-                            } @else {
-                                (value)
-                            }
-                        }
-                    }
                 }
             }
         }
@@ -382,7 +343,9 @@ pub async fn claim(
     if let Err(r) = check_csrf(&staff, &csrf, &f) {
         return r;
     }
-    match s.svc.review().claim(&staff, &appid, false).await {
+    let release = get(&f, "release") == "1";
+    match s.svc.review().claim(&staff, &appid, release).await {
+        Ok(_) if release => Redirect::to(&format!("/admin?done=released&appid={appid}")).into_response(),
         Ok(_) => Redirect::to(&format!("/admin/review/{appid}")).into_response(),
         Err(e) => error_page(&staff, &csrf, e),
     }
@@ -403,7 +366,7 @@ pub async fn approve(
         return r;
     }
     match s.svc.review().review_approve(&staff, &appid, version(&f)).await {
-        Ok(_) => Redirect::to("/admin").into_response(),
+        Ok(_) => Redirect::to(&format!("/admin?done=approved&appid={appid}")).into_response(),
         Err(e) => error_page(&staff, &csrf, e),
     }
 }
@@ -437,7 +400,7 @@ pub async fn reject(
         });
     }
     match s.svc.review().review_reject(&staff, &appid, reasons, version(&f)).await {
-        Ok(_) => Redirect::to("/admin").into_response(),
+        Ok(_) => Redirect::to(&format!("/admin?done=rejected&appid={appid}")).into_response(),
         Err(e) => error_page(&staff, &csrf, e),
     }
 }

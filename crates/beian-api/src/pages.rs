@@ -29,13 +29,24 @@ pub fn simulator_routes() -> Router<AppState> {
 }
 
 /// The pages' whole style sheet (constant, no interpolation).
-const STYLE: &str = "body{font-family:system-ui,\"PingFang SC\",\"Noto Sans CJK SC\",sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.6}\
-.error{color:#b00020} input{font-size:1rem;padding:.3rem} button{font-size:1rem;padding:.4rem 1.2rem}";
+const STYLE: &str = "body{font:15px/1.6 system-ui,\"PingFang SC\",\"Noto Sans CJK SC\",sans-serif;color:#1f2328;background:#f6f8fa;max-width:40rem;margin:2rem auto;padding:0 1rem}\
+h1{font-size:1.4rem}main{background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:1rem 1.25rem}\
+.error{color:#cf222e;font-weight:600} label{display:block;font-weight:600}\
+input{display:block;width:100%;max-width:24rem;box-sizing:border-box;font:inherit;padding:.4rem .5rem;border:1px solid #d1d9e0;border-radius:6px;margin-top:.2rem}\
+button,.btn{display:inline-block;font:inherit;padding:.45rem 1.2rem;background:#1a7f37;color:#fff;border:0;border-radius:6px;cursor:pointer;text-decoration:none;white-space:nowrap}\
+small{color:#59636e}\
+@media (max-width:640px){table,tbody,tr,th,td{display:block}tr{border-bottom:1px solid #d1d9e0;padding:.4rem 0}\
+tr:not(:has(td)){display:none}td{overflow-wrap:anywhere}}";
 
 pub fn page(title: &str, body: Markup) -> Markup {
     // A style element's text is raw in HTML: the constant goes in as it is (its quotes must
     // not become entities).
-    beian_web::document(title, "beian", html! { style { (PreEscaped(STYLE)) } }, body)
+    beian_web::document(
+        title,
+        "小程序备案",
+        html! { style { (PreEscaped(STYLE)) } },
+        html! { main { (body) } },
+    )
 }
 
 /// A refusal in the pages' style.
@@ -71,6 +82,14 @@ fn face_form(p: &FacePage, message: Option<&str>) -> Markup {
             }
         },
     )
+}
+
+/// The way back for an admin who filed in the console (a provider's own page shows the
+/// result itself).
+fn back_to_filing(appid: &str) -> Markup {
+    html! {
+        p { a.btn #back-to-filing href={ "/console/apps/" (appid) "/filing?step=face&saved=1" } { "返回备案页面" } }
+    }
 }
 
 /// What the page says about the last decided session, if it failed.
@@ -134,7 +153,7 @@ async fn face_page(State(s): State<AppState>, Path(task_id): Path<String>) -> Re
             .into_response(),
         Ok(p) if p.task.is_finish && p.task.face_status == FaceStatus::Succeeded => page(
             "核身已完成",
-            html! { h1 #face-done { "核身已完成" } p { "你已完成人脸核身，可以关闭此页面。" } },
+            html! { h1 #face-done { "核身已完成" } p { "你已完成人脸核身，可以关闭此页面。" } (back_to_filing(&p.task.appid)) },
         )
         .into_response(),
         Ok(p) => face_form(&p, last_outcome(&p).as_deref()).into_response(),
@@ -147,10 +166,11 @@ async fn face_submit(State(s): State<AppState>, Path(task_id): Path<String>, bod
     let form = form_pairs(&body);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     match s.svc.materials().complete_face_verification(&task_id, &get("name"), &get("id_number")).await {
-        Ok(t) if t.face_status == FaceStatus::Succeeded => {
-            page("核身成功", html! { h1 { "核身成功" } p { "人脸核身已完成，服务商会收到结果通知。" } })
-                .into_response()
-        }
+        Ok(t) if t.face_status == FaceStatus::Succeeded => page(
+            "核身成功",
+            html! { h1 { "核身成功" } p { "人脸核身已完成，可以回到备案页面继续提交。" } (back_to_filing(&t.appid)) },
+        )
+        .into_response(),
         Ok(_) => match s.svc.materials().face_task_for_page(&task_id).await {
             Ok(p) => (
                 StatusCode::BAD_REQUEST,

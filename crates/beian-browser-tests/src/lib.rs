@@ -47,6 +47,34 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often waits poll.
 const POLL: Duration = Duration::from_millis(50);
 
+/// axe-core's browser bundle (npm `axe-core`, installed by scripts/ensure-tools), unless
+/// `BEIAN_AXE` names another file.
+pub const AXE: &str = "/usr/local/lib/beian-tools/node_modules/axe-core/axe.min.js";
+
+/// The page's width problems (see [`Browser::overflow`]). An element inside a box that
+/// scrolls sideways (a wide table in its card) is reachable by scrolling that box: only the
+/// page itself must not be wider than the viewport.
+const OVERFLOW_JS: &str = r#"
+var w = document.documentElement.clientWidth; var bad = [];
+function scrolls(e) {
+  for (var p = e.parentElement; p; p = p.parentElement) {
+    var o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll') return true;
+  }
+  return false;
+}
+if (document.documentElement.scrollWidth > w + 1) bad.push('page ' + document.documentElement.scrollWidth + 'px > ' + w + 'px');
+document.querySelectorAll('body *').forEach(function (e) {
+  var r = e.getBoundingClientRect(); if (r.width === 0 || getComputedStyle(e).visibility === 'hidden') return;
+  if (r.right > w + 1 && getComputedStyle(e).position !== 'absolute' && !e.closest('.sr-only') && !scrolls(e))
+    bad.push('overflows: ' + e.tagName + ' ' + (e.id || e.className) + ' ' + (e.innerText || '').slice(0, 20));
+});
+document.querySelectorAll('.btn, button, header.top nav a, th, td').forEach(function (e) {
+  var r = e.getBoundingClientRect(); var t = (e.innerText || '').trim();
+  if (r.width > 0 && t.length >= 2 && t.length <= 6 && r.height > 2 * r.width) bad.push('vertical text: ' + t);
+});
+return bad.slice(0, 20);
+"#;
+
 /// Chromium, unless `BEIAN_CHROMIUM` names another binary.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// ChromeDriver, unless `BEIAN_CHROMEDRIVER` names another binary.
@@ -380,6 +408,90 @@ impl Browser {
         self.js("window.__beianLeaving = true; return null;").await;
         self.click(css).await;
         self.wait_for_new_page().await;
+    }
+
+    /// Click the submit button matching `css` of a form that asks for confirmation
+    /// (`data-confirm`): answer the dialog with `accept`, and, when accepted, wait for the next
+    /// page. Returns the question the dialog asked.
+    pub async fn submit_confirmed(&self, css: &str, accept: bool) -> String {
+        self.js("window.__beianLeaving = true; return null;").await;
+        self.click(css).await;
+        let deadline = Instant::now() + WAIT_TIMEOUT;
+        let question = loop {
+            match tokio::time::timeout(STEP_TIMEOUT, self.client.get_alert_text()).await {
+                Ok(Ok(t)) => break t,
+                _ if Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                _ => self.fail(&format!("clicking {css:?} asked no confirmation")).await,
+            }
+        };
+        if accept {
+            self.step("accept the confirmation", self.client.accept_alert()).await;
+            self.wait_for_new_page().await;
+        } else {
+            self.step("dismiss the confirmation", self.client.dismiss_alert()).await;
+            self.js("window.__beianLeaving = false; return null;").await;
+        }
+        question
+    }
+
+    /// Make the viewport `width` CSS pixels wide (and 900 high), as on a phone (390) or a
+    /// laptop (1280); the page is laid out again at once.
+    pub async fn set_width(&self, width: u32) {
+        self.step("resize the window", self.client.set_window_size(width, 900)).await;
+        // The window may be wider than its viewport (a frame): widen by the difference.
+        let inner = self.js("return window.innerWidth;").await.as_u64().unwrap_or(0) as u32;
+        if inner != width && inner > 0 {
+            let outer = width + width.saturating_sub(inner);
+            self.step("resize the window", self.client.set_window_size(outer, 900)).await;
+        }
+        let inner = self.js("return window.innerWidth;").await.as_u64().unwrap_or(0) as u32;
+        if inner != width {
+            self.fail(&format!("the viewport is {inner} px wide, not {width}")).await;
+        }
+    }
+
+    /// Panic (with a screenshot) if the page is wider than the viewport (a horizontal scroll
+    /// bar), or if a button, link button or menu entry wraps its text one character per line
+    /// (taller than wide), naming the offenders.
+    pub async fn assert_fits_width(&self) {
+        let bad = self.overflow().await;
+        if !bad.is_empty() {
+            self.fail(&format!("the page does not fit: {bad:?}")).await;
+        }
+    }
+
+    /// What makes the page wider than the viewport, or wraps a short label one character per
+    /// line (see [`Browser::assert_fits_width`]); empty when the page fits.
+    pub async fn overflow(&self) -> Vec<String> {
+        let bad = self.js(OVERFLOW_JS).await;
+        bad.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
+    }
+
+    /// Run axe-core on the page as it is now and panic (with a screenshot) on any violation of
+    /// serious or critical impact, naming the rule, its help text and the offending elements.
+    pub async fn assert_accessible(&self) {
+        let list = self.accessibility_violations().await;
+        if !list.is_empty() {
+            self.fail(&format!("accessibility violations:\n  {}", list.join("\n  "))).await;
+        }
+    }
+
+    /// axe-core's violations of serious or critical impact on the page as it is now, one line
+    /// each: impact, rule, help text, the first offending elements.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        let path = binary("BEIAN_AXE", AXE);
+        let axe =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        if self.js("return typeof window.axe;").await != "object" {
+            self.step("inject axe-core", self.client.execute(&axe, vec![])).await;
+        }
+        let run = "const done = arguments[arguments.length - 1];\
+            axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations\
+              .filter(v => v.impact === 'serious' || v.impact === 'critical')\
+              .map(v => v.impact + ' ' + v.id + ': ' + v.help + ' — ' + v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(', '))))\
+              .catch(e => done(['axe failed: ' + e]));";
+        let found = self.step("run axe-core", self.client.execute_async(run, vec![])).await;
+        found.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
     }
 
     /// Wait (bounded) until the page that was open at the last [`Browser::submit`] has been

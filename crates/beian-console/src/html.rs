@@ -23,21 +23,22 @@ pub fn layout(title: &str, session: Option<&Session>, unread: i64, body: Markup)
         header.top {
             a.brand href="/console" { "小程序备案" }
             @if let Some(s) = session {
-                nav {
-                    a href="/console" { "首页" }
-                    a href="/console/messages" {
-                        "站内信"
-                        @if unread > 0 { " " span.badge { (unread) } }
+                button.secondary #menu-toggle type="button" aria-controls="menu" aria-expanded="false" { "菜单" }
+                div.menu #menu {
+                    nav aria-label="主菜单" {
+                        a href="/console" { "首页" }
+                        a href="/console/messages" {
+                            "站内信"
+                            @if unread > 0 { " " span.badge { (unread) } }
+                        }
+                        a href="/console/tickets" { "工单" }
                     }
-                    a href="/console/tickets" { "工单" }
+                    span.muted.who { (s.account.display_name) }
+                    form method="post" action="/console/logout" {
+                        (csrf_field(s))
+                        button.secondary type="submit" { "退出" }
+                    }
                 }
-                span.muted { (s.account.display_name) }
-                form method="post" action="/console/logout" {
-                    (csrf_field(s))
-                    button.secondary type="submit" { "退出" }
-                }
-            } @else {
-                nav {}
             }
         }
         main { (body) }

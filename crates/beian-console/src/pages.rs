@@ -7,8 +7,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use beian_core::model::AuditEntity;
 use beian_core::platform::NotifyPrefs;
 use beian_core::platform::{Access, Permission};
+use beian_core::state::Action;
 use beian_core::time::beijing_date;
 use beian_service::accounts::Session;
 use beian_service::{Actor, ServiceError};
@@ -39,6 +41,26 @@ fn status_label(info: &beian_service::EntranceInfo) -> String {
         // 1025–1031: the readiness flags say what is missing.
         S::NotFiled if info.status != 1024 => "未备案 · 小程序信息未完善".into(),
         other => other.label().into(),
+    }
+}
+
+/// What a filing transition means to the developer (the status page's 办理记录).
+fn event_label(a: Action) -> &'static str {
+    match a {
+        Action::Apply => "提交备案申请",
+        Action::ApplyChange => "提交变更备案",
+        Action::AccessRevoked => "管局取消了本平台的接入",
+        Action::Withdraw => "撤回申请",
+        Action::PlatformApprove => "平台初审通过，已提交管局",
+        Action::PlatformReject => "平台初审驳回",
+        Action::SmsVerified => "短信核验完成",
+        Action::SmsTimeout => "短信核验超时",
+        Action::Resubmit => "平台重新提交管局",
+        Action::AuthorityApprove => "管局审核通过，备案完成",
+        Action::AuthorityReject => "管局审核驳回",
+        Action::Cancel => "申请注销备案",
+        Action::CancelConfirmed => "注销已确认",
+        Action::CancelAborted => "注销未确认，备案保留",
     }
 }
 
@@ -87,8 +109,8 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
         rows.push(html! {
             tr {
                 td { a href={ "/console/apps/" (mp.appid) } { (mp.name) } br; small.muted { (mp.appid) } }
-                td { (label) }
-                td { (m.role.label()) }
+                td data-label="备案状态" { (label) }
+                td data-label="身份" { (m.role.label()) }
                 td { a href={ "/console/apps/" (mp.appid) } { "查看" } }
             }
         });
@@ -97,8 +119,8 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
         @for b in &banners { (b) }
         div.card {
             h1 { "我的小程序" }
-            table {
-                tr { th { "小程序" } th { "备案状态" } th { "身份" } th {} }
+            table.stack #apps {
+                tr.head { th { "小程序" } th { "备案状态" } th { "身份" } th {} }
                 @for r in &rows { (r) }
                 @if rows.is_empty() { tr { td colspan="4" class="muted" { "你还没有可管理的小程序。" } } }
             }
@@ -132,12 +154,18 @@ pub async fn settings_beian(State(s): State<AppState>, headers: HeaderMap) -> Re
             }
         });
     }
-    let body = html! { div.card { h1 { "设置 · 小程序备案" } table { @for r in &rows { (r) } } } };
+    let body = html! { div.card { h1 { "设置 · 小程序备案" } table.stack { @for r in &rows { (r) } } } };
     layout("小程序备案", Some(&sess), unread(&s, &sess).await, body).into_response()
 }
 
 /// The status page: timeline with expected dates, what to do now, rejections, numbers.
-pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<String>) -> Response {
+pub async fn status(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(appid): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let submitted = query.as_deref().is_some_and(|q| q.split('&').any(|p| p == "submitted=1"));
     let sess = match require(&s, &headers, &format!("/console/apps/{appid}")).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -158,20 +186,43 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
     let now = s.svc.now();
     let today = beijing_date(now);
     let can_file = member.can(Access::Can(Permission::File));
+    // What happened to the filing, with dates (the audit trail's transitions, oldest first).
+    let history: Vec<(i64, &'static str)> =
+        or_page!(s.svc.audit_trail(AuditEntity::Filing, &appid).await, &sess)
+            .iter()
+            .filter_map(|e| {
+                Action::ALL.into_iter().find(|a| a.name() == e.action).map(|a| (e.at, event_label(a)))
+            })
+            .collect();
+    // The date of the last `action` of the current round (after the last submission).
+    let submitted_labels = [event_label(Action::Apply), event_label(Action::ApplyChange)];
+    let last_submit = history.iter().rposition(|(_, l)| submitted_labels.contains(l)).unwrap_or(0);
+    let when = |a: Action| -> String {
+        history[last_submit..]
+            .iter()
+            .rev()
+            .find(|(_, l)| *l == event_label(a))
+            .map(|(t, _)| format!("（{}）", date(*t)))
+            .unwrap_or_default()
+    };
     // Timeline: platform review → SMS verification → authority review → filed.
     let (p, sms, a, f) = {
         use beian_core::state::{FilingState as S, SmsVerifyStatus as Sms};
         match info.state() {
-            S::PlatformReview | S::PlatformRejected => ("now", "", "", ""),
+            S::PlatformReview => ("now", "", "", ""),
+            S::PlatformRejected => ("bad", "", "", ""),
             S::AuthorityReview { sms: Sms::Waiting | Sms::TimedOut } => ("done", "now", "", ""),
-            S::AuthorityReview { sms: Sms::Done } | S::AuthorityRejected => ("done", "done", "now", ""),
+            S::AuthorityReview { sms: Sms::Done } => ("done", "done", "now", ""),
+            S::AuthorityRejected => ("done", "done", "bad", ""),
             S::Filed { .. } | S::Changing { .. } => ("done", "done", "done", "done"),
             S::NotFiled => ("", "", "", ""),
         }
     };
+    // An expected date only while the step is under way (never after a rejection).
     let due = order
         .as_ref()
         .and_then(|o| o.order.review_due_at)
+        .filter(|_| p == "now")
         .map(|d| format!("（预计 {} 前完成）", date(d)))
         .unwrap_or_default();
     let authority = format!(
@@ -185,13 +236,38 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
     });
     let body = html! {
         h1 { (mp.name) " " small.muted { (appid) } }
+        @if submitted && info.state() == beian_core::state::FilingState::PlatformReview {
+            div.ok-box #submitted role="status" {
+                strong { "提交成功" } "：备案申请已进入平台初审，结果会通过站内信通知你。"
+            }
+        }
         div.card {
             p { "当前状态：" strong #status-label { (status_label(&info)) } }
-            ol.timeline {
-                li class=(p) { "平台初审" @if p == "now" { (due) } }
-                li class=(sms) { "工信部短信核验（24小时内）" }
-                li class=(a) { "管局审核" @if a == "now" { (authority) } }
-                li class=(f) { "备案完成" }
+            ol.timeline #timeline {
+                li class=(p) {
+                    "平台初审"
+                    @match p {
+                        "now" => { (due) },
+                        "bad" => { "：未通过" (when(Action::PlatformReject)) },
+                        _ => { (when(Action::PlatformApprove)) },
+                    }
+                }
+                li class=(sms) { "工信部短信核验（24小时内）" (when(Action::SmsVerified)) }
+                li class=(a) {
+                    "管局审核"
+                    @match a {
+                        "now" => { (authority) },
+                        "bad" => { "：未通过" (when(Action::AuthorityReject)) },
+                        _ => {},
+                    }
+                }
+                li class=(f) { "备案完成" (when(Action::AuthorityApprove)) }
+            }
+            @if !history.is_empty() {
+                details #history {
+                    summary { "办理记录" }
+                    ul { @for (t, l) in history.iter().rev() { li { (date(*t)) " " (l) } } }
+                }
             }
             @if let Some((deadline, phones)) = &sms_pending {
                 div.banner {
@@ -225,12 +301,10 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
                     "主体备案号：" strong { (sn) } br;
                     "服务备案号：" strong #service-number { (svn) }
                 }
-                p { "请在小程序显著位置展示备案号并链接至工信部备案系统：" }
-                // The snippet is shown as text, for the developer to copy into their page.
-                code.snippet #snippet {
-                    (html! { a href="https://beian.miit.gov.cn/" target="_blank" rel="noopener" { (svn) } }.into_string())
-                }
-                button.secondary data-copy="snippet" type="button" { "复制" }
+                p { "请在小程序显著位置（如“关于”页底部）展示服务备案号。小程序不渲染 HTML 链接：展示文字即可，用户点击时可把工信部备案查询网址复制给用户。" }
+                (snippet("snippet-text", "展示的文字", svn))
+                (snippet("snippet-wxml", "WXML", &WXML_SNIPPET.trim_end().replace("{number}", svn)))
+                (snippet("snippet-js", "JS（页面的方法）", JS_SNIPPET))
             }
             @if info.status >= 1024 && can_file {
                 @if info.available == 1 {
@@ -260,7 +334,7 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
                         select name="cancel_type" {
                             option value="2" { "注销小程序备案（仅注销本小程序的服务备案号）" }
                             option value="1" { "注销主体备案（主体及其下所有小程序的备案均被注销）" }
-                            option value="3" { "注销微信小程序（取消本小程序在平台的接入）" }
+                            option value="3" { "取消接入（本小程序不再通过本平台接入，备案号由其他接入方承接）" }
                         }
                     }
                     label.field {
@@ -285,6 +359,23 @@ pub async fn status(State(s): State<AppState>, headers: HeaderMap, Path(appid): 
         }
     };
     layout(&mp.name, Some(&sess), unread(&s, &sess).await, body).into_response()
+}
+
+/// What a developer pastes into a mini program page to show the filing number (WXML: a mini
+/// program renders no HTML, so no `<a>`), and the page method that copies the query site.
+/// Kept as files: they are WXML and JS for the developer, shown as text.
+const WXML_SNIPPET: &str = include_str!("../static/beian-snippet.wxml");
+const JS_SNIPPET: &str = include_str!("../static/beian-snippet.js");
+
+/// A piece of code the developer copies: its caption, the text, a copy button.
+fn snippet(id: &str, caption: &str, text: &str) -> maud::Markup {
+    html! {
+        div.snippet-box {
+            small.muted { (caption) }
+            code.snippet id=(id) { (text) }
+            button.secondary data-copy=(id) type="button" { "复制" }
+        }
+    }
 }
 
 async fn post_guard(
@@ -378,8 +469,8 @@ pub async fn providers(State(s): State<AppState>, headers: HeaderMap, Path(appid
     let body = html! {
         div.card {
             h1 { "已授权的服务商" }
-            table {
-                tr { th { "服务商" } th { "权限" } th { "授权时间" } th {} }
+            table.stack {
+                tr.head { th { "服务商" } th { "权限" } th { "授权时间" } th {} }
                 @for r in &rows { (r) }
                 @if rows.is_empty() {
                     tr { td colspan="4" class="muted" { "尚未授权任何服务商。服务商会发给你授权链接，在链接页面确认即可。" } }
@@ -418,15 +509,23 @@ pub async fn messages(State(s): State<AppState>, headers: HeaderMap) -> Response
         let (list, unread_n) = or_page!(s.svc.mini_programs().messages(&m.appid, 50).await, &sess);
         // Shown in a form that saves them back: a failed read must not offer defaults.
         let prefs = or_page!(s.svc.mini_programs().notify_prefs(&m.appid).await, &sess);
+        let info = or_page!(s.svc.filings().entrance_info(&m.appid).await, &sess);
+        let may_file = m.can(Access::Can(Permission::File)) && info.status >= 1024 && info.available == 1;
         cards.push(html! {
             div.card {
                 h2 { (name) " " small.muted { "未读 " (unread_n) } }
-                ul {
+                ul.messages {
                     @for x in &list {
                         li.message {
-                            strong { @if x.read_at.is_none() { "● " } (x.title) }
+                            strong {
+                                @if x.read_at.is_none() { span.unread-dot title="未读" {} span.sr-only { "未读：" } }
+                                (x.title)
+                            }
                             " " small.muted { (date(x.created_at)) } br;
-                            (multiline(&x.body))
+                            (message_body(&x.body, m.is_admin()))
+                            @if may_file && x.body.contains("去备案") {
+                                p { a.btn href={ "/console/apps/" (m.appid) "/filing" } { "去备案" } }
+                            }
                             @if x.read_at.is_none() {
                                 form method="post" action="/console/messages/read" {
                                     (csrf_field(&sess))
@@ -437,6 +536,7 @@ pub async fn messages(State(s): State<AppState>, headers: HeaderMap) -> Response
                             }
                         }
                     }
+                    @if list.is_empty() { li.muted { "暂无站内信。" } }
                 }
                 form method="post" action="/console/prefs" {
                     (csrf_field(&sess))
@@ -455,6 +555,37 @@ pub async fn messages(State(s): State<AppState>, headers: HeaderMap) -> Response
     }
     let body = html! { h1 { "站内信" } @for c in &cards { (c) } };
     layout("站内信", Some(&sess), unread(&s, &sess).await, body).into_response()
+}
+
+/// A 站内信's text with its addresses as links. The face-verification link is the admin's
+/// own (it verifies them as a person): other members see that there is one, not the link.
+fn message_body(body: &str, admin: bool) -> maud::Markup {
+    html! {
+        @for (i, line) in body.split('\n').enumerate() {
+            @if i > 0 { br; }
+            @for (j, word) in line.split(' ').enumerate() {
+                @if j > 0 { " " }
+                @let (url, rest) = split_url(word);
+                @if url.is_empty() {
+                    (word)
+                } @else if url.contains("/face/") && !admin {
+                    span.muted.face-hidden { "（核身链接只发给管理员本人）" } (rest)
+                } @else {
+                    a href=(url) { (url) } (rest)
+                }
+            }
+        }
+    }
+}
+
+/// A word that starts with an address: (the address, what follows it, such as "；"). An
+/// address ends at the first character that is not ASCII-printable.
+fn split_url(word: &str) -> (&str, &str) {
+    if !(word.starts_with("http://") || word.starts_with("https://") || word.starts_with("/console/")) {
+        return ("", word);
+    }
+    let end = word.find(|c: char| !c.is_ascii_graphic()).unwrap_or(word.len());
+    word.split_at(end)
 }
 
 pub async fn read_message(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -505,6 +636,12 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap, RawQuery(q):
         .map(crate::auth::decode)
         .unwrap_or_default();
     let list = or_page!(s.svc.accounts().tickets(Some(&appids)).await, &sess);
+    let mut names = Vec::new();
+    for a in &appids {
+        names.push(or_page!(s.svc.mini_programs().mini_program(a).await, &sess).name);
+    }
+    let name_of =
+        |appid: &str| appids.iter().position(|a| a == appid).map(|i| names[i].as_str()).unwrap_or("");
     let mut rejections = Vec::new();
     if !selected.is_empty() && appids.contains(&selected) {
         if let Ok(info) = s.svc.filings().entrance_info(&selected).await {
@@ -514,14 +651,15 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap, RawQuery(q):
     let body = html! {
         div.card {
             h1 { "工单" }
-            table {
+            table.stack #tickets {
                 @for t in &list {
                     tr {
                         td { a href={ "/console/tickets/" (t.id) } { "#" (t.id) " " (t.title) } }
-                        td { (t.appid) }
-                        td { (t.state_label()) }
+                        td { (name_of(&t.appid)) " " small.muted { (t.appid) } }
+                        td data-label="状态" { (t.state_label()) }
                     }
                 }
+                @if list.is_empty() { tr { td.muted { "还没有工单。" } } }
             }
         }
         div.card {
@@ -536,7 +674,9 @@ pub async fn tickets(State(s): State<AppState>, headers: HeaderMap, RawQuery(q):
                 (csrf_field(&sess))
                 label.field {
                     span { "小程序" }
-                    select name="appid" { @for a in &appids { option value=(a) selected[*a == selected] { (a) } } }
+                    select name="appid" {
+                        @for (a, n) in appids.iter().zip(&names) { option value=(a) selected[*a == selected] { (n) "（" (a) "）" } }
+                    }
                 }
                 label.field {
                     span { "标题" }

@@ -18,6 +18,7 @@ use beian_core::platform::{Access, Permission};
 use beian_core::rules::{fields_for_key_name, Hint};
 use beian_service::accounts::Session;
 use beian_service::{Actor, MediaUpload, ServiceError};
+use beian_web::application;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
@@ -73,16 +74,44 @@ async fn load_draft(s: &AppState, appid: &str) -> Result<ApplyPayload, ServiceEr
     s.svc.filings().draft_or_start(appid).await
 }
 
-/// Rejected fields of the last decision: (field path, reason).
-async fn rejected(s: &AppState, appid: &str) -> Vec<(String, String)> {
+/// Rejected fields of the last decision that the draft still holds as they were submitted:
+/// (field path, reason). A field the developer has since changed (a new upload, a new text)
+/// is no longer marked.
+async fn rejected(s: &AppState, appid: &str, draft: &Value) -> Vec<(String, String)> {
     let Ok(info) = s.svc.filings().entrance_info(appid).await else { return Vec::new() };
+    if info.audit_data.is_empty() {
+        return Vec::new();
+    }
+    let submitted = match s.svc.filings().order(appid).await {
+        Ok(Some(v)) => s.svc.filings().submitted_version(appid, v.order.versions).await.ok().flatten(),
+        _ => None,
+    };
+    let submitted = submitted.and_then(|p| serde_json::to_value(p).ok());
     let mut out = Vec::new();
     for a in info.audit_data {
         for f in fields_for_key_name(&a.key_name) {
-            out.push((f.to_string(), format!("{}（{}）", a.error, a.suggest)));
+            let changed = submitted.as_ref().is_some_and(|sub| get_path(sub, f) != get_path(draft, f));
+            if !changed {
+                out.push((f.to_string(), format!("{}（{}）", a.error, a.suggest)));
+            }
         }
     }
     out
+}
+
+/// What the page says back after the developer's last action.
+#[derive(Default)]
+struct Flash {
+    /// Hints are shown (after a save, an upload or a submit; always on 确认提交).
+    checked: bool,
+    /// 保存 pressed: say it was saved.
+    saved: bool,
+    /// The step saved just before moving on to this one.
+    done: Option<String>,
+    /// A message for the whole page.
+    notice: Option<String>,
+    /// An upload refused: (field, why), shown at the field.
+    field_error: Option<(String, String)>,
 }
 
 fn get_path<'a>(root: &'a Value, path: &str) -> &'a Value {
@@ -115,11 +144,32 @@ pub async fn step_page(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let step = q(&query, "step").unwrap_or_else(|| "subject".into());
-    let step = STEPS.iter().find(|(k, _)| *k == step).map(|(k, _)| *k).unwrap_or("subject");
-    let checked = q(&query, "saved").is_some() || step == "review";
-    let notice = q(&query, "error");
-    render(&s, &sess, &appid, step, checked, notice.as_deref(), None).await
+    let asked = q(&query, "step");
+    let mut step = asked.as_deref().and_then(|a| STEPS.iter().find(|(k, _)| *k == a)).map(|(k, _)| *k);
+    // Re-submitting after a rejection: open the step that holds the first rejected field.
+    if step.is_none() && q(&query, "resubmit").is_some() {
+        if let (Ok(draft), Ok(info)) =
+            (load_draft(&s, &appid).await, s.svc.filings().entrance_info(&appid).await)
+        {
+            let v = serde_json::to_value(&draft).unwrap_or(Value::Null);
+            let first = info.audit_data.iter().flat_map(|a| fields_for_key_name(&a.key_name)).find(|f| {
+                // Only fields this filing uses (a 主体证件照片 rejection of a personal subject
+                // points nowhere useful).
+                !get_path(&v, f).is_null()
+            });
+            step = first.map(step_of);
+        }
+    }
+    let step = step.unwrap_or("subject");
+    let saved = q(&query, "saved").is_some();
+    let flash = Flash {
+        checked: saved || step == "review",
+        saved: saved && q(&query, "field").is_none(),
+        done: q(&query, "done").and_then(|d| STEPS.iter().find(|(k, _)| *k == d).map(|(_, n)| n.to_string())),
+        notice: q(&query, "error").filter(|_| q(&query, "field").is_none()),
+        field_error: q(&query, "field").zip(q(&query, "error")),
+    };
+    render(&s, &sess, &appid, step, flash, None).await
 }
 
 async fn render(
@@ -127,10 +177,10 @@ async fn render(
     sess: &Session,
     appid: &str,
     step: &str,
-    checked: bool,
-    notice: Option<&str>,
+    flash: Flash,
     submit_hints: Option<Vec<Hint>>,
 ) -> Response {
+    let checked = flash.checked;
     let draft = match load_draft(s, appid).await {
         Ok(d) => d,
         Err(e) => return oops(Some(sess), e),
@@ -154,10 +204,10 @@ async fn render(
         None if checked => or_page!(s.svc.filings().validate_application(appid, &draft).await, sess),
         None => Vec::new(),
     };
-    let rejected = rejected(s, appid).await;
+    let v = serde_json::to_value(&draft).unwrap_or(Value::Null);
+    let rejected = rejected(s, appid, &v).await;
     let step_hints: Vec<Hint> =
         all_hints.iter().filter(|h| step == "review" || step_of(&h.err_field) == step).cloned().collect();
-    let v = serde_json::to_value(&draft).unwrap_or(Value::Null);
     let steps: Vec<Markup> = STEPS
         .iter()
         .map(|(k, name)| {
@@ -165,10 +215,12 @@ async fn render(
             if *k == step {
                 class.push_str("current");
             }
-            if all_hints.iter().any(|h| step_of(&h.err_field) == *k)
-                || rejected.iter().any(|(f, _)| step_of(f) == *k)
-            {
+            if all_hints.iter().any(|h| step_of(&h.err_field) == *k) {
                 class.push_str(" bad");
+            }
+            // Rejected by the reviewer: orange, like the fields and the banner.
+            if rejected.iter().any(|(f, _)| step_of(f) == *k) {
+                class.push_str(" rejected-step");
             }
             html! { li class=(class) { a href={ "/console/apps/" (appid) "/filing?step=" (k) } { (name) } } }
         })
@@ -250,22 +302,29 @@ async fn render(
                 "从街道门牌填起，不要重复填写省市区，如：高碑店路181号1栋101室。",
                 &st("icp_subject.base_info.address"),
             ));
-            let certs: Vec<(String, String)> = dict
-                .certificate_types()
-                .iter()
-                .map(|c| {
-                    let nature = dict.subject_type(c.subject_type).map(|t| t.name.as_str()).unwrap_or("");
-                    (c.type_id.to_string(), format!("{}（{nature}）", c.name))
-                })
-                .collect();
-            f.push(select(
+            // Only the types of the chosen nature (the dictionary says which nature a type
+            // belongs to); the script narrows the list again when the nature changes.
+            let nature = draft.icp_subject.base_info.subject_type;
+            let chosen = val("icp_subject.organize_info.certificate_type");
+            let control = html! {
+                select name="icp_subject.organize_info.certificate_type" data-nature-of="icp_subject.base_info.type" {
+                    option value="" selected[chosen.is_empty()] { "请选择" }
+                    @for c in dict.certificate_types() {
+                        @let other = nature.is_some_and(|n| n != c.subject_type);
+                        @let id = c.type_id.to_string();
+                        option value=(id) data-nature=(c.subject_type) selected[id == chosen] hidden[other] disabled[other] {
+                            (c.name)
+                            @if !c.remark.is_empty() && c.remark != c.name { "（" (c.remark) "）" }
+                        }
+                    }
+                }
+            };
+            f.push(wrap(
                 "icp_subject.organize_info.certificate_type",
                 "主体证件类型",
-                &certs,
-                &val("icp_subject.organize_info.certificate_type"),
-                "须属于所选主体性质；个人选择“居民身份证”。",
+                control,
+                "只列出所选主体性质可用的证件；个人选择“居民身份证”。",
                 &st("icp_subject.organize_info.certificate_type"),
-                "",
             ));
             f.push(input(
                 "icp_subject.organize_info.certificate_number",
@@ -363,15 +422,28 @@ async fn render(
             ));
         }
         "principals" => {
+            // The same person when the two blocks hold the same person (the face task aside).
+            let (sp, ap) = (&draft.icp_subject.principal_info, &draft.icp_applets.principal_info);
+            let same = !sp.name.is_empty() && {
+                let mut a = ap.clone();
+                a.verify_task_id = sp.verify_task_id.clone();
+                a == *sp
+            };
             for (prefix, who) in
                 [("icp_subject.principal_info", "主体负责人"), ("icp_applets.principal_info", "小程序负责人")]
             {
-                f.push(html! { h3 { (who) } });
+                let mut block: Vec<Markup> = Vec::new();
                 if prefix == "icp_applets.principal_info" {
                     f.push(html! {
-                        label { input type="checkbox" name="same" value="1"; " 与主体负责人为同一人（只需填写一次）" }
+                        h3 { (who) }
+                        label.same {
+                            input #same type="checkbox" name="same" value="1" checked[same] aria-controls="applet-principal";
+                            " 与主体负责人为同一人（只需填写一次）"
+                        }
                         p.muted { "小程序负责人须为小程序管理员本人（人脸核身由管理员完成）。" }
                     });
+                } else {
+                    f.push(html! { h3 { (who) } });
                 }
                 for (leaf, label, kind, help) in [
                     ("name", "姓名", "text", ""),
@@ -388,7 +460,7 @@ async fn render(
                     ),
                 ] {
                     let path = format!("{prefix}.{leaf}");
-                    f.push(input(&path, label, &val(&path), kind, help, &st(&path)));
+                    block.push(input(&path, label, &val(&path), kind, help, &st(&path)));
                 }
                 let path = format!("{prefix}.certificate_type");
                 let certs: Vec<(String, String)> = dict
@@ -397,7 +469,7 @@ async fn render(
                     .filter(|c| Some(c.subject_type) == dict.personal_subject_type_id())
                     .map(|c| (c.type_id.to_string(), c.name.clone()))
                     .collect();
-                f.push(select(
+                block.push(select(
                     &path,
                     "证件类型",
                     &certs,
@@ -406,6 +478,11 @@ async fn render(
                     &st(&path),
                     "",
                 ));
+                if prefix == "icp_applets.principal_info" {
+                    f.push(html! { div #applet-principal hidden[same] { @for x in &block { (x) } } });
+                } else {
+                    f.extend(block);
+                }
             }
         }
         "materials" => {
@@ -418,7 +495,7 @@ async fn render(
             } else {
                 match s.svc.materials().face_task(appid, task).await {
                     Ok(t) if t.is_finish && t.face_status == beian_core::model::FaceStatus::Succeeded => {
-                        html! { strong #face-state { "人脸核身已完成" } "（3天内有效）" }
+                        html! { strong #face-state { "人脸核身已完成" } "，请在3天内提交备案。" }
                     }
                     Ok(t) if t.face_status == beian_core::model::FaceStatus::Failed => html! {
                         strong #face-state { "上次核身未通过" }
@@ -444,7 +521,7 @@ async fn render(
                 "icp_applets.principal_info.verify_task_id",
                 "小程序管理员人脸核身",
                 html! { p { (state) } },
-                "由小程序管理员本人完成；核身前请先填好其他信息（任务3天内有效）。",
+                "由小程序管理员本人完成；核身前请先填好其他信息。",
                 &st("icp_applets.principal_info.verify_task_id"),
             ));
         }
@@ -459,18 +536,16 @@ async fn render(
             });
         }
         _ => {
+            // Everything that will be submitted, as the reviewer will read it.
+            let mut sections = application::sections(&draft, &dict);
+            let task = &draft.icp_applets.principal_info.verify_task_id;
+            if !task.is_empty() {
+                let task = s.svc.materials().face_task(appid, task).await.ok();
+                application::set_face_outcome(&mut sections, task.as_ref());
+            }
+            let media_url = |id: &str| format!("/console/apps/{appid}/media/{id}");
             f.push(html! {
-                table {
-                    @for (label, path) in [
-                        ("主办单位", "icp_subject.base_info.name"),
-                        ("主体证件号码", "icp_subject.organize_info.certificate_number"),
-                        ("通讯地址", "icp_subject.base_info.address"),
-                        ("小程序备注", "icp_applets.base_info.comment"),
-                        ("小程序负责人", "icp_applets.principal_info.name"),
-                    ] {
-                        tr { th { (label) } td { (val(path)) } }
-                    }
-                }
+                div #summary { (application::table(&sections, &media_url)) }
                 @if step_hints.is_empty() {
                     div.ok-box { "所有信息已通过规则校验，可以提交。" }
                 } @else {
@@ -499,6 +574,10 @@ async fn render(
         "review" => html! {
             form method="post" action={ "/console/apps/" (appid) "/filing/submit" } {
                 (csrf_field(sess))
+                label.agree {
+                    input #agree type="checkbox" name="agree" value="1" required;
+                    " 我已核对以上信息，保证真实、准确、完整，并同意按承诺书的内容履行备案义务。"
+                }
                 button type="submit" #submit-filing { "提交备案" }
             }
         },
@@ -533,7 +612,7 @@ async fn render(
     } else {
         html! { div #step-form { (fields) } }
     };
-    let uploads = uploads_for(step, &draft, appid, sess, &step_hints, &rejected);
+    let uploads = uploads_for(step, &draft, appid, sess, &step_hints, &rejected, flash.field_error.as_ref());
     let body = html! {
         h1 { "小程序备案 · " (mp_name) }
         @if !rejected.is_empty() {
@@ -541,7 +620,14 @@ async fn render(
                 div { "上次提交被驳回：已为你保留全部信息，" strong { "只需修改橙色框标出的字段" } "后重新提交。" }
             }
         }
-        @if let Some(n) = notice { (error_box(n)) }
+        @if let Some(n) = &flash.notice { (error_box(n)) }
+        @if let Some(d) = &flash.done { p.ok-box #saved role="status" { "「" (d) "」已保存。" } }
+        @if flash.saved {
+            p.ok-box #saved role="status" {
+                "已保存。"
+                @if !step_hints.is_empty() && step != "review" { "还有" (step_hints.len()) "处需要修改，见标红的字段。" }
+            }
+        }
         ol.steps { @for x in &steps { (x) } }
         div.card {
             h2 { (STEPS[idx].1) }
@@ -561,6 +647,7 @@ fn uploads_for(
     sess: &Session,
     hints: &[Hint],
     rejected: &[(String, String)],
+    refused: Option<&(String, String)>,
 ) -> Markup {
     let mut list: Vec<(String, &str, Option<u32>, String)> = Vec::new(); // (path, label, certificate_type, current)
     match step {
@@ -643,6 +730,16 @@ fn uploads_for(
         }
         _ => return html! {},
     }
+    // A refused upload is said at its field, first.
+    let mut hints = hints.to_vec();
+    if let Some((field, why)) = refused {
+        let h = Hint {
+            errcode: beian_core::errcode::INVALID_FILE_TYPE,
+            errmsg: why.clone(),
+            err_field: field.clone(),
+        };
+        hints.insert(0, h);
+    }
     html! {
         @for (path, label, ct, current) in &list {
             @let control = html! {
@@ -660,7 +757,7 @@ fn uploads_for(
                     button.secondary type="submit" { "上传" }
                 }
             };
-            (wrap(path, label, control, "JPG/PNG 彩色原件照片或扫描件，不超过5MB。", &field_state(path, hints, rejected)))
+            (wrap(path, label, control, "JPG/PNG 彩色原件照片或扫描件，不超过5MB。", &field_state(path, &hints, rejected)))
         }
     }
 }
@@ -714,12 +811,15 @@ pub async fn save_step(
         Err(_) => true,
     };
     let idx = STEPS.iter().position(|(k, _)| *k == step).unwrap_or(0);
-    let target = if get(&f, "go") == "next" && !step_has_errors {
-        STEPS.get(idx + 1).map(|(k, _)| *k).unwrap_or("review")
+    // Moving on opens the next step clean (its hints show after its own save); staying shows
+    // 已保存 and this step's hints.
+    if get(&f, "go") == "next" && !step_has_errors {
+        let next = STEPS.get(idx + 1).map(|(k, _)| *k).unwrap_or("review");
+        Redirect::to(&format!("/console/apps/{appid}/filing?step={next}&done={}", STEPS[idx].0))
+            .into_response()
     } else {
-        STEPS[idx].0
-    };
-    Redirect::to(&format!("/console/apps/{appid}/filing?step={target}&saved=1")).into_response()
+        Redirect::to(&format!("/console/apps/{appid}/filing?step={}&saved=1", STEPS[idx].0)).into_response()
+    }
 }
 
 /// POST (multipart): upload one material and put it into the draft.
@@ -751,7 +851,7 @@ pub async fn upload(
     };
     let Ok(form) = crate::parse::upload_form(mp).await else {
         return Redirect::to(&format!(
-            "/console/apps/{appid}/filing?step=materials&error={}",
+            "/console/apps/{appid}/filing?step=materials&saved=1&error={}",
             crate::auth::encode("文件过大：图片不能超过5MB")
         ))
         .into_response();
@@ -781,9 +881,11 @@ pub async fn upload(
     };
     match s.svc.filings().attach_media(&Actor::new("developer", &sess.account.id), &appid, &field, up).await {
         Ok(_) => Redirect::to(&format!("/console/apps/{appid}/filing?step={step}&saved=1")).into_response(),
+        // Said at the field that was refused; the step's other hints stay.
         Err(ServiceError::Refused { errmsg, .. }) => Redirect::to(&format!(
-            "/console/apps/{appid}/filing?step={step}&error={}",
-            crate::auth::encode(&format!("{}：{errmsg}", beian_core::rules::label(&field)))
+            "/console/apps/{appid}/filing?step={step}&saved=1&field={}&error={}",
+            crate::auth::encode(&field),
+            crate::auth::encode(&format!("上传未成功：{errmsg}"))
         ))
         .into_response(),
         Err(e) => oops(Some(&sess), e),
@@ -853,8 +955,14 @@ pub async fn submit(
         Ok(x) => x,
         Err(r) => return r,
     };
-    if let Err(r) = check_csrf(&sess, get(&form(&body), "_csrf")) {
+    let f = form(&body);
+    if let Err(r) = check_csrf(&sess, get(&f, "_csrf")) {
         return r;
+    }
+    let review = |notice: &str| Flash { checked: true, notice: Some(notice.to_string()), ..Flash::default() };
+    if get(&f, "agree") != "1" {
+        return render(&s, &sess, &appid, "review", review("请先勾选确认信息真实并同意承诺书的内容"), None)
+            .await;
     }
     let draft = match load_draft(&s, &appid).await {
         Ok(d) => d,
@@ -866,11 +974,14 @@ pub async fn submit(
             if let Err(e) = s.svc.filings().discard_draft(&appid).await {
                 tracing::warn!(appid, "submitted, but the draft was not discarded: {e}");
             }
-            Redirect::to(&format!("/console/apps/{appid}")).into_response()
+            Redirect::to(&format!("/console/apps/{appid}?submitted=1")).into_response()
         }
-        Err(ServiceError::Hints(h)) => render(&s, &sess, &appid, "review", true, None, Some(h)).await,
+        Err(ServiceError::Hints(h)) => {
+            let flash = Flash { checked: true, ..Flash::default() };
+            render(&s, &sess, &appid, "review", flash, Some(h)).await
+        }
         Err(ServiceError::Refused { errmsg, .. }) => {
-            render(&s, &sess, &appid, "review", true, Some(&errmsg), None).await
+            render(&s, &sess, &appid, "review", review(&errmsg), None).await
         }
         Err(e) => oops(Some(&sess), e),
     }

@@ -2,6 +2,9 @@
 // 1. Cascading province → city → district selects (data from /console/districts).
 // 2. A live character counter for textareas with data-count.
 // 3. Copy buttons for [data-copy].
+// 4. 主体证件类型 narrowed to the chosen 主体性质; 与主体负责人为同一人 hides the second block.
+// 5. Forms with data-confirm ask before they are sent.
+// 6. On phones, the top menu folds behind the 菜单 button.
 (function () {
   function fill(select, items, keep) {
     var current = keep || select.value;
@@ -40,4 +43,38 @@
       if (el && navigator.clipboard) navigator.clipboard.writeText(el.textContent).then(function () { b.textContent = '已复制'; });
     });
   });
+  document.querySelectorAll('form[data-confirm]').forEach(function (f) {
+    f.addEventListener('submit', function (e) {
+      if (!window.confirm(f.dataset.confirm)) e.preventDefault();
+    });
+  });
+  // 主体证件类型: only the types of the chosen 主体性质 (options carry data-nature).
+  document.querySelectorAll('select[data-nature-of]').forEach(function (sel) {
+    var nature = document.querySelector('select[name="' + sel.dataset.natureOf + '"]');
+    if (!nature) return;
+    var narrow = function () {
+      Array.prototype.forEach.call(sel.options, function (o) {
+        if (!o.dataset.nature) return;
+        var other = nature.value !== '' && o.dataset.nature !== nature.value;
+        o.hidden = other; o.disabled = other;
+        if (other && o.selected) sel.value = '';
+      });
+    };
+    nature.addEventListener('change', narrow); narrow();
+  });
+  // 与主体负责人为同一人: the second block is not filled in.
+  var same = document.getElementById('same');
+  var block = document.getElementById('applet-principal');
+  if (same && block) {
+    same.addEventListener('change', function () { block.hidden = same.checked; });
+  }
+  var top = document.querySelector('header.top');
+  var toggle = document.getElementById('menu-toggle');
+  if (top && toggle) {
+    top.classList.add('folding');
+    toggle.addEventListener('click', function () {
+      var open = top.classList.toggle('open');
+      toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+    });
+  }
 })();

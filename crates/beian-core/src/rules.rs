@@ -160,6 +160,26 @@ pub fn label(field: &str) -> &'static str {
     }
 }
 
+/// What to say about an empty field: an upload is uploaded, a choice chosen, the face
+/// verification done; the rest is filled in.
+fn missing(field: &str) -> String {
+    let leaf = field.rsplit('.').next().unwrap_or(field);
+    let upload = leaf.contains("photo")
+        || leaf.ends_with("letter")
+        || leaf == "residence_permit"
+        || leaf == "media"
+        || field.starts_with("icp_materials.");
+    if upload {
+        format!("请上传{}", label(field))
+    } else if matches!(leaf, "province" | "city" | "district") {
+        format!("请选择{}", label(field))
+    } else if leaf == "verify_task_id" {
+        "请由小程序管理员完成人脸核身".to_string()
+    } else {
+        format!("请填写{}", label(field))
+    }
+}
+
 struct Checker<'c, 'a> {
     ctx: &'c ApplyContext<'a>,
     hints: Vec<Hint>,
@@ -182,7 +202,7 @@ impl Checker<'_, '_> {
     /// Required string: returns the value when present and sane.
     fn required<'v>(&mut self, field: &str, value: &'v str) -> Option<&'v str> {
         if value.is_empty() {
-            self.hint(errcode::FIELD_REQUIRED, field, format!("请填写{}", label(field)));
+            self.hint(errcode::FIELD_REQUIRED, field, missing(field));
             None
         } else if value.starts_with('\u{0}') {
             self.hint(errcode::FIELD_FORMAT, field, format!("{}应为字符串", label(field)));

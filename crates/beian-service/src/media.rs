@@ -84,9 +84,13 @@ pub fn check_upload(up: &MediaUpload, dict: &Dictionaries) -> Result<(&'static s
         ));
     }
     let Some((content_type, real)) = sniff(&up.bytes) else {
+        // Said for what the field takes: a photo is never told about MP4.
         return Err(ServiceError::refused(
             errcode::INVALID_FILE_TYPE,
-            "文件格式不支持：图片请上传 JPG/PNG，视频请上传 MP4",
+            match declared {
+                MediaType::Image => "文件格式不支持：请上传 JPG 或 PNG 格式的图片",
+                MediaType::Video => "文件格式不支持：请上传 MP4 格式的视频",
+            },
         ));
     };
     if real != declared {

@@ -170,7 +170,12 @@ impl Review<'_> {
         }
         match (&order.claimed_by, release) {
             (Some(h), _) if h != &staff.id => {
-                return Err(ServiceError::refused(errcode::CONFLICT, format!("该订单已被审核员 {h} 认领")));
+                let holder = tx.staff().list().await?.into_iter().find(|m| &m.id == h).map(|m| m.name);
+                let holder = holder.unwrap_or_else(|| h.clone());
+                return Err(ServiceError::refused(
+                    errcode::CONFLICT,
+                    format!("该订单已被审核员 {holder} 认领"),
+                ));
             }
             (_, true) => {
                 order.claimed_by = None;
@@ -218,7 +223,26 @@ impl Review<'_> {
             FilingState::AuthorityReview { sms: SmsVerifyStatus::TimedOut } => Action::Resubmit,
             _ => Action::PlatformApprove,
         };
-        self.act(&actor, appid, action, change).await
+        match self.act(&actor, appid, action, change).await {
+            Err(e) => Err(self.claimer_by_name(e).await),
+            ok => ok,
+        }
+    }
+
+    /// A refusal that names the reviewer holding the claim by id (the planner knows ids
+    /// only) names them as people know them.
+    async fn claimer_by_name(&self, e: ServiceError) -> ServiceError {
+        match e {
+            ServiceError::Refused { errcode: code, errmsg } if code == errcode::CONFLICT => {
+                let mut msg = errmsg;
+                // Display only: if the names cannot be read, the ids stay.
+                for m in self.staff().await.unwrap_or_default() {
+                    msg = msg.replace(&format!("审核员 {} ", m.id), &format!("审核员 {} ", m.name));
+                }
+                ServiceError::Refused { errcode: code, errmsg: msg }
+            }
+            other => other,
+        }
     }
 
     /// Rejection reasons as filed: each picked from the catalogue (its text, unless the
@@ -279,7 +303,10 @@ impl Review<'_> {
             reviewer: Some(staff.id.clone()),
             ..Change::default()
         };
-        self.act(&Actor::new("reviewer", &staff.id), appid, Action::PlatformReject, change).await
+        match self.act(&Actor::new("reviewer", &staff.id), appid, Action::PlatformReject, change).await {
+            Err(e) => Err(self.claimer_by_name(e).await),
+            ok => ok,
+        }
     }
 
     /// The catalogue; seeded with common reasons the first time it is read empty.

@@ -2,8 +2,10 @@
 //! ([`document`], a maud template: the edges write every page with maud's `html!`, which
 //! escapes every interpolated value), `application/x-www-form-urlencoded` decoding/encoding,
 //! the constant-time comparison of CSRF tokens, and the per-client limits of the public pages
-//! ([`limits`]). One dependency: maud.
+//! ([`limits`]), and an application as people read it ([`application`]: Chinese labels, decoded
+//! codes). Dependencies: maud, and beian-core for the dictionaries.
 
+pub mod application;
 pub mod limits;
 
 use maud::{html, Markup, DOCTYPE};
@@ -23,6 +25,26 @@ pub fn document(title: &str, site: &str, head: Markup, body: Markup) -> Markup {
             body { (body) }
         }
     }
+}
+
+/// The page of an address nothing answers (404): what happened and where to go instead.
+pub fn not_found_page() -> Markup {
+    let head = html! { link rel="stylesheet" href="/console/static/console.css"; };
+    let body = html! {
+        header.top { a.brand href="/console" { "小程序备案" } }
+        main {
+            div.card #not-found {
+                h1 { "页面不存在" }
+                p { "你访问的地址不存在，可能是链接有误或页面已移动。" }
+                p {
+                    a.btn href="/console" { "返回控制台首页" }
+                    " "
+                    a class="btn secondary" href="/query" { "备案查询" }
+                }
+            }
+        }
+    };
+    document("页面不存在", "小程序备案", head, body)
 }
 
 /// Whether two secrets (CSRF tokens) are equal, in a time that does not depend on where they

@@ -142,16 +142,38 @@ pub async fn seed(
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let _ = writeln!(out, "beian demo platform {}", if fresh { "seeded" } else { "already seeded" });
+    // In Chinese, like everything people read: what is there, where to open it, what to do.
+    let _ = writeln!(
+        out,
+        "beian 演示平台{}",
+        if fresh {
+            "已初始化（演示数据已写入）"
+        } else {
+            "的演示数据已存在，直接启动"
+        }
+    );
+    let _ = writeln!(out, "演示小程序：");
     for appid in ["wxdemo0000000001", "wxdemo0000000002", "wxdemo0000000003"] {
         let mp = svc.mini_programs().mini_program(appid).await?;
         let info = svc.filings().entrance_info(appid).await?;
         let order = svc.filings().order(appid).await?;
         let number = order.and_then(|o| o.order.service_record_number).unwrap_or_default();
+        let state = info.state();
+        let status = match state {
+            // 1025–1031: the mini program's own information is not complete yet.
+            beian_core::state::FilingState::NotFiled if info.status != 1024 => {
+                "未备案 · 小程序信息未完善".to_string()
+            }
+            other => other.label().to_string(),
+        };
         let _ = writeln!(
             out,
-            "  {appid}  {:<8} status {:<5} admin {} (ID {}, mobile {}) {number}",
-            mp.name, info.status, mp.admin.name, mp.admin.id_number, mp.admin.mobile
+            "  {appid}  {}  {}\n      管理员 {}（身份证 {}，手机 {}）",
+            mp.name,
+            format!("{status} {number}").trim_end(),
+            mp.admin.name,
+            mp.admin.id_number,
+            mp.admin.mobile
         );
     }
     // The secrets are shown once, when they are created; later starts only say where they are
@@ -159,7 +181,7 @@ pub async fn seed(
     if fresh {
         let _ = writeln!(
             out,
-            "Demo service provider secrets and staff API tokens (shown this once; kept in {}):",
+            "演示服务商密钥、审核与运营的 API 令牌、控制台帐号（只显示这一次；保存在 {}）：",
             creds_file.display()
         );
         for l in creds_text.lines() {
@@ -168,16 +190,35 @@ pub async fn seed(
     } else {
         let _ = writeln!(
             out,
-            "Demo service provider secrets, staff API tokens and console accounts: see {} \
-             (readable only by its owner; shown only at the first start)",
+            "演示服务商密钥、审核与运营的 API 令牌、控制台帐号：见 {}（仅文件所有者可读；只在首次启动时显示）",
             creds_file.display()
         );
     }
-    let _ = writeln!(
-        out,
-        "The admin identities above are synthetic (valid check digits, not real people). To file\n\
-         wxdemo0000000001 as a service provider, follow \"Filing through the API\" in the README."
-    );
+    let base = svc.public_url();
+    // Passwords only with the other secrets, at the first start.
+    let accounts = if fresh {
+        "帐号 demo / demo-password；只读成员 member / member-password"
+    } else {
+        "帐号见上述文件"
+    };
+    let lines = [
+        "打开：".to_string(),
+        format!("  开发者控制台    {base}/console（{accounts}）"),
+        format!("  审核与运营      {base}/admin（用上面的 reviewer_token 或 operator_token 登录）"),
+        format!("  公开备案查询    {base}/query"),
+        format!("  工信部短信核验  {base}/miit/verify（模拟管局）"),
+        format!("  短信发件箱      {base}/admin/ops/sms（运营；演示平台的短信都在这里，不会发到手机）"),
+        "下一步：".to_string(),
+        "  1. 用 demo 登录控制台，在「读书笔记」的横幅上点「去备案」，按向导填写并提交；".to_string(),
+        format!("  2. 用 reviewer_token 登录 {base}/admin，在审核队列里认领并初审通过；"),
+        format!("  3. 负责人打开 {base}/miit/verify，输入手机号、身份证号后6位和短信验证码（验证码见短信发件箱）；"),
+        format!("  4. 模拟管局几个工作日后审核通过：运营可在 {base}/admin/ops 拨快模拟时钟，随后状态变为「已备案」。"),
+        "以服务商身份通过 API 备案 wxdemo0000000001：见 README 的“Walkthrough: file through the API and watch it reach 已备案”一节。".to_string(),
+        "以上管理员身份均为虚构（校验位有效，并非真人）。".to_string(),
+    ];
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
     Ok(out)
 }
 

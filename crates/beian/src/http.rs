@@ -44,6 +44,7 @@ pub fn router(
         .merge(beian_console::router(svc.clone(), limits.clone()))
         .merge(beian_admin::router(svc.clone(), sim.clone(), desk, limits))
         .merge(beian_api::router_with_counter(svc.clone(), sim, api, shared))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(metrics.clone(), crate::metrics::track));
     if metrics_access.enabled() {
         r = r.merge(Router::new().route("/metrics", get(crate::metrics::render)).with_state((
@@ -53,6 +54,18 @@ pub fn router(
         )));
     }
     r.layer(axum::middleware::from_fn(catch_panic))
+}
+
+/// An address nothing answers: a Chinese page for people; API paths keep an empty 404 (their
+/// clients read status codes, not pages).
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    let api = ["/wxa/", "/cgi-bin/", "/api/"].iter().any(|p| uri.path().starts_with(p));
+    if api {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let page = beian_web::not_found_page().into_string();
+    (StatusCode::NOT_FOUND, [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], page)
+        .into_response()
 }
 
 /// A safety net, not a fix: a handler that panics answers a logged 500 instead of taking the

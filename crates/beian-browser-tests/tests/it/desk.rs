@@ -81,12 +81,26 @@ async fn desk_journey() {
     assert_eq!(b.find_all("#desk-items tr.row[data-state=open]").await.len(), 2);
     keep(&b.screenshot("desk-list").await, "desk-list");
     b.assert_same_origin().await;
+    b.assert_accessible().await;
 
     // The item: what to type into the authority's system, and the forms.
     let id = b.attr("tr.row[data-appid=wxdesk0001]", "data-id").await.expect("id");
     b.goto(&server.url(&format!("/admin/desk/{id}"))).await;
     b.assert_text("在管局系统中填写").await;
     b.assert_text("负责人71").await;
+    // The application as the reviewer read it (no field paths, no codes), accessible, and
+    // fitting a phone too.
+    let what = b.text("#desk-operation").await;
+    assert!(
+        !what.contains("icp_") && what.contains("广东省 深圳市 南山区") && what.contains("居民身份证"),
+        "{what}"
+    );
+    b.assert_accessible().await;
+    b.set_width(390).await;
+    b.assert_fits_width().await;
+    b.assert_accessible().await;
+    b.screenshot("desk-item-390").await;
+    b.set_width(1280).await;
     assert!(!b.exists("#form-approved").await, "no decision before the SMS verification");
     b.submit("#record-sms-pending").await;
     b.assert_text("已登记").await;

@@ -94,8 +94,9 @@ async fn developer_journey() {
     setup(&server).await;
     let b = Browser::start("developer_journey").await;
     let work = tempfile::tempdir().expect("tmp");
-    let jpeg = work.path().join("id.jpg");
-    std::fs::write(&jpeg, beian_testkit::fixtures::JPEG).expect("jpeg");
+    let jpeg = work.path().join("id.png");
+    // A real picture (screenshots show it), not only the bytes the checks accept.
+    std::fs::write(&jpeg, crate::ID_PHOTO).expect("photo");
     let not_image = work.path().join("scan.jpg");
     std::fs::write(&not_image, b"%PDF-1.4 not an image").expect("pdf");
 
@@ -106,8 +107,29 @@ async fn developer_journey() {
     b.assert_same_origin().await;
     b.submit(&format!("#go-file-{APPID}")).await;
 
+    // The step opens clean: no hint before anything was typed or saved.
+    assert!(b.find_all(".field-error, .invalid").await.is_empty(), "a step opens without red fields");
+    b.screenshot("subject-opens-clean").await;
+    // 保存 says so, and only then the hints show: a select asks to be chosen.
+    b.click("#step-form button[value=stay]").await;
+    b.wait_for("#saved").await;
+    assert!(b.text("#saved").await.starts_with("已保存"), "保存 is confirmed");
+    let prov = b.text("[data-field='icp_subject.base_info.province'] .field-error").await;
+    assert!(prov.starts_with("请选择"), "{prov}");
+    // 主体证件类型 lists only the types of the chosen 主体性质.
+    let offered = |nature: u32| {
+        let dict = beian_core::dict::Dictionaries::builtin();
+        dict.certificate_types().iter().filter(|c| c.subject_type == nature).count() as u64
+    };
+    let shown = "return Array.from(document.querySelectorAll(\"select[name='icp_subject.organize_info.certificate_type'] option\")).filter(o => o.value && !o.hidden && !o.disabled).length;";
+    let all = b.js("return document.querySelectorAll(\"select[name='icp_subject.organize_info.certificate_type'] option[value]:not([value=''])\").length;").await;
+    b.select("select[name='icp_subject.base_info.type']", "4").await;
+    assert_eq!(b.js(shown).await.as_u64(), Some(offered(4)), "企业: its types only (of {all})");
+    assert!(offered(4) < all.as_u64().unwrap_or(0));
+
     // 主体信息, with a mistake: the address repeats the province.
     b.select("select[name='icp_subject.base_info.type']", "5").await;
+    assert_eq!(b.js(shown).await.as_u64(), Some(offered(5)), "个人: its types only");
     b.fill("input[name='icp_subject.base_info.name']", "张三").await;
     b.select("select[data-region=province]", "440000").await;
     b.wait_for("select[data-region=city] option[value='440300']").await;
@@ -121,11 +143,19 @@ async fn developer_journey() {
         .await;
     b.screenshot("subject-filled").await;
     b.submit("#save-next").await;
+    assert_eq!(
+        b.js(shown).await.as_u64(),
+        Some(offered(5)),
+        "after saving, the page itself lists only the chosen nature's types"
+    );
     let err = b.text("[data-field='icp_subject.base_info.address'] .field-error").await;
     assert!(err.contains("不要重复填写"), "the rule shows at its field: {err}");
     b.screenshot("subject-mistake-inline").await;
     b.fill("input[name='icp_subject.base_info.address']", "科技园路1号A座101室").await;
     b.submit("#save-next").await;
+    // The next step opens clean, saying the last one was saved.
+    b.assert_text("「主体信息」已保存").await;
+    assert!(b.find_all(".field-error, .invalid").await.is_empty(), "the next step opens without red fields");
 
     // 小程序信息.
     b.click("input[name=sct][value='1']").await;
@@ -151,15 +181,26 @@ async fn developer_journey() {
         b.fill(&format!("input[name='icp_subject.principal_info.{leaf}']"), v).await;
     }
     b.select("select[name='icp_subject.principal_info.certificate_type']", "2").await;
+    let hidden = "return document.getElementById('applet-principal').hidden;";
+    assert_eq!(b.js(hidden).await, json!(false));
     b.click("input[name=same]").await;
+    assert_eq!(b.js(hidden).await, json!(true), "the same person: the second block is not asked for");
     b.screenshot("principals").await;
+    b.submit("#step-form button[value=stay]").await;
+    assert_eq!(b.js("return document.getElementById('same').checked;").await, json!(true), "stays checked");
+    assert_eq!(b.js(hidden).await, json!(true), "and the block stays hidden");
     b.submit("#save-next").await;
 
     // 证件材料: a file that is not an image is refused with the reason, then real uploads.
     let front = "icp_subject.principal_info.certificate_photo_front";
     b.upload(&upload_input(front), &not_image).await;
     b.submit(&upload_button(front)).await;
-    b.assert_text("文件格式不支持").await;
+    let refusal = b.text(&format!("[data-field='{front}'] .field-error")).await;
+    assert!(refusal.contains("文件格式不支持") && refusal.contains("JPG 或 PNG"), "{refusal}");
+    assert!(!b.body_text().await.contains("MP4"), "a photo is not told about video");
+    let back_hint =
+        b.text("[data-field='icp_subject.principal_info.certificate_photo_back'] .field-error").await;
+    assert!(back_hint.starts_with("请上传"), "the other fields keep their hints: {back_hint}");
     b.screenshot("upload-refused").await;
     for f in [front, "icp_subject.principal_info.certificate_photo_back"] {
         b.upload(&upload_input(f), &jpeg).await;
@@ -172,14 +213,20 @@ async fn developer_journey() {
     // 人脸核身: the admin completes it on the page the notice links to.
     b.submit("#start-face").await;
     let face = b.attr("#face-link", "href").await.expect("face link");
+    let step = b.text("#step-form").await;
+    assert!(step.contains("24小时内有效") && !step.contains("3天"), "one validity: {step}");
     b.screenshot("face-pending").await;
     b.goto(&server.url(&face)).await;
+    assert_eq!(b.title().await, "备案人脸核身 - 小程序备案");
+    b.screenshot("face-page").await;
     b.fill("input[name=name]", "张三").await;
     b.fill("input[name=id_number]", &admin_id()).await;
     b.submit("button[type=submit]").await;
     b.assert_text("核身成功").await;
+    assert!(!b.has_text("服务商会收到").await, "a console user is not told about providers");
     b.screenshot("face-done").await;
-    b.goto(&server.url(&format!("/console/apps/{APPID}/filing?step=face&saved=1"))).await;
+    // The way back to the wizard.
+    b.submit("#back-to-filing").await;
     b.assert_text("人脸核身已完成").await;
     b.submit("#next").await;
 
@@ -211,8 +258,16 @@ async fn developer_journey() {
 
     // 确认提交.
     b.assert_text("所有信息已通过规则校验").await;
+    let rows = b.find_all("#summary tr").await.len();
+    assert!(rows >= 20, "确认提交 shows every field: {rows}");
+    assert!(b.find_all("#summary img.preview").await.len() >= 3, "with thumbnails");
+    assert!(!b.body_text().await.contains("icp_"), "no field paths");
+    assert!(b.text("#summary").await.contains("核身通过"), "the face verification's outcome");
+    assert_eq!(b.attr("#agree", "required").await.as_deref(), Some("true"), "the agreement must be ticked");
     b.screenshot("review").await;
+    b.click("#agree").await;
     b.submit("#submit-filing").await;
+    b.assert_text("提交成功").await;
     b.assert_text("平台审核中").await;
     b.screenshot("submitted").await;
     b.assert_same_origin().await;
@@ -228,10 +283,15 @@ async fn developer_journey() {
     staff_call(&server, &reviewer, &format!("/api/review/orders/{APPID}/reject"), json!({"reasons": [{"key_name": "小程序备注", "error": "备注未说明具体服务", "suggest": "请写明提供哪些服务，20-200字"}]})).await;
     b.goto(&server.url(&format!("/console/apps/{APPID}"))).await;
     b.assert_text("备注未说明具体服务").await;
+    let timeline = b.text("#timeline").await;
+    assert!(!timeline.contains("预计"), "no expected date after a rejection: {timeline}");
+    assert!(timeline.contains("未通过（2026-03-02"), "the rejection with its date: {timeline}");
     b.screenshot("rejected").await;
 
     // A ticket from the rejection carries the appid and the notice.
     b.submit("#open-ticket").await;
+    let option = b.text("select[name=appid] option:checked").await;
+    assert!(option.contains("读书笔记") && option.contains(APPID), "the mini program by name: {option}");
     b.fill("input[name=title]", "驳回原因咨询").await;
     b.fill("textarea[name=body]", "备注要写到多详细？").await;
     b.submit("#submit-ticket").await;
@@ -242,7 +302,13 @@ async fn developer_journey() {
     // Re-submit: everything pre-filled, only the rejected field highlighted.
     b.goto(&server.url(&format!("/console/apps/{APPID}"))).await;
     b.submit("#resubmit").await;
-    b.goto(&server.url(&format!("/console/apps/{APPID}/filing?step=applet"))).await;
+    // It opens the step with the rejected field, marked in the banner's orange.
+    assert_eq!(b.text(".card h2").await, "小程序信息", "lands on the rejected field's step");
+    assert_eq!(b.text(".steps li.rejected-step").await, "小程序信息");
+    let colours = b
+        .js("const c = e => getComputedStyle(document.querySelector(e)); return [c('.steps li.rejected-step a').borderTopColor, c('.rejected').outlineColor];")
+        .await;
+    assert_eq!(colours[0], colours[1], "tab and field in the same colour: {colours}");
     let highlighted = b.find_all(".rejected").await;
     assert_eq!(highlighted.len(), 1, "only the rejected field is highlighted");
     assert_eq!(b.attr(".rejected", "data-field").await.as_deref(), Some("icp_applets.base_info.comment"));
@@ -252,8 +318,13 @@ async fn developer_journey() {
         "本小程序提供读书笔记记录、书单整理、阅读打卡与阅读进度管理服务，不涉及交易与社区发帖。",
     )
     .await;
-    b.submit("#save-next").await;
+    b.submit("#step-form button[value=stay]").await;
+    assert!(
+        b.find_all(".rejected, .rejected-note, .steps li.rejected-step").await.is_empty(),
+        "a replaced field is no longer marked"
+    );
     b.goto(&server.url(&format!("/console/apps/{APPID}/filing?step=review"))).await;
+    b.click("#agree").await;
     b.submit("#submit-filing").await;
     b.assert_text("平台审核中").await;
 

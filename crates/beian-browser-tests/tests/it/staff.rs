@@ -38,7 +38,7 @@ pub async fn submitted(server: &TestServer, appid: &str, name: &str, n: u32) {
         )
         .await
         .expect("register");
-    let jpeg = beian_testkit::fixtures::JPEG.to_vec();
+    let jpeg = crate::ID_PHOTO.to_vec();
     let mut media = Vec::new();
     for f in [
         "icp_subject.principal_info.certificate_photo_front",
@@ -102,7 +102,9 @@ async fn staff_journey() {
     // Reject one field with a catalogue reason (the first: 小程序备注).
     b.click("#reject-form input[name=reason_id]").await;
     b.screenshot("reject-reason").await;
-    b.submit("#reject").await;
+    let asked = b.submit_confirmed("#reject", true).await;
+    assert!(asked.contains("确认驳回"), "{asked}");
+    assert!(b.text("#done").await.contains("已驳回"), "the reviewer is told it worked");
     let info = server.svc.filings().entrance_info("wxstaff0001").await.expect("info");
     assert_eq!(info.status, 3);
     assert_eq!(info.audit_data.len(), 1);
@@ -110,7 +112,9 @@ async fn staff_journey() {
     // Approve another.
     b.goto(&server.url("/admin/review/wxstaff0002")).await;
     b.screenshot("review-page").await;
-    b.submit("#approve").await;
+    let asked = b.submit_confirmed("#approve", true).await;
+    assert!(asked.contains("确认初审通过"), "{asked}");
+    assert!(b.text("#done").await.contains("已初审通过"));
     assert_eq!(server.svc.filings().entrance_info("wxstaff0002").await.expect("info").status, 4);
     b.screenshot("queue-after").await;
     // A reviewer cannot reach operator pages.
@@ -185,6 +189,22 @@ async fn dashboard_and_public_query() {
     b.goto(&server.url("/admin/dashboard")).await;
     assert!(b.exists("svg").await, "charts are server-rendered SVG");
     b.assert_text("已备案").await;
+    // A bad count is not drawn in the good count's green.
+    let fills = b
+        .js("return Array.from(document.querySelectorAll('#readiness rect')).map(r => [r.textContent, r.getAttribute('fill')]);")
+        .await;
+    let fill = |label: &str| {
+        fills.as_array().and_then(|a| {
+            a.iter().find(|r| r[0].as_str().is_some_and(|t| t.starts_with(label))).map(|r| r[1].clone())
+        })
+    };
+    assert!(fill("已上架未备案").is_some() && fill("已上架未备案") != fill("已上架且已备案"), "{fills}");
+    // Chart labels are readable: their font, as drawn (the SVG is scaled to its box), is at
+    // least 12 px.
+    let drawn = b
+        .js("const s = document.querySelector('#readiness svg'); const scale = s.getBoundingClientRect().width / s.viewBox.baseVal.width; return parseFloat(getComputedStyle(s.querySelector('text')).fontSize) * scale;")
+        .await;
+    assert!(drawn.as_f64().unwrap_or(0.0) >= 12.0, "chart labels drawn at {drawn} px");
     b.screenshot("dashboard").await;
     b.assert_same_origin().await;
     server.stop().await;

@@ -753,6 +753,23 @@ fn an_empty_body_names_every_required_field() {
     assert!(hs.iter().all(|h| h.errcode == ec::FIELD_REQUIRED), "{hs:#?}");
 }
 
+#[test]
+fn a_missing_field_is_asked_for_by_its_kind() {
+    // A choice is chosen, an upload uploaded, the face verification done; text is filled in.
+    let (_, w) = fixture(Base::Personal);
+    let hs = match w.check(&ApplyPayload::default()) {
+        Err(Refusal::Hints(h)) => h,
+        other => panic!("{other:?}"),
+    };
+    let msg =
+        |field: &str| hs.iter().find(|h| h.err_field == field).map(|h| h.errmsg.clone()).unwrap_or_default();
+    assert_eq!(msg("icp_subject.base_info.province"), "请选择主体所在省份");
+    assert_eq!(msg("icp_subject.base_info.type"), "请选择主体性质");
+    assert_eq!(msg("icp_subject.principal_info.certificate_photo_front"), "请上传主体负责人证件正面照片");
+    assert_eq!(msg("icp_applets.principal_info.verify_task_id"), "请由小程序管理员完成人脸核身");
+    assert_eq!(msg("icp_subject.base_info.name"), "请填写主办单位名称");
+}
+
 // ---- lengths -----------------------------------------------------------------------------
 
 #[test]

@@ -216,12 +216,13 @@ fn every_module_says_what_it_is() {
 /// A boundary never imports the service: the contracts (`beian-ports`) and every crate that
 /// implements one (it depends on beian-ports — the simulator, later real adapters) name
 /// neither the `beian-service` crate nor `beian_service` in code. Only the service (which
-/// owns the seams), the job worker (which calls them), the binary (which wires them) and the
-/// test kit (whose authority contract suite drives a platform and the gateway it wired) may
-/// use both.
+/// owns the seams), the job worker (which calls them), the binary (which wires them), the
+/// test kit (whose authority contract suite drives a platform and the gateway it wired) and the
+/// browser tests (which run that suite through the staff console) may use both.
 #[test]
 fn no_boundary_implementation_imports_beian_service() {
-    const MAY_USE_BOTH: [&str; 4] = ["beian-service", "beian-jobs", "beian", "beian-testkit"];
+    const MAY_USE_BOTH: [&str; 5] =
+        ["beian-service", "beian-jobs", "beian", "beian-testkit", "beian-browser-tests"];
     let manifest = |krate: &str| {
         std::fs::read_to_string(root().join("crates").join(krate).join("Cargo.toml")).unwrap_or_default()
     };

@@ -18,9 +18,19 @@ fn run(c: &mut Command) -> String {
 fn demo_seeds_once_and_files_a_mini_program() {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = run(beian(dir.path()).args(["demo", "--seed-only"]));
-    assert!(first.contains("seeded"), "{first}");
+    assert!(first.contains("演示平台已初始化"), "{first}");
     assert!(first.contains("京ICP备"), "the demo files one mini program: {first}");
-    assert!(first.contains("status 1027"), "{first}");
+    // Statuses in words, the addresses to open and the next steps; no bare status codes.
+    assert!(first.contains("未备案 · 小程序信息未完善") && first.contains("已备案"), "{first}");
+    assert!(!first.contains("status 10"), "{first}");
+    for path in ["/console", "/admin", "/query", "/miit/verify", "/admin/ops/sms"] {
+        assert!(first.contains(&format!("127.0.0.1:8080{path}")), "{path} in {first}");
+    }
+    assert!(first.contains("下一步"), "{first}");
+    // The README section it points at exists.
+    let readme = include_str!("../../../../README.md");
+    assert!(readme.contains("## Walkthrough: file through the API and watch it reach 已备案"));
+    assert!(first.contains("Walkthrough: file through the API and watch it reach 已备案"), "{first}");
     assert!(first.contains("component_appsecret = "), "the demo provider's secret is shown once: {first}");
     let creds = dir.path().join("beian-data/demo-credentials.txt");
     #[cfg(unix)]
@@ -29,7 +39,7 @@ fn demo_seeds_once_and_files_a_mini_program() {
         assert_eq!(std::fs::metadata(&creds).expect("creds file").permissions().mode() & 0o777, 0o600);
     }
     let second = run(beian(dir.path()).args(["demo", "--seed-only"]));
-    assert!(second.contains("already seeded"), "{second}");
+    assert!(second.contains("演示数据已存在"), "{second}");
     assert!(dir.path().join("beian-data/beian.db").exists(), "default data dir is ./beian-data");
 }
 

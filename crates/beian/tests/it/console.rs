@@ -295,8 +295,14 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
     b.upload("wxcs0003", &page, "icp_materials.commitment_letter.0", "", JPEG).await;
     let (_, page, _) = b.get(&format!("{base}?step=review")).await;
     assert!(page.contains("所有信息已通过规则校验"), "{page}");
-    let (st, loc, _) = b.post(&format!("{base}/submit"), &page, &[]).await;
-    assert_eq!((st, loc.as_str()), (303, "/console/apps/wxcs0003"));
+    // Not without the agreement.
+    let (st, _, refused) = b.post(&format!("{base}/submit"), &page, &[]).await;
+    assert!(st == 200 && refused.contains("请先勾选确认"), "{refused}");
+    assert_eq!(app.svc.filings().entrance_info("wxcs0003").await.expect("info").status, 1024);
+    let (st, loc, _) = b.post(&format!("{base}/submit"), &page, &[("agree", "1")]).await;
+    assert_eq!((st, loc.as_str()), (303, "/console/apps/wxcs0003?submitted=1"));
+    let (_, status, _) = b.get(&loc).await;
+    assert!(status.contains("提交成功"), "{status}");
     assert_eq!(app.svc.filings().entrance_info("wxcs0003").await.expect("info").status, 2);
 
     // The reviewer rejects one field; the re-submission highlights only that field.
@@ -338,7 +344,7 @@ async fn wizard_to_filed_with_rejection_and_ticket() {
     let (_, page, _) = b.get(&loc).await;
     let (_, page2, _) = b.get(&format!("{base}?step=review")).await;
     let _ = page;
-    b.post(&format!("{base}/submit"), &page2, &[]).await;
+    b.post(&format!("{base}/submit"), &page2, &[("agree", "1")]).await;
     assert_eq!(app.svc.filings().entrance_info("wxcs0003").await.expect("info").status, 2, "re-submitted");
 
     // A ticket from the rejection carries the appid and the notice.

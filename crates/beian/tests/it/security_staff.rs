@@ -341,7 +341,7 @@ async fn demo_prints_its_secrets_once() {
     }
     for _ in 0..2 {
         let again = run().await;
-        assert!(again.contains("already seeded"), "{again}");
+        assert!(again.contains("演示数据已存在"), "{again}");
         for (k, v) in &secrets {
             assert!(!again.contains(v.as_str()), "{k} printed again: {again}");
         }
@@ -376,6 +376,18 @@ async fn review_pages_show_status_words_and_the_claimers_name(b: Backend) {
         assert!(page.body.contains("审核乙"), "{path} names the claimer: {}", page.body);
         assert!(!page.body.contains(&staff_id), "{path} shows no staff id");
     }
+    // The other reviewer's claim, approval and rejection are refused naming the holder.
+    let page = get(&app, "/admin/review/wxrvw00001", &other).await;
+    let csrf = csrf_of(&page.body);
+    for (action, extra) in [("claim", None), ("approve", None), ("reject", Some(("key_name", "小程序备注")))]
+    {
+        let mut form = vec![("_csrf", csrf.as_str()), ("error", "备注不清楚")];
+        form.extend(extra);
+        let r = post(&app, &format!("/admin/review/wxrvw00001/{action}"), &other, &form).await;
+        assert_eq!(r.status, 409, "{action}: {}", r.body);
+        assert!(r.body.contains("审核员 审核乙"), "{action} names the holder: {}", r.body);
+        assert!(!r.body.contains(&staff_id), "{action} shows no staff id");
+    }
     app.stop().await;
 }
 
@@ -404,6 +416,15 @@ async fn operators_read_the_sms_outbox_on_a_page(b: Backend) {
     let page = get(&app, "/admin/ops/sms", &op).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains(&phone) && page.body.contains("人脸核身"), "{}", page.body);
+    // Beijing time, like every other page: the text's own time, moved from UTC by eight hours.
+    let sent = app.svc.job_queue().sms_outbox(Some(&phone), 5).await.expect("outbox")[0].created_at;
+    let beijing =
+        beian_core::time::from_ts(sent).with_timezone(&beian_core::time::beijing()).format("%Y-%m-%d %H:%M");
+    assert!(
+        page.body.contains(&beijing.to_string()) && page.body.contains("北京时间"),
+        "{beijing}: {}",
+        page.body
+    );
     let none = get(&app, "/admin/ops/sms?phone=13900000000", &op).await;
     assert!(none.body.contains("发件箱里没有短信") && !none.body.contains(&phone), "{}", none.body);
     let (rev, _) = sign_in(&app, &staff(&app, "审核丁", Role::Reviewer).await).await;

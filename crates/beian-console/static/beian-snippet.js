@@ -1,0 +1,3 @@
+copyBeianSite() {
+  wx.setClipboardData({ data: 'https://beian.miit.gov.cn/' });
+}
