@@ -174,8 +174,7 @@ impl Service {
 
     /// The listing gate, read inside `tx`.
     async fn check_listing(&self, tx: &mut Tx, appid: &str) -> Result<()> {
-        let filed =
-            tx.orders().get(appid).await?.is_some_and(|o| matches!(o.state, FilingState::Filed { .. }));
+        let filed = tx.orders().get(appid).await?.is_some_and(|o| o.state.is_filed());
         crate::deadlines::listing_gate(beijing_date(self.now()), &self.policy(), filed)
     }
 
@@ -196,16 +195,16 @@ impl Service {
             return Ok((false, false));
         }
         update_in(tx, actor, appid, |m| m.admin = admin, now).await?;
-        let filed =
-            tx.orders().get(appid).await?.is_some_and(|o| matches!(o.state, FilingState::Filed { .. }));
+        let filed = tx.orders().get(appid).await?.is_some_and(|o| o.state.is_filed());
         if filed {
             tx.messages()
                 .insert(
                     appid,
                     "小程序管理员已变更",
                     &format!(
-                        "小程序「{}」的管理员已在平台变更。已备案信息中登记的仍是原管理员；\
-                     备案信息的变更办法将另行通知，在此之前备案继续有效。",
+                        "小程序「{}」的管理员已在平台变更，已备案信息中登记的小程序负责人仍是原管理员。\
+                     小程序负责人须与管理员一致：请在备案控制台办理变更备案，将小程序负责人变更为新管理员；\
+                     变更完成前备案继续有效。",
                         mp.name
                     ),
                     now,

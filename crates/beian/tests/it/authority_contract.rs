@@ -439,3 +439,54 @@ async fn the_simulator_process_decides_on_its_own_clock_and_texts_from_its_own_o
     );
     app.stop().await;
 }
+
+/// A change of a filed service (变更备案) through the simulator: submitted as a change of the
+/// record's service number, verified by SMS like a filing, approved with the record's own
+/// numbers; the record then reads as changed.
+async fn a_change_goes_through_the_simulator(b: Backend) {
+    use beian_core::state::{ChangeStage, FilingState, SmsVerifyStatus};
+    let app = TestApp::start(b, 1000).await;
+    let d = InProcess { app: &app, used: CodesUsed::default() };
+    let appid = "wxctchg001";
+    let reviewer = beian_service::Actor::new("reviewer", "t");
+    let state = || async { app.svc.filings().entrance_info(appid).await.expect("entrance").state() };
+    register(&app, appid, 91).await;
+    apply_personal(&app, appid, 91).await;
+    app.svc.filings().platform_approve(&reviewer, appid).await.expect("approve");
+    eventually("the filing reaches the simulator", || async { !d.received(appid).await.is_empty() }).await;
+    d.verify_sms(appid).await;
+    let verified = FilingState::AuthorityReview { sms: SmsVerifyStatus::Done };
+    eventually("SMS verified", || async { state().await == verified }).await;
+    let numbers = d.approve(appid).await;
+    eventually("filed", || async { state().await.is_filed() }).await;
+
+    let mut change = personal_payload(&app.svc, appid, 91).await;
+    change.icp_subject.base_info.address = "科技园南区变更后大道8号".into();
+    app.svc
+        .filings()
+        .apply_change(&beian_service::Actor::new("test", "dev"), appid, change)
+        .await
+        .expect("change");
+    app.svc.filings().platform_approve(&reviewer, appid).await.expect("approve the change");
+    let is_change = || async { d.received(appid).await.last().is_some_and(|r| r.kind == "change") };
+    eventually("the change reaches the simulator as a change", is_change).await;
+    d.verify_sms(appid).await;
+    let verified =
+        FilingState::Changing { stage: ChangeStage::AuthorityReview { sms: SmsVerifyStatus::Done } };
+    eventually("the change's SMS verified", || async { state().await == verified }).await;
+    let receipt = app.sim().decide_now(appid, beian_authority_sim::Decision::Approve(None)).await;
+    assert_eq!(receipt.expect("approve"), beian_ports::authority::Receipt::Applied);
+    assert_eq!(state().await, FilingState::Filed { canceling: false });
+    let o = app.svc.filings().order(appid).await.expect("order").expect("exists").order;
+    assert_eq!(o.subject_record_number.as_deref(), Some(numbers.subject_number.as_str()));
+    assert_eq!(
+        o.service_record_number.as_deref(),
+        Some(numbers.service_number.as_str()),
+        "a change keeps its numbers"
+    );
+    let online = app.svc.filings().online_order(appid).await.expect("online");
+    assert_eq!(online.icp_subject.base_info.address, "科技园南区变更后大道8号");
+    app.stop().await;
+}
+
+both!(a_change_goes_through_the_simulator);
