@@ -298,7 +298,7 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let v = Value::deserialize(d)?;
     Ok(match v {
         Value::Null => String::new(),
-        Value::String(s) if s.eq_ignore_ascii_case("null") => String::new(),
+        Value::String(s) if s.trim().eq_ignore_ascii_case("null") => String::new(),
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
@@ -313,7 +313,7 @@ fn lenient_u32_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error
     Ok(match v {
         Value::Array(items) => items.iter().map(|i| value_to_u32(i).unwrap_or(INVALID_NUMBER)).collect(),
         Value::Null => Vec::new(),
-        Value::String(s) if s.trim().is_empty() || s.eq_ignore_ascii_case("null") => Vec::new(),
+        Value::String(s) if s.trim().is_empty() || s.trim().eq_ignore_ascii_case("null") => Vec::new(),
         single => vec![value_to_u32(&single).unwrap_or(INVALID_NUMBER)],
     })
 }
@@ -325,13 +325,13 @@ fn lenient_string_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
         Value::Array(items) => items
             .into_iter()
             .filter_map(|i| match i {
-                Value::String(s) if s.trim().is_empty() || s.eq_ignore_ascii_case("null") => None,
+                Value::String(s) if s.trim().is_empty() || s.trim().eq_ignore_ascii_case("null") => None,
                 Value::String(s) => Some(s.trim().to_string()),
                 Value::Null => None,
                 other => Some(format!("\u{0}{other}")),
             })
             .collect(),
-        Value::String(s) if s.trim().is_empty() || s.eq_ignore_ascii_case("null") => Vec::new(),
+        Value::String(s) if s.trim().is_empty() || s.trim().eq_ignore_ascii_case("null") => Vec::new(),
         Value::String(s) => vec![s.trim().to_string()],
         _ => Vec::new(),
     })

@@ -156,3 +156,22 @@ fn deep_nesting_is_refused_by_the_parser_not_a_stack_overflow() {
     let nested_obj = format!("{{\"icp_subject\":{}1{}}}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
     assert!(serde_json::from_str::<ApplyPayload>(&nested_obj).is_err());
 }
+
+/// `"null"` with spaces around it is absent like `"null"` (found by `scripts/fuzz 600`:
+/// `" null"` was kept as the text `null`, which reads back as absent — the stored application
+/// differed from the one checked; seed `fuzz/corpus/apply_payload/regression-spaced-null`).
+#[test]
+fn spaced_null_is_absent_and_round_trips() {
+    let body = serde_json::json!({
+        "icp_subject": {"base_info": {"type": 5, "province": " null", "city": "NULL "}},
+        "icp_applets": {"base_info": {"service_content_types": " null"}},
+        "icp_materials": {"commitment_letter": [" null ", "m1"]}
+    });
+    let p: ApplyPayload = serde_json::from_value(body).expect("parses");
+    assert_eq!((p.icp_subject.base_info.province.as_str(), p.icp_subject.base_info.city.as_str()), ("", ""));
+    assert!(p.icp_applets.base_info.service_content_types.is_empty());
+    assert_eq!(p.icp_materials.commitment_letter, vec!["m1".to_string()]);
+    let again: ApplyPayload =
+        serde_json::from_str(&serde_json::to_string(&p).expect("json")).expect("reads back");
+    assert_eq!(again, p);
+}
