@@ -206,7 +206,7 @@ impl Simulator {
         let principals = op.principals();
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let existing = tx.sms_codes().of(appid, purpose, round).await?;
+        let existing = tx.authority().sms_codes().of(appid, purpose, round).await?;
         let sent_at = match existing.first() {
             Some(c) => {
                 // A repeat: the codes stand. The transaction writes nothing, and is ended
@@ -218,7 +218,8 @@ impl Simulator {
             None => {
                 for p in &principals {
                     let code = self.code_for(appid, purpose, round, &p.mobile);
-                    tx.sms_codes()
+                    tx.authority()
+                        .sms_codes()
                         .insert(&SmsCode {
                             id: 0,
                             appid: appid.into(),
@@ -281,7 +282,7 @@ impl Simulator {
     async fn report_pending(&self, appid: &str, purpose: &str, round: u32) -> Result<()> {
         let codes = {
             let mut tx = self.store.read().await?;
-            tx.sms_codes().of(appid, purpose, round).await?
+            tx.authority().sms_codes().of(appid, purpose, round).await?
         };
         let pending: Vec<&SmsCode> = codes.iter().filter(|c| c.state == "pending").collect();
         let deadline = codes.iter().map(|c| c.expires_at).min().unwrap_or(0);
@@ -300,7 +301,7 @@ impl Simulator {
     pub async fn verify(&self, phone: &str, id_last6: &str, code: &str) -> Result<VerifyOutcome> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let pending = tx.sms_codes().pending_for_phone(phone.trim()).await?;
+        let pending = tx.authority().sms_codes().pending_for_phone(phone.trim()).await?;
         let live: Vec<&SmsCode> = pending.iter().filter(|c| c.expires_at > now).collect();
         let Some(c) = live.iter().find(|c| self.last6_matches(c, id_last6)).copied() else {
             return Err(SimError::refused(if live.is_empty() {
@@ -312,7 +313,7 @@ impl Simulator {
         if !self.code_matches(c, code.trim()) {
             let attempts = c.attempts + 1;
             let state = if attempts >= MAX_WRONG_TRIES { "failed" } else { "pending" };
-            tx.sms_codes().update(c.id, attempts, state).await?;
+            tx.authority().sms_codes().update(c.id, attempts, state).await?;
             tx.commit().await?;
             let left = MAX_WRONG_TRIES.saturating_sub(attempts);
             if left == 0 {
@@ -324,8 +325,8 @@ impl Simulator {
                 format!("验证码错误，还可尝试{left}次")
             }));
         }
-        tx.sms_codes().update(c.id, c.attempts, "verified").await?;
-        let all = tx.sms_codes().of(&c.appid, &c.purpose, c.round).await?;
+        tx.authority().sms_codes().update(c.id, c.attempts, "verified").await?;
+        let all = tx.authority().sms_codes().of(&c.appid, &c.purpose, c.round).await?;
         let complete = all.iter().all(|x| x.id == c.id || x.state == "verified");
         tx.commit().await?;
         let (appid, round) = (c.appid.clone(), c.round);
@@ -354,7 +355,7 @@ impl Simulator {
     /// ignores the news for a round already verified or superseded).
     async fn timeout(&self, appid: &str, round: u32, purpose: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        tx.sms_codes().expire(appid, purpose).await?;
+        tx.authority().sms_codes().expire(appid, purpose).await?;
         tx.commit().await?;
         let (event, what) = if purpose == PURPOSE_CANCEL {
             (AuthorityEvent::CancelAborted, "aborted")

@@ -184,7 +184,7 @@ impl Operations<'_> {
             }
             problems = skipped;
         }
-        let rows = self.store.read().await?.calendar_years().latest_all().await?;
+        let rows = self.store.read().await?.dictionaries().calendar_years().latest_all().await?;
         for row in rows {
             match HolidayYear::parse_json(&row.data, Some(row.year)) {
                 Ok(y) => {
@@ -217,9 +217,9 @@ impl Operations<'_> {
         })?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        let previous = tx.calendar_years().latest_version(year).await?;
+        let previous = tx.dictionaries().calendar_years().latest_version(year).await?;
         let version = previous + 1;
-        tx.calendar_years().insert(year, version, &parsed.to_json(), &actor.0, now).await?;
+        tx.dictionaries().calendar_years().insert(year, version, &parsed.to_json(), &actor.0, now).await?;
         audit(
             &mut tx,
             now,

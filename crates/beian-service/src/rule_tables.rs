@@ -38,12 +38,12 @@ impl Freshness {
 /// Load the latest stored table, or store the built-in one as version 1 (inside the start
 /// transaction).
 pub(crate) async fn load_or_seed(tx: &mut Tx, dict: &Dictionaries, now: i64) -> Result<RuleTable> {
-    match tx.rule_tables().latest().await? {
+    match tx.dictionaries().rule_tables().latest().await? {
         Some((version, json)) => RuleTable::from_json(&json, dict, version)
             .map_err(|e| ServiceError::Internal(format!("stored rule table v{version} is invalid: {e}"))),
         None => {
             let table = RuleTable::builtin();
-            tx.rule_tables().insert(1, &table.to_json(), "seed", now).await?;
+            tx.dictionaries().rule_tables().insert(1, &table.to_json(), "seed", now).await?;
             Ok(table)
         }
     }
@@ -63,11 +63,11 @@ impl Service {
             return Ok(mine);
         }
         let mut tx = self.store().read().await?;
-        let latest = tx.rule_tables().latest_version().await?;
+        let latest = tx.dictionaries().rule_tables().latest_version().await?;
         if latest <= mine.version() {
             return Ok(mine);
         }
-        let Some(json) = tx.rule_tables().get(latest).await? else { return Ok(mine) };
+        let Some(json) = tx.dictionaries().rule_tables().get(latest).await? else { return Ok(mine) };
         drop(tx);
         match RuleTable::from_json(&json, &self.dictionaries(), latest) {
             Ok(table) => {
@@ -100,10 +100,10 @@ impl Service {
         })?;
         let now = self.now().timestamp();
         let mut tx = self.store().begin().await?;
-        let version = tx.rule_tables().latest().await?.map(|(v, _)| v).unwrap_or(0) + 1;
+        let version = tx.dictionaries().rule_tables().latest().await?.map(|(v, _)| v).unwrap_or(0) + 1;
         let table = RuleTable::from_json(json, &dict, version)
             .map_err(|e| ServiceError::Internal(format!("rule table: {e}")))?;
-        tx.rule_tables().insert(version, &table.to_json(), &actor.0, now).await?;
+        tx.dictionaries().rule_tables().insert(version, &table.to_json(), &actor.0, now).await?;
         audit(
             &mut tx,
             now,
@@ -122,12 +122,12 @@ impl Service {
     /// The newest `limit` published versions, newest first.
     pub async fn rule_table_history(&self, limit: i64) -> Result<Vec<RuleTableVersion>> {
         let mut tx = self.store().read().await?;
-        Ok(tx.rule_tables().history(limit).await?)
+        Ok(tx.dictionaries().rule_tables().history(limit).await?)
     }
 
     /// The JSON of one published version (the export of an older version).
     pub async fn rule_table_version(&self, version: i64) -> Result<Option<String>> {
         let mut tx = self.store().read().await?;
-        Ok(tx.rule_tables().get(version).await?)
+        Ok(tx.dictionaries().rule_tables().get(version).await?)
     }
 }

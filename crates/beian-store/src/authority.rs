@@ -35,7 +35,7 @@ fn event_from_row(r: &sqlx::any::AnyRow) -> Result<AuthorityEventRow> {
 
 /// The authority seam's rows, reached from a transaction (`tx.authority()`).
 pub struct Authority<'t> {
-    tx: &'t mut Tx,
+    pub(crate) tx: &'t mut Tx,
 }
 
 impl Tx {

@@ -152,10 +152,10 @@ pub struct SmsCodes<'t> {
     tx: &'t mut Tx,
 }
 
-impl Tx {
-    /// SMS verification codes (stored as keyed MACs).
-    pub fn sms_codes(&mut self) -> SmsCodes<'_> {
-        SmsCodes { tx: self }
+impl<'t> crate::authority::Authority<'t> {
+    /// The simulator's verification codes (the authority seam's rows).
+    pub fn sms_codes(self) -> SmsCodes<'t> {
+        SmsCodes { tx: self.tx }
     }
 }
 

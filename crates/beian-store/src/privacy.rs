@@ -184,7 +184,9 @@ impl Privacy<'_> {
         .fetch_all(&mut *self.tx.conn)
         .await?;
         for (purpose, round) in rounds {
-            h.sms_codes.extend(self.tx.sms_codes().of(appid, &purpose, crate::tx::u(round, "round")?).await?);
+            h.sms_codes.extend(
+                self.tx.authority().sms_codes().of(appid, &purpose, crate::tx::u(round, "round")?).await?,
+            );
         }
         Ok(h)
     }

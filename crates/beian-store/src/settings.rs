@@ -121,10 +121,11 @@ pub struct CalendarYearRow {
     pub created_at: i64,
 }
 
-impl Tx {
-    /// Operators' uploads of working-day data, versioned per year.
-    pub fn calendar_years(&mut self) -> CalendarYears<'_> {
-        CalendarYears { tx: self }
+impl<'t> Dictionaries<'t> {
+    /// Operators' uploads of working-day data, versioned per year (versioned data beside the
+    /// dictionaries).
+    pub fn calendar_years(self) -> CalendarYears<'t> {
+        CalendarYears { tx: self.tx }
     }
 }
 
@@ -200,10 +201,10 @@ pub struct RuleTableVersion {
     pub created_at: i64,
 }
 
-impl Tx {
-    /// Published versions of the regional rule table.
-    pub fn rule_tables(&mut self) -> RuleTables<'_> {
-        RuleTables { tx: self }
+impl<'t> Dictionaries<'t> {
+    /// Published versions of the regional rule table (kept in the dictionaries' table).
+    pub fn rule_tables(self) -> RuleTables<'t> {
+        RuleTables { tx: self.tx }
     }
 }
 
