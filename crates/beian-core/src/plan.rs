@@ -804,11 +804,7 @@ impl Plan {
             Action::AuthorityApprove => n(
                 "filed",
                 "备案已通过",
-                format!(
-                    "主体备案号：{}\n服务备案号：{}\n请在小程序页面底部展示备案号并链接至 https://beian.miit.gov.cn/。",
-                    self.order.subject_record_number.as_deref().unwrap_or("-"),
-                    self.order.service_record_number.as_deref().unwrap_or("-")
-                ),
+                format!("{}\n请在小程序页面底部展示备案号并链接至 https://beian.miit.gov.cn/。", self.numbers_text()),
             ),
             Action::AuthorityReject => n(
                 "authority_rejected",
@@ -833,6 +829,15 @@ impl Plan {
                 ),
             ),
         }
+    }
+
+    /// The order's numbers as a notice lists them.
+    fn numbers_text(&self) -> String {
+        format!(
+            "主体备案号：{}\n服务备案号：{}",
+            self.order.subject_record_number.as_deref().unwrap_or("-"),
+            self.order.service_record_number.as_deref().unwrap_or("-")
+        )
     }
 
     /// The notice of a step of a change (变更备案).
@@ -883,11 +888,7 @@ impl Plan {
             Action::AuthorityApprove => n(
                 "change_filed",
                 "变更备案已通过",
-                format!(
-                    "备案信息已更新为变更后的内容，备案号不变：\n主体备案号：{}\n服务备案号：{}",
-                    self.order.subject_record_number.as_deref().unwrap_or("-"),
-                    self.order.service_record_number.as_deref().unwrap_or("-")
-                ),
+                format!("备案信息已更新为变更后的内容，备案号不变：\n{}", self.numbers_text()),
             ),
             Action::AuthorityReject => n(
                 "change_authority_rejected",
