@@ -389,3 +389,101 @@ impl Default for NotifyPrefs {
         NotifyPrefs { sms: true, email: true, webhook: true }
     }
 }
+
+/// The notice kinds a developer's webhook can subscribe to (`template` in the payload), with
+/// what each means. `plan.rs` (`Plan::notice`), `deadlines.rs` and `merchant_auth.rs` write
+/// them; a test checks that every kind written there is listed here.
+pub const NOTICE_KINDS: &[(&str, &str)] = &[
+    ("apply_submitted", "备案申请已提交"),
+    ("withdrawn", "备案申请已撤回"),
+    ("platform_approved", "平台初审通过"),
+    ("platform_rejected", "平台审核驳回"),
+    ("sms_verified", "短信核验完成"),
+    ("sms_timeout", "短信核验超时"),
+    ("resubmitted", "已重新提交管局"),
+    ("filed", "备案已通过"),
+    ("authority_rejected", "管局审核驳回"),
+    ("cancel_requested", "注销申请已提交"),
+    ("cancelled", "备案已注销"),
+    ("cancel_aborted", "注销未生效"),
+    ("access_revoked", "管局取消接入"),
+    ("change_submitted", "变更备案已提交"),
+    ("change_withdrawn", "变更备案已撤回"),
+    ("change_platform_approved", "变更备案平台初审通过"),
+    ("change_platform_rejected", "变更备案平台审核驳回"),
+    ("change_sms_verified", "变更备案短信核验完成"),
+    ("change_sms_timeout", "变更备案短信核验超时"),
+    ("change_resubmitted", "变更备案已重新提交管局"),
+    ("change_filed", "变更备案已通过"),
+    ("change_authority_rejected", "变更备案管局审核驳回"),
+    ("authorization_locked", "服务商授权已锁定"),
+    ("deadline_reminder", "备案截止提醒"),
+];
+
+/// The `template` of a test delivery (sent on request whatever the subscription).
+pub const TEST_EVENT: &str = "test";
+
+/// The events (`InfoType`) a provider can choose for its event URL. The
+/// `component_verify_ticket` push is not among them: it is always delivered, because the
+/// provider cannot get a token without it.
+pub const PROVIDER_EVENTS: &[&str] = &[
+    "authorized",
+    "updateauthorized",
+    "unauthorized",
+    "notify_apply_icpfiling_result",
+    "notify_icpfiling_verify_result",
+];
+
+/// Which events a webhook receives: every one (`None`), or the listed ones.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EventFilter(pub Option<Vec<String>>);
+
+impl EventFilter {
+    pub fn wants(&self, event: &str) -> bool {
+        self.0.as_ref().is_none_or(|e| e.iter().any(|x| x == event))
+    }
+
+    /// The stored form: comma-separated names, `None` for every event.
+    pub fn to_column(&self) -> Option<String> {
+        self.0.as_ref().map(|e| e.join(","))
+    }
+
+    pub fn from_column(c: Option<String>) -> EventFilter {
+        EventFilter(c.map(|c| c.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()))
+    }
+}
+
+/// A developer's webhook as the notices see it: on or off, and the events it receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    pub enabled: bool,
+    pub events: EventFilter,
+}
+
+impl WebhookTarget {
+    pub fn wants(&self, kind: &str) -> bool {
+        self.enabled && self.events.wants(kind)
+    }
+}
+
+/// A developer's webhook, secret included (decrypted: it signs the deliveries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// `None` only on rows written before beian generated a secret for every webhook.
+    pub secret: Option<String>,
+    pub target: WebhookTarget,
+    pub updated_at: Timestamp,
+}
+
+/// One entry of a developer's webhook delivery log: the delivery and its job's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDeliveryRecord {
+    pub job_id: i64,
+    pub event: String,
+    pub created_at: Timestamp,
+    pub state: JobState,
+    pub attempts: u32,
+    pub run_at: Timestamp,
+    pub last_error: Option<String>,
+}

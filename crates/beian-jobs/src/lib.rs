@@ -194,13 +194,21 @@ impl Worker {
                 }
             },
             Some(JobSpec::Webhook { appid, payload }) => {
-                match self.svc.mini_programs().webhook(appid).await.map_err(retry)? {
-                    Some((url, secret)) => {
-                        self.channels
-                            .webhook
-                            .send_webhook(&WebhookDelivery { url, secret, payload: payload.clone() })
-                            .await
+                let event = payload["template"].as_str().unwrap_or("notice").to_string();
+                let id = leased.job.id;
+                match self.svc.mini_programs().webhook_for_delivery(appid, id, &event).await.map_err(retry)? {
+                    Some(hook) => {
+                        let d = WebhookDelivery {
+                            url: hook.url,
+                            secret: hook.secret,
+                            event,
+                            // The job's id: the same on every retry of this delivery.
+                            event_id: format!("evt_{id}"),
+                            payload: payload.clone(),
+                        };
+                        self.channels.webhook.send_webhook(&d).await
                     }
+                    // Removed or switched off since the notice: nothing to send.
                     None => Ok(()),
                 }
             }

@@ -31,11 +31,17 @@ pub struct EmailMessage {
 }
 
 /// One template message for a developer's webhook: where to post it, the secret that signs
-/// it (when the developer set one) and the JSON payload.
+/// it, the event's name and id and the JSON payload. The wire format (headers, the signed
+/// string) is specified in `docs/webhooks.md`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookDelivery {
     pub url: String,
+    /// `None` only for webhooks saved before beian generated a secret for each (unsigned).
     pub secret: Option<String>,
+    /// The notice kind (`template` in the payload), sent as `X-Beian-Event`.
+    pub event: String,
+    /// Stable across retries of one delivery (`X-Beian-Event-Id`), for receiver-side dedupe.
+    pub event_id: String,
     pub payload: serde_json::Value,
 }
 

@@ -51,7 +51,7 @@ struct ApplyRead {
     face: Option<FaceTask>,
     applies_today: u32,
     /// Channel preferences and whether a webhook is configured (for the notice).
-    targets: (NotifyPrefs, bool),
+    targets: (NotifyPrefs, Option<beian_core::platform::WebhookTarget>),
 }
 
 impl ApplyRead {
@@ -326,7 +326,7 @@ async fn write_apply(tx: &mut Tx, w: &mut ApplyWrite, out: &mut Appends) -> Resu
         actor: &w.actor,
         mini_program: &mp,
         email_channel: w.email_channel,
-        targets: Some(w.read.targets),
+        targets: Some(w.read.targets.clone()),
     };
     let view = write_plan(tx, &mut plan, &writer, out).await?;
     Ok((view, plan))

@@ -35,6 +35,7 @@ pub mod rate_limits;
 pub mod review;
 mod rule_tables;
 pub mod staff_sessions;
+pub mod webhooks;
 
 pub use aggregates::{
     Accounts, Filings, JobQueue, Materials, MiniPrograms, Operations, Providers, PublicIndex, Review,

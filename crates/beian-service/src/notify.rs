@@ -5,9 +5,8 @@
 use crate::aggregates::{JobQueue, MiniPrograms};
 use crate::jobs::{new_job, JobSpec};
 use crate::{Result, Service};
-use beian_core::model::AuditAction;
 use beian_core::model::MiniProgram;
-use beian_core::platform::{Message, NotifyPrefs, OutboxSms};
+use beian_core::platform::{Message, NotifyPrefs, OutboxSms, WebhookTarget};
 use beian_store::appends::{NewJob, NewMessage};
 use beian_store::{Store, Tx};
 use std::sync::Arc;
@@ -17,7 +16,8 @@ pub use beian_core::plan::Notice;
 /// Record the 站内信 and queue the outbound copies. The notice's key makes a retried use case
 /// not notify twice. Only copies that can go somewhere are queued: e-mail when the node can send
 /// it (`email_channel`, an SMTP server is configured) and the principal gave an address, the
-/// webhook when the mini program has one configured, each as the channel preferences allow.
+/// webhook when the mini program has one switched on and subscribed to the notice's kind, each
+/// as the channel preferences allow.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn notify(
     tx: &mut Tx,
@@ -38,12 +38,12 @@ pub(crate) async fn notify(
     Ok(())
 }
 
-/// The rows [`notify`] writes, with the channel preferences and "has a webhook" already read
+/// The rows [`notify`] writes, with the channel preferences and the webhook's subscription read
 /// (apply reads them before it takes the writer and writes the rows with its group).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn notice_rows(
     mp: &MiniProgram,
-    (prefs, has_webhook): (NotifyPrefs, bool),
+    (prefs, hook): (NotifyPrefs, Option<WebhookTarget>),
     email_channel: bool,
     email: Option<&str>,
     notice: &Notice,
@@ -72,7 +72,7 @@ pub(crate) fn notice_rows(
         };
         jobs.push(new_job(&mail, Some(&format!("{dedupe}:email")), now, now)?);
     }
-    if prefs.webhook && has_webhook {
+    if prefs.webhook && hook.is_some_and(|h| h.wants(notice.kind)) {
         let hook = JobSpec::Webhook {
             appid: mp.appid.clone(),
             payload: serde_json::json!({
@@ -102,44 +102,6 @@ impl MiniPrograms<'_> {
         let ok = tx.messages().mark_read(appid, id, now).await?;
         tx.commit().await?;
         Ok(ok)
-    }
-
-    /// Configure a mini program's template-message webhook (developer action).
-    pub async fn set_webhook(
-        &self,
-        actor: &crate::Actor,
-        appid: &str,
-        url: &str,
-        secret: Option<&str>,
-    ) -> Result<()> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(crate::ServiceError::refused(
-                beian_core::errcode::INVALID_INPUT,
-                "Webhook 地址须以 http:// 或 https:// 开头",
-            ));
-        }
-        beian_core::bounds::text("Webhook 地址", url, beian_core::bounds::URL_CHARS)?;
-        beian_core::bounds::text("Webhook 密钥", secret.unwrap_or(""), beian_core::bounds::SECRET_CHARS)?;
-        let now = self.now().timestamp();
-        let mut tx = self.store.begin().await?;
-        tx.notify().put_webhook(appid, url, secret, now).await?;
-        crate::audit(
-            &mut tx,
-            now,
-            actor,
-            beian_core::model::AuditEntity::Webhook,
-            appid,
-            AuditAction::Set,
-            serde_json::json!({ "url": url }),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn webhook(&self, appid: &str) -> Result<Option<(String, Option<String>)>> {
-        let mut tx = self.store.read().await?;
-        Ok(tx.notify().webhook(appid).await?)
     }
 }
 

@@ -65,7 +65,7 @@ pub(crate) struct Writer<'a> {
     pub email_channel: bool,
     /// Channel preferences and "has a webhook", when already read (apply reads them before
     /// it takes the writer); read here otherwise.
-    pub targets: Option<(NotifyPrefs, bool)>,
+    pub targets: Option<(NotifyPrefs, Option<beian_core::platform::WebhookTarget>)>,
 }
 
 /// Write `plan` in the caller's transaction (see the module doc); the plan's numbers are
@@ -121,8 +121,8 @@ pub(crate) async fn write_plan(
                 .await?
                 .map(|p| p.icp_applets.principal_info.email),
         };
-        let targets = match w.targets {
-            Some(t) => t,
+        let targets = match &w.targets {
+            Some(t) => t.clone(),
             None => tx.notify().targets(&appid).await?,
         };
         let (message, jobs) = crate::notify::notice_rows(

@@ -9,7 +9,7 @@ use crate::merchant_auth;
 use crate::{audit, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
 use beian_core::model::AuditAction;
-use beian_core::platform::{Authorization, Provider, TokenKind, TokenRecord, ICP_SCOPES};
+use beian_core::platform::{Authorization, EventFilter, Provider, TokenKind, TokenRecord, ICP_SCOPES};
 use beian_store::Tx;
 use sha2::{Digest, Sha256};
 
@@ -239,6 +239,50 @@ impl Providers<'_> {
         Ok(())
     }
 
+    /// A provider's own event settings: its event URL and the events it receives (beian
+    /// extension `beian_get_event_config`).
+    pub async fn event_config(&self, component_appid: &str) -> Result<(String, EventFilter)> {
+        let mut tx = self.store.read().await?;
+        let p = tx
+            .providers()
+            .get(component_appid)
+            .await?
+            .ok_or_else(|| refused(errcode::INVALID_INPUT, "服务商不存在"))?;
+        Ok((p.event_url, tx.providers().events(component_appid).await?))
+    }
+
+    /// A provider sets its own event URL and chooses its events (beian extension
+    /// `beian_set_event_config`; the URL rules of developers' webhooks apply, see
+    /// [`crate::webhooks::check_webhook_url`]). `None` events: every event. The
+    /// component_verify_ticket push is always delivered. Audited.
+    pub async fn set_event_config(
+        &self,
+        actor: &Actor,
+        component_appid: &str,
+        event_url: &str,
+        events: Option<Vec<String>>,
+    ) -> Result<EventFilter> {
+        let url = crate::webhooks::check_webhook_url(event_url)?;
+        let events = crate::webhooks::check_events(events, beian_core::platform::PROVIDER_EVENTS)?;
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        if !tx.providers().set_event_config(component_appid, &url, &events, now).await? {
+            return Err(refused(errcode::INVALID_INPUT, "服务商不存在"));
+        }
+        audit(
+            &mut tx,
+            now,
+            actor,
+            beian_core::model::AuditEntity::Provider,
+            component_appid,
+            AuditAction::SetEventUrl,
+            serde_json::json!({ "event_url": url, "events": events.0 }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(events)
+    }
+
     /// Rotate a provider's component_appsecret (returned once, stored hashed).
     pub async fn rotate_provider_secret(&self, actor: &Actor, component_appid: &str) -> Result<String> {
         let now = self.now().timestamp();
@@ -442,7 +486,7 @@ impl Providers<'_> {
                 ("PreAuthCode".into(), pre_auth_code.to_string(), false),
             ],
         };
-        enqueue(&mut tx, &JobSpec::Event(event), None, now, now).await?;
+        push_event(&mut tx, event, None, now).await?;
         audit(
             &mut tx,
             now,
@@ -483,7 +527,7 @@ impl Providers<'_> {
             create_time: now,
             fields: vec![("AuthorizerAppid".into(), appid.into(), false)],
         };
-        enqueue(&mut tx, &JobSpec::Event(event), None, now, now).await?;
+        push_event(&mut tx, event, None, now).await?;
         audit(
             &mut tx,
             now,
@@ -690,6 +734,15 @@ fn check_event_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Queue one event push, if the provider receives events of its kind (its own choice,
+/// [`Providers::set_event_config`]).
+async fn push_event(tx: &mut Tx, event: EventPush, dedupe: Option<&str>, now: i64) -> Result<()> {
+    if tx.providers().events(&event.component_appid).await?.wants(&event.info_type) {
+        enqueue(tx, &JobSpec::Event(event), dedupe, now, now).await?;
+    }
+    Ok(())
+}
+
 /// Events for every provider acting for `appid`, enqueued in the caller's transaction.
 pub(crate) async fn notify_providers(
     tx: &mut Tx,
@@ -707,7 +760,7 @@ pub(crate) async fn notify_providers(
             fields: fields.clone(),
         };
         let key = dedupe.map(|d| format!("{d}:{}", a.component_appid));
-        enqueue(tx, &JobSpec::Event(event), key.as_deref(), now, now).await?;
+        push_event(tx, event, key.as_deref(), now).await?;
     }
     Ok(())
 }

@@ -3,7 +3,10 @@
 
 use crate::tx::{b, u};
 use crate::{Result, Tx};
-use beian_core::platform::{Message, NotifyPrefs, OutboxSms, SmsCode, Ticket, TicketMessage};
+use beian_core::platform::{
+    EventFilter, JobState, Message, NotifyPrefs, OutboxSms, SmsCode, Ticket, TicketMessage, WebhookConfig,
+    WebhookDeliveryRecord, WebhookTarget,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -255,37 +258,113 @@ impl Tx {
 }
 
 impl NotifySettings<'_> {
+    /// Write a mini program's webhook; the secret is stored encrypted (it signs deliveries,
+    /// so it cannot be hashed).
     pub async fn put_webhook(
         &mut self,
         appid: &str,
         url: &str,
-        secret: Option<&str>,
+        secret: &str,
+        target: &WebhookTarget,
         now: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO webhooks (appid, url, secret_enc, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (appid) DO UPDATE SET url = excluded.url, secret_enc = excluded.secret_enc, updated_at = excluded.updated_at",
+            "INSERT INTO webhooks (appid, url, secret_enc, events, enabled, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (appid) DO UPDATE SET url = excluded.url, secret_enc = excluded.secret_enc, \
+             events = excluded.events, enabled = excluded.enabled, updated_at = excluded.updated_at",
         )
         .bind(appid)
         .bind(url)
-        .bind(secret.map(|s| self.tx.crypto.encrypt_str(s)))
+        .bind(self.tx.crypto.encrypt_str(secret))
+        .bind(target.events.to_column())
+        .bind(b(target.enabled))
         .bind(now)
         .execute(&mut *self.tx.conn)
         .await?;
         Ok(())
     }
 
-    /// (url, secret) of a mini program's webhook.
-    pub async fn webhook(&mut self, appid: &str) -> Result<Option<(String, Option<String>)>> {
-        let row = sqlx::query("SELECT url, secret_enc FROM webhooks WHERE appid = $1")
-            .bind(appid)
-            .fetch_optional(&mut *self.tx.conn)
-            .await?;
+    /// A mini program's webhook, secret decrypted.
+    pub async fn webhook(&mut self, appid: &str) -> Result<Option<WebhookConfig>> {
+        let row =
+            sqlx::query("SELECT url, secret_enc, events, enabled, updated_at FROM webhooks WHERE appid = $1")
+                .bind(appid)
+                .fetch_optional(&mut *self.tx.conn)
+                .await?;
         row.map(|r| {
             let secret: Option<Vec<u8>> = r.try_get("secret_enc")?;
-            Ok((r.try_get("url")?, secret.map(|s| self.tx.crypto.decrypt_str(&s)).transpose()?))
+            Ok(WebhookConfig {
+                url: r.try_get("url")?,
+                secret: secret.map(|s| self.tx.crypto.decrypt_str(&s)).transpose()?,
+                target: WebhookTarget {
+                    enabled: r.try_get::<i64, _>("enabled")? != 0,
+                    events: EventFilter::from_column(r.try_get("events")?),
+                },
+                updated_at: r.try_get("updated_at")?,
+            })
         })
         .transpose()
+    }
+
+    /// Log that job `job_id` delivers `event` to `appid`'s webhook (once per job).
+    pub async fn log_delivery(&mut self, job_id: i64, appid: &str, event: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (job_id, appid, event, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (job_id) DO NOTHING",
+        )
+        .bind(job_id)
+        .bind(appid)
+        .bind(event)
+        .bind(now)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// `appid`'s webhook deliveries, newest first, with their jobs' state.
+    pub async fn deliveries(&mut self, appid: &str, limit: i64) -> Result<Vec<WebhookDeliveryRecord>> {
+        let rows = sqlx::query(
+            "SELECT d.job_id, d.event, d.created_at, j.state, j.attempts, j.run_at, j.last_error \
+             FROM webhook_deliveries d JOIN jobs j ON j.id = d.job_id \
+             WHERE d.appid = $1 ORDER BY d.job_id DESC LIMIT $2",
+        )
+        .bind(appid)
+        .bind(limit)
+        .fetch_all(&mut *self.tx.conn)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// One delivery of `appid`'s webhook (`None` when the job is not one of them).
+    pub async fn delivery(&mut self, appid: &str, job_id: i64) -> Result<Option<WebhookDeliveryRecord>> {
+        let row = sqlx::query(
+            "SELECT d.job_id, d.event, d.created_at, j.state, j.attempts, j.run_at, j.last_error \
+             FROM webhook_deliveries d JOIN jobs j ON j.id = d.job_id WHERE d.appid = $1 AND d.job_id = $2",
+        )
+        .bind(appid)
+        .bind(job_id)
+        .fetch_optional(&mut *self.tx.conn)
+        .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    /// Send a failed delivery of `appid` again, now: a dead job gets one more attempt, a
+    /// pending one (backing off after a failure) is due at once. False when the job is not a
+    /// failed delivery of `appid`.
+    pub async fn redeliver(&mut self, appid: &str, job_id: i64, now: i64) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE jobs SET state = 'pending', run_at = $3, \
+             max_attempts = CASE WHEN state = 'dead' AND attempts >= max_attempts THEN attempts + 1 ELSE max_attempts END, \
+             updated_at = $3 \
+             WHERE id = $2 AND (state = 'dead' OR (state = 'pending' AND last_error IS NOT NULL)) \
+             AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.job_id = $2 AND d.appid = $1)",
+        )
+        .bind(appid)
+        .bind(job_id)
+        .bind(now)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(res.rows_affected() == 1)
     }
 
     pub async fn prefs(&mut self, appid: &str) -> Result<NotifyPrefs> {
@@ -303,12 +382,12 @@ impl NotifySettings<'_> {
         })
     }
 
-    /// The channel preferences and whether a webhook is configured, in one statement.
-    pub async fn targets(&mut self, appid: &str) -> Result<(NotifyPrefs, bool)> {
+    /// The channel preferences and the webhook's subscription (if one is configured), in one
+    /// statement.
+    pub async fn targets(&mut self, appid: &str) -> Result<(NotifyPrefs, Option<WebhookTarget>)> {
         let r = sqlx::query(
-            "SELECT p.sms, p.email, p.webhook, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.appid = $1) THEN 1 ELSE 0 END AS BIGINT) AS has_webhook \
-             FROM (SELECT 1 AS one) x LEFT JOIN notify_prefs p ON p.appid = $1",
+            "SELECT p.sms, p.email, p.webhook, w.enabled AS hook_enabled, w.events AS hook_events \
+             FROM (SELECT 1 AS one) x LEFT JOIN notify_prefs p ON p.appid = $1 LEFT JOIN webhooks w ON w.appid = $1",
         )
         .bind(appid)
         .fetch_one(&mut *self.tx.conn)
@@ -321,7 +400,14 @@ impl NotifySettings<'_> {
             },
             None => NotifyPrefs::default(),
         };
-        Ok((prefs, r.try_get::<i64, _>("has_webhook")? != 0))
+        let hook = match r.try_get::<Option<i64>, _>("hook_enabled")? {
+            Some(enabled) => Some(WebhookTarget {
+                enabled: enabled != 0,
+                events: EventFilter::from_column(r.try_get("hook_events")?),
+            }),
+            None => None,
+        };
+        Ok((prefs, hook))
     }
 
     pub async fn put_prefs(&mut self, appid: &str, p: NotifyPrefs) -> Result<()> {
@@ -441,5 +527,19 @@ fn ticket_from_row(r: &AnyRow) -> Result<Ticket> {
         state: r.try_get("state")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn delivery_from_row(r: &AnyRow) -> Result<WebhookDeliveryRecord> {
+    let state: String = r.try_get("state")?;
+    Ok(WebhookDeliveryRecord {
+        job_id: r.try_get("job_id")?,
+        event: r.try_get("event")?,
+        created_at: r.try_get("created_at")?,
+        state: JobState::parse(&state)
+            .ok_or_else(|| crate::StoreError::Corrupt(format!("job state {state}")))?,
+        attempts: u(r.try_get("attempts")?, "attempts")?,
+        run_at: r.try_get("run_at")?,
+        last_error: r.try_get("last_error")?,
     })
 }

@@ -4,7 +4,7 @@
 use crate::tx::b;
 use crate::{Result, Store, StoreError, Tx};
 use beian_core::platform::{
-    scopes_from_string, scopes_to_string, Authorization, Provider, TokenKind, TokenRecord,
+    scopes_from_string, scopes_to_string, Authorization, EventFilter, Provider, TokenKind, TokenRecord,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -63,6 +63,36 @@ impl Providers<'_> {
             .fetch_optional(&mut *self.tx.conn)
             .await?;
         row.map(|r| self.provider_from_row(&r)).transpose()
+    }
+
+    /// The events a provider's event URL receives.
+    pub async fn events(&mut self, component_appid: &str) -> Result<EventFilter> {
+        let c: Option<Option<String>> =
+            sqlx::query_scalar("SELECT events FROM providers WHERE component_appid = $1")
+                .bind(component_appid)
+                .fetch_optional(&mut *self.tx.conn)
+                .await?;
+        Ok(EventFilter::from_column(c.flatten()))
+    }
+
+    /// Set a provider's event URL and the events it receives (the provider's own setting).
+    pub async fn set_event_config(
+        &mut self,
+        component_appid: &str,
+        event_url: &str,
+        events: &EventFilter,
+        now: i64,
+    ) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE providers SET event_url = $2, events = $3, updated_at = $4 WHERE component_appid = $1",
+        )
+        .bind(component_appid)
+        .bind(event_url)
+        .bind(events.to_column())
+        .bind(now)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(res.rows_affected() == 1)
     }
 
     pub async fn list(&mut self) -> Result<Vec<Provider>> {

@@ -18,7 +18,9 @@ mod webhook;
 
 pub use sms_http::{send_sms, HttpSmsConfig};
 pub use smtp::{send_mail, SmtpConfig};
-pub use webhook::{send_webhook, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+pub use webhook::{
+    send_webhook, signature_v1, EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 
 use beian_ports::messaging::{
     EmailMessage, EmailSender, SmsMessage, SmsSender, WebhookDelivery, WebhookSender,
@@ -123,7 +125,7 @@ impl HttpWebhookSender {
 
 impl WebhookSender for HttpWebhookSender {
     fn send_webhook<'a>(&'a self, d: &'a WebhookDelivery) -> BoxFuture<'a, PortResult<()>> {
-        Box::pin(async move { Ok(send_webhook(&self.http, &d.url, d.secret.as_deref(), &d.payload).await?) })
+        Box::pin(async move { Ok(send_webhook(&self.http, d).await?) })
     }
 }
 

@@ -362,7 +362,13 @@ async fn notifications_reach_real_receivers_once(b: Backend) {
     register(&app, "wxnt0001", 31).await;
     app.svc
         .mini_programs()
-        .set_webhook(&Actor::new("dev", "d1"), "wxnt0001", &hook_url, None)
+        .set_webhook(
+            &Actor::new("dev", "d1"),
+            "wxnt0001",
+            &hook_url,
+            beian_service::webhooks::SecretChoice::Keep,
+            beian_core::platform::WebhookTarget { enabled: true, events: Default::default() },
+        )
         .await
         .expect("webhook");
     apply_personal(&app, "wxnt0001", 31).await;
