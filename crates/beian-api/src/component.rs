@@ -21,6 +21,8 @@ pub fn routes() -> Router<AppState> {
         .route("/cgi-bin/component/api_create_preauthcode", any(create_preauthcode))
         .route("/cgi-bin/component/api_query_auth", any(query_auth))
         .route("/cgi-bin/component/api_authorizer_token", any(authorizer_token))
+        .route("/cgi-bin/component/beian_get_event_config", any(get_event_config))
+        .route("/cgi-bin/component/beian_set_event_config", any(set_event_config))
         .route("/cgi-bin/componentloginpage", get(login_page).post(login_submit))
 }
 
@@ -91,6 +93,74 @@ async fn create_preauthcode(
     }
     match s.svc.providers().create_pre_auth_code(&caller).await {
         Ok((code, expires_in)) => WxJson(json!({ "pre_auth_code": code, "expires_in": expires_in })),
+        Err(e) => from_service(e),
+    }
+}
+
+/// The caller and its body, for a POST with a component_access_token whose body names the
+/// same component_appid.
+async fn component_post(
+    s: &AppState,
+    method: &Method,
+    q: &Option<String>,
+    body: &Bytes,
+) -> Result<(String, serde_json::Value), WxJson> {
+    require_post(method)?;
+    let caller = component_caller(s, q).await?;
+    let v = json_body(body)?;
+    same_component(&caller, &v)?;
+    Ok((caller, v))
+}
+
+fn event_config(url: String, events: beian_core::platform::EventFilter) -> WxJson {
+    crate::wire::ok(json!({ "event_url": url, "events": events.0 }))
+}
+
+/// beian extension (not in WeChat's API): the provider's own event URL and chosen events
+/// (docs/webhooks.md "Providers").
+async fn get_event_config(
+    State(s): State<AppState>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> WxJson {
+    let caller = match component_post(&s, &method, &q, &body).await {
+        Ok((c, _)) => c,
+        Err(e) => return e,
+    };
+    match s.svc.providers().event_config(&caller).await {
+        Ok((url, events)) => event_config(url, events),
+        Err(e) => from_service(e),
+    }
+}
+
+/// beian extension (not in WeChat's API): the provider sets its own event URL and chooses its
+/// events; `events` absent or null is every event.
+async fn set_event_config(
+    State(s): State<AppState>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> WxJson {
+    let (caller, v) = match component_post(&s, &method, &q, &body).await {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let Some(url) = str_field(&v, "event_url") else { return missing("event_url") };
+    let events = match v.get("events") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Array(a)) => {
+            let names: Option<Vec<String>> = a.iter().map(|x| x.as_str().map(str::to_string)).collect();
+            match names {
+                Some(n) => Some(n),
+                None => return err(errcode::INVALID_ARGS, "invalid args: events 须为字符串数组"),
+            }
+        }
+        Some(_) => return err(errcode::INVALID_ARGS, "invalid args: events 须为字符串数组"),
+    };
+    let actor = beian_service::Actor::new("provider", &caller);
+    match s.svc.providers().set_event_config(&actor, &caller, &url, events).await {
+        Ok(events) => event_config(url.trim().to_string(), events),
         Err(e) => from_service(e),
     }
 }

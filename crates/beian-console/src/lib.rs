@@ -1,6 +1,7 @@
 //! The developer console (开发者后台), zh-CN, server-rendered: sign in, home with the
 //! "小程序需补充备案信息" banner, the filing wizard with inline rules, the commitment letter,
-//! the status timeline, 站内信, authorized service providers, and support tickets (工单).
+//! the status timeline, 站内信, authorized service providers, the webhook with its delivery
+//! log, and support tickets (工单).
 //!
 //! Every page works without JavaScript (`/console/static/console.js` only enhances: cascading
 //! region selects, counters, copy buttons). Nothing is loaded from another origin. Every form
@@ -25,6 +26,7 @@ mod auth;
 mod html;
 mod pages;
 pub mod parse;
+mod webhooks;
 mod wizard;
 
 use axum::extract::DefaultBodyLimit;
@@ -63,6 +65,10 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         .route("/console/apps/{appid}/cancel", post(pages::cancel))
         .route("/console/apps/{appid}/providers", get(pages::providers))
         .route("/console/apps/{appid}/providers/revoke", post(pages::revoke_provider))
+        .route("/console/apps/{appid}/webhook", get(webhooks::page).post(webhooks::save))
+        .route("/console/apps/{appid}/webhook/test", post(webhooks::test))
+        .route("/console/apps/{appid}/webhook/deliveries", get(webhooks::deliveries))
+        .route("/console/apps/{appid}/webhook/deliveries/{id}/retry", post(webhooks::retry))
         .route("/console/apps/{appid}/filing", get(wizard::step_page))
         .route("/console/apps/{appid}/filing/save", post(wizard::save_step))
         .route(

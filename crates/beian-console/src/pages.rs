@@ -355,6 +355,8 @@ pub async fn status(
         p {
             a href={ "/console/apps/" (appid) "/providers" } { "已授权的服务商" }
             " · "
+            a href={ "/console/apps/" (appid) "/webhook" } { "Webhook 推送" }
+            " · "
             a href="/console/messages" { "站内信" }
         }
     };
@@ -378,7 +380,7 @@ fn snippet(id: &str, caption: &str, text: &str) -> maud::Markup {
     }
 }
 
-async fn post_guard(
+pub(crate) async fn post_guard(
     s: &AppState,
     headers: &HeaderMap,
     appid: &str,

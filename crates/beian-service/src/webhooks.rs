@@ -282,3 +282,103 @@ impl MiniPrograms<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every notice kind the code writes (`kind: "…"`, and `n("…"` in `Plan::notice`) is one a
+    /// webhook can subscribe to, so a new kind cannot be left out of the console's list.
+    #[test]
+    fn every_written_notice_kind_is_listed() {
+        let sources = [
+            include_str!("../../beian-core/src/plan.rs"),
+            include_str!("deadlines.rs"),
+            include_str!("merchant_auth.rs"),
+        ];
+        let mut found = Vec::new();
+        for src in sources {
+            for marker in ["kind: \"", "n(\"", "n(\n                \""] {
+                for (i, _) in src.match_indices(marker) {
+                    let rest = &src[i + marker.len()..];
+                    let name: String =
+                        rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                    if rest[name.len()..].starts_with('"') && !name.is_empty() {
+                        found.push(name);
+                    }
+                }
+            }
+        }
+        let plan = include_str!("../../beian-core/src/plan.rs");
+        // `n(` calls spread over lines: the first string literal after `n(`.
+        for (i, _) in plan.match_indices(" n(\n") {
+            let rest = plan[i + 4..].trim_start();
+            if let Some(lit) = rest.strip_prefix('"') {
+                found.push(lit.chars().take_while(|c| *c != '"').collect());
+            }
+        }
+        found.sort();
+        found.dedup();
+        assert!(found.len() >= 20, "the scan finds the kinds: {found:?}");
+        let listed = notice_kinds();
+        for k in &found {
+            assert!(listed.contains(&k.as_str()), "notice kind {k} is missing from NOTICE_KINDS");
+        }
+    }
+
+    #[test]
+    fn webhook_urls() {
+        let ok = [
+            "https://example.com/hook",
+            "https://hooks.example.com:8443/a/b?x=1",
+            "http://127.0.0.1:8080/hook",
+            "http://localhost/hook",
+            "http://[::1]:9000/hook",
+            "https://8.8.8.8/hook",
+        ];
+        for u in ok {
+            assert!(check_webhook_url(u).is_ok(), "{u}");
+        }
+        let refused = [
+            ("http://example.com/hook", "https://"),
+            ("ftp://example.com/hook", "https://"),
+            ("example.com/hook", "格式"),
+            ("https://user:pw@example.com/hook", "用户名"),
+            ("https://10.0.0.5/hook", "内网"),
+            ("https://172.16.3.4/hook", "内网"),
+            ("https://192.168.1.1/hook", "内网"),
+            ("https://169.254.169.254/latest/meta-data", "内网"),
+            ("https://100.64.0.1/hook", "内网"),
+            ("https://0.0.0.0/hook", "内网"),
+            ("https://[fd00::1]/hook", "内网"),
+            ("https://[fe80::1]/hook", "内网"),
+            ("https://[::ffff:10.0.0.1]/hook", "内网"),
+        ];
+        for (u, why) in refused {
+            match check_webhook_url(u) {
+                Err(ServiceError::Refused { errcode, errmsg }) => {
+                    assert_eq!(errcode, errcode::INVALID_INPUT, "{u}");
+                    assert!(errmsg.contains(why), "{u}: {errmsg}");
+                }
+                other => panic!("{u} accepted: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn events_and_errors() {
+        let known = notice_kinds();
+        assert_eq!(check_events(None, &known).expect("all"), EventFilter(None));
+        assert!(check_events(Some(vec![]), &known).is_err());
+        assert!(check_events(Some(vec!["no_such".into()]), &known).is_err());
+        let f = check_events(Some(vec!["filed".into(), "apply_submitted".into(), "filed".into()]), &known)
+            .expect("known");
+        assert_eq!(f.0, Some(vec!["apply_submitted".to_string(), "filed".to_string()]));
+        assert!(f.wants("filed") && !f.wants("withdrawn"));
+        assert_eq!(
+            masked_error("webhook: HTTP 500 Internal Server Error: \"身份证 110101199003070011\""),
+            "HTTP 500 Internal Server Error"
+        );
+        assert_eq!(masked_error("webhook: error sending request"), "webhook: error sending request");
+    }
+}

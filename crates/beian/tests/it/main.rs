@@ -40,4 +40,5 @@ mod security_staff;
 mod server;
 mod shared_limits;
 mod support;
+mod webhooks;
 mod workflow;

@@ -20,7 +20,7 @@ both!(
     deadline_reminders_go_to_listed_unfiled,
 );
 
-async fn token(app: &TestApp, role: Role) -> String {
+pub(crate) async fn token(app: &TestApp, role: Role) -> String {
     app.svc.review().create_staff(&Actor::new("test", "setup"), "测试人员", role).await.expect("staff").1
 }
 
