@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub identity: Option<IdentityFileConfig>,
     /// `[authority]`: how the platform reaches the authority.
     pub authority: Option<AuthorityFileConfig>,
+    /// `[platform_api]`: the host platform's signed sync API (keys, replay window).
+    pub platform_api: Option<crate::platform_api::PlatformApiFileConfig>,
 }
 
 /// `[identity]` in `beian.toml` (see README "Identity verification").
@@ -248,6 +250,8 @@ pub struct Config {
     pub authority_gateway: Option<GatewayChoice>,
     /// `[authority] gateway = "bridge"`: the bridge's settings (`[authority.bridge]`).
     pub authority_bridge: Option<beian_authority_bridge::BridgeConfig>,
+    /// `[platform_api]`: the host platform's sync API; `None`: not served (no keys).
+    pub platform_api: Option<crate::platform_api::PlatformApiConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -371,6 +375,11 @@ impl Config {
             )?,
             authority_gateway,
             authority_bridge: authority_bridge(authority_gateway, authority_file, |k| std::env::var(k).ok())?,
+            platform_api: crate::platform_api::PlatformApiConfig::resolve(
+                file.platform_api.unwrap_or_default(),
+                |k| std::env::var(k).ok(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?,
         })
     }
 }

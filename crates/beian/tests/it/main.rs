@@ -31,6 +31,7 @@ mod identity_vendors;
 mod messaging;
 mod nodes_s3;
 mod pii_at_rest;
+mod platform_api;
 mod privacy;
 mod public_query;
 mod reliability;

@@ -170,6 +170,7 @@ impl TestApp {
             .with_channels(channels)
             .with_web_limits(web_limits)
             .with_metrics(metrics)
+            .with_platform_api(Some(crate::platform_api::api_config()))
             .with_authority_bridge(bridge.clone());
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let simulator = app.simulator();
