@@ -335,6 +335,9 @@ pub async fn status(
                 }
             }
         }
+        @if member.is_admin() {
+            p { a #members-link href={ "/console/apps/" (appid) "/members" } { "成员管理" } }
+        }
         @if can_file && info.state() == beian_core::state::FilingState::PlatformReview {
             div.card {
                 h2 { "撤回申请" }

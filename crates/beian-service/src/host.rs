@@ -72,8 +72,7 @@ impl MiniPrograms<'_> {
                 }
             }
         }
-        out.unknown_to_beian =
-            theirs.keys().filter(|a| !seen.contains(*a)).map(|a| a.to_string()).collect();
+        out.unknown_to_beian = theirs.keys().filter(|a| !seen.contains(*a)).map(|a| a.to_string()).collect();
         Ok(out)
     }
 

@@ -28,6 +28,7 @@ mod console;
 mod crash;
 mod hostile_forms;
 mod identity_vendors;
+mod members;
 mod messaging;
 mod nodes_s3;
 mod pii_at_rest;

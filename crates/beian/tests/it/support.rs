@@ -415,6 +415,20 @@ pub async fn smtp_server() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
     (server.port(), server.detach())
 }
 
+/// The channels with e-mail sent to the SMTP server on `port` ([`smtp_server`]).
+pub fn smtp_channels(port: u16) -> impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels {
+    let smtp = beian_jobs::notify::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        from: "beian@example.com".into(),
+        hello: None,
+        username: None,
+        password: None,
+        timeout_secs: Some(5),
+    };
+    move |c| beian_jobs::Channels { email: Some(Arc::new(beian_jobs::notify::SmtpSender::new(smtp))), ..c }
+}
+
 /// An HTTP receiver on 127.0.0.1 recording every JSON body POSTed to `/hook` (answered `ok`).
 pub async fn hook_server() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     let rx = HttpReceiver::start(vec![Reply::text("ok")]).await;
