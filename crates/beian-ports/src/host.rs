@@ -151,7 +151,7 @@ pub enum PlatformEventOutcome {
 pub const MAX_RECONCILE_ITEMS: usize = 10_000;
 
 /// One mini program as the host knows it, in a reconciliation. The admin is compared either
-/// in full (`admin`) or by `admin_fingerprint` (`beian_service` `admin_fingerprint`: lowercase
+/// in full (`admin`) or by `admin_fingerprint` (the service's `admin_fingerprint`: lowercase
 /// hex SHA-256 of `name + "\n" + id_number + "\n" + mobile`), so the host need not send
 /// every admin's identity; with neither, the admin is not compared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -293,7 +293,7 @@ impl Service {
         let Some(order) = tx.orders().get(appid).await?.filter(|o| o.state.is_filed()) else {
             return Ok((true, false));
         };
-        let record = tx.orders().version(appid, crate::filing::record_version(&order)).await?;
+        let record = tx.orders().version(appid, crate::plans::record_version(&order)).await?;
         let principal = record.as_ref().map(|p| &p.icp_applets.principal_info);
         let principal_is_admin = principal.is_some_and(|p| p.certificate_number == admin.id_number);
         audit(

@@ -196,9 +196,19 @@ async fn clear_principal_change_if_admin(tx: &mut Tx, order: &FilingOrder, mp: &
     if tx.host_events().principal_change(&order.appid).await?.is_none() {
         return Ok(());
     }
-    let record = tx.orders().version(&order.appid, crate::filing::record_version(order)).await?;
+    let record = tx.orders().version(&order.appid, record_version(order)).await?;
     if record.is_some_and(|p| p.icp_applets.principal_info.certificate_number == mp.admin.id_number) {
         tx.host_events().clear_principal_change(&order.appid).await?;
     }
     Ok(())
+}
+
+/// The version that is the filed record of `order` (its latest for rows filed before the
+/// record was tracked apart).
+pub(crate) fn record_version(order: &FilingOrder) -> u32 {
+    if order.filed_version > 0 {
+        order.filed_version
+    } else {
+        order.versions
+    }
 }
