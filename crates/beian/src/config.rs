@@ -589,6 +589,25 @@ mod tests {
     }
 
     #[test]
+    fn the_platform_api_is_read_from_the_file() {
+        let text =
+            "[platform_api]\nkeys = [{ id = \"p1\", secret = \"0123456789abcdef0123456789abcdef\" }]\n\
+                    replay_window_secs = 120\n";
+        let file = toml::from_str::<FileConfig>(text).expect("toml").platform_api.expect("section");
+        let api =
+            crate::platform_api::PlatformApiConfig::resolve(file, |_| None).expect("valid").expect("on");
+        assert_eq!((api.keys.ids(), api.replay_window_secs), (vec!["p1".to_string()], 120));
+        assert!(toml::from_str::<FileConfig>("[platform_api]\nkey = []\n").is_err(), "unknown keys refused");
+        let wide = toml::from_str::<FileConfig>(
+            "[platform_api]\nkeys = [{ id = \"p1\", secret = \"0123456789abcdef0123456789abcdef\" }]\nreplay_window_secs = 5\n",
+        )
+        .expect("toml")
+        .platform_api
+        .expect("section");
+        assert!(crate::platform_api::PlatformApiConfig::resolve(wide, |_| None).is_err());
+    }
+
+    #[test]
     fn the_bridge_is_configured_in_full_or_refused() {
         let file = |t: &str| toml::from_str::<FileConfig>(t).expect("toml").authority.unwrap_or_default();
         assert!(authority_bridge(None, file(""), |_| None).expect("no bridge").is_none());
