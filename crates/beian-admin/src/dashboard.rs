@@ -139,6 +139,35 @@ fn calendar_warning(s: &AppState) -> Markup {
     }
 }
 
+/// 负责人须变更: filed mini programs whose admin changed on the host, so the filing's
+/// principal must change (`beian-service/src/host.rs`); the page works without it.
+async fn principal_changes(s: &AppState) -> Markup {
+    const SHOWN: i64 = 50;
+    let (count, rows) = s.svc.mini_programs().principal_changes(SHOWN).await.unwrap_or_else(|e| {
+        tracing::error!("dashboard: principal changes: {e}");
+        (0, Vec::new())
+    });
+    html! {
+        section.card #principal-changes {
+            h2 { "负责人须变更（" (count) "）" }
+            @if rows.is_empty() {
+                p.muted { "没有管理员已变更、尚待办理变更备案的已备案小程序。" }
+            } @else {
+                p.muted {
+                    "这些已备案小程序的管理员已在平台变更，备案登记的负责人仍是原管理员；开发者办理变更备案、\
+                     新管理员成为负责人后移出此列表。最早的在前"
+                    @if count > SHOWN { "，仅显示前 " (SHOWN) " 个" }
+                    "。"
+                }
+                (table(
+                    &["标记时间", "小程序", "AppID"],
+                    &rows.iter().map(|(appid, name, at)| vec![date(*at), name.clone(), appid.clone()]).collect::<Vec<_>>(),
+                ))
+            }
+        }
+    }
+}
+
 pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let (staff, csrf) = match require(&s, &headers, Role::Operator).await {
         Ok(x) => x,
@@ -345,6 +374,7 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
             p { a class="btn secondary" #export href="/admin/dashboard.csv" download { "导出 CSV" } }
         }
         (calendar_warning(&s))
+        (principal_changes(&s).await)
         section.card #authority-news {
             h2 { "管局事项（需跟进）" }
             @if news.is_empty() {

@@ -1,6 +1,8 @@
 //! The bridge protocol, version 1 (`docs/authority-bridge.md`): the two envelopes, the
 //! signature headers and how a body is signed and checked. Both sides use this module — beian
 //! (the gateway and the `/api/authority/events` route) and a peer (the standalone simulator).
+//! The host platform's sync API (`beian/src/platform_api.rs`) signs with the same [`Keys`],
+//! headers and replay window: one HMAC scheme in beian.
 
 use beian_ports::authority::{AuthorityEvent, Operation};
 use hmac::{Hmac, Mac};
@@ -118,10 +120,10 @@ impl Keys {
         for (id, secret) in pairs {
             let (id, secret) = (id.trim().to_string(), secret.trim().to_string());
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                return Err(format!("bridge key id {id:?} must be letters, digits, '-', '_' or '.'"));
+                return Err(format!("key id {id:?} must be letters, digits, '-', '_' or '.'"));
             }
             if secret.len() < MIN_SECRET_LEN {
-                return Err(format!("bridge key {id} must be at least {MIN_SECRET_LEN} characters"));
+                return Err(format!("key {id} must be at least {MIN_SECRET_LEN} characters"));
             }
             keys.insert(id, secret);
         }
@@ -133,7 +135,7 @@ impl Keys {
         let mut pairs = Vec::new();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((id, secret)) = item.split_once('=') else {
-                return Err("bridge keys are written id=secret,id=secret".into());
+                return Err("keys are written id=secret,id=secret".into());
             };
             pairs.push((id.to_string(), secret.to_string()));
         }

@@ -1,7 +1,7 @@
 //! The developer console (开发者后台), zh-CN, server-rendered: sign in, home with the
 //! "小程序需补充备案信息" banner, the filing wizard with inline rules, the commitment letter,
-//! the status timeline, 站内信, authorized service providers, the webhook with its delivery
-//! log, and support tickets (工单).
+//! the status timeline, 站内信, authorized service providers, members and invitations
+//! (成员管理), the webhook with its delivery log, and support tickets (工单).
 //!
 //! Every page works without JavaScript (`/console/static/console.js` only enhances: cascading
 //! region selects, counters, copy buttons). Nothing is loaded from another origin. Every form
@@ -24,6 +24,7 @@ macro_rules! or_page {
 
 mod auth;
 mod html;
+mod members;
 mod pages;
 pub mod parse;
 mod webhooks;
@@ -64,6 +65,12 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         .route("/console/apps/{appid}/withdraw", post(pages::withdraw))
         .route("/console/apps/{appid}/cancel", post(pages::cancel))
         .route("/console/apps/{appid}/providers", get(pages::providers))
+        .route("/console/apps/{appid}/members", get(members::members))
+        .route("/console/apps/{appid}/members/add", post(members::add))
+        .route("/console/apps/{appid}/members/invite", post(members::invite))
+        .route("/console/apps/{appid}/members/{account_id}/perm", post(members::set_perm))
+        .route("/console/apps/{appid}/members/{account_id}/remove", post(members::remove))
+        .route("/console/invitations/{token}", get(members::invitation).post(members::accept))
         .route("/console/apps/{appid}/providers/revoke", post(pages::revoke_provider))
         .route("/console/apps/{appid}/webhook", get(webhooks::page).post(webhooks::save))
         .route("/console/apps/{appid}/webhook/test", post(webhooks::test))

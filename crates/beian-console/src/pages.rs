@@ -159,6 +159,23 @@ pub async fn settings_beian(State(s): State<AppState>, headers: HeaderMap) -> Re
 }
 
 /// The status page: timeline with expected dates, what to do now, rejections, numbers.
+/// 负责人须变更: the admin changed on the host after filing, so the filing's principal must
+/// change (marked by `beian-service/src/host.rs`, cleared when the change is approved).
+fn principal_change_banner(appid: &str, marked_at: i64, can_file: bool) -> maud::Markup {
+    html! {
+        div.banner #principal-change role="status" {
+            div {
+                strong { "负责人须变更" }
+                "：小程序管理员已于 " (date(marked_at)) " 在平台变更，已备案信息中的小程序负责人仍是原管理员。\
+                 负责人须与管理员一致，请办理变更备案，将负责人变更为新管理员；变更完成前备案继续有效。"
+                @if can_file {
+                    " " a href={ "/console/apps/" (appid) "/change" } { "办理变更备案" }
+                }
+            }
+        }
+    }
+}
+
 pub async fn status(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -230,6 +247,7 @@ pub async fn status(
         cal.add_working_days(today, 1).format("%m月%d日"),
         cal.add_working_days(today, 20).format("%m月%d日")
     );
+    let principal_change = or_page!(s.svc.mini_programs().principal_change_required(&appid).await, &sess);
     let sms_pending = s.svc.filings().sms_pending(&appid).await.ok().flatten();
     let numbers = order.as_ref().and_then(|v| {
         Some((v.order.subject_record_number.as_ref()?, v.order.service_record_number.as_ref()?))
@@ -240,6 +258,9 @@ pub async fn status(
             div.ok-box #submitted role="status" {
                 strong { "提交成功" } "：备案申请已进入平台初审，结果会通过站内信通知你。"
             }
+        }
+        @if let Some(at) = principal_change {
+            (principal_change_banner(&appid, at, can_file))
         }
         div.card {
             p { "当前状态：" strong #status-label { (status_label(&info)) } }
@@ -313,6 +334,9 @@ pub async fn status(
                     div.error-box { (r) }
                 }
             }
+        }
+        @if member.is_admin() {
+            p { a #members-link href={ "/console/apps/" (appid) "/members" } { "成员管理" } }
         }
         @if can_file && info.state() == beian_core::state::FilingState::PlatformReview {
             div.card {

@@ -262,11 +262,17 @@ pub enum AuditAction {
     Release,
     /// an operator recorded the authority's outcome at the manual desk.
     DeskRecorded,
+    /// a mini program's admin invited a member by e-mail.
+    Invite,
+    /// an invitation was accepted.
+    Accept,
+    /// a member was removed from a mini program.
+    Revoke,
 }
 
 impl AuditAction {
     /// Every action but the transitions (those are `Action::ALL`).
-    pub const OTHERS: [AuditAction; 35] = [
+    pub const OTHERS: [AuditAction; 38] = [
         AuditAction::Register,
         AuditAction::Update,
         AuditAction::Create,
@@ -302,6 +308,9 @@ impl AuditAction {
         AuditAction::Claim,
         AuditAction::Release,
         AuditAction::DeskRecorded,
+        AuditAction::Invite,
+        AuditAction::Accept,
+        AuditAction::Revoke,
     ];
 
     /// The stored name.
@@ -343,6 +352,9 @@ impl AuditAction {
             AuditAction::Claim => "claim",
             AuditAction::Release => "release",
             AuditAction::DeskRecorded => "desk_recorded",
+            AuditAction::Invite => "invite",
+            AuditAction::Accept => "accept",
+            AuditAction::Revoke => "revoke",
         }
     }
 }

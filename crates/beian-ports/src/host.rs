@@ -5,8 +5,12 @@
 //! (`beian-service` `Service::receive_platform_event`: the id is recorded in the same
 //! transaction as the effect), and a repeat answers the first [`PlatformEventOutcome`]
 //! without doing anything. What beian does with each event is documented on its variant.
-//! The signed HTTP entry the host will call is not built yet (issue 16); today the demo
-//! seeding and tests deliver events in-process.
+//! The host calls the signed HTTP entry `POST /api/platform/v1/events` (`beian/src/platform_api.rs`,
+//! `docs/platform-api.md`); the demo seeding delivers events in-process.
+//!
+//! For a host that may have lost events, [`PlatformMiniProgram`] lists (`POST
+//! /api/platform/v1/reconcile`) are compared with beian's records: beian answers the
+//! [`Reconciliation`] and changes nothing (the host sends the events that fix what differs).
 
 use beian_core::model::Person;
 use beian_core::state::ReadinessFlags;
@@ -76,9 +80,10 @@ pub enum PlatformEvent {
         admin: Option<Person>,
     },
     /// The mini program's administrator (管理员) changed. beian stores the new admin; when the
-    /// mini program has a filed order (已备案), the change is audited and a 站内信 tells the
-    /// developer that the filing names the former admin (what follows — a change filing — is
-    /// not decided here).
+    /// mini program has a filed order (已备案), the change is audited, and unless the new admin
+    /// is the filed principal the mini program is marked 负责人须变更 and the developer told
+    /// (站内信 and the usual channels): a change filing must name the new admin. The mark goes
+    /// when that change is approved or the admin changes back.
     AdminChanged {
         appid: String,
         #[serde(flatten)]
@@ -140,4 +145,51 @@ pub enum PlatformEventOutcome {
         errcode: i64,
         reason: String,
     },
+}
+
+/// The most mini programs one reconciliation may list.
+pub const MAX_RECONCILE_ITEMS: usize = 10_000;
+
+/// One mini program as the host knows it, in a reconciliation. The admin is compared either
+/// in full (`admin`) or by `admin_fingerprint` (the service's `admin_fingerprint`: lowercase
+/// hex SHA-256 of `name + "\n" + id_number + "\n" + mobile`), so the host need not send
+/// every admin's identity; with neither, the admin is not compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformMiniProgram {
+    pub appid: String,
+    pub name: String,
+    pub flags: ReadinessFlags,
+    pub listed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<Person>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_fingerprint: Option<String>,
+}
+
+/// What differs between the host's list and beian's records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciliation {
+    /// Listed by the host, unknown to beian (the host should send `mini_program_upserted`).
+    pub unknown_to_beian: Vec<String>,
+    /// Known to beian, not in the host's list (deleted on the host, or a host's omission).
+    pub unknown_to_platform: Vec<String>,
+    /// Known to both, with fields that differ.
+    pub differences: Vec<Difference>,
+}
+
+/// The fields of one mini program that differ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Difference {
+    pub appid: String,
+    pub fields: Vec<FieldDifference>,
+}
+
+/// One field that differs: its name (`name`, `flags.certified`, `listed`, `admin`) and both
+/// values. The admin's values are never echoed (personal data): both are null.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDifference {
+    pub field: String,
+    pub platform: serde_json::Value,
+    pub beian: serde_json::Value,
 }

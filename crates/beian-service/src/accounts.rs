@@ -269,7 +269,7 @@ impl Accounts<'_> {
         };
         Err(ServiceError::refused(
             errcode::API_UNAUTHORIZED,
-            format!("暂无查看权限，请使用{who}登录，或请管理员为你开通权限"),
+            format!("暂无查看权限，请使用{who}登录，或请管理员在「成员管理」（/console/apps/{appid}/members）为你开通权限"),
         ))
     }
 

@@ -14,15 +14,7 @@ use beian_core::state::{self, Action, FilingState};
 use beian_store::appends::Appends;
 use serde::Serialize;
 
-/// The version that is the filed record of `order` (its latest for rows filed before the
-/// record was tracked apart).
-pub(crate) fn record_version(order: &beian_core::model::FilingOrder) -> u32 {
-    if order.filed_version > 0 {
-        order.filed_version
-    } else {
-        order.versions
-    }
-}
+pub(crate) use crate::plans::record_version;
 
 /// The face-verification notice (link) is valid 24 h; the finished task 3 days.
 pub const FACE_NOTICE_TTL_SECS: i64 = 24 * 3600;

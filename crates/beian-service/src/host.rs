@@ -15,7 +15,10 @@ use beian_core::model::AuditAction;
 use beian_core::model::{AuditEntity, Person};
 use beian_core::state::FilingState;
 use beian_core::time::beijing_date;
-use beian_ports::host::{EventId, PlatformEvent, PlatformEventOutcome};
+use beian_ports::host::{
+    Difference, EventId, FieldDifference, PlatformEvent, PlatformEventOutcome, PlatformMiniProgram,
+    Reconciliation,
+};
 use beian_store::Tx;
 
 impl MiniPrograms<'_> {
@@ -29,6 +32,96 @@ impl MiniPrograms<'_> {
     ) -> Result<PlatformEventOutcome> {
         crate::plans::retrying(event.kind(), event.appid(), || self.try_receive(event_id, event)).await
     }
+
+    /// Compare the host's full list with beian's mini programs; changes nothing (see
+    /// [`beian_ports::host::Reconciliation`]). The list is refused with more than
+    /// [`beian_ports::host::MAX_RECONCILE_ITEMS`] entries or an appid listed twice.
+    pub async fn reconcile(&self, list: &[PlatformMiniProgram]) -> Result<Reconciliation> {
+        use std::collections::BTreeMap;
+        if list.len() > beian_ports::host::MAX_RECONCILE_ITEMS {
+            return Err(ServiceError::refused(
+                errcode::INVALID_INPUT,
+                format!("一次核对最多 {} 个小程序", beian_ports::host::MAX_RECONCILE_ITEMS),
+            ));
+        }
+        let mut theirs = BTreeMap::new();
+        for (i, item) in list.iter().enumerate() {
+            if theirs.insert(item.appid.as_str(), item).is_some() {
+                return Err(ServiceError::Hints(vec![beian_core::rules::Hint {
+                    errcode: errcode::INVALID_INPUT,
+                    errmsg: format!("小程序 {} 在列表中出现了两次", item.appid),
+                    err_field: format!("mini_programs[{i}].appid"),
+                }]));
+            }
+        }
+        let ours = {
+            let mut tx = self.store.read().await?;
+            tx.mini_programs().list(None, i64::MAX).await?
+        };
+        let mut out = Reconciliation::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for mp in &ours {
+            seen.insert(mp.appid.as_str());
+            match theirs.get(mp.appid.as_str()) {
+                None => out.unknown_to_platform.push(mp.appid.clone()),
+                Some(p) => {
+                    let fields = differing_fields(p, mp);
+                    if !fields.is_empty() {
+                        out.differences.push(Difference { appid: mp.appid.clone(), fields });
+                    }
+                }
+            }
+        }
+        out.unknown_to_beian = theirs.keys().filter(|a| !seen.contains(*a)).map(|a| a.to_string()).collect();
+        Ok(out)
+    }
+
+    /// When `appid` was marked 负责人须变更 (a filed mini program whose admin is no longer
+    /// the filing's principal), if it is.
+    pub async fn principal_change_required(&self, appid: &str) -> Result<Option<i64>> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.host_events().principal_change(appid).await?)
+    }
+
+    /// The mini programs marked 负责人须变更, oldest first: how many, and the first `limit`
+    /// as (appid, name, marked at).
+    pub async fn principal_changes(&self, limit: i64) -> Result<(i64, Vec<(String, String, i64)>)> {
+        let mut tx = self.store.read().await?;
+        Ok(tx.host_events().principal_changes(limit).await?)
+    }
+}
+
+/// The admin's fingerprint a reconciliation may carry instead of the admin: lowercase hex
+/// SHA-256 of `name + "\n" + id_number + "\n" + mobile`.
+pub fn admin_fingerprint(admin: &Person) -> String {
+    use sha2::{Digest, Sha256};
+    let text = format!("{}\n{}\n{}", admin.name, admin.id_number, admin.mobile);
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The fields in which the host's record `p` differs from beian's `mp`.
+fn differing_fields(p: &PlatformMiniProgram, mp: &beian_core::model::MiniProgram) -> Vec<FieldDifference> {
+    use serde_json::{json, Value};
+    let mut fields = Vec::new();
+    let mut differ = |field: &str, platform: Value, beian: Value| {
+        if platform != beian {
+            fields.push(FieldDifference { field: field.into(), platform, beian });
+        }
+    };
+    differ("name", json!(p.name.trim()), json!(mp.name));
+    differ("flags.basic_info_filled", json!(p.flags.basic_info_filled), json!(mp.flags.basic_info_filled));
+    differ("flags.category_filled", json!(p.flags.category_filled), json!(mp.flags.category_filled));
+    differ("flags.certified", json!(p.flags.certified), json!(mp.flags.certified));
+    differ("listed", json!(p.listed), json!(mp.listed));
+    let admin_differs = match (&p.admin, &p.admin_fingerprint) {
+        (Some(a), _) => admin_fingerprint(a) != admin_fingerprint(&mp.admin),
+        (None, Some(f)) => !f.trim().eq_ignore_ascii_case(&admin_fingerprint(&mp.admin)),
+        (None, None) => false,
+    };
+    if admin_differs {
+        fields.push(FieldDifference { field: "admin".into(), platform: Value::Null, beian: Value::Null });
+    }
+    fields
 }
 
 impl Service {
@@ -178,8 +271,10 @@ impl Service {
         crate::deadlines::listing_gate(beijing_date(self.now()), &self.policy(), filed)
     }
 
-    /// Store a new admin; `(changed, filed)`. With a filed order the change is audited and the
-    /// developer gets a 站内信: the filing still names the former admin.
+    /// Store a new admin; `(changed, filed)`. With a filed order the change is audited, and
+    /// the mini program is marked 负责人须变更 when the filed record's principal is no longer
+    /// the admin (the developer is told: 站内信 and the usual channels), or unmarked when the
+    /// admin is the filed principal again.
     async fn change_admin(
         &self,
         tx: &mut Tx,
@@ -194,34 +289,43 @@ impl Service {
         if mp.admin == admin {
             return Ok((false, false));
         }
-        update_in(tx, actor, appid, |m| m.admin = admin, now).await?;
-        let filed = tx.orders().get(appid).await?.is_some_and(|o| o.state.is_filed());
-        if filed {
-            tx.messages()
-                .insert(
-                    appid,
-                    "小程序管理员已变更",
-                    &format!(
-                        "小程序「{}」的管理员已在平台变更，已备案信息中登记的小程序负责人仍是原管理员。\
-                     小程序负责人须与管理员一致：请在备案控制台办理变更备案，将小程序负责人变更为新管理员；\
-                     变更完成前备案继续有效。",
-                        mp.name
-                    ),
-                    now,
-                )
-                .await?;
-            audit(
-                tx,
-                now,
-                actor,
-                AuditEntity::MiniProgram,
-                appid,
-                AuditAction::AdminChangedAfterFiling,
-                serde_json::json!({}),
-            )
-            .await?;
+        update_in(tx, actor, appid, |m| m.admin = admin.clone(), now).await?;
+        let Some(order) = tx.orders().get(appid).await?.filter(|o| o.state.is_filed()) else {
+            return Ok((true, false));
+        };
+        let record = tx.orders().version(appid, crate::plans::record_version(&order)).await?;
+        let principal = record.as_ref().map(|p| &p.icp_applets.principal_info);
+        let principal_is_admin = principal.is_some_and(|p| p.certificate_number == admin.id_number);
+        audit(
+            tx,
+            now,
+            actor,
+            AuditEntity::MiniProgram,
+            appid,
+            AuditAction::AdminChangedAfterFiling,
+            serde_json::json!({ "principal_change_required": !principal_is_admin }),
+        )
+        .await?;
+        if principal_is_admin {
+            tx.host_events().clear_principal_change(appid).await?;
+            return Ok((true, true));
         }
-        Ok((true, filed))
+        tx.host_events().mark_principal_change(appid, now).await?;
+        let mp = beian_core::model::MiniProgram { admin, ..mp };
+        let notice = crate::notify::Notice {
+            kind: "principal_change_required",
+            title: "负责人须变更".into(),
+            body: format!(
+                "小程序「{}」的管理员已在平台变更，已备案信息中登记的小程序负责人仍是原管理员。\
+                 小程序负责人须与管理员一致：请在备案控制台办理变更备案，将小程序负责人变更为新管理员；\
+                 变更完成前备案继续有效。",
+                mp.name
+            ),
+            key: format!("principal_change:{appid}:{now}"),
+        };
+        let email = principal.map(|p| p.email.clone());
+        crate::notify::notify(tx, &mp, self.email_channel(), email.as_deref(), &notice, now).await?;
+        Ok((true, true))
     }
 }
 

@@ -24,6 +24,7 @@ pub mod host;
 pub mod identity;
 pub mod jobs;
 pub mod media;
+pub mod members;
 pub mod merchant_auth;
 mod mini_programs;
 pub mod notify;

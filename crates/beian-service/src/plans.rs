@@ -92,6 +92,9 @@ pub(crate) async fn write_plan(
     for other in &plan.cascade {
         tx.orders().update(other).await?;
     }
+    if plan.from.change().is_some() && plan.to.is_filed() {
+        clear_principal_change_if_admin(tx, &plan.order, w.mini_program).await?;
+    }
     // The public query index follows the numbers, after the order rows are written.
     match plan.index {
         Some(IndexChange::Add) => crate::query::index_filed(tx, &appid, ts).await?,
@@ -185,4 +188,27 @@ pub(crate) async fn claim(tx: &mut Tx, plan: &Plan) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// An approved change whose record names the admin as principal ends 负责人须变更
+/// (`beian-service/src/host.rs` marks it).
+async fn clear_principal_change_if_admin(tx: &mut Tx, order: &FilingOrder, mp: &MiniProgram) -> Result<()> {
+    if tx.host_events().principal_change(&order.appid).await?.is_none() {
+        return Ok(());
+    }
+    let record = tx.orders().version(&order.appid, record_version(order)).await?;
+    if record.is_some_and(|p| p.icp_applets.principal_info.certificate_number == mp.admin.id_number) {
+        tx.host_events().clear_principal_change(&order.appid).await?;
+    }
+    Ok(())
+}
+
+/// The version that is the filed record of `order` (its latest for rows filed before the
+/// record was tracked apart).
+pub(crate) fn record_version(order: &FilingOrder) -> u32 {
+    if order.filed_version > 0 {
+        order.filed_version
+    } else {
+        order.versions
+    }
 }

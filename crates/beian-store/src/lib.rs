@@ -144,6 +144,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (16, include_str!("../migrations/sqlite/0016_manual_desk.sql")),
     (17, include_str!("../migrations/sqlite/0017_calendar_years.sql")),
     (18, include_str!("../migrations/sqlite/0018_webhooks.sql")),
+    (19, include_str!("../migrations/sqlite/0019_host_platform.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -164,6 +165,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (16, include_str!("../migrations/postgres/0016_manual_desk.sql")),
     (17, include_str!("../migrations/postgres/0017_calendar_years.sql")),
     (18, include_str!("../migrations/postgres/0018_webhooks.sql")),
+    (19, include_str!("../migrations/postgres/0019_host_platform.sql")),
 ];
 
 impl Store {

@@ -121,6 +121,8 @@ pub struct Application {
     metrics: crate::metrics::MetricsAccess,
     /// Bridge mode: the gateway POSTs to the bridge and `/api/authority/events` is served.
     bridge: Option<beian_authority_bridge::BridgeConfig>,
+    /// The host platform's signed sync API (`/api/platform/v1/*`), when keys are configured.
+    platform_api: Option<crate::platform_api::PlatformApiConfig>,
 }
 
 impl Application {
@@ -146,7 +148,8 @@ impl Application {
             .with_channels(channels)
             .with_web_limits(config.web_limits.clone())
             .with_metrics(config.metrics.clone())
-            .with_authority_bridge(config.authority_bridge.clone()))
+            .with_authority_bridge(config.authority_bridge.clone())
+            .with_platform_api(config.platform_api.clone()))
     }
 
     /// Bridge mode (`[authority] gateway = "bridge"`): operations go to the bridge
@@ -156,6 +159,15 @@ impl Application {
         bridge: Option<beian_authority_bridge::BridgeConfig>,
     ) -> Application {
         self.bridge = bridge;
+        self
+    }
+
+    /// Serve the host platform's sync API with these keys (`None`: not served).
+    pub fn with_platform_api(
+        mut self,
+        config: Option<crate::platform_api::PlatformApiConfig>,
+    ) -> Application {
+        self.platform_api = config;
         self
     }
 
@@ -185,6 +197,7 @@ impl Application {
             demo: false,
             metrics: crate::metrics::MetricsAccess::default(),
             bridge: None,
+            platform_api: None,
         })
     }
 
@@ -264,6 +277,13 @@ impl Application {
                     bridge.keys.clone(),
                     bridge.replay_window_secs,
                 ))
+            }
+            None => router,
+        };
+        let router = match &self.platform_api {
+            Some(api) => {
+                tracing::info!(keys = ?api.keys, "the host platform's sync API is served");
+                router.merge(crate::platform_api::router(self.svc.clone(), api.clone()))
             }
             None => router,
         };

@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub identity: Option<IdentityFileConfig>,
     /// `[authority]`: how the platform reaches the authority.
     pub authority: Option<AuthorityFileConfig>,
+    /// `[platform_api]`: the host platform's signed sync API (keys, replay window).
+    pub platform_api: Option<crate::platform_api::PlatformApiFileConfig>,
 }
 
 /// `[identity]` in `beian.toml` (see README "Identity verification").
@@ -248,6 +250,8 @@ pub struct Config {
     pub authority_gateway: Option<GatewayChoice>,
     /// `[authority] gateway = "bridge"`: the bridge's settings (`[authority.bridge]`).
     pub authority_bridge: Option<beian_authority_bridge::BridgeConfig>,
+    /// `[platform_api]`: the host platform's sync API; `None`: not served (no keys).
+    pub platform_api: Option<crate::platform_api::PlatformApiConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -371,6 +375,11 @@ impl Config {
             )?,
             authority_gateway,
             authority_bridge: authority_bridge(authority_gateway, authority_file, |k| std::env::var(k).ok())?,
+            platform_api: crate::platform_api::PlatformApiConfig::resolve(
+                file.platform_api.unwrap_or_default(),
+                |k| std::env::var(k).ok(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?,
         })
     }
 }
@@ -577,6 +586,25 @@ mod tests {
         assert!(err.to_string().contains("only for the authority simulator"), "{err}");
         assert!(at("", Some("simulator"), Some(true)).expect("simulator clock").simulated_clock);
         assert!(toml::from_str::<FileConfig>("[authority]\ngateway = \"manual\"\nurl = 1\n").is_err());
+    }
+
+    #[test]
+    fn the_platform_api_is_read_from_the_file() {
+        let text =
+            "[platform_api]\nkeys = [{ id = \"p1\", secret = \"0123456789abcdef0123456789abcdef\" }]\n\
+                    replay_window_secs = 120\n";
+        let file = toml::from_str::<FileConfig>(text).expect("toml").platform_api.expect("section");
+        let api =
+            crate::platform_api::PlatformApiConfig::resolve(file, |_| None).expect("valid").expect("on");
+        assert_eq!((api.keys.ids(), api.replay_window_secs), (vec!["p1".to_string()], 120));
+        assert!(toml::from_str::<FileConfig>("[platform_api]\nkey = []\n").is_err(), "unknown keys refused");
+        let wide = toml::from_str::<FileConfig>(
+            "[platform_api]\nkeys = [{ id = \"p1\", secret = \"0123456789abcdef0123456789abcdef\" }]\nreplay_window_secs = 5\n",
+        )
+        .expect("toml")
+        .platform_api
+        .expect("section");
+        assert!(crate::platform_api::PlatformApiConfig::resolve(wide, |_| None).is_err());
     }
 
     #[test]

@@ -246,6 +246,8 @@ async fn principal_change_after_an_admin_change(b: Backend) {
     let event = PlatformEvent::AdminChanged { appid: appid.into(), admin };
     let id = EventId::parse("e-admin-1").expect("id");
     env.svc.mini_programs().receive_platform_event(&id, &event).await.expect("admin changed");
+    let marked = env.svc.mini_programs().principal_change_required(appid).await.expect("mark");
+    assert!(marked.is_some(), "负责人须变更 once the filed principal is no longer the admin");
     let change = enterprise_payload(&env, appid, &code_, &legal, &new_admin).await;
     match env.svc.filings().apply_change(&actor(), appid, change).await {
         Ok(v) => assert_eq!(v.order.state, FilingState::Changing { stage: ChangeStage::PlatformReview }),
@@ -254,7 +256,13 @@ async fn principal_change_after_an_admin_change(b: Backend) {
     }
     env.svc.filings().platform_approve(&reviewer(), appid).await.expect("platform approve");
     env.svc.filings().sms_verified(&Actor::authority(), appid).await.expect("sms");
+    let still = env.svc.mini_programs().principal_change_required(appid).await.expect("mark");
+    assert!(still.is_some(), "marked until the change is approved");
     beian_testkit::service::authority_approve(&env.svc, appid).await.expect("change filed");
+    let cleared = env.svc.mini_programs().principal_change_required(appid).await.expect("mark");
+    assert_eq!(cleared, None, "the approved change names the admin as principal");
+    let (count, _) = env.svc.mini_programs().principal_changes(10).await.expect("list");
+    assert_eq!(count, 0);
     let online = env.svc.filings().online_order(appid).await.expect("online");
     assert_eq!(online.icp_applets.principal_info.name, new_admin.name);
     assert_eq!(online.icp_subject.principal_info.name, legal.name);

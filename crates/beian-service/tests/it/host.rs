@@ -198,12 +198,12 @@ async fn admin_change_after_filing_is_recorded(b: Backend) {
         PlatformEventOutcome::Updated { admin_changed: true, filed: true }
     );
     let (messages, _) = svc.mini_programs().messages("wxhost0004", 20).await.expect("messages");
-    assert_eq!(messages.iter().filter(|m| m.title == "小程序管理员已变更").count(), 1);
+    assert_eq!(messages.iter().filter(|m| m.title == "负责人须变更").count(), 1);
     assert!(actions(&env, "wxhost0004").await.iter().any(|a| a == "admin_changed_after_filing"));
     // A repeat records nothing more.
     svc.mini_programs().receive_platform_event(&id("f-2"), &changed).await.expect("repeat");
     let (messages, _) = svc.mini_programs().messages("wxhost0004", 20).await.expect("messages");
-    assert_eq!(messages.iter().filter(|m| m.title == "小程序管理员已变更").count(), 1);
+    assert_eq!(messages.iter().filter(|m| m.title == "负责人须变更").count(), 1);
 
     // Filed: not deleted (cancel first).
     let deleted = PlatformEvent::Deleted { appid: "wxhost0004".into() };

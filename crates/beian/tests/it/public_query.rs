@@ -14,7 +14,7 @@ both!(
 );
 
 /// Register, apply, and take the order through platform review, SMS and the authority.
-async fn file(app: &TestApp, appid: &str, n: u32) {
+pub(crate) async fn file(app: &TestApp, appid: &str, n: u32) {
     register(app, appid, n).await;
     apply_personal(app, appid, n).await;
     let svc = &app.svc;

@@ -170,6 +170,7 @@ impl TestApp {
             .with_channels(channels)
             .with_web_limits(web_limits)
             .with_metrics(metrics)
+            .with_platform_api(Some(crate::platform_api::api_config()))
             .with_authority_bridge(bridge.clone());
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let simulator = app.simulator();
@@ -412,6 +413,20 @@ pub async fn verify_sms(app: &TestApp, phone: &str, last6: &str, code: &str) -> 
 pub async fn smtp_server() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
     let server = SmtpServer::start(SmtpMode::Normal).await;
     (server.port(), server.detach())
+}
+
+/// The channels with e-mail sent to the SMTP server on `port` ([`smtp_server`]).
+pub fn smtp_channels(port: u16) -> impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels {
+    let smtp = beian_jobs::notify::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port,
+        from: "beian@example.com".into(),
+        hello: None,
+        username: None,
+        password: None,
+        timeout_secs: Some(5),
+    };
+    move |c| beian_jobs::Channels { email: Some(Arc::new(beian_jobs::notify::SmtpSender::new(smtp))), ..c }
 }
 
 /// An HTTP receiver on 127.0.0.1 recording every JSON body POSTed to `/hook` (answered `ok`).

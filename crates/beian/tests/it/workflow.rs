@@ -345,19 +345,7 @@ async fn abandoned_job_is_retried_and_delivered_once(b: Backend) {
 async fn notifications_reach_real_receivers_once(b: Backend) {
     let (port, mail) = smtp_server().await;
     let (hook_url, hooks) = hook_server().await;
-    let smtp = beian_jobs::notify::SmtpConfig {
-        host: "127.0.0.1".into(),
-        port,
-        from: "beian@example.com".into(),
-        hello: None,
-        username: None,
-        password: None,
-        timeout_secs: Some(5),
-    };
-    let channels = |c| beian_jobs::Channels {
-        email: Some(std::sync::Arc::new(beian_jobs::notify::SmtpSender::new(smtp))),
-        ..c
-    };
+    let channels = smtp_channels(port);
     let app = TestApp::start_with(b, 1000, channels).await;
     register(&app, "wxnt0001", 31).await;
     app.svc
