@@ -140,7 +140,7 @@ impl Application {
             Arc::new(SystemClock)
         };
         let (store, svc) = open(config, clock).await?;
-        let channels = channels(config, &svc);
+        let channels = channels(config, &svc)?;
         Ok(Application::with_service(&config.listen, &store, svc, gateway)
             .await?
             .with_channels(channels)
@@ -359,7 +359,7 @@ pub fn builtin_simulator(store: &Store, svc: &Arc<Service>) -> Arc<Simulator> {
 /// SMS: `[sms_gateway]` (the HTTP gateway), else the development outbox when asked for
 /// (`sms_outbox`, demo mode), else none (texts are dead-lettered, and a warning says so).
 /// E-mail: `[smtp]`, else none. Webhooks: always over HTTP.
-pub fn channels(config: &Config, svc: &Service) -> beian_jobs::Channels {
+pub fn channels(config: &Config, svc: &Service) -> Result<beian_jobs::Channels> {
     use beian_jobs::notify::{http_client, HttpSmsSender, HttpWebhookSender, SmtpSender};
     use beian_ports::messaging::{EmailSender, NoSmsChannel, SmsSender};
     let http = http_client();
@@ -376,8 +376,16 @@ pub fn channels(config: &Config, svc: &Service) -> beian_jobs::Channels {
             Arc::new(NoSmsChannel)
         }
     };
-    let email = config.smtp.clone().map(|c| Arc::new(SmtpSender::new(c)) as Arc<dyn EmailSender>);
-    beian_jobs::Channels { sms, email, webhook: Arc::new(HttpWebhookSender::new(http)), ..Default::default() }
+    let email = match config.smtp.clone() {
+        Some(c) => Some(Arc::new(SmtpSender::new(c).context("[smtp]")?) as Arc<dyn EmailSender>),
+        None => None,
+    };
+    Ok(beian_jobs::Channels {
+        sms,
+        email,
+        webhook: Arc::new(HttpWebhookSender::new(http)),
+        ..Default::default()
+    })
 }
 
 /// The identity provider as configured — the one place it is chosen (`[identity]`).

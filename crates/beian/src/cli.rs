@@ -411,7 +411,7 @@ async fn run(cli: Cli) -> Result<()> {
                 svc.close().await;
                 return Ok(());
             }
-            let channels = crate::app::channels(&config, &svc);
+            let channels = crate::app::channels(&config, &svc)?;
             let app = Application::with_service(
                 &config.listen,
                 &store,

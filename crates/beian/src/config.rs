@@ -17,7 +17,8 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     /// `[limits]`: per-client limits of the public query and the sign-in forms.
     pub limits: Option<crate::limits::LimitsFile>,
-    /// `[smtp]`: host, port, from (plain SMTP to a relay).
+    /// `[smtp]`: host, port, from, security, ca_file, username, password (see
+    /// [`beian_jobs::notify::SmtpConfig`]).
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     /// `[sms_gateway]`: url, api_key, sign_name. Absent: no SMS channel (texts are
     /// dead-lettered), unless `sms_outbox` or demo mode picks the development outbox.
@@ -358,7 +359,7 @@ impl Config {
             simulated_clock,
             public_url: args.public_url.clone().or(file.public_url),
             web_limits: crate::limits::resolve(&args.limits, file.limits)?,
-            smtp: file.smtp,
+            smtp: smtp_config(file.smtp, |k| std::env::var(k).ok())?,
             sms_gateway: file.sms_gateway,
             sms_outbox,
             media,
@@ -373,6 +374,20 @@ impl Config {
             authority_bridge: authority_bridge(authority_gateway, authority_file, |k| std::env::var(k).ok())?,
         })
     }
+}
+
+/// `[smtp]` with the password from `BEIAN_SMTP_PASSWORD` over the file; refused when unusable
+/// (`security = "none"` to another machine, a sender that is not an address).
+fn smtp_config(
+    file: Option<beian_jobs::notify::SmtpConfig>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<beian_jobs::notify::SmtpConfig>> {
+    let Some(mut smtp) = file else { return Ok(None) };
+    if let Some(p) = env("BEIAN_SMTP_PASSWORD").filter(|p| !p.is_empty()) {
+        smtp.password = Some(p);
+    }
+    smtp.check().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(smtp))
 }
 
 /// `[authority.bridge]` when `[authority] gateway = "bridge"`; refused if incomplete.
@@ -605,6 +620,22 @@ mod tests {
             toml::from_str::<FileConfig>("[authority.bridge]\nurll = \"x\"\n").is_err(),
             "unknown keys refused"
         );
+    }
+
+    #[test]
+    fn smtp_refuses_clear_text_to_another_machine_and_takes_the_password_from_env() {
+        let file = |t: &str| toml::from_str::<FileConfig>(t).expect("toml").smtp;
+        let remote = "[smtp]\nhost = \"smtp.example.cn\"\nfrom = \"a@example.cn\"\nsecurity = \"none\"\n";
+        let err = smtp_config(file(remote), |_| None).expect_err("clear text to a remote host");
+        assert!(err.to_string().contains("security = \"none\""), "{err}");
+        let tls = "[smtp]\nhost = \"smtp.example.cn\"\nfrom = \"a@example.cn\"\nsecurity = \"tls\"\nusername = \"u\"\n";
+        let env = |k: &str| (k == "BEIAN_SMTP_PASSWORD").then(|| "from-env".to_string());
+        let c = smtp_config(file(tls), env).expect("ok").expect("smtp");
+        assert_eq!((c.port(), c.password.as_deref()), (465, Some("from-env")));
+        assert!(toml::from_str::<FileConfig>(
+            "[smtp]\nhost = \"h\"\nfrom = \"a@b.cn\"\nsecurity = \"ssl\"\n"
+        )
+        .is_err());
     }
 
     #[test]

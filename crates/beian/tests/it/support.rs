@@ -160,7 +160,7 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(fixtures::start_time()));
         let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
-        let channels = channels(beian::app::channels(&config, &svc));
+        let channels = channels(beian::app::channels(&config, &svc).expect("channels"));
         // Most tests drive the authority through the built-in simulator (its codes, its page).
         let app = Application::with_service(&config.listen, &store, svc.clone(), gateway)
             .await
