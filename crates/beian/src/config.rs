@@ -26,6 +26,8 @@ pub struct FileConfig {
     /// `sms_outbox = true`: texts go to the development outbox (a stand-in: nothing reaches
     /// a phone). Not together with `[sms_gateway]`.
     pub sms_outbox: Option<bool>,
+    /// `[sms]`: provider (aliyun, tencent, http), credentials, `[[sms.templates]]`, `[sms.limits]`.
+    pub sms: Option<crate::sms_config::SmsFileConfig>,
     /// `[media]`: where media bytes live.
     pub media: Option<MediaFileConfig>,
     /// `[metrics]`: who may read `/metrics`.
@@ -237,6 +239,8 @@ pub struct Config {
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
     /// Texts go to the development outbox (demo mode sets it when no gateway is configured).
     pub sms_outbox: bool,
+    /// `[sms]`: the SMS provider and beian's per-number limits.
+    pub sms: crate::sms_config::SmsConfig,
     pub media: MediaBackend,
     /// Who may read `/metrics` (nobody unless a token is configured).
     pub metrics: crate::metrics::MetricsAccess,
@@ -331,8 +335,10 @@ impl Config {
         let media = media_backend(args, file.media.unwrap_or_default(), |k| std::env::var(k).ok())?;
         let metrics = metrics_access(file.metrics.unwrap_or_default(), |k| std::env::var(k).ok())?;
         let sms_outbox = args.sms_outbox.or(file.sms_outbox).unwrap_or(false);
-        if sms_outbox && file.sms_gateway.is_some() {
-            bail!("sms_outbox and [sms_gateway] are both set: choose where texts go");
+        let vendor_sms =
+            file.sms.as_ref().and_then(|s| s.provider.as_deref()).is_some_and(|p| p.trim() != "http");
+        if sms_outbox && (file.sms_gateway.is_some() || vendor_sms) {
+            bail!("sms_outbox and [sms_gateway] or an [sms] provider are both set: choose where texts go");
         }
         let authority_file = file.authority.unwrap_or_default();
         let authority_gateway = match args
@@ -360,6 +366,12 @@ impl Config {
             public_url: args.public_url.clone().or(file.public_url),
             web_limits: crate::limits::resolve(&args.limits, file.limits)?,
             smtp: smtp_config(file.smtp, |k| std::env::var(k).ok())?,
+            sms: crate::sms_config::resolve(
+                file.sms.unwrap_or_default(),
+                file.sms_gateway.is_some(),
+                authority_gateway == Some(GatewayChoice::Simulator),
+                |k| std::env::var(k).ok(),
+            )?,
             sms_gateway: file.sms_gateway,
             sms_outbox,
             media,

@@ -305,7 +305,7 @@ async fn abandoned_job_is_retried_and_delivered_once(b: Backend) {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
         while std::time::Instant::now() < until {
             if let Some(j) = app.svc.job_queue().claim_job("crashed-worker").await.expect("claim") {
-                let ours = matches!(&j.spec, Some(beian_service::jobs::JobSpec::Sms { phone: p, text })
+                let ours = matches!(&j.spec, Some(beian_service::jobs::JobSpec::Sms { phone: p, text, .. })
                     if *p == phone && text.contains("备案申请已提交"));
                 if ours {
                     break 'attempts (phone, j);
