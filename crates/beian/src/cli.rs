@@ -393,7 +393,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { seed_only } => {
             // The demo texts to the outbox, where its walkthrough reads the codes, unless a
             // gateway is configured.
-            let sms_outbox = config.sms_gateway.is_none();
+            let sms_outbox = config.sms_gateway.is_none()
+                && matches!(config.sms.provider, crate::sms_config::SmsProvider::Http);
             if config.authority_gateway.is_some_and(|g| g != crate::config::GatewayChoice::Simulator) {
                 anyhow::bail!(
                     "beian demo runs the authority simulator; drop the authority gateway setting or use `beian serve`"
