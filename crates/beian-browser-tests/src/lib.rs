@@ -125,7 +125,7 @@ impl TestServer {
         // Deadlines far away, so the automatic clearance sweep stays out of tests that do not
         // ask for it.
         beian_testkit::service::far_deadlines(&svc).await;
-        let channels = beian::app::channels(&config, &svc);
+        let channels = beian::app::channels(&config, &svc).expect("channels");
         let app = Application::with_service(&config.listen, &store, svc.clone(), gateway)
             .await
             .expect("bind 127.0.0.1:0")

@@ -37,6 +37,9 @@ pub struct Channels {
     /// Where submissions go and whose timers run (the binary wires the built-in simulator);
     /// `None`: authority jobs fail and are retried until one is configured.
     pub authority: Option<Arc<dyn AuthorityGateway>>,
+    /// Texts pass beian's dedupe and per-number caps first (`beian_service::sms_limits`):
+    /// set for the real senders (a vendor, the HTTP gateway), not the development outbox.
+    pub sms_limited: bool,
 }
 
 impl Default for Channels {
@@ -48,6 +51,7 @@ impl Default for Channels {
             email: None,
             webhook: Arc::new(notify::HttpWebhookSender::new(notify::http_client())),
             authority: None,
+            sms_limited: false,
         }
     }
 }
@@ -117,6 +121,25 @@ impl Worker {
             None => e,
         };
         let job = &leased.job;
+        // A text over a per-number cap waits for its window (sms_limits), not the backoff.
+        if let Some(JobSpec::Sms { phone, event, params, .. }) =
+            leased.spec.as_ref().filter(|_| self.channels.sms_limited)
+        {
+            use beian_service::sms_limits::SmsAdmission;
+            match self.svc.job_queue().admit_sms(phone, event, params).await? {
+                SmsAdmission::Send => {}
+                SmsAdmission::Duplicate => {
+                    tracing::info!(job = job.id, event = %event, "the same text went to this number within the dedupe window: not sent again");
+                    self.svc.job_queue().complete_job(job.id, &self.id).await?;
+                    return Ok(true);
+                }
+                SmsAdmission::Capped { until, reason } => {
+                    tracing::info!(job = job.id, until, "{reason}");
+                    self.svc.job_queue().defer_job(job, &self.id, &reason, until).await?;
+                    return Ok(true);
+                }
+            }
+        }
         match self.handle(&leased).await {
             Ok(()) => {
                 if !self.svc.job_queue().complete_job(job.id, &self.id).await? {
@@ -180,8 +203,21 @@ impl Worker {
                 };
                 self.deliver(&push).await.map_err(PortError::Retry)
             }
-            Some(JobSpec::Sms { phone, text }) => {
-                self.channels.sms.send_sms(&SmsMessage { phone: phone.clone(), text: text.clone() }).await
+            Some(JobSpec::Sms { phone, text, event, params }) => {
+                let m = SmsMessage {
+                    phone: phone.clone(),
+                    text: text.clone(),
+                    event: event.clone(),
+                    params: params.clone(),
+                };
+                self.channels.sms.send_sms(&m).await?;
+                if !self.channels.sms_limited {
+                    return Ok(());
+                }
+                if let Err(e) = self.svc.job_queue().record_sms(phone, event, params).await {
+                    tracing::warn!("counting a sent SMS against its number's limits: {e}");
+                }
+                Ok(())
             }
             Some(JobSpec::Email { to, subject, body }) => match &self.channels.email {
                 Some(email) => {

@@ -13,14 +13,29 @@
 
 use crate::{BoxFuture, PortResult};
 
-/// One text message to one phone.
+/// One text message to one phone. Vendors send registered templates, not free text: the
+/// message names its beian **event** and its **ordered parameters** (see
+/// `docs/sms-templates.md`), which a vendor adapter maps to its template; the rendered `text`
+/// is for the generic HTTP gateway and the development outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmsMessage {
     /// The recipient as entered (digits, optionally `+` and a country code).
     pub phone: String,
     /// The full text, signature prefix (【小程序备案】) included.
     pub text: String,
+    /// The beian event, e.g. `status_notice` (empty on texts queued before events existed).
+    pub event: String,
+    /// The event's parameters, (name, value), in the event's documented order.
+    pub params: Vec<(String, String)>,
 }
+
+/// The SMS events beian sends and their parameters, in order (`docs/sms-templates.md`).
+/// `authority_simulator` is only sent when the built-in simulator is the authority gateway.
+pub const SMS_EVENTS: &[(&str, &[&str])] = &[
+    ("face_verification", &["name", "link"]),
+    ("status_notice", &["name", "title"]),
+    ("authority_simulator", &["text"]),
+];
 
 /// One plain-text e-mail to one address.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -390,7 +390,9 @@ impl AuthorityOutbox for Service {
     fn send_sms(&self, key: String, phone: String, text: String) -> BoxFuture<'_, PortResult<()>> {
         Box::pin(async move {
             let now = Service::now(self).timestamp();
-            self.queue_for_gateway(JobSpec::Sms { phone, text }, &key, now).await.map_err(port_error)
+            let params = vec![("text".to_string(), text.clone())];
+            let sms = JobSpec::Sms { phone, text, event: "authority_simulator".into(), params };
+            self.queue_for_gateway(sms, &key, now).await.map_err(port_error)
         })
     }
 

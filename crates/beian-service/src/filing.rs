@@ -190,6 +190,8 @@ impl Materials<'_> {
         let sms = JobSpec::Sms {
             phone: mp.admin.mobile.clone(),
             text: format!("【小程序备案】{}：请管理员在24小时内完成备案人脸核身 {link}", mp.name),
+            event: "face_verification".into(),
+            params: vec![("name".into(), mp.name.clone()), ("link".into(), link.clone())],
         };
         enqueue(&mut tx, &sms, Some(&format!("face_notice:{}", task.task_id)), now, now).await?;
         audit(

@@ -19,8 +19,17 @@ pub enum JobSpec {
     Event(EventPush),
     /// Issue a component_verify_ticket, push it, schedule the next in 10 minutes.
     VerifyTicket { component_appid: String },
-    /// Send one SMS through the configured sender (HTTP gateway; the development outbox).
-    Sms { phone: String, text: String },
+    /// Send one SMS through the configured sender (a vendor's template, the HTTP gateway, the
+    /// development outbox): the rendered text, and the event + ordered parameters a vendor's
+    /// template is chosen by (`beian_ports::messaging::SMS_EVENTS`; empty on older rows).
+    Sms {
+        phone: String,
+        text: String,
+        #[serde(default)]
+        event: String,
+        #[serde(default)]
+        params: Vec<(String, String)>,
+    },
     /// Send one e-mail over SMTP (skipped, and logged, when no SMTP server is configured).
     Email { to: String, subject: String, body: String },
     /// POST a template message to the mini program's webhook, if one is configured.
@@ -271,7 +280,12 @@ mod redact_tests {
 
     #[test]
     fn delivery_errors_lose_the_personal_values() {
-        let sms = JobSpec::Sms { phone: "13800010001".into(), text: "t".into() };
+        let sms = JobSpec::Sms {
+            phone: "13800010001".into(),
+            text: "t".into(),
+            event: "status_notice".into(),
+            params: vec![],
+        };
         assert_eq!(
             sms.redact("gateway said: \"13800010001\" is blocked"),
             "gateway said: \"138****0001\" is blocked"

@@ -35,6 +35,7 @@ pub mod query;
 pub mod rate_limits;
 pub mod review;
 mod rule_tables;
+pub mod sms_limits;
 pub mod staff_sessions;
 pub mod webhooks;
 
@@ -99,6 +100,8 @@ pub struct Service {
     email_channel: std::sync::atomic::AtomicBool,
     /// `[privacy] retention_days` (see `privacy`).
     retention_days: std::sync::atomic::AtomicU32,
+    /// `[sms.limits]` (see `sms_limits`).
+    sms_limits: std::sync::RwLock<sms_limits::SmsLimits>,
     /// When this node last pruned shared rate-limit windows (see `rate_limits`).
     rate_pruning: rate_limits::Pruning,
     /// Who judges face tasks (see `identity`).
@@ -150,6 +153,7 @@ impl Service {
             group_commit,
             email_channel: std::sync::atomic::AtomicBool::new(true),
             retention_days: std::sync::atomic::AtomicU32::new(privacy::DEFAULT_RETENTION_DAYS),
+            sms_limits: std::sync::RwLock::new(sms_limits::SmsLimits::default()),
             rate_pruning: rate_limits::Pruning::default(),
             identity: Arc::new(beian_ports::identity::BuiltinCheck),
             store,

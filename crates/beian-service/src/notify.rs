@@ -61,6 +61,8 @@ pub(crate) fn notice_rows(
         let sms = JobSpec::Sms {
             phone: mp.admin.mobile.clone(),
             text: format!("【小程序备案】{}：{}", mp.name, notice.title),
+            event: "status_notice".into(),
+            params: vec![("name".into(), mp.name.clone()), ("title".into(), notice.title.clone())],
         };
         jobs.push(new_job(&sms, Some(&format!("{dedupe}:sms")), now, now)?);
     }

@@ -1,6 +1,7 @@
 //! Fake servers on 127.0.0.1 and server spawning: a task that is aborted when its handle is
 //! dropped, an axum router served on a random port, a free or closed port, an SMTP server
-//! recording sessions and messages, an HTTP receiver recording requests and playing back
+//! recording sessions and messages (plain, STARTTLS or implicit TLS with a certificate made at
+//! test time, credentials checked), an HTTP receiver recording requests and playing back
 //! canned answers, and a server run until told to stop. Every wait is bounded.
 
 use axum::body::Body;
@@ -128,7 +129,7 @@ impl<T> Drop for Stoppable<T> {
 /// How the fake SMTP server behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpMode {
-    /// Accepts everything.
+    /// Accepts everything (and checks credentials when [`SmtpOptions::auth`] is set).
     Normal,
     /// Answers 502 to `EHLO` (the client must fall back to `HELO`).
     NoEhlo,
@@ -140,6 +141,27 @@ pub enum SmtpMode {
     Silent,
 }
 
+/// How the fake SMTP server protects the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain TCP only.
+    None,
+    /// Plain TCP; `STARTTLS` offered (and `AUTH` only offered after it).
+    StartTls,
+    /// TLS from the first byte (port 465 style).
+    Implicit,
+}
+
+/// What the fake SMTP server is.
+#[derive(Debug, Clone)]
+pub struct SmtpOptions {
+    pub mode: SmtpMode,
+    pub tls: SmtpTls,
+    /// `(user, password)` the server accepts in `AUTH PLAIN`/`AUTH LOGIN` (535 otherwise);
+    /// `None`: any credentials are accepted.
+    pub auth: Option<(String, String)>,
+}
+
 /// What the fake SMTP server saw during one session.
 #[derive(Debug, Default)]
 pub struct SmtpSession {
@@ -148,8 +170,10 @@ pub struct SmtpSession {
     pub mail_from: Option<String>,
     /// What followed `RCPT TO:`, as sent.
     pub rcpt_to: Vec<String>,
-    /// The decoded `AUTH PLAIN` token.
+    /// The decoded `AUTH PLAIN` token (`AUTH LOGIN` is recorded in the same form).
     pub auth_plain: Option<Vec<u8>>,
+    /// Whether the conversation ran over TLS when the message (or the last command) came.
+    pub tls: bool,
     /// The raw DATA bytes as received, dot-stuffing removed, without the final `.` line.
     pub data: Option<Vec<u8>>,
     pub quit: bool,
@@ -159,29 +183,79 @@ pub struct SmtpSession {
 /// ends).
 pub type Mail = (String, String);
 
-/// An SMTP server on 127.0.0.1 speaking the commands beian's client sends; records each
-/// session and each accepted message. Stops when dropped.
+/// A self-signed certificate for `127.0.0.1` and `localhost`, made at test time: the
+/// server's key pair and the certificate a client trusts as its root (`ca_pem`).
+pub struct TestCert {
+    pub cert_pem: String,
+    key_der: Vec<u8>,
+    cert_der: Vec<u8>,
+}
+
+impl TestCert {
+    pub fn new() -> TestCert {
+        let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        let rcgen::CertifiedKey { cert, key_pair } =
+            rcgen::generate_simple_self_signed(names).expect("self-signed certificate");
+        TestCert { cert_pem: cert.pem(), key_der: key_pair.serialize_der(), cert_der: cert.der().to_vec() }
+    }
+
+    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(self.cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+            )
+            .expect("server certificate");
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+}
+
+impl Default for TestCert {
+    fn default() -> Self {
+        TestCert::new()
+    }
+}
+
+/// An SMTP server on 127.0.0.1 speaking the commands beian's client sends, optionally over
+/// TLS (STARTTLS or implicit) with checked credentials; records each session and each
+/// accepted message. Stops when dropped.
 pub struct SmtpServer {
     pub addr: SocketAddr,
     /// Every accepted message, in order, as soon as its DATA ends.
     pub mail: Arc<Mutex<Vec<Mail>>>,
+    /// The PEM certificate a client must trust (TLS modes only).
+    pub ca_pem: Option<String>,
     sessions: tokio::sync::mpsc::UnboundedReceiver<JoinHandle<SmtpSession>>,
     accept: Running<()>,
 }
 
 impl SmtpServer {
+    /// A plain-TCP server accepting any credentials.
     pub async fn start(mode: SmtpMode) -> SmtpServer {
+        SmtpServer::start_with(SmtpOptions { mode, tls: SmtpTls::None, auth: None }).await
+    }
+
+    pub async fn start_with(options: SmtpOptions) -> SmtpServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
         let addr = listener.local_addr().expect("local addr");
         let mail = Arc::new(Mutex::new(Vec::new()));
         let (tx, sessions) = tokio::sync::mpsc::unbounded_channel();
         let store = mail.clone();
+        let cert = (options.tls != SmtpTls::None).then(TestCert::new);
+        let ca_pem = cert.as_ref().map(|c| c.cert_pem.clone());
+        let acceptor = cert.as_ref().map(TestCert::acceptor);
         let handle = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let _ = tx.send(tokio::spawn(smtp_session(stream, mode, store.clone())));
+                let session = smtp_session(stream, options.clone(), acceptor.clone(), store.clone());
+                let _ = tx.send(tokio::spawn(session));
             }
         });
-        SmtpServer { addr, mail, sessions, accept: Running { addr, handle: Some(handle) } }
+        SmtpServer { addr, mail, ca_pem, sessions, accept: Running { addr, handle: Some(handle) } }
     }
 
     pub fn port(&self) -> u16 {
@@ -204,31 +278,58 @@ impl SmtpServer {
     }
 }
 
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+type Conn = BufReader<Box<dyn Io>>;
+
+async fn read_line(conn: &mut Conn) -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    match tokio::time::timeout(WAIT, conn.read_until(b'\n', &mut line)).await {
+        Ok(Ok(n)) if n > 0 => Some(line),
+        _ => None,
+    }
+}
+
+async fn say(conn: &mut Conn, reply: &[u8]) -> std::io::Result<()> {
+    conn.write_all(reply).await?;
+    conn.flush().await
+}
+
+fn b64(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()
+}
+
 async fn smtp_session(
     stream: tokio::net::TcpStream,
-    mode: SmtpMode,
+    options: SmtpOptions,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     mail: Arc<Mutex<Vec<Mail>>>,
 ) -> SmtpSession {
+    let mode = options.mode;
     let mut session = SmtpSession::default();
     if mode == SmtpMode::Silent {
         // Hold the connection open without a greeting; the client must give up first.
         tokio::time::sleep(WAIT).await;
         return session;
     }
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    write.write_all(b"220 test.local ESMTP ready\r\n").await.expect("write");
+    let mut conn: Conn = match (options.tls, &acceptor) {
+        (SmtpTls::Implicit, Some(a)) => match a.accept(stream).await {
+            Ok(tls) => {
+                session.tls = true;
+                BufReader::new(Box::new(tls))
+            }
+            Err(_) => return session,
+        },
+        _ => BufReader::new(Box::new(stream)),
+    };
+    if say(&mut conn, b"220 test.local ESMTP ready\r\n").await.is_err() {
+        return session;
+    }
     let mut in_data = false;
     let mut data = Vec::new();
     for _ in 0..10_000 {
-        let mut line = Vec::new();
-        let n = tokio::time::timeout(WAIT, read.read_until(b'\n', &mut line))
-            .await
-            .expect("client sends a line in time")
-            .expect("read");
-        if n == 0 {
-            break;
-        }
+        let Some(line) = read_line(&mut conn).await else { break };
         if in_data {
             if line == b".\r\n" {
                 in_data = false;
@@ -236,7 +337,7 @@ async fn smtp_session(
                 let text = String::from_utf8_lossy(&data).replace("\r\n", "\n");
                 mail.lock().expect("lock").push((to.unwrap_or_default(), text));
                 session.data = Some(std::mem::take(&mut data));
-                write.write_all(b"250 2.0.0 queued as TEST1\r\n").await.expect("write");
+                let _ = say(&mut conn, b"250 2.0.0 queued as TEST1\r\n").await;
             } else {
                 let unstuffed = line.strip_prefix(b".").unwrap_or(&line);
                 data.extend_from_slice(unstuffed);
@@ -247,44 +348,94 @@ async fn smtp_session(
         let cmd = text.strip_suffix("\r\n").expect("command ends with CRLF").to_string();
         session.commands.push(cmd.clone());
         let upper = cmd.to_ascii_uppercase();
-        let reply: &[u8] = if upper.starts_with("EHLO ") {
-            if mode == SmtpMode::NoEhlo {
-                b"502 5.5.2 EHLO not implemented\r\n"
-            } else {
-                b"250-test.local greets you\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 AUTH PLAIN LOGIN\r\n"
-            }
-        } else if upper.starts_with("HELO ") {
-            b"250 test.local\r\n"
-        } else if upper.starts_with("AUTH PLAIN ") {
-            use base64::Engine as _;
-            let token = base64::engine::general_purpose::STANDARD.decode(&cmd[11..]).expect("AUTH base64");
-            session.auth_plain = Some(token);
-            if mode == SmtpMode::RejectAuth {
+        // AUTH is offered over TLS only, as real submission servers do.
+        let auth_offered = options.tls == SmtpTls::None || session.tls;
+        let check = |token: &[u8]| -> &'static [u8] {
+            let ok = match &options.auth {
+                Some((u, p)) => token == format!("\0{u}\0{p}").as_bytes(),
+                None => true,
+            };
+            if mode == SmtpMode::RejectAuth || !ok {
                 b"535 5.7.8 Authentication credentials invalid\r\n"
             } else {
                 b"235 2.7.0 Authentication successful\r\n"
             }
+        };
+        let reply: Vec<u8> = if upper.starts_with("EHLO ") {
+            if mode == SmtpMode::NoEhlo {
+                b"502 5.5.2 EHLO not implemented\r\n".to_vec()
+            } else {
+                let mut r = "250-test.local greets you\r\n250-PIPELINING\r\n".to_string();
+                if options.tls == SmtpTls::StartTls && !session.tls {
+                    r.push_str("250-STARTTLS\r\n");
+                }
+                if auth_offered {
+                    r.push_str("250-AUTH PLAIN LOGIN\r\n");
+                }
+                r.push_str("250 8BITMIME\r\n");
+                r.into_bytes()
+            }
+        } else if upper.starts_with("HELO ") {
+            b"250 test.local\r\n".to_vec()
+        } else if upper == "STARTTLS" && options.tls == SmtpTls::StartTls && !session.tls {
+            let Some(acceptor) = &acceptor else { break };
+            if say(&mut conn, b"220 2.0.0 Ready to start TLS\r\n").await.is_err() {
+                break;
+            }
+            let plain = conn.into_inner();
+            match acceptor.accept(plain).await {
+                Ok(tls) => {
+                    session.tls = true;
+                    conn = BufReader::new(Box::new(tls));
+                    continue;
+                }
+                Err(_) => return session,
+            }
+        } else if upper.starts_with("AUTH PLAIN ") && auth_offered {
+            let token = b64(&cmd[11..]).unwrap_or_default();
+            let reply = check(&token);
+            session.auth_plain = Some(token);
+            reply.to_vec()
+        } else if upper == "AUTH LOGIN" && auth_offered {
+            // 334 Username: / 334 Password:, each base64.
+            let _ = say(&mut conn, b"334 VXNlcm5hbWU6\r\n").await;
+            let user = read_line(&mut conn).await.and_then(|l| b64(&String::from_utf8_lossy(&l)));
+            let _ = say(&mut conn, b"334 UGFzc3dvcmQ6\r\n").await;
+            let pass = read_line(&mut conn).await.and_then(|l| b64(&String::from_utf8_lossy(&l)));
+            let mut token = vec![0];
+            token.extend(user.unwrap_or_default());
+            token.push(0);
+            token.extend(pass.unwrap_or_default());
+            let reply = check(&token);
+            session.auth_plain = Some(token);
+            reply.to_vec()
         } else if let Some(from) = upper.starts_with("MAIL FROM:").then(|| cmd[10..].to_string()) {
-            session.mail_from = Some(from);
-            b"250 2.1.0 Ok\r\n"
+            if options.auth.is_some() && session.auth_plain.is_none() {
+                b"530 5.7.0 Authentication required\r\n".to_vec()
+            } else {
+                session.mail_from = Some(from);
+                b"250 2.1.0 Ok\r\n".to_vec()
+            }
         } else if let Some(to) = upper.starts_with("RCPT TO:").then(|| cmd[8..].to_string()) {
             session.rcpt_to.push(to);
             if mode == SmtpMode::RejectRcpt {
-                b"550 5.1.1 Recipient address rejected: user unknown\r\n"
+                b"550 5.1.1 Recipient address rejected: user unknown\r\n".to_vec()
             } else {
-                b"250 2.1.5 Ok\r\n"
+                b"250 2.1.5 Ok\r\n".to_vec()
             }
         } else if upper == "DATA" {
             in_data = true;
-            b"354 End data with <CR><LF>.<CR><LF>\r\n"
+            b"354 End data with <CR><LF>.<CR><LF>\r\n".to_vec()
         } else if upper == "QUIT" {
             session.quit = true;
-            write.write_all(b"221 2.0.0 Bye\r\n").await.expect("write");
+            let _ = say(&mut conn, b"221 2.0.0 Bye\r\n").await;
             break;
         } else {
-            b"500 5.5.2 unrecognized command\r\n"
+            b"500 5.5.2 unrecognized command\r\n".to_vec()
         };
-        write.write_all(reply).await.expect("write");
+        if say(&mut conn, &reply).await.is_err() {
+            break;
+        }
     }
     session
 }

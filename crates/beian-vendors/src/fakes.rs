@@ -8,6 +8,13 @@
 //! to `/h5/{session}?outcome=passed|failed|expired[&code=C]` is the person completing (or
 //! letting expire) the check, and answers a redirect back to beian. `POST /_fake/fail-next`
 //! makes the next API call fail the way the vendor fails when it is unavailable.
+//!
+//! `SendSms` (Aliyun dysmsapi 2017-05-25, Tencent sms 2021-01-11) is answered too, with the
+//! vendor's shapes: a number ending in `0429` gets the per-number rate-limit code
+//! (`isv.BUSINESS_LIMIT_CONTROL` / `LimitExceeded.PhoneNumberDailyLimit`), one ending in
+//! `0400` an invalid-number error (`isv.MOBILE_NUMBER_ILLEGAL` /
+//! `InvalidParameterValue.IncorrectPhoneNumber`); any other is accepted and recorded, and
+//! `GET /_fake/sms` lists what was accepted (phone, sign name, template, parameters).
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -41,6 +48,7 @@ struct Fake {
     base: String,
     sessions: Arc<Mutex<HashMap<String, FakeSession>>>,
     fail_next: Arc<Mutex<bool>>,
+    sms: Arc<Mutex<Vec<Value>>>,
 }
 
 /// Serve a fake on `listener` until the process ends.
@@ -49,12 +57,20 @@ pub async fn serve(vendor: Vendor, secret_id: String, secret_key: String, listen
         Ok(a) => format!("http://{a}"),
         Err(_) => return,
     };
-    let fake =
-        Fake { vendor, secret_id, secret_key, base, sessions: Arc::default(), fail_next: Arc::default() };
+    let fake = Fake {
+        vendor,
+        secret_id,
+        secret_key,
+        base,
+        sessions: Arc::default(),
+        fail_next: Arc::default(),
+        sms: Arc::default(),
+    };
     let app = Router::new()
         .route("/", post(api))
         .route("/h5/{session}", post(person).get(h5_page))
         .route("/_fake/fail-next", post(fail_next))
+        .route("/_fake/sms", axum::routing::get(sent_sms))
         .with_state(fake);
     let _ = axum::serve(listener, app).await;
 }
@@ -65,6 +81,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn h5_page(Path(session): Path<String>) -> String {
     format!("fake liveness check for {session}")
+}
+
+async fn sent_sms(State(f): State<Fake>) -> Json<Value> {
+    Json(Value::Array(lock(&f.sms).clone()))
+}
+
+/// How the fake answers a text to `phone`: accepted, rate-limited, or an invalid number.
+fn sms_script(phone: &str) -> &'static str {
+    if phone.ends_with("0429") {
+        "limit"
+    } else if phone.ends_with("0400") {
+        "invalid"
+    } else {
+        "ok"
+    }
 }
 
 async fn fail_next(State(f): State<Fake>) -> &'static str {
@@ -121,8 +152,13 @@ fn tencent(f: &Fake, h: &HeaderMap, body: &[u8], failing: bool) -> Response {
     if (chrono::Utc::now().timestamp() - ts).abs() > 300 {
         return tc_error("AuthFailure.SignatureExpire", "签名过期");
     }
-    if header(h, "x-tc-version") != crate::tencent::VERSION {
-        return tc_error("InvalidParameter", "X-TC-Version must be 2018-03-01");
+    let version = if header(h, "x-tc-action") == "SendSms" {
+        crate::sms::TENCENT_VERSION
+    } else {
+        crate::tencent::VERSION
+    };
+    if header(h, "x-tc-version") != version {
+        return tc_error("InvalidParameter", &format!("X-TC-Version must be {version}"));
     }
     let ok = crate::tc3::verify(
         header(h, "authorization"),
@@ -170,6 +206,31 @@ fn tencent(f: &Fake, h: &HeaderMap, body: &[u8], failing: bool) -> Response {
                     tc_ok(json!({ "Text": text(json!(code), json!("31.20")) }))
                 }
                 _ => tc_ok(json!({ "Text": text(Value::Null, Value::Null) })),
+            }
+        }
+        "SendSms" => {
+            for k in ["SmsSdkAppId", "SignName", "TemplateId"] {
+                if s(k).is_empty() {
+                    return tc_error("MissingParameter", &format!("缺少参数 {k}"));
+                }
+            }
+            let phone = req["PhoneNumberSet"][0].as_str().unwrap_or("").to_string();
+            let status = |code: &str, msg: &str| {
+                tc_ok(
+                    json!({ "SendStatusSet": [{ "SerialNo": uuid::Uuid::new_v4().to_string(), "PhoneNumber": phone,
+                    "Fee": 1, "SessionContext": "", "Code": code, "Message": msg, "IsoCode": "CN" }] }),
+                )
+            };
+            match sms_script(&phone) {
+                "limit" => {
+                    status("LimitExceeded.PhoneNumberDailyLimit", "单个手机号日下发短信条数超过设定的上限")
+                }
+                "invalid" => status("InvalidParameterValue.IncorrectPhoneNumber", "手机号格式错误"),
+                _ => {
+                    lock(&f.sms).push(json!({ "phone": phone, "sign_name": s("SignName"),
+                        "template": s("TemplateId"), "params": req["TemplateParamSet"] }));
+                    status("Ok", "send success")
+                }
             }
         }
         other => tc_error("InvalidAction", &format!("接口不存在：{other}")),
@@ -222,10 +283,15 @@ fn aliyun(f: &Fake, q: &BTreeMap<String, String>, h: &HeaderMap, body: &[u8], fa
             json!({ "Code": "SignatureDoesNotMatch", "Message": "Specified signature is not matched with our calculation." }),
         );
     }
-    if header(h, "x-acs-version") != crate::aliyun::VERSION {
+    let version = if header(h, "x-acs-action") == "SendSms" {
+        crate::sms::ALIYUN_VERSION
+    } else {
+        crate::aliyun::VERSION
+    };
+    if header(h, "x-acs-version") != version {
         return ali(
             StatusCode::BAD_REQUEST,
-            json!({ "Code": "InvalidVersion", "Message": "x-acs-version must be 2019-03-07" }),
+            json!({ "Code": "InvalidVersion", "Message": format!("x-acs-version must be {version}") }),
         );
     }
     if failing {
@@ -277,6 +343,40 @@ fn aliyun(f: &Fake, q: &BTreeMap<String, String>, h: &HeaderMap, body: &[u8], fa
                 _ => json!({ "Passed": Value::Null, "SubCode": Value::Null }),
             };
             ali(StatusCode::OK, json!({ "Code": "200", "Message": "success", "ResultObject": result }))
+        }
+        "SendSms" => {
+            for k in ["PhoneNumbers", "SignName", "TemplateCode"] {
+                if p(k).is_empty() {
+                    return ali(
+                        StatusCode::OK,
+                        json!({ "Code": "isv.INVALID_PARAMETERS", "Message": format!("参数异常：{k}") }),
+                    );
+                }
+            }
+            let Ok(params) = serde_json::from_str::<Value>(&p("TemplateParam")) else {
+                return ali(
+                    StatusCode::OK,
+                    json!({ "Code": "isv.INVALID_JSON_PARAM", "Message": "JSON参数不合法" }),
+                );
+            };
+            match sms_script(&p("PhoneNumbers")) {
+                "limit" => ali(
+                    StatusCode::OK,
+                    json!({ "Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "触发分钟级流控Permits:1" }),
+                ),
+                "invalid" => ali(
+                    StatusCode::OK,
+                    json!({ "Code": "isv.MOBILE_NUMBER_ILLEGAL", "Message": "非法手机号" }),
+                ),
+                _ => {
+                    lock(&f.sms).push(json!({ "phone": p("PhoneNumbers"), "sign_name": p("SignName"),
+                        "template": p("TemplateCode"), "params": params }));
+                    ali(
+                        StatusCode::OK,
+                        json!({ "Code": "OK", "Message": "OK", "BizId": "900619746936498440^0" }),
+                    )
+                }
+            }
         }
         other => ali(
             StatusCode::NOT_FOUND,

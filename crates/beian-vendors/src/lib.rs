@@ -3,11 +3,13 @@
 //! [`aliyun::AliyunCloudauth`] (InitFaceVerify → DescribeFaceVerify, ACS3-HMAC-SHA256). Each
 //! signer is tested against the vendor's published example; [`fakes`] are local stand-ins that
 //! speak each vendor's documented JSON and check signatures, run as a separate process
-//! (`beian-vendor-fakes`) by the tests. This crate never depends on `beian-service`.
+//! (`beian-vendor-fakes`) by the tests. SMS: [`sms::AliyunSms`] and [`sms::TencentSms`] (SendSms on
+//! each vendor's templates, through the [`sms::SmsTemplates`] registry). This crate never depends on `beian-service`.
 
 pub mod acs3;
 pub mod aliyun;
 pub mod fakes;
+pub mod sms;
 pub mod tc3;
 pub mod tencent;
 

@@ -142,7 +142,7 @@ impl Application {
             Arc::new(SystemClock)
         };
         let (store, svc) = open(config, clock).await?;
-        let channels = channels(config, &svc);
+        let channels = channels(config, &svc)?;
         Ok(Application::with_service(&config.listen, &store, svc, gateway)
             .await?
             .with_channels(channels)
@@ -376,28 +376,49 @@ pub fn builtin_simulator(store: &Store, svc: &Arc<Service>) -> Arc<Simulator> {
 }
 
 /// The worker's outbound senders as configured — the one place a sender is chosen.
-/// SMS: `[sms_gateway]` (the HTTP gateway), else the development outbox when asked for
+/// SMS: `[sms] provider` aliyun / tencent (the vendor's SendSms on `[[sms.templates]]`), else
+/// `[sms_gateway]` (the HTTP gateway), else the development outbox when asked for
 /// (`sms_outbox`, demo mode), else none (texts are dead-lettered, and a warning says so).
 /// E-mail: `[smtp]`, else none. Webhooks: always over HTTP.
-pub fn channels(config: &Config, svc: &Service) -> beian_jobs::Channels {
+pub fn channels(config: &Config, svc: &Service) -> Result<beian_jobs::Channels> {
     use beian_jobs::notify::{http_client, HttpSmsSender, HttpWebhookSender, SmtpSender};
     use beian_ports::messaging::{EmailSender, NoSmsChannel, SmsSender};
     let http = http_client();
-    let sms: Arc<dyn SmsSender> = match &config.sms_gateway {
-        Some(gateway) => Arc::new(HttpSmsSender::new(http.clone(), gateway.clone())),
-        None if config.sms_outbox => {
+    use crate::sms_config::SmsProvider;
+    use beian_vendors::sms::{AliyunSms, TencentSms};
+    svc.set_sms_limits(config.sms.limits);
+    let sms: Arc<dyn SmsSender> = match (&config.sms.provider, &config.sms_gateway) {
+        (SmsProvider::Aliyun(c, t), _) => {
+            Arc::new(AliyunSms::new(beian_vendors::http_client(), c.clone(), t.clone()))
+        }
+        (SmsProvider::Tencent(c, t), _) => {
+            Arc::new(TencentSms::new(beian_vendors::http_client(), c.clone(), t.clone()))
+        }
+        (SmsProvider::Http, Some(gateway)) => Arc::new(HttpSmsSender::new(http.clone(), gateway.clone())),
+        _ if config.sms_outbox => {
             tracing::info!("SMS go to the development outbox (a stand-in: nothing reaches a phone)");
             Arc::new(svc.sms_outbox_sender())
         }
-        None => {
+        _ => {
             tracing::warn!(
-                "no SMS channel: texts are dead-lettered; configure [sms_gateway] (or sms_outbox for development)"
+                "no SMS channel: texts are dead-lettered; configure [sms] or [sms_gateway] (or sms_outbox for development)"
             );
             Arc::new(NoSmsChannel)
         }
     };
-    let email = config.smtp.clone().map(|c| Arc::new(SmtpSender::new(c)) as Arc<dyn EmailSender>);
-    beian_jobs::Channels { sms, email, webhook: Arc::new(HttpWebhookSender::new(http)), ..Default::default() }
+    // beian's dedupe and per-number caps guard the real senders, not the development outbox.
+    let sms_limited = !matches!(config.sms.provider, SmsProvider::Http) || config.sms_gateway.is_some();
+    let email = match config.smtp.clone() {
+        Some(c) => Some(Arc::new(SmtpSender::new(c).context("[smtp]")?) as Arc<dyn EmailSender>),
+        None => None,
+    };
+    Ok(beian_jobs::Channels {
+        sms,
+        email,
+        webhook: Arc::new(HttpWebhookSender::new(http)),
+        sms_limited,
+        ..Default::default()
+    })
 }
 
 /// The identity provider as configured — the one place it is chosen (`[identity]`).

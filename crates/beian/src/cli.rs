@@ -393,7 +393,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { seed_only } => {
             // The demo texts to the outbox, where its walkthrough reads the codes, unless a
             // gateway is configured.
-            let sms_outbox = config.sms_gateway.is_none();
+            let sms_outbox = config.sms_gateway.is_none()
+                && matches!(config.sms.provider, crate::sms_config::SmsProvider::Http);
             if config.authority_gateway.is_some_and(|g| g != crate::config::GatewayChoice::Simulator) {
                 anyhow::bail!(
                     "beian demo runs the authority simulator; drop the authority gateway setting or use `beian serve`"
@@ -411,7 +412,7 @@ async fn run(cli: Cli) -> Result<()> {
                 svc.close().await;
                 return Ok(());
             }
-            let channels = crate::app::channels(&config, &svc);
+            let channels = crate::app::channels(&config, &svc)?;
             let app = Application::with_service(
                 &config.listen,
                 &store,

@@ -17,7 +17,8 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     /// `[limits]`: per-client limits of the public query and the sign-in forms.
     pub limits: Option<crate::limits::LimitsFile>,
-    /// `[smtp]`: host, port, from (plain SMTP to a relay).
+    /// `[smtp]`: host, port, from, security, ca_file, username, password (see
+    /// [`beian_jobs::notify::SmtpConfig`]).
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     /// `[sms_gateway]`: url, api_key, sign_name. Absent: no SMS channel (texts are
     /// dead-lettered), unless `sms_outbox` or demo mode picks the development outbox.
@@ -25,6 +26,8 @@ pub struct FileConfig {
     /// `sms_outbox = true`: texts go to the development outbox (a stand-in: nothing reaches
     /// a phone). Not together with `[sms_gateway]`.
     pub sms_outbox: Option<bool>,
+    /// `[sms]`: provider (aliyun, tencent, http), credentials, `[[sms.templates]]`, `[sms.limits]`.
+    pub sms: Option<crate::sms_config::SmsFileConfig>,
     /// `[media]`: where media bytes live.
     pub media: Option<MediaFileConfig>,
     /// `[metrics]`: who may read `/metrics`.
@@ -238,6 +241,8 @@ pub struct Config {
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
     /// Texts go to the development outbox (demo mode sets it when no gateway is configured).
     pub sms_outbox: bool,
+    /// `[sms]`: the SMS provider and beian's per-number limits.
+    pub sms: crate::sms_config::SmsConfig,
     pub media: MediaBackend,
     /// Who may read `/metrics` (nobody unless a token is configured).
     pub metrics: crate::metrics::MetricsAccess,
@@ -334,8 +339,10 @@ impl Config {
         let media = media_backend(args, file.media.unwrap_or_default(), |k| std::env::var(k).ok())?;
         let metrics = metrics_access(file.metrics.unwrap_or_default(), |k| std::env::var(k).ok())?;
         let sms_outbox = args.sms_outbox.or(file.sms_outbox).unwrap_or(false);
-        if sms_outbox && file.sms_gateway.is_some() {
-            bail!("sms_outbox and [sms_gateway] are both set: choose where texts go");
+        let vendor_sms =
+            file.sms.as_ref().and_then(|s| s.provider.as_deref()).is_some_and(|p| p.trim() != "http");
+        if sms_outbox && (file.sms_gateway.is_some() || vendor_sms) {
+            bail!("sms_outbox and [sms_gateway] or an [sms] provider are both set: choose where texts go");
         }
         let authority_file = file.authority.unwrap_or_default();
         let authority_gateway = match args
@@ -362,7 +369,13 @@ impl Config {
             simulated_clock,
             public_url: args.public_url.clone().or(file.public_url),
             web_limits: crate::limits::resolve(&args.limits, file.limits)?,
-            smtp: file.smtp,
+            smtp: smtp_config(file.smtp, |k| std::env::var(k).ok())?,
+            sms: crate::sms_config::resolve(
+                file.sms.unwrap_or_default(),
+                file.sms_gateway.is_some(),
+                authority_gateway == Some(GatewayChoice::Simulator),
+                |k| std::env::var(k).ok(),
+            )?,
             sms_gateway: file.sms_gateway,
             sms_outbox,
             media,
@@ -382,6 +395,20 @@ impl Config {
             .map_err(|e| anyhow::anyhow!(e))?,
         })
     }
+}
+
+/// `[smtp]` with the password from `BEIAN_SMTP_PASSWORD` over the file; refused when unusable
+/// (`security = "none"` to another machine, a sender that is not an address).
+fn smtp_config(
+    file: Option<beian_jobs::notify::SmtpConfig>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<beian_jobs::notify::SmtpConfig>> {
+    let Some(mut smtp) = file else { return Ok(None) };
+    if let Some(p) = env("BEIAN_SMTP_PASSWORD").filter(|p| !p.is_empty()) {
+        smtp.password = Some(p);
+    }
+    smtp.check().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(smtp))
 }
 
 /// `[authority.bridge]` when `[authority] gateway = "bridge"`; refused if incomplete.
@@ -633,6 +660,22 @@ mod tests {
             toml::from_str::<FileConfig>("[authority.bridge]\nurll = \"x\"\n").is_err(),
             "unknown keys refused"
         );
+    }
+
+    #[test]
+    fn smtp_refuses_clear_text_to_another_machine_and_takes_the_password_from_env() {
+        let file = |t: &str| toml::from_str::<FileConfig>(t).expect("toml").smtp;
+        let remote = "[smtp]\nhost = \"smtp.example.cn\"\nfrom = \"a@example.cn\"\nsecurity = \"none\"\n";
+        let err = smtp_config(file(remote), |_| None).expect_err("clear text to a remote host");
+        assert!(err.to_string().contains("security = \"none\""), "{err}");
+        let tls = "[smtp]\nhost = \"smtp.example.cn\"\nfrom = \"a@example.cn\"\nsecurity = \"tls\"\nusername = \"u\"\n";
+        let env = |k: &str| (k == "BEIAN_SMTP_PASSWORD").then(|| "from-env".to_string());
+        let c = smtp_config(file(tls), env).expect("ok").expect("smtp");
+        assert_eq!((c.port(), c.password.as_deref()), (465, Some("from-env")));
+        assert!(toml::from_str::<FileConfig>(
+            "[smtp]\nhost = \"h\"\nfrom = \"a@b.cn\"\nsecurity = \"ssl\"\n"
+        )
+        .is_err());
     }
 
     #[test]

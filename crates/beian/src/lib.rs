@@ -11,3 +11,4 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod platform_api;
+pub mod sms_config;

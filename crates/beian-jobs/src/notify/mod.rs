@@ -1,5 +1,5 @@
-//! The real outbound senders, implementing `beian_ports::messaging`: e-mail over plain SMTP
-//! ([`SmtpSender`], [`send_mail`]), SMS through a generic HTTP gateway ([`HttpSmsSender`],
+//! The real outbound senders, implementing `beian_ports::messaging`: e-mail over SMTP with
+//! lettre, STARTTLS or implicit TLS ([`SmtpSender`], [`send_mail`]), SMS through a generic HTTP gateway ([`HttpSmsSender`],
 //! [`send_sms`]) and template messages posted to a developer-configured webhook
 //! ([`HttpWebhookSender`], [`send_webhook`]).
 //!
@@ -17,7 +17,7 @@ mod smtp;
 mod webhook;
 
 pub use sms_http::{send_sms, HttpSmsConfig};
-pub use smtp::{send_mail, SmtpConfig};
+pub use smtp::{send_mail, Mailer, SmtpConfig, SmtpSecurity};
 pub use webhook::{
     send_webhook, signature_v1, EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
@@ -40,6 +40,10 @@ pub enum NotifyError {
     /// An HTTP receiver answered with a non-2xx status or a non-zero result code.
     #[error("rejected by receiver: {0}")]
     Rejected(String),
+    /// The receiver refused for good (an SMTP 5xx: bad credentials, unknown recipient; a
+    /// vendor's permanent error code); retrying will not help.
+    #[error("refused: {0}")]
+    Refused(String),
     /// The input (address, phone number, configuration) is unusable; retrying will not help.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -51,7 +55,7 @@ pub enum NotifyError {
 impl NotifyError {
     /// Whether retrying later may succeed (everything except invalid input).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, NotifyError::InvalidInput(_))
+        !matches!(self, NotifyError::InvalidInput(_) | NotifyError::Refused(_))
     }
 }
 
@@ -95,20 +99,21 @@ impl SmsSender for HttpSmsSender {
     }
 }
 
-/// E-mail through an SMTP relay (`[smtp]`).
+/// E-mail through an SMTP server (`[smtp]`).
 pub struct SmtpSender {
-    config: SmtpConfig,
+    mailer: Mailer,
 }
 
 impl SmtpSender {
-    pub fn new(config: SmtpConfig) -> SmtpSender {
-        SmtpSender { config }
+    /// Refused when the configuration is unusable (see [`SmtpConfig::check`], `ca_file`).
+    pub fn new(config: SmtpConfig) -> Result<SmtpSender, NotifyError> {
+        Ok(SmtpSender { mailer: Mailer::new(&config)? })
     }
 }
 
 impl EmailSender for SmtpSender {
     fn send_email<'a>(&'a self, m: &'a EmailMessage) -> BoxFuture<'a, PortResult<()>> {
-        Box::pin(async move { Ok(send_mail(&self.config, &m.to, &m.subject, &m.body).await?) })
+        Box::pin(async move { Ok(self.mailer.send(&m.to, &m.subject, &m.body).await?) })
     }
 }
 

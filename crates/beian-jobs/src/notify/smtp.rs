@@ -1,356 +1,258 @@
-//! A small SMTP client for plain-text e-mail.
+//! E-mail over SMTP with `lettre` (rustls; no native-tls or OpenSSL).
 //!
-//! It speaks SMTP over a **plain TCP connection**: TLS (neither STARTTLS nor implicit TLS on
-//! port 465) is not supported. Point it at a relay on the same host or a trusted network
-//! (for example Postfix or msmtpd on `127.0.0.1:25`) and let the relay handle TLS and
-//! delivery to the outside world. Because the connection is not encrypted, `AUTH PLAIN`
-//! credentials (sent when `username` is set) travel in clear text: only use them with such a
-//! local relay.
+//! `[smtp] security` chooses how the connection is protected:
+//! - `starttls` (default, port 587): plain TCP, then `STARTTLS` is **required** — a server that
+//!   does not offer it is an error, never a silent fallback to clear text;
+//! - `tls` (port 465): TLS from the first byte (implicit TLS, "SMTPS");
+//! - `none` (port 25): no TLS at all; allowed only to a loopback relay (`127.0.0.1`, `::1`,
+//!   `localhost`) — [`SmtpConfig::check`] refuses anything else, and `beian` does not start.
 //!
-//! The conversation is `EHLO` (or `HELO` when the server rejects `EHLO` with a 5xx reply),
-//! optionally `AUTH PLAIN`, `MAIL FROM`, `RCPT TO`, `DATA`, the message, `.` and `QUIT`.
-//! Every step has a time limit (`timeout_secs`, 10 s by default).
+//! The server's certificate is checked against the Mozilla roots (webpki-roots) plus the
+//! PEM certificates of `ca_file` (a private CA, or a test's self-signed certificate).
+//! `AUTH` (PLAIN, else LOGIN) is used when `username` is set; the password comes from the
+//! configuration or `BEIAN_SMTP_PASSWORD` and is never printed (`Debug` hides it, and lettre's
+//! errors do not carry it). Connecting and every command have a time limit (`timeout_secs`,
+//! 10 s by default), the whole conversation three times that.
 //!
-//! The message is `text/plain; charset=UTF-8` with a base64 body (76-character lines) and a
-//! subject encoded as RFC 2047 encoded words, so any Unicode text is carried safely.
+//! Outcomes: accepted → `Ok`; a 5xx answer (bad credentials, unknown recipient) or an address
+//! lettre cannot parse → [`NotifyError::InvalidInput`] / [`NotifyError::Rejected`] with
+//! `permanent = true` (the job is dead-lettered); a server that cannot be reached, times out,
+//! answers 4xx or fails the TLS handshake → retried later.
 
 use super::NotifyError;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// Default time limit of each SMTP step.
+/// Default time limit of connecting and of each SMTP command.
 const DEFAULT_TIMEOUT_SECS: u64 = 10;
-/// The longest reply line accepted (RFC 5321 allows 512 bytes; be generous).
-const MAX_LINE: u64 = 4096;
-/// The most lines of one multi-line reply accepted.
-const MAX_REPLY_LINES: usize = 100;
-/// The longest address accepted (RFC 5321 path limit).
-const MAX_ADDRESS: usize = 254;
 
-/// Where and how to send e-mail.
-#[derive(Debug, Clone, serde::Deserialize)]
+/// How the SMTP connection is protected (`[smtp] security`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain TCP upgraded with the required `STARTTLS` (port 587 by default).
+    #[default]
+    Starttls,
+    /// Implicit TLS (port 465 by default).
+    Tls,
+    /// No TLS (port 25 by default): a loopback relay only.
+    None,
+}
+
+impl SmtpSecurity {
+    fn default_port(self) -> u16 {
+        match self {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        }
+    }
+}
+
+/// Where and how to send e-mail (`[smtp]`).
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
-    /// The relay's host name or IP address.
+    /// The server's host name (checked against its certificate) or IP address.
     pub host: String,
-    /// The relay's port (usually 25 or 587; TLS is not supported).
-    pub port: u16,
+    /// The server's port [default: 587 starttls, 465 tls, 25 none].
+    #[serde(default)]
+    pub port: Option<u16>,
     /// The envelope sender and `From` address, e.g. `noreply@example.cn`.
     pub from: String,
-    /// The name given in `EHLO`/`HELO` (defaults to `localhost`).
+    /// `starttls` (default), `tls` or `none` (loopback only).
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// PEM file of extra root certificates to trust (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The name given in `EHLO` [default: this machine's host name].
     #[serde(default)]
     pub hello: Option<String>,
-    /// When set, `AUTH PLAIN` is used with this user name.
+    /// When set, `AUTH` is used with this user name.
     #[serde(default)]
     pub username: Option<String>,
-    /// The password for `AUTH PLAIN` (empty when unset).
+    /// The `AUTH` password (or `BEIAN_SMTP_PASSWORD`).
     #[serde(default)]
     pub password: Option<String>,
-    /// The time limit of each step in seconds (defaults to 10).
+    /// The time limit of connecting and of each command in seconds [default: 10].
     #[serde(default)]
     pub timeout_secs: Option<u64>,
 }
 
-/// Sends one plain-text message to `to`.
-///
-/// Addresses containing CR, LF, `<` or `>` (or other control characters) are rejected with
-/// [`NotifyError::InvalidInput`] before any connection is made. An unexpected server reply
-/// gives [`NotifyError::Protocol`] naming the reply code and text.
-pub async fn send_mail(cfg: &SmtpConfig, to: &str, subject: &str, body: &str) -> Result<(), NotifyError> {
-    check_address("sender (from)", &cfg.from)?;
-    check_address("recipient", to)?;
-    let hello = cfg.hello.as_deref().unwrap_or("localhost");
-    if hello.is_empty() || hello.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(NotifyError::InvalidInput(format!("SMTP hello name {hello:?} is not a valid host name")));
-    }
-    let timeout = Duration::from_secs(cfg.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS).max(1));
-    let message = build_message(&cfg.from, to, subject, body, SystemTime::now());
-
-    let addr = format!("{}:{}", cfg.host, cfg.port);
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
-        Err(_) => return Err(NotifyError::Timeout(format!("connecting to SMTP server {addr}"))),
-        Ok(Err(e)) => return Err(NotifyError::Connect(format!("SMTP server {addr}: {e}"))),
-        Ok(Ok(s)) => s,
-    };
-    let mut conn = Conn { stream: BufReader::new(stream), timeout, addr };
-
-    conn.expect("greeting", None, &[220]).await?;
-    let ehlo = conn.command("EHLO", &format!("EHLO {hello}")).await?;
-    match ehlo.code {
-        250 => {}
-        500..=599 => {
-            conn.expect("HELO", Some(&format!("HELO {hello}")), &[250]).await?;
-        }
-        _ => return Err(ehlo.unexpected("EHLO")),
-    }
-    if let Some(user) = cfg.username.as_deref() {
-        let pass = cfg.password.as_deref().unwrap_or("");
-        let token = B64.encode(format!("\0{user}\0{pass}"));
-        conn.expect("AUTH PLAIN", Some(&format!("AUTH PLAIN {token}")), &[235]).await?;
-    }
-    conn.expect("MAIL FROM", Some(&format!("MAIL FROM:<{}>", cfg.from)), &[250]).await?;
-    conn.expect("RCPT TO", Some(&format!("RCPT TO:<{to}>")), &[250, 251]).await?;
-    conn.expect("DATA", Some("DATA"), &[354]).await?;
-    conn.send_data(&message).await?;
-    conn.expect("end of data", None, &[250]).await?;
-    // The message is accepted at this point; a failing QUIT does not change that.
-    if let Err(e) = conn.expect("QUIT", Some("QUIT"), &[221]).await {
-        tracing::debug!(error = %e, "SMTP QUIT failed after the message was accepted");
-    }
-    Ok(())
-}
-
-/// One SMTP reply: its code and the text of all its lines (joined with ` / `).
-#[derive(Debug)]
-struct Reply {
-    code: u16,
-    text: String,
-}
-
-impl Reply {
-    fn unexpected(&self, step: &str) -> NotifyError {
-        NotifyError::Protocol(format!("{step}: server replied {} {}", self.code, self.text))
+/// Never printed with its password.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port())
+            .field("from", &self.from)
+            .field("security", &self.security)
+            .field("ca_file", &self.ca_file)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
     }
 }
 
-struct Conn {
-    stream: BufReader<TcpStream>,
-    timeout: Duration,
-    addr: String,
-}
-
-impl Conn {
-    /// Sends `line` (when given), reads the reply and requires one of the `ok` codes.
-    async fn expect(&mut self, step: &str, line: Option<&str>, ok: &[u16]) -> Result<Reply, NotifyError> {
-        let reply = match line {
-            Some(line) => self.command(step, line).await?,
-            None => timed(self.timeout, &self.addr, step, Self::read_reply(&mut self.stream)).await?,
-        };
-        if ok.contains(&reply.code) {
-            Ok(reply)
-        } else {
-            Err(reply.unexpected(step))
+impl SmtpConfig {
+    /// A configuration for `host:port` with the given security and nothing else set.
+    pub fn new(host: &str, port: u16, from: &str, security: SmtpSecurity) -> SmtpConfig {
+        SmtpConfig {
+            host: host.into(),
+            port: Some(port),
+            from: from.into(),
+            security,
+            ca_file: None,
+            hello: None,
+            username: None,
+            password: None,
+            timeout_secs: None,
         }
     }
 
-    /// Sends one command line and reads its reply (whatever the code).
-    async fn command(&mut self, step: &str, line: &str) -> Result<Reply, NotifyError> {
-        let Conn { stream, timeout, addr } = self;
-        let fut = async move {
-            let mut buf = Vec::with_capacity(line.len() + 2);
-            buf.extend_from_slice(line.as_bytes());
-            buf.extend_from_slice(b"\r\n");
-            stream.get_mut().write_all(&buf).await.map_err(|e| format!("writing: {e}"))?;
-            Self::read_reply(stream).await
-        };
-        timed(*timeout, addr, step, fut).await
+    /// The port in use (configured, or the security's default).
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(self.security.default_port())
     }
 
-    /// Sends the message (dot-stuffed) followed by the terminating `.` line.
-    async fn send_data(&mut self, message: &str) -> Result<(), NotifyError> {
-        let mut data = String::with_capacity(message.len() + 8);
-        for line in message.split("\r\n") {
-            if line.starts_with('.') {
-                data.push('.');
-            }
-            data.push_str(line);
-            data.push_str("\r\n");
+    /// Whether the configuration may be used (checked at startup): the sender parses,
+    /// `security = "none"` only to a loopback host, a password only with a user name.
+    pub fn check(&self) -> Result<(), String> {
+        if self.host.trim().is_empty() {
+            return Err("[smtp] host is empty".into());
         }
-        // `message` ends with CRLF, so the split yields a final empty piece: drop its CRLF.
-        data.truncate(data.len() - 2);
-        data.push_str(".\r\n");
-        let Conn { stream, timeout, addr } = self;
-        let stream = stream.get_mut();
-        let fut = async move {
-            stream.write_all(data.as_bytes()).await.map_err(|e| format!("writing: {e}"))?;
-            stream.flush().await.map_err(|e| format!("writing: {e}"))
-        };
-        timed(*timeout, addr, "sending message", fut).await
+        self.from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("[smtp] from {:?} is not an address: {e}", self.from))?;
+        if self.security == SmtpSecurity::None && !is_loopback(&self.host) {
+            return Err(format!(
+                "[smtp] security = \"none\" sends mail (and any password) in clear text: it is only allowed to a \
+                 relay on this machine (127.0.0.1, ::1, localhost), not to {:?}; use \"starttls\" or \"tls\"",
+                self.host
+            ));
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Err("[smtp] password is set without username".into());
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// A built SMTP transport for one configuration.
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    describe: String,
+    /// The whole conversation's limit (lettre bounds connecting and each command, not the
+    /// server's greeting): three steps' worth.
+    overall: Duration,
+}
+
+impl Mailer {
+    /// Builds the transport (reads `ca_file`); an unusable configuration is an error that
+    /// names what is wrong.
+    pub fn new(cfg: &SmtpConfig) -> Result<Mailer, NotifyError> {
+        cfg.check().map_err(NotifyError::InvalidInput)?;
+        let from: Mailbox =
+            cfg.from.parse().map_err(|e| NotifyError::InvalidInput(format!("[smtp] from: {e}")))?;
+        let port = cfg.port();
+        let step = Duration::from_secs(cfg.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS).max(1));
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.trim())
+            .port(port)
+            .timeout(Some(step));
+        if cfg.security != SmtpSecurity::None {
+            let mut params = TlsParameters::builder(cfg.host.trim().to_string());
+            if let Some(path) = &cfg.ca_file {
+                let pem = std::fs::read(path).map_err(|e| {
+                    NotifyError::InvalidInput(format!("[smtp] ca_file {}: {e}", path.display()))
+                })?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| {
+                    NotifyError::InvalidInput(format!(
+                        "[smtp] ca_file {} is not a PEM certificate: {e}",
+                        path.display()
+                    ))
+                })?;
+                params = params.add_root_certificate(cert);
+            }
+            let params = params
+                .build()
+                .map_err(|e| NotifyError::InvalidInput(format!("[smtp] TLS parameters: {e}")))?;
+            builder = builder.tls(match cfg.security {
+                SmtpSecurity::Tls => Tls::Wrapper(params),
+                _ => Tls::Required(params),
+            });
+        }
+        if let Some(hello) = &cfg.hello {
+            builder = builder.hello_name(ClientId::Domain(hello.clone()));
+        }
+        if let Some(user) = &cfg.username {
+            builder =
+                builder.credentials(Credentials::new(user.clone(), cfg.password.clone().unwrap_or_default()));
+        }
+        let describe = format!("SMTP server {}:{port} ({:?})", cfg.host.trim(), cfg.security);
+        Ok(Mailer { transport: builder.build(), from, describe, overall: step * 3 })
     }
 
-    /// Reads one possibly multi-line reply (`250-…` continuation lines, then `250 …`).
-    async fn read_reply(stream: &mut BufReader<TcpStream>) -> Result<Reply, String> {
-        let mut texts = Vec::new();
-        let mut line = Vec::new();
-        for _ in 0..MAX_REPLY_LINES {
-            line.clear();
-            let n = (&mut *stream)
-                .take(MAX_LINE)
-                .read_until(b'\n', &mut line)
-                .await
-                .map_err(|e| format!("reading: {e}"))?;
-            if n == 0 {
-                return Err("connection closed by server".into());
+    /// Sends one plain-text message (UTF-8, base64 body) to `to`.
+    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), NotifyError> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| NotifyError::InvalidInput(format!("recipient {to:?} is not an address: {e}")))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .header(ContentTransferEncoding::Base64)
+                    .body(body.to_string()),
+            )
+            .map_err(|e| NotifyError::InvalidInput(format!("building the message: {e}")))?;
+        match tokio::time::timeout(self.overall, self.transport.send(message)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|e| self.error(e)),
+            Err(_) => {
+                Err(NotifyError::Timeout(format!("{}: no answer within {:?}", self.describe, self.overall)))
             }
-            if line.last() != Some(&b'\n') {
-                return Err(format!("reply line longer than {MAX_LINE} bytes"));
-            }
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim_end_matches(['\r', '\n']);
-            let (code, rest) =
-                parse_reply_line(text).ok_or_else(|| format!("malformed reply line {text:?}"))?;
-            let (more, msg) = match rest.as_bytes().first() {
-                Some(b'-') => (true, &rest[1..]),
-                Some(b' ') => (false, &rest[1..]),
-                None => (false, ""),
-                Some(_) => return Err(format!("malformed reply line {text:?}")),
+        }
+    }
+
+    fn error(&self, e: lettre::transport::smtp::Error) -> NotifyError {
+        let what = &self.describe;
+        if e.is_timeout() {
+            NotifyError::Timeout(format!("{what}: {e}"))
+        } else if e.is_permanent() {
+            let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+            let hint = if code.starts_with("53") {
+                " — the server refused the credentials: check [smtp] username and password (BEIAN_SMTP_PASSWORD)"
+            } else {
+                ""
             };
-            texts.push(msg.trim().to_string());
-            if !more {
-                let text = texts.into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" / ");
-                return Ok(Reply { code, text });
-            }
+            NotifyError::Refused(format!("{what}: {e}{hint}"))
+        } else if e.is_transient() || e.is_response() {
+            NotifyError::Rejected(format!("{what}: {e}"))
+        } else {
+            NotifyError::Connect(format!("{what}: {e}"))
         }
-        Err(format!("reply longer than {MAX_REPLY_LINES} lines"))
     }
 }
 
-/// Runs one step under the time limit, mapping I/O failures to [`NotifyError::Connect`].
-async fn timed<T>(
-    timeout: Duration,
-    addr: &str,
-    step: &str,
-    fut: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, NotifyError> {
-    match tokio::time::timeout(timeout, fut).await {
-        Err(_) => Err(NotifyError::Timeout(format!(
-            "SMTP server {addr} did not answer {step} within {} s",
-            timeout.as_secs()
-        ))),
-        Ok(Err(e)) => Err(NotifyError::Connect(format!("SMTP server {addr} during {step}: {e}"))),
-        Ok(Ok(v)) => Ok(v),
-    }
-}
-
-/// Splits `250-text` / `250 text` / `250` into the code and the rest.
-fn parse_reply_line(line: &str) -> Option<(u16, &str)> {
-    let code = line.get(..3)?;
-    if !code.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((code.parse().ok()?, &line[3..]))
-}
-
-/// Rejects addresses that could break out of an SMTP command or a header.
-fn check_address(what: &str, addr: &str) -> Result<(), NotifyError> {
-    if addr.is_empty() {
-        return Err(NotifyError::InvalidInput(format!("e-mail {what} address is empty")));
-    }
-    if addr.len() > MAX_ADDRESS {
-        return Err(NotifyError::InvalidInput(format!(
-            "e-mail {what} address is longer than {MAX_ADDRESS} bytes"
-        )));
-    }
-    if let Some(c) = addr.chars().find(|&c| c == '<' || c == '>' || c.is_control() || c.is_whitespace()) {
-        let shown = match c {
-            '\r' => "CR".to_string(),
-            '\n' => "LF".to_string(),
-            c if c.is_control() => format!("control character U+{:04X}", c as u32),
-            c if c.is_whitespace() => "whitespace".to_string(),
-            c => format!("'{c}'"),
-        };
-        return Err(NotifyError::InvalidInput(format!(
-            "e-mail {what} address {addr:?} contains {shown} (possible header injection)"
-        )));
-    }
-    match addr.rsplit_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(()),
-        _ => Err(NotifyError::InvalidInput(format!(
-            "e-mail {what} address {addr:?} is not of the form local@domain"
-        ))),
-    }
-}
-
-/// Builds the full message (headers and base64 body) with CRLF line endings.
-pub(crate) fn build_message(from: &str, to: &str, subject: &str, body: &str, now: SystemTime) -> String {
-    let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let message_id = format!("<{secs}.{}@{domain}>", hex::encode(rand::random::<[u8; 12]>()));
-
-    let mut m = String::with_capacity(body.len() * 2 + 512);
-    m.push_str(&format!("Date: {}\r\n", rfc2822_date(now)));
-    m.push_str(&format!("From: {from}\r\n"));
-    m.push_str(&format!("To: {to}\r\n"));
-    m.push_str(&format!("Subject: {}\r\n", encode_header_words(subject)));
-    m.push_str(&format!("Message-ID: {message_id}\r\n"));
-    m.push_str("MIME-Version: 1.0\r\n");
-    m.push_str("Content-Type: text/plain; charset=UTF-8\r\n");
-    m.push_str("Content-Transfer-Encoding: base64\r\n");
-    m.push_str("\r\n");
-    // Text in canonical form has CRLF line breaks.
-    let canonical = body.replace("\r\n", "\n").replace('\r', "\n").replace('\n', "\r\n");
-    let encoded = B64.encode(canonical.as_bytes());
-    for chunk in encoded.as_bytes().chunks(76) {
-        // Base64 output is ASCII, so every chunk is valid UTF-8.
-        m.push_str(&String::from_utf8_lossy(chunk));
-        m.push_str("\r\n");
-    }
-    m
-}
-
-/// Encodes a header value as RFC 2047 `=?UTF-8?B?…?=` words of at most 75 characters,
-/// folded onto continuation lines; characters are never split across words.
-pub(crate) fn encode_header_words(value: &str) -> String {
-    // 75 - len("=?UTF-8?B?") - len("?=") = 63 base64 characters, i.e. at most 45 bytes.
-    const MAX_BYTES: usize = 45;
-    // Control characters (CR, LF, ...) have no place in a subject.
-    let value: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let mut words = Vec::new();
-    let mut start = 0;
-    let mut end = 0;
-    for (i, c) in value.char_indices() {
-        if i + c.len_utf8() - start > MAX_BYTES {
-            words.push(&value[start..end]);
-            start = i;
-        }
-        end = i + c.len_utf8();
-    }
-    if start < value.len() || words.is_empty() {
-        words.push(&value[start..]);
-    }
-    words
-        .iter()
-        .map(|w| format!("=?UTF-8?B?{}?=", B64.encode(w.as_bytes())))
-        .collect::<Vec<_>>()
-        .join("\r\n ")
-}
-
-/// Formats a time as an RFC 2822 date in UTC, e.g. `Tue, 01 Jul 2025 08:05:09 +0000`.
-pub(crate) fn rfc2822_date(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        DAYS[(days % 7) as usize],
-        d,
-        MONTHS[(m - 1) as usize],
-        y,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Converts days since 1970-01-01 to (year, month 1..=12, day 1..=31) in the proleptic
-/// Gregorian calendar (H. Hinnant's `civil_from_days`, for non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+/// Sends one plain-text message to `to` (builds a [`Mailer`] for the call).
+pub async fn send_mail(cfg: &SmtpConfig, to: &str, subject: &str, body: &str) -> Result<(), NotifyError> {
+    Mailer::new(cfg)?.send(to, subject, body).await
 }
 
 #[cfg(test)]
@@ -358,65 +260,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates() {
-        let at = |s: u64| rfc2822_date(UNIX_EPOCH + Duration::from_secs(s));
-        assert_eq!(at(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-        // 2000-02-29 12:34:56 UTC (leap day of a century leap year).
-        assert_eq!(at(951_827_696), "Tue, 29 Feb 2000 12:34:56 +0000");
-        // 2025-07-01 08:05:09 UTC.
-        assert_eq!(at(1_751_357_109), "Tue, 01 Jul 2025 08:05:09 +0000");
-        // 2024-12-31 23:59:59 UTC.
-        assert_eq!(at(1_735_689_599), "Tue, 31 Dec 2024 23:59:59 +0000");
-    }
-
-    #[test]
-    fn header_words_split_on_char_boundaries() {
-        let subject = "小程序备案审核结果".repeat(4);
-        let encoded = encode_header_words(&subject);
-        let mut decoded = String::new();
-        for word in encoded.split("\r\n ") {
-            assert!(word.len() <= 75, "{word}");
-            let b64 = word.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?=")).expect("word");
-            let bytes = B64.decode(b64).expect("base64");
-            decoded.push_str(&String::from_utf8(bytes).expect("whole characters"));
+    fn clear_text_only_to_loopback() {
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]"] {
+            assert!(SmtpConfig::new(host, 25, "a@b.cn", SmtpSecurity::None).check().is_ok(), "{host}");
         }
-        assert_eq!(decoded, subject);
-        assert_eq!(encode_header_words(""), "=?UTF-8?B??=");
-        assert!(!encode_header_words("a\r\nBcc: x@y").contains('\n'));
+        let err =
+            SmtpConfig::new("smtp.example.cn", 25, "a@b.cn", SmtpSecurity::None).check().expect_err("remote");
+        assert!(err.contains("security = \"none\"") && err.contains("smtp.example.cn"), "{err}");
+        assert!(SmtpConfig::new("smtp.example.cn", 465, "a@b.cn", SmtpSecurity::Tls).check().is_ok());
+        assert!(SmtpConfig::new("h", 1, "not an address", SmtpSecurity::Tls).check().is_err());
     }
 
     #[test]
-    fn addresses() {
-        assert!(check_address("recipient", "user@example.cn").is_ok());
-        for bad in ["", "user", "@x", "x@", "a@b\r\nRCPT TO:<c@d>", "a@b>", "<a@b", "a b@c", "a@b\n"] {
-            assert!(matches!(check_address("recipient", bad), Err(NotifyError::InvalidInput(_))), "{bad:?}");
-        }
+    fn security_defaults_and_password_never_printed() {
+        let c: SmtpConfig =
+            toml_like("host", "smtp.example.cn", "from", "a@b.cn").expect("minimal config deserializes");
+        assert_eq!((c.security, c.port()), (SmtpSecurity::Starttls, 587));
+        let mut c = SmtpConfig::new("h", 465, "a@b.cn", SmtpSecurity::Tls);
+        c.username = Some("u".into());
+        c.password = Some("hunter2-secret".into());
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
-    #[test]
-    fn message_is_crlf_with_76_char_body_lines() {
-        let body = "第一行\n第二行\r\n".repeat(20);
-        let m = build_message("a@example.cn", "b@example.cn", "主题", &body, UNIX_EPOCH);
-        assert!(m.ends_with("\r\n"));
-        assert!(!m.replace("\r\n", "").contains('\n'));
-        let (head, enc) = m.split_once("\r\n\r\n").expect("header/body separator");
-        assert!(head.contains("Message-ID: <0."));
-        assert!(head.contains("@example.cn>"));
-        let lines: Vec<&str> = enc.trim_end().split("\r\n").collect();
-        assert!(lines.iter().all(|l| l.len() <= 76));
-        assert!(lines[..lines.len() - 1].iter().all(|l| l.len() == 76));
-        let decoded = B64.decode(lines.concat()).expect("base64");
-        assert_eq!(
-            String::from_utf8(decoded).expect("utf-8"),
-            body.replace("\r\n", "\n").replace('\n', "\r\n")
-        );
-    }
-
-    #[test]
-    fn reply_lines() {
-        assert_eq!(parse_reply_line("250-PIPELINING"), Some((250, "-PIPELINING")));
-        assert_eq!(parse_reply_line("250"), Some((250, "")));
-        assert_eq!(parse_reply_line("25"), None);
-        assert_eq!(parse_reply_line("abc def"), None);
+    fn toml_like(k1: &str, v1: &str, k2: &str, v2: &str) -> Result<SmtpConfig, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ k1: v1, k2: v2 }))
     }
 }

@@ -211,3 +211,28 @@ fn serve_refuses_without_an_identity_provider() {
     assert!(err.contains("rule_id"), "{err}");
     assert!(!err.contains("very-secret-value"), "the secret is never printed: {err}");
 }
+
+#[test]
+fn check_names_sms_events_without_a_template_and_refuses_clear_text_smtp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("beian.toml"),
+        "[sms]\nprovider = \"tencent\"\nkey_id = \"AKIDx\"\nsecret = \"very-secret-sms\"\nsdk_app_id = \"1400006666\"\n\
+         [[sms.templates]]\nevent = \"status_notice\"\nsign_name = \"小程序备案\"\ntemplate_id = \"1110\"\nparams = [\"name\", \"title\"]\n",
+    )
+    .expect("config");
+    let out = beian(dir.path()).args(["--config", "beian.toml", "check"]).output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("face_verification") && err.contains("docs/sms-templates.md"), "{err}");
+    assert!(!err.contains("very-secret-sms"), "the secret is never printed: {err}");
+
+    std::fs::write(
+        dir.path().join("beian.toml"),
+        "[smtp]\nhost = \"smtp.example.cn\"\nfrom = \"noreply@example.cn\"\nsecurity = \"none\"\n",
+    )
+    .expect("config");
+    let out = beian(dir.path()).args(["--config", "beian.toml", "check"]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only allowed to a relay on this machine"));
+}

@@ -296,7 +296,7 @@ async fn crash_loop(backend: Backend) {
     let later = chrono::Utc::now() + chrono::Duration::seconds(beian_service::jobs::LEASE_SECS + 60);
     let (store, svc) = beian::app::open(&config, Arc::new(ManualClock::new(later))).await.expect("service");
     let orphaned = svc.job_queue().jobs(Some(JobState::Running), 100_000).await.expect("jobs").len();
-    let mut channels = beian::app::channels(&config, &svc);
+    let mut channels = beian::app::channels(&config, &svc).expect("channels");
     channels.authority = Some(beian::app::builtin_simulator(&store, &svc));
     let worker = beian_jobs::Worker::new(svc.clone()).with_channels(channels);
     let mut ran = 0;

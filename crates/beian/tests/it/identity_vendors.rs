@@ -13,14 +13,19 @@ const SECRET_ID: &str = "AKIDtestsecretid";
 const SECRET_KEY: &str = "test-secret-key-shared-with-the-fake";
 
 /// A vendor fake in its own process, killed when dropped.
-struct Fake {
-    base: String,
+pub(crate) struct Fake {
+    pub(crate) base: String,
     _child: tokio::process::Child,
 }
 
 async fn fake(vendor: &str) -> Fake {
+    fake_with(vendor, SECRET_ID, SECRET_KEY).await
+}
+
+/// The fake of `vendor` (`tencent`, `aliyun`) accepting requests signed with these keys.
+pub(crate) async fn fake_with(vendor: &str, key_id: &str, secret: &str) -> Fake {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_beian-vendor-fakes"))
-        .args([vendor, SECRET_ID, SECRET_KEY])
+        .args([vendor, key_id, secret])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -41,6 +41,7 @@ mod security_auth;
 mod security_staff;
 mod server;
 mod shared_limits;
+mod sms_vendors;
 mod support;
 mod webhooks;
 mod workflow;

@@ -160,7 +160,7 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(fixtures::start_time()));
         let (store, svc) = beian::app::open(&config, clock.clone()).await.expect("service");
         service::far_deadlines(&svc).await;
-        let channels = channels(beian::app::channels(&config, &svc));
+        let channels = channels(beian::app::channels(&config, &svc).expect("channels"));
         // Most tests drive the authority through the built-in simulator (its codes, its page).
         let app = Application::with_service(&config.listen, &store, svc.clone(), gateway)
             .await
@@ -417,16 +417,13 @@ pub async fn smtp_server() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
 
 /// The channels with e-mail sent to the SMTP server on `port` ([`smtp_server`]).
 pub fn smtp_channels(port: u16) -> impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels {
-    let smtp = beian_jobs::notify::SmtpConfig {
-        host: "127.0.0.1".into(),
+    let smtp = beian_jobs::notify::SmtpConfig::new(
+        "127.0.0.1",
         port,
-        from: "beian@example.com".into(),
-        hello: None,
-        username: None,
-        password: None,
-        timeout_secs: Some(5),
-    };
-    move |c| beian_jobs::Channels { email: Some(Arc::new(beian_jobs::notify::SmtpSender::new(smtp))), ..c }
+        "beian@example.com",
+        beian_jobs::notify::SmtpSecurity::None,
+    );
+    move |c| beian_jobs::Channels { email: Some(Arc::new(beian_jobs::notify::SmtpSender::new(smtp).expect("smtp"))), ..c }
 }
 
 /// An HTTP receiver on 127.0.0.1 recording every JSON body POSTed to `/hook` (answered `ok`).
