@@ -49,6 +49,7 @@ fn event_label(a: Action) -> &'static str {
     match a {
         Action::Apply => "提交备案申请",
         Action::ApplyChange => "提交变更备案",
+        Action::ApplyAccess => "提交接入已有备案",
         Action::AccessRevoked => "管局取消了本平台的接入",
         Action::Withdraw => "撤回申请",
         Action::PlatformApprove => "平台初审通过，已提交管局",
@@ -195,7 +196,8 @@ pub async fn status(
             })
             .collect();
     // The date of the last `action` of the current round (after the last submission).
-    let submitted_labels = [event_label(Action::Apply), event_label(Action::ApplyChange)];
+    let submitted_labels =
+        [event_label(Action::Apply), event_label(Action::ApplyChange), event_label(Action::ApplyAccess)];
     let last_submit = history.iter().rposition(|(_, l)| submitted_labels.contains(l)).unwrap_or(0);
     let when = |a: Action| -> String {
         history[last_submit..]
