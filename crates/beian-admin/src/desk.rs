@@ -326,7 +326,8 @@ fn forms(
             }
             @if has("approved") {
                 form method="post" action=(action) #form-approved
-                    data-abbr=(ctx.map(|c| c.province_abbr.as_str()).unwrap_or("")) data-subject=(subject) {
+                    data-abbr=(ctx.map(|c| c.province_abbr.as_str()).unwrap_or("")) data-subject=(subject)
+                    data-service=(held_service) {
                     (hidden(csrf))
                     input type="hidden" name="form" value="approved";
                     h3 { "管局审核通过" }
