@@ -48,6 +48,17 @@ async fn new_access_is_confirmed_with_the_existing_number(b: Backend) {
     let p = person(1);
     let appid = "wxaccess0001";
     mini_program(&env, appid, &p).await;
+    // A service provider authorized for the mini program hears of the result.
+    let providers = env.svc.providers();
+    let creds = providers
+        .create_provider(&Actor::new("test", "op"), "测试服务商", "http://127.0.0.1:9/events")
+        .await
+        .expect("provider");
+    let (pre, _) = providers.create_pre_auth_code(&creds.component_appid).await.expect("pre");
+    providers
+        .authorize_provider(&creds.component_appid, &pre, appid, &p.mobile, &p.id[12..], &[18])
+        .await
+        .expect("authorize");
     let payload = personal_payload(&env, appid, &p).await;
     let v = env.svc.filings().apply_access(&actor(), appid, NUMBER, payload).await.expect("apply access");
     assert_eq!((v.order.state, v.status), (FilingState::PlatformReview, 2));
@@ -101,6 +112,16 @@ async fn new_access_is_confirmed_with_the_existing_number(b: Backend) {
     assert!(q.items.iter().any(|i| i.appid == appid), "in the public index: {q:?}");
     let info = env.svc.filings().entrance_info(appid).await.expect("entrance");
     assert_eq!((info.status, info.access), (6, None));
+    let jobs = env.svc.job_queue().jobs(None, 500).await.expect("jobs");
+    let pushed: Vec<&str> = jobs
+        .iter()
+        .filter(|j| j.dedupe_key.as_deref().is_some_and(|k| k.starts_with(&format!("apply_result:{appid}:"))))
+        .map(|j| j.payload.as_str())
+        .collect();
+    assert!(
+        pushed.len() == 1 && pushed[0].contains("notify_icp_access_result") && pushed[0].contains("\"6\""),
+        "the provider's event: {pushed:?}"
+    );
     assert!(titles(&env, appid).await.iter().any(|t| t.starts_with("新增接入已通过")));
 }
 
@@ -173,6 +194,12 @@ async fn wrong_numbers_are_refused_at_the_field(b: Backend) {
     let e = env.svc.filings().apply_access(&actor(), appid, &number, payload).await.expect_err("taken");
     let msg = hint_at(e, ACCESS_NUMBER_FIELD);
     assert!(msg.contains(filed), "{msg}");
+    // The subject holds a number here now: a record of another subject number is not its own.
+    let payload = personal_payload(&env, appid, &p).await;
+    let e =
+        env.svc.filings().apply_access(&actor(), appid, NUMBER, payload).await.expect_err("another subject");
+    let msg = hint_at(e, ACCESS_NUMBER_FIELD);
+    assert!(msg.contains("不属于该主体"), "{msg}");
 }
 
 /// A filed mini program, through the service.
