@@ -34,6 +34,20 @@ async fn guard(s: &AppState, headers: &HeaderMap, appid: &str, back: &str) -> Re
     }
 }
 
+/// A POST of one of the two pages: the developer who may file, the form, its CSRF token checked.
+async fn posted(
+    s: &AppState,
+    headers: &HeaderMap,
+    appid: &str,
+    back: &str,
+    body: &Bytes,
+) -> Result<(Session, Vec<(String, String)>), Response> {
+    let sess = guard(s, headers, appid, back).await?;
+    let f = form(body);
+    check_csrf(&sess, get(&f, "_csrf"))?;
+    Ok((sess, f))
+}
+
 /// What the access page shows after a submission: the number typed, the hints, a refusal.
 #[derive(Default)]
 struct Feedback {
@@ -62,14 +76,10 @@ pub async fn submit_access(
     Path(appid): Path<String>,
     body: Bytes,
 ) -> Response {
-    let sess = match guard(&s, &headers, &appid, "access").await {
+    let (sess, f) = match posted(&s, &headers, &appid, "access", &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let f = form(&body);
-    if let Err(r) = check_csrf(&sess, get(&f, "_csrf")) {
-        return r;
-    }
     let number = get(&f, "service_number").trim().to_string();
     let mut fb = Feedback { number: number.clone(), ..Feedback::default() };
     if get(&f, "agree") != "1" {
@@ -210,14 +220,10 @@ pub async fn submit_cancel_access(
     Path(appid): Path<String>,
     body: Bytes,
 ) -> Response {
-    let sess = match guard(&s, &headers, &appid, "cancel-access").await {
+    let (sess, f) = match posted(&s, &headers, &appid, "cancel-access", &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let f = form(&body);
-    if let Err(r) = check_csrf(&sess, get(&f, "_csrf")) {
-        return r;
-    }
     if get(&f, "confirm") != "1" {
         let why = "请先勾选确认你已了解取消接入的后果";
         return cancel_access_view(&s, &sess, &appid, Some(why.into()), StatusCode::BAD_REQUEST).await;

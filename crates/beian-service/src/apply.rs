@@ -245,6 +245,16 @@ impl Filings<'_> {
         appid: &str,
         payload: &ApplyPayload,
     ) -> Result<Vec<beian_core::rules::Hint>> {
+        self.validate(appid, payload, None).await
+    }
+
+    /// The hints of an application (`access`: a new access of that number).
+    async fn validate(
+        &self,
+        appid: &str,
+        payload: &ApplyPayload,
+        access: Option<&str>,
+    ) -> Result<Vec<beian_core::rules::Hint>> {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
@@ -252,7 +262,13 @@ impl Filings<'_> {
         let mut tx = self.store.read().await?;
         let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
         let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
-        Ok(match read.plan(payload, now, "", &env, &rules) {
+        let planned = match access {
+            Some(number) => read.plan_access(payload, number, now, "", &env, &rules),
+            None => read.plan(payload, now, "", &env, &rules),
+        };
+        // A plan made only to check: its hints, a request-level refusal as one hint with an
+        // empty `err_field`.
+        Ok(match planned {
             Ok(_) => Vec::new(),
             Err(ServiceError::Hints(h)) => h,
             Err(ServiceError::Refused { errcode, errmsg }) => {
@@ -395,6 +411,19 @@ impl Service {
         };
         let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
         let mut plan = plan::plan_change(payload, &facts, &filed, &env)?;
+        self.commit_plan(tx, &mut plan, actor, &read).await
+    }
+}
+
+impl Service {
+    /// Write `plan` (made from `read`) in `tx`, claim its quota last, commit.
+    async fn commit_plan(
+        &self,
+        mut tx: Tx,
+        plan: &mut Plan,
+        actor: &Actor,
+        read: &ApplyRead,
+    ) -> Result<OrderView> {
         let writer = Writer {
             actor,
             mini_program: &read.mp,
@@ -402,9 +431,9 @@ impl Service {
             targets: Some(read.targets),
         };
         let mut appends = Appends::default();
-        let view = write_plan(&mut tx, &mut plan, &writer, &mut appends).await?;
+        let view = write_plan(&mut tx, plan, &writer, &mut appends).await?;
         tx.insert_appends(&appends).await?;
-        claim(&mut tx, &plan).await?;
+        claim(&mut tx, plan).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -436,21 +465,7 @@ impl Filings<'_> {
         service_number: &str,
         payload: &ApplyPayload,
     ) -> Result<Vec<beian_core::rules::Hint>> {
-        let now = self.now();
-        let policy = self.policy();
-        let dict = self.dictionaries();
-        let rules = self.current_rule_table().await?;
-        let mut tx = self.store.read().await?;
-        let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
-        let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
-        Ok(match read.plan_access(payload, service_number, now, "", &env, &rules) {
-            Ok(_) => Vec::new(),
-            Err(ServiceError::Hints(h)) => h,
-            Err(ServiceError::Refused { errcode, errmsg }) => {
-                vec![beian_core::rules::Hint { errcode, errmsg, err_field: String::new() }]
-            }
-            Err(e) => return Err(e),
-        })
+        self.validate(appid, payload, Some(service_number)).await
     }
 
     async fn try_apply_access(
@@ -477,17 +492,6 @@ impl Filings<'_> {
                 err_field: plan::ACCESS_NUMBER_FIELD.into(),
             }]));
         }
-        let writer = Writer {
-            actor,
-            mini_program: &read.mp,
-            email_channel: self.email_channel(),
-            targets: Some(read.targets),
-        };
-        let mut appends = Appends::default();
-        let view = write_plan(&mut tx, &mut plan, &writer, &mut appends).await?;
-        tx.insert_appends(&appends).await?;
-        claim(&mut tx, &plan).await?;
-        tx.commit().await?;
-        Ok(view)
+        self.commit_plan(tx, &mut plan, actor, &read).await
     }
 }

@@ -421,7 +421,7 @@ mod tests {
     use crate::tx::RowsChanged;
 
     fn row(name: &str) -> EntranceRow {
-        EntranceRow { name: name.into(), flags: ReadinessFlags::default(), order: None }
+        EntranceRow { name: name.into(), flags: ReadinessFlags::default(), order: None, access_number: None }
     }
 
     #[test]
