@@ -47,8 +47,9 @@ pub struct ForeignRecord {
 
 /// The demo's records filed elsewhere (**demo data**, used only while no settings were
 /// saved): the demo person 张三 (`beian demo`, `crates/beian/src/demo.rs`) holds a mini
-/// program filed in 北京 through another provider, which `wxdemo0000000003` can connect
-/// (接入已有备案) with `京ICP备2019000777号-1X`.
+/// program filed in 北京 through another provider: `wxdemo0000000001` (张三's) can connect it
+/// (接入已有备案) with `京ICP备2019000777号-1X` once the wizard's draft names 张三 (ID number
+/// `440305199003071236`) as a personal subject in 北京.
 pub fn demo_foreign_records() -> Vec<ForeignRecord> {
     vec![ForeignRecord {
         service_number: "京ICP备2019000777号-1X".into(),
