@@ -89,6 +89,19 @@ async fn new_access_through_the_console(b: Backend) {
     assert_eq!((st, loc.as_str()), (303, format!("/console/apps/{appid}?submitted=1").as_str()));
     let (_, status, _) = browser.get(&loc).await;
     assert!(status.contains("平台审核中") && status.contains(NUMBER), "status like a filing: {status}");
+    // The reviewer sees the number the application is checked against.
+    let token = app
+        .svc
+        .review()
+        .create_staff(&Actor::new("test", "setup"), "审核接入", Role::Reviewer)
+        .await
+        .expect("staff")
+        .1;
+    let cookie = staff_cookie(&app, &token).await;
+    let (code, _, review) = staff_get(&app, &format!("/admin/review/{appid}"), &cookie).await;
+    assert_eq!(code, 200, "{review}");
+    assert!(review.contains("新增接入：服务备案号") && review.contains(NUMBER), "{review}");
+    assert!(review.contains("规则引擎未发现问题"), "the number passes the rules: {review}");
 
     through_review_and_sms(&app, appid, n).await;
     // The simulator's decision: the number is known and the subject matches.
