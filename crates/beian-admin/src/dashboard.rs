@@ -193,6 +193,11 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
         tracing::error!("dashboard: authority news: {e}");
         Vec::new()
     });
+    // Records this platform's 取消接入 left without any access (空壳).
+    let shells = s.svc.operations().empty_shells(50).await.unwrap_or_else(|e| {
+        tracing::error!("dashboard: empty shells: {e}");
+        Vec::new()
+    });
     let total_orders: i64 = d.by_status.iter().map(|c| c.n).sum();
 
     let status_rows: Vec<(String, i64, String)> =
@@ -387,9 +392,31 @@ pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 ))
             }
         }
+        (empty_shells(&shells))
         (status) (province) (per_day) (funnel) (sla) (reasons) (readiness)
     };
     layout("数据看板", Some((&staff, &csrf)), body).into_response()
+}
+
+/// The 空壳 section: records left without any access provider after this platform's 取消接入
+/// (the MIIT record stands; the authority may cancel it).
+fn empty_shells(shells: &[beian_service::authority::EmptyShell]) -> Markup {
+    html! {
+        section.card #empty-shells {
+            h2 { "空壳备案" }
+            @if shells.is_empty() {
+                p.muted { "暂无空壳备案。" }
+            } @else {
+                p.muted {
+                    "本平台取消接入后已没有任何接入服务商的备案（工信部备案仍在，管局可能注销空壳备案），最新在前。"
+                }
+                (table(
+                    &["时间", "小程序", "服务备案号"],
+                    &shells.iter().map(|e| vec![date(e.at), e.appid.clone(), e.service_number.clone()]).collect::<Vec<_>>(),
+                ))
+            }
+        }
+    }
 }
 
 /// One CSV field: quoted when needed; a leading `= + - @` is defused so a spreadsheet never

@@ -286,9 +286,19 @@ fn forms(
     } else {
         service_number(&subject, 1)
     };
+    // A new access and a change are confirmed with the record's own numbers.
+    let held_service = ctx.and_then(|c| c.service_number.clone()).unwrap_or_default();
+    let access = item.kind == "new_access";
+    let cancel_access = item.kind == "cancel_access";
     html! {
         div.card #desk-forms {
             h2 { "登记管局结果" }
+            @if access {
+                p #desk-access-number {
+                    "新增接入：请在管局系统中查询服务备案号 " strong { (held_service) }
+                    "，核对备案主体与申请一致后登记确认（备案号不变）或驳回（备案号不存在、主体不一致）。"
+                }
+            }
             @if has("sms_pending") {
                 form method="post" action=(action) #form-sms-pending {
                     (hidden(csrf))
@@ -316,7 +326,8 @@ fn forms(
             }
             @if has("approved") {
                 form method="post" action=(action) #form-approved
-                    data-abbr=(ctx.map(|c| c.province_abbr.as_str()).unwrap_or("")) data-subject=(subject) {
+                    data-abbr=(ctx.map(|c| c.province_abbr.as_str()).unwrap_or("")) data-subject=(subject)
+                    data-service=(held_service) {
                     (hidden(csrf))
                     input type="hidden" name="form" value="approved";
                     h3 { "管局审核通过" }
@@ -327,7 +338,7 @@ fn forms(
                         "；服务备案号为主体备案号加“-序号X”，例如“" (example) "”。"
                     }
                     (field(fb, "subject_number", "主体备案号", &subject, "粤ICP备2026012345号"))
-                    (field(fb, "service_number", "服务备案号", "", &example))
+                    (field(fb, "service_number", "服务备案号", &held_service, &example))
                     button type="submit" #record-approved { "登记审核通过" }
                 }
             }
@@ -360,14 +371,28 @@ fn forms(
                 form method="post" action=(action) #form-cancel-confirmed {
                     (hidden(csrf))
                     input type="hidden" name="form" value="cancel_confirmed";
-                    button.danger type="submit" #record-cancel-confirmed { "登记注销已确认（生效）" }
+                    @if cancel_access {
+                        label {
+                            input type="checkbox" name="empty_shell" value="1" #empty-shell;
+                            " 管局表示该备案已没有其他接入服务商（取消后成为空壳备案）"
+                        }
+                        br;
+                        button.danger type="submit" #record-cancel-confirmed { "登记取消接入已生效" }
+                    } @else {
+                        button.danger type="submit" #record-cancel-confirmed { "登记注销已确认（生效）" }
+                    }
                 }
             }
             @if has("cancel_aborted") {
                 form method="post" action=(action) #form-cancel-aborted {
                     (hidden(csrf))
                     input type="hidden" name="form" value="cancel_aborted";
-                    button.secondary type="submit" #record-cancel-aborted { "登记注销未确认（备案保留）" }
+                    @if cancel_access {
+                        (field(fb, "abort_reason", "管局不同意取消接入的原因", "", "1025 该备案仅剩本接入服务商的接入"))
+                        button.secondary type="submit" #record-cancel-aborted { "登记取消接入被拒（备案保留）" }
+                    } @else {
+                        button.secondary type="submit" #record-cancel-aborted { "登记注销未确认（备案保留）" }
+                    }
                 }
             }
         }
@@ -423,8 +448,12 @@ pub async fn record(
         }
         "sms_verified" => AuthorityEvent::SmsVerified,
         "sms_expired" => AuthorityEvent::SmsExpired,
-        "cancel_confirmed" => AuthorityEvent::CancelConfirmed,
-        "cancel_aborted" => AuthorityEvent::CancelAborted,
+        "cancel_confirmed" => AuthorityEvent::CancelConfirmed {
+            empty_shell: item.kind == "cancel_access" && get(&f, "empty_shell") == "1",
+        },
+        "cancel_aborted" => AuthorityEvent::CancelAborted {
+            reason: if item.kind == "cancel_access" { text("abort_reason") } else { String::new() },
+        },
         "approved" => {
             let (subject, service) = (text("subject_number"), text("service_number"));
             fb.typed.insert("subject_number", subject.clone());

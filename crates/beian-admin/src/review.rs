@@ -211,8 +211,12 @@ pub async fn review_page(
     let label = beian_core::rules::label;
 
     // What the rules say now (time has passed since submission; some findings may be new).
-    let findings =
-        or_error_page!(s.svc.filings().validate_application(&appid, &current).await, &staff, &csrf);
+    let findings = match &view.order.access_number {
+        // A new access: its number is checked with the application.
+        Some(number) => s.svc.filings().validate_access(&appid, number, &current).await,
+        None => s.svc.filings().validate_application(&appid, &current).await,
+    };
+    let findings = or_error_page!(findings, &staff, &csrf);
     let findings: Vec<_> = findings
         .iter()
         .filter(|h| h.errcode != errcode::SUBJECT_IN_PROGRESS && !h.err_field.is_empty())
@@ -226,6 +230,7 @@ pub async fn review_page(
     let body = html! {
         h1 { (mp_name) " " small.muted { (appid) } }
         p { "状态：" (view.order.state.label()) " · 第" (view.order.versions) "次提交" }
+        (access_request(&view.order))
         @if view.order.state.in_progress() {
             div.card.claim {
                 p #claimer { "认领人：" (claimer(&names, view.order.claimed_by.as_deref()).unwrap_or("未认领")) }
@@ -427,4 +432,16 @@ async fn staff_names(s: &AppState) -> beian_service::Result<std::collections::Ha
 /// The name of the staff member holding a claim (the id if the member is unknown).
 fn claimer<'a>(names: &'a std::collections::HashMap<String, String>, id: Option<&'a str>) -> Option<&'a str> {
     id.map(|id| names.get(id).map(String::as_str).unwrap_or(id))
+}
+
+/// A new access (新增接入) under review: the number to check the application against.
+fn access_request(order: &beian_core::model::FilingOrder) -> maud::Markup {
+    html! {
+        @if let Some(number) = order.access_number.as_ref().filter(|_| !order.state.is_filed()) {
+            p #access-request {
+                "新增接入：服务备案号 " strong { (number) }
+                "（已通过其他接入服务商备案；请核对主体和负责人与该备案一致，管局确认后备案号不变）"
+            }
+        }
+    }
 }

@@ -76,8 +76,8 @@ mod docs {
             AuthorityEvent::SmsExpired,
             AuthorityEvent::Approved { subject_number: String::new(), service_number: String::new() },
             AuthorityEvent::Rejected { reasons: Vec::new() },
-            AuthorityEvent::CancelConfirmed,
-            AuthorityEvent::CancelAborted,
+            AuthorityEvent::CancelConfirmed { empty_shell: true },
+            AuthorityEvent::CancelAborted { reason: String::new() },
             AuthorityEvent::AccessRevoked { reason: String::new() },
             AuthorityEvent::InspectionTask { task_id: String::new(), description: String::new(), due: 0 },
         ];

@@ -6,7 +6,13 @@
 //! (phone + last 6 ID characters + code; the page is the API edge's `/miit/verify`), returns
 //! the order to the platform when the window closes, decides after a configurable number of
 //! working days with a configurable outcome ([`settings`]), and texts the MIIT-style rejection.
-//! Cancellations are confirmed the same way.
+//! Cancellations are confirmed the same way, except 取消接入, which MIIT does not text
+//! (REAL-WORLD.md §1): it is decided at once — removed, telling whether the record is left
+//! without access (空壳), or refused when the record's last access may not be removed
+//! (`refuse_last_access`). A new access (新增接入) is verified by SMS like a filing and
+//! confirmed with the record's own numbers when the number is one of the records filed
+//! elsewhere the simulator knows (`foreign_records`) and the subject matches; otherwise it is
+//! rejected with the reason.
 //!
 //! It never imports the service: it learns what to do from the [`Operation`] it is handed,
 //! keeps its own rows (codes, its copy of whom it texted, its settings) through `beian-store`,
@@ -23,8 +29,8 @@ use beian_core::numbering::{self, IssuedNumbers};
 use beian_core::platform::SmsCode;
 use beian_core::time::{beijing_date, end_of_beijing_day};
 use beian_ports::authority::{
-    AuthorityEvent, AuthorityGateway, AuthorityInbox, AuthorityOutbox, Operation, Principal, Receipt,
-    SmsPurpose, Timer,
+    AuthorityEvent, AuthorityGateway, AuthorityInbox, AuthorityOutbox, CancelKind, Operation, Principal,
+    Receipt, SmsPurpose, Timer,
 };
 use beian_ports::{BoxFuture, PortError, PortResult};
 use beian_store::{Store, StoreError};
@@ -120,7 +126,11 @@ impl AuthorityGateway for Simulator {
             let purpose = match &op {
                 Operation::NewSubjectAndService { .. }
                 | Operation::NewService { .. }
+                | Operation::NewAccess { .. }
                 | Operation::Change { .. } => PURPOSE_FILING,
+                Operation::Cancel { cancel: CancelKind::Access, .. } => {
+                    return self.cancel_access(&op).await.map_err(port);
+                }
                 Operation::Cancel { .. } => PURPOSE_CANCEL,
                 other => {
                     return Err(PortError::Refused(format!(
@@ -241,7 +251,15 @@ impl Simulator {
                     province: op_province(op),
                     subject_number: op_subject_number(op),
                     service_number: match op {
-                        Operation::Change { service_number, .. } => Some(service_number.clone()),
+                        Operation::Change { service_number, .. }
+                        | Operation::NewAccess { service_number, .. } => Some(service_number.clone()),
+                        _ => None,
+                    },
+                    subject: match op {
+                        Operation::NewAccess { payload, .. } => Some((
+                            payload.icp_subject.base_info.name.clone(),
+                            payload.icp_subject.organize_info.certificate_number.clone(),
+                        )),
                         _ => None,
                     },
                 };
@@ -334,7 +352,8 @@ impl Simulator {
             self.report_pending(&appid, &c.purpose, round).await?;
         } else if c.purpose == PURPOSE_CANCEL {
             let id = format!("sim:{appid}:{PURPOSE_CANCEL}:{round}:confirmed");
-            self.inbox.receive(id, appid.clone(), round, AuthorityEvent::CancelConfirmed).await?;
+            let event = AuthorityEvent::CancelConfirmed { empty_shell: false };
+            self.inbox.receive(id, appid.clone(), round, event).await?;
         } else {
             let days = self.settings().await?.review_working_days;
             let today = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
@@ -358,7 +377,7 @@ impl Simulator {
         tx.authority().sms_codes().expire(appid, purpose).await?;
         tx.commit().await?;
         let (event, what) = if purpose == PURPOSE_CANCEL {
-            (AuthorityEvent::CancelAborted, "aborted")
+            (AuthorityEvent::CancelAborted { reason: String::new() }, "aborted")
         } else {
             (AuthorityEvent::SmsExpired, "expired")
         };
@@ -387,6 +406,24 @@ impl Simulator {
     async fn decide_as(&self, appid: &str, round: u32, decision: Decision) -> Result<Receipt> {
         let id = format!("sim:{appid}:{PURPOSE_FILING}:{round}:decided");
         let kept = self.kept(appid, PURPOSE_FILING, round).await?;
+        let decision = match decision {
+            // A new access is confirmed only for a record the authority knows, of this subject.
+            Decision::Approve(None) if kept.kind.as_deref() == Some("new_access") => {
+                let numbers = self.foreign_record_for(&kept).await?;
+                if let Ok(n) = &numbers {
+                    // Kept like minted numbers, for `issued_numbers`.
+                    let json = serde_json::to_string(n).map_err(|e| SimError::Internal(e.to_string()))?;
+                    let mut tx = self.store.begin().await?;
+                    tx.settings().put(&format!("sim_numbers:{appid}:{round}"), &json, self.now()).await?;
+                    tx.commit().await?;
+                }
+                match numbers {
+                    Ok(n) => Decision::Approve(Some(n)),
+                    Err(reason) => Decision::Reject(vec![reason]),
+                }
+            }
+            other => other,
+        };
         let reasons = match decision {
             Decision::Approve(given) => {
                 let numbers = match (given, &kept.subject_number, &kept.service_number) {
@@ -520,9 +557,12 @@ struct Kept {
     province: Option<String>,
     #[serde(default)]
     subject_number: Option<String>,
-    /// A change's record: approved, it keeps its numbers.
+    /// A change's record (approved, it keeps its numbers), or the record a new access names.
     #[serde(default)]
     service_number: Option<String>,
+    /// A new access's subject (name, certificate number), checked against the record.
+    #[serde(default)]
+    subject: Option<(String, String)>,
 }
 
 fn parse_kept(json: &str) -> Result<Kept> {
@@ -547,12 +587,84 @@ fn op_province(op: &Operation) -> Option<String> {
 fn op_subject_number(op: &Operation) -> Option<String> {
     match op {
         Operation::NewService { subject_number, .. } => Some(subject_number.clone()),
-        Operation::Change { payload, .. } => Some(payload.icp_subject.base_info.record_number.clone()),
+        Operation::Change { payload, .. } | Operation::NewAccess { payload, .. } => {
+            Some(payload.icp_subject.base_info.record_number.clone())
+        }
         _ => None,
     }
 }
 
 impl Simulator {
+    /// The record a new access names, if the simulator knows it and its subject is the
+    /// applicant's; otherwise the reason it is rejected with.
+    async fn foreign_record_for(
+        &self,
+        kept: &Kept,
+    ) -> Result<std::result::Result<IssuedNumbers, beian_core::model::AuditItem>> {
+        let settings = self.settings().await?;
+        let number = kept.service_number.clone().unwrap_or_default();
+        let reason = |error: String, suggest: &str| beian_core::model::AuditItem {
+            key_name: "服务备案号".into(),
+            error,
+            suggest: suggest.into(),
+        };
+        let Some(record) = settings.foreign_records.iter().find(|r| r.service_number == number) else {
+            return Ok(Err(reason(
+                format!("管局备案系统中没有服务备案号“{number}”的备案"),
+                "请核对已有的服务备案号（可在 https://beian.miit.gov.cn/ 查询）后重新提交",
+            )));
+        };
+        let (name, certificate) = kept.subject.clone().unwrap_or_default();
+        if record.subject_name != name || !record.certificate_number.eq_ignore_ascii_case(certificate.trim())
+        {
+            return Ok(Err(reason(
+                format!("服务备案号“{number}”的备案主体与申请的主体（名称或证件号码）不一致"),
+                "新增接入只能接入本主体已有的备案；请核对主体名称和证件号码",
+            )));
+        }
+        let subject_number =
+            numbering::subject_of_service(&record.service_number).unwrap_or_default().to_string();
+        Ok(Ok(IssuedNumbers { subject_number, service_number: record.service_number.clone() }))
+    }
+
+    /// 取消接入: no SMS (MIIT texts no one for it). The record's last access — no other
+    /// provider hosts it: not one of the known records filed elsewhere, or one without other
+    /// accesses — is refused when `refuse_last_access` says so (code 1025); otherwise the
+    /// access is removed and the event tells whether an empty shell (空壳) is left.
+    async fn cancel_access(&self, op: &Operation) -> Result<()> {
+        let (appid, round) = (op.appid(), op.round());
+        let Operation::Cancel { record_number, .. } = op else {
+            return Err(SimError::Internal(format!("{} is not a cancellation", op.kind())));
+        };
+        let now = self.now();
+        {
+            let mut tx = self.store.begin().await?;
+            if tx.authority().sim_submission(appid, PURPOSE_CANCEL, round).await?.is_none() {
+                let kept = Kept { kind: Some(op.kind().to_string()), ..Kept::default() };
+                let json = serde_json::to_string(&kept).map_err(|e| SimError::Internal(e.to_string()))?;
+                tx.authority().put_sim_submission(appid, PURPOSE_CANCEL, round, &json, now).await?;
+                tx.commit().await?;
+            }
+        }
+        let settings = self.settings().await?;
+        let last = settings
+            .foreign_records
+            .iter()
+            .find(|r| &r.service_number == record_number)
+            .is_none_or(|r| r.accesses.is_empty());
+        let (event, what) = if last && settings.refuse_last_access {
+            let reason = format!(
+                "1025 服务备案号“{record_number}”仅剩本接入服务商的接入，不能取消最后一个接入；如不再使用，请办理注销备案"
+            );
+            (AuthorityEvent::CancelAborted { reason }, "aborted")
+        } else {
+            (AuthorityEvent::CancelConfirmed { empty_shell: last }, "confirmed")
+        };
+        let id = format!("sim:{appid}:{PURPOSE_CANCEL}:{round}:{what}");
+        self.inbox.receive(id, appid.into(), round, event).await?;
+        Ok(())
+    }
+
     async fn kept(&self, appid: &str, purpose: &str, round: u32) -> Result<Kept> {
         let mut tx = self.store.read().await?;
         let Some(json) = tx.authority().sim_submission(appid, purpose, round).await? else {

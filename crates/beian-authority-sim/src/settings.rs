@@ -20,6 +20,43 @@ pub struct SimulatorSettings {
     pub reject_reasons: Vec<AuditItem>,
     /// Per-appid outcomes that override the default.
     pub forced: HashMap<String, String>,
+    /// Records filed through other access providers (新增接入 connects one of them): a new
+    /// access is confirmed only for a number listed here whose subject matches. The defaults
+    /// are the demo's ([`demo_foreign_records`]); tests set their own.
+    pub foreign_records: Vec<ForeignRecord>,
+    /// Refuse to remove a record's last access (MIIT result code 1025): a 取消接入 of a record
+    /// no other provider hosts is then aborted with the reason instead of leaving an empty
+    /// shell (空壳). Off by default, so the demo can show an empty shell.
+    pub refuse_last_access: bool,
+}
+
+/// A record filed through another access provider, as the simulated authority knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignRecord {
+    /// `粤ICP备2019000777号-1X`.
+    pub service_number: String,
+    /// The subject's name and certificate number as filed: a new access of another subject
+    /// is rejected.
+    pub subject_name: String,
+    pub certificate_number: String,
+    /// The access providers hosting it besides this platform (a 取消接入 of a record with
+    /// none left removes its last access).
+    #[serde(default)]
+    pub accesses: Vec<String>,
+}
+
+/// The demo's records filed elsewhere (**demo data**, used only while no settings were
+/// saved): the demo person 张三 (`beian demo`, `crates/beian/src/demo.rs`) holds a mini
+/// program filed in 北京 through another provider: `wxdemo0000000001` (张三's) can connect it
+/// (接入已有备案) with `京ICP备2019000777号-1X` once the wizard's draft names 张三 (ID number
+/// `440305199003071236`) as a personal subject in 北京.
+pub fn demo_foreign_records() -> Vec<ForeignRecord> {
+    vec![ForeignRecord {
+        service_number: "京ICP备2019000777号-1X".into(),
+        subject_name: "张三".into(),
+        certificate_number: "440305199003071236".into(),
+        accesses: vec!["演示云（另一接入服务商）".into()],
+    }]
 }
 
 impl Default for SimulatorSettings {
@@ -33,6 +70,8 @@ impl Default for SimulatorSettings {
                 suggest: "请上传证件原件的彩色照片或扫描件，四角完整、文字清晰".into(),
             }],
             forced: HashMap::new(),
+            foreign_records: demo_foreign_records(),
+            refuse_last_access: false,
         }
     }
 }

@@ -486,6 +486,7 @@ impl Generator {
                             | FilingState::AuthorityRejected
                     )),
                     row_version: 3,
+                    access_number: None,
                 };
                 // The trail: the apply (one per version, as `beian check` expects) and the
                 // action that brought the order to where it is.

@@ -95,6 +95,11 @@ impl DeskDriver {
     async fn next_numbers(&self) -> IssuedNumbers {
         let abbr = self.browser.attr("#form-approved", "data-abbr").await.unwrap_or_default();
         let held = self.browser.attr("#form-approved", "data-subject").await.unwrap_or_default();
+        // A change or a new access is approved with the record's own numbers (prefilled).
+        let record = self.browser.attr("#form-approved", "data-service").await.unwrap_or_default();
+        if !record.is_empty() {
+            return IssuedNumbers { subject_number: held, service_number: record };
+        }
         let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = |key: String| {
             let n = issued.entry(key).or_insert(0);

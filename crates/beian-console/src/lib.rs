@@ -1,7 +1,8 @@
 //! The developer console (开发者后台), zh-CN, server-rendered: sign in, home with the
 //! "小程序需补充备案信息" banner, the filing wizard with inline rules, the commitment letter,
-//! the status timeline, 站内信, authorized service providers, members and invitations
-//! (成员管理), the webhook with its delivery log, and support tickets (工单).
+//! the status timeline, 接入已有备案 and 取消接入 (`access`), 站内信, authorized service
+//! providers, members and invitations (成员管理), the webhook with its delivery log, and
+//! support tickets (工单).
 //!
 //! Every page works without JavaScript (`/console/static/console.js` only enhances: cascading
 //! region selects, counters, copy buttons). Nothing is loaded from another origin. Every form
@@ -22,6 +23,7 @@ macro_rules! or_page {
     };
 }
 
+mod access;
 mod auth;
 mod html;
 mod members;
@@ -64,6 +66,11 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         .route("/console/apps/{appid}", get(pages::status))
         .route("/console/apps/{appid}/withdraw", post(pages::withdraw))
         .route("/console/apps/{appid}/cancel", post(pages::cancel))
+        .route("/console/apps/{appid}/access", get(access::access_page).post(access::submit_access))
+        .route(
+            "/console/apps/{appid}/cancel-access",
+            get(access::cancel_access_page).post(access::submit_cancel_access),
+        )
         .route("/console/apps/{appid}/providers", get(pages::providers))
         .route("/console/apps/{appid}/members", get(members::members))
         .route("/console/apps/{appid}/members/add", post(members::add))

@@ -49,6 +49,7 @@ fn event_label(a: Action) -> &'static str {
     match a {
         Action::Apply => "提交备案申请",
         Action::ApplyChange => "提交变更备案",
+        Action::ApplyAccess => "提交接入已有备案",
         Action::AccessRevoked => "管局取消了本平台的接入",
         Action::Withdraw => "撤回申请",
         Action::PlatformApprove => "平台初审通过，已提交管局",
@@ -212,7 +213,8 @@ pub async fn status(
             })
             .collect();
     // The date of the last `action` of the current round (after the last submission).
-    let submitted_labels = [event_label(Action::Apply), event_label(Action::ApplyChange)];
+    let submitted_labels =
+        [event_label(Action::Apply), event_label(Action::ApplyChange), event_label(Action::ApplyAccess)];
     let last_submit = history.iter().rposition(|(_, l)| submitted_labels.contains(l)).unwrap_or(0);
     let when = |a: Action| -> String {
         history[last_submit..]
@@ -329,11 +331,12 @@ pub async fn status(
             }
             @if info.status >= 1024 && can_file {
                 @if info.available == 1 {
-                    p { a.btn href={ "/console/apps/" (appid) "/filing" } { "去备案" } }
+                    p { a.btn href={ "/console/apps/" (appid) "/filing" } { "去备案" } " " (access_link(&appid)) }
                 } @else if let Some(r) = &info.unavailable_reason {
                     div.error-box { (r) }
                 }
             }
+            (access_note(&info))
         }
         @if member.is_admin() {
             p { a #members-link href={ "/console/apps/" (appid) "/members" } { "成员管理" } }
@@ -358,7 +361,6 @@ pub async fn status(
                         select name="cancel_type" {
                             option value="2" { "注销小程序备案（仅注销本小程序的服务备案号）" }
                             option value="1" { "注销主体备案（主体及其下所有小程序的备案均被注销）" }
-                            option value="3" { "取消接入（本小程序不再通过本平台接入，备案号由其他接入方承接）" }
                         }
                     }
                     label.field {
@@ -374,6 +376,7 @@ pub async fn status(
                     }
                     p { button.danger type="submit" { "申请注销" } }
                 }
+                (cancel_access_link(&appid))
             }
         }
         p {
@@ -385,6 +388,30 @@ pub async fn status(
         }
     };
     layout(&mp.name, Some(&sess), unread(&s, &sess).await, body).into_response()
+}
+
+/// 接入已有备案: the way to connect a record filed elsewhere (beside 去备案).
+fn access_link(appid: &str) -> maud::Markup {
+    html! { a.btn.secondary #access-link href={ "/console/apps/" (appid) "/access" } { "接入已有备案" } }
+}
+
+/// A new access under way (or rejected): the number it connects.
+fn access_note(info: &beian_service::EntranceInfo) -> maud::Markup {
+    html! {
+        @if let Some(a) = &info.access {
+            p #access-note { "接入已有备案：服务备案号 " strong { (a.service_number) } "（管局确认后不产生新的备案号）" }
+        }
+    }
+}
+
+/// 取消接入: only this platform's access; the page spells the consequences out.
+fn cancel_access_link(appid: &str) -> maud::Markup {
+    html! {
+        p {
+            "只想让本小程序不再通过本平台接入、保留工信部的备案？"
+            a #cancel-access-link href={ "/console/apps/" (appid) "/cancel-access" } { "取消接入" }
+        }
+    }
 }
 
 /// What a developer pastes into a mini program page to show the filing number (WXML: a mini

@@ -68,6 +68,7 @@ codes! {
     CHANGE_OPEN = 86906, Beian, "已有进行中的变更备案，请等待其完成或撤回后再操作";
     CHANGE_NOT_ALLOWED = 86907, Beian, "该项变更不能通过变更备案办理，请注销备案后重新申请";
     NOTHING_CHANGED = 86908, Beian, "变更内容与已备案信息一致，无需变更";
+    ACCESS_NUMBER = 86909, Beian, "新增接入的备案号不正确，请核对已有的服务备案号";
     ENTRANCE_NOT_OPEN = 86910, Beian, "备案系统尚未开放";
     ENTRANCE_KEYWORD = 86911, Beian, "小程序名称命中限制关键词，暂不开放备案入口";
     ENTRANCE_AUTHORITY_DOWN = 86912, Beian, "管局备案系统维护中，暂不开放备案入口";

@@ -91,6 +91,10 @@ pub struct FilingOrder {
     pub authority_round: u32,
     /// Optimistic-concurrency token: every update must name the version it read.
     pub row_version: i64,
+    /// 新增接入: the service number filed through another access provider that this order
+    /// asks to connect (`None` for a new filing). Kept once filed (the record came by access).
+    #[serde(default)]
+    pub access_number: Option<String>,
 }
 
 /// `image` or `video`.

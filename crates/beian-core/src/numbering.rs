@@ -76,6 +76,12 @@ pub fn check_service_number(number: &str, subject_number: &str) -> Result<u32, N
     n.parse().map_err(|_| NumberError(format!("服务备案号的序号过大，例如“{example}”")))
 }
 
+/// The subject number a service number implies: everything before its last `-` (the service
+/// number `粤ICP备2026012345号-1X` belongs to `粤ICP备2026012345号`). `None` without a `-`.
+pub fn subject_of_service(service_number: &str) -> Option<&str> {
+    service_number.rsplit_once('-').map(|(subject, _)| subject).filter(|s| !s.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +125,12 @@ mod tests {
             .expect_err("an app suffix")
             .0
             .contains("A为App"));
+    }
+
+    #[test]
+    fn a_service_number_implies_its_subject_number() {
+        assert_eq!(subject_of_service("粤ICP备2026012345号-1X"), Some("粤ICP备2026012345号"));
+        assert_eq!(subject_of_service("粤ICP备2026012345号"), None);
+        assert_eq!(subject_of_service("-1X"), None);
     }
 }

@@ -28,9 +28,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 /// The kind of request an order carries to the authority. One live record per service has at
-/// most one open request. Today beian files new services (`New`) and cancels them (`Cancel`,
-/// `CancelAccess`); `Change` (变更备案) and `NewAccess` (新增接入) are the requests the change-filing
-/// work adds — named here so the gateway's operations and the jobs already have their place.
+/// most one open request: a new filing (`New`), a change of the filed record (`Change`), the
+/// connection of a record filed through another access provider (`NewAccess`), a
+/// cancellation (`Cancel`) or the removal of this platform's access (`CancelAccess`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrderKind {
     /// 新增备案: a new subject and/or service.
@@ -52,6 +52,7 @@ impl OrderKind {
             (FilingState::Changing { .. }, _) => OrderKind::Change,
             (FilingState::Filed { canceling: true }, Some(CancelType::Access)) => OrderKind::CancelAccess,
             (FilingState::Filed { canceling: true }, _) => OrderKind::Cancel,
+            (state, _) if order.access_number.is_some() && !state.is_filed() => OrderKind::NewAccess,
             _ => OrderKind::New,
         }
     }
@@ -81,6 +82,9 @@ pub struct Request<'a> {
     pub reviewer: Option<&'a str>,
     /// The numbers the authority issued (an approval).
     pub numbers: Option<&'a IssuedNumbers>,
+    /// A confirmed 取消接入: whether the authority says the record is left without any access
+    /// (空壳, an empty shell).
+    pub empty_shell: Option<bool>,
 }
 
 /// What the service read, in the transaction that will apply the plan.
@@ -203,8 +207,14 @@ pub enum IndexChange {
 /// The event told to the service providers authorized for the mini program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderResult {
-    /// WeChat's `beian_status` (3, 5 or 6).
+    /// The event's `InfoType`: WeChat's `notify_apply_icpfiling_result`, or beian's
+    /// extensions `notify_icp_access_result` (新增接入) and `notify_icp_cancel_access_result`
+    /// (取消接入).
+    pub event: &'static str,
+    /// WeChat's `beian_status` (3, 5 or 6; 1024 once a cancelled access left the platform).
     pub beian_status: i64,
+    /// Further fields of beian's extension events (name, value, numeric).
+    pub extra: Vec<(&'static str, String, bool)>,
     pub key: String,
 }
 
@@ -257,6 +267,8 @@ pub struct Plan {
     review_sla_days: u32,
     /// The rule-table version an application was checked against (apply only).
     rules_version: Option<i64>,
+    /// A confirmed 取消接入 left the record without access (空壳).
+    empty_shell: Option<bool>,
 }
 
 /// The parts of the platform's configuration a plan reads.
@@ -277,9 +289,9 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
             errcode::message(errcode::WRONG_REVIEW_STATE).unwrap_or("请求被拒绝"),
         ));
     };
-    if action == Action::Apply || action == Action::ApplyChange {
+    if matches!(action, Action::Apply | Action::ApplyChange | Action::ApplyAccess) {
         return Err(PlanError::Inconsistent(
-            "apply is planned by plan_apply, a change by plan_change".into(),
+            "apply is planned by plan_apply, a change by plan_change, a new access by plan_access".into(),
         ));
     }
     if req.expected_version.is_some_and(|v| v != read.row_version) {
@@ -297,7 +309,8 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
     let mut order = read.clone();
     order.state = to;
     order.updated_at = ts;
-    if let Some(reasons) = req.reasons {
+    // (A refused 取消接入's reason is told, not kept on the filed record.)
+    if let Some(reasons) = req.reasons.filter(|_| action != Action::CancelAborted) {
         order.audit_data = reasons.to_vec();
     }
     if effects.contains(&Effect::ClearAuditData) {
@@ -331,6 +344,7 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
         due: None,
         review_sla_days: env.policy.platform_review_sla_days,
         rules_version: None,
+        empty_shell: req.empty_shell.filter(|_| action == Action::CancelConfirmed),
     };
     let appid = plan.order.appid.clone();
 
@@ -379,6 +393,20 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
                 errcode: errcode::INVALID_ARGS,
                 errmsg: "管局审核通过须附管局核发的主体备案号和服务备案号".into(),
             })?;
+            if let Some(claimed) = plan.order.access_number.as_deref() {
+                // 新增接入 issues no number: the authority confirms the record's own.
+                if numbers.service_number != claimed
+                    || numbering::subject_of_service(claimed) != Some(numbers.subject_number.as_str())
+                {
+                    return Err(PlanError::Refused {
+                        errcode: errcode::INVALID_ARGS,
+                        errmsg: format!(
+                            "新增接入通过时备案号不变：应为主体备案号“{}”、服务备案号“{claimed}”",
+                            numbering::subject_of_service(claimed).unwrap_or("-")
+                        ),
+                    });
+                }
+            }
             let refused = |e: numbering::NumberError| PlanError::Refused {
                 errcode: errcode::INVALID_ARGS,
                 errmsg: e.0,
@@ -406,8 +434,9 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
         if effects.contains(&Effect::RevokeNumbers) {
             subject.filed_count = subject.filed_count.saturating_sub(1);
             plan.order.service_record_number = None;
-            if action == Action::AccessRevoked {
-                // Only this platform's access ends: the subject and its other services stay.
+            if action == Action::AccessRevoked || plan.order.cancel_type == Some(CancelType::Access) {
+                // Only this platform's access ends (revoked, or 取消接入 confirmed): the
+                // subject and its other services stay; the MIIT record stays too.
                 plan.order.cancel_type = Some(CancelType::Access);
                 plan.order.subject_record_number = None;
             } else if plan.order.cancel_type == Some(CancelType::Subject) {
@@ -450,10 +479,28 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
     }
     // (A change's steps keep the filed status; providers hear of it through entrance info.)
     let change = from.change().is_some() || to.change().is_some();
+    let access = plan.order.access_number.is_some() && !from.is_filed();
     if effects.contains(&Effect::NotifyResult) && matches!(to.status_code(), 3 | 5 | 6) && !change {
         plan.provider_result = Some(ProviderResult {
+            event: if access { "notify_icp_access_result" } else { "notify_apply_icpfiling_result" },
             beian_status: to.status_code(),
+            extra: Vec::new(),
             key: format!("apply_result:{appid}:{}", step + 1),
+        });
+    }
+    if matches!(action, Action::CancelConfirmed | Action::CancelAborted)
+        && plan.order.cancel_type == Some(CancelType::Access)
+    {
+        let confirmed = action == Action::CancelConfirmed;
+        let mut extra = vec![("result", if confirmed { "cancelled" } else { "refused" }.to_string(), false)];
+        if confirmed {
+            extra.push(("empty_shell", u8::from(plan.empty_shell == Some(true)).to_string(), true));
+        }
+        plan.provider_result = Some(ProviderResult {
+            event: "notify_icp_cancel_access_result",
+            beian_status: if confirmed { 1024 } else { 6 },
+            extra,
+            key: format!("cancel_access_result:{appid}:{}", step + 1),
         });
     }
     if effects.contains(&Effect::IssueNumbers) || effects.contains(&Effect::ReplaceRecord) {
@@ -488,9 +535,75 @@ pub fn plan_apply(
     new_subject_id: &str,
     env: &Env<'_>,
 ) -> Result<Plan, PlanError> {
+    plan_application(payload, read, new_subject_id, env, None)
+}
+
+/// The field a new access's service number is checked at (新增接入; the payload carries the
+/// number there once accepted).
+pub const ACCESS_NUMBER_FIELD: &str = "icp_applets.base_info.record_number";
+
+/// Plan a new access (新增接入; REAL-WORLD.md §2): a mini program filed through another access
+/// provider is connected by its existing service number. The application is checked like a
+/// new one (identity, principals, the subject's limits), and the number against it: its
+/// format, the province of the subject number it implies (`numbering::subject_of_service`)
+/// against the subject's, and the subject number the subject already holds here. The order
+/// goes to platform review carrying the number (`FilingOrder::access_number`, and the
+/// version's record numbers); the authority later confirms it with the same numbers — no
+/// number is issued.
+pub fn plan_access(
+    payload: &ApplyPayload,
+    service_number: &str,
+    read: &ApplyFacts<'_>,
+    new_subject_id: &str,
+    env: &Env<'_>,
+) -> Result<Plan, PlanError> {
+    plan_application(payload, read, new_subject_id, env, Some(service_number.trim()))
+}
+
+/// Why `service_number` cannot be connected to the subject of `payload` (hints at
+/// [`ACCESS_NUMBER_FIELD`]); the subject number it implies otherwise.
+fn check_access_number<'n>(
+    service_number: &'n str,
+    payload: &ApplyPayload,
+    subject: Option<&Subject>,
+    dict: &Dictionaries,
+) -> Result<&'n str, Vec<Hint>> {
+    let hint = |errmsg: String| {
+        vec![Hint { errcode: errcode::ACCESS_NUMBER, errmsg, err_field: ACCESS_NUMBER_FIELD.to_string() }]
+    };
+    if service_number.is_empty() {
+        return Err(hint("请填写已有的服务备案号，例如“粤ICP备2026012345号-1X”".into()));
+    }
+    let province = payload.icp_subject.base_info.province.trim();
+    let Some(abbr) = province.parse::<u32>().ok().and_then(|p| dict.province_abbr(p)) else {
+        // The province's own hint says what to fix; the number is checked once it is known.
+        return Ok(numbering::subject_of_service(service_number).unwrap_or_default());
+    };
+    let Some(subject_number) = numbering::subject_of_service(service_number) else {
+        return Err(hint(format!("服务备案号应为主体备案号加“-序号X”，例如“{abbr}ICP备2026012345号-1X”")));
+    };
+    numbering::check_subject_number(subject_number, abbr).map_err(|e| hint(e.0))?;
+    numbering::check_service_number(service_number, subject_number).map_err(|e| hint(e.0))?;
+    if let Some(held) = subject.and_then(|s| s.record_number.as_deref()).filter(|h| *h != subject_number) {
+        return Err(hint(format!(
+            "该主体在本平台的主体备案号为“{held}”，服务备案号“{service_number}”不属于该主体，请核对"
+        )));
+    }
+    Ok(subject_number)
+}
+
+/// A new application ([`plan_apply`]) or a new access ([`plan_access`], `access` the number).
+fn plan_application(
+    payload: &ApplyPayload,
+    read: &ApplyFacts<'_>,
+    new_subject_id: &str,
+    env: &Env<'_>,
+    access: Option<&str>,
+) -> Result<Plan, PlanError> {
     let facts = &read.facts;
+    let action = if access.is_some() { Action::ApplyAccess } else { Action::Apply };
     let from = facts.order.map(|o| o.state).unwrap_or(FilingState::NotFiled);
-    let (to, effects) = state::transition(from, Action::Apply)?;
+    let (to, effects) = state::transition(from, action)?;
     let ctx = ApplyContext {
         now: facts.now,
         dict: env.dict,
@@ -502,16 +615,42 @@ pub fn plan_apply(
         applies_today: read.applies_today,
         rules: read.rules,
     };
-    rules::check_apply(payload, &ctx)?;
+    let mut payload = payload.clone();
+    payload.icp_subject.base_info.record_number.clear();
+    payload.icp_applets.base_info.record_number.clear();
+    let numbers = match access {
+        None => {
+            rules::check_apply(&payload, &ctx)?;
+            None
+        }
+        Some(number) => {
+            // Every field's hint at once: the number's beside the application's.
+            let mut hints =
+                check_access_number(number, &payload, ctx.subject, env.dict).err().unwrap_or_default();
+            match rules::check_apply(&payload, &ctx) {
+                Ok(()) => {}
+                Err(Refusal::Hints(h)) => hints.extend(h),
+                Err(other) if hints.is_empty() => return Err(other.into()),
+                Err(_) => {}
+            }
+            if !hints.is_empty() {
+                return Err(PlanError::Hints(hints));
+            }
+            let subject_number = numbering::subject_of_service(number).unwrap_or_default();
+            Some((subject_number.to_string(), number.to_string()))
+        }
+    };
     let (now, ts, mp) = (facts.now, facts.now.timestamp(), facts.mini_program);
     let appid = mp.appid.as_str();
 
     // The platform fills appid and name; the caller's values are never trusted.
-    let mut payload = payload.clone();
     payload.icp_applets.base_info.appid = mp.appid.clone();
     payload.icp_applets.base_info.name = mp.name.clone();
-    payload.icp_subject.base_info.record_number.clear();
-    payload.icp_applets.base_info.record_number.clear();
+    // A new access names the record it connects.
+    if let Some((subject_number, service_number)) = &numbers {
+        payload.icp_subject.base_info.record_number = subject_number.clone();
+        payload.icp_applets.base_info.record_number = service_number.clone();
+    }
 
     // Claim the subject's slot: the row version makes two racing applies collide there.
     let b = &payload.icp_subject.base_info;
@@ -561,6 +700,7 @@ pub fn plan_apply(
                 review_due_at: None,
                 authority_round: 0,
                 row_version: -1,
+                access_number: None,
             },
             RowWrite::Insert,
         ),
@@ -574,6 +714,7 @@ pub fn plan_apply(
     order.cancel_type = None;
     order.claimed_by = None;
     order.claimed_at = None;
+    order.access_number = numbers.map(|(_, service_number)| service_number);
     let due = env.calendar.add_working_days(beijing_date(now), env.policy.platform_review_sla_days);
     order.review_due_at = Some(end_of_beijing_day(due));
     if effects.contains(&Effect::ClearAuditData) {
@@ -582,7 +723,7 @@ pub fn plan_apply(
     let policy = env.policy;
     let claim = quota_claim(policy, now);
     Ok(Plan {
-        action: Action::Apply,
+        action,
         from,
         to,
         effects,
@@ -601,6 +742,7 @@ pub fn plan_apply(
         due: Some(due),
         review_sla_days: policy.platform_review_sla_days,
         rules_version: Some(read.rules.version()),
+        empty_shell: None,
     })
 }
 
@@ -684,6 +826,7 @@ pub fn plan_change(
         due: Some(due),
         review_sla_days: policy.platform_review_sla_days,
         rules_version: Some(read.rules.version()),
+        empty_shell: None,
     })
 }
 
@@ -762,8 +905,11 @@ impl Plan {
         {
             return self.change_notice(&key, &reasons());
         }
+        if let Some(notice) = self.access_notice(&key, &reasons()) {
+            return Some(notice);
+        }
         match self.action {
-            Action::ApplyChange => None,
+            Action::ApplyChange | Action::ApplyAccess => None,
             Action::Apply => {
                 let due = self.due?;
                 Some(Notice {
@@ -840,6 +986,74 @@ impl Plan {
         )
     }
 
+    /// The notice of a step of a new access (新增接入) or of a 取消接入, where it differs from a
+    /// new filing's or a cancellation's.
+    fn access_notice(&self, key: &str, reasons: &str) -> Option<Notice> {
+        let appid = &self.order.appid;
+        let n = |kind: &'static str, title: &str, body: String| {
+            Some(Notice { kind, title: title.to_string(), body, key: key.to_string() })
+        };
+        if self.order.cancel_type == Some(CancelType::Access) && self.from.is_canceling() {
+            return match self.action {
+                Action::CancelConfirmed => n(
+                    "access_cancelled",
+                    "已取消接入",
+                    format!(
+                        "本平台对该小程序备案的接入已取消：小程序在本平台不再视为已备案，不再展示备案号；工信部的备案记录仍保留。{}",
+                        if self.empty_shell == Some(true) {
+                            "该备案已没有任何接入服务商（空壳），管局可能注销空壳备案；如需继续使用，请尽快通过其他服务商接入或重新申请备案。"
+                        } else {
+                            ""
+                        }
+                    ),
+                ),
+                Action::CancelAborted => n(
+                    "cancel_access_refused",
+                    "取消接入未完成",
+                    format!("管局未同意取消接入，备案保持有效。原因：\n{reasons}"),
+                ),
+                _ => None,
+            };
+        }
+        if self.order.cancel_type == Some(CancelType::Access) && self.action == Action::Cancel {
+            return n(
+                "cancel_access_requested",
+                "取消接入申请已提交",
+                "取消接入已报送管局（无需短信核验），管局确认后小程序在本平台不再视为已备案。".into(),
+            );
+        }
+        if self.order.access_number.is_none() || self.from.is_filed() {
+            return None;
+        }
+        let number = self.order.access_number.as_deref().unwrap_or("-");
+        match self.action {
+            Action::ApplyAccess => {
+                let due = self.due?;
+                Some(Notice {
+                    kind: "access_submitted",
+                    title: "接入申请已提交，平台审核中".into(),
+                    body: format!(
+                        "服务备案号 {number} 的接入申请已提交。平台将在{}个工作日内（{}前）完成核验；通过后报送管局确认，负责人会收到工信部的短信验证码。",
+                        self.review_sla_days,
+                        due.format("%Y年%m月%d日")
+                    ),
+                    key: format!("notice:{appid}:apply_access:{}", self.order.versions),
+                })
+            }
+            Action::AuthorityApprove => n(
+                "access_filed",
+                "新增接入已通过",
+                format!("管局已确认接入，备案号不变：\n{}\n请在小程序页面底部展示备案号并链接至 https://beian.miit.gov.cn/。", self.numbers_text()),
+            ),
+            Action::AuthorityReject => n(
+                "access_rejected",
+                "新增接入被管局驳回",
+                format!("管局未确认服务备案号 {number} 的接入，原因：\n{reasons}\n请核对备案号和主体信息后重新提交。"),
+            ),
+            _ => None,
+        }
+    }
+
     /// The notice of a step of a change (变更备案).
     fn change_notice(&self, key: &str, reasons: &str) -> Option<Notice> {
         let appid = &self.order.appid;
@@ -904,13 +1118,14 @@ impl Plan {
     /// The audit events of the plan: the action on the order, then one per cascaded order.
     pub fn audit(&self) -> Vec<AuditRecord> {
         let appid = &self.order.appid;
-        let detail = if matches!(self.action, Action::Apply | Action::ApplyChange) {
+        let detail = if matches!(self.action, Action::Apply | Action::ApplyChange | Action::ApplyAccess) {
             json!({
                 "from": self.from.status_code(),
                 "to": self.to.status_code(),
                 "version": self.order.versions,
                 "subject": self.order.subject_id,
                 "rules_version": self.rules_version,
+                "access_number": self.order.access_number.as_ref().filter(|_| self.action == Action::ApplyAccess),
             })
         } else {
             let effect_names: Vec<String> = self.effects.iter().map(|e| format!("{e:?}")).collect();
@@ -928,6 +1143,7 @@ impl Plan {
                 "cancel_type": self.cancel_type_asked().map(CancelType::code),
                 "reason_type": self.reason_type,
                 "service_record_number": self.order.service_record_number,
+                "empty_shell": self.empty_shell,
             })
         };
         let mut out = vec![AuditRecord {
@@ -984,12 +1200,19 @@ impl Plan {
             parts.push(format!("index({i:?})"));
         }
         if let Some(p) = &self.provider_result {
-            parts.push(format!("provider({} {})", p.beian_status, p.key));
+            match p.event {
+                "notify_apply_icpfiling_result" => {
+                    parts.push(format!("provider({} {})", p.beian_status, p.key))
+                }
+                event => parts.push(format!("provider({event} {} {})", p.beian_status, p.key)),
+            }
         }
         if let Some(n) = self.notice() {
             parts.push(format!("notice({} {})", n.kind, n.key));
         }
-        if let Some(due) = self.order.review_due_at.filter(|_| self.action == Action::Apply) {
+        if let Some(due) =
+            self.order.review_due_at.filter(|_| matches!(self.action, Action::Apply | Action::ApplyAccess))
+        {
             parts.push(format!("due({due})"));
         }
         parts.join(" ")

@@ -251,6 +251,10 @@ pub enum Action {
     /// The developer submits a change of the filed record (变更备案), or resubmits a
     /// rejected one.
     ApplyChange,
+    /// The developer asks to connect a record filed through another access provider by its
+    /// service number (新增接入): reviewed like an application, confirmed by the authority
+    /// with the same numbers.
+    ApplyAccess,
     /// The applicant withdraws it while in platform review (撤回).
     Withdraw,
     /// Platform reviewer approves and hands it to the authority; SMS verification starts.
@@ -279,9 +283,10 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::Apply,
         Action::ApplyChange,
+        Action::ApplyAccess,
         Action::Withdraw,
         Action::PlatformApprove,
         Action::PlatformReject,
@@ -300,6 +305,7 @@ impl Action {
         match self {
             Action::Apply => "apply",
             Action::ApplyChange => "apply_change",
+            Action::ApplyAccess => "apply_access",
             Action::Withdraw => "withdraw",
             Action::PlatformApprove => "platform_approve",
             Action::PlatformReject => "platform_reject",
@@ -367,6 +373,12 @@ pub fn transition(
         (S::Filed { canceling: true }, A::ApplyChange) => Err(refuse(errcode::UNDER_REVIEW)),
         (_, A::ApplyChange) => Err(refuse(errcode::NOT_FILED_CANNOT_CHANGE)),
         (S::Changing { .. }, A::Apply) => Err(refuse(errcode::ALREADY_FILED)),
+        // 新增接入: the same reviews as a new application (the order carries the number).
+        (S::NotFiled | S::PlatformRejected | S::AuthorityRejected, A::ApplyAccess) => {
+            Ok((S::PlatformReview, &[E::ClearAuditData]))
+        }
+        (S::PlatformReview | S::AuthorityReview { .. }, A::ApplyAccess) => Err(refuse(errcode::UNDER_REVIEW)),
+        (S::Filed { .. } | S::Changing { .. }, A::ApplyAccess) => Err(refuse(errcode::ALREADY_FILED)),
         // Withdrawn before it reaches the authority, or given up after a rejection.
         (
             S::Changing { stage: C::PlatformReview | C::PlatformRejected | C::AuthorityRejected },

@@ -54,9 +54,10 @@ pub enum CancelKind {
 /// kind ([`Operation::kind`]) they identify the request: a gateway treats a repeat of the same
 /// (appid, kind, round) as the same request.
 ///
-/// Today the platform sends [`Operation::NewSubjectAndService`], [`Operation::NewService`] and
-/// the three cancellations; the others are the contract the next issues (change filing, new
-/// access, supplementary attachments) implement against.
+/// The platform sends [`Operation::NewSubjectAndService`], [`Operation::NewService`],
+/// [`Operation::NewAccess`], [`Operation::Change`] and the three cancellations;
+/// [`Operation::Attachments`] is the contract a later issue (supplementary materials)
+/// implements against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Operation {
@@ -65,7 +66,11 @@ pub enum Operation {
     NewSubjectAndService { appid: String, round: u32, payload: Box<ApplyPayload> },
     /// 新增服务: a further service of a subject that holds `subject_number`.
     NewService { appid: String, round: u32, subject_number: String, payload: Box<ApplyPayload> },
-    /// 新增接入: a service filed elsewhere (`service_number`) now hosted here too.
+    /// 新增接入: a service filed through another access provider (`service_number`; the subject
+    /// number it implies is the payload's `icp_subject.base_info.record_number`) now hosted
+    /// here too. The application lets the authority check the subject and the principals (who
+    /// verify by SMS as for a filing). Approved with the record's own numbers — no number is
+    /// issued — or rejected with reasons (unknown number, another subject).
     NewAccess { appid: String, round: u32, service_number: String, payload: Box<ApplyPayload> },
     /// 变更备案: the filed service `service_number` with the changed application.
     Change { appid: String, round: u32, service_number: String, payload: Box<ApplyPayload> },
@@ -177,10 +182,21 @@ pub enum AuthorityEvent {
     Approved { subject_number: String, service_number: String },
     /// Rejected with field-level reasons.
     Rejected { reasons: Vec<AuditItem> },
-    /// The principal confirmed the cancellation: it takes effect.
-    CancelConfirmed,
-    /// The cancellation was not confirmed in time: the filing stays.
-    CancelAborted,
+    /// The cancellation takes effect (the principal confirmed it; a 取消接入 needs no SMS).
+    /// `empty_shell`: a 取消接入 removed the record's last access — the MIIT record is left
+    /// without any access provider (空壳), which the authority may later cancel. Absent
+    /// (false) for the other cancellations.
+    CancelConfirmed {
+        #[serde(default)]
+        empty_shell: bool,
+    },
+    /// The cancellation did not take effect: not confirmed in time, or refused by the
+    /// authority with `reason` (e.g. code 1025: a record's only access cannot be removed).
+    /// The filing stays.
+    CancelAborted {
+        #[serde(default)]
+        reason: String,
+    },
     /// The authority revoked this platform's access (接入) to a filed service.
     AccessRevoked { reason: String },
     /// The authority asks for an inspection (核查) of a filed service by `due` (unix seconds).
@@ -197,8 +213,8 @@ impl AuthorityEvent {
             AuthorityEvent::SmsExpired => "sms_expired",
             AuthorityEvent::Approved { .. } => "approved",
             AuthorityEvent::Rejected { .. } => "rejected",
-            AuthorityEvent::CancelConfirmed => "cancel_confirmed",
-            AuthorityEvent::CancelAborted => "cancel_aborted",
+            AuthorityEvent::CancelConfirmed { .. } => "cancel_confirmed",
+            AuthorityEvent::CancelAborted { .. } => "cancel_aborted",
             AuthorityEvent::AccessRevoked { .. } => "access_revoked",
             AuthorityEvent::InspectionTask { .. } => "inspection_task",
         }

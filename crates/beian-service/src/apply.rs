@@ -55,15 +55,9 @@ struct ApplyRead {
 }
 
 impl ApplyRead {
-    fn plan(
-        &self,
-        payload: &ApplyPayload,
-        now: DateTime<Utc>,
-        new_subject_id: &str,
-        env: &Env<'_>,
-        rules: &RuleTable,
-    ) -> Result<Plan> {
-        let facts = ApplyFacts {
+    /// What the planner reads, borrowed from this read.
+    fn facts<'a>(&'a self, now: DateTime<Utc>, rules: &'a RuleTable) -> ApplyFacts<'a> {
+        ApplyFacts {
             facts: Facts {
                 latest: None,
                 now,
@@ -76,8 +70,31 @@ impl ApplyRead {
             face_task: self.face.as_ref(),
             applies_today: self.applies_today,
             rules,
-        };
-        Ok(plan::plan_apply(payload, &facts, new_subject_id, env)?)
+        }
+    }
+
+    fn plan(
+        &self,
+        payload: &ApplyPayload,
+        now: DateTime<Utc>,
+        new_subject_id: &str,
+        env: &Env<'_>,
+        rules: &RuleTable,
+    ) -> Result<Plan> {
+        Ok(plan::plan_apply(payload, &self.facts(now, rules), new_subject_id, env)?)
+    }
+
+    /// The plan of a new access (新增接入) of `service_number` with this application.
+    fn plan_access(
+        &self,
+        payload: &ApplyPayload,
+        service_number: &str,
+        now: DateTime<Utc>,
+        new_subject_id: &str,
+        env: &Env<'_>,
+        rules: &RuleTable,
+    ) -> Result<Plan> {
+        Ok(plan::plan_access(payload, service_number, &self.facts(now, rules), new_subject_id, env)?)
     }
 }
 
@@ -228,6 +245,16 @@ impl Filings<'_> {
         appid: &str,
         payload: &ApplyPayload,
     ) -> Result<Vec<beian_core::rules::Hint>> {
+        self.validate(appid, payload, None).await
+    }
+
+    /// The hints of an application (`access`: a new access of that number).
+    async fn validate(
+        &self,
+        appid: &str,
+        payload: &ApplyPayload,
+        access: Option<&str>,
+    ) -> Result<Vec<beian_core::rules::Hint>> {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
@@ -235,7 +262,13 @@ impl Filings<'_> {
         let mut tx = self.store.read().await?;
         let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
         let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
-        Ok(match read.plan(payload, now, "", &env, &rules) {
+        let planned = match access {
+            Some(number) => read.plan_access(payload, number, now, "", &env, &rules),
+            None => read.plan(payload, now, "", &env, &rules),
+        };
+        // A plan made only to check: its hints, a request-level refusal as one hint with an
+        // empty `err_field`.
+        Ok(match planned {
             Ok(_) => Vec::new(),
             Err(ServiceError::Hints(h)) => h,
             Err(ServiceError::Refused { errcode, errmsg }) => {
@@ -378,17 +411,87 @@ impl Service {
         };
         let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
         let mut plan = plan::plan_change(payload, &facts, &filed, &env)?;
+        self.commit_plan(tx, &mut plan, actor, &read).await
+    }
+}
+
+impl Service {
+    /// Write `plan` (made from `read`) in `tx`, claim its quota last, commit.
+    async fn commit_plan(
+        &self,
+        mut tx: Tx,
+        plan: &mut Plan,
+        actor: &Actor,
+        read: &ApplyRead,
+    ) -> Result<OrderView> {
         let writer = Writer {
             actor,
             mini_program: &read.mp,
             email_channel: self.email_channel(),
-            targets: Some(read.targets),
+            targets: Some(read.targets.clone()),
         };
         let mut appends = Appends::default();
-        let view = write_plan(&mut tx, &mut plan, &writer, &mut appends).await?;
+        let view = write_plan(&mut tx, plan, &writer, &mut appends).await?;
         tx.insert_appends(&appends).await?;
-        claim(&mut tx, &plan).await?;
+        claim(&mut tx, plan).await?;
         tx.commit().await?;
         Ok(view)
+    }
+}
+
+impl Filings<'_> {
+    /// 新增接入: connect a record filed through another access provider by its service number
+    /// (`beian_core::plan::plan_access`: the application's rules, the number's format and
+    /// province against the subject), then in platform review like an application. One
+    /// transaction; retried after a lost race.
+    pub async fn apply_access(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        service_number: &str,
+        payload: ApplyPayload,
+    ) -> Result<OrderView> {
+        crate::plans::retrying("apply_access", appid, || {
+            self.try_apply_access(actor, appid, service_number, &payload)
+        })
+        .await
+    }
+
+    /// Check a new access without submitting it (the console shows the hints at their
+    /// fields); request-level refusals come back as one hint with an empty `err_field`.
+    pub async fn validate_access(
+        &self,
+        appid: &str,
+        service_number: &str,
+        payload: &ApplyPayload,
+    ) -> Result<Vec<beian_core::rules::Hint>> {
+        self.validate(appid, payload, Some(service_number)).await
+    }
+
+    async fn try_apply_access(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        service_number: &str,
+        payload: &ApplyPayload,
+    ) -> Result<OrderView> {
+        let now = self.now();
+        let policy = self.policy();
+        let dict = self.dictionaries();
+        let rules = self.current_rule_table().await?;
+        let mut tx = self.store.begin().await?;
+        let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
+        let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
+        let mut plan = read.plan_access(payload, service_number, now, &random_id(12), &env, &rules)?;
+        // A service number names one service: it may not be filed here already.
+        let number = service_number.trim();
+        if let Some(other) = tx.public_index().exact("", number).await?.iter().find(|f| f.appid != appid) {
+            return Err(ServiceError::Hints(vec![beian_core::rules::Hint {
+                errcode: errcode::ACCESS_NUMBER,
+                errmsg: format!("服务备案号“{number}”已在本平台属于小程序 {}，不能重复接入", other.appid),
+                err_field: plan::ACCESS_NUMBER_FIELD.into(),
+            }]));
+        }
+        self.commit_plan(tx, &mut plan, actor, &read).await
     }
 }

@@ -42,6 +42,15 @@ impl Filings<'_> {
                 payload: Box::new(payload),
             }));
         }
+        if let Some(service_number) = order.access_number.clone() {
+            // 新增接入: the version names the record (its record numbers).
+            return Ok(Some(Operation::NewAccess {
+                appid: appid.into(),
+                round,
+                service_number,
+                payload: Box::new(payload),
+            }));
+        }
         let subject_number = match &order.subject_id {
             Some(id) => tx.subjects().get(id).await?.and_then(|(s, _)| s.record_number),
             None => None,
@@ -63,11 +72,19 @@ impl Filings<'_> {
         let Some((subject, _)) = tx.subjects().get(id).await? else { return Ok(None) };
         let abbr =
             self.dictionaries().province_abbr(subject.province.parse().unwrap_or(0)).unwrap_or_default();
-        let service_number = order.state.change().and(order.service_record_number);
+        // A change and a new access are approved with the record's own numbers.
+        let access = order.access_number.clone().filter(|_| !order.state.is_filed());
+        let (subject_number, service_number) = match access {
+            Some(n) => (
+                beian_core::numbering::subject_of_service(&n).map(str::to_string).or(subject.record_number),
+                Some(n),
+            ),
+            None => (subject.record_number, order.state.change().and(order.service_record_number)),
+        };
         Ok(Some(NumberContext {
             province: subject.province,
             province_abbr: abbr.to_string(),
-            subject_number: subject.record_number,
+            subject_number,
             service_number,
         }))
     }
@@ -138,7 +155,7 @@ impl Filings<'_> {
             AuthorityEvent::Approved { .. } | AuthorityEvent::Rejected { .. } => {
                 filing(SmsVerifyStatus::Done)
             }
-            AuthorityEvent::CancelConfirmed | AuthorityEvent::CancelAborted => canceling,
+            AuthorityEvent::CancelConfirmed { .. } | AuthorityEvent::CancelAborted { .. } => canceling,
             AuthorityEvent::Accepted
             | AuthorityEvent::Refused { .. }
             | AuthorityEvent::InspectionTask { .. } => true,
@@ -158,6 +175,7 @@ impl Filings<'_> {
         };
         // An event that changes the order: the transition and the event's record commit
         // together (`Change::inbound`).
+        let mut empty_shell_flag = None;
         let transition = match &event {
             _ if !current => None,
             AuthorityEvent::Approved { subject_number, service_number } => {
@@ -173,8 +191,27 @@ impl Filings<'_> {
             }
             AuthorityEvent::SmsVerified => Some((Action::SmsVerified, None, None)),
             AuthorityEvent::SmsExpired => Some((Action::SmsTimeout, None, None)),
-            AuthorityEvent::CancelConfirmed => Some((Action::CancelConfirmed, None, None)),
-            AuthorityEvent::CancelAborted => Some((Action::CancelAborted, None, None)),
+            AuthorityEvent::CancelConfirmed { empty_shell } => {
+                if *empty_shell && order.cancel_type != Some(CancelType::Access) {
+                    return Err(ServiceError::refused(
+                        errcode::INVALID_ARGS,
+                        "只有取消接入会留下空壳备案（empty_shell 仅用于取消接入）",
+                    ));
+                }
+                empty_shell_flag =
+                    Some(*empty_shell).filter(|_| order.cancel_type == Some(CancelType::Access));
+                Some((Action::CancelConfirmed, None, None))
+            }
+            AuthorityEvent::CancelAborted { reason } if !reason.trim().is_empty() => {
+                let item = AuditItem {
+                    key_name: "取消接入".into(),
+                    error: reason.clone(),
+                    suggest: "备案保持有效；如仍需取消，请先通过其他服务商接入后再办理".into(),
+                };
+                crate::filing::require_reasons(std::slice::from_ref(&item))?;
+                Some((Action::CancelAborted, Some(vec![item]), None))
+            }
+            AuthorityEvent::CancelAborted { .. } => Some((Action::CancelAborted, None, None)),
             AuthorityEvent::AccessRevoked { reason } => {
                 let item = AuditItem {
                     key_name: "备案接入".into(),
@@ -187,7 +224,13 @@ impl Filings<'_> {
             _ => None,
         };
         if let Some((action, audit_data, numbers)) = transition {
-            let change = Change { audit_data, numbers, inbound: Some(row), ..Change::default() };
+            let change = Change {
+                audit_data,
+                numbers,
+                inbound: Some(row),
+                empty_shell: empty_shell_flag,
+                ..Change::default()
+            };
             return match self.act(&by, appid, action, change).await {
                 Ok(_) => Ok(Receipt::Applied),
                 // Another delivery of this event got there first (its record committed with
@@ -307,6 +350,40 @@ impl crate::aggregates::Operations<'_> {
     }
 }
 
+/// A record this platform's 取消接入 left without any access (空壳), for operators: the MIIT
+/// record stands with no provider and the authority may cancel it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmptyShell {
+    pub at: i64,
+    pub appid: String,
+    /// The service number whose last access was removed.
+    pub service_number: String,
+}
+
+impl crate::aggregates::Operations<'_> {
+    /// The newest empty shells (at most `limit`), newest first: every confirmed 取消接入 whose
+    /// event said the record was left without access.
+    pub async fn empty_shells(&self, limit: i64) -> Result<Vec<EmptyShell>> {
+        let mut tx = self.store.read().await?;
+        let mut out = Vec::new();
+        for row in tx.authority().recent_of_kind(EMPTY_SHELL_KIND, limit).await? {
+            // The number was cleared with the access; the cancellation's audit event kept it.
+            let service_number = tx
+                .audit()
+                .of("filing", &row.appid)
+                .await?
+                .iter()
+                .rev()
+                .find_map(|e| {
+                    e.detail.get("service_record_number").and_then(|v| v.as_str()).map(str::to_string)
+                })
+                .unwrap_or_default();
+            out.push(EmptyShell { at: row.received_at, appid: row.appid, service_number });
+        }
+        Ok(out)
+    }
+}
+
 /// What an approval's numbers must match: see [`Filings::number_context`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberContext {
@@ -320,10 +397,15 @@ pub struct NumberContext {
     pub service_number: Option<String>,
 }
 
+/// The kind column of a confirmed 取消接入 that left the record without access (空壳): the
+/// operators' list of empty shells ([`crate::aggregates::Operations::empty_shells`]).
+pub const EMPTY_SHELL_KIND: &str = "cancel_confirmed:empty_shell";
+
 /// The kind column: the event's kind, and for SMS news whose verification it is about (a
-/// filing's and a cancellation's rounds are counted apart).
+/// filing's and a cancellation's rounds are counted apart); an empty shell apart.
 fn stored_kind(event: &AuthorityEvent) -> String {
     match event {
+        AuthorityEvent::CancelConfirmed { empty_shell: true } => EMPTY_SHELL_KIND.into(),
         AuthorityEvent::SmsPending { purpose: SmsPurpose::Filing, .. } => "sms_pending:filing".into(),
         AuthorityEvent::SmsPending { purpose: SmsPurpose::Cancel, .. } => "sms_pending:cancel".into(),
         other => other.kind().into(),

@@ -34,6 +34,17 @@ pub struct EntranceInfo {
     /// without one): `status` stays 6 while it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change: Option<ChangeInfo>,
+    /// The new access (新增接入) under way or rejected (beian extension; absent otherwise):
+    /// `status` is that of a new application (2, 3, 4, 5) while the authority has not
+    /// confirmed the existing number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessInfo>,
+}
+
+/// A new access as entrance info shows it: the existing service number it connects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessInfo {
+    pub service_number: String,
 }
 
 /// A change under way, as entrance info shows it: its stage as the status codes of a new
@@ -129,6 +140,7 @@ impl Service {
             expected_version: change.expected_version,
             reviewer: change.reviewer.as_deref(),
             numbers: change.numbers.as_ref(),
+            empty_shell: change.empty_shell,
         };
         let mut plan = plan::plan(action, &request, &facts, &env)?;
         if let Some(n) = plan.order.service_record_number.as_deref().filter(|_| change.numbers.is_some()) {
@@ -333,6 +345,10 @@ impl Filings<'_> {
             sms_verify_status: sms,
             unavailable_reason: entrance.closed.map(|(_, m)| m),
             change,
+            access: row
+                .access_number
+                .filter(|_| matches!(status, 2..=5))
+                .map(|service_number| AccessInfo { service_number }),
         })
     }
 
@@ -517,6 +533,8 @@ pub(crate) struct Change {
     pub inbound: Option<beian_store::authority::AuthorityEventRow>,
     /// The numbers the authority issued (an approval).
     pub numbers: Option<IssuedNumbers>,
+    /// A confirmed 取消接入 left the record without access (空壳).
+    pub empty_shell: Option<bool>,
 }
 
 /// The refusal of an authority event whose id was already recorded.

@@ -103,9 +103,10 @@ pub(crate) async fn write_plan(
     }
     for planned in &plan.jobs {
         let spec = match planned.job {
-            AuthorityJob::Submit { kind: OrderKind::New | OrderKind::Change, round } => {
-                JobSpec::AuthoritySubmit { appid: appid.clone(), round }
-            }
+            AuthorityJob::Submit {
+                kind: OrderKind::New | OrderKind::Change | OrderKind::NewAccess,
+                round,
+            } => JobSpec::AuthoritySubmit { appid: appid.clone(), round },
             AuthorityJob::Cancel { kind: OrderKind::Cancel | OrderKind::CancelAccess, round } => {
                 JobSpec::AuthorityCancel { appid: appid.clone(), round }
             }
@@ -140,18 +141,14 @@ pub(crate) async fn write_plan(
         out.jobs.extend(jobs);
     }
     if let Some(result) = &plan.provider_result {
-        crate::providers::notify_providers(
-            tx,
-            &appid,
-            "notify_apply_icpfiling_result",
-            vec![
-                ("authorizer_appid".into(), appid.clone(), false),
-                ("beian_status".into(), result.beian_status.to_string(), true),
-            ],
-            Some(&result.key),
-            ts,
-        )
-        .await?;
+        let mut fields = vec![
+            ("authorizer_appid".into(), appid.clone(), false),
+            ("beian_status".into(), result.beian_status.to_string(), true),
+        ];
+        fields.extend(
+            result.extra.iter().map(|(name, value, numeric)| (name.to_string(), value.clone(), *numeric)),
+        );
+        crate::providers::notify_providers(tx, &appid, result.event, fields, Some(&result.key), ts).await?;
     }
     out.audit.extend(plan.audit().into_iter().map(|a| AuditEvent {
         at: ts,

@@ -323,14 +323,15 @@ impl Store {
             rows += q.execute(&mut *tx).await?.rows_affected();
         }
 
-        let per = rows_per_statement(19);
+        let per = rows_per_statement(20);
         for (chunk, derived) in batch.orders.chunks(per).zip(sealed.orders.chunks(per)) {
             let sql = format!(
                 "INSERT INTO filing_orders (appid, subject_id, status, sms_verify_status, is_canceling, cancel_type, \
                  audit_data, subject_record_number, service_record_number, versions, submitted_at, updated_at, \
-                 claimed_by, claimed_at, review_due_at, authority_round, row_version, change_status, filed_version) \
+                 claimed_by, claimed_at, review_due_at, authority_round, row_version, change_status, filed_version, \
+                 access_number) \
                  VALUES {}",
-                values_sql(backend, 19, chunk.len())
+                values_sql(backend, 20, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for (so, (audit, _)) in chunk.iter().zip(derived) {
@@ -354,7 +355,8 @@ impl Store {
                     .bind(i64::from(o.authority_round))
                     .bind(o.row_version.max(0))
                     .bind(o.state.change_status_code())
-                    .bind(i64::from(o.filed_version));
+                    .bind(i64::from(o.filed_version))
+                    .bind(&o.access_number);
             }
             rows += q.execute(&mut *tx).await?.rows_affected();
         }

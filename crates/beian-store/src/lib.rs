@@ -145,6 +145,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (17, include_str!("../migrations/sqlite/0017_calendar_years.sql")),
     (18, include_str!("../migrations/sqlite/0018_webhooks.sql")),
     (19, include_str!("../migrations/sqlite/0019_host_platform.sql")),
+    (20, include_str!("../migrations/sqlite/0020_new_access.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -166,6 +167,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (17, include_str!("../migrations/postgres/0017_calendar_years.sql")),
     (18, include_str!("../migrations/postgres/0018_webhooks.sql")),
     (19, include_str!("../migrations/postgres/0019_host_platform.sql")),
+    (20, include_str!("../migrations/postgres/0020_new_access.sql")),
 ];
 
 impl Store {

@@ -290,6 +290,8 @@ pub struct EntranceRow {
     pub flags: ReadinessFlags,
     /// The order's state and audit data, if it ever applied.
     pub order: Option<(FilingState, Vec<AuditItem>)>,
+    /// The service number a new access (新增接入) of the order names, if any.
+    pub access_number: Option<String>,
 }
 
 /// How long an entrance row read on this node is answered from memory. Writes on this node
@@ -378,7 +380,7 @@ impl Store {
     async fn read_entrance_row(&self, appid: &str) -> Result<Option<EntranceRow>> {
         let row = sqlx::query(
             "SELECT m.name, m.basic_info_filled, m.category_filled, m.certified, \
-             o.status, o.sms_verify_status, o.is_canceling, o.change_status, o.audit_data \
+             o.status, o.sms_verify_status, o.is_canceling, o.change_status, o.audit_data, o.access_number \
              FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid WHERE m.appid = $1",
         )
         .bind(appid)
@@ -408,7 +410,8 @@ impl Store {
             }
             None => None,
         };
-        Ok(Some(EntranceRow { name: r.try_get("name")?, flags, order }))
+        let access_number = r.try_get("access_number")?;
+        Ok(Some(EntranceRow { name: r.try_get("name")?, flags, order, access_number }))
     }
 }
 
@@ -418,7 +421,7 @@ mod tests {
     use crate::tx::RowsChanged;
 
     fn row(name: &str) -> EntranceRow {
-        EntranceRow { name: name.into(), flags: ReadinessFlags::default(), order: None }
+        EntranceRow { name: name.into(), flags: ReadinessFlags::default(), order: None, access_number: None }
     }
 
     #[test]

@@ -43,8 +43,9 @@ impl Orders<'_> {
         sqlx::query(
             "INSERT INTO filing_orders (appid, subject_id, status, sms_verify_status, is_canceling, cancel_type, \
              audit_data, subject_record_number, service_record_number, versions, submitted_at, updated_at, \
-             claimed_by, claimed_at, review_due_at, authority_round, row_version, change_status, filed_version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, $17, $18)",
+             claimed_by, claimed_at, review_due_at, authority_round, row_version, change_status, filed_version, \
+             access_number) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, $17, $18, $19)",
         )
         .bind(&o.appid)
         .bind(&o.subject_id)
@@ -64,6 +65,7 @@ impl Orders<'_> {
         .bind(i64::from(o.authority_round))
         .bind(o.state.change_status_code())
         .bind(i64::from(o.filed_version))
+        .bind(&o.access_number)
         .execute(&mut *self.tx.conn)
         .await?;
         Ok(())
@@ -76,7 +78,8 @@ impl Orders<'_> {
             "UPDATE filing_orders SET subject_id = $2, status = $3, sms_verify_status = $4, is_canceling = $5, \
              cancel_type = $6, audit_data = $7, subject_record_number = $8, service_record_number = $9, versions = $10, \
              submitted_at = $11, updated_at = $12, claimed_by = $14, claimed_at = $15, review_due_at = $16, \
-             authority_round = $17, change_status = $18, filed_version = $19, row_version = row_version + 1 \
+             authority_round = $17, change_status = $18, filed_version = $19, access_number = $20, \
+             row_version = row_version + 1 \
              WHERE appid = $1 AND row_version = $13",
         )
         .bind(&o.appid)
@@ -98,6 +101,7 @@ impl Orders<'_> {
         .bind(i64::from(o.authority_round))
         .bind(o.state.change_status_code())
         .bind(i64::from(o.filed_version))
+        .bind(&o.access_number)
         .execute(&mut *self.tx.conn)
         .await?;
         if res.rows_affected() != 1 {
@@ -296,6 +300,7 @@ pub(crate) fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {
         review_due_at: r.try_get("review_due_at")?,
         authority_round: u(r.try_get("authority_round")?, "authority_round")?,
         row_version: r.try_get("row_version")?,
+        access_number: r.try_get("access_number")?,
     })
 }
 

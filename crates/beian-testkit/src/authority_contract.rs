@@ -25,6 +25,15 @@ pub struct Received {
     pub round: u32,
 }
 
+/// A record filed through another access provider, as the authority knows it (a new access
+/// may connect it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownRecord {
+    pub service_number: String,
+    pub subject_name: String,
+    pub certificate_number: String,
+}
+
 /// The controls of one authority implementation. Every method acts on the operation the
 /// authority currently holds for `appid` and returns once the implementation took the step
 /// (the platform may learn of it a moment later: the suite waits for the platform). A method
@@ -50,6 +59,11 @@ pub trait AuthorityDriver: Send + Sync {
     fn confirm_cancel<'a>(&'a self, appid: &'a str) -> DriverFuture<'a, ()>;
     /// The authority refuses the held operation outright (`code`, `reason`).
     fn refuse<'a>(&'a self, appid: &'a str, code: &'a str, reason: &'a str) -> DriverFuture<'a, ()>;
+    /// The authority knows `record` (filed through another provider). By default nothing: an
+    /// operator at the manual desk looks the number up in the authority's own system.
+    fn know_record<'a>(&'a self, _record: &'a KnownRecord) -> DriverFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// What the suite needs of the platform under test: its service (applications are filed and
@@ -91,6 +105,7 @@ pub async fn run_contract(platform: &Platform, driver: &dyn AuthorityDriver) {
     s.a_cancellation_is_confirmed().await;
     s.a_refusal_changes_nothing_and_is_audited().await;
     s.wrong_numbers_are_refused_and_change_nothing().await;
+    s.a_new_access_is_confirmed_with_the_existing_number().await;
 }
 
 struct Suite<'a> {
@@ -120,6 +135,11 @@ impl Suite<'_> {
 
     /// Register, apply, pass the platform's review: the submission reaches the authority.
     async fn to_authority(&self, appid: &str, n: u32, kind: &str) -> u32 {
+        self.to_authority_as(appid, n, kind, None).await
+    }
+
+    /// As [`Suite::to_authority`]; with `access`, a new access (新增接入) of that number.
+    async fn to_authority_as(&self, appid: &str, n: u32, kind: &str, access: Option<&str>) -> u32 {
         let svc = self.svc();
         let input = crate::fixtures::mini_program(
             appid,
@@ -131,7 +151,11 @@ impl Suite<'_> {
             .await
             .expect("register");
         let payload = crate::service::personal_payload(svc, appid, n).await;
-        svc.filings().apply(&Actor::new("test", "contract"), appid, payload).await.expect("apply");
+        let actor = Actor::new("test", "contract");
+        match access {
+            Some(number) => svc.filings().apply_access(&actor, appid, number, payload).await.expect("access"),
+            None => svc.filings().apply(&actor, appid, payload).await.expect("apply"),
+        };
         svc.filings()
             .platform_approve(&Actor::new("test", "reviewer"), appid)
             .await
@@ -282,5 +306,28 @@ impl Suite<'_> {
         );
         assert_eq!(self.state("wxct0007").await, VERIFIED, "[{name}] nothing changed");
         assert_eq!(self.numbers("wxct0007").await, (None, None), "[{name}] no number was taken");
+    }
+
+    async fn a_new_access_is_confirmed_with_the_existing_number(&self) {
+        let name = self.d.name();
+        let (appid, n, number) = ("wxct0008", 67, "粤ICP备2019000767号-1X");
+        let who = crate::fixtures::Identity::admin(n);
+        let record = KnownRecord {
+            service_number: number.into(),
+            subject_name: who.name.clone(),
+            certificate_number: who.id_number.clone(),
+        };
+        self.d.know_record(&record).await;
+        self.to_authority_as(appid, n, "new_access", Some(number)).await;
+        self.verified(appid).await;
+        let confirmed = self.d.approve(appid).await;
+        self.wait_state(appid, FilingState::Filed { canceling: false }).await;
+        let subject = beian_core::numbering::subject_of_service(number).map(str::to_string);
+        assert_eq!(
+            (Some(confirmed.subject_number), Some(confirmed.service_number)),
+            (subject.clone(), Some(number.to_string())),
+            "[{name}] confirmed with the record's own numbers"
+        );
+        assert_eq!(self.numbers(appid).await, (subject, Some(number.into())), "[{name}] no new number");
     }
 }

@@ -29,6 +29,7 @@ fn order(appid: &str, state: FilingState, numbered: bool) -> FilingOrder {
         claimed_at: Some(1),
         review_due_at: None,
         authority_round: 1,
+        access_number: None,
         row_version: 4,
     }
 }
@@ -61,7 +62,10 @@ fn render() -> String {
     };
     let mut out = String::new();
     for state in FilingState::ALL {
-        for action in Action::ALL.into_iter().filter(|a| !matches!(a, Action::Apply | Action::ApplyChange)) {
+        for action in Action::ALL
+            .into_iter()
+            .filter(|a| !matches!(a, Action::Apply | Action::ApplyChange | Action::ApplyAccess))
+        {
             let filed = matches!(state, FilingState::Filed { .. });
             let mut read = order("wxa", state, filed);
             if state == (FilingState::Filed { canceling: true }) {
@@ -199,4 +203,73 @@ fn approval_takes_the_authoritys_numbers_and_checks_them() {
     let p =
         try_with(held, Some(("粤ICP备2020000001号", "粤ICP备2020000001号-2X"))).expect("a further service");
     assert_eq!(p.order.service_record_number.as_deref(), Some("粤ICP备2020000001号-2X"));
+}
+
+/// 新增接入 issues no number: the authority confirms the record's own numbers, anything else is
+/// refused; a confirmed 取消接入 clears the numbers and tells providers whether a shell is left.
+#[test]
+fn a_new_access_is_confirmed_with_its_own_numbers_and_a_cancelled_access_tells_the_shell() {
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).single().expect("valid instant");
+    let (policy, dict) = (Policy::default(), Dictionaries::builtin());
+    let env = Env { policy: &policy, dict: &dict, calendar: WorkCalendar::china() };
+    let mp = mini_program();
+    let mut read = order("wxa", FilingState::AuthorityReview { sms: SmsVerifyStatus::Done }, false);
+    read.access_number = Some("粤ICP备2019000777号-2X".into());
+    assert_eq!(beian_core::plan::OrderKind::of(&read), beian_core::plan::OrderKind::NewAccess);
+    let subject = Subject {
+        id: "s1".into(),
+        subject_type: 5,
+        certificate_type: 2,
+        certificate_number: "X".into(),
+        name: "李四".into(),
+        province: "440000".into(),
+        filed_count: 0,
+        ever_filed: false,
+        in_progress: 1,
+        record_number: None,
+        service_seq: 0,
+    };
+    let facts = Facts {
+        now,
+        mini_program: &mp,
+        order: Some(&read),
+        subject: Some((&subject, 1)),
+        subject_orders: &[],
+        latest: None,
+    };
+    let approve = |a: &str, b: &str| {
+        let numbers = IssuedNumbers { subject_number: a.into(), service_number: b.into() };
+        plan(
+            Action::AuthorityApprove,
+            &Request { numbers: Some(&numbers), ..Request::default() },
+            &facts,
+            &env,
+        )
+    };
+    match approve("粤ICP备2019000777号", "粤ICP备2019000777号-3X") {
+        Err(PlanError::Refused { errmsg, .. }) => assert!(errmsg.contains("备案号不变"), "{errmsg}"),
+        other => panic!("another number must be refused, got {other:?}"),
+    }
+    let p = approve("粤ICP备2019000777号", "粤ICP备2019000777号-2X").expect("confirmed");
+    assert_eq!(p.order.service_record_number.as_deref(), Some("粤ICP备2019000777号-2X"));
+    assert_eq!(p.provider_result.as_ref().map(|r| r.event), Some("notify_icp_access_result"));
+    assert_eq!(p.notice().map(|n| n.kind), Some("access_filed"));
+
+    let mut filed = order("wxa", FilingState::Filed { canceling: true }, true);
+    filed.cancel_type = Some(CancelType::Access);
+    let facts = Facts { order: Some(&filed), ..facts };
+    let shell = Request { empty_shell: Some(true), ..Request::default() };
+    let p = plan(Action::CancelConfirmed, &shell, &facts, &env).expect("cancelled");
+    assert_eq!(
+        (p.order.service_record_number.as_deref(), p.order.subject_record_number.as_deref()),
+        (None, None)
+    );
+    let r = p.provider_result.as_ref().expect("providers are told");
+    assert_eq!(r.event, "notify_icp_cancel_access_result");
+    assert!(r.extra.contains(&("empty_shell", "1".into(), true)));
+    assert!(p.notice().expect("told").body.contains("空壳"));
+    assert_eq!(p.audit()[0].detail["empty_shell"], serde_json::json!(true));
+    let p = plan(Action::CancelAborted, &Request::default(), &facts, &env).expect("kept");
+    assert_eq!(p.to, FilingState::Filed { canceling: false });
+    assert_eq!(p.notice().map(|n| n.kind), Some("cancel_access_refused"));
 }

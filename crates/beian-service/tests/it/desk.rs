@@ -153,7 +153,9 @@ async fn a_filing_goes_through_the_desk_once(b: Backend) {
     let refused = desk.record(open[0].id, &operator(), AuthorityEvent::SmsVerified).await;
     assert!(refused.is_err(), "a cancellation has no such form");
     assert_eq!(
-        desk.record(open[0].id, &operator(), AuthorityEvent::CancelConfirmed).await.expect("confirmed"),
+        desk.record(open[0].id, &operator(), AuthorityEvent::CancelConfirmed { empty_shell: false })
+            .await
+            .expect("confirmed"),
         Receipt::Applied
     );
     let o = env.svc.filings().order(appid).await.expect("order").expect("exists").order;

@@ -1,5 +1,6 @@
 //! Service-level tests, each run on SQLite and on PostgreSQL.
 
+mod access;
 mod change;
 mod desk;
 mod host;

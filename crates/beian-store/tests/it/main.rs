@@ -66,6 +66,7 @@ fn order(appid: &str) -> FilingOrder {
         review_due_at: None,
         authority_round: 0,
         row_version: 0,
+        access_number: None,
     }
 }
 

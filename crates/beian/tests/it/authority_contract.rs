@@ -6,7 +6,10 @@
 use crate::support::*;
 use beian_core::model::AuditItem;
 use beian_core::numbering::IssuedNumbers;
-use beian_testkit::authority_contract::{run_contract, AuthorityDriver, DriverFuture, Platform, Received};
+use beian_service::Actor;
+use beian_testkit::authority_contract::{
+    run_contract, AuthorityDriver, DriverFuture, KnownRecord, Platform, Received,
+};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -123,6 +126,27 @@ impl AuthorityDriver for InProcess<'_> {
         Box::pin(async move {
             self.app.sim().refuse(appid, code, reason).await.expect("refuse");
         })
+    }
+    fn know_record<'a>(&'a self, record: &'a KnownRecord) -> DriverFuture<'a, ()> {
+        Box::pin(async move {
+            let mut settings = self.app.sim().settings().await.expect("settings");
+            settings.foreign_records.push(foreign(record));
+            self.app
+                .sim()
+                .set_settings(&Actor::new("test", "contract").0, &settings)
+                .await
+                .expect("settings");
+        })
+    }
+}
+
+/// The simulator's form of a record the contract says the authority knows.
+fn foreign(r: &KnownRecord) -> beian_authority_sim::settings::ForeignRecord {
+    beian_authority_sim::settings::ForeignRecord {
+        service_number: r.service_number.clone(),
+        subject_name: r.subject_name.clone(),
+        certificate_number: r.certificate_number.clone(),
+        accesses: Vec::new(),
     }
 }
 
@@ -308,6 +332,21 @@ impl AuthorityDriver for OverBridge {
             assert_eq!(st, 200, "{answer}");
         })
     }
+    fn know_record<'a>(&'a self, record: &'a KnownRecord) -> DriverFuture<'a, ()> {
+        Box::pin(async move {
+            let mut settings = self.get("/control/settings").await;
+            let record = serde_json::to_value(foreign(record)).expect("json");
+            settings["foreign_records"].as_array_mut().expect("foreign_records").push(record);
+            let r = self
+                .http
+                .put(format!("{}/control/settings", self.base))
+                .json(&settings)
+                .send()
+                .await
+                .expect("control API");
+            assert_eq!(r.status().as_u16(), 200, "PUT /control/settings");
+        })
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -345,8 +384,8 @@ async fn the_simulator_process_checks_signatures_and_refuses_what_it_does_not_ha
     use beian_authority_bridge::protocol::unix_now;
     let sim = SimulatorProcess::start(free_port(), "http://127.0.0.1:9").await;
     let op = serde_json::json!({
-        "version": 1, "operation_id": "wxsp0001:new_access:1", "sent_at": unix_now(),
-        "operation": {"kind": "new_access", "appid": "wxsp0001", "round": 1, "service_number": "粤ICP备2026000001号-1X", "payload": {}}
+        "version": 1, "operation_id": "wxsp0001:attachments:1", "sent_at": unix_now(),
+        "operation": {"kind": "attachments", "appid": "wxsp0001", "round": 1, "media_ids": []}
     });
     let body = serde_json::to_vec(&op).expect("json");
     let post = |headers: Vec<(&'static str, String)>| {
@@ -367,7 +406,7 @@ async fn the_simulator_process_checks_signatures_and_refuses_what_it_does_not_ha
     assert_eq!(post(keys.sign("k1", unix_now() - 301, &body).expect("sign").to_vec()).await.0, 400, "stale");
     let (st, answer) = post(keys.sign("k2", unix_now(), &body).expect("sign").to_vec()).await;
     assert_eq!(st, 400, "not handled by the simulator: {answer}");
-    assert!(answer["errmsg"].as_str().is_some_and(|m| m.contains("new_access")), "{answer}");
+    assert!(answer["errmsg"].as_str().is_some_and(|m| m.contains("attachments")), "{answer}");
 
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_beian"))
         .args([

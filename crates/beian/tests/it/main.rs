@@ -18,6 +18,7 @@ macro_rules! both {
     };
 }
 
+mod access;
 mod api_e2e;
 mod api_raw;
 mod authority_contract;
