@@ -137,18 +137,15 @@ pub(crate) async fn write_plan(
         out.jobs.extend(jobs);
     }
     if let Some(result) = &plan.provider_result {
-        crate::providers::notify_providers(
-            tx,
-            &appid,
-            "notify_apply_icpfiling_result",
-            vec![
-                ("authorizer_appid".into(), appid.clone(), false),
-                ("beian_status".into(), result.beian_status.to_string(), true),
-            ],
-            Some(&result.key),
-            ts,
-        )
-        .await?;
+        let mut fields = vec![
+            ("authorizer_appid".into(), appid.clone(), false),
+            ("beian_status".into(), result.beian_status.to_string(), true),
+        ];
+        if let Some(c) = result.change_status {
+            fields.push(("change_status".into(), c.to_string(), true));
+        }
+        crate::providers::notify_providers(tx, &appid, result.info_type, fields, Some(&result.key), ts)
+            .await?;
     }
     out.audit.extend(plan.audit().into_iter().map(|a| AuditEvent {
         at: ts,

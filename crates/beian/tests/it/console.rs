@@ -7,10 +7,10 @@ use beian_core::platform::Role;
 use beian_service::Actor;
 use serde_json::json;
 
-struct Browser {
-    base: String,
-    http: reqwest::Client,
-    cookie: String,
+pub(crate) struct Browser {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) cookie: String,
 }
 
 impl Browser {
@@ -35,7 +35,7 @@ impl Browser {
         (status, r.text().await.unwrap_or_default())
     }
 
-    async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -48,7 +48,12 @@ impl Browser {
     }
 
     /// POST a form with the page's CSRF token; returns (status, Location, body).
-    async fn post(&self, path: &str, csrf_from: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        csrf_from: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String, String) {
         let mut f: Vec<(&str, &str)> = fields.to_vec();
         let token = csrf(csrf_from);
         f.push(("_csrf", &token));
@@ -83,7 +88,7 @@ impl Browser {
     }
 }
 
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     html.split("name=\"_csrf\" value=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())
@@ -91,7 +96,7 @@ fn csrf(html: &str) -> String {
         .to_string()
 }
 
-async fn developer(app: &TestApp, appid: &str, n: u32) -> Browser {
+pub(crate) async fn developer(app: &TestApp, appid: &str, n: u32) -> Browser {
     register(app, appid, n).await;
     let acc = app
         .svc
