@@ -101,6 +101,19 @@ async fn guard(s: &AppState, headers: &HeaderMap, appid: &str, mode: Mode) -> Re
     }
 }
 
+/// The rules' hints on the draft: those of a new application, or those of a change.
+async fn validate(
+    s: &AppState,
+    appid: &str,
+    mode: Mode,
+    draft: &ApplyPayload,
+) -> Result<Vec<Hint>, ServiceError> {
+    match mode {
+        Mode::Filing => s.svc.filings().validate_application(appid, draft).await,
+        Mode::Change => s.svc.filings().validate_change(appid, draft).await,
+    }
+}
+
 async fn load_draft(s: &AppState, appid: &str) -> Result<ApplyPayload, ServiceError> {
     s.svc.filings().draft_or_start(appid).await
 }
@@ -241,7 +254,7 @@ async fn render(
     }
     let all_hints = match &submit_hints {
         Some(h) => h.clone(),
-        None if checked => or_page!(s.svc.filings().validate_application(appid, &draft).await, sess),
+        None if checked => or_page!(validate(s, appid, mode, &draft).await, sess),
         None => Vec::new(),
     };
     let v = serde_json::to_value(&draft).unwrap_or(Value::Null);
@@ -896,7 +909,7 @@ pub async fn save_step(
     // Stay on the step while it has problems; otherwise move on.
     // The draft is saved; if the rules cannot run now, stay on the step (its page then
     // shows the error) rather than move on as if it had none.
-    let step_has_errors = match s.svc.filings().validate_application(&appid, &payload).await {
+    let step_has_errors = match validate(&s, &appid, mode, &payload).await {
         Ok(hints) => hints.iter().any(|h| step_of(&h.err_field) == step),
         Err(_) => true,
     };

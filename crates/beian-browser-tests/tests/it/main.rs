@@ -1,5 +1,6 @@
 //! End-to-end tests of the web pages in headless Chromium.
 
+mod change;
 mod desk;
 mod harness;
 mod journey;

@@ -74,6 +74,9 @@ async fn what_a_change_may_not_do_is_said_at_the_field(backend: Backend) {
     assert_eq!(st, 200);
     assert!(page.contains("id=\"change-banner\"") && page.contains(&base.address), "{page}");
 
+    // Untouched, the review step already says a change of nothing is refused.
+    let (_, review, _) = b.get(&format!("/console/apps/{appid}/change?step=review")).await;
+    assert!(review.contains("变更内容与已备案信息一致") && !review.contains("无需重复申请"), "{review}");
     // Nothing changed (86908): said on the review step, nothing written.
     let (st, _, html) = submit_change(&b, appid).await;
     assert_eq!(st, 200);
@@ -169,6 +172,8 @@ async fn a_change_in_the_console(backend: Backend) {
     assert!(diff.contains("data-field=\"icp_subject.base_info.address\"") && diff.contains(new_address));
     assert!(diff.contains(&filed.icp_subject.base_info.address), "the filed value beside it");
     assert_eq!(review.matches("class=\"changed\"").count(), 1, "one row highlighted");
+    // Checked as a change (not refused as an already filed application).
+    assert!(review.contains("所有信息已通过规则校验") && !review.contains("无需重复申请"), "{review}");
     assert!(review.contains("id=\"submit-change\""));
     let (st, loc, _) =
         b.post(&format!("/console/apps/{appid}/change/submit"), &review, &[("agree", "1")]).await;
