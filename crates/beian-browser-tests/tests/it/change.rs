@@ -3,10 +3,12 @@
 //! the diff against the record → approve → the principal verifies the SMS and the simulated
 //! authority approves → the record is replaced, the number kept; then a change the platform
 //! rejects keeps the old record and shows the reason, and is withdrawn; the history lists it
-//! all. Each page passes axe.
+//! all. Each page passes axe. With the manual desk as the gateway, the desk lists the change
+//! as 变更.
 
 use crate::journey::login;
 use crate::staff::{id_of, staff_login, submitted};
+use beian::config::GatewayChoice;
 use beian_browser_tests::{Browser, TestServer};
 use beian_core::model::AuditItem;
 use beian_core::platform::{MemberRole, Role};
@@ -185,5 +187,40 @@ async fn change_journey() {
     assert_eq!(b.find_all("#version-diff tr[data-field]").await.len(), 1);
     b.assert_accessible().await;
     b.assert_same_origin().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_lists_a_change() {
+    let server = TestServer::start_with(GatewayChoice::Manual).await;
+    let (appid, a) = ("wxchange0d1", Actor::new("test", "setup"));
+    submitted(&server, appid, "变更天气", 73).await;
+    server.svc.filings().platform_approve(&a, appid).await.expect("approve");
+    server.svc.filings().sms_verified(&Actor::authority(), appid).await.expect("sms");
+    beian_testkit::service::authority_approve(&server.svc, appid).await.expect("filed");
+    // A change of the address with a new face verification, through the service.
+    let mut change = server.svc.filings().online_order(appid).await.expect("online");
+    change.icp_subject.base_info.address = "科技园南区变更后大道9号".into();
+    let task = server.svc.materials().create_face_task(&a, appid).await.expect("task");
+    server.svc.materials().finish_face_task(&a, &task.task_id, true).await.expect("face");
+    change.icp_applets.principal_info.verify_task_id = task.task_id;
+    server.svc.filings().apply_change(&a, appid, change).await.expect("change");
+    server.svc.filings().platform_approve(&a, appid).await.expect("approve the change");
+    let operator = server.svc.review().create_staff(&a, "孙运营", Role::Operator).await.expect("staff").1;
+    let b = Browser::start("change_on_the_desk").await;
+    staff_login(&b, &server, &operator).await;
+    let row = format!("#desk-items tr.row[data-appid={appid}][data-kind=change]");
+    for _ in 0..100 {
+        b.goto(&server.url("/admin/desk")).await;
+        if b.exists(&row).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b.text(&row).await.contains("变更"), "the change is listed as 变更");
+    b.click(&format!("{row} a")).await;
+    assert!(b.text("h1").await.starts_with("变更"), "the item says it is a change");
+    b.assert_accessible().await;
+    b.screenshot("desk-change").await;
     server.stop().await;
 }
