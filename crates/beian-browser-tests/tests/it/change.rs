@@ -183,6 +183,14 @@ async fn change_journey() {
     }
     b.assert_accessible().await;
     b.screenshot("history").await;
+    // The new pages fit a phone too.
+    b.set_width(390).await;
+    b.assert_fits_width().await;
+    b.goto(&server.url(&format!("/console/apps/{APPID}/change?step=review"))).await;
+    b.assert_fits_width().await;
+    b.goto(&server.url(&format!("/console/apps/{APPID}"))).await;
+    b.assert_fits_width().await;
+    b.set_width(1280).await;
     b.goto(&server.url(&format!("/console/apps/{APPID}/history/2"))).await;
     assert_eq!(b.find_all("#version-diff tr[data-field]").await.len(), 1);
     b.assert_accessible().await;

@@ -207,6 +207,7 @@ async fn a_change_in_the_console(backend: Backend) {
         review_page.split("id=\"diff\"").nth(1).expect("diff").split("</table>").next().expect("end");
     assert_eq!(staff_diff.matches("data-field=").count(), 1, "only the address: {staff_diff}");
     assert!(review_page.contains("id=\"approve\""), "decidable");
+    assert!(review_page.contains("name=\"reason_id\""), "with the reason catalogue");
 
     // Rejected by the platform: the reasons beside the record, a way to fix; the provider told.
     let reasons = vec![AuditItem {
