@@ -8,7 +8,7 @@ use crate::console::{developer, Browser};
 use crate::security_staff::staff;
 use crate::support::*;
 use beian_core::model::AuditItem;
-use beian_core::platform::Role;
+use beian_core::platform::{MemberRole, Permission, Role};
 use beian_service::Actor;
 
 both!(a_change_in_the_console, what_a_change_may_not_do_is_said_at_the_field);
@@ -122,6 +122,26 @@ async fn what_a_change_may_not_do_is_said_at_the_field(backend: Backend) {
     let label = field_label(&html, "icp_subject.base_info.type");
     assert!(label.contains("invalid") && label.contains("注销本备案"), "{label}");
 
+    // A member who may only view sees the record and the history, but cannot change it.
+    let setup = Actor::new("test", "c");
+    let viewer = app
+        .svc
+        .accounts()
+        .create_account(&setup, "viewer61", "成员", "secret-pass-9")
+        .await
+        .expect("account");
+    app.svc
+        .accounts()
+        .grant(&setup, appid, &viewer.id, MemberRole::Member, &[Permission::View])
+        .await
+        .expect("grant");
+    let mut v = Browser::new(&app);
+    v.login("viewer61", "secret-pass-9").await;
+    let (st, page, _) = v.get(&format!("/console/apps/{appid}")).await;
+    assert!(st == 200 && !page.contains("id=\"start-change\""), "{page}");
+    assert_eq!(v.get(&format!("/console/apps/{appid}/change")).await.0, 403);
+    assert_eq!(v.get(&format!("/console/apps/{appid}/history")).await.0, 200);
+
     // Nothing was written: still plainly filed, no change open.
     let info = app.svc.filings().entrance_info(appid).await.expect("info");
     assert_eq!((info.status, info.change.is_none()), (6, true));
@@ -233,6 +253,15 @@ async fn a_change_in_the_console(backend: Backend) {
         (appid, "6", "3")
     );
     assert!(rx.of_type("notify_apply_icpfiling_result").len() == 1, "only the first filing's result");
+    // 修改后重新提交变更 opens the rejected field's step, pre-filled from the rejected change,
+    // the field marked.
+    let (st, fix, _) = b.get(&format!("/console/apps/{appid}/change?resubmit=1")).await;
+    assert_eq!(st, 200);
+    let label = field_label(&fix, "icp_subject.base_info.address");
+    assert!(
+        label.contains("rejected") && label.contains(new_address) && label.contains("地址不完整"),
+        "{label}"
+    );
     // Withdrawn: the record stays as it was.
     let (st, _, _) = b.post(&format!("/console/apps/{appid}/withdraw"), &page, &[]).await;
     assert_eq!(st, 303);

@@ -14,13 +14,13 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub(crate) fn new(app: &TestApp) -> Browser {
         let http =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         Browser { base: app.base.clone(), http, cookie: String::new() }
     }
 
-    async fn login(&mut self, user: &str, pass: &str) -> (u16, String) {
+    pub(crate) async fn login(&mut self, user: &str, pass: &str) -> (u16, String) {
         let r = self
             .http
             .post(format!("{}/console/login", self.base))
