@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use beian_core::errcode;
 use beian_core::platform::{Role, Staff};
+use beian_core::state::ChangeStage;
 use beian_service::review::RejectReason;
 use beian_service::ServiceError;
 use beian_web::application;
@@ -130,7 +131,10 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
                 @for (n, i) in rows.iter().enumerate() {
                     @let prov = i.province.parse().ok().and_then(|c| dict.region_at(1, c)).map(|r| r.name.to_string()).unwrap_or_default();
                     tr.row data-n=(n) data-href={ "/admin/review/" (i.appid) } {
-                        td { a href={ "/admin/review/" (i.appid) } { (i.name) } br; small.muted { (i.appid) } }
+                        td {
+                            @if i.change { span.badge.change { "变更" } " " }
+                            a href={ "/admin/review/" (i.appid) } { (i.name) } br; small.muted { (i.appid) }
+                        }
                         td {
                             // The queue holds orders under platform review and those the SMS window returned.
                             @if i.status == beian_core::state::FilingState::PlatformReview.status_code() {
@@ -227,11 +231,21 @@ pub async fn review_page(
     let names = or_error_page!(staff_names(&s).await, &staff, &csrf);
     let reasons = or_error_page!(s.svc.review().reasons().await, &staff, &csrf);
     let v = view.order.row_version;
+    // A change (变更备案) is decided in the same stages as a new application.
+    let is_change = view.order.state.change().is_some();
+    let decidable = view.order.state.in_progress()
+        || matches!(
+            view.order.state.change(),
+            Some(ChangeStage::PlatformReview | ChangeStage::AuthorityReview { .. })
+        );
     let body = html! {
-        h1 { (mp_name) " " small.muted { (appid) } }
+        h1 {
+            @if is_change { span.badge.change #change-label { "变更" } " " }
+            (mp_name) " " small.muted { (appid) }
+        }
         p { "状态：" (view.order.state.label()) " · 第" (view.order.versions) "次提交" }
         (access_request(&view.order))
-        @if view.order.state.in_progress() {
+        @if decidable {
             div.card.claim {
                 p #claimer { "认领人：" (claimer(&names, view.order.claimed_by.as_deref()).unwrap_or("未认领")) }
                 form method="post" action={ "/admin/review/" (appid) "/claim" } {
@@ -256,21 +270,12 @@ pub async fn review_page(
             }
         }
         div.card {
-            h2 { "与上次提交的差异" }
+            @if is_change { h2 { "变更内容（与已备案信息的差异）" } } @else { h2 { "与上次提交的差异" } }
             @match &diff {
                 None => { p.muted { "首次提交。" } },
                 Some(changed) if changed.is_empty() => { p.muted { "与上次提交相同。" } },
                 Some(changed) => {
-                    table.stack #diff {
-                        tr { th { "字段" } th { "上次提交" } th { "本次提交" } }
-                        @for c in changed {
-                            tr data-field=(c.path) {
-                                th { (c.label) }
-                                td.old { @match &c.old { Some(v) => { del { (application::shown(v, &c.label, &media_url)) } }, None => { span.muted { "（未填）" } } } }
-                                td.new { @match &c.new { Some(v) => { ins { (application::shown(v, &c.label, &media_url)) } }, None => { span.muted { "（已删除）" } } } }
-                            }
-                        }
-                    }
+                    (application::diff_table("diff", if is_change { "已备案" } else { "上次提交" }, "本次提交", changed, &media_url))
                 },
             }
         }
@@ -290,14 +295,15 @@ pub async fn review_page(
             h2 { "申请信息与材料" }
             div #fields { (application::table(&sections, &media_url)) }
         }
-        @if view.order.state.in_progress() {
+        @if decidable {
             div.card #decision {
                 h2 { "审核结论" }
                 form method="post" action={ "/admin/review/" (appid) "/approve" } data-confirm={ "确认初审通过「" (mp_name) "」并提交管局？" } {
                     (hidden(&csrf))
                     input type="hidden" name="version" value=(v);
                     button type="submit" #approve {
-                        @if matches!(view.order.state, beian_core::state::FilingState::AuthorityReview { .. }) {
+                        @if matches!(view.order.state, beian_core::state::FilingState::AuthorityReview { .. })
+                            || matches!(view.order.state.change(), Some(ChangeStage::AuthorityReview { .. })) {
                             "重新提交管局（重新发送短信）"
                         } @else {
                             "初审通过，提交管局"

@@ -150,6 +150,19 @@ pub fn document() -> Value {
     })
 }
 
+/// The events pushed to providers: (InfoType, WeChat's own, what it says).
+const EVENTS: &[(&str, bool, &str)] = &[
+    ("component_verify_ticket", true, "每10分钟推送的验证票据"),
+    ("authorized / updateauthorized / unauthorized", true, "授权、更新授权、取消授权"),
+    ("notify_icpfiling_verify_result", true, "人脸核身结果（result：2 失败，3 成功）"),
+    ("notify_apply_icpfiling_result", true, "备案结果（beian_status：3 平台驳回，5 管局驳回，6 已备案）"),
+    (
+        beian_core::plan::CHANGE_RESULT_EVENT,
+        false,
+        "变更备案结果：beian_status 为备案本身的状态（6，变更期间不变），change_status：3 平台驳回，5 管局驳回，6 变更通过（以变更后的信息为准）。进行中的变更另见 get_icp_entrance_info 的扩展字段 change",
+    ),
+];
+
 async fn docs_page() -> Markup {
     crate::pages::page(
         "接口文档",
@@ -163,6 +176,14 @@ async fn docs_page() -> Markup {
                 tr { th { "方法" } th { "路径" } th { "说明" } th { "令牌参数" } }
                 @for (m, p, s, _, t) in ENDPOINTS {
                     tr { td { (m.to_uppercase()) } td { code { (p) } } td { (s) } td { (t) } }
+                }
+            }
+            h2 { "推送事件" }
+            p { "推送到授权事件接收URL，格式与微信相同（AES 加密的 XML，带 " code { "msg_signature" } "），接收方回复 " code { "success" } " 前按退避重试。" }
+            table #events {
+                tr { th { "InfoType" } th { "来源" } th { "说明" } }
+                @for (name, wechat, what) in EVENTS {
+                    tr { td { code { (name) } } td { @if *wechat { "微信" } @else { "beian 扩展" } } td { (what) } }
                 }
             }
             h2 { "错误码" }

@@ -1,8 +1,8 @@
 //! The developer console (开发者后台), zh-CN, server-rendered: sign in, home with the
 //! "小程序需补充备案信息" banner, the filing wizard with inline rules, the commitment letter,
-//! the status timeline, 接入已有备案 and 取消接入 (`access`), 站内信, authorized service
-//! providers, members and invitations (成员管理), the webhook with its delivery log, and
-//! support tickets (工单).
+//! the status timeline, change filing (变更备案) beside the filed record, the filing's history,
+//! 接入已有备案 and 取消接入 (`access`), 站内信, authorized service providers, members and
+//! invitations (成员管理), the webhook with its delivery log, and support tickets (工单).
 //!
 //! Every page works without JavaScript (`/console/static/console.js` only enhances: cascading
 //! region selects, counters, copy buttons). Nothing is loaded from another origin. Every form
@@ -25,6 +25,7 @@ macro_rules! or_page {
 
 mod access;
 mod auth;
+mod history;
 mod html;
 mod members;
 mod pages;
@@ -91,6 +92,17 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         )
         .route("/console/apps/{appid}/filing/face", post(wizard::start_face))
         .route("/console/apps/{appid}/filing/submit", post(wizard::submit))
+        // 变更备案: the same wizard in change mode (`wizard::Mode::of` reads the path).
+        .route("/console/apps/{appid}/change", get(wizard::step_page))
+        .route("/console/apps/{appid}/change/save", post(wizard::save_step))
+        .route(
+            "/console/apps/{appid}/change/upload",
+            post(wizard::upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
+        .route("/console/apps/{appid}/change/face", post(wizard::start_face))
+        .route("/console/apps/{appid}/change/submit", post(wizard::submit))
+        .route("/console/apps/{appid}/history", get(history::history))
+        .route("/console/apps/{appid}/history/{version}", get(history::version))
         .route("/console/apps/{appid}/media/{media_id}", get(wizard::media))
         .route("/console/apps/{appid}/letter.pdf", get(wizard::letter))
         .route("/console/letter-template.pdf", get(wizard::letter_template))

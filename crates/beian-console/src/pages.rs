@@ -38,14 +38,16 @@ fn status_label(info: &beian_service::EntranceInfo) -> String {
         S::AuthorityReview { sms: Sms::TimedOut } => "管局审核中 · 短信核验超时".into(),
         S::AuthorityReview { sms: Sms::Done } => "管局审核中".into(),
         S::Filed { canceling: true } => "已备案 · 注销中".into(),
+        // The record stays filed while a change runs beside it.
+        S::Changing { stage } => format!("已备案 · {}", stage.label()),
         // 1025–1031: the readiness flags say what is missing.
         S::NotFiled if info.status != 1024 => "未备案 · 小程序信息未完善".into(),
         other => other.label().into(),
     }
 }
 
-/// What a filing transition means to the developer (the status page's 办理记录).
-fn event_label(a: Action) -> &'static str {
+/// What a filing transition means to the developer (the status page's 办理记录, the history).
+pub(crate) fn event_label(a: Action) -> &'static str {
     match a {
         Action::Apply => "提交备案申请",
         Action::ApplyChange => "提交变更备案",
@@ -183,7 +185,7 @@ pub async fn status(
     Path(appid): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let submitted = query.as_deref().is_some_and(|q| q.split('&').any(|p| p == "submitted=1"));
+    let submitted = query.as_deref().is_some_and(|q| q.split('&').any(|p| p.starts_with("submitted=")));
     let sess = match require(&s, &headers, &format!("/console/apps/{appid}")).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -256,6 +258,11 @@ pub async fn status(
     });
     let body = html! {
         h1 { (mp.name) " " small.muted { (appid) } }
+        @if submitted && info.state().in_platform_review() && info.change.is_some() {
+            div.ok-box #submitted role="status" {
+                strong { "变更备案已提交" } "：变更进入平台初审，审核期间小程序保持已备案状态，结果会通过站内信通知你。"
+            }
+        }
         @if submitted && info.state() == beian_core::state::FilingState::PlatformReview {
             div.ok-box #submitted role="status" {
                 strong { "提交成功" } "：备案申请已进入平台初审，结果会通过站内信通知你。"
@@ -341,6 +348,7 @@ pub async fn status(
         @if member.is_admin() {
             p { a #members-link href={ "/console/apps/" (appid) "/members" } { "成员管理" } }
         }
+        (change_card(&sess, &appid, &info, can_file))
         @if can_file && info.state() == beian_core::state::FilingState::PlatformReview {
             div.card {
                 h2 { "撤回申请" }
@@ -383,6 +391,7 @@ pub async fn status(
             a href={ "/console/apps/" (appid) "/providers" } { "已授权的服务商" }
             " · "
             a href={ "/console/apps/" (appid) "/webhook" } { "Webhook 推送" }
+            a #history-link href={ "/console/apps/" (appid) "/history" } { "备案历史" }
             " · "
             a href="/console/messages" { "站内信" }
         }
@@ -410,6 +419,71 @@ fn cancel_access_link(appid: &str) -> maud::Markup {
         p {
             "只想让本小程序不再通过本平台接入、保留工信部的备案？"
             a #cancel-access-link href={ "/console/apps/" (appid) "/cancel-access" } { "取消接入" }
+        }
+    }
+}
+
+/// 变更备案 beside the filed record: the open change's stage (platform review, the authority
+/// with its SMS state, rejected with the reasons and a way to fix and resubmit) and withdraw
+/// while it is before the authority; on a plainly filed record, the way to start one.
+fn change_card(
+    sess: &Session,
+    appid: &str,
+    info: &beian_service::EntranceInfo,
+    can_file: bool,
+) -> maud::Markup {
+    use beian_core::state::{ChangeStage as C, FilingState as S, SmsVerifyStatus as Sms};
+    let stage = match info.state() {
+        S::Changing { stage } => stage,
+        S::Filed { canceling: false } if can_file => {
+            return html! {
+                div.card #change {
+                    h2 { "变更备案" }
+                    p { "主体或小程序的信息、负责人（包括小程序管理员变更后）或材料发生变化时，须在三十日内办理变更备案。变更期间小程序保持已备案状态，备案号不变。" }
+                    p { a.btn #start-change href={ "/console/apps/" (appid) "/change" } { "变更备案" } }
+                }
+            };
+        }
+        _ => return html! {},
+    };
+    let reasons = info.change.as_ref().map(|c| c.audit_data.as_slice()).unwrap_or_default();
+    let rejected = matches!(stage, C::PlatformRejected | C::AuthorityRejected);
+    // Withdrawal only before the authority (REAL-WORLD.md §2).
+    let withdrawable = matches!(stage, C::PlatformReview | C::PlatformRejected | C::AuthorityRejected);
+    html! {
+        div.card.change-card #change {
+            h2 { "进行中的变更备案" }
+            p { "变更状态：" strong #change-status { (stage.label()) } }
+            p.muted { "已备案的信息和备案号在变更通过前保持不变；变更通过后以变更后的信息为准。" }
+            @match stage {
+                C::PlatformReview => { p { "平台正在审核变更内容（一般1至2个工作日）。" } },
+                C::AuthorityReview { sms: Sms::Waiting } => { p #change-sms { "已提交管局：请相关负责人在24小时内完成工信部短信核验。" } },
+                C::AuthorityReview { sms: Sms::TimedOut } => { p #change-sms { "短信核验已超时：平台将重新提交管局，请负责人留意新的短信。" } },
+                C::AuthorityReview { sms: Sms::Done } => { p #change-sms { "短信核验已完成，管局审核中（一般1至20个工作日）。" } },
+                _ => {},
+            }
+            @if rejected && !reasons.is_empty() {
+                div.error-box {
+                    strong { "变更驳回原因" }
+                    ul #change-rejections {
+                        @for a in reasons {
+                            li { strong { (a.key_name) } "：" (a.error) br; span.muted { "修改建议：" (a.suggest) } }
+                        }
+                    }
+                }
+            }
+            @if can_file {
+                @if rejected {
+                    p { a.btn #resubmit-change href={ "/console/apps/" (appid) "/change?resubmit=1" } { "修改后重新提交变更" } }
+                }
+                @if withdrawable {
+                    form method="post" action={ "/console/apps/" (appid) "/withdraw" } {
+                        (csrf_field(sess))
+                        p.muted { "撤回后变更作废，已备案的信息保持不变。提交管局后不能撤回。" }
+                        button.secondary type="submit" #withdraw-change { "撤回变更" }
+                    }
+                }
+            }
         }
     }
 }

@@ -2,6 +2,10 @@
 //! commitment letter → review & submit. The draft is saved at every step; the rules engine
 //! runs on it and its hints show at their fields; rejected fields of the previous submission
 //! are highlighted when re-submitting.
+//!
+//! The same steps serve a change of the filed record (变更备案, [`Mode::Change`], under
+//! `/console/apps/{appid}/change`): the draft starts from the filed record, the review step
+//! shows what differs from it, and the submit goes to `apply_change`.
 
 use crate::auth::{check_csrf, decode, forbidden, form, get, require};
 use crate::html::oops;
@@ -10,7 +14,7 @@ use crate::pages::unread;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use beian_core::draft;
 use beian_core::payload::ApplyPayload;
@@ -57,16 +61,56 @@ pub fn step_of(field: &str) -> &'static str {
     }
 }
 
+/// A new application, or a change of the filed record (变更备案): the same steps, drafts and
+/// rules; the mode is the address (`…/filing` or `…/change`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Filing,
+    Change,
+}
+
+impl Mode {
+    /// The mode of a wizard address: `/console/apps/{appid}/change…` is a change.
+    pub fn of(uri: &Uri) -> Mode {
+        if uri.path().split('/').nth(4) == Some("change") {
+            Mode::Change
+        } else {
+            Mode::Filing
+        }
+    }
+
+    /// The path segment after the appid.
+    pub fn base(self) -> &'static str {
+        match self {
+            Mode::Filing => "filing",
+            Mode::Change => "change",
+        }
+    }
+}
+
 fn q(query: &Option<String>, key: &str) -> Option<String> {
     query.as_deref()?.split('&').find_map(|p| p.strip_prefix(&format!("{key}="))).map(decode)
 }
 
-async fn guard(s: &AppState, headers: &HeaderMap, appid: &str) -> Result<Session, Response> {
-    let sess = require(s, headers, &format!("/console/apps/{appid}/filing")).await?;
+async fn guard(s: &AppState, headers: &HeaderMap, appid: &str, mode: Mode) -> Result<Session, Response> {
+    let sess = require(s, headers, &format!("/console/apps/{appid}/{}", mode.base())).await?;
     match s.svc.accounts().require(&sess.account, appid, Access::Can(Permission::File)).await {
         Ok(_) => Ok(sess),
         Err(ServiceError::Refused { errmsg, .. }) => Err(forbidden(&sess, &errmsg)),
         Err(e) => Err(oops(Some(&sess), e)),
+    }
+}
+
+/// The rules' hints on the draft: those of a new application, or those of a change.
+async fn validate(
+    s: &AppState,
+    appid: &str,
+    mode: Mode,
+    draft: &ApplyPayload,
+) -> Result<Vec<Hint>, ServiceError> {
+    match mode {
+        Mode::Filing => s.svc.filings().validate_application(appid, draft).await,
+        Mode::Change => s.svc.filings().validate_change(appid, draft).await,
     }
 }
 
@@ -79,7 +123,11 @@ async fn load_draft(s: &AppState, appid: &str) -> Result<ApplyPayload, ServiceEr
 /// is no longer marked.
 async fn rejected(s: &AppState, appid: &str, draft: &Value) -> Vec<(String, String)> {
     let Ok(info) = s.svc.filings().entrance_info(appid).await else { return Vec::new() };
-    if info.audit_data.is_empty() {
+    let audit_data = match info.change {
+        Some(c) => c.audit_data,
+        None => info.audit_data,
+    };
+    if audit_data.is_empty() {
         return Vec::new();
     }
     let submitted = match s.svc.filings().order(appid).await {
@@ -88,7 +136,7 @@ async fn rejected(s: &AppState, appid: &str, draft: &Value) -> Vec<(String, Stri
     };
     let submitted = submitted.and_then(|p| serde_json::to_value(p).ok());
     let mut out = Vec::new();
-    for a in info.audit_data {
+    for a in audit_data {
         for f in fields_for_key_name(&a.key_name) {
             let changed = submitted.as_ref().is_some_and(|sub| get_path(sub, f) != get_path(draft, f));
             if !changed {
@@ -137,10 +185,12 @@ fn text_of(v: &Value) -> String {
 pub async fn step_page(
     State(s): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     Path(appid): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let sess = match guard(&s, &headers, &appid).await {
+    let mode = Mode::of(&uri);
+    let sess = match guard(&s, &headers, &appid, mode).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -152,7 +202,8 @@ pub async fn step_page(
             (load_draft(&s, &appid).await, s.svc.filings().entrance_info(&appid).await)
         {
             let v = serde_json::to_value(&draft).unwrap_or(Value::Null);
-            let first = info.audit_data.iter().flat_map(|a| fields_for_key_name(&a.key_name)).find(|f| {
+            let audit_data = info.change.map(|c| c.audit_data).unwrap_or(info.audit_data);
+            let first = audit_data.iter().flat_map(|a| fields_for_key_name(&a.key_name)).find(|f| {
                 // Only fields this filing uses (a 主体证件照片 rejection of a personal subject
                 // points nowhere useful).
                 !get_path(&v, f).is_null()
@@ -169,17 +220,19 @@ pub async fn step_page(
         notice: q(&query, "error").filter(|_| q(&query, "field").is_none()),
         field_error: q(&query, "field").zip(q(&query, "error")),
     };
-    render(&s, &sess, &appid, step, flash, None).await
+    render(&s, &sess, &appid, mode, step, flash, None).await
 }
 
 async fn render(
     s: &AppState,
     sess: &Session,
     appid: &str,
+    mode: Mode,
     step: &str,
     flash: Flash,
     submit_hints: Option<Vec<Hint>>,
 ) -> Response {
+    let base = mode.base();
     let checked = flash.checked;
     let draft = match load_draft(s, appid).await {
         Ok(d) => d,
@@ -190,18 +243,18 @@ async fn render(
         Err(e) => return oops(Some(sess), e),
     };
     let mp_name = or_page!(s.svc.mini_programs().mini_program(appid).await, sess).name;
-    if info.available == 0 {
+    let st = info.state();
+    if mode == Mode::Filing && info.available == 0 {
         let why = info.unavailable_reason.unwrap_or_else(|| "备案入口暂未开放".into());
         let body = html! { div class="banner closed" { div { strong { "暂不能备案" } "：" (why) } } };
         return layout("备案", Some(sess), 0, body).into_response();
     }
-    let st = info.state();
-    if st.in_progress() || matches!(st, beian_core::state::FilingState::Filed { .. }) {
+    if !mode_fits(mode, st) {
         return Redirect::to(&format!("/console/apps/{appid}")).into_response();
     }
     let all_hints = match &submit_hints {
         Some(h) => h.clone(),
-        None if checked => or_page!(s.svc.filings().validate_application(appid, &draft).await, sess),
+        None if checked => or_page!(validate(s, appid, mode, &draft).await, sess),
         None => Vec::new(),
     };
     let v = serde_json::to_value(&draft).unwrap_or(Value::Null);
@@ -222,7 +275,7 @@ async fn render(
             if rejected.iter().any(|(f, _)| step_of(f) == *k) {
                 class.push_str(" rejected-step");
             }
-            html! { li class=(class) { a href={ "/console/apps/" (appid) "/filing?step=" (k) } { (name) } } }
+            html! { li class=(class) { a href={ "/console/apps/" (appid) "/" (base) "?step=" (k) } { (name) } } }
         })
         .collect();
     let st = |path: &str| field_state(path, &step_hints, &rejected);
@@ -544,8 +597,22 @@ async fn render(
                 application::set_face_outcome(&mut sections, task.as_ref());
             }
             let media_url = |id: &str| format!("/console/apps/{appid}/media/{id}");
+            let changes = match mode {
+                Mode::Change => Some(or_page!(change_diff(s, appid, &draft).await, sess)),
+                Mode::Filing => None,
+            };
+            let marked: Vec<String> = changes.iter().flatten().map(|c| c.path.clone()).collect();
             f.push(html! {
-                div #summary { (application::table(&sections, &media_url)) }
+                @if let Some(changes) = &changes {
+                    h3 { "与已备案信息相比的变更" }
+                    @if changes.is_empty() {
+                        p.error-box #no-change { "与已备案信息相同：请先修改需要变更的信息。" }
+                    } @else {
+                        (application::diff_table("change-diff", "已备案", "变更为", changes, &media_url))
+                    }
+                    h3 { "变更后的全部信息" } p.muted { "变更的字段已高亮。" }
+                }
+                div #summary { (application::table_marked(&sections, &media_url, &marked)) }
                 @if step_hints.is_empty() {
                     div.ok-box { "所有信息已通过规则校验，可以提交。" }
                 } @else {
@@ -557,7 +624,7 @@ async fn render(
                                 @let name = STEPS.iter().find(|(k, _)| *k == st).map(|(_, n)| *n).unwrap_or("");
                                 li {
                                     (beian_core::rules::label(&h.err_field)) "：" (h.errmsg) " "
-                                    a href={ "/console/apps/" (appid) "/filing?step=" (st) "&saved=1" } { "去修改（" (name) "）" }
+                                    a href={ "/console/apps/" (appid) "/" (base) "?step=" (st) "&saved=1" } { "去修改（" (name) "）" }
                                 }
                             }
                         }
@@ -569,25 +636,29 @@ async fn render(
     let idx = STEPS.iter().position(|(k, _)| *k == step).unwrap_or(0);
     let next = STEPS.get(idx + 1).map(|(k, _)| *k).unwrap_or("review");
     let next_link =
-        html! { a.btn #next href={ "/console/apps/" (appid) "/filing?step=" (next) } { "下一步" } };
+        html! { a.btn #next href={ "/console/apps/" (appid) "/" (base) "?step=" (next) } { "下一步" } };
     let buttons = match step {
         "review" => html! {
-            form method="post" action={ "/console/apps/" (appid) "/filing/submit" } {
+            form method="post" action={ "/console/apps/" (appid) "/" (base) "/submit" } {
                 (csrf_field(sess))
                 label.agree {
                     input #agree type="checkbox" name="agree" value="1" required;
                     " 我已核对以上信息，保证真实、准确、完整，并同意按承诺书的内容履行备案义务。"
                 }
-                button type="submit" #submit-filing { "提交备案" }
+                @if mode == Mode::Change {
+                    button type="submit" #submit-change { "提交变更备案" }
+                } @else {
+                    button type="submit" #submit-filing { "提交备案" }
+                }
             }
         },
         "face" => html! {
-            form method="post" action={ "/console/apps/" (appid) "/filing/face" } {
+            form method="post" action={ "/console/apps/" (appid) "/" (base) "/face" } {
                 (csrf_field(sess))
                 button type="submit" #start-face { "发起人脸核身" }
             }
             p {
-                a class="btn secondary" href={ "/console/apps/" (appid) "/filing?step=face&saved=1" } { "刷新核身状态" }
+                a class="btn secondary" href={ "/console/apps/" (appid) "/" (base) "?step=face&saved=1" } { "刷新核身状态" }
                 " "
                 (next_link)
             }
@@ -598,7 +669,7 @@ async fn render(
     let fields = html! { @for x in &f { (x) } };
     let main_form = if matches!(step, "subject" | "applet" | "principals") {
         html! {
-            form method="post" action={ "/console/apps/" (appid) "/filing/save" } #step-form {
+            form method="post" action={ "/console/apps/" (appid) "/" (base) "/save" } #step-form {
                 (csrf_field(sess))
                 input type="hidden" name="_step" value=(step);
                 (fields)
@@ -612,9 +683,21 @@ async fn render(
     } else {
         html! { div #step-form { (fields) } }
     };
-    let uploads = uploads_for(step, &draft, appid, sess, &step_hints, &rejected, flash.field_error.as_ref());
+    let uploads =
+        uploads_for(step, &draft, appid, mode, sess, &step_hints, &rejected, flash.field_error.as_ref());
     let body = html! {
-        h1 { "小程序备案 · " (mp_name) }
+        @if mode == Mode::Change {
+            h1 { "变更备案 · " (mp_name) }
+            div.banner #change-banner {
+                div {
+                    "已按" strong { "已备案的信息" } "预填，只需修改要变更的内容；变更期间小程序保持已备案状态，备案号不变。"
+                    "主体所在省份、主体性质和主体证件不能通过变更备案修改（须注销后重新备案）。"
+                    "提交前须由管理员重新完成人脸核身。"
+                }
+            }
+        } @else {
+            h1 { "小程序备案 · " (mp_name) }
+        }
         @if !rejected.is_empty() {
             div.banner {
                 div { "上次提交被驳回：已为你保留全部信息，" strong { "只需修改橙色框标出的字段" } "后重新提交。" }
@@ -636,14 +719,31 @@ async fn render(
             (buttons)
         }
     };
-    layout("小程序备案", Some(sess), unread(s, sess).await, body).into_response()
+    let title = if mode == Mode::Change { "变更备案" } else { "小程序备案" };
+    layout(title, Some(sess), unread(s, sess).await, body).into_response()
+}
+
+/// Whether the wizard in `mode` is open in state `st`: a new application while not filed and
+/// not under review; a change on a plainly filed record or to correct a rejected change.
+fn mode_fits(mode: Mode, st: beian_core::state::FilingState) -> bool {
+    use beian_core::state::{ChangeStage, FilingState as S};
+    match mode {
+        Mode::Filing => !st.in_progress() && !st.is_filed(),
+        Mode::Change => matches!(
+            st,
+            S::Filed { canceling: false }
+                | S::Changing { stage: ChangeStage::PlatformRejected | ChangeStage::AuthorityRejected }
+        ),
+    }
 }
 
 /// Upload forms of the materials and letter steps, with previews.
+#[allow(clippy::too_many_arguments)]
 fn uploads_for(
     step: &str,
     draft: &ApplyPayload,
     appid: &str,
+    mode: Mode,
     sess: &Session,
     hints: &[Hint],
     rejected: &[(String, String)],
@@ -743,7 +843,7 @@ fn uploads_for(
     html! {
         @for (path, label, ct, current) in &list {
             @let control = html! {
-                form method="post" enctype="multipart/form-data" action={ "/console/apps/" (appid) "/filing/upload" } class="upload" {
+                form method="post" enctype="multipart/form-data" action={ "/console/apps/" (appid) "/" (mode.base()) "/upload" } class="upload" {
                     (csrf_field(sess))
                     input type="hidden" name="field" value=(path);
                     input type="hidden" name="certificate_type" value=(ct.map(|c| c.to_string()).unwrap_or_default());
@@ -766,10 +866,13 @@ fn uploads_for(
 pub async fn save_step(
     State(s): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     Path(appid): Path<String>,
     body: Bytes,
 ) -> Response {
-    let sess = match guard(&s, &headers, &appid).await {
+    let mode = Mode::of(&uri);
+    let base = mode.base();
+    let sess = match guard(&s, &headers, &appid, mode).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -806,7 +909,7 @@ pub async fn save_step(
     // Stay on the step while it has problems; otherwise move on.
     // The draft is saved; if the rules cannot run now, stay on the step (its page then
     // shows the error) rather than move on as if it had none.
-    let step_has_errors = match s.svc.filings().validate_application(&appid, &payload).await {
+    let step_has_errors = match validate(&s, &appid, mode, &payload).await {
         Ok(hints) => hints.iter().any(|h| step_of(&h.err_field) == step),
         Err(_) => true,
     };
@@ -815,10 +918,10 @@ pub async fn save_step(
     // 已保存 and this step's hints.
     if get(&f, "go") == "next" && !step_has_errors {
         let next = STEPS.get(idx + 1).map(|(k, _)| *k).unwrap_or("review");
-        Redirect::to(&format!("/console/apps/{appid}/filing?step={next}&done={}", STEPS[idx].0))
+        Redirect::to(&format!("/console/apps/{appid}/{base}?step={next}&done={}", STEPS[idx].0))
             .into_response()
     } else {
-        Redirect::to(&format!("/console/apps/{appid}/filing?step={}&saved=1", STEPS[idx].0)).into_response()
+        Redirect::to(&format!("/console/apps/{appid}/{base}?step={}&saved=1", STEPS[idx].0)).into_response()
     }
 }
 
@@ -831,12 +934,14 @@ pub async fn upload(
 ) -> Response {
     // The whole body first (bounded by the route's limit): every answer, refusals included,
     // then comes after the request was read, so a client still sending is never cut off.
+    let mode = Mode::of(req.uri());
+    let base = mode.base();
     let (parts, body) = req.into_parts();
     let Ok(body) = axum::body::to_bytes(body, crate::UPLOAD_BODY_LIMIT).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
     let req = Request::from_parts(parts, axum::body::Body::from(body));
-    let sess = match guard(&s, &headers, &appid).await {
+    let sess = match guard(&s, &headers, &appid, mode).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -851,7 +956,7 @@ pub async fn upload(
     };
     let Ok(form) = crate::parse::upload_form(mp).await else {
         return Redirect::to(&format!(
-            "/console/apps/{appid}/filing?step=materials&saved=1&error={}",
+            "/console/apps/{appid}/{base}?step=materials&saved=1&error={}",
             crate::auth::encode("文件过大：图片不能超过5MB")
         ))
         .into_response();
@@ -880,10 +985,10 @@ pub async fn upload(
         bytes,
     };
     match s.svc.filings().attach_media(&Actor::new("developer", &sess.account.id), &appid, &field, up).await {
-        Ok(_) => Redirect::to(&format!("/console/apps/{appid}/filing?step={step}&saved=1")).into_response(),
+        Ok(_) => Redirect::to(&format!("/console/apps/{appid}/{base}?step={step}&saved=1")).into_response(),
         // Said at the field that was refused; the step's other hints stay.
         Err(ServiceError::Refused { errmsg, .. }) => Redirect::to(&format!(
-            "/console/apps/{appid}/filing?step={step}&saved=1&field={}&error={}",
+            "/console/apps/{appid}/{base}?step={step}&saved=1&field={}&error={}",
             crate::auth::encode(&field),
             crate::auth::encode(&format!("上传未成功：{errmsg}"))
         ))
@@ -914,10 +1019,12 @@ pub async fn media(
 pub async fn start_face(
     State(s): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     Path(appid): Path<String>,
     body: Bytes,
 ) -> Response {
-    let sess = match guard(&s, &headers, &appid).await {
+    let mode = Mode::of(&uri);
+    let sess = match guard(&s, &headers, &appid, mode).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -938,20 +1045,23 @@ pub async fn start_face(
             if let Err(e) = saved {
                 return oops(Some(&sess), e);
             }
-            Redirect::to(&format!("/console/apps/{appid}/filing?step=face")).into_response()
+            Redirect::to(&format!("/console/apps/{appid}/{}?step=face", mode.base())).into_response()
         }
         Err(e) => oops(Some(&sess), e),
     }
 }
 
-/// POST: submit the draft. Hints come back on the review step, each linking to its step.
+/// POST: submit the draft (a change: to `apply_change`). Hints come back on the review step,
+/// each linking to its step; what a change may not do is said at the field it concerns.
 pub async fn submit(
     State(s): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     Path(appid): Path<String>,
     body: Bytes,
 ) -> Response {
-    let sess = match guard(&s, &headers, &appid).await {
+    let mode = Mode::of(&uri);
+    let sess = match guard(&s, &headers, &appid, mode).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -961,35 +1071,99 @@ pub async fn submit(
     }
     let review = |notice: &str| Flash { checked: true, notice: Some(notice.to_string()), ..Flash::default() };
     if get(&f, "agree") != "1" {
-        return render(&s, &sess, &appid, "review", review("请先勾选确认信息真实并同意承诺书的内容"), None)
-            .await;
+        return render(
+            &s,
+            &sess,
+            &appid,
+            mode,
+            "review",
+            review("请先勾选确认信息真实并同意承诺书的内容"),
+            None,
+        )
+        .await;
     }
     let draft = match load_draft(&s, &appid).await {
         Ok(d) => d,
         Err(e) => return oops(Some(&sess), e),
     };
-    match s.svc.filings().apply(&Actor::new("developer", &sess.account.id), &appid, draft).await {
+    let actor = Actor::new("developer", &sess.account.id);
+    let done = match mode {
+        Mode::Filing => s.svc.filings().apply(&actor, &appid, draft.clone()).await,
+        Mode::Change => s.svc.filings().apply_change(&actor, &appid, draft.clone()).await,
+    };
+    match done {
         Ok(_) => {
             // Submitted; a draft left behind only pre-fills the next visit of the wizard.
             if let Err(e) = s.svc.filings().discard_draft(&appid).await {
                 tracing::warn!(appid, "submitted, but the draft was not discarded: {e}");
             }
-            Redirect::to(&format!("/console/apps/{appid}?submitted=1")).into_response()
+            let said = if mode == Mode::Change { "change" } else { "1" };
+            Redirect::to(&format!("/console/apps/{appid}?submitted={said}")).into_response()
         }
         Err(ServiceError::Hints(h)) => {
             let flash = Flash { checked: true, ..Flash::default() };
-            render(&s, &sess, &appid, "review", flash, Some(h)).await
+            render(&s, &sess, &appid, mode, "review", flash, Some(h)).await
+        }
+        Err(ServiceError::Refused { errcode, errmsg })
+            if errcode == beian_core::errcode::CHANGE_NOT_ALLOWED =>
+        {
+            // Said at the field the change may not touch, on its step.
+            let field = match s.svc.filings().online_order(&appid).await {
+                Ok(filed) => refused_change_field(&draft, &filed),
+                Err(e) => return oops(Some(&sess), e),
+            };
+            let hint = Hint { errcode, errmsg: errmsg.clone(), err_field: field.to_string() };
+            let flash = Flash { checked: true, notice: Some(errmsg), ..Flash::default() };
+            render(&s, &sess, &appid, mode, step_of(field), flash, Some(vec![hint])).await
         }
         Err(ServiceError::Refused { errmsg, .. }) => {
-            render(&s, &sess, &appid, "review", review(&errmsg), None).await
+            render(&s, &sess, &appid, mode, "review", review(&errmsg), None).await
         }
         Err(e) => oops(Some(&sess), e),
     }
 }
 
+/// The field a refused change (86907) touched that a change may not: the subject's nature,
+/// its certificate, or its province (in the order the core checks them).
+fn refused_change_field(draft: &ApplyPayload, filed: &ApplyPayload) -> &'static str {
+    let (new, old) = (&draft.icp_subject, &filed.icp_subject);
+    if new.base_info.subject_type != old.base_info.subject_type {
+        "icp_subject.base_info.type"
+    } else if new.organize_info.certificate_type != old.organize_info.certificate_type {
+        "icp_subject.organize_info.certificate_type"
+    } else if !new
+        .organize_info
+        .certificate_number
+        .trim()
+        .eq_ignore_ascii_case(old.organize_info.certificate_number.trim())
+    {
+        "icp_subject.organize_info.certificate_number"
+    } else {
+        "icp_subject.base_info.province"
+    }
+}
+
+/// What the change alters, as the review step shows it: every field of the draft that differs
+/// from the filed record (the face verification aside: a change always verifies anew).
+async fn change_diff(
+    s: &AppState,
+    appid: &str,
+    draft: &ApplyPayload,
+) -> Result<Vec<application::Change>, ServiceError> {
+    let dict = s.svc.dictionaries();
+    let mut filed = s.svc.filings().online_order(appid).await?;
+    filed.icp_subject.base_info.record_number.clear();
+    filed.icp_applets.base_info.record_number.clear();
+    let mut draft = draft.clone();
+    draft.icp_subject.base_info.record_number.clear();
+    draft.icp_applets.base_info.record_number.clear();
+    let d = application::diff(&application::sections(&filed, &dict), &application::sections(&draft, &dict));
+    Ok(d.into_iter().filter(|c| !c.path.ends_with("verify_task_id")).collect())
+}
+
 /// GET: the commitment letter, pre-filled from the draft and dated today.
 pub async fn letter(State(s): State<AppState>, headers: HeaderMap, Path(appid): Path<String>) -> Response {
-    let sess = match guard(&s, &headers, &appid).await {
+    let sess = match guard(&s, &headers, &appid, Mode::Filing).await {
         Ok(x) => x,
         Err(r) => return r,
     };

@@ -22,7 +22,7 @@ use crate::numbering::{self, IssuedNumbers};
 use crate::payload::ApplyPayload;
 use crate::policy::Policy;
 use crate::rules::{self, ApplyContext, Hint, Refusal};
-use crate::state::{self, Action, Effect, FilingState, SmsVerifyStatus};
+use crate::state::{self, Action, ChangeStage, Effect, FilingState, SmsVerifyStatus};
 use crate::time::{beijing_date, end_of_beijing_day};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -207,16 +207,29 @@ pub enum IndexChange {
 /// The event told to the service providers authorized for the mini program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderResult {
-    /// The event's `InfoType`: WeChat's `notify_apply_icpfiling_result`, or beian's
-    /// extensions `notify_icp_access_result` (新增接入) and `notify_icp_cancel_access_result`
-    /// (取消接入).
+    /// The event's `InfoType`: WeChat's `notify_apply_icpfiling_result` for a new filing, or
+    /// beian's extensions `notify_change_icpfiling_result` (变更备案; WeChat has no change API
+    /// for providers), `notify_icp_access_result` (新增接入) and
+    /// `notify_icp_cancel_access_result` (取消接入).
     pub event: &'static str,
-    /// WeChat's `beian_status` (3, 5 or 6; 1024 once a cancelled access left the platform).
+    /// WeChat's `beian_status` (3, 5 or 6; for a change the record's, which stays 6; 1024 once
+    /// a cancelled access left the platform).
     pub beian_status: i64,
-    /// Further fields of beian's extension events (name, value, numeric).
+    /// Further fields of beian's extension events (name, value, numeric): a change's
+    /// `change_status` (3 平台审核驳回, 5 管局审核驳回, 6 变更通过), a cancelled access's
+    /// `result` and `empty_shell`.
     pub extra: Vec<(&'static str, String, bool)>,
     pub key: String,
 }
+
+/// `InfoType` of the result of a new filing (WeChat's event).
+pub const APPLY_RESULT_EVENT: &str = "notify_apply_icpfiling_result";
+/// `InfoType` of the result of a change (变更备案; beian extension).
+pub const CHANGE_RESULT_EVENT: &str = "notify_change_icpfiling_result";
+/// `InfoType` of the result of a new access (新增接入; beian extension).
+pub const ACCESS_RESULT_EVENT: &str = "notify_icp_access_result";
+/// `InfoType` of the result of a cancel access (取消接入; beian extension).
+pub const CANCEL_ACCESS_RESULT_EVENT: &str = "notify_icp_cancel_access_result";
 
 /// One notice: title and body for people, a stable kind for machines, and the key that keeps
 /// a re-run from telling twice.
@@ -477,12 +490,13 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
             key: format!("authority_cancel:{appid}:{}", step + 1),
         });
     }
-    // (A change's steps keep the filed status; providers hear of it through entrance info.)
+    // A change's result keeps the filed status (6): it is its own event, with the change's
+    // outcome (3, 5, or 6 when it became the record).
     let change = from.change().is_some() || to.change().is_some();
     let access = plan.order.access_number.is_some() && !from.is_filed();
     if effects.contains(&Effect::NotifyResult) && matches!(to.status_code(), 3 | 5 | 6) && !change {
         plan.provider_result = Some(ProviderResult {
-            event: if access { "notify_icp_access_result" } else { "notify_apply_icpfiling_result" },
+            event: if access { ACCESS_RESULT_EVENT } else { APPLY_RESULT_EVENT },
             beian_status: to.status_code(),
             extra: Vec::new(),
             key: format!("apply_result:{appid}:{}", step + 1),
@@ -497,11 +511,27 @@ pub fn plan(action: Action, req: &Request<'_>, facts: &Facts<'_>, env: &Env<'_>)
             extra.push(("empty_shell", u8::from(plan.empty_shell == Some(true)).to_string(), true));
         }
         plan.provider_result = Some(ProviderResult {
-            event: "notify_icp_cancel_access_result",
+            event: CANCEL_ACCESS_RESULT_EVENT,
             beian_status: if confirmed { 1024 } else { 6 },
             extra,
             key: format!("cancel_access_result:{appid}:{}", step + 1),
         });
+    }
+    if from.change().is_some() && to.is_filed() {
+        let change_status = match (to.change(), effects.contains(&Effect::ReplaceRecord)) {
+            (Some(ChangeStage::PlatformRejected), _) => Some(3),
+            (Some(ChangeStage::AuthorityRejected), _) => Some(5),
+            (None, true) => Some(6),
+            _ => None,
+        };
+        if let Some(change_status) = change_status {
+            plan.provider_result = Some(ProviderResult {
+                event: CHANGE_RESULT_EVENT,
+                beian_status: to.status_code(),
+                extra: vec![("change_status", change_status.to_string(), true)],
+                key: format!("change_result:{appid}:{}", step + 1),
+            });
+        }
     }
     if effects.contains(&Effect::IssueNumbers) || effects.contains(&Effect::ReplaceRecord) {
         // (An approved change rewrites the entry: names may have changed.)
@@ -855,7 +885,17 @@ fn check_change(new: &ApplyPayload, filed: &ApplyPayload, dict: &Dictionaries) -
     if filed.icp_subject.base_info.province != new.icp_subject.base_info.province {
         return not_allowed("变更备案不能变更主体所在省份，请注销本备案后在新省份重新申请");
     }
-    if new == filed {
+    // The record's numbers are the order's, not the applicant's (a record that was itself a
+    // change holds them), and a new face verification alone changes nothing on the record.
+    let unnumbered = |p: &ApplyPayload| {
+        let mut p = p.clone();
+        p.icp_subject.base_info.record_number.clear();
+        p.icp_applets.base_info.record_number.clear();
+        p.icp_subject.principal_info.verify_task_id.clear();
+        p.icp_applets.principal_info.verify_task_id.clear();
+        p
+    };
+    if unnumbered(new) == unnumbered(filed) {
         return Err(refused(
             errcode::NOTHING_CHANGED,
             "变更内容与已备案信息一致，无需变更；请修改需要变更的信息后再提交",
@@ -1200,11 +1240,10 @@ impl Plan {
             parts.push(format!("index({i:?})"));
         }
         if let Some(p) = &self.provider_result {
+            let extra: String = p.extra.iter().map(|(k, v, _)| format!(" {k}={v}")).collect();
             match p.event {
-                "notify_apply_icpfiling_result" => {
-                    parts.push(format!("provider({} {})", p.beian_status, p.key))
-                }
-                event => parts.push(format!("provider({event} {} {})", p.beian_status, p.key)),
+                APPLY_RESULT_EVENT => parts.push(format!("provider({} {})", p.beian_status, p.key)),
+                event => parts.push(format!("provider({event} {}{extra} {})", p.beian_status, p.key)),
             }
         }
         if let Some(n) = self.notice() {

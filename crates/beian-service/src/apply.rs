@@ -374,19 +374,40 @@ impl Filings<'_> {
     }
 }
 
-impl Service {
-    async fn try_apply_change(
+impl Filings<'_> {
+    /// Run every rule a change (变更备案) is checked against without submitting it: the
+    /// console's change wizard shows these hints. Request-level refusals (nothing changed,
+    /// another province…) come back as one hint with an empty `err_field`.
+    pub async fn validate_change(
         &self,
-        actor: &Actor,
         appid: &str,
         payload: &ApplyPayload,
-    ) -> Result<OrderView> {
+    ) -> Result<Vec<beian_core::rules::Hint>> {
+        let mut tx = self.store.read().await?;
+        Ok(match self.plan_change(&mut tx, appid, payload).await {
+            Ok(_) => Vec::new(),
+            Err(ServiceError::Hints(h)) => h,
+            Err(ServiceError::Refused { errcode, errmsg }) => {
+                vec![beian_core::rules::Hint { errcode, errmsg, err_field: String::new() }]
+            }
+            Err(e) => return Err(e),
+        })
+    }
+}
+
+impl Service {
+    /// Read what a change is planned from, in `tx`, and plan it (`plan::plan_change`).
+    async fn plan_change(
+        &self,
+        tx: &mut Tx,
+        appid: &str,
+        payload: &ApplyPayload,
+    ) -> Result<(ApplyRead, plan::Plan)> {
         let now = self.now();
         let policy = self.policy();
         let dict = self.dictionaries();
         let rules = self.current_rule_table().await?;
-        let mut tx = self.store.begin().await?;
-        let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
+        let read = read_for_apply(tx, appid, payload, &policy, now).await?;
         let from = read.order.as_ref().map(|o| o.state).unwrap_or(beian_core::state::FilingState::NotFiled);
         beian_core::state::transition(from, beian_core::state::Action::ApplyChange)
             .map_err(plan::PlanError::from)?;
@@ -410,7 +431,18 @@ impl Service {
             rules: &rules,
         };
         let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
-        let mut plan = plan::plan_change(payload, &facts, &filed, &env)?;
+        let plan = plan::plan_change(payload, &facts, &filed, &env)?;
+        Ok((read, plan))
+    }
+
+    async fn try_apply_change(
+        &self,
+        actor: &Actor,
+        appid: &str,
+        payload: &ApplyPayload,
+    ) -> Result<OrderView> {
+        let mut tx = self.store.begin().await?;
+        let (read, mut plan) = self.plan_change(&mut tx, appid, payload).await?;
         self.commit_plan(tx, &mut plan, actor, &read).await
     }
 }

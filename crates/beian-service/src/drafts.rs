@@ -23,8 +23,9 @@ impl From<EditError> for ServiceError {
 }
 
 impl Filings<'_> {
-    /// The draft, or where a new one starts: the last submitted version (re-submission
-    /// pre-fills everything), or the admin's own identity as the mini-program principal.
+    /// The draft, or where a new one starts: the filed record of a filed mini program (a
+    /// change), else the last submitted version (re-submission pre-fills everything), or the
+    /// admin's own identity as the mini-program principal.
     pub async fn draft_or_start(&self, appid: &str) -> Result<ApplyPayload> {
         let stored = {
             let mut tx = self.store.read().await?;
@@ -112,7 +113,13 @@ impl Filings<'_> {
 impl Service {
     async fn start_draft(&self, appid: &str) -> Result<ApplyPayload> {
         if let Some(v) = self.filings().order(appid).await? {
-            if let Some(p) = self.filings().submitted_version(appid, v.order.versions).await? {
+            // A filed mini program starts a change (变更备案) from its record, not from a
+            // change that was withdrawn since; a rejected change is corrected from itself.
+            let version = match v.order.state {
+                beian_core::state::FilingState::Filed { .. } => crate::filing::record_version(&v.order),
+                _ => v.order.versions,
+            };
+            if let Some(p) = self.filings().submitted_version(appid, version).await? {
                 return Ok(p);
             }
         }

@@ -25,6 +25,8 @@ pub struct QueueItem {
     pub overdue: bool,
     pub claimed_by: Option<String>,
     pub version: i64,
+    /// A change of the filed record (变更备案), not a new application.
+    pub change: bool,
 }
 
 /// A rejection reason as a reviewer gives it: from the catalogue, or written freely.
@@ -125,10 +127,9 @@ impl Review<'_> {
         let orders = tx.orders().in_status(&[2, 4], limit.saturating_mul(4)).await?;
         let mut items = Vec::new();
         for o in orders {
-            let waiting_platform = matches!(
-                o.state,
-                FilingState::PlatformReview | FilingState::AuthorityReview { sms: SmsVerifyStatus::TimedOut }
-            );
+            // A change waits for the platform in the same stages as a new application.
+            let waiting_platform =
+                o.state.in_platform_review() || o.state.is_authority_review(SmsVerifyStatus::TimedOut);
             if !waiting_platform {
                 continue;
             }
@@ -140,15 +141,17 @@ impl Review<'_> {
             items.push(QueueItem {
                 appid: o.appid.clone(),
                 name,
-                status: o.state.status_code(),
+                // A change shows its stage's code (2 or 4), like a new application.
+                status: o.state.change().map(|c| c.status_code()).unwrap_or_else(|| o.state.status_code()),
                 sms_verify_status: o.state.sms_verify_status().map(|s| s.code()).unwrap_or(0),
                 province: subject.as_ref().map(|s| s.province.clone()).unwrap_or_default(),
                 subject_type: subject.as_ref().map(|s| s.subject_type).unwrap_or(0),
                 submitted_at: o.submitted_at,
                 review_due_at: o.review_due_at,
-                overdue: o.state == FilingState::PlatformReview && o.review_due_at.is_some_and(|d| now > d),
+                overdue: o.state.in_platform_review() && o.review_due_at.is_some_and(|d| now > d),
                 claimed_by: o.claimed_by.clone(),
                 version: o.row_version,
+                change: o.state.change().is_some(),
             });
         }
         items.sort_by_key(|i| (!i.overdue, i.review_due_at.unwrap_or(i64::MAX)));

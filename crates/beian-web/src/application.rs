@@ -311,12 +311,17 @@ fn day(d: &str) -> String {
 
 /// The sections as tables; `media_url` gives the address of an uploaded file.
 pub fn table(sections: &[Section], media_url: &dyn Fn(&str) -> String) -> Markup {
+    table_marked(sections, media_url, &[])
+}
+
+/// [`table`] with the rows of `marked` paths highlighted (class `changed`): a change's fields.
+pub fn table_marked(sections: &[Section], media_url: &dyn Fn(&str) -> String, marked: &[String]) -> Markup {
     html! {
         @for s in sections {
             h3 { (s.title) }
             table.fields.stack {
                 @for r in &s.rows {
-                    tr data-field=(r.path) {
+                    tr data-field=(r.path) class=[marked.contains(&r.path).then_some("changed")] {
                         th { (r.label) }
                         td { (shown(&r.value, &r.label, media_url)) }
                     }
@@ -386,6 +391,29 @@ pub fn diff(old: &[Section], new: &[Section]) -> Vec<Change> {
         }
     }
     out
+}
+
+/// The changed fields as a table: label, the value before (struck out), the value after;
+/// `id` names the table, `before` and `after` head the value columns.
+pub fn diff_table(
+    id: &str,
+    before: &str,
+    after: &str,
+    changes: &[Change],
+    media_url: &dyn Fn(&str) -> String,
+) -> Markup {
+    html! {
+        table.stack.diff id=(id) {
+            tr { th { "字段" } th { (before) } th { (after) } }
+            @for c in changes {
+                tr data-field=(c.path) {
+                    th { (c.label) }
+                    td.old { @match &c.old { Some(v) => { del { (shown(v, &c.label, media_url)) } }, None => { span.muted { "（未填）" } } } }
+                    td.new { @match &c.new { Some(v) => { ins { (shown(v, &c.label, media_url)) } }, None => { span.muted { "（已删除）" } } } }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ async fn setup(server: &TestServer) {
         .expect("grant");
 }
 
-async fn login(b: &Browser, server: &TestServer, user: &str, pass: &str) {
+pub async fn login(b: &Browser, server: &TestServer, user: &str, pass: &str) {
     b.goto(&server.url("/console/login")).await;
     b.fill("input[name=username]", user).await;
     b.fill("input[name=password]", pass).await;

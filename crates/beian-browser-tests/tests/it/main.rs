@@ -1,6 +1,7 @@
 //! End-to-end tests of the web pages in headless Chromium.
 
 mod access;
+mod change;
 mod desk;
 mod harness;
 mod journey;

@@ -73,7 +73,7 @@ pub async fn submitted(server: &TestServer, appid: &str, name: &str, n: u32) {
     server.svc.filings().apply(&a, appid, payload).await.expect("apply");
 }
 
-async fn staff_login(b: &Browser, server: &TestServer, token: &str) {
+pub async fn staff_login(b: &Browser, server: &TestServer, token: &str) {
     b.goto(&server.url("/admin/login")).await;
     b.fill("input[name=token]", token).await;
     b.submit("#login").await;

@@ -20,18 +20,6 @@ async fn provider_journey_postgres() {
     provider_journey(Backend::Postgres).await
 }
 
-/// Let time pass (moved clock + real polling) until the receiver has what `pred` wants.
-async fn pump(app: &TestApp, rx: &Receiver, what: &str, pred: impl Fn(&[Received]) -> bool) {
-    for _ in 0..400 {
-        if pred(&rx.events.lock().expect("lock")) {
-            return;
-        }
-        app.clock.advance(chrono::Duration::seconds(5));
-        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
-    }
-    panic!("timed out waiting for {what}: {:?}", rx.events.lock().expect("lock"));
-}
-
 async fn provider_journey(backend: Backend) {
     let app = TestApp::start(backend, 1000).await;
     let rx = Receiver::start(2).await;

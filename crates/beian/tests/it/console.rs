@@ -8,9 +8,9 @@ use beian_service::Actor;
 use serde_json::json;
 
 pub(crate) struct Browser {
-    base: String,
-    http: reqwest::Client,
-    cookie: String,
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) cookie: String,
 }
 
 impl Browser {

@@ -24,6 +24,7 @@ mod api_raw;
 mod authority_contract;
 mod bridge;
 mod calendar;
+mod change;
 mod cli;
 mod console;
 mod crash;

@@ -480,3 +480,15 @@ pub async fn staff_get(app: &TestApp, path: &str, cookie: &str) -> (u16, String,
     let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     (r.status().as_u16(), ct, r.text().await.expect("body"))
 }
+
+/// Let time pass (moved clock + real polling) until the receiver has what `pred` wants.
+pub async fn pump(app: &TestApp, rx: &Receiver, what: &str, pred: impl Fn(&[Received]) -> bool) {
+    for _ in 0..400 {
+        if pred(&rx.events.lock().expect("lock")) {
+            return;
+        }
+        app.clock.advance(chrono::Duration::seconds(5));
+        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    }
+    panic!("timed out waiting for {what}: {:?}", rx.events.lock().expect("lock"));
+}
