@@ -25,6 +25,8 @@ mod auth;
 mod html;
 mod pages;
 pub mod parse;
+mod signin;
+pub use signin::TrustedHeader;
 mod wizard;
 
 use axum::extract::DefaultBodyLimit;
@@ -41,6 +43,8 @@ pub(crate) struct AppState {
     pub svc: Arc<Service>,
     /// Failed sign-ins per client address (shared with the staff sign-in).
     pub limits: Arc<WebLimits>,
+    /// `[trusted_header]`, when configured (see `signin`).
+    pub trusted: Option<Arc<TrustedHeader>>,
 }
 
 /// The largest form body any console page posts (the biggest step has ~30 short fields);
@@ -49,11 +53,17 @@ pub const FORM_BODY_LIMIT: usize = 64 * 1024;
 /// The largest upload: an image of the largest size the upload check accepts, plus the form.
 pub const UPLOAD_BODY_LIMIT: usize = beian_service::media::MAX_IMAGE_BYTES + 64 * 1024;
 
-pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
+/// `trusted`: honour an authenticating proxy's header on these pages (see [`TrustedHeader`]).
+pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>, trusted: Option<TrustedHeader>) -> Router {
+    let state = AppState { svc, limits, trusted: trusted.map(Arc::new) };
     Router::new()
         .route("/console", get(pages::home))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", post(auth::logout))
+        .route("/console/oidc/start", get(signin::oidc_start))
+        .route("/console/oidc/callback", get(signin::oidc_callback))
+        .route("/console/forgot", get(signin::forgot_page).post(signin::forgot))
+        .route("/console/reset", get(signin::reset_page).post(signin::reset))
         .route("/console/static/console.css", get(html::css))
         .route("/console/static/console.js", get(html::js))
         .route("/console/districts", get(wizard::districts))
@@ -81,8 +91,9 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         .route("/console/tickets/{id}", get(pages::ticket))
         .route("/console/tickets/{id}/reply", post(pages::reply_ticket))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), signin::trusted_header))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(AppState { svc, limits })
+        .with_state(state)
 }
 
 /// Headers every console page carries: no framing, no sniffing, same-origin only. A body

@@ -262,11 +262,19 @@ pub enum AuditAction {
     Release,
     /// an operator recorded the authority's outcome at the manual desk.
     DeskRecorded,
+    /// an account disabled (it cannot sign in; its sessions ended).
+    Disable,
+    /// an account enabled again.
+    Enable,
+    /// an account's password set by a reset link or by an operator (sessions ended).
+    PasswordReset,
+    /// an identity at an OpenID provider (issuer + subject) linked to an account.
+    LinkIdentity,
 }
 
 impl AuditAction {
     /// Every action but the transitions (those are `Action::ALL`).
-    pub const OTHERS: [AuditAction; 35] = [
+    pub const OTHERS: [AuditAction; 39] = [
         AuditAction::Register,
         AuditAction::Update,
         AuditAction::Create,
@@ -302,6 +310,10 @@ impl AuditAction {
         AuditAction::Claim,
         AuditAction::Release,
         AuditAction::DeskRecorded,
+        AuditAction::Disable,
+        AuditAction::Enable,
+        AuditAction::PasswordReset,
+        AuditAction::LinkIdentity,
     ];
 
     /// The stored name.
@@ -343,6 +355,10 @@ impl AuditAction {
             AuditAction::Claim => "claim",
             AuditAction::Release => "release",
             AuditAction::DeskRecorded => "desk_recorded",
+            AuditAction::Disable => "disable",
+            AuditAction::Enable => "enable",
+            AuditAction::PasswordReset => "password_reset",
+            AuditAction::LinkIdentity => "link_identity",
         }
     }
 }

@@ -32,7 +32,7 @@ fn decoy_hash() -> String {
 }
 
 /// Hash a new password with argon2 on a blocking thread.
-async fn hash_password(password: String) -> Result<String> {
+pub(crate) async fn hash_password(password: String) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
@@ -88,12 +88,7 @@ impl Accounts<'_> {
             return Err(refused("用户名须为3至64位字母、数字或 . _ - @"));
         }
         beian_core::bounds::text("显示名称", display_name, beian_core::bounds::NAME_CHARS)?;
-        if password.chars().count() < 8 {
-            return Err(refused("密码至少8位"));
-        }
-        if password.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(refused(&format!("密码过长：最多{MAX_PASSWORD_CHARS}个字符")));
-        }
+        crate::signin::check_password(password)?;
         let hash = hash_password(password.to_string()).await?;
         let account = Account {
             id: format!("acc-{}", crate::random_id(6)),
@@ -102,6 +97,9 @@ impl Accounts<'_> {
             password_hash: hash,
             failed_logins: 0,
             locked_until: None,
+            email: None,
+            email_verified: false,
+            disabled_at: None,
         };
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
@@ -172,12 +170,13 @@ impl Accounts<'_> {
                 "用户名或密码错误"
             }));
         }
+        // A disabled account is told so only after the right password (no probing).
+        if account.is_disabled() {
+            tx.commit().await?;
+            return Err(refused(crate::signin::DISABLED_MESSAGE));
+        }
         tx.accounts().set_login_state(&account.id, 0, None).await?;
-        let token = crate::random_id(32);
-        let csrf = crate::random_id(16);
-        tx.accounts()
-            .insert_session(&token_hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS)
-            .await?;
+        let (token, session) = crate::signin::open_session(&mut tx, &account, now).await?;
         audit(
             &mut tx,
             now,
@@ -189,7 +188,7 @@ impl Accounts<'_> {
         )
         .await?;
         tx.commit().await?;
-        Ok((token, Session { account, csrf }))
+        Ok((token, session))
     }
 
     pub async fn session(&self, token: &str) -> Result<Option<Session>> {
@@ -201,7 +200,13 @@ impl Accounts<'_> {
         if expires <= now {
             return Ok(None);
         }
-        Ok(tx.accounts().get(&account_id).await?.map(|account| Session { account, csrf }))
+        // A disabled account's sessions were deleted; this also covers a race with it.
+        Ok(tx
+            .accounts()
+            .get(&account_id)
+            .await?
+            .filter(|a| !a.is_disabled())
+            .map(|account| Session { account, csrf }))
     }
 
     pub async fn logout(&self, token: &str) -> Result<()> {

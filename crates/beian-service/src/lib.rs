@@ -34,6 +34,7 @@ pub mod query;
 pub mod rate_limits;
 pub mod review;
 mod rule_tables;
+pub mod signin;
 pub mod staff_sessions;
 
 pub use aggregates::{
@@ -103,6 +104,8 @@ pub struct Service {
     identity: Arc<dyn beian_ports::identity::IdentityProvider>,
     /// The working-day calendar in force (see `calendar`).
     calendars: calendar::Calendars,
+    /// The host platform's OpenID provider, when `[oidc]` is configured (see `signin`).
+    signin: RwLock<Option<Arc<dyn beian_ports::signin::SignInProvider>>>,
 }
 
 const POLICY_KEY: &str = "policy";
@@ -150,6 +153,7 @@ impl Service {
             retention_days: std::sync::atomic::AtomicU32::new(privacy::DEFAULT_RETENTION_DAYS),
             rate_pruning: rate_limits::Pruning::default(),
             identity: Arc::new(beian_ports::identity::BuiltinCheck),
+            signin: RwLock::new(None),
             store,
             media,
             clock,

@@ -143,6 +143,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (15, include_str!("../migrations/sqlite/0015_face_sessions.sql")),
     (16, include_str!("../migrations/sqlite/0016_manual_desk.sql")),
     (17, include_str!("../migrations/sqlite/0017_calendar_years.sql")),
+    (18, include_str!("../migrations/sqlite/0018_signin.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -162,6 +163,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (15, include_str!("../migrations/postgres/0015_face_sessions.sql")),
     (16, include_str!("../migrations/postgres/0016_manual_desk.sql")),
     (17, include_str!("../migrations/postgres/0017_calendar_years.sql")),
+    (18, include_str!("../migrations/postgres/0018_signin.sql")),
 ];
 
 impl Store {

@@ -39,6 +39,11 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<(Store, Arc<
             .clone()
             .unwrap_or_else(|| format!("http://{}", crate::config::local_address(&config.listen))),
     );
+    // `[oidc]`: the one place the sign-in provider is chosen.
+    if let Some(oidc) = &config.oidc {
+        let provider = beian_vendors::oidc::Oidc::new(oidc.clone()).map_err(|e| anyhow::anyhow!(e))?;
+        svc.set_signin_provider(Some(Arc::new(provider)));
+    }
     Ok((store, Arc::new(svc)))
 }
 
@@ -121,6 +126,8 @@ pub struct Application {
     metrics: crate::metrics::MetricsAccess,
     /// Bridge mode: the gateway POSTs to the bridge and `/api/authority/events` is served.
     bridge: Option<beian_authority_bridge::BridgeConfig>,
+    /// `[trusted_header]`: console pages honour an authenticating proxy's header.
+    trusted_header: Option<beian_console::TrustedHeader>,
 }
 
 impl Application {
@@ -146,7 +153,14 @@ impl Application {
             .with_channels(channels)
             .with_web_limits(config.web_limits.clone())
             .with_metrics(config.metrics.clone())
-            .with_authority_bridge(config.authority_bridge.clone()))
+            .with_authority_bridge(config.authority_bridge.clone())
+            .with_trusted_header(config.trusted_header.clone()))
+    }
+
+    /// `[trusted_header]` (off by default): see [`beian_console::TrustedHeader`].
+    pub fn with_trusted_header(mut self, trusted: Option<beian_console::TrustedHeader>) -> Application {
+        self.trusted_header = trusted;
+        self
     }
 
     /// Bridge mode (`[authority] gateway = "bridge"`): operations go to the bridge
@@ -185,6 +199,7 @@ impl Application {
             demo: false,
             metrics: crate::metrics::MetricsAccess::default(),
             bridge: None,
+            trusted_header: None,
         })
     }
 
@@ -253,6 +268,7 @@ impl Application {
             &self.web_limits,
             self.demo,
             &self.metrics,
+            self.trusted_header.clone(),
         );
         let mut channels = self.channels.clone();
         let router = match &self.bridge {

@@ -35,6 +35,10 @@ pub struct FileConfig {
     pub identity: Option<IdentityFileConfig>,
     /// `[authority]`: how the platform reaches the authority.
     pub authority: Option<AuthorityFileConfig>,
+    /// `[oidc]`: developer sign-in through the host platform's OpenID provider.
+    pub oidc: Option<crate::signin::OidcFileConfig>,
+    /// `[trusted_header]`: an authenticating proxy names the developer in a header.
+    pub trusted_header: Option<crate::signin::TrustedHeaderFileConfig>,
 }
 
 /// `[identity]` in `beian.toml` (see README "Identity verification").
@@ -248,6 +252,10 @@ pub struct Config {
     pub authority_gateway: Option<GatewayChoice>,
     /// `[authority] gateway = "bridge"`: the bridge's settings (`[authority.bridge]`).
     pub authority_bridge: Option<beian_authority_bridge::BridgeConfig>,
+    /// `[oidc]`: the host platform's OpenID provider, if any.
+    pub oidc: Option<beian_vendors::oidc::OidcConfig>,
+    /// `[trusted_header]`, if configured (off by default).
+    pub trusted_header: Option<beian_console::TrustedHeader>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -350,13 +358,16 @@ impl Config {
                  a platform filing with the real authority runs on real time"
             );
         }
+        let public_url = args.public_url.clone().or(file.public_url);
         Ok(Config {
+            oidc: crate::signin::oidc_config(file.oidc, public_url.as_deref(), |k| std::env::var(k).ok())?,
+            trusted_header: crate::signin::trusted_header(file.trusted_header)?,
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir,
             database_url,
             master_key: std::env::var("BEIAN_MASTER_KEY").ok().filter(|k| !k.is_empty()).or(file.master_key),
             simulated_clock,
-            public_url: args.public_url.clone().or(file.public_url),
+            public_url,
             web_limits: crate::limits::resolve(&args.limits, file.limits)?,
             smtp: file.smtp,
             sms_gateway: file.sms_gateway,
