@@ -365,6 +365,10 @@ impl Accounts<'_> {
         if login.is_empty() || login.len() > 254 {
             return Ok(());
         }
+        if !self.email_channel() {
+            tracing::warn!("a password reset was requested, but no e-mail channel is configured ([smtp])");
+            return Ok(());
+        }
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let mut found = tx.accounts().by_username(login).await?.into_iter().collect::<Vec<_>>();
@@ -461,4 +465,13 @@ impl Accounts<'_> {
             Err(_) => false,
         }
     }
+}
+
+/// A random 16-character password without look-alike characters, for an operator to hand
+/// over once (`beian account create`, `/admin/accounts`).
+pub fn generate_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..16).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
 }

@@ -471,12 +471,7 @@ async fn run(cli: Cli) -> Result<()> {
 fn account_password() -> (String, bool) {
     match std::env::var("BEIAN_ACCOUNT_PASSWORD").ok().filter(|p| !p.is_empty()) {
         Some(p) => (p, false),
-        None => {
-            use rand::Rng;
-            const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-            let mut rng = rand::thread_rng();
-            ((0..16).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect(), true)
-        }
+        None => (beian_service::signin::generate_password(), true),
     }
 }
 

@@ -39,5 +39,6 @@ mod security_auth;
 mod security_staff;
 mod server;
 mod shared_limits;
+mod signin;
 mod support;
 mod workflow;
