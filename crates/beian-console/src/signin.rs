@@ -275,8 +275,14 @@ pub async fn trusted_header(State(s): State<AppState>, mut req: Request, next: N
     let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     // A copy: the request (its body is not `Sync`) is not held across the awaits below.
     let headers = req.headers().clone();
-    let header =
-        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    // Names arrive as UTF-8 bytes from most proxies (`to_str` accepts visible ASCII only).
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
     let Some(user) = header(&th.user_header).map(str::to_string) else { return next.run(req).await };
     if !peer.is_some_and(|p| th.trusts(p)) {
         tracing::warn!(?peer, "trusted header from an address not in [trusted_header] proxies: ignored");

@@ -715,7 +715,7 @@ fn the_account_cli_creates_disables_enables_lists_and_resets() {
         .env("BEIAN_ACCOUNT_PASSWORD", "given-password-1"));
     assert!(ok, "{out}");
     assert!(out.contains("created account zhou") && !out.contains("given-password-1"), "{out}");
-    let (ok, out) = run(beian().args(["account", "create", "--username", "wu"]));
+    let (ok, out) = run(beian().args(["account", "create", "--username", "wu-dev"]));
     assert!(ok && out.contains("password: "), "a generated password is printed once: {out}");
     let (ok, out) = run(beian().args(["account", "create", "--username", "x"]));
     assert!(!ok && out.contains("用户名须为3至64位"), "{out}");
@@ -724,7 +724,7 @@ fn the_account_cli_creates_disables_enables_lists_and_resets() {
     let (_, list) = run(beian().args(["account", "list"]));
     let zhou = list.lines().find(|l| l.contains("zhou")).expect("zhou listed");
     assert!(zhou.contains("disabled") && zhou.contains("email") && zhou.contains("周开发"), "{list}");
-    assert!(list.lines().find(|l| l.contains(" wu ")).expect("wu").contains("active"), "{list}");
+    assert!(list.lines().find(|l| l.contains(" wu-dev ")).expect("wu").contains("active"), "{list}");
     let (ok, _) = run(beian().args(["account", "enable", "zhou"]));
     assert!(ok);
     let (_, list) = run(beian().args(["account", "list"]));
