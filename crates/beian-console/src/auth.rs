@@ -101,7 +101,7 @@ fn login_form(s: &AppState, next: &str, error: Option<&str>) -> Markup {
             h1 { "登录小程序备案后台" }
             @if let Some(e) = error { (error_box(e)) }
             @if let Some(label) = &oidc {
-                p { a.btn #oidc-login href=(crate::signin::login_next_link(next)) { (label) } }
+                p { a.btn #oidc-login href=(format!("/console/oidc/start?next={}", encode(next))) { (label) } }
                 p.muted { "或使用本地帐号登录：" }
             }
             form method="post" action="/console/login" {

@@ -4,7 +4,7 @@
 //! proxy's trusted header ([`TrustedHeader`], console pages only; the APIs and the staff
 //! pages never read it).
 
-use crate::auth::{encode, form, get, safe_next, session_cookie, COOKIE};
+use crate::auth::{form, get, safe_next, session_cookie, COOKIE};
 use crate::html::{error_box, layout};
 use crate::AppState;
 use axum::body::Bytes;
@@ -325,8 +325,4 @@ pub async fn trusted_header(State(s): State<AppState>, mut req: Request, next: N
         }
         Err(e) => message_page("无法登录", StatusCode::FORBIDDEN, error_box(&refusal(e))),
     }
-}
-
-pub(crate) fn login_next_link(next: &str) -> String {
-    format!("/console/oidc/start?next={}", encode(next))
 }

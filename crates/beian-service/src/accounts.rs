@@ -3,6 +3,7 @@
 
 use crate::aggregates::{Accounts, MiniPrograms};
 use crate::{audit, token_hash, Actor, Result, ServiceError};
+use beian_store::Tx;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -66,6 +67,30 @@ pub struct Session {
     pub csrf: String,
 }
 
+/// The refusal of every sign-in method to a disabled account.
+pub(crate) const DISABLED: &str = "帐号已停用，请联系平台管理员";
+
+pub(crate) fn check_password(password: &str) -> Result<()> {
+    if password.chars().count() < 8 {
+        return Err(refused("密码至少8位"));
+    }
+    let max = MAX_PASSWORD_CHARS;
+    if password.chars().count() > max {
+        return Err(refused(&format!("密码过长：最多{max}个字符")));
+    }
+    Ok(())
+}
+
+/// A new session for `account` in `tx` (token returned once, stored hashed).
+pub(crate) async fn open_session(tx: &mut Tx, account: &Account, now: i64) -> Result<(String, Session)> {
+    let token = crate::random_id(32);
+    let csrf = crate::random_id(16);
+    tx.accounts()
+        .insert_session(&token_hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS)
+        .await?;
+    Ok((token, Session { account: account.clone(), csrf }))
+}
+
 fn refused(msg: &str) -> ServiceError {
     ServiceError::refused(errcode::INVALID_INPUT, msg)
 }
@@ -88,7 +113,7 @@ impl Accounts<'_> {
             return Err(refused("用户名须为3至64位字母、数字或 . _ - @"));
         }
         beian_core::bounds::text("显示名称", display_name, beian_core::bounds::NAME_CHARS)?;
-        crate::signin::check_password(password)?;
+        check_password(password)?;
         let hash = hash_password(password.to_string()).await?;
         let account = Account {
             id: format!("acc-{}", crate::random_id(6)),
@@ -173,10 +198,10 @@ impl Accounts<'_> {
         // A disabled account is told so only after the right password (no probing).
         if account.is_disabled() {
             tx.commit().await?;
-            return Err(refused(crate::signin::DISABLED_MESSAGE));
+            return Err(refused(DISABLED));
         }
         tx.accounts().set_login_state(&account.id, 0, None).await?;
-        let (token, session) = crate::signin::open_session(&mut tx, &account, now).await?;
+        let (token, session) = open_session(&mut tx, &account, now).await?;
         audit(
             &mut tx,
             now,

@@ -5,7 +5,7 @@
 //! list, set a password, and reset by an e-mailed, single-use link valid for 30 minutes.
 //! A disabled account cannot sign in by any method, and disabling ends its sessions.
 
-use crate::accounts::{hash_password, Session, SESSION_TTL_SECS};
+use crate::accounts::{check_password, hash_password, open_session, Session, DISABLED};
 use crate::aggregates::Accounts;
 use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, token_hash, Actor, Result, Service, ServiceError};
@@ -30,7 +30,6 @@ fn refused(msg: &str) -> ServiceError {
     ServiceError::refused(errcode::INVALID_INPUT, msg)
 }
 
-const DISABLED: &str = "帐号已停用，请联系平台管理员";
 
 /// A new local account (CLI, staff page).
 #[derive(Debug, Clone, Default)]
@@ -77,27 +76,6 @@ fn parse_email(email: &str) -> Result<Option<String>> {
     } else {
         Err(refused("邮箱格式不正确"))
     }
-}
-
-pub(crate) fn check_password(password: &str) -> Result<()> {
-    if password.chars().count() < 8 {
-        return Err(refused("密码至少8位"));
-    }
-    let max = crate::accounts::MAX_PASSWORD_CHARS;
-    if password.chars().count() > max {
-        return Err(refused(&format!("密码过长：最多{max}个字符")));
-    }
-    Ok(())
-}
-
-/// A new session for `account` in `tx` (token returned once, stored hashed).
-pub(crate) async fn open_session(tx: &mut Tx, account: &Account, now: i64) -> Result<(String, Session)> {
-    let token = crate::random_id(32);
-    let csrf = crate::random_id(16);
-    tx.accounts()
-        .insert_session(&token_hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS)
-        .await?;
-    Ok((token, Session { account: account.clone(), csrf }))
 }
 
 impl Accounts<'_> {
@@ -449,8 +427,6 @@ fn port_error(e: beian_ports::PortError) -> ServiceError {
     tracing::warn!("OpenID provider: {e}");
     ServiceError::refused(errcode::SYSTEM_ERROR, "平台账号服务暂时无法访问，请稍后再试")
 }
-
-pub(crate) const DISABLED_MESSAGE: &str = DISABLED;
 
 impl Accounts<'_> {
     /// Whether `account_id` is the account linked to `issuer` + `subject` (false on errors).

@@ -3,6 +3,7 @@
 mod desk;
 mod harness;
 mod journey;
+mod signin;
 mod smoke;
 mod staff;
 mod ux;
