@@ -3,7 +3,6 @@
 
 use crate::aggregates::{Accounts, MiniPrograms};
 use crate::{audit, token_hash, Actor, Result, ServiceError};
-use beian_store::Tx;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -12,6 +11,7 @@ use beian_core::model::AuditAction;
 use beian_core::platform::{
     Access, Account, MemberRole, Membership, NotifyPrefs, Permission, Ticket, TicketMessage,
 };
+use beian_store::Tx;
 
 /// Failed logins before the account is locked, and for how long.
 pub const MAX_FAILED_LOGINS: u32 = 5;

@@ -30,7 +30,6 @@ fn refused(msg: &str) -> ServiceError {
     ServiceError::refused(errcode::INVALID_INPUT, msg)
 }
 
-
 /// A new local account (CLI, staff page).
 #[derive(Debug, Clone, Default)]
 pub struct NewAccount {

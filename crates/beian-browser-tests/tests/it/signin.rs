@@ -20,18 +20,23 @@ struct OidcProvider {
 
 impl OidcProvider {
     async fn start(redirect_uri: &str) -> OidcProvider {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/oidc/provider.mjs");
-        let mut child = tokio::process::Command::new(std::env::var("BEIAN_NODE").unwrap_or_else(|_| "node".into()))
-            .arg(script)
-            .env("PORT", port.to_string())
-            .env("REDIRECT_URI", redirect_uri)
-            .env("CLIENT_ID", CLIENT_ID)
-            .env("CLIENT_SECRET", CLIENT_SECRET)
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs oidc/provider.mjs (run scripts/ensure-tools once)");
+        let mut child =
+            tokio::process::Command::new(std::env::var("BEIAN_NODE").unwrap_or_else(|_| "node".into()))
+                .arg(script)
+                .env("PORT", port.to_string())
+                .env("REDIRECT_URI", redirect_uri)
+                .env("CLIENT_ID", CLIENT_ID)
+                .env("CLIENT_SECRET", CLIENT_SECRET)
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("node runs oidc/provider.mjs (run scripts/ensure-tools once)");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let issuer = tokio::time::timeout(Duration::from_secs(30), async {
@@ -66,7 +71,7 @@ async fn signs_in_through_a_real_openid_provider() {
     let browser = Browser::start("signs_in_through_a_real_openid_provider").await;
 
     browser.goto(&server.url("/console")).await;
-    assert_eq!(browser.current_path().await, "/console/login");
+    assert!(browser.current_path().await.starts_with("/console/login"), "{}", browser.current_path().await);
     browser.assert_text("使用平台账号登录").await;
     browser.assert_accessible().await;
     browser.screenshot("login-with-platform-button").await;
@@ -94,7 +99,7 @@ async fn signs_in_through_a_real_openid_provider() {
 
     // Sign out, then in again: the provider remembers the person; beian finds the same account.
     browser.submit("#menu form button[type=submit]").await;
-    assert_eq!(browser.current_path().await, "/console/login");
+    assert!(browser.current_path().await.starts_with("/console/login"), "{}", browser.current_path().await);
     browser.submit("#oidc-login").await;
     if browser.current_url().await.starts_with(&provider.issuer) {
         // The provider may ask for consent again; it never asks beian's questions.
