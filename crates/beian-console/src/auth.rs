@@ -27,6 +27,11 @@ pub(crate) fn client_ip(s: &AppState, headers: &HeaderMap, ext: &Extensions) -> 
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name`, if set and not empty.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -34,7 +39,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|c| {
             let (k, v) = c.trim().split_once('=')?;
-            (k == COOKIE && !v.is_empty()).then(|| v.to_string())
+            (k == name && !v.is_empty()).then(|| v.to_string())
         })
 }
 

@@ -4,7 +4,7 @@
 //! proxy's trusted header ([`TrustedHeader`], console pages only; the APIs and the staff
 //! pages never read it).
 
-use crate::auth::{form, get, safe_next, session_cookie, COOKIE};
+use crate::auth::{cookie, form, get, safe_next, session_cookie, COOKIE};
 use crate::html::{error_box, layout};
 use crate::AppState;
 use axum::body::Bytes;
@@ -33,18 +33,6 @@ fn refusal(e: ServiceError) -> String {
             "系统繁忙，请稍后再试".into()
         }
     }
-}
-
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            let (k, v) = c.trim().split_once('=')?;
-            (k == name && !v.is_empty()).then(|| v.to_string())
-        })
 }
 
 fn secure(s: &AppState) -> &'static str {
@@ -97,7 +85,7 @@ pub async fn oidc_callback(
         tracing::info!(error = %err, "the OpenID provider returned an error");
         return fail("平台账号登录未完成（已取消或被拒绝），请重新登录。", StatusCode::UNAUTHORIZED);
     }
-    let Some(key) = cookie_value(&headers, OIDC_COOKIE) else {
+    let Some(key) = cookie(&headers, OIDC_COOKIE) else {
         return fail("登录请求已失效，请重新登录", StatusCode::BAD_REQUEST);
     };
     let (code, state) =

@@ -211,26 +211,12 @@ impl Accounts<'_> {
                 tx.accounts().insert(&account, now).await?;
                 tx.accounts().link_identity(issuer, subject, &account.id, now).await?;
                 let actor = Actor::new("account", &account.id);
-                audit(
-                    &mut tx,
-                    now,
-                    &actor,
-                    AuditEntity::Account,
-                    &account.id,
-                    AuditAction::Create,
-                    serde_json::json!({}),
-                )
-                .await?;
-                audit(
-                    &mut tx,
-                    now,
-                    &actor,
-                    AuditEntity::Account,
-                    &account.id,
-                    AuditAction::LinkIdentity,
-                    serde_json::json!({ "issuer": issuer }),
-                )
-                .await?;
+                for (action, detail) in [
+                    (AuditAction::Create, serde_json::json!({})),
+                    (AuditAction::LinkIdentity, serde_json::json!({ "issuer": issuer })),
+                ] {
+                    audit(&mut tx, now, &actor, AuditEntity::Account, &account.id, action, detail).await?;
+                }
                 account
             }
         };
