@@ -1,4 +1,5 @@
-//! The developer console (开发者后台), zh-CN, server-rendered: sign in, home with the
+//! The developer console (开发者后台), zh-CN, server-rendered: sign in (password, the host
+//! platform's OpenID provider, a trusted proxy header; 忘记密码 — see `signin`), home with the
 //! "小程序需补充备案信息" banner, the filing wizard with inline rules, the commitment letter,
 //! the status timeline, 站内信, authorized service providers, and support tickets (工单).
 //!
