@@ -2,7 +2,7 @@
 //!
 //! Staff sign in at `/admin/login` with their API token (`beian staff add`); the page opens a
 //! server-side session (12 h, 30 min idle, deleted at sign-out) whose random token is the
-//! HttpOnly cookie — never the API token — and every form carries the session's CSRF token. Reviewers reach `/admin/review*`; operators also reach `/admin/ops*`, the
+//! HttpOnly cookie — never the API token — and every form carries the session's CSRF token. Reviewers reach `/admin/review*`; operators also reach `/admin/ops*`, `/admin/accounts` (developer accounts), the
 //! dashboard and, when the manual desk is the authority gateway, `/admin/desk*` (filing with
 //! the authority is operations work: reviewers decide the platform's first review only). The public query (`/query`, `/api/public/query`) needs no sign-in and shows only
 //! filed records with personal data masked. Nothing is loaded from another origin.
@@ -10,6 +10,7 @@
 // Handlers bail out with a ready `Response`; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+mod accounts;
 mod auth;
 mod dashboard;
 mod desk;
@@ -72,6 +73,8 @@ pub fn router(
         .route("/admin/review/{appid}/reject", post(review::reject))
         .route("/admin/review/{appid}/media/{media_id}", get(review::media))
         .route("/admin/ops", get(ops::home))
+        .route("/admin/accounts", get(accounts::list).post(accounts::create))
+        .route("/admin/accounts/{id}/{action}", post(accounts::set_state))
         .route("/admin/ops/policy", post(ops::save_policy))
         .route("/admin/ops/providers", get(ops::providers).post(ops::create_provider))
         .route("/admin/ops/providers/{id}/rotate", post(ops::rotate_provider))

@@ -87,6 +87,7 @@ pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
         h1 { "运营设置" }
         p {
             a href="/admin/ops/providers" { "服务商" } " · "
+            a href="/admin/accounts" { "开发者帐号" } " · "
             a href="/admin/ops/reasons" { "驳回原因库" } " · "
             a href="/admin/ops/dictionaries" { "字典" } " · "
             a href="/admin/ops/calendar" { "工作日历" } " · "

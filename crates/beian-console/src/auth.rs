@@ -21,12 +21,17 @@ pub use beian_web::url_decode as decode;
 pub use beian_web::form_get as get;
 
 /// The client's address as the limits count it (see `beian_web::limits`).
-fn client_ip(s: &AppState, headers: &HeaderMap, ext: &Extensions) -> Option<std::net::IpAddr> {
+pub(crate) fn client_ip(s: &AppState, headers: &HeaderMap, ext: &Extensions) -> Option<std::net::IpAddr> {
     let peer = ext.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     s.limits.client_ip(peer, |name| headers.get(name).and_then(|v| v.to_str().ok()))
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of the cookie `name`, if set and not empty.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -34,7 +39,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|c| {
             let (k, v) = c.trim().split_once('=')?;
-            (k == COOKIE && !v.is_empty()).then(|| v.to_string())
+            (k == name && !v.is_empty()).then(|| v.to_string())
         })
 }
 
@@ -81,7 +86,7 @@ pub fn encode(s: &str) -> String {
 /// `/`, no `//` or backslash anywhere (browsers read `/\host` and `//host` as another
 /// origin), no whitespace or control characters (CR/LF would split the `Location` header).
 /// Anything else goes to `/console` (no open redirect, no header injection).
-fn safe_next(next: &str) -> String {
+pub(crate) fn safe_next(next: &str) -> String {
     let ok = next.starts_with("/console")
         && !next.contains("//")
         && !next.contains('\\')
@@ -94,11 +99,16 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-fn login_form(next: &str, error: Option<&str>) -> Markup {
+fn login_form(s: &AppState, next: &str, error: Option<&str>) -> Markup {
+    let oidc = s.svc.accounts().oidc_label();
     html! {
         div.card {
             h1 { "登录小程序备案后台" }
             @if let Some(e) = error { (error_box(e)) }
+            @if let Some(label) = &oidc {
+                p { a.btn #oidc-login href=(format!("/console/oidc/start?next={}", encode(next))) { (label) } }
+                p.muted { "或使用本地帐号登录：" }
+            }
             form method="post" action="/console/login" {
                 input type="hidden" name="next" value=(next);
                 label.field {
@@ -111,18 +121,28 @@ fn login_form(next: &str, error: Option<&str>) -> Markup {
                 }
                 button #login type="submit" { "登录" }
             }
+            p { a #forgot href="/console/forgot" { "忘记密码" } }
             p.muted { "连续输错密码5次，帐号将锁定15分钟。" }
         }
     }
 }
 
-pub async fn login_page(RawQuery(q): RawQuery) -> Response {
+/// The session cookie for `token`.
+pub(crate) fn session_cookie(s: &AppState, token: &str) -> String {
+    let secure = if s.svc.public_url().starts_with("https://") { "; Secure" } else { "" };
+    format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
+        beian_service::accounts::SESSION_TTL_SECS
+    )
+}
+
+pub async fn login_page(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let next = q
         .as_deref()
         .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("next=")))
         .map(decode)
         .unwrap_or_else(|| "/console".into());
-    layout("登录", None, 0, login_form(&safe_next(&next), None)).into_response()
+    layout("登录", None, 0, login_form(&s, &safe_next(&next), None)).into_response()
 }
 
 pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extensions, body: Bytes) -> Response {
@@ -134,29 +154,25 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, ext: Extension
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry_after.to_string())],
-            layout("登录", None, 0, login_form(&next, Some(&msg))),
+            layout("登录", None, 0, login_form(&s, &next, Some(&msg))),
         )
             .into_response();
     }
     match s.svc.accounts().login(get(&f, "username"), get(&f, "password")).await {
         Ok((token, _)) => {
-            let secure = if s.svc.public_url().starts_with("https://") { "; Secure" } else { "" };
-            let cookie = format!(
-                "{COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
-                beian_service::accounts::SESSION_TTL_SECS
-            );
+            let cookie = session_cookie(&s, &token);
             (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, next)]).into_response()
         }
         Err(beian_service::ServiceError::Refused { errmsg, .. }) => {
             s.limits.login_failed(ip, s.svc.now().timestamp()).await;
-            (StatusCode::UNAUTHORIZED, layout("登录", None, 0, login_form(&next, Some(&errmsg))))
+            (StatusCode::UNAUTHORIZED, layout("登录", None, 0, login_form(&s, &next, Some(&errmsg))))
                 .into_response()
         }
         Err(e) => {
             tracing::error!("login: {e}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                layout("登录", None, 0, login_form(&next, Some("系统繁忙，请稍后再试"))),
+                layout("登录", None, 0, login_form(&s, &next, Some("系统繁忙，请稍后再试"))),
             )
                 .into_response()
         }

@@ -1,4 +1,5 @@
-//! The developer console (开发者后台), zh-CN, server-rendered: sign in, home with the
+//! The developer console (开发者后台), zh-CN, server-rendered: sign in (password, the host
+//! platform's OpenID provider, a trusted proxy header; 忘记密码 — see `signin`), home with the
 //! "小程序需补充备案信息" banner, the filing wizard with inline rules, the commitment letter,
 //! the status timeline, change filing (变更备案) beside the filed record, the filing's history,
 //! 接入已有备案 and 取消接入 (`access`), 站内信, authorized service providers, members and
@@ -30,7 +31,9 @@ mod html;
 mod members;
 mod pages;
 pub mod parse;
+mod signin;
 mod webhooks;
+pub use signin::TrustedHeader;
 mod wizard;
 
 use axum::extract::DefaultBodyLimit;
@@ -47,6 +50,8 @@ pub(crate) struct AppState {
     pub svc: Arc<Service>,
     /// Failed sign-ins per client address (shared with the staff sign-in).
     pub limits: Arc<WebLimits>,
+    /// `[trusted_header]`, when configured (see `signin`).
+    pub trusted: Option<Arc<TrustedHeader>>,
 }
 
 /// The largest form body any console page posts (the biggest step has ~30 short fields);
@@ -55,11 +60,17 @@ pub const FORM_BODY_LIMIT: usize = 64 * 1024;
 /// The largest upload: an image of the largest size the upload check accepts, plus the form.
 pub const UPLOAD_BODY_LIMIT: usize = beian_service::media::MAX_IMAGE_BYTES + 64 * 1024;
 
-pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
+/// `trusted`: honour an authenticating proxy's header on these pages (see [`TrustedHeader`]).
+pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>, trusted: Option<TrustedHeader>) -> Router {
+    let state = AppState { svc, limits, trusted: trusted.map(Arc::new) };
     Router::new()
         .route("/console", get(pages::home))
         .route("/console/login", get(auth::login_page).post(auth::login))
         .route("/console/logout", post(auth::logout))
+        .route("/console/oidc/start", get(signin::oidc_start))
+        .route("/console/oidc/callback", get(signin::oidc_callback))
+        .route("/console/forgot", get(signin::forgot_page).post(signin::forgot))
+        .route("/console/reset", get(signin::reset_page).post(signin::reset))
         .route("/console/static/console.css", get(html::css))
         .route("/console/static/console.js", get(html::js))
         .route("/console/districts", get(wizard::districts))
@@ -113,8 +124,9 @@ pub fn router(svc: Arc<Service>, limits: Arc<WebLimits>) -> Router {
         .route("/console/tickets/{id}", get(pages::ticket))
         .route("/console/tickets/{id}/reply", post(pages::reply_ticket))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), signin::trusted_header))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(AppState { svc, limits })
+        .with_state(state)
 }
 
 /// Headers every console page carries: no framing, no sniffing, same-origin only. A body

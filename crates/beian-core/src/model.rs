@@ -272,11 +272,19 @@ pub enum AuditAction {
     Accept,
     /// a member was removed from a mini program.
     Revoke,
+    /// an account disabled (it cannot sign in; its sessions ended).
+    Disable,
+    /// an account enabled again.
+    Enable,
+    /// an account's password set by a reset link or by an operator (sessions ended).
+    PasswordReset,
+    /// an identity at an OpenID provider (issuer + subject) linked to an account.
+    LinkIdentity,
 }
 
 impl AuditAction {
     /// Every action but the transitions (those are `Action::ALL`).
-    pub const OTHERS: [AuditAction; 38] = [
+    pub const OTHERS: [AuditAction; 42] = [
         AuditAction::Register,
         AuditAction::Update,
         AuditAction::Create,
@@ -315,6 +323,10 @@ impl AuditAction {
         AuditAction::Invite,
         AuditAction::Accept,
         AuditAction::Revoke,
+        AuditAction::Disable,
+        AuditAction::Enable,
+        AuditAction::PasswordReset,
+        AuditAction::LinkIdentity,
     ];
 
     /// The stored name.
@@ -359,6 +371,10 @@ impl AuditAction {
             AuditAction::Invite => "invite",
             AuditAction::Accept => "accept",
             AuditAction::Revoke => "revoke",
+            AuditAction::Disable => "disable",
+            AuditAction::Enable => "enable",
+            AuditAction::PasswordReset => "password_reset",
+            AuditAction::LinkIdentity => "link_identity",
         }
     }
 }

@@ -250,6 +250,21 @@ pub struct Account {
     pub password_hash: String,
     pub failed_logins: u32,
     pub locked_until: Option<Timestamp>,
+    /// Where password-reset links go (personal data: encrypted at rest). Skipped when
+    /// serialised, like the hash.
+    #[serde(skip)]
+    pub email: Option<String>,
+    /// The address was verified by whoever supplied it (an operator, or an ID token with
+    /// `email_verified`); only a verified address receives reset links.
+    pub email_verified: bool,
+    /// When the account was disabled: it then cannot sign in by any method.
+    pub disabled_at: Option<Timestamp>,
+}
+
+impl Account {
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
 }
 
 /// An account's role in one mini program.

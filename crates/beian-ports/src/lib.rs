@@ -8,6 +8,7 @@ pub mod authority;
 pub mod host;
 pub mod identity;
 pub mod messaging;
+pub mod signin;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -11,6 +11,7 @@ use beian_core::model::AuditAction;
 use beian_core::platform::{
     Access, Account, MemberRole, Membership, NotifyPrefs, Permission, Ticket, TicketMessage,
 };
+use beian_store::Tx;
 
 /// Failed logins before the account is locked, and for how long.
 pub const MAX_FAILED_LOGINS: u32 = 5;
@@ -32,7 +33,7 @@ fn decoy_hash() -> String {
 }
 
 /// Hash a new password with argon2 on a blocking thread.
-async fn hash_password(password: String) -> Result<String> {
+pub(crate) async fn hash_password(password: String) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
@@ -66,6 +67,30 @@ pub struct Session {
     pub csrf: String,
 }
 
+/// The refusal of every sign-in method to a disabled account.
+pub(crate) const DISABLED: &str = "帐号已停用，请联系平台管理员";
+
+pub(crate) fn check_password(password: &str) -> Result<()> {
+    if password.chars().count() < 8 {
+        return Err(refused("密码至少8位"));
+    }
+    let max = MAX_PASSWORD_CHARS;
+    if password.chars().count() > max {
+        return Err(refused(&format!("密码过长：最多{max}个字符")));
+    }
+    Ok(())
+}
+
+/// A new session for `account` in `tx` (token returned once, stored hashed).
+pub(crate) async fn open_session(tx: &mut Tx, account: &Account, now: i64) -> Result<(String, Session)> {
+    let token = crate::random_id(32);
+    let csrf = crate::random_id(16);
+    tx.accounts()
+        .insert_session(&token_hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS)
+        .await?;
+    Ok((token, Session { account: account.clone(), csrf }))
+}
+
 fn refused(msg: &str) -> ServiceError {
     ServiceError::refused(errcode::INVALID_INPUT, msg)
 }
@@ -88,12 +113,7 @@ impl Accounts<'_> {
             return Err(refused("用户名须为3至64位字母、数字或 . _ - @"));
         }
         beian_core::bounds::text("显示名称", display_name, beian_core::bounds::NAME_CHARS)?;
-        if password.chars().count() < 8 {
-            return Err(refused("密码至少8位"));
-        }
-        if password.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(refused(&format!("密码过长：最多{MAX_PASSWORD_CHARS}个字符")));
-        }
+        check_password(password)?;
         let hash = hash_password(password.to_string()).await?;
         let account = Account {
             id: format!("acc-{}", crate::random_id(6)),
@@ -102,6 +122,9 @@ impl Accounts<'_> {
             password_hash: hash,
             failed_logins: 0,
             locked_until: None,
+            email: None,
+            email_verified: false,
+            disabled_at: None,
         };
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
@@ -172,12 +195,13 @@ impl Accounts<'_> {
                 "用户名或密码错误"
             }));
         }
+        // A disabled account is told so only after the right password (no probing).
+        if account.is_disabled() {
+            tx.commit().await?;
+            return Err(refused(DISABLED));
+        }
         tx.accounts().set_login_state(&account.id, 0, None).await?;
-        let token = crate::random_id(32);
-        let csrf = crate::random_id(16);
-        tx.accounts()
-            .insert_session(&token_hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS)
-            .await?;
+        let (token, session) = open_session(&mut tx, &account, now).await?;
         audit(
             &mut tx,
             now,
@@ -189,7 +213,7 @@ impl Accounts<'_> {
         )
         .await?;
         tx.commit().await?;
-        Ok((token, Session { account, csrf }))
+        Ok((token, session))
     }
 
     pub async fn session(&self, token: &str) -> Result<Option<Session>> {
@@ -201,7 +225,13 @@ impl Accounts<'_> {
         if expires <= now {
             return Ok(None);
         }
-        Ok(tx.accounts().get(&account_id).await?.map(|account| Session { account, csrf }))
+        // A disabled account's sessions were deleted; this also covers a race with it.
+        Ok(tx
+            .accounts()
+            .get(&account_id)
+            .await?
+            .filter(|a| !a.is_disabled())
+            .map(|account| Session { account, csrf }))
     }
 
     pub async fn logout(&self, token: &str) -> Result<()> {

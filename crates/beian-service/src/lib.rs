@@ -35,6 +35,7 @@ pub mod query;
 pub mod rate_limits;
 pub mod review;
 mod rule_tables;
+pub mod signin;
 pub mod sms_limits;
 pub mod staff_sessions;
 pub mod webhooks;
@@ -108,6 +109,8 @@ pub struct Service {
     identity: Arc<dyn beian_ports::identity::IdentityProvider>,
     /// The working-day calendar in force (see `calendar`).
     calendars: calendar::Calendars,
+    /// The host platform's OpenID provider, when `[oidc]` is configured (see `signin`).
+    signin: RwLock<Option<Arc<dyn beian_ports::signin::SignInProvider>>>,
 }
 
 const POLICY_KEY: &str = "policy";
@@ -156,6 +159,7 @@ impl Service {
             sms_limits: std::sync::RwLock::new(sms_limits::SmsLimits::default()),
             rate_pruning: rate_limits::Pruning::default(),
             identity: Arc::new(beian_ports::identity::BuiltinCheck),
+            signin: RwLock::new(None),
             store,
             media,
             clock,

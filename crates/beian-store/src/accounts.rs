@@ -1,6 +1,9 @@
-//! Console accounts, their sessions and their memberships of mini programs.
+//! Console accounts, their sessions and their memberships of mini programs; their e-mail
+//! (encrypted, with a blind index), identities at an OpenID provider (issuer + subject),
+//! pending OIDC sign-ins and password-reset tokens (hashed).
 
-use crate::tx::u;
+use crate::crypto::Crypto;
+use crate::tx::{b, u};
 use crate::{Result, StoreError, Tx};
 use beian_core::platform::{Account, MemberRole, Membership, Permission};
 use sqlx::any::AnyRow;
@@ -20,16 +23,228 @@ impl Tx {
 
 impl Accounts<'_> {
     pub async fn insert(&mut self, a: &Account, now: i64) -> Result<()> {
+        let (enc, index) = self.email_columns(a.email.as_deref());
         sqlx::query(
-            "INSERT INTO accounts (id, username, display_name, password_hash, failed_logins, created_at) VALUES ($1, $2, $3, $4, 0, $5)",
+            "INSERT INTO accounts (id, username, display_name, password_hash, failed_logins, created_at, \
+             email_enc, email_index, email_verified) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8)",
         )
         .bind(&a.id)
         .bind(&a.username)
         .bind(&a.display_name)
         .bind(&a.password_hash)
         .bind(now)
+        .bind(enc)
+        .bind(index)
+        .bind(b(a.email_verified))
         .execute(&mut *self.tx.conn)
         .await?;
+        Ok(())
+    }
+
+    /// The encrypted address and its blind index (lower-cased: addresses compare without case).
+    fn email_columns(&self, email: Option<&str>) -> (Option<Vec<u8>>, Option<String>) {
+        match email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => {
+                (Some(self.tx.crypto.encrypt_str(e)), Some(self.tx.crypto.blind_index(&e.to_lowercase())))
+            }
+            None => (None, None),
+        }
+    }
+
+    /// Every account, by username.
+    pub async fn list(&mut self) -> Result<Vec<Account>> {
+        let rows =
+            sqlx::query("SELECT * FROM accounts ORDER BY username").fetch_all(&mut *self.tx.conn).await?;
+        rows.iter().map(|r| account_from_row(&self.tx.crypto, r)).collect()
+    }
+
+    /// Accounts whose e-mail is `email` (any case).
+    pub async fn by_email(&mut self, email: &str) -> Result<Vec<Account>> {
+        let index = self.tx.crypto.blind_index(&email.trim().to_lowercase());
+        let rows = sqlx::query("SELECT * FROM accounts WHERE email_index = $1 ORDER BY id")
+            .bind(index)
+            .fetch_all(&mut *self.tx.conn)
+            .await?;
+        rows.iter().map(|r| account_from_row(&self.tx.crypto, r)).collect()
+    }
+
+    pub async fn set_email(&mut self, id: &str, email: Option<&str>, verified: bool) -> Result<()> {
+        let (enc, index) = self.email_columns(email);
+        sqlx::query(
+            "UPDATE accounts SET email_enc = $2, email_index = $3, email_verified = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(enc)
+        .bind(index)
+        .bind(b(verified))
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Disable (`Some(when)`) or enable (`None`) an account.
+    pub async fn set_disabled(&mut self, id: &str, at: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE accounts SET disabled_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *self.tx.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A new password hash; the lockout is lifted with it.
+    pub async fn set_password(&mut self, id: &str, hash: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(hash)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// End every session of an account; how many there were.
+    pub async fn delete_sessions_of(&mut self, account_id: &str) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(account_id)
+            .execute(&mut *self.tx.conn)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// The account linked to `subject` at `issuer`.
+    pub async fn by_identity(&mut self, issuer: &str, subject: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(
+            "SELECT a.* FROM accounts a JOIN account_identities i ON i.account_id = a.id \
+             WHERE i.issuer = $1 AND i.subject = $2",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(&mut *self.tx.conn)
+        .await?;
+        row.map(|r| account_from_row(&self.tx.crypto, &r)).transpose()
+    }
+
+    pub async fn link_identity(
+        &mut self,
+        issuer: &str,
+        subject: &str,
+        account_id: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO account_identities (issuer, subject, account_id, created_at, last_login_at) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(account_id)
+        .bind(now)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn touch_identity(&mut self, issuer: &str, subject: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE account_identities SET last_login_at = $3 WHERE issuer = $1 AND subject = $2")
+            .bind(issuer)
+            .bind(subject)
+            .bind(now)
+            .execute(&mut *self.tx.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// (issuer, subject) pairs linked to an account.
+    pub async fn identities_of(&mut self, account_id: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT issuer, subject FROM account_identities WHERE account_id = $1 ORDER BY issuer",
+        )
+        .bind(account_id)
+        .fetch_all(&mut *self.tx.conn)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("issuer")?, r.try_get("subject")?))).collect()
+    }
+
+    /// Keep a pending OIDC sign-in (`plain` is encrypted here); expired ones are dropped.
+    pub async fn put_oidc_pending(
+        &mut self,
+        key_hash: &str,
+        plain: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM oidc_pending WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *self.tx.conn)
+            .await?;
+        sqlx::query("INSERT INTO oidc_pending (key_hash, pending_enc, expires_at) VALUES ($1, $2, $3)")
+            .bind(key_hash)
+            .bind(self.tx.crypto.encrypt_str(plain))
+            .bind(expires_at)
+            .execute(&mut *self.tx.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Take (read and delete: single use) a pending OIDC sign-in still valid at `now`.
+    pub async fn take_oidc_pending(&mut self, key_hash: &str, now: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT pending_enc, expires_at FROM oidc_pending WHERE key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(&mut *self.tx.conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        sqlx::query("DELETE FROM oidc_pending WHERE key_hash = $1")
+            .bind(key_hash)
+            .execute(&mut *self.tx.conn)
+            .await?;
+        let expires: i64 = row.try_get("expires_at")?;
+        if expires <= now {
+            return Ok(None);
+        }
+        let enc: Vec<u8> = row.try_get("pending_enc")?;
+        Ok(Some(self.tx.crypto.decrypt_str(&enc)?))
+    }
+
+    pub async fn insert_password_reset(
+        &mut self,
+        token_hash: &str,
+        account_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO password_resets (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(account_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// The account of an unused, unexpired reset token (without using it).
+    pub async fn password_reset(&mut self, token_hash: &str, now: i64) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT account_id FROM password_resets WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *self.tx.conn)
+        .await?;
+        row.map(|r| Ok(r.try_get("account_id")?)).transpose()
+    }
+
+    /// Mark every open reset token of the account used (the one just used, and older links).
+    pub async fn use_password_resets(&mut self, account_id: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE password_resets SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL")
+            .bind(account_id)
+            .bind(now)
+            .execute(&mut *self.tx.conn)
+            .await?;
         Ok(())
     }
 
@@ -38,7 +253,7 @@ impl Accounts<'_> {
             .bind(username)
             .fetch_optional(&mut *self.tx.conn)
             .await?;
-        row.map(|r| account_from_row(&r)).transpose()
+        row.map(|r| account_from_row(&self.tx.crypto, &r)).transpose()
     }
 
     pub async fn get(&mut self, id: &str) -> Result<Option<Account>> {
@@ -46,7 +261,7 @@ impl Accounts<'_> {
             .bind(id)
             .fetch_optional(&mut *self.tx.conn)
             .await?;
-        row.map(|r| account_from_row(&r)).transpose()
+        row.map(|r| account_from_row(&self.tx.crypto, &r)).transpose()
     }
 
     pub async fn set_login_state(&mut self, id: &str, failed: u32, locked_until: Option<i64>) -> Result<()> {
@@ -221,8 +436,13 @@ pub struct Invitation {
     pub accepted_by: Option<String>,
 }
 
-fn account_from_row(r: &AnyRow) -> Result<Account> {
+fn account_from_row(crypto: &Crypto, r: &AnyRow) -> Result<Account> {
+    let email: Option<Vec<u8>> = r.try_get("email_enc")?;
+    let verified: i64 = r.try_get("email_verified")?;
     Ok(Account {
+        email: email.map(|e| crypto.decrypt_str(&e)).transpose()?,
+        email_verified: verified != 0,
+        disabled_at: r.try_get("disabled_at")?,
         id: r.try_get("id")?,
         username: r.try_get("username")?,
         display_name: r.try_get("display_name")?,

@@ -146,6 +146,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (18, include_str!("../migrations/sqlite/0018_webhooks.sql")),
     (19, include_str!("../migrations/sqlite/0019_host_platform.sql")),
     (20, include_str!("../migrations/sqlite/0020_new_access.sql")),
+    (21, include_str!("../migrations/sqlite/0021_signin.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -168,6 +169,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (18, include_str!("../migrations/postgres/0018_webhooks.sql")),
     (19, include_str!("../migrations/postgres/0019_host_platform.sql")),
     (20, include_str!("../migrations/postgres/0020_new_access.sql")),
+    (21, include_str!("../migrations/postgres/0021_signin.sql")),
 ];
 
 impl Store {

@@ -9,6 +9,7 @@
 pub mod acs3;
 pub mod aliyun;
 pub mod fakes;
+pub mod oidc;
 pub mod sms;
 pub mod tc3;
 pub mod tencent;

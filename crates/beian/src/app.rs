@@ -39,6 +39,11 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<(Store, Arc<
             .clone()
             .unwrap_or_else(|| format!("http://{}", crate::config::local_address(&config.listen))),
     );
+    // `[oidc]`: the one place the sign-in provider is chosen.
+    if let Some(oidc) = &config.oidc {
+        let provider = beian_vendors::oidc::Oidc::new(oidc.clone()).map_err(|e| anyhow::anyhow!(e))?;
+        svc.set_signin_provider(Some(Arc::new(provider)));
+    }
     Ok((store, Arc::new(svc)))
 }
 
@@ -123,6 +128,8 @@ pub struct Application {
     bridge: Option<beian_authority_bridge::BridgeConfig>,
     /// The host platform's signed sync API (`/api/platform/v1/*`), when keys are configured.
     platform_api: Option<crate::platform_api::PlatformApiConfig>,
+    /// `[trusted_header]`: console pages honour an authenticating proxy's header.
+    trusted_header: Option<beian_console::TrustedHeader>,
 }
 
 impl Application {
@@ -149,7 +156,14 @@ impl Application {
             .with_web_limits(config.web_limits.clone())
             .with_metrics(config.metrics.clone())
             .with_authority_bridge(config.authority_bridge.clone())
-            .with_platform_api(config.platform_api.clone()))
+            .with_platform_api(config.platform_api.clone())
+            .with_trusted_header(config.trusted_header.clone()))
+    }
+
+    /// `[trusted_header]` (off by default): see [`beian_console::TrustedHeader`].
+    pub fn with_trusted_header(mut self, trusted: Option<beian_console::TrustedHeader>) -> Application {
+        self.trusted_header = trusted;
+        self
     }
 
     /// Bridge mode (`[authority] gateway = "bridge"`): operations go to the bridge
@@ -198,6 +212,7 @@ impl Application {
             metrics: crate::metrics::MetricsAccess::default(),
             bridge: None,
             platform_api: None,
+            trusted_header: None,
         })
     }
 
@@ -266,6 +281,7 @@ impl Application {
             &self.web_limits,
             self.demo,
             &self.metrics,
+            self.trusted_header.clone(),
         );
         let mut channels = self.channels.clone();
         let router = match &self.bridge {

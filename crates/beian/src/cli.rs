@@ -31,6 +31,11 @@ enum Command {
         #[arg(long)]
         seed_only: bool,
     },
+    /// Developer accounts (local sign-in): create, disable, enable, list, reset-password.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
     /// Platform staff: `beian staff add --name 王审核 --role reviewer` prints an API token once.
     Staff {
         #[command(subcommand)]
@@ -145,6 +150,32 @@ enum RulesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Create a local account. The password is read from BEIAN_ACCOUNT_PASSWORD, else one is
+    /// generated and printed once.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// The name shown in the console [default: the username]
+        #[arg(long)]
+        name: Option<String>,
+        /// Where password-reset links go (stored encrypted)
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Disable an account (by username or id): it cannot sign in by any method and its
+    /// sessions end now.
+    Disable { account: String },
+    /// Enable a disabled account again.
+    Enable { account: String },
+    /// List accounts.
+    List,
+    /// Set a new password (BEIAN_ACCOUNT_PASSWORD, else generated and printed once); lifts the
+    /// lockout and ends every session of the account.
+    ResetPassword { account: String },
+}
+
+#[derive(Debug, Subcommand)]
 enum StaffCommand {
     /// Create a reviewer or operator and print its API token.
     Add {
@@ -212,6 +243,12 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("sealed {sealed} plain media objects in {}", svc.media().describe());
             }
             Ok(())
+        }
+        Command::Account { command } => {
+            let svc = open_service(&config, Arc::new(SystemClock)).await?;
+            let result = account(&svc, command).await;
+            svc.close().await;
+            result
         }
         Command::Staff { command } => {
             let svc = open_service(&config, Arc::new(SystemClock)).await?;
@@ -422,11 +459,72 @@ async fn run(cli: Cli) -> Result<()> {
             .await?
             .with_channels(channels)
             .with_metrics(config.metrics.clone())
+            .with_trusted_header(config.trusted_header.clone())
             .with_demo(true);
             println!("beian is serving on http://{}", app.local_addr()?);
             app.run(shutdown_signal()).await
         }
     }
+}
+
+/// The password for `account create|reset-password`: BEIAN_ACCOUNT_PASSWORD (never a flag:
+/// command lines are visible to every user of the machine), else a generated one.
+fn account_password() -> (String, bool) {
+    match std::env::var("BEIAN_ACCOUNT_PASSWORD").ok().filter(|p| !p.is_empty()) {
+        Some(p) => (p, false),
+        None => (beian_service::signin::generate_password(), true),
+    }
+}
+
+async fn account(svc: &beian_service::Service, command: AccountCommand) -> Result<()> {
+    let actor = beian_service::Actor::new("cli", "account");
+    let accounts = svc.accounts();
+    let err = |e: beian_service::ServiceError| anyhow::anyhow!("{e}");
+    match command {
+        AccountCommand::Create { username, name, email } => {
+            let (password, generated) = account_password();
+            let new = beian_service::signin::NewAccount {
+                display_name: name.unwrap_or_else(|| username.clone()),
+                username,
+                password: password.clone(),
+                email,
+            };
+            let a = accounts.create_local_account(&actor, &new).await.map_err(err)?;
+            println!("created account {} ({})", a.username, a.id);
+            if generated {
+                println!("password: {password}\n(shown once; stored hashed)");
+            }
+        }
+        AccountCommand::Disable { account } => {
+            let a = accounts.set_account_disabled(&actor, &account, true).await.map_err(err)?;
+            println!("disabled {} ({}); its sessions ended", a.username, a.id);
+        }
+        AccountCommand::Enable { account } => {
+            let a = accounts.set_account_disabled(&actor, &account, false).await.map_err(err)?;
+            println!("enabled {} ({})", a.username, a.id);
+        }
+        AccountCommand::List => {
+            for a in accounts.list_accounts().await.map_err(err)? {
+                println!(
+                    "{:<16} {:<24} {:<8} {:<6} {}",
+                    a.id,
+                    a.username,
+                    if a.is_disabled() { "disabled" } else { "active" },
+                    if a.email.is_some() { "email" } else { "-" },
+                    a.display_name
+                );
+            }
+        }
+        AccountCommand::ResetPassword { account } => {
+            let (password, generated) = account_password();
+            let a = accounts.set_account_password(&actor, &account, &password).await.map_err(err)?;
+            println!("new password set for {} ({}); its sessions ended", a.username, a.id);
+            if generated {
+                println!("password: {password}\n(shown once; stored hashed)");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn rules(svc: &beian_service::Service, command: RulesCommand) -> Result<()> {

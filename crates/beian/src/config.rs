@@ -40,6 +40,10 @@ pub struct FileConfig {
     pub authority: Option<AuthorityFileConfig>,
     /// `[platform_api]`: the host platform's signed sync API (keys, replay window).
     pub platform_api: Option<crate::platform_api::PlatformApiFileConfig>,
+    /// `[oidc]`: developer sign-in through the host platform's OpenID provider.
+    pub oidc: Option<crate::signin::OidcFileConfig>,
+    /// `[trusted_header]`: an authenticating proxy names the developer in a header.
+    pub trusted_header: Option<crate::signin::TrustedHeaderFileConfig>,
 }
 
 /// `[identity]` in `beian.toml` (see README "Identity verification").
@@ -257,6 +261,10 @@ pub struct Config {
     pub authority_bridge: Option<beian_authority_bridge::BridgeConfig>,
     /// `[platform_api]`: the host platform's sync API; `None`: not served (no keys).
     pub platform_api: Option<crate::platform_api::PlatformApiConfig>,
+    /// `[oidc]`: the host platform's OpenID provider, if any.
+    pub oidc: Option<beian_vendors::oidc::OidcConfig>,
+    /// `[trusted_header]`, if configured (off by default).
+    pub trusted_header: Option<beian_console::TrustedHeader>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -361,13 +369,16 @@ impl Config {
                  a platform filing with the real authority runs on real time"
             );
         }
+        let public_url = args.public_url.clone().or(file.public_url);
         Ok(Config {
+            oidc: crate::signin::oidc_config(file.oidc, public_url.as_deref(), |k| std::env::var(k).ok())?,
+            trusted_header: crate::signin::trusted_header(file.trusted_header)?,
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
             data_dir,
             database_url,
             master_key: std::env::var("BEIAN_MASTER_KEY").ok().filter(|k| !k.is_empty()).or(file.master_key),
             simulated_clock,
-            public_url: args.public_url.clone().or(file.public_url),
+            public_url,
             web_limits: crate::limits::resolve(&args.limits, file.limits)?,
             smtp: smtp_config(file.smtp, |k| std::env::var(k).ok())?,
             sms: crate::sms_config::resolve(

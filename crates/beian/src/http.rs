@@ -15,6 +15,8 @@ use std::sync::Arc;
 /// `limits`: the public query's and the sign-in forms' per-client limits (shared by the
 /// console and the staff pages). On PostgreSQL these and the API's minute quotas are counted
 /// across nodes through the database ([`crate::limits::SharedCounter`]); on SQLite in memory.
+/// `trusted`: `[trusted_header]`, honoured by the console pages only.
+#[allow(clippy::too_many_arguments)]
 pub fn router(
     svc: Arc<Service>,
     sim: Option<Arc<beian_authority_sim::Simulator>>,
@@ -23,6 +25,7 @@ pub fn router(
     limits: &beian_web::limits::WebLimitsConfig,
     demo: bool,
     metrics_access: &crate::metrics::MetricsAccess,
+    trusted: Option<beian_console::TrustedHeader>,
 ) -> Router {
     let shared: Option<Arc<dyn beian_web::limits::LimitCounter>> =
         svc.operations().rate_counts_shared().then(|| {
@@ -41,7 +44,7 @@ pub fn router(
     let mut r = r
         .route("/", get(|| async { axum::response::Redirect::to("/console") }))
         .with_state(svc.clone())
-        .merge(beian_console::router(svc.clone(), limits.clone()))
+        .merge(beian_console::router(svc.clone(), limits.clone(), trusted))
         .merge(beian_admin::router(svc.clone(), sim.clone(), desk, limits))
         .merge(beian_api::router_with_counter(svc.clone(), sim, api, shared))
         .fallback(not_found)

@@ -11,4 +11,5 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod platform_api;
+pub mod signin;
 pub mod sms_config;

@@ -5,6 +5,7 @@ mod change;
 mod desk;
 mod harness;
 mod journey;
+mod signin;
 mod smoke;
 mod staff;
 mod ux;

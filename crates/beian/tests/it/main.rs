@@ -43,6 +43,7 @@ mod security_auth;
 mod security_staff;
 mod server;
 mod shared_limits;
+mod signin;
 mod sms_vendors;
 mod support;
 mod webhooks;

@@ -143,6 +143,54 @@ impl TestApp {
         identity: beian::config::IdentityConfig,
         bridge: Option<beian_authority_bridge::BridgeConfig>,
     ) -> TestApp {
+        TestApp::start_trusting(
+            backend,
+            per_minute_limit,
+            channels,
+            web_limits,
+            metrics,
+            gateway,
+            identity,
+            bridge,
+            None,
+        )
+        .await
+    }
+
+    /// With e-mail going to `email` and, optionally, `[trusted_header]` on.
+    pub async fn start_signin(
+        backend: Backend,
+        email: Option<Arc<dyn beian_ports::messaging::EmailSender>>,
+        trusted: Option<beian_console::TrustedHeader>,
+    ) -> TestApp {
+        let channels = move |c: beian_jobs::Channels| beian_jobs::Channels { email, ..c };
+        let (limits, metrics, identity) = (Default::default(), Default::default(), Default::default());
+        TestApp::start_trusting(
+            backend,
+            1000,
+            channels,
+            limits,
+            metrics,
+            GatewayChoice::Simulator,
+            identity,
+            None,
+            trusted,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_trusting(
+        backend: Backend,
+        per_minute_limit: u32,
+        channels: impl FnOnce(beian_jobs::Channels) -> beian_jobs::Channels,
+        web_limits: beian_web::limits::WebLimitsConfig,
+        metrics: beian::metrics::MetricsAccess,
+        gateway: GatewayChoice,
+        identity: beian::config::IdentityConfig,
+        bridge: Option<beian_authority_bridge::BridgeConfig>,
+        trusted: Option<beian_console::TrustedHeader>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -171,7 +219,8 @@ impl TestApp {
             .with_web_limits(web_limits)
             .with_metrics(metrics)
             .with_platform_api(Some(crate::platform_api::api_config()))
-            .with_authority_bridge(bridge.clone());
+            .with_authority_bridge(bridge.clone())
+            .with_trusted_header(trusted);
         let base = format!("http://{}", app.local_addr().expect("addr"));
         let simulator = app.simulator();
         let gateway: Arc<dyn beian_ports::authority::AuthorityGateway> =
@@ -423,7 +472,10 @@ pub fn smtp_channels(port: u16) -> impl FnOnce(beian_jobs::Channels) -> beian_jo
         "beian@example.com",
         beian_jobs::notify::SmtpSecurity::None,
     );
-    move |c| beian_jobs::Channels { email: Some(Arc::new(beian_jobs::notify::SmtpSender::new(smtp).expect("smtp"))), ..c }
+    move |c| beian_jobs::Channels {
+        email: Some(Arc::new(beian_jobs::notify::SmtpSender::new(smtp).expect("smtp"))),
+        ..c
+    }
 }
 
 /// An HTTP receiver on 127.0.0.1 recording every JSON body POSTed to `/hook` (answered `ok`).
