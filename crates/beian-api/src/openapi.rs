@@ -37,14 +37,14 @@ pub const ENDPOINTS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "post",
         "/cgi-bin/component/beian_get_event_config",
-        "beian 扩展：查询本服务商的事件接收URL及订阅的事件",
+        "beian 扩展：查询事件接收URL与订阅",
         "json",
         "component_access_token",
     ),
     (
         "post",
         "/cgi-bin/component/beian_set_event_config",
-        "beian 扩展：设置本服务商的事件接收URL及订阅的事件（见 docs/webhooks.md）",
+        "beian 扩展：设置事件接收URL与订阅",
         "json",
         "component_access_token",
     ),
@@ -173,9 +173,9 @@ async fn docs_page() -> Markup {
                 "机器可读描述见 " a href="/openapi.json" { "/openapi.json" } "。"
             }
             table {
-                tr { th { "方法" } th { "路径" } th { "说明" } th { "令牌参数" } }
+                tr { th { "接口" } th { "说明" } th { "令牌参数" } }
                 @for (m, p, s, _, t) in ENDPOINTS {
-                    tr { td { (m.to_uppercase()) } td { code { (p) } } td { (s) } td { (t) } }
+                    tr { td { code { (m.to_uppercase()) " " (p) } } td { (s) } td { (t) } }
                 }
             }
             h2 { "推送事件" }

@@ -34,7 +34,7 @@ h1{font-size:1.4rem}main{background:#fff;border:1px solid #d1d9e0;border-radius:
 .error{color:#cf222e;font-weight:600} label{display:block;font-weight:600}\
 input{display:block;width:100%;max-width:24rem;box-sizing:border-box;font:inherit;padding:.4rem .5rem;border:1px solid #d1d9e0;border-radius:6px;margin-top:.2rem}\
 button,.btn{display:inline-block;font:inherit;padding:.45rem 1.2rem;background:#1a7f37;color:#fff;border:0;border-radius:6px;cursor:pointer;text-decoration:none;white-space:nowrap}\
-small{color:#59636e}\
+small{color:#59636e} td code{overflow-wrap:anywhere}\
 @media (max-width:640px){table,tbody,tr,th,td{display:block}tr{border-bottom:1px solid #d1d9e0;padding:.4rem 0}\
 tr:not(:has(td)){display:none}td{overflow-wrap:anywhere}}";
 

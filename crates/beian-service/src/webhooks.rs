@@ -295,6 +295,7 @@ mod tests {
             include_str!("../../beian-core/src/plan.rs"),
             include_str!("deadlines.rs"),
             include_str!("merchant_auth.rs"),
+            include_str!("host.rs"),
         ];
         let mut found = Vec::new();
         for src in sources {
