@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("authority_event", authority_event),
     ("calendar_year", calendar_year),
     ("rule_table", rule_table),
+    ("platform_event", platform_event),
 ];
 
 /// The fixed boundary of [`multipart_upload`] inputs that name no Content-Type.
@@ -447,5 +448,32 @@ pub fn rule_table(data: &[u8]) {
     for province in ["440000", "640000", "110000"] {
         let _ = table.applicable(province, true);
         let _ = table.applicable(province, false);
+    }
+}
+
+// ---- platform_event ----------------------------------------------------------------------
+
+/// The host platform's signed sync API (`/api/platform/v1/events` and `/reconcile`,
+/// `beian_ports::host::{EventRequest, ReconcileRequest}`): the signature check on headers taken
+/// from the bytes answers or refuses, never panics; a body accepted as an event or as a
+/// reconciliation list, written back out, reads back the same — nothing is lost or invented
+/// between the host and the service (an event id stays valid, a flag keeps its value).
+pub fn platform_event(data: &[u8]) {
+    use beian_authority_bridge::protocol::Keys;
+    use beian_ports::host::{EventRequest, ReconcileRequest};
+    let keys = Keys::new([("p1".to_string(), "0123456789abcdef0123456789abcdef".to_string())]).expect("keys");
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.splitn(4, '\n');
+    let (id, ts, sig) = (lines.next(), lines.next(), lines.next());
+    let _ = keys.verify(id, ts, sig, data, 1_700_000_000, 300);
+    if let Ok(request) = serde_json::from_slice::<EventRequest>(data) {
+        let back = serde_json::to_vec(&request).expect("an event serialises");
+        let again: EventRequest = serde_json::from_slice(&back).expect("an accepted event reads back");
+        assert_eq!(again, request, "the event changed on its way back");
+    }
+    if let Ok(request) = serde_json::from_slice::<ReconcileRequest>(data) {
+        let back = serde_json::to_vec(&request).expect("a list serialises");
+        let again: ReconcileRequest = serde_json::from_slice(&back).expect("an accepted list reads back");
+        assert_eq!(again, request, "the list changed on its way back");
     }
 }

@@ -167,6 +167,24 @@ pub struct PlatformMiniProgram {
     pub admin_fingerprint: Option<String>,
 }
 
+/// `POST /api/platform/v1/events`'s body (`docs/platform-api.md`): one event with the
+/// host's id, in protocol `version` 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventRequest {
+    pub version: u32,
+    pub event_id: EventId,
+    pub event: PlatformEvent,
+}
+
+/// `POST /api/platform/v1/reconcile`'s body: the host's whole list of mini programs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileRequest {
+    pub version: u32,
+    pub mini_programs: Vec<PlatformMiniProgram>,
+}
+
 /// What differs between the host's list and beian's records.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reconciliation {

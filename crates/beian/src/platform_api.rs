@@ -21,7 +21,7 @@ use beian_authority_bridge::protocol::{
     HEADER_SIGNATURE, HEADER_TIMESTAMP,
 };
 use beian_core::errcode;
-use beian_ports::host::{EventId, PlatformEvent, PlatformEventOutcome, PlatformMiniProgram};
+use beian_ports::host::{EventRequest, PlatformEventOutcome, ReconcileRequest};
 use beian_service::{Service, ServiceError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -85,23 +85,6 @@ impl PlatformApiConfig {
         }
         Ok(Some(PlatformApiConfig { keys, replay_window_secs }))
     }
-}
-
-/// `POST /api/platform/v1/events`'s body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventBody {
-    version: u32,
-    event_id: EventId,
-    event: PlatformEvent,
-}
-
-/// `POST /api/platform/v1/reconcile`'s body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReconcileBody {
-    version: u32,
-    mini_programs: Vec<PlatformMiniProgram>,
 }
 
 /// What `/events` answers: the event id and the outcome (the first one, for a replay).
@@ -269,7 +252,7 @@ fn service_error(e: ServiceError, what: &str) -> Refusal {
 
 async fn event(State(s): State<Inbound>, headers: HeaderMap, body: Bytes) -> Result<Response, Refusal> {
     authenticate(&s, &headers, &body)?;
-    let parsed: EventBody = parse(&body).map_err(|r| event_field(&body).unwrap_or(r))?;
+    let parsed: EventRequest = parse(&body).map_err(|r| event_field(&body).unwrap_or(r))?;
     check_version(parsed.version)?;
     match s.svc.mini_programs().receive_platform_event(&parsed.event_id, &parsed.event).await {
         Ok(outcome) => {
@@ -281,7 +264,7 @@ async fn event(State(s): State<Inbound>, headers: HeaderMap, body: Bytes) -> Res
 
 async fn reconcile(State(s): State<Inbound>, headers: HeaderMap, body: Bytes) -> Result<Response, Refusal> {
     authenticate(&s, &headers, &body)?;
-    let parsed: ReconcileBody = parse(&body)?;
+    let parsed: ReconcileRequest = parse(&body)?;
     check_version(parsed.version)?;
     match s.svc.mini_programs().reconcile(&parsed.mini_programs).await {
         Ok(answer) => Ok(Json(answer).into_response()),

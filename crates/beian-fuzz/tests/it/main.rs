@@ -186,4 +186,11 @@ fn valid_seeds_are_accepted() {
     beian_core::calendar::HolidayYear::parse_json(&year, Some(2026)).expect("a valid year");
     let table = std::fs::read_to_string(corpus_dir("rule_table").join("three-rows.json")).expect("seed");
     beian_core::rule_table::RuleTable::from_json(&table, &dict, 2).expect("a valid table");
+    for seed in ["upserted.json", "admin-changed.json", "listed.json"] {
+        let body = std::fs::read(corpus_dir("platform_event").join(seed)).expect("seed");
+        serde_json::from_slice::<beian_ports::host::EventRequest>(&body)
+            .unwrap_or_else(|e| panic!("{seed}: {e}"));
+    }
+    let list = std::fs::read(corpus_dir("platform_event").join("reconcile.json")).expect("seed");
+    serde_json::from_slice::<beian_ports::host::ReconcileRequest>(&list).expect("a valid list");
 }
