@@ -83,8 +83,9 @@ async fn render(
                     }
                     label { input type="radio" name="secret_mode" value="keep" checked; " 保留当前密钥（首次保存时由平台生成）" }
                     label { input type="radio" name="secret_mode" value="generate"; " 重新生成密钥" }
-                    label { input type="radio" name="secret_mode" value="set"; " 使用我自己的密钥（至少16个字符）：" }
-                    input type="password" name="secret" autocomplete="off";
+                    label { input type="radio" name="secret_mode" value="set"; " 使用我自己的密钥（至少16个字符）" }
+                    label for="webhook-secret" { "自己的密钥" }
+                    input #webhook-secret type="password" name="secret" autocomplete="off";
                 }
                 fieldset {
                     legend { "推送的事件" }

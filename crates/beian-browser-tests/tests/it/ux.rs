@@ -396,6 +396,7 @@ async fn every_page_passes_axe_and_fits_at_1280_and_390() {
 
     let public = [
         "/console/login",
+        "/console/forgot",
         "/admin/login",
         "/query",
         "/query?q=%E8%AF%BB%E4%B9%A6",
@@ -418,6 +419,13 @@ async fn every_page_passes_axe_and_fits_at_1280_and_390() {
         "/console/apps/wxux00012/filing?step=letter",
         "/console/apps/wxux00012/filing?step=review",
         "/console/apps/wxux00011/providers",
+        "/console/apps/wxux00011/change",
+        "/console/apps/wxux00011/history",
+        "/console/apps/wxux00011/members",
+        "/console/apps/wxux00011/webhook",
+        "/console/apps/wxux00011/webhook/deliveries",
+        "/console/apps/wxux00011/cancel-access",
+        "/console/apps/wxux00012/access",
         "/console/messages",
         "/console/tickets",
     ];
@@ -428,6 +436,7 @@ async fn every_page_passes_axe_and_fits_at_1280_and_390() {
         "/admin/ops/jobs",
         "/admin/ops/audit",
         "/admin/ops/sms",
+        "/admin/accounts",
         "/admin/dashboard",
     ];
     for width in [1280, 390] {

@@ -217,12 +217,14 @@ fn every_module_says_what_it_is() {
 /// implements one (it depends on beian-ports — the simulator, later real adapters) name
 /// neither the `beian-service` crate nor `beian_service` in code. Only the service (which
 /// owns the seams), the job worker (which calls them), the binary (which wires them), the
-/// test kit (whose authority contract suite drives a platform and the gateway it wired) and the
-/// browser tests (which run that suite through the staff console) may use both.
+/// test kit (whose authority contract suite drives a platform and the gateway it wired), the
+/// browser tests (which run that suite through the staff console) and the fuzz bodies (which
+/// feed the service's checks and the boundaries' wire types the same hostile bytes) may use
+/// both.
 #[test]
 fn no_boundary_implementation_imports_beian_service() {
-    const MAY_USE_BOTH: [&str; 5] =
-        ["beian-service", "beian-jobs", "beian", "beian-testkit", "beian-browser-tests"];
+    const MAY_USE_BOTH: [&str; 6] =
+        ["beian-service", "beian-jobs", "beian", "beian-testkit", "beian-browser-tests", "beian-fuzz"];
     let manifest = |krate: &str| {
         std::fs::read_to_string(root().join("crates").join(krate).join("Cargo.toml")).unwrap_or_default()
     };
