@@ -133,6 +133,7 @@ pub async fn queue(State(s): State<AppState>, headers: HeaderMap, RawQuery(query
                     tr.row data-n=(n) data-href={ "/admin/review/" (i.appid) } {
                         td {
                             @if i.change { span.badge.change { "变更" } " " }
+                            @if i.access_number.is_some() { span.badge.change title="接入已有备案：管局确认后不产生新的备案号" { "新增接入" } " " }
                             a href={ "/admin/review/" (i.appid) } { (i.name) } br; small.muted { (i.appid) }
                         }
                         td {

@@ -27,6 +27,8 @@ pub struct QueueItem {
     pub version: i64,
     /// A change of the filed record (变更备案), not a new application.
     pub change: bool,
+    /// A new access (新增接入) of a record filed elsewhere: the service number it connects.
+    pub access_number: Option<String>,
 }
 
 /// A rejection reason as a reviewer gives it: from the catalogue, or written freely.
@@ -152,6 +154,7 @@ impl Review<'_> {
                 claimed_by: o.claimed_by.clone(),
                 version: o.row_version,
                 change: o.state.change().is_some(),
+                access_number: o.access_number.clone(),
             });
         }
         items.sort_by_key(|i| (!i.overdue, i.review_due_at.unwrap_or(i64::MAX)));

@@ -200,3 +200,72 @@ async fn a_rejection_and_a_superseded_round(b: Backend) {
 }
 
 crate::both_backends!(a_rejection_and_a_superseded_round);
+
+/// A mini program filed through the desk with the authority's numbers.
+async fn filed_at_the_desk(env: &Env, desk: &ManualDesk, appid: &str, p: &Person, serial: u32) {
+    let (id, _) = submitted(env, desk, appid, p).await;
+    desk.record(id, &operator(), AuthorityEvent::SmsVerified).await.expect("verified");
+    let subject = format!("粤ICP备2026{serial:06}号");
+    let approved =
+        AuthorityEvent::Approved { subject_number: subject.clone(), service_number: format!("{subject}-1X") };
+    assert_eq!(desk.record(id, &operator(), approved).await.expect("approved"), Receipt::Applied);
+    assert!(matches!(state(env, appid).await, FilingState::Filed { canceling: false }));
+}
+
+/// The developer asks to cancel this platform's access (取消接入); the desk's open item for it.
+async fn cancel_access_item(env: &Env, desk: &ManualDesk, appid: &str) -> i64 {
+    env.svc.filings().cancel(&actor(), appid, Some(3), Some(1)).await.expect("cancel access");
+    let v = env.svc.filings().order(appid).await.expect("order").expect("exists").order;
+    let round = u32::try_from(v.row_version).expect("round");
+    let op = env.svc.filings().authority_cancellation(appid, round).await.expect("op").expect("canceling");
+    desk.submit(op).await.expect("submit");
+    let open = desk.items(true).await.expect("items");
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].kind, "cancel_access");
+    open[0].id
+}
+
+/// 取消接入 at the desk: the operator records the authority's refusal to remove the record's
+/// last access (the filing stays, the reason reaches the developer), then, on a second request,
+/// the removal leaving an empty shell (the access is gone here, the shell listed for operators).
+async fn cancel_access_at_the_desk(b: Backend) {
+    let env = env(b).await;
+    let desk = desk(&env);
+    let appid = "wxdesk00011";
+    filed_at_the_desk(&env, &desk, appid, &person(11), 311).await;
+
+    // Refused: the record's only access cannot be removed (code 1025).
+    let id = cancel_access_item(&env, &desk, appid).await;
+    let refused = AuthorityEvent::CancelAborted {
+        reason: "该备案仅有本接入商接入，不能取消接入".into()
+    };
+    assert_eq!(desk.record(id, &operator(), refused.clone()).await.expect("refused"), Receipt::Applied);
+    assert_eq!(desk.record(id, &operator(), refused).await.expect("again"), Receipt::Duplicate);
+    let o = env.svc.filings().order(appid).await.expect("order").expect("exists").order;
+    assert_eq!(o.state, FilingState::Filed { canceling: false }, "the filing stays");
+    assert_eq!(o.service_record_number.as_deref(), Some("粤ICP备2026000311号-1X"));
+    let (notices, _) = env.svc.mini_programs().messages(appid, 20).await.expect("messages");
+    assert!(
+        notices.iter().any(|m| m.body.contains("不能取消接入")),
+        "the developer is told the authority's reason: {notices:?}"
+    );
+    assert!(env.svc.operations().empty_shells(10).await.expect("shells").is_empty());
+
+    // Removed, leaving an empty shell.
+    let id = cancel_access_item(&env, &desk, appid).await;
+    let removed = AuthorityEvent::CancelConfirmed { empty_shell: true };
+    assert_eq!(desk.record(id, &operator(), removed).await.expect("removed"), Receipt::Applied);
+    let o = env.svc.filings().order(appid).await.expect("order").expect("exists").order;
+    assert!(!o.state.is_filed(), "not filed here any more: {:?}", o.state);
+    assert_eq!(o.service_record_number, None, "the numbers are gone here");
+    let shells = env.svc.operations().empty_shells(10).await.expect("shells");
+    assert_eq!(
+        shells.iter().map(|s| (s.appid.as_str(), s.service_number.as_str())).collect::<Vec<_>>(),
+        vec![(appid, "粤ICP备2026000311号-1X")]
+    );
+    let view = desk.item(id).await.expect("read").expect("exists");
+    assert!(!view.item.open);
+    assert!(view.records.iter().all(|r| r.staff_name == "王运营"));
+}
+
+crate::both_backends!(cancel_access_at_the_desk);

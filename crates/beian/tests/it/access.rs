@@ -102,6 +102,11 @@ async fn new_access_through_the_console(b: Backend) {
     assert_eq!(code, 200, "{review}");
     assert!(review.contains("新增接入：服务备案号") && review.contains(NUMBER), "{review}");
     assert!(review.contains("规则引擎未发现问题"), "the number passes the rules: {review}");
+    // The queue labels it, so a reviewer knows before opening it.
+    let (code, _, queue) = staff_get(&app, "/admin", &cookie).await;
+    assert_eq!(code, 200, "{queue}");
+    let row = queue.split("<tr").find(|r| r.contains(appid)).unwrap_or_default();
+    assert!(row.contains("新增接入"), "the queue's row: {row}");
 
     through_review_and_sms(&app, appid, n).await;
     // The simulator's decision: the number is known and the subject matches.
