@@ -20,7 +20,7 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Response {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let accounts = match s.svc.accounts().list_accounts().await {
+    let accounts = match s.svc.sign_in().list_accounts().await {
         Ok(a) => a,
         Err(e) => return fail(&staff, &csrf, e),
     };
@@ -82,7 +82,7 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
         password: password.clone(),
         email: Some(get(&f, "email").to_string()).filter(|e| !e.trim().is_empty()),
     };
-    match s.svc.accounts().create_local_account(&Actor::new("operator", &staff.id), &new).await {
+    match s.svc.sign_in().create_local_account(&Actor::new("operator", &staff.id), &new).await {
         Ok(a) => layout(
             "帐号已创建",
             Some((&staff, &csrf)),
@@ -117,7 +117,7 @@ pub async fn set_state(
             return layout("操作未完成", Some((&staff, &csrf)), error_box("未知操作")).into_response();
         }
     };
-    match s.svc.accounts().set_account_disabled(&Actor::new("operator", &staff.id), &id, disabled).await {
+    match s.svc.sign_in().set_account_disabled(&Actor::new("operator", &staff.id), &id, disabled).await {
         Ok(_) => Redirect::to("/admin/accounts").into_response(),
         Err(e) => fail(&staff, &csrf, e),
     }

@@ -100,7 +100,7 @@ pub(crate) fn safe_next(next: &str) -> String {
 }
 
 fn login_form(s: &AppState, next: &str, error: Option<&str>) -> Markup {
-    let oidc = s.svc.accounts().oidc_label();
+    let oidc = s.svc.sign_in().oidc_label();
     html! {
         div.card {
             h1 { "登录小程序备案后台" }

@@ -64,7 +64,7 @@ async fn page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let list = match s.svc.accounts().members(&sess.account, appid).await {
+    let list = match s.svc.memberships().members(&sess.account, appid).await {
         Ok(l) => l,
         Err(ServiceError::Refused { errmsg, .. }) => return forbidden(sess, &errmsg),
         Err(e) => return oops(Some(sess), e),
@@ -173,7 +173,7 @@ async fn change(s: &AppState, headers: &HeaderMap, appid: &str, body: &Bytes, ch
         Ok(x) => x,
         Err(r) => return r,
     };
-    let (accounts, me) = (s.svc.accounts(), &sess.account);
+    let (accounts, me) = (s.svc.memberships(), &sess.account);
     let r = match (change, chosen(&f)) {
         (Change::Remove(id), _) => accounts.remove_member(me, appid, &id).await,
         (_, Err(e)) => Err(e),
@@ -230,7 +230,7 @@ pub async fn invitation(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let (appid, perm) = match s.svc.accounts().invitation(&token).await {
+    let (appid, perm) = match s.svc.memberships().invitation(&token).await {
         Ok(x) => x,
         Err(e) => return oops(Some(&sess), e),
     };
@@ -266,7 +266,7 @@ pub async fn accept(
     if let Err(r) = check_csrf(&sess, get(&form(&body), "_csrf")) {
         return r;
     }
-    match s.svc.accounts().accept_invitation(&sess.account, &token).await {
+    match s.svc.memberships().accept_invitation(&sess.account, &token).await {
         Ok(appid) => Redirect::to(&format!("/console/apps/{appid}")).into_response(),
         Err(e) => oops(Some(&sess), e),
     }

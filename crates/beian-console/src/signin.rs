@@ -46,7 +46,7 @@ fn secure(s: &AppState) -> &'static str {
 /// `GET /console/oidc/start?next=…`: to the provider, with a cookie naming the pending sign-in.
 pub async fn oidc_start(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let next = safe_next(q.get("next").map(String::as_str).unwrap_or("/console"));
-    match s.svc.accounts().oidc_begin(&next).await {
+    match s.svc.sign_in().oidc_begin(&next).await {
         Ok((url, key)) => {
             let cookie = format!(
                 "{OIDC_COOKIE}={key}; HttpOnly; SameSite=Lax; Path=/console/oidc; Max-Age={}{}",
@@ -93,7 +93,7 @@ pub async fn oidc_callback(
     if code.is_empty() || code.len() > 2048 || state.len() > 512 {
         return fail("登录请求已失效，请重新登录", StatusCode::BAD_REQUEST);
     }
-    match s.svc.accounts().oidc_finish(&key, state, code).await {
+    match s.svc.sign_in().oidc_finish(&key, state, code).await {
         Ok((token, _, next)) => {
             let mut r = (
                 StatusCode::SEE_OTHER,
@@ -151,7 +151,7 @@ pub async fn forgot(
             .into_response();
     }
     s.limits.login_failed(ip, now).await;
-    if let Err(e) = s.svc.accounts().request_password_reset(get(&f, "login")).await {
+    if let Err(e) = s.svc.sign_in().request_password_reset(get(&f, "login")).await {
         // Logged only: the answer must not differ.
         tracing::error!("password reset request: {e}");
     }
@@ -199,7 +199,7 @@ fn invalid_link() -> Response {
 
 pub async fn reset_page(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let token = q.get("token").map(String::as_str).unwrap_or("");
-    match s.svc.accounts().password_reset_valid(token).await {
+    match s.svc.sign_in().password_reset_valid(token).await {
         Ok(true) => layout("设置新密码", None, 0, reset_form(token, None)).into_response(),
         Ok(false) => invalid_link(),
         Err(e) => crate::html::oops(None, e),
@@ -216,7 +216,7 @@ pub async fn reset(State(s): State<AppState>, body: Bytes) -> Response {
         )
             .into_response();
     }
-    match s.svc.accounts().complete_password_reset(token, get(&f, "password")).await {
+    match s.svc.sign_in().complete_password_reset(token, get(&f, "password")).await {
         Ok(()) => message_page(
             "密码已重置",
             StatusCode::OK,
@@ -281,14 +281,14 @@ pub async fn trusted_header(State(s): State<AppState>, mut req: Request, next: N
     // Already signed in as that person: nothing to do.
     if let Some((_, sess)) = crate::auth::current(&s, &headers).await {
         if s.svc
-            .accounts()
+            .sign_in()
             .is_identity(&sess.account.id, beian_service::signin::TRUSTED_HEADER_ISSUER, &user)
             .await
         {
             return next.run(req).await;
         }
     }
-    match s.svc.accounts().trusted_header_sign_in(&user, name.as_deref(), email.as_deref()).await {
+    match s.svc.sign_in().trusted_header_sign_in(&user, name.as_deref(), email.as_deref()).await {
         Ok((token, _)) => {
             // The handler sees the new session; the browser keeps it.
             let others: Vec<String> = headers

@@ -50,8 +50,13 @@ aggregates! {
     /// Staff and platform review: staff members and sessions, the queue, claims, decisions,
     /// reasons.
     Review => review;
-    /// Developer accounts, memberships and tickets.
+    /// Developer accounts, sessions, permission checks and tickets.
     Accounts => accounts;
+    /// Signing developers in: the OpenID provider, the trusted header, local accounts (create,
+    /// disable, passwords, reset links).
+    SignIn => sign_in;
+    /// A mini program's members: the admin's list, grants, e-mailed invitations.
+    Memberships => memberships;
     /// The job queue: leasing, completing and dead-lettering jobs, the daily jobs, reminders,
     /// the clearance sweep, the development SMS outbox.
     JobQueue => job_queue;

@@ -4,7 +4,7 @@
 //! change it, remove. Only the admin may; every change is audited. The admin role itself
 //! comes from the host platform and is never granted or removed here.
 
-use crate::aggregates::Accounts;
+use crate::aggregates::Memberships;
 use crate::jobs::{new_job, JobSpec};
 use crate::{audit, token_hash, Actor, Result, ServiceError};
 use beian_core::errcode;
@@ -59,10 +59,10 @@ fn checked_email(email: &str) -> Result<String> {
     }
 }
 
-impl Accounts<'_> {
+impl Memberships<'_> {
     /// The members of `appid` and its open invitations; for its admin only.
     pub async fn members(&self, admin: &Account, appid: &str) -> Result<Members> {
-        self.require(admin, appid, Access::Admin).await?;
+        self.accounts().require(admin, appid, Access::Admin).await?;
         let now = self.now().timestamp();
         let mut tx = self.store.read().await?;
         let mut members = Vec::new();
@@ -88,7 +88,7 @@ impl Accounts<'_> {
         username: &str,
         perm: Permission,
     ) -> Result<()> {
-        self.require(admin, appid, Access::Admin).await?;
+        self.accounts().require(admin, appid, Access::Admin).await?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let Some(account) = tx.accounts().by_username(username.trim()).await? else {
@@ -127,7 +127,7 @@ impl Accounts<'_> {
         email: &str,
         perm: Permission,
     ) -> Result<()> {
-        self.require(admin, appid, Access::Admin).await?;
+        self.accounts().require(admin, appid, Access::Admin).await?;
         let email = checked_email(email)?;
         if !self.email_channel() {
             return Err(refused("平台未配置邮件发送，暂不能邮件邀请：请按帐号名添加成员"));
@@ -226,7 +226,7 @@ impl Accounts<'_> {
         account_id: &str,
         perm: Permission,
     ) -> Result<()> {
-        self.require(admin, appid, Access::Admin).await?;
+        self.accounts().require(admin, appid, Access::Admin).await?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         member_of(&mut tx, appid, account_id).await?;
@@ -247,7 +247,7 @@ impl Accounts<'_> {
 
     /// Remove a member (never the admin).
     pub async fn remove_member(&self, admin: &Account, appid: &str, account_id: &str) -> Result<()> {
-        self.require(admin, appid, Access::Admin).await?;
+        self.accounts().require(admin, appid, Access::Admin).await?;
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         member_of(&mut tx, appid, account_id).await?;

@@ -6,7 +6,7 @@
 //! A disabled account cannot sign in by any method, and disabling ends its sessions.
 
 use crate::accounts::{check_password, hash_password, open_session, Session, DISABLED};
-use crate::aggregates::Accounts;
+use crate::aggregates::SignIn;
 use crate::jobs::{enqueue, JobSpec};
 use crate::{audit, token_hash, Actor, Result, Service, ServiceError};
 use beian_core::errcode;
@@ -77,7 +77,7 @@ fn parse_email(email: &str) -> Result<Option<String>> {
     }
 }
 
-impl Accounts<'_> {
+impl SignIn<'_> {
     /// The OpenID sign-in button's label, when `[oidc]` is configured.
     pub fn oidc_label(&self) -> Option<String> {
         self.signin_provider().map(|p| p.label())
@@ -238,7 +238,8 @@ impl Accounts<'_> {
     /// Create a local account (operators: `beian account create`, `/admin/accounts`).
     pub async fn create_local_account(&self, actor: &Actor, new: &NewAccount) -> Result<Account> {
         let email = new.email.as_deref().map(parse_email).transpose()?.flatten();
-        let account = self.create_account(actor, &new.username, &new.display_name, &new.password).await?;
+        let account =
+            self.accounts().create_account(actor, &new.username, &new.display_name, &new.password).await?;
         if let Some(e) = &email {
             let mut tx = self.store.begin().await?;
             tx.accounts().set_email(&account.id, Some(e), true).await?;
@@ -413,7 +414,7 @@ fn port_error(e: beian_ports::PortError) -> ServiceError {
     ServiceError::refused(errcode::SYSTEM_ERROR, "平台账号服务暂时无法访问，请稍后再试")
 }
 
-impl Accounts<'_> {
+impl SignIn<'_> {
     /// Whether `account_id` is the account linked to `issuer` + `subject` (false on errors).
     pub async fn is_identity(&self, account_id: &str, issuer: &str, subject: &str) -> bool {
         match self.store.read().await {

@@ -478,7 +478,7 @@ fn account_password() -> (String, bool) {
 
 async fn account(svc: &beian_service::Service, command: AccountCommand) -> Result<()> {
     let actor = beian_service::Actor::new("cli", "account");
-    let accounts = svc.accounts();
+    let accounts = svc.sign_in();
     let err = |e: beian_service::ServiceError| anyhow::anyhow!("{e}");
     match command {
         AccountCommand::Create { username, name, email } => {

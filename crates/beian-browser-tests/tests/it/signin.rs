@@ -90,12 +90,12 @@ async fn signs_in_through_a_real_openid_provider() {
     assert_eq!(browser.current_path().await, "/console");
     browser.assert_text("张开发").await;
     browser.screenshot("signed-in-through-the-provider").await;
-    let accounts = server.svc.accounts().list_accounts().await.expect("accounts");
+    let accounts = server.svc.sign_in().list_accounts().await.expect("accounts");
     assert_eq!(accounts.len(), 1, "{accounts:?}");
     assert_eq!(accounts[0].display_name, "张开发");
     assert_eq!(accounts[0].email.as_deref(), Some("dev-zhang@platform.example"));
     assert!(accounts[0].email_verified);
-    assert!(server.svc.accounts().is_identity(&accounts[0].id, &provider.issuer, "dev-zhang").await);
+    assert!(server.svc.sign_in().is_identity(&accounts[0].id, &provider.issuer, "dev-zhang").await);
 
     // Sign out, then in again: the provider remembers the person; beian finds the same account.
     browser.submit("#menu form button[type=submit]").await;
@@ -107,6 +107,6 @@ async fn signs_in_through_a_real_openid_provider() {
     }
     assert_eq!(browser.current_path().await, "/console");
     browser.assert_text("张开发").await;
-    assert_eq!(server.svc.accounts().list_accounts().await.expect("accounts").len(), 1);
+    assert_eq!(server.svc.sign_in().list_accounts().await.expect("accounts").len(), 1);
     server.stop().await;
 }

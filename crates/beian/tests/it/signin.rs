@@ -108,7 +108,7 @@ async fn local_account(app: &TestApp, username: &str, email: Option<&str>) {
         password: "old-password-1".into(),
         email: email.map(str::to_string),
     };
-    app.svc.accounts().create_local_account(&Actor::new("test", "signin"), &new).await.expect("account");
+    app.svc.sign_in().create_local_account(&Actor::new("test", "signin"), &new).await.expect("account");
 }
 
 fn reset_token(mail: &EmailMessage) -> String {
@@ -195,7 +195,7 @@ async fn a_forgotten_password_is_reset_by_an_emailed_single_use_link(b: Backend)
 }
 
 async fn account_id(app: &TestApp, username: &str) -> String {
-    app.svc.accounts().find_account(username).await.expect("find").expect("account").id
+    app.svc.sign_in().find_account(username).await.expect("find").expect("account").id
 }
 
 async fn a_disabled_account_cannot_sign_in_and_its_sessions_end(b: Backend) {
@@ -205,7 +205,7 @@ async fn a_disabled_account_cannot_sign_in_and_its_sessions_end(b: Backend) {
     assert_eq!(br.login(&app, "zhao", "old-password-1").await.status, 303);
     assert!(br.signed_in(&app).await);
     let actor = Actor::new("test", "ops");
-    app.svc.accounts().set_account_disabled(&actor, "zhao", true).await.expect("disable");
+    app.svc.sign_in().set_account_disabled(&actor, "zhao", true).await.expect("disable");
     assert!(!br.signed_in(&app).await, "the session survived disabling");
     let refused = Browser::new().login(&app, "zhao", "old-password-1").await;
     assert_eq!(refused.status, 401);
@@ -213,7 +213,7 @@ async fn a_disabled_account_cannot_sign_in_and_its_sessions_end(b: Backend) {
     // A wrong password does not reveal that the account is disabled.
     let wrong = Browser::new().login(&app, "zhao", "wrong-password").await;
     assert!(wrong.body.contains("用户名或密码错误"), "{}", wrong.body);
-    app.svc.accounts().set_account_disabled(&actor, "zhao", false).await.expect("enable");
+    app.svc.sign_in().set_account_disabled(&actor, "zhao", false).await.expect("enable");
     assert_eq!(Browser::new().login(&app, "zhao", "old-password-1").await.status, 303);
     app.stop().await;
 }
@@ -447,7 +447,7 @@ async fn oidc_signs_in_and_links_by_issuer_and_subject_only(b: Backend) {
     assert_eq!(home.status, 200);
     assert!(home.body.contains("王小明"), "{}", home.body);
     // A new account: an unverified address equal to wang's never links to it.
-    let accounts = app.svc.accounts().list_accounts().await.expect("list");
+    let accounts = app.svc.sign_in().list_accounts().await.expect("list");
     assert_eq!(accounts.len(), 2, "{accounts:?}");
     let created = accounts.iter().find(|a| a.username != "wang").expect("created");
     assert_eq!(created.display_name, "王小明");
@@ -472,16 +472,16 @@ async fn oidc_signs_in_and_links_by_issuer_and_subject_only(b: Backend) {
     });
     let mut third = Browser::new();
     assert_eq!(oidc_round_trip(&app, &mut third).await.status, 303);
-    let accounts = app.svc.accounts().list_accounts().await.expect("list");
+    let accounts = app.svc.sign_in().list_accounts().await.expect("list");
     assert_eq!(accounts.len(), 3, "user-1001 twice is one account; user-2002 is another: {accounts:?}");
     let wang = accounts.iter().find(|a| a.username == "wang").expect("wang");
-    assert!(app.svc.accounts().is_identity(&created.id, &issuer.base, "user-1001").await);
-    assert!(!app.svc.accounts().is_identity(&wang.id, &issuer.base, "user-2002").await);
+    assert!(app.svc.sign_in().is_identity(&created.id, &issuer.base, "user-1001").await);
+    assert!(!app.svc.sign_in().is_identity(&wang.id, &issuer.base, "user-2002").await);
     // The break-glass local sign-in still works beside it.
     assert_eq!(Browser::new().login(&app, "wang", "old-password-1").await.status, 303);
     // A disabled account cannot sign in through the provider either.
     app.svc
-        .accounts()
+        .sign_in()
         .set_account_disabled(&Actor::new("test", "ops"), &created.id, true)
         .await
         .expect("disable");
@@ -511,10 +511,7 @@ async fn oidc_refuses_wrong_nonce_audience_issuer_and_replays(b: Backend) {
         assert!(!br.cookies.contains_key("beian_session"), "{what}");
         assert!(!br.signed_in(&app).await, "{what}");
     }
-    assert!(
-        app.svc.accounts().list_accounts().await.expect("list").is_empty(),
-        "no account from a bad token"
-    );
+    assert!(app.svc.sign_in().list_accounts().await.expect("list").is_empty(), "no account from a bad token");
 
     issuer.mint(base);
     // A callback whose state does not match the pending sign-in.
@@ -540,7 +537,7 @@ async fn oidc_refuses_wrong_nonce_audience_issuer_and_replays(b: Backend) {
     let at_provider = slow.get(&start.location).await;
     app.clock.advance(chrono::Duration::minutes(11));
     assert_eq!(slow.get(&at_provider.location).await.status, 401);
-    assert!(app.svc.accounts().list_accounts().await.expect("list").is_empty());
+    assert!(app.svc.sign_in().list_accounts().await.expect("list").is_empty());
     app.stop().await;
 }
 
@@ -584,23 +581,23 @@ async fn a_trusted_header_is_honoured_from_the_proxy_only_and_only_on_console_pa
             "{path}"
         );
     }
-    assert!(app.svc.accounts().list_accounts().await.expect("list").is_empty());
+    assert!(app.svc.sign_in().list_accounts().await.expect("list").is_empty());
     let r = get(&app, "/console").send().await.expect("console");
     assert_eq!(r.status().as_u16(), 200);
     let cookie = r.headers().get("set-cookie").expect("a session cookie").to_str().expect("c").to_string();
     assert!(cookie.starts_with("beian_session="), "{cookie}");
     let body = r.text().await.expect("body");
     assert!(body.contains("代理用户"), "{body}");
-    let accounts = app.svc.accounts().list_accounts().await.expect("list");
+    let accounts = app.svc.sign_in().list_accounts().await.expect("list");
     assert_eq!(accounts.len(), 1);
     assert_eq!(accounts[0].username, "proxy-user-7");
     assert!(!accounts[0].email_verified, "the proxy's address is not taken as verified");
     // The same person again: the same account, no second one.
     assert_eq!(get(&app, "/console").send().await.expect("again").status().as_u16(), 200);
-    assert_eq!(app.svc.accounts().list_accounts().await.expect("list").len(), 1);
+    assert_eq!(app.svc.sign_in().list_accounts().await.expect("list").len(), 1);
     // Disabled: refused even through the proxy.
     app.svc
-        .accounts()
+        .sign_in()
         .set_account_disabled(&Actor::new("test", "ops"), "proxy-user-7", true)
         .await
         .expect("disable");
@@ -611,7 +608,7 @@ async fn a_trusted_header_is_honoured_from_the_proxy_only_and_only_on_console_pa
     let app = TestApp::start_signin(b, None, Some(trusted(&["10.9.9.9/32"]))).await;
     let r = get(&app, "/console").send().await.expect("console");
     assert_eq!(r.status().as_u16(), 303, "not signed in: to the sign-in page");
-    assert!(app.svc.accounts().list_accounts().await.expect("list").is_empty());
+    assert!(app.svc.sign_in().list_accounts().await.expect("list").is_empty());
     app.stop().await;
 }
 
@@ -663,7 +660,7 @@ async fn operators_create_and_disable_accounts_on_the_staff_page(b: Backend) {
     let mut br = Browser::new();
     assert_eq!(br.login(&app, "sun", &password).await.status, 303);
     assert!(br.signed_in(&app).await);
-    let sun = app.svc.accounts().find_account("sun").await.expect("find").expect("sun");
+    let sun = app.svc.sign_in().find_account("sun").await.expect("find").expect("sun");
     assert_eq!(sun.email.as_deref(), Some("sun@example.com"));
     // Stored encrypted: the address is not in the accounts table in clear.
     let mut tx = app.store.read().await.expect("read");
