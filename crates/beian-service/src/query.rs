@@ -34,8 +34,11 @@ use std::collections::HashMap;
 pub const MAX_QUERY_CHARS: usize = 50;
 /// Results returned at most.
 pub const MAX_RESULTS: usize = 50;
-/// Matches are counted up to this many; beyond it `total` is a lower bound.
-pub const COUNT_CAP: usize = 1000;
+/// Matches are counted up to this many; beyond it `total` is a lower bound. Counting is
+/// most of a common query's work (each counted match is a row read and a substring check),
+/// so the cap is the price of every broad query: 200 tells a person to narrow their search
+/// as well as 1,000 did, for a fifth of the work (docs/benchmarks.md, issue 19).
+pub const COUNT_CAP: usize = 200;
 /// Postings of the rarest bigram a name search walks at most.
 pub const MAX_SCAN: usize = 100_000;
 /// Postings counted per bigram when choosing the rarest ones.

@@ -4,6 +4,7 @@
 use crate::support::*;
 use beian_core::model::AuditItem;
 use beian_core::platform::Role;
+use beian_service::query::COUNT_CAP;
 use beian_service::Actor;
 use serde_json::Value;
 
@@ -596,7 +597,7 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     let svc = &app.svc;
 
     let r = svc.public_index().public_query("读书会").await.expect("query");
-    assert_eq!((r.total, r.truncated), (1000, true), "counted up to the cap");
+    assert_eq!((r.total, r.truncated), (COUNT_CAP, true), "counted up to the cap");
     assert_eq!(r.items.len(), 50);
     assert_eq!(r.items[0].appid, "wxns01200", "the equal name first: {:?}", appids(&r));
     // Then the newest approvals among the counted matches.
@@ -604,7 +605,7 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
 
     // Two characters: counted from the bigram's postings, the first 50 read.
     let r = svc.public_index().public_query("读书").await.expect("query");
-    assert_eq!((r.total, r.truncated, r.items.len()), (1000, true, 50));
+    assert_eq!((r.total, r.truncated, r.items.len()), (COUNT_CAP, true, 50));
     assert!(r.items.iter().all(|i| i.service_name.contains("读书")));
 
     let r = svc.public_index().public_query("读书会119").await.expect("query");
