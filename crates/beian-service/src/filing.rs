@@ -158,6 +158,7 @@ impl Service {
             mini_program: &mp,
             email_channel: self.email_channel(),
             targets: None,
+            defer_inserts: false,
         };
         let mut appends = Appends::default();
         let view = crate::plans::write_plan(&mut tx, &mut plan, &writer, &mut appends).await?;

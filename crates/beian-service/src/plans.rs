@@ -66,6 +66,10 @@ pub(crate) struct Writer<'a> {
     /// Channel preferences and "has a webhook", when already read (apply reads them before
     /// it takes the writer); read here otherwise.
     pub targets: Option<(NotifyPrefs, Option<beian_core::platform::WebhookTarget>)>,
+    /// New subject and order rows go to `out` (written with the other appends) instead of
+    /// being inserted at once: apply's group commit writes a whole group's in two statements.
+    /// Only for plans whose later steps read neither row (no cascade, no index change).
+    pub defer_inserts: bool,
 }
 
 /// Write `plan` in the caller's transaction (see the module doc); the plan's numbers are
@@ -78,7 +82,9 @@ pub(crate) async fn write_plan(
 ) -> Result<OrderView> {
     let ts = plan.order.updated_at;
     let appid = plan.order.appid.clone();
+    let defer = w.defer_inserts && plan.cascade.is_empty() && plan.index.is_none();
     match &plan.subject {
+        Some(SubjectWrite::Insert(s)) if defer => out.subjects.push((s.clone(), ts)),
         Some(SubjectWrite::Insert(s)) => tx.subjects().insert(s, ts).await?,
         Some(SubjectWrite::Update { subject, expected_version }) => {
             tx.subjects().update(subject, *expected_version, ts).await?
@@ -86,6 +92,7 @@ pub(crate) async fn write_plan(
         None => {}
     }
     match plan.order_write {
+        RowWrite::Insert if defer => out.orders.push(plan.order.clone()),
         RowWrite::Insert => tx.orders().insert(&plan.order).await?,
         RowWrite::Update { .. } => tx.orders().update(&plan.order).await?,
     }
@@ -164,6 +171,7 @@ pub(crate) async fn write_plan(
             appid: appid.clone(),
             version: plan.order.versions,
             payload,
+            sealed: None,
             at: ts,
             actor: w.actor.0.clone(),
         });

@@ -1,10 +1,10 @@
-//! Rows a use case only ever inserts (application versions, 站内信, jobs, audit events),
-//! collected and written together in multi-row statements. Apply's group commit writes the
-//! rows of every accepted apply of the group this way: four statements per group instead of
-//! four per apply.
+//! Rows a use case only ever inserts (application versions, 站内信, jobs, audit events) and
+//! new rows nothing reads before commit (a new subject, a new order: apply's group commit),
+//! collected and written together in multi-row statements: a statement per table per group
+//! instead of one per apply.
 
 use crate::{Backend, Result, Tx};
-use beian_core::model::AuditEvent;
+use beian_core::model::{AuditEvent, FilingOrder, Subject};
 use beian_core::payload::ApplyPayload;
 use sqlx::AnyConnection;
 
@@ -18,6 +18,10 @@ pub struct NewVersion {
     pub appid: String,
     pub version: u32,
     pub payload: ApplyPayload,
+    /// `payload` already sealed ([`Store::seal_application`](crate::Store::seal_application)),
+    /// so the writer does not compress and encrypt it: apply seals before it queues for the
+    /// group commit.
+    pub sealed: Option<Vec<u8>>,
     pub at: i64,
     pub actor: String,
 }
@@ -43,6 +47,10 @@ pub struct NewJob {
 
 #[derive(Debug, Clone, Default)]
 pub struct Appends {
+    /// New subjects with their creation time, written first (orders refer to them).
+    pub subjects: Vec<(Subject, i64)>,
+    /// New orders, written after the subjects.
+    pub orders: Vec<FilingOrder>,
     pub versions: Vec<NewVersion>,
     pub messages: Vec<NewMessage>,
     pub jobs: Vec<NewJob>,
@@ -51,6 +59,8 @@ pub struct Appends {
 
 impl Appends {
     pub fn extend(&mut self, other: Appends) {
+        self.subjects.extend(other.subjects);
+        self.orders.extend(other.orders);
         self.versions.extend(other.versions);
         self.messages.extend(other.messages);
         self.jobs.extend(other.jobs);
@@ -58,7 +68,12 @@ impl Appends {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.versions.is_empty() && self.messages.is_empty() && self.jobs.is_empty() && self.audit.is_empty()
+        self.subjects.is_empty()
+            && self.orders.is_empty()
+            && self.versions.is_empty()
+            && self.messages.is_empty()
+            && self.jobs.is_empty()
+            && self.audit.is_empty()
     }
 }
 
@@ -120,10 +135,20 @@ impl Tx {
     /// Write every collected row, a multi-row statement per table and chunk. Jobs with a
     /// dedupe key already queued are skipped, as [`Jobs::enqueue`](crate::jobs::Jobs::enqueue) does.
     pub async fn insert_appends(&mut self, a: &Appends) -> Result<()> {
-        let sealed: Vec<Vec<u8>> = a
+        if !a.subjects.is_empty() {
+            let subjects: Vec<(&Subject, i64)> = a.subjects.iter().map(|(s, at)| (s, *at)).collect();
+            self.subjects().insert_many(&subjects).await?;
+        }
+        if !a.orders.is_empty() {
+            self.orders().insert_many(&a.orders).await?;
+        }
+        let sealed: Vec<std::borrow::Cow<'_, [u8]>> = a
             .versions
             .iter()
-            .map(|v| crate::orders::seal_payload(&self.crypto, &v.payload))
+            .map(|v| match &v.sealed {
+                Some(bytes) => Ok(std::borrow::Cow::Borrowed(bytes.as_slice())),
+                None => crate::orders::seal_payload(&self.crypto, &v.payload).map(std::borrow::Cow::Owned),
+            })
             .collect::<Result<_>>()?;
         let versions: Vec<VersionRow<'_>> = a
             .versions
@@ -132,7 +157,7 @@ impl Tx {
             .map(|(v, payload_enc)| VersionRow {
                 appid: &v.appid,
                 version: v.version,
-                payload_enc,
+                payload_enc: payload_enc.as_ref(),
                 at: v.at,
                 actor: &v.actor,
             })

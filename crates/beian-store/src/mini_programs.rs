@@ -130,6 +130,30 @@ impl MiniPrograms<'_> {
         row.map(|r| mini_program_with_order_from_row(&self.tx.crypto, &r)).transpose()
     }
 
+    /// Several mini programs with their orders in one statement (apply's group commit
+    /// re-reads a whole group at once); appids not found are absent from the map.
+    pub async fn get_with_order_many(
+        &mut self,
+        appids: &[&str],
+    ) -> Result<std::collections::HashMap<String, (MiniProgram, Option<FilingOrder>)>> {
+        let mut out = std::collections::HashMap::with_capacity(appids.len());
+        for chunk in appids.chunks(crate::query::CHUNK) {
+            let sql = format!(
+                "{MINI_PROGRAM_WITH_ORDER_FROM} WHERE m.appid IN ({})",
+                crate::tx::placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q.bind(*a);
+            }
+            for r in q.fetch_all(&mut *self.tx.conn).await? {
+                let (mp, order) = mini_program_with_order_from_row(&self.tx.crypto, &r)?;
+                out.insert(mp.appid.clone(), (mp, order));
+            }
+        }
+        Ok(out)
+    }
+
     fn mini_program_from_row(&self, r: &AnyRow) -> Result<MiniProgram> {
         mini_program_from_row_as(&self.tx.crypto, r, "")
     }
@@ -264,11 +288,18 @@ pub(crate) fn mini_program_from_row_as(crypto: &Crypto, r: &AnyRow, p: &str) -> 
 }
 
 /// A mini program (columns prefixed `m_`) and its order (unprefixed, NULL without one).
-const MINI_PROGRAM_WITH_ORDER: &str = "SELECT o.*, m.appid AS m_appid, m.name AS m_name, \
+/// A mini program joined with its order, without the condition.
+macro_rules! mini_program_with_order_from {
+    () => {
+        "SELECT o.*, m.appid AS m_appid, m.name AS m_name, \
      m.admin_name AS m_admin_name, m.admin_id_enc AS m_admin_id_enc, m.admin_mobile_enc AS m_admin_mobile_enc, \
      m.basic_info_filled AS m_basic_info_filled, m.category_filled AS m_category_filled, \
      m.certified AS m_certified, m.listed AS m_listed, m.cleared AS m_cleared, m.created_at AS m_created_at \
-     FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid WHERE m.appid = $1";
+     FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid"
+    };
+}
+const MINI_PROGRAM_WITH_ORDER_FROM: &str = mini_program_with_order_from!();
+const MINI_PROGRAM_WITH_ORDER: &str = concat!(mini_program_with_order_from!(), " WHERE m.appid = $1");
 
 fn mini_program_with_order_from_row(
     crypto: &Crypto,

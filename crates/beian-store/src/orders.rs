@@ -9,6 +9,9 @@ use beian_core::state::FilingState;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+/// Columns bound per row by [`Orders::insert_many`].
+const ORDER_INSERT_COLS: usize = 20;
+
 /// Filing orders and their submitted versions.
 pub struct Orders<'t> {
     tx: &'t mut Tx,
@@ -39,35 +42,47 @@ impl Orders<'_> {
     }
 
     pub async fn insert(&mut self, o: &FilingOrder) -> Result<()> {
-        self.tx.touch(&o.appid);
-        sqlx::query(
-            "INSERT INTO filing_orders (appid, subject_id, status, sms_verify_status, is_canceling, cancel_type, \
-             audit_data, subject_record_number, service_record_number, versions, submitted_at, updated_at, \
-             claimed_by, claimed_at, review_due_at, authority_round, row_version, change_status, filed_version, \
-             access_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, $17, $18, $19)",
-        )
-        .bind(&o.appid)
-        .bind(&o.subject_id)
-        .bind(o.state.status_code())
-        .bind(o.state.sms_verify_status().map(|s| s.code()).unwrap_or(0))
-        .bind(b(o.state.is_canceling()))
-        .bind(o.cancel_type.map(|c| i64::from(c.code())))
-        .bind(audit_json(&o.audit_data))
-        .bind(&o.subject_record_number)
-        .bind(&o.service_record_number)
-        .bind(i64::from(o.versions))
-        .bind(o.submitted_at)
-        .bind(o.updated_at)
-        .bind(&o.claimed_by)
-        .bind(o.claimed_at)
-        .bind(o.review_due_at)
-        .bind(i64::from(o.authority_round))
-        .bind(o.state.change_status_code())
-        .bind(i64::from(o.filed_version))
-        .bind(&o.access_number)
-        .execute(&mut *self.tx.conn)
-        .await?;
+        self.insert_many(std::slice::from_ref(o)).await
+    }
+
+    /// Insert new orders in multi-row statements (apply's group commit writes a group's new
+    /// orders at once); an appid that already has an order is a conflict.
+    pub async fn insert_many(&mut self, orders: &[FilingOrder]) -> Result<()> {
+        for chunk in orders.chunks(crate::appends::rows_per_statement(ORDER_INSERT_COLS)) {
+            let sql = format!(
+                "INSERT INTO filing_orders (appid, subject_id, status, sms_verify_status, is_canceling, cancel_type, \
+                 audit_data, subject_record_number, service_record_number, versions, submitted_at, updated_at, \
+                 claimed_by, claimed_at, review_due_at, authority_round, row_version, change_status, filed_version, \
+                 access_number) VALUES {}",
+                crate::appends::values_sql(self.tx.backend, ORDER_INSERT_COLS, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for o in chunk {
+                self.tx.touch(&o.appid);
+                q = q
+                    .bind(&o.appid)
+                    .bind(&o.subject_id)
+                    .bind(o.state.status_code())
+                    .bind(o.state.sms_verify_status().map(|s| s.code()).unwrap_or(0))
+                    .bind(b(o.state.is_canceling()))
+                    .bind(o.cancel_type.map(|c| i64::from(c.code())))
+                    .bind(audit_json(&o.audit_data))
+                    .bind(&o.subject_record_number)
+                    .bind(&o.service_record_number)
+                    .bind(i64::from(o.versions))
+                    .bind(o.submitted_at)
+                    .bind(o.updated_at)
+                    .bind(&o.claimed_by)
+                    .bind(o.claimed_at)
+                    .bind(o.review_due_at)
+                    .bind(i64::from(o.authority_round))
+                    .bind(0_i64)
+                    .bind(o.state.change_status_code())
+                    .bind(i64::from(o.filed_version))
+                    .bind(&o.access_number);
+            }
+            q.execute(&mut *self.tx.conn).await?;
+        }
         Ok(())
     }
 

@@ -177,7 +177,7 @@ const PUBLIC_COLUMNS_P: &str =
      p.service_record_number, p.principal_masked, p.nrlx, p.approved_at";
 
 /// Values per statement when lists are bound (well below every backend's parameter limit).
-const CHUNK: usize = 400;
+pub(crate) const CHUNK: usize = 400;
 
 /// The public filing index (备案查询) and its bigram postings.
 pub struct PublicIndex<'t> {

@@ -33,6 +33,37 @@ impl Subjects<'_> {
         row.map(|r| self.subject_from_row(&r)).transpose()
     }
 
+    /// The subjects with these certificates (type, number), each with its row version, in
+    /// one statement per chunk; certificates with no subject are absent from the map.
+    pub async fn find_many(
+        &mut self,
+        certificates: &[(u32, &str)],
+    ) -> Result<std::collections::HashMap<(u32, String), (Subject, i64)>> {
+        let mut out = std::collections::HashMap::with_capacity(certificates.len());
+        let mut types: Vec<u32> = certificates.iter().map(|(t, _)| *t).collect();
+        types.sort_unstable();
+        types.dedup();
+        for ty in types {
+            // The unique index is (certificate_type, cert_bidx): one type per statement.
+            let numbers: Vec<&str> = certificates.iter().filter(|(t, _)| *t == ty).map(|(_, n)| *n).collect();
+            for chunk in numbers.chunks(crate::query::CHUNK) {
+                let sql = format!(
+                    "SELECT * FROM subjects WHERE certificate_type = $1 AND cert_bidx IN ({})",
+                    crate::tx::placeholders(2, chunk.len())
+                );
+                let mut q = sqlx::query(&sql).bind(i64::from(ty));
+                for number in chunk {
+                    q = q.bind(self.tx.crypto.blind_index(number));
+                }
+                for r in q.fetch_all(&mut *self.tx.conn).await? {
+                    let (s, v) = self.subject_from_row(&r)?;
+                    out.insert((s.certificate_type, s.certificate_number.clone()), (s, v));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The subject and its row version.
     pub async fn get(&mut self, id: &str) -> Result<Option<(Subject, i64)>> {
         let row = sqlx::query("SELECT * FROM subjects WHERE id = $1")
@@ -70,26 +101,41 @@ impl Subjects<'_> {
 
     /// Insert a new subject; a subject with the same certificate already there is a conflict.
     pub async fn insert(&mut self, s: &Subject, now: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO subjects (id, subject_type, certificate_type, cert_enc, cert_bidx, name, province, \
-             filed_count, ever_filed, in_progress, record_number, service_seq, row_version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13)",
-        )
-        .bind(&s.id)
-        .bind(i64::from(s.subject_type))
-        .bind(i64::from(s.certificate_type))
-        .bind(self.tx.crypto.encrypt_str(&s.certificate_number))
-        .bind(self.tx.crypto.blind_index(&s.certificate_number))
-        .bind(&s.name)
-        .bind(&s.province)
-        .bind(i64::from(s.filed_count))
-        .bind(b(s.ever_filed))
-        .bind(i64::from(s.in_progress))
-        .bind(&s.record_number)
-        .bind(i64::from(s.service_seq))
-        .bind(now)
-        .execute(&mut *self.tx.conn)
-        .await?;
+        self.insert_many(&[(s, now)]).await
+    }
+
+    /// Insert new subjects in multi-row statements (apply's group commit); a certificate
+    /// that already has a subject is a conflict.
+    pub async fn insert_many(&mut self, subjects: &[(&Subject, i64)]) -> Result<()> {
+        const COLS: usize = 15;
+        for chunk in subjects.chunks(crate::appends::rows_per_statement(COLS)) {
+            let sql = format!(
+                "INSERT INTO subjects (id, subject_type, certificate_type, cert_enc, cert_bidx, name, province, \
+                 filed_count, ever_filed, in_progress, record_number, service_seq, row_version, created_at, updated_at) \
+                 VALUES {}",
+                crate::appends::values_sql(self.tx.backend, COLS, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for (s, now) in chunk {
+                q = q
+                    .bind(&s.id)
+                    .bind(i64::from(s.subject_type))
+                    .bind(i64::from(s.certificate_type))
+                    .bind(self.tx.crypto.encrypt_str(&s.certificate_number))
+                    .bind(self.tx.crypto.blind_index(&s.certificate_number))
+                    .bind(&s.name)
+                    .bind(&s.province)
+                    .bind(i64::from(s.filed_count))
+                    .bind(b(s.ever_filed))
+                    .bind(i64::from(s.in_progress))
+                    .bind(&s.record_number)
+                    .bind(i64::from(s.service_seq))
+                    .bind(0_i64)
+                    .bind(*now)
+                    .bind(*now);
+            }
+            q.execute(&mut *self.tx.conn).await?;
+        }
         Ok(())
     }
 

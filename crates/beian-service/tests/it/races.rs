@@ -13,6 +13,7 @@ use std::time::Instant;
 
 both_backends!(
     two_hundred_applies_one_never_filed_subject,
+    concurrent_applies_of_distinct_mini_programs,
     concurrent_applies_one_appid,
     reviewers_race_on_one_order,
     every_lifecycle_keeps_the_invariants,
@@ -122,6 +123,87 @@ async fn two_hundred_applies_one_never_filed_subject(b: Backend) {
         let appid = format!("wxrace{i:04}");
         let order = env.svc.filings().order(&appid).await.expect("order");
         assert_eq!(order.is_some(), accepted.contains(&appid), "{appid}");
+    }
+    assert_invariants(&env).await;
+}
+
+/// Sixty applications of sixty people at once (on SQLite they share group commits, written
+/// at once), in the same burst as racers on one appid and on one never-filed company: every
+/// distinct application is accepted with its order and version, each contested one exactly
+/// once, and the stored data keeps every invariant.
+async fn concurrent_applies_of_distinct_mini_programs(b: Backend) {
+    const PEOPLE: u32 = 60;
+    let env = Arc::new(env(b).await);
+    prewarm_media(&env).await;
+    let mut jobs = bounded((0..PEOPLE).collect(), |i| {
+        let env = env.clone();
+        async move {
+            let appid = format!("wxmany{i:04}");
+            let p = person(300 + i);
+            mini_program(&env, &appid, &p).await;
+            (appid.clone(), personal_payload(&env, &appid, &p).await)
+        }
+    })
+    .await;
+    // Two racers on one appid and three on one company, in the same burst.
+    let same = person(500);
+    mini_program(&env, "wxmanysame01", &same).await;
+    let same_payload = personal_payload(&env, "wxmanysame01", &same).await;
+    jobs.push(("wxmanysame01".into(), same_payload.clone()));
+    jobs.push(("wxmanysame01".into(), same_payload));
+    let legal = person(501);
+    let code = uscc("91440300MA5F00017");
+    for i in 0..3 {
+        let appid = format!("wxmanyco{i:04}");
+        let admin = person(510 + i);
+        mini_program(&env, &appid, &admin).await;
+        let payload = enterprise_payload(&env, &appid, &code, &legal, &admin).await;
+        jobs.push((appid, payload));
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(jobs.len()));
+    let mut handles = Vec::new();
+    for (appid, payload) in jobs {
+        let (svc, barrier) = (env.svc.clone(), barrier.clone());
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let r = svc.filings().apply(&actor(), &appid, payload).await;
+            (appid, r)
+        }));
+    }
+    let (mut distinct, mut same_ok, mut company_ok) = (0, 0, 0);
+    for h in handles {
+        match h.await.expect("join") {
+            (appid, Ok(v)) => {
+                assert_eq!(v.status, 2, "{appid}");
+                assert_eq!(v.order.versions, 1, "{appid}");
+                if appid == "wxmanysame01" {
+                    same_ok += 1;
+                } else if appid.starts_with("wxmanyco") {
+                    company_ok += 1;
+                } else {
+                    distinct += 1;
+                }
+            }
+            (appid, Err(e)) if appid.starts_with("wxmanysame") || appid.starts_with("wxmanyco") => {
+                assert!(
+                    matches!(&e, ServiceError::Refused { .. } | ServiceError::Hints(_)),
+                    "{appid}: a contested application is refused, not failed: {e:?}"
+                );
+            }
+            (appid, Err(e)) => panic!("{appid}: unexpected {e:?}"),
+        }
+    }
+    assert_eq!(distinct, PEOPLE, "every distinct application accepted");
+    assert_eq!(same_ok, 1, "one application of the contested appid");
+    assert_eq!(company_ok, 1, "one application of the never-filed company");
+    for i in 0..PEOPLE {
+        let appid = format!("wxmany{i:04}");
+        let order = env.svc.filings().order(&appid).await.expect("order").expect("an order");
+        assert_eq!(order.order.versions, 1, "{appid}");
+        assert!(
+            env.svc.filings().submitted_version(&appid, 1).await.expect("version").is_some(),
+            "{appid}: its version"
+        );
     }
     assert_invariants(&env).await;
 }
