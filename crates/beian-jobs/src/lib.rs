@@ -380,6 +380,8 @@ impl Worker {
                 }
                 _ = &mut shutdown, if !stopping => stopping = true,
                 _ = tokio::time::sleep(FLUSH_AFTER), if !done.is_empty() => {}
+                // Free slots while slow jobs run: look for new due jobs as an idle worker would.
+                _ = tokio::time::sleep(me.idle_poll), if !stopping && pool.held <= k / 2 => {}
                 else => tokio::time::sleep(FLUSH_AFTER).await,
             }
         }
