@@ -14,6 +14,7 @@
 mod diag;
 mod gen;
 mod http;
+mod jobs;
 mod load;
 mod proc;
 mod stats;
@@ -415,6 +416,8 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
         ),
     );
     let ready = Arc::new(handles.ready);
+    let queue = jobs::Queue::connect(&ws.config()?.database_url, store.crypto().clone()).await?;
+    let backlog_sampling = queue.sample().await;
     let rss_s = Sampler::start(server.pid);
     let (h, b, r) = (http.clone(), base.clone(), ready.clone());
     let apply_load =
@@ -433,6 +436,15 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     .await;
     let apply_usage = rss_s.finish().await;
     let hwm = proc::mb(proc::status_kb(server.pid, "VmHWM").unwrap_or(0));
+    let during = backlog_sampling.finish().await;
+    let drain_limit = Duration::from_secs(60);
+    step(
+        t0,
+        &format!("job backlog: {} due; the server runs on until none is (at most 60 s)", during.last_due),
+    );
+    let drain = queue.drain(drain_limit).await;
+    queue.close().await;
+    let backlog_row = jobs::row(&during, drain, drain_limit);
     step(t0, "stopping the server");
     let stopped = server.stop(Duration::from_secs(if args.quick { 10 } else { 30 })).await?;
     step(t0, &format!("server {stopped}"));
@@ -516,6 +528,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     }
     s.note(format!("server VmHWM after apply {hwm:.0} MB; at stop: {stopped}, {backlog} jobs still queued"));
     scenarios.push(s);
+    scenarios.push(backlog_row);
     scenarios.push(fl);
     scenarios.push(steady_row);
     scenarios.extend(diag_rows);

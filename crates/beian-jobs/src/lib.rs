@@ -1,6 +1,14 @@
-//! The worker that runs durable jobs: it leases a due job, does it, and marks it done, or
+//! The worker that runs durable jobs: it leases due jobs, does them, and marks them done, or
 //! failed with backoff (dead-lettered after its last attempt, or at once when the failure is
 //! permanent: [`PortError::Refused`]).
+//!
+//! One worker runs up to [`Worker::with_concurrency`] jobs at once (`[jobs] concurrency`,
+//! default [`DEFAULT_CONCURRENCY`]). It leases them in batches and marks the finished ones done
+//! in batches, each batch one transaction (`JobQueue::complete_and_claim`).
+//! Jobs with the same [`sequence_key`] (the same provider and mini program for events, the same
+//! mini program for authority jobs and webhooks, the same number or address for texts and
+//! e-mails) run one after another in the order they were leased, as when the worker ran one
+//! job at a time; other jobs run side by side.
 //!
 //! Jobs are written by use cases in the same transaction as the change that caused them;
 //! this is the only place that talks to the network on their behalf. Several workers (in
@@ -22,8 +30,16 @@ use beian_ports::{PortError, PortResult};
 use beian_service::jobs::{EventPush, JobSpec, LeasedJob};
 use beian_service::Service;
 use beian_wxcrypt::{xml_message, WxCrypt, XmlValue};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Jobs one worker runs at once unless configured (`[jobs] concurrency`).
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// Finished jobs are marked done at the latest this long after they finished (usually sooner:
+/// with the next lease of more jobs).
+const FLUSH_AFTER: Duration = Duration::from_millis(200);
 
 /// Where the worker sends what it sends: one sender per kind of message.
 #[derive(Clone)]
@@ -67,7 +83,115 @@ pub struct Worker {
     http: reqwest::Client,
     idle_poll: Duration,
     channels: Channels,
+    concurrency: usize,
     last_daily_check: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// What became of a job [`Worker::process`] ran.
+enum Ran {
+    /// It succeeded: to be marked done (with others, in one statement).
+    Done,
+    /// Already written: failed with backoff, deferred, or dead-lettered.
+    Settled,
+}
+
+/// The key that orders jobs within one worker: jobs sharing it run one at a time, in the order
+/// they were leased; `None`, no order is kept. Events: per provider and mini program (the
+/// `…appid` field of the event); authority jobs and webhooks: per mini program; texts: per
+/// number (their dedupe and caps are checked before and counted after sending); e-mails: per
+/// address; the daily jobs: one after another.
+pub fn sequence_key(leased: &LeasedJob) -> Option<String> {
+    Some(match leased.spec.as_ref()? {
+        JobSpec::Event(push) => {
+            let appid = push
+                .fields
+                .iter()
+                .find(|(name, _, _)| name.to_ascii_lowercase().ends_with("appid"))
+                .map(|(_, v, _)| v.as_str())
+                .unwrap_or("");
+            format!("event:{}:{appid}", push.component_appid)
+        }
+        JobSpec::VerifyTicket { component_appid } => format!("event:{component_appid}:"),
+        JobSpec::Sms { phone, .. } => format!("sms:{phone}"),
+        JobSpec::Email { to, .. } => format!("email:{to}"),
+        JobSpec::Webhook { appid, .. } => format!("webhook:{appid}"),
+        JobSpec::AuthoritySubmit { appid, .. }
+        | JobSpec::AuthorityCancel { appid, .. }
+        | JobSpec::AuthorityTimer { appid, .. }
+        | JobSpec::AuthorityDecision { appid, .. }
+        | JobSpec::SmsTimeout { appid, .. } => format!("authority:{appid}"),
+        JobSpec::DeadlineReminders { .. }
+        | JobSpec::ClearanceSweep { .. }
+        | JobSpec::PersonalDataErasure { .. } => "daily".to_string(),
+    })
+}
+
+/// The jobs a running worker holds: running, or waiting behind a running job of the same
+/// [`sequence_key`].
+#[derive(Default)]
+struct Pool {
+    running: tokio::task::JoinSet<Result<Ran, String>>,
+    /// The running task's key and job id.
+    tasks: HashMap<tokio::task::Id, (Option<String>, i64)>,
+    /// Per key with a running job: the leased jobs of that key waiting their turn.
+    waiting: HashMap<String, VecDeque<LeasedJob>>,
+    /// Running plus waiting.
+    held: usize,
+}
+
+impl Pool {
+    fn start(&mut self, w: &Arc<Worker>, job: LeasedJob) {
+        self.held += 1;
+        let key = sequence_key(&job);
+        if let Some(k) = &key {
+            match self.waiting.get_mut(k) {
+                Some(queue) => return queue.push_back(job),
+                None => {
+                    self.waiting.insert(k.clone(), VecDeque::new());
+                }
+            }
+        }
+        self.spawn(w, key, job);
+    }
+
+    fn spawn(&mut self, w: &Arc<Worker>, key: Option<String>, job: LeasedJob) {
+        let id = job.job.id;
+        let w = w.clone();
+        let handle = self.running.spawn(async move { w.process(&job).await.map_err(|e| e.to_string()) });
+        self.tasks.insert(handle.id(), (key, id));
+    }
+
+    /// A task ended: start the next job of its key; the finished job's id if it is to be
+    /// marked done.
+    fn finished(
+        &mut self,
+        w: &Arc<Worker>,
+        res: Result<(tokio::task::Id, Result<Ran, String>), tokio::task::JoinError>,
+    ) -> Option<i64> {
+        let (tid, outcome) = match res {
+            Ok((tid, outcome)) => (tid, outcome.map_err(|e| format!("job worker: {e}"))),
+            Err(e) => (e.id(), Err(format!("job worker: a job's task ended abnormally: {e}"))),
+        };
+        let (key, id) = self.tasks.remove(&tid)?;
+        self.held = self.held.saturating_sub(1);
+        if let Some(k) = key {
+            match self.waiting.get_mut(&k).and_then(VecDeque::pop_front) {
+                Some(next) => self.spawn(w, Some(k), next),
+                None => {
+                    self.waiting.remove(&k);
+                }
+            }
+        }
+        match outcome {
+            Ok(Ran::Done) => Some(id),
+            Ok(Ran::Settled) => None,
+            // The job stays leased; it runs again when its lease ends.
+            Err(e) => {
+                tracing::error!(job = id, "{e}");
+                None
+            }
+        }
+    }
 }
 
 impl Worker {
@@ -80,6 +204,7 @@ impl Worker {
             http,
             idle_poll: Duration::from_millis(500),
             channels: Channels::default(),
+            concurrency: DEFAULT_CONCURRENCY,
             last_daily_check: std::sync::Mutex::new(None),
         }
     }
@@ -109,6 +234,12 @@ impl Worker {
         self
     }
 
+    /// Run up to `n` jobs at once (at least 1).
+    pub fn with_concurrency(mut self, n: usize) -> Worker {
+        self.concurrency = n.max(1);
+        self
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -116,6 +247,16 @@ impl Worker {
     /// Run one due job, if any. `Ok(true)` when a job was processed (whatever its outcome).
     pub async fn run_once(&self) -> Result<bool, beian_service::ServiceError> {
         let Some(leased) = self.svc.job_queue().claim_job(&self.id).await? else { return Ok(false) };
+        if let Ran::Done = self.process(&leased).await? {
+            if !self.svc.job_queue().complete_job(leased.job.id, &self.id).await? {
+                tracing::warn!(job = leased.job.id, "job finished after its lease was taken over");
+            }
+        }
+        Ok(true)
+    }
+
+    /// Do a leased job and record a failure; a success is left to the caller to mark done.
+    async fn process(&self, leased: &LeasedJob) -> Result<Ran, beian_service::ServiceError> {
         let redact = |e: String| match &leased.spec {
             Some(spec) => spec.redact(&e),
             None => e,
@@ -130,22 +271,17 @@ impl Worker {
                 SmsAdmission::Send => {}
                 SmsAdmission::Duplicate => {
                     tracing::info!(job = job.id, event = %event, "the same text went to this number within the dedupe window: not sent again");
-                    self.svc.job_queue().complete_job(job.id, &self.id).await?;
-                    return Ok(true);
+                    return Ok(Ran::Done);
                 }
                 SmsAdmission::Capped { until, reason } => {
                     tracing::info!(job = job.id, until, "{reason}");
                     self.svc.job_queue().defer_job(job, &self.id, &reason, until).await?;
-                    return Ok(true);
+                    return Ok(Ran::Settled);
                 }
             }
         }
-        match self.handle(&leased).await {
-            Ok(()) => {
-                if !self.svc.job_queue().complete_job(job.id, &self.id).await? {
-                    tracing::warn!(job = job.id, "job finished after its lease was taken over");
-                }
-            }
+        match self.handle(leased).await {
+            Ok(()) => return Ok(Ran::Done),
             Err(PortError::Retry(e)) => {
                 let e = redact(e);
                 tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job failed, retry in {}s: {e}", backoff_secs(job.attempts));
@@ -155,34 +291,98 @@ impl Worker {
                 self.svc.job_queue().dead_letter_job(job, &self.id, &redact(e)).await?;
             }
         }
-        Ok(true)
+        Ok(Ran::Settled)
     }
 
-    /// Work until `shutdown` resolves.
+    /// Work until `shutdown` resolves: up to the configured number of jobs at once, leased
+    /// and marked done in batches. On shutdown no more jobs are leased; those in hand are
+    /// finished (and marked done) first.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let me = Arc::new(self);
+        let k = me.concurrency;
         tokio::pin!(shutdown);
+        let mut pool = Pool::default();
+        let mut done: Vec<i64> = Vec::new();
+        let mut done_since: Option<Instant> = None;
+        let mut stopping = false;
         loop {
-            // Stop between jobs, not only when the queue is empty: a long backlog must not
-            // keep the process from shutting down (a job in hand is finished first).
-            tokio::select! {
-                biased;
-                _ = &mut shutdown => break,
-                _ = std::future::ready(()) => {}
-            }
-            self.daily().await;
-            let worked = match self.run_once().await {
-                Ok(w) => w,
-                Err(e) => {
-                    tracing::error!("job worker: {e}");
-                    false
+            // Stop leasing between jobs, not only when the queue is empty: a long backlog
+            // must not keep the process from shutting down.
+            if !stopping {
+                tokio::select! {
+                    biased;
+                    _ = &mut shutdown => stopping = true,
+                    _ = std::future::ready(()) => {}
                 }
-            };
-            if worked {
+            }
+            if !stopping {
+                me.daily().await;
+            }
+            // Lease more when half the slots are free: one transaction per several jobs.
+            let refill = !stopping && pool.held <= k / 2;
+            let flush = !done.is_empty()
+                && (refill
+                    || pool.held == 0
+                    || done.len() >= beian_service::jobs::COMPLETE_CHUNK
+                    || done_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER));
+            if refill || flush {
+                let limit = if refill { k - pool.held } else { 0 };
+                match me.svc.job_queue().complete_and_claim(&me.id, &done, limit).await {
+                    Ok((completed, leased)) => {
+                        if completed.len() < done.len() {
+                            tracing::warn!(
+                                lost = done.len() - completed.len(),
+                                "jobs finished after their lease was taken over"
+                            );
+                        }
+                        done.clear();
+                        done_since = None;
+                        for job in leased {
+                            pool.start(&me, job);
+                        }
+                    }
+                    // Finished ids are kept for the next attempt.
+                    Err(e) => tracing::error!("job worker: {e}"),
+                }
+            }
+            if pool.held == 0 {
+                if stopping {
+                    if !done.is_empty()
+                        && me.svc.job_queue().complete_and_claim(&me.id, &done, 0).await.is_err()
+                    {
+                        tracing::error!(
+                            jobs = done.len(),
+                            "job worker: finished jobs not marked done; they run again when their leases end"
+                        );
+                    }
+                    break;
+                }
+                // Idle (or a failed write to retry): wait, unless told to stop.
+                tokio::select! {
+                    _ = &mut shutdown => stopping = true,
+                    _ = tokio::time::sleep(me.idle_poll) => {}
+                }
                 continue;
             }
             tokio::select! {
-                _ = &mut shutdown => break,
-                _ = tokio::time::sleep(self.idle_poll) => {}
+                biased;
+                Some(res) = pool.running.join_next_with_id() => {
+                    if let Some(id) = pool.finished(&me, res) {
+                        done.push(id);
+                        done_since.get_or_insert_with(Instant::now);
+                    }
+                    while let Some(res) = pool.running.try_join_next_with_id() {
+                        if let Some(id) = pool.finished(&me, res) {
+                            done.push(id);
+                            done_since.get_or_insert_with(Instant::now);
+                        }
+                    }
+                }
+                _ = &mut shutdown, if !stopping => stopping = true,
+                _ = tokio::time::sleep(FLUSH_AFTER), if !done.is_empty() => {}
+                // Free slots while slow jobs run: look for new due jobs as an idle worker would.
+                _ = tokio::time::sleep(me.idle_poll), if !stopping && pool.held <= k / 2 => {}
+                else => tokio::time::sleep(FLUSH_AFTER).await,
             }
         }
     }

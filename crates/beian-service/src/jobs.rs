@@ -8,6 +8,8 @@ use beian_core::platform::{backoff_secs, Job, JobState};
 use beian_store::Tx;
 use serde::{Deserialize, Serialize};
 
+pub use beian_store::jobs::COMPLETE_CHUNK;
+
 /// How long a worker holds a job before another may take it over.
 pub const LEASE_SECS: i64 = 60;
 
@@ -161,6 +163,31 @@ impl JobQueue<'_> {
             let spec = serde_json::from_str(&job.payload).ok();
             LeasedJob { job, spec }
         }))
+    }
+
+    /// In one transaction: mark `done` finished (those `worker` still holds; the ids marked
+    /// are returned, a missing one had lost its lease) and lease up to `limit` more due jobs,
+    /// the earliest due first. What a worker running many jobs at once calls between them.
+    pub async fn complete_and_claim(
+        &self,
+        worker: &str,
+        done: &[i64],
+        limit: usize,
+    ) -> Result<(Vec<i64>, Vec<LeasedJob>)> {
+        let now = self.now().timestamp();
+        let mut tx = self.store.begin().await?;
+        let completed = tx.jobs().complete_batch(done, worker, now).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let jobs = tx.jobs().claim_batch(worker, now, LEASE_SECS, limit).await?;
+        tx.commit().await?;
+        let leased = jobs
+            .into_iter()
+            .map(|job| {
+                let spec = serde_json::from_str(&job.payload).ok();
+                LeasedJob { job, spec }
+            })
+            .collect();
+        Ok((completed, leased))
     }
 
     /// The job succeeded; false if the lease was lost meanwhile.

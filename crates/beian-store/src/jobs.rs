@@ -6,6 +6,9 @@ use beian_core::platform::{Job, JobState};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+/// At most this many ids in one [`Jobs::complete_batch`] statement (bound parameters).
+pub const COMPLETE_CHUNK: usize = 500;
+
 /// The job queue: enqueue, lease, finish, retry.
 pub struct Jobs<'t> {
     tx: &'t mut Tx,
@@ -45,43 +48,74 @@ impl Jobs<'_> {
 
     /// Lease the next due job (pending and due, or running with an expired lease).
     pub async fn claim(&mut self, worker: &str, now: i64, lease_secs: i64) -> Result<Option<Job>> {
+        Ok(self.claim_batch(worker, now, lease_secs, 1).await?.pop())
+    }
+
+    /// Lease up to `limit` due jobs (pending and due, or running with an expired lease) in one
+    /// statement, the earliest due first; returned in (run_at, id) order. Each is held by
+    /// `worker` until `now + lease_secs`.
+    pub async fn claim_batch(
+        &mut self,
+        worker: &str,
+        now: i64,
+        lease_secs: i64,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
         let pick = match self.tx.backend {
             // Several nodes: skip rows another transaction is claiming.
             Backend::Postgres => {
                 "SELECT id FROM jobs WHERE (state = 'pending' AND run_at <= $3) OR (state = 'running' AND locked_until < $3) \
-                 ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+                 ORDER BY run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED"
             }
             // One writer connection: the select and update cannot interleave with another claim.
             Backend::Sqlite => {
                 "SELECT id FROM jobs WHERE (state = 'pending' AND run_at <= $3) OR (state = 'running' AND locked_until < $3) \
-                 ORDER BY run_at, id LIMIT 1"
+                 ORDER BY run_at, id LIMIT $4"
             }
         };
         let sql = format!(
             "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
-             WHERE id = ({pick}) RETURNING *"
+             WHERE id IN ({pick}) RETURNING *"
         );
-        let row = sqlx::query(&sql)
+        let rows = sqlx::query(&sql)
             .bind(worker)
             .bind(now + lease_secs)
             .bind(now)
-            .fetch_optional(&mut *self.tx.conn)
+            .bind(limit)
+            .fetch_all(&mut *self.tx.conn)
             .await?;
-        row.map(|r| self.job_from_row(&r)).transpose()
+        let mut jobs = rows.iter().map(|r| self.job_from_row(r)).collect::<Result<Vec<_>>>()?;
+        // RETURNING does not keep the subquery's order.
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
     }
 
     /// Mark a job done, if `worker` still holds its lease.
     pub async fn complete(&mut self, id: i64, worker: &str, now: i64) -> Result<bool> {
-        let res = sqlx::query(
-            "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = $3 \
-             WHERE id = $1 AND locked_by = $2 AND state = 'running'",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(now)
-        .execute(&mut *self.tx.conn)
-        .await?;
-        Ok(res.rows_affected() == 1)
+        Ok(self.complete_batch(&[id], worker, now).await? == [id])
+    }
+
+    /// Mark many jobs done, those `worker` still holds the lease of, in one statement per
+    /// [`COMPLETE_CHUNK`] ids. Returns the ids marked done (in no particular order); an id
+    /// missing from it had lost its lease.
+    pub async fn complete_batch(&mut self, ids: &[i64], worker: &str, now: i64) -> Result<Vec<i64>> {
+        let mut done = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(COMPLETE_CHUNK) {
+            let list = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = $2 \
+                 WHERE locked_by = $1 AND state = 'running' AND id IN ({list}) RETURNING id"
+            );
+            let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(worker).bind(now);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            done.extend(q.fetch_all(&mut *self.tx.conn).await?);
+        }
+        Ok(done)
     }
 
     /// Record a failure: retry at `retry_at`, or dead-letter when `retry_at` is `None`.
@@ -162,6 +196,21 @@ impl Jobs<'_> {
         .execute(&mut *self.tx.conn)
         .await?;
         Ok(res.rows_affected() == 1)
+    }
+
+    /// The backlog at `now`: jobs due and not done (pending and due, or running), and the
+    /// highest job id so far (ids grow with every enqueue: the difference between two
+    /// readings is how many jobs were enqueued in between, give or take a dedupe).
+    pub async fn backlog(&mut self, now: i64) -> Result<(i64, i64)> {
+        let due: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE (state = 'pending' AND run_at <= $1) OR state = 'running'",
+        )
+        .bind(now)
+        .fetch_one(&mut *self.tx.conn)
+        .await?;
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(id) FROM jobs").fetch_one(&mut *self.tx.conn).await?;
+        Ok((due, last.unwrap_or(0)))
     }
 
     /// Jobs per state: (state, count, oldest run_at).

@@ -121,6 +121,7 @@ pub struct Application {
     api: beian_api::ApiConfig,
     web_limits: beian_web::limits::WebLimitsConfig,
     worker_poll: std::time::Duration,
+    worker_concurrency: usize,
     channels: beian_jobs::Channels,
     demo: bool,
     metrics: crate::metrics::MetricsAccess,
@@ -153,6 +154,7 @@ impl Application {
         Ok(Application::with_service(&config.listen, &store, svc, gateway)
             .await?
             .with_channels(channels)
+            .with_worker_concurrency(config.jobs_concurrency)
             .with_web_limits(config.web_limits.clone())
             .with_metrics(config.metrics.clone())
             .with_authority_bridge(config.authority_bridge.clone())
@@ -207,6 +209,7 @@ impl Application {
             api: beian_api::ApiConfig::default(),
             web_limits: beian_web::limits::WebLimitsConfig::default(),
             worker_poll: std::time::Duration::from_millis(500),
+            worker_concurrency: beian_jobs::DEFAULT_CONCURRENCY,
             channels: beian_jobs::Channels::default(),
             demo: false,
             metrics: crate::metrics::MetricsAccess::default(),
@@ -250,6 +253,12 @@ impl Application {
     /// How often an idle job worker looks for due jobs.
     pub fn with_worker_poll(mut self, d: std::time::Duration) -> Application {
         self.worker_poll = d;
+        self
+    }
+
+    /// How many jobs the job worker runs at once (`[jobs] concurrency`).
+    pub fn with_worker_concurrency(mut self, n: usize) -> Application {
+        self.worker_concurrency = n;
         self
     }
 
@@ -314,6 +323,7 @@ impl Application {
         }
         let worker = beian_jobs::Worker::new(self.svc.clone())
             .with_idle_poll(self.worker_poll)
+            .with_concurrency(self.worker_concurrency)
             .with_channels(channels);
         let worker = tokio::spawn(worker.run(async move {
             let mut rx = stop_rx;

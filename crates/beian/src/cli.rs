@@ -458,6 +458,7 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await?
             .with_channels(channels)
+            .with_worker_concurrency(config.jobs_concurrency)
             .with_metrics(config.metrics.clone())
             .with_trusted_header(config.trusted_header.clone())
             .with_demo(true);

@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub metrics: Option<MetricsFileConfig>,
     /// `[privacy]`: how long personal data is kept after a filing ended.
     pub privacy: Option<PrivacyFileConfig>,
+    /// `[jobs]`: the job worker (how many jobs it runs at once).
+    pub jobs: Option<JobsFileConfig>,
     /// `[identity]`: who verifies administrators' identities (face tasks).
     pub identity: Option<IdentityFileConfig>,
     /// `[authority]`: how the platform reaches the authority.
@@ -193,6 +195,14 @@ pub struct PrivacyFileConfig {
     pub retention_days: Option<u32>,
 }
 
+/// `[jobs]` in `beian.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsFileConfig {
+    /// Jobs the worker runs at once.
+    pub concurrency: Option<usize>,
+}
+
 /// `[metrics]` in `beian.toml`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -252,6 +262,8 @@ pub struct Config {
     pub metrics: crate::metrics::MetricsAccess,
     /// Days personal data is kept after a filing is cancelled or cleared, then erased.
     pub retention_days: u32,
+    /// Jobs this node's worker runs at once (`[jobs] concurrency`).
+    pub jobs_concurrency: usize,
     /// Who verifies administrators' identities (`[identity]`).
     pub identity: IdentityConfig,
     /// How the platform reaches the authority; `None` until chosen (`serve` refuses to start
@@ -311,6 +323,10 @@ pub struct ConfigArgs {
     /// Days personal data is kept after a filing is cancelled or cleared [default: 180]
     #[arg(long, env = "BEIAN_RETENTION_DAYS", global = true)]
     pub retention_days: Option<u32>,
+    /// Jobs the job worker runs at once (notifications, event pushes, authority hand-offs)
+    /// [default: 16]
+    #[arg(long, env = "BEIAN_JOBS_CONCURRENCY", global = true)]
+    pub jobs_concurrency: Option<usize>,
     /// Keep texts in the development outbox instead of sending them (a stand-in for
     /// development and tests; `demo` uses it unless [sms_gateway] is configured)
     #[arg(long, env = "BEIAN_SMS_OUTBOX", global = true)]
@@ -392,6 +408,7 @@ impl Config {
             media,
             metrics,
             retention_days: retention_days(args, file.privacy.unwrap_or_default())?,
+            jobs_concurrency: jobs_concurrency(args, file.jobs.unwrap_or_default())?,
             identity: identity_config(
                 args.identity_provider.clone(),
                 file.identity.unwrap_or_default(),
@@ -436,6 +453,16 @@ fn authority_bridge(
         }
         _ => Ok(None),
     }
+}
+
+/// `[jobs] concurrency`: the flag or environment over the file over the default
+/// ([`beian_jobs::DEFAULT_CONCURRENCY`]). From 1 to 1024.
+fn jobs_concurrency(args: &ConfigArgs, file: JobsFileConfig) -> Result<usize> {
+    let n = args.jobs_concurrency.or(file.concurrency).unwrap_or(beian_jobs::DEFAULT_CONCURRENCY);
+    if !(1..=1024).contains(&n) {
+        bail!("[jobs] concurrency ({n}) must be from 1 to 1024");
+    }
+    Ok(n)
 }
 
 /// `[privacy] retention_days`: the flag or environment over the file over the default
@@ -563,6 +590,19 @@ mod tests {
         let blank = |_: &str| Some("  ".to_string());
         let file = MetricsFileConfig { token: Some("from-the-file-0123456789".into()) };
         assert!(metrics_access(file, blank).expect("blank env: the file").enabled());
+    }
+
+    #[test]
+    fn jobs_concurrency_defaults_to_16_and_layers_flag_over_file() {
+        assert_eq!(jobs_concurrency(&ConfigArgs::default(), JobsFileConfig::default()).expect("default"), 16);
+        let file: FileConfig = toml::from_str("[jobs]\nconcurrency = 4\n").expect("toml");
+        assert_eq!(jobs_concurrency(&ConfigArgs::default(), file.jobs.unwrap_or_default()).expect("file"), 4);
+        let args = ConfigArgs { jobs_concurrency: Some(32), ..ConfigArgs::default() };
+        let file = JobsFileConfig { concurrency: Some(4) };
+        assert_eq!(jobs_concurrency(&args, file).expect("flag"), 32, "the flag (or environment) wins");
+        let args = ConfigArgs { jobs_concurrency: Some(0), ..ConfigArgs::default() };
+        assert!(jobs_concurrency(&args, JobsFileConfig::default()).is_err(), "at least one");
+        assert!(toml::from_str::<FileConfig>("[jobs]\nworkers = 1\n").is_err(), "unknown keys refused");
     }
 
     #[test]

@@ -7,3 +7,4 @@
 mod sms;
 mod smtp;
 mod webhook;
+mod worker;
