@@ -25,6 +25,8 @@ pub enum Expect {
     Status200,
     /// HTTP 200 and `"errcode": 0`.
     WeChat,
+    /// HTTP 404 (the router floor: a path no route matches).
+    NotFound,
 }
 
 /// Keep-alive connections to one server, shared by the load's workers: each operation takes
@@ -64,6 +66,8 @@ impl Lean {
             Expect::WeChat => errcode_ok(status, &conn.body),
             Expect::Status200 if status == 200 => Ok(()),
             Expect::Status200 => Err(format!("HTTP {status}")),
+            Expect::NotFound if status == 404 => Ok(()),
+            Expect::NotFound => Err(format!("HTTP {status}, expected 404")),
         };
         if keep {
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
