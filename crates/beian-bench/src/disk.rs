@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 pub const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// Bytes on disk per mini program of a seeded SQLite data directory, with room to spare:
-/// 1M measured 2.2 GB, 2M 4.3 GB (payloads deflated, indexes rebuilt, WAL checkpointed);
-/// while a secondary index is rebuilt its pages sit in the WAL and SQLite's sort spills to
-/// temporary files, so the peak is higher than the end.
+/// Bytes on disk per mini program of a seeded SQLite data directory, with room to spare: the
+/// 1M database measured 2.2 GB (docs/benchmarks.md, payloads deflated), 20,000 about 2,000
+/// bytes each; while a secondary index is rebuilt its pages sit in the WAL and SQLite's sort
+/// spills to temporary files, so the peak is higher than the end. Not yet measured at 10M.
 pub const BYTES_PER_MINI_PROGRAM: f64 = 2_800.0;
 /// Besides the data: the WAL of the largest transaction, temporary sort files, the report.
 pub const SLACK_BYTES: f64 = 2.0 * GB;
