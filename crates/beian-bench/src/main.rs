@@ -689,8 +689,8 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     }
     if let Some(f) = fsyncs.filter(|f| *f > 0.0) {
         s.note(format!(
-            "{:.1} applies per fsync of this disk ({f:.0} fsyncs/s): a commit needs at least one, so the \
-             commits carried at least that many applies on average; the physical floor is {f:.0}/s × the \
+            "{:.1} applies per fsync of this disk ({f:.0} fsyncs/s): a commit needs at least one fsync, so \
+             above 1 this is a lower bound of the applies per commit; the physical floor is {f:.0}/s × the \
              applies per group commit (the group size is not observed by the bench)",
             rate / f
         ));
