@@ -220,7 +220,13 @@ pub struct Handles {
     pub orders: u64,
     /// Listed and not filed (what the clearance sweep will delist).
     pub listed_unfiled: u64,
+    /// A uniform sample of the filed mini programs across all N — (index `i`, service
+    /// number) — for the public query's exact-number, appid and rare-name lookups.
+    pub public_pool: Vec<(u64, String)>,
 }
+
+/// Filed mini programs kept in [`Handles::public_pool`].
+pub const PUBLIC_POOL: usize = 100_000;
 
 /// The stored status a historic mini program `i` is in: `None` never applied.
 fn drawn_state(i: u64) -> Option<FilingState> {
@@ -522,6 +528,8 @@ impl Generator {
                     });
                 }
                 if filed {
+                    let number = service_number.clone().unwrap_or_default();
+                    sample_into(&mut self.handles.public_pool, PUBLIC_POOL, self.handles.filed, (i, number));
                     self.handles.filed += 1;
                 }
                 self.handles.orders += 1;
@@ -624,6 +632,45 @@ pub fn apply_body(r: &Ready) -> String {
     .to_string()
 }
 
+/// Reservoir sampling with a deterministic draw: after item `k` (counting from 0), `pool`
+/// holds `cap` of the items so far, each equally likely.
+fn sample_into<T>(pool: &mut Vec<T>, cap: usize, k: u64, item: T) {
+    if (k as usize) < cap {
+        pool.push(item);
+    } else if let Some(slot) = pool.get_mut((mix(k ^ 0xF66) % (k + 1)) as usize) {
+        *slot = item;
+    }
+}
+
+/// What the public query scenario asks, in tenths (the mix printed in the report).
+pub const QUERY_MIX: &str = "20 % exact service number and 10 % appid (both drawn from a uniform sample of \
+     up to 100,000 of the filed mini programs across all N), 30 % rare substrings (a filed mini program's \
+     whole name, or its brand + domain + suffix), 40 % common substrings (domain words, brands, city + brand, \
+     three-character cuts, surname + given name, domain + suffix; one in eight matching nothing)";
+
+/// Query `k` of the public query scenario ([`QUERY_MIX`]) over `pool` (see
+/// [`Handles::public_pool`]); only common substrings when the pool is empty.
+pub fn public_query(k: u64, pool: &[(u64, String)]) -> String {
+    let h = mix(k ^ 0x1D7);
+    let Some((i, number)) = pool.get((h >> 8) as usize % pool.len().max(1)) else {
+        return query_term(k);
+    };
+    match h % 10 {
+        0 | 1 => number.clone(),
+        2 => appid(*i),
+        3..=5 => {
+            let name = app_name(*i);
+            if (h >> 40) & 1 == 0 {
+                name
+            } else {
+                // Drop the city: brand + domain + suffix.
+                name.chars().skip(2).collect()
+            }
+        }
+        _ => query_term(k),
+    }
+}
+
 /// Name substrings people would type: domain words, city + domain, brand, surname + given
 /// name, three-character cuts, and terms that match nothing.
 pub fn query_term(k: u64) -> String {
@@ -703,5 +750,29 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&apply_body(&g.handles.ready[0])).expect("json");
         assert_eq!(body["icp_subject"]["base_info"]["type"], 5);
         assert!(query_term(3).chars().count() >= 2);
+        // The pool samples filed mini programs; the mix asks numbers, appids and names.
+        assert!(!g.handles.public_pool.is_empty() && g.handles.public_pool.len() as u64 == g.handles.filed);
+        let qs: Vec<String> = (0..200).map(|k| public_query(k, &g.handles.public_pool)).collect();
+        assert!(qs.iter().any(|q| q.contains("ICP备")), "exact numbers");
+        assert!(qs.iter().any(|q| q.starts_with("wx") && q.len() == 18), "appids");
+        assert!(
+            qs.iter().any(|q| g.handles.public_pool.iter().any(|(i, _)| app_name(*i) == *q)),
+            "whole names"
+        );
+        assert_eq!(public_query(5, &[]), query_term(5));
+    }
+
+    #[test]
+    fn the_public_pool_is_a_uniform_sample() {
+        let mut pool = Vec::new();
+        for k in 0..300_000u64 {
+            sample_into(&mut pool, 3000, k, k);
+        }
+        assert_eq!(pool.len(), 3000);
+        // Drawn from the whole range, not only its start: each third holds about a third.
+        for third in 0..3u64 {
+            let inside = pool.iter().filter(|k| **k / 100_000 == third).count();
+            assert!((850..=1150).contains(&inside), "third {third}: {inside}");
+        }
     }
 }

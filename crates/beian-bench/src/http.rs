@@ -25,6 +25,8 @@ pub enum Expect {
     Status200,
     /// HTTP 200 and `"errcode": 0`.
     WeChat,
+    /// HTTP 404 (the router floor: a path no route matches).
+    NotFound,
 }
 
 /// Keep-alive connections to one server, shared by the load's workers: each operation takes
@@ -64,6 +66,8 @@ impl Lean {
             Expect::WeChat => errcode_ok(status, &conn.body),
             Expect::Status200 if status == 200 => Ok(()),
             Expect::Status200 => Err(format!("HTTP {status}")),
+            Expect::NotFound if status == 404 => Ok(()),
+            Expect::NotFound => Err(format!("HTTP {status}, expected 404")),
         };
         if keep {
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
@@ -203,6 +207,8 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ncontent-length: 27\r\n\r\n{\"errcode\":0,\"errmsg\":\"ok\"}",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"err\r\n11\r\ncode\":86202,\"x\":1}\r\n0\r\n\r\n",
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
         ])
         .await;
@@ -211,6 +217,9 @@ mod tests {
         let err = lean.get("/b", Expect::WeChat).await.expect_err("an error");
         assert!(err.contains("86202"), "{err}");
         assert_eq!(lean.get("/c", Expect::Status200).await, Err("HTTP 503".into()));
+        // The router floor expects the 404 and nothing else.
+        assert_eq!(lean.get("/nf", Expect::NotFound).await, Ok(()));
+        assert!(lean.get("/ok", Expect::NotFound).await.is_err_and(|e| e.contains("expected 404")));
         assert_eq!(lean.get("/d", Expect::Status200).await, Ok(()));
         // The server said close: the connection is not kept for another request.
         assert!(lean.idle.lock().expect("lock").is_empty());

@@ -4,20 +4,24 @@
 //!    encrypted applications, numbers, the public index) into a fresh data directory (SQLite)
 //!    or a fresh PostgreSQL schema, through `beian_store::Store::bulk_seed`.
 //! 2. Starts the release server as a child process and drives it over HTTP from this process
-//!    with a bounded pool of concurrent keep-alive clients: `/healthz` (the floor of every
-//!    read), `get_icp_entrance_info`, the public query, and `apply_icp_filing` with valid
-//!    payloads (its floor: a durable raw insert of the same bytes into the same database).
+//!    with a bounded pool of concurrent keep-alive clients: the router floor (a 404 through the
+//!    server's layers, the floor of every read), `/healthz`, `get_icp_entrance_info` (and the
+//!    same through `wrk`, to check this load client), the public query, and
+//!    `apply_icp_filing` with valid payloads (its floors: a durable raw insert of the same
+//!    bytes into the same database, and this disk's fsync rate).
 //! 3. Stops the server and runs `beian sweep` over all N (its floor: a keyed scan of every
 //!    appid), measuring time and peak RSS.
 //! 4. Prints one table, writes it as JSON, and marks each target pass or miss.
 
 mod diag;
+mod disk;
 mod gen;
 mod http;
 mod jobs;
 mod load;
 mod proc;
 mod stats;
+mod wrk;
 
 use anyhow::{Context, Result};
 use beian::config::{Config, ConfigArgs};
@@ -65,7 +69,8 @@ struct Args {
     /// Seconds of apply load at most [default: 60; 10 with --quick].
     #[arg(long)]
     apply_secs: Option<u64>,
-    /// Mini programs prepared to apply [default: 100,000 (enough for 1,600/s for 60 s); 10,000 with --quick].
+    /// Mini programs prepared to apply [default: 350,000 at N ≥ 5,000,000 (5,800/s for 60 s), else
+    /// 100,000; 10,000 with --quick].
     #[arg(long)]
     apply_ready: Option<u64>,
     /// Mini programs with an authorizer token for the read scenarios.
@@ -86,6 +91,9 @@ struct Args {
     /// Keep the data directory (and PostgreSQL schema) for a look afterwards.
     #[arg(long)]
     keep: bool,
+    /// Seed even when the free disk space is below the estimate for N.
+    #[arg(long)]
+    no_disk_check: bool,
     /// The command line to print in the report (scripts/bench passes its own).
     #[arg(long, default_value = "beian-bench")]
     command_line: String,
@@ -110,6 +118,42 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Mini programs prepared to apply by default: enough for the apply target (5,000/s for 60 s)
+/// at ten million; 100,000 below five million (enough for 1,600/s for 60 s; at most half of N
+/// is taken), so the smaller populations stay mostly historic.
+fn default_apply_ready(n: u64, quick: bool) -> u64 {
+    match (quick, n) {
+        (true, _) => 10_000,
+        (false, n) if n >= 5_000_000 => 350_000,
+        (false, _) => 100_000,
+    }
+}
+
+/// Refuse to seed `n` mini programs when the disk cannot hold them (`disk::needed_bytes`).
+fn check_disk(n: u64, free: Option<u64>, dir: &Path, skip: bool) -> Result<()> {
+    let (Some(free), false) = (free, skip) else { return Ok(()) };
+    let needed = disk::needed_bytes(n);
+    anyhow::ensure!(
+        free >= needed,
+        "not enough free disk for N = {n}: seeding needs about {:.1} GB ({:.0} bytes per mini program and {:.0} GB \
+         of room for the WAL and sort files), {:.1} GB are free on the file system of {} — free some space, \
+         choose a smaller --n or another --work-dir, or pass --no-disk-check",
+        needed as f64 / disk::GB,
+        disk::BYTES_PER_MINI_PROGRAM,
+        disk::SLACK_BYTES / disk::GB,
+        free as f64 / disk::GB,
+        dir.display()
+    );
+    Ok(())
+}
+
+/// The router floor's request: under `/wxa/` (an API path: the fallback answers an empty 404,
+/// not the people's HTML page) and matched by no route.
+const ROUTER_FLOOR_PATH: &str = "/wxa/icp/bench_router_floor";
+
+/// get_icp_entrance_info, up to its token.
+const ENTRANCE_PATH: &str = "/wxa/icp/get_icp_entrance_info?access_token=";
 
 /// When the run started (UTC), for the report.
 static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -205,12 +249,16 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     let n = args.n.unwrap_or(if args.quick { 20_000 } else { 1_000_000 });
     let read_secs = Duration::from_secs(args.read_secs.unwrap_or(if args.quick { 4 } else { 10 }));
     let apply_secs = Duration::from_secs(args.apply_secs.unwrap_or(if args.quick { 10 } else { 60 }));
-    let apply_ready = args.apply_ready.unwrap_or(if args.quick { 10_000 } else { 100_000 }).min(n / 2);
+    let apply_ready = args.apply_ready.unwrap_or(default_apply_ready(n, args.quick)).min(n / 2);
     let authorized = args.authorized.min(n.saturating_sub(apply_ready) / 2);
     let backend = if args.postgres { "postgresql" } else { "sqlite" };
     let mut scenarios = Vec::new();
 
     // ---- 1. seed --------------------------------------------------------------------------
+    let free_before = disk::free_bytes(&ws.data_dir);
+    if !args.postgres {
+        check_disk(n, free_before, &ws.data_dir, args.no_disk_check)?;
+    }
     step(t0, &format!("opening a fresh {backend} database in {}", ws.data_dir.display()));
     let (store, svc) = open(ws).await?;
     // Dates far away while the server runs: its worker must not start the sweep by itself.
@@ -242,20 +290,46 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
         ),
     );
     let cpu0 = proc::cpu_secs(std::process::id()).unwrap_or(0.0);
+    let watch = disk::FreeWatch::start(&ws.data_dir);
     let (seed, handles) = seed(&store, plan, year).await?;
+    let lowest_free = watch.finish();
     let seed_cpu = proc::cpu_secs(std::process::id()).unwrap_or(0.0) - cpu0;
-    let mut s = Scenario::new("seeding N", "≤ 60 s (at 1M)");
+    let mut s = Scenario::new("seeding N", "≤ 60 s and ≤ 3 GB per 1M (10 min, 30 GB at 10M)");
     s.ops = n;
     s.secs = seed.secs;
     s.throughput = Some(n as f64 / seed.secs.max(1e-9));
-    s = s.with_usage(0.0, seed_cpu);
-    s.peak_rss_mb = None;
+    let hwm = proc::mb(proc::status_kb(std::process::id(), "VmHWM").unwrap_or(0));
+    s = s.with_usage(hwm, seed_cpu);
     s.note(format!(
-        "this process (generator, encryption, SQL) used {seed_cpu:.0} CPU s, {:.0} % of one core",
+        "this process (generator, encryption, SQL) used {seed_cpu:.0} CPU s, {:.0} % of one core, peak RSS \
+         {hwm:.0} MB",
         seed_cpu / seed.secs.max(1e-9) * 100.0
     ));
+    let millions = n as f64 / 1e6;
     let projected = 1_000_000.0 / s.throughput.unwrap_or(1.0);
-    s.verdict = Verdict::of(if n >= 1_000_000 { seed.secs <= 60.0 } else { projected <= 60.0 });
+    let time_ok = if n >= 1_000_000 { seed.secs <= 60.0 * millions } else { projected <= 60.0 };
+    let on_disk = (!args.postgres).then(|| disk::du_bytes(&ws.data_dir) as f64 / disk::GB);
+    // 3 GB per million; small runs get 300 MB (the schema, the WAL and the media are fixed costs).
+    let disk_limit = 3.0 * millions.max(0.1);
+    let disk_ok = on_disk.is_none_or(|gb| gb <= disk_limit);
+    s.verdict = Verdict::of(time_ok && disk_ok);
+    let gb =
+        |b: Option<u64>| b.map(|b| format!("{:.1} GB", b as f64 / disk::GB)).unwrap_or_else(|| "?".into());
+    match on_disk {
+        Some(used) => s.note(format!(
+            "data directory {used:.2} GB on disk after seeding (du; {:.0} bytes per mini program); {} free \
+             before, {} at the lowest during (other processes' writes included)",
+            used * disk::GB / n.max(1) as f64,
+            gb(free_before),
+            gb(lowest_free)
+        )),
+        None => s.note(format!(
+            "data in PostgreSQL's own directory (not measured); free on the work directory's disk: {} before, \
+             {} at the lowest during",
+            gb(free_before),
+            gb(lowest_free)
+        )),
+    }
     s.note(format!(
         "{} rows ({} orders, {} filed{}); ops = mini programs; {:.0} rows/s",
         seed.rows,
@@ -267,8 +341,12 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     if n < 1_000_000 {
         s.note(format!("judged on the rate extrapolated to 1M: {projected:.0} s"));
     }
-    if seed.secs > 60.0 && n >= 1_000_000 {
-        s.note(format!("missed by {:.0} s ({:.0} %)", seed.secs - 60.0, (seed.secs / 60.0 - 1.0) * 100.0));
+    if !time_ok && n >= 1_000_000 {
+        let limit = 60.0 * millions;
+        s.note(format!("missed by {:.0} s ({:.0} %)", seed.secs - limit, (seed.secs / limit - 1.0) * 100.0));
+    }
+    if !disk_ok {
+        s.note(format!("disk missed: more than {disk_limit:.1} GB"));
     }
     svc.close().await;
     drop(svc);
@@ -306,21 +384,42 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     let base = server.base.clone();
     let reads = Load { concurrency: args.concurrency, duration: read_secs, max_ops: u64::MAX, rate: None };
 
-    // Floor: /healthz (HTTP + one database round trip).
-    step(t0, "healthz floor");
-    let rss_s = Sampler::start(server.pid);
+    // The router floor: a path no route matches, answered 404 by the router's fallback through
+    // the server's layers (catch_panic, metrics), no handler, no database.
+    step(t0, "router floor");
     let lean = http::Lean::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let l = lean.clone();
+    let rss_s = Sampler::start(server.pid);
+    let (mut sample, err) = load::run(reads, move |_| {
+        let l = l.clone();
+        async move { l.get(ROUTER_FLOOR_PATH, Expect::NotFound).await }
+    })
+    .await;
+    let mut router = Scenario::new("router floor (404 through the stack)", "-").with_sample(&mut sample);
+    router = used(router, rss_s.finish().await);
+    errors_note(&mut router, err);
+    router.note(format!(
+        "GET {ROUTER_FLOOR_PATH}: the router's fallback answers 404 through the server's layers (panic guard, \
+         metrics), no handler, no database"
+    ));
+    let floor = router.throughput;
+    // Half the router floor's rate: the rate entrance info's latency target is judged at, and
+    // the most one load process (which reached the floor's rate, sharing the cores) paces.
+    let pace_cap = floor.map(|f| f / 2.0).unwrap_or(f64::INFINITY);
+    scenarios.push(router);
+
+    // /healthz (HTTP + one database round trip), against the router floor.
+    step(t0, "healthz");
+    let rss_s = Sampler::start(server.pid);
     let l = lean.clone();
     let (mut sample, err) = load::run(reads, move |_| {
         let l = l.clone();
         async move { l.get("/healthz", Expect::Status200).await }
     })
     .await;
-    let mut healthz = Scenario::new("GET /healthz (floor)", "-").with_sample(&mut sample);
+    let mut healthz = Scenario::new("GET /healthz", "-").with_sample(&mut sample).with_floor("router", floor);
     healthz = used(healthz, rss_s.finish().await);
     errors_note(&mut healthz, err);
-    let floor = healthz.throughput;
-    let pace_cap = floor.map(|f| f / 2.0).unwrap_or(f64::INFINITY);
     scenarios.push(healthz);
 
     // get_icp_entrance_info with valid tokens across random appids.
@@ -329,62 +428,117 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     let (l, t) = (lean.clone(), tokens.clone());
     let mut s = read_scenario(
         "get_icp_entrance_info",
-        "≥ 50 % of floor, p99 ≤ 5 ms",
+        "≥ 80 % of router floor, p99 ≤ 2 ms at half its rate",
         reads,
         server.pid,
-        pace_cap,
+        Pace::At(pace_cap),
         move |i| {
             let token = &t[(gen::mix(i) % t.len().max(1) as u64) as usize];
-            let (l, path) = (l.clone(), format!("/wxa/icp/get_icp_entrance_info?access_token={token}"));
+            let (l, path) = (l.clone(), format!("{ENTRANCE_PATH}{token}"));
             async move { l.get(&path, Expect::WeChat).await }
         },
     )
     .await
-    .with_floor("/healthz", floor);
-    let ok_ratio = s.ratio.is_some_and(|r| r >= 0.5);
-    let ok_p99 = s.p99_ms.is_some_and(|p| p <= 5.0);
+    .with_floor("router", floor);
+    let ok_ratio = s.ratio.is_some_and(|r| r >= 0.8);
+    let ok_p99 = s.p99_ms.is_some_and(|p| p <= 2.0);
     s.verdict = Verdict::of(ok_ratio && ok_p99 && s.errors == 0);
     if !ok_ratio {
         s.note(format!(
-            "throughput missed by {:.0} points of the floor",
-            (0.5 - s.ratio.unwrap_or(0.0)) * 100.0
+            "throughput missed by {:.0} points of the router floor",
+            (0.8 - s.ratio.unwrap_or(0.0)) * 100.0
         ));
     }
     if !ok_p99 {
-        s.note(format!("p99 missed by {:.2} ms", s.p99_ms.unwrap_or(f64::NAN) - 5.0));
+        s.note(format!("p99 missed by {:.2} ms", s.p99_ms.unwrap_or(f64::NAN) - 2.0));
+    }
+    let home_made = (s.throughput, s.saturation_p99_ms);
+    scenarios.push(s);
+
+    // The same scenario through wrk: the home-made client checked against a known one.
+    let mut s = Scenario::new("entrance info via wrk", "-");
+    if wrk::available() {
+        step(t0, "get_icp_entrance_info via wrk");
+        let rss_s = Sampler::start(server.pid);
+        let run = tokio::task::spawn_blocking({
+            let (base, dir, script) =
+                (base.clone(), ws.data_dir.clone(), wrk::script(ENTRANCE_PATH, &tokens));
+            let conns = args.concurrency;
+            move || wrk::run(&base, &dir, &script, conns, read_secs)
+        })
+        .await?;
+        let u = rss_s.finish().await;
+        match run {
+            Ok(w) => {
+                s.ops = w.requests.saturating_sub(w.non_2xx);
+                s.errors = w.non_2xx + w.socket_errors;
+                s.secs = w.secs;
+                s.throughput = Some(w.per_sec);
+                (s.p50_ms, s.p99_ms) = (w.p50_ms, w.p99_ms);
+                s = s.with_usage(u.peak_rss_mb, u.cpu_secs).with_floor("router", floor);
+                s.note(format!(
+                    "wrk -t1 -c{} -d{}s --latency, a Lua script over the same {} tokens; closed loop, so p50/p99 \
+                     are at saturation; wrk checks HTTP status only; home-made ÷ wrk: throughput {}, saturation \
+                     p99 {} ms vs {} ms; server CPU {:.0} %",
+                    args.concurrency,
+                    read_secs.as_secs(),
+                    tokens.len(),
+                    stats::ratio(home_made.0, Some(w.per_sec))
+                        .map(|r| format!("{:.0} %", r * 100.0))
+                        .unwrap_or_else(|| "-".into()),
+                    home_made.1.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
+                    w.p99_ms.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
+                    u.cpu_secs / w.secs.max(1e-9) * 100.0
+                ));
+            }
+            Err(e) => s.note(format!("skipped: wrk failed: {e:#}")),
+        }
+    } else {
+        s.note("skipped: wrk is not installed (scripts/ensure-tools installs it)");
     }
     scenarios.push(s);
 
-    // Public query by name substring, if the endpoint exists.
+    // The public query over the bench's mix (gen::QUERY_MIX), if the endpoint exists.
     let probe = http.get(format!("{base}/api/public/query?q={}", url_encode("读书"))).send().await;
     let probe_status = probe.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
-    let mut s = Scenario::new("public query (name substring)", "p99 ≤ 20 ms");
+    const QUERY_TARGET: &str = "p99 ≤ 5 ms at half load, ≥ 2000/s";
+    let mut s = Scenario::new("public query (mix)", QUERY_TARGET);
     if probe_status == 404 || probe_status == 0 {
         s.note(format!(
             "skipped: GET /api/public/query answered {probe_status} (endpoint not in this build)"
         ));
     } else {
-        step(t0, "public query by name substring");
+        step(t0, "public query (numbers, appids, rare and common substrings)");
         let l = lean.clone();
+        let pool = Arc::new(handles.public_pool.clone());
         s = read_scenario(
-            "public query (name substring)",
-            "p99 ≤ 20 ms",
+            "public query (mix)",
+            QUERY_TARGET,
             reads,
             server.pid,
-            pace_cap,
+            Pace::HalfSaturation { cap: pace_cap },
             move |i| {
-                let (l, path) =
-                    (l.clone(), format!("/api/public/query?q={}", url_encode(&gen::query_term(i))));
+                let q = gen::public_query(i, &pool);
+                let (l, path) = (l.clone(), format!("/api/public/query?q={}", url_encode(&q)));
                 async move { l.get(&path, Expect::WeChat).await }
             },
         )
         .await
-        .with_floor("/healthz", floor);
-        let ok = s.p99_ms.is_some_and(|p| p <= 20.0);
-        s.verdict = Verdict::of(ok && s.errors == 0);
-        if !ok {
-            s.note(format!("p99 missed by {:.1} ms", s.p99_ms.unwrap_or(f64::NAN) - 20.0));
+        .with_floor("router", floor);
+        let ok_p99 = s.p99_ms.is_some_and(|p| p <= 5.0);
+        let ok_rate = s.throughput.is_some_and(|r| r >= 2000.0);
+        s.verdict = Verdict::of(ok_p99 && ok_rate && s.errors == 0);
+        if !ok_p99 {
+            s.note(format!("p99 missed by {:.1} ms", s.p99_ms.unwrap_or(f64::NAN) - 5.0));
         }
+        if !ok_rate {
+            s.note(format!("saturation missed by {:.0}/s", 2000.0 - s.throughput.unwrap_or(0.0)));
+        }
+        s.note(format!(
+            "mix: {} ({} mini programs in the sample)",
+            gen::QUERY_MIX,
+            handles.public_pool.len()
+        ));
         if !public_index {
             s.note("the public index table was missing at seeding: nothing indexed");
         }
@@ -507,29 +661,57 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     errors_note(&mut fl, floor_err);
     let apply_floor = fl.throughput;
 
-    let mut s = Scenario::new("apply_icp_filing (valid, durable)", "≥ 1000/s for 60 s")
+    // This disk's pace of durable writes, in the data directory (on PostgreSQL: the same
+    // machine's disk, where its data lives here too).
+    step(t0, "disk floor: write + fdatasync of a small file");
+    let fsync_secs = Duration::from_secs(if args.quick { 2 } else { 3 });
+    let dir = ws.data_dir.clone();
+    let mut fsync_sample = tokio::task::spawn_blocking(move || disk::fsync_rate(&dir, fsync_secs)).await??;
+    let mut fs = Scenario::new("disk fsync (write + fdatasync)", "-").with_sample(&mut fsync_sample);
+    fs.note("one 512-byte rewrite and fdatasync after another, in the data directory: what one durable commit waits for");
+    let fsyncs = fs.throughput;
+
+    let apply_target = if args.postgres { "≥ 50 % of floor for 60 s" } else { "≥ 5000/s for 60 s" };
+    let mut s = Scenario::new("apply_icp_filing (valid, durable)", apply_target)
         .with_sample(&mut apply_sample)
         .with_floor("raw insert", apply_floor);
     s = used(s, apply_usage);
     errors_note(&mut s, apply_err);
     let rate = s.throughput.unwrap_or(0.0);
     let sustained = s.secs >= 59.0;
-    s.verdict = Verdict::of(rate >= 1000.0 && s.errors == 0 && (sustained || args.quick));
-    if rate < 1000.0 {
-        s.note(format!("missed by {:.0}/s (reached {:.0} % of the target)", 1000.0 - rate, rate / 10.0));
+    let ran_out = (s.ops + s.errors) as usize >= ready.len();
+    let fast_enough = if args.postgres { s.ratio.is_some_and(|r| r >= 0.5) } else { rate >= 5000.0 };
+    s.verdict = Verdict::of(fast_enough && s.errors == 0 && (sustained || ran_out || args.quick));
+    if !fast_enough && args.postgres {
+        s.note(format!("missed by {:.0} points of the floor", (0.5 - s.ratio.unwrap_or(0.0)) * 100.0));
+    } else if !fast_enough {
+        s.note(format!("missed by {:.0}/s (reached {:.0} % of the target)", 5000.0 - rate, rate / 50.0));
     }
     if !sustained {
         s.note(format!(
             "measured {:.1} s ({} applies{})",
             s.secs,
             s.ops + s.errors,
-            if (s.ops + s.errors) as usize >= ready.len() { ", the prepared set ran out" } else { "" }
+            if ran_out {
+                ", the prepared set ran out: judged on the rate (--apply-ready for more)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(f) = fsyncs.filter(|f| *f > 0.0) {
+        s.note(format!(
+            "{:.1} applies per fsync of this disk ({f:.0} fsyncs/s): a commit needs at least one fsync, so \
+             above 1 this is a lower bound of the applies per commit; the physical floor is {f:.0}/s × the \
+             applies per group commit (the group size is not observed by the bench)",
+            rate / f
         ));
     }
     s.note(format!("server VmHWM after apply {hwm:.0} MB; at stop: {stopped}, {backlog} jobs still queued"));
     scenarios.push(s);
     scenarios.push(backlog_row);
     scenarios.push(fl);
+    scenarios.push(fs);
     scenarios.push(steady_row);
     scenarios.extend(diag_rows);
 
@@ -552,18 +734,18 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     let sweep =
         proc::run_sweep(&beian, args.sweep_batch, Duration::from_secs(if args.quick { 120 } else { 600 }))
             .await?;
-    let mut s = Scenario::new("clearance sweep over N", "≤ 30 s, peak RSS ≤ 300 MB");
+    let mut s = Scenario::new("clearance sweep over N", "≤ 30 s, peak RSS ≤ 200 MB");
     s.ops = n;
     s.secs = sweep.secs;
     s.throughput = Some(n as f64 / sweep.secs.max(1e-9));
     s = s.with_usage(sweep.peak_rss_mb, sweep.cpu_secs);
     s = s.with_floor("keyed scan", Some(scanned as f64 / scan_secs.max(1e-9)));
-    s.verdict = Verdict::of(sweep.secs <= 30.0 && sweep.peak_rss_mb <= 300.0);
+    s.verdict = Verdict::of(sweep.secs <= 30.0 && sweep.peak_rss_mb <= 200.0);
     if sweep.secs > 30.0 {
         s.note(format!("missed by {:.1} s", sweep.secs - 30.0));
     }
-    if sweep.peak_rss_mb > 300.0 {
-        s.note(format!("RSS missed by {:.0} MB", sweep.peak_rss_mb - 300.0));
+    if sweep.peak_rss_mb > 200.0 {
+        s.note(format!("RSS missed by {:.0} MB", sweep.peak_rss_mb - 200.0));
     }
     s.note(format!("`beian sweep --batch {}` process: {}", args.sweep_batch, sweep.summary));
     scenarios.push(s);
@@ -594,19 +776,22 @@ fn finish(args: &Args, backend: &str, n: u64, scenarios: Vec<Scenario>, t0: Inst
     Ok(report.scenarios.iter().all(|s| s.verdict != Verdict::Miss))
 }
 
-/// A read scenario in two runs: closed loop (saturation) for the throughput, then paced at
-/// half that rate for p50/p99 — at saturation latency is only `in flight / throughput`
-/// (Little's law), so a latency target is judged below it. Both are in the row. The paced
-/// rate is at most `pace_cap` (half the `/healthz` floor's rate): above it this one load
-/// process cannot send on time, and its own lateness would count as the server's latency.
-async fn read_scenario<F, Fut>(
-    name: &str,
-    target: &str,
-    reads: Load,
-    pid: u32,
-    pace_cap: f64,
-    op: F,
-) -> Scenario
+/// The rate a read scenario's latency is measured at.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    /// A fixed rate: half the router floor's (entrance info's target is stated at that rate).
+    At(f64),
+    /// Half the scenario's own saturation rate, at most `cap` (half the router floor's rate).
+    HalfSaturation { cap: f64 },
+}
+
+/// A read scenario in two runs: closed loop (saturation) for the throughput, then paced
+/// (`pace`) for p50/p99 — at saturation latency is only `in flight / throughput` (Little's
+/// law), so a latency target is judged below it. Both are in the row. The paced rate is at
+/// most half the router floor's rate: the load process reached the floor's rate closed-loop,
+/// and above half of it (sharing the cores with the server) it cannot send on time, so its own
+/// lateness would count as the server's latency.
+async fn read_scenario<F, Fut>(name: &str, target: &str, reads: Load, pid: u32, pace: Pace, op: F) -> Scenario
 where
     F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = load::Outcome> + Send + 'static,
@@ -616,8 +801,23 @@ where
     let mut s = used(Scenario::new(name, target).with_sample(&mut sat), sampler.finish().await);
     errors_note(&mut s, err);
     let (sat_p50, sat_p99) = (s.p50_ms, s.p99_ms);
-    let half = sat.throughput() / 2.0;
-    let rate = half.min(pace_cap);
+    s.saturation_p99_ms = sat_p99;
+    let saturation = sat.throughput();
+    let (rate, why) = match pace {
+        Pace::At(rate) if rate.is_finite() => (
+            rate,
+            if rate > saturation {
+                "half the router floor's rate, above this scenario's saturation: queueing included"
+            } else {
+                "half the router floor's rate"
+            },
+        ),
+        Pace::At(_) => (saturation / 2.0, "half the saturation rate (no router floor)"),
+        Pace::HalfSaturation { cap } if cap < saturation / 2.0 => {
+            (cap, "half the router floor's rate, the most one load process paces")
+        }
+        Pace::HalfSaturation { .. } => (saturation / 2.0, "half the saturation rate"),
+    };
     let paced = Load { rate: Some(rate.max(1.0)), ..reads };
     let sampler = Sampler::start(pid);
     let (mut at_half, err) = load::run(paced, op).await;
@@ -628,12 +828,7 @@ where
     s.errors += at_half.errors;
     s.peak_rss_mb = Some(s.peak_rss_mb.unwrap_or(0.0).max(u.peak_rss_mb));
     s.note(format!(
-        "p50/p99 at {rate:.0}/s ({}); at saturation ({} in flight) p50 {} ms, p99 {} ms",
-        if rate < half {
-            "half the /healthz floor's rate, the most one load process paces"
-        } else {
-            "half the saturation rate"
-        },
+        "p50/p99 at {rate:.0}/s ({why}); at saturation ({} in flight) p50 {} ms, p99 {} ms",
         reads.concurrency,
         sat_p50.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
         sat_p99.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())

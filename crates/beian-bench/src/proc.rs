@@ -50,6 +50,8 @@ impl Beian {
         c.env("BEIAN_PUBLIC_QUERY_LIMIT", "0");
         // The measured flows run against the built-in authority simulator.
         c.env("BEIAN_AUTHORITY_GATEWAY", "simulator");
+        // And the built-in identity check (name + ID number): `serve` requires a choice.
+        c.env("BEIAN_IDENTITY_PROVIDER", "builtin");
         c
     }
 }

@@ -95,6 +95,8 @@ pub struct Scenario {
     pub floor_throughput: Option<f64>,
     /// `throughput / floor_throughput`.
     pub ratio: Option<f64>,
+    /// Read scenarios: p99 of the closed-loop (saturation) run; `p99_ms` is the paced run's.
+    pub saturation_p99_ms: Option<f64>,
     pub target: String,
     pub verdict: Verdict,
     /// How far from the target, and anything a reader must know.
@@ -116,6 +118,7 @@ impl Scenario {
             floor: None,
             floor_throughput: None,
             ratio: None,
+            saturation_p99_ms: None,
             target: target.into(),
             verdict: Verdict::Skip,
             note: String::new(),
