@@ -15,8 +15,14 @@
 //! `SAVEPOINT` (a refused one is rolled back alone), and commits once; each caller is answered
 //! only after that commit is durable (`synchronous=FULL`). The benchmark showed commits, not
 //! statements, as the unit cost of SQLite's writer (docs/benchmarks.md). On PostgreSQL each
-//! apply commits on its own connection, and the daily quota counter — one hot row — is
-//! incremented as the last statement so its lock is held only through `COMMIT`.
+//! apply commits on its own connection.
+//!
+//! The day's quota is claimed last, just before commit (`plans::claim`), exactly on both
+//! backends (`beian_store::settings::Counters::claim`): on SQLite one row under the one
+//! writer; on PostgreSQL the count is spread over 16 shard rows, an apply increments one
+//! (its row lock held only through `COMMIT`) and checks the sum with a margin for the claims
+//! in flight on the other shards; near the limit a claim locks every shard and counts
+//! exactly.
 
 use crate::aggregates::Filings;
 use crate::plans::{claim, write_plan, Writer};
@@ -215,7 +221,7 @@ async fn read_for_apply(
     let task_id = &payload.icp_applets.principal_info.verify_task_id;
     let face = if task_id.is_empty() { None } else { tx.face_tasks().get(task_id).await? };
     let applies_today =
-        u32::try_from(tx.counters().get(&plan::quota_key(policy, now)).await?).unwrap_or(u32::MAX);
+        u32::try_from(tx.counters().capped_total(&plan::quota_key(policy, now)).await?).unwrap_or(u32::MAX);
     let targets = tx.notify().targets(appid).await?;
     Ok(ApplyRead { mp, subject, order, media, face, applies_today, targets })
 }
