@@ -22,8 +22,15 @@
 //! mini program or one subject in the group, a write that fails, a quota claim past its
 //! limit — nothing of it is kept and the group is written the careful way: each apply in its
 //! own `SAVEPOINT`, a refused one rolled back alone. On PostgreSQL each
-//! apply commits on its own connection, and the daily quota counter — one hot row — is
-//! incremented as the last statement so its lock is held only through `COMMIT`.
+//! apply commits on its own connection.
+//!
+//! The day's quota is claimed last, just before commit (`plans::claim`), exactly on both
+//! backends (`beian_store::settings::Counters::claim`): on SQLite one row under the one
+//! writer (a group written at once claims its applies in one statement,
+//! `Counters::claim_several`); on PostgreSQL the count is spread over 16 shard rows, an apply increments one
+//! (its row lock held only through `COMMIT`) and checks the sum with a margin for the claims
+//! in flight on the other shards; near the limit a claim locks every shard and counts
+//! exactly.
 
 use crate::aggregates::Filings;
 use crate::plans::{claim, write_plan, Writer};
@@ -220,7 +227,7 @@ async fn commit_group_at_once(store: &Store, group: &mut [Pending]) -> Option<Ve
         out.push(Ok(view));
     }
     for (key, (n, limit)) in &claims {
-        if tx.counters().add(key, *n).await.ok()? > *limit {
+        if !tx.counters().claim_several(key, *n, *limit).await.ok()? {
             return None;
         }
     }
@@ -300,7 +307,7 @@ async fn read_for_apply(
     let task_id = &payload.icp_applets.principal_info.verify_task_id;
     let face = if task_id.is_empty() { None } else { tx.face_tasks().get(task_id).await? };
     let applies_today =
-        u32::try_from(tx.counters().get(&plan::quota_key(policy, now)).await?).unwrap_or(u32::MAX);
+        u32::try_from(tx.counters().capped_total(&plan::quota_key(policy, now)).await?).unwrap_or(u32::MAX);
     let targets = tx.notify().targets(appid).await?;
     Ok(ApplyRead { mp, subject, order, media, face, applies_today, targets })
 }

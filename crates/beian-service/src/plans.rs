@@ -6,8 +6,8 @@
 //! versions, the public-index change, the provider event, and queues the plan's jobs, notice
 //! and audit events as append-only rows in `out` (the caller writes them with
 //! `Tx::insert_appends`, on SQLite once per group commit). [`claim`] counts the plan's quota
-//! claims; callers run it last, just before commit, so PostgreSQL holds the hot counter row
-//! only through `COMMIT`.
+//! claims; callers run it last, just before commit, so PostgreSQL holds the counter's shard
+//! row only through `COMMIT`.
 
 use crate::jobs::{new_job, JobSpec};
 use crate::{Actor, Result, ServiceError};
@@ -185,10 +185,11 @@ pub(crate) async fn write_plan(
     Ok(OrderView { order, status })
 }
 
-/// Count the plan's claims (the day's apply quota), refusing past a limit. Run last.
+/// Count the plan's claims (the day's apply quota), refusing past a limit, exactly under
+/// concurrency (`beian_store::settings::Counters::claim`: sharded on PostgreSQL). Run last.
 pub(crate) async fn claim(tx: &mut Tx, plan: &Plan) -> Result<()> {
     for c in &plan.claims {
-        if tx.counters().add(&c.key, 1).await? > c.limit {
+        if !tx.counters().claim(&c.key, c.limit).await? {
             return Err(ServiceError::refused(c.errcode, c.errmsg.clone()));
         }
     }

@@ -147,6 +147,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (19, include_str!("../migrations/sqlite/0019_host_platform.sql")),
     (20, include_str!("../migrations/sqlite/0020_new_access.sql")),
     (21, include_str!("../migrations/sqlite/0021_signin.sql")),
+    (22, include_str!("../migrations/sqlite/0022_counter_shards.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -170,6 +171,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (19, include_str!("../migrations/postgres/0019_host_platform.sql")),
     (20, include_str!("../migrations/postgres/0020_new_access.sql")),
     (21, include_str!("../migrations/postgres/0021_signin.sql")),
+    (22, include_str!("../migrations/postgres/0022_counter_shards.sql")),
 ];
 
 impl Store {

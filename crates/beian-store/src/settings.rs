@@ -1,5 +1,5 @@
 //! Platform policy and settings (one value per key), dictionary and rule-table versions,
-//! uploaded working-day calendar years, named counters.
+//! uploaded working-day calendar years, named counters and capped (sharded) counters.
 
 use crate::{Result, Tx};
 use beian_core::dict::DictKind;
@@ -258,13 +258,13 @@ impl RuleTables<'_> {
     }
 }
 
-/// Named counters (numbering).
+/// Named counters (numbering), and capped counters (the day's apply quota) kept in shards.
 pub struct Counters<'t> {
     tx: &'t mut Tx,
 }
 
 impl Tx {
-    /// Named counters (numbering).
+    /// Named counters (numbering), and capped counters (the day's apply quota).
     pub fn counters(&mut self) -> Counters<'_> {
         Counters { tx: self }
     }
@@ -289,5 +289,146 @@ impl Counters<'_> {
             .fetch_optional(&mut *self.tx.conn)
             .await?
             .unwrap_or(0))
+    }
+}
+
+/// How many rows a capped counter is spread over on PostgreSQL (SQLite uses shard 0 only).
+pub const CAPPED_SHARDS: i64 = 16;
+
+/// On PostgreSQL a claim whose count, read before it takes a shard, is within this of the
+/// limit goes the exact way (all shards locked) at once.
+const EXACT_MARGIN: i64 = 2 * CAPPED_SHARDS;
+
+/// The shard the next claim of this node increments (round-robin).
+static NEXT_SHARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A capped counter's count: the sum of its shards (what was committed, plus this
+/// transaction's own claims).
+const CAPPED_TOTAL: &str =
+    "SELECT CAST(COALESCE(SUM(value), 0) AS BIGINT) FROM counter_shards WHERE name = $1";
+
+/// Capped counters (`counter_shards`, migration 0022): a count that may not pass a limit and
+/// that many transactions claim at once — the day's apply quota. The count is the sum of the
+/// counter's shard rows; [`Counters::capped_total`] is how it is read everywhere.
+///
+/// A claim counts one unless that would pass the limit, exactly, under concurrency:
+/// - SQLite has one writer: one statement adds one to shard 0 if the sum is below the limit.
+/// - PostgreSQL (READ COMMITTED, many writers): the claim first reads the committed sum `S`.
+///   **Fast way**, when `S + 2K <= limit` (`K` = [`CAPPED_SHARDS`]): add one to one shard
+///   (round-robin on this node; the row lock is held until commit), then read the sum again
+///   in a new statement, `V` (committed values, this transaction's own shard included). The
+///   claim stands if `V + K - 1 <= limit`: a shard's row lock lets at most one transaction
+///   hold an uncounted increment on it, so at most `K - 1` claims on the other shards can be
+///   in flight unseen at that moment, and every claim decided later sees this one or is
+///   itself one of those `K - 1` (the increments not seen by the last claim to decide are at
+///   most `K - 1`). Otherwise (more than `K` claims committed between the two reads) the
+///   claim answers [`StoreError::Conflict`](crate::StoreError::Conflict): the caller rolls
+///   back and re-runs, and the re-run's first read is within the margin.
+///   **Exact way**, near the limit: lock all `K` shard rows in shard order (`FOR UPDATE`,
+///   waiting for the fast claims in flight to commit), sum them, and add one only if the sum
+///   is below the limit. Exact claims wait on each other; they hold no shard before they
+///   lock in order, and fast claims hold one shard and wait on nothing after it, so claims
+///   never deadlock.
+///
+/// A refused claim leaves the count as it was. Callers claim last, just before commit, so
+/// the shard locks last only through `COMMIT`.
+impl Counters<'_> {
+    /// Count one on the capped counter `name` unless the count has reached `limit`; true
+    /// when counted (see above; the caller commits or rolls back).
+    pub async fn claim(&mut self, name: &str, limit: i64) -> Result<bool> {
+        if self.tx.backend == crate::Backend::Sqlite {
+            // One writer: the sum cannot move between the check and the add.
+            let counted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO counter_shards (name, shard, value) SELECT $1, 0, 1 \
+                 WHERE (SELECT COALESCE(SUM(value), 0) FROM counter_shards WHERE name = $1) < $2 \
+                 ON CONFLICT (name, shard) DO UPDATE SET value = counter_shards.value + 1 RETURNING value",
+            )
+            .bind(name)
+            .bind(limit)
+            .fetch_optional(&mut *self.tx.conn)
+            .await?;
+            return Ok(counted.is_some());
+        }
+        let committed = self.capped_total(name).await?;
+        if committed + EXACT_MARGIN > limit {
+            return self.claim_exact(name, limit).await;
+        }
+        let shard =
+            (NEXT_SHARD.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % CAPPED_SHARDS as u64) as i64;
+        sqlx::query(
+            "INSERT INTO counter_shards (name, shard, value) VALUES ($1, $2, 1) \
+             ON CONFLICT (name, shard) DO UPDATE SET value = counter_shards.value + 1",
+        )
+        .bind(name)
+        .bind(shard)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        // A new statement: its snapshot is taken after the shard's lock is held.
+        let seen = self.capped_total(name).await?;
+        if seen + CAPPED_SHARDS - 1 <= limit {
+            Ok(true)
+        } else {
+            Err(crate::StoreError::Conflict(format!(
+                "capped counter {name} reached its exact margin during a claim; re-run"
+            )))
+        }
+    }
+
+    /// Count `by` at once on the capped counter `name` if the count stays within `limit`;
+    /// nothing otherwise (apply's group commit claims a group's applies together). On
+    /// PostgreSQL it takes the exact way.
+    pub async fn claim_several(&mut self, name: &str, by: i64, limit: i64) -> Result<bool> {
+        if self.tx.backend == crate::Backend::Postgres {
+            return self.claim_exact_by(name, by, limit).await;
+        }
+        let counted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO counter_shards (name, shard, value) SELECT $1, 0, $3 \
+             WHERE (SELECT COALESCE(SUM(value), 0) FROM counter_shards WHERE name = $1) + $3 <= $2 \
+             ON CONFLICT (name, shard) DO UPDATE SET value = counter_shards.value + $3 RETURNING value",
+        )
+        .bind(name)
+        .bind(limit)
+        .bind(by)
+        .fetch_optional(&mut *self.tx.conn)
+        .await?;
+        Ok(counted.is_some())
+    }
+
+    /// The exact way of [`Counters::claim`] on PostgreSQL: every shard locked in order.
+    async fn claim_exact(&mut self, name: &str, limit: i64) -> Result<bool> {
+        self.claim_exact_by(name, 1, limit).await
+    }
+
+    /// [`Counters::claim_exact`] of `by` at once.
+    async fn claim_exact_by(&mut self, name: &str, by: i64, limit: i64) -> Result<bool> {
+        // Every shard row exists, so that all can be locked (inserted in shard order).
+        sqlx::query(
+            "INSERT INTO counter_shards (name, shard, value) \
+             SELECT $1, s, 0 FROM generate_series(CAST(0 AS BIGINT), $2 - 1) AS s ORDER BY s \
+             ON CONFLICT (name, shard) DO NOTHING",
+        )
+        .bind(name)
+        .bind(CAPPED_SHARDS)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        let values: Vec<i64> =
+            sqlx::query_scalar("SELECT value FROM counter_shards WHERE name = $1 ORDER BY shard FOR UPDATE")
+                .bind(name)
+                .fetch_all(&mut *self.tx.conn)
+                .await?;
+        if values.iter().sum::<i64>() + by > limit {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE counter_shards SET value = value + $2 WHERE name = $1 AND shard = 0")
+            .bind(name)
+            .bind(by)
+            .execute(&mut *self.tx.conn)
+            .await?;
+        Ok(true)
+    }
+
+    /// A capped counter's count (the sum of its shards): 0 if never claimed.
+    pub async fn capped_total(&mut self, name: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(CAPPED_TOTAL).bind(name).fetch_one(&mut *self.tx.conn).await?)
     }
 }

@@ -1,5 +1,6 @@
 //! Races at scale, on both databases: 200 concurrent applies for one never-filed subject,
-//! concurrent applies for one appid, reviewers racing on one order. After each race the stored
+//! concurrent applies for one appid, 200 concurrent applies against a daily quota of 50,
+//! reviewers racing on one order. After each race the stored
 //! data still satisfies every invariant (`check_invariants`).
 
 use crate::both_backends;
@@ -15,6 +16,7 @@ both_backends!(
     two_hundred_applies_one_never_filed_subject,
     concurrent_applies_of_distinct_mini_programs,
     concurrent_applies_one_appid,
+    daily_quota_holds_under_two_hundred_applies,
     reviewers_race_on_one_order,
     every_lifecycle_keeps_the_invariants,
     check_finds_planted_violations
@@ -250,6 +252,85 @@ async fn concurrent_applies_one_appid(b: Backend) {
         let order = env.svc.filings().order(&appid).await.expect("order").expect("the winner's order");
         assert_eq!(order.order.versions, 1, "one version, not one per racer");
     }
+    assert_invariants(&env).await;
+}
+
+/// The daily quota.
+const QUOTA: u32 = 50;
+
+/// 200 applications on their own appids and subjects at once against a daily quota of 50:
+/// exactly 50 are accepted (on PostgreSQL the count is sharded and the first claims take the
+/// fast way, the last ones the exact way), every other one is refused with 86911, and the
+/// day's count reads 50 wherever it is read.
+async fn daily_quota_holds_under_two_hundred_applies(b: Backend) {
+    use beian_service::Clock as _;
+    let env = Arc::new(env(b).await);
+    prewarm_media(&env).await;
+    let mut policy = (*env.svc.policy()).clone();
+    policy.daily_apply_quota = QUOTA;
+    env.svc.set_policy(&actor(), policy).await.expect("policy");
+    let payloads = bounded((0..=RACERS).collect(), |i| {
+        let env = env.clone();
+        async move {
+            let appid = format!("wxquota{i:04}");
+            let p = person(300 + i);
+            mini_program(&env, &appid, &p).await;
+            let payload = personal_payload(&env, &appid, &p).await;
+            (appid, payload)
+        }
+    })
+    .await;
+    let mut payloads = payloads.into_iter();
+    let (late_appid, late_payload) = payloads.next().expect("one left for after the race");
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS as usize));
+    let mut handles = Vec::new();
+    for (appid, payload) in payloads {
+        let (svc, barrier) = (env.svc.clone(), barrier.clone());
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            (appid.clone(), svc.filings().apply(&actor(), &appid, payload).await)
+        }));
+    }
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    for h in handles {
+        match h.await.expect("join") {
+            (appid, Ok(v)) => {
+                assert_eq!(v.status, 2);
+                accepted.push(appid);
+            }
+            (_, Err(ServiceError::Refused { errcode: errcode::DAILY_QUOTA, .. })) => refused += 1,
+            (appid, Err(e)) => panic!("{appid}: unexpected {e:?}"),
+        }
+    }
+    assert_eq!(accepted.len(), QUOTA as usize, "{b:?}: exactly the quota is accepted");
+    assert_eq!(refused, (RACERS - QUOTA) as usize);
+    for i in 1..=RACERS {
+        let appid = format!("wxquota{i:04}");
+        let order = env.svc.filings().order(&appid).await.expect("order");
+        assert_eq!(order.is_some(), accepted.contains(&appid), "{appid}");
+    }
+
+    // The day's count reads the same wherever it is read: the store's total, the check
+    // before submit, and a later application.
+    let key = beian_core::plan::quota_key(&env.svc.policy(), env.clock.now());
+    let mut tx = env.store.read().await.expect("read");
+    assert_eq!(tx.counters().capped_total(&key).await.expect("total"), i64::from(QUOTA));
+    drop(tx);
+    let hints = env.svc.filings().validate_application(&late_appid, &late_payload).await.expect("validate");
+    assert!(hints.iter().any(|h| h.errcode == errcode::DAILY_QUOTA), "{hints:?}");
+    match env.svc.filings().apply(&actor(), &late_appid, late_payload.clone()).await {
+        Err(ServiceError::Refused { errcode: errcode::DAILY_QUOTA, .. }) => {}
+        other => panic!("after the race: {other:?}"),
+    }
+    // One more allowed: exactly one more is accepted.
+    let mut policy = (*env.svc.policy()).clone();
+    policy.daily_apply_quota = QUOTA + 1;
+    env.svc.set_policy(&actor(), policy).await.expect("policy");
+    env.svc.filings().apply(&actor(), &late_appid, late_payload).await.expect("the 51st");
+    let mut tx = env.store.read().await.expect("read");
+    assert_eq!(tx.counters().capped_total(&key).await.expect("total"), i64::from(QUOTA) + 1);
+    drop(tx);
     assert_invariants(&env).await;
 }
 

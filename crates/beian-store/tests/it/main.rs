@@ -352,3 +352,91 @@ async fn rate_windows_add_up_and_prune() {
         );
     }
 }
+
+/// One claim on a capped counter in its own transaction, held open a moment after the claim
+/// so that claims overlap; re-run after a conflict as the service does. True when counted.
+async fn claim_once(store: Store, name: &'static str, limit: i64, hold_ms: u64) -> bool {
+    for _ in 0..8 {
+        let mut tx = store.begin().await.expect("begin");
+        match tx.counters().claim(name, limit).await {
+            Ok(true) => {
+                tokio::time::sleep(std::time::Duration::from_millis(hold_ms)).await;
+                tx.commit().await.expect("commit");
+                return true;
+            }
+            Ok(false) => return false,
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => panic!("claim: {e}"),
+        }
+    }
+    panic!("a claim lost eight races in a row");
+}
+
+/// The day's apply quota is a capped counter: concurrent claims never pass its limit (on
+/// PostgreSQL it is sharded: fast claims far from the limit, exact ones near it), a refused
+/// claim leaves the count alone, and a rolled-back claim is not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn capped_counters_never_pass_their_limit() {
+    for (name, store, _dir) in stores().await {
+        store.migrate().await.expect("migrate");
+        let total = |key: &'static str| {
+            let store = store.clone();
+            async move { store.read().await.expect("read").counters().capped_total(key).await.expect("total") }
+        };
+        assert_eq!(total("q:none").await, 0, "{name}");
+
+        // 200 concurrent claims against a limit of 50: exactly 50 are counted.
+        let racers: Vec<_> =
+            (0..200u64).map(|i| tokio::spawn(claim_once(store.clone(), "q:50", 50, i % 3))).collect();
+        let mut counted = 0;
+        for r in racers {
+            counted += usize::from(r.await.expect("join"));
+        }
+        assert_eq!(counted, 50, "{name}: exactly the limit is counted");
+        assert_eq!(total("q:50").await, 50, "{name}");
+        assert!(!claim_once(store.clone(), "q:50", 50, 0).await, "{name}: refused at the limit");
+        assert_eq!(total("q:50").await, 50, "{name}: a refusal counts nothing");
+
+        // Far below the limit every claim is counted (the fast way on PostgreSQL) …
+        let racers: Vec<_> =
+            (0..100u64).map(|i| tokio::spawn(claim_once(store.clone(), "q:1000", 1000, i % 2))).collect();
+        for r in racers {
+            assert!(r.await.expect("join"), "{name}: far below the limit");
+        }
+        assert_eq!(total("q:1000").await, 100, "{name}");
+        // … and a claim rolled back is not counted.
+        let mut tx = store.begin().await.expect("begin");
+        assert!(tx.counters().claim("q:1000", 1000).await.expect("claim"), "{name}");
+        assert_eq!(tx.counters().capped_total("q:1000").await.expect("own claim seen"), 101, "{name}");
+        drop(tx);
+        assert_eq!(total("q:1000").await, 100, "{name}");
+
+        // A limit crossed from far below: 300 racers against 120 (fast, then exact).
+        let racers: Vec<_> =
+            (0..300u64).map(|i| tokio::spawn(claim_once(store.clone(), "q:120", 120, i % 2))).collect();
+        let mut counted = 0;
+        for r in racers {
+            counted += usize::from(r.await.expect("join"));
+        }
+        assert_eq!(counted, 120, "{name}");
+        assert_eq!(total("q:120").await, 120, "{name}");
+        // A limit of zero counts nothing.
+        assert!(!claim_once(store.clone(), "q:0", 0, 0).await, "{name}");
+        assert_eq!(total("q:0").await, 0, "{name}");
+
+        // Several at once (a group commit's applies): all within the limit, or none.
+        let mut tx = store.begin().await.expect("begin");
+        assert!(tx.counters().claim("q:group", 10).await.expect("claim"), "{name}");
+        assert!(tx.counters().claim_several("q:group", 6, 10).await.expect("claim 6"), "{name}: 1 + 6 ≤ 10");
+        assert!(!tx.counters().claim_several("q:group", 4, 10).await.expect("claim 4"), "{name}: 7 + 4 > 10");
+        assert_eq!(
+            tx.counters().capped_total("q:group").await.expect("total"),
+            7,
+            "{name}: a refusal counts nothing"
+        );
+        assert!(tx.counters().claim_several("q:group", 3, 10).await.expect("claim 3"), "{name}: 7 + 3 = 10");
+        tx.commit().await.expect("commit");
+        assert_eq!(total("q:group").await, 10, "{name}");
+        store.close().await;
+    }
+}
