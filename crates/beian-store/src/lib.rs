@@ -114,7 +114,7 @@ pub struct Store {
 }
 
 /// WAL for concurrent readers; FULL sync so an acknowledged commit survives power loss.
-const SQLITE_PRAGMAS: [&str; 5] = [
+const SQLITE_PRAGMAS: [&str; 6] = [
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",
@@ -123,6 +123,10 @@ const SQLITE_PRAGMAS: [&str; 5] = [
     // turns full zeroing on for its own transaction (`Privacy::erase`), so erased
     // values do not linger in free pages either, without slowing every other write.
     "PRAGMA secure_delete=FAST",
+    // Statement journals (every multi-row statement inside a transaction has one) and sorts
+    // in memory: as files they were a create, writes and an unlink each, on the writer's
+    // critical path (seen with strace under the apply load).
+    "PRAGMA temp_store=MEMORY",
 ];
 
 const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
@@ -183,14 +187,19 @@ impl Store {
             Backend::Sqlite => {
                 let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
                 let opts = || {
-                    AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30)).after_connect(|conn, _| {
-                        Box::pin(async move {
-                            for pragma in SQLITE_PRAGMAS {
-                                sqlx::query(pragma).execute(&mut *conn).await?;
-                            }
-                            Ok(())
+                    // A connection to a local file does not go stale: no ping before each
+                    // use (a round trip to SQLite's thread per transaction otherwise).
+                    AnyPoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(30))
+                        .test_before_acquire(false)
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                for pragma in SQLITE_PRAGMAS {
+                                    sqlx::query(pragma).execute(&mut *conn).await?;
+                                }
+                                Ok(())
+                            })
                         })
-                    })
                 };
                 let write = opts().max_connections(1).connect(&url).await?;
                 // Readers keep 16 MiB of pages each (SQLite's default is 2 MiB): the public
