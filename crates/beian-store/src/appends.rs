@@ -78,7 +78,7 @@ impl Appends {
 }
 
 /// `($1, $2, …), ($k+1, …)` for `rows` rows of `cols` values.
-/// One row of `filing_versions`, its payload already sealed (`tx::seal_payload`).
+/// One row of `filing_versions`, its payload already sealed (`crypto::seal_payload`).
 pub(crate) struct VersionRow<'a> {
     pub appid: &'a str,
     pub version: u32,
@@ -147,7 +147,7 @@ impl Tx {
             .iter()
             .map(|v| match &v.sealed {
                 Some(bytes) => Ok(std::borrow::Cow::Borrowed(bytes.as_slice())),
-                None => crate::orders::seal_payload(&self.crypto, &v.payload).map(std::borrow::Cow::Owned),
+                None => crate::crypto::seal_payload(&self.crypto, &v.payload).map(std::borrow::Cow::Owned),
             })
             .collect::<Result<_>>()?;
         let versions: Vec<VersionRow<'_>> = a

@@ -86,7 +86,7 @@ impl Sealed {
         let mut orders = Vec::with_capacity(batch.orders.len());
         for so in &batch.orders {
             let audit = serde_json::to_string(&so.order.audit_data).unwrap_or_else(|_| "[]".into());
-            orders.push((audit, crate::orders::seal_payload(crypto, &so.payload)?));
+            orders.push((audit, crate::crypto::seal_payload(crypto, &so.payload)?));
         }
         Ok(Sealed {
             mini_programs: batch

@@ -289,3 +289,10 @@ mod tests {
         assert!(Crypto::new(&[8u8; 32]).decrypt_compressed(&sealed).is_err());
     }
 }
+
+/// An application payload as stored: its JSON, deflated and encrypted
+/// ([`Crypto::encrypt_compressed`]).
+pub(crate) fn seal_payload(crypto: &Crypto, p: &beian_core::payload::ApplyPayload) -> crate::Result<Vec<u8>> {
+    let json = serde_json::to_vec(p).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+    Ok(crypto.encrypt_compressed(&json))
+}

@@ -241,7 +241,7 @@ impl Store {
     /// An application as a version row stores it (compressed, encrypted): for a writer that
     /// seals before it takes the writer connection ([`appends::NewVersion::sealed`]).
     pub fn seal_application(&self, payload: &beian_core::payload::ApplyPayload) -> Result<Vec<u8>> {
-        orders::seal_payload(&self.crypto, payload)
+        crypto::seal_payload(&self.crypto, payload)
     }
 
     /// Apply pending migrations (idempotent, safe to race: the version row is the lock).

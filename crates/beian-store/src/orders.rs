@@ -1,6 +1,7 @@
 //! Filing orders (备案单) and their submitted versions, the review queues and counts over
 //! orders; the console's drafts.
 
+use crate::crypto::seal_payload;
 use crate::tx::{b, u};
 use crate::{Crypto, Result, StoreError, Tx};
 use beian_core::model::{AuditItem, FilingOrder};
@@ -317,13 +318,6 @@ pub(crate) fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {
         row_version: r.try_get("row_version")?,
         access_number: r.try_get("access_number")?,
     })
-}
-
-/// An application payload as stored: its JSON, deflated and encrypted
-/// ([`Crypto::encrypt_compressed`]).
-pub(crate) fn seal_payload(crypto: &Crypto, p: &ApplyPayload) -> Result<Vec<u8>> {
-    let json = serde_json::to_vec(p).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(crypto.encrypt_compressed(&json))
 }
 
 /// The payload [`seal_payload`] stored (or one stored uncompressed before); `what` names it
