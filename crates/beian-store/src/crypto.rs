@@ -252,6 +252,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// An application payload as stored: its JSON, deflated and encrypted
+/// ([`Crypto::encrypt_compressed`]).
+pub(crate) fn seal_payload(crypto: &Crypto, p: &beian_core::payload::ApplyPayload) -> crate::Result<Vec<u8>> {
+    let json = serde_json::to_vec(p).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+    Ok(crypto.encrypt_compressed(&json))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,11 +295,4 @@ mod tests {
         assert!(c.decrypt_compressed(&c.encrypt(&[DEFLATED, 0xff, 0xff, 0xff])).is_err());
         assert!(Crypto::new(&[8u8; 32]).decrypt_compressed(&sealed).is_err());
     }
-}
-
-/// An application payload as stored: its JSON, deflated and encrypted
-/// ([`Crypto::encrypt_compressed`]).
-pub(crate) fn seal_payload(crypto: &Crypto, p: &beian_core::payload::ApplyPayload) -> crate::Result<Vec<u8>> {
-    let json = serde_json::to_vec(p).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
-    Ok(crypto.encrypt_compressed(&json))
 }
