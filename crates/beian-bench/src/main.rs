@@ -572,6 +572,7 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     let ready = Arc::new(handles.ready);
     let queue = jobs::Queue::connect(&ws.config()?.database_url, store.crypto().clone()).await?;
     let backlog_sampling = queue.sample().await;
+    let groups_before = proc::group_commits(&http, &base).await;
     let rss_s = Sampler::start(server.pid);
     let (h, b, r) = (http.clone(), base.clone(), ready.clone());
     let apply_load =
@@ -589,6 +590,13 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     })
     .await;
     let apply_usage = rss_s.finish().await;
+    let groups_after = proc::group_commits(&http, &base).await;
+    // Per committer: (commits, writes) during the apply window.
+    let group_delta = |kind: &str| {
+        let (c0, w0) = groups_before.get(kind).copied().unwrap_or((0, 0));
+        groups_after.get(kind).map(|(c, w)| (c.saturating_sub(c0), w.saturating_sub(w0)))
+    };
+    let (apply_groups, job_groups) = (group_delta("apply"), group_delta("job_writes"));
     let hwm = proc::mb(proc::status_kb(server.pid, "VmHWM").unwrap_or(0));
     let during = backlog_sampling.finish().await;
     let drain_limit = Duration::from_secs(60);
@@ -699,12 +707,27 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
             }
         ));
     }
-    if let Some(f) = fsyncs.filter(|f| *f > 0.0) {
-        s.note(format!(
-            "{:.1} applies per fsync of this disk ({f:.0} fsyncs/s): a commit needs at least one fsync, so \
-             above 1 this is a lower bound of the applies per commit; the physical floor is {f:.0}/s × the \
-             applies per group commit (the group size is not observed by the bench)",
+    match (fsyncs.filter(|f| *f > 0.0), apply_groups.filter(|(c, _)| *c > 0)) {
+        (Some(f), Some((commits, applies))) => {
+            let per = applies as f64 / commits as f64;
+            s.note(format!(
+                "group commits (server's /metrics): {applies} applies in {commits} commits = {per:.1} per commit; \
+                 physical floor = this disk's {f:.0} fsyncs/s × {per:.1} = {:.0}/s, reached {:.0} %",
+                f * per,
+                100.0 * rate / (f * per)
+            ));
+        }
+        (Some(f), None) => s.note(format!(
+            "{:.1} applies per fsync of this disk ({f:.0} fsyncs/s); no group commits observed (PostgreSQL \
+             commits each apply on its own connection)",
             rate / f
+        )),
+        _ => {}
+    }
+    if let Some((commits, writes)) = job_groups.filter(|(c, _)| *c > 0) {
+        s.note(format!(
+            "the job worker's own writes during the applies: {writes} in {commits} commits ({:.1} per commit)",
+            writes as f64 / commits as f64
         ));
     }
     s.note(format!("server VmHWM after apply {hwm:.0} MB; at stop: {stopped}, {backlog} jobs still queued"));

@@ -52,8 +52,42 @@ impl Beian {
         c.env("BEIAN_AUTHORITY_GATEWAY", "simulator");
         // And the built-in identity check (name + ID number): `serve` requires a choice.
         c.env("BEIAN_IDENTITY_PROVIDER", "builtin");
+        // `/metrics` for the group commits' sizes (see `group_commits`).
+        c.env("BEIAN_METRICS_TOKEN", METRICS_TOKEN);
         c
     }
+}
+
+/// The bearer token the bench's server serves `/metrics` to.
+pub const METRICS_TOKEN: &str = "beian-bench-metrics-token";
+
+/// Commits and the writes they carried, per grouping committer (`beian_group_commits_total`,
+/// `beian_group_commit_writes_total` of the server's `/metrics`); empty when not served.
+pub async fn group_commits(
+    http: &reqwest::Client,
+    base: &str,
+) -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(res) = http.get(format!("{base}/metrics")).bearer_auth(METRICS_TOKEN).send().await else {
+        return out;
+    };
+    let Ok(text) = res.text().await else { return out };
+    for line in text.lines() {
+        for (metric, writes) in
+            [("beian_group_commits_total{kind=\"", false), ("beian_group_commit_writes_total{kind=\"", true)]
+        {
+            let Some(rest) = line.strip_prefix(metric) else { continue };
+            let Some((kind, value)) = rest.split_once("\"} ") else { continue };
+            let Ok(v) = value.trim().parse::<u64>() else { continue };
+            let e = out.entry(kind.to_string()).or_insert((0, 0));
+            if writes {
+                e.1 = v;
+            } else {
+                e.0 = v;
+            }
+        }
+    }
+    out
 }
 
 /// The release server as a child process; killed if dropped while running.

@@ -34,6 +34,7 @@
 
 use crate::aggregates::Filings;
 use crate::plans::{claim, write_plan, Writer};
+use crate::small_writes::CommitCounts;
 use crate::{random_id, Actor, Result, Service, ServiceError};
 use beian_core::dict::Dictionaries;
 use beian_core::errcode;
@@ -142,18 +143,21 @@ struct Pending {
 /// The group-commit queue of a SQLite node (absent on PostgreSQL).
 pub(crate) struct GroupCommit {
     queue: mpsc::Sender<Pending>,
+    /// Commits made and the applies they carried (`Operations::group_commits`).
+    pub(crate) counts: Arc<CommitCounts>,
 }
 
 impl GroupCommit {
     /// Start the committer task (needs a Tokio runtime); it ends when the service is dropped.
     pub(crate) fn start(store: Store) -> GroupCommit {
         let (queue, rx) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(committer(store, rx));
-        GroupCommit { queue }
+        let counts = Arc::new(CommitCounts::default());
+        tokio::spawn(committer(store, rx, counts.clone()));
+        GroupCommit { queue, counts }
     }
 }
 
-async fn committer(store: Store, mut rx: mpsc::Receiver<Pending>) {
+async fn committer(store: Store, mut rx: mpsc::Receiver<Pending>, counts: Arc<CommitCounts>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = rx.recv().await {
         group.push(first);
@@ -164,6 +168,10 @@ async fn committer(store: Store, mut rx: mpsc::Receiver<Pending>) {
             }
         }
         let results = commit_group(&store, &mut group).await;
+        let written = results.iter().filter(|r| r.is_ok()).count();
+        if written > 0 {
+            counts.add(written);
+        }
         for (p, r) in group.drain(..).zip(results) {
             // A caller that went away (client disconnected) still had its apply committed.
             let _ = p.reply.send(r);
@@ -284,8 +292,9 @@ async fn commit_group_by_savepoints(store: &Store, group: &mut [Pending]) -> Vec
     out
 }
 
-/// Read what the planner needs (inside any transaction: a read one before the write, the
-/// write one when re-checking).
+/// Read what the planner needs (before the write on [`beian_store::Store::reads`], each
+/// statement on its own: the write re-reads the rows that may change since, and media rows
+/// and face tasks do not).
 async fn read_for_apply(
     tx: &mut Tx,
     appid: &str,
@@ -359,7 +368,7 @@ impl Filings<'_> {
         let policy = self.policy();
         let dict = self.dictionaries();
         let rules = self.current_rule_table().await?;
-        let mut tx = self.store.read().await?;
+        let mut tx = self.store.reads().await?;
         let read = read_for_apply(&mut tx, appid, payload, &policy, now).await?;
         let env = Env { policy: &policy, dict: &dict, calendar: &self.calendar() };
         let planned = match access {
@@ -385,8 +394,9 @@ impl Service {
         let policy = self.policy();
         let dict = self.dictionaries();
         let rules = self.current_rule_table().await?;
+        // No transaction around these reads: the write re-reads what may change.
         let read = {
-            let mut tx = self.store.read().await?;
+            let mut tx = self.store.reads().await?;
             read_for_apply(&mut tx, appid, &payload, &policy, now).await?
         };
         let new_subject_id = random_id(12);

@@ -36,6 +36,7 @@ pub mod rate_limits;
 pub mod review;
 mod rule_tables;
 pub mod signin;
+mod small_writes;
 pub mod sms_limits;
 pub mod staff_sessions;
 pub mod webhooks;
@@ -96,6 +97,8 @@ pub struct Service {
     gram_stats: query::GramStats,
     /// SQLite: applies share commits (see `apply.rs`); PostgreSQL: none.
     group_commit: Option<apply::GroupCommit>,
+    /// The job worker's small writes, grouped on SQLite (see `small_writes`).
+    small_writes: small_writes::SmallWrites,
     /// Whether e-mail can be delivered (an SMTP server is configured); without it no e-mail
     /// jobs are queued.
     email_channel: std::sync::atomic::AtomicBool,
@@ -154,6 +157,7 @@ impl Service {
             callers: providers::CallerCache::default(),
             gram_stats: query::GramStats::default(),
             group_commit,
+            small_writes: small_writes::SmallWrites::start(store.clone()),
             email_channel: std::sync::atomic::AtomicBool::new(true),
             retention_days: std::sync::atomic::AtomicU32::new(privacy::DEFAULT_RETENTION_DAYS),
             sms_limits: std::sync::RwLock::new(sms_limits::SmsLimits::default()),

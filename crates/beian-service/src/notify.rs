@@ -8,7 +8,7 @@ use crate::{Result, Service};
 use beian_core::model::MiniProgram;
 use beian_core::platform::{Message, NotifyPrefs, OutboxSms, WebhookTarget};
 use beian_store::appends::{NewJob, NewMessage};
-use beian_store::{Store, Tx};
+use beian_store::Tx;
 use std::sync::Arc;
 
 pub use beian_core::plan::Notice;
@@ -118,7 +118,7 @@ impl JobQueue<'_> {
 impl Service {
     /// The development outbox as an SMS sender (demo mode, or `sms_outbox = true`).
     pub fn sms_outbox_sender(&self) -> SmsOutbox {
-        SmsOutbox { store: self.store.clone(), clock: self.clock.clone() }
+        SmsOutbox { writes: self.small_writes.clone(), clock: self.clock.clone() }
     }
 }
 
@@ -128,7 +128,8 @@ impl Service {
 /// (`sms_outbox = true`, `BEIAN_SMS_OUTBOX`); see `beian/src/app.rs` `channels`. It lives
 /// here, not beside the real senders, because it writes beian's own rows.
 pub struct SmsOutbox {
-    store: Store,
+    /// Texts are committed with the worker's other small writes (see `small_writes`).
+    writes: crate::small_writes::SmallWrites,
     clock: Arc<dyn crate::Clock>,
 }
 
@@ -138,11 +139,12 @@ impl beian_ports::messaging::SmsSender for SmsOutbox {
         m: &'a beian_ports::messaging::SmsMessage,
     ) -> beian_ports::BoxFuture<'a, beian_ports::PortResult<()>> {
         Box::pin(async move {
-            let retry = |e: beian_store::StoreError| beian_ports::PortError::Retry(e.to_string());
-            let now = self.clock.now().timestamp();
-            let mut tx = self.store.begin().await.map_err(retry)?;
-            tx.outbox().insert(&m.phone, &m.text, now).await.map_err(retry)?;
-            tx.commit().await.map_err(retry)
+            let write = crate::small_writes::SmallWrite::Outbox {
+                phone: m.phone.clone(),
+                text: m.text.clone(),
+                at: self.clock.now().timestamp(),
+            };
+            self.writes.write(write).await.map_err(|e| beian_ports::PortError::Retry(e.to_string()))
         })
     }
 }

@@ -504,7 +504,10 @@ impl PublicIndex<'_> {
         // Numbers are stored with upper-case ASCII (`粤ICP备…号-1X`).
         let number = q.to_ascii_uppercase();
         let cap = i64::try_from(COUNT_CAP).unwrap_or(i64::MAX) + 1;
-        let mut tx = self.store.read().await?;
+        // Each lookup on its own (no BEGIN/ROLLBACK round trips): a filing approved or
+        // withdrawn between two of them shows up in one and not the other, as it would a
+        // moment later.
+        let mut tx = self.store.reads().await?;
         let mut hits = Hits::new();
         let mut truncated = false;
 

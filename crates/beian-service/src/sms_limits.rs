@@ -88,21 +88,28 @@ impl JobQueue<'_> {
         let limits = self.sms_limits();
         let now = self.now().timestamp();
         let (number, text) = self.sms_keys(phone, event, params);
-        let mut tx = self.store.read().await?;
+        // Every window in one statement, without a transaction (the worker asks this for
+        // each text; a count a moment old is what a racing sender would have seen too).
+        let mut windows: Vec<(&str, &str, i64)> = Vec::with_capacity(5);
         if limits.dedupe_secs > 0 {
             let w = limits.dedupe_secs;
             let start = now - now.rem_euclid(w);
             // This window and the one before: a repeat is caught for at least `dedupe_secs`.
-            if tx.rate_windows().count(DEDUPE, &text, start).await? > 0
-                || tx.rate_windows().count(DEDUPE, &text, start - w).await? > 0
-            {
-                return Ok(SmsAdmission::Duplicate);
-            }
+            windows.push((DEDUPE, &text, start));
+            windows.push((DEDUPE, &text, start - w));
+        }
+        let dedupe = windows.len();
+        for (scope, secs) in CAPS {
+            windows.push((scope, &number, now - now.rem_euclid(secs)));
+        }
+        let counts = self.store.reads().await?.rate_windows().counts(&windows).await?;
+        if counts[..dedupe].iter().any(|n| *n > 0) {
+            return Ok(SmsAdmission::Duplicate);
         }
         let caps = [limits.per_minute, limits.per_hour, limits.per_day];
-        for ((scope, secs), cap) in CAPS.iter().zip(caps) {
-            let start = now - now.rem_euclid(*secs);
-            if cap > 0 && tx.rate_windows().count(scope, &number, start).await? >= cap {
+        for (((scope, secs), cap), count) in CAPS.iter().zip(caps).zip(&counts[dedupe..]) {
+            if cap > 0 && *count >= cap {
+                let start = now - now.rem_euclid(*secs);
                 let what = &scope[4..];
                 return Ok(SmsAdmission::Capped {
                     until: start + secs,
@@ -138,10 +145,8 @@ impl JobQueue<'_> {
                 n: 1,
             });
         }
-        let mut tx = self.store.begin().await?;
-        tx.rate_windows().add(&hits).await?;
-        tx.commit().await?;
-        Ok(())
+        // Committed with the other texts counted at this moment (see `small_writes`).
+        self.small_writes.write(crate::small_writes::SmallWrite::RateHits(hits)).await
     }
 
     /// Put a leased job back until `until` (a capped text), or dead-letter it with `reason`

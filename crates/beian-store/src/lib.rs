@@ -284,13 +284,22 @@ impl Store {
 
     /// A read-write transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx::new(self.write.begin().await?, self.crypto.clone(), self.backend)
+        Ok(Tx::new(tx::Conn::Tx(self.write.begin().await?), self.crypto.clone(), self.backend)
             .invalidating(self.entrance.clone()))
     }
 
     /// A transaction for reads only (on SQLite it does not wait for the writer).
     pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx::new(self.read.begin().await?, self.crypto.clone(), self.backend))
+        Ok(Tx::new(tx::Conn::Tx(self.read.begin().await?), self.crypto.clone(), self.backend))
+    }
+
+    /// Reads without a transaction around them: each statement sees what was committed when
+    /// it ran, as under READ COMMITTED, and no `BEGIN`/`ROLLBACK` is sent (on SQLite each is a
+    /// round trip to the connection's thread). For callers that check again under the writer
+    /// what they read, or whose reads need not agree with each other. Writing through it is a
+    /// bug: each statement would commit on its own.
+    pub async fn reads(&self) -> Result<Tx> {
+        Ok(Tx::new(tx::Conn::Plain(self.read.acquire().await?), self.crypto.clone(), self.backend))
     }
 
     /// Run raw SQL outside any transaction: for tests that plant a broken state and for the

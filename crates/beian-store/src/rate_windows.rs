@@ -110,6 +110,37 @@ impl RateWindows<'_> {
         Ok(count.unwrap_or(0))
     }
 
+    /// The counts of several windows in one statement, in the order asked (0 where a window
+    /// has no row).
+    pub async fn counts(&mut self, windows: &[(&str, &str, i64)]) -> Result<Vec<i64>> {
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<String> = (0..windows.len())
+            .map(|i| {
+                format!("(scope = ${} AND key = ${} AND window_start = ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)
+            })
+            .collect();
+        let sql =
+            format!("SELECT scope, key, window_start, count FROM rate_windows WHERE {}", wanted.join(" OR "));
+        let mut q = sqlx::query(&sql);
+        for (scope, key, start) in windows {
+            q = q.bind(*scope).bind(*key).bind(*start);
+        }
+        let rows = q.fetch_all(&mut *self.tx.conn).await?;
+        let mut out = vec![0; windows.len()];
+        for r in &rows {
+            let (scope, key, start): (String, String, i64) =
+                (r.try_get("scope")?, r.try_get("key")?, r.try_get("window_start")?);
+            for (slot, w) in out.iter_mut().zip(windows) {
+                if w.0 == scope && w.1 == key && w.2 == start {
+                    *slot = r.try_get("count")?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Delete the windows that ended before `before` (unix second); returns how many.
     pub async fn prune(&mut self, before: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM rate_windows WHERE expires_at < $1")

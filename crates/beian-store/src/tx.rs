@@ -6,12 +6,14 @@
 //! see this module: the service layer does.
 
 use crate::{Backend, Crypto, Result, StoreError};
-use sqlx::{Any, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Transaction};
 
 /// A database transaction; its queries are on the row-access types of each aggregate
 /// ([`Tx::orders`], [`Tx::subjects`], …). Dropping it without [`Tx::commit`] rolls back.
+/// A [`crate::Store::reads`] handle is the same type without a transaction around it.
 pub struct Tx {
-    pub(crate) conn: Transaction<'static, Any>,
+    pub(crate) conn: Conn,
     pub(crate) crypto: Crypto,
     pub(crate) backend: Backend,
     /// Write transactions: whom to tell, after commit, which mini programs' rows changed (the
@@ -20,6 +22,32 @@ pub struct Tx {
 }
 
 /// Told after a commit which mini programs' (or their orders') rows it changed.
+/// What a [`Tx`] runs its statements on: a transaction, or (reads that need no common
+/// snapshot) a pooled connection on which each statement sees the latest commit.
+pub(crate) enum Conn {
+    Tx(Transaction<'static, Any>),
+    Plain(PoolConnection<Any>),
+}
+
+impl std::ops::Deref for Conn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Conn::Tx(t) => t,
+            Conn::Plain(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Conn::Tx(t) => &mut *t,
+            Conn::Plain(c) => &mut *c,
+        }
+    }
+}
+
 pub(crate) trait RowsChanged: Send + Sync {
     fn invalidate(&self, appids: &[String]);
 }
@@ -38,7 +66,7 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
 }
 
 impl Tx {
-    pub(crate) fn new(conn: Transaction<'static, Any>, crypto: Crypto, backend: Backend) -> Tx {
+    pub(crate) fn new(conn: Conn, crypto: Crypto, backend: Backend) -> Tx {
         Tx { conn, crypto, backend, entrance: None }
     }
 
@@ -54,8 +82,11 @@ impl Tx {
         }
     }
 
+    /// Commit (a [`crate::Store::reads`] handle has nothing to commit).
     pub async fn commit(self) -> Result<()> {
-        self.conn.commit().await?;
+        if let Conn::Tx(t) = self.conn {
+            t.commit().await?;
+        }
         if let Some((cache, touched)) = self.entrance {
             cache.invalidate(&touched);
         }

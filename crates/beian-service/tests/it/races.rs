@@ -18,6 +18,7 @@ both_backends!(
     concurrent_applies_one_appid,
     daily_quota_holds_under_two_hundred_applies,
     reviewers_race_on_one_order,
+    texts_sent_at_once_are_each_counted_and_kept,
     every_lifecycle_keeps_the_invariants,
     check_finds_planted_violations
 );
@@ -684,4 +685,47 @@ async fn concurrent_first_uploads_of_identical_bytes() {
     );
     let report = env.svc.operations().check_invariants().await.expect("check");
     assert!(report.ok(), "{:#?}", report.violations);
+}
+
+/// The job worker's small writes (a sent text counted against its number's limits; the
+/// development outbox's copy) share commits on SQLite: 120 texts sent at once, each counted
+/// once and each kept, whatever groups they were committed in.
+async fn texts_sent_at_once_are_each_counted_and_kept(backend: Backend) {
+    use beian_ports::messaging::{SmsMessage, SmsSender};
+    use beian_service::sms_limits::{SmsAdmission, SmsLimits};
+    const TEXTS: i64 = 120;
+    let env = env(backend).await;
+    env.svc.set_sms_limits(SmsLimits { per_minute: TEXTS, per_hour: 0, per_day: 0, dedupe_secs: 0 });
+    let sender = Arc::new(env.svc.sms_outbox_sender());
+    let phone = "13800138000";
+    let mut tasks = Vec::new();
+    for i in 0..TEXTS {
+        let (svc, sender) = (env.svc.clone(), sender.clone());
+        tasks.push(tokio::spawn(async move {
+            let params = vec![("n".to_string(), i.to_string())];
+            let m =
+                SmsMessage { phone: phone.into(), text: format!("第{i}条"), event: "test".into(), params };
+            sender.send_sms(&m).await.expect("kept in the outbox");
+            svc.job_queue().record_sms(phone, &m.event, &m.params).await.expect("counted");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let kept = env.svc.job_queue().sms_outbox(Some(phone), 1000).await.expect("outbox");
+    assert_eq!(kept.len() as i64, TEXTS, "every text kept once");
+    // The minute's cap is exactly the number sent: one more is capped, so each was counted.
+    let next = env.svc.job_queue().admit_sms(phone, "test", &[]).await.expect("admit");
+    assert!(matches!(next, SmsAdmission::Capped { .. }), "{TEXTS} texts counted: {next:?}");
+    env.svc.set_sms_limits(SmsLimits { per_minute: TEXTS + 1, per_hour: 0, per_day: 0, dedupe_secs: 0 });
+    let next = env.svc.job_queue().admit_sms(phone, "test", &[]).await.expect("admit");
+    assert!(matches!(next, SmsAdmission::Send), "not more than {TEXTS} counted: {next:?}");
+    let groups = env.svc.operations().group_commits();
+    if backend == Backend::Sqlite {
+        let (_, commits, writes) = groups.iter().find(|g| g.0 == "job_writes").copied().expect("job_writes");
+        assert_eq!(writes, 2 * TEXTS as u64, "each write committed once");
+        assert!(commits <= writes, "{commits} commits for {writes} writes");
+    } else {
+        assert!(groups.is_empty(), "PostgreSQL commits each write on its own: {groups:?}");
+    }
 }

@@ -300,6 +300,21 @@ async fn rate_windows_add_up_and_prune() {
             vec![7, 5, 7, 1, 0],
             "{name}"
         );
+        // Several windows read in one statement, in the order asked; 0 where none.
+        let counts = store
+            .reads()
+            .await
+            .expect("reads")
+            .rate_windows()
+            .counts(&[
+                ("public_query", "10.0.0.1", 180),
+                ("api", "wx1/apply_icp_filing", 120),
+                ("api", "wx-none", 120),
+                ("public_query", "10.0.0.1", 120),
+            ])
+            .await
+            .expect("counts");
+        assert_eq!(counts, vec![1, 7, 0, 5], "{name}");
         // Many rows: more than one statement.
         let many: Vec<RateHit> = (0..450).map(|i| hit("api", &format!("wx{i}/x"), 120, i)).collect();
         let counts = add(many.clone()).await;

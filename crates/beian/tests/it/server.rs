@@ -108,5 +108,8 @@ async fn metrics_in_prometheus_format() {
     ));
     assert!(body.contains("beian_filings{status=\"2\"} 1"), "{body}");
     assert!(body.contains("beian_jobs{state="), "{body}");
+    // The one apply went through the group committer (SQLite) in one commit.
+    assert!(body.contains("beian_group_commits_total{kind=\"apply\"} 1\n"), "{body}");
+    assert!(body.contains("beian_group_commit_writes_total{kind=\"apply\"} 1\n"), "{body}");
     app.stop().await;
 }
