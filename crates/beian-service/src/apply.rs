@@ -306,19 +306,25 @@ async fn read_for_apply(
     // that commits in between then shows up as "under review" (86324), not as the
     // subject's in-progress rule (86937) — one application wins either way.
     let subject = find_subject(tx, payload).await?;
-    let (mp, order) = tx
+    // The mini program, its order, its notice channels and the day's quota count together.
+    let facts = tx
         .mini_programs()
-        .get_with_order(appid)
+        .apply_facts(appid, &plan::quota_key(policy, now))
         .await?
         .ok_or_else(|| ServiceError::code(errcode::UNKNOWN_APPID))?;
     let ids: Vec<&str> = payload.media_refs().into_iter().map(|(_, id)| id).collect();
     let media = tx.media().get_many(&ids).await?;
     let task_id = &payload.icp_applets.principal_info.verify_task_id;
     let face = if task_id.is_empty() { None } else { tx.face_tasks().get(task_id).await? };
-    let applies_today =
-        u32::try_from(tx.counters().capped_total(&plan::quota_key(policy, now)).await?).unwrap_or(u32::MAX);
-    let targets = tx.notify().targets(appid).await?;
-    Ok(ApplyRead { mp, subject, order, media, face, applies_today, targets })
+    Ok(ApplyRead {
+        mp: facts.mini_program,
+        subject,
+        order: facts.order,
+        media,
+        face,
+        applies_today: u32::try_from(facts.quota_total).unwrap_or(u32::MAX),
+        targets: facts.targets,
+    })
 }
 
 async fn find_subject(tx: &mut Tx, payload: &ApplyPayload) -> Result<Option<(Subject, i64)>> {

@@ -385,29 +385,14 @@ impl NotifySettings<'_> {
     /// The channel preferences and the webhook's subscription (if one is configured), in one
     /// statement.
     pub async fn targets(&mut self, appid: &str) -> Result<(NotifyPrefs, Option<WebhookTarget>)> {
-        let r = sqlx::query(
-            "SELECT p.sms, p.email, p.webhook, w.enabled AS hook_enabled, w.events AS hook_events \
-             FROM (SELECT 1 AS one) x LEFT JOIN notify_prefs p ON p.appid = $1 LEFT JOIN webhooks w ON w.appid = $1",
-        )
+        let r = sqlx::query(&format!(
+            "SELECT {TARGET_COLUMNS} FROM (SELECT 1 AS one) x {TARGET_JOINS}",
+            TARGET_JOINS = target_joins("$1")
+        ))
         .bind(appid)
         .fetch_one(&mut *self.tx.conn)
         .await?;
-        let prefs = match r.try_get::<Option<i64>, _>("sms")? {
-            Some(sms) => NotifyPrefs {
-                sms: sms != 0,
-                email: r.try_get::<i64, _>("email")? != 0,
-                webhook: r.try_get::<i64, _>("webhook")? != 0,
-            },
-            None => NotifyPrefs::default(),
-        };
-        let hook = match r.try_get::<Option<i64>, _>("hook_enabled")? {
-            Some(enabled) => Some(WebhookTarget {
-                enabled: enabled != 0,
-                events: EventFilter::from_column(r.try_get("hook_events")?),
-            }),
-            None => None,
-        };
-        Ok((prefs, hook))
+        targets_from_row(&r)
     }
 
     pub async fn put_prefs(&mut self, appid: &str, p: NotifyPrefs) -> Result<()> {
@@ -542,4 +527,33 @@ fn delivery_from_row(r: &AnyRow) -> Result<WebhookDeliveryRecord> {
         run_at: r.try_get("run_at")?,
         last_error: r.try_get("last_error")?,
     })
+}
+
+/// The columns [`targets_from_row`] reads, from the joins of [`target_joins`].
+pub(crate) const TARGET_COLUMNS: &str = "np.sms AS np_sms, np.email AS np_email, np.webhook AS np_webhook, \
+     nw.enabled AS hook_enabled, nw.events AS hook_events";
+
+/// The joins of a mini program's channel preferences and webhook, `appid` an SQL expression.
+pub(crate) fn target_joins(appid: &str) -> String {
+    format!("LEFT JOIN notify_prefs np ON np.appid = {appid} LEFT JOIN webhooks nw ON nw.appid = {appid}")
+}
+
+/// Channel preferences (defaults when none are stored) and the webhook's subscription.
+pub(crate) fn targets_from_row(r: &AnyRow) -> Result<(NotifyPrefs, Option<WebhookTarget>)> {
+    let prefs = match r.try_get::<Option<i64>, _>("np_sms")? {
+        Some(sms) => NotifyPrefs {
+            sms: sms != 0,
+            email: r.try_get::<i64, _>("np_email")? != 0,
+            webhook: r.try_get::<i64, _>("np_webhook")? != 0,
+        },
+        None => NotifyPrefs::default(),
+    };
+    let hook = match r.try_get::<Option<i64>, _>("hook_enabled")? {
+        Some(enabled) => Some(WebhookTarget {
+            enabled: enabled != 0,
+            events: EventFilter::from_column(r.try_get("hook_events")?),
+        }),
+        None => None,
+    };
+    Ok((prefs, hook))
 }

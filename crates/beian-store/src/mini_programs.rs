@@ -130,6 +130,29 @@ impl MiniPrograms<'_> {
         row.map(|r| mini_program_with_order_from_row(&self.tx.crypto, &r)).transpose()
     }
 
+    /// What an apply is planned from, of one mini program, in one statement: the mini
+    /// program and its order, its notice channels (`Notify::targets`) and the count of the
+    /// capped counter `quota` (`Counters::capped_total`). `None`: no such mini program.
+    pub async fn apply_facts(&mut self, appid: &str, quota: &str) -> Result<Option<ApplyFacts>> {
+        let sql = format!(
+            "SELECT {from_cols}, {targets}, ({total}) AS quota_total FROM {from_tables} {joins} WHERE m.appid = $1",
+            from_cols = MINI_PROGRAM_WITH_ORDER_COLUMNS,
+            targets = crate::messages::TARGET_COLUMNS,
+            total = crate::settings::capped_total_of!("$2"),
+            from_tables = MINI_PROGRAM_WITH_ORDER_TABLES,
+            joins = crate::messages::target_joins("m.appid"),
+        );
+        let row = sqlx::query(&sql).bind(appid).bind(quota).fetch_optional(&mut *self.tx.conn).await?;
+        let Some(r) = row else { return Ok(None) };
+        let (mini_program, order) = mini_program_with_order_from_row(&self.tx.crypto, &r)?;
+        Ok(Some(ApplyFacts {
+            mini_program,
+            order,
+            targets: crate::messages::targets_from_row(&r)?,
+            quota_total: r.try_get("quota_total")?,
+        }))
+    }
+
     /// Several mini programs with their orders in one statement (apply's group commit
     /// re-reads a whole group at once); appids not found are absent from the map.
     pub async fn get_with_order_many(
@@ -289,17 +312,39 @@ pub(crate) fn mini_program_from_row_as(crypto: &Crypto, r: &AnyRow, p: &str) -> 
 
 /// A mini program (columns prefixed `m_`) and its order (unprefixed, NULL without one).
 /// A mini program joined with its order, without the condition.
-macro_rules! mini_program_with_order_from {
+macro_rules! mini_program_with_order_columns {
     () => {
-        "SELECT o.*, m.appid AS m_appid, m.name AS m_name, \
+        "o.*, m.appid AS m_appid, m.name AS m_name, \
      m.admin_name AS m_admin_name, m.admin_id_enc AS m_admin_id_enc, m.admin_mobile_enc AS m_admin_mobile_enc, \
      m.basic_info_filled AS m_basic_info_filled, m.category_filled AS m_category_filled, \
-     m.certified AS m_certified, m.listed AS m_listed, m.cleared AS m_cleared, m.created_at AS m_created_at \
-     FROM mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid"
+     m.certified AS m_certified, m.listed AS m_listed, m.cleared AS m_cleared, m.created_at AS m_created_at"
     };
 }
+macro_rules! mini_program_with_order_tables {
+    () => {
+        "mini_programs m LEFT JOIN filing_orders o ON o.appid = m.appid"
+    };
+}
+macro_rules! mini_program_with_order_from {
+    () => {
+        concat!("SELECT ", mini_program_with_order_columns!(), " FROM ", mini_program_with_order_tables!())
+    };
+}
+const MINI_PROGRAM_WITH_ORDER_COLUMNS: &str = mini_program_with_order_columns!();
+const MINI_PROGRAM_WITH_ORDER_TABLES: &str = mini_program_with_order_tables!();
 const MINI_PROGRAM_WITH_ORDER_FROM: &str = mini_program_with_order_from!();
 const MINI_PROGRAM_WITH_ORDER: &str = concat!(mini_program_with_order_from!(), " WHERE m.appid = $1");
+
+/// What [`MiniPrograms::apply_facts`] reads.
+#[derive(Debug, Clone)]
+pub struct ApplyFacts {
+    pub mini_program: MiniProgram,
+    pub order: Option<FilingOrder>,
+    /// Channel preferences and the webhook's subscription.
+    pub targets: (beian_core::platform::NotifyPrefs, Option<beian_core::platform::WebhookTarget>),
+    /// The quota counter's count.
+    pub quota_total: i64,
+}
 
 fn mini_program_with_order_from_row(
     crypto: &Crypto,

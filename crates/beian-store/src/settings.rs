@@ -304,8 +304,15 @@ static NEXT_SHARD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::
 
 /// A capped counter's count: the sum of its shards (what was committed, plus this
 /// transaction's own claims).
-const CAPPED_TOTAL: &str =
-    "SELECT CAST(COALESCE(SUM(value), 0) AS BIGINT) FROM counter_shards WHERE name = $1";
+const CAPPED_TOTAL: &str = capped_total_of!("$1");
+
+/// [`CAPPED_TOTAL`] of the counter named by an SQL expression (as a subquery elsewhere).
+macro_rules! capped_total_of {
+    ($name:literal) => {
+        concat!("SELECT CAST(COALESCE(SUM(value), 0) AS BIGINT) FROM counter_shards WHERE name = ", $name)
+    };
+}
+pub(crate) use capped_total_of;
 
 /// Capped counters (`counter_shards`, migration 0022): a count that may not pass a limit and
 /// that many transactions claim at once — the day's apply quota. The count is the sum of the
