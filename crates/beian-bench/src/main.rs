@@ -718,9 +718,13 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
             ));
         }
         (Some(f), None) => s.note(format!(
-            "{:.1} applies per fsync of this disk ({f:.0} fsyncs/s); no group commits observed (PostgreSQL \
-             commits each apply on its own connection)",
-            rate / f
+            "{:.1} applies per fsync of this disk ({f:.0} fsyncs/s); group sizes not observed ({})",
+            rate / f,
+            if args.postgres {
+                "PostgreSQL commits each apply on its own connection"
+            } else {
+                "the server's /metrics gave no group-commit counts"
+            }
         )),
         _ => {}
     }
