@@ -85,7 +85,7 @@ pub(crate) fn check_password(password: &str) -> Result<()> {
 pub(crate) async fn open_session(tx: &mut Tx, account: &Account, now: i64) -> Result<(String, Session)> {
     let token = crate::random_id(32);
     let csrf = crate::random_id(16);
-    tx.accounts()
+    tx.account_sessions()
         .insert_session(&token_hash(&token), &account.id, &csrf, now, now + SESSION_TTL_SECS)
         .await?;
     Ok((token, Session { account: account.clone(), csrf }))
@@ -219,7 +219,8 @@ impl Accounts<'_> {
     pub async fn session(&self, token: &str) -> Result<Option<Session>> {
         let now = self.now().timestamp();
         let mut tx = self.store.read().await?;
-        let Some((account_id, csrf, expires)) = tx.accounts().session(&token_hash(token)).await? else {
+        let Some((account_id, csrf, expires)) = tx.account_sessions().session(&token_hash(token)).await?
+        else {
             return Ok(None);
         };
         if expires <= now {
@@ -236,7 +237,7 @@ impl Accounts<'_> {
 
     pub async fn logout(&self, token: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        tx.accounts().delete_session(&token_hash(token)).await?;
+        tx.account_sessions().delete_session(&token_hash(token)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -251,7 +252,7 @@ impl Accounts<'_> {
     ) -> Result<()> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
-        tx.accounts()
+        tx.memberships()
             .put_membership(&Membership {
                 appid: appid.into(),
                 account_id: account_id.into(),
@@ -275,14 +276,14 @@ impl Accounts<'_> {
 
     pub async fn memberships(&self, account_id: &str) -> Result<Vec<Membership>> {
         let mut tx = self.store.read().await?;
-        Ok(tx.accounts().memberships_of_account(account_id).await?)
+        Ok(tx.memberships().memberships_of_account(account_id).await?)
     }
 
     /// The account's membership in `appid`, if it has `perm`; otherwise a refusal naming the
     /// admin who can act (PRODUCT rule 11).
     pub async fn require(&self, account: &Account, appid: &str, need: Access) -> Result<Membership> {
         let mut tx = self.store.read().await?;
-        let all = tx.accounts().memberships_of_app(appid).await?;
+        let all = tx.memberships().memberships_of_app(appid).await?;
         if let Some(m) = all.iter().find(|m| m.account_id == account.id && m.can(need)) {
             return Ok(m.clone());
         }

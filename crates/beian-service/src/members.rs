@@ -10,7 +10,7 @@ use crate::{audit, token_hash, Actor, Result, ServiceError};
 use beian_core::errcode;
 use beian_core::model::{AuditAction, AuditEntity};
 use beian_core::platform::{Access, Account, MemberRole, Membership, Permission};
-use beian_store::accounts::Invitation;
+use beian_store::memberships::Invitation;
 
 /// An invitation is valid this long.
 pub const INVITATION_TTL_SECS: i64 = 7 * 24 * 3600;
@@ -66,7 +66,7 @@ impl Memberships<'_> {
         let now = self.now().timestamp();
         let mut tx = self.store.read().await?;
         let mut members = Vec::new();
-        for m in tx.accounts().memberships_of_app(appid).await? {
+        for m in tx.memberships().memberships_of_app(appid).await? {
             let Some(a) = tx.accounts().get(&m.account_id).await? else { continue };
             members.push(Member {
                 account_id: a.id,
@@ -76,7 +76,7 @@ impl Memberships<'_> {
                 perms: m.perms,
             });
         }
-        let invitations = tx.accounts().open_invitations(appid, now).await?;
+        let invitations = tx.memberships().open_invitations(appid, now).await?;
         Ok(Members { members, invitations })
     }
 
@@ -94,7 +94,7 @@ impl Memberships<'_> {
         let Some(account) = tx.accounts().by_username(username.trim()).await? else {
             return Err(refused(format!("帐号「{}」不存在，请核对帐号名，或改用邮箱邀请", username.trim())));
         };
-        let all = tx.accounts().memberships_of_app(appid).await?;
+        let all = tx.memberships().memberships_of_app(appid).await?;
         if let Some(m) = all.iter().find(|m| m.account_id == account.id) {
             return Err(refused(if m.is_admin() {
                 "该帐号是小程序管理员，已有全部权限"
@@ -109,7 +109,7 @@ impl Memberships<'_> {
             role: MemberRole::Member,
             perms,
         };
-        tx.accounts().put_membership(&m).await?;
+        tx.memberships().put_membership(&m).await?;
         let actor = Actor::new("developer", &admin.id);
         let entity_id = format!("{appid}/{}", account.id);
         let detail = serde_json::json!({ "role": MemberRole::Member, "perms": m.perms });
@@ -145,7 +145,7 @@ impl Memberships<'_> {
             expires_at: now + INVITATION_TTL_SECS,
             accepted_by: None,
         };
-        tx.accounts().insert_invitation(&inv).await?;
+        tx.memberships().insert_invitation(&inv).await?;
         let what = match perm {
             Permission::View => "查看",
             Permission::File => "填写备案",
@@ -177,7 +177,7 @@ impl Memberships<'_> {
     pub async fn invitation(&self, token: &str) -> Result<(String, Permission)> {
         let now = self.now().timestamp();
         let mut tx = self.store.read().await?;
-        let inv = tx.accounts().invitation(&token_hash(token)).await?;
+        let inv = tx.memberships().invitation(&token_hash(token)).await?;
         let inv = usable(inv, now)?;
         Ok((inv.appid, inv.perm))
     }
@@ -189,11 +189,11 @@ impl Memberships<'_> {
         let now = self.now().timestamp();
         let hash = token_hash(token);
         let mut tx = self.store.begin().await?;
-        let inv = usable(tx.accounts().invitation(&hash).await?, now)?;
-        if !tx.accounts().accept_invitation(&hash, &account.id, now).await? {
+        let inv = usable(tx.memberships().invitation(&hash).await?, now)?;
+        if !tx.memberships().accept_invitation(&hash, &account.id, now).await? {
             return Err(refused("邀请链接已被使用"));
         }
-        let current = tx.accounts().memberships_of_account(&account.id).await?;
+        let current = tx.memberships().memberships_of_account(&account.id).await?;
         let had = current.into_iter().find(|m| m.appid == inv.appid);
         if !had.as_ref().is_some_and(|m| m.is_admin()) {
             let mut perms = had.map(|m| m.perms).unwrap_or_default();
@@ -208,7 +208,7 @@ impl Memberships<'_> {
                 role: MemberRole::Member,
                 perms,
             };
-            tx.accounts().put_membership(&m).await?;
+            tx.memberships().put_membership(&m).await?;
         }
         let actor = Actor::new("developer", &account.id);
         let entity_id = format!("{}/{}", inv.appid, account.id);
@@ -236,7 +236,7 @@ impl Memberships<'_> {
             role: MemberRole::Member,
             perms: perms_of(perm),
         };
-        tx.accounts().put_membership(&m).await?;
+        tx.memberships().put_membership(&m).await?;
         let actor = Actor::new("developer", &admin.id);
         let detail = serde_json::json!({ "role": MemberRole::Member, "perms": m.perms });
         let entity_id = format!("{appid}/{account_id}");
@@ -251,7 +251,7 @@ impl Memberships<'_> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         member_of(&mut tx, appid, account_id).await?;
-        tx.accounts().delete_membership(appid, account_id).await?;
+        tx.memberships().delete_membership(appid, account_id).await?;
         let actor = Actor::new("developer", &admin.id);
         let entity_id = format!("{appid}/{account_id}");
         audit(
@@ -271,7 +271,7 @@ impl Memberships<'_> {
 
 /// The membership of `account_id` in `appid`, which must be a member's (not the admin's).
 async fn member_of(tx: &mut beian_store::Tx, appid: &str, account_id: &str) -> Result<Membership> {
-    let all = tx.accounts().memberships_of_app(appid).await?;
+    let all = tx.memberships().memberships_of_app(appid).await?;
     match all.into_iter().find(|m| m.account_id == account_id) {
         None => Err(refused("该帐号不是此小程序的成员")),
         Some(m) if m.is_admin() => Err(refused("管理员的权限由平台的管理员设置决定，不能在此修改或移除")),

@@ -98,7 +98,9 @@ impl SignIn<'_> {
         })
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let mut tx = self.store.begin().await?;
-        tx.accounts().put_oidc_pending(&token_hash(&key), &pending, now + OIDC_PENDING_SECS, now).await?;
+        tx.account_sessions()
+            .put_oidc_pending(&token_hash(&key), &pending, now + OIDC_PENDING_SECS, now)
+            .await?;
         tx.commit().await?;
         Ok((auth.url, key))
     }
@@ -112,7 +114,7 @@ impl SignIn<'_> {
         let now = self.now().timestamp();
         let pending = {
             let mut tx = self.store.begin().await?;
-            let p = tx.accounts().take_oidc_pending(&token_hash(key), now).await?;
+            let p = tx.account_sessions().take_oidc_pending(&token_hash(key), now).await?;
             tx.commit().await?;
             p
         };
@@ -268,7 +270,7 @@ impl SignIn<'_> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         tx.accounts().set_disabled(&account.id, disabled.then_some(now)).await?;
-        let ended = if disabled { tx.accounts().delete_sessions_of(&account.id).await? } else { 0 };
+        let ended = if disabled { tx.account_sessions().delete_sessions_of(&account.id).await? } else { 0 };
         let action = if disabled { AuditAction::Disable } else { AuditAction::Enable };
         audit(
             &mut tx,
@@ -306,8 +308,8 @@ impl SignIn<'_> {
         now: i64,
     ) -> Result<()> {
         tx.accounts().set_password(account_id, hash).await?;
-        tx.accounts().use_password_resets(account_id, now).await?;
-        let ended = tx.accounts().delete_sessions_of(account_id).await?;
+        tx.account_sessions().use_password_resets(account_id, now).await?;
+        let ended = tx.account_sessions().delete_sessions_of(account_id).await?;
         audit(
             tx,
             now,
@@ -356,7 +358,7 @@ impl SignIn<'_> {
                 .await?
                 .is_some()
             {
-                tx.accounts()
+                tx.account_sessions()
                     .insert_password_reset(&token_hash(&token), &a.id, now, now + RESET_TTL_SECS)
                     .await?;
             }
@@ -368,7 +370,14 @@ impl SignIn<'_> {
     /// Whether a reset link still works (the page shows the form only then).
     pub async fn password_reset_valid(&self, token: &str) -> Result<bool> {
         let now = self.now().timestamp();
-        Ok(self.store.read().await?.accounts().password_reset(&token_hash(token), now).await?.is_some())
+        Ok(self
+            .store
+            .read()
+            .await?
+            .account_sessions()
+            .password_reset(&token_hash(token), now)
+            .await?
+            .is_some())
     }
 
     /// Set a new password through a reset link: the link (and any older one) is used up,
@@ -379,7 +388,7 @@ impl SignIn<'_> {
         let now = self.now().timestamp();
         let mut tx = self.store.begin().await?;
         let account_id = tx
-            .accounts()
+            .account_sessions()
             .password_reset(&token_hash(token), now)
             .await?
             .ok_or_else(|| refused("重置链接无效或已过期，请重新申请"))?;

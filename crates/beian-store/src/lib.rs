@@ -14,6 +14,7 @@
 //! - On SQLite all writes go through one connection (WAL, `synchronous=FULL`), so an
 //!   acknowledged commit is on disk and writers never deadlock on lock upgrades.
 
+pub mod account_sessions;
 pub mod accounts;
 pub mod appends;
 pub mod audit;
@@ -31,6 +32,7 @@ mod host_events;
 pub mod jobs;
 pub mod media;
 pub mod media_rows;
+pub mod memberships;
 pub mod messages;
 pub mod mini_programs;
 pub mod orders;

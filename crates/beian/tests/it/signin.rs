@@ -148,7 +148,12 @@ async fn a_forgotten_password_is_reset_by_an_emailed_single_use_link(b: Backend)
     assert_eq!(token.len(), 64, "{}", mails[0].body);
     // Stored hashed: the token is not in the database.
     let mut tx = app.store.read().await.expect("read");
-    assert!(tx.accounts().password_reset(&token, app.svc.now().timestamp()).await.expect("q").is_none());
+    assert!(tx
+        .account_sessions()
+        .password_reset(&token, app.svc.now().timestamp())
+        .await
+        .expect("q")
+        .is_none());
     drop(tx);
 
     let form = b1.get(&app.url(&format!("/console/reset?token={token}"))).await;
