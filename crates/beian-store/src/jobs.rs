@@ -64,21 +64,27 @@ impl Jobs<'_> {
         if limit <= 0 {
             return Ok(Vec::new());
         }
-        let pick = match self.tx.backend {
-            // Several nodes: skip rows another transaction is claiming.
-            Backend::Postgres => {
-                "SELECT id FROM jobs WHERE (state = 'pending' AND run_at <= $3) OR (state = 'running' AND locked_until < $3) \
-                 ORDER BY run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED"
-            }
-            // One writer connection: the select and update cannot interleave with another claim.
-            Backend::Sqlite => {
-                "SELECT id FROM jobs WHERE (state = 'pending' AND run_at <= $3) OR (state = 'running' AND locked_until < $3) \
-                 ORDER BY run_at, id LIMIT $4"
-            }
+        // Two index walks, each stopping at `limit`: the due pending jobs in (run_at, id)
+        // order straight from `jobs_due`, and the running ones whose lease ran out (at most
+        // the jobs in hand). One condition `pending AND due OR running AND expired` made both
+        // backends collect and sort every due job before taking the first `limit`: 27 ms per
+        // claim with 75,000 due on SQLite, 125 ms with 100,000 on PostgreSQL, inside the
+        // writer's transaction — the backlog slowed its own drain (and the applies).
+        // PostgreSQL: several nodes claim at once, so each walk skips rows another transaction
+        // is claiming (locks may not be taken under a UNION, hence the two CTEs); SQLite has
+        // one writer connection, so the select and update cannot interleave with another claim.
+        let lock = match self.tx.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN ({pick}) RETURNING *"
+            "WITH p AS (SELECT id, run_at FROM jobs WHERE state = 'pending' AND run_at <= $3 \
+             ORDER BY run_at, id LIMIT $4{lock}), \
+             r AS (SELECT id, run_at FROM jobs WHERE state = 'running' AND locked_until < $3 \
+             ORDER BY run_at, id LIMIT $4{lock}) \
+             UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
+             WHERE id IN (SELECT id FROM (SELECT id, run_at FROM p UNION ALL SELECT id, run_at FROM r) u \
+             ORDER BY run_at, id LIMIT $4) RETURNING *"
         );
         let rows = sqlx::query(&sql)
             .bind(worker)

@@ -154,6 +154,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (20, include_str!("../migrations/sqlite/0020_new_access.sql")),
     (21, include_str!("../migrations/sqlite/0021_signin.sql")),
     (22, include_str!("../migrations/sqlite/0022_counter_shards.sql")),
+    (23, include_str!("../migrations/sqlite/0023_jobs_due_order.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -178,6 +179,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (20, include_str!("../migrations/postgres/0020_new_access.sql")),
     (21, include_str!("../migrations/postgres/0021_signin.sql")),
     (22, include_str!("../migrations/postgres/0022_counter_shards.sql")),
+    (23, include_str!("../migrations/postgres/0023_jobs_due_order.sql")),
 ];
 
 impl Store {

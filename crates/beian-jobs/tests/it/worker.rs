@@ -17,6 +17,7 @@ use std::time::Duration;
 struct Env {
     svc: Arc<Service>,
     store: Store,
+    clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
     _db: TestDatabase,
 }
@@ -28,9 +29,9 @@ async fn env(backend: Backend) -> Env {
     store.migrate().await.expect("migrate");
     let clock = Arc::new(ManualClock::new(beian_testkit::fixtures::start_time()));
     let media = MediaFiles::new(dir.path().join("media")).expect("media dir");
-    let svc = Service::start(store.clone(), media, clock).await.expect("service");
+    let svc = Service::start(store.clone(), media, clock.clone()).await.expect("service");
     beian_testkit::service::far_deadlines(&svc).await;
-    Env { svc: Arc::new(svc), store, _dir: dir, _db: db }
+    Env { svc: Arc::new(svc), store, clock, _dir: dir, _db: db }
 }
 
 /// Records every text (per number, in order), holding each a moment so that jobs overlap,
@@ -231,6 +232,58 @@ async fn jobs_of_one_key_keep_their_order() {
         assert_eq!(sent.get("13600000000"), Some(&ordered), "{backend:?}: in order");
         assert!(sink.max_in_flight.load(Ordering::SeqCst) >= 2, "{backend:?}: others ran side by side");
         all_texts_done(&e, 90).await;
+        e.svc.close().await;
+    }
+}
+
+/// A claim takes the earliest due jobs first, whether pending or held under a lease that has
+/// ended, and never a job due later: jobs whose lessee stopped (its lease ran out) are taken
+/// over before newer ones, each once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_leases_are_claimed_first_and_later_jobs_wait() {
+    for backend in BOTH {
+        let e = env(backend).await;
+        let texts: Vec<_> = (0..20).map(|i| (format!("1330000{i:04}"), format!("text {i}"))).collect();
+        enqueue_texts(&e, &texts).await;
+        let later = {
+            let now = e.svc.now().timestamp();
+            let spec = JobSpec::Sms {
+                phone: "13300009999".into(),
+                text: "later".into(),
+                event: "test".into(),
+                params: vec![],
+            };
+            let mut tx = e.store.begin().await.expect("begin");
+            let id = enqueue(&mut tx, &spec, Some("text:later"), now + 3600, now).await.expect("enqueue");
+            tx.commit().await.expect("commit");
+            id.expect("queued")
+        };
+        let claim = |who: &'static str, n: usize| {
+            let svc = e.svc.clone();
+            async move {
+                let (_, leased) = svc.job_queue().complete_and_claim(who, &[], n).await.expect("claim");
+                leased.into_iter().map(|l| (l.job.id, l.job.attempts, l.job.locked_by)).collect::<Vec<_>>()
+            }
+        };
+        let a = claim("a", 5).await;
+        let b = claim("b", 3).await;
+        assert_eq!((a.len(), b.len()), (5, 3), "{backend:?}");
+        let first: Vec<i64> = a.iter().chain(&b).map(|j| j.0).collect();
+        assert!(
+            first.windows(2).all(|w| w[0] < w[1]),
+            "{backend:?}: earliest first, no job twice: {first:?}"
+        );
+        // Both leases end; the next claim takes those eight back before any pending job.
+        e.clock.advance(chrono::Duration::seconds(beian_service::jobs::LEASE_SECS + 1));
+        let c = claim("c", 8).await;
+        assert_eq!(c.iter().map(|j| j.0).collect::<Vec<_>>(), first, "{backend:?}: expired leases first");
+        assert!(c.iter().all(|j| j.1 == 2 && j.2.as_deref() == Some("c")), "{backend:?}: {c:?}");
+        let d = claim("d", 100).await;
+        let rest: Vec<i64> = d.iter().map(|j| j.0).collect();
+        assert!(rest.iter().all(|id| !first.contains(id)), "{backend:?}: c's leases still hold");
+        assert!(!rest.contains(&later), "{backend:?}: a job due in an hour is not claimed");
+        assert!(rest.len() >= 12, "{backend:?}: the other texts: {rest:?}");
+        assert!(d.iter().all(|j| j.1 == 1), "{backend:?}: first attempt");
         e.svc.close().await;
     }
 }
