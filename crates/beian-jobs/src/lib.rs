@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Jobs one worker runs at once unless configured (`[jobs] concurrency`).
-pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_CONCURRENCY: usize = 64;
 
 /// Finished jobs are marked done at the latest this long after they finished (usually sooner:
 /// with the next lease of more jobs).

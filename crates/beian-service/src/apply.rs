@@ -148,11 +148,11 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Start the committer task (needs a Tokio runtime); it ends when the service is dropped.
+    /// Start the committer; it ends when the service is dropped.
     pub(crate) fn start(store: Store) -> GroupCommit {
         let (queue, rx) = mpsc::channel(4 * MAX_GROUP);
         let counts = Arc::new(CommitCounts::default());
-        tokio::spawn(committer(store, rx, counts.clone()));
+        crate::small_writes::spawn_committer("beian-apply-commit", committer(store, rx, counts.clone()));
         GroupCommit { queue, counts }
     }
 }

@@ -1,6 +1,7 @@
 //! What is said to a mini program's developers: 站内信, the SMS outbox, SMS verification
 //! codes, webhook and notice preferences, console tickets (工单).
 
+use crate::query::CHUNK;
 use crate::tx::{b, u};
 use crate::{Result, Tx};
 use beian_core::platform::{
@@ -118,6 +119,29 @@ impl Outbox<'_> {
         .bind(now)
         .fetch_one(&mut *self.tx.conn)
         .await?)
+    }
+
+    /// Several texts (phone, text, time) in multi-row statements, in the order given.
+    pub async fn insert_many(&mut self, texts: &[(&str, &str, i64)]) -> Result<()> {
+        for chunk in texts.chunks(CHUNK / 4) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+                .collect();
+            let sql = format!(
+                "INSERT INTO sms_outbox (phone_bidx, phone_enc, text_enc, created_at) VALUES {}",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (phone, text, at) in chunk {
+                q = q
+                    .bind(self.tx.crypto.blind_index(phone))
+                    .bind(self.tx.crypto.encrypt_str(phone))
+                    .bind(self.tx.crypto.encrypt_str(text))
+                    .bind(*at);
+            }
+            q.execute(&mut *self.tx.conn).await?;
+        }
+        Ok(())
     }
 
     /// Newest first; only one phone's messages when `phone` is given.

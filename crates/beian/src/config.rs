@@ -324,7 +324,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "BEIAN_RETENTION_DAYS", global = true)]
     pub retention_days: Option<u32>,
     /// Jobs the job worker runs at once (notifications, event pushes, authority hand-offs)
-    /// [default: 16]
+    /// [default: 64]
     #[arg(long, env = "BEIAN_JOBS_CONCURRENCY", global = true)]
     pub jobs_concurrency: Option<usize>,
     /// Keep texts in the development outbox instead of sending them (a stand-in for
@@ -593,8 +593,8 @@ mod tests {
     }
 
     #[test]
-    fn jobs_concurrency_defaults_to_16_and_layers_flag_over_file() {
-        assert_eq!(jobs_concurrency(&ConfigArgs::default(), JobsFileConfig::default()).expect("default"), 16);
+    fn jobs_concurrency_defaults_to_64_and_layers_flag_over_file() {
+        assert_eq!(jobs_concurrency(&ConfigArgs::default(), JobsFileConfig::default()).expect("default"), 64);
         let file: FileConfig = toml::from_str("[jobs]\nconcurrency = 4\n").expect("toml");
         assert_eq!(jobs_concurrency(&ConfigArgs::default(), file.jobs.unwrap_or_default()).expect("file"), 4);
         let args = ConfigArgs { jobs_concurrency: Some(32), ..ConfigArgs::default() };
