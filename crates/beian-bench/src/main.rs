@@ -718,13 +718,8 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
             ));
         }
         (Some(f), None) => s.note(format!(
-            "{:.1} applies per fsync of this disk ({f:.0} fsyncs/s); group sizes not observed ({})",
+            "{:.1} applies per fsync of this disk ({f:.0} fsyncs/s); group sizes not observed (the server's /metrics gave no group-commit counts)",
             rate / f,
-            if args.postgres {
-                "PostgreSQL commits each apply on its own connection"
-            } else {
-                "the server's /metrics gave no group-commit counts"
-            }
         )),
         _ => {}
     }

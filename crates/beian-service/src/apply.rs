@@ -21,8 +21,13 @@
 //! (compressed, encrypted) before an apply queues. When that cannot work — two applies of one
 //! mini program or one subject in the group, a write that fails, a quota claim past its
 //! limit — nothing of it is kept and the group is written the careful way: each apply in its
-//! own `SAVEPOINT`, a refused one rolled back alone. On PostgreSQL each
-//! apply commits on its own connection.
+//! own `SAVEPOINT`, a refused one rolled back alone. The same on PostgreSQL, where each
+//! apply used to commit on its own connection: there the machine's CPU — the server's and
+//! PostgreSQL's backends' — was the limit, and a group's ten statements cost less than
+//! seven per apply (`scripts/bench --quick --postgres`: 481–641 → 893 applies/s, server CPU per
+//! apply 1.36 → 0.71 ms, docs/benchmarks.md). Other writers (another node, the consoles)
+//! still commit on their own connections; the re-read and the versioned updates keep a
+//! group from writing over what they changed, as for a single apply.
 //!
 //! The day's quota is claimed last, just before commit (`plans::claim`), exactly on both
 //! backends (`beian_store::settings::Counters::claim`): on SQLite one row under the one
@@ -140,7 +145,7 @@ struct Pending {
     reply: oneshot::Sender<Result<OrderView>>,
 }
 
-/// The group-commit queue of a SQLite node (absent on PostgreSQL).
+/// The group-commit queue of a node.
 pub(crate) struct GroupCommit {
     queue: mpsc::Sender<Pending>,
     /// Commits made and the applies they carried (`Operations::group_commits`).
@@ -152,7 +157,16 @@ impl GroupCommit {
     pub(crate) fn start(store: Store) -> GroupCommit {
         let (queue, rx) = mpsc::channel(4 * MAX_GROUP);
         let counts = Arc::new(CommitCounts::default());
-        crate::small_writes::spawn_committer("beian-apply-commit", committer(store, rx, counts.clone()));
+        match store.backend() {
+            beian_store::Backend::Sqlite => crate::small_writes::spawn_committer(
+                "beian-apply-commit",
+                committer(store, rx, counts.clone()),
+            ),
+            // Its connections' sockets belong to the server's runtime.
+            beian_store::Backend::Postgres => {
+                tokio::spawn(committer(store, rx, counts.clone()));
+            }
+        }
         GroupCommit { queue, counts }
     }
 }
@@ -411,7 +425,7 @@ impl Service {
             read.plan(&payload, now, &new_subject_id, &env, &rules)?
         };
         let sealed_version = plan.version.as_ref().map(|p| self.store.seal_application(p)).transpose()?;
-        let mut write = ApplyWrite {
+        let write = ApplyWrite {
             actor: actor.clone(),
             appid: appid.to_string(),
             payload,
@@ -426,27 +440,13 @@ impl Service {
             plan: Some(plan),
             sealed_version,
         };
-        match &self.group_commit {
-            Some(g) => {
-                let (reply, answer) = oneshot::channel();
-                g.queue
-                    .send(Pending { write, reply })
-                    .await
-                    .map_err(|_| ServiceError::Internal("the group committer has stopped".into()))?;
-                answer
-                    .await
-                    .map_err(|_| ServiceError::Internal("the group committer dropped an apply".into()))?
-            }
-            None => {
-                let mut tx = self.store.begin().await?;
-                let mut appends = Appends::default();
-                let (view, plan) = write_apply(&mut tx, &mut write, &mut appends).await?;
-                tx.insert_appends(&appends).await?;
-                claim(&mut tx, &plan).await?;
-                tx.commit().await?;
-                Ok(view)
-            }
-        }
+        let (reply, answer) = oneshot::channel();
+        self.group_commit
+            .queue
+            .send(Pending { write, reply })
+            .await
+            .map_err(|_| ServiceError::Internal("the group committer has stopped".into()))?;
+        answer.await.map_err(|_| ServiceError::Internal("the group committer dropped an apply".into()))?
     }
 }
 

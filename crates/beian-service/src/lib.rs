@@ -95,8 +95,8 @@ pub struct Service {
     callers: providers::CallerCache,
     /// Bigram posting counts for the public query, for a minute (see `query::GramStats`).
     gram_stats: query::GramStats,
-    /// SQLite: applies share commits (see `apply.rs`); PostgreSQL: none.
-    group_commit: Option<apply::GroupCommit>,
+    /// Applies share commits, on both databases (see `apply.rs`).
+    group_commit: apply::GroupCommit,
     /// The job worker's small writes, grouped on SQLite (see `small_writes`).
     small_writes: small_writes::SmallWrites,
     /// Whether e-mail can be delivered (an SMTP server is configured); without it no e-mail
@@ -148,10 +148,7 @@ impl Service {
             .map_err(|e| ServiceError::Internal(format!("stored dictionaries are invalid: {e}")))?;
         let rules = rule_tables::load_or_seed(&mut tx, &dict, now).await?;
         tx.commit().await?;
-        let group_commit = match store.backend() {
-            beian_store::Backend::Sqlite => Some(apply::GroupCommit::start(store.clone())),
-            beian_store::Backend::Postgres => None,
-        };
+        let group_commit = apply::GroupCommit::start(store.clone());
         let svc = Service {
             calendars: calendar::Calendars::default(),
             callers: providers::CallerCache::default(),

@@ -39,15 +39,12 @@ impl CommitCounts {
 }
 
 impl Operations<'_> {
-    /// Each grouping committer of this node (SQLite only; none on PostgreSQL) with its
-    /// commits and the writes they carried since start: `apply` (applies, `apply.rs`) and
-    /// `job_writes` (the job worker's small writes).
+    /// Each grouping committer of this node with its commits and the writes they carried
+    /// since start: `apply` (applies, `apply.rs`; both databases) and `job_writes` (the job
+    /// worker's small writes; SQLite only).
     pub fn group_commits(&self) -> Vec<(&'static str, u64, u64)> {
-        let mut out = Vec::new();
-        if let Some(g) = &self.group_commit {
-            let (c, w) = g.counts.get();
-            out.push(("apply", c, w));
-        }
+        let (c, w) = self.group_commit.counts.get();
+        let mut out = vec![("apply", c, w)];
         if self.small_writes.queue.is_some() {
             let (c, w) = self.small_writes.counts.get();
             out.push(("job_writes", c, w));

@@ -171,7 +171,7 @@ pub async fn render(
         }
         Err(e) => tracing::warn!("metrics: job stats: {e}"),
     }
-    out.push_str("# HELP beian_group_commits_total Commits of a grouping committer (SQLite).\n# TYPE beian_group_commits_total counter\n");
+    out.push_str("# HELP beian_group_commits_total Commits of a grouping committer (applies on both databases, the job worker's writes on SQLite).\n# TYPE beian_group_commits_total counter\n");
     out.push_str("# HELP beian_group_commit_writes_total Writes those commits carried.\n# TYPE beian_group_commit_writes_total counter\n");
     for (kind, commits, writes) in svc.operations().group_commits() {
         out.push_str(&format!("beian_group_commits_total{{kind=\"{kind}\"}} {commits}\n"));

@@ -726,6 +726,10 @@ async fn texts_sent_at_once_are_each_counted_and_kept(backend: Backend) {
         assert_eq!(writes, 2 * TEXTS as u64, "each write committed once");
         assert!(commits <= writes, "{commits} commits for {writes} writes");
     } else {
-        assert!(groups.is_empty(), "PostgreSQL commits each write on its own: {groups:?}");
+        // Applies are grouped on both databases; the worker's writes only on SQLite.
+        assert!(
+            groups.iter().all(|g| g.0 != "job_writes"),
+            "PostgreSQL commits each job write on its own: {groups:?}"
+        );
     }
 }
