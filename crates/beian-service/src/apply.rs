@@ -24,8 +24,8 @@
 //! own `SAVEPOINT`, a refused one rolled back alone. The same on PostgreSQL, where each
 //! apply used to commit on its own connection: there the machine's CPU — the server's and
 //! PostgreSQL's backends' — was the limit, and a group's ten statements cost less than
-//! seven per apply (`scripts/bench --quick --postgres`: 481–641 → 893 applies/s, server CPU per
-//! apply 1.36 → 0.71 ms, docs/benchmarks.md). Other writers (another node, the consoles)
+//! seven per apply (`scripts/bench --quick --postgres`: 481–641 → 893–1,130 applies/s, server
+//! CPU per apply 1.05–1.36 → 0.57–0.71 ms, docs/benchmarks.md). Other writers (another node, the consoles)
 //! still commit on their own connections; the re-read and the versioned updates keep a
 //! group from writing over what they changed, as for a single apply.
 //!

@@ -58,24 +58,30 @@ impl SmsSender for Sink {
     }
 }
 
+/// One SMS job in `tx`, due at `run_at`, with dedupe key `key`: its id, or `None` when the
+/// key is already queued.
+async fn enqueue_text(
+    tx: &mut beian_store::Tx,
+    phone: &str,
+    text: &str,
+    key: &str,
+    run_at: i64,
+    now: i64,
+) -> Option<i64> {
+    let spec = JobSpec::Sms { phone: phone.into(), text: text.into(), event: "test".into(), params: vec![] };
+    enqueue(tx, &spec, Some(key), run_at, now).await.expect("enqueue")
+}
+
 /// `texts` SMS jobs, one transaction, each with its own dedupe key.
 async fn enqueue_texts(e: &Env, texts: &[(String, String)]) {
     let now = e.svc.now().timestamp();
     let mut tx = e.store.begin().await.expect("begin");
     for (i, (phone, text)) in texts.iter().enumerate() {
-        let spec =
-            JobSpec::Sms { phone: phone.clone(), text: text.clone(), event: "test".into(), params: vec![] };
-        let id = enqueue(&mut tx, &spec, Some(&format!("text:{i}")), now, now).await.expect("enqueue");
-        assert!(id.is_some());
+        assert!(enqueue_text(&mut tx, phone, text, &format!("text:{i}"), now, now).await.is_some());
     }
     // The same keys again: nothing more is queued.
     for (i, (phone, text)) in texts.iter().enumerate().take(10) {
-        let spec =
-            JobSpec::Sms { phone: phone.clone(), text: text.clone(), event: "test".into(), params: vec![] };
-        assert!(enqueue(&mut tx, &spec, Some(&format!("text:{i}")), now, now)
-            .await
-            .expect("enqueue")
-            .is_none());
+        assert!(enqueue_text(&mut tx, phone, text, &format!("text:{i}"), now, now).await.is_none());
     }
     tx.commit().await.expect("commit");
 }
@@ -247,14 +253,8 @@ async fn expired_leases_are_claimed_first_and_later_jobs_wait() {
         enqueue_texts(&e, &texts).await;
         let later = {
             let now = e.svc.now().timestamp();
-            let spec = JobSpec::Sms {
-                phone: "13300009999".into(),
-                text: "later".into(),
-                event: "test".into(),
-                params: vec![],
-            };
             let mut tx = e.store.begin().await.expect("begin");
-            let id = enqueue(&mut tx, &spec, Some("text:later"), now + 3600, now).await.expect("enqueue");
+            let id = enqueue_text(&mut tx, "13300009999", "later", "text:later", now + 3600, now).await;
             tx.commit().await.expect("commit");
             id.expect("queued")
         };
