@@ -301,8 +301,8 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     let hwm = proc::mb(proc::status_kb(std::process::id(), "VmHWM").unwrap_or(0));
     s = s.with_usage(hwm, seed_cpu);
     s.note(format!(
-        "this process (generator, encryption, SQL) used {seed_cpu:.0} CPU s, {:.0} % of one core, peak RSS \
-         {hwm:.0} MB",
+        "this process (generator, encryption, SQL) used {seed_cpu:.0} CPU s, {:.0} % of one core, VmHWM \
+         {hwm:.0} MB (mapped database pages included)",
         seed_cpu / seed.secs.max(1e-9) * 100.0
     ));
     let millions = n as f64 / 1e6;
@@ -552,7 +552,11 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     s.peak_rss_mb = Some(steady);
     s.verdict = Verdict::of(steady <= 300.0);
     s.note(format!(
-        "VmRSS after the read scenarios; VmHWM so far {:.0} MB; startup {startup:.1} s",
+        "the server's own memory (RssAnon + RssShmem) after the read scenarios; VmRSS {:.0} MB, of it \
+         {:.0} MB mapped database pages (the kernel's page cache, see proc::private_kb); VmHWM so far \
+         {:.0} MB; startup {startup:.1} s",
+        proc::mb(proc::status_kb(server.pid, "VmRSS").unwrap_or(0)),
+        proc::mb(proc::status_kb(server.pid, "RssFile").unwrap_or(0)),
         proc::mb(proc::status_kb(server.pid, "VmHWM").unwrap_or(0))
     ));
     if steady > 300.0 {
@@ -769,7 +773,11 @@ async fn bench(args: &Args, ws: &Workspace, t0: Instant) -> Result<bool> {
     if sweep.peak_rss_mb > 200.0 {
         s.note(format!("RSS missed by {:.0} MB", sweep.peak_rss_mb - 200.0));
     }
-    s.note(format!("`beian sweep --batch {}` process: {}", args.sweep_batch, sweep.summary));
+    s.note(format!(
+        "`beian sweep --batch {}` process: {}; peak RSS is its own memory (RssAnon + RssShmem), VmHWM with \
+         the mapped database pages {:.0} MB",
+        args.sweep_batch, sweep.summary, sweep.vmhwm_mb
+    ));
     scenarios.push(s);
 
     // ---- 4. report ------------------------------------------------------------------------
@@ -861,22 +869,25 @@ where
     s
 }
 
-/// Server peak RSS and CPU per operation; the load generator's own CPU in the note.
+/// Server peak memory and CPU per operation; the load generator's own CPU and the server's
+/// VmRSS in the note.
 fn used(s: Scenario, u: Usage) -> Scenario {
     let secs = s.secs;
     let mut s = s.with_usage(u.peak_rss_mb, u.cpu_secs);
     if secs > 0.0 {
         s.note(format!(
-            "server CPU {:.0} %, load generator CPU {:.0} % (of one core)",
+            "server CPU {:.0} %, load generator CPU {:.0} % (of one core); server VmRSS peak {:.0} MB",
             u.cpu_secs / secs * 100.0,
-            u.self_cpu_secs / secs * 100.0
+            u.self_cpu_secs / secs * 100.0,
+            u.peak_vmrss_mb
         ));
     }
     s
 }
 
+/// The process's own memory ([`proc::private_kb`]), MB.
 fn rss(pid: u32) -> f64 {
-    proc::mb(proc::status_kb(pid, "VmRSS").unwrap_or(0))
+    proc::mb(proc::private_kb(pid).unwrap_or(0))
 }
 
 fn errors_note(s: &mut Scenario, err: Option<String>) {

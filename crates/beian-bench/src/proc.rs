@@ -7,6 +7,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A process's own memory, kB: `RssAnon + RssShmem` of `/proc/<pid>/status` — its heap,
+/// stacks and shared memory, without the file pages it has mapped. The server reads SQLite
+/// through a memory map of the database file (`PRAGMA mmap_size`), so `VmRSS` also counts
+/// every database page it touched: those are the kernel's page cache (the same pages a
+/// `pread` would have cached outside the process, given back under memory pressure), and the
+/// memory targets are about what the process itself holds. `VmRSS` is printed beside it.
+pub fn private_kb(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some(parse_status_kb(&text, "RssAnon")? + parse_status_kb(&text, "RssShmem").unwrap_or(0))
+}
+
 /// A `kB` field of `/proc/<pid>/status` (VmRSS, VmHWM), in kB.
 pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -192,19 +203,23 @@ fn clock_ticks() -> f64 {
 /// What a process used while a scenario ran.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {
-    /// Peak VmRSS, MB.
+    /// Peak private memory ([`private_kb`]), MB.
     pub peak_rss_mb: f64,
+    /// Peak VmRSS (mapped database pages included), MB.
+    pub peak_vmrss_mb: f64,
     /// CPU seconds of the watched process (the server).
     pub cpu_secs: f64,
     /// CPU seconds of this process (the load generator) over the same time.
     pub self_cpu_secs: f64,
 }
 
-/// Samples a process's VmRSS every 100 ms until stopped (keeps the maximum), and its CPU time.
+/// Samples a process's private memory ([`private_kb`]) and VmRSS every 100 ms until stopped
+/// (keeps the maxima), and its CPU time.
 pub struct Sampler {
     pid: u32,
     stop: Arc<AtomicBool>,
     max_kb: Arc<AtomicU64>,
+    max_vm_kb: Arc<AtomicU64>,
     cpu0: f64,
     self_cpu0: f64,
     task: tokio::task::JoinHandle<()>,
@@ -213,19 +228,23 @@ pub struct Sampler {
 impl Sampler {
     pub fn start(pid: u32) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let max_kb = Arc::new(AtomicU64::new(status_kb(pid, "VmRSS").unwrap_or(0)));
-        let (s, m) = (stop.clone(), max_kb.clone());
+        let max_kb = Arc::new(AtomicU64::new(private_kb(pid).unwrap_or(0)));
+        let max_vm_kb = Arc::new(AtomicU64::new(status_kb(pid, "VmRSS").unwrap_or(0)));
+        let (s, m, v) = (stop.clone(), max_kb.clone(), max_vm_kb.clone());
         let task = tokio::spawn(async move {
             while !s.load(Ordering::Relaxed) {
-                if let Some(kb) = status_kb(pid, "VmRSS") {
+                if let Some(kb) = private_kb(pid) {
                     m.fetch_max(kb, Ordering::Relaxed);
+                }
+                if let Some(kb) = status_kb(pid, "VmRSS") {
+                    v.fetch_max(kb, Ordering::Relaxed);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });
         let cpu0 = cpu_secs(pid).unwrap_or(0.0);
         let self_cpu0 = cpu_secs(std::process::id()).unwrap_or(0.0);
-        Sampler { pid, stop, max_kb, cpu0, self_cpu0, task }
+        Sampler { pid, stop, max_kb, max_vm_kb, cpu0, self_cpu0, task }
     }
 
     pub async fn finish(self) -> Usage {
@@ -233,16 +252,19 @@ impl Sampler {
         let _ = self.task.await;
         Usage {
             peak_rss_mb: mb(self.max_kb.load(Ordering::Relaxed)),
+            peak_vmrss_mb: mb(self.max_vm_kb.load(Ordering::Relaxed)),
             cpu_secs: cpu_secs(self.pid).map(|c| c - self.cpu0).unwrap_or(0.0),
             self_cpu_secs: cpu_secs(std::process::id()).map(|c| c - self.self_cpu0).unwrap_or(0.0),
         }
     }
 }
 
-/// What `beian sweep` did: wall time, peak RSS (VmHWM polled every 20 ms) and its summary line.
+/// What `beian sweep` did: wall time, peak private memory ([`private_kb`]) and VmHWM (polled
+/// every 20 ms), and its summary line.
 pub struct SweepRun {
     pub secs: f64,
     pub peak_rss_mb: f64,
+    pub vmhwm_mb: f64,
     /// CPU seconds (last sample before it exited, every 20 ms).
     pub cpu_secs: f64,
     pub summary: String,
@@ -263,8 +285,11 @@ pub async fn run_sweep(beian: &Beian, batch: i64, timeout: Duration) -> Result<S
         .spawn()
         .context("starting beian sweep")?;
     let pid = child.id();
-    let (mut hwm, mut cpu) = (0u64, 0.0f64);
+    let (mut private, mut hwm, mut cpu) = (0u64, 0u64, 0.0f64);
     let status = loop {
+        if let Some(kb) = private_kb(pid) {
+            private = private.max(kb);
+        }
         if let Some(kb) = status_kb(pid, "VmHWM") {
             hwm = hwm.max(kb);
         }
@@ -286,7 +311,7 @@ pub async fn run_sweep(beian: &Beian, batch: i64, timeout: Duration) -> Result<S
     if !status.success() {
         bail!("beian sweep failed ({status}): {summary}");
     }
-    Ok(SweepRun { secs, peak_rss_mb: mb(hwm), cpu_secs: cpu, summary })
+    Ok(SweepRun { secs, peak_rss_mb: mb(private), vmhwm_mb: mb(hwm), cpu_secs: cpu, summary })
 }
 
 /// Run `beian check` (the database invariants) and return its exit status and last line.

@@ -24,7 +24,7 @@ use beian_core::model::FilingOrder;
 use beian_core::state::Action;
 use beian_core::state::FilingState;
 use beian_core::time::{beijing_date, from_ts};
-use beian_store::query::{bigrams, normalize, NameWalk, PublicFiling};
+use beian_store::query::{bigrams, normalize, signature, NameWalk, PublicFiling};
 use beian_store::Tx;
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
@@ -43,16 +43,6 @@ pub const COUNT_CAP: usize = 200;
 pub const MAX_SCAN: usize = 100_000;
 /// Postings counted per bigram when choosing the rarest ones.
 const PROBE_CAP: i64 = 5000;
-/// From this many postings of the walked bigram on, the walk also requires a second bigram of
-/// the query (`NameWalk::also`): below it most postings match and the extra lookup per
-/// posting costs more than the rows it saves (measured on 1M mini programs: `水果到家`, 729
-/// postings walked, 1.4 → 3.7 ms with it; `萌宠物`, 18,603 postings, 35 → 10 ms).
-const SECOND_GRAM_FROM: i64 = 2000;
-/// Postings of the walked bigram sampled to choose the second one: the bigram that keeps the
-/// fewest of them, if it drops at least a quarter. Counts do not tell: in `郑州山海` the walk
-/// over `州山` keeps all its postings with `山海` (a brand always written whole) and a sixth
-/// with `郑州` (one of six cities ending in 州).
-const OVERLAP_SAMPLE: i64 = 200;
 /// How long a node remembers a bigram's posting count and walk bound ([`GramStats`]).
 pub const GRAM_STATS_SECS: u64 = 60;
 
@@ -179,6 +169,36 @@ async fn public_row(tx: &mut Tx, order: &FilingOrder, approved_at: i64) -> Resul
     }))
 }
 
+/// How much of a filing number (`粤ICP备2026012345号-1X`: one province abbreviation, then
+/// `ICP备`, see `beian_core::numbering`) a query (ASCII upper-cased) can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumberShape {
+    /// Not the start of any number (`青岛通达`, `wx1234`).
+    None,
+    /// The start of numbers, shorter than `粤ICP备` (`粤`, `粤IC`).
+    Start,
+    /// At least the abbreviation and `ICP备`: it may be a whole number.
+    Whole,
+}
+
+impl NumberShape {
+    fn of(number: &str) -> NumberShape {
+        const MARK: &str = "ICP备";
+        let mut chars = number.chars();
+        if chars.next().is_none_or(|c| c.is_ascii()) {
+            return NumberShape::None;
+        }
+        let rest = chars.as_str();
+        if rest.starts_with(MARK) {
+            NumberShape::Whole
+        } else if MARK.starts_with(rest) {
+            NumberShape::Start
+        } else {
+            NumberShape::None
+        }
+    }
+}
+
 /// Best rank per appid (lower is better).
 type Hits = HashMap<String, (u8, PublicFiling)>;
 
@@ -207,12 +227,7 @@ const RANK_NAME_CONTAINS: u8 = 3;
 #[derive(Debug, Default)]
 pub(crate) struct GramStats {
     grams: std::sync::Mutex<HashMap<String, GramStat>>,
-    /// The second bigram chosen for a walk ([`narrowest`]), by walked bigram and query.
-    narrowest: std::sync::Mutex<HashMap<(String, String), Narrowest>>,
 }
-
-/// A [`narrowest`] choice (`None`: no second bigram narrows enough) and when it goes stale.
-type Narrowest = (Option<String>, std::time::Instant);
 
 #[derive(Debug, Clone)]
 struct GramStat {
@@ -239,20 +254,6 @@ impl GramStats {
             map.clear();
         }
         map.insert(gram.to_string(), stat);
-    }
-
-    fn get_narrowest(&self, key: &(String, String)) -> Option<Option<String>> {
-        let map = self.narrowest.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(key).filter(|(_, until)| std::time::Instant::now() < *until).map(|(c, _)| c.clone())
-    }
-
-    fn put_narrowest(&self, key: (String, String), choice: Option<String>) {
-        let lifetime = beian_store::spread_lifetime(std::time::Duration::from_secs(GRAM_STATS_SECS), &key.1);
-        let mut map = self.narrowest.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= 100_000 {
-            map.clear();
-        }
-        map.insert(key, (choice, std::time::Instant::now() + lifetime));
     }
 }
 
@@ -287,26 +288,6 @@ async fn walk_bound(tx: &mut Tx, stats: &GramStats, gram: &str, postings: i64) -
     Ok(through)
 }
 
-/// The bigram of `grams` (other than `walked`) that keeps the fewest of the first
-/// [`OVERLAP_SAMPLE`] postings of `walked`, if it keeps at most three quarters; remembered
-/// with the bigram statistics.
-async fn narrowest(tx: &mut Tx, stats: &GramStats, walked: &str, grams: &[String]) -> Result<Option<String>> {
-    let key = (walked.to_string(), grams.join("|"));
-    if let Some(choice) = stats.get_narrowest(&key) {
-        return Ok(choice);
-    }
-    let mut best: Option<(i64, &String)> = None;
-    for g in grams.iter().filter(|g| g.as_str() != walked) {
-        let kept = tx.public_index().gram_overlap(walked, g, OVERLAP_SAMPLE).await?;
-        if best.is_none_or(|(k, _)| kept < k) {
-            best = Some((kept, g));
-        }
-    }
-    let choice = best.filter(|(kept, _)| kept * 4 <= OVERLAP_SAMPLE * 3).map(|(_, g)| g.clone());
-    stats.put_narrowest(key, choice.clone());
-    Ok(choice)
-}
-
 /// Names containing `form` (normalised, lower-cased, at least two characters), found from
 /// the postings of the query's rarest bigram and checked in SQL; only the rows that can be
 /// shown are fetched. Returns how many matched (counted up to `COUNT_CAP + 1`), how many of
@@ -332,8 +313,7 @@ async fn name_matches(
     let show = i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX);
     // A common rarest bigram: walk at most MAX_SCAN of its postings.
     let through = walk_bound(tx, stats, rarest, n).await?;
-    let also = if n >= SECOND_GRAM_FROM { narrowest(tx, stats, rarest, &grams).await? } else { None };
-    let walk = NameWalk { gram: rarest, through: through.as_deref(), also: also.as_deref() };
+    let walk = NameWalk { gram: rarest, through: through.as_deref(), mask: signature(&grams) };
     // Names equal to the query first, wherever they are in the postings.
     for f in tx.public_index().name_equal(form, show).await? {
         add_hit(hits, RANK_NAME_EQUAL, f);
@@ -511,16 +491,23 @@ impl PublicIndex<'_> {
         let mut hits = Hits::new();
         let mut truncated = false;
 
-        for appid in if form == q { vec![q.clone()] } else { vec![q.clone(), form.clone()] } {
-            for f in tx.public_index().exact(&appid, &number).await? {
-                add_hit(&mut hits, RANK_EXACT, f);
+        // Lookups that cannot find anything are not sent: a name (`青岛通达`) is neither an
+        // appid nor the start of a number.
+        let shape = NumberShape::of(&number);
+        if q.is_ascii() || shape == NumberShape::Whole {
+            for appid in if form == q { vec![q.clone()] } else { vec![q.clone(), form.clone()] } {
+                for f in tx.public_index().exact(&appid, &number).await? {
+                    add_hit(&mut hits, RANK_EXACT, f);
+                }
             }
         }
-        let by_number = tx.public_index().number_prefix(&number, cap).await?;
-        truncated |= by_number.len() > COUNT_CAP;
-        for f in by_number {
-            let rank = if f.subject_record_number == number { RANK_EXACT } else { RANK_PREFIX };
-            add_hit(&mut hits, rank, f);
+        if shape != NumberShape::None {
+            let by_number = tx.public_index().number_prefix(&number, cap).await?;
+            truncated |= by_number.len() > COUNT_CAP;
+            for f in by_number {
+                let rank = if f.subject_record_number == number { RANK_EXACT } else { RANK_PREFIX };
+                add_hit(&mut hits, rank, f);
+            }
         }
         if form.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             let by_appid = tx.public_index().appid_prefix(&form, cap).await?;
@@ -782,6 +769,23 @@ mod tests {
         assert_eq!(mask_principal("欧阳娜娜"), "欧***");
         assert_eq!(mask_principal("张"), "*");
         assert_eq!(mask_principal(" "), "");
+    }
+
+    #[test]
+    fn only_number_shaped_queries_are_looked_up_as_numbers() {
+        use NumberShape::*;
+        for (q, shape) in [
+            ("粤", Start),
+            ("粤IC", Start),
+            ("粤ICP备", Whole),
+            ("粤ICP备2026012345号-1X", Whole),
+            ("青岛通达", None),
+            ("粤ICX", None),
+            ("WX1234", None),
+            ("ICP备", None),
+        ] {
+            assert_eq!(NumberShape::of(q), shape, "{q}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! SQL lives outside this crate.
 
 use crate::appends::{insert_audit, insert_versions, rows_per_statement, values_sql, VersionRow};
-use crate::query::{bigrams, search_form, PublicFiling};
+use crate::query::{bigrams, search_form, signature, PublicFiling};
 use crate::tx::b;
 use crate::{Backend, Crypto, Result, Store, StoreError};
 use beian_core::model::{AuditEvent, FaceTask, FilingOrder, MediaMeta, MiniProgram, Subject};
@@ -173,6 +173,8 @@ fn public_search(f: &PublicFiling) -> (String, Vec<String>) {
 pub struct GramSink {
     grams: std::collections::HashMap<String, u32>,
     appids: Vec<String>,
+    /// Each appid's [`signature`], by the appid's number.
+    sigs: Vec<i64>,
     pairs: Vec<(u32, u32)>,
 }
 
@@ -181,7 +183,9 @@ impl GramSink {
     pub fn add(&mut self, f: &PublicFiling) {
         let a = u32::try_from(self.appids.len()).unwrap_or(u32::MAX);
         self.appids.push(f.appid.clone());
-        for g in public_search(f).1 {
+        let grams = public_search(f).1;
+        self.sigs.push(signature(&grams));
+        for g in grams {
             let next = u32::try_from(self.grams.len()).unwrap_or(u32::MAX);
             let id = *self.grams.entry(g).or_insert(next);
             self.pairs.push((id, a));
@@ -201,7 +205,7 @@ impl Store {
     /// Insert the collected bigrams in key order, `per_tx` rows per transaction. Returns the
     /// rows written.
     pub async fn bulk_insert_grams(&self, sink: GramSink, per_tx: usize) -> Result<u64> {
-        let GramSink { grams, appids, mut pairs } = sink;
+        let GramSink { grams, appids, sigs, mut pairs } = sink;
         // Rank bigrams and appids by their text so that sorting the numbers sorts the keys.
         let mut by_text: Vec<(String, u32)> = grams.into_iter().collect();
         by_text.sort_unstable();
@@ -220,20 +224,22 @@ impl Store {
         }
         pairs.sort_unstable();
         pairs.dedup();
-        let per = rows_per_statement(2);
+        let per = rows_per_statement(3);
         let mut rows = 0u64;
         for part in pairs.chunks(per_tx.max(per)) {
             let mut tx = self.write.begin().await?;
             for chunk in part.chunks(per) {
                 let sql = format!(
-                    "INSERT INTO public_filing_grams (gram, appid) VALUES {}",
-                    values_sql(self.backend, 2, chunk.len())
+                    "INSERT INTO public_filing_grams (gram, appid, sig) VALUES {}",
+                    values_sql(self.backend, 3, chunk.len())
                 );
                 let mut q = sqlx::query(&sql);
                 for (g, a) in chunk {
+                    let appid = appid_order[*a as usize] as usize;
                     q = q
                         .bind(by_text[*g as usize].0.as_str())
-                        .bind(appids[appid_order[*a as usize] as usize].as_str());
+                        .bind(appids[appid].as_str())
+                        .bind(sigs.get(appid).copied().unwrap_or(0));
                 }
                 rows += q.execute(&mut *tx).await?.rows_affected();
             }
@@ -492,7 +498,7 @@ impl Store {
                 }
                 rows += q.execute(&mut *tx).await?.rows_affected();
             }
-            let mut grams: Vec<(&str, &str)> = if batch.grams_later {
+            let mut grams: Vec<(&str, &str, i64)> = if batch.grams_later {
                 Vec::new()
             } else {
                 batch
@@ -500,22 +506,23 @@ impl Store {
                     .iter()
                     .zip(derived)
                     .flat_map(|(f, (_, grams, _, _))| {
-                        grams.iter().map(move |g| (g.as_str(), f.appid.as_str()))
+                        let sig = signature(grams);
+                        grams.iter().map(move |g| (g.as_str(), f.appid.as_str(), sig))
                     })
                     .collect()
             };
             // In key order: each statement fills neighbouring leaf pages instead of touching
             // a page per row all over the index (halves the time of this table on SQLite).
             grams.sort_unstable();
-            let per = rows_per_statement(2);
+            let per = rows_per_statement(3);
             for chunk in grams.chunks(per) {
                 let sql = format!(
-                    "INSERT INTO public_filing_grams (gram, appid) VALUES {}",
-                    values_sql(backend, 2, chunk.len())
+                    "INSERT INTO public_filing_grams (gram, appid, sig) VALUES {}",
+                    values_sql(backend, 3, chunk.len())
                 );
                 let mut q = sqlx::query(&sql);
-                for (gram, appid) in chunk {
-                    q = q.bind(*gram).bind(*appid);
+                for (gram, appid, sig) in chunk {
+                    q = q.bind(*gram).bind(*appid).bind(*sig);
                 }
                 rows += q.execute(&mut *tx).await?.rows_affected();
             }

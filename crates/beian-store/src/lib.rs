@@ -116,7 +116,7 @@ pub struct Store {
 }
 
 /// WAL for concurrent readers; FULL sync so an acknowledged commit survives power loss.
-const SQLITE_PRAGMAS: [&str; 6] = [
+const SQLITE_PRAGMAS: [&str; 7] = [
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=10000",
@@ -129,6 +129,14 @@ const SQLITE_PRAGMAS: [&str; 6] = [
     // in memory: as files they were a create, writes and an unlink each, on the writer's
     // critical path (seen with strace under the apply load).
     "PRAGMA temp_store=MEMORY",
+    // Pages are read from a memory map of the database file instead of with a `pread` into
+    // each connection's own cache: a page miss was a system call and a 4 KiB copy, half the
+    // server's CPU under the public query at 1M (docs/benchmarks.md, eighth session). The
+    // mapped pages are the kernel's page cache (shared by the connections, given back under
+    // memory pressure), not the server's heap. Up to 1 TiB (`SQLITE_MAX_MMAP_SIZE` is raised
+    // to that in .cargo/config.toml; SQLite's own limit is 2 GiB). Pages written since the
+    // last checkpoint are still read from the WAL.
+    "PRAGMA mmap_size=1099511627776",
 ];
 
 const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
@@ -155,6 +163,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (21, include_str!("../migrations/sqlite/0021_signin.sql")),
     (22, include_str!("../migrations/sqlite/0022_counter_shards.sql")),
     (23, include_str!("../migrations/sqlite/0023_jobs_due_order.sql")),
+    (24, include_str!("../migrations/sqlite/0024_gram_signatures.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -180,6 +189,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (21, include_str!("../migrations/postgres/0021_signin.sql")),
     (22, include_str!("../migrations/postgres/0022_counter_shards.sql")),
     (23, include_str!("../migrations/postgres/0023_jobs_due_order.sql")),
+    (24, include_str!("../migrations/postgres/0024_gram_signatures.sql")),
 ];
 
 impl Store {

@@ -98,6 +98,30 @@ pub fn grams_of_search(search: &str) -> Vec<String> {
     out
 }
 
+/// The bit a bigram sets in a name's signature: FNV-1a (64-bit) of its UTF-8 bytes, modulo
+/// 64. Stored in every posting (`public_filing_grams.sig`, see [`signature`]), so changing it
+/// needs the public index rebuilt (`beian reindex-public`).
+pub fn gram_bit(gram: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in gram.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    1u64 << (h % 64)
+}
+
+/// A public row's signature: the bits ([`gram_bit`]) of all its bigrams, as the `BIGINT`
+/// stored with each of its postings. A name search walks the postings of the query's rarest
+/// bigram and keeps only those whose signature has the bits of all the query's bigrams: a
+/// name lacking any of them is dropped without a lookup of its row (a name of 20 bigrams
+/// sets about 17 of the 64 bits; a random name passes a 7-bigram query's filter about once in
+/// 3,000). Never 0 for a row with a bigram; 0 is the value of postings written before the
+/// column existed, which every filter keeps.
+pub fn signature<'a>(grams: impl IntoIterator<Item = &'a String>) -> i64 {
+    let bits = grams.into_iter().fold(0u64, |acc, g| acc | gram_bit(g));
+    i64::from_ne_bytes(bits.to_ne_bytes())
+}
+
 /// `s` for a `LIKE … ESCAPE '\'` pattern: `%`, `_` and `\` match only themselves.
 fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -111,41 +135,49 @@ fn like_escape(s: &str) -> String {
 }
 
 /// Which postings a name search walks: those of `gram` (the query's rarest bigram) in appid
-/// order up to `through` (inclusive; `None`: all), and of those only the ones `also` (another
-/// of the query's bigrams, if given) has too. Every name containing the query has all its
-/// bigrams, so `also` removes only postings that cannot match — before their rows are read
-/// (for `萌宠物` on 1M mini programs: 18,603 postings walked, 322 rows read instead of 18,603).
+/// order up to `through` (inclusive; `None`: all), and of those only the ones whose
+/// signature has every bit of `mask` (the query's [`signature`]): every name containing the
+/// query has all its bigrams, so the filter removes only postings that cannot match — before
+/// their rows are read.
 #[derive(Debug, Clone, Copy)]
 pub struct NameWalk<'a> {
     pub gram: &'a str,
     pub through: Option<&'a str>,
-    pub also: Option<&'a str>,
+    pub mask: i64,
 }
 
-impl NameWalk<'_> {
-    /// The condition `also` adds, bound as `$n`.
-    fn also_sql(&self, n: usize) -> String {
-        match self.also {
-            Some(_) => format!(
-                " AND EXISTS (SELECT 1 FROM public_filing_grams d WHERE d.gram = ${n} AND d.appid = c.appid)"
-            ),
-            None => String::new(),
-        }
-    }
+/// The signature filter on the postings `c`, with the mask bound as `$n` (postings stored
+/// before signatures existed, `sig = 0`, always pass).
+fn sig_sql(n: usize) -> String {
+    format!(" AND ((c.sig & ${n}) = ${n} OR c.sig = 0)")
 }
 
 /// What both name searches bind as `$1`–`$5`: the bigram whose postings are walked, the last
-/// appid to walk, and the `LIKE` patterns "a name contains the query", "the service name is
-/// the query" (first line of `search`) and "the subject name is the query" (second line).
+/// appid to walk, the query itself ("a name contains it", see [`contains_sql`]), and the
+/// `LIKE` patterns "the service name is the query" (first line of `search`) and "the subject
+/// name is the query" (second line).
 fn name_binds(walk: &NameWalk<'_>, form: &str) -> [String; 5] {
     let esc = like_escape(form);
     [
         walk.gram.to_string(),
         walk.through.map(str::to_string).unwrap_or_else(|| prefix_end("")),
-        format!("%{esc}%"),
+        form.to_string(),
         format!("{esc}\n%"),
         format!("%\n{esc}"),
     ]
+}
+
+/// "`p.search` contains the text bound as `$3`", for a `WHERE` clause: a plain substring
+/// test (`search` and the query are both lower-cased, so `LIKE`'s ASCII case folding is not
+/// needed). Not `LIKE`: SQLite marks a statement with a bound `LIKE` pattern in its `WHERE`
+/// for re-preparation whenever the pattern changes (it may use the pattern to plan), which
+/// re-parsed and re-planned every name search (6 % of the server's CPU under the public
+/// query load, docs/benchmarks.md).
+fn contains_sql(backend: crate::Backend) -> &'static str {
+    match backend {
+        crate::Backend::Sqlite => "instr(p.search, $3) > 0",
+        crate::Backend::Postgres => "strpos(p.search, $3) > 0",
+    }
 }
 
 /// Upper bound of a prefix range: greater than every string starting with `prefix`.
@@ -216,10 +248,12 @@ impl PublicIndex<'_> {
         .execute(&mut *self.tx.conn)
         .await?;
         let grams = grams_of_search(&search);
+        let sig = signature(&grams);
         for chunk in grams.chunks(CHUNK) {
-            let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, $1)", i + 2)).collect();
-            let sql = format!("INSERT INTO public_filing_grams (gram, appid) VALUES {}", values.join(", "));
-            let mut q = sqlx::query(&sql).bind(&f.appid);
+            let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, $1, $2)", i + 3)).collect();
+            let sql =
+                format!("INSERT INTO public_filing_grams (gram, appid, sig) VALUES {}", values.join(", "));
+            let mut q = sqlx::query(&sql).bind(&f.appid).bind(sig);
             for g in chunk {
                 q = q.bind(g);
             }
@@ -356,23 +390,21 @@ impl PublicIndex<'_> {
             "WITH m AS (SELECT c.appid AS mid, p.approved_at AS approved, \
              CASE WHEN p.search LIKE $4 ESCAPE '\\' OR p.search LIKE $5 ESCAPE '\\' THEN 1 ELSE 0 END AS equal \
              FROM public_filing_grams c JOIN public_filings p{hint} ON p.appid = c.appid \
-             WHERE c.gram = $1 AND c.appid <= $2{also} AND p.search LIKE $3 ESCAPE '\\' \
+             WHERE c.gram = $1 AND c.appid <= $2{sig} AND {contains} \
              ORDER BY c.appid LIMIT $6), \
              top AS (SELECT mid, approved, equal, COUNT(*) OVER () AS total FROM m \
              ORDER BY equal DESC, approved DESC, mid LIMIT $7) \
              SELECT {PUBLIC_COLUMNS_P}, CAST(top.equal AS BIGINT) AS equal, top.total AS total \
              FROM top JOIN public_filings p ON p.appid = top.mid \
              ORDER BY top.equal DESC, top.approved DESC, top.mid",
-            also = walk.also_sql(8)
+            sig = sig_sql(8),
+            contains = contains_sql(self.tx.backend),
         );
         let mut q = sqlx::query(&sql);
         for v in name_binds(walk, form) {
             q = q.bind(v);
         }
-        q = q.bind(cap).bind(show);
-        if let Some(g) = walk.also {
-            q = q.bind(g);
-        }
+        q = q.bind(cap).bind(show).bind(walk.mask);
         let rows = q.fetch_all(&mut *self.tx.conn).await?;
         let mut total = 0;
         let mut out = Vec::with_capacity(rows.len());
@@ -396,35 +428,18 @@ impl PublicIndex<'_> {
             "SELECT {PUBLIC_COLUMNS_P}, \
              CAST(CASE WHEN p.search LIKE $4 ESCAPE '\\' OR p.search LIKE $5 ESCAPE '\\' THEN 1 ELSE 0 END AS BIGINT) AS equal \
              FROM public_filing_grams c JOIN public_filings p ON p.appid = c.appid \
-             WHERE c.gram = $1 AND c.appid <= $2{also} AND p.search LIKE $3 ESCAPE '\\' \
+             WHERE c.gram = $1 AND c.appid <= $2{sig} AND {contains} \
              ORDER BY c.appid LIMIT $6",
-            also = walk.also_sql(7)
+            sig = sig_sql(7),
+            contains = contains_sql(self.tx.backend),
         );
         let mut q = sqlx::query(&sql);
         for v in name_binds(walk, form) {
             q = q.bind(v);
         }
-        q = q.bind(show);
-        if let Some(g) = walk.also {
-            q = q.bind(g);
-        }
+        q = q.bind(show).bind(walk.mask);
         let rows = q.fetch_all(&mut *self.tx.conn).await?;
         rows.iter().map(|r| Ok((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?))).collect()
-    }
-
-    /// Of the first `sample` postings of `gram` (appid order), how many `other` has too: how
-    /// well `other` would narrow a walk over `gram` (`NameWalk::also`).
-    pub async fn gram_overlap(&mut self, gram: &str, other: &str, sample: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT c.appid AS appid FROM public_filing_grams c WHERE c.gram = $1 \
-             ORDER BY c.appid LIMIT $3) s \
-             WHERE EXISTS (SELECT 1 FROM public_filing_grams d WHERE d.gram = $2 AND d.appid = s.appid)",
-        )
-        .bind(gram)
-        .bind(other)
-        .bind(sample)
-        .fetch_one(&mut *self.tx.conn)
-        .await?)
     }
 
     /// Postings of `gram` up to `through` (inclusive; `None`: all), counted up to `cap`.
@@ -499,6 +514,24 @@ mod tests {
         assert!(bigrams("读").is_empty());
         let g = grams_of_search(&search_text("读书", "书店"));
         assert_eq!(g, vec!["书店", "读书"], "no gram spans the two names");
+    }
+
+    #[test]
+    fn signatures_hold_every_bigram_of_a_name() {
+        // The bit function is stored in the database: it must not change unnoticed.
+        assert_eq!(gram_bit("读书"), gram_bit("读书"));
+        assert_eq!(gram_bit("ab"), 1 << (0x089c_4407_b545_986a_u64 % 64), "FNV-1a of b\"ab\"");
+        let name = grams_of_search(&search_text("长沙易购快递平台", "某某科技有限公司"));
+        let sig = signature(&name);
+        assert_ne!(sig, 0);
+        // Every query cut from the name passes the filter.
+        for q in ["易购快递", "长沙", "科技有限", "递平台"] {
+            let mask = signature(&bigrams(q));
+            assert_eq!(sig & mask, mask, "{q}");
+        }
+        // A query with a bigram the name lacks is (here) filtered out.
+        let mask = signature(&bigrams("量子纠缠"));
+        assert_ne!(sig & mask, mask);
     }
 
     #[test]

@@ -56,6 +56,10 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         batch: i64,
     },
+    /// Rebuild the public filing index (备案查询) from the filed orders: to repair it, or after
+    /// an upgrade that adds to what it stores (migration 0024's signatures). Queries see a
+    /// partial index while it runs.
+    ReindexPublic,
     /// Show the development SMS outbox (what the built-in SMS provider "sent").
     Outbox {
         /// Only messages to this phone number.
@@ -341,6 +345,14 @@ async fn run(cli: Cli) -> Result<()> {
                 "sweep {} finished: checked {}, delisted {}",
                 report.id, report.checked, report.delisted
             );
+            svc.close().await;
+            Ok(())
+        }
+        Command::ReindexPublic => {
+            crate::backup::require_existing_database(&config)?;
+            let svc = open_service(&config, Arc::new(SystemClock)).await?;
+            let n = svc.public_index().reindex_public_filings().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("public index rebuilt: {n} filed mini programs");
             svc.close().await;
             Ok(())
         }

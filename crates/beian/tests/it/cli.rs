@@ -236,3 +236,51 @@ fn check_names_sms_events_without_a_template_and_refuses_clear_text_smtp() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only allowed to a relay on this machine"));
 }
+
+/// `beian reindex-public` rebuilds the public index: postings left without a signature by an
+/// older version (migration 0024 gives them 0) get theirs, and the filed mini program is
+/// still found by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn reindex_public_fills_in_signatures() {
+    use beian::config::{Config, ConfigArgs};
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(beian(dir.path()).args(["demo", "--seed-only"]));
+    let data = dir.path().join("beian-data");
+    let config =
+        Config::resolve(&ConfigArgs { data_dir: Some(data.clone()), ..Default::default() }).expect("config");
+    let unsigned = "SELECT COUNT(*) FROM public_filing_grams WHERE sig = 0";
+    {
+        let (store, svc) =
+            beian::app::open(&config, std::sync::Arc::new(beian_service::SystemClock)).await.expect("open");
+        store
+            .exec_raw("UPDATE public_filing_grams SET sig = 0")
+            .await
+            .expect("as an older version left them");
+        assert_ne!(
+            store
+                .raw_bytes(&format!("SELECT CAST(CAST(({unsigned}) AS TEXT) AS BLOB)"))
+                .await
+                .expect("count"),
+            b"0"
+        );
+        svc.close().await;
+    }
+    let out = run(beian(dir.path()).arg("reindex-public"));
+    assert_eq!(out.trim(), "public index rebuilt: 1 filed mini programs", "{out}");
+    let (store, svc) =
+        beian::app::open(&config, std::sync::Arc::new(beian_service::SystemClock)).await.expect("open");
+    assert_eq!(
+        store.raw_bytes(&format!("SELECT CAST(CAST(({unsigned}) AS TEXT) AS BLOB)")).await.expect("count"),
+        b"0"
+    );
+    let total = store
+        .raw_bytes("SELECT CAST(CAST(COUNT(*) AS TEXT) AS BLOB) FROM public_filing_grams")
+        .await
+        .expect("count");
+    assert_ne!(total, b"0", "the demo's filed mini program has postings");
+    let name = store.raw_bytes("SELECT CAST(service_name AS BLOB) FROM public_filings").await.expect("name");
+    let name = String::from_utf8(name).expect("utf-8");
+    let found = svc.public_index().public_query(&name).await.expect("query");
+    assert_eq!(found.items.len(), 1, "{name}: {found:?}");
+    svc.close().await;
+}

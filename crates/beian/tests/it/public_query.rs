@@ -631,4 +631,15 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     assert_eq!(r.items[0].appid, "wxns06000", "equal name first");
     let r = svc.public_index().public_query("光路口19").await.expect("query");
     assert_eq!(r.total, 111, "星光路口19, 190–199 and 1900–1999");
+
+    // Postings written before migration 0024 carry no signature (0): the filter lets them
+    // through, and the answers stay the same.
+    app.store
+        .exec_raw("UPDATE public_filing_grams SET sig = 0 WHERE appid >= 'wxns06000'")
+        .await
+        .expect("sig 0");
+    let r = svc.public_index().public_query("星光路灯").await.expect("query");
+    assert_eq!(appids(&r), ["wxns06000", "wxns06001", "wxns06002"], "unsigned postings are still found");
+    let r = svc.public_index().public_query("光路口19").await.expect("query");
+    assert_eq!(r.total, 111);
 }
