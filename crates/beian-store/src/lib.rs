@@ -164,6 +164,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (22, include_str!("../migrations/sqlite/0022_counter_shards.sql")),
     (23, include_str!("../migrations/sqlite/0023_jobs_due_order.sql")),
     (24, include_str!("../migrations/sqlite/0024_gram_signatures.sql")),
+    (25, include_str!("../migrations/sqlite/0025_name_equal_order.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_core.sql")),
@@ -190,6 +191,7 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (22, include_str!("../migrations/postgres/0022_counter_shards.sql")),
     (23, include_str!("../migrations/postgres/0023_jobs_due_order.sql")),
     (24, include_str!("../migrations/postgres/0024_gram_signatures.sql")),
+    (25, include_str!("../migrations/postgres/0025_name_equal_order.sql")),
 ];
 
 impl Store {

@@ -324,11 +324,14 @@ impl PublicIndex<'_> {
     }
 
     /// Rows with a service or subject name equal to `form` (normalised, lower-cased), newest
-    /// approval first, at most `limit`.
+    /// approval first, at most `limit`: the first `limit` of each name index (in that order,
+    /// migration 0025), merged.
     pub async fn name_equal(&mut self, form: &str, limit: i64) -> Result<Vec<PublicFiling>> {
         let rows = sqlx::query(&format!(
-            "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE service_form = $1 \
-             UNION SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE subject_form = $1 \
+            "SELECT * FROM (SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE service_form = $1 \
+             ORDER BY approved_at DESC, appid LIMIT $2) a \
+             UNION SELECT * FROM (SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE subject_form = $1 \
+             ORDER BY approved_at DESC, appid LIMIT $2) b \
              ORDER BY approved_at DESC, appid LIMIT $2"
         ))
         .bind(form)

@@ -593,6 +593,12 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     for (i, name) in [(6000, "星光路灯"), (6001, "新星光路灯"), (6002, "星光路灯厂")] {
         tx.public_index().put(&row(i, name.into(), "丙公司")).await.expect("put");
     }
+    // Sixty names equal to one query, as service or as subject name.
+    for i in 7000..7060 {
+        let (service, subject) =
+            if i % 2 == 0 { ("同名小站", "丁公司") } else { ("别名小站", "同名小站") };
+        tx.public_index().put(&row(i, service.into(), subject)).await.expect("put");
+    }
     tx.commit().await.expect("commit");
     let svc = &app.svc;
 
@@ -631,6 +637,12 @@ async fn name_search_counts_ranks_and_escapes(b: Backend) {
     assert_eq!(r.items[0].appid, "wxns06000", "equal name first");
     let r = svc.public_index().public_query("光路口19").await.expect("query");
     assert_eq!(r.total, 111, "星光路口19, 190–199 and 1900–1999");
+
+    // Equal names: the newest 50 of both name columns, newest first.
+    let r = svc.public_index().public_query("同名小站").await.expect("query");
+    let shown: Vec<&str> = r.items.iter().map(|i| i.appid.as_str()).collect();
+    let expected: Vec<String> = (7010..7060).rev().map(|i| format!("wxns{i:05}")).collect();
+    assert_eq!(shown, expected);
 
     // Postings written before migration 0024 carry no signature (0): the filter lets them
     // through, and the answers stay the same.
