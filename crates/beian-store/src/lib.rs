@@ -218,8 +218,8 @@ impl Store {
                         })
                 };
                 let write = opts().max_connections(1).connect(&url).await?;
-                // Readers keep 16 MiB of pages each (SQLite's default is 2 MiB): the public
-                // query reads up to a thousand index rows, a page miss is a system call.
+                // Readers keep 16 MiB of pages each (SQLite's default is 2 MiB); a page
+                // beyond those is read from the memory map (`mmap_size` above).
                 let read = opts()
                     .max_connections(4)
                     .after_connect(|conn, _| {
