@@ -104,6 +104,13 @@ impl Backend {
     }
 }
 
+/// FNV-1a (64-bit) of `bytes`: a cheap, stable spread (the cache lifetimes'
+/// `spread_lifetime`, and the public index's stored bigram bits, `query::gram_bit`, so it must
+/// not change).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}
+
 /// The database plus the keys to read what it holds.
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -375,19 +375,13 @@ pub struct EntranceRow {
 /// this long.
 pub const ENTRANCE_CACHE_MILLIS: u64 = 2000;
 
-/// FNV-1a (64-bit) of `bytes`: a cheap, stable spread (also the public index's stored bigram
-/// bits, `query::gram_bit`, so it must not change).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
-}
-
 /// How long a cached entry for `key` stays fresh: between half and all of `max`, spread by a
 /// hash of the key. Entries cached together (a node's first seconds, a provider polling all
 /// its mini programs) would otherwise expire in the same instant and send all their reads to
 /// the database at once — a burst the requests caught in it wait out (measured: the p99 of
 /// `get_icp_entrance_info` in `scripts/bench`, docs/benchmarks.md).
 pub fn spread_lifetime(max: std::time::Duration, key: &str) -> std::time::Duration {
-    let h = fnv1a(key.as_bytes());
+    let h = crate::fnv1a(key.as_bytes());
     let half = max / 2;
     half + half.mul_f64((h % 1024) as f64 / 1024.0)
 }

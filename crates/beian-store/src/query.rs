@@ -102,7 +102,7 @@ pub fn grams_of_search(search: &str) -> Vec<String> {
 /// 64. Stored in every posting (`public_filing_grams.sig`, see [`signature`]), so changing it
 /// needs the public index rebuilt (`beian reindex-public`).
 pub fn gram_bit(gram: &str) -> u64 {
-    1u64 << (crate::mini_programs::fnv1a(gram.as_bytes()) % 64)
+    1u64 << (crate::fnv1a(gram.as_bytes()) % 64)
 }
 
 /// A public row's signature: the bits ([`gram_bit`]) of all its bigrams, as the `BIGINT`
