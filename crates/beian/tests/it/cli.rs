@@ -14,6 +14,16 @@ fn run(c: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// `beian demo --seed-only` in `dir`: its data directory and the configuration that opens it.
+fn demo_seeded(dir: &std::path::Path) -> (std::path::PathBuf, beian::config::Config) {
+    use beian::config::{Config, ConfigArgs};
+    run(beian(dir).args(["demo", "--seed-only"]));
+    let data = dir.join("beian-data");
+    let config =
+        Config::resolve(&ConfigArgs { data_dir: Some(data.clone()), ..Default::default() }).expect("config");
+    (data, config)
+}
+
 #[test]
 fn demo_seeds_once_and_files_a_mini_program() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -82,13 +92,9 @@ fn readme_walkthrough_reaches_filed() {
 /// every row names a sealed object that opens to the same bytes, and the check is clean.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_seals_plain_media_and_check_reports_them() {
-    use beian::config::{Config, ConfigArgs};
     use beian_store::MediaFiles;
     let dir = tempfile::tempdir().expect("tempdir");
-    run(beian(dir.path()).args(["demo", "--seed-only"]));
-    let data = dir.path().join("beian-data");
-    let config =
-        Config::resolve(&ConfigArgs { data_dir: Some(data.clone()), ..Default::default() }).expect("config");
+    let (data, config) = demo_seeded(dir.path());
 
     // Make the demo's media what an older version stored: plain files under their SHA-256.
     let (store, svc) =
@@ -242,12 +248,8 @@ fn check_names_sms_events_without_a_template_and_refuses_clear_text_smtp() {
 /// still found by name.
 #[tokio::test(flavor = "multi_thread")]
 async fn reindex_public_fills_in_signatures() {
-    use beian::config::{Config, ConfigArgs};
     let dir = tempfile::tempdir().expect("tempdir");
-    run(beian(dir.path()).args(["demo", "--seed-only"]));
-    let data = dir.path().join("beian-data");
-    let config =
-        Config::resolve(&ConfigArgs { data_dir: Some(data.clone()), ..Default::default() }).expect("config");
+    let (_, config) = demo_seeded(dir.path());
     let unsigned = "SELECT COUNT(*) FROM public_filing_grams WHERE sig = 0";
     {
         let (store, svc) =
