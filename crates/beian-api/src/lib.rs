@@ -30,7 +30,8 @@ pub use wire::WxJson;
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// Calls per mini program per endpoint per minute before `45011` (across nodes on
-    /// PostgreSQL, within the bound in [`limits`]).
+    /// PostgreSQL, within the bound in [`limits`]); 0: no limit. `[limits]
+    /// api_calls_per_minute`, `--api-minute-limit`, `BEIAN_API_MINUTE_LIMIT`.
     pub per_minute_limit: u32,
 }
 

@@ -309,8 +309,11 @@ async fn advance(State(s): State<AppState>, headers: HeaderMap, b: Bytes) -> Api
 async fn sweep(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     let st = staff(&s, &headers, Role::Operator).await?;
     let id = format!("clearance-{}", s.svc.policy().clearance_date);
-    let report =
-        s.svc.job_queue().clearance_sweep(&Actor::new("operator", &st.id), &id, 1000, |_| {}).await?;
+    let report = s
+        .svc
+        .job_queue()
+        .clearance_sweep(&Actor::new("operator", &st.id), &id, beian_service::SWEEP_BATCH, |_| {})
+        .await?;
     Ok(Json(json!({ "errcode": 0, "sweep": report })))
 }
 

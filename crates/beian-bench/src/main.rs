@@ -80,7 +80,7 @@ struct Args {
     #[arg(long, default_value_t = 20_000)]
     seed_batch: u64,
     /// Mini programs per batch of the clearance sweep (`beian sweep --batch`).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = beian_service::SWEEP_BATCH)]
     sweep_batch: i64,
     /// After seeding, run `beian check` (every database invariant) on the seeded data.
     #[arg(long)]

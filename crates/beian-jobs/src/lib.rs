@@ -478,7 +478,12 @@ impl Worker {
             Some(JobSpec::ClearanceSweep { sweep_id }) => self
                 .svc
                 .job_queue()
-                .clearance_sweep(&beian_service::Actor::system(), sweep_id, 1000, |_| {})
+                .clearance_sweep(
+                    &beian_service::Actor::system(),
+                    sweep_id,
+                    beian_service::SWEEP_BATCH,
+                    |_| {},
+                )
                 .await
                 .map(|_| ())
                 .map_err(retry),

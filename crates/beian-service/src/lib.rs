@@ -45,6 +45,7 @@ pub use aggregates::{
     Accounts, Filings, JobQueue, Materials, MiniPrograms, Operations, Providers, PublicIndex, Review,
 };
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
+pub use deadlines::SWEEP_BATCH;
 pub use error::ServiceError;
 pub use filing::EntranceInfo;
 pub use media::MediaUpload;

@@ -156,6 +156,7 @@ impl Application {
             .with_channels(channels)
             .with_worker_concurrency(config.jobs_concurrency)
             .with_web_limits(config.web_limits.clone())
+            .with_api_config(config.api.clone())
             .with_metrics(config.metrics.clone())
             .with_authority_bridge(config.authority_bridge.clone())
             .with_platform_api(config.platform_api.clone())

@@ -53,7 +53,7 @@ enum Command {
     /// Run (or resume) the clearance sweep now, with progress on stderr.
     Sweep {
         /// Mini programs per batch (each batch commits its progress).
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = beian_service::SWEEP_BATCH)]
         batch: i64,
     },
     /// Rebuild the public filing index (备案查询) from the filed orders: to repair it, or after

@@ -251,6 +251,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Per-client limits of the public query and the sign-in forms.
     pub web_limits: beian_web::limits::WebLimitsConfig,
+    /// The WeChat-compatible API's minute quota per mini program and endpoint.
+    pub api: beian_api::ApiConfig,
     pub smtp: Option<beian_jobs::notify::SmtpConfig>,
     pub sms_gateway: Option<beian_jobs::notify::HttpSmsConfig>,
     /// Texts go to the development outbox (demo mode sets it when no gateway is configured).
@@ -395,6 +397,7 @@ impl Config {
             master_key: std::env::var("BEIAN_MASTER_KEY").ok().filter(|k| !k.is_empty()).or(file.master_key),
             simulated_clock,
             public_url,
+            api: crate::limits::api_config(&args.limits, file.limits.as_ref()),
             web_limits: crate::limits::resolve(&args.limits, file.limits)?,
             smtp: smtp_config(file.smtp, |k| std::env::var(k).ok())?,
             sms: crate::sms_config::resolve(

@@ -63,6 +63,7 @@ pub struct LimitsFile {
     pub public_query_per_minute: Option<u32>,
     pub login_failures_per_ip: Option<u32>,
     pub client_ip_header: Option<String>,
+    pub api_calls_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -77,6 +78,21 @@ pub struct LimitArgs {
     /// x-real-ip). Only when every request comes through that proxy [default: the TCP peer]
     #[arg(long, env = "BEIAN_CLIENT_IP_HEADER", global = true)]
     pub client_ip_header: Option<String>,
+    /// WeChat-compatible API calls per mini program per endpoint per minute, then `45011`;
+    /// 0: no limit [default: 600, WeChat's]
+    #[arg(long, env = "BEIAN_API_MINUTE_LIMIT", global = true)]
+    pub api_minute_limit: Option<u32>,
+}
+
+/// The API edge's minute quota: the flag, else `[limits] api_calls_per_minute`, else WeChat's 600.
+pub fn api_config(args: &LimitArgs, file: Option<&LimitsFile>) -> beian_api::ApiConfig {
+    let d = beian_api::ApiConfig::default();
+    beian_api::ApiConfig {
+        per_minute_limit: args
+            .api_minute_limit
+            .or(file.and_then(|f| f.api_calls_per_minute))
+            .unwrap_or(d.per_minute_limit),
+    }
 }
 
 pub fn resolve(args: &LimitArgs, file: Option<LimitsFile>) -> Result<WebLimitsConfig> {
@@ -123,5 +139,14 @@ mod tests {
         assert_eq!(c.client_ip_header.as_deref(), Some("x-forwarded-for"));
         let bad = LimitArgs { client_ip_header: Some("x forwarded".into()), ..LimitArgs::default() };
         assert!(resolve(&bad, None).is_err());
+    }
+
+    #[test]
+    fn api_minute_limit_flag_over_file_over_wechat_default() {
+        assert_eq!(api_config(&LimitArgs::default(), None).per_minute_limit, 600);
+        let file: LimitsFile = toml::from_str("api_calls_per_minute = 1200\n").expect("toml");
+        assert_eq!(api_config(&LimitArgs::default(), Some(&file)).per_minute_limit, 1200);
+        let args = LimitArgs { api_minute_limit: Some(0), ..LimitArgs::default() };
+        assert_eq!(api_config(&args, Some(&file)).per_minute_limit, 0, "the flag wins");
     }
 }

@@ -65,12 +65,16 @@ async fn healthz_answers_on_the_embedded_default() {
 fn config_file_is_overridden_by_flags_and_env() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("beian.toml");
-    std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ndatabase_url = \"sqlite:///tmp/from-file.db\"\n")
-        .expect("write");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9999\"\ndatabase_url = \"sqlite:///tmp/from-file.db\"\n\n[limits]\napi_calls_per_minute = 1200\n",
+    )
+    .expect("write");
     let from_file =
         Config::resolve(&ConfigArgs { config: Some(file.clone()), ..ConfigArgs::default() }).expect("cfg");
     assert_eq!(from_file.listen, "127.0.0.1:9999");
     assert_eq!(from_file.database_url, "sqlite:///tmp/from-file.db");
+    assert_eq!(from_file.api.per_minute_limit, 1200);
     // clap fills these from flags or BEIAN_* variables; either wins over the file.
     let overridden = Config::resolve(&ConfigArgs {
         config: Some(file.clone()),
