@@ -13,7 +13,7 @@
 //! SQL lives outside this crate.
 
 use crate::appends::{insert_audit, insert_versions, rows_per_statement, values_sql, VersionRow};
-use crate::query::{bigrams, search_form, signature, PublicFiling};
+use crate::query::{search_form, signature, PublicFiling};
 use crate::tx::b;
 use crate::{Backend, Crypto, Result, Store, StoreError};
 use beian_core::model::{AuditEvent, FaceTask, FilingOrder, MediaMeta, MiniProgram, Subject};
@@ -156,13 +156,11 @@ const SEEDED_TABLES: [&str; 11] = [
 #[derive(Debug, Clone, Default)]
 pub struct DeferredIndexes(pub Vec<(String, String)>);
 
-/// The `search` column and bigrams of a public row, exactly as `PublicIndex::put`
-/// derives them (one normalised name per line; a bigram never spans two names).
+/// The `search` column and bigrams of a public row, exactly as `PublicIndex::put` derives
+/// them (one normalised name per line; a bigram never spans two names).
 fn public_search(f: &PublicFiling) -> (String, Vec<String>) {
-    let search = format!("{}\n{}", search_form(&f.service_name), search_form(&f.subject_name));
-    let mut grams: Vec<String> = search.lines().flat_map(bigrams).collect();
-    grams.sort();
-    grams.dedup();
+    let search = crate::query::search_text(&f.service_name, &f.subject_name);
+    let grams = crate::query::grams_of_search(&search);
     (search, grams)
 }
 

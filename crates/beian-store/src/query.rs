@@ -482,6 +482,18 @@ impl PublicIndex<'_> {
         Ok(out)
     }
 
+    /// The first `limit` postings of `gram` in appid order, each with its row's signature
+    /// (diagnostics; the bulk loader's test compares them with what it meant to write).
+    pub async fn postings(&mut self, gram: &str, limit: i64) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT appid, sig FROM public_filing_grams WHERE gram = $1 ORDER BY appid LIMIT $2",
+        )
+        .bind(gram)
+        .bind(limit)
+        .fetch_all(&mut *self.tx.conn)
+        .await?)
+    }
+
     /// The `n`-th posting (1-based, appid order) of `gram`, if it has that many (reads at
     /// most `n` index entries).
     pub async fn gram_nth_posting(&mut self, gram: &str, n: i64) -> Result<Option<String>> {

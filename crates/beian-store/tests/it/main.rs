@@ -204,6 +204,55 @@ async fn auth_counters_and_token_ends(name: &str, store: &Store) {
     tx.commit().await.expect("commit");
 }
 
+/// The bulk loader's bigram postings are what the public index derives from each row: every
+/// bigram of both names, with the row's signature, quotes, backslashes and control
+/// characters included.
+#[tokio::test]
+async fn bulk_grams_are_the_rows_bigrams_with_their_signatures() {
+    use beian_store::bulk::GramSink;
+    use beian_store::query::{grams_of_search, search_text, signature, PublicFiling};
+    let rows = [
+        ("wxg1", "长沙易购\"快递\"", "某\\某科技有限公司"),
+        ("wxg2", "易购优选", "长沙易购网络科技有限公司"),
+        ("wxg3", "Tab\tName 😀", "控制\u{1}字符"),
+    ];
+    for (name, store, _dir) in stores().await {
+        store.migrate().await.expect("migrate");
+        let mut sink = GramSink::default();
+        let mut expected: std::collections::BTreeMap<String, Vec<(String, i64)>> = Default::default();
+        for (appid, service, subject) in rows {
+            let f = PublicFiling {
+                appid: appid.into(),
+                service_name: service.into(),
+                subject_name: subject.into(),
+                subject_type: 1,
+                subject_record_number: format!("粤ICP备{appid}号"),
+                service_record_number: format!("粤ICP备{appid}号-1X"),
+                principal_masked: "张*".into(),
+                nrlx: vec![],
+                approved_at: 1,
+            };
+            sink.add(&f);
+            let grams = grams_of_search(&search_text(service, subject));
+            let sig = signature(&grams);
+            for g in grams {
+                expected.entry(g).or_default().push((appid.to_string(), sig));
+            }
+        }
+        let n = sink.len() as u64;
+        assert_eq!(store.bulk_insert_grams(sink, 1).await.expect("load"), n, "{name}");
+        assert!(expected.contains_key("\"快") && expected.contains_key("\\某"), "{name}: special characters");
+        let mut tx = store.read().await.expect("read");
+        for (gram, want) in &expected {
+            assert_eq!(
+                &tx.public_index().postings(gram, 10).await.expect("postings"),
+                want,
+                "{name}: {gram:?}"
+            );
+        }
+    }
+}
+
 /// `bulk_seed` writes the rows the one-row queries read back (decrypted, found by blind
 /// index), whether the batch was sealed ahead on another thread or not; a batch changed
 /// after sealing is refused before anything is written.
@@ -454,4 +503,48 @@ async fn capped_counters_never_pass_their_limit() {
         assert_eq!(total("q:group").await, 10, "{name}");
         store.close().await;
     }
+}
+
+/// Entrance rows are refreshed ahead: past half its lifetime a polled row is still answered
+/// from memory while one background read replaces it, so a change made on another node shows
+/// within the cache's bound without any poll waiting for the database.
+#[tokio::test]
+async fn entrance_rows_are_refreshed_ahead_within_the_bound() {
+    use beian_store::mini_programs::ENTRANCE_CACHE_MILLIS;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("n.db").display());
+    let crypto = Crypto::new(&[9u8; 32]);
+    let (a, b) = (
+        Store::connect(&url, crypto.clone()).await.expect("node a"),
+        Store::connect(&url, crypto).await.expect("node b"),
+    );
+    a.migrate().await.expect("migrate");
+    let mut tx = a.begin().await.expect("begin");
+    tx.mini_programs().insert(&mp("wxcache"), "dev").await.expect("insert");
+    tx.commit().await.expect("commit");
+    let name = |r: Option<beian_store::mini_programs::EntranceRow>| r.expect("row").name;
+    let filled = std::time::Instant::now();
+    assert_eq!(name(a.entrance_row("wxcache").await.expect("read")), mp("wxcache").name);
+    // This row's lifetime in the cache (between half and all of the bound).
+    let lifetime =
+        beian_store::spread_lifetime(std::time::Duration::from_millis(ENTRANCE_CACHE_MILLIS), "wxcache");
+    // Node b renames it; node a learns of it only through its cache.
+    let mut tx = b.begin().await.expect("begin");
+    tx.mini_programs()
+        .update(&MiniProgram { name: "改名后".into(), ..mp("wxcache") }, 5)
+        .await
+        .expect("update");
+    tx.commit().await.expect("commit");
+    let mut answers = Vec::new();
+    while answers.last().map(String::as_str) != Some("改名后") {
+        answers.push(name(a.entrance_row("wxcache").await.expect("read")));
+        assert!(filled.elapsed() < lifetime * 2, "never refreshed: {answers:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The old name until the refresh (past half the lifetime), the new one before the row
+    // expired: it was read ahead, not on a miss at expiry.
+    let seen = filled.elapsed();
+    assert_eq!(answers[0], mp("wxcache").name);
+    assert!(seen >= lifetime / 2, "refreshed early: {seen:?} of {lifetime:?}");
+    assert!(seen < lifetime, "refreshed only at expiry: {seen:?} of {lifetime:?}");
 }
