@@ -393,11 +393,10 @@ pub fn spread_lifetime(max: std::time::Duration, key: &str) -> std::time::Durati
 /// seen before it was read.
 ///
 /// Refresh ahead: in the last tenth of its lifetime ([`REFRESH_FROM`]), the first read of a
-/// row starts one read of it in the background and is answered from memory, like the reads after it, until the fresh row
-/// replaces it. A row polled steadily is therefore never waited for; the database read happens
-/// off the request (at 10 M mini programs such reads were the slow 1–3 % of the polls, the
-/// p99 of `get_icp_entrance_info` in `scripts/bench`). Whatever is answered was read from the
-/// database at most [`ENTRANCE_CACHE_MILLIS`] ago, as before.
+/// row starts one read of it in the background; that read and the ones after it are answered
+/// from memory until the fresh row replaces it, so a row polled steadily is never waited for.
+/// Whatever is answered was read from the database at most [`ENTRANCE_CACHE_MILLIS`] ago, as
+/// before.
 #[derive(Debug, Default)]
 pub struct EntranceCache {
     rows: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
@@ -500,32 +499,29 @@ impl Store {
         match self.entrance.get(appid) {
             Lookup::Fresh(row) => Ok(Some(row)),
             Lookup::RefreshDue(row) => {
+                // Without a runtime to refresh on (never under the server), read it now.
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                    // No runtime to refresh on (never under the server): read it now.
-                    let seen = self.entrance.generation();
-                    let fresh = self.read_entrance_row(appid).await?;
-                    self.entrance.put(appid, fresh.clone(), seen);
-                    return Ok(fresh);
+                    return self.load_entrance_row(appid).await;
                 };
-                let store = self.clone();
-                let appid = appid.to_string();
+                let (store, appid) = (self.clone(), appid.to_string());
                 runtime.spawn(async move {
-                    let seen = store.entrance.generation();
-                    let read = store.read_entrance_row(&appid).await;
-                    if let Err(e) = &read {
+                    if let Err(e) = store.load_entrance_row(&appid).await {
                         tracing::warn!("refreshing the entrance row of {appid}: {e}");
                     }
-                    store.entrance.put(&appid, read.ok().flatten(), seen);
                 });
                 Ok(Some(row))
             }
-            Lookup::Miss => {
-                let seen = self.entrance.generation();
-                let row = self.read_entrance_row(appid).await?;
-                self.entrance.put(appid, row.clone(), seen);
-                Ok(row)
-            }
+            Lookup::Miss => self.load_entrance_row(appid).await,
         }
+    }
+
+    /// Read a row from the database and remember it, unless a commit invalidated rows while
+    /// it was read (a failed read ends a refresh under way).
+    async fn load_entrance_row(&self, appid: &str) -> Result<Option<EntranceRow>> {
+        let seen = self.entrance.generation();
+        let read = self.read_entrance_row(appid).await;
+        self.entrance.put(appid, read.as_ref().ok().and_then(Clone::clone), seen);
+        read
     }
 
     async fn read_entrance_row(&self, appid: &str) -> Result<Option<EntranceRow>> {
