@@ -28,6 +28,7 @@ pub mod bulk;
 pub mod check;
 pub mod crypto;
 pub mod desk;
+mod direct;
 mod host_events;
 pub mod jobs;
 pub mod media;
@@ -61,6 +62,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Db(sqlx::Error),
+    /// An error of a read on the store's own SQLite connections (`direct.rs`).
+    #[error("database error: {0}")]
+    Sqlite(String),
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
     /// A stored value that cannot be read back (e.g. an unknown status code).
@@ -120,6 +124,9 @@ pub struct Store {
     crypto: Crypto,
     /// Entrance rows recently read on this node (see [`mini_programs::EntranceCache`]).
     entrance: std::sync::Arc<mini_programs::EntranceCache>,
+    /// SQLite (a file): the public index's lookups on the store's own connections, without
+    /// the driver's thread hop (`direct.rs`).
+    direct: Option<std::sync::Arc<direct::DirectReads>>,
 }
 
 /// WAL for concurrent readers; FULL sync so an acknowledged commit survives power loss.
@@ -250,7 +257,11 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        Ok(Store { write, read, backend, crypto, entrance: Default::default() })
+        let direct = match backend {
+            Backend::Sqlite => direct::DirectReads::for_url(url).map(std::sync::Arc::new),
+            Backend::Postgres => None,
+        };
+        Ok(Store { write, read, backend, crypto, entrance: Default::default(), direct })
     }
 
     pub fn backend(&self) -> Backend {
@@ -320,9 +331,12 @@ impl Store {
     /// it ran, as under READ COMMITTED, and no `BEGIN`/`ROLLBACK` is sent (on SQLite each is a
     /// round trip to the connection's thread). For callers that check again under the writer
     /// what they read, or whose reads need not agree with each other. Writing through it is a
-    /// bug: each statement would commit on its own.
+    /// bug: each statement would commit on its own. On a SQLite file the public index's
+    /// lookups through it run on the store's own connections (`direct.rs`).
     pub async fn reads(&self) -> Result<Tx> {
-        Ok(Tx::new(tx::Conn::Plain(self.read.acquire().await?), self.crypto.clone(), self.backend))
+        let mut tx = Tx::new(tx::Conn::Plain(self.read.acquire().await?), self.crypto.clone(), self.backend);
+        tx.direct = self.direct.clone();
+        Ok(tx)
     }
 
     /// Run raw SQL outside any transaction: for tests that plant a broken state and for the

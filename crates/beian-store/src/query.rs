@@ -8,9 +8,9 @@
 //! exact or prefix lookups on ordinary indexes (the PostgreSQL DDL declares those columns
 //! `COLLATE "C"`, so range scans order by code point as SQLite's BINARY does).
 
+use crate::direct::{Arg, Cols};
 use crate::tx::placeholders;
-use crate::{Result, Tx};
-use sqlx::any::AnyRow;
+use crate::{Result, StoreError, Tx};
 use sqlx::Row;
 
 /// One filed mini program as the public query shows it.
@@ -180,18 +180,18 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
-fn public_from_row(r: &AnyRow) -> Result<PublicFiling> {
-    let nrlx: String = r.try_get("nrlx")?;
+fn public_from_row(r: &dyn Cols) -> Result<PublicFiling> {
+    let nrlx = r.text("nrlx")?;
     Ok(PublicFiling {
-        appid: r.try_get("appid")?,
-        service_name: r.try_get("service_name")?,
-        subject_name: r.try_get("subject_name")?,
-        subject_type: crate::tx::u(r.try_get("subject_type")?, "subject_type")?,
-        subject_record_number: r.try_get("subject_record_number")?,
-        service_record_number: r.try_get("service_record_number")?,
-        principal_masked: r.try_get("principal_masked")?,
+        appid: r.text("appid")?,
+        service_name: r.text("service_name")?,
+        subject_name: r.text("subject_name")?,
+        subject_type: crate::tx::u(r.int("subject_type")?, "subject_type")?,
+        subject_record_number: r.text("subject_record_number")?,
+        service_record_number: r.text("service_record_number")?,
+        principal_masked: r.text("principal_masked")?,
         nrlx: nrlx.split(',').filter_map(|t| t.trim().parse().ok()).collect(),
-        approved_at: r.try_get("approved_at")?,
+        approved_at: r.int("approved_at")?,
     })
 }
 
@@ -306,62 +306,79 @@ impl PublicIndex<'_> {
         Ok(())
     }
 
+    /// Whether this handle's lookups run on the store's own SQLite connections (`direct.rs`):
+    /// [`crate::Store::reads`] on a SQLite file.
+    pub fn direct(&self) -> bool {
+        self.tx.direct.is_some()
+    }
+
+    /// Run a lookup: on the store's own SQLite connections when this handle has them
+    /// (`direct.rs`), else through sqlx; each row through `row`.
+    async fn fetch<T>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        row: impl Fn(&dyn Cols) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        if let Some(direct) = &self.tx.direct {
+            return direct.fetch(sql, args, row);
+        }
+        let mut q = sqlx::query(sql);
+        for arg in args {
+            q = match *arg {
+                Arg::Text(s) => q.bind(s),
+                Arg::Int(n) => q.bind(n),
+            };
+        }
+        q.fetch_all(&mut *self.tx.conn).await?.iter().map(|r| row(r)).collect()
+    }
+
+    /// The single value of a lookup that returns one row of one column `n`.
+    async fn fetch_count(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<i64> {
+        let counts = self.fetch(sql, args, |r| r.int("n")).await?;
+        counts.first().copied().ok_or_else(|| StoreError::Corrupt("a count returned no row".into()))
+    }
+
     /// Rows whose appid is `appid` or whose service number is `number`.
     pub async fn exact(&mut self, appid: &str, number: &str) -> Result<Vec<PublicFiling>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE appid = $1 OR service_record_number = $2"
-        ))
-        .bind(appid)
-        .bind(number)
-        .fetch_all(&mut *self.tx.conn)
-        .await?;
-        rows.iter().map(public_from_row).collect()
+        );
+        self.fetch(&sql, &[Arg::Text(appid), Arg::Text(number)], public_from_row).await
     }
 
     /// Rows with a service or subject name equal to `form` (normalised, lower-cased), newest
     /// approval first, at most `limit`: the first `limit` of each name index (in that order,
     /// migration 0025), merged.
     pub async fn name_equal(&mut self, form: &str, limit: i64) -> Result<Vec<PublicFiling>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT * FROM (SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE service_form = $1 \
              ORDER BY approved_at DESC, appid LIMIT $2) a \
              UNION SELECT * FROM (SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE subject_form = $1 \
              ORDER BY approved_at DESC, appid LIMIT $2) b \
              ORDER BY approved_at DESC, appid LIMIT $2"
-        ))
-        .bind(form)
-        .bind(limit)
-        .fetch_all(&mut *self.tx.conn)
-        .await?;
-        rows.iter().map(public_from_row).collect()
+        );
+        self.fetch(&sql, &[Arg::Text(form), Arg::Int(limit)], public_from_row).await
     }
 
     /// Rows whose service number starts with `prefix` (a subject number finds all of its
     /// services), in number order, at most `limit`.
     pub async fn number_prefix(&mut self, prefix: &str, limit: i64) -> Result<Vec<PublicFiling>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE service_record_number >= $1 AND service_record_number < $2 \
              ORDER BY service_record_number LIMIT $3"
-        ))
-        .bind(prefix)
-        .bind(prefix_end(prefix))
-        .bind(limit)
-        .fetch_all(&mut *self.tx.conn)
-        .await?;
-        rows.iter().map(public_from_row).collect()
+        );
+        let end = prefix_end(prefix);
+        self.fetch(&sql, &[Arg::Text(prefix), Arg::Text(&end), Arg::Int(limit)], public_from_row).await
     }
 
     /// Rows whose appid starts with `prefix`, in appid order, at most `limit`.
     pub async fn appid_prefix(&mut self, prefix: &str, limit: i64) -> Result<Vec<PublicFiling>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {PUBLIC_COLUMNS} FROM public_filings WHERE appid >= $1 AND appid < $2 ORDER BY appid LIMIT $3"
-        ))
-        .bind(prefix)
-        .bind(prefix_end(prefix))
-        .bind(limit)
-        .fetch_all(&mut *self.tx.conn)
-        .await?;
-        rows.iter().map(public_from_row).collect()
+        );
+        let end = prefix_end(prefix);
+        self.fetch(&sql, &[Arg::Text(prefix), Arg::Text(&end), Arg::Int(limit)], public_from_row).await
     }
 
     /// Names containing `form` (a normalised, lower-cased query of at least two characters),
@@ -398,19 +415,14 @@ impl PublicIndex<'_> {
             sig = sig_sql(8),
             contains = contains_sql(self.tx.backend),
         );
-        let mut q = sqlx::query(&sql);
-        for v in name_binds(walk, form) {
-            q = q.bind(v);
-        }
-        q = q.bind(cap).bind(show).bind(walk.mask);
-        let rows = q.fetch_all(&mut *self.tx.conn).await?;
-        let mut total = 0;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            total = r.try_get::<i64, _>("total")?;
-            out.push((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?));
-        }
-        Ok((out, total))
+        let binds = name_binds(walk, form);
+        let mut args: Vec<Arg<'_>> = binds.iter().map(|v| Arg::Text(v)).collect();
+        args.extend([Arg::Int(cap), Arg::Int(show), Arg::Int(walk.mask)]);
+        let rows = self
+            .fetch(&sql, &args, |r| Ok((r.int("total")?, r.int("equal")? != 0, public_from_row(r)?)))
+            .await?;
+        let total = rows.last().map_or(0, |(total, _, _)| *total);
+        Ok((rows.into_iter().map(|(_, equal, f)| (equal, f)).collect(), total))
     }
 
     /// The first `show` names containing `form` in posting (appid) order, names equal to the
@@ -431,26 +443,20 @@ impl PublicIndex<'_> {
             sig = sig_sql(7),
             contains = contains_sql(self.tx.backend),
         );
-        let mut q = sqlx::query(&sql);
-        for v in name_binds(walk, form) {
-            q = q.bind(v);
-        }
-        q = q.bind(show).bind(walk.mask);
-        let rows = q.fetch_all(&mut *self.tx.conn).await?;
-        rows.iter().map(|r| Ok((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?))).collect()
+        let binds = name_binds(walk, form);
+        let mut args: Vec<Arg<'_>> = binds.iter().map(|v| Arg::Text(v)).collect();
+        args.extend([Arg::Int(show), Arg::Int(walk.mask)]);
+        self.fetch(&sql, &args, |r| Ok((r.int("equal")? != 0, public_from_row(r)?))).await
     }
 
     /// Postings of `gram` up to `through` (inclusive; `None`: all), counted up to `cap`.
     pub async fn gram_count(&mut self, gram: &str, through: Option<&str>, cap: i64) -> Result<i64> {
         let end = prefix_end("");
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 AS one FROM public_filing_grams WHERE gram = $1 AND appid <= $2 LIMIT $3) t",
+        self.fetch_count(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM public_filing_grams WHERE gram = $1 AND appid <= $2 LIMIT $3) t",
+            &[Arg::Text(gram), Arg::Text(through.unwrap_or(&end)), Arg::Int(cap)],
         )
-        .bind(gram)
-        .bind(through.unwrap_or(&end))
-        .bind(cap)
-        .fetch_one(&mut *self.tx.conn)
-        .await?)
+        .await
     }
 
     /// How many postings `gram` has, each capped at `cap`, for several grams in one statement.
@@ -468,15 +474,12 @@ impl PublicIndex<'_> {
             })
             .collect();
         let sql = parts.join(" UNION ALL ");
-        let mut q = sqlx::query(&sql).bind(cap);
-        for g in grams {
-            q = q.bind(g);
-        }
+        let mut args = vec![Arg::Int(cap)];
+        args.extend(grams.iter().map(|g| Arg::Text(g)));
         let mut out = vec![0; grams.len()];
-        for r in q.fetch_all(&mut *self.tx.conn).await? {
-            let i = usize::try_from(r.try_get::<i64, _>("i")?).unwrap_or(usize::MAX);
-            if let Some(slot) = out.get_mut(i) {
-                *slot = r.try_get::<i64, _>("n")?;
+        for (i, n) in self.fetch(&sql, &args, |r| Ok((r.int("i")?, r.int("n")?))).await? {
+            if let Some(slot) = out.get_mut(usize::try_from(i).unwrap_or(usize::MAX)) {
+                *slot = n;
             }
         }
         Ok(out)
@@ -497,13 +500,14 @@ impl PublicIndex<'_> {
     /// The `n`-th posting (1-based, appid order) of `gram`, if it has that many (reads at
     /// most `n` index entries).
     pub async fn gram_nth_posting(&mut self, gram: &str, n: i64) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT appid FROM public_filing_grams WHERE gram = $1 ORDER BY appid LIMIT 1 OFFSET $2",
-        )
-        .bind(gram)
-        .bind((n - 1).max(0))
-        .fetch_optional(&mut *self.tx.conn)
-        .await?)
+        let found = self
+            .fetch(
+                "SELECT appid FROM public_filing_grams WHERE gram = $1 ORDER BY appid LIMIT 1 OFFSET $2",
+                &[Arg::Text(gram), Arg::Int((n - 1).max(0))],
+                |r| r.text("appid"),
+            )
+            .await?;
+        Ok(found.into_iter().next())
     }
 }
 

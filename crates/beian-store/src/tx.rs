@@ -19,6 +19,9 @@ pub struct Tx {
     /// Write transactions: whom to tell, after commit, which mini programs' rows changed (the
     /// entrance cache).
     pub(crate) entrance: Option<(std::sync::Arc<dyn RowsChanged>, Vec<String>)>,
+    /// [`crate::Store::reads`] on a SQLite file: where the public index's lookups run
+    /// (`direct.rs`).
+    pub(crate) direct: Option<std::sync::Arc<crate::direct::DirectReads>>,
 }
 
 /// Told after a commit which mini programs' (or their orders') rows it changed.
@@ -67,7 +70,7 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
 
 impl Tx {
     pub(crate) fn new(conn: Conn, crypto: Crypto, backend: Backend) -> Tx {
-        Tx { conn, crypto, backend, entrance: None }
+        Tx { conn, crypto, backend, entrance: None, direct: None }
     }
 
     pub(crate) fn invalidating(mut self, cache: std::sync::Arc<dyn RowsChanged>) -> Tx {

@@ -253,6 +253,95 @@ async fn bulk_grams_are_the_rows_bigrams_with_their_signatures() {
     }
 }
 
+/// The public index's lookups answer the same through [`Store::reads`] — on a SQLite file
+/// the store's own connections (`direct.rs`) — as in a transaction through sqlx: rows,
+/// order, counts, the equal-name flag, and a write committed between two lookups seen.
+#[tokio::test]
+async fn public_lookups_answer_the_same_on_the_stores_own_connections() {
+    use beian_store::query::{grams_of_search, search_form, search_text, signature, NameWalk, PublicFiling};
+    let filing = |appid: &str, service: &str, subject: &str, at: i64| PublicFiling {
+        appid: appid.into(),
+        service_name: service.into(),
+        subject_name: subject.into(),
+        subject_type: 2,
+        subject_record_number: format!("粤ICP备2026{at:06}号"),
+        service_record_number: format!("粤ICP备2026{at:06}号-1X"),
+        principal_masked: "张*".into(),
+        nrlx: vec![1, 3],
+        approved_at: at,
+    };
+    let rows = [
+        filing("wxd1", "易购优选", "长沙易购网络科技有限公司", 1),
+        filing("wxd2", "易购", "某\\某%科技_有限公司", 2),
+        filing("wxd3", "快递易购助手", "易购", 3),
+        filing("wxd4", "Tab\tName 😀", "控制字符", 4),
+    ];
+    for (name, store, _dir) in stores().await {
+        store.migrate().await.expect("migrate");
+        let mut tx = store.begin().await.expect("begin");
+        for f in &rows[..3] {
+            tx.public_index().put(f).await.expect("put");
+        }
+        tx.commit().await.expect("commit");
+        let mut direct = store.reads().await.expect("reads");
+        assert_eq!(direct.public_index().direct(), name == "sqlite", "{name}: which path the lookups take");
+        let form = search_form("易购");
+        let grams = grams_of_search(&search_text("易购", ""));
+        let walk = NameWalk { gram: &grams[0], through: None, mask: signature(&grams) };
+        let walk_to_2 = NameWalk { through: Some("wxd2"), ..walk };
+        for round in 0..2 {
+            let mut in_tx = store.read().await.expect("read");
+            assert!(!in_tx.public_index().direct(), "{name}: a transaction reads through sqlx");
+            let (a, b) = (&mut direct.public_index(), &mut in_tx.public_index());
+            let numbers = ["粤ICP备2026000001号-1X", "粤ICP备2026"];
+            assert_eq!(
+                a.exact("wxd2", numbers[0]).await.expect("lookup"),
+                b.exact("wxd2", numbers[0]).await.expect("lookup")
+            );
+            assert_eq!(a.exact("wxd2", numbers[0]).await.expect("lookup").len(), 2, "{name}");
+            assert_eq!(
+                a.number_prefix(numbers[1], 10).await.expect("lookup"),
+                b.number_prefix(numbers[1], 10).await.expect("lookup")
+            );
+            assert_eq!(
+                a.appid_prefix("wxd", 2).await.expect("lookup"),
+                b.appid_prefix("wxd", 2).await.expect("lookup")
+            );
+            assert_eq!(
+                a.name_equal(&form, 10).await.expect("lookup"),
+                b.name_equal(&form, 10).await.expect("lookup")
+            );
+            let searched = a.name_search(&walk, &form, 100, 2).await.expect("lookup");
+            assert_eq!(searched, b.name_search(&walk, &form, 100, 2).await.expect("lookup"), "{name}");
+            assert_eq!((searched.0.len(), searched.1), (2, 3 + round), "{name}: two shown of all matches");
+            assert!(searched.0[0].0, "{name}: a name equal to the query first");
+            assert_eq!(
+                a.name_search_first(&walk_to_2, &form, 5).await.expect("lookup"),
+                b.name_search_first(&walk_to_2, &form, 5).await.expect("lookup")
+            );
+            assert_eq!(
+                a.gram_count(&grams[0], None, 100).await.expect("lookup"),
+                b.gram_count(&grams[0], None, 100).await.expect("lookup")
+            );
+            assert_eq!(a.gram_count(&grams[0], Some("wxd2"), 100).await.expect("lookup"), 2, "{name}");
+            let many = a.gram_postings_many(&grams, 100).await.expect("lookup");
+            assert_eq!(many, b.gram_postings_many(&grams, 100).await.expect("lookup"), "{name}");
+            assert_eq!(
+                a.gram_nth_posting(&grams[0], 2).await.expect("lookup"),
+                Some("wxd2".to_string()),
+                "{name}"
+            );
+            assert_eq!(a.gram_nth_posting(&grams[0], 9).await.expect("lookup"), None, "{name}");
+            // A filing committed between two lookups is seen by the next one.
+            let mut tx = store.begin().await.expect("begin");
+            tx.public_index().put(&filing("wxd5", "易购五号", "易购", 5)).await.expect("put");
+            tx.public_index().put(&rows[3]).await.expect("put");
+            tx.commit().await.expect("commit");
+        }
+        assert_eq!(direct.public_index().exact("wxd5", "-").await.expect("lookup").len(), 1, "{name}");
+    }
+}
+
 /// `bulk_seed` writes the rows the one-row queries read back (decrypted, found by blind
 /// index), whether the batch was sealed ahead on another thread or not; a batch changed
 /// after sealing is refused before anything is written.
