@@ -342,6 +342,90 @@ async fn public_lookups_answer_the_same_on_the_stores_own_connections() {
     }
 }
 
+/// What an apply is planned from reads the same through [`Store::reads`] — on a SQLite file
+/// the store's own connections — as in a transaction through sqlx: the mini program with its
+/// order (decrypted), the subject found by certificate, the media rows and the face task;
+/// and a mini program without an order, an unknown certificate, task and media are absent.
+#[tokio::test]
+async fn apply_reads_answer_the_same_on_the_stores_own_connections() {
+    use beian_core::model::{FaceStatus, FaceTask, MediaMeta, MediaType};
+    let media = |id: &str, cert: Option<u32>| MediaMeta {
+        media_id: id.into(),
+        appid: "wxa1".into(),
+        media_type: MediaType::Image,
+        certificate_type: cert,
+        icp_order_field: "icp_subject.principal_info.certificate_photo_front".into(),
+        content_type: "image/jpeg".into(),
+        size: 2048,
+        sha256: "ab".repeat(32),
+        created_at: 7,
+    };
+    for (name, store, _dir) in stores().await {
+        store.migrate().await.expect("migrate");
+        let mut tx = store.begin().await.expect("begin");
+        tx.mini_programs().insert(&mp("wxa1"), "dev").await.expect("insert");
+        tx.mini_programs().insert(&mp("wxa2"), "dev").await.expect("insert");
+        let filed = FilingOrder {
+            subject_id: Some("s1".into()),
+            audit_data: vec![],
+            cancel_type: Some(beian_core::model::CancelType::from_code(1).expect("cancel type")),
+            service_record_number: Some("粤ICP备2026000001号-1X".into()),
+            ..order("wxa1")
+        };
+        tx.subjects().insert(&subject("s1", "440305199003071236"), 1).await.expect("subject");
+        tx.orders().insert(&filed).await.expect("order");
+        tx.media().insert(&media("m1", Some(2))).await.expect("media");
+        tx.media().insert(&media("m2", None)).await.expect("media");
+        let task = FaceTask {
+            task_id: "t1".into(),
+            appid: "wxa1".into(),
+            face_status: FaceStatus::Succeeded,
+            is_finish: true,
+            created_at: 3,
+            expires_at: 9,
+        };
+        tx.face_tasks().insert(&task).await.expect("face task");
+        tx.commit().await.expect("commit");
+
+        let mut direct = store.reads().await.expect("reads");
+        assert_eq!(direct.public_index().direct(), name == "sqlite", "{name}");
+        let mut in_tx = store.read().await.expect("read");
+        let (a, b) = (&mut direct, &mut in_tx);
+        for appid in ["wxa1", "wxa2", "wxnone"] {
+            let got = a.mini_programs().apply_facts(appid, "apply:2026-12-03").await.expect("facts");
+            let want = b.mini_programs().apply_facts(appid, "apply:2026-12-03").await.expect("facts");
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{name}: {appid}");
+            match appid {
+                "wxa1" => {
+                    let facts = got.expect("wxa1");
+                    assert_eq!(facts.mini_program, mp("wxa1"), "{name}: decrypted");
+                    assert_eq!(
+                        facts.order.expect("order").service_record_number,
+                        filed.service_record_number
+                    );
+                }
+                "wxa2" => assert!(got.expect("wxa2").order.is_none(), "{name}"),
+                _ => assert!(got.is_none(), "{name}"),
+            }
+        }
+        for number in ["440305199003071236", "440305199003071237"] {
+            let got = a.subjects().find(2, number).await.expect("find");
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{:?}", b.subjects().find(2, number).await.expect("find"))
+            );
+            assert_eq!(got.is_some(), number.ends_with('6'), "{name}: {number}");
+        }
+        let ids = ["m1", "m2", "m3", "m1"];
+        let got = a.media().get_many(&ids).await.expect("media");
+        assert_eq!(got, b.media().get_many(&ids).await.expect("media"), "{name}");
+        assert_eq!((got.len(), got["m1"].certificate_type, got["m2"].certificate_type), (2, Some(2), None));
+        assert_eq!(a.face_tasks().get("t1").await.expect("task"), Some(task.clone()), "{name}");
+        assert_eq!(b.face_tasks().get("t1").await.expect("task"), Some(task), "{name}");
+        assert_eq!(a.face_tasks().get("t2").await.expect("task"), None, "{name}");
+    }
+}
+
 /// `bulk_seed` writes the rows the one-row queries read back (decrypted, found by blind
 /// index), whether the batch was sealed ahead on another thread or not; a batch changed
 /// after sealing is refused before anything is written.
