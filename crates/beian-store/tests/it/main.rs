@@ -342,6 +342,74 @@ async fn public_lookups_answer_the_same_on_the_stores_own_connections() {
     }
 }
 
+/// Hostile query strings (quotes, `LIKE` wildcards, backslashes, NUL, emoji, full-width
+/// forms, CJK) bound by the store's own SQLite connections find exactly what sqlx finds, for
+/// every public lookup: 2,000 random queries over names drawn from the same characters.
+#[tokio::test]
+async fn random_public_queries_answer_the_same_on_both_sqlite_paths() {
+    use beian_store::query::{bigrams, search_form, signature, NameWalk, PublicFiling};
+    const CHARS: [char; 16] =
+        ['易', '购', '长', '沙', '%', '_', '\\', '\'', '"', '\0', 'a', 'Ａ', '😀', ' ', '号', '-'];
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        usize::try_from(seed % n as u64).expect("small")
+    };
+    let mut text = |max: usize| -> String { (0..1 + next(max)).map(|_| CHARS[next(CHARS.len())]).collect() };
+    let (_, store, _dir) = stores().await.into_iter().next().expect("sqlite first");
+    store.migrate().await.expect("migrate");
+    let mut tx = store.begin().await.expect("begin");
+    for i in 0..60 {
+        let f = PublicFiling {
+            appid: format!("wx{i}{}", text(3)),
+            service_name: text(8),
+            subject_name: text(8),
+            subject_type: 1,
+            subject_record_number: format!("粤ICP备{}号", text(3)),
+            service_record_number: format!("粤ICP备{}号-{i}", text(3)),
+            principal_masked: "张*".into(),
+            nrlx: vec![],
+            approved_at: i64::from(i % 7),
+        };
+        tx.public_index().put(&f).await.expect("put");
+    }
+    tx.commit().await.expect("commit");
+    let mut direct = store.reads().await.expect("reads");
+    let mut in_tx = store.read().await.expect("read");
+    let (a, b) = (&mut direct.public_index(), &mut in_tx.public_index());
+    assert!(a.direct() && !b.direct());
+    let mut found = 0;
+    for _ in 0..2_000 {
+        let q = text(5);
+        let form = search_form(&q);
+        let exact = a.exact(&q, &q).await.expect("exact");
+        assert_eq!(exact, b.exact(&q, &q).await.expect("exact"), "{q:?}");
+        let prefix = a.number_prefix(&q, 20).await.expect("number");
+        assert_eq!(prefix, b.number_prefix(&q, 20).await.expect("number"), "{q:?}");
+        assert_eq!(
+            a.appid_prefix(&q, 20).await.expect("appid"),
+            b.appid_prefix(&q, 20).await.expect("appid")
+        );
+        assert_eq!(
+            a.name_equal(&form, 20).await.expect("equal"),
+            b.name_equal(&form, 20).await.expect("equal")
+        );
+        let grams = bigrams(&form);
+        let Some(gram) = grams.first() else { continue };
+        let walk = NameWalk { gram, through: None, mask: signature(&grams) };
+        let named = a.name_search(&walk, &form, 100, 10).await.expect("name");
+        assert_eq!(named, b.name_search(&walk, &form, 100, 10).await.expect("name"), "{q:?}");
+        let first = a.name_search_first(&walk, &form, 10).await.expect("first");
+        assert_eq!(first, b.name_search_first(&walk, &form, 10).await.expect("first"), "{q:?}");
+        let counts = a.gram_postings_many(&grams, 100).await.expect("counts");
+        assert_eq!(counts, b.gram_postings_many(&grams, 100).await.expect("counts"), "{q:?}");
+        found += named.1;
+    }
+    assert!(found > 100, "the random queries found names ({found})");
+}
+
 /// What an apply is planned from reads the same through [`Store::reads`] — on a SQLite file
 /// the store's own connections — as in a transaction through sqlx: the mini program with its
 /// order (decrypted), the subject found by certificate, the media rows and the face task;
