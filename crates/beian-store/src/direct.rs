@@ -10,7 +10,7 @@
 //! [`crate::Store::reads`], each statement sees the latest commit.
 //!
 //! The statements are the ones the sqlx path runs (`query.rs` builds each once and hands it
-//! to [`Arg`]s and a row decoder over [`RowRef`]); parameters are SQLite's `$N` names, bound by
+//! to [`Arg`]s and a row mapper over [`Cols`]); parameters are SQLite's `$N` names, bound by
 //! name as sqlx binds them, so a statement may use them in any order.
 
 use crate::{Result, StoreError};
@@ -25,29 +25,27 @@ pub(crate) enum Arg<'a> {
     Int(i64),
 }
 
-/// A result row of either driver; the row decoders take it, so one decoder serves both.
-#[derive(Clone, Copy)]
-pub(crate) enum RowRef<'r> {
-    Any(&'r sqlx::any::AnyRow),
-    Lite(&'r rusqlite::Row<'r>),
+/// The columns of a result row, by name, whichever driver read it.
+pub(crate) trait Cols {
+    fn text(&self, col: &str) -> Result<String>;
+    fn int(&self, col: &str) -> Result<i64>;
 }
 
-impl<'r> From<&'r sqlx::any::AnyRow> for RowRef<'r> {
-    fn from(r: &'r sqlx::any::AnyRow) -> Self {
-        RowRef::Any(r)
+impl Cols for sqlx::any::AnyRow {
+    fn text(&self, col: &str) -> Result<String> {
+        Ok(self.try_get(col)?)
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        Ok(self.try_get(col)?)
     }
 }
 
-impl<'r> RowRef<'r> {
-    /// The value of column `col` (as sqlx's `Row::try_get`).
-    pub(crate) fn try_get<T, I: AsRef<str>>(&self, col: I) -> Result<T>
-    where
-        T: rusqlite::types::FromSql + sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-    {
-        match *self {
-            RowRef::Any(r) => Ok(r.try_get(col.as_ref())?),
-            RowRef::Lite(r) => Ok(r.get(col.as_ref())?),
-        }
+impl Cols for rusqlite::Row<'_> {
+    fn text(&self, col: &str) -> Result<String> {
+        Ok(self.get(col)?)
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        Ok(self.get(col)?)
     }
 }
 
@@ -122,7 +120,7 @@ impl DirectReads {
         &self,
         sql: &str,
         args: &[Arg<'_>],
-        row: impl Fn(RowRef<'_>) -> Result<T>,
+        row: impl Fn(&dyn Cols) -> Result<T>,
     ) -> Result<Vec<T>> {
         let taken = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         let conn = match taken {
@@ -142,7 +140,7 @@ fn run<T>(
     conn: &rusqlite::Connection,
     sql: &str,
     args: &[Arg<'_>],
-    row: impl Fn(RowRef<'_>) -> Result<T>,
+    row: impl Fn(&dyn Cols) -> Result<T>,
 ) -> Result<Vec<T>> {
     let mut stmt = conn.prepare_cached(sql)?;
     for (n, arg) in args.iter().enumerate() {
@@ -159,7 +157,7 @@ fn run<T>(
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(row(RowRef::Lite(r))?);
+        out.push(row(r)?);
     }
     Ok(out)
 }

@@ -1,9 +1,9 @@
 //! Media rows and face-verification tasks (the media bytes are [`crate::media`]'s).
 
-use crate::direct::{Arg, RowRef};
 use crate::tx::{b, u};
 use crate::{Result, StoreError, Tx};
 use beian_core::model::{FaceStatus, FaceTask, MediaMeta, MediaType};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -57,8 +57,12 @@ impl Media<'_> {
         for chunk in unique.chunks(100) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!("SELECT * FROM media WHERE media_id IN ({})", marks.join(", "));
-            let args: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::Text(id)).collect();
-            for m in self.tx.fetch(&sql, &args, |r| media_from_row(r)).await? {
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *self.tx.conn).await? {
+                let m = media_from_row(&r)?;
                 out.insert(m.media_id.clone(), m);
             }
         }
@@ -120,21 +124,22 @@ impl FaceTasks<'_> {
     }
 
     pub async fn get(&mut self, task_id: &str) -> Result<Option<FaceTask>> {
-        let rows = self
-            .tx
-            .fetch("SELECT * FROM face_tasks WHERE task_id = $1", &[Arg::Text(task_id)], |r| {
-                Ok(FaceTask {
-                    task_id: r.try_get("task_id")?,
-                    appid: r.try_get("appid")?,
-                    face_status: FaceStatus::from_code(r.try_get("face_status")?)
-                        .ok_or_else(|| StoreError::Corrupt("face_status".into()))?,
-                    is_finish: r.try_get::<i64, _>("is_finish")? != 0,
-                    created_at: r.try_get("created_at")?,
-                    expires_at: r.try_get("expires_at")?,
-                })
-            })
+        let row = sqlx::query("SELECT * FROM face_tasks WHERE task_id = $1")
+            .bind(task_id)
+            .fetch_optional(&mut *self.tx.conn)
             .await?;
-        Ok(rows.into_iter().next())
+        row.map(|r| {
+            Ok(FaceTask {
+                task_id: r.try_get("task_id")?,
+                appid: r.try_get("appid")?,
+                face_status: FaceStatus::from_code(r.try_get("face_status")?)
+                    .ok_or_else(|| StoreError::Corrupt("face_status".into()))?,
+                is_finish: r.try_get::<i64, _>("is_finish")? != 0,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
     }
 
     pub async fn finish(&mut self, task_id: &str, status: FaceStatus, now: i64) -> Result<()> {
@@ -228,8 +233,7 @@ impl FaceTasks<'_> {
     }
 }
 
-fn media_from_row<'r>(r: impl Into<RowRef<'r>>) -> Result<MediaMeta> {
-    let r = r.into();
+fn media_from_row(r: &AnyRow) -> Result<MediaMeta> {
     let t: String = r.try_get("media_type")?;
     Ok(MediaMeta {
         media_id: r.try_get("media_id")?,

@@ -1,7 +1,6 @@
 //! What is said to a mini program's developers: 站内信, the SMS outbox, SMS verification
 //! codes, webhook and notice preferences, console tickets (工单).
 
-use crate::direct::RowRef;
 use crate::query::CHUNK;
 use crate::tx::{b, u};
 use crate::{Result, Tx};
@@ -564,8 +563,7 @@ pub(crate) fn target_joins(appid: &str) -> String {
 }
 
 /// Channel preferences (defaults when none are stored) and the webhook's subscription.
-pub(crate) fn targets_from_row<'r>(r: impl Into<RowRef<'r>>) -> Result<(NotifyPrefs, Option<WebhookTarget>)> {
-    let r = r.into();
+pub(crate) fn targets_from_row(r: &AnyRow) -> Result<(NotifyPrefs, Option<WebhookTarget>)> {
     let prefs = match r.try_get::<Option<i64>, _>("np_sms")? {
         Some(sms) => NotifyPrefs {
             sms: sms != 0,

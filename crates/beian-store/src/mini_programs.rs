@@ -9,7 +9,6 @@
 //! worker thread: the benchmark showed those hand-offs, not SQLite, dominating
 //! `get_icp_entrance_info`). See docs/benchmarks.md.
 
-use crate::direct::{Arg, RowRef};
 use crate::orders::order_from_row;
 use crate::query::ListingReadiness;
 use crate::tx::b;
@@ -143,20 +142,15 @@ impl MiniPrograms<'_> {
             from_tables = MINI_PROGRAM_WITH_ORDER_TABLES,
             joins = crate::messages::target_joins("m.appid"),
         );
-        let crypto = self.tx.crypto.clone();
-        let rows = self
-            .tx
-            .fetch(&sql, &[Arg::Text(appid), Arg::Text(quota)], |r| {
-                let (mini_program, order) = mini_program_with_order_from_row(&crypto, r)?;
-                Ok(ApplyFacts {
-                    mini_program,
-                    order,
-                    targets: crate::messages::targets_from_row(r)?,
-                    quota_total: r.try_get("quota_total")?,
-                })
-            })
-            .await?;
-        Ok(rows.into_iter().next())
+        let row = sqlx::query(&sql).bind(appid).bind(quota).fetch_optional(&mut *self.tx.conn).await?;
+        let Some(r) = row else { return Ok(None) };
+        let (mini_program, order) = mini_program_with_order_from_row(&self.tx.crypto, &r)?;
+        Ok(Some(ApplyFacts {
+            mini_program,
+            order,
+            targets: crate::messages::targets_from_row(&r)?,
+            quota_total: r.try_get("quota_total")?,
+        }))
     }
 
     /// Several mini programs with their orders in one statement (apply's group commit
@@ -294,12 +288,7 @@ impl MiniPrograms<'_> {
 }
 
 /// A mini program from a row whose columns carry the prefix `p` (e.g. `m_` in a join).
-pub(crate) fn mini_program_from_row_as<'r>(
-    crypto: &Crypto,
-    r: impl Into<RowRef<'r>>,
-    p: &str,
-) -> Result<MiniProgram> {
-    let r = r.into();
+pub(crate) fn mini_program_from_row_as(crypto: &Crypto, r: &AnyRow, p: &str) -> Result<MiniProgram> {
     let c = |name: &str| format!("{p}{name}");
     let flag = |name: &str| -> Result<bool> { Ok(r.try_get::<i64, _>(c(name).as_str())? != 0) };
     Ok(MiniProgram {
@@ -357,11 +346,10 @@ pub struct ApplyFacts {
     pub quota_total: i64,
 }
 
-fn mini_program_with_order_from_row<'r>(
+fn mini_program_with_order_from_row(
     crypto: &Crypto,
-    r: impl Into<RowRef<'r>>,
+    r: &AnyRow,
 ) -> Result<(MiniProgram, Option<FilingOrder>)> {
-    let r = r.into();
     let mp = mini_program_from_row_as(crypto, r, "m_")?;
     let order = match r.try_get::<Option<i64>, _>("status")? {
         Some(_) => Some(order_from_row(r)?),

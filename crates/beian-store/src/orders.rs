@@ -2,12 +2,12 @@
 //! orders; the console's drafts.
 
 use crate::crypto::seal_payload;
-use crate::direct::RowRef;
 use crate::tx::{b, u};
 use crate::{Crypto, Result, StoreError, Tx};
 use beian_core::model::{AuditItem, FilingOrder};
 use beian_core::payload::ApplyPayload;
 use beian_core::state::FilingState;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 /// Columns bound per row by [`Orders::insert_many`].
@@ -282,8 +282,7 @@ fn audit_json(items: &[AuditItem]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
-pub(crate) fn order_from_row<'r>(r: impl Into<RowRef<'r>>) -> Result<FilingOrder> {
-    let r = r.into();
+pub(crate) fn order_from_row(r: &AnyRow) -> Result<FilingOrder> {
     let status: i64 = r.try_get("status")?;
     let sms: i64 = r.try_get("sms_verify_status")?;
     let canceling = r.try_get::<i64, _>("is_canceling")? != 0;

@@ -8,7 +8,7 @@
 //! exact or prefix lookups on ordinary indexes (the PostgreSQL DDL declares those columns
 //! `COLLATE "C"`, so range scans order by code point as SQLite's BINARY does).
 
-use crate::direct::{Arg, RowRef};
+use crate::direct::{Arg, Cols};
 use crate::tx::placeholders;
 use crate::{Result, StoreError, Tx};
 use sqlx::Row;
@@ -180,18 +180,18 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
-fn public_from_row(r: RowRef<'_>) -> Result<PublicFiling> {
-    let nrlx: String = r.try_get("nrlx")?;
+fn public_from_row(r: &dyn Cols) -> Result<PublicFiling> {
+    let nrlx = r.text("nrlx")?;
     Ok(PublicFiling {
-        appid: r.try_get("appid")?,
-        service_name: r.try_get("service_name")?,
-        subject_name: r.try_get("subject_name")?,
-        subject_type: crate::tx::u(r.try_get::<i64, _>("subject_type")?, "subject_type")?,
-        subject_record_number: r.try_get("subject_record_number")?,
-        service_record_number: r.try_get("service_record_number")?,
-        principal_masked: r.try_get("principal_masked")?,
+        appid: r.text("appid")?,
+        service_name: r.text("service_name")?,
+        subject_name: r.text("subject_name")?,
+        subject_type: crate::tx::u(r.int("subject_type")?, "subject_type")?,
+        subject_record_number: r.text("subject_record_number")?,
+        service_record_number: r.text("service_record_number")?,
+        principal_masked: r.text("principal_masked")?,
         nrlx: nrlx.split(',').filter_map(|t| t.trim().parse().ok()).collect(),
-        approved_at: r.try_get::<i64, _>("approved_at")?,
+        approved_at: r.int("approved_at")?,
     })
 }
 
@@ -312,18 +312,30 @@ impl PublicIndex<'_> {
         self.tx.direct.is_some()
     }
 
+    /// Run a lookup: on the store's own SQLite connections when this handle has them
+    /// (`direct.rs`), else through sqlx; each row through `row`.
     async fn fetch<T>(
         &mut self,
         sql: &str,
         args: &[Arg<'_>],
-        row: impl Fn(RowRef<'_>) -> Result<T>,
+        row: impl Fn(&dyn Cols) -> Result<T>,
     ) -> Result<Vec<T>> {
-        self.tx.fetch(sql, args, row).await
+        if let Some(direct) = &self.tx.direct {
+            return direct.fetch(sql, args, row);
+        }
+        let mut q = sqlx::query(sql);
+        for arg in args {
+            q = match *arg {
+                Arg::Text(s) => q.bind(s),
+                Arg::Int(n) => q.bind(n),
+            };
+        }
+        q.fetch_all(&mut *self.tx.conn).await?.iter().map(|r| row(r)).collect()
     }
 
     /// The single value of a lookup that returns one row of one column `n`.
     async fn fetch_count(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<i64> {
-        let counts = self.fetch(sql, args, |r| r.try_get::<i64, _>("n")).await?;
+        let counts = self.fetch(sql, args, |r| r.int("n")).await?;
         counts.first().copied().ok_or_else(|| StoreError::Corrupt("a count returned no row".into()))
     }
 
@@ -407,9 +419,7 @@ impl PublicIndex<'_> {
         let mut args: Vec<Arg<'_>> = binds.iter().map(|v| Arg::Text(v)).collect();
         args.extend([Arg::Int(cap), Arg::Int(show), Arg::Int(walk.mask)]);
         let rows = self
-            .fetch(&sql, &args, |r| {
-                Ok((r.try_get::<i64, _>("total")?, r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?))
-            })
+            .fetch(&sql, &args, |r| Ok((r.int("total")?, r.int("equal")? != 0, public_from_row(r)?)))
             .await?;
         let total = rows.last().map_or(0, |(total, _, _)| *total);
         Ok((rows.into_iter().map(|(_, equal, f)| (equal, f)).collect(), total))
@@ -436,7 +446,7 @@ impl PublicIndex<'_> {
         let binds = name_binds(walk, form);
         let mut args: Vec<Arg<'_>> = binds.iter().map(|v| Arg::Text(v)).collect();
         args.extend([Arg::Int(show), Arg::Int(walk.mask)]);
-        self.fetch(&sql, &args, |r| Ok((r.try_get::<i64, _>("equal")? != 0, public_from_row(r)?))).await
+        self.fetch(&sql, &args, |r| Ok((r.int("equal")? != 0, public_from_row(r)?))).await
     }
 
     /// Postings of `gram` up to `through` (inclusive; `None`: all), counted up to `cap`.
@@ -467,9 +477,7 @@ impl PublicIndex<'_> {
         let mut args = vec![Arg::Int(cap)];
         args.extend(grams.iter().map(|g| Arg::Text(g)));
         let mut out = vec![0; grams.len()];
-        for (i, n) in
-            self.fetch(&sql, &args, |r| Ok((r.try_get::<i64, _>("i")?, r.try_get::<i64, _>("n")?))).await?
-        {
+        for (i, n) in self.fetch(&sql, &args, |r| Ok((r.int("i")?, r.int("n")?))).await? {
             if let Some(slot) = out.get_mut(usize::try_from(i).unwrap_or(usize::MAX)) {
                 *slot = n;
             }
@@ -496,7 +504,7 @@ impl PublicIndex<'_> {
             .fetch(
                 "SELECT appid FROM public_filing_grams WHERE gram = $1 ORDER BY appid LIMIT 1 OFFSET $2",
                 &[Arg::Text(gram), Arg::Int((n - 1).max(0))],
-                |r| r.try_get("appid"),
+                |r| r.text("appid"),
             )
             .await?;
         Ok(found.into_iter().next())

@@ -1,9 +1,10 @@
 //! Subjects (主体): the certificate holders that file, with their counters and row versions.
 
-use crate::direct::{Arg, RowRef};
 use crate::tx::{b, u};
-use crate::{Crypto, Result, StoreError, Tx};
+use crate::{Result, StoreError, Tx};
 use beian_core::model::Subject;
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
 /// Subjects (主体): the certificate holders that file, with their counters.
 pub struct Subjects<'t> {
@@ -24,17 +25,12 @@ impl Subjects<'_> {
         certificate_type: u32,
         certificate_number: &str,
     ) -> Result<Option<(Subject, i64)>> {
-        let crypto = self.tx.crypto.clone();
-        let bidx = crypto.blind_index(certificate_number);
-        let rows = self
-            .tx
-            .fetch(
-                "SELECT * FROM subjects WHERE certificate_type = $1 AND cert_bidx = $2",
-                &[Arg::Int(i64::from(certificate_type)), Arg::Text(&bidx)],
-                |r| subject_from_row(&crypto, r),
-            )
+        let row = sqlx::query("SELECT * FROM subjects WHERE certificate_type = $1 AND cert_bidx = $2")
+            .bind(i64::from(certificate_type))
+            .bind(self.tx.crypto.blind_index(certificate_number))
+            .fetch_optional(&mut *self.tx.conn)
             .await?;
-        Ok(rows.into_iter().next())
+        row.map(|r| self.subject_from_row(&r)).transpose()
     }
 
     /// The subjects with these certificates (type, number), each with its row version, in
@@ -60,7 +56,7 @@ impl Subjects<'_> {
                     q = q.bind(self.tx.crypto.blind_index(number));
                 }
                 for r in q.fetch_all(&mut *self.tx.conn).await? {
-                    let (s, v) = subject_from_row(&self.tx.crypto, &r)?;
+                    let (s, v) = self.subject_from_row(&r)?;
                     out.insert((s.certificate_type, s.certificate_number.clone()), (s, v));
                 }
             }
@@ -74,7 +70,7 @@ impl Subjects<'_> {
             .bind(id)
             .fetch_optional(&mut *self.tx.conn)
             .await?;
-        row.map(|r| subject_from_row(&self.tx.crypto, &r)).transpose()
+        row.map(|r| self.subject_from_row(&r)).transpose()
     }
 
     pub async fn version(&mut self, id: &str) -> Result<Option<i64>> {
@@ -82,6 +78,25 @@ impl Subjects<'_> {
             .bind(id)
             .fetch_optional(&mut *self.tx.conn)
             .await?)
+    }
+
+    fn subject_from_row(&self, r: &AnyRow) -> Result<(Subject, i64)> {
+        Ok((
+            Subject {
+                id: r.try_get("id")?,
+                subject_type: u(r.try_get("subject_type")?, "subject_type")?,
+                certificate_type: u(r.try_get("certificate_type")?, "certificate_type")?,
+                certificate_number: self.tx.crypto.decrypt_str(&r.try_get::<Vec<u8>, _>("cert_enc")?)?,
+                name: r.try_get("name")?,
+                province: r.try_get("province")?,
+                filed_count: u(r.try_get("filed_count")?, "filed_count")?,
+                ever_filed: r.try_get::<i64, _>("ever_filed")? != 0,
+                in_progress: u(r.try_get("in_progress")?, "in_progress")?,
+                record_number: r.try_get("record_number")?,
+                service_seq: u(r.try_get("service_seq")?, "service_seq")?,
+            },
+            r.try_get("row_version")?,
+        ))
     }
 
     /// Insert a new subject; a subject with the same certificate already there is a conflict.
@@ -149,24 +164,4 @@ impl Subjects<'_> {
         }
         Ok(())
     }
-}
-
-fn subject_from_row<'r>(crypto: &Crypto, r: impl Into<RowRef<'r>>) -> Result<(Subject, i64)> {
-    let r = r.into();
-    Ok((
-        Subject {
-            id: r.try_get("id")?,
-            subject_type: u(r.try_get("subject_type")?, "subject_type")?,
-            certificate_type: u(r.try_get("certificate_type")?, "certificate_type")?,
-            certificate_number: crypto.decrypt_str(&r.try_get::<Vec<u8>, _>("cert_enc")?)?,
-            name: r.try_get("name")?,
-            province: r.try_get("province")?,
-            filed_count: u(r.try_get("filed_count")?, "filed_count")?,
-            ever_filed: r.try_get::<i64, _>("ever_filed")? != 0,
-            in_progress: u(r.try_get("in_progress")?, "in_progress")?,
-            record_number: r.try_get("record_number")?,
-            service_seq: u(r.try_get("service_seq")?, "service_seq")?,
-        },
-        r.try_get("row_version")?,
-    ))
 }

@@ -5,7 +5,6 @@
 //! `tx.subjects().update(..)`, `tx.jobs().enqueue(..)`), each in its own module. Edges never
 //! see this module: the service layer does.
 
-use crate::direct::{Arg, RowRef};
 use crate::{Backend, Crypto, Result, StoreError};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Transaction};
@@ -70,28 +69,6 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
 }
 
 impl Tx {
-    /// Run a read: on the store's own SQLite connections when this handle has them
-    /// ([`crate::Store::reads`] on a SQLite file, `direct.rs`), else through sqlx; each row
-    /// through `row`.
-    pub(crate) async fn fetch<T>(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        row: impl Fn(RowRef<'_>) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        if let Some(direct) = &self.direct {
-            return direct.fetch(sql, args, row);
-        }
-        let mut q = sqlx::query(sql);
-        for arg in args {
-            q = match *arg {
-                Arg::Text(s) => q.bind(s),
-                Arg::Int(n) => q.bind(n),
-            };
-        }
-        q.fetch_all(&mut *self.conn).await?.iter().map(|r| row(r.into())).collect()
-    }
-
     pub(crate) fn new(conn: Conn, crypto: Crypto, backend: Backend) -> Tx {
         Tx { conn, crypto, backend, entrance: None, direct: None }
     }
