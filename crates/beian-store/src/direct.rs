@@ -107,11 +107,11 @@ impl DirectReads {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        // The readers' settings (crate::SQLITE_PRAGMAS and the read pool's cache), and no writes.
-        conn.execute_batch(
-            "PRAGMA busy_timeout=10000; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=1099511627776; \
-             PRAGMA cache_size=-16384; PRAGMA query_only=1;",
-        )?;
+        // The read pool's settings, and no writes.
+        for pragma in crate::SQLITE_PRAGMAS.iter().chain(&[crate::SQLITE_READER_CACHE, "PRAGMA query_only=1"])
+        {
+            conn.execute_batch(pragma)?;
+        }
         Ok(conn)
     }
 

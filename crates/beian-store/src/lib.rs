@@ -153,6 +153,10 @@ const SQLITE_PRAGMAS: [&str; 7] = [
     "PRAGMA mmap_size=1099511627776",
 ];
 
+/// The SQLite readers' page cache (16 MiB; SQLite's default is 2 MiB): the read pool's and the
+/// store's own read connections' (`direct.rs`).
+const SQLITE_READER_CACHE: &str = "PRAGMA cache_size = -16384";
+
 const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_core.sql")),
     (2, include_str!("../migrations/sqlite/0002_providers_jobs.sql")),
@@ -238,7 +242,7 @@ impl Store {
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            for pragma in SQLITE_PRAGMAS.iter().chain(&["PRAGMA cache_size = -16384"]) {
+                            for pragma in SQLITE_PRAGMAS.iter().chain(&[SQLITE_READER_CACHE]) {
                                 sqlx::query(pragma).execute(&mut *conn).await?;
                             }
                             Ok(())
