@@ -192,15 +192,17 @@ impl JobQueue<'_> {
                 progress(&sweep);
                 return Ok(sweep);
             };
-            // Set-based: one UPDATE … RETURNING and multi-row 站内信 per batch.
-            let delisted = tx.mini_programs().clear_unfiled_between(&sweep.cursor_appid, &last, ts).await?;
+            // Set-based: one INSERT … SELECT of the 站内信 and one UPDATE per batch.
             let body = format!(
                 "小程序未在{}前完成备案，已按备案相关规定下架。完成备案后可重新上架。",
                 policy.deadline_date.format("%Y年%m月%d日")
             );
-            tx.messages().insert_to_each(&delisted, "小程序已被清退", &body, ts).await?;
+            let delisted = tx
+                .mini_programs()
+                .clear_unfiled_between(&sweep.cursor_appid, &last, ts, "小程序已被清退", &body)
+                .await?;
             sweep.checked += checked;
-            sweep.delisted += delisted.len() as u64;
+            sweep.delisted += delisted;
             sweep.cursor_appid = last;
             tx.mini_programs().put_sweep(&sweep).await?;
             tx.commit().await?;

@@ -73,27 +73,6 @@ impl Messages<'_> {
                 .await?;
         Ok(res.rows_affected() == 1)
     }
-
-    /// The same 站内信 to each of these mini programs, in multi-row statements.
-    pub async fn insert_to_each(
-        &mut self,
-        appids: &[String],
-        title: &str,
-        body: &str,
-        now: i64,
-    ) -> Result<()> {
-        for chunk in appids.chunks(250) {
-            let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, $1, $2, $3)", i + 4)).collect();
-            let sql =
-                format!("INSERT INTO messages (appid, title, body, created_at) VALUES {}", values.join(", "));
-            let mut q = sqlx::query(&sql).bind(title).bind(body).bind(now);
-            for appid in chunk {
-                q = q.bind(appid);
-            }
-            q.execute(&mut *self.tx.conn).await?;
-        }
-        Ok(())
-    }
 }
 
 /// The SMS outbox (what the simulator's phone receives).

@@ -235,20 +235,41 @@ impl MiniPrograms<'_> {
         Ok((u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0), r.try_get("last")?))
     }
 
-    /// Delist (清退) every mini program in `(after, last]` that is listed and not filed, in
-    /// one statement; returns their appids.
-    pub async fn clear_unfiled_between(&mut self, after: &str, last: &str, now: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "UPDATE mini_programs SET listed = 0, cleared = 1, updated_at = $3 \
-             WHERE appid > $1 AND appid <= $2 AND listed = 1 AND cleared = 0 \
-             AND NOT EXISTS (SELECT 1 FROM filing_orders o WHERE o.appid = mini_programs.appid AND o.status = 6) \
-             RETURNING appid",
-        )
+    /// Delist (清退) every mini program in `(after, last]` that is listed and not filed and
+    /// leave each a 站内信 (`title`, `body`); returns how many. Two set-based statements over
+    /// the same rows in the caller's transaction, first the messages (by appid), then the
+    /// rows: no appid travels to the caller and back (on SQLite each row returned was a message
+    /// from the driver's thread, and each appid bound a parameter looked up by name).
+    pub async fn clear_unfiled_between(
+        &mut self,
+        after: &str,
+        last: &str,
+        now: i64,
+        title: &str,
+        body: &str,
+    ) -> Result<u64> {
+        const UNFILED: &str = "appid > $1 AND appid <= $2 AND listed = 1 AND cleared = 0 \
+             AND NOT EXISTS (SELECT 1 FROM filing_orders o WHERE o.appid = mini_programs.appid AND o.status = 6)";
+        sqlx::query(&format!(
+            "INSERT INTO messages (appid, title, body, created_at) \
+             SELECT appid, $4, $5, $3 FROM mini_programs WHERE {UNFILED} ORDER BY appid"
+        ))
         .bind(after)
         .bind(last)
         .bind(now)
-        .fetch_all(&mut *self.tx.conn)
-        .await?)
+        .bind(title)
+        .bind(body)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        let done = sqlx::query(&format!(
+            "UPDATE mini_programs SET listed = 0, cleared = 1, updated_at = $3 WHERE {UNFILED}"
+        ))
+        .bind(after)
+        .bind(last)
+        .bind(now)
+        .execute(&mut *self.tx.conn)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn put_sweep(&mut self, s: &Sweep) -> Result<()> {

@@ -276,6 +276,13 @@ async fn clearance_sweep_delists_exactly_the_unfiled_listed(b: Backend) {
         let mp = app.svc.mini_programs().mini_program(appid).await.expect("mp");
         assert_eq!(mp.cleared, cleared, "{appid}");
         assert_eq!(mp.listed, !cleared && appid == "wxsw0004", "{appid}");
+        // Each delisted mini program, and only those, has its 站内信 with the deadline.
+        let (messages, _) = app.svc.mini_programs().messages(appid, 50).await.expect("messages");
+        let notices: Vec<_> = messages.iter().filter(|m| m.title == "小程序已被清退").collect();
+        assert_eq!(notices.len(), usize::from(cleared), "{appid}: {messages:?}");
+        if let Some(m) = notices.first() {
+            assert!(m.body.contains("2026年02月28日前完成备案"), "{}", m.body);
+        }
     }
     // Running it again changes nothing: the sweep is finished and resumable by id.
     let (_, again) = staff_api(&app, "POST", "/api/operator/sweep", &operator, json!({})).await;
