@@ -62,10 +62,10 @@ fn derive(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
 }
 
 /// Append the raw deflate (level 1) of `plain` to `out`: the same stream as
-/// `miniz_oxide::deflate::compress_to_vec(plain, 1)`, on a compressor kept per thread. A new
-/// compressor is ~300 KB of tables to allocate and zero, more work than compressing a 2 KB
-/// application (the bench's seeding spent a quarter of its deflate time in that `memset` and
-/// the matching `free`).
+/// `miniz_oxide::deflate::compress_to_vec(plain, 1)`, on a compressor kept per thread: a new
+/// one is ~300 KB of tables to allocate and free per payload (`_int_free` was 3 % of the
+/// bench's seeding). `reset` still zeroes the hash tables, as a new compressor's allocation
+/// did, so the `memset` remains.
 fn deflate_into(plain: &[u8], out: &mut Vec<u8>) {
     use miniz_oxide::deflate::core::{
         compress, create_comp_flags_from_zip_params, CompressorOxide, TDEFLFlush, TDEFLStatus,
